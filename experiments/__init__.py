@@ -1,0 +1,1 @@
+"""Experiment configs, temporal validation and MLflow tracking, registry and promotion."""

@@ -1,0 +1,225 @@
+"""Validate a data set against the contract: every row is used or quarantined with its reason.
+
+`validate_tables` is pure (DataFrames in, typed DataFrames and a report out); `load_dataset` is
+the edge that reads a folder and writes `_quarantine/<table>.csv`. Input files are never modified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from features.io import (
+    DataError, coverage_end, data_fingerprint, read_raw_table, table_path, write_csv_atomic,
+)
+from features.schema import CONTRACT, TABLE_NAMES, Column, TableSchema
+
+QUARANTINE_DIR = "_quarantine"
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+@dataclass
+class TableReport:
+    table: str
+    read: int
+    valid: int
+    quarantined: int
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def reconciles(self) -> bool:
+        return self.read == self.valid + self.quarantined
+
+
+@dataclass
+class ValidationReport:
+    tables: dict[str, TableReport]
+
+    @property
+    def quarantined(self) -> int:
+        return sum(t.quarantined for t in self.tables.values())
+
+
+@dataclass
+class Dataset:
+    """A validated data set: typed tables, its fingerprint, coverage end and validation report."""
+
+    areas: pd.DataFrame
+    people: pd.DataFrame
+    incidents: pd.DataFrame
+    interventions: pd.DataFrame
+    fingerprint: str
+    end: date
+    report: ValidationReport
+    source: str = ""
+
+
+def _parse_column(raw: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
+    """(typed values, mask of non-empty cells that could not be parsed)."""
+    textual = raw.dtype == object or pd.api.types.is_string_dtype(raw)
+    present = raw.notna() & (raw.astype("string").str.strip() != "") if textual else raw.notna()
+    if column.kind == "date":
+        values = pd.to_datetime(raw, errors="coerce", format="ISO8601" if textual else None)
+        values = values.astype("datetime64[s]")
+    elif column.kind in ("int", "float"):
+        values = pd.to_numeric(raw, errors="coerce")
+        if column.kind == "int":
+            whole = values.isna() | (values == np.floor(values))
+            values = values.where(whole)
+    elif column.kind == "bool":
+        if pd.api.types.is_bool_dtype(raw):
+            values = raw.astype("boolean")
+        else:
+            text = raw.astype("string").str.strip().str.lower()
+            values = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+            values[text.isin(_TRUE)] = True
+            values[text.isin(_FALSE)] = False
+    else:
+        values = raw.astype("string").str.strip()
+        values = values.where(values != "")
+    return values, present & values.isna()
+
+
+def _rule_failures(schema: TableSchema, raw: pd.DataFrame, typed: dict[str, pd.Series],
+                   parents: dict[str, pd.DataFrame], today: date) -> list[tuple[pd.Series, pd.Series]]:
+    """(mask, reason) pairs; a reason is a string Series aligned with the rows."""
+    failures: list[tuple[pd.Series, pd.Series]] = []
+
+    def fail(mask: pd.Series, reason: str | Callable[[], pd.Series]) -> None:
+        """Record a rule; a reason naming row values is a callable, rendered only if rows fail."""
+        mask = mask.fillna(False).astype(bool)
+        if mask.any():
+            text = reason() if callable(reason) else pd.Series(reason, index=raw.index)
+            failures.append((mask, text))
+
+    limit = pd.Timestamp(today)
+    for column in schema.columns:
+        if column.name not in typed:
+            continue
+        values, unparseable = typed[column.name], typed[f"__bad_{column.name}"]
+        def shown(name: str = column.name) -> pd.Series:
+            return raw[name].astype("string")
+
+        fail(unparseable, lambda: f"{column.name}: not a valid {column.kind} ('" + shown() + "')")
+        if not column.nullable:
+            fail(values.isna() & ~unparseable, f"{column.name}: missing")
+        if column.allowed is not None:
+            fail(values.notna() & ~values.isin(column.allowed),
+                 lambda: f"{column.name}: '" + shown() + f"' is not one of {', '.join(column.allowed)}")
+        if column.minimum is not None:
+            fail(values < column.minimum, lambda: f"{column.name}: " + shown() + f" is below {column.minimum:g}")
+        if column.not_future:
+            fail(values > limit, lambda: f"{column.name}: " + shown() + f" is after today ({today.isoformat()})")
+
+    key = list(schema.key)
+    duplicated = raw[key].astype("string").duplicated(keep=False) & pd.concat(
+        [typed[k].notna() for k in key], axis=1).all(axis=1)
+    fail(duplicated, f"duplicate {'/'.join(key)}: the same key is on more than one row")
+
+    for ref in schema.references:
+        known = parents[ref.table][ref.table_column]
+        values = typed[ref.column]
+        fail(values.notna() & ~values.isin(known),
+             lambda: f"{ref.column}: '" + values.astype("string").fillna("") + f"' not found in valid {ref.table}")
+
+    if schema.name == "incidents":
+        birth = typed["person_id"].map(parents["people"].set_index("person_id")["birth_date"])
+        fail(typed["date"] < birth, "date: before the person's birth_date")
+    if schema.name == "interventions" and "end_date" in typed:
+        fail(typed["end_date"] < typed["start_date"], "end_date: before start_date")
+    return failures
+
+
+def validate_table(schema: TableSchema, raw: pd.DataFrame, parents: dict[str, pd.DataFrame],
+                   today: date, source: str = "") -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
+    """Return (valid typed rows, quarantined raw rows with `row` and `reason`, report).
+
+    Raises DataError naming the first missing required column.
+    """
+    missing = [c for c in schema.required if c not in raw.columns]
+    if missing:
+        raise DataError(f"{source or schema.name}: missing required column '{missing[0]}'")
+    raw = raw.reset_index(drop=True)
+    typed: dict[str, pd.Series] = {}
+    for column in schema.columns:
+        if column.name in raw.columns:
+            typed[column.name], typed[f"__bad_{column.name}"] = _parse_column(raw[column.name], column)
+    failures = _rule_failures(schema, raw, typed, parents, today)
+    bad = np.zeros(len(raw), dtype=bool)
+    for mask, _ in failures:
+        bad |= mask.to_numpy()
+    reasons = pd.Series("", index=raw.index[bad], dtype=object)
+    counts: dict[str, int] = {}
+    for mask, text in failures:
+        hit = mask[bad]
+        reasons[hit] = np.where(reasons[hit] == "", text[bad][hit], reasons[hit] + "; " + text[bad][hit])
+        rule = text[mask].iloc[0].split(":")[0]
+        counts[rule] = counts.get(rule, 0) + int(mask.sum())
+    quarantine = raw[bad].copy()
+    quarantine.insert(0, "row", np.flatnonzero(bad) + 1)
+    quarantine["reason"] = reasons.to_numpy()
+    valid = pd.DataFrame({c.name: typed[c.name][~bad].reset_index(drop=True)
+                          for c in schema.columns if c.name in typed})
+    report = TableReport(schema.name, len(raw), len(valid), int(bad.sum()), counts)
+    return valid, quarantine, report
+
+
+def validate_tables(raw: dict[str, pd.DataFrame], today: date,
+                    sources: dict[str, str] | None = None
+                    ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], ValidationReport]:
+    """Validate the four contract tables in dependency order (a row whose parent was rejected is rejected)."""
+    sources = sources or {}
+    valid: dict[str, pd.DataFrame] = {}
+    quarantined: dict[str, pd.DataFrame] = {}
+    reports: dict[str, TableReport] = {}
+    for schema in CONTRACT:
+        valid[schema.name], quarantined[schema.name], reports[schema.name] = validate_table(
+            schema, raw[schema.name], valid, today, sources.get(schema.name, ""))
+    return valid, quarantined, ValidationReport(reports)
+
+
+def read_dataset_tables(data_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: data set folder not found")
+    raw, sources = {}, {}
+    for name in TABLE_NAMES:
+        path = table_path(data_dir, name)
+        if path is None:
+            raise DataError(f"{data_dir}: missing table '{name}' (expected {name}.parquet or {name}.csv)")
+        raw[name], sources[name] = read_raw_table(path), str(path)
+    return raw, sources
+
+
+def write_quarantine(data_dir: Path, quarantined: dict[str, pd.DataFrame]) -> list[Path]:
+    """Write `_quarantine/<table>.csv` for tables with rejected rows; remove stale ones."""
+    folder = Path(data_dir) / QUARANTINE_DIR
+    written = []
+    for name, rows in quarantined.items():
+        target = folder / f"{name}.csv"
+        if len(rows):
+            write_csv_atomic(rows, target)
+            written.append(target)
+        elif target.exists():
+            target.unlink()
+    return written
+
+
+def load_dataset(data_dir: Path, today: date | None = None, quarantine: bool = True) -> Dataset:
+    """Read, validate and (optionally) write the quarantine of a data set folder."""
+    today = today or date.today()
+    raw, sources = read_dataset_tables(data_dir)
+    valid, quarantined, report = validate_tables(raw, today, sources)
+    if quarantine:
+        write_quarantine(data_dir, quarantined)
+    end = coverage_end(data_dir)
+    if end is None:
+        end = valid["incidents"]["date"].max().date() if len(valid["incidents"]) else today
+    return Dataset(**valid, fingerprint=data_fingerprint(data_dir, TABLE_NAMES), end=end,
+                   report=report, source=str(data_dir))

@@ -1,0 +1,1 @@
+"""Estimators, calibration, fairness audit and explanations."""

@@ -1,0 +1,1 @@
+"""riskloop command line."""

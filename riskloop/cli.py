@@ -1,0 +1,120 @@
+"""The `riskloop` command line: one subcommand per job. File and MLflow I/O happen here and in
+`experiments/`; the steps in `features/`, `models/` and `simulation/` stay pure."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from features.io import DataError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="riskloop: predictive risk modelling with a learning loop, for community safety partnerships.")
+console = Console(stderr=True)
+out = Console()
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"'{value}' is not a date (YYYY-MM-DD)") from exc
+
+
+def fatal(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def progress_bar(description: str) -> Progress:
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def run_generate(out_dir: Path, people: int, seed: int, start: date, end: date) -> dict[str, int]:
+    from simulation.parameters import WorldConfig
+    from simulation.world import simulate, write_world
+
+    config = WorldConfig(people=people, seed=seed, start=start, end=end)
+    with progress_bar(f"generating {people:,} people") as bar:
+        task = bar.add_task("months", total=None)
+        sim = simulate(config, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    return write_world(sim, out_dir)
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="folder to write the data set to")],
+    people: Annotated[int, typer.Option(help="number of people (3,100,000 is full Wales)")] = 100_000,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, byte-identical tables")] = 42,
+    start: Annotated[str, typer.Option(help="first day of the world")] = "2019-01-01",
+    end: Annotated[str, typer.Option(help="last day of the world")] = "2025-12-31",
+) -> None:
+    """Generate the synthetic Wales-like world (contract tables + truth/ apart)."""
+    try:
+        counts = run_generate(out_dir, people, seed, _date(start), _date(end))
+    except ValueError as exc:
+        fatal(str(exc))
+    out.print(f"wrote {out_dir}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+              + f"; truth in {out_dir / 'truth'}")
+
+
+def print_validation(report) -> None:
+    table = Table(title="validation: rows read = valid + quarantined")
+    for col in ("table", "read", "valid", "quarantined", "rules broken"):
+        table.add_column(col, justify="right" if col in ("read", "valid", "quarantined") else "left")
+    for t in report.tables.values():
+        rules = ", ".join(f"{k} ({v})" for k, v in sorted(t.reasons.items()))
+        table.add_row(t.table, f"{t.read:,}", f"{t.valid:,}", f"{t.quarantined:,}", rules or "-")
+    out.print(table)
+
+
+@app.command()
+def validate(
+    data_dir: Annotated[Path, typer.Argument(help="data set folder (Parquet or CSV tables)")],
+    strict: Annotated[bool, typer.Option(help="exit 1 if any row is quarantined")] = False,
+    today: Annotated[Optional[str], typer.Option(help="reference date for 'in the future' (default: today)")] = None,
+) -> None:
+    """Check a data set against the contract; quarantine bad rows with their reason."""
+    from features.validate import QUARANTINE_DIR, load_dataset
+
+    try:
+        dataset = load_dataset(data_dir, today=_date(today) if today else None)
+    except DataError as exc:
+        fatal(str(exc))
+    print_validation(dataset.report)
+    assert all(t.reconciles for t in dataset.report.tables.values())
+    if dataset.report.quarantined:
+        console.print(f"[yellow]warning:[/] {dataset.report.quarantined:,} rows quarantined; "
+                      f"reasons in {data_dir / QUARANTINE_DIR}/", highlight=False)
+        if strict:
+            raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    work_dir: Annotated[Path, typer.Option("--dir", help="working folder for the demo")] = Path("riskloop-demo"),
+    people: Annotated[int, typer.Option(help="size of the synthetic world")] = 60_000,
+    seed: Annotated[int, typer.Option()] = 42,
+) -> None:
+    """Run the whole job on the embedded default: generate a world, validate it, and model it."""
+    from features.validate import load_dataset
+
+    data_dir = work_dir / "data"
+    started = datetime.now()
+    counts = run_generate(data_dir, people, seed, date(2019, 1, 1), date(2025, 12, 31))
+    out.print(f"[bold]1. world[/] {data_dir}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    dataset = load_dataset(data_dir)
+    out.print(f"[bold]2. validation[/] fingerprint {dataset.fingerprint}")
+    print_validation(dataset.report)
+    out.print(f"demo finished in {(datetime.now() - started).total_seconds():.0f} s; outputs under {work_dir}/")
+
+
+if __name__ == "__main__":
+    app()

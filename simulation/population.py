@@ -1,0 +1,200 @@
+"""Areas and people of the synthetic world: static traits, households, partners, true effects.
+
+All functions are vectorised over people (no Python loop over people) and draw from one
+`numpy.random.Generator`, so a seed fixes the population.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logit, ndtri
+
+from simulation.parameters import (
+    ACE_PROBABILITIES, ETHNICITY_BASE, GROUP_RECORDING_FACTOR, LOCAL_AUTHORITY_NAMES,
+    OVER_POLICED_AREA_FACTOR, OVER_POLICED_AREA_SHARE, PROGRAMME_COMPLETION, PROGRAMMES,
+    WorldConfig,
+)
+
+ETHNICITY_NAMES = tuple(ETHNICITY_BASE)
+# Share of residents in each 5-year age band 0-4 ... 85-89 (a Wales-like pyramid).
+AGE_BAND_WEIGHTS = np.array([5.2, 5.6, 5.8, 5.6, 6.0, 6.2, 6.1, 6.0, 5.8, 6.4, 7.0, 7.0,
+                             6.6, 6.0, 5.8, 4.4, 3.2, 2.4])
+
+
+@dataclass
+class Areas:
+    """Small areas, sorted by index; people of an area are contiguous in `Population`."""
+
+    area_id: np.ndarray          # str, LSOA-like code
+    local_authority: np.ndarray  # str
+    deprivation: np.ndarray      # standardised latent deprivation, higher = more deprived
+    deprivation_rank: np.ndarray # 1 = most deprived
+    policing_factor: np.ndarray  # the planted area recording bias
+    first_person: np.ndarray     # index of the area's first resident
+    population: np.ndarray
+
+
+@dataclass
+class Population:
+    """Static traits of every person; index i is the same person in every array."""
+
+    person_id: np.ndarray
+    area: np.ndarray             # index into Areas
+    birth_day: np.ndarray        # datetime64[D]
+    male: np.ndarray             # bool
+    ethnicity: np.ndarray        # index into ETHNICITY_NAMES
+    disability: np.ndarray       # bool
+    household: np.ndarray        # int household number
+    partner: np.ndarray          # index of partner, -1 if none
+    ace: np.ndarray              # adverse childhood experiences, 0..7
+    deprivation: np.ndarray      # area deprivation copied per person
+    recording_factor: np.ndarray # area x group recording bias on offending
+    offending_trait: np.ndarray  # static part of the log offending hazard
+    domestic_trait: np.ndarray   # static part of the log domestic-abuse perpetration hazard
+    victim_trait: np.ndarray
+    subject_trait: np.ndarray
+    effect: dict[str, np.ndarray]          # true individual effect of each programme, 0..1
+    completion: dict[str, np.ndarray]      # probability of completing each programme
+
+    def __len__(self) -> int:
+        return len(self.area)
+
+
+def build_areas(config: WorldConfig, rng: np.random.Generator) -> Areas:
+    """Areas grouped in local authorities, with a deprivation gradient and policing intensity."""
+    n_la, n_areas = config.local_authorities, config.areas
+    la_of_area = np.sort(rng.integers(0, n_la, n_areas))
+    la_of_area[:n_la] = np.arange(n_la)  # every local authority has at least one area
+    la_of_area.sort()
+    latent = rng.normal(0, 0.5, n_la)[la_of_area] + rng.normal(0, 0.9, n_areas)
+    deprivation = (latent - latent.mean()) / latent.std()
+    rank = np.empty(n_areas, dtype=np.int64)
+    rank[np.argsort(-deprivation, kind="stable")] = np.arange(1, n_areas + 1)
+    over_policed = rank <= max(1, round(OVER_POLICED_AREA_SHARE * n_areas))
+    weights = rng.gamma(50.0, 1.0, n_areas)
+    population = rng.multinomial(config.people, weights / weights.sum())
+    first_person = np.concatenate([[0], np.cumsum(population)[:-1]])
+    local_authority = np.array(LOCAL_AUTHORITY_NAMES[:n_la], dtype=object)[la_of_area]
+    area_id = np.array([f"W01{n:06d}" for n in range(1, n_areas + 1)], dtype=object)
+    return Areas(area_id, local_authority, deprivation, rank,
+                 np.where(over_policed, OVER_POLICED_AREA_FACTOR, 1.0), first_person, population)
+
+
+def _within_group_rank(group: np.ndarray, order_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (order, rank) where order sorts by (group, key) and rank counts from 0 in a group."""
+    order = np.lexsort((order_key, group))
+    sorted_group = group[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_group)) + 1]
+    counts = np.diff(np.r_[starts, len(order)])
+    rank_sorted = np.arange(len(order)) - np.repeat(starts, counts)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = rank_sorted
+    return order, rank
+
+
+def _pair_partners(area: np.ndarray, male: np.ndarray, age: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Pair adults into age-matched opposite-sex couples within each area; -1 if single."""
+    n = len(area)
+    partner = np.full(n, -1, dtype=np.int64)
+    willing = (age >= 18) & (rng.random(n) < np.clip(0.25 + 0.03 * (age - 18), 0, 0.72))
+    idx = np.flatnonzero(willing)
+    group = area[idx] * 2 + male[idx]
+    order, rank = _within_group_rank(group, age[idx] + rng.normal(0, 3, len(idx)))
+    n_areas = int(area.max()) + 1
+    counts = np.bincount(group, minlength=2 * n_areas).reshape(n_areas, 2)
+    couples = counts.min(axis=1)
+    # Position in `order` of the rank-r member of each (area, sex) group.
+    group_start = np.concatenate([[0], np.cumsum(counts.ravel())[:-1]]).reshape(n_areas, 2)
+    paired = rank < couples[area[idx]]
+    members = idx[paired]
+    other_sex = 1 - male[members].astype(np.int64)
+    other_pos = group_start[area[members], other_sex] + rank[paired]
+    partner[members] = idx[order[other_pos]]
+    return partner
+
+
+def _households(area: np.ndarray, age: np.ndarray, partner: np.ndarray,
+                rng: np.random.Generator) -> np.ndarray:
+    """Couples share a household; children join a random couple of their area, else live alone."""
+    n = len(area)
+    household = np.arange(n, dtype=np.int64)
+    couple_lead = np.flatnonzero((partner >= 0) & (np.arange(n) < partner))
+    household[partner[couple_lead]] = couple_lead
+    children = np.flatnonzero(age < 18)
+    lead_area = area[couple_lead]
+    n_areas = int(area.max()) + 1
+    per_area = np.bincount(lead_area, minlength=n_areas)
+    start = np.concatenate([[0], np.cumsum(per_area)[:-1]])
+    child_area = area[children]
+    has_couple = per_area[child_area] > 0
+    pick = start[child_area] + np.floor(rng.random(len(children)) * np.maximum(per_area[child_area], 1)).astype(np.int64)
+    household[children[has_couple]] = couple_lead[pick[has_couple]]
+    _, dense = np.unique(household, return_inverse=True)
+    return dense.astype(np.int64)
+
+
+def _ace_counts(deprivation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """ACE counts with the Welsh ACE study's marginal distribution, more common where deprived."""
+    loading = 0.35
+    latent = loading * deprivation + np.sqrt(1 - loading**2) * rng.standard_normal(len(deprivation))
+    cut_points = ndtri(np.cumsum(ACE_PROBABILITIES)[:-1])
+    return np.searchsorted(cut_points, latent).astype(np.int64)
+
+
+def _age_at_start(n: int, rng: np.random.Generator) -> np.ndarray:
+    band = rng.choice(len(AGE_BAND_WEIGHTS), size=n, p=AGE_BAND_WEIGHTS / AGE_BAND_WEIGHTS.sum())
+    return band * 5 + rng.random(n) * 5
+
+
+def _pseudonyms(n: int, prefix: str, rng: np.random.Generator) -> np.ndarray:
+    numbers = rng.permutation(n) + 10 ** max(7, len(str(n)))
+    return np.char.add(prefix, numbers.astype(str)).astype(object)
+
+
+def build_population(config: WorldConfig, areas: Areas, rng: np.random.Generator) -> Population:
+    """People with traits, households, partners, latent propensities and true programme effects."""
+    d = config.dynamics
+    n = config.people
+    area = np.repeat(np.arange(len(areas.population)), areas.population)
+    deprivation = areas.deprivation[area]
+    age = _age_at_start(n, rng)
+    birth_day = np.datetime64(config.start, "D") - np.round(age * 365.25).astype("timedelta64[D]")
+    male = rng.random(n) < 0.49
+    minority_odds = np.exp(0.6 * deprivation)
+    base = np.array(list(ETHNICITY_BASE.values()))
+    weights = np.column_stack([np.full(n, base[0])] + [base[k] * minority_odds for k in range(1, len(base))])
+    cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+    ethnicity = (rng.random(n)[:, None] > cumulative).sum(axis=1).clip(0, len(base) - 1)
+    disability = rng.random(n) < expit(-1.9 + 0.035 * (age - 40) + 0.3 * deprivation)
+    partner = _pair_partners(area, male, age, rng)
+    household = _households(area, age, partner, rng)
+    ace = _ace_counts(deprivation, rng)
+    ace_capped = np.minimum(ace, 6)
+    shared = rng.standard_normal(n)
+    offending_trait = (d.offending_intercept + d.offending_ace * ace_capped + d.offending_male * male
+                       + d.offending_deprivation * deprivation + d.offending_sd * shared)
+    domestic_trait = (d.domestic_intercept + d.domestic_ace * ace_capped + d.domestic_male * male
+                      + d.domestic_deprivation * deprivation + d.domestic_offending_link * shared
+                      + d.domestic_sd * rng.standard_normal(n))
+    domestic_trait[partner < 0] = -np.inf
+    victim_trait = (d.victim_intercept + d.victim_ace * ace_capped + d.victim_deprivation * deprivation
+                    + d.victim_sd * rng.standard_normal(n))
+    subject_trait = d.subject_intercept + d.subject_ace * ace_capped + d.subject_sd * rng.standard_normal(n)
+    group_factor = np.array([GROUP_RECORDING_FACTOR[e] for e in ETHNICITY_NAMES])[ethnicity]
+    effect = {
+        "drive": np.clip(0.55 - 0.07 * ace_capped + rng.normal(0, 0.1, n), 0, 0.9),
+        "iris": np.clip(0.40 + 0.15 * (age < 35) - 0.10 * deprivation + rng.normal(0, 0.1, n), 0, 0.9),
+        "youth_early_action": np.clip(0.05 + 0.07 * ace_capped + rng.normal(0, 0.08, n), 0, 0.8),
+        "diversion": np.clip(rng.normal(0.12, 0.15, n), 0, 0.6),
+    }
+    completion = {p: expit(logit(PROGRAMME_COMPLETION[p]) - 0.15 * (ace_capped - 2)) for p in PROGRAMMES}
+    return Population(
+        person_id=_pseudonyms(n, "P", rng), area=area, birth_day=birth_day, male=male,
+        ethnicity=ethnicity, disability=disability, household=household, partner=partner, ace=ace,
+        deprivation=deprivation, recording_factor=areas.policing_factor[area] * group_factor,
+        offending_trait=offending_trait, domestic_trait=domestic_trait, victim_trait=victim_trait,
+        subject_trait=subject_trait, effect=effect, completion=completion,
+    )

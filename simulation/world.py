@@ -1,0 +1,178 @@
+"""Generate the synthetic Wales-like world and write it in the data contract, truth apart."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from features.io import write_parquet_atomic
+from features.vocabulary import INCIDENT_TYPES, ROLES
+from simulation.dynamics import (
+    PROGRAMME_DURATION, ROLE_CODE, Events, Interventions, State, simulate_month,
+)
+from simulation.parameters import PROGRAMME_TIER, PROGRAMMES, WorldConfig
+from simulation.population import ETHNICITY_NAMES, Areas, Population, build_areas, build_population
+
+ROLE_NAMES = tuple(sorted(ROLE_CODE, key=ROLE_CODE.get))
+assert set(ROLE_NAMES) == set(ROLES)
+
+
+@dataclass
+class Simulation:
+    config: WorldConfig
+    areas: Areas
+    people: Population
+    state: State
+    events: Events
+    interventions: Interventions
+    months: int
+
+
+def month_starts(config: WorldConfig) -> np.ndarray:
+    first = np.datetime64(config.start, "M")
+    last = np.datetime64(config.end, "M")
+    starts = np.arange(first, last + 1).astype("datetime64[D]")
+    starts[0] = np.datetime64(config.start, "D")
+    return starts
+
+
+def simulate(config: WorldConfig, until_month: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> Simulation:
+    """Run the world month by month from its start; stop before `until_month` if given.
+
+    Deterministic: the same config (seed included) gives the same population, state and events.
+    """
+    rng = np.random.default_rng(config.seed)
+    areas = build_areas(config, rng)
+    people = build_population(config, areas, rng)
+    state = State.initial(len(people), config.dynamics, rng)
+    starts = month_starts(config)
+    stop = len(starts) if until_month is None else min(until_month, len(starts))
+    events, interventions = Events(), Interventions()
+    next_incident = 1
+    last_day = np.datetime64(config.end, "D")
+    for month in range(stop):
+        next_incident = simulate_month(people, areas, state, month, starts[month], last_day,
+                                       config.dynamics, rng, next_incident, events, interventions)
+        if progress:
+            progress(month + 1, stop)
+    return Simulation(config, areas, people, state, events, interventions, stop)
+
+
+def _areas_table(sim: Simulation) -> pa.Table:
+    a = sim.areas
+    return pa.table({
+        "area_id": pa.array(a.area_id, pa.string()),
+        "local_authority": pa.array(a.local_authority, pa.string()),
+        "population": pa.array(a.population, pa.int64()),
+        "deprivation_rank": pa.array(a.deprivation_rank, pa.int64()),
+    })
+
+
+def _people_table(sim: Simulation) -> pa.Table:
+    p = sim.people
+    return pa.table({
+        "person_id": pa.array(p.person_id, pa.string()),
+        "area_id": pa.array(sim.areas.area_id[p.area], pa.string()),
+        "birth_date": pa.array(p.birth_day, pa.date32()),
+        "sex": pa.array(np.where(p.male, "M", "F"), pa.string()),
+        "ethnicity": pa.array(np.array(ETHNICITY_NAMES, dtype=object)[p.ethnicity], pa.string()),
+        "disability": pa.array(np.where(p.disability, "Y", "N"), pa.string()),
+        "household_id": pa.array(np.char.add("H", p.household.astype(str)), pa.string()),
+    })
+
+
+def _incident_tables(sim: Simulation) -> tuple[pa.Table, pa.Table]:
+    """(recorded incidents in the contract, all true incidents for truth/)."""
+    e = sim.events.concatenated()
+    order = np.lexsort((e["role"], e["incident"]))
+    e = {k: v[order] for k, v in e.items()}
+    type_names = np.array(INCIDENT_TYPES, dtype=object)
+    role_names = np.array(ROLE_NAMES, dtype=object)
+    columns = {
+        "incident_id": pa.array(e["incident"], pa.int64()),
+        "person_id": pa.array(sim.people.person_id[e["person"]], pa.string()),
+        "date": pa.array(e["day"], pa.date32()),
+        "type": pa.array(type_names[e["type"]], pa.string()),
+        "role": pa.array(role_names[e["role"]], pa.string()),
+        "harm": pa.array(np.round(e["harm"], 4), pa.float64()),
+    }
+    truth = pa.table({**columns, "recorded": pa.array(e["recorded"], pa.bool_())})
+    return truth.filter(truth["recorded"]).drop(["recorded"]), truth
+
+
+def _interventions_table(sim: Simulation) -> pa.Table:
+    iv = sim.interventions
+    if not iv.person:
+        person = np.empty(0, np.int64)
+        programme, start, completed = np.empty(0, object), np.empty(0, "datetime64[D]"), np.empty(0, bool)
+    else:
+        person = np.concatenate(iv.person)
+        programme = np.concatenate(iv.programme)
+        start = np.concatenate(iv.start_day)
+        completed = np.concatenate(iv.completed)
+    end_of_data = np.datetime64(sim.config.end, "D")
+    started = start <= end_of_data
+    person, programme, start, completed = person[started], programme[started], start[started], completed[started]
+    duration = np.array([PROGRAMME_DURATION[p] for p in programme], dtype="timedelta64[D]")
+    end = start + duration
+    finished = end <= end_of_data
+    order = np.lexsort((person, start))
+    n = len(order)
+    return pa.table({
+        "intervention_id": pa.array(np.arange(1, n + 1), pa.int64()),
+        "person_id": pa.array(sim.people.person_id[person[order]], pa.string()),
+        "programme": pa.array(programme[order], pa.string()),
+        "start_date": pa.array(start[order], pa.date32()),
+        "tier": pa.array([PROGRAMME_TIER[p] for p in programme[order]], pa.string()),
+        "end_date": pa.array(end[order], pa.date32(), mask=~finished[order]),
+        "completed": pa.array(completed[order], pa.bool_(), mask=~finished[order]),
+    })
+
+
+def _truth_people(sim: Simulation) -> pa.Table:
+    p = sim.people
+    partner = np.where(p.partner >= 0, p.person_id[np.maximum(p.partner, 0)], None)
+    return pa.table({
+        "person_id": pa.array(p.person_id, pa.string()),
+        "ace_count": pa.array(p.ace, pa.int64()),
+        "partner_id": pa.array(partner, pa.string()),
+        "recording_factor": pa.array(p.recording_factor, pa.float64()),
+        "offending_trait": pa.array(p.offending_trait, pa.float64()),
+        "domestic_trait": pa.array(np.where(np.isfinite(p.domestic_trait), p.domestic_trait, np.nan), pa.float64()),
+        "victim_trait": pa.array(p.victim_trait, pa.float64()),
+    })
+
+
+def _truth_effects(sim: Simulation) -> pa.Table:
+    p = sim.people
+    n = len(p)
+    return pa.table({
+        "person_id": pa.array(np.tile(p.person_id, len(PROGRAMMES)), pa.string()),
+        "programme": pa.array(np.repeat(np.array(PROGRAMMES, dtype=object), n), pa.string()),
+        "effect": pa.array(np.concatenate([p.effect[k] for k in PROGRAMMES]), pa.float64()),
+        "completion_probability": pa.array(np.concatenate([p.completion[k] for k in PROGRAMMES]), pa.float64()),
+    })
+
+
+def write_world(sim: Simulation, out: Path) -> dict[str, int]:
+    """Write the contract tables (Parquet) to `out` and the truth to `out/truth/`; return row counts."""
+    out = Path(out)
+    recorded, true_incidents = _incident_tables(sim)
+    tables = {"areas": _areas_table(sim), "people": _people_table(sim),
+              "incidents": recorded, "interventions": _interventions_table(sim)}
+    for name, table in tables.items():
+        write_parquet_atomic(table, out / f"{name}.parquet")
+    write_parquet_atomic(true_incidents, out / "truth" / "incidents.parquet")
+    write_parquet_atomic(_truth_people(sim), out / "truth" / "people.parquet")
+    write_parquet_atomic(_truth_effects(sim), out / "truth" / "effects.parquet")
+    (out / "truth" / "world.json").write_text(sim.config.to_json())
+    metadata = {"kind": "riskloop synthetic world", "start": sim.config.start.isoformat(),
+                "end": sim.config.end.isoformat(), "seed": sim.config.seed}
+    (out / "dataset.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
+    return {name: table.num_rows for name, table in tables.items()}

@@ -1,0 +1,51 @@
+"""Shared fixtures: small generated worlds (built once per session) and a hand-written data set."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from simulation.parameters import WorldConfig
+from simulation.world import simulate, write_world
+
+
+def make_world(path: Path, people: int, seed: int) -> Path:
+    write_world(simulate(WorldConfig(people=people, seed=seed)), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def world_20k(tmp_path_factory) -> Path:
+    """A 20,000-person world, 2019-2025: calibration and feature tests."""
+    return make_world(tmp_path_factory.mktemp("world20k"), 20_000, seed=11)
+
+
+def hand_tables() -> dict[str, pd.DataFrame]:
+    """A tiny valid data set, as a partner would send it (all cells as text)."""
+    areas = pd.DataFrame({"area_id": ["A1", "A2"], "local_authority": ["Cardiff", "Swansea"],
+                          "population": ["1500", "1700"], "deprivation_rank": ["1", "2"]})
+    people = pd.DataFrame({"person_id": ["p1", "p2", "p3"], "area_id": ["A1", "A1", "A2"],
+                           "birth_date": ["1990-05-01", "1985-01-20", "2008-03-03"],
+                           "sex": ["M", "F", "M"], "ethnicity": ["White", "Black", "Asian"]})
+    incidents = pd.DataFrame({"incident_id": ["i1", "i1", "i2", "i3"], "person_id": ["p1", "p2", "p1", "p3"],
+                              "date": ["2023-02-01", "2023-02-01", "2023-06-10", "2023-07-01"],
+                              "type": ["domestic_abuse", "domestic_abuse", "violence_with_injury", "asb"],
+                              "role": ["perpetrator", "victim", "suspect", "perpetrator"],
+                              "harm": ["4.5", "4.5", "9", "0.5"]})
+    interventions = pd.DataFrame({"intervention_id": ["v1"], "person_id": ["p1"], "programme": ["drive"],
+                                  "start_date": ["2023-03-01"], "tier": ["tertiary"],
+                                  "end_date": ["2023-12-01"], "completed": ["true"]})
+    return {"areas": areas, "people": people, "incidents": incidents, "interventions": interventions}
+
+
+def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+TODAY = date(2026, 1, 1)

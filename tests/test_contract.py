@@ -1,0 +1,116 @@
+"""The data contract: one test per rule, each asserting the quarantine reason and the counts."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.io import DataError
+from features.validate import load_dataset, validate_tables
+from tests.conftest import TODAY, hand_tables, write_tables
+
+
+def quarantine_of(tables, table):
+    valid, quarantined, report = validate_tables(tables, TODAY)
+    t = report.tables[table]
+    assert t.read == t.valid + t.quarantined
+    return valid[table], quarantined[table], t
+
+
+def test_valid_data_passes_untouched():
+    tables = hand_tables()
+    valid, quarantined, report = validate_tables(tables, TODAY)
+    assert report.quarantined == 0
+    assert len(valid["incidents"]) == 4
+    assert valid["incidents"]["harm"].tolist() == [4.5, 4.5, 9.0, 0.5]
+    assert str(valid["people"]["birth_date"].dtype).startswith("datetime64")
+
+
+@pytest.mark.parametrize("table, column, value, expected", [
+    ("incidents", "date", "2023-13-45", "date: not a valid date ('2023-13-45')"),
+    ("incidents", "harm", "-1", "harm: -1 is below 0"),
+    ("incidents", "harm", "lots", "harm: not a valid float ('lots')"),
+    ("incidents", "role", "bystander", "role: 'bystander' is not one of victim, perpetrator, suspect, subject"),
+    ("incidents", "type", "shoplifting", "type: 'shoplifting' is not one of"),
+    ("incidents", "date", "2027-01-01", "date: 2027-01-01 is after today (2026-01-01)"),
+    ("incidents", "person_id", "", "person_id: missing"),
+    ("people", "sex", "male", "sex: 'male' is not one of F, M, X, U"),
+    ("people", "birth_date", "", "birth_date: missing"),
+    ("areas", "population", "1.5", "population: not a valid int ('1.5')"),
+    ("areas", "deprivation_rank", "0", "deprivation_rank: 0 is below 1"),
+    ("interventions", "tier", "quaternary", "tier: 'quaternary' is not one of primary, secondary, tertiary"),
+    ("interventions", "end_date", "2023-01-01", "end_date: before start_date"),
+])
+def test_row_rule_quarantines_with_reason(table, column, value, expected):
+    tables = hand_tables()
+    tables[table].loc[0, column] = value
+    valid, quarantined, report = quarantine_of(tables, table)
+    assert report.quarantined == 1 and report.valid == report.read - 1
+    assert quarantined["row"].tolist() == [1]
+    assert expected in quarantined["reason"].iloc[0]
+
+
+def test_person_missing_from_people_is_quarantined():
+    tables = hand_tables()
+    tables["incidents"].loc[3, "person_id"] = "ghost"
+    _, quarantined, report = quarantine_of(tables, "incidents")
+    assert report.quarantined == 1
+    assert quarantined["reason"].iloc[0] == "person_id: 'ghost' not found in valid people"
+
+
+def test_rejected_parent_rejects_its_children():
+    tables = hand_tables()
+    tables["people"].loc[2, "sex"] = "?"  # p3 is rejected, so is p3's incident
+    _, quarantined, report = quarantine_of(tables, "incidents")
+    assert report.quarantined == 1 and quarantined["person_id"].iloc[0] == "p3"
+
+
+def test_duplicate_ids_are_all_quarantined():
+    tables = hand_tables()
+    tables["people"] = pd.concat([tables["people"], tables["people"].iloc[[0]]], ignore_index=True)
+    valid, quarantined, report = quarantine_of(tables, "people")
+    assert report.read == 4 and report.quarantined == 2
+    assert quarantined["row"].tolist() == [1, 4]
+    assert all("duplicate person_id" in r for r in quarantined["reason"])
+
+
+def test_incident_before_birth_is_quarantined():
+    tables = hand_tables()
+    tables["incidents"].loc[3, "date"] = "2001-01-01"
+    _, quarantined, _ = quarantine_of(tables, "incidents")
+    assert quarantined["reason"].iloc[0] == "date: before the person's birth_date"
+
+
+def test_several_broken_rules_are_all_named():
+    tables = hand_tables()
+    tables["incidents"].loc[2, ["harm", "role"]] = ["-3", "witness"]
+    _, quarantined, _ = quarantine_of(tables, "incidents")
+    reason = quarantined["reason"].iloc[0]
+    assert "harm: -3 is below 0" in reason and "role: 'witness'" in reason
+
+
+def test_missing_table_and_column_are_fatal(tmp_path):
+    tables = hand_tables()
+    folder = write_tables(tmp_path / "d", {k: v for k, v in tables.items() if k != "interventions"})
+    with pytest.raises(DataError, match="missing table 'interventions'"):
+        load_dataset(folder, today=TODAY)
+    tables["incidents"] = tables["incidents"].drop(columns=["harm"])
+    folder = write_tables(tmp_path / "e", tables)
+    with pytest.raises(DataError, match="incidents.csv: missing required column 'harm'"):
+        load_dataset(folder, today=TODAY)
+
+
+def test_load_writes_quarantine_and_never_touches_inputs(tmp_path):
+    tables = hand_tables()
+    tables["incidents"].loc[1, "harm"] = "-2"
+    folder = write_tables(tmp_path / "d", tables)
+    before = {p.name: p.read_bytes() for p in folder.glob("*.csv")}
+    dataset = load_dataset(folder, today=TODAY)
+    assert {p.name: p.read_bytes() for p in folder.glob("*.csv")} == before
+    q = pd.read_csv(folder / "_quarantine" / "incidents.csv")
+    assert q["reason"].tolist() == ["harm: -2 is below 0"] and q["row"].tolist() == [2]
+    assert len(dataset.incidents) == 3
+    # fixing the input and validating again removes the stale quarantine file
+    write_tables(folder, hand_tables())
+    load_dataset(folder, today=TODAY)
+    assert not (folder / "_quarantine" / "incidents.csv").exists()
