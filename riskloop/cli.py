@@ -98,6 +98,76 @@ def validate(
 
 
 @app.command()
+def features(
+    data: Annotated[Path, typer.Option("--data", help="data set folder")],
+    as_of: Annotated[list[str], typer.Option("--as-of", help="as-of date T (repeatable)")],
+    out_file: Annotated[Path, typer.Option("--out", help="snapshot Parquet file to write")],
+    horizon_days: Annotated[int, typer.Option(help="label horizon H: the label looks at (T, T+H]")] = 365,
+    label: Annotated[str, typer.Option(help="escalation or repeat_victimisation")] = "escalation",
+    harm_threshold: Annotated[float, typer.Option(help="harm above this makes an incident high-harm")] = 6.0,
+    catalogue: Annotated[Optional[Path], typer.Option(help="also write the feature catalogue (CSV)")] = None,
+) -> None:
+    """Build point-in-time snapshots (cohort, features, label, protected columns) for as-of dates."""
+    from features.catalogue import catalogue_frame
+    from features.io import write_csv_atomic
+    from features.snapshot import PreparedData, SnapshotConfig, build_snapshots, write_snapshot_file
+    from features.validate import load_dataset
+
+    try:
+        config = SnapshotConfig(label=label, horizon_days=horizon_days, harm_threshold=harm_threshold)
+        dataset = load_dataset(data)
+    except (DataError, ValueError) as exc:
+        fatal(str(exc))
+    prepared = PreparedData.from_dataset(dataset)
+    frame, meta = build_snapshots(prepared, [_date(t) for t in as_of], config)
+    write_snapshot_file(frame, meta, out_file)
+    if catalogue:
+        write_csv_atomic(catalogue_frame(prepared.catalogue(config)), catalogue)
+    table = Table(title=f"snapshots -> {out_file}")
+    for col in ("as-of", "cohort", "labelled", "positive rate", "unlabelled (horizon past data end)"):
+        table.add_column(col, justify="right")
+    for t, rows in frame.groupby("as_of"):
+        labelled = rows["label"].notna()
+        rate = f"{rows.loc[labelled, 'label'].mean():.3f}" if labelled.any() else "-"
+        table.add_row(str(t.date()), f"{len(rows):,}", f"{labelled.sum():,}", rate, f"{(~labelled).sum():,}")
+    out.print(table)
+    out.print(f"{len(meta.features)} features, protected (audit only): {', '.join(meta.protected)}")
+
+
+@app.command()
+def splits(
+    config: Annotated[Optional[Path], typer.Option(help="experiment config (YAML); its schedule wins")] = None,
+    start: Annotated[str, typer.Option(help="first as-of date")] = "2020-01-01",
+    end: Annotated[str, typer.Option(help="last as-of date")] = "2024-12-31",
+    every_months: Annotated[int, typer.Option(help="update frequency")] = 6,
+    horizon_days: Annotated[int, typer.Option()] = 365,
+) -> None:
+    """Print the temporal train/validation/test splits of an as-of schedule."""
+    from features.splits import as_of_schedule, splits_frame, temporal_splits
+
+    n_test = None
+    if config is not None:
+        from experiments.config import ConfigError, load_config
+
+        try:
+            cfg = load_config(config)
+        except ConfigError as exc:
+            fatal(str(exc))
+        dates, horizon_days, n_test = cfg.schedule.dates(), cfg.horizon_days, cfg.schedule.n_test
+    else:
+        dates = as_of_schedule(_date(start), _date(end), every_months)
+    frame = splits_frame(temporal_splits(dates, horizon_days, n_test))
+    if frame.empty:
+        fatal("no feasible split: the schedule is too short for the horizon")
+    table = Table(title=f"temporal splits (label closed before the next date, horizon {horizon_days} days)")
+    for col in frame.columns:
+        table.add_column(col)
+    for row in frame.itertuples(index=False):
+        table.add_row(*map(str, row))
+    out.print(table)
+
+
+@app.command()
 def demo(
     work_dir: Annotated[Path, typer.Option("--dir", help="working folder for the demo")] = Path("riskloop-demo"),
     people: Annotated[int, typer.Option(help="size of the synthetic world")] = 60_000,

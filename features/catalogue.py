@@ -1,0 +1,113 @@
+"""The feature catalogue, generated from code: every feature's name, family, description, window,
+source table and the plain-language template its reason codes use.
+
+Names are systematic: `<role>_<type>_count_<window>d`, `area_<type>_rate_365d`, ...; a template
+is per family, never per feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from features.vocabulary import INCIDENT_TYPES
+
+CONCERN_TYPES: tuple[str, ...] = ("child_concern", "missing_person", "mental_health_concern")
+CRIME_TYPES: tuple[str, ...] = tuple(t for t in INCIDENT_TYPES if t not in CONCERN_TYPES)
+#: Role prefixes of count features and the (role, types) pairs that make sense.
+ROLE_PREFIX = {"victim": "vict", "perpetrator": "perp", "suspect": "susp", "subject": "subj"}
+ROLE_WORDS = {"vict": "as victim", "perp": "as perpetrator", "susp": "as suspect", "subj": "as subject of concern"}
+ROLE_TYPES = {"victim": CRIME_TYPES, "perpetrator": CRIME_TYPES, "suspect": CRIME_TYPES, "subject": CONCERN_TYPES}
+DEFAULT_WINDOWS: tuple[int, ...] = (90, 365, 1095)
+
+
+def type_words(incident_type: str) -> str:
+    return {"asb": "anti-social behaviour"}.get(incident_type, incident_type.replace("_", " "))
+
+
+def window_words(days: int) -> str:
+    return {90: "last 90 days", 365: "last 12 months", 1095: "last 3 years"}.get(days, f"last {days} days")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    family: str
+    description: str
+    window_days: int | None
+    source: str
+    template: str  # str.format with {value} and the spec's own fields; used by reason codes
+
+
+def build_catalogue(programmes: tuple[str, ...], windows: tuple[int, ...] = DEFAULT_WINDOWS) -> list[FeatureSpec]:
+    """All features, in the column order of a snapshot."""
+    specs: list[FeatureSpec] = []
+    for role, types in ROLE_TYPES.items():
+        prefix = ROLE_PREFIX[role]
+        for incident_type in types:
+            for w in windows:
+                words = f"{type_words(incident_type)} incidents {ROLE_WORDS[prefix]} in the {window_words(w)}"
+                specs.append(FeatureSpec(f"{prefix}_{incident_type}_count_{w}d", "incident_count",
+                                         f"number of {words}", w, "incidents", "{value:g} " + words))
+    for who, words in (("offending", "as perpetrator or suspect"), ("victim", "as victim")):
+        for w in windows:
+            specs.append(FeatureSpec(f"{who}_harm_{w}d", "harm_sum",
+                                     f"total harm of incidents {words} in the {window_words(w)}", w, "incidents",
+                                     "harm index {value:.1f} from incidents " + f"{words} in the {window_words(w)}"))
+    for w in windows:
+        specs.append(FeatureSpec(f"any_count_{w}d", "incident_count_all",
+                                 f"number of incidents in any role in the {window_words(w)}", w, "incidents",
+                                 "{value:g} incidents in any role in the " + window_words(w)))
+    for who, words in (("offending", "as perpetrator or suspect"), ("victim", "as victim"), ("any", "in any role")):
+        specs.append(FeatureSpec(f"days_since_{who}", "recency",
+                                 f"days since the last incident {words} (lookback + 1 if none)", None, "incidents",
+                                 "{value:.0f} days since the last incident " + words))
+    for who, words in (("offending", "as perpetrator or suspect"), ("any", "in any role")):
+        specs.append(FeatureSpec(f"{who}_trend_90d", "trend",
+                                 f"incidents {words} in the last 90 days minus the monthly-equivalent of the 270 days before",
+                                 90, "incidents", "rising involvement " + words + " (+{value:.1f} on the earlier rate)"))
+    specs.append(FeatureSpec("victim_repeat_365d", "repeat_victimisation",
+                             "1 if victimised at least twice in the last 12 months", 365, "incidents",
+                             "repeat victimisation in the last 12 months"))
+    specs.append(FeatureSpec("victim_high_harm_count_365d", "repeat_victimisation",
+                             "number of high-harm victimisations in the last 12 months", 365, "incidents",
+                             "{value:g} high-harm victimisations in the last 12 months"))
+    specs.append(FeatureSpec(f"co_involved_people_{max(windows)}d", "network",
+                             f"distinct other people involved in the same incidents in the {window_words(max(windows))}",
+                             max(windows), "incidents",
+                             "involved in incidents with {value:g} other people in the " + window_words(max(windows))))
+    for p in programmes:
+        name = p.replace("_", " ")
+        specs += [
+            FeatureSpec(f"prior_{p}_count", "intervention", f"number of {name} interventions started before the as-of date",
+                        None, "interventions", "{value:g} earlier " + name + " interventions"),
+            FeatureSpec(f"prior_{p}_completed", "intervention_completed",
+                        f"number of {name} interventions completed before the as-of date", None, "interventions",
+                        "{value:g} completed " + name + " interventions"),
+            FeatureSpec(f"active_{p}", "intervention_active", f"1 if in a {name} intervention on the as-of date",
+                        None, "interventions", "currently in a " + name + " intervention"),
+        ]
+    specs.append(FeatureSpec("age", "age", "age in years on the as-of date", None, "people",
+                             "aged {value:.0f}"))
+    for t in INCIDENT_TYPES:
+        words = type_words(t)
+        specs.append(FeatureSpec(f"area_{t}_rate_365d", "area_rate",
+                                 f"{words} involvements per 1,000 residents of the person's small area, last 12 months",
+                                 365, "incidents+areas",
+                                 "lives in an area with a high rate of " + words + " ({value:.1f} per 1,000)"))
+        specs.append(FeatureSpec(f"area_{t}_trend_365d", "area_trend",
+                                 f"change in the area's {words} rate per 1,000 on the 12 months before", 365,
+                                 "incidents+areas", "lives in an area with a rising rate of " + words
+                                 + " (+{value:.1f} per 1,000)"))
+        specs.append(FeatureSpec(f"la_{t}_rate_365d", "local_authority_rate",
+                                 f"{words} involvements per 1,000 residents of the local authority, last 12 months",
+                                 365, "incidents+areas",
+                                 "lives in a local authority with a high rate of " + words + " ({value:.1f} per 1,000)"))
+    specs.append(FeatureSpec("area_deprivation_decile", "deprivation", "deprivation decile of the small area (1 = most deprived)",
+                             None, "areas", "lives in a deprivation-decile {value:.0f} area (1 = most deprived)"))
+    return specs
+
+
+def catalogue_frame(specs: list[FeatureSpec]) -> pd.DataFrame:
+    return pd.DataFrame([asdict(s) for s in specs])

@@ -1,0 +1,197 @@
+"""Point-in-time features: hand-computed values, no leakage, label edges, determinism, splits."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from features.area_profile import area_profile
+from features.catalogue import build_catalogue
+from features.snapshot import (
+    PreparedData, SnapshotConfig, build_snapshot, build_snapshots, read_snapshot_file, write_snapshot_file,
+)
+from features.splits import as_of_schedule, temporal_splits
+from features.validate import Dataset, ValidationReport, load_dataset, validate_tables
+from features.vocabulary import INCIDENT_TYPES, ROLES
+from tests.conftest import TODAY
+
+T = date(2024, 1, 1)
+
+
+def dataset_of(incidents: list[tuple], interventions: list[tuple] = (), end=date(2025, 12, 31)) -> Dataset:
+    """A hand-written data set: people p1..p4 in two areas of 1,000 residents."""
+    tables = {
+        "areas": pd.DataFrame({"area_id": ["A", "B"], "local_authority": ["Cardiff", "Cardiff"],
+                               "population": [1000, 1000], "deprivation_rank": [1, 2]}),
+        "people": pd.DataFrame({"person_id": ["p1", "p2", "p3", "p4"], "area_id": ["A", "A", "B", "B"],
+                                "birth_date": ["1990-01-01", "1992-06-01", "2000-01-01", "1970-01-01"],
+                                "sex": ["M", "F", "M", "F"], "ethnicity": ["White", "White", "Black", "Asian"]}),
+        "incidents": pd.DataFrame(incidents, columns=["incident_id", "person_id", "date", "type", "role", "harm"]),
+        "interventions": pd.DataFrame(list(interventions), columns=[
+            "intervention_id", "person_id", "programme", "start_date", "tier", "end_date", "completed"]),
+    }
+    tables = {k: v.astype(str).replace({"None": ""}) for k, v in tables.items()}
+    valid, quarantined, report = validate_tables(tables, TODAY)
+    assert report.quarantined == 0, quarantined
+    return Dataset(**valid, fingerprint="hand", end=end, report=report)
+
+
+HAND_INCIDENTS = [
+    ("i1", "p1", "2023-12-01", "domestic_abuse", "perpetrator", 4.0),   # 31 days before T
+    ("i1", "p2", "2023-12-01", "domestic_abuse", "victim", 4.0),
+    ("i2", "p1", "2023-03-01", "domestic_abuse", "suspect", 7.5),       # 306 days before T
+    ("i3", "p1", "2021-06-01", "violence_with_injury", "perpetrator", 8.0),  # 944 days
+    ("i4", "p2", "2023-11-01", "theft", "victim", 1.0),
+    ("i5", "p3", "2023-12-31", "asb", "perpetrator", 0.5),              # the day before T
+    ("i6", "p3", "2024-01-01", "violence_with_injury", "perpetrator", 9.0),  # on T: neither feature nor label
+    ("i7", "p1", "2024-06-01", "violence_with_injury", "suspect", 8.0),  # label window
+    ("i8", "p2", "2024-12-31", "sexual_offence", "victim", 12.0),        # T + 365: last day of the window
+    ("i9", "p3", "2025-01-01", "violence_with_injury", "perpetrator", 8.0),  # T + 366: outside
+]
+HAND_INTERVENTIONS = [
+    ("v1", "p1", "drive", "2023-02-01", "tertiary", "2023-10-01", "true"),
+    ("v2", "p2", "iris", "2023-12-15", "secondary", "2024-03-01", "true"),   # ends after T: not yet complete
+    ("v3", "p3", "diversion", "2024-02-01", "secondary", "", ""),           # starts after T
+]
+
+
+@pytest.fixture(scope="module")
+def hand_snapshot() -> pd.DataFrame:
+    d = PreparedData.from_dataset(dataset_of(HAND_INCIDENTS, HAND_INTERVENTIONS))
+    return build_snapshot(d, T, SnapshotConfig()).set_index("person_id")
+
+
+def test_hand_computed_features(hand_snapshot):
+    p1, p2, p3 = (hand_snapshot.loc[p] for p in ("p1", "p2", "p3"))
+    assert list(hand_snapshot.index) == ["p1", "p2", "p3"]  # p4 has no incident: not in the cohort
+    assert p1["perp_domestic_abuse_count_90d"] == 1 and p1["susp_domestic_abuse_count_90d"] == 0
+    assert p1["susp_domestic_abuse_count_365d"] == 1 and p1["perp_violence_with_injury_count_365d"] == 0
+    assert p1["perp_violence_with_injury_count_1095d"] == 1
+    assert p1["offending_harm_365d"] == 11.5 and p1["offending_harm_1095d"] == 19.5
+    assert p1["days_since_offending"] == 31 and p1["days_since_victim"] == 1096
+    assert p1["offending_trend_90d"] == pytest.approx(1 - 1 / 3)
+    assert p1["co_involved_people_1095d"] == 1 and p2["co_involved_people_1095d"] == 1
+    assert p2["victim_repeat_365d"] == 1 and p2["vict_theft_count_90d"] == 1
+    assert p2["victim_harm_365d"] == 5.0 and p2["days_since_victim"] == 31
+    assert p3["days_since_any"] == 1 and p3["perp_asb_count_90d"] == 1
+    assert p3["perp_violence_with_injury_count_90d"] == 0  # the incident on T is not a feature
+    assert p1["age"] == pytest.approx(34.0, abs=0.01)
+    assert p1["prior_drive_count"] == 1 and p1["prior_drive_completed"] == 1 and p1["active_drive"] == 0
+    assert p2["prior_iris_count"] == 1 and p2["prior_iris_completed"] == 0 and p2["active_iris"] == 1
+    assert p3["prior_diversion_count"] == 0
+    # area A: 5 involvements of residents in the year before T (i1 x2, i2, i4, none else) per 1,000
+    assert p1["area_domestic_abuse_rate_365d"] == 3.0 and p1["area_theft_rate_365d"] == 1.0
+    assert p3["area_asb_rate_365d"] == 1.0
+    assert p1["la_domestic_abuse_rate_365d"] == 1.5  # 3 over 2,000 residents
+    assert p1["area_deprivation_decile"] == 5 and p3["area_deprivation_decile"] == 10
+
+
+def test_label_edges(hand_snapshot):
+    assert hand_snapshot.loc["p1", "label"] == 1  # suspect in violence with injury in the window
+    assert hand_snapshot.loc["p3", "label"] == 0  # on T and on T+366 are both outside (T, T+H]
+    d = PreparedData.from_dataset(dataset_of(HAND_INCIDENTS, HAND_INTERVENTIONS))
+    victims = build_snapshot(d, T, SnapshotConfig(label="repeat_victimisation")).set_index("person_id")
+    assert victims.loc["p2", "label"] == 1  # victim on T + 365: inside
+    assert victims.loc["p1", "label"] == 0
+
+
+def test_no_label_when_the_horizon_passes_the_data_end():
+    d = PreparedData.from_dataset(dataset_of(HAND_INCIDENTS, end=date(2024, 12, 30)))
+    frame = build_snapshot(d, T, SnapshotConfig())
+    assert frame["label"].isna().all()
+    _, meta = build_snapshots(d, [T, date(2023, 6, 1)], SnapshotConfig())
+    assert meta.unlabelled_rows == len(frame)
+
+
+def test_harm_threshold_is_configurable():
+    incidents = HAND_INCIDENTS + [("i10", "p3", "2024-05-01", "stalking_harassment", "perpetrator", 5.0)]
+    d = PreparedData.from_dataset(dataset_of(incidents))
+    assert build_snapshot(d, T, SnapshotConfig(harm_threshold=6.0)).set_index("person_id").loc["p3", "label"] == 0
+    assert build_snapshot(d, T, SnapshotConfig(harm_threshold=4.0)).set_index("person_id").loc["p3", "label"] == 1
+
+
+def test_protected_columns_travel_but_are_not_features(hand_snapshot):
+    names = {s.name for s in build_catalogue(("drive",))}
+    for column in ("sex", "ethnicity", "age_band", "deprivation_quintile"):
+        assert column in hand_snapshot.columns and column not in names
+    assert hand_snapshot.loc["p3", "ethnicity"] == "Black" and hand_snapshot.loc["p1", "age_band"] == "25-34"
+
+
+record = st.tuples(
+    st.sampled_from(["p1", "p2", "p3", "p4"]), st.integers(0, 700), st.sampled_from(INCIDENT_TYPES),
+    st.sampled_from(ROLES), st.floats(0, 20, allow_nan=False),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(added=st.lists(record, max_size=6), drop=st.sets(st.integers(0, 9), max_size=3), shift=st.integers(1, 30))
+def test_records_on_or_after_t_never_change_features(added, drop, shift):
+    base = build_snapshot(PreparedData.from_dataset(dataset_of(HAND_INCIDENTS, HAND_INTERVENTIONS)), T, SnapshotConfig())
+    future = [(f"n{k}", p, (pd.Timestamp(T) + pd.Timedelta(days=d)).date().isoformat(), t, r, round(h, 2))
+              for k, (p, d, t, r, h) in enumerate(added)]
+    kept = [row for k, row in enumerate(HAND_INCIDENTS) if not (k in drop and row[2] >= T.isoformat())]
+    changed = [(i, p, (pd.Timestamp(d) + pd.Timedelta(days=shift)).date().isoformat() if d >= T.isoformat() else d, t, r, h)
+               for i, p, d, t, r, h in kept]
+    # an intervention starting on T, and a later end for one that was still running at T
+    interventions = [HAND_INTERVENTIONS[0], HAND_INTERVENTIONS[1][:5] + ("2024-09-01", "false"),
+                     HAND_INTERVENTIONS[2], ("v9", "p4", "drive", "2024-01-01", "tertiary", "", "")]
+    changed_ds = dataset_of(changed + future, interventions)
+    after = build_snapshot(PreparedData.from_dataset(changed_ds), T, SnapshotConfig())
+    features = [s.name for s in build_catalogue(("diversion", "drive", "iris"))]
+    pd.testing.assert_frame_equal(base[["person_id"] + features], after[["person_id"] + features])
+
+
+def test_a_record_before_t_changes_the_features_it_should():
+    before = build_snapshot(PreparedData.from_dataset(dataset_of(HAND_INCIDENTS)), T, SnapshotConfig()).set_index("person_id")
+    extra = HAND_INCIDENTS + [("i99", "p2", "2023-12-20", "theft", "perpetrator", 2.0)]
+    after = build_snapshot(PreparedData.from_dataset(dataset_of(extra)), T, SnapshotConfig()).set_index("person_id")
+    diff = [c for c in before.columns if not before[c].equals(after[c])]
+    assert set(diff) == {
+        "perp_theft_count_90d", "perp_theft_count_365d", "perp_theft_count_1095d", "offending_harm_90d",
+        "offending_harm_365d", "offending_harm_1095d", "any_count_90d", "any_count_365d", "any_count_1095d",
+        "days_since_offending", "days_since_any", "offending_trend_90d", "any_trend_90d",
+        "area_theft_rate_365d", "area_theft_trend_365d", "la_theft_rate_365d"}
+
+
+def test_same_inputs_give_byte_identical_snapshots(world_20k, tmp_path):
+    config = SnapshotConfig()
+    for name in ("a", "b"):
+        d = PreparedData.from_dataset(load_dataset(world_20k, today=TODAY, quarantine=False))
+        frame, meta = build_snapshots(d, [date(2022, 1, 1), date(2023, 1, 1)], config)
+        write_snapshot_file(frame, meta, tmp_path / f"{name}.parquet")
+    assert hashlib.sha256((tmp_path / "a.parquet").read_bytes()).digest() == \
+        hashlib.sha256((tmp_path / "b.parquet").read_bytes()).digest()
+    frame, meta = read_snapshot_file(tmp_path / "a.parquet")
+    assert meta.label == "escalation" and "sex" in meta.protected and "sex" not in meta.features
+    assert frame.groupby("as_of")["label"].mean().between(0.01, 0.2).all()
+
+
+def test_temporal_splits_never_train_on_open_labels():
+    dates = as_of_schedule(date(2020, 1, 1), date(2024, 12, 31), 6)
+    assert dates[0] == date(2020, 1, 1) and dates[-1] == date(2024, 7, 1) and len(dates) == 10
+    splits = temporal_splits(dates, 365)
+    assert splits[-1].test == date(2024, 7, 1) and splits[-1].validation == date(2023, 7, 1)
+    for s in splits:
+        assert all((pd.Timestamp(t) + pd.Timedelta(days=365)).date() < s.validation for t in s.fit)
+        assert (pd.Timestamp(s.validation) + pd.Timedelta(days=365)).date() < s.test
+    # a label window ending exactly on the test date is still open then
+    assert date(2023, 1, 1) not in [s.validation for s in temporal_splits([date(2022, 1, 1), date(2023, 1, 1), date(2024, 1, 1)], 365)]
+    assert len(temporal_splits(dates, 365, n_test=2)) == 2
+
+
+def test_area_profile(world_20k):
+    dataset = load_dataset(world_20k, today=TODAY, quarantine=False)
+    snapshot = build_snapshot(PreparedData.from_dataset(dataset), date(2023, 1, 1), SnapshotConfig())
+    areas = area_profile(snapshot, dataset.areas)
+    assert areas["cohort"].sum() == len(snapshot)
+    assert set(areas["area_id"]) <= set(dataset.areas["area_id"])
+    assert areas[["share_female", "repeat_victim_share", "intervention_coverage"]].apply(lambda c: c.between(0, 1).all()).all()
+    las = area_profile(snapshot, dataset.areas, level="local_authority")
+    assert las["cohort"].sum() == len(snapshot) and las["population"].sum() == 20_000
+    with pytest.raises(ValueError, match="one as-of date"):
+        area_profile(pd.concat([snapshot, snapshot.assign(as_of=pd.Timestamp("2024-01-01"))]), dataset.areas)
