@@ -12,7 +12,9 @@ from datetime import date
 
 import duckdb
 
-from _measure import now, peak_rss_gib
+from _measure import now, peak_rss_gib, use_installed_packages
+
+use_installed_packages()
 from features.snapshot import PreparedData, SnapshotConfig, build_snapshot
 from features.validate import load_dataset
 

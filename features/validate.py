@@ -13,6 +13,8 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.io import (
     DataError, coverage_end, data_fingerprint, read_raw_table, table_path, write_csv_atomic,
@@ -20,6 +22,22 @@ from features.io import (
 from features.schema import CONTRACT, TABLE_NAMES, Column, TableSchema
 
 QUARANTINE_DIR = "_quarantine"
+
+
+def _arrow(values) -> pa.Array:
+    return pa.array(pd.Series(values).astype("string[pyarrow]").array)
+
+
+def _isin(values: pd.Series, allowed) -> pd.Series:
+    """`values.isin(allowed)` by Arrow's hash lookup (pandas' is slow on millions of strings)."""
+    hit = pc.is_in(_arrow(values), value_set=_arrow(pd.Series(list(allowed), dtype=object)))
+    return pd.Series(hit.to_numpy(zero_copy_only=False), index=values.index).fillna(False).astype(bool)
+
+
+def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """Row position of each value in `keys` (-1 if absent)."""
+    found = pc.index_in(_arrow(values), value_set=_arrow(keys))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False)
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
@@ -63,7 +81,7 @@ class Dataset:
 def _parse_column(raw: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
     """(typed values, mask of non-empty cells that could not be parsed)."""
     textual = raw.dtype == object or pd.api.types.is_string_dtype(raw)
-    present = raw.notna() & (raw.astype("string").str.strip() != "") if textual else raw.notna()
+    present = raw.notna() & (raw.astype("string[pyarrow]").str.strip() != "") if textual else raw.notna()
     if column.kind == "date":
         values = pd.to_datetime(raw, errors="coerce", format="ISO8601" if textual else None)
         values = values.astype("datetime64[s]")
@@ -76,12 +94,12 @@ def _parse_column(raw: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]
         if pd.api.types.is_bool_dtype(raw):
             values = raw.astype("boolean")
         else:
-            text = raw.astype("string").str.strip().str.lower()
+            text = raw.astype("string[pyarrow]").str.strip().str.lower()
             values = pd.Series(pd.NA, index=raw.index, dtype="boolean")
             values[text.isin(_TRUE)] = True
             values[text.isin(_FALSE)] = False
     else:
-        values = raw.astype("string").str.strip()
+        values = raw.astype("string[pyarrow]").str.strip()
         values = values.where(values != "")
     return values, present & values.isna()
 
@@ -104,13 +122,13 @@ def _rule_failures(schema: TableSchema, raw: pd.DataFrame, typed: dict[str, pd.S
             continue
         values, unparseable = typed[column.name], typed[f"__bad_{column.name}"]
         def shown(name: str = column.name) -> pd.Series:
-            return raw[name].astype("string")
+            return raw[name].astype("string[pyarrow]")
 
         fail(unparseable, lambda: f"{column.name}: not a valid {column.kind} ('" + shown() + "')")
         if not column.nullable:
             fail(values.isna() & ~unparseable, f"{column.name}: missing")
         if column.allowed is not None:
-            fail(values.notna() & ~values.isin(column.allowed),
+            fail(values.notna() & ~_isin(values, column.allowed),
                  lambda: f"{column.name}: '" + shown() + f"' is not one of {', '.join(column.allowed)}")
         if column.minimum is not None:
             fail(values < column.minimum, lambda: f"{column.name}: " + shown() + f" is below {column.minimum:g}")
@@ -118,19 +136,22 @@ def _rule_failures(schema: TableSchema, raw: pd.DataFrame, typed: dict[str, pd.S
             fail(values > limit, lambda: f"{column.name}: " + shown() + f" is after today ({today.isoformat()})")
 
     key = list(schema.key)
-    duplicated = raw[key].astype("string").duplicated(keep=False) & pd.concat(
+    duplicated = raw[key].astype("string[pyarrow]").duplicated(keep=False) & pd.concat(
         [typed[k].notna() for k in key], axis=1).all(axis=1)
     fail(duplicated, f"duplicate {'/'.join(key)}: the same key is on more than one row")
 
     for ref in schema.references:
         known = parents[ref.table][ref.table_column]
         values = typed[ref.column]
-        fail(values.notna() & ~values.isin(known),
-             lambda: f"{ref.column}: '" + values.astype("string").fillna("") + f"' not found in valid {ref.table}")
+        fail(values.notna() & ~_isin(values, known),
+             lambda: f"{ref.column}: '" + values.astype("string[pyarrow]").fillna("") + f"' not found in valid {ref.table}")
 
     if schema.name == "incidents":
-        birth = typed["person_id"].map(parents["people"].set_index("person_id")["birth_date"])
-        fail(typed["date"] < birth, "date: before the person's birth_date")
+        people = parents["people"]
+        where = _positions(typed["person_id"], people["person_id"])
+        birth = people["birth_date"].to_numpy()[np.maximum(where, 0)]
+        fail(pd.Series((where >= 0) & (typed["date"].to_numpy() < birth), index=raw.index),
+             "date: before the person's birth_date")
     if schema.name == "interventions" and "end_date" in typed:
         fail(typed["end_date"] < typed["start_date"], "end_date: before start_date")
     return failures

@@ -167,13 +167,82 @@ def splits(
     out.print(table)
 
 
+def run_train(config_path: Path, data: Optional[Path], out_dir: Optional[Path]):
+    from experiments.config import ConfigError, load_config, with_data
+    from experiments.data import load_model_data
+    from experiments.tracking import log_training
+    from experiments.train import train as train_models
+
+    try:
+        config = load_config(config_path)
+        if data is not None:
+            config = with_data(config, data)
+        model_data = load_model_data(config)
+    except (ConfigError, DataError) as exc:
+        fatal(str(exc))
+    for warning in model_data.warnings:
+        console.print(f"[bold red]WARNING:[/] {warning}", highlight=False)
+    with progress_bar("training") as bar:
+        task = bar.add_task("fits", total=None)
+        result = train_models(model_data, config, progress=lambda what: bar.update(task, advance=1, description=what))
+    outcome = log_training(config, model_data, result, out_dir or Path("riskloop-output") / config.name)
+    summary = Table(title=f"{config.name}: model groups across {len(model_data.splits)} temporal splits")
+    for col in ("group", "ROC AUC", "avg precision", "precision@k", "Brier", "ECE"):
+        summary.add_column(col)
+    for group, row in result.summary.iterrows():
+        mark = " *" if group == result.selected.name else ""
+        summary.add_row(group + mark, *(f"{row[m + '_mean']:.3f} ± {row[m + '_std']:.3f}" for m in
+                                        ("roc_auc", "average_precision", "precision_at_k", "brier", "ece")))
+    out.print(summary)
+    out.print(f"selected (*) {result.selected.name}; registered {outcome.registered_model} v{outcome.model_version} "
+              f"as challenger; run {outcome.run_id}; metrics {outcome.metrics_path}; model card {outcome.model_card_path}")
+    return config, model_data, result, outcome
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option(help="experiment config (YAML)")] = Path("experiments/escalation.yaml"),
+    data: Annotated[Optional[Path], typer.Option(help="riskloop data set folder (overrides the config's)")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default riskloop-output/NAME)")] = None,
+) -> None:
+    """Temporal validation of the model grid, calibration, MLflow tracking; registers the challenger."""
+    run_train(config, data, out_dir)
+
+
+@app.command()
+def promote(
+    model: Annotated[str, typer.Option(help="registered model name, e.g. riskloop-escalation")] = "riskloop-escalation",
+    force: Annotated[bool, typer.Option(help="override the gates (needs --reason)")] = False,
+    reason: Annotated[Optional[str], typer.Option(help="why the gates are overridden (logged to the registry)")] = None,
+) -> None:
+    """Make the challenger the champion, if it passes the promotion gates."""
+    from experiments.tracking import PromotionRefused, promote as promote_model
+
+    try:
+        version = promote_model(model, force=force, reason=reason)
+    except PromotionRefused as refused:
+        table = Table(title=f"promotion of {model} refused")
+        table.add_column("reason")
+        for r in refused.reasons:
+            table.add_row(r)
+        out.print(table)
+        raise typer.Exit(1)
+    except ValueError as exc:
+        fatal(str(exc))
+    out.print(f"{model} v{version} is now champion")
+
+
 @app.command()
 def demo(
     work_dir: Annotated[Path, typer.Option("--dir", help="working folder for the demo")] = Path("riskloop-demo"),
     people: Annotated[int, typer.Option(help="size of the synthetic world")] = 60_000,
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
-    """Run the whole job on the embedded default: generate a world, validate it, and model it."""
+    """Run the whole job on the embedded default: world, validation, snapshots, training, promotion."""
+    from features.area_profile import area_profile
+    from features.catalogue import catalogue_frame
+    from features.io import write_csv_atomic
+    from features.snapshot import PreparedData, SnapshotConfig, build_snapshot
     from features.validate import load_dataset
 
     data_dir = work_dir / "data"
@@ -183,7 +252,25 @@ def demo(
     dataset = load_dataset(data_dir)
     out.print(f"[bold]2. validation[/] fingerprint {dataset.fingerprint}")
     print_validation(dataset.report)
-    out.print(f"demo finished in {(datetime.now() - started).total_seconds():.0f} s; outputs under {work_dir}/")
+    prepared = PreparedData.from_dataset(dataset)
+    latest = date(2025, 7, 1)
+    snapshot = build_snapshot(prepared, latest, SnapshotConfig())
+    write_csv_atomic(area_profile(snapshot, dataset.areas), work_dir / "area_profile.csv")
+    write_csv_atomic(area_profile(snapshot, dataset.areas, "local_authority"), work_dir / "local_authority_profile.csv")
+    write_csv_atomic(catalogue_frame(prepared.catalogue(SnapshotConfig())), work_dir / "feature_catalogue.csv")
+    out.print(f"[bold]3. snapshot[/] {latest}: cohort {len(snapshot):,}; area profiles in {work_dir}/")
+    config_path = Path(__file__).resolve().parent.parent / "experiments" / "escalation.yaml"
+    out.print("[bold]4. train[/] temporal validation, calibration, MLflow tracking and registry")
+    config, _, _, outcome = run_train(config_path, data_dir, work_dir / "escalation")
+    from experiments.tracking import PromotionRefused, promote as promote_model
+
+    try:
+        version = promote_model(config.registered_model)
+        out.print(f"[bold]5. promote[/] {config.registered_model} v{version} is champion")
+    except PromotionRefused as refused:
+        out.print(f"[bold]5. promote[/] refused: {'; '.join(refused.reasons)}")
+    out.print(f"demo finished in {(datetime.now() - started).total_seconds():.0f} s; outputs under {work_dir}/; "
+              "browse runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db")
 
 
 if __name__ == "__main__":

@@ -49,3 +49,17 @@ def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> Path:
 
 
 TODAY = date(2026, 1, 1)
+
+
+@pytest.fixture(scope="session")
+def tracking_dir(tmp_path_factory) -> Path:
+    """One SQLite MLflow store for the session (creating one costs seconds of migrations)."""
+    return tmp_path_factory.mktemp("mlflow")
+
+
+@pytest.fixture
+def mlflow_store(tracking_dir, monkeypatch) -> Path:
+    """Run the test inside the session's MLflow folder with its SQLite store."""
+    monkeypatch.chdir(tracking_dir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tracking_dir / 'mlflow.db'}")
+    return tracking_dir

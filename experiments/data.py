@@ -1,0 +1,143 @@
+"""Model-ready data for an experiment: one frame plus split masks, from a riskloop data set
+(as-of snapshots) or from a person-level table someone else made."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments.config import ConfigError, ExperimentConfig
+from features.catalogue import catalogue_frame
+from features.io import DataError, read_raw_table
+from features.snapshot import PreparedData, SnapshotConfig, build_snapshots
+from features.splits import temporal_splits
+from features.validate import load_dataset
+
+
+@dataclass
+class SplitMasks:
+    name: str
+    fit: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray | None
+
+
+@dataclass
+class ModelData:
+    frame: pd.DataFrame          # ids, `as_of`, features, `label`, protected columns
+    features: list[str]
+    categorical: list[str]
+    protected: list[str]
+    group_column: str | None     # areas for per-area precision@k and lists
+    splits: list[SplitMasks]     # temporal validation
+    final: SplitMasks            # the refit of the selected model (test only for tables)
+    source: str
+    fingerprint: str
+    catalogue: pd.DataFrame | None = None
+    warnings: list[str] = field(default_factory=list)
+    rejected: pd.DataFrame | None = None
+
+
+def _model_features(names: list[str], config: ExperimentConfig, protected_available: list[str]) -> tuple[list[str], list[str]]:
+    unknown = [c for c in config.features_exclude if c not in names]
+    if unknown:
+        raise ConfigError(f"features_exclude: '{unknown[0]}' is not a feature")
+    features = [c for c in names if c not in config.features_exclude]
+    warnings = []
+    for column in config.protected_as_features:
+        if column not in protected_available:
+            raise ConfigError(f"protected_as_features: '{column}' is not a protected column of this data")
+        features.append(column)
+        warnings.append(f"PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: '{column}' (protected_as_features)")
+    return features, warnings
+
+
+def from_dataset(config: ExperimentConfig) -> ModelData:
+    """Snapshots for the config's as-of schedule, with timechop splits and the final refit slices."""
+    dataset = load_dataset(config.data)
+    prepared = PreparedData.from_dataset(dataset)
+    snapshot_config = SnapshotConfig(label=config.label, horizon_days=config.horizon_days,
+                                     harm_threshold=config.harm_threshold, protected=config.protected)
+    dates = config.schedule.dates()
+    frame, meta = build_snapshots(prepared, dates, snapshot_config)
+    frame = frame[frame["label"].notna()].reset_index(drop=True)
+    labelled = sorted(frame["as_of"].dt.date.unique())
+    splits = temporal_splits(labelled, config.horizon_days, config.schedule.n_test)
+    if not splits:
+        raise ConfigError(f"schedule: no feasible temporal split in {dates[0]} .. {dates[-1]} with a "
+                          f"{config.horizon_days}-day horizon and labels up to {dataset.end}")
+    as_of = frame["as_of"].dt.date.to_numpy()
+    masks = [SplitMasks(s.name, np.isin(as_of, s.fit), as_of == s.validation, as_of == s.test) for s in splits]
+    final = SplitMasks("final", as_of < labelled[-1], as_of == labelled[-1], None)
+    features, warnings = _model_features(list(meta.features), config, list(meta.protected))
+    categorical = [c for c in features if c in meta.protected]
+    return ModelData(frame, features, categorical, list(meta.protected), "local_authority", masks, final,
+                     str(config.data), prepared.fingerprint, catalogue_frame(prepared.catalogue(snapshot_config)),
+                     warnings)
+
+
+def _date_cut(dates: pd.Series, share: float) -> pd.Timestamp:
+    """The date at which `share` of the rows (in date order) lie before it."""
+    ordered = dates.sort_values(kind="stable").to_numpy()
+    return pd.Timestamp(ordered[min(len(ordered) - 1, int(share * len(ordered)))])
+
+
+def from_table(config: ExperimentConfig) -> ModelData:
+    """A person-level table: the latest `test_fraction` by date is the test set; temporal validation
+    (three rolling splits) runs inside the training part."""
+    t = config.table
+    try:
+        raw = read_raw_table(t.path)
+    except DataError as exc:
+        raise ConfigError(str(exc)) from exc
+    needed = [t.id_column, t.date_column, t.label_column, *t.feature_columns, *t.protected_columns]
+    missing = [c for c in needed if c not in raw.columns]
+    if missing:
+        raise ConfigError(f"table: column '{missing[0]}' not found in {t.path.name}")
+    date = pd.to_datetime(raw[t.date_column], errors="coerce", format="mixed")
+    label = pd.to_numeric(raw[t.label_column], errors="coerce")
+    problems = pd.Series("", index=raw.index)
+    problems[date.isna()] += f"{t.date_column}: not a valid date; "
+    problems[~label.isin([0, 1])] += f"{t.label_column}: not 0 or 1; "
+    problems[raw[t.id_column].isna()] += f"{t.id_column}: missing; "
+    bad = problems != ""
+    rejected = raw[bad].assign(row=np.flatnonzero(bad) + 1, reason=problems[bad].str.rstrip("; "))
+    numeric = [c for c in t.feature_columns if c not in t.categorical_columns]
+    frame = pd.DataFrame({
+        "person_id": raw[t.id_column].astype("string"),
+        "as_of": date.astype("datetime64[s]"),
+        **{c: pd.to_numeric(raw[c], errors="coerce").astype(float) for c in numeric},
+        **{c: raw[c].astype("string") for c in t.categorical_columns},
+        "label": label,
+        **{c: raw[c].astype("string") for c in t.protected_columns},
+    })[~bad].reset_index(drop=True)
+    frame = frame[["person_id", "as_of", *t.feature_columns, "label", *t.protected_columns]]
+    test_cut = _date_cut(frame["as_of"], 1 - t.test_fraction)
+    train_part = frame["as_of"] < test_cut
+    if train_part.sum() < 50 or (~train_part).sum() < 20:
+        raise ConfigError(f"table: too few rows for a temporal split ({train_part.sum()} train, {(~train_part).sum()} test)")
+    train_dates = frame.loc[train_part, "as_of"]
+    splits = []
+    for q in (0.55, 0.7, 0.85):
+        lo, mid, hi = (_date_cut(train_dates, x) for x in (q - 0.15, q, min(q + 0.15, 0.999)))
+        splits.append(SplitMasks(f"train-{mid.date()}", (frame["as_of"] < lo).to_numpy(),
+                                 ((frame["as_of"] >= lo) & (frame["as_of"] < mid)).to_numpy(),
+                                 ((frame["as_of"] >= mid) & (frame["as_of"] < hi) & train_part).to_numpy()))
+    val_cut = _date_cut(train_dates, 0.85)
+    final = SplitMasks("final", (frame["as_of"] < val_cut).to_numpy(),
+                       ((frame["as_of"] >= val_cut) & train_part).to_numpy(), (~train_part).to_numpy())
+    features, warnings = list(t.feature_columns), []
+    if set(features) & set(t.protected_columns):
+        warnings.append("PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: "
+                        + ", ".join(sorted(set(features) & set(t.protected_columns))))
+    fingerprint = hashlib.sha256(t.path.read_bytes()).hexdigest()[:16]
+    return ModelData(frame, features, list(t.categorical_columns), list(t.protected_columns), None, splits, final,
+                     str(t.path), fingerprint, None, warnings, rejected if len(rejected) else None)
+
+
+def load_model_data(config: ExperimentConfig) -> ModelData:
+    return from_dataset(config) if config.data is not None else from_table(config)

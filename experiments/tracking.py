@@ -1,0 +1,198 @@
+"""MLflow at the edge: tracking URI, runs, lineage, artifacts, the registry and promotion.
+
+Tracking defaults to a SQLite store `sqlite:///mlflow.db` in the working directory (artifacts in
+`./mlruns`); `MLFLOW_TRACKING_URI` overrides it (e.g. an `mlflow server` over HTTP).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import mlflow.data
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from experiments.config import ExperimentConfig
+from experiments.data import ModelData
+from experiments.train import TrainResult
+from features.io import write_text_atomic
+from models.model_card import render_model_card
+from models.plots import calibration_plot, metric_over_time_plot, precision_at_k_plot
+from models.pyfunc import RiskModel
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+PROMOTION_METRICS = ("roc_auc", "average_precision")
+
+
+def configure_tracking() -> str:
+    uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def _experiment_id(name: str, uri: str) -> str:
+    existing = mlflow.get_experiment_by_name(name)
+    if existing:
+        return existing.experiment_id
+    location = Path("mlruns").resolve().as_uri() if uri.startswith("sqlite:") else None
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def _flat_params(config: ExperimentConfig) -> dict[str, str]:
+    params = {"label": config.label, "horizon_days": config.horizon_days, "capacity": config.capacity,
+              "harm_threshold": config.harm_threshold, "seed": config.seed,
+              "selection": f"{config.selection.metric} within {config.selection.auc_tolerance} AUC of best",
+              "calibration_methods": ",".join(config.calibration)}
+    if config.schedule:
+        params.update(schedule=f"{config.schedule.start}..{config.schedule.end} every {config.schedule.every_months}m",
+                      n_test_splits=config.schedule.n_test)
+    return {k: str(v) for k, v in params.items()}
+
+
+@dataclass
+class TrainOutcome:
+    run_id: str
+    model_version: str
+    registered_model: str
+    metrics_path: Path
+    model_card_path: Path
+
+
+def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path) -> TrainOutcome:
+    """Parent run with child runs per model group x split; artifacts; registered pyfunc as challenger."""
+    uri = configure_tracking()
+    experiment_id = _experiment_id(config.name, uri)
+    out_dir = Path(out_dir)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{config.name}") as parent:
+        mlflow.set_tags({"riskloop.kind": "train", "riskloop.data_fingerprint": data.fingerprint,
+                         "riskloop.selected": result.selected.name})
+        mlflow.log_params({**_flat_params(config), "selected_model": result.selected.name,
+                           "n_features": len(data.features)})
+        labelled = data.frame[data.features + ["label"]]
+        with warnings.catch_warnings():  # MLflow registers the local source type twice and warns about it
+            warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways.*")
+            dataset = mlflow.data.from_pandas(labelled, source=Path(data.source).resolve().as_uri(),
+                                              name=f"{config.name}-snapshots", targets="label")
+        mlflow.log_input(dataset, context="training")
+        for row in result.split_metrics.to_dict("records"):
+            with mlflow.start_run(experiment_id=experiment_id, run_name=f"{row['group']} | {row['split']}", nested=True):
+                mlflow.log_params({"group": row["group"], "family": row["family"], "split": row["split"],
+                                   "calibration": row["calibration"]})
+                mlflow.log_metrics({k: float(v) for k, v in row.items()
+                                    if isinstance(v, (int, float)) and k not in ("best_iteration",) and pd.notna(v)})
+        for column in result.summary.columns.drop("family"):
+            value = result.summary.loc[result.selected.name, column]
+            if pd.notna(value):
+                mlflow.log_metric(f"selected_{column}", float(value))
+        mlflow.log_metrics(result.final_metrics)
+        artifacts = _write_artifacts(config, data, result, out_dir)
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+        sample = model_input_example(data)
+        with warnings.catch_warnings():  # the integer output `band` is never missing
+            warnings.filterwarnings("ignore", message=".*integer column.*")
+            signature = infer_signature(sample, result.scorer.score(sample))
+        info = mlflow.pyfunc.log_model(name="model", python_model=RiskModel(result.scorer), signature=signature,
+                                       input_example=sample.head(5),
+                                       registered_model_name=config.registered_model,
+                                       pip_requirements=["riskloop", "lightgbm", "scikit-learn", "pandas", "mlflow"])
+        version = str(info.registered_model_version)
+    client = MlflowClient()
+    client.set_registered_model_alias(config.registered_model, "challenger", version)
+    latest = result.split_metrics[(result.split_metrics["group"] == result.selected.name)
+                                  & (result.split_metrics["split"] == data.splits[-1].name)].iloc[0]
+    for key, value in {"data_fingerprint": data.fingerprint, "model_group": result.selected.name,
+                       "latest_split": data.splits[-1].name,
+                       **{f"latest_{m}": f"{latest[m]:.6f}" for m in PROMOTION_METRICS},
+                       "run_id": parent.info.run_id}.items():
+        client.set_model_version_tag(config.registered_model, version, key, str(value))
+    return TrainOutcome(parent.info.run_id, version, config.registered_model, out_dir / "metrics.json",
+                        out_dir / "model_card.html")
+
+
+def model_input_example(data: ModelData) -> pd.DataFrame:
+    """Feature rows as the model receives them: numbers as float (so a missing value fits the
+    signature), categorical columns as strings."""
+    sample = data.frame.loc[data.final.validation, data.features].head(50).copy()
+    for column in data.features:
+        sample[column] = sample[column].astype(str) if column in data.categorical else sample[column].astype(float)
+    return sample
+
+
+def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    latest = result.latest_test
+    y = latest["label"].to_numpy()
+    groups = list(result.split_metrics["group"].unique())
+    plots = {
+        "calibration.png": calibration_plot(y, latest[result.selected.name].to_numpy(),
+                                            f"calibration on {data.splits[-1].name}: {result.selected.name}"),
+        "precision_at_k.png": precision_at_k_plot(y, {g: latest[g].to_numpy() for g in groups}, config.capacity,
+                                                  f"precision at k on {data.splits[-1].name}"),
+        "auc_over_time.png": metric_over_time_plot(result.split_metrics, "roc_auc", "ROC AUC across temporal splits"),
+    }
+    paths = []
+    for name, png in plots.items():
+        (out_dir / name).write_bytes(png)
+        paths.append(out_dir / name)
+    metrics_path = out_dir / "metrics.json"
+    write_text_atomic(json.dumps(result.final_metrics, indent=2, sort_keys=True), metrics_path)
+    result.split_metrics.to_csv(out_dir / "split_metrics.csv", index=False)
+    paths += [metrics_path, out_dir / "split_metrics.csv"]
+    if data.catalogue is not None:
+        data.catalogue.to_csv(out_dir / "feature_catalogue.csv", index=False)
+        paths.append(out_dir / "feature_catalogue.csv")
+    if data.rejected is not None:
+        data.rejected.to_csv(out_dir / "rejected_rows.csv", index=False)
+        paths.append(out_dir / "rejected_rows.csv")
+    if config.source_file:
+        paths.append(config.source_file)
+    card = render_model_card(config, data, result, plots)
+    write_text_atomic(card, out_dir / "model_card.html")
+    paths.append(out_dir / "model_card.html")
+    return paths
+
+
+class PromotionRefused(Exception):
+    """The challenger may not become champion; `reasons` says why."""
+
+    def __init__(self, reasons: list[str]):
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+def promote(registered_model: str, force: bool = False, reason: str | None = None) -> str:
+    """Move the `champion` alias to the current challenger if it is no worse on the latest split.
+
+    `force` needs a `reason`, which is logged to the version's tags. Returns the promoted version.
+    """
+    configure_tracking()
+    client = MlflowClient()
+    challenger = client.get_model_version_by_alias(registered_model, "challenger")
+    try:
+        champion = client.get_model_version_by_alias(registered_model, "champion")
+    except mlflow.exceptions.MlflowException:
+        champion = None
+    reasons = []
+    if champion is not None and champion.version != challenger.version:
+        for m in PROMOTION_METRICS:
+            new, old = float(challenger.tags[f"latest_{m}"]), float(champion.tags[f"latest_{m}"])
+            if new < old:
+                reasons.append(f"{m} on the latest split: challenger v{challenger.version} {new:.4f} "
+                               f"< champion v{champion.version} {old:.4f}")
+    if reasons and not force:
+        raise PromotionRefused(reasons)
+    if force:
+        if not reason:
+            raise ValueError("--force needs --reason: say why the gates are overridden")
+        client.set_model_version_tag(registered_model, challenger.version, "promotion_forced_reason", reason)
+        client.set_model_version_tag(registered_model, challenger.version, "promotion_overrode", "; ".join(reasons) or "none")
+    client.set_registered_model_alias(registered_model, "champion", challenger.version)
+    return str(challenger.version)

@@ -1,0 +1,154 @@
+"""Experiments: typed configs, temporal validation, calibration, MLflow tracking, registry, promotion."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from experiments.config import ConfigError, load_config, with_data
+from experiments.data import load_model_data
+from experiments.tracking import PromotionRefused, log_training, promote
+from experiments.train import train
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).parent.parent
+
+
+def write_config(tmp_path, text: str, name="c.yaml") -> Path:
+    (tmp_path / name).write_text(text)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\ncolour: red\n",
+     "c.yaml: unknown key 'colour'"),
+    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {lightgbm: {num_leaves: many}}\n",
+     "c.yaml: models.lightgbm.num_leaves: expected a list of float, got 'many'"),
+    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\ncapacity: lots\n",
+     "c.yaml: capacity: expected float, got 'lots'"),
+    ("name: x\ndata: .\nschedule: {start: soon, end: 2021-01-01}\nmodels: {logistic: {}}\n",
+     "c.yaml: schedule.start: expected a date (YYYY-MM-DD), got 'soon'"),
+    ("name: x\ntable: {path: nowhere.csv, id_column: i, date_column: d, label_column: l, feature_columns: [a]}\n"
+     "models: {logistic: {}}\n", "c.yaml: table.path: file not found"),
+    ("data: .\n", "c.yaml: missing key 'name'"),
+    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\nlabel: arrests\n",
+     "c.yaml: label: expected one of escalation, repeat_victimisation, got 'arrests'"),
+])
+def test_config_errors_name_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(tmp_path, text))
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_shipped_configs_load():
+    for name in ("escalation", "victim_safeguarding"):
+        config = load_config(REPO / "experiments" / f"{name}.yaml")
+        assert config.registered_model == f"riskloop-{name}"
+        assert config.schedule.dates()[0].isoformat() == "2020-01-01"
+
+
+def screening_config(tmp_path, **changes):
+    config = load_config(DATA / "screening.yaml")
+    return dataclasses.replace(config, name=changes.pop("name", f"screening-{tmp_path.name}"), **changes)
+
+
+def test_bring_your_own_table_trains_tracks_and_registers(tmp_path, mlflow_store):
+    config = screening_config(tmp_path)
+    data = load_model_data(config)
+    assert len(data.frame) + len(data.rejected) == 900
+    assert sorted(data.rejected["row"]) == [6, 18, 41]
+    assert not (data.frame.loc[data.final.test, "as_of"].min() < data.frame.loc[data.final.fit, "as_of"].max())
+    result = train(data, config)
+    outcome = log_training(config, data, result, tmp_path / "out")
+    metrics = json.loads(outcome.metrics_path.read_text())
+    for key in ("test_auc", "test_average_precision", "test_brier", "test_ece"):
+        assert 0 <= metrics[key] <= 1
+    assert metrics["test_auc"] > 0.65
+
+    client = MlflowClient()
+    run = client.get_run(outcome.run_id)
+    assert run.data.metrics["test_auc"] == pytest.approx(metrics["test_auc"])
+    assert {"metrics.json", "model_card.html", "calibration.png", "precision_at_k.png"} <= {
+        a.path for a in client.list_artifacts(outcome.run_id)}
+    children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{outcome.run_id}'")
+    assert len(children) == 2 * 3  # two model groups x three temporal splits
+    assert run.inputs.dataset_inputs[0].dataset.digest
+
+    model = mlflow.pyfunc.load_model(f"models:/{config.registered_model}@challenger")
+    one_row = pd.DataFrame({"age": [40.0], "priors": [3.0], "charge_degree": ["F"]})
+    scored = model.predict(one_row)
+    assert list(scored.columns) == ["risk", "band", "band_label"]
+    assert 0 < scored["risk"].iloc[0] < 1 and 1 <= scored["band"].iloc[0] <= 20
+    unseen = model.predict(pd.DataFrame({"age": [40.0], "priors": [3.0], "charge_degree": ["X"]}))
+    assert 0 < unseen["risk"].iloc[0] < 1  # an unseen category is treated as missing, not an error
+    # a small batch holding only one of the categories: its own categoricals would not match training's
+    batch = data.frame.loc[data.final.test, data.features]
+    batch = batch[batch["charge_degree"] == "M"].head(7).astype({"charge_degree": str})
+    np.testing.assert_allclose(model.predict(batch)["risk"], result.scorer.risk(batch))
+    card = outcome.model_card_path.read_text()
+    assert "Intended use" in card and "data:image/png;base64," in card and "ethnicity" in card
+
+
+def test_promotion_gate_refuses_a_worse_challenger(tmp_path, mlflow_store):
+    name = f"gate-{tmp_path.name}"
+    good = screening_config(tmp_path, name=name)
+    data = load_model_data(good)
+    log_training(good, data, train(data, good), tmp_path / "good")
+    assert promote(good.registered_model) == "1"
+
+    weak_table = dataclasses.replace(good.table, feature_columns=("age",), categorical_columns=())
+    weak = dataclasses.replace(good, table=weak_table)
+    weak_data = load_model_data(weak)
+    log_training(weak, weak_data, train(weak_data, weak), tmp_path / "weak")
+    with pytest.raises(PromotionRefused) as refused:
+        promote(weak.registered_model)
+    assert any("roc_auc on the latest split" in r for r in refused.value.reasons)
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias(weak.registered_model, "champion").version) == "1"
+    with pytest.raises(ValueError, match="--reason"):
+        promote(weak.registered_model, force=True)
+    assert promote(weak.registered_model, force=True, reason="board approved trial") == "2"
+    version = client.get_model_version(weak.registered_model, "2")
+    assert version.tags["promotion_forced_reason"] == "board approved trial"
+
+
+def test_escalation_model_beats_the_one_feature_baseline_and_is_calibrated(world_20k, tmp_path, mlflow_store):
+    config = with_data(load_config(REPO / "experiments" / "escalation.yaml"), world_20k)
+    config = dataclasses.replace(config, name=f"esc-{tmp_path.name}", models=dataclasses.replace(
+        config.models, lightgbm={"num_leaves": [15], "n_estimators": [300], "learning_rate": [0.05],
+                                 "min_child_samples": [50]}))
+    data = load_model_data(config)
+    assert "sex" not in data.features and "ethnicity" not in data.features
+    result = train(data, config)
+    summary = result.summary
+    lightgbm = summary[summary["family"] == "lightgbm"].iloc[0]
+    baseline = summary[summary["family"] == "prior_harm"].iloc[0]
+    assert lightgbm["roc_auc_mean"] > baseline["roc_auc_mean"] + 0.03
+    assert lightgbm["precision_at_k_mean"] > baseline["precision_at_k_mean"]
+    assert result.final_metrics["test_ece"] < 0.03
+    assert result.selected.family == "lightgbm"
+    scored = result.scorer.score(data.frame[data.final.validation])
+    assert scored["band"].between(1, 20).all()
+    assert abs((scored["band"] >= 19).mean() - 0.1) < 0.05  # ventiles of the reference population
+
+
+def test_protected_features_only_when_asked_loudly(world_20k, tmp_path):
+    config = with_data(load_config(REPO / "experiments" / "escalation.yaml"), world_20k)
+    loud = dataclasses.replace(config, protected_as_features=("sex",))
+    data = load_model_data(loud)
+    assert "sex" in data.features and "sex" in data.categorical
+    assert any("PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: 'sex'" in w for w in data.warnings)
