@@ -60,11 +60,16 @@ def test_train_registers_through_a_tracking_server(tracking_server, tmp_path):
          "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert not (tmp_path / "mlflow.db").exists()  # nothing went to a local store
-    mlflow.set_tracking_uri(tracking_server)
     client = MlflowClient(tracking_uri=tracking_server, registry_uri=tracking_server)
     version = client.get_model_version_by_alias("riskloop-screening-test", "challenger")
     assert version.tags["data_fingerprint"]
-    model = mlflow.pyfunc.load_model("models:/riskloop-screening-test@challenger")
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(tracking_server)
+    mlflow.set_registry_uri(tracking_server)
+    try:
+        model = mlflow.pyfunc.load_model("models:/riskloop-screening-test@challenger")
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
     scored = model.predict(pd.DataFrame({"age": [30.0], "priors": [0.0], "charge_degree": ["M"]}))
     assert 0 < scored["risk"].iloc[0] < 1
-    mlflow.set_tracking_uri(None)
