@@ -141,3 +141,15 @@ def from_table(config: ExperimentConfig) -> ModelData:
 
 def load_model_data(config: ExperimentConfig) -> ModelData:
     return from_dataset(config) if config.data is not None else from_table(config)
+
+
+def snapshot_for_model(metadata: dict[str, str], data_dir: Path, as_of) -> pd.DataFrame:
+    """The snapshot at `as_of` built as the model's training snapshots were (label, horizon, threshold)."""
+    dataset = load_dataset(data_dir)
+    config = SnapshotConfig(label=metadata.get("label", "escalation"),
+                            horizon_days=int(metadata.get("horizon_days", 365)),
+                            harm_threshold=float(metadata.get("harm_threshold", 6.0)),
+                            protected=tuple(p for p in metadata.get("protected", "").split(",") if p))
+    from features.snapshot import build_snapshot
+
+    return build_snapshot(PreparedData.from_dataset(dataset), as_of, config)

@@ -92,13 +92,14 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
             if pd.notna(value):
                 mlflow.log_metric(f"selected_{column}", float(value))
         mlflow.log_metrics(result.final_metrics)
+        mlflow.log_metrics({f"explanation_{k}": v for k, v in result.stability.items() if pd.notna(v)})
         artifacts = _write_artifacts(config, data, result, out_dir)
         for path in artifacts:
             mlflow.log_artifact(str(path))
         sample = model_input_example(data)
         with warnings.catch_warnings():  # the integer output `band` is never missing
             warnings.filterwarnings("ignore", message=".*integer column.*")
-            signature = infer_signature(sample, result.scorer.score(sample))
+            signature = infer_signature(sample, result.scorer.score(sample, reasons=3), params={"reasons": 0})
         info = mlflow.pyfunc.log_model(name="model", python_model=RiskModel(result.scorer), signature=signature,
                                        input_example=sample.head(5),
                                        registered_model_name=config.registered_model,
@@ -145,7 +146,10 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
     metrics_path = out_dir / "metrics.json"
     write_text_atomic(json.dumps(result.final_metrics, indent=2, sort_keys=True), metrics_path)
     result.split_metrics.to_csv(out_dir / "split_metrics.csv", index=False)
-    paths += [metrics_path, out_dir / "split_metrics.csv"]
+    result.importance_by_split.to_csv(out_dir / "importance_by_split.csv", index_label="split")
+    write_text_atomic(json.dumps(result.stability, indent=2, sort_keys=True), out_dir / "explanation_stability.json")
+    paths += [metrics_path, out_dir / "split_metrics.csv", out_dir / "importance_by_split.csv",
+              out_dir / "explanation_stability.json"]
     if data.catalogue is not None:
         data.catalogue.to_csv(out_dir / "feature_catalogue.csv", index=False)
         paths.append(out_dir / "feature_catalogue.csv")
@@ -196,3 +200,18 @@ def promote(registered_model: str, force: bool = False, reason: str | None = Non
         client.set_model_version_tag(registered_model, challenger.version, "promotion_overrode", "; ".join(reasons) or "none")
     client.set_registered_model_alias(registered_model, "champion", challenger.version)
     return str(challenger.version)
+
+
+def load_scorer(model_uri: str):
+    """The RiskScorer inside a logged riskloop pyfunc (e.g. models:/riskloop-escalation@champion)."""
+    configure_tracking()
+    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().scorer
+
+
+def log_report(experiment: str, run_name: str, path: Path, tags: dict[str, str]) -> str:
+    """Log a report as an artifact of its own run in the model's experiment; return the run id."""
+    uri = configure_tracking()
+    with mlflow.start_run(experiment_id=_experiment_id(experiment, uri), run_name=run_name) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_artifact(str(path))
+    return run.info.run_id

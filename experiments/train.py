@@ -13,10 +13,14 @@ import pandas as pd
 
 from experiments.config import ExperimentConfig
 from experiments.data import ModelData, SplitMasks
+from features.catalogue import FeatureSpec
 from models.calibration import calibrate
 from models.estimators import ModelSpec, expand_grid, fit_model
-from models.metrics import evaluate
+from models.explain import ReasonTemplates, attributions, top_reasons
+from models.metrics import capacity_k, evaluate, top_k
 from models.pyfunc import RiskScorer, ventile_cuts
+
+IMPORTANCE_SAMPLE = 2_000
 
 
 @dataclass
@@ -36,6 +40,8 @@ class TrainResult:
     scorer: RiskScorer
     final_metrics: dict[str, float]  # test_* metrics (the table's test set, or the latest split)
     latest_test: pd.DataFrame        # the latest split's test rows with each group's calibrated risk
+    importance_by_split: pd.DataFrame  # mean |SHAP| of the selected group's model per split x feature
+    stability: dict[str, float]      # top-10 overlap across splits, first-reason changes between models
 
 
 def fit_and_calibrate(spec: ModelSpec, data: ModelData, masks: SplitMasks, config: ExperimentConfig):
@@ -51,11 +57,13 @@ def _groups(data: ModelData, mask: np.ndarray) -> np.ndarray | None:
 
 
 def run_temporal_validation(data: ModelData, config: ExperimentConfig,
-                            progress: Callable[[str], None] = lambda _: None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every model group on every split: (metrics per group x split, latest split's test scores)."""
+                            progress: Callable[[str], None] = lambda _: None):
+    """Every model group on every split: (metrics per group x split, latest split's test scores,
+    the fitted (model, calibrated) per (group, split))."""
     specs = expand_grid({"logistic": config.models.logistic, "lightgbm": config.models.lightgbm,
                          "prior_harm": config.models.prior_harm})
     rows, latest = [], data.frame.loc[data.splits[-1].test, ["person_id", "as_of", "label"]].copy()
+    fitted = {}
     for masks in data.splits:
         for spec in specs:
             progress(f"{spec.name} on {masks.name}")
@@ -66,9 +74,10 @@ def run_temporal_validation(data: ModelData, config: ExperimentConfig,
             best_iteration = getattr(model.named_steps["model"], "best_iteration_", None)
             rows.append({"group": spec.name, "family": spec.family, "split": masks.name,
                          "calibration": method, "best_iteration": best_iteration, **metrics})
+            fitted[spec.name, masks.name] = (model, calibrated)
             if masks is data.splits[-1]:
                 latest[spec.name] = risk
-    return pd.DataFrame(rows), latest
+    return pd.DataFrame(rows), latest, fitted
 
 
 def summarise(split_metrics: pd.DataFrame, metrics=("roc_auc", "average_precision", "precision_at_k",
@@ -91,19 +100,62 @@ def select(summary: pd.DataFrame, config: ExperimentConfig) -> str:
     return ranked.index[0]
 
 
+def reason_templates(data: ModelData) -> ReasonTemplates:
+    specs = [FeatureSpec(**row) for row in data.catalogue.to_dict("records")] if data.catalogue is not None else None
+    return ReasonTemplates.build(data.features, specs, data.protected)
+
+
+def explanation_stability(data: ModelData, config: ExperimentConfig, group: str, fitted: dict,
+                          templates: ReasonTemplates) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Mean |SHAP| per split for one model group, the overlap of consecutive splits' top-10 features,
+    and the share of people listed by the last two splits' models whose first reason differs."""
+    rng = np.random.default_rng(config.seed)
+    importance = {}
+    for masks in data.splits:
+        rows = np.flatnonzero(masks.test)
+        sample = np.sort(rng.choice(rows, size=min(IMPORTANCE_SAMPLE, len(rows)), replace=False))
+        contrib, _ = attributions(fitted[group, masks.name][0], data.frame.loc[sample, data.features])
+        importance[masks.name] = contrib.abs().mean()
+    table = pd.DataFrame(importance).T
+    tops = [set(row.nlargest(10).index) for _, row in table.iterrows()]
+    overlaps = [len(a & b) / 10 for a, b in zip(tops, tops[1:])]
+    stability = {"top10_overlap_mean": float(np.mean(overlaps)) if overlaps else float("nan")}
+    if len(data.splits) >= 2:
+        test = data.frame[data.splits[-1].test]
+        k = capacity_k(len(test), config.capacity)
+        listed, first = [], []
+        for masks in data.splits[-2:]:
+            model, calibrated = fitted[group, masks.name]
+            chosen = top_k(calibrated.predict_proba(test[data.features])[:, 1], k)
+            rows = test[chosen]
+            listed.append(set(rows["person_id"]))
+            first.append(pd.Series(top_reasons(attributions(model, rows[data.features])[0], rows[data.features],
+                                               templates, 1)["reason_1"].to_numpy(), index=rows["person_id"]))
+        both = sorted(listed[0] & listed[1])
+        stability["listed_by_both_models"] = float(len(both))
+        stability["first_reason_changed_share"] = float((first[0][both] != first[1][both]).mean()) if both else float("nan")
+    return table, stability
+
+
 def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], None] = lambda _: None) -> TrainResult:
-    split_metrics, latest = run_temporal_validation(data, config, progress)
+    split_metrics, latest, fitted = run_temporal_validation(data, config, progress)
     summary = summarise(split_metrics)
     chosen = select(summary, config)
     specs = {s.name: s for s in expand_grid({"logistic": config.models.logistic, "lightgbm": config.models.lightgbm,
                                              "prior_harm": config.models.prior_harm})}
     spec = specs[chosen]
+    templates = reason_templates(data)
+    progress(f"explanation stability of {spec.name}")
+    importance, stability = explanation_stability(data, config, spec.name, fitted, templates)
     progress(f"refit {spec.name} on all labelled data")
     _, calibrated, _ = fit_and_calibrate(spec, data, data.final, config)
     reference = calibrated.predict_proba(data.frame.loc[data.final.validation, data.features])[:, 1]
+    metadata = {"config": config.name, "model_group": spec.name, "data_fingerprint": data.fingerprint,
+                "label": config.label, "horizon_days": str(config.horizon_days),
+                "harm_threshold": str(config.harm_threshold), "protected": ",".join(data.protected)}
     scorer = RiskScorer(calibrated, data.features, data.categorical, ventile_cuts(reference),
-                        config.bands.medium_from, config.bands.high_from,
-                        {"config": config.name, "model_group": spec.name, "data_fingerprint": data.fingerprint})
+                        config.bands.medium_from, config.bands.high_from, metadata, templates,
+                        importance, stability)
     if data.final.test is not None:
         test = data.frame[data.final.test]
         final = evaluate(test["label"].to_numpy(), scorer.risk(test), config.capacity, _groups(data, data.final.test))
@@ -112,4 +164,4 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
     final_metrics = {f"test_{k}": float(final[k]) for k in ("roc_auc", "average_precision", "precision_at_k",
                                                             "recall_at_k", "brier", "ece", "prevalence", "n")}
     final_metrics["test_auc"] = final_metrics["test_roc_auc"]
-    return TrainResult(split_metrics, summary, spec, scorer, final_metrics, latest)
+    return TrainResult(split_metrics, summary, spec, scorer, final_metrics, latest, importance, stability)

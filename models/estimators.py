@@ -19,6 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from models.explain import remember_linear_centre
+
 UNSEEN_CATEGORY = "an unseen category is treated as missing"
 
 PRIOR_HARM_FEATURE = "offending_harm_365d"
@@ -78,7 +80,7 @@ class ModelSpec:
         if self.family == "logistic":
             columns = ColumnTransformer([
                 ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")),
-                                      ("log", FunctionTransformer(_signed_log1p)), ("scale", StandardScaler())]), numeric),
+                                      ("log", FunctionTransformer(_signed_log1p, feature_names_out="one-to-one")), ("scale", StandardScaler())]), numeric),
                 ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
             ])
             model = LogisticRegression(C=params.get("C", 1.0), max_iter=2000)
@@ -86,7 +88,7 @@ class ModelSpec:
         if self.family == "prior_harm":
             if PRIOR_HARM_FEATURE not in numeric:
                 raise ValueError(f"the prior-harm baseline needs the feature '{PRIOR_HARM_FEATURE}'")
-            pick = ColumnTransformer([("harm", FunctionTransformer(_signed_log1p), [PRIOR_HARM_FEATURE])])
+            pick = ColumnTransformer([("harm", FunctionTransformer(_signed_log1p, feature_names_out="one-to-one"), [PRIOR_HARM_FEATURE])])
             return Pipeline([("preprocess", encoder), ("columns", pick), ("model", LogisticRegression())])
         raise ValueError(f"unknown model family '{self.family}'")
 
@@ -118,4 +120,6 @@ def fit_model(spec: ModelSpec, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFra
             encoder.transform(X), y, eval_set=[(encoder.transform(X_val), y_val)], eval_metric="binary_logloss",
             callbacks=[lgb.early_stopping(50, verbose=False)])
         return pipe
-    return pipe.fit(X, y)
+    pipe.fit(X, y)
+    remember_linear_centre(pipe, X)
+    return pipe

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 
+from models.explain import ReasonTemplates, attributions, top_reasons
+
 BAND_LABELS = ("low", "medium", "high")
 
 
@@ -30,6 +32,9 @@ class RiskScorer:
     medium_from: int = 13
     high_from: int = 18
     metadata: dict[str, str] = field(default_factory=dict)
+    templates: ReasonTemplates | None = None
+    importance_by_split: pd.DataFrame | None = None
+    stability: dict[str, float] = field(default_factory=dict)
 
     @property
     def pipeline(self):
@@ -47,17 +52,31 @@ class RiskScorer:
         label = np.where(band >= self.high_from, "high", np.where(band >= self.medium_from, "medium", "low"))
         return band.astype(np.int64), label
 
-    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def attributions(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """SHAP values (log-odds of the uncalibrated model) and base values."""
+        return attributions(self.pipeline, frame[self.features])
+
+    def reasons(self, frame: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+        contrib, _ = self.attributions(frame)
+        return top_reasons(contrib, frame[self.features], self.templates, top)
+
+    def score(self, frame: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
+        """Calibrated risk, band 1-20 and its label; with `reasons` > 0 also the top reasons."""
         risk = self.risk(frame)
         band, label = self.bands(risk)
-        return pd.DataFrame({"risk": risk, "band": band, "band_label": label}, index=frame.index)
+        scored = pd.DataFrame({"risk": risk, "band": band, "band_label": label}, index=frame.index)
+        if reasons > 0:
+            scored = scored.join(self.reasons(frame, reasons))
+        return scored
 
 
 class RiskModel(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc: predict(features) -> risk (calibrated probability), band (1-20), band_label."""
+    """MLflow pyfunc: predict(features) -> risk (calibrated probability), band (1-20), band_label;
+    with params={"reasons": 3} also reason_1..reason_3 (plain-language, from SHAP attributions)."""
 
     def __init__(self, scorer: RiskScorer):
         self.scorer = scorer
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return self.scorer.score(model_input).reset_index(drop=True)
+        reasons = int((params or {}).get("reasons", 0))
+        return self.scorer.score(model_input, reasons=reasons).reset_index(drop=True)

@@ -232,6 +232,40 @@ def promote(
     out.print(f"{model} v{version} is now champion")
 
 
+def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Optional[str], sample: int) -> Path:
+    from experiments.data import snapshot_for_model
+    from experiments.tracking import load_scorer, log_report
+    from models.explain_report import render_explain_report
+
+    scorer = load_scorer(model)
+    snapshot = snapshot_for_model(scorer.metadata, data, as_of)
+    html = render_explain_report(scorer, snapshot, model, as_of, sample_size=sample, person=person)
+    from features.io import write_text_atomic
+
+    path = out_dir / "explainability.html"
+    write_text_atomic(html, path)
+    log_report(scorer.metadata.get("config", "riskloop"), f"explain-{as_of}", path,
+               {"riskloop.kind": "explain", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
+    return path
+
+
+@app.command()
+def explain(
+    model: Annotated[str, typer.Option(help="model URI, e.g. models:/riskloop-escalation@champion")],
+    data: Annotated[Path, typer.Option(help="riskloop data set folder")],
+    as_of: Annotated[str, typer.Option("--as-of", help="as-of date T")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for explainability.html")],
+    person: Annotated[Optional[str], typer.Option(help="a person's pseudonym: add their waterfall and reasons")] = None,
+    sample: Annotated[int, typer.Option(help="rows for the global plots (stratified by risk band)")] = 20_000,
+) -> None:
+    """Explainability report: global importance, beeswarm, dependence, stability, a person's reasons."""
+    try:
+        path = run_explain(model, data, _date(as_of), out_dir, person, sample)
+    except (DataError, ValueError) as exc:
+        fatal(str(exc))
+    out.print(f"wrote {path} (also logged to MLflow)")
+
+
 @app.command()
 def demo(
     work_dir: Annotated[Path, typer.Option("--dir", help="working folder for the demo")] = Path("riskloop-demo"),
@@ -269,6 +303,8 @@ def demo(
         out.print(f"[bold]5. promote[/] {config.registered_model} v{version} is champion")
     except PromotionRefused as refused:
         out.print(f"[bold]5. promote[/] refused: {'; '.join(refused.reasons)}")
+    explained = run_explain(f"models:/{config.registered_model}@champion", data_dir, latest, work_dir, None, 20_000)
+    out.print(f"[bold]6. explain[/] {explained}")
     out.print(f"demo finished in {(datetime.now() - started).total_seconds():.0f} s; outputs under {work_dir}/; "
               "browse runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db")
 

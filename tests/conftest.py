@@ -63,3 +63,20 @@ def mlflow_store(tracking_dir, monkeypatch) -> Path:
     monkeypatch.chdir(tracking_dir)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tracking_dir / 'mlflow.db'}")
     return tracking_dir
+
+
+@pytest.fixture(scope="session")
+def escalation_run(world_20k):
+    """One small escalation experiment on the 20k world (logistic, LightGBM, prior harm; 3 splits)."""
+    import dataclasses
+
+    from experiments.config import load_config, with_data
+    from experiments.data import load_model_data
+    from experiments.train import train
+
+    config = with_data(load_config(Path(__file__).parent.parent / "experiments" / "escalation.yaml"), world_20k)
+    config = dataclasses.replace(config, name="esc-session", models=dataclasses.replace(
+        config.models, lightgbm={"num_leaves": [15], "n_estimators": [300], "learning_rate": [0.05],
+                                 "min_child_samples": [50]}))
+    data = load_model_data(config)
+    return config, data, train(data, config)

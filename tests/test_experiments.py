@@ -126,14 +126,9 @@ def test_promotion_gate_refuses_a_worse_challenger(tmp_path, mlflow_store):
     assert version.tags["promotion_forced_reason"] == "board approved trial"
 
 
-def test_escalation_model_beats_the_one_feature_baseline_and_is_calibrated(world_20k, tmp_path, mlflow_store):
-    config = with_data(load_config(REPO / "experiments" / "escalation.yaml"), world_20k)
-    config = dataclasses.replace(config, name=f"esc-{tmp_path.name}", models=dataclasses.replace(
-        config.models, lightgbm={"num_leaves": [15], "n_estimators": [300], "learning_rate": [0.05],
-                                 "min_child_samples": [50]}))
-    data = load_model_data(config)
+def test_escalation_model_beats_the_one_feature_baseline_and_is_calibrated(escalation_run):
+    config, data, result = escalation_run
     assert "sex" not in data.features and "ethnicity" not in data.features
-    result = train(data, config)
     summary = result.summary
     lightgbm = summary[summary["family"] == "lightgbm"].iloc[0]
     baseline = summary[summary["family"] == "prior_harm"].iloc[0]

@@ -1,0 +1,115 @@
+"""Explanations: equality with shap, additivity, reason templates, stability, the report."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+
+from features.catalogue import build_catalogue
+from models.explain import ReasonTemplates, attributions, top_reasons
+from models.explain_report import render_explain_report
+from experiments.data import snapshot_for_model
+
+PROTECTED = ["sex", "ethnicity", "age_band", "deprivation_quintile", "disability"]
+
+
+def fitted(escalation_run, family):
+    from experiments.train import fit_and_calibrate
+    from models.estimators import expand_grid
+
+    config, data, result = escalation_run
+    spec = next(s for s in expand_grid({"logistic": config.models.logistic, "lightgbm": config.models.lightgbm})
+                if s.family == family)
+    model, _, _ = fit_and_calibrate(spec, data, data.splits[0], config)
+    X = data.frame.loc[data.splits[0].test, data.features].head(300)
+    return model, X, data
+
+
+def test_lightgbm_attributions_equal_shap_tree_explainer_and_add_up(escalation_run):
+    model, X, _ = fitted(escalation_run, "lightgbm")
+    contrib, base = attributions(model, X)
+    booster = model.named_steps["model"].booster_
+    encoded = model.named_steps["preprocess"].transform(X)
+    reference = shap.TreeExplainer(booster).shap_values(encoded)
+    reference = reference[1] if isinstance(reference, list) else reference
+    np.testing.assert_allclose(contrib.to_numpy(), reference, atol=1e-6)
+    np.testing.assert_allclose(contrib.sum(axis=1) + base, booster.predict(encoded, raw_score=True), atol=1e-6)
+
+
+def test_linear_attributions_equal_shap_linear_explainer_and_add_up(escalation_run):
+    model, X, data = fitted(escalation_run, "logistic")
+    contrib, base = attributions(model, X)
+    np.testing.assert_allclose(contrib.sum(axis=1) + base, model.decision_function(X), atol=1e-8)
+    columns = model.named_steps["columns"]
+    train_z = columns.transform(model.named_steps["preprocess"].transform(data.frame.loc[data.splits[0].fit, data.features]))
+    explainer = shap.LinearExplainer(model.named_steps["model"], shap.maskers.Independent(train_z, max_samples=len(train_z)))
+    reference = explainer.shap_values(columns.transform(model.named_steps["preprocess"].transform(X)))
+    np.testing.assert_allclose(contrib.to_numpy(), reference, atol=1e-6)
+
+
+def test_every_feature_family_has_a_working_template():
+    catalogue = build_catalogue(("drive", "iris"))
+    names = [s.name for s in catalogue]
+    templates = ReasonTemplates.build(names, catalogue, PROTECTED)
+    for family in {s.family for s in catalogue}:
+        spec = next(s for s in catalogue if s.family == family)
+        sentence = templates.sentence(spec.name, 4.0)
+        assert "{" not in sentence and len(sentence) >= 6, (family, sentence)
+    assert templates.sentence("perp_domestic_abuse_count_365d", 4) == \
+        "4 domestic abuse incidents as perpetrator in the last 12 months"
+    assert templates.sentence("area_violence_with_injury_trend_365d", 2.5).startswith(
+        "lives in an area with a rising rate of violence with injury")
+
+
+def test_reasons_push_risk_up_merge_windows_and_skip_protected_and_age():
+    features = ["perp_domestic_abuse_count_90d", "perp_domestic_abuse_count_365d", "victim_harm_365d",
+                "age", "sex", "area_asb_rate_365d", "days_since_any"]
+    catalogue = build_catalogue(())
+    templates = ReasonTemplates.build(features, catalogue, ["sex"])
+    contrib = pd.DataFrame([[0.3, 0.4, 0.5, 2.0, 3.0, -0.2, 0.1]], columns=features)
+    values = pd.DataFrame([[1, 4, 12.0, 19, "M", 30.0, 40]], columns=features)
+    reasons = top_reasons(contrib, values, templates, 3).iloc[0]
+    # the two domestic-abuse windows merge (0.7) and outrank victim harm (0.5); age and sex never appear
+    assert reasons["reason_1"] == "4 domestic abuse incidents as perpetrator in the last 12 months"
+    assert reasons["reason_2"].startswith("harm index 12.0")
+    assert reasons["reason_3"] == "40 days since the last incident in any role"
+    only_down = top_reasons(-contrib.abs(), values, templates, 3).iloc[0]
+    assert list(only_down) == ["", "", ""]
+
+
+def test_scored_reasons_never_mention_protected_characteristics(escalation_run):
+    _, data, result = escalation_run
+    test = data.frame[data.splits[-1].test].head(500)
+    scored = result.scorer.score(test, reasons=3)
+    text = " ".join(scored[["reason_1", "reason_2", "reason_3"]].to_numpy().ravel()).lower()
+    assert scored["reason_1"].str.len().gt(0).mean() > 0.9
+    for word in (r"ethnic", r"\bwhite\b", r"\bblack\b", r"\basian\b", r"\bfemale\b", r"\bmale\b", r"\bsex\b",
+                 r"disab", r"\baged\b", r"age band"):
+        assert not re.search(word, text), word
+
+
+def test_explanation_stability_is_measured(escalation_run):
+    _, data, result = escalation_run
+    assert list(result.importance_by_split.index) == [s.name for s in data.splits]
+    assert 0 <= result.stability["top10_overlap_mean"] <= 1
+    assert 0 <= result.stability["first_reason_changed_share"] <= 1
+    assert result.stability["listed_by_both_models"] > 0
+
+
+def test_explainability_report_renders_every_section(escalation_run, world_20k):
+    _, _, result = escalation_run
+    snapshot = snapshot_for_model(result.scorer.metadata, world_20k, date(2024, 7, 1))
+    person = snapshot.loc[result.scorer.score(snapshot)["risk"].idxmax(), "person_id"]
+    html = render_explain_report(result.scorer, snapshot, "models:/x@champion", date(2024, 7, 1),
+                                 sample_size=2_000, person=person)
+    for section in ("Global importance", "beeswarm", "Dependence on the top features",
+                    "across temporal splits", "Stability of explanations", f"Person {person}", "log-odds"):
+        assert section in html
+    assert html.count("data:image/png;base64,") >= 7
+    with pytest.raises(ValueError, match="not in the cohort"):
+        render_explain_report(result.scorer, snapshot, "m", date(2024, 7, 1), sample_size=500, person="nobody")
