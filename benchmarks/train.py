@@ -2,7 +2,8 @@
 
 riskloop: encode, fit with early stopping on a validation slice, choose and fit the calibration,
 compute the ventile bands, log params/metrics and the pyfunc model to MLflow (a temporary SQLite
-store). Bare: `lightgbm.train` with the same parameters for the same number of trees.
+store). Bare: `lightgbm.train` with the same parameters for the same number of boosting rounds (the best
+iteration plus the early-stopping patience that riskloop's run went through).
 Usage: python benchmarks/train.py WORLD_DIR [ROWS]   (a full-Wales world from `riskloop generate --people 3100000`)
 """
 
@@ -22,6 +23,7 @@ import numpy as np  # noqa: E402
 
 from features.snapshot import PreparedData, SnapshotConfig, build_snapshots  # noqa: E402
 from features.validate import load_dataset  # noqa: E402
+from experiments.tracking import PYFUNC_REQUIREMENTS  # noqa: E402
 from models.calibration import calibrate  # noqa: E402
 from models.estimators import ModelSpec, fit_model  # noqa: E402
 from models.pyfunc import RiskModel, RiskScorer, ventile_cuts  # noqa: E402
@@ -49,9 +51,9 @@ with tempfile.TemporaryDirectory() as tmp:
         scorer = RiskScorer(calibrated, features, [], ventile_cuts(calibrated.predict_proba(Xv)[:, 1]))
         mlflow.log_params(dict(spec.params))
         mlflow.log_metric("validation_rows", len(yv))
-        mlflow.pyfunc.log_model(name="model", python_model=RiskModel(scorer))
+        mlflow.pyfunc.log_model(name="model", python_model=RiskModel(scorer), pip_requirements=PYFUNC_REQUIREMENTS)
     riskloop_s = now() - t0
-    trees = model.named_steps["model"].booster_.current_iteration()
+    trees = model.named_steps["model"].best_iteration_ + model.named_steps["model"].early_stopping_rounds
 
 lgb_params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 50,
               "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 1.0, "seed": 42,

@@ -81,9 +81,18 @@ class Fairness:
     reference: str = "majority"
     band: tuple[float, float] = (0.8, 1.25)
     min_group_size: int = 50
-    bootstrap: int = 200
+    bootstrap: int = 1000
     calibration_tolerance: float = 0.05
     intersections: tuple[tuple[str, str], ...] = (("sex", "ethnicity"),)
+    mitigate_on: str | None = "ethnicity"
+
+    def audit_config(self, capacity: float, seed: int):
+        from models.fairness import AuditConfig
+
+        return AuditConfig(capacity=capacity, use=self.use, reference=self.reference, band=self.band,
+                           min_group_size=self.min_group_size, bootstrap=self.bootstrap,
+                           calibration_tolerance=self.calibration_tolerance, intersections=self.intersections,
+                           seed=seed)
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,16 @@ from experiments.config import ExperimentConfig
 from experiments.data import ModelData
 from experiments.train import TrainResult
 from features.io import write_text_atomic
+from models.fairness_report import render_fairness_report
+from models.mitigation import MitigatedModel
 from models.model_card import render_model_card
 from models.plots import calibration_plot, metric_over_time_plot, precision_at_k_plot
 from models.pyfunc import RiskModel
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PROMOTION_METRICS = ("roc_auc", "average_precision")
+#: Stated, not inferred: inference re-imports the model in a subprocess and costs seconds per model.
+PYFUNC_REQUIREMENTS = ["riskloop", "lightgbm", "scikit-learn", "pandas", "mlflow", "fairlearn", "shap"]
 
 
 def configure_tracking() -> str:
@@ -103,13 +107,24 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
         info = mlflow.pyfunc.log_model(name="model", python_model=RiskModel(result.scorer), signature=signature,
                                        input_example=sample.head(5),
                                        registered_model_name=config.registered_model,
-                                       pip_requirements=["riskloop", "lightgbm", "scikit-learn", "pandas", "mlflow"])
+                                       pip_requirements=PYFUNC_REQUIREMENTS)
         version = str(info.registered_model_version)
+        if result.mitigation is not None:
+            mitigated_input = data.frame.loc[data.final.validation, data.features + [result.mitigation.sensitive]]
+            mlflow.pyfunc.log_model(name="mitigated_model", python_model=MitigatedModel(result.mitigation_scorer,
+                                                                                       result.mitigation),
+                                    signature=infer_signature(mitigated_input.head(20).astype(
+                                        {c: float for c in data.features if c not in data.categorical})),
+                                    pip_requirements=PYFUNC_REQUIREMENTS)
+        gate = result.fairness.gate_reasons()
+        mlflow.log_metric("fairness_gate_failures", len(gate))
     client = MlflowClient()
     client.set_registered_model_alias(config.registered_model, "challenger", version)
     latest = result.split_metrics[(result.split_metrics["group"] == result.selected.name)
                                   & (result.split_metrics["split"] == data.splits[-1].name)].iloc[0]
     for key, value in {"data_fingerprint": data.fingerprint, "model_group": result.selected.name,
+                       "fairness_gate": "fail" if gate else "pass",
+                       "fairness_reasons": " | ".join(gate)[:4900] or "none",
                        "latest_split": data.splits[-1].name,
                        **{f"latest_{m}": f"{latest[m]:.6f}" for m in PROMOTION_METRICS},
                        "run_id": parent.info.run_id}.items():
@@ -158,6 +173,12 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
         paths.append(out_dir / "rejected_rows.csv")
     if config.source_file:
         paths.append(config.source_file)
+    fairness_html = render_fairness_report(result.fairness, f"{config.registered_model} ({result.selected.name})",
+                                           f"out-of-time audit on {data.splits[-1].name}", result.mitigation)
+    write_text_atomic(fairness_html, out_dir / "fairness_report.html")
+    result.fairness.by_group.to_csv(out_dir / "fairness_by_group.csv", index=False)
+    result.fairness.disparities.to_csv(out_dir / "fairness_disparities.csv", index=False)
+    paths += [out_dir / "fairness_report.html", out_dir / "fairness_by_group.csv", out_dir / "fairness_disparities.csv"]
     card = render_model_card(config, data, result, plots)
     write_text_atomic(card, out_dir / "model_card.html")
     paths.append(out_dir / "model_card.html")
@@ -184,7 +205,7 @@ def promote(registered_model: str, force: bool = False, reason: str | None = Non
         champion = client.get_model_version_by_alias(registered_model, "champion")
     except mlflow.exceptions.MlflowException:
         champion = None
-    reasons = []
+    reasons = [f"fairness: {r}" for r in challenger.tags.get("fairness_reasons", "none").split(" | ") if r != "none"]
     if champion is not None and champion.version != challenger.version:
         for m in PROMOTION_METRICS:
             new, old = float(challenger.tags[f"latest_{m}"]), float(champion.tags[f"latest_{m}"])

@@ -5,6 +5,8 @@ No I/O here: `experiments.tracking` logs what these functions return.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,6 +19,8 @@ from features.catalogue import FeatureSpec
 from models.calibration import calibrate
 from models.estimators import ModelSpec, expand_grid, fit_model
 from models.explain import ReasonTemplates, attributions, top_reasons
+from models.fairness import FairnessAudit, audit
+from models.mitigation import Mitigation, mitigate
 from models.metrics import capacity_k, evaluate, top_k
 from models.pyfunc import RiskScorer, ventile_cuts
 
@@ -42,6 +46,9 @@ class TrainResult:
     latest_test: pd.DataFrame        # the latest split's test rows with each group's calibrated risk
     importance_by_split: pd.DataFrame  # mean |SHAP| of the selected group's model per split x feature
     stability: dict[str, float]      # top-10 overlap across splits, first-reason changes between models
+    fairness: FairnessAudit          # the selected group on the latest split's test rows
+    mitigation: Mitigation | None
+    mitigation_scorer: object | None  # the latest split's calibrated model the mitigation post-processes
 
 
 def fit_and_calibrate(spec: ModelSpec, data: ModelData, masks: SplitMasks, config: ExperimentConfig):
@@ -152,7 +159,8 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
     reference = calibrated.predict_proba(data.frame.loc[data.final.validation, data.features])[:, 1]
     metadata = {"config": config.name, "model_group": spec.name, "data_fingerprint": data.fingerprint,
                 "label": config.label, "horizon_days": str(config.horizon_days),
-                "harm_threshold": str(config.harm_threshold), "protected": ",".join(data.protected)}
+                "harm_threshold": str(config.harm_threshold), "protected": ",".join(data.protected),
+                "audit": json.dumps(dataclasses.asdict(config.fairness.audit_config(config.capacity, config.seed)))}
     scorer = RiskScorer(calibrated, data.features, data.categorical, ventile_cuts(reference),
                         config.bands.medium_from, config.bands.high_from, metadata, templates,
                         importance, stability)
@@ -164,4 +172,25 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
     final_metrics = {f"test_{k}": float(final[k]) for k in ("roc_auc", "average_precision", "precision_at_k",
                                                             "recall_at_k", "brier", "ece", "prevalence", "n")}
     final_metrics["test_auc"] = final_metrics["test_roc_auc"]
-    return TrainResult(split_metrics, summary, spec, scorer, final_metrics, latest, importance, stability)
+    progress("fairness audit and mitigation")
+    fairness, mitigation, mitigated_base = audit_latest_split(data, config, spec.name, fitted, latest)
+    return TrainResult(split_metrics, summary, spec, scorer, final_metrics, latest, importance, stability,
+                       fairness, mitigation, mitigated_base)
+
+
+def audit_latest_split(data: ModelData, config: ExperimentConfig, group: str, fitted: dict, latest: pd.DataFrame):
+    """Audit the selected group's latest-split model out of time; mitigate on validation, compare on test."""
+    masks = data.splits[-1]
+    test = data.frame[masks.test]
+    fairness = audit(test["label"].to_numpy(), latest[group].to_numpy(), test, data.protected,
+                     config.fairness.audit_config(config.capacity, config.seed))
+    sensitive = config.fairness.mitigate_on
+    if sensitive is None or sensitive not in data.frame:
+        return fairness, None, None
+    _, calibrated = fitted[group, masks.name]
+    scorer = RiskScorer(calibrated, data.features, data.categorical, np.array([]))
+    validation = data.frame[masks.validation]
+    mitigation = mitigate(scorer.risk, validation[data.features], validation["label"].to_numpy(), validation[sensitive],
+                          test[data.features], test["label"].to_numpy(), test[sensitive], config.fairness.use,
+                          config.capacity, config.seed)
+    return fairness, mitigation, scorer

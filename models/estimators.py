@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -51,9 +51,71 @@ class CategoryEncoder(BaseEstimator, TransformerMixin):
             if c in self.categories_:
                 values = pd.Series(X[c], index=X.index).astype("string").astype(object)
                 out[c] = pd.Categorical(values, categories=self.categories_[c])
+            elif X[c].dtype == np.float64:
+                out[c] = X[c]
             else:
                 out[c] = pd.to_numeric(X[c], errors="coerce").astype(float)
-        return pd.DataFrame(out, index=X.index)
+        return pd.DataFrame(out, index=X.index, copy=False)
+
+
+def numeric_matrix(X: pd.DataFrame) -> tuple[np.ndarray, list[int]]:
+    """Float matrix for LightGBM: categorical columns become their codes (missing/unseen -> NaN)."""
+    categorical = [i for i, c in enumerate(X.columns) if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    if not categorical:
+        return X.to_numpy(dtype=np.float64), []
+    columns = {c: (X[c].cat.codes.replace(-1, np.nan).astype(float) if i in categorical else X[c])
+               for i, c in enumerate(X.columns)}
+    return pd.DataFrame(columns, index=X.index).to_numpy(dtype=np.float64), categorical
+
+
+class LightGBMModel(ClassifierMixin, BaseEstimator):
+    """Gradient boosting through `lightgbm.train`, early-stopped on a validation slice.
+
+    After fitting, `booster_` holds only the trees up to the best iteration, so predictions and
+    `pred_contrib` attributions use the same model.
+    """
+
+    def __init__(self, n_estimators: int = 500, learning_rate: float = 0.05, num_leaves: int = 31,
+                 min_child_samples: int = 50, subsample: float = 0.8, colsample_bytree: float = 0.8,
+                 reg_lambda: float = 1.0, early_stopping_rounds: int = 50, seed: int = 0):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.seed = seed
+
+    def lightgbm_params(self) -> dict:
+        return {"objective": "binary", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
+                "min_child_samples": self.min_child_samples, "subsample": self.subsample, "subsample_freq": 1,
+                "colsample_bytree": self.colsample_bytree, "reg_lambda": self.reg_lambda, "seed": self.seed,
+                "num_threads": 2, "verbose": -1, "deterministic": True}
+
+    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None) -> "LightGBMModel":
+        data, categorical = numeric_matrix(X)
+        train = lgb.Dataset(data, np.asarray(y), feature_name=[str(c) for c in X.columns],
+                            categorical_feature=categorical or "auto")
+        valid, callbacks = [], []
+        if X_val is not None:
+            valid = [lgb.Dataset(numeric_matrix(X_val)[0], np.asarray(y_val), reference=train)]
+            callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
+        booster = lgb.train(self.lightgbm_params(), train, num_boost_round=self.n_estimators, valid_sets=valid,
+                            callbacks=callbacks)
+        self.best_iteration_ = booster.best_iteration or booster.current_iteration()
+        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.best_iteration_))
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = self.booster_.predict(numeric_matrix(X)[0])
+        return np.column_stack([1 - p, p])
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """TreeSHAP in log-odds: one column per feature plus the base value last."""
+        return self.booster_.predict(numeric_matrix(X)[0], pred_contrib=True)
 
 
 @dataclass(frozen=True)
@@ -71,11 +133,8 @@ class ModelSpec:
         params = dict(self.params)
         encoder = CategoryEncoder(tuple(categorical))
         if self.family == "lightgbm":
-            model = lgb.LGBMClassifier(
-                n_estimators=int(params.get("n_estimators", 500)), learning_rate=params.get("learning_rate", 0.05),
-                num_leaves=int(params.get("num_leaves", 31)), min_child_samples=int(params.get("min_child_samples", 50)),
-                subsample=params.get("subsample", 0.8), subsample_freq=1, colsample_bytree=params.get("colsample_bytree", 0.8),
-                reg_lambda=params.get("reg_lambda", 1.0), random_state=seed, n_jobs=2, verbose=-1, deterministic=True)
+            integer = ("n_estimators", "num_leaves", "min_child_samples", "early_stopping_rounds")
+            model = LightGBMModel(seed=seed, **{k: int(v) if k in integer else v for k, v in params.items()})
             return Pipeline([("preprocess", encoder), ("model", model)])
         if self.family == "logistic":
             columns = ColumnTransformer([
@@ -111,14 +170,12 @@ def expand_grid(grid: dict[str, dict[str, list[float]] | None]) -> list[ModelSpe
 
 def fit_model(spec: ModelSpec, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray,
               categorical: list[str], seed: int) -> Pipeline:
-    """Fit one model; LightGBM stops early on the validation slice (log loss, 50 rounds' patience)."""
+    """Fit one model; LightGBM stops early on the validation slice (log loss, 50 rounds' patience by default)."""
     numeric = [c for c in X.columns if c not in categorical]
     pipe = spec.build(numeric, categorical, seed)
     if spec.family == "lightgbm":
         encoder = pipe.named_steps["preprocess"].fit(X)
-        pipe.named_steps["model"].fit(
-            encoder.transform(X), y, eval_set=[(encoder.transform(X_val), y_val)], eval_metric="binary_logloss",
-            callbacks=[lgb.early_stopping(50, verbose=False)])
+        pipe.named_steps["model"].fit(encoder.transform(X), y, encoder.transform(X_val), y_val)
         return pipe
     pipe.fit(X, y)
     remember_linear_centre(pipe, X)

@@ -51,14 +51,14 @@ class ReasonTemplates:
 
 
 def _is_lightgbm(pipeline) -> bool:
-    return hasattr(pipeline.named_steps["model"], "booster_")
+    return hasattr(pipeline.named_steps["model"], "contributions")
 
 
 def attributions(pipeline, X: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """(SHAP values in log-odds, one column per feature; base value per row) for a fitted pipeline."""
     encoded = pipeline.named_steps["preprocess"].transform(X)
     if _is_lightgbm(pipeline):
-        contrib = pipeline.named_steps["model"].booster_.predict(encoded, pred_contrib=True)
+        contrib = pipeline.named_steps["model"].contributions(encoded)
         return pd.DataFrame(contrib[:, :-1], index=X.index, columns=X.columns), contrib[:, -1]
     columns = pipeline.named_steps["columns"]
     model = pipeline.named_steps["model"]

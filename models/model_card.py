@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
+from models.fairness_report import card_summary
 from models.metrics import evaluate
 
 TEMPLATE = """<!doctype html>
@@ -47,9 +48,11 @@ best mean {{ selection }}. Capacity k = {{ capacity }} of the cohort.</p>
 <p>Probabilities are calibrated on a validation slice in time ({{ calibration }}), never on test data.</p>
 <img src="data:image/png;base64,{{ cal_plot }}" alt="calibration plot">
 <h2>Fairness</h2>
-<p>Performance and calibration of the selected model on the latest test split, by protected characteristic.
-Group sizes are shown; small groups are noisy. The full fairness audit (disparities with confidence intervals,
-mitigation, promotion gate) is reported separately when it has been run.</p>
+<p><strong>{{ fairness_summary }}</strong></p>
+<p>Out-of-time audit on the latest test split at the capacity operating point; the full report with intervals,
+mitigation and findings is <code>fairness_report.html</code>. Primary disparities:</p>
+{{ disparity_table }}
+<p>Performance and calibration by protected characteristic (group sizes shown; small groups are noisy):</p>
 {{ fairness_table }}
 <h2>Limitations</h2>
 <ul>
@@ -114,6 +117,9 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         capacity=f"{config.capacity:.0%}", summary_table=Markup(_table(summary)),
         final_table=Markup(_table(pd.DataFrame([result.final_metrics]).T.rename(columns={0: "value"}))),
         calibration=", ".join(sorted(result.split_metrics["calibration"].unique())),
-        fairness_table=Markup(_table(fairness)), auc_plot=b64["auc_over_time.png"],
+        fairness_table=Markup(_table(fairness)), fairness_summary=card_summary(result.fairness),
+        disparity_table=Markup(_table(result.fairness.disparities.loc[result.fairness.disparities["primary"],
+            ["characteristic", "group", "reference", "metric", "ratio", "ci_low", "ci_high", "status", "n"]])),
+        auc_plot=b64["auc_over_time.png"],
         pk_plot=b64["precision_at_k.png"], cal_plot=b64["calibration.png"],
     )

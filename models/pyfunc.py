@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV
 
+from models.calibration import CalibratedModel
 from models.explain import ReasonTemplates, attributions, top_reasons
 
 BAND_LABELS = ("low", "medium", "high")
@@ -25,7 +25,7 @@ def ventile_cuts(reference_risk: np.ndarray) -> np.ndarray:
 
 @dataclass
 class RiskScorer:
-    calibrated: CalibratedClassifierCV
+    calibrated: CalibratedModel
     features: list[str]
     categorical: list[str]
     band_cuts: np.ndarray
@@ -39,7 +39,7 @@ class RiskScorer:
     @property
     def pipeline(self):
         """The fitted, uncalibrated pipeline (preprocess ... model) inside the calibrator."""
-        return self.calibrated.estimator.estimator
+        return self.calibrated.model
 
     def risk(self, frame: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.features if c not in frame.columns]

@@ -266,6 +266,63 @@ def explain(
     out.print(f"wrote {path} (also logged to MLflow)")
 
 
+def run_audit(model: str, data: Path, as_of: date, out_dir: Path) -> tuple[Path, list[str], list[str]]:
+    """Audit a registered model on the labelled snapshot at `as_of`; returns (report, gate reasons, detected bias)."""
+    import json
+
+    from experiments.data import snapshot_for_model
+    from experiments.tracking import load_scorer, log_report
+    from features.io import write_text_atomic
+    from models.fairness import AuditConfig, audit, measurement_bias
+    from models.fairness_report import render_fairness_report
+
+    scorer = load_scorer(model)
+    snapshot = snapshot_for_model(scorer.metadata, data, as_of)
+    if snapshot["label"].isna().all():
+        raise ValueError(f"no labels at {as_of}: its horizon reaches past the data's end; audit an earlier date")
+    settings = json.loads(scorer.metadata["audit"])
+    config = AuditConfig(**{**settings, "band": tuple(settings["band"]),
+                            "intersections": tuple(tuple(i) for i in settings["intersections"])})
+    protected = [p for p in scorer.metadata.get("protected", "").split(",") if p]
+    risk = scorer.risk(snapshot)
+    result = audit(snapshot["label"].to_numpy(), risk, snapshot, protected, config)
+    bias = None
+    if (Path(data) / "truth").is_dir():  # a synthetic world: the truth is the yardstick (edge code only)
+        from simulation.truth import escalation_probability
+
+        truth = escalation_probability(data, as_of, int(scorer.metadata["horizon_days"]),
+                                       float(scorer.metadata["harm_threshold"]), equal_recording=True)
+        true_p = snapshot[["person_id"]].merge(truth, on="person_id", how="left")["probability"].to_numpy()
+        bias = measurement_bias(snapshot, risk, true_p, protected)
+    path = out_dir / "fairness_audit.html"
+    write_text_atomic(render_fairness_report(result, model, f"audit at {as_of} on {data}", None, bias), path)
+    result.disparities.to_csv(out_dir / "fairness_disparities.csv", index=False)
+    log_report(scorer.metadata.get("config", "riskloop"), f"audit-{as_of}", path,
+               {"riskloop.kind": "audit", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
+    detected = [] if bias is None else [f"{r.characteristic}={r.group} ({r.relative:.2f}x)"
+                                         for r in bias[bias["flagged"]].itertuples()]
+    return path, result.gate_reasons(), detected
+
+
+@app.command()
+def audit(
+    model: Annotated[str, typer.Option(help="model URI, e.g. models:/riskloop-escalation@challenger")],
+    data: Annotated[Path, typer.Option(help="riskloop data set folder")],
+    as_of: Annotated[str, typer.Option("--as-of", help="as-of date T (its label window must be closed)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for fairness_audit.html")],
+) -> None:
+    """Fairness audit: group metrics, disparities with intervals, measurement bias (synthetic worlds)."""
+    try:
+        path, reasons, detected = run_audit(model, data, _date(as_of), out_dir)
+    except (DataError, ValueError) as exc:
+        fatal(str(exc))
+    out.print(f"wrote {path} (also logged to MLflow)")
+    for r in reasons:
+        out.print(f"[red]gate:[/] {r}", highlight=False)
+    if detected:
+        out.print(f"[yellow]measurement bias detected:[/] {', '.join(detected)}", highlight=False)
+
+
 @app.command()
 def demo(
     work_dir: Annotated[Path, typer.Option("--dir", help="working folder for the demo")] = Path("riskloop-demo"),
@@ -303,8 +360,12 @@ def demo(
         out.print(f"[bold]5. promote[/] {config.registered_model} v{version} is champion")
     except PromotionRefused as refused:
         out.print(f"[bold]5. promote[/] refused: {'; '.join(refused.reasons)}")
-    explained = run_explain(f"models:/{config.registered_model}@champion", data_dir, latest, work_dir, None, 20_000)
+    explained = run_explain(f"models:/{config.registered_model}@challenger", data_dir, latest, work_dir, None, 20_000)
     out.print(f"[bold]6. explain[/] {explained}")
+    audited, reasons, detected = run_audit(f"models:/{config.registered_model}@challenger", data_dir, date(2024, 7, 1),
+                                           work_dir)
+    out.print(f"[bold]7. audit[/] {audited}; gate: {'; '.join(reasons) or 'pass'}; measurement bias detected: "
+              f"{', '.join(detected) or 'none'}")
     out.print(f"demo finished in {(datetime.now() - started).total_seconds():.0f} s; outputs under {work_dir}/; "
               "browse runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db")
 

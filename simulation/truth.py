@@ -23,7 +23,7 @@ def load_config(world_dir: Path) -> WorldConfig:
 
 def escalation_probability(world_dir: Path, as_of: date, horizon_days: int = 365,
                            harm_threshold: float = 6.0, replicates: int = 32,
-                           seed: int = 0) -> pd.DataFrame:
+                           seed: int = 0, equal_recording: bool = False) -> pd.DataFrame:
     """True probability that each person escalates in (as_of, as_of + horizon], per person.
 
     Escalation is a *recorded* offending involvement in a high-harm incident, the label the models
@@ -32,6 +32,8 @@ def escalation_probability(world_dir: Path, as_of: date, horizon_days: int = 365
     model should estimate). Each replicate integrates the label hazard exactly (Rao-Blackwellised:
     P(no label event) = E[exp(-sum of label hazards)] over the paths of the other events, which
     still raise the person's propensity), so few replicates give a precise probability.
+    With `equal_recording`, incidents after `as_of` are recorded for everyone as for the least
+    policed (no area or group recording bias): the yardstick for the measurement-bias check.
     Time runs in whole months: `as_of` is taken at the start of its month.
     Returns columns person_id, probability.
     """
@@ -42,6 +44,8 @@ def escalation_probability(world_dir: Path, as_of: date, horizon_days: int = 365
     sim = simulate(config, until_month=first_month)
     rng = np.random.default_rng([config.seed, seed, first_month])
     pop, d = sim.people, config.dynamics
+    if equal_recording:
+        pop.recording_factor = np.ones(len(pop))
     survival = np.zeros(len(pop))
     for _ in range(replicates):
         state = sim.state.copy()

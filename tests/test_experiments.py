@@ -103,6 +103,21 @@ def test_bring_your_own_table_trains_tracks_and_registers(tmp_path, mlflow_store
     assert "Intended use" in card and "data:image/png;base64," in card and "ethnicity" in card
 
 
+def test_promotion_gate_refuses_a_challenger_that_fails_fairness(tmp_path, mlflow_store):
+    config = screening_config(tmp_path)
+    strict = dataclasses.replace(config, fairness=dataclasses.replace(config.fairness, calibration_tolerance=0.01))
+    data = load_model_data(strict)
+    result = train(data, strict)
+    assert result.fairness.gate_reasons()
+    log_training(strict, data, result, tmp_path / "out")
+    with pytest.raises(PromotionRefused) as refused:
+        promote(strict.registered_model)
+    assert all(r.startswith("fairness: ") for r in refused.value.reasons)
+    assert any(r.startswith("fairness: calibration for") for r in refused.value.reasons)
+    version = MlflowClient().get_model_version(strict.registered_model, "1")
+    assert version.tags["fairness_gate"] == "fail"
+
+
 def test_promotion_gate_refuses_a_worse_challenger(tmp_path, mlflow_store):
     name = f"gate-{tmp_path.name}"
     good = screening_config(tmp_path, name=name)

@@ -1,0 +1,201 @@
+"""Fairness audit at the operating point that the capacity k implies.
+
+Group metrics come from fairlearn's `MetricFrame` for each protected column and the configured
+intersections. Disparities are ratios to a reference group, judged against a band (Aequitas's
+0.8-1.25 by default) with bootstrap intervals: a disparity *fails* only when its whole interval
+lies outside the band, *passes* when it lies inside, and is *inconclusive* otherwise (and always
+for a group smaller than the minimum size), so a small group's noise is not read as bias. Every count-based metric is a function of the counts in the
+(group x selected x label) cells, so a bootstrap resample of all rows is one multinomial draw over
+those cells: exact, and fast on millions of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, mean_prediction, selection_rate
+from sklearn.metrics import roc_auc_score
+
+from models.metrics import capacity_k, top_k
+
+COUNT_METRICS = ("selection_rate", "false_positive_rate", "false_negative_rate", "precision",
+                 "false_discovery_rate", "false_omission_rate")
+PRIMARY = {"assistive": ("false_negative_rate", "false_omission_rate"),
+           "punitive": ("false_positive_rate", "false_discovery_rate")}
+WHY = {
+    "assistive": ("The intervention is assistive (support, early help): the harm of a wrong decision is mostly "
+                  "a missed chance of help, so the audit leads with false negative rates (people who went on "
+                  "to escalate but were not prioritised) and false omission rates (how many of those not "
+                  "prioritised escalated), following the Aequitas fairness tree."),
+    "punitive": ("The intervention is punitive (enforcement): the harm of a wrong decision falls on people "
+                 "wrongly selected, so the audit leads with false positive rates and false discovery rates, "
+                 "following the Aequitas fairness tree."),
+}
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    capacity: float = 0.05
+    use: Literal["assistive", "punitive"] = "assistive"
+    reference: str = "majority"          # 'majority', 'min_metric' or a group's name
+    band: tuple[float, float] = (0.8, 1.25)
+    min_group_size: int = 50
+    bootstrap: int = 1000
+    calibration_tolerance: float = 0.05
+    intersections: tuple[tuple[str, str], ...] = ()
+    seed: int = 0
+
+
+def _rates(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = tp + fp + fn + tn
+        return {"selection_rate": (tp + fp) / n, "false_positive_rate": fp / (fp + tn),
+                "false_negative_rate": fn / (fn + tp), "precision": tp / (tp + fp),
+                "false_discovery_rate": fp / (tp + fp), "false_omission_rate": fn / (fn + tn)}
+
+
+def _false_omission_rate(y, selected) -> float:
+    omitted = ~np.asarray(selected, bool)
+    return float(np.asarray(y)[omitted].mean()) if omitted.any() else float("nan")
+
+
+def _auc(y, p) -> float:
+    return roc_auc_score(y, p) if 0 < np.sum(y) < len(y) else float("nan")
+
+
+def _precision(y, selected) -> float:
+    selected = np.asarray(selected, bool)
+    return float(np.asarray(y)[selected].mean()) if selected.any() else float("nan")
+
+
+@dataclass
+class FairnessAudit:
+    operating_point: dict[str, float]
+    by_group: pd.DataFrame       # one row per characteristic x group
+    disparities: pd.DataFrame    # one row per characteristic x group x metric
+    config: AuditConfig
+
+    @property
+    def primary_metrics(self) -> tuple[str, ...]:
+        return PRIMARY[self.config.use]
+
+    def primary_failures(self) -> pd.DataFrame:
+        d = self.disparities
+        return d[d["primary"] & (d["status"] == "fail")]
+
+    def calibration_failures(self) -> pd.DataFrame:
+        g = self.by_group
+        return g[~g["small"] & (g["calibration_gap"].abs() > self.config.calibration_tolerance)]
+
+    def gate_reasons(self) -> list[str]:
+        """Why this model must not be promoted (empty when the fairness gates pass)."""
+        reasons = [f"{r.metric} disparity for {r.characteristic}={r.group}: ratio {r.ratio:.2f} "
+                   f"(95% CI {r.ci_low:.2f}-{r.ci_high:.2f}) outside {self.config.band[0]}-{self.config.band[1]} "
+                   f"vs {r.reference}" for r in self.primary_failures().itertuples()]
+        reasons += [f"calibration for {r.characteristic}={r.group}: predicted {r.mean_predicted:.3f} vs observed "
+                    f"{r.observed:.3f} (gap {r.calibration_gap:+.3f} > {self.config.calibration_tolerance})"
+                    for r in self.calibration_failures().itertuples()]
+        return reasons
+
+
+def _characteristics(frame: pd.DataFrame, protected: list[str],
+                     intersections: tuple[tuple[str, str], ...]) -> dict[str, pd.Series]:
+    out = {c: frame[c].astype("string").fillna("missing") for c in protected if c in frame}
+    for a, b in intersections:
+        if a in out and b in out:
+            out[f"{a} x {b}"] = out[a] + " | " + out[b]
+    return out
+
+
+def _reference(groups: pd.DataFrame, metric: str, reference: str) -> str:
+    if reference == "majority" or (reference != "min_metric" and reference not in groups.index):
+        return groups["n"].idxmax()
+    if reference == "min_metric":
+        eligible = groups[~groups["small"]] if (~groups["small"]).any() else groups
+        return eligible[metric].idxmin()
+    return reference
+
+
+def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[str], config: AuditConfig) -> FairnessAudit:
+    """Group metrics, disparities with bootstrap intervals and statuses at the capacity operating point."""
+    y = np.asarray(y, dtype=int)
+    risk = np.asarray(risk, dtype=float)
+    k = capacity_k(len(y), config.capacity)
+    selected = top_k(risk, k)
+    threshold = float(risk[selected].min())
+    rng = np.random.default_rng(config.seed)
+    group_rows, disparity_rows = [], []
+    for name, groups in _characteristics(frame, protected, config.intersections).items():
+        decisions = MetricFrame(
+            metrics={"selection_rate": selection_rate, "false_positive_rate": false_positive_rate,
+                     "false_negative_rate": false_negative_rate, "precision": _precision,
+                     "false_omission_rate": _false_omission_rate},
+            y_true=y, y_pred=selected.astype(int), sensitive_features=groups.to_numpy())
+        scores = MetricFrame(metrics={"roc_auc": _auc, "mean_predicted": mean_prediction},
+                             y_true=y, y_pred=risk, sensitive_features=groups.to_numpy())
+        table = decisions.by_group.join(scores.by_group)
+        codes, names = pd.factorize(groups.to_numpy(), sort=True)
+        cells = np.bincount(codes * 4 + selected * 2 + y, minlength=len(names) * 4).reshape(len(names), 4)
+        n = cells.sum(axis=1)
+        table = table.loc[list(names)]
+        table.insert(0, "n", n)
+        table["false_discovery_rate"] = 1 - table["precision"]
+        table["observed"] = np.bincount(codes, weights=y, minlength=len(names)) / n
+        table["calibration_gap"] = table["mean_predicted"] - table["observed"]
+        se = np.sqrt(np.maximum(table["observed"] * (1 - table["observed"]), 1e-12) / n)
+        table["observed_ci_low"], table["observed_ci_high"] = table["observed"] - 1.96 * se, table["observed"] + 1.96 * se
+        table["small"] = n < config.min_group_size
+        # bootstrap: one multinomial draw over the (group, selected, label) cells per resample
+        draws = rng.multinomial(len(y), (cells / len(y)).ravel(), size=config.bootstrap).reshape(config.bootstrap, len(names), 4)
+        boot = _rates(tp=draws[..., 3], fp=draws[..., 2], fn=draws[..., 1], tn=draws[..., 0])
+        for metric in COUNT_METRICS:
+            ref = _reference(table, metric, config.reference)
+            r = list(names).index(ref)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios = boot[metric] / boot[metric][:, [r]]
+                point = table[metric].to_numpy() / table.loc[ref, metric]
+            low, high = np.nanpercentile(np.where(np.isfinite(ratios), ratios, np.nan), [2.5, 97.5], axis=0)
+            for g, group in enumerate(names):
+                if group == ref:
+                    continue
+                lo, hi = config.band
+                # below the minimum size a group is never judged: with zero counts in a cell (no true
+                # positive, say) every resample agrees and the interval is falsely narrow
+                status = ("inconclusive" if n[g] < config.min_group_size
+                          or not (np.isfinite(low[g]) and np.isfinite(high[g]))
+                          else "fail" if high[g] < lo or low[g] > hi
+                          else "pass" if lo <= low[g] and high[g] <= hi else "inconclusive")
+                disparity_rows.append({"characteristic": name, "group": group, "reference": ref, "metric": metric,
+                                       "value": table.loc[group, metric], "reference_value": table.loc[ref, metric],
+                                       "ratio": point[g], "ci_low": low[g], "ci_high": high[g], "status": status,
+                                       "primary": metric in PRIMARY[config.use], "n": int(n[g]),
+                                       "small": bool(n[g] < config.min_group_size)})
+        group_rows.append(table.rename_axis("group").reset_index().assign(characteristic=name))
+    by_group = pd.concat(group_rows, ignore_index=True)
+    by_group = by_group[["characteristic", "group"] + [c for c in by_group.columns if c not in ("characteristic", "group")]]
+    operating = {"capacity": config.capacity, "k": float(k), "threshold": threshold, "n": float(len(y)),
+                 "precision_at_k": float(y[selected].mean()), "recall_at_k": float(y[selected].sum() / max(y.sum(), 1))}
+    return FairnessAudit(operating, by_group, pd.DataFrame(disparity_rows), config)
+
+
+def measurement_bias(frame: pd.DataFrame, risk: np.ndarray, true_probability: np.ndarray,
+                     protected: list[str], flag: float = 1.2) -> pd.DataFrame:
+    """Model risk against the *true* (equally recorded) probability, per group.
+
+    `ratio` = mean risk / mean true probability in the group; `relative` divides by the largest
+    group's ratio, so a group whose recorded outcomes are inflated by heavier policing shows
+    relative > 1. Groups beyond `flag` (or below 1/flag) are flagged.
+    """
+    rows = []
+    for name, groups in _characteristics(frame, protected, ()).items():
+        g = pd.DataFrame({"group": groups.to_numpy(), "risk": risk, "truth": true_probability})
+        t = g.groupby("group").agg(n=("risk", "size"), mean_risk=("risk", "mean"), mean_true=("truth", "mean"))
+        t["ratio"] = t["mean_risk"] / t["mean_true"]
+        t["relative"] = t["ratio"] / t.loc[t["n"].idxmax(), "ratio"]
+        t["flagged"] = (t["relative"] > flag) | (t["relative"] < 1 / flag)
+        rows.append(t.reset_index().assign(characteristic=name))
+    out = pd.concat(rows, ignore_index=True)
+    return out[["characteristic", "group", "n", "mean_risk", "mean_true", "ratio", "relative", "flagged"]]

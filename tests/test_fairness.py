@@ -1,0 +1,123 @@
+"""Fairness audit: exact group metrics, disparities with intervals, mitigation, gates, measurement bias."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.fairness import AuditConfig, audit, measurement_bias
+from models.fairness_report import render_fairness_report
+from models.mitigation import mitigate
+
+
+def hand_made(n_a: int, n_b: int, seed: int = 0):
+    """Group A: 1,000 people; risks chosen so the top 10% hold known counts per group and label."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    # (group, selected?, label, count)
+    for group, n in (("A", n_a), ("B", n_b)):
+        scale = n / 1000
+        cells = {(True, 1): 60, (True, 0): 40, (False, 1): 40, (False, 0): 860} if group == "A" else \
+                {(True, 1): 20, (True, 0): 80, (False, 1): 80, (False, 0): 820}
+        for (sel, y), c in cells.items():
+            c = int(round(c * scale))
+            risk = rng.uniform(0.6, 0.9, c) if sel else rng.uniform(0.0, 0.5, c)
+            rows.append(pd.DataFrame({"group": group, "label": y, "risk": risk}))
+    return pd.concat(rows, ignore_index=True).sample(frac=1, random_state=seed).reset_index(drop=True)
+
+
+def test_group_metrics_and_disparities_are_exact():
+    frame = hand_made(1000, 1000)
+    result = audit(frame["label"], frame["risk"], frame, ["group"], AuditConfig(capacity=0.1, bootstrap=300))
+    g = result.by_group.set_index("group")
+    assert g.loc["A", "n"] == 1000 and g.loc["B", "n"] == 1000
+    assert g.loc["A", "selection_rate"] == pytest.approx(0.1) and g.loc["B", "selection_rate"] == pytest.approx(0.1)
+    assert g.loc["A", "false_negative_rate"] == pytest.approx(40 / 100)
+    assert g.loc["B", "false_negative_rate"] == pytest.approx(80 / 100)
+    assert g.loc["A", "false_positive_rate"] == pytest.approx(40 / 900)
+    assert g.loc["B", "precision"] == pytest.approx(0.2)
+    assert g.loc["B", "false_omission_rate"] == pytest.approx(80 / 900)
+    d = result.disparities.set_index("metric")
+    assert (d["reference"] == "A").all()  # majority (tie -> first) reference
+    assert d.loc["false_negative_rate", "ratio"] == pytest.approx(2.0)
+    assert d.loc["precision", "ratio"] == pytest.approx(20 / 60)
+    assert d.loc["selection_rate", "ratio"] == pytest.approx(1.0)
+
+
+def test_planted_disparity_fails_and_tiny_group_is_inconclusive():
+    frame = hand_made(1000, 1000)
+    tiny = hand_made(1000, 20, seed=1)
+    tiny = tiny[tiny["group"] == "B"].assign(group="C")
+    frame = pd.concat([frame, tiny], ignore_index=True)
+    result = audit(frame["label"], frame["risk"], frame, ["group"],
+                   AuditConfig(capacity=0.1, bootstrap=500, min_group_size=50))
+    d = result.disparities.set_index(["group", "metric"])
+    assert d.loc[("B", "false_negative_rate"), "status"] == "fail"
+    assert d.loc[("B", "false_negative_rate"), "ci_low"] > 1.25
+    assert d.loc[("C", "false_negative_rate"), "status"] == "inconclusive"
+    assert result.by_group.set_index("group").loc["C", "small"]
+    reasons = result.gate_reasons()
+    assert any("false_negative_rate disparity for group=B" in r for r in reasons)
+    assert not any("group=C" in r for r in reasons)
+
+
+def test_punitive_use_leads_with_false_positives():
+    frame = hand_made(1000, 1000)
+    result = audit(frame["label"], frame["risk"], frame, ["group"], AuditConfig(capacity=0.1, use="punitive", bootstrap=100))
+    assert result.primary_metrics == ("false_positive_rate", "false_discovery_rate")
+    assert set(result.disparities.loc[result.disparities["primary"], "metric"]) == {"false_positive_rate", "false_discovery_rate"}
+    html = render_fairness_report(result, "m", "test")
+    assert "enforcement" in html and "data:image/png;base64," in html and "cannot be checked" in html
+
+
+def test_mitigation_reduces_the_targeted_disparity():
+    rng = np.random.default_rng(3)
+    n = 6000
+    group = pd.Series(rng.choice(["A", "B"], n, p=[0.7, 0.3]), name="group")
+    signal = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(2 * signal - 2.5)))).astype(int)
+    # the model under-scores group B: its true positives are missed more often
+    X = pd.DataFrame({"x": signal - 0.9 * (group == "B")})
+    risk = lambda frame: 1 / (1 + np.exp(-(2 * frame["x"].to_numpy() - 2.5)))  # noqa: E731
+    half = np.arange(n) < n // 2
+    result = mitigate(risk, X[half], y[half], group[half], X[~half], y[~half], group[~half], "assistive", 0.1)
+    before = result.comparison.loc["model at the mitigated share", "tpr_ratio (min/max)"]
+    after = result.comparison.loc["mitigated (ThresholdOptimizer)", "tpr_ratio (min/max)"]
+    assert after > before + 0.1 and after > 0.8
+    assert result.constraint == "true_positive_rate_parity"
+
+
+def test_measurement_bias_flags_inflated_groups():
+    frame = pd.DataFrame({"eth": ["A"] * 800 + ["B"] * 200})
+    truth = np.full(1000, 0.05)
+    risk = np.where(frame["eth"] == "B", 0.075, 0.05)  # B's recorded outcomes are inflated 1.5x
+    bias = measurement_bias(frame, risk, truth, ["eth"]).set_index("group")
+    assert bias.loc["B", "relative"] == pytest.approx(1.5) and bias.loc["B", "flagged"]
+    assert not bias.loc["A", "flagged"]
+
+
+def test_audit_finds_the_planted_recording_bias_in_the_world(escalation_run, world_20k):
+    """Black people and the most deprived areas are recorded more; the audit sees their scores inflated."""
+    from simulation.truth import escalation_probability
+
+    _, data, result = escalation_run
+    test = data.frame[data.splits[-1].test]
+    as_of = test["as_of"].iloc[0].date()
+    truth = escalation_probability(world_20k, as_of, 365, 6.0, replicates=8, equal_recording=True)
+    true_p = test[["person_id"]].merge(truth, on="person_id", how="left")["probability"].to_numpy()
+    bias = measurement_bias(test, result.latest_test[result.selected.name].to_numpy(), true_p,
+                            ["ethnicity", "deprivation_quintile"]).set_index(["characteristic", "group"])
+    assert bias.loc[("deprivation_quintile", "1"), "relative"] > 1.15
+    assert bias.loc[("ethnicity", "Black"), "relative"] > bias.loc[("ethnicity", "Asian"), "relative"]
+
+
+def test_training_runs_the_audit_and_the_gate_reads_it(escalation_run):
+    _, data, result = escalation_run
+    fairness = result.fairness
+    assert set(fairness.by_group["characteristic"]) >= {"sex", "ethnicity", "sex x ethnicity"}
+    assert (fairness.by_group["n"] > 0).all()
+    assert fairness.operating_point["k"] == np.ceil(0.05 * data.splits[-1].test.sum())
+    assert result.mitigation is not None and "mitigated (ThresholdOptimizer)" in result.mitigation.comparison.index
