@@ -47,6 +47,6 @@ audit_s = now() - t0
 print(f"{rows:,} rows, {len(protected)} protected columns + 1 intersection, {resamples} bootstrap resamples")
 print(f"bare MetricFrame per column (no intervals)  {bare_s:6.2f} s")
 print(f"riskloop audit (MetricFrames, disparities, intervals) {audit_s:6.2f} s  (goal <= 60 s); "
-      f"{rows / audit_s:,.0f} rows/s; ratio to bare {audit_s / bare_s:.1f}; peak RSS {peak_rss_gib():.2f} GiB")
+      f"{rows / audit_s:,.0f} rows/s; ratio to bare {audit_s / bare_s:.2f}; peak RSS {peak_rss_gib():.2f} GiB")
 print(f"{len(result.by_group)} groups, {len(result.disparities)} disparities "
       f"({(result.disparities['status'] == 'fail').sum()} fail, {(result.disparities['status'] == 'inconclusive').sum()} inconclusive)")

@@ -124,7 +124,7 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
                                   & (result.split_metrics["split"] == data.splits[-1].name)].iloc[0]
     for key, value in {"data_fingerprint": data.fingerprint, "model_group": result.selected.name,
                        "fairness_gate": "fail" if gate else "pass",
-                       "fairness_reasons": " | ".join(gate)[:4900] or "none",
+                       "fairness_reasons": "\n".join(gate)[:4900] or "none",
                        "latest_split": data.splits[-1].name,
                        **{f"latest_{m}": f"{latest[m]:.6f}" for m in PROMOTION_METRICS},
                        "run_id": parent.info.run_id}.items():
@@ -205,7 +205,7 @@ def promote(registered_model: str, force: bool = False, reason: str | None = Non
         champion = client.get_model_version_by_alias(registered_model, "champion")
     except mlflow.exceptions.MlflowException:
         champion = None
-    reasons = [f"fairness: {r}" for r in challenger.tags.get("fairness_reasons", "none").split(" | ") if r != "none"]
+    reasons = [f"fairness: {r}" for r in challenger.tags.get("fairness_reasons", "none").split("\n") if r != "none"]
     if champion is not None and champion.version != challenger.version:
         for m in PROMOTION_METRICS:
             new, old = float(challenger.tags[f"latest_{m}"]), float(champion.tags[f"latest_{m}"])

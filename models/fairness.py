@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, mean_prediction, selection_rate
+from fairlearn.metrics import MetricFrame
 from sklearn.metrics import roc_auc_score
 
 from models.metrics import capacity_k, top_k
@@ -57,18 +57,48 @@ def _rates(tp, fp, fn, tn) -> dict[str, np.ndarray]:
                 "false_discovery_rate": fp / (tp + fp), "false_omission_rate": fn / (fn + tn)}
 
 
-def _false_omission_rate(y, selected) -> float:
-    omitted = ~np.asarray(selected, bool)
-    return float(np.asarray(y)[omitted].mean()) if omitted.any() else float("nan")
+# Decision metrics as weighted shares. MetricFrame receives the (group x selected x label) cells with
+# their counts as sample weights: the same figures as row by row, without fairlearn converting
+# hundreds of thousands of rows element by element.
+def _share(hit: np.ndarray, within: np.ndarray, weight: np.ndarray) -> float:
+    total = weight[within].sum()
+    return float(weight[within & hit].sum() / total) if total else float("nan")
 
 
-def _auc(y, p) -> float:
-    return roc_auc_score(y, p) if 0 < np.sum(y) < len(y) else float("nan")
+def _selection_rate(y, selected, sample_weight) -> float:
+    return _share(np.asarray(selected) == 1, np.ones(len(y), bool), np.asarray(sample_weight))
 
 
-def _precision(y, selected) -> float:
-    selected = np.asarray(selected, bool)
-    return float(np.asarray(y)[selected].mean()) if selected.any() else float("nan")
+def _false_positive_rate(y, selected, sample_weight) -> float:
+    return _share(np.asarray(selected) == 1, np.asarray(y) == 0, np.asarray(sample_weight))
+
+
+def _false_negative_rate(y, selected, sample_weight) -> float:
+    return _share(np.asarray(selected) == 0, np.asarray(y) == 1, np.asarray(sample_weight))
+
+
+def _precision(y, selected, sample_weight) -> float:
+    return _share(np.asarray(y) == 1, np.asarray(selected) == 1, np.asarray(sample_weight))
+
+
+def _false_omission_rate(y, selected, sample_weight) -> float:
+    return _share(np.asarray(y) == 1, np.asarray(selected) == 0, np.asarray(sample_weight))
+
+
+DECISION_METRICS = {"selection_rate": _selection_rate, "false_positive_rate": _false_positive_rate,
+                    "false_negative_rate": _false_negative_rate, "precision": _precision,
+                    "false_omission_rate": _false_omission_rate}
+
+
+def _score_metrics(y: np.ndarray, risk: np.ndarray, codes: np.ndarray, names) -> pd.DataFrame:
+    """ROC AUC and mean predicted risk per group."""
+    rows = {}
+    for g, name in enumerate(names):
+        idx = codes == g
+        yg = y[idx]
+        rows[name] = {"roc_auc": roc_auc_score(yg, risk[idx]) if 0 < yg.sum() < len(yg) else float("nan"),
+                      "mean_predicted": float(risk[idx].mean())}
+    return pd.DataFrame(rows).T
 
 
 @dataclass
@@ -129,18 +159,15 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
     rng = np.random.default_rng(config.seed)
     group_rows, disparity_rows = [], []
     for name, groups in _characteristics(frame, protected, config.intersections).items():
-        decisions = MetricFrame(
-            metrics={"selection_rate": selection_rate, "false_positive_rate": false_positive_rate,
-                     "false_negative_rate": false_negative_rate, "precision": _precision,
-                     "false_omission_rate": _false_omission_rate},
-            y_true=y, y_pred=selected.astype(int), sensitive_features=groups.to_numpy())
-        scores = MetricFrame(metrics={"roc_auc": _auc, "mean_predicted": mean_prediction},
-                             y_true=y, y_pred=risk, sensitive_features=groups.to_numpy())
-        table = decisions.by_group.join(scores.by_group)
         codes, names = pd.factorize(groups.to_numpy(), sort=True)
         cells = np.bincount(codes * 4 + selected * 2 + y, minlength=len(names) * 4).reshape(len(names), 4)
         n = cells.sum(axis=1)
-        table = table.loc[list(names)]
+        cell_group, cell = np.divmod(np.arange(cells.size), 4)
+        decisions = MetricFrame(
+            metrics=DECISION_METRICS, y_true=cell % 2, y_pred=cell // 2,
+            sensitive_features=np.asarray(names, dtype=object)[cell_group],
+            sample_params={m: {"sample_weight": cells.ravel()} for m in DECISION_METRICS})
+        table = decisions.by_group.loc[list(names)].join(_score_metrics(y, risk, codes, names))
         table.insert(0, "n", n)
         table["false_discovery_rate"] = 1 - table["precision"]
         table["observed"] = np.bincount(codes, weights=y, minlength=len(names)) / n
@@ -181,21 +208,31 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
     return FairnessAudit(operating, by_group, pd.DataFrame(disparity_rows), config)
 
 
-def measurement_bias(frame: pd.DataFrame, risk: np.ndarray, true_probability: np.ndarray,
-                     protected: list[str], flag: float = 1.2) -> pd.DataFrame:
+def measurement_bias(frame: pd.DataFrame, risk: np.ndarray, true_probability: np.ndarray, protected: list[str],
+                     recorded_probability: np.ndarray | None = None, flag: float = 1.2) -> pd.DataFrame:
     """Model risk against the *true* (equally recorded) probability, per group.
 
-    `ratio` = mean risk / mean true probability in the group; `relative` divides by the largest
-    group's ratio, so a group whose recorded outcomes are inflated by heavier policing shows
-    relative > 1. Groups beyond `flag` (or below 1/flag) are flagged.
+    `ratio` = mean risk / mean true probability in the group, `relative` = that over the largest
+    group's ratio: a group whose recorded outcomes are inflated by heavier policing shows
+    relative > 1. With `recorded_probability` (the truth as recorded), `recording_relative` shows
+    the inflation planted in the records themselves, and a group is flagged only when both the
+    records and the model's scores are inflated beyond `flag` (other gaps, such as interventions
+    lowering one group's recorded outcomes, are shown but not read as recording bias).
     """
     rows = []
     for name, groups in _characteristics(frame, protected, ()).items():
-        g = pd.DataFrame({"group": groups.to_numpy(), "risk": risk, "truth": true_probability})
-        t = g.groupby("group").agg(n=("risk", "size"), mean_risk=("risk", "mean"), mean_true=("truth", "mean"))
+        g = pd.DataFrame({"group": groups.to_numpy(), "risk": risk, "truth": true_probability,
+                          "recorded": true_probability if recorded_probability is None else recorded_probability})
+        t = g.groupby("group").agg(n=("risk", "size"), mean_risk=("risk", "mean"), mean_true=("truth", "mean"),
+                                   mean_recorded=("recorded", "mean"))
+        reference = t["n"].idxmax()
         t["ratio"] = t["mean_risk"] / t["mean_true"]
-        t["relative"] = t["ratio"] / t.loc[t["n"].idxmax(), "ratio"]
-        t["flagged"] = (t["relative"] > flag) | (t["relative"] < 1 / flag)
+        t["relative"] = t["ratio"] / t.loc[reference, "ratio"]
+        t["recording_relative"] = (t["mean_recorded"] / t["mean_true"]) / (
+            t.loc[reference, "mean_recorded"] / t.loc[reference, "mean_true"])
+        beyond = lambda v: (v > flag) | (v < 1 / flag)  # noqa: E731
+        t["flagged"] = beyond(t["relative"]) & (beyond(t["recording_relative"]) if recorded_probability is not None else True)
         rows.append(t.reset_index().assign(characteristic=name))
     out = pd.concat(rows, ignore_index=True)
-    return out[["characteristic", "group", "n", "mean_risk", "mean_true", "ratio", "relative", "flagged"]]
+    return out[["characteristic", "group", "n", "mean_risk", "mean_true", "mean_recorded", "ratio", "relative",
+                "recording_relative", "flagged"]]

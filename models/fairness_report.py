@@ -119,9 +119,13 @@ def render_fairness_report(audit: FairnessAudit, model: str, scope: str, mitigat
     if bias is not None:
         flagged = bias[bias["flagged"]]
         bias_html = Markup(
-            "<p>Against the synthetic world's truth (outcomes recorded equally for everyone), <code>relative</code> "
-            "is each group's over-estimation compared with the largest group. Flagged groups are scored as riskier "
-            "than their true behaviour warrants, the signature of heavier recording.</p>"
+            "<p>Against the synthetic world's truth: <code>mean_true</code> is the probability of escalation if "
+            "everyone's incidents were recorded alike, <code>mean_recorded</code> the same with the world's real "
+            "recording. <code>recording_relative</code> is how much each group's records over-state its behaviour "
+            "compared with the largest group (the planted bias); <code>relative</code> is how much the model's "
+            "scores over-state it. Flagged groups are inflated in both: the model has inherited heavier recording. "
+            "Other gaps in <code>relative</code> come from interventions changing recorded outcomes, which the "
+            "untreated truth leaves out.</p>"
             + (f"<p class='warn'>Detected: {', '.join(f'{r.characteristic} = {r.group} ({r.relative:.2f}x)' for r in flagged.itertuples())}.</p>"
                if len(flagged) else "<p>No group is over- or under-estimated beyond the flag.</p>")
             + _html(bias))

@@ -290,10 +290,12 @@ def run_audit(model: str, data: Path, as_of: date, out_dir: Path) -> tuple[Path,
     if (Path(data) / "truth").is_dir():  # a synthetic world: the truth is the yardstick (edge code only)
         from simulation.truth import escalation_probability
 
-        truth = escalation_probability(data, as_of, int(scorer.metadata["horizon_days"]),
-                                       float(scorer.metadata["harm_threshold"]), equal_recording=True)
-        true_p = snapshot[["person_id"]].merge(truth, on="person_id", how="left")["probability"].to_numpy()
-        bias = measurement_bias(snapshot, risk, true_p, protected)
+        def true_probability(equal: bool):
+            truth = escalation_probability(data, as_of, int(scorer.metadata["horizon_days"]),
+                                           float(scorer.metadata["harm_threshold"]), equal_recording=equal)
+            return snapshot[["person_id"]].merge(truth, on="person_id", how="left")["probability"].to_numpy()
+
+        bias = measurement_bias(snapshot, risk, true_probability(True), protected, true_probability(False))
     path = out_dir / "fairness_audit.html"
     write_text_atomic(render_fairness_report(result, model, f"audit at {as_of} on {data}", None, bias), path)
     result.disparities.to_csv(out_dir / "fairness_disparities.csv", index=False)
@@ -359,12 +361,13 @@ def demo(
         version = promote_model(config.registered_model)
         out.print(f"[bold]5. promote[/] {config.registered_model} v{version} is champion")
     except PromotionRefused as refused:
-        out.print(f"[bold]5. promote[/] refused: {'; '.join(refused.reasons)}")
+        out.print(f"[bold]5. promote[/] refused by the gates ({len(refused.reasons)} reasons, e.g. "
+                  f"{refused.reasons[0]}); see {outcome.model_card_path.parent / 'fairness_report.html'}")
     explained = run_explain(f"models:/{config.registered_model}@challenger", data_dir, latest, work_dir, None, 20_000)
     out.print(f"[bold]6. explain[/] {explained}")
     audited, reasons, detected = run_audit(f"models:/{config.registered_model}@challenger", data_dir, date(2024, 7, 1),
                                            work_dir)
-    out.print(f"[bold]7. audit[/] {audited}; gate: {'; '.join(reasons) or 'pass'}; measurement bias detected: "
+    out.print(f"[bold]7. audit[/] {audited}: {len(reasons)} gate failures; planted recording bias detected in: "
               f"{', '.join(detected) or 'none'}")
     out.print(f"demo finished in {(datetime.now() - started).total_seconds():.0f} s; outputs under {work_dir}/; "
               "browse runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db")

@@ -94,9 +94,13 @@ def test_measurement_bias_flags_inflated_groups():
     frame = pd.DataFrame({"eth": ["A"] * 800 + ["B"] * 200})
     truth = np.full(1000, 0.05)
     risk = np.where(frame["eth"] == "B", 0.075, 0.05)  # B's recorded outcomes are inflated 1.5x
-    bias = measurement_bias(frame, risk, truth, ["eth"]).set_index("group")
-    assert bias.loc["B", "relative"] == pytest.approx(1.5) and bias.loc["B", "flagged"]
-    assert not bias.loc["A", "flagged"]
+    recorded = np.where(frame["eth"] == "B", 0.075, 0.05)
+    bias = measurement_bias(frame, risk, truth, ["eth"], recorded).set_index("group")
+    assert bias.loc["B", "relative"] == pytest.approx(1.5) and bias.loc["B", "recording_relative"] == pytest.approx(1.5)
+    assert bias.loc["B", "flagged"] and not bias.loc["A", "flagged"]
+    # a gap in the scores that the records do not share (e.g. from interventions) is not recording bias
+    unbiased = measurement_bias(frame, risk, truth, ["eth"], truth).set_index("group")
+    assert not unbiased.loc["B", "flagged"]
 
 
 def test_audit_finds_the_planted_recording_bias_in_the_world(escalation_run, world_20k):
@@ -106,12 +110,17 @@ def test_audit_finds_the_planted_recording_bias_in_the_world(escalation_run, wor
     _, data, result = escalation_run
     test = data.frame[data.splits[-1].test]
     as_of = test["as_of"].iloc[0].date()
-    truth = escalation_probability(world_20k, as_of, 365, 6.0, replicates=8, equal_recording=True)
-    true_p = test[["person_id"]].merge(truth, on="person_id", how="left")["probability"].to_numpy()
-    bias = measurement_bias(test, result.latest_test[result.selected.name].to_numpy(), true_p,
-                            ["ethnicity", "deprivation_quintile"]).set_index(["characteristic", "group"])
+    def truth(equal):
+        p = escalation_probability(world_20k, as_of, 365, 6.0, replicates=8, equal_recording=equal)
+        return test[["person_id"]].merge(p, on="person_id", how="left")["probability"].to_numpy()
+
+    bias = measurement_bias(test, result.latest_test[result.selected.name].to_numpy(), truth(True),
+                            ["ethnicity", "deprivation_quintile", "sex"], truth(False)).set_index(["characteristic", "group"])
+    assert bias.loc[("deprivation_quintile", "1"), "recording_relative"] > 1.2
     assert bias.loc[("deprivation_quintile", "1"), "relative"] > 1.15
+    assert bias.loc[("ethnicity", "Black"), "recording_relative"] > 1.2
     assert bias.loc[("ethnicity", "Black"), "relative"] > bias.loc[("ethnicity", "Asian"), "relative"]
+    assert not bias.loc[("sex", "F"), "flagged"] and not bias.loc[("sex", "M"), "flagged"]
 
 
 def test_training_runs_the_audit_and_the_gate_reads_it(escalation_run):
