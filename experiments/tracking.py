@@ -174,7 +174,8 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
     if config.source_file:
         paths.append(config.source_file)
     fairness_html = render_fairness_report(result.fairness, f"{config.registered_model} ({result.selected.name})",
-                                           f"out-of-time audit on {data.splits[-1].name}", result.mitigation)
+                                           f"out-of-time audit on {data.splits[-1].name}", result.mitigation,
+                                           mitigation_note=result.mitigation_note)
     write_text_atomic(fairness_html, out_dir / "fairness_report.html")
     result.fairness.by_group.to_csv(out_dir / "fairness_by_group.csv", index=False)
     result.fairness.disparities.to_csv(out_dir / "fairness_disparities.csv", index=False)

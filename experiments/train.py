@@ -49,6 +49,7 @@ class TrainResult:
     fairness: FairnessAudit          # the selected group on the latest split's test rows
     mitigation: Mitigation | None
     mitigation_scorer: object | None  # the latest split's calibrated model the mitigation post-processes
+    mitigation_note: str              # why mitigation was not run, if it was not
 
 
 def fit_and_calibrate(spec: ModelSpec, data: ModelData, masks: SplitMasks, config: ExperimentConfig):
@@ -173,9 +174,9 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
                                                             "recall_at_k", "brier", "ece", "prevalence", "n")}
     final_metrics["test_auc"] = final_metrics["test_roc_auc"]
     progress("fairness audit and mitigation")
-    fairness, mitigation, mitigated_base = audit_latest_split(data, config, spec.name, fitted, latest)
+    fairness, mitigation, mitigated_base, note = audit_latest_split(data, config, spec.name, fitted, latest)
     return TrainResult(split_metrics, summary, spec, scorer, final_metrics, latest, importance, stability,
-                       fairness, mitigation, mitigated_base)
+                       fairness, mitigation, mitigated_base, note)
 
 
 def audit_latest_split(data: ModelData, config: ExperimentConfig, group: str, fitted: dict, latest: pd.DataFrame):
@@ -186,11 +187,15 @@ def audit_latest_split(data: ModelData, config: ExperimentConfig, group: str, fi
                      config.fairness.audit_config(config.capacity, config.seed))
     sensitive = config.fairness.mitigate_on
     if sensitive is None or sensitive not in data.frame:
-        return fairness, None, None
+        return fairness, None, None, f"no mitigation column ('{sensitive}') in this data"
+    validation = data.frame[masks.validation]
+    one_class = [g for g, labels in validation.groupby(sensitive, observed=True)["label"] if labels.nunique() < 2]
+    if one_class:
+        return fairness, None, None, (f"not run: in the validation slice, {sensitive} = {', '.join(map(str, one_class))} "
+                                      "has only one outcome class, so group thresholds cannot be fitted")
     _, calibrated = fitted[group, masks.name]
     scorer = RiskScorer(calibrated, data.features, data.categorical, np.array([]))
-    validation = data.frame[masks.validation]
     mitigation = mitigate(scorer.risk, validation[data.features], validation["label"].to_numpy(), validation[sensitive],
                           test[data.features], test["label"].to_numpy(), test[sensitive], config.fairness.use,
                           config.capacity, config.seed)
-    return fairness, mitigation, scorer
+    return fairness, mitigation, scorer, ""

@@ -114,7 +114,7 @@ def card_summary(audit: FairnessAudit) -> str:
 
 
 def render_fairness_report(audit: FairnessAudit, model: str, scope: str, mitigation: Mitigation | None = None,
-                           bias: pd.DataFrame | None = None) -> str:
+                           bias: pd.DataFrame | None = None, mitigation_note: str = "not run for this audit") -> str:
     primary = audit.disparities[audit.disparities["primary"]]
     if bias is not None:
         flagged = bias[bias["flagged"]]
@@ -140,7 +140,7 @@ def render_fairness_report(audit: FairnessAudit, model: str, scope: str, mitigat
             + mitigation.comparison.to_html(float_format=lambda v: f"{v:.3f}", border=0, na_rep="-")
             + mitigation.by_group.to_html(float_format=lambda v: f"{v:.3f}", border=0, na_rep="-"))
     else:
-        mit_html = Markup("<p>Mitigation was not run for this audit.</p>")
+        mit_html = Markup("<p>Mitigation: {}.</p>").format(mitigation_note)
     op = audit.operating_point
     return Environment(autoescape=select_autoescape(default=True)).from_string(TEMPLATE).render(
         model=model, scope=scope, today=date.today().isoformat(), capacity=f"{audit.config.capacity:.0%}",

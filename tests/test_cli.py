@@ -1,0 +1,91 @@
+"""The riskloop command line end to end on a tiny world."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from riskloop.cli import app
+
+runner = CliRunner()
+REPO = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny") / "world"
+    result = runner.invoke(app, ["generate", "--out", str(out), "--people", "4000", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "people 4,000" in result.output
+    return out
+
+
+def test_help_lists_every_job():
+    result = runner.invoke(app, ["--help"])
+    for job in ("generate", "validate", "features", "splits", "train", "promote", "explain", "audit", "demo"):
+        assert job in result.output
+
+
+def test_validate_exit_codes(tiny_world, tmp_path):
+    assert runner.invoke(app, ["validate", str(tiny_world)]).exit_code == 0
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_world, broken, ignore=shutil.ignore_patterns("truth"))
+    incidents = pd.read_parquet(broken / "incidents.parquet")
+    incidents.loc[0, "harm"] = -1.0
+    incidents.to_parquet(broken / "incidents.parquet")
+    result = runner.invoke(app, ["validate", str(broken)])
+    assert result.exit_code == 0 and "1 rows quarantined" in result.output.replace("\n", " ")
+    assert pd.read_csv(broken / "_quarantine" / "incidents.csv")["reason"].iloc[0] == "harm: -1.0 is below 0"
+    assert runner.invoke(app, ["validate", str(broken), "--strict"]).exit_code == 1
+    (broken / "areas.parquet").unlink()
+    result = runner.invoke(app, ["validate", str(broken)])
+    assert result.exit_code == 2 and "missing table 'areas'" in result.output and result.output.count("\n") == 1
+
+
+def test_features_and_splits(tiny_world, tmp_path):
+    out = tmp_path / "snap.parquet"
+    result = runner.invoke(app, ["features", "--data", str(tiny_world), "--as-of", "2023-01-01", "--as-of", "2025-06-01",
+                                 "--out", str(out), "--catalogue", str(tmp_path / "catalogue.csv")])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out)
+    assert set(frame["as_of"].dt.date.astype(str)) == {"2023-01-01", "2025-06-01"}
+    assert frame.loc[frame["as_of"] == "2025-06-01", "label"].isna().all()
+    assert len(pd.read_csv(tmp_path / "catalogue.csv")) == 169
+    result = runner.invoke(app, ["splits", "--config", str(REPO / "experiments" / "escalation.yaml")])
+    assert result.exit_code == 0 and "test-2024-07-01" in result.output
+    bad = runner.invoke(app, ["features", "--data", str(tmp_path / "nowhere"), "--as-of", "2023-01-01", "--out", str(out)])
+    assert bad.exit_code == 2 and "not found" in bad.output
+
+
+@pytest.mark.slow
+def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    config = tmp_path / "tiny.yaml"
+    config.write_text((REPO / "experiments" / "escalation.yaml").read_text()
+                      .replace("name: escalation", "name: tiny")
+                      .replace("num_leaves: [15, 31]", "num_leaves: [7]").replace("n_estimators: [600]", "n_estimators: [150]"))
+    result = runner.invoke(app, ["train", "--config", str(config), "--data", str(tiny_world), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    for name in ("model_card.html", "fairness_report.html", "metrics.json", "feature_catalogue.csv"):
+        assert (tmp_path / "out" / name).exists()
+    model = "models:/riskloop-tiny@challenger"
+    result = runner.invoke(app, ["explain", "--model", model, "--data", str(tiny_world), "--as-of", "2024-07-01",
+                                 "--out", str(tmp_path / "explain"), "--sample", "500"])
+    assert result.exit_code == 0, result.output
+    assert "Global importance" in (tmp_path / "explain" / "explainability.html").read_text()
+    result = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2024-07-01",
+                                 "--out", str(tmp_path / "audit")])
+    assert result.exit_code == 0, result.output
+    assert "Measurement bias" in (tmp_path / "audit" / "fairness_audit.html").read_text()
+    late = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2025-06-01",
+                               "--out", str(tmp_path / "audit")])
+    assert late.exit_code == 2 and "no labels" in late.output
+    result = runner.invoke(app, ["promote", "--model", "riskloop-tiny", "--force"])
+    assert result.exit_code == 2 and "--reason" in result.output
+    result = runner.invoke(app, ["promote", "--model", "riskloop-tiny", "--force", "--reason", "pilot"])
+    assert result.exit_code == 0 and "is now champion" in result.output
