@@ -11,6 +11,7 @@ those cells: exact, and fast on millions of rows.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -184,7 +185,9 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratios = boot[metric] / boot[metric][:, [r]]
                 point = table[metric].to_numpy() / table.loc[ref, metric]
-            low, high = np.nanpercentile(np.where(np.isfinite(ratios), ratios, np.nan), [2.5, 97.5], axis=0)
+            with warnings.catch_warnings():  # a group whose ratio is never defined gets NaN: inconclusive
+                warnings.simplefilter("ignore", RuntimeWarning)
+                low, high = np.nanpercentile(np.where(np.isfinite(ratios), ratios, np.nan), [2.5, 97.5], axis=0)
             for g, group in enumerate(names):
                 if group == ref:
                     continue
@@ -209,15 +212,17 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
 
 
 def measurement_bias(frame: pd.DataFrame, risk: np.ndarray, true_probability: np.ndarray, protected: list[str],
-                     recorded_probability: np.ndarray | None = None, flag: float = 1.2) -> pd.DataFrame:
+                     recorded_probability: np.ndarray | None = None, flag: float = 1.2,
+                     min_group_size: int = 50) -> pd.DataFrame:
     """Model risk against the *true* (equally recorded) probability, per group.
 
-    `ratio` = mean risk / mean true probability in the group, `relative` = that over the largest
-    group's ratio: a group whose recorded outcomes are inflated by heavier policing shows
-    relative > 1. With `recorded_probability` (the truth as recorded), `recording_relative` shows
-    the inflation planted in the records themselves, and a group is flagged only when both the
-    records and the model's scores are inflated beyond `flag` (other gaps, such as interventions
-    lowering one group's recorded outcomes, are shown but not read as recording bias).
+    `ratio` = mean risk / mean true probability in the group. The reference is the group (of at
+    least `min_group_size`) whose records over-state its behaviour least: by the truth as recorded
+    (`recorded_probability`) when given, else by the model's ratio. `relative` is a group's ratio
+    over the reference's, `recording_relative` the same for the records themselves (the planted
+    bias). A group is flagged when the model over-states it by more than `flag` and, when the
+    recorded truth is given, its records do too: the model has inherited heavier recording. Other
+    gaps (interventions lowering a group's recorded outcomes, say) are shown but not flagged.
     """
     rows = []
     for name, groups in _characteristics(frame, protected, ()).items():
@@ -225,14 +230,15 @@ def measurement_bias(frame: pd.DataFrame, risk: np.ndarray, true_probability: np
                           "recorded": true_probability if recorded_probability is None else recorded_probability})
         t = g.groupby("group").agg(n=("risk", "size"), mean_risk=("risk", "mean"), mean_true=("truth", "mean"),
                                    mean_recorded=("recorded", "mean"))
-        reference = t["n"].idxmax()
         t["ratio"] = t["mean_risk"] / t["mean_true"]
+        recording = t["mean_recorded"] / t["mean_true"]
+        eligible = t["n"] >= min_group_size if (t["n"] >= min_group_size).any() else t["n"] > 0
+        reference = (recording if recorded_probability is not None else t["ratio"])[eligible].idxmin()
         t["relative"] = t["ratio"] / t.loc[reference, "ratio"]
-        t["recording_relative"] = (t["mean_recorded"] / t["mean_true"]) / (
-            t.loc[reference, "mean_recorded"] / t.loc[reference, "mean_true"])
-        beyond = lambda v: (v > flag) | (v < 1 / flag)  # noqa: E731
-        t["flagged"] = beyond(t["relative"]) & (beyond(t["recording_relative"]) if recorded_probability is not None else True)
+        t["recording_relative"] = recording / recording[reference]
+        t["reference"] = reference
+        t["flagged"] = (t["relative"] > flag) & (t["recording_relative"] > flag if recorded_probability is not None else True)
         rows.append(t.reset_index().assign(characteristic=name))
     out = pd.concat(rows, ignore_index=True)
-    return out[["characteristic", "group", "n", "mean_risk", "mean_true", "mean_recorded", "ratio", "relative",
-                "recording_relative", "flagged"]]
+    return out[["characteristic", "group", "n", "mean_risk", "mean_true", "mean_recorded", "ratio", "reference",
+                "relative", "recording_relative", "flagged"]]

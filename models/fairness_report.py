@@ -33,8 +33,9 @@ def _png(fig) -> str:
 
 def disparity_plot(audit: FairnessAudit) -> str:
     d = audit.disparities[audit.disparities["primary"]]
-    fig, axes = plt.subplots(1, len(audit.primary_metrics), figsize=(6 * len(audit.primary_metrics), 0.32 * max(
-        (d["metric"] == m).sum() for m in audit.primary_metrics) + 1.5), squeeze=False)
+    low, high = 0.1, 10.0  # ratios beyond are drawn at the edge (an empty cell gives 0 or infinity)
+    fig, axes = plt.subplots(1, len(audit.primary_metrics), figsize=(11, 0.3 * max(
+        (d["metric"] == m).sum() for m in audit.primary_metrics) + 1.5), squeeze=False, sharey=True)
     colours = {"pass": "#2e7d32", "fail": "#c62828", "inconclusive": "#9e9e9e"}
     for ax, metric in zip(axes[0], audit.primary_metrics):
         rows = d[d["metric"] == metric].reset_index(drop=True)
@@ -42,11 +43,17 @@ def disparity_plot(audit: FairnessAudit) -> str:
         ax.axvspan(*audit.config.band, color="#e8f5e9")
         ax.axvline(1, color="black", lw=0.8)
         for i, r in rows.iterrows():
-            ax.errorbar(r["ratio"], i, xerr=[[max(r["ratio"] - r["ci_low"], 0)], [max(r["ci_high"] - r["ratio"], 0)]],
-                        fmt="o", color=colours[r["status"]])
-        ax.set_yticks(y, [f"{c}: {g} (n={n:,})" for c, g, n in zip(rows["characteristic"], rows["group"], rows["n"])],
-                      fontsize=7)
+            point, lo_ci, hi_ci = (float(np.clip(np.nan_to_num(v, nan=1.0, posinf=high), low, high))
+                                   for v in (r["ratio"], r["ci_low"], r["ci_high"]))
+            ax.errorbar(point, i, xerr=[[max(point - lo_ci, 0)], [max(hi_ci - point, 0)]], fmt="o",
+                        color=colours[r["status"]])
+        if ax is axes[0][0]:
+            ax.set_yticks(y, [f"{c}: {g} (n={n:,})" for c, g, n in zip(rows["characteristic"], rows["group"], rows["n"])],
+                          fontsize=7)
         ax.set_xscale("log")
+        ax.set_xlim(low * 0.9, high * 1.1)
+        ax.set_xticks([0.1, 0.25, 0.5, 0.8, 1, 1.25, 2, 4, 10], ["0.1", "0.25", "0.5", "0.8", "1", "1.25", "2", "4", "10"])
+        ax.minorticks_off()
         ax.set(title=f"{metric.replace('_', ' ')} ratio to reference", xlabel="ratio (log scale), 95% bootstrap CI")
     return _png(fig)
 
@@ -122,8 +129,9 @@ def render_fairness_report(audit: FairnessAudit, model: str, scope: str, mitigat
             "<p>Against the synthetic world's truth: <code>mean_true</code> is the probability of escalation if "
             "everyone's incidents were recorded alike, <code>mean_recorded</code> the same with the world's real "
             "recording. <code>recording_relative</code> is how much each group's records over-state its behaviour "
-            "compared with the largest group (the planted bias); <code>relative</code> is how much the model's "
-            "scores over-state it. Flagged groups are inflated in both: the model has inherited heavier recording. "
+            "compared with the <code>reference</code> group, whose records over-state it least (the planted bias); "
+            "<code>relative</code> is how much the model's scores over-state it. Flagged groups are inflated in "
+            "both: the model has inherited heavier recording. "
             "Other gaps in <code>relative</code> come from interventions changing recorded outcomes, which the "
             "untreated truth leaves out.</p>"
             + (f"<p class='warn'>Detected: {', '.join(f'{r.characteristic} = {r.group} ({r.relative:.2f}x)' for r in flagged.itertuples())}.</p>"

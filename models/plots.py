@@ -41,7 +41,7 @@ def precision_at_k_plot(y: np.ndarray, scores: dict[str, np.ndarray], capacity: 
     ax.axvline(capacity * 100, color="grey", ls="--", label=f"capacity ({capacity:.0%})")
     ax.axhline(y.mean(), color="black", lw=0.8, label="base rate")
     ax.set(xlabel="share of cohort prioritised (%)", ylabel="precision", title=title)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper right")
     return _png(fig)
 
 
