@@ -81,6 +81,7 @@ class Fairness:
     reference: str = "majority"
     band: tuple[float, float] = (0.8, 1.25)
     min_group_size: int = 50
+    min_events: int = 10
     bootstrap: int = 1000
     calibration_tolerance: float = 0.05
     intersections: tuple[tuple[str, str], ...] = (("sex", "ethnicity"),)
@@ -90,7 +91,7 @@ class Fairness:
         from models.fairness import AuditConfig
 
         return AuditConfig(capacity=capacity, use=self.use, reference=self.reference, band=self.band,
-                           min_group_size=self.min_group_size, bootstrap=self.bootstrap,
+                           min_group_size=self.min_group_size, min_events=self.min_events, bootstrap=self.bootstrap,
                            calibration_tolerance=self.calibration_tolerance, intersections=self.intersections,
                            seed=seed)
 

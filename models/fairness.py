@@ -4,7 +4,8 @@ Group metrics come from fairlearn's `MetricFrame` for each protected column and 
 intersections. Disparities are ratios to a reference group, judged against a band (Aequitas's
 0.8-1.25 by default) with bootstrap intervals: a disparity *fails* only when its whole interval
 lies outside the band, *passes* when it lies inside, and is *inconclusive* otherwise (and always
-for a group smaller than the minimum size), so a small group's noise is not read as bias. Every count-based metric is a function of the counts in the
+for a group smaller than the minimum size, or a rate over fewer than `min_events` people), so a
+small group's noise is not read as bias. Every count-based metric is a function of the counts in the
 (group x selected x label) cells, so a bootstrap resample of all rows is one multinomial draw over
 those cells: exact, and fast on millions of rows.
 """
@@ -44,10 +45,17 @@ class AuditConfig:
     reference: str = "majority"          # 'majority', 'min_metric' or a group's name
     band: tuple[float, float] = (0.8, 1.25)
     min_group_size: int = 50
+    min_events: int = 10                 # fewer people in a rate's denominator: inconclusive
     bootstrap: int = 1000
     calibration_tolerance: float = 0.05
     intersections: tuple[tuple[str, str], ...] = ()
     seed: int = 0
+
+
+def _denominators(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+    """How many people each rate is a share of."""
+    return {"selection_rate": tp + fp + fn + tn, "false_positive_rate": fp + tn, "false_negative_rate": fn + tp,
+            "precision": tp + fp, "false_discovery_rate": tp + fp, "false_omission_rate": fn + tn}
 
 
 def _rates(tp, fp, fn, tn) -> dict[str, np.ndarray]:
@@ -179,6 +187,7 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
         # bootstrap: one multinomial draw over the (group, selected, label) cells per resample
         draws = rng.multinomial(len(y), (cells / len(y)).ravel(), size=config.bootstrap).reshape(config.bootstrap, len(names), 4)
         boot = _rates(tp=draws[..., 3], fp=draws[..., 2], fn=draws[..., 1], tn=draws[..., 0])
+        denominators = _denominators(tp=cells[:, 3], fp=cells[:, 2], fn=cells[:, 1], tn=cells[:, 0])
         for metric in COUNT_METRICS:
             ref = _reference(table, metric, config.reference)
             r = list(names).index(ref)
@@ -192,9 +201,10 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
                 if group == ref:
                     continue
                 lo, hi = config.band
-                # below the minimum size a group is never judged: with zero counts in a cell (no true
-                # positive, say) every resample agrees and the interval is falsely narrow
-                status = ("inconclusive" if n[g] < config.min_group_size
+                # a small group, or a rate over a handful of people, is never judged: with zero counts in
+                # a cell (no true positive, say) every resample agrees and the interval is falsely narrow
+                too_few = min(denominators[metric][g], denominators[metric][r]) < config.min_events
+                status = ("inconclusive" if n[g] < config.min_group_size or too_few
                           or not (np.isfinite(low[g]) and np.isfinite(high[g]))
                           else "fail" if high[g] < lo or low[g] > hi
                           else "pass" if lo <= low[g] and high[g] <= hi else "inconclusive")
