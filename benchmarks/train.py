@@ -13,7 +13,6 @@ import os
 import sys
 import tempfile
 from datetime import date
-from pathlib import Path
 
 from _measure import now, peak_rss_gib, use_installed_packages
 

@@ -21,7 +21,6 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from models.explain import remember_linear_centre
 
-UNSEEN_CATEGORY = "an unseen category is treated as missing"
 
 PRIOR_HARM_FEATURE = "offending_harm_365d"
 

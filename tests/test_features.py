@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -16,7 +15,7 @@ from features.snapshot import (
     PreparedData, SnapshotConfig, build_snapshot, build_snapshots, read_snapshot_file, write_snapshot_file,
 )
 from features.splits import as_of_schedule, temporal_splits
-from features.validate import Dataset, ValidationReport, load_dataset, validate_tables
+from features.validate import Dataset, load_dataset, validate_tables
 from features.vocabulary import INCIDENT_TYPES, ROLES
 from tests.conftest import TODAY
 
