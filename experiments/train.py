@@ -52,6 +52,12 @@ class TrainResult:
     mitigation_note: str              # why mitigation was not run, if it was not
 
 
+def model_specs(config: ExperimentConfig) -> list[ModelSpec]:
+    """Every model group of the config's grid."""
+    return expand_grid({"logistic": config.models.logistic, "lightgbm": config.models.lightgbm,
+                        "prior_harm": config.models.prior_harm})
+
+
 def fit_and_calibrate(spec: ModelSpec, data: ModelData, masks: SplitMasks, config: ExperimentConfig):
     X, y = data.frame[data.features], data.frame["label"].to_numpy()
     model = fit_model(spec, X[masks.fit], y[masks.fit], X[masks.validation], y[masks.validation],
@@ -68,8 +74,7 @@ def run_temporal_validation(data: ModelData, config: ExperimentConfig,
                             progress: Callable[[str], None] = lambda _: None):
     """Every model group on every split: (metrics per group x split, latest split's test scores,
     the fitted (model, calibrated) per (group, split))."""
-    specs = expand_grid({"logistic": config.models.logistic, "lightgbm": config.models.lightgbm,
-                         "prior_harm": config.models.prior_harm})
+    specs = model_specs(config)
     rows, latest = [], data.frame.loc[data.splits[-1].test, ["person_id", "as_of", "label"]].copy()
     fitted = {}
     for masks in data.splits:
@@ -149,9 +154,7 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
     split_metrics, latest, fitted = run_temporal_validation(data, config, progress)
     summary = summarise(split_metrics)
     chosen = select(summary, config)
-    specs = {s.name: s for s in expand_grid({"logistic": config.models.logistic, "lightgbm": config.models.lightgbm,
-                                             "prior_harm": config.models.prior_harm})}
-    spec = specs[chosen]
+    spec = next(s for s in model_specs(config) if s.name == chosen)
     templates = reason_templates(data)
     progress(f"explanation stability of {spec.name}")
     importance, stability = explanation_stability(data, config, spec.name, fitted, templates)

@@ -235,13 +235,12 @@ def promote(
 def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Optional[str], sample: int) -> Path:
     from experiments.data import snapshot_for_model
     from experiments.tracking import load_scorer, log_report
+    from features.io import write_text_atomic
     from models.explain_report import render_explain_report
 
     scorer = load_scorer(model)
     snapshot = snapshot_for_model(scorer.metadata, data, as_of)
     html = render_explain_report(scorer, snapshot, model, as_of, sample_size=sample, person=person)
-    from features.io import write_text_atomic
-
     path = out_dir / "explainability.html"
     write_text_atomic(html, path)
     log_report(scorer.metadata.get("config", "riskloop"), f"explain-{as_of}", path,

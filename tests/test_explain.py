@@ -19,12 +19,10 @@ PROTECTED = ["sex", "ethnicity", "age_band", "deprivation_quintile", "disability
 
 
 def fitted(escalation_run, family):
-    from experiments.train import fit_and_calibrate
-    from models.estimators import expand_grid
+    from experiments.train import fit_and_calibrate, model_specs
 
     config, data, result = escalation_run
-    spec = next(s for s in expand_grid({"logistic": config.models.logistic, "lightgbm": config.models.lightgbm})
-                if s.family == family)
+    spec = next(s for s in model_specs(config) if s.family == family)
     model, _, _ = fit_and_calibrate(spec, data, data.splits[0], config)
     X = data.frame.loc[data.splits[0].test, data.features].head(300)
     return model, X, data
