@@ -234,35 +234,42 @@ def simulate_month(pop: Population, areas: Areas, state: State, month: int, mont
     # Victim-only incidents (offender unknown) and subject incidents (concerns about a person).
     victim_rate = np.exp(pop.victim_trait + _age_curve(age, 20.0, 8.0, 15.0, 0.0)
                          + d.victim_excitation_effect * np.log1p(state.victim_excitation))
-    subject_rate = np.exp(pop.subject_trait)
-    for rate, kind in ((victim_rate, "victim"), (subject_rate, "subject")):
-        counts = rng.poisson(rate)
-        person = np.repeat(np.arange(n), counts)
-        m = len(person)
-        if kind == "victim":
-            types = _choose(VICTIM_ONLY_TYPES, m, rng)
-        else:
-            a, u = age[person], rng.random(m)
-            types = np.select(
-                [a < 12, a < 18, a < 26],
-                [TYPE_CODE["child_concern"],
-                 np.where(u < 0.5, TYPE_CODE["child_concern"], TYPE_CODE["missing_person"]),
-                 np.where(u < 0.3, TYPE_CODE["missing_person"], TYPE_CODE["mental_health_concern"])],
-                TYPE_CODE["mental_health_concern"]).astype(np.int8)
-        harm = _harm(types, rng)
-        recorded = rng.random(m) < _RECORDING_BASE[types]
-        events.add(next_incident + np.arange(m), person,
-                   month_start + rng.integers(0, span, m).astype("timedelta64[D]"), types,
-                   np.full(m, ROLE_CODE[kind]), harm, recorded)
-        next_incident += m
-        if kind == "victim":
-            victim_only_person = person
+    victim_only, next_incident = _single_person_incidents(
+        victim_rate, "victim", lambda person: _choose(VICTIM_ONLY_TYPES, len(person), rng),
+        month_start, span, rng, next_incident, events)
+    _, next_incident = _single_person_incidents(
+        np.exp(pop.subject_trait), "subject", lambda person: _concern_types(age[person], rng),
+        month_start, span, rng, next_incident, events)
 
     harm_by_person = np.bincount(off.person, weights=off.harm, minlength=n)
-    victimised = np.bincount(np.concatenate([victim[with_victim], victim_only_person]), minlength=n)
+    victimised = np.bincount(np.concatenate([victim[with_victim], victim_only]), minlength=n)
     advance(pop, state, d, rng, harm_by_person, victimised)
     _refer(pop, state, month, month_start, span, age, off, victim, with_victim, rng, interventions)
     return next_incident
+
+
+def _concern_types(age: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Child concern for children, missing person for the young, mental health concern for adults."""
+    u = rng.random(len(age))
+    return np.select(
+        [age < 12, age < 18, age < 26],
+        [TYPE_CODE["child_concern"],
+         np.where(u < 0.5, TYPE_CODE["child_concern"], TYPE_CODE["missing_person"]),
+         np.where(u < 0.3, TYPE_CODE["missing_person"], TYPE_CODE["mental_health_concern"])],
+        TYPE_CODE["mental_health_concern"]).astype(np.int8)
+
+
+def _single_person_incidents(rate: np.ndarray, role: str, types_of, month_start: np.datetime64, span: int,
+                             rng: np.random.Generator, next_incident: int, events: Events) -> tuple[np.ndarray, int]:
+    """Incidents that involve one person only; returns (the people involved, the next incident number)."""
+    person = np.repeat(np.arange(len(rate)), rng.poisson(rate))
+    m = len(person)
+    types = types_of(person)
+    harm = _harm(types, rng)
+    recorded = rng.random(m) < _RECORDING_BASE[types]
+    events.add(next_incident + np.arange(m), person, month_start + rng.integers(0, span, m).astype("timedelta64[D]"),
+               types, np.full(m, ROLE_CODE[role]), harm, recorded)
+    return person, next_incident + m
 
 
 def _refer(pop: Population, state: State, month: int, month_start: np.datetime64, span: int,
