@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.config import ConfigError, ExperimentConfig
-from features.catalogue import catalogue_frame
+from features.catalogue import FeatureSpec
 from features.io import DataError, read_raw_table
 from features.snapshot import PreparedData, SnapshotConfig, build_snapshots
 from features.splits import temporal_splits
@@ -37,7 +37,7 @@ class ModelData:
     final: SplitMasks            # the refit of the selected model (test only for tables)
     source: str
     fingerprint: str
-    catalogue: pd.DataFrame | None = None
+    catalogue: list[FeatureSpec] | None = None  # the data set's feature catalogue (None for tables)
     warnings: list[str] = field(default_factory=list)
     rejected: pd.DataFrame | None = None
 
@@ -76,7 +76,7 @@ def from_dataset(config: ExperimentConfig) -> ModelData:
     features, warnings = _model_features(list(meta.features), config, list(meta.protected))
     categorical = [c for c in features if c in meta.protected]
     return ModelData(frame, features, categorical, list(meta.protected), "local_authority", masks, final,
-                     str(config.data), prepared.fingerprint, catalogue_frame(prepared.catalogue(snapshot_config)),
+                     str(config.data), prepared.fingerprint, prepared.catalogue(snapshot_config),
                      warnings)
 
 

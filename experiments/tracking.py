@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from experiments.config import ExperimentConfig
 from experiments.data import ModelData
 from experiments.train import TrainResult
+from features.catalogue import catalogue_frame
 from features.io import write_text_atomic
 from models.fairness_report import render_fairness_report
 from models.mitigation import MitigatedModel
@@ -166,7 +167,7 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
     paths += [metrics_path, out_dir / "split_metrics.csv", out_dir / "importance_by_split.csv",
               out_dir / "explanation_stability.json"]
     if data.catalogue is not None:
-        data.catalogue.to_csv(out_dir / "feature_catalogue.csv", index=False)
+        catalogue_frame(data.catalogue).to_csv(out_dir / "feature_catalogue.csv", index=False)
         paths.append(out_dir / "feature_catalogue.csv")
     if data.rejected is not None:
         data.rejected.to_csv(out_dir / "rejected_rows.csv", index=False)

@@ -15,7 +15,6 @@ import pandas as pd
 
 from experiments.config import ExperimentConfig
 from experiments.data import ModelData, SplitMasks
-from features.catalogue import FeatureSpec
 from models.calibration import calibrate
 from models.estimators import ModelSpec, expand_grid, fit_model
 from models.explain import ReasonTemplates, attributions, top_reasons
@@ -73,7 +72,7 @@ def _groups(data: ModelData, mask: np.ndarray) -> np.ndarray | None:
 def run_temporal_validation(data: ModelData, config: ExperimentConfig,
                             progress: Callable[[str], None] = lambda _: None):
     """Every model group on every split: (metrics per group x split, latest split's test scores,
-    the fitted (model, calibrated) per (group, split))."""
+    the calibrated model per (group, split); its `.model` is the fitted pipeline)."""
     specs = model_specs(config)
     rows, latest = [], data.frame.loc[data.splits[-1].test, ["person_id", "as_of", "label"]].copy()
     fitted = {}
@@ -87,7 +86,7 @@ def run_temporal_validation(data: ModelData, config: ExperimentConfig,
             best_iteration = getattr(model.named_steps["model"], "best_iteration_", None)
             rows.append({"group": spec.name, "family": spec.family, "split": masks.name,
                          "calibration": method, "best_iteration": best_iteration, **metrics})
-            fitted[spec.name, masks.name] = (model, calibrated)
+            fitted[spec.name, masks.name] = calibrated
             if masks is data.splits[-1]:
                 latest[spec.name] = risk
     return pd.DataFrame(rows), latest, fitted
@@ -114,8 +113,7 @@ def select(summary: pd.DataFrame, config: ExperimentConfig) -> str:
 
 
 def reason_templates(data: ModelData) -> ReasonTemplates:
-    specs = [FeatureSpec(**row) for row in data.catalogue.to_dict("records")] if data.catalogue is not None else None
-    return ReasonTemplates.build(data.features, specs, data.protected)
+    return ReasonTemplates.build(data.features, data.catalogue, data.protected)
 
 
 def explanation_stability(data: ModelData, config: ExperimentConfig, group: str, fitted: dict,
@@ -127,7 +125,7 @@ def explanation_stability(data: ModelData, config: ExperimentConfig, group: str,
     for masks in data.splits:
         rows = np.flatnonzero(masks.test)
         sample = np.sort(rng.choice(rows, size=min(IMPORTANCE_SAMPLE, len(rows)), replace=False))
-        contrib, _ = attributions(fitted[group, masks.name][0], data.frame.loc[sample, data.features])
+        contrib, _ = attributions(fitted[group, masks.name].model, data.frame.loc[sample, data.features])
         importance[masks.name] = contrib.abs().mean()
     table = pd.DataFrame(importance).T
     tops = [set(row.nlargest(10).index) for _, row in table.iterrows()]
@@ -138,11 +136,11 @@ def explanation_stability(data: ModelData, config: ExperimentConfig, group: str,
         k = capacity_k(len(test), config.capacity)
         listed, first = [], []
         for masks in data.splits[-2:]:
-            model, calibrated = fitted[group, masks.name]
+            calibrated = fitted[group, masks.name]
             chosen = top_k(calibrated.predict_proba(test[data.features])[:, 1], k)
             rows = test[chosen]
             listed.append(set(rows["person_id"]))
-            first.append(pd.Series(top_reasons(attributions(model, rows[data.features])[0], rows[data.features],
+            first.append(pd.Series(top_reasons(attributions(calibrated.model, rows[data.features])[0], rows[data.features],
                                                templates, 1)["reason_1"].to_numpy(), index=rows["person_id"]))
         both = sorted(listed[0] & listed[1])
         stability["listed_by_both_models"] = float(len(both))
@@ -196,8 +194,7 @@ def audit_latest_split(data: ModelData, config: ExperimentConfig, group: str, fi
     if one_class:
         return fairness, None, None, (f"not run: in the validation slice, {sensitive} = {', '.join(map(str, one_class))} "
                                       "has only one outcome class, so group thresholds cannot be fitted")
-    _, calibrated = fitted[group, masks.name]
-    scorer = RiskScorer(calibrated, data.features, data.categorical, np.array([]))
+    scorer = RiskScorer(fitted[group, masks.name], data.features, data.categorical, np.array([]))
     mitigation = mitigate(scorer.risk, validation[data.features], validation["label"].to_numpy(), validation[sensitive],
                           test[data.features], test["label"].to_numpy(), test[sensitive], config.fairness.use,
                           config.capacity, config.seed)

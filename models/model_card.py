@@ -5,12 +5,10 @@ from __future__ import annotations
 import base64
 from datetime import date
 
-import numpy as np
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from models.fairness_report import card_summary
-from models.metrics import evaluate
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Model card: {{ name }}</title>
@@ -72,27 +70,10 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(float_format=lambda v: f"{v:.3f}", border=0, na_rep="-")
 
 
-def fairness_by_group(frame: pd.DataFrame, risk: np.ndarray, protected: list[str], capacity: float) -> pd.DataFrame:
-    """Size, prevalence, mean predicted risk, AUC and precision at k per protected group."""
-    rows = []
-    y = frame["label"].to_numpy()
-    for column in protected:
-        if column not in frame:
-            continue
-        for group, idx in frame.groupby(column, observed=True).indices.items():
-            m = evaluate(y[idx], risk[idx], capacity)
-            rows.append({"characteristic": column, "group": group, "n": len(idx), "prevalence": m["prevalence"],
-                         "mean predicted": float(risk[idx].mean()), "roc_auc": m["roc_auc"],
-                         "selected share": float((risk[idx] >= np.quantile(risk, 1 - capacity)).mean())})
-    return pd.DataFrame(rows)
-
-
 def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
     b64 = {k: base64.b64encode(v).decode() for k, v in plots.items()}
-    latest_mask = data.splits[-1].test
-    latest = data.frame[latest_mask]
-    fairness = fairness_by_group(latest, result.latest_test[result.selected.name].to_numpy(), data.protected,
-                                 config.capacity)
+    fairness = result.fairness.by_group[["characteristic", "group", "n", "observed", "mean_predicted", "roc_auc",
+                                         "selection_rate", "small"]]
     summary = result.summary[[c for c in result.summary.columns if c.endswith(("_mean", "_std")) or c == "roc_auc_regret"]]
     label_text = ("Involvement as perpetrator or suspect in a high-harm incident (harm above "
                   f"{config.harm_threshold:g}, violence with injury or sexual offence) within {config.horizon_days} "
