@@ -6,7 +6,6 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 
 def peak_rss_gib() -> float:
@@ -27,12 +26,6 @@ def run_isolated(code: str) -> tuple[float, float, str]:
     wall = float(next(l for l in lines if l.startswith("__wall")).split()[1])
     rss = float(next(l for l in lines if l.startswith("__rss")).split()[1])
     return wall, rss, "\n".join(l for l in lines if not l.startswith("__"))
-
-
-def use_installed_packages() -> None:
-    """Drop this folder from sys.path: benchmark scripts share names with riskloop's packages."""
-    here = str(Path(__file__).resolve().parent)
-    sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != here]
 
 
 def now() -> float:

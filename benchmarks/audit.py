@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import sys
 
-from _measure import now, peak_rss_gib, use_installed_packages
+from _measure import now, peak_rss_gib
 
-use_installed_packages()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, selection_rate  # noqa: E402
 
-from models.fairness import AuditConfig, audit  # noqa: E402
-from models.metrics import capacity_k, top_k  # noqa: E402
+from riskloop.models.fairness import AuditConfig, audit  # noqa: E402
+from riskloop.models.metrics import capacity_k, top_k  # noqa: E402
 
 rows = int(sys.argv[1]) if len(sys.argv) > 1 else 500_000
 resamples = int(sys.argv[2]) if len(sys.argv) > 2 else 1000

@@ -11,17 +11,16 @@ from __future__ import annotations
 import sys
 from datetime import date
 
-from _measure import now, peak_rss_gib, use_installed_packages
+from _measure import now, peak_rss_gib
 
-use_installed_packages()
 import numpy as np  # noqa: E402
 
-from features.snapshot import PreparedData, SnapshotConfig, build_snapshot, build_snapshots  # noqa: E402
-from features.validate import load_dataset  # noqa: E402
-from models.calibration import calibrate  # noqa: E402
-from models.estimators import ModelSpec, fit_model, numeric_matrix  # noqa: E402
-from models.explain import ReasonTemplates  # noqa: E402
-from models.pyfunc import RiskScorer, ventile_cuts  # noqa: E402
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, build_snapshots  # noqa: E402
+from riskloop.features.validate import load_dataset  # noqa: E402
+from riskloop.models.calibration import calibrate  # noqa: E402
+from riskloop.models.estimators import ModelSpec, fit_model, numeric_matrix  # noqa: E402
+from riskloop.models.explain import ReasonTemplates  # noqa: E402
+from riskloop.models.pyfunc import RiskScorer, ventile_cuts  # noqa: E402
 
 world = sys.argv[1]
 rows = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000

@@ -12,11 +12,10 @@ from datetime import date
 
 import duckdb
 
-from _measure import now, peak_rss_gib, use_installed_packages
+from _measure import now, peak_rss_gib
 
-use_installed_packages()
-from features.snapshot import PreparedData, SnapshotConfig, build_snapshot
-from features.validate import load_dataset
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
+from riskloop.features.validate import load_dataset
 
 world = sys.argv[1]
 as_of = date.fromisoformat(sys.argv[2]) if len(sys.argv) > 2 else date(2024, 1, 1)

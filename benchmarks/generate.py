@@ -24,8 +24,8 @@ for _ in range(84):
 """
 GENERATE = """
 from pathlib import Path
-from simulation.parameters import WorldConfig
-from simulation.world import simulate, write_world
+from riskloop.simulation.parameters import WorldConfig
+from riskloop.simulation.world import simulate, write_world
 counts = write_world(simulate(WorldConfig(people={n}, seed=7)), Path({out!r}))
 print(sum(counts.values()))
 """

@@ -12,17 +12,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _measure import now, use_installed_packages
+from _measure import now
 
-use_installed_packages()
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from experiments.config import load_config, with_data  # noqa: E402
-from experiments.data import load_model_data  # noqa: E402
-from experiments.train import train  # noqa: E402
-from simulation import truth  # noqa: E402
-from simulation.parameters import WorldConfig  # noqa: E402
-from simulation.world import simulate, write_world  # noqa: E402
+from riskloop.experiments.config import load_config, with_data  # noqa: E402
+from riskloop.experiments.data import load_model_data  # noqa: E402
+from riskloop.experiments.train import train  # noqa: E402
+from riskloop.simulation import truth  # noqa: E402
+from riskloop.simulation.parameters import WorldConfig  # noqa: E402
+from riskloop.simulation.world import simulate, write_world  # noqa: E402
 
 people = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
 seed = int(sys.argv[2]) if len(sys.argv) > 2 else 2026

@@ -14,18 +14,17 @@ import sys
 import tempfile
 from datetime import date
 
-from _measure import now, peak_rss_gib, use_installed_packages
+from _measure import now, peak_rss_gib
 
-use_installed_packages()
 import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402
 
-from features.snapshot import PreparedData, SnapshotConfig, build_snapshots  # noqa: E402
-from features.validate import load_dataset  # noqa: E402
-from experiments.tracking import PYFUNC_REQUIREMENTS  # noqa: E402
-from models.calibration import calibrate  # noqa: E402
-from models.estimators import ModelSpec, fit_model  # noqa: E402
-from models.pyfunc import RiskModel, RiskScorer, ventile_cuts  # noqa: E402
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots  # noqa: E402
+from riskloop.features.validate import load_dataset  # noqa: E402
+from riskloop.experiments.tracking import PYFUNC_REQUIREMENTS  # noqa: E402
+from riskloop.models.calibration import calibrate  # noqa: E402
+from riskloop.models.estimators import ModelSpec, fit_model  # noqa: E402
+from riskloop.models.pyfunc import RiskModel, RiskScorer, ventile_cuts  # noqa: E402
 
 world = sys.argv[1]
 rows = int(sys.argv[2]) if len(sys.argv) > 2 else 500_000

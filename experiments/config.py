@@ -16,7 +16,7 @@ from typing import Literal
 
 import yaml
 
-from features.splits import as_of_schedule
+from riskloop.features.splits import as_of_schedule
 
 
 class ConfigError(Exception):
@@ -88,7 +88,7 @@ class Fairness:
     mitigate_on: str | None = "ethnicity"
 
     def audit_config(self, capacity: float, seed: int):
-        from models.fairness import AuditConfig
+        from riskloop.models.fairness import AuditConfig
 
         return AuditConfig(capacity=capacity, use=self.use, reference=self.reference, band=self.band,
                            min_group_size=self.min_group_size, min_events=self.min_events, bootstrap=self.bootstrap,

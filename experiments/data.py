@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.config import ConfigError, ExperimentConfig
-from features.catalogue import FeatureSpec
-from features.io import DataError, read_raw_table
-from features.snapshot import PreparedData, SnapshotConfig, build_snapshots
-from features.splits import temporal_splits
-from features.validate import load_dataset
+from riskloop.experiments.config import ConfigError, ExperimentConfig
+from riskloop.features.catalogue import FeatureSpec
+from riskloop.features.io import DataError, read_raw_table
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
+from riskloop.features.splits import temporal_splits
+from riskloop.features.validate import load_dataset
 
 
 @dataclass
@@ -150,6 +150,6 @@ def snapshot_for_model(metadata: dict[str, str], data_dir: Path, as_of) -> pd.Da
                             horizon_days=int(metadata.get("horizon_days", 365)),
                             harm_threshold=float(metadata.get("harm_threshold", 6.0)),
                             protected=tuple(p for p in metadata.get("protected", "").split(",") if p))
-    from features.snapshot import build_snapshot
+    from riskloop.features.snapshot import build_snapshot
 
     return build_snapshot(PreparedData.from_dataset(dataset), as_of, config)

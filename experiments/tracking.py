@@ -18,16 +18,16 @@ import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from experiments.config import ExperimentConfig
-from experiments.data import ModelData
-from experiments.train import TrainResult
-from features.catalogue import catalogue_frame
-from features.io import write_text_atomic
-from models.fairness_report import render_fairness_report
-from models.mitigation import MitigatedModel
-from models.model_card import render_model_card
-from models.plots import calibration_plot, metric_over_time_plot, precision_at_k_plot
-from models.pyfunc import RiskModel
+from riskloop.experiments.config import ExperimentConfig
+from riskloop.experiments.data import ModelData
+from riskloop.experiments.train import TrainResult
+from riskloop.features.catalogue import catalogue_frame
+from riskloop.features.io import write_text_atomic
+from riskloop.models.fairness_report import render_fairness_report
+from riskloop.models.mitigation import MitigatedModel
+from riskloop.models.model_card import render_model_card
+from riskloop.models.plots import calibration_plot, metric_over_time_plot, precision_at_k_plot
+from riskloop.models.pyfunc import RiskModel
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PROMOTION_METRICS = ("roc_auc", "average_precision")

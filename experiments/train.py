@@ -13,15 +13,15 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from experiments.config import ExperimentConfig
-from experiments.data import ModelData, SplitMasks
-from models.calibration import calibrate
-from models.estimators import ModelSpec, expand_grid, fit_model
-from models.explain import ReasonTemplates, attributions, top_reasons
-from models.fairness import FairnessAudit, audit
-from models.mitigation import Mitigation, mitigate
-from models.metrics import capacity_k, evaluate, top_k
-from models.pyfunc import RiskScorer, ventile_cuts
+from riskloop.experiments.config import ExperimentConfig
+from riskloop.experiments.data import ModelData, SplitMasks
+from riskloop.models.calibration import calibrate
+from riskloop.models.estimators import ModelSpec, expand_grid, fit_model
+from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
+from riskloop.models.fairness import FairnessAudit, audit
+from riskloop.models.mitigation import Mitigation, mitigate
+from riskloop.models.metrics import capacity_k, evaluate, top_k
+from riskloop.models.pyfunc import RiskScorer, ventile_cuts
 
 IMPORTANCE_SAMPLE = 2_000
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 import pandas as pd
 
-from features.vocabulary import INCIDENT_TYPES
+from riskloop.features.vocabulary import INCIDENT_TYPES
 
 
 def area_profile(snapshot: pd.DataFrame, areas: pd.DataFrame,

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from features.vocabulary import INCIDENT_TYPES
+from riskloop.features.vocabulary import INCIDENT_TYPES
 
 CONCERN_TYPES: tuple[str, ...] = ("child_concern", "missing_person", "mental_health_concern")
 CRIME_TYPES: tuple[str, ...] = tuple(t for t in INCIDENT_TYPES if t not in CONCERN_TYPES)

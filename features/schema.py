@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from features.vocabulary import ETHNICITIES, INCIDENT_TYPES, ROLES, SEXES, TIERS, YES_NO_UNKNOWN
+from riskloop.features.vocabulary import ETHNICITIES, INCIDENT_TYPES, ROLES, SEXES, TIERS, YES_NO_UNKNOWN
 
 Kind = Literal["string", "date", "int", "float", "bool"]
 

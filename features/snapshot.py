@@ -15,11 +15,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from features.catalogue import (
+from riskloop.features.catalogue import (
     DEFAULT_WINDOWS, ROLE_PREFIX, ROLE_TYPES, FeatureSpec, build_catalogue,
 )
-from features.validate import Dataset
-from features.vocabulary import HIGH_HARM_TYPES, INCIDENT_TYPES, OFFENDING_ROLES, ROLES
+from riskloop.features.validate import Dataset
+from riskloop.features.vocabulary import HIGH_HARM_TYPES, INCIDENT_TYPES, OFFENDING_ROLES, ROLES
 
 LabelName = Literal["escalation", "repeat_victimisation"]
 AGE_BANDS = ((0, "0-17"), (18, "18-24"), (25, "25-34"), (35, "35-49"), (50, "50-64"), (65, "65+"))
@@ -307,7 +307,7 @@ def build_snapshots(d: PreparedData, as_of_dates: list[date], config: SnapshotCo
 
 def write_snapshot_file(frame: pd.DataFrame, meta: SnapshotMeta, path) -> None:
     """Parquet with the snapshot's metadata (features, protected non-features, label, lineage)."""
-    from features.io import write_parquet_atomic
+    from riskloop.features.io import write_parquet_atomic
 
     write_parquet_atomic(frame, path, metadata={"riskloop": meta.to_json()})
 

@@ -16,10 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.io import (
+from riskloop.features.io import (
     DataError, coverage_end, data_fingerprint, read_raw_table, table_path, write_csv_atomic,
 )
-from features.schema import CONTRACT, TABLE_NAMES, Column, TableSchema
+from riskloop.features.schema import CONTRACT, TABLE_NAMES, Column, TableSchema
 
 QUARANTINE_DIR = "_quarantine"
 

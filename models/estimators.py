@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from models.explain import remember_linear_centre
+from riskloop.models.explain import remember_linear_centre
 
 
 PRIOR_HARM_FEATURE = "offending_harm_365d"

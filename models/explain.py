@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.catalogue import FeatureSpec
+from riskloop.features.catalogue import FeatureSpec
 
 _WINDOW = re.compile(r"_\d+d$")
 

@@ -16,7 +16,7 @@ import shap  # noqa: E402
 from jinja2 import Environment, select_autoescape  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
-from models.pyfunc import RiskScorer  # noqa: E402
+from riskloop.models.pyfunc import RiskScorer  # noqa: E402
 
 
 def stratified_sample(scored: pd.DataFrame, size: int, seed: int) -> pd.Index:

@@ -21,7 +21,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 from sklearn.metrics import roc_auc_score
 
-from models.metrics import capacity_k, top_k
+from riskloop.models.metrics import capacity_k, top_k
 
 COUNT_METRICS = ("selection_rate", "false_positive_rate", "false_negative_rate", "precision",
                  "false_discovery_rate", "false_omission_rate")

@@ -15,8 +15,8 @@ import pandas as pd  # noqa: E402
 from jinja2 import Environment, select_autoescape  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
-from models.fairness import WHY, FairnessAudit  # noqa: E402
-from models.mitigation import Mitigation  # noqa: E402
+from riskloop.models.fairness import WHY, FairnessAudit  # noqa: E402
+from riskloop.models.mitigation import Mitigation  # noqa: E402
 
 NOT_CHECKABLE = ("Whether recorded outcomes measure behaviour equally well in every group cannot be checked from "
                  "these records alone: heavier policing of some areas or groups inflates their recorded outcomes, "

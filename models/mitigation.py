@@ -18,7 +18,7 @@ import pandas as pd
 from fairlearn.postprocessing import ThresholdOptimizer
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from models.metrics import capacity_k, top_k
+from riskloop.models.metrics import capacity_k, top_k
 
 CONSTRAINT = {"assistive": "true_positive_rate_parity", "punitive": "false_positive_rate_parity"}
 

@@ -8,7 +8,7 @@ from datetime import date
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
-from models.fairness_report import card_summary
+from riskloop.models.fairness_report import card_summary
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Model card: {{ name }}</title>

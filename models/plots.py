@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from models.metrics import calibration_table, top_k  # noqa: E402
+from riskloop.models.metrics import calibration_table, top_k  # noqa: E402
 
 
 def _png(fig) -> bytes:

@@ -12,8 +12,8 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from models.calibration import CalibratedModel
-from models.explain import ReasonTemplates, attributions, top_reasons
+from riskloop.models.calibration import CalibratedModel
+from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
 
 BAND_LABELS = ("low", "medium", "high")
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.io import DataError
+from riskloop.features.io import DataError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="riskloop: predictive risk modelling with a learning loop, for community safety partnerships.")
@@ -38,8 +39,8 @@ def progress_bar(description: str) -> Progress:
 
 
 def run_generate(out_dir: Path, people: int, seed: int, start: date, end: date) -> dict[str, int]:
-    from simulation.parameters import WorldConfig
-    from simulation.world import simulate, write_world
+    from riskloop.simulation.parameters import WorldConfig
+    from riskloop.simulation.world import simulate, write_world
 
     config = WorldConfig(people=people, seed=seed, start=start, end=end)
     with progress_bar(f"generating {people:,} people") as bar:
@@ -82,7 +83,7 @@ def validate(
     today: Annotated[Optional[str], typer.Option(help="reference date for 'in the future' (default: today)")] = None,
 ) -> None:
     """Check a data set against the contract; quarantine bad rows with their reason."""
-    from features.validate import QUARANTINE_DIR, load_dataset
+    from riskloop.features.validate import QUARANTINE_DIR, load_dataset
 
     try:
         dataset = load_dataset(data_dir, today=_date(today) if today else None)
@@ -108,10 +109,10 @@ def features(
     catalogue: Annotated[Optional[Path], typer.Option(help="also write the feature catalogue (CSV)")] = None,
 ) -> None:
     """Build point-in-time snapshots (cohort, features, label, protected columns) for as-of dates."""
-    from features.catalogue import catalogue_frame
-    from features.io import write_csv_atomic
-    from features.snapshot import PreparedData, SnapshotConfig, build_snapshots, write_snapshot_file
-    from features.validate import load_dataset
+    from riskloop.features.catalogue import catalogue_frame
+    from riskloop.features.io import write_csv_atomic
+    from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots, write_snapshot_file
+    from riskloop.features.validate import load_dataset
 
     try:
         config = SnapshotConfig(label=label, horizon_days=horizon_days, harm_threshold=harm_threshold)
@@ -143,11 +144,11 @@ def splits(
     horizon_days: Annotated[int, typer.Option()] = 365,
 ) -> None:
     """Print the temporal train/validation/test splits of an as-of schedule."""
-    from features.splits import as_of_schedule, splits_frame, temporal_splits
+    from riskloop.features.splits import as_of_schedule, splits_frame, temporal_splits
 
     n_test = None
     if config is not None:
-        from experiments.config import ConfigError, load_config
+        from riskloop.experiments.config import ConfigError, load_config
 
         try:
             cfg = load_config(config)
@@ -168,10 +169,10 @@ def splits(
 
 
 def run_train(config_path: Path, data: Optional[Path], out_dir: Optional[Path]):
-    from experiments.config import ConfigError, load_config, with_data
-    from experiments.data import load_model_data
-    from experiments.tracking import log_training
-    from experiments.train import train as train_models
+    from riskloop.experiments.config import ConfigError, load_config, with_data
+    from riskloop.experiments.data import load_model_data
+    from riskloop.experiments.tracking import log_training
+    from riskloop.experiments.train import train as train_models
 
     try:
         config = load_config(config_path)
@@ -216,7 +217,7 @@ def promote(
     reason: Annotated[Optional[str], typer.Option(help="why the gates are overridden (logged to the registry)")] = None,
 ) -> None:
     """Make the challenger the champion, if it passes the promotion gates."""
-    from experiments.tracking import PromotionRefused, promote as promote_model
+    from riskloop.experiments.tracking import PromotionRefused, promote as promote_model
 
     try:
         version = promote_model(model, force=force, reason=reason)
@@ -233,10 +234,10 @@ def promote(
 
 
 def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Optional[str], sample: int) -> Path:
-    from experiments.data import snapshot_for_model
-    from experiments.tracking import load_scorer, log_report
-    from features.io import write_text_atomic
-    from models.explain_report import render_explain_report
+    from riskloop.experiments.data import snapshot_for_model
+    from riskloop.experiments.tracking import load_scorer, log_report
+    from riskloop.features.io import write_text_atomic
+    from riskloop.models.explain_report import render_explain_report
 
     scorer = load_scorer(model)
     snapshot = snapshot_for_model(scorer.metadata, data, as_of)
@@ -269,11 +270,11 @@ def run_audit(model: str, data: Path, as_of: date, out_dir: Path) -> tuple[Path,
     """Audit a registered model on the labelled snapshot at `as_of`; returns (report, gate reasons, detected bias)."""
     import json
 
-    from experiments.data import snapshot_for_model
-    from experiments.tracking import load_scorer, log_report
-    from features.io import write_text_atomic
-    from models.fairness import AuditConfig, audit, measurement_bias
-    from models.fairness_report import render_fairness_report
+    from riskloop.experiments.data import snapshot_for_model
+    from riskloop.experiments.tracking import load_scorer, log_report
+    from riskloop.features.io import write_text_atomic
+    from riskloop.models.fairness import AuditConfig, audit, measurement_bias
+    from riskloop.models.fairness_report import render_fairness_report
 
     scorer = load_scorer(model)
     snapshot = snapshot_for_model(scorer.metadata, data, as_of)
@@ -287,7 +288,7 @@ def run_audit(model: str, data: Path, as_of: date, out_dir: Path) -> tuple[Path,
     result = audit(snapshot["label"].to_numpy(), risk, snapshot, protected, config)
     bias = None
     if (Path(data) / "truth").is_dir():  # a synthetic world: the truth is the yardstick (edge code only)
-        from simulation.truth import escalation_probability
+        from riskloop.simulation.truth import escalation_probability
 
         def true_probability(equal: bool):
             truth = escalation_probability(data, as_of, int(scorer.metadata["horizon_days"]),
@@ -331,11 +332,11 @@ def demo(
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
     """Run the whole job on the embedded default: world, validation, snapshots, training, promotion."""
-    from features.area_profile import area_profile
-    from features.catalogue import catalogue_frame
-    from features.io import write_csv_atomic
-    from features.snapshot import PreparedData, SnapshotConfig, build_snapshot
-    from features.validate import load_dataset
+    from riskloop.features.area_profile import area_profile
+    from riskloop.features.catalogue import catalogue_frame
+    from riskloop.features.io import write_csv_atomic
+    from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
+    from riskloop.features.validate import load_dataset
 
     data_dir = work_dir / "data"
     started = datetime.now()
@@ -351,10 +352,10 @@ def demo(
     write_csv_atomic(area_profile(snapshot, dataset.areas, "local_authority"), work_dir / "local_authority_profile.csv")
     write_csv_atomic(catalogue_frame(prepared.catalogue(SnapshotConfig())), work_dir / "feature_catalogue.csv")
     out.print(f"[bold]3. snapshot[/] {latest}: cohort {len(snapshot):,}; area profiles in {work_dir}/")
-    config_path = Path(__file__).resolve().parent.parent / "experiments" / "escalation.yaml"
+    config_path = Path(str(resources.files("riskloop.experiments") / "escalation.yaml"))
     out.print("[bold]4. train[/] temporal validation, calibration, MLflow tracking and registry")
     config, _, _, outcome = run_train(config_path, data_dir, work_dir / "escalation")
-    from experiments.tracking import PromotionRefused, promote as promote_model
+    from riskloop.experiments.tracking import PromotionRefused, promote as promote_model
 
     try:
         version = promote_model(config.registered_model)

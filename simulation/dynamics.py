@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit, ndtr
 
-from simulation.parameters import (
+from riskloop.simulation.parameters import (
     EFFECT_MONTHS, HARM_BASE, HARM_SIGMA, OTHER_OFFENCE_TYPES, PARTIAL_EFFECT, PROGRAMME_DAYS,
     PROGRAMMES, RECORDING_BASE, SEVERE_TYPES, SUSPECT_SHARE, TYPE_CODE, TYPES_WITH_VICTIM,
     VICTIM_ONLY_TYPES, Dynamics,
 )
-from simulation.population import Areas, Population
+from riskloop.simulation.population import Areas, Population
 
 ROLE_CODE = {"victim": 0, "perpetrator": 1, "suspect": 2, "subject": 3}
 OFFENDING_PROGRAMMES = ("drive", "youth_early_action", "diversion")

@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from features.vocabulary import INCIDENT_TYPES
+from riskloop.features.vocabulary import INCIDENT_TYPES
 
 WALES_PEOPLE = 3_100_000
 WALES_LOCAL_AUTHORITIES = 22

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, logit, ndtri
 
-from simulation.parameters import (
+from riskloop.simulation.parameters import (
     ACE_PROBABILITIES, ETHNICITY_BASE, GROUP_RECORDING_FACTOR, LOCAL_AUTHORITY_NAMES,
     OVER_POLICED_AREA_FACTOR, OVER_POLICED_AREA_SHARE, PROGRAMME_COMPLETION, PROGRAMMES,
     WorldConfig,

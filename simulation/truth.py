@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulation.dynamics import draw_offending, high_harm, label_event_rate, offending_hazards, advance
-from simulation.parameters import WorldConfig
-from simulation.world import month_starts, simulate
+from riskloop.simulation.dynamics import draw_offending, high_harm, label_event_rate, offending_hazards, advance
+from riskloop.simulation.parameters import WorldConfig
+from riskloop.simulation.world import month_starts, simulate
 
 
 def load_config(world_dir: Path) -> WorldConfig:

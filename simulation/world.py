@@ -10,13 +10,13 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
-from features.io import write_parquet_atomic
-from features.vocabulary import INCIDENT_TYPES, ROLES
-from simulation.dynamics import (
+from riskloop.features.io import write_parquet_atomic
+from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
+from riskloop.simulation.dynamics import (
     PROGRAMME_DURATION, ROLE_CODE, Events, Interventions, State, simulate_month,
 )
-from simulation.parameters import PROGRAMME_TIER, PROGRAMMES, WorldConfig
-from simulation.population import ETHNICITY_NAMES, Areas, Population, build_areas, build_population
+from riskloop.simulation.parameters import PROGRAMME_TIER, PROGRAMMES, WorldConfig
+from riskloop.simulation.population import ETHNICITY_NAMES, Areas, Population, build_areas, build_population
 
 ROLE_NAMES = tuple(sorted(ROLE_CODE, key=ROLE_CODE.get))
 assert set(ROLE_NAMES) == set(ROLES)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simulation.parameters import WorldConfig
-from simulation.world import simulate, write_world
+from riskloop.simulation.parameters import WorldConfig
+from riskloop.simulation.world import simulate, write_world
 
 
 def make_world(path: Path, people: int, seed: int) -> Path:
@@ -70,9 +70,9 @@ def escalation_run(world_20k):
     """One small escalation experiment on the 20k world (logistic, LightGBM, prior harm; 3 splits)."""
     import dataclasses
 
-    from experiments.config import load_config, with_data
-    from experiments.data import load_model_data
-    from experiments.train import train
+    from riskloop.experiments.config import load_config, with_data
+    from riskloop.experiments.data import load_model_data
+    from riskloop.experiments.train import train
 
     config = with_data(load_config(Path(__file__).parent.parent / "experiments" / "escalation.yaml"), world_20k)
     config = dataclasses.replace(config, name="esc-session", models=dataclasses.replace(

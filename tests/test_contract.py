@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.io import DataError
-from features.validate import load_dataset, validate_tables
+from riskloop.features.io import DataError
+from riskloop.features.validate import load_dataset, validate_tables
 from tests.conftest import TODAY, hand_tables, write_tables
 
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments.config import ConfigError, load_config, with_data
-from experiments.data import load_model_data
-from experiments.tracking import PromotionRefused, log_training, promote
-from experiments.train import train
+from riskloop.experiments.config import ConfigError, load_config, with_data
+from riskloop.experiments.data import load_model_data
+from riskloop.experiments.tracking import PromotionRefused, log_training, promote
+from riskloop.experiments.train import train
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent

@@ -10,16 +10,16 @@ import pandas as pd
 import pytest
 import shap
 
-from features.catalogue import build_catalogue
-from models.explain import ReasonTemplates, attributions, top_reasons
-from models.explain_report import render_explain_report
-from experiments.data import snapshot_for_model
+from riskloop.features.catalogue import build_catalogue
+from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
+from riskloop.models.explain_report import render_explain_report
+from riskloop.experiments.data import snapshot_for_model
 
 PROTECTED = ["sex", "ethnicity", "age_band", "deprivation_quintile", "disability"]
 
 
 def fitted(escalation_run, family):
-    from experiments.train import fit_and_calibrate, model_specs
+    from riskloop.experiments.train import fit_and_calibrate, model_specs
 
     config, data, result = escalation_run
     spec = next(s for s in model_specs(config) if s.family == family)

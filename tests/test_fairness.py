@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.fairness import AuditConfig, audit, measurement_bias
-from models.fairness_report import render_fairness_report
-from models.mitigation import mitigate
+from riskloop.models.fairness import AuditConfig, audit, measurement_bias
+from riskloop.models.fairness_report import render_fairness_report
+from riskloop.models.mitigation import mitigate
 
 
 def hand_made(n_a: int, n_b: int, seed: int = 0):
@@ -104,7 +104,7 @@ def test_measurement_bias_flags_inflated_groups():
 
 def test_audit_finds_the_planted_recording_bias_in_the_world(escalation_run, world_20k):
     """Black people and the most deprived areas are recorded more; the audit sees their scores inflated."""
-    from simulation.truth import escalation_probability
+    from riskloop.simulation.truth import escalation_probability
 
     _, data, result = escalation_run
     test = data.frame[data.splits[-1].test]

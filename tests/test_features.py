@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from features.area_profile import area_profile
-from features.catalogue import build_catalogue
-from features.snapshot import (
+from riskloop.features.area_profile import area_profile
+from riskloop.features.catalogue import build_catalogue
+from riskloop.features.snapshot import (
     PreparedData, SnapshotConfig, build_snapshot, build_snapshots, read_snapshot_file, write_snapshot_file,
 )
-from features.splits import as_of_schedule, temporal_splits
-from features.validate import Dataset, load_dataset, validate_tables
-from features.vocabulary import INCIDENT_TYPES, ROLES
+from riskloop.features.splits import as_of_schedule, temporal_splits
+from riskloop.features.validate import Dataset, load_dataset, validate_tables
+from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
 from tests.conftest import TODAY
 
 T = date(2024, 1, 1)

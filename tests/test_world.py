@@ -8,10 +8,10 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from features.validate import load_dataset
-from simulation.parameters import WorldConfig
-from simulation.world import simulate, write_world
-from simulation import truth
+from riskloop.features.validate import load_dataset
+from riskloop.simulation.parameters import WorldConfig
+from riskloop.simulation.world import simulate, write_world
+from riskloop.simulation import truth
 from tests.conftest import TODAY
 
 
@@ -33,7 +33,7 @@ def test_generated_world_satisfies_the_contract(world_20k):
     assert dataset.report.quarantined == 0
     assert dataset.end == date(2025, 12, 31)
     assert set(dataset.incidents["type"]) == set(
-        __import__("features.vocabulary", fromlist=["INCIDENT_TYPES"]).INCIDENT_TYPES)
+        __import__("riskloop.features.vocabulary", fromlist=["INCIDENT_TYPES"]).INCIDENT_TYPES)
     assert set(dataset.interventions["programme"]) == {"iris", "drive", "youth_early_action", "diversion"}
 
 

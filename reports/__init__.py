@@ -1,0 +1,1 @@
+"""HTML reports rendered from Jinja2 templates shipped as package data."""
