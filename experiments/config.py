@@ -17,6 +17,8 @@ from typing import Literal
 import yaml
 
 from riskloop.features.splits import as_of_schedule
+from riskloop.models.contract import Bands
+from riskloop.models.fairness import AuditConfig
 
 
 class ConfigError(Exception):
@@ -66,37 +68,6 @@ class Selection:
 
 
 @dataclass(frozen=True)
-class Bands:
-    """Risk bands: ventiles 1-20 of the reference population; labels from these ventiles up."""
-
-    medium_from: int = 13
-    high_from: int = 18
-
-
-@dataclass(frozen=True)
-class Fairness:
-    """Audit settings (used by the fairness audit and the promotion gate)."""
-
-    use: Literal["assistive", "punitive"] = "assistive"
-    reference: str = "majority"
-    band: tuple[float, float] = (0.8, 1.25)
-    min_group_size: int = 50
-    min_events: int = 10
-    bootstrap: int = 1000
-    calibration_tolerance: float = 0.05
-    intersections: tuple[tuple[str, str], ...] = (("sex", "ethnicity"),)
-    mitigate_on: str | None = "ethnicity"
-
-    def audit_config(self, capacity: float, seed: int):
-        from riskloop.models.fairness import AuditConfig
-
-        return AuditConfig(capacity=capacity, use=self.use, reference=self.reference, band=self.band,
-                           min_group_size=self.min_group_size, min_events=self.min_events, bootstrap=self.bootstrap,
-                           calibration_tolerance=self.calibration_tolerance, intersections=self.intersections,
-                           seed=seed)
-
-
-@dataclass(frozen=True)
 class ExperimentConfig:
     name: str
     data: Path | None = None
@@ -113,8 +84,9 @@ class ExperimentConfig:
     calibration: tuple[Literal["isotonic", "sigmoid"], ...] = ("isotonic", "sigmoid")
     selection: Selection = field(default_factory=Selection)
     bands: Bands = field(default_factory=Bands)
-    fairness: Fairness = field(default_factory=Fairness)
+    fairness: AuditConfig = field(default_factory=AuditConfig)
     seed: int = 42
+    threads: int | None = None           # LightGBM threads; None: all cores
     source_file: Path | None = None
 
     @property

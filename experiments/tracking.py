@@ -1,13 +1,9 @@
-"""MLflow at the edge: tracking URI, runs, lineage, artifacts, the registry and promotion.
-
-Tracking defaults to a SQLite store `sqlite:///mlflow.db` in the working directory (artifacts in
-`./mlruns`); `MLFLOW_TRACKING_URI` overrides it (e.g. an `mlflow server` over HTTP).
-"""
+"""MLflow tracking at the edge: a training run with its child runs, lineage, artifacts and the
+registered pyfunc (as challenger), and report runs. The store is set in `riskloop.experiments.store`."""
 
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,35 +15,23 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from riskloop.experiments.config import ExperimentConfig
-from riskloop.experiments.data import ModelData
-from riskloop.experiments.train import TrainResult
+from riskloop.experiments.pyfunc import MitigatedModel, RiskModel
+from riskloop.experiments.registry import PROMOTION_METRICS
+from riskloop.experiments.store import experiment_id
 from riskloop.features.catalogue import catalogue_frame
 from riskloop.features.io import write_text_atomic
-from riskloop.models.fairness_report import render_fairness_report
-from riskloop.models.mitigation import MitigatedModel
-from riskloop.models.model_card import render_model_card
-from riskloop.models.plots import calibration_plot, metric_over_time_plot, precision_at_k_plot
-from riskloop.models.pyfunc import RiskModel
-
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-PROMOTION_METRICS = ("roc_auc", "average_precision")
-#: Stated, not inferred: inference re-imports the model in a subprocess and costs seconds per model.
-PYFUNC_REQUIREMENTS = ["riskloop", "lightgbm", "scikit-learn", "pandas", "mlflow", "fairlearn", "shap"]
+from riskloop.models.contract import riskloop_version
+from riskloop.pipelines.data import ModelData
+from riskloop.pipelines.train import TrainResult
+from riskloop.reports.figures import calibration_plot, metric_over_time_plot, precision_at_k_plot
+from riskloop.reports.fairness_report import render_fairness_report
+from riskloop.reports.model_card import render_model_card
 
 
-def configure_tracking() -> str:
-    uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
-
-
-def _experiment_id(name: str, uri: str) -> str:
-    existing = mlflow.get_experiment_by_name(name)
-    if existing:
-        return existing.experiment_id
-    location = Path("mlruns").resolve().as_uri() if uri.startswith("sqlite:") else None
-    return mlflow.create_experiment(name, artifact_location=location)
+def pyfunc_requirements() -> list[str]:
+    """Stated, not inferred (inference re-imports the model in a subprocess and costs seconds): riskloop,
+    at this version, brings every library the model needs."""
+    return [f"riskloop=={riskloop_version()}"]
 
 
 def _flat_params(config: ExperimentConfig) -> dict[str, str]:
@@ -72,12 +56,14 @@ class TrainOutcome:
 
 def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path) -> TrainOutcome:
     """Parent run with child runs per model group x split; artifacts; registered pyfunc as challenger."""
-    uri = configure_tracking()
-    experiment_id = _experiment_id(config.name, uri)
+    experiment = experiment_id(config.name)
     out_dir = Path(out_dir)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{config.name}") as parent:
+    contract = result.scorer.contract
+    protected_features = ",".join(contract.protected_as_features) or "none"
+    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{config.name}") as parent:
         mlflow.set_tags({"riskloop.kind": "train", "riskloop.data_fingerprint": data.fingerprint,
-                         "riskloop.selected": result.selected.name})
+                         "riskloop.selected": result.selected.name,
+                         "riskloop.protected_as_features": protected_features})
         mlflow.log_params({**_flat_params(config), "selected_model": result.selected.name,
                            "n_features": len(data.features)})
         labelled = data.frame[data.features + ["label"]]
@@ -87,7 +73,7 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
                                               name=f"{config.name}-snapshots", targets="label")
         mlflow.log_input(dataset, context="training")
         for row in result.split_metrics.to_dict("records"):
-            with mlflow.start_run(experiment_id=experiment_id, run_name=f"{row['group']} | {row['split']}", nested=True):
+            with mlflow.start_run(experiment_id=experiment, run_name=f"{row['group']} | {row['split']}", nested=True):
                 mlflow.log_params({"group": row["group"], "family": row["family"], "split": row["split"],
                                    "calibration": row["calibration"]})
                 mlflow.log_metrics({k: float(v) for k, v in row.items()
@@ -98,9 +84,9 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
                 mlflow.log_metric(f"selected_{column}", float(value))
         mlflow.log_metrics(result.final_metrics)
         mlflow.log_metrics({f"explanation_{k}": v for k, v in result.stability.items() if pd.notna(v)})
-        artifacts = _write_artifacts(config, data, result, out_dir)
-        for path in artifacts:
+        for path in _write_artifacts(config, data, result, out_dir):
             mlflow.log_artifact(str(path))
+        mlflow.log_text(contract.to_json(), "contract.json")
         sample = model_input_example(data)
         with warnings.catch_warnings():  # the integer output `band` is never missing
             warnings.filterwarnings("ignore", message=".*integer column.*")
@@ -108,15 +94,15 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
         info = mlflow.pyfunc.log_model(name="model", python_model=RiskModel(result.scorer), signature=signature,
                                        input_example=sample.head(5),
                                        registered_model_name=config.registered_model,
-                                       pip_requirements=PYFUNC_REQUIREMENTS)
+                                       pip_requirements=pyfunc_requirements())
         version = str(info.registered_model_version)
         if result.mitigation is not None:
             mitigated_input = data.frame.loc[data.final.validation, data.features + [result.mitigation.sensitive]]
-            mlflow.pyfunc.log_model(name="mitigated_model", python_model=MitigatedModel(result.mitigation_scorer,
-                                                                                       result.mitigation),
+            mlflow.pyfunc.log_model(name="mitigated_model",
+                                    python_model=MitigatedModel(result.mitigation_model, data.features, result.mitigation),
                                     signature=infer_signature(mitigated_input.head(20).astype(
                                         {c: float for c in data.features if c not in data.categorical})),
-                                    pip_requirements=PYFUNC_REQUIREMENTS)
+                                    pip_requirements=pyfunc_requirements())
         gate = result.fairness.gate_reasons()
         mlflow.log_metric("fairness_gate_failures", len(gate))
     client = MlflowClient()
@@ -128,6 +114,7 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
                        "fairness_reasons": "\n".join(gate)[:4900] or "none",
                        "latest_split": data.splits[-1].name,
                        **{f"latest_{m}": f"{latest[m]:.6f}" for m in PROMOTION_METRICS},
+                       "protected_as_features": protected_features,
                        "run_id": parent.info.run_id}.items():
         client.set_model_version_tag(config.registered_model, version, key, str(value))
     return TrainOutcome(parent.info.run_id, version, config.registered_model, out_dir / "metrics.json",
@@ -164,6 +151,7 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
     result.split_metrics.to_csv(out_dir / "split_metrics.csv", index=False)
     result.importance_by_split.to_csv(out_dir / "importance_by_split.csv", index_label="split")
     write_text_atomic(json.dumps(result.stability, indent=2, sort_keys=True), out_dir / "explanation_stability.json")
+    write_text_atomic(result.scorer.contract.to_json(), out_dir / "contract.json")
     paths += [metrics_path, out_dir / "split_metrics.csv", out_dir / "importance_by_split.csv",
               out_dir / "explanation_stability.json"]
     if data.catalogue is not None:
@@ -181,60 +169,14 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
     result.fairness.by_group.to_csv(out_dir / "fairness_by_group.csv", index=False)
     result.fairness.disparities.to_csv(out_dir / "fairness_disparities.csv", index=False)
     paths += [out_dir / "fairness_report.html", out_dir / "fairness_by_group.csv", out_dir / "fairness_disparities.csv"]
-    card = render_model_card(config, data, result, plots)
-    write_text_atomic(card, out_dir / "model_card.html")
+    write_text_atomic(render_model_card(config, data, result, plots), out_dir / "model_card.html")
     paths.append(out_dir / "model_card.html")
     return paths
 
 
-class PromotionRefused(Exception):
-    """The challenger may not become champion; `reasons` says why."""
-
-    def __init__(self, reasons: list[str]):
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
-
-
-def promote(registered_model: str, force: bool = False, reason: str | None = None) -> str:
-    """Move the `champion` alias to the current challenger if it is no worse on the latest split.
-
-    `force` needs a `reason`, which is logged to the version's tags. Returns the promoted version.
-    """
-    configure_tracking()
-    client = MlflowClient()
-    challenger = client.get_model_version_by_alias(registered_model, "challenger")
-    try:
-        champion = client.get_model_version_by_alias(registered_model, "champion")
-    except mlflow.exceptions.MlflowException:
-        champion = None
-    reasons = [f"fairness: {r}" for r in challenger.tags.get("fairness_reasons", "none").split("\n") if r != "none"]
-    if champion is not None and champion.version != challenger.version:
-        for m in PROMOTION_METRICS:
-            new, old = float(challenger.tags[f"latest_{m}"]), float(champion.tags[f"latest_{m}"])
-            if new < old:
-                reasons.append(f"{m} on the latest split: challenger v{challenger.version} {new:.4f} "
-                               f"< champion v{champion.version} {old:.4f}")
-    if reasons and not force:
-        raise PromotionRefused(reasons)
-    if force:
-        if not reason:
-            raise ValueError("--force needs --reason: say why the gates are overridden")
-        client.set_model_version_tag(registered_model, challenger.version, "promotion_forced_reason", reason)
-        client.set_model_version_tag(registered_model, challenger.version, "promotion_overrode", "; ".join(reasons) or "none")
-    client.set_registered_model_alias(registered_model, "champion", challenger.version)
-    return str(challenger.version)
-
-
-def load_scorer(model_uri: str):
-    """The RiskScorer inside a logged riskloop pyfunc (e.g. models:/riskloop-escalation@champion)."""
-    configure_tracking()
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().scorer
-
-
 def log_report(experiment: str, run_name: str, path: Path, tags: dict[str, str]) -> str:
     """Log a report as an artifact of its own run in the model's experiment; return the run id."""
-    uri = configure_tracking()
-    with mlflow.start_run(experiment_id=_experiment_id(experiment, uri), run_name=run_name) as run:
+    with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name) as run:
         mlflow.set_tags(tags)
         mlflow.log_artifact(str(path))
     return run.info.run_id

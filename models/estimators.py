@@ -7,6 +7,7 @@ fit on a fitting slice, early-stop on a validation slice in time (LightGBM), pre
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -76,7 +77,7 @@ class LightGBMModel(ClassifierMixin, BaseEstimator):
 
     def __init__(self, n_estimators: int = 500, learning_rate: float = 0.05, num_leaves: int = 31,
                  min_child_samples: int = 50, subsample: float = 0.8, colsample_bytree: float = 0.8,
-                 reg_lambda: float = 1.0, early_stopping_rounds: int = 50, seed: int = 0):
+                 reg_lambda: float = 1.0, early_stopping_rounds: int = 50, seed: int = 0, n_jobs: int | None = None):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -86,19 +87,23 @@ class LightGBMModel(ClassifierMixin, BaseEstimator):
         self.reg_lambda = reg_lambda
         self.early_stopping_rounds = early_stopping_rounds
         self.seed = seed
+        self.n_jobs = n_jobs
 
     def lightgbm_params(self) -> dict:
         return {"objective": "binary", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
                 "min_child_samples": self.min_child_samples, "subsample": self.subsample, "subsample_freq": 1,
                 "colsample_bytree": self.colsample_bytree, "reg_lambda": self.reg_lambda, "seed": self.seed,
-                "num_threads": 2, "verbose": -1, "deterministic": True}
+                "num_threads": self.n_jobs or os.cpu_count(), "verbose": -1, "deterministic": True}
 
-    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None) -> "LightGBMModel":
+    def fit(self, X: pd.DataFrame, y, eval_set: tuple[pd.DataFrame, np.ndarray] | None = None) -> "LightGBMModel":
+        """Fit; with `eval_set` (X_val, y_val), stop early on its log loss."""
         data, categorical = numeric_matrix(X)
         train = lgb.Dataset(data, np.asarray(y), feature_name=[str(c) for c in X.columns],
-                            categorical_feature=categorical or "auto")
+                            categorical_feature=categorical or "auto", free_raw_data=True)
+        del data
         valid, callbacks = [], []
-        if X_val is not None:
+        if eval_set is not None:
+            X_val, y_val = eval_set
             valid = [lgb.Dataset(numeric_matrix(X_val)[0], np.asarray(y_val), reference=train)]
             callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
         booster = lgb.train(self.lightgbm_params(), train, num_boost_round=self.n_estimators, valid_sets=valid,
@@ -128,12 +133,12 @@ class ModelSpec:
     def name(self) -> str:
         return self.family + "".join(f"_{k}={v:g}" for k, v in self.params)
 
-    def build(self, numeric: list[str], categorical: list[str], seed: int) -> Pipeline:
+    def build(self, numeric: list[str], categorical: list[str], seed: int, threads: int | None = None) -> Pipeline:
         params = dict(self.params)
         encoder = CategoryEncoder(tuple(categorical))
         if self.family == "lightgbm":
             integer = ("n_estimators", "num_leaves", "min_child_samples", "early_stopping_rounds")
-            model = LightGBMModel(seed=seed, **{k: int(v) if k in integer else v for k, v in params.items()})
+            model = LightGBMModel(seed=seed, n_jobs=threads, **{k: int(v) if k in integer else v for k, v in params.items()})
             return Pipeline([("preprocess", encoder), ("model", model)])
         if self.family == "logistic":
             columns = ColumnTransformer([
@@ -168,13 +173,13 @@ def expand_grid(grid: dict[str, dict[str, list[float]] | None]) -> list[ModelSpe
 
 
 def fit_model(spec: ModelSpec, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray,
-              categorical: list[str], seed: int) -> Pipeline:
+              categorical: list[str], seed: int, threads: int | None = None) -> Pipeline:
     """Fit one model; LightGBM stops early on the validation slice (log loss, 50 rounds' patience by default)."""
     numeric = [c for c in X.columns if c not in categorical]
-    pipe = spec.build(numeric, categorical, seed)
+    pipe = spec.build(numeric, categorical, seed, threads)
     if spec.family == "lightgbm":
         encoder = pipe.named_steps["preprocess"].fit(X)
-        pipe.named_steps["model"].fit(encoder.transform(X), y, encoder.transform(X_val), y_val)
+        pipe.named_steps["model"].fit(encoder.transform(X), y, eval_set=(encoder.transform(X_val), y_val))
         return pipe
     pipe.fit(X, y)
     remember_linear_centre(pipe, X)

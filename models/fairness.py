@@ -40,7 +40,8 @@ WHY = {
 
 @dataclass(frozen=True)
 class AuditConfig:
-    capacity: float = 0.05
+    """The fairness settings: an experiment config's `fairness` block, the audit and the gate."""
+
     use: Literal["assistive", "punitive"] = "assistive"
     reference: str = "majority"          # 'majority', 'min_metric' or a group's name
     band: tuple[float, float] = (0.8, 1.25)
@@ -48,8 +49,8 @@ class AuditConfig:
     min_events: int = 10                 # fewer people in a rate's denominator: inconclusive
     bootstrap: int = 1000
     calibration_tolerance: float = 0.05
-    intersections: tuple[tuple[str, str], ...] = ()
-    seed: int = 0
+    intersections: tuple[tuple[str, str], ...] = (("sex", "ethnicity"),)
+    mitigate_on: str | None = "ethnicity"  # the column ThresholdOptimizer post-processes on (None: no mitigation)
 
 
 def _denominators(tp, fp, fn, tn) -> dict[str, np.ndarray]:
@@ -116,6 +117,7 @@ class FairnessAudit:
     by_group: pd.DataFrame       # one row per characteristic x group
     disparities: pd.DataFrame    # one row per characteristic x group x metric
     config: AuditConfig
+    capacity: float
 
     @property
     def primary_metrics(self) -> tuple[str, ...]:
@@ -131,7 +133,7 @@ class FairnessAudit:
 
     def gate_reasons(self) -> list[str]:
         """Why this model must not be promoted (empty when the fairness gates pass)."""
-        reasons = [f"{r.metric} disparity for {r.characteristic}={r.group}: ratio {r.ratio:.2f} "
+        reasons = [f"{r.metric.replace('_', ' ')} disparity for {r.characteristic}={r.group}: ratio {r.ratio:.2f} "
                    f"(95% CI {r.ci_low:.2f}-{r.ci_high:.2f}) outside {self.config.band[0]}-{self.config.band[1]} "
                    f"vs {r.reference}" for r in self.primary_failures().itertuples()]
         reasons += [f"calibration for {r.characteristic}={r.group}: predicted {r.mean_predicted:.3f} vs observed "
@@ -158,14 +160,15 @@ def _reference(groups: pd.DataFrame, metric: str, reference: str) -> str:
     return reference
 
 
-def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[str], config: AuditConfig) -> FairnessAudit:
+def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[str], config: AuditConfig,
+          capacity: float, seed: int = 0) -> FairnessAudit:
     """Group metrics, disparities with bootstrap intervals and statuses at the capacity operating point."""
     y = np.asarray(y, dtype=int)
     risk = np.asarray(risk, dtype=float)
-    k = capacity_k(len(y), config.capacity)
+    k = capacity_k(len(y), capacity)
     selected = top_k(risk, k)
     threshold = float(risk[selected].min())
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(seed)
     group_rows, disparity_rows = [], []
     for name, groups in _characteristics(frame, protected, config.intersections).items():
         codes, names = pd.factorize(groups.to_numpy(), sort=True)
@@ -216,9 +219,9 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
         group_rows.append(table.rename_axis("group").reset_index().assign(characteristic=name))
     by_group = pd.concat(group_rows, ignore_index=True)
     by_group = by_group[["characteristic", "group"] + [c for c in by_group.columns if c not in ("characteristic", "group")]]
-    operating = {"capacity": config.capacity, "k": float(k), "threshold": threshold, "n": float(len(y)),
+    operating = {"capacity": capacity, "k": float(k), "threshold": threshold, "n": float(len(y)),
                  "precision_at_k": float(y[selected].mean()), "recall_at_k": float(y[selected].sum() / max(y.sum(), 1))}
-    return FairnessAudit(operating, by_group, pd.DataFrame(disparity_rows), config)
+    return FairnessAudit(operating, by_group, pd.DataFrame(disparity_rows), config, capacity)
 
 
 def measurement_bias(frame: pd.DataFrame, risk: np.ndarray, true_probability: np.ndarray, protected: list[str],

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from fairlearn.postprocessing import ThresholdOptimizer
@@ -89,16 +88,3 @@ def mitigate(risk: Callable[[pd.DataFrame], np.ndarray], X_fit: pd.DataFrame, y_
             comparison.loc["model at the mitigated share" if when == "before" else "mitigated (ThresholdOptimizer)",
                            f"{name} (min/max)"] = float(values.min() / values.max()) if values.max() > 0 else float("nan")
     return Mitigation(optimizer, s_fit.name, constraint, comparison, by_group)
-
-
-class MitigatedModel(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc candidate: features plus the sensitive column -> 0/1 prioritisation decision."""
-
-    def __init__(self, scorer, mitigation: Mitigation):
-        self.scorer = scorer
-        self.mitigation = mitigation
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        sensitive = model_input[self.mitigation.sensitive].astype(str).to_numpy()
-        decision = self.mitigation.optimizer.predict(model_input, sensitive_features=sensitive, random_state=0)
-        return pd.DataFrame({"risk": self.scorer.risk(model_input), "prioritise": decision.astype(int)})

@@ -1,5 +1,6 @@
-"""The `riskloop` command line: one subcommand per job. File and MLflow I/O happen here and in
-`experiments/`; the steps in `features/`, `models/` and `simulation/` stay pure."""
+"""The `riskloop` command line: one subcommand per job. It parses arguments, calls one pipeline (or,
+for `demo`, composes them), does the file and MLflow I/O through `experiments/` and `reports/`, and
+prints with Rich. The synthetic world's truth enters here, at the edge, never inside a pipeline."""
 
 from __future__ import annotations
 
@@ -90,7 +91,9 @@ def validate(
     except DataError as exc:
         fatal(str(exc))
     print_validation(dataset.report)
-    assert all(t.reconciles for t in dataset.report.tables.values())
+    unreconciled = [t.table for t in dataset.report.tables.values() if not t.reconciles]
+    if unreconciled:
+        fatal(f"rows read != valid + quarantined in {', '.join(unreconciled)}: please report this as a bug")
     if dataset.report.quarantined:
         console.print(f"[yellow]warning:[/] {dataset.report.quarantined:,} rows quarantined; "
                       f"reasons in {data_dir / QUARANTINE_DIR}/", highlight=False)
@@ -170,9 +173,9 @@ def splits(
 
 def run_train(config_path: Path, data: Optional[Path], out_dir: Optional[Path]):
     from riskloop.experiments.config import ConfigError, load_config, with_data
-    from riskloop.experiments.data import load_model_data
     from riskloop.experiments.tracking import log_training
-    from riskloop.experiments.train import train as train_models
+    from riskloop.pipelines.data import load_model_data
+    from riskloop.pipelines.train import train as train_models
 
     try:
         config = load_config(config_path)
@@ -189,7 +192,7 @@ def run_train(config_path: Path, data: Optional[Path], out_dir: Optional[Path]):
     outcome = log_training(config, model_data, result, out_dir or Path("riskloop-output") / config.name)
     summary = Table(title=f"{config.name}: model groups across {len(model_data.splits)} temporal splits")
     for col in ("group", "ROC AUC", "avg precision", "precision@k", "Brier", "ECE"):
-        summary.add_column(col)
+        summary.add_column(col, no_wrap=col == "group")
     for group, row in result.summary.iterrows():
         mark = " *" if group == result.selected.name else ""
         summary.add_row(group + mark, *(f"{row[m + '_mean']:.3f} ± {row[m + '_std']:.3f}" for m in
@@ -217,7 +220,7 @@ def promote(
     reason: Annotated[Optional[str], typer.Option(help="why the gates are overridden (logged to the registry)")] = None,
 ) -> None:
     """Make the challenger the champion, if it passes the promotion gates."""
-    from riskloop.experiments.tracking import PromotionRefused, promote as promote_model
+    from riskloop.experiments.registry import PromotionRefused, promote as promote_model
 
     try:
         version = promote_model(model, force=force, reason=reason)
@@ -233,18 +236,30 @@ def promote(
     out.print(f"{model} v{version} is now champion")
 
 
-def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Optional[str], sample: int) -> Path:
-    from riskloop.experiments.data import snapshot_for_model
-    from riskloop.experiments.tracking import load_scorer, log_report
-    from riskloop.features.io import write_text_atomic
-    from riskloop.models.explain_report import render_explain_report
+def load_cohort(model: str, data: Path, as_of: date):
+    """The registered model and its scored cohort at `as_of` (the score pipeline)."""
+    from riskloop.experiments.registry import load_model
+    from riskloop.features.snapshot import PreparedData
+    from riskloop.features.validate import load_dataset
+    from riskloop.pipelines.score import score_cohort
 
-    scorer = load_scorer(model)
-    snapshot = snapshot_for_model(scorer.metadata, data, as_of)
-    html = render_explain_report(scorer, snapshot, model, as_of, sample_size=sample, person=person)
+    loaded = load_model(model)
+    prepared = PreparedData.from_dataset(load_dataset(data))
+    return loaded, score_cohort(loaded.scorer, prepared, as_of)
+
+
+def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Optional[str], sample: int) -> Path:
+    from riskloop.experiments.tracking import log_report
+    from riskloop.features.io import write_text_atomic
+    from riskloop.pipelines.explain import explain_cohort
+    from riskloop.reports.explain_report import render_explain_report
+
+    loaded, cohort = load_cohort(model, data, as_of)
+    explained = explain_cohort(loaded.scorer, cohort, sample_size=sample, person=person)
+    html = render_explain_report(explained, model, as_of, loaded.scorer.importance_by_split, loaded.scorer.stability)
     path = out_dir / "explainability.html"
     write_text_atomic(html, path)
-    log_report(scorer.metadata.get("config", "riskloop"), f"explain-{as_of}", path,
+    log_report(loaded.contract.name, f"explain-{as_of}", path,
                {"riskloop.kind": "explain", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
     return path
 
@@ -266,44 +281,36 @@ def explain(
     out.print(f"wrote {path} (also logged to MLflow)")
 
 
-def run_audit(model: str, data: Path, as_of: date, out_dir: Path) -> tuple[Path, list[str], list[str]]:
-    """Audit a registered model on the labelled snapshot at `as_of`; returns (report, gate reasons, detected bias)."""
-    import json
+def synthetic_truth(data: Path, as_of: date, contract):
+    """For a synthetic world (a `truth/` folder), each person's true probability of the label; else None."""
+    if not (Path(data) / "truth").is_dir():
+        return None
+    from riskloop.simulation.truth import escalation_probability
 
-    from riskloop.experiments.data import snapshot_for_model
-    from riskloop.experiments.tracking import load_scorer, log_report
+    def true_probability(person_id, equal_recording: bool):
+        truth = escalation_probability(data, as_of, contract.snapshot.horizon_days, contract.snapshot.harm_threshold,
+                                       equal_recording=equal_recording)
+        return person_id.to_frame().merge(truth, on="person_id", how="left")["probability"].to_numpy()
+
+    return true_probability
+
+
+def run_audit(model: str, data: Path, as_of: date, out_dir: Path):
+    """Audit a registered model on the labelled cohort at `as_of`; returns (report path, the audit result)."""
+    from riskloop.experiments.tracking import log_report
     from riskloop.features.io import write_text_atomic
-    from riskloop.models.fairness import AuditConfig, audit, measurement_bias
-    from riskloop.models.fairness_report import render_fairness_report
+    from riskloop.pipelines.audit import audit_cohort
+    from riskloop.reports.fairness_report import render_fairness_report
 
-    scorer = load_scorer(model)
-    snapshot = snapshot_for_model(scorer.metadata, data, as_of)
-    if snapshot["label"].isna().all():
-        raise ValueError(f"no labels at {as_of}: its horizon reaches past the data's end; audit an earlier date")
-    settings = json.loads(scorer.metadata["audit"])
-    config = AuditConfig(**{**settings, "band": tuple(settings["band"]),
-                            "intersections": tuple(tuple(i) for i in settings["intersections"])})
-    protected = [p for p in scorer.metadata.get("protected", "").split(",") if p]
-    risk = scorer.risk(snapshot)
-    result = audit(snapshot["label"].to_numpy(), risk, snapshot, protected, config)
-    bias = None
-    if (Path(data) / "truth").is_dir():  # a synthetic world: the truth is the yardstick (edge code only)
-        from riskloop.simulation.truth import escalation_probability
-
-        def true_probability(equal: bool):
-            truth = escalation_probability(data, as_of, int(scorer.metadata["horizon_days"]),
-                                           float(scorer.metadata["harm_threshold"]), equal_recording=equal)
-            return snapshot[["person_id"]].merge(truth, on="person_id", how="left")["probability"].to_numpy()
-
-        bias = measurement_bias(snapshot, risk, true_probability(True), protected, true_probability(False))
+    loaded, cohort = load_cohort(model, data, as_of)
+    result = audit_cohort(cohort, synthetic_truth(data, as_of, loaded.contract))
     path = out_dir / "fairness_audit.html"
-    write_text_atomic(render_fairness_report(result, model, f"audit at {as_of} on {data}", None, bias), path)
-    result.disparities.to_csv(out_dir / "fairness_disparities.csv", index=False)
-    log_report(scorer.metadata.get("config", "riskloop"), f"audit-{as_of}", path,
+    write_text_atomic(render_fairness_report(result.audit, model, f"audit at {as_of} on {Path(data).name}", None,
+                                             result.bias), path)
+    result.audit.disparities.to_csv(out_dir / "fairness_disparities.csv", index=False)
+    log_report(loaded.contract.name, f"audit-{as_of}", path,
                {"riskloop.kind": "audit", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
-    detected = [] if bias is None else [f"{r.characteristic}={r.group} ({r.relative:.2f}x)"
-                                         for r in bias[bias["flagged"]].itertuples()]
-    return path, result.gate_reasons(), detected
+    return path, result
 
 
 @app.command()
@@ -315,14 +322,14 @@ def audit(
 ) -> None:
     """Fairness audit: group metrics, disparities with intervals, measurement bias (synthetic worlds)."""
     try:
-        path, reasons, detected = run_audit(model, data, _date(as_of), out_dir)
+        path, result = run_audit(model, data, _date(as_of), out_dir)
     except (DataError, ValueError) as exc:
         fatal(str(exc))
     out.print(f"wrote {path} (also logged to MLflow)")
-    for r in reasons:
+    for r in result.audit.gate_reasons():
         out.print(f"[red]gate:[/] {r}", highlight=False)
-    if detected:
-        out.print(f"[yellow]measurement bias detected:[/] {', '.join(detected)}", highlight=False)
+    if result.detected_bias():
+        out.print(f"[yellow]measurement bias detected:[/] {', '.join(result.detected_bias())}", highlight=False)
 
 
 @app.command()
@@ -355,7 +362,7 @@ def demo(
     config_path = Path(str(resources.files("riskloop.experiments") / "escalation.yaml"))
     out.print("[bold]4. train[/] temporal validation, calibration, MLflow tracking and registry")
     config, _, _, outcome = run_train(config_path, data_dir, work_dir / "escalation")
-    from riskloop.experiments.tracking import PromotionRefused, promote as promote_model
+    from riskloop.experiments.registry import PromotionRefused, promote as promote_model
 
     try:
         version = promote_model(config.registered_model)
@@ -365,10 +372,9 @@ def demo(
                   f"{refused.reasons[0]}); see {outcome.model_card_path.parent / 'fairness_report.html'}")
     explained = run_explain(f"models:/{config.registered_model}@challenger", data_dir, latest, work_dir, None, 20_000)
     out.print(f"[bold]6. explain[/] {explained}")
-    audited, reasons, detected = run_audit(f"models:/{config.registered_model}@challenger", data_dir, date(2024, 7, 1),
-                                           work_dir)
-    out.print(f"[bold]7. audit[/] {audited}: {len(reasons)} gate failures; planted recording bias detected in: "
-              f"{', '.join(detected) or 'none'}")
+    audited, result = run_audit(f"models:/{config.registered_model}@challenger", data_dir, date(2024, 7, 1), work_dir)
+    out.print(f"[bold]7. audit[/] {audited}: {len(result.audit.gate_reasons())} gate failures; planted recording bias "
+              f"detected in: {', '.join(result.detected_bias()) or 'none'}")
     out.print(f"demo finished in {(datetime.now() - started).total_seconds():.0f} s; outputs under {work_dir}/; "
               "browse runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db")
 

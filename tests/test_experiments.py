@@ -13,9 +13,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from riskloop.experiments.config import ConfigError, load_config, with_data
-from riskloop.experiments.data import load_model_data
-from riskloop.experiments.tracking import PromotionRefused, log_training, promote
-from riskloop.experiments.train import train
+from riskloop.experiments.registry import PromotionRefused, promote
+from riskloop.experiments.tracking import log_training
+from riskloop.pipelines.data import load_model_data
+from riskloop.pipelines.train import train
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent

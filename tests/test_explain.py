@@ -12,14 +12,17 @@ import shap
 
 from riskloop.features.catalogue import build_catalogue
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
-from riskloop.models.explain_report import render_explain_report
-from riskloop.experiments.data import snapshot_for_model
+from riskloop.features.snapshot import PreparedData
+from riskloop.features.validate import load_dataset
+from riskloop.pipelines.explain import explain_cohort
+from riskloop.pipelines.score import score_cohort
+from riskloop.reports.explain_report import render_explain_report
 
 PROTECTED = ["sex", "ethnicity", "age_band", "deprivation_quintile", "disability"]
 
 
 def fitted(escalation_run, family):
-    from riskloop.experiments.train import fit_and_calibrate, model_specs
+    from riskloop.pipelines.train import fit_and_calibrate, model_specs
 
     config, data, result = escalation_run
     spec = next(s for s in model_specs(config) if s.family == family)
@@ -101,13 +104,18 @@ def test_explanation_stability_is_measured(escalation_run):
 
 def test_explainability_report_renders_every_section(escalation_run, world_20k):
     _, _, result = escalation_run
-    snapshot = snapshot_for_model(result.scorer.metadata, world_20k, date(2024, 7, 1))
-    person = snapshot.loc[result.scorer.score(snapshot)["risk"].idxmax(), "person_id"]
-    html = render_explain_report(result.scorer, snapshot, "models:/x@champion", date(2024, 7, 1),
-                                 sample_size=2_000, person=person)
+    scorer = result.scorer
+    cohort = score_cohort(scorer, PreparedData.from_dataset(load_dataset(world_20k)), date(2024, 7, 1))
+    person = cohort.frame.loc[cohort.frame["risk"].idxmax(), "person_id"]
+    explained = explain_cohort(scorer, cohort, sample_size=2_000, person=person)
+    assert len(explained.values) < len(cohort.frame) and not explained.whole_cohort
+    assert explained.person.reasons[0] and explained.person.risk == pytest.approx(cohort.frame["risk"].max())
+    html = render_explain_report(explained, "models:/x@champion", date(2024, 7, 1), scorer.importance_by_split,
+                                 scorer.stability)
     for section in ("Global importance", "beeswarm", "Dependence on the top features",
-                    "across temporal splits", "Stability of explanations", f"Person {person}", "log-odds"):
+                    "across temporal splits", "Stability of explanations", f"Person {person}", "log-odds",
+                    explained.person.reasons[0], "with every risk band equally represented"):
         assert section in html
     assert html.count("data:image/png;base64,") >= 7
     with pytest.raises(ValueError, match="not in the cohort"):
-        render_explain_report(result.scorer, snapshot, "m", date(2024, 7, 1), sample_size=500, person="nobody")
+        explain_cohort(scorer, cohort, sample_size=500, person="nobody")

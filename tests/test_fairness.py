@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from riskloop.models.fairness import AuditConfig, audit, measurement_bias
-from riskloop.models.fairness_report import render_fairness_report
+from riskloop.reports.fairness_report import render_fairness_report
 from riskloop.models.mitigation import mitigate
 
 
@@ -30,7 +30,7 @@ def hand_made(n_a: int, n_b: int, seed: int = 0):
 
 def test_group_metrics_and_disparities_are_exact():
     frame = hand_made(1000, 1000)
-    result = audit(frame["label"], frame["risk"], frame, ["group"], AuditConfig(capacity=0.1, bootstrap=300))
+    result = audit(frame["label"], frame["risk"], frame, ["group"], AuditConfig(bootstrap=300), capacity=0.1)
     g = result.by_group.set_index("group")
     assert g.loc["A", "n"] == 1000 and g.loc["B", "n"] == 1000
     assert g.loc["A", "selection_rate"] == pytest.approx(0.1) and g.loc["B", "selection_rate"] == pytest.approx(0.1)
@@ -52,20 +52,20 @@ def test_planted_disparity_fails_and_tiny_group_is_inconclusive():
     tiny = tiny[tiny["group"] == "B"].assign(group="C")
     frame = pd.concat([frame, tiny], ignore_index=True)
     result = audit(frame["label"], frame["risk"], frame, ["group"],
-                   AuditConfig(capacity=0.1, bootstrap=500, min_group_size=50))
+                   AuditConfig(bootstrap=500, min_group_size=50), capacity=0.1)
     d = result.disparities.set_index(["group", "metric"])
     assert d.loc[("B", "false_negative_rate"), "status"] == "fail"
     assert d.loc[("B", "false_negative_rate"), "ci_low"] > 1.25
     assert d.loc[("C", "false_negative_rate"), "status"] == "inconclusive"
     assert result.by_group.set_index("group").loc["C", "small"]
     reasons = result.gate_reasons()
-    assert any("false_negative_rate disparity for group=B" in r for r in reasons)
+    assert any("false negative rate disparity for group=B" in r for r in reasons)
     assert not any("group=C" in r for r in reasons)
 
 
 def test_punitive_use_leads_with_false_positives():
     frame = hand_made(1000, 1000)
-    result = audit(frame["label"], frame["risk"], frame, ["group"], AuditConfig(capacity=0.1, use="punitive", bootstrap=100))
+    result = audit(frame["label"], frame["risk"], frame, ["group"], AuditConfig(use="punitive", bootstrap=100), capacity=0.1)
     assert result.primary_metrics == ("false_positive_rate", "false_discovery_rate")
     assert set(result.disparities.loc[result.disparities["primary"], "metric"]) == {"false_positive_rate", "false_discovery_rate"}
     html = render_fairness_report(result, "m", "test")

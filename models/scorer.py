@@ -1,45 +1,47 @@
-"""The deployable risk model: calibrated probability and risk band for a features DataFrame.
+"""The deployable risk model: calibrated probability, risk band and reasons for a features frame.
 
-`RiskScorer` is plain Python (used by training, audits and serving); `RiskModel` wraps it as an
-MLflow pyfunc so `mlflow.pyfunc.load_model(uri).predict(frame)` returns the same columns.
+`RiskScorer` is plain Python with its `ModelContract` inside; training, audits, explanations,
+serving and the learning loop use it. `riskloop.experiments.pyfunc` wraps it for MLflow.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
 from riskloop.models.calibration import CalibratedModel
+from riskloop.models.contract import ModelContract
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
+from riskloop.models.metrics import capacity_k
 
-BAND_LABELS = ("low", "medium", "high")
 
-
-def ventile_cuts(reference_risk: np.ndarray) -> np.ndarray:
+def ventile_cuts(reference_risk: np.ndarray) -> tuple[float, ...]:
     """The 19 cut points between ventiles 1-20 of a reference population's calibrated risk."""
-    return np.quantile(reference_risk, np.arange(1, 20) / 20)
+    return tuple(float(c) for c in np.quantile(reference_risk, np.arange(1, 20) / 20))
 
 
 @dataclass
 class RiskScorer:
     calibrated: CalibratedModel
-    features: list[str]
-    categorical: list[str]
-    band_cuts: np.ndarray
-    medium_from: int = 13
-    high_from: int = 18
-    metadata: dict[str, str] = field(default_factory=dict)
-    templates: ReasonTemplates | None = None
+    contract: ModelContract
+    templates: ReasonTemplates
     importance_by_split: pd.DataFrame | None = None
     stability: dict[str, float] = field(default_factory=dict)
 
     @property
+    def features(self) -> list[str]:
+        return list(self.contract.features)
+
+    @property
     def pipeline(self):
         """The fitted, uncalibrated pipeline (preprocess ... model) inside the calibrator."""
-        return self.calibrated.model
+        return self.calibrated.estimator
+
+    def capacity_k(self, cohort_size: int) -> int:
+        """How many people of a cohort the contract's capacity lets a partnership work with."""
+        return capacity_k(cohort_size, self.contract.capacity)
 
     def risk(self, frame: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.features if c not in frame.columns]
@@ -48,8 +50,10 @@ class RiskScorer:
         return self.calibrated.predict_proba(frame[self.features])[:, 1]
 
     def bands(self, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        band = 1 + np.searchsorted(self.band_cuts, risk, side="right")
-        label = np.where(band >= self.high_from, "high", np.where(band >= self.medium_from, "medium", "low"))
+        bands = self.contract.bands
+        band = 1 + np.searchsorted(np.asarray(self.contract.band_cuts), risk, side="right")
+        low, medium, high = bands.labels
+        label = np.where(band >= bands.high_from, high, np.where(band >= bands.medium_from, medium, low))
         return band.astype(np.int64), label
 
     def attributions(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -68,15 +72,3 @@ class RiskScorer:
         if reasons > 0:
             scored = scored.join(self.reasons(frame, reasons))
         return scored
-
-
-class RiskModel(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc: predict(features) -> risk (calibrated probability), band (1-20), band_label;
-    with params={"reasons": 3} also reason_1..reason_3 (plain-language, from SHAP attributions)."""
-
-    def __init__(self, scorer: RiskScorer):
-        self.scorer = scorer
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        reasons = int((params or {}).get("reasons", 0))
-        return self.scorer.score(model_input, reasons=reasons).reset_index(drop=True)

@@ -1,11 +1,11 @@
 """Model-ready data for an experiment: one frame plus split masks, from a riskloop data set
-(as-of snapshots) or from a person-level table someone else made."""
+(as-of snapshots) or from a person-level table someone else made. The train pipeline's input."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -37,9 +37,15 @@ class ModelData:
     final: SplitMasks            # the refit of the selected model (test only for tables)
     source: str
     fingerprint: str
+    snapshot: SnapshotConfig | None       # how the snapshots were built (None for tables)
     catalogue: list[FeatureSpec] | None = None  # the data set's feature catalogue (None for tables)
     warnings: list[str] = field(default_factory=list)
     rejected: pd.DataFrame | None = None
+
+    def window(self, mask: np.ndarray) -> tuple[date, date]:
+        """First and last as-of date of the rows in `mask`."""
+        as_of = self.frame.loc[mask, "as_of"]
+        return as_of.min().date(), as_of.max().date()
 
 
 def _model_features(names: list[str], config: ExperimentConfig, protected_available: list[str]) -> tuple[list[str], list[str]]:
@@ -76,7 +82,7 @@ def from_dataset(config: ExperimentConfig) -> ModelData:
     features, warnings = _model_features(list(meta.features), config, list(meta.protected))
     categorical = [c for c in features if c in meta.protected]
     return ModelData(frame, features, categorical, list(meta.protected), "local_authority", masks, final,
-                     str(config.data), prepared.fingerprint, prepared.catalogue(snapshot_config),
+                     str(config.data), prepared.fingerprint, snapshot_config, prepared.catalogue(snapshot_config),
                      warnings)
 
 
@@ -136,20 +142,8 @@ def from_table(config: ExperimentConfig) -> ModelData:
                         + ", ".join(sorted(set(features) & set(t.protected_columns))))
     fingerprint = hashlib.sha256(t.path.read_bytes()).hexdigest()[:16]
     return ModelData(frame, features, list(t.categorical_columns), list(t.protected_columns), None, splits, final,
-                     str(t.path), fingerprint, None, warnings, rejected if len(rejected) else None)
+                     str(t.path), fingerprint, None, None, warnings, rejected if len(rejected) else None)
 
 
 def load_model_data(config: ExperimentConfig) -> ModelData:
     return from_dataset(config) if config.data is not None else from_table(config)
-
-
-def snapshot_for_model(metadata: dict[str, str], data_dir: Path, as_of) -> pd.DataFrame:
-    """The snapshot at `as_of` built as the model's training snapshots were (label, horizon, threshold)."""
-    dataset = load_dataset(data_dir)
-    config = SnapshotConfig(label=metadata.get("label", "escalation"),
-                            horizon_days=int(metadata.get("horizon_days", 365)),
-                            harm_threshold=float(metadata.get("harm_threshold", 6.0)),
-                            protected=tuple(p for p in metadata.get("protected", "").split(",") if p))
-    from riskloop.features.snapshot import build_snapshot
-
-    return build_snapshot(PreparedData.from_dataset(dataset), as_of, config)

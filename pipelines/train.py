@@ -1,12 +1,11 @@
-"""Temporal validation of the model grid, selection by the config's rule, and the final refit.
+"""The train pipeline: temporal validation of the model grid, selection by the config's rule, the
+final refit, its model contract, explanation stability and the out-of-time fairness audit.
 
-No I/O here: `experiments.tracking` logs what these functions return.
+ModelData + ExperimentConfig -> TrainResult. No I/O: `riskloop.experiments.tracking` logs the result.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,25 +13,17 @@ import numpy as np
 import pandas as pd
 
 from riskloop.experiments.config import ExperimentConfig
-from riskloop.experiments.data import ModelData, SplitMasks
-from riskloop.models.calibration import calibrate
+from riskloop.models.calibration import CalibratedModel, calibrate
+from riskloop.models.contract import ModelContract, config_hash, riskloop_version
 from riskloop.models.estimators import ModelSpec, expand_grid, fit_model
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
 from riskloop.models.fairness import FairnessAudit, audit
 from riskloop.models.mitigation import Mitigation, mitigate
 from riskloop.models.metrics import capacity_k, evaluate, top_k
-from riskloop.models.pyfunc import RiskScorer, ventile_cuts
+from riskloop.models.scorer import RiskScorer, ventile_cuts
+from riskloop.pipelines.data import ModelData, SplitMasks
 
 IMPORTANCE_SAMPLE = 2_000
-
-
-@dataclass
-class FittedSplit:
-    spec: ModelSpec
-    split: str
-    metrics: dict[str, float]
-    calibration_method: str
-    best_iteration: int | None
 
 
 @dataclass
@@ -47,8 +38,8 @@ class TrainResult:
     stability: dict[str, float]      # top-10 overlap across splits, first-reason changes between models
     fairness: FairnessAudit          # the selected group on the latest split's test rows
     mitigation: Mitigation | None
-    mitigation_scorer: object | None  # the latest split's calibrated model the mitigation post-processes
-    mitigation_note: str              # why mitigation was not run, if it was not
+    mitigation_model: CalibratedModel | None  # the latest split's model that the mitigation post-processes
+    mitigation_note: str                      # why mitigation was not run, if it was not
 
 
 def model_specs(config: ExperimentConfig) -> list[ModelSpec]:
@@ -60,7 +51,7 @@ def model_specs(config: ExperimentConfig) -> list[ModelSpec]:
 def fit_and_calibrate(spec: ModelSpec, data: ModelData, masks: SplitMasks, config: ExperimentConfig):
     X, y = data.frame[data.features], data.frame["label"].to_numpy()
     model = fit_model(spec, X[masks.fit], y[masks.fit], X[masks.validation], y[masks.validation],
-                      data.categorical, config.seed)
+                      data.categorical, config.seed, config.threads)
     calibrated, method = calibrate(model, X[masks.validation], y[masks.validation], config.calibration, config.seed)
     return model, calibrated, method
 
@@ -125,7 +116,7 @@ def explanation_stability(data: ModelData, config: ExperimentConfig, group: str,
     for masks in data.splits:
         rows = np.flatnonzero(masks.test)
         sample = np.sort(rng.choice(rows, size=min(IMPORTANCE_SAMPLE, len(rows)), replace=False))
-        contrib, _ = attributions(fitted[group, masks.name].model, data.frame.loc[sample, data.features])
+        contrib, _ = attributions(fitted[group, masks.name].estimator, data.frame.loc[sample, data.features])
         importance[masks.name] = contrib.abs().mean()
     table = pd.DataFrame(importance).T
     tops = [set(row.nlargest(10).index) for _, row in table.iterrows()]
@@ -140,7 +131,7 @@ def explanation_stability(data: ModelData, config: ExperimentConfig, group: str,
             chosen = top_k(calibrated.predict_proba(test[data.features])[:, 1], k)
             rows = test[chosen]
             listed.append(set(rows["person_id"]))
-            first.append(pd.Series(top_reasons(attributions(calibrated.model, rows[data.features])[0], rows[data.features],
+            first.append(pd.Series(top_reasons(attributions(calibrated.estimator, rows[data.features])[0], rows[data.features],
                                                templates, 1)["reason_1"].to_numpy(), index=rows["person_id"]))
         both = sorted(listed[0] & listed[1])
         stability["listed_by_both_models"] = float(len(both))
@@ -159,12 +150,7 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
     progress(f"refit {spec.name} on all labelled data")
     _, calibrated, _ = fit_and_calibrate(spec, data, data.final, config)
     reference = calibrated.predict_proba(data.frame.loc[data.final.validation, data.features])[:, 1]
-    metadata = {"config": config.name, "model_group": spec.name, "data_fingerprint": data.fingerprint,
-                "label": config.label, "horizon_days": str(config.horizon_days),
-                "harm_threshold": str(config.harm_threshold), "protected": ",".join(data.protected),
-                "audit": json.dumps(dataclasses.asdict(config.fairness.audit_config(config.capacity, config.seed)))}
-    scorer = RiskScorer(calibrated, data.features, data.categorical, ventile_cuts(reference),
-                        config.bands.medium_from, config.bands.high_from, metadata, templates,
+    scorer = RiskScorer(calibrated, model_contract(data, config, spec.name, ventile_cuts(reference)), templates,
                         importance, stability)
     if data.final.test is not None:
         test = data.frame[data.final.test]
@@ -180,12 +166,24 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
                        fairness, mitigation, mitigated_base, note)
 
 
+def model_contract(data: ModelData, config: ExperimentConfig, group: str, band_cuts: tuple[float, ...]) -> ModelContract:
+    """The contract of the final model: how to rebuild its inputs and read its outputs."""
+    text = config.source_file.read_text() if config.source_file else repr(config)
+    learned = data.final.fit | data.final.validation
+    return ModelContract(
+        name=config.name, registered_model=config.registered_model, model_group=group, snapshot=data.snapshot,
+        features=tuple(data.features), categorical=tuple(data.categorical), protected=tuple(data.protected),
+        protected_as_features=tuple(sorted(set(data.features) & set(data.protected))), audit=config.fairness,
+        capacity=config.capacity, band_cuts=band_cuts, bands=config.bands, training_window=data.window(learned),
+        data_fingerprint=data.fingerprint, config_hash=config_hash(text), riskloop_version=riskloop_version())
+
+
 def audit_latest_split(data: ModelData, config: ExperimentConfig, group: str, fitted: dict, latest: pd.DataFrame):
     """Audit the selected group's latest-split model out of time; mitigate on validation, compare on test."""
     masks = data.splits[-1]
     test = data.frame[masks.test]
-    fairness = audit(test["label"].to_numpy(), latest[group].to_numpy(), test, data.protected,
-                     config.fairness.audit_config(config.capacity, config.seed))
+    fairness = audit(test["label"].to_numpy(), latest[group].to_numpy(), test, data.protected, config.fairness,
+                     config.capacity, config.seed)
     sensitive = config.fairness.mitigate_on
     if sensitive is None or sensitive not in data.frame:
         return fairness, None, None, f"no mitigation column ('{sensitive}') in this data"
@@ -194,8 +192,12 @@ def audit_latest_split(data: ModelData, config: ExperimentConfig, group: str, fi
     if one_class:
         return fairness, None, None, (f"not run: in the validation slice, {sensitive} = {', '.join(map(str, one_class))} "
                                       "has only one outcome class, so group thresholds cannot be fitted")
-    scorer = RiskScorer(fitted[group, masks.name], data.features, data.categorical, np.array([]))
-    mitigation = mitigate(scorer.risk, validation[data.features], validation["label"].to_numpy(), validation[sensitive],
+    model = fitted[group, masks.name]
+
+    def risk(frame: pd.DataFrame) -> np.ndarray:
+        return model.predict_proba(frame[data.features])[:, 1]
+
+    mitigation = mitigate(risk, validation[data.features], validation["label"].to_numpy(), validation[sensitive],
                           test[data.features], test["label"].to_numpy(), test[sensitive], config.fairness.use,
                           config.capacity, config.seed)
-    return fairness, mitigation, scorer, ""
+    return fairness, mitigation, model, ""

@@ -1,0 +1,104 @@
+"""Figures for reports, as PNG bytes (embedded in HTML by `data_uri`, logged to MLflow as files)."""
+
+from __future__ import annotations
+
+import io
+from itertools import cycle
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from riskloop.models.metrics import calibration_table, top_k  # noqa: E402
+from riskloop.reports.words import words  # noqa: E402
+
+#: Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+STATUS_COLOURS = {"pass": "#009E73", "fail": "#D55E00", "inconclusive": "#999999"}
+
+
+def png(fig=None) -> bytes:
+    """The figure (default: the current one) as PNG bytes; the figure is closed."""
+    fig = fig or plt.gcf()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def calibration_plot(y: np.ndarray, p: np.ndarray, title: str) -> bytes:
+    table = calibration_table(np.asarray(y, float), np.asarray(p, float), bins=10)
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    top = max(table["predicted"].max(), table["observed"].max()) * 1.1
+    ax.plot([0, top], [0, top], ls="--", color="grey", label="perfectly calibrated")
+    ax.plot(table["predicted"], table["observed"], marker="o", color=PALETTE[0], label="model (deciles of risk)")
+    ax.set(xlabel="mean predicted risk", ylabel="observed rate", title=title)
+    ax.legend(loc="upper left")
+    return png(fig)
+
+
+def precision_at_k_plot(y: np.ndarray, scores: dict[str, np.ndarray], capacity: float, title: str) -> bytes:
+    """Precision among the top x% for each model, with the configured capacity marked."""
+    y = np.asarray(y, float)
+    shares = np.linspace(0.005, 0.3, 60)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for colour, (name, s) in zip(cycle(PALETTE), scores.items()):
+        ax.plot(shares * 100, [y[top_k(s, max(1, int(q * len(y))))].mean() for q in shares], label=name, color=colour)
+    ax.axvline(capacity * 100, color="grey", ls="--", label=f"capacity ({capacity:.0%})")
+    ax.axhline(y.mean(), color="black", lw=0.8, label="base rate")
+    ax.set(xlabel="share of cohort prioritised (%)", ylabel="precision", title=title)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return png(fig)
+
+
+def metric_over_time_plot(frame: pd.DataFrame, metric: str, title: str) -> bytes:
+    """One line per model group across temporal splits."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for colour, (group, rows) in zip(cycle(PALETTE), frame.groupby("group")):
+        ax.plot(rows["split"], rows[metric], marker="o", label=group, color=colour)
+    ax.set(xlabel="test as-of date", ylabel=words(metric), title=title)
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return png(fig)
+
+
+def disparity_plot(disparities: pd.DataFrame, metrics: tuple[str, ...], band: tuple[float, float]) -> bytes:
+    """Forest plot of each group's ratio to the reference with its interval; undefined ratios are listed, not drawn."""
+    low, high = 0.1, 10.0  # ratios beyond are drawn at the edge
+    rows_per = max(1, max((disparities["metric"] == m).sum() for m in metrics))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(12, 0.32 * rows_per + 1.6), squeeze=False, sharey=True)
+    for ax, metric in zip(axes[0], metrics):
+        rows = disparities[disparities["metric"] == metric].reset_index(drop=True)
+        ax.axvspan(*band, color="#e8f5e9")
+        ax.axvline(1, color="black", lw=0.8)
+        for i, r in rows.iterrows():
+            if not np.isfinite(r["ratio"]):
+                ax.text(low, i, " not defined", va="center", fontsize=7, color="#555555")
+                continue
+            point, lo_ci, hi_ci = (float(np.clip(np.nan_to_num(v, nan=r["ratio"], posinf=high, neginf=low), low, high))
+                                   for v in (r["ratio"], r["ci_low"], r["ci_high"]))
+            ax.errorbar(point, i, xerr=[[max(point - lo_ci, 0)], [max(hi_ci - point, 0)]], fmt="o",
+                        color=STATUS_COLOURS[r["status"]])
+        ax.set_yticks(np.arange(len(rows)), [f"{c}: {g} (n={n:,})" for c, g, n in
+                                             zip(rows["characteristic"], rows["group"], rows["n"])], fontsize=7)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_xscale("log")
+        ax.set_xlim(low * 0.9, high * 1.1)
+        ax.set_xticks([0.1, 0.25, 0.5, 1, 2, 4, 10], ["0.1", "0.25", "0.5", "1", "2", "4", "10"])
+        ax.minorticks_off()
+        ax.set(title=f"{words(metric)}: ratio to reference", xlabel="ratio (log scale), 95% interval")
+    return png(fig)
+
+
+def importance_over_splits_plot(table: pd.DataFrame, top: int = 8) -> bytes:
+    names = table.mean().nlargest(top).index
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for colour, name in zip(cycle(PALETTE), names):
+        ax.plot(table.index, table[name], marker="o", label=name, color=colour)
+    ax.set(ylabel="mean |SHAP| (log-odds)", xlabel="temporal split")
+    ax.tick_params(axis="x", rotation=20)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return png(fig)

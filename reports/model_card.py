@@ -1,0 +1,52 @@
+"""The model card: a self-contained HTML page (plots embedded) for analysts and governance boards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from riskloop.reports.fairness_report import card_summary
+from riskloop.reports.render import render, table
+from riskloop.reports.words import words
+
+
+def _label_text(config) -> str:
+    if config.data is None:
+        return f"The table's column '{config.table.label_column}'."
+    if config.label == "escalation":
+        return ("Involvement as perpetrator or suspect in a high-harm incident (harm above "
+                f"{config.harm_threshold:g}, violence with injury or sexual offence) within {config.horizon_days} "
+                "days after the as-of date.")
+    return f"High-harm victimisation within {config.horizon_days} days after the as-of date."
+
+
+def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
+    contract = result.scorer.contract
+    summary = result.summary[[c for c in result.summary.columns if c.endswith(("_mean", "_std")) or c == "roc_auc_regret"]]
+    fairness = result.fairness
+    primary = fairness.disparities.loc[fairness.disparities["primary"],
+                                       ["characteristic", "group", "reference", "metric", "ratio", "ci_low", "ci_high",
+                                        "status", "n"]]
+    primary = primary.assign(metric=primary["metric"].map(words))
+    groups = fairness.by_group[["characteristic", "group", "n", "observed", "mean_predicted", "roc_auc",
+                                "selection_rate", "small"]]
+    final = pd.DataFrame({"metric": list(result.final_metrics), "value": list(result.final_metrics.values())})
+    final["metric"] = final["metric"].map(words)
+    return render(
+        "model_card.html", title=f"Model card: {config.name}", name=config.name, registered=config.registered_model,
+        selected=result.selected.name, fingerprint=data.fingerprint, version=contract.riskloop_version,
+        warnings=data.warnings, source=Path(data.source).name, rows=f"{len(data.frame):,}",
+        window=" to ".join(d.isoformat() for d in contract.training_window),
+        population=("people with at least one recorded incident in the 3 years before each as-of date"
+                    if config.data is not None else "the rows of the supplied table"),
+        label=config.label if config.data is not None else config.table.label_column, label_text=_label_text(config),
+        n_features=len(data.features),
+        feature_note=("point-in-time counts, harm, recency, trends, interventions, age and area rates"
+                      if data.catalogue is not None else "the table's feature columns"),
+        protected=", ".join(data.protected) or "none named",
+        selection=f"{words(config.selection.metric)} within {config.selection.auc_tolerance} ROC AUC of the best",
+        capacity=f"{config.capacity:.0%}", summary=table(summary.rename_axis("model group"), index=True),
+        final=table(final),
+        calibration=", ".join(sorted(result.split_metrics["calibration"].unique())),
+        fairness_summary=card_summary(fairness), disparities=table(primary), groups=table(groups), plots=plots)

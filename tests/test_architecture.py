@@ -1,0 +1,78 @@
+"""The arrows of docs/architecture.md, checked on every import in the tree (function-level ones too)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parent.parent
+LAYERS = ("features", "models", "pipelines", "experiments", "reports", "serving", "learning", "simulation")
+
+#: layer -> module prefixes it must never import
+FORBIDDEN = {
+    "features": ("riskloop.models", "riskloop.pipelines", "riskloop.experiments", "riskloop.reports",
+                 "riskloop.serving", "riskloop.learning", "riskloop.cli", "mlflow", "jinja2", "matplotlib"),
+    "models": ("riskloop.pipelines", "riskloop.experiments", "riskloop.reports", "riskloop.serving",
+               "riskloop.learning", "riskloop.cli", "mlflow", "jinja2", "markupsafe", "matplotlib"),
+    "pipelines": ("riskloop.experiments.tracking", "riskloop.experiments.registry", "riskloop.experiments.pyfunc",
+                  "riskloop.experiments.store", "riskloop.reports", "riskloop.serving", "riskloop.learning",
+                  "riskloop.cli", "mlflow", "jinja2", "matplotlib"),
+    "reports": ("riskloop.experiments", "riskloop.serving", "riskloop.learning", "riskloop.cli", "mlflow"),
+    "experiments": ("riskloop.serving", "riskloop.learning", "riskloop.cli"),
+    "serving": ("riskloop.learning", "riskloop.cli", "riskloop.experiments.tracking"),
+    "learning": ("riskloop.cli",),
+}
+#: only these may import the synthetic world (and its truth)
+SIMULATION_IMPORTERS = ("riskloop/cli.py", "tests/", "benchmarks/", "simulation/")
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def python_files() -> list[tuple[str, Path]]:
+    """(path relative to the repository, file) for every Python file of the tree."""
+    folders = [*LAYERS, "riskloop", "tests", "benchmarks"]
+    return sorted((p.relative_to(REPO).as_posix(), p) for folder in folders for p in (REPO / folder).rglob("*.py"))
+
+
+def violations(files: list[tuple[str, Path]]) -> list[str]:
+    out = []
+    for where, path in files:
+        layer = where.split("/")[0]
+        for line, module in imports(path):
+            forbidden = FORBIDDEN.get(layer, ())
+            if any(module == f or module.startswith(f + ".") for f in forbidden):
+                out.append(f"{where}:{line} ({layer}) imports {module}")
+            if module.startswith("riskloop.simulation") and not where.startswith(SIMULATION_IMPORTERS):
+                out.append(f"{where}:{line} imports the synthetic world ({module})")
+            if module.split(".")[0] in LAYERS:
+                out.append(f"{where}:{line} imports the generic top-level name '{module}' (use riskloop.{module})")
+    return out
+
+
+def test_every_import_follows_the_arrows():
+    assert violations(python_files()) == []
+
+
+@pytest.mark.parametrize("where, code", [
+    ("features/x.py", "from riskloop.models.metrics import top_k"), ("models/x.py", "import mlflow.pyfunc"),
+    ("models/x.py", "def f():\n    from jinja2 import Environment"),
+    ("pipelines/x.py", "from riskloop.experiments.tracking import log_training"),
+    ("serving/x.py", "from riskloop.simulation.truth import escalation_probability"),
+    ("experiments/x.py", "from features.snapshot import build_snapshot"),
+])
+def test_the_guard_catches_a_wrong_arrow(tmp_path, where, code):
+    """The guard itself works: a planted import of each forbidden kind is reported."""
+    planted = tmp_path / "planted.py"
+    planted.write_text(code + "\n")
+    assert len(violations([(where, planted)])) == 1
