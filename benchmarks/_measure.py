@@ -30,3 +30,22 @@ def run_isolated(code: str) -> tuple[float, float, str]:
 
 def now() -> float:
     return time.perf_counter()
+
+
+def scorer_for(calibrated, features: list[str], reference_risk, catalogue=None, protected=()):
+    """A RiskScorer with a contract describing a benchmark's hand-fitted model (default snapshot settings)."""
+    from datetime import date
+
+    from riskloop.features.snapshot import SnapshotConfig
+    from riskloop.models.contract import Bands, ModelContract, riskloop_version
+    from riskloop.models.explain import ReasonTemplates
+    from riskloop.models.fairness import AuditConfig
+    from riskloop.models.scorer import RiskScorer, ventile_cuts
+
+    contract = ModelContract(
+        name="bench", registered_model="riskloop-bench", model_group="lightgbm", snapshot=SnapshotConfig(),
+        features=tuple(features), categorical=(), protected=tuple(protected), protected_as_features=(),
+        audit=AuditConfig(), capacity=0.05, band_cuts=ventile_cuts(reference_risk), bands=Bands(),
+        training_window=(date(2022, 1, 1), date(2023, 1, 1)), data_fingerprint="bench", config_hash="bench",
+        riskloop_version=riskloop_version())
+    return RiskScorer(calibrated, contract, ReasonTemplates.build(features, catalogue, list(protected)))

@@ -11,12 +11,12 @@ import sys
 
 from _measure import now, peak_rss_gib
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, selection_rate  # noqa: E402
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, selection_rate
 
-from riskloop.models.fairness import AuditConfig, audit  # noqa: E402
-from riskloop.models.metrics import capacity_k, top_k  # noqa: E402
+from riskloop.models.fairness import AuditConfig, audit
+from riskloop.models.metrics import capacity_k, top_k
 
 rows = int(sys.argv[1]) if len(sys.argv) > 1 else 500_000
 resamples = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
@@ -40,8 +40,8 @@ for column in protected:
 bare_s = now() - t0
 
 t0 = now()
-result = audit(y, risk, frame, protected, AuditConfig(capacity=0.05, bootstrap=resamples,
-                                                       intersections=(("sex", "ethnicity"),)))
+result = audit(y, risk, frame, protected, AuditConfig(bootstrap=resamples, intersections=(("sex", "ethnicity"),)),
+               capacity=0.05)
 audit_s = now() - t0
 print(f"{rows:,} rows, {len(protected)} protected columns + 1 intersection, {resamples} bootstrap resamples")
 print(f"bare MetricFrame per column (no intervals)  {bare_s:6.2f} s")

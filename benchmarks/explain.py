@@ -11,16 +11,14 @@ from __future__ import annotations
 import sys
 from datetime import date
 
-from _measure import now, peak_rss_gib
+from _measure import now, peak_rss_gib, scorer_for
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, build_snapshots  # noqa: E402
-from riskloop.features.validate import load_dataset  # noqa: E402
-from riskloop.models.calibration import calibrate  # noqa: E402
-from riskloop.models.estimators import ModelSpec, fit_model, numeric_matrix  # noqa: E402
-from riskloop.models.explain import ReasonTemplates  # noqa: E402
-from riskloop.models.pyfunc import RiskScorer, ventile_cuts  # noqa: E402
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, build_snapshots
+from riskloop.features.validate import load_dataset
+from riskloop.models.calibration import calibrate
+from riskloop.models.estimators import ModelSpec, fit_model, numeric_matrix
 
 world = sys.argv[1]
 rows = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
@@ -34,8 +32,8 @@ val_rows = frame[frame["as_of"] == "2023-01-01"].sample(n=100_000, random_state=
 spec = ModelSpec("lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600), ("num_leaves", 15)))
 model = fit_model(spec, fit_rows[features], fit_rows["label"].to_numpy(), val_rows[features], val_rows["label"].to_numpy(), [], 42)
 calibrated, _ = calibrate(model, val_rows[features], val_rows["label"].to_numpy(), ("isotonic", "sigmoid"), 42)
-scorer = RiskScorer(calibrated, features, [], ventile_cuts(calibrated.predict_proba(val_rows[features])[:, 1]),
-                    templates=ReasonTemplates.build(features, prepared.catalogue(config), list(meta.protected)))
+scorer = scorer_for(calibrated, features, calibrated.predict_proba(val_rows[features])[:, 1],
+                    prepared.catalogue(config), meta.protected)
 booster = model.named_steps["model"].booster_
 trees, leaves = booster.num_trees(), 15
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from _measure import now
 
-from sklearn.metrics import roc_auc_score  # noqa: E402
+from sklearn.metrics import roc_auc_score
 
-from riskloop.experiments.config import load_config, with_data  # noqa: E402
-from riskloop.experiments.data import load_model_data  # noqa: E402
-from riskloop.experiments.train import train  # noqa: E402
-from riskloop.simulation import truth  # noqa: E402
-from riskloop.simulation.parameters import WorldConfig  # noqa: E402
-from riskloop.simulation.world import simulate, write_world  # noqa: E402
+from riskloop.experiments.config import load_config, with_data
+from riskloop.pipelines.data import load_model_data
+from riskloop.pipelines.train import train
+from riskloop.simulation import truth
+from riskloop.simulation.parameters import WorldConfig
+from riskloop.simulation.world import simulate, write_world
 
 people = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
 seed = int(sys.argv[2]) if len(sys.argv) > 2 else 2026

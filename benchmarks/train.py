@@ -14,17 +14,17 @@ import sys
 import tempfile
 from datetime import date
 
-from _measure import now, peak_rss_gib
+from _measure import now, peak_rss_gib, scorer_for
 
-import lightgbm as lgb  # noqa: E402
-import numpy as np  # noqa: E402
+import lightgbm as lgb
+import numpy as np
 
-from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots  # noqa: E402
-from riskloop.features.validate import load_dataset  # noqa: E402
-from riskloop.experiments.tracking import PYFUNC_REQUIREMENTS  # noqa: E402
-from riskloop.models.calibration import calibrate  # noqa: E402
-from riskloop.models.estimators import ModelSpec, fit_model  # noqa: E402
-from riskloop.models.pyfunc import RiskModel, RiskScorer, ventile_cuts  # noqa: E402
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
+from riskloop.features.validate import load_dataset
+from riskloop.experiments.pyfunc import RiskModel
+from riskloop.experiments.tracking import pyfunc_requirements
+from riskloop.models.calibration import calibrate
+from riskloop.models.estimators import ModelSpec, fit_model
 
 world = sys.argv[1]
 rows = int(sys.argv[2]) if len(sys.argv) > 2 else 500_000
@@ -46,10 +46,10 @@ with tempfile.TemporaryDirectory() as tmp:
     with mlflow.start_run():
         model = fit_model(spec, X, y, Xv, yv, [], seed=42)
         calibrated, method = calibrate(model, Xv, yv, ("isotonic", "sigmoid"), seed=42)
-        scorer = RiskScorer(calibrated, features, [], ventile_cuts(calibrated.predict_proba(Xv)[:, 1]))
+        scorer = scorer_for(calibrated, features, calibrated.predict_proba(Xv)[:, 1])
         mlflow.log_params(dict(spec.params))
         mlflow.log_metric("validation_rows", len(yv))
-        mlflow.pyfunc.log_model(name="model", python_model=RiskModel(scorer), pip_requirements=PYFUNC_REQUIREMENTS)
+        mlflow.pyfunc.log_model(name="model", python_model=RiskModel(scorer), pip_requirements=pyfunc_requirements())
     riskloop_s = now() - t0
     trees = model.named_steps["model"].best_iteration_ + model.named_steps["model"].early_stopping_rounds
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -71,17 +72,23 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
                       .replace("num_leaves: [15, 31]", "num_leaves: [7]").replace("n_estimators: [600]", "n_estimators: [150]"))
     result = runner.invoke(app, ["train", "--config", str(config), "--data", str(tiny_world), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    for name in ("model_card.html", "fairness_report.html", "metrics.json", "feature_catalogue.csv"):
+    for name in ("model_card.html", "fairness_report.html", "metrics.json", "feature_catalogue.csv", "contract.json"):
         assert (tmp_path / "out" / name).exists()
+    auc = json.loads((tmp_path / "out" / "metrics.json").read_text())["test_roc_auc"]
+    assert f"<td class=\"num\">{auc:.3f}</td>" in (tmp_path / "out" / "model_card.html").read_text()
     model = "models:/riskloop-tiny@challenger"
     result = runner.invoke(app, ["explain", "--model", model, "--data", str(tiny_world), "--as-of", "2024-07-01",
                                  "--out", str(tmp_path / "explain"), "--sample", "500"])
     assert result.exit_code == 0, result.output
-    assert "Global importance" in (tmp_path / "explain" / "explainability.html").read_text()
+    explained = (tmp_path / "explain" / "explainability.html").read_text()
+    assert "with every risk band equally represented" in explained and explained.count("data:image/png") >= 5
     result = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2024-07-01",
                                  "--out", str(tmp_path / "audit")])
     assert result.exit_code == 0, result.output
-    assert "Measurement bias" in (tmp_path / "audit" / "fairness_audit.html").read_text()
+    audited = (tmp_path / "audit" / "fairness_audit.html").read_text()
+    assert "Against the synthetic world's truth" in audited  # the check ran (not the 'cannot be checked' text)
+    assert "<td>ethnicity</td><td>Black</td>" in audited.replace("\n", "")
+    assert "&lt;" not in audited and "<code>mean_true</code>" not in audited  # no markup shown as text
     late = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2025-06-01",
                                "--out", str(tmp_path / "audit")])
     assert late.exit_code == 2 and "no labels" in late.output
