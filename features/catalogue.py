@@ -22,6 +22,61 @@ ROLE_TYPES = {"victim": CRIME_TYPES, "perpetrator": CRIME_TYPES, "suspect": CRIM
 DEFAULT_WINDOWS: tuple[int, ...] = (90, 365, 1095)
 
 
+# Feature names, spelt once: the catalogue and the snapshot builder both call these.
+def count_feature(role: str, incident_type: str, window: int) -> str:
+    return f"{ROLE_PREFIX[role]}_{incident_type}_count_{window}d"
+
+
+def harm_feature(who: str, window: int) -> str:
+    return f"{who}_harm_{window}d"
+
+
+def any_count_feature(window: int) -> str:
+    return f"any_count_{window}d"
+
+
+def days_since_feature(who: str) -> str:
+    return f"days_since_{who}"
+
+
+def trend_feature(who: str) -> str:
+    return f"{who}_trend_90d"
+
+
+def co_involved_feature(window: int) -> str:
+    return f"co_involved_people_{window}d"
+
+
+def prior_count_feature(programme: str) -> str:
+    return f"prior_{programme}_count"
+
+
+def prior_completed_feature(programme: str) -> str:
+    return f"prior_{programme}_completed"
+
+
+def active_feature(programme: str) -> str:
+    return f"active_{programme}"
+
+
+def area_rate_feature(incident_type: str) -> str:
+    return f"area_{incident_type}_rate_365d"
+
+
+def area_trend_feature(incident_type: str) -> str:
+    return f"area_{incident_type}_trend_365d"
+
+
+def la_rate_feature(incident_type: str) -> str:
+    return f"la_{incident_type}_rate_365d"
+
+
+REPEAT_VICTIM = "victim_repeat_365d"
+HIGH_HARM_VICTIMISATIONS = "victim_high_harm_count_365d"
+AGE = "age"
+DEPRIVATION = "area_deprivation_decile"
+
+
 def type_words(incident_type: str) -> str:
     return {"asb": "anti-social behaviour"}.get(incident_type, incident_type.replace("_", " "))
 
@@ -38,6 +93,8 @@ class FeatureSpec:
     window_days: int | None
     source: str
     template: str  # str.format with {value} and the spec's own fields; used by reason codes
+    incident_type: str | None = None
+    role: str | None = None
 
 
 def build_catalogue(programmes: tuple[str, ...], windows: tuple[int, ...] = DEFAULT_WINDOWS) -> list[FeatureSpec]:
@@ -48,63 +105,63 @@ def build_catalogue(programmes: tuple[str, ...], windows: tuple[int, ...] = DEFA
         for incident_type in types:
             for w in windows:
                 words = f"{type_words(incident_type)} incidents {ROLE_WORDS[prefix]} in the {window_words(w)}"
-                specs.append(FeatureSpec(f"{prefix}_{incident_type}_count_{w}d", "incident_count",
-                                         f"number of {words}", w, "incidents", "{value:g} " + words))
+                specs.append(FeatureSpec(count_feature(role, incident_type, w), "incident_count",
+                                         f"number of {words}", w, "incidents", "{value:g} " + words, incident_type, role))
     for who, words in (("offending", "as perpetrator or suspect"), ("victim", "as victim")):
         for w in windows:
-            specs.append(FeatureSpec(f"{who}_harm_{w}d", "harm_sum",
+            specs.append(FeatureSpec(harm_feature(who, w), "harm_sum",
                                      f"total harm of incidents {words} in the {window_words(w)}", w, "incidents",
                                      "harm index {value:.1f} from incidents " + f"{words} in the {window_words(w)}"))
     for w in windows:
-        specs.append(FeatureSpec(f"any_count_{w}d", "incident_count_all",
+        specs.append(FeatureSpec(any_count_feature(w), "incident_count_all",
                                  f"number of incidents in any role in the {window_words(w)}", w, "incidents",
                                  "{value:g} incidents in any role in the " + window_words(w)))
     for who, words in (("offending", "as perpetrator or suspect"), ("victim", "as victim"), ("any", "in any role")):
-        specs.append(FeatureSpec(f"days_since_{who}", "recency",
+        specs.append(FeatureSpec(days_since_feature(who), "recency",
                                  f"days since the last incident {words} (lookback + 1 if none)", None, "incidents",
                                  "{value:.0f} days since the last incident " + words))
     for who, words in (("offending", "as perpetrator or suspect"), ("any", "in any role")):
-        specs.append(FeatureSpec(f"{who}_trend_90d", "trend",
+        specs.append(FeatureSpec(trend_feature(who), "trend",
                                  f"incidents {words} in the last 90 days minus the monthly-equivalent of the 270 days before",
                                  90, "incidents", "rising involvement " + words + " (+{value:.1f} on the earlier rate)"))
-    specs.append(FeatureSpec("victim_repeat_365d", "repeat_victimisation",
+    specs.append(FeatureSpec(REPEAT_VICTIM, "repeat_victimisation",
                              "1 if victimised at least twice in the last 12 months", 365, "incidents",
                              "repeat victimisation in the last 12 months"))
-    specs.append(FeatureSpec("victim_high_harm_count_365d", "repeat_victimisation",
+    specs.append(FeatureSpec(HIGH_HARM_VICTIMISATIONS, "repeat_victimisation",
                              "number of high-harm victimisations in the last 12 months", 365, "incidents",
                              "{value:g} high-harm victimisations in the last 12 months"))
-    specs.append(FeatureSpec(f"co_involved_people_{max(windows)}d", "network",
+    specs.append(FeatureSpec(co_involved_feature(max(windows)), "network",
                              f"distinct other people involved in the same incidents in the {window_words(max(windows))}",
                              max(windows), "incidents",
                              "involved in incidents with {value:g} other people in the " + window_words(max(windows))))
     for p in programmes:
         name = p.replace("_", " ")
         specs += [
-            FeatureSpec(f"prior_{p}_count", "intervention", f"number of {name} interventions started before the as-of date",
+            FeatureSpec(prior_count_feature(p), "intervention", f"number of {name} interventions started before the as-of date",
                         None, "interventions", "{value:g} earlier " + name + " interventions"),
-            FeatureSpec(f"prior_{p}_completed", "intervention_completed",
+            FeatureSpec(prior_completed_feature(p), "intervention_completed",
                         f"number of {name} interventions completed before the as-of date", None, "interventions",
                         "{value:g} completed " + name + " interventions"),
-            FeatureSpec(f"active_{p}", "intervention_active", f"1 if in a {name} intervention on the as-of date",
+            FeatureSpec(active_feature(p), "intervention_active", f"1 if in a {name} intervention on the as-of date",
                         None, "interventions", "currently in a " + name + " intervention"),
         ]
-    specs.append(FeatureSpec("age", "age", "age in years on the as-of date", None, "people",
+    specs.append(FeatureSpec(AGE, "age", "age in years on the as-of date", None, "people",
                              "aged {value:.0f}"))
     for t in INCIDENT_TYPES:
         words = type_words(t)
-        specs.append(FeatureSpec(f"area_{t}_rate_365d", "area_rate",
+        specs.append(FeatureSpec(area_rate_feature(t), "area_rate",
                                  f"{words} involvements per 1,000 residents of the person's small area, last 12 months",
                                  365, "incidents+areas",
                                  "lives in an area with a high rate of " + words + " ({value:.1f} per 1,000)"))
-        specs.append(FeatureSpec(f"area_{t}_trend_365d", "area_trend",
+        specs.append(FeatureSpec(area_trend_feature(t), "area_trend",
                                  f"change in the area's {words} rate per 1,000 on the 12 months before", 365,
                                  "incidents+areas", "lives in an area with a rising rate of " + words
                                  + " (+{value:.1f} per 1,000)"))
-        specs.append(FeatureSpec(f"la_{t}_rate_365d", "local_authority_rate",
+        specs.append(FeatureSpec(la_rate_feature(t), "local_authority_rate",
                                  f"{words} involvements per 1,000 residents of the local authority, last 12 months",
                                  365, "incidents+areas",
                                  "lives in a local authority with a high rate of " + words + " ({value:.1f} per 1,000)"))
-    specs.append(FeatureSpec("area_deprivation_decile", "deprivation", "deprivation decile of the small area (1 = most deprived)",
+    specs.append(FeatureSpec(DEPRIVATION, "deprivation", "deprivation decile of the small area (1 = most deprived)",
                              None, "areas", "lives in a deprivation-decile {value:.0f} area (1 = most deprived)"))
     return specs
 

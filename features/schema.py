@@ -1,4 +1,4 @@
-"""The data contract (DESIGN.md section 2) as typed table schemas.
+"""The data contract (docs/architecture.md, "Data contract") as typed table schemas.
 
 A schema names each column's kind and rules; `features.validate` applies them and quarantines
 failing rows with the rule that failed. Incidents are *involvements*: several rows share an

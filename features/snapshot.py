@@ -1,7 +1,7 @@
 """As-of snapshots: the cohort at T, point-in-time features, the label, and protected columns.
 
 Only records dated strictly before T feed a feature; the label looks at (T, T + horizon]. A record
-dated exactly T is in neither (DESIGN.md section 3). All aggregation is vectorised numpy
+dated exactly T is in neither (docs/architecture.md, "The as-of rule"). All aggregation is vectorised numpy
 (`bincount` over cohort x type x role codes), measured faster than DuckDB here (benchmarks/features.py).
 """
 
@@ -16,7 +16,10 @@ import numpy as np
 import pandas as pd
 
 from riskloop.features.catalogue import (
-    DEFAULT_WINDOWS, ROLE_PREFIX, ROLE_TYPES, FeatureSpec, build_catalogue,
+    AGE, DEFAULT_WINDOWS, DEPRIVATION, HIGH_HARM_VICTIMISATIONS, REPEAT_VICTIM, ROLE_TYPES, FeatureSpec,
+    active_feature, any_count_feature, area_rate_feature, area_trend_feature, build_catalogue, co_involved_feature,
+    count_feature, days_since_feature, harm_feature, la_rate_feature, prior_completed_feature, prior_count_feature,
+    trend_feature,
 )
 from riskloop.features.validate import Dataset
 from riskloop.features.vocabulary import HIGH_HARM_TYPES, INCIDENT_TYPES, OFFENDING_ROLES, ROLES
@@ -144,24 +147,24 @@ def _incident_features(d: PreparedData, rows: np.ndarray, pos: np.ndarray, n: in
         grid = np.bincount(cell[inside], minlength=n * n_types * n_roles).reshape(n, n_types, n_roles)
         for r, role in enumerate(ROLES):
             for incident_type in ROLE_TYPES[role]:
-                cols[f"{ROLE_PREFIX[role]}_{incident_type}_count_{w}d"] = grid[:, INCIDENT_TYPES.index(incident_type), r]
-        cols[f"offending_harm_{w}d"] = np.bincount(pos[inside & offending], harm[inside & offending], minlength=n)
-        cols[f"victim_harm_{w}d"] = np.bincount(pos[inside & victim], harm[inside & victim], minlength=n)
-        cols[f"any_count_{w}d"] = grid.sum(axis=(1, 2))
+                cols[count_feature(role, incident_type, w)] = grid[:, INCIDENT_TYPES.index(incident_type), r]
+        cols[harm_feature("offending", w)] = np.bincount(pos[inside & offending], harm[inside & offending], minlength=n)
+        cols[harm_feature("victim", w)] = np.bincount(pos[inside & victim], harm[inside & victim], minlength=n)
+        cols[any_count_feature(w)] = grid.sum(axis=(1, 2))
     never = config.lookback_days + 1
     for who, mask in (("offending", offending), ("victim", victim), ("any", np.ones_like(offending))):
         last = np.full(n, never, dtype=np.int64)
         np.minimum.at(last, pos[mask], age_days[mask])
-        cols[f"days_since_{who}"] = last
+        cols[days_since_feature(who)] = last
     recent, earlier = age_days <= 90, (age_days > 90) & (age_days <= 360)
     for who, mask in (("offending", offending), ("any", np.ones_like(offending))):
-        cols[f"{who}_trend_90d"] = (np.bincount(pos[mask & recent], minlength=n)
+        cols[trend_feature(who)] = (np.bincount(pos[mask & recent], minlength=n)
                                     - np.bincount(pos[mask & earlier], minlength=n) / 3.0)
     year = age_days <= 365
-    cols["victim_repeat_365d"] = (np.bincount(pos[victim & year], minlength=n) >= 2).astype(np.int64)
-    cols["victim_high_harm_count_365d"] = np.bincount(
+    cols[REPEAT_VICTIM] = (np.bincount(pos[victim & year], minlength=n) >= 2).astype(np.int64)
+    cols[HIGH_HARM_VICTIMISATIONS] = np.bincount(
         pos[victim & year & _high_harm(d, rows, config.harm_threshold)], minlength=n)
-    cols[f"co_involved_people_{max(config.windows)}d"] = _co_involved(d, rows, pos, n)
+    cols[co_involved_feature(max(config.windows))] = _co_involved(d, rows, pos, n)
     return cols
 
 
@@ -182,10 +185,10 @@ def _intervention_features(d: PreparedData, cohort: np.ndarray, t: int) -> dict[
     cols: dict[str, np.ndarray] = {}
     for k, p in enumerate(d.programmes):
         mine = prog == k
-        cols[f"prior_{p}_count"] = np.bincount(pos[mine], minlength=n)
+        cols[prior_count_feature(p)] = np.bincount(pos[mine], minlength=n)
         # completion is only known once the programme ended before T
-        cols[f"prior_{p}_completed"] = np.bincount(pos[mine & (end < t) & completed], minlength=n)
-        cols[f"active_{p}"] = (np.bincount(pos[mine & (end >= t)], minlength=n) > 0).astype(np.int64)
+        cols[prior_completed_feature(p)] = np.bincount(pos[mine & (end < t) & completed], minlength=n)
+        cols[active_feature(p)] = (np.bincount(pos[mine & (end >= t)], minlength=n) > 0).astype(np.int64)
     return cols
 
 
@@ -209,10 +212,10 @@ def _area_features(d: PreparedData, t: int, cohort_area: np.ndarray) -> dict[str
     la_rate = rates(last_year, d.area_la[inc_area], n_la, la_population)
     cols: dict[str, np.ndarray] = {}
     for k, incident_type in enumerate(INCIDENT_TYPES):
-        cols[f"area_{incident_type}_rate_365d"] = area_rate[cohort_area, k]
-        cols[f"area_{incident_type}_trend_365d"] = area_trend[cohort_area, k]
-        cols[f"la_{incident_type}_rate_365d"] = la_rate[d.area_la[cohort_area], k]
-    cols["area_deprivation_decile"] = d.area_decile[cohort_area]
+        cols[area_rate_feature(incident_type)] = area_rate[cohort_area, k]
+        cols[area_trend_feature(incident_type)] = area_trend[cohort_area, k]
+        cols[la_rate_feature(incident_type)] = la_rate[d.area_la[cohort_area], k]
+    cols[DEPRIVATION] = d.area_decile[cohort_area]
     return cols
 
 
@@ -246,7 +249,7 @@ def build_snapshot(d: PreparedData, as_of: date, config: SnapshotConfig) -> pd.D
     columns = {
         **_incident_features(d, in_lookback, pos, n, t, config),
         **_intervention_features(d, cohort, t),
-        "age": age,
+        AGE: age,
         **_area_features(d, t, cohort_area),
     }
     names = [s.name for s in d.catalogue(config)]

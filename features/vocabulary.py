@@ -1,4 +1,4 @@
-"""The data contract's controlled vocabularies (DESIGN.md section 2)."""
+"""The data contract's controlled vocabularies (docs/architecture.md, "Data contract")."""
 
 INCIDENT_TYPES: tuple[str, ...] = (
     "domestic_abuse",
@@ -21,7 +21,7 @@ SEXES: tuple[str, ...] = ("F", "M", "X", "U")
 ETHNICITIES: tuple[str, ...] = ("White", "Asian", "Black", "Mixed", "Other", "Unknown")
 YES_NO_UNKNOWN: tuple[str, ...] = ("Y", "N", "U")
 
-#: Types that make an incident high-harm whatever its harm weight (DESIGN.md section 3).
+#: Types that make an incident high-harm whatever its harm weight (docs/architecture.md, "The as-of rule").
 HIGH_HARM_TYPES: tuple[str, ...] = ("violence_with_injury", "sexual_offence")
 #: Roles that count as offending involvement.
 OFFENDING_ROLES: tuple[str, ...] = ("perpetrator", "suspect")

@@ -1,4 +1,4 @@
-"""The learning loop: intervention outcomes -> effect estimates -> treatment-aware retraining.
-
-Learning imports `features` and `models`; it never reads `simulation` truth.
+"""The learning loop: outcomes -> what worked, for whom -> treatment-aware retraining -> challenger
+(docs/architecture.md, "Learning"). It reuses the score and train pipelines and never reads the
+synthetic world's truth; the closed-loop simulator in `simulation/` passes truth in from the edge.
 """

@@ -46,6 +46,8 @@ class CategoryEncoder(BaseEstimator, TransformerMixin):
         missing = [c for c in self.columns_ if c not in X.columns]
         if missing:
             raise ValueError(f"missing feature column '{missing[0]}'")
+        if not self.categories_ and list(X.columns) == self.columns_ and (X.dtypes == np.float64).all():
+            return X  # already what the model needs: no copy of a large matrix
         out = {}
         for c in self.columns_:
             if c in self.categories_:

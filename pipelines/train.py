@@ -49,10 +49,12 @@ def model_specs(config: ExperimentConfig) -> list[ModelSpec]:
 
 
 def fit_and_calibrate(spec: ModelSpec, data: ModelData, masks: SplitMasks, config: ExperimentConfig):
-    X, y = data.frame[data.features], data.frame["label"].to_numpy()
-    model = fit_model(spec, X[masks.fit], y[masks.fit], X[masks.validation], y[masks.validation],
+    """Fit on the split's fitting rows, early-stop and calibrate on its validation rows (each copied once)."""
+    y = data.frame["label"].to_numpy()
+    validation = data.frame.loc[masks.validation, data.features]
+    model = fit_model(spec, data.frame.loc[masks.fit, data.features], y[masks.fit], validation, y[masks.validation],
                       data.categorical, config.seed, config.threads)
-    calibrated, method = calibrate(model, X[masks.validation], y[masks.validation], config.calibration, config.seed)
+    calibrated, method = calibrate(model, validation, y[masks.validation], config.calibration, config.seed)
     return model, calibrated, method
 
 
@@ -159,7 +161,6 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
         final = split_metrics[(split_metrics["group"] == chosen) & (split_metrics["split"] == data.splits[-1].name)].iloc[0].to_dict()
     final_metrics = {f"test_{k}": float(final[k]) for k in ("roc_auc", "average_precision", "precision_at_k",
                                                             "recall_at_k", "brier", "ece", "prevalence", "n")}
-    final_metrics["test_auc"] = final_metrics["test_roc_auc"]
     progress("fairness audit and mitigation")
     fairness, mitigation, mitigated_base, note = audit_latest_split(data, config, spec.name, fitted, latest)
     return TrainResult(split_metrics, summary, spec, scorer, final_metrics, latest, importance, stability,

@@ -332,13 +332,63 @@ def audit(
         out.print(f"[yellow]measurement bias detected:[/] {', '.join(result.detected_bias())}", highlight=False)
 
 
+def run_score(model: str, data: Path, as_of: date, out_dir: Path, capacity: Optional[str], per: str, seed: int):
+    from riskloop.experiments.registry import load_model
+    from riskloop.serving.batch import score_to_lists
+    from riskloop.serving.capacity import Capacity
+
+    loaded = load_model(model)
+    places = Capacity.parse(capacity, loaded.contract.capacity)
+    with progress_bar(f"scoring the cohort at {as_of}") as bar:
+        task = bar.add_task("rows", total=None)
+        outcome = score_to_lists(loaded, data, as_of, out_dir, places, per, seed,
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+    counts = outcome.manifest["counts"]
+    table = Table(title=f"prioritisation lists at {as_of}: {loaded.name or model} v{loaded.version or '-'}")
+    for col in ("unit", "cohort", "places", "listed"):
+        table.add_column(col, justify="left" if col == "unit" else "right", no_wrap=col == "unit")
+    for unit, row in counts["units"].items():
+        table.add_row(unit, f"{row['cohort']:,}", f"{row['places']:,}", f"{row['listed']:,}")
+    out.print(table)
+    quarantined = sum(t["quarantined"] for t in counts["tables"].values())
+    out.print(f"scored {counts['scored']:,} people, listed {counts['listed']:,}; {quarantined:,} input rows quarantined; "
+              f"counts reconcile: {'yes' if counts['reconciles'] else 'NO'}; wrote {out_dir}/ (prioritisation.parquet, "
+              "lists/, manifest.json). Scores are advisory: a practitioner decides.")
+    return outcome
+
+
+@app.command()
+def score(
+    model: Annotated[str, typer.Option(help="model URI")] = "models:/riskloop-escalation@champion",
+    data: Annotated[Path, typer.Option(help="riskloop data set folder")] = Path("riskloop-demo/data"),
+    as_of: Annotated[str, typer.Option("--as-of", help="as-of date T: features use records before T")] = "",
+    out_dir: Annotated[Path, typer.Option("--out", help="output folder (replaced as a whole)")] = Path("riskloop-scores"),
+    capacity: Annotated[Optional[str], typer.Option(help="places: a CSV (unit,places), a number per unit, or a share "
+                                                         "of each unit's cohort (default: the model's capacity)")] = None,
+    per: Annotated[str, typer.Option(help="rank within each local_authority or area")] = "local_authority",
+    seed: Annotated[int, typer.Option(help="seed of the tie-break hash (equal risks)")] = 0,
+) -> None:
+    """Score everyone in the cohort at T into prioritisation lists (advisory), atomically."""
+    from riskloop.serving.capacity import CapacityError
+
+    if per not in ("local_authority", "area"):
+        fatal(f"--per: expected local_authority or area, got '{per}'")
+    if not as_of:
+        fatal("--as-of is required (YYYY-MM-DD)")
+    try:
+        run_score(model, data, _date(as_of), out_dir, capacity, per, seed)
+    except (DataError, CapacityError, ValueError) as exc:
+        fatal(str(exc))
+
+
 @app.command()
 def demo(
     work_dir: Annotated[Path, typer.Option("--dir", help="working folder for the demo")] = Path("riskloop-demo"),
     people: Annotated[int, typer.Option(help="size of the synthetic world")] = 60_000,
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
-    """Run the whole job on the embedded default: world, validation, snapshots, training, promotion."""
+    """Run the whole job on the embedded default: world, validation, snapshots, training, promotion,
+    explanations, the fairness audit and prioritisation lists."""
     from riskloop.features.area_profile import area_profile
     from riskloop.features.catalogue import catalogue_frame
     from riskloop.features.io import write_csv_atomic
@@ -355,8 +405,10 @@ def demo(
     prepared = PreparedData.from_dataset(dataset)
     latest = date(2025, 7, 1)
     snapshot = build_snapshot(prepared, latest, SnapshotConfig())
-    write_csv_atomic(area_profile(snapshot, dataset.areas), work_dir / "area_profile.csv")
-    write_csv_atomic(area_profile(snapshot, dataset.areas, "local_authority"), work_dir / "local_authority_profile.csv")
+    catalogue = prepared.catalogue(SnapshotConfig())
+    write_csv_atomic(area_profile(snapshot, dataset.areas, catalogue), work_dir / "area_profile.csv")
+    write_csv_atomic(area_profile(snapshot, dataset.areas, catalogue, "local_authority"),
+                     work_dir / "local_authority_profile.csv")
     write_csv_atomic(catalogue_frame(prepared.catalogue(SnapshotConfig())), work_dir / "feature_catalogue.csv")
     out.print(f"[bold]3. snapshot[/] {latest}: cohort {len(snapshot):,}; area profiles in {work_dir}/")
     config_path = Path(str(resources.files("riskloop.experiments") / "escalation.yaml"))
@@ -364,8 +416,10 @@ def demo(
     config, _, _, outcome = run_train(config_path, data_dir, work_dir / "escalation")
     from riskloop.experiments.registry import PromotionRefused, promote as promote_model
 
+    promoted = False
     try:
         version = promote_model(config.registered_model)
+        promoted = True
         out.print(f"[bold]5. promote[/] {config.registered_model} v{version} is champion")
     except PromotionRefused as refused:
         out.print(f"[bold]5. promote[/] refused by the gates ({len(refused.reasons)} reasons, e.g. "
@@ -375,6 +429,11 @@ def demo(
     audited, result = run_audit(f"models:/{config.registered_model}@challenger", data_dir, date(2024, 7, 1), work_dir)
     out.print(f"[bold]7. audit[/] {audited}: {len(result.audit.gate_reasons())} gate failures; planted recording bias "
               f"detected in: {', '.join(result.detected_bias()) or 'none'}")
+    alias = "champion" if promoted else "challenger"
+    scored = run_score(f"models:/{config.registered_model}@{alias}", data_dir, latest, work_dir / "scores", None,
+                       "local_authority", 0)
+    out.print(f"[bold]8. score[/] lists by the {alias} at {latest} in {scored.out_dir}/lists/ "
+              f"({scored.manifest['counts']['listed']:,} people listed)")
     out.print(f"demo finished in {(datetime.now() - started).total_seconds():.0f} s; outputs under {work_dir}/; "
               "browse runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db")
 

@@ -1,4 +1,5 @@
-"""Batch scoring into prioritisation lists and the REST API (DESIGN.md sections 6-7).
+"""Batch scoring into prioritisation lists and the scoring API (docs/architecture.md, "Serving").
 
-Serving imports `models` and `features`, never the reverse.
+Serving reads models through `riskloop.experiments.registry` and scores through `riskloop.pipelines.score`;
+nothing below it imports serving.
 """

@@ -168,7 +168,7 @@ def draw_offending(pop: Population, hz: OffendingHazards, rng: np.random.Generat
 
 
 def high_harm(types: np.ndarray, harm: np.ndarray, threshold: float) -> np.ndarray:
-    """DESIGN.md section 3: harm above the threshold, or violence with injury, or sexual offence."""
+    """docs/architecture.md, "The as-of rule": harm above the threshold, or violence with injury, or sexual offence."""
     return (harm > threshold) | (types == TYPE_CODE["violence_with_injury"]) | (types == TYPE_CODE["sexual_offence"])
 
 

@@ -27,7 +27,7 @@ def tiny_world(tmp_path_factory) -> Path:
 
 def test_help_lists_every_job():
     result = runner.invoke(app, ["--help"])
-    for job in ("generate", "validate", "features", "splits", "train", "promote", "explain", "audit", "demo"):
+    for job in ("generate", "validate", "features", "splits", "train", "promote", "explain", "audit", "score", "demo"):
         assert job in result.output
 
 
@@ -94,5 +94,15 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     assert late.exit_code == 2 and "no labels" in late.output
     result = runner.invoke(app, ["promote", "--model", "riskloop-tiny", "--force"])
     assert result.exit_code == 2 and "--reason" in result.output
+    missing = runner.invoke(app, ["score", "--model", "models:/riskloop-tiny@champion", "--data", str(tiny_world),
+                                  "--as-of", "2025-07-01", "--out", str(tmp_path / "scores")])
+    assert missing.exit_code == 2 and "has aliases @challenger (v1)" in missing.output and missing.output.count("\n") <= 2
     result = runner.invoke(app, ["promote", "--model", "riskloop-tiny", "--force", "--reason", "pilot"])
     assert result.exit_code == 0 and "is now champion" in result.output
+    result = runner.invoke(app, ["score", "--model", "models:/riskloop-tiny@champion", "--data", str(tiny_world),
+                                 "--as-of", "2025-07-01", "--out", str(tmp_path / "scores"), "--capacity", "3"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "scores" / "manifest.json").read_text())
+    assert manifest["counts"]["reconciles"] and manifest["model"]["version"] == "1"
+    assert all(u["listed"] == min(3, u["cohort"]) for u in manifest["counts"]["units"].values())
+    assert "counts reconcile: yes" in " ".join(result.output.split())

@@ -75,13 +75,13 @@ def test_bring_your_own_table_trains_tracks_and_registers(tmp_path, mlflow_store
     result = train(data, config)
     outcome = log_training(config, data, result, tmp_path / "out")
     metrics = json.loads(outcome.metrics_path.read_text())
-    for key in ("test_auc", "test_average_precision", "test_brier", "test_ece"):
+    for key in ("test_roc_auc", "test_average_precision", "test_brier", "test_ece"):
         assert 0 <= metrics[key] <= 1
-    assert metrics["test_auc"] > 0.65
+    assert metrics["test_roc_auc"] > 0.65
 
     client = MlflowClient()
     run = client.get_run(outcome.run_id)
-    assert run.data.metrics["test_auc"] == pytest.approx(metrics["test_auc"])
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(metrics["test_roc_auc"])
     assert {"metrics.json", "model_card.html", "calibration.png", "precision_at_k.png"} <= {
         a.path for a in client.list_artifacts(outcome.run_id)}
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{outcome.run_id}'")

@@ -185,12 +185,16 @@ def test_temporal_splits_never_train_on_open_labels():
 
 def test_area_profile(world_20k):
     dataset = load_dataset(world_20k, today=TODAY, quarantine=False)
-    snapshot = build_snapshot(PreparedData.from_dataset(dataset), date(2023, 1, 1), SnapshotConfig())
-    areas = area_profile(snapshot, dataset.areas)
+    prepared = PreparedData.from_dataset(dataset)
+    snapshot = build_snapshot(prepared, date(2023, 1, 1), SnapshotConfig())
+    catalogue = prepared.catalogue(SnapshotConfig())
+    areas = area_profile(snapshot, dataset.areas, catalogue)
     assert areas["cohort"].sum() == len(snapshot)
     assert set(areas["area_id"]) <= set(dataset.areas["area_id"])
     assert areas[["share_female", "repeat_victim_share", "intervention_coverage"]].apply(lambda c: c.between(0, 1).all()).all()
-    las = area_profile(snapshot, dataset.areas, level="local_authority")
+    las = area_profile(snapshot, dataset.areas, catalogue, level="local_authority")
+    involvement = [c for c in snapshot.columns if c.endswith("_count_365d") and c[:5] in ("perp_", "susp_", "vict_", "subj_")]
+    assert las.filter(like="_involvements_365d").to_numpy().sum() == snapshot[involvement].to_numpy().sum()
     assert las["cohort"].sum() == len(snapshot) and las["population"].sum() == 20_000
     with pytest.raises(ValueError, match="one as-of date"):
-        area_profile(pd.concat([snapshot, snapshot.assign(as_of=pd.Timestamp("2024-01-01"))]), dataset.areas)
+        area_profile(pd.concat([snapshot, snapshot.assign(as_of=pd.Timestamp("2024-01-01"))]), dataset.areas, catalogue)

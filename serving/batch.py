@@ -1,0 +1,151 @@
+"""Batch scoring into prioritisation lists: what a community safety team receives.
+
+`prioritise` is pure (a scored cohort in, the prioritisation frame out); `score_to_lists` is the
+edge that validates the data set, scores it with a registered model, and writes the output folder
+atomically: `prioritisation.parquet` (everyone scored), `lists/<local authority>.csv` (the listed,
+ready for a case meeting) and `manifest.json` (counts that reconcile, the contract, file hashes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable, Literal
+
+import pandas as pd
+
+from riskloop.experiments.registry import LoadedModel
+from riskloop.features.catalogue import FeatureSpec
+from riskloop.features.snapshot import PreparedData
+from riskloop.features.validate import QUARANTINE_DIR, load_dataset
+from riskloop.models.contract import riskloop_version
+from riskloop.pipelines.score import ScoredCohort, score_cohort
+from riskloop.serving.capacity import Capacity, rank_within
+from riskloop.serving.output import atomic_folder, sha256_file
+from riskloop.serving.tiers import prevention_tier
+
+Unit = Literal["local_authority", "area"]
+REASONS = ("reason_1", "reason_2", "reason_3")
+LIST_COLUMNS = ("rank", "person_id", "area_id", "risk", "band", "band_label", "prevention_tier", *REASONS,
+                "review_decision", "review_note")
+ADVISORY = ("# ADVISORY prioritisation list for a case meeting: scores are advice, a practitioner decides; "
+            "record the decision and why in review_decision and review_note.")
+
+
+class ScoringError(ValueError):
+    """Batch scoring cannot go ahead; the message says why."""
+
+
+@dataclass(frozen=True)
+class ScoreOutcome:
+    out_dir: Path
+    manifest: dict
+
+
+def prioritise(cohort: ScoredCohort, loaded: LoadedModel, catalogue: list[FeatureSpec], capacity: Capacity,
+               per: Unit, seed: int, scored_at: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(prioritisation frame: everyone scored, ranked within their unit, reasons for the listed only;
+    per-unit cohort, places and listed counts)."""
+    frame, contract = cohort.frame, cohort.contract
+    unit_column = "local_authority" if per == "local_authority" else "area_id"
+    units = frame[unit_column].astype(str)
+    sizes = units.value_counts().sort_index()
+    places = capacity.for_units(sizes)
+    rank = rank_within(units, frame["risk"].to_numpy(), frame["person_id"], seed)
+    listed = rank <= units.map(places).to_numpy()
+    out = pd.DataFrame({
+        "person_id": frame["person_id"].astype(str), "area_id": frame["area_id"].astype(str),
+        "local_authority": frame["local_authority"].astype(str), "unit": units, "rank": rank, "listed": listed,
+        "risk": frame["risk"].to_numpy(), "band": frame["band"].to_numpy(), "band_label": frame["band_label"].astype(str),
+        "prevention_tier": prevention_tier(frame, catalogue, contract.snapshot),
+    })
+    reasons = loaded.scorer.reasons(frame.loc[listed], 3) if listed.any() else pd.DataFrame(columns=REASONS)
+    for column in REASONS:
+        out[column] = ""
+        out.loc[listed, column] = reasons[column].to_numpy()
+    out = out.assign(model_name=loaded.name or contract.registered_model, model_version=loaded.version or "",
+                     run_id=loaded.run_id or "", data_fingerprint=cohort.data_fingerprint,
+                     as_of=pd.array([cohort.as_of] * len(out), dtype="date32[pyarrow]"), scored_at=scored_at)
+    out = out.sort_values(["unit", "rank"], kind="stable").reset_index(drop=True)
+    counts = pd.DataFrame({"cohort": sizes, "places": places, "listed": out.groupby("unit")["listed"].sum()})
+    return out, counts
+
+
+def _file_name(unit: str) -> str:
+    return re.sub(r"[^A-Za-z0-9 _.-]", "_", unit).strip() or "_"
+
+
+def write_lists(frame: pd.DataFrame, folder: Path, per: Unit) -> list[Path]:
+    """lists/<local authority>.csv (and lists/<local authority>/<area>.csv per area): the listed, by rank."""
+    written = []
+    listed = frame[frame["listed"]].assign(review_decision="", review_note="")
+    groups = [(Path(_file_name(la)), rows) for la, rows in listed.groupby("local_authority", sort=True)]
+    if per == "area":
+        groups += [(Path(_file_name(la)) / _file_name(area), rows)
+                   for (la, area), rows in listed.groupby(["local_authority", "area_id"], sort=True)]
+    for name, rows in groups:
+        path = folder / "lists" / name.with_suffix(".csv")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ordered = rows.sort_values(["risk", "unit", "rank"], ascending=[False, True, True], kind="stable")
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            handle.write(ADVISORY + "\n")
+            ordered[list(LIST_COLUMNS)].to_csv(handle, index=False, lineterminator="\n", float_format="%.6f")
+        written.append(path)
+    return written
+
+
+def score_to_lists(loaded: LoadedModel, data_dir: Path, as_of: date, out_dir: Path, capacity: Capacity,
+                   per: Unit = "local_authority", seed: int = 0,
+                   progress: Callable[[int, int], None] = lambda done, total: None) -> ScoreOutcome:
+    """Validate, score, rank and write the output folder atomically; return its manifest."""
+    started = time.perf_counter()
+    if loaded.contract.snapshot is None:
+        raise ScoringError(f"model '{loaded.uri}' was trained on a person-level table: it cannot score a data set")
+    dataset = load_dataset(data_dir)
+    prepared = PreparedData.from_dataset(dataset)
+    cohort = score_cohort(loaded.scorer, prepared, as_of, progress=progress)
+    if cohort.frame.empty:
+        raise ScoringError(f"no one is in the cohort at {as_of}: no valid incident in the "
+                           f"{loaded.contract.snapshot.lookback_days} days before it")
+    scored_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    frame, counts = prioritise(cohort, loaded, prepared.catalogue(loaded.contract.snapshot), capacity, per, seed,
+                               scored_at)
+    with atomic_folder(out_dir) as tmp:
+        frame.to_parquet(tmp / "prioritisation.parquet", index=False, compression="zstd")
+        files = [tmp / "prioritisation.parquet", *write_lists(frame, tmp, per)]
+        manifest = {
+            "riskloop_version": riskloop_version(), "scored_at": scored_at, "as_of": as_of.isoformat(),
+            "model": {"name": loaded.name, "version": loaded.version, "run_id": loaded.run_id, "uri": loaded.uri},
+            "contract": json.loads(loaded.contract.to_json()),
+            "data": {"source": Path(data_dir).name, "fingerprint": dataset.fingerprint,
+                     "coverage_end": dataset.end.isoformat(), "quarantine": f"{QUARANTINE_DIR}/ in the data set folder"},
+            "counts": _counts(dataset, cohort, frame, counts),
+            "capacity": {**capacity.describe(), "per": per, "tie_break_seed": seed},
+            "files": [{"path": p.relative_to(tmp).as_posix(), "sha256": sha256_file(p), "rows": _rows(p)} for p in files],
+            "runtime_seconds": round(time.perf_counter() - started, 2),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    return ScoreOutcome(Path(out_dir), manifest)
+
+
+def _rows(path: Path) -> int:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path, columns=["person_id"]).shape[0]
+    return sum(1 for _ in open(path, encoding="utf-8")) - 2  # the advisory line and the header
+
+
+def _counts(dataset, cohort: ScoredCohort, frame: pd.DataFrame, units: pd.DataFrame) -> dict:
+    tables = {t.table: {"read": t.read, "valid": t.valid, "quarantined": t.quarantined, "rules": t.reasons}
+              for t in dataset.report.tables.values()}
+    return {
+        "tables": tables, "cohort": len(cohort.frame), "scored": len(frame), "listed": int(frame["listed"].sum()),
+        "units": {unit: {k: int(v) for k, v in row.items()} for unit, row in units.iterrows()},
+        "reconciles": bool(all(t["read"] == t["valid"] + t["quarantined"] for t in tables.values())
+                           and len(cohort.frame) == len(frame) == int(units["cohort"].sum())
+                           and int(frame["listed"].sum()) == int(units["listed"].sum())
+                           and (units["listed"] == units[["cohort", "places"]].min(axis=1)).all()),
+    }

@@ -1,0 +1,172 @@
+"""Batch scoring into prioritisation lists: counts reconcile, lists are byte-identical, output is atomic."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskloop.experiments.registry import LoadedModel
+from riskloop.features.catalogue import build_catalogue
+from riskloop.features.snapshot import SnapshotConfig
+from riskloop.serving.batch import ADVISORY, score_to_lists
+from riskloop.serving.capacity import Capacity, CapacityError, rank_within
+from riskloop.serving.output import sha256_file
+from riskloop.serving.tiers import prevention_tier
+
+AS_OF = date(2025, 7, 1)
+
+
+@pytest.fixture(scope="module")
+def loaded(escalation_run) -> LoadedModel:
+    return LoadedModel("models:/riskloop-esc-session@champion", "riskloop-esc-session", "3", "run123",
+                       escalation_run[2].scorer)
+
+
+@pytest.fixture(scope="module")
+def scored(loaded, world_20k, tmp_path_factory):
+    out = tmp_path_factory.mktemp("scores") / "out"
+    outcome = score_to_lists(loaded, world_20k, AS_OF, out, Capacity(share=0.05))
+    return out, outcome.manifest
+
+
+def assert_folder_whole(out: Path) -> dict:
+    """The folder is a complete output: every file in the manifest is there with its hash and rows."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        assert sha256_file(out / entry["path"]) == entry["sha256"], entry["path"]
+    return manifest
+
+
+def test_every_scored_person_is_in_the_file_and_counts_reconcile(scored):
+    out, manifest = scored
+    frame = pd.read_parquet(out / "prioritisation.parquet")
+    counts = manifest["counts"]
+    assert counts["reconciles"] and counts["scored"] == counts["cohort"] == len(frame)
+    for table in counts["tables"].values():
+        assert table["read"] == table["valid"] + table["quarantined"]
+    for unit, row in counts["units"].items():
+        rows = frame[frame["unit"] == unit]
+        assert row["cohort"] == len(rows) and row["places"] == math.ceil(0.05 * len(rows))
+        assert row["listed"] == rows["listed"].sum() == min(row["places"], len(rows))
+        assert sorted(rows["rank"]) == list(range(1, len(rows) + 1))
+        assert rows.loc[rows["listed"], "risk"].min() >= rows.loc[~rows["listed"], "risk"].max()
+    assert frame["person_id"].is_unique and set(frame["prevention_tier"]) <= {"primary", "secondary", "tertiary"}
+    assert (frame["model_version"] == "3").all() and (frame["as_of"] == AS_OF).all()
+    assert manifest["contract"]["features"] and manifest["model"]["run_id"] == "run123"
+    assert sum(f["rows"] for f in manifest["files"] if f["path"].startswith("lists/")) == counts["listed"]
+
+
+def test_reasons_only_for_the_listed_and_lists_are_ready_for_a_case_meeting(scored):
+    out, manifest = scored
+    frame = pd.read_parquet(out / "prioritisation.parquet")
+    assert (frame.loc[frame["listed"], "reason_1"] != "").all()
+    assert (frame.loc[~frame["listed"], ["reason_1", "reason_2", "reason_3"]] == "").all().all()
+    la = frame["local_authority"].iloc[0]
+    path = out / "lists" / f"{la}.csv"
+    assert path.read_text().splitlines()[0] == ADVISORY
+    listed = pd.read_csv(path, skiprows=1, keep_default_na=False)
+    assert list(listed.columns[-2:]) == ["review_decision", "review_note"] and (listed["review_decision"] == "").all()
+    expected = frame[(frame["local_authority"] == la) & frame["listed"]].sort_values("rank")
+    assert listed["person_id"].tolist() == expected["person_id"].tolist()
+
+
+def test_same_inputs_give_byte_identical_lists(scored, loaded, world_20k, tmp_path):
+    out, manifest = scored
+    again = score_to_lists(loaded, world_20k, AS_OF, tmp_path / "again", Capacity(share=0.05)).manifest
+    lists = {f["path"]: f["sha256"] for f in manifest["files"] if f["path"].startswith("lists/")}
+    assert lists == {f["path"]: f["sha256"] for f in again["files"] if f["path"].startswith("lists/")}
+
+
+def test_capacity_from_a_file_a_number_and_per_area(scored, loaded, world_20k, tmp_path):
+    out, manifest = scored
+    units = list(manifest["counts"]["units"])
+    (tmp_path / "places.csv").write_text("local_authority,places\n" + "".join(f"{u},{i}\n" for i, u in enumerate(units)))
+    by_file = score_to_lists(loaded, world_20k, AS_OF, tmp_path / "f", Capacity.parse(str(tmp_path / "places.csv"), 0.05))
+    assert [r["listed"] for r in by_file.manifest["counts"]["units"].values()] == list(range(len(units)))
+    per_area = score_to_lists(loaded, world_20k, AS_OF, tmp_path / "a", Capacity.parse("2", 0.05), per="area")
+    frame = pd.read_parquet(tmp_path / "a" / "prioritisation.parquet")
+    assert frame.groupby("area_id")["listed"].sum().max() == 2 and (frame["unit"] == frame["area_id"]).all()
+    assert len(list((tmp_path / "a" / "lists").glob("*/*.csv"))) == frame.loc[frame["listed"], "area_id"].nunique()
+
+
+@pytest.mark.parametrize("text, message", [("0", "whole number of places"), ("1.5", "whole number of places"),
+                                           ("lots", "neither a CSV file"), ("nowhere.csv", "file not found")])
+def test_bad_capacity_is_a_clear_error(text, message):
+    with pytest.raises(CapacityError, match=message):
+        Capacity.parse(text, 0.05)
+
+
+def test_capacity_file_must_cover_every_unit(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("local_authority,places\nCardiff,3\n")
+    with pytest.raises(CapacityError, match="no places for 1 unit"):
+        Capacity.parse(str(path), 0.05).for_units(pd.Series({"Cardiff": 10, "Swansea": 4}))
+    path.write_text("local_authority,places\nCardiff,-1\n")
+    with pytest.raises(CapacityError, match="row 2: places must be a whole number"):
+        Capacity.parse(str(path), 0.05)
+
+
+def test_ties_are_broken_by_a_seeded_hash_not_by_row_order():
+    units = pd.Series(["A"] * 4 + ["B"] * 2)
+    people = pd.Series(["p1", "p2", "p3", "p4", "q1", "q2"])
+    risk = np.array([0.5, 0.5, 0.5, 0.9, 0.1, 0.1])
+    ranks = rank_within(units, risk, people, seed=0)
+    assert ranks[3] == 1 and sorted(ranks[:3]) == [2, 3, 4] and sorted(ranks[4:]) == [1, 2]
+    shuffled = [5, 2, 0, 4, 1, 3]
+    again = rank_within(units[shuffled].reset_index(drop=True), risk[shuffled], people[shuffled].reset_index(drop=True), 0)
+    assert dict(zip(people[shuffled], again)) == dict(zip(people, ranks))
+    assert any((rank_within(units, risk, people, seed) != ranks).any() for seed in range(1, 10))
+
+
+def test_prevention_tiers_follow_the_documented_rule():
+    catalogue = build_catalogue(())
+    snapshot = pd.DataFrame(0.0, index=range(4), columns=[s.name for s in catalogue])
+    snapshot.loc[1, "perp_theft_count_1095d"] = 1                            # emerging
+    snapshot.loc[2, ["perp_theft_count_1095d", "susp_drugs_count_1095d"]] = [2, 1]
+    snapshot.loc[2, ["offending_harm_365d", "offending_harm_1095d"]] = [5.0, 6.0]  # established, worse this year
+    snapshot.loc[3, ["perp_theft_count_1095d", "offending_harm_365d", "offending_harm_1095d"]] = [4, 1.0, 9.0]
+    tiers = prevention_tier(snapshot, catalogue, SnapshotConfig())
+    assert list(tiers) == ["primary", "secondary", "tertiary", "secondary"]  # row 3: established, not worsening
+    snapshot.loc[3, "offending_trend_90d"] = 0.5
+    assert prevention_tier(snapshot, catalogue, SnapshotConfig())[3] == "tertiary"
+
+
+def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loaded, world_20k, tmp_path):
+    """SIGKILL a real scoring process at several points: the folder is always the previous complete one."""
+    out = tmp_path / "scores"
+    score_to_lists(loaded, world_20k, AS_OF, out, Capacity(share=0.05))
+    before = assert_folder_whole(out)
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(loaded))
+    script = textwrap.dedent(f"""
+        import pickle; from datetime import date; from pathlib import Path
+        from riskloop.serving.batch import score_to_lists; from riskloop.serving.capacity import Capacity
+        loaded = pickle.loads(Path({str(tmp_path / 'model.pkl')!r}).read_bytes())
+        score_to_lists(loaded, Path({str(world_20k)!r}), date(2025, 7, 1), Path({str(out)!r}), Capacity(number=7))
+        print("done")
+    """)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    full = time.perf_counter() - started
+    for fraction in (0.3, 0.6, 0.8, 0.9, 0.97):
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(full * fraction)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        if not out.exists():  # killed between the two renames: the next run restores the previous folder
+            from riskloop.serving.output import recover
+            recover(out)
+        manifest = assert_folder_whole(out)
+        assert manifest["capacity"] in (before["capacity"], {"kind": "places per unit", "places": 7, "per":
+                                                              "local_authority", "tie_break_seed": 0})
