@@ -7,6 +7,8 @@ An unknown key, a wrong type or a missing file is a `ConfigError` naming it
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,7 +19,9 @@ from typing import Literal
 import yaml
 
 from riskloop.features.splits import as_of_schedule
+from riskloop.features.snapshot import SNAPSHOT_PROTECTED
 from riskloop.models.contract import Bands
+from riskloop.models.estimators import HYPERPARAMETERS, check_hyperparameters
 from riskloop.models.fairness import AuditConfig
 
 
@@ -188,12 +192,55 @@ def load_config(path: Path) -> ExperimentConfig:
         raise ConfigError(f"{path.name}: table.path: file not found: {config.table.path}")
     if config.data is not None and config.schedule is None:
         raise ConfigError(f"{path.name}: 'schedule' is required with 'data'")
-    if not 0 < config.capacity < 1:
-        raise ConfigError(f"{path.name}: capacity: expected a share of the cohort between 0 and 1, got {config.capacity}")
-    if not any((config.models.logistic is not None, config.models.lightgbm is not None,
-                config.models.prior_harm is not None)):
-        raise ConfigError(f"{path.name}: models: name at least one model family")
+    problem = _problem(config)
+    if problem:
+        raise ConfigError(f"{path.name}: {problem}")
     return dataclasses.replace(config, source_file=path.resolve())
+
+
+def _problem(config: ExperimentConfig) -> str | None:
+    """The first value that parses but makes no sense, as 'key: why', or None. Checked before any work."""
+    s, f, b = config.schedule, config.fairness, config.bands
+    checks = [
+        (not config.name.strip(), "name: must not be empty"),
+        (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", config.name.strip() or "x"),
+         f"name: '{config.name}' may hold only letters, digits, '_', '.' and '-' (it names the registered model)"),
+        (config.horizon_days < 1, f"horizon_days: must be at least 1, got {config.horizon_days}"),
+        (not math.isfinite(config.harm_threshold) or config.harm_threshold < 0,
+         f"harm_threshold: must be a finite number >= 0, got {config.harm_threshold}"),
+        (not 0 < config.capacity < 1, f"capacity: expected a share of the cohort between 0 and 1, got {config.capacity}"),
+        (not config.calibration, "calibration: name at least one method (isotonic, sigmoid)"),
+        (not 0 <= config.selection.auc_tolerance <= 1,
+         f"selection.auc_tolerance: must be between 0 and 1, got {config.selection.auc_tolerance}"),
+        (not 1 <= b.medium_from < b.high_from <= 20,
+         f"bands: need 1 <= medium_from < high_from <= 20, got medium_from {b.medium_from}, high_from {b.high_from}"),
+        (not 0 < f.band[0] < 1 < f.band[1], f"fairness.band: need low < 1 < high, got {list(f.band)}"),
+        (f.min_group_size < 1, f"fairness.min_group_size: must be at least 1, got {f.min_group_size}"),
+        (f.min_events < 1, f"fairness.min_events: must be at least 1, got {f.min_events}"),
+        (f.bootstrap < 100, f"fairness.bootstrap: must be at least 100 resamples, got {f.bootstrap}"),
+        (not 0 < f.calibration_tolerance < 1,
+         f"fairness.calibration_tolerance: must be between 0 and 1, got {f.calibration_tolerance}"),
+        (config.threads is not None and config.threads < 1, f"threads: must be at least 1, got {config.threads}"),
+        (all(getattr(config.models, m) is None for m in HYPERPARAMETERS), "models: name at least one model family"),
+    ]
+    if s is not None:
+        checks += [(s.every_months < 1, f"schedule.every_months: must be at least 1, got {s.every_months}"),
+                   (s.start >= s.end, f"schedule: start {s.start} is not before end {s.end}"),
+                   (s.n_test < 1, f"schedule.n_test: must be at least 1, got {s.n_test}")]
+    problem = next((why for failed, why in checks if failed), None)
+    if problem:
+        return problem
+    for family in HYPERPARAMETERS:
+        grid = getattr(config.models, family)
+        why = check_hyperparameters(family, grid) if grid is not None else None
+        if why:
+            return f"models.{family}.{why}"
+    if config.data is not None:
+        unknown = [c for c in config.protected if c not in SNAPSHOT_PROTECTED]
+        if unknown:
+            return (f"protected: '{unknown[0]}' is not a protected column riskloop data sets provide "
+                    f"({', '.join(SNAPSHOT_PROTECTED)})")
+    return None
 
 
 def with_data(config: ExperimentConfig, data: Path) -> ExperimentConfig:

@@ -27,6 +27,8 @@ from riskloop.features.vocabulary import HIGH_HARM_TYPES, INCIDENT_TYPES, OFFEND
 LabelName = Literal["escalation", "repeat_victimisation"]
 AGE_BANDS = ((0, "0-17"), (18, "18-24"), (25, "25-34"), (35, "35-49"), (50, "50-64"), (65, "65+"))
 ID_COLUMNS = ("person_id", "as_of", "area_id", "local_authority")
+#: The protected characteristics a snapshot can carry for audits (disability only where the data has it).
+SNAPSHOT_PROTECTED = ("sex", "ethnicity", "disability", "age_band", "deprivation_quintile")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class SnapshotConfig:
     lookback_days: int = 1095
     windows: tuple[int, ...] = DEFAULT_WINDOWS
     harm_threshold: float = 6.0
-    protected: tuple[str, ...] = ("sex", "ethnicity", "disability", "age_band", "deprivation_quintile")
+    protected: tuple[str, ...] = SNAPSHOT_PROTECTED
 
     def __post_init__(self) -> None:
         if self.label not in ("escalation", "repeat_victimisation"):

@@ -124,6 +124,34 @@ class LightGBMModel(ClassifierMixin, BaseEstimator):
         return self.booster_.predict(numeric_matrix(X)[0], pred_contrib=True)
 
 
+#: The hyper-parameters a config may set per family, with their valid range (kind, lowest, highest).
+#: LightGBM's names are the estimator's own constructor parameters (checked in tests).
+HYPERPARAMETERS: dict[str, dict[str, tuple[type, float, float | None]]] = {
+    "lightgbm": {"n_estimators": (int, 1, None), "learning_rate": (float, 1e-6, 1.0), "num_leaves": (int, 2, 131072),
+                 "min_child_samples": (int, 1, None), "subsample": (float, 1e-6, 1.0),
+                 "colsample_bytree": (float, 1e-6, 1.0), "reg_lambda": (float, 0.0, None),
+                 "early_stopping_rounds": (int, 1, None)},
+    "logistic": {"C": (float, 1e-12, None)},
+    "prior_harm": {},
+}
+
+
+def check_hyperparameters(family: str, params: dict[str, list[float]]) -> str | None:
+    """Why a family's grid cannot be used (unknown name, empty list, value out of range), or None."""
+    allowed = HYPERPARAMETERS[family]
+    for name, values in params.items():
+        if name not in allowed:
+            return f"unknown hyper-parameter '{name}' (known: {', '.join(sorted(allowed)) or 'none'})"
+        kind, low, high = allowed[name]
+        if not values:
+            return f"{name}: the list is empty"
+        for value in values:
+            if value != value or value < low or (high is not None and value > high) or (kind is int and value % 1):
+                bounds = f">= {low:g}" if high is None else f"between {low:g} and {high:g}"
+                return f"{name}: {value!r} is not {'a whole number ' if kind is int else 'a number '}{bounds}"
+    return None
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One model group: a family and its hyper-parameters."""

@@ -41,12 +41,52 @@ def write_config(tmp_path, text: str, name="c.yaml") -> Path:
     ("data: .\n", "c.yaml: missing key 'name'"),
     ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\nlabel: arrests\n",
      "c.yaml: label: expected one of escalation, repeat_victimisation, got 'arrests'"),
+    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leavs: [7]}}\n',
+     "c.yaml: models.lightgbm.unknown hyper-parameter 'num_leavs'"),
+    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: []}}\n',
+     'c.yaml: models.lightgbm.num_leaves: the list is empty'),
+    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [-3]}}\n',
+     'c.yaml: models.lightgbm.num_leaves: -3.0 is not a whole number between 2'),
+    ('name: x\ndata: .\nmodels: {lightgbm: {num_leaves: [7]}}\nschedule: {start: 2020-01-01, end: 2022-01-01, every_months: 0}\n',
+     'c.yaml: schedule.every_months: must be at least 1'),
+    ('name: x\ndata: .\nmodels: {lightgbm: {num_leaves: [7]}}\nschedule: {start: 2023-01-01, end: 2022-01-01}\n',
+     'c.yaml: schedule: start 2023-01-01 is not before end 2022-01-01'),
+    ('name: x\ndata: .\nmodels: {lightgbm: {num_leaves: [7]}}\nschedule: {start: 2020-01-01, end: 2022-01-01, n_test: -1}\n',
+     'c.yaml: schedule.n_test: must be at least 1'),
+    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\ncalibration: []\n',
+     'c.yaml: calibration: name at least one method'),
+    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nselection: {auc_tolerance: -1}\n',
+     'c.yaml: selection.auc_tolerance: must be between 0 and 1'),
+    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nhorizon_days: 0\n',
+     'c.yaml: horizon_days: must be at least 1'),
+    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nhorizon_days: -30\n',
+     'c.yaml: horizon_days: must be at least 1'),
+    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nfairness: {min_group_size: 0}\n',
+     'c.yaml: fairness.min_group_size: must be at least 1'),
+    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nfairness: {band: [1.25, 0.8]}\n',
+     'c.yaml: fairness.band: need low < 1 < high'),
+    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nharm_threshold: .nan\n',
+     'c.yaml: harm_threshold: must be a finite number'),
+    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nbands: {medium_from: 25, high_from: 0}\n',
+     'c.yaml: bands: need 1 <= medium_from < high_from <= 20'),
+    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nprotected: [sex, religion]\n',
+     "c.yaml: protected: 'religion' is not a protected column"),
+    ("data: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nname: ''\n",
+     'c.yaml: name: must not be empty'),
+    ('data: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nname: a/b\n',
+     "c.yaml: name: 'a/b' may hold only letters"),
 ])
 def test_config_errors_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as error:
         load_config(write_config(tmp_path, text))
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_hyperparameter_names_are_the_estimators_own():
+    from riskloop.models.estimators import HYPERPARAMETERS, LightGBMModel
+
+    assert set(HYPERPARAMETERS["lightgbm"]) == set(LightGBMModel().get_params()) - {"seed", "n_jobs"}
 
 
 def test_missing_config_file_is_named(tmp_path):

@@ -1,0 +1,85 @@
+"""`riskloop score` on full Wales (issue 12): end to end, by stage, and predict against bare Booster.predict.
+
+Goals: end to end <= 90 s and <= 4 GB peak RSS on 2 cores; read + validate + features <= 30 s;
+riskloop's predict step >= 0.8x the rows/s of bare `Booster.predict` on the same feature matrix.
+A LightGBM model is fitted on a sample of the 2022 snapshot first (set-up, not timed). Each
+measurement runs in a fresh process so that its peak memory is its own.
+Usage: python benchmarks/score.py WORLD_DIR [AS_OF]   (make WORLD_DIR with `riskloop generate --people 3100000`)
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from _measure import run_isolated, scorer_for
+
+from riskloop.experiments.registry import LoadedModel
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
+from riskloop.features.validate import load_dataset
+from riskloop.models.calibration import calibrate
+from riskloop.models.estimators import ModelSpec, fit_model
+
+world = Path(sys.argv[1])
+as_of = sys.argv[2] if len(sys.argv) > 2 else "2025-01-01"
+HERE = str(Path(__file__).parent)
+
+with tempfile.TemporaryDirectory() as tmp:
+    prepared = PreparedData.from_dataset(load_dataset(world, quarantine=False))
+    frame, meta = build_snapshots(prepared, [date(2022, 1, 1), date(2023, 1, 1)], SnapshotConfig())
+    features = list(meta.features)
+    fit = frame[frame["as_of"] == "2022-01-01"].sample(n=300_000, random_state=0)
+    val = frame[frame["as_of"] == "2023-01-01"].sample(n=100_000, random_state=0)
+    spec = ModelSpec("lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600),
+                                  ("num_leaves", 15)))
+    model = fit_model(spec, fit[features], fit["label"].to_numpy(), val[features], val["label"].to_numpy(), [], 42, 2)
+    calibrated, _ = calibrate(model, val[features], val["label"].to_numpy(), ("isotonic", "sigmoid"), 42)
+    scorer = scorer_for(calibrated, features, calibrated.predict_proba(val[features])[:, 1],
+                        prepared.catalogue(SnapshotConfig()), meta.protected)
+    loaded = LoadedModel("models:/riskloop-bench@champion", "riskloop-bench", "1", "bench", scorer)
+    Path(tmp, "model.pkl").write_bytes(pickle.dumps(loaded))
+    trees = model.named_steps["model"].booster_.num_trees()
+    del prepared, frame, fit, val
+
+    setup = (f"import pickle, sys; from datetime import date; from pathlib import Path; sys.path.insert(0, {HERE!r})\n"
+             f"loaded = pickle.loads(Path({tmp!r}, 'model.pkl').read_bytes())\n"
+             f"as_of = date.fromisoformat({as_of!r}); world = Path({str(world)!r})\n")
+    wall, rss, out = run_isolated(setup + f"""
+from riskloop.serving.batch import score_to_lists
+from riskloop.serving.capacity import Capacity
+outcome = score_to_lists(loaded, world, as_of, Path({tmp!r}) / "scores", Capacity(share=0.05))
+print("scored", outcome.manifest["counts"]["scored"], "listed", outcome.manifest["counts"]["listed"])
+""")
+    scored, listed = int(out.split()[1]), int(out.split()[3])
+
+    stage_wall, stage_rss, stages = run_isolated(setup + """
+import time, numpy as np
+from riskloop.features.snapshot import PreparedData
+from riskloop.features.validate import load_dataset
+from riskloop.models.estimators import numeric_matrix
+from riskloop.pipelines.score import cohort_snapshot, score_frame
+t = time.perf_counter(); dataset = load_dataset(world, quarantine=False); print("read_validate", time.perf_counter() - t)
+t = time.perf_counter(); prepared = PreparedData.from_dataset(dataset); print("prepare", time.perf_counter() - t)
+t = time.perf_counter(); snapshot = cohort_snapshot(loaded.contract, prepared, as_of); print("snapshot", time.perf_counter() - t)
+t = time.perf_counter(); scores = score_frame(loaded.scorer, snapshot); print("predict", time.perf_counter() - t)
+booster = loaded.scorer.pipeline.named_steps["model"].booster_
+matrix = numeric_matrix(snapshot[loaded.scorer.features])[0]
+t = time.perf_counter(); booster.predict(matrix); print("bare_predict", time.perf_counter() - t)
+top = snapshot.loc[np.argsort(-scores["risk"].to_numpy())[: int(0.05 * len(snapshot))]]
+t = time.perf_counter(); loaded.scorer.reasons(top, 3); print("reasons", time.perf_counter() - t)
+""")
+    seconds = {line.split()[0]: float(line.split()[1]) for line in stages.splitlines()}
+
+features_s = seconds["read_validate"] + seconds["prepare"] + seconds["snapshot"]
+print(f"world {world} at {as_of}: {scored:,} people scored, {listed:,} listed; model {trees} trees x 15 leaves")
+print(f"riskloop score end to end   {wall:6.1f} s  ({scored / wall:,.0f} people/s); peak RSS {rss:.2f} GiB "
+      "(goal <= 90 s, <= 4 GB)")
+print(f"  read + validate {seconds['read_validate']:.1f} s, prepare {seconds['prepare']:.1f} s, snapshot "
+      f"{seconds['snapshot']:.1f} s: features ready in {features_s:.1f} s (goal <= 30 s)")
+print(f"  predict (chunked, calibrated, bands) {seconds['predict']:.1f} s = {scored / seconds['predict']:,.0f} rows/s; "
+      f"bare Booster.predict {seconds['bare_predict']:.1f} s = {scored / seconds['bare_predict']:,.0f} rows/s; "
+      f"ratio {seconds['bare_predict'] / seconds['predict']:.2f} of bare (goal >= 0.8)")
+print(f"  reasons for the top 5% ({int(0.05 * scored):,} people) {seconds['reasons']:.1f} s")
