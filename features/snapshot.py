@@ -239,6 +239,21 @@ def _age_band(age: np.ndarray) -> np.ndarray:
     return names[np.searchsorted(edges, age, side="right") - 1]
 
 
+def _feature_matrix(names: list[str], n: int, families) -> pd.DataFrame:
+    """The features as one float block, filled family by family so that no second copy of the matrix
+    is ever held (each family's columns are released once copied in)."""
+    matrix = np.empty((n, len(names)), order="F")
+    column = {name: j for j, name in enumerate(names)}
+    filled = 0
+    for family in families:
+        for name, values in family().items():
+            matrix[:, column[name]] = values
+            filled += 1
+    if filled != len(names):
+        raise RuntimeError(f"the snapshot built {filled} feature columns for a catalogue of {len(names)}")
+    return pd.DataFrame(matrix, columns=names, copy=False)
+
+
 def build_snapshot(d: PreparedData, as_of: date, config: SnapshotConfig) -> pd.DataFrame:
     """One row per cohort member at `as_of`: ids, features (catalogue order), label, protected columns."""
     t = int(np.datetime64(as_of, "D").astype(np.int64))
@@ -248,21 +263,20 @@ def build_snapshot(d: PreparedData, as_of: date, config: SnapshotConfig) -> pd.D
     pos = np.searchsorted(cohort, d.inc_person[in_lookback])
     cohort_area = d.person_area[cohort]
     age = (t - d.birth_day[cohort]) / 365.25
-    columns = {
-        **_incident_features(d, in_lookback, pos, n, t, config),
-        **_intervention_features(d, cohort, t),
-        AGE: age,
-        **_area_features(d, t, cohort_area),
-    }
     names = [s.name for s in d.catalogue(config)]
-    frame = pd.DataFrame({
+    features = _feature_matrix(names, n, (
+        lambda: _incident_features(d, in_lookback, pos, n, t, config),
+        lambda: _intervention_features(d, cohort, t),
+        lambda: {AGE: age},
+        lambda: _area_features(d, t, cohort_area),
+    ))
+    ids = pd.DataFrame({
         "person_id": pd.array(d.person_id[cohort], dtype="string"),
         "as_of": pd.Series(np.full(n, np.datetime64(as_of, "D")).astype("datetime64[s]")),
         "area_id": pd.array(d.area_id[cohort_area], dtype="string"),
         "local_authority": pd.array(d.la_names[d.area_la[cohort_area]], dtype="string"),
-        **{name: np.asarray(columns[name], dtype=float) for name in names},
-        "label": _labels(d, cohort, t, config),
     })
+    frame = pd.concat([ids, features, pd.DataFrame({"label": _labels(d, cohort, t, config)})], axis=1)
     protected = {"sex": d.sex[cohort], "ethnicity": d.ethnicity[cohort], "age_band": _age_band(age),
                  "deprivation_quintile": (d.area_decile[cohort_area] + 1) // 2}
     if d.disability is not None:

@@ -53,5 +53,7 @@ def score_frame(scorer: RiskScorer, frame: pd.DataFrame, chunk_rows: int = CHUNK
 def score_cohort(scorer: RiskScorer, prepared: PreparedData, as_of: date,
                  progress: Callable[[int, int], None] = lambda done, total: None) -> ScoredCohort:
     snapshot = cohort_snapshot(scorer.contract, prepared, as_of)
-    scored = snapshot.join(score_frame(scorer, snapshot, progress=progress))
-    return ScoredCohort(scored, as_of, scorer.contract, prepared.fingerprint)
+    scores = score_frame(scorer, snapshot, progress=progress)
+    for column in scores.columns:  # added in place: the snapshot is not copied
+        snapshot[column] = scores[column].to_numpy()
+    return ScoredCohort(snapshot, as_of, scorer.contract, prepared.fingerprint)

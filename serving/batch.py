@@ -21,7 +21,7 @@ import pandas as pd
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.snapshot import PreparedData
-from riskloop.features.validate import QUARANTINE_DIR, load_dataset
+from riskloop.features.validate import QUARANTINE_DIR, ValidationReport, load_dataset
 from riskloop.models.contract import riskloop_version
 from riskloop.pipelines.score import ScoredCohort, score_cohort
 from riskloop.serving.capacity import Capacity, rank_within
@@ -107,6 +107,8 @@ def score_to_lists(loaded: LoadedModel, data_dir: Path, as_of: date, out_dir: Pa
         raise ScoringError(f"model '{loaded.uri}' was trained on a person-level table: it cannot score a data set")
     dataset = load_dataset(data_dir)
     prepared = PreparedData.from_dataset(dataset)
+    report, fingerprint, coverage_end = dataset.report, dataset.fingerprint, dataset.end
+    del dataset  # the prepared arrays hold what scoring needs; the typed tables can go
     cohort = score_cohort(loaded.scorer, prepared, as_of, progress=progress)
     if cohort.frame.empty:
         raise ScoringError(f"no one is in the cohort at {as_of}: no valid incident in the "
@@ -121,9 +123,9 @@ def score_to_lists(loaded: LoadedModel, data_dir: Path, as_of: date, out_dir: Pa
             "riskloop_version": riskloop_version(), "scored_at": scored_at, "as_of": as_of.isoformat(),
             "model": {"name": loaded.name, "version": loaded.version, "run_id": loaded.run_id, "uri": loaded.uri},
             "contract": json.loads(loaded.contract.to_json()),
-            "data": {"source": Path(data_dir).name, "fingerprint": dataset.fingerprint,
-                     "coverage_end": dataset.end.isoformat(), "quarantine": f"{QUARANTINE_DIR}/ in the data set folder"},
-            "counts": _counts(dataset, cohort, frame, counts),
+            "data": {"source": Path(data_dir).name, "fingerprint": fingerprint,
+                     "coverage_end": coverage_end.isoformat(), "quarantine": f"{QUARANTINE_DIR}/ in the data set folder"},
+            "counts": _counts(report, cohort, frame, counts),
             "capacity": {**capacity.describe(), "per": per, "tie_break_seed": seed},
             "files": [{"path": p.relative_to(tmp).as_posix(), "sha256": sha256_file(p), "rows": _rows(p)} for p in files],
             "runtime_seconds": round(time.perf_counter() - started, 2),
@@ -138,9 +140,9 @@ def _rows(path: Path) -> int:
     return sum(1 for _ in open(path, encoding="utf-8")) - 2  # the advisory line and the header
 
 
-def _counts(dataset, cohort: ScoredCohort, frame: pd.DataFrame, units: pd.DataFrame) -> dict:
+def _counts(report: ValidationReport, cohort: ScoredCohort, frame: pd.DataFrame, units: pd.DataFrame) -> dict:
     tables = {t.table: {"read": t.read, "valid": t.valid, "quarantined": t.quarantined, "rules": t.reasons}
-              for t in dataset.report.tables.values()}
+              for t in report.tables.values()}
     return {
         "tables": tables, "cohort": len(cohort.frame), "scored": len(frame), "listed": int(frame["listed"].sum()),
         "units": {unit: {k: int(v) for k, v in row.items()} for unit, row in units.iterrows()},
