@@ -149,9 +149,9 @@ def _rule_failures(schema: TableSchema, raw: pd.DataFrame, typed: dict[str, pd.S
     if schema.name == "incidents":
         people = parents["people"]
         where = _positions(typed["person_id"], people["person_id"])
-        birth = people["birth_date"].to_numpy()[np.maximum(where, 0)]
-        fail(pd.Series((where >= 0) & (typed["date"].to_numpy() < birth), index=raw.index),
-             "date: before the person's birth_date")
+        # position -1 (a person not in people, or no people at all) reads the appended NaT: never before birth
+        birth = np.append(people["birth_date"].to_numpy(), np.datetime64("NaT", "s"))[where]
+        fail(pd.Series(typed["date"].to_numpy() < birth, index=raw.index), "date: before the person's birth_date")
     if schema.name == "interventions" and "end_date" in typed:
         fail(typed["end_date"] < typed["start_date"], "end_date: before start_date")
     return failures

@@ -114,3 +114,21 @@ def test_load_writes_quarantine_and_never_touches_inputs(tmp_path):
     write_tables(folder, hand_tables())
     load_dataset(folder, today=TODAY)
     assert not (folder / "_quarantine" / "incidents.csv").exists()
+
+
+@pytest.mark.parametrize("emptied", ["areas", "people"])
+def test_header_only_parent_rejects_its_children_without_crashing(emptied):
+    tables = hand_tables()
+    tables[emptied] = tables[emptied].iloc[:0]
+    valid, quarantined, report = validate_tables(tables, TODAY)
+    assert all(t.reconciles for t in report.tables.values())
+    assert len(valid["people"]) == len(valid["incidents"]) == len(valid["interventions"]) == 0
+    assert set(quarantined["incidents"]["reason"]) == {f"person_id: '{p}' not found in valid people"
+                                                        for p in ("p1", "p2", "p3")}
+
+
+def test_every_person_rejected_rejects_every_incident():
+    tables = hand_tables()
+    tables["people"]["sex"] = "?"
+    _, quarantined, report = quarantine_of(tables, "incidents")
+    assert report.valid == 0 and report.quarantined == 4
