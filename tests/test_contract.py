@@ -40,6 +40,13 @@ def test_valid_data_passes_untouched():
     ("areas", "deprivation_rank", "0", "deprivation_rank: 0 is below 1"),
     ("interventions", "tier", "quaternary", "tier: 'quaternary' is not one of primary, secondary, tertiary"),
     ("interventions", "end_date", "2023-01-01", "end_date: before start_date"),
+    ("incidents", "harm", "inf", "harm: not a finite number ('inf')"),
+    ("incidents", "harm", "Infinity", "harm: not a finite number ('Infinity')"),
+    ("incidents", "harm", "-inf", "harm: not a finite number ('-inf')"),
+    ("incidents", "harm", "1e309", "harm: not a finite number ('1e309')"),
+    ("incidents", "harm", "nan", "harm: not a finite number ('nan')"),
+    ("incidents", "harm", "NaN", "harm: not a finite number ('NaN')"),
+    ("areas", "population", "inf", "population: not a finite number ('inf')"),
 ])
 def test_row_rule_quarantines_with_reason(table, column, value, expected):
     tables = hand_tables()
