@@ -118,13 +118,13 @@ def _stripped_text(raw: pd.Series) -> pd.Series:
 
 
 def _parse_column(raw: pd.Series, column: Column) -> ParsedColumn:
-    """Type a raw column; text cells are stripped of surrounding whitespace (dates are parsed as given)."""
+    """Type a raw column; text cells are stripped of surrounding whitespace first."""
     textual = raw.dtype == object or pd.api.types.is_string_dtype(raw)
     cells = _stripped_text(raw) if textual else raw
     present = (cells != "").fillna(False).astype(bool) if textual else raw.notna()
     non_finite = pd.Series(False, index=raw.index)
     if column.kind == "date":
-        values = _parse_dates(raw, textual)
+        values = _parse_dates(cells, textual)
     elif column.kind in ("int", "float"):
         values, non_finite = _parse_numbers(cells, textual, column.kind)
     elif column.kind == "bool" and pd.api.types.is_bool_dtype(raw):
@@ -177,10 +177,9 @@ def _rule_failures(schema: TableSchema, raw: pd.DataFrame, parsed: dict[str, Par
             _column_rules(column, parsed[column.name], raw[column.name], today, fail)
     typed = {name: column.values for name, column in parsed.items()}
 
-    key = list(schema.key)
-    duplicated = raw[key].astype("string[pyarrow]").duplicated(keep=False) & pd.concat(
-        [typed[k].notna() for k in key], axis=1).all(axis=1)
-    fail(duplicated, f"duplicate {'/'.join(key)}: the same key is on more than one row")
+    key = pd.DataFrame({k: typed[k] for k in schema.key})
+    fail(key.duplicated(keep=False) & key.notna().all(axis=1),
+         f"duplicate {'/'.join(schema.key)}: the same key is on more than one row")
 
     for ref in schema.references:
         known = parents[ref.table][ref.table_column]

@@ -139,3 +139,23 @@ def test_every_person_rejected_rejects_every_incident():
     tables["people"]["sex"] = "?"
     _, quarantined, report = quarantine_of(tables, "incidents")
     assert report.valid == 0 and report.quarantined == 4
+
+
+def test_surrounding_whitespace_is_stripped_from_every_string():
+    tables = hand_tables()
+    tables["people"].loc[0, ["person_id", "area_id", "birth_date", "sex"]] = ["p1 ", "\tA1", " 1990-05-01\n", " M "]
+    tables["incidents"].loc[0, ["person_id", "harm"]] = [" p1", "4.5 "]
+    valid, _, report = validate_tables(tables, TODAY)
+    assert report.quarantined == 0
+    assert valid["people"].loc[0, ["person_id", "area_id", "sex"]].tolist() == ["p1", "A1", "M"]
+    assert valid["people"].loc[0, "birth_date"] == pd.Timestamp("1990-05-01")
+    assert valid["incidents"]["person_id"].tolist() == ["p1", "p2", "p1", "p3"]
+
+
+def test_keys_differing_only_by_whitespace_are_duplicates():
+    tables = hand_tables()
+    tables["people"] = pd.concat([tables["people"], tables["people"].iloc[[0]]], ignore_index=True)
+    tables["people"].loc[3, "person_id"] = "p1 "
+    _, quarantined, report = quarantine_of(tables, "people")
+    assert quarantined["row"].tolist() == [1, 4]
+    assert all("duplicate person_id" in r for r in quarantined["reason"])
