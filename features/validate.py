@@ -87,9 +87,9 @@ class ParsedColumn(NamedTuple):
 
 
 def _parse_dates(cells: pd.Series, textual: bool) -> pd.Series:
-    """Dates and date-times."""
-    values = pd.to_datetime(cells, errors="coerce", format="ISO8601" if textual else None)
-    return values.astype("datetime64[s]")
+    """Dates and date-times; a time zone is converted to UTC and then dropped."""
+    values = pd.to_datetime(cells, errors="coerce", format="ISO8601" if textual else None, utc=True)
+    return values.dt.tz_localize(None).astype("datetime64[s]")
 
 
 def _parse_numbers(cells: pd.Series, textual: bool, kind: str) -> tuple[pd.Series, pd.Series]:

@@ -159,3 +159,27 @@ def test_keys_differing_only_by_whitespace_are_duplicates():
     _, quarantined, report = quarantine_of(tables, "people")
     assert quarantined["row"].tolist() == [1, 4]
     assert all("duplicate person_id" in r for r in quarantined["reason"])
+
+
+def test_time_zones_are_converted_to_utc_and_dropped():
+    tables = hand_tables()
+    tables["incidents"]["date"] = ["2023-02-01T10:00:00Z", "2023-02-01T23:30:00-05:00",
+                                   "2023-06-10T08:15:00", "2023-07-01T09:00:00+05:00"]
+    valid, _, report = validate_tables(tables, TODAY)
+    assert report.quarantined == 0
+    assert valid["incidents"]["date"].astype(str).tolist() == [
+        "2023-02-01 10:00:00", "2023-02-02 04:30:00", "2023-06-10 08:15:00", "2023-07-01 04:00:00"]
+
+
+def test_time_zone_aware_parquet_timestamps_are_read_as_utc(tmp_path):
+    tables = hand_tables()
+    folder = write_tables(tmp_path / "d", tables)
+    incidents = tables["incidents"].assign(
+        date=pd.to_datetime(tables["incidents"]["date"]).dt.tz_localize("Europe/London"))
+    (folder / "incidents.csv").unlink()
+    incidents.to_parquet(folder / "incidents.parquet")
+    dataset = load_dataset(folder, today=TODAY)
+    assert dataset.report.quarantined == 0
+    # midnight in London: the same instant in UTC, an hour earlier in summer
+    assert dataset.incidents["date"].astype(str).tolist() == [
+        "2023-02-01 00:00:00", "2023-02-01 00:00:00", "2023-06-09 23:00:00", "2023-06-30 23:00:00"]
