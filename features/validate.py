@@ -156,7 +156,7 @@ def _column_rules(column: Column, parsed: ParsedColumn, raw: pd.Series, today: d
     if column.minimum is not None:
         fail(values < column.minimum, lambda: f"{name}: " + shown() + f" is below {column.minimum:g}")
     if column.not_future:
-        fail(values > pd.Timestamp(today),
+        fail(values >= pd.Timestamp(today) + pd.Timedelta(days=1),
              lambda: f"{name}: " + shown() + f" is after today ({today.isoformat()})")
 
 

@@ -183,3 +183,10 @@ def test_time_zone_aware_parquet_timestamps_are_read_as_utc(tmp_path):
     # midnight in London: the same instant in UTC, an hour earlier in summer
     assert dataset.incidents["date"].astype(str).tolist() == [
         "2023-02-01 00:00:00", "2023-02-01 00:00:00", "2023-06-09 23:00:00", "2023-06-30 23:00:00"]
+
+
+def test_a_time_on_today_is_not_in_the_future():
+    tables = hand_tables()
+    tables["incidents"].loc[0, "date"] = f"{TODAY.isoformat()}T23:59:59"
+    _, _, report = validate_tables(tables, TODAY)
+    assert report.quarantined == 0
