@@ -140,7 +140,7 @@ Fail = Callable[[pd.Series, Reason], None]
 
 
 def _column_rules(column: Column, parsed: ParsedColumn, raw: pd.Series, today: date, fail: Fail) -> None:
-    """One column's own rules: parses, present, allowed, in range."""
+    """One column's own rules: parses, present, allowed, in range, a plausible date."""
     name, values = column.name, parsed.values
 
     def shown() -> pd.Series:
@@ -158,6 +158,12 @@ def _column_rules(column: Column, parsed: ParsedColumn, raw: pd.Series, today: d
     if column.not_future:
         fail(values >= pd.Timestamp(today) + pd.Timedelta(days=1),
              lambda: f"{name}: " + shown() + f" is after today ({today.isoformat()})")
+    if column.earliest is not None:
+        fail(values < pd.Timestamp(column.earliest),
+             lambda: f"{name}: " + shown() + f" is before {column.earliest.isoformat()}")
+    if column.max_age_years is not None:
+        fail(values < pd.Timestamp(today) - pd.DateOffset(years=column.max_age_years),
+             lambda: f"{name}: " + shown() + f" gives an age over {column.max_age_years} years today ({today.isoformat()})")
 
 
 def _rule_failures(schema: TableSchema, raw: pd.DataFrame, parsed: dict[str, ParsedColumn],

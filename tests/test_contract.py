@@ -47,6 +47,10 @@ def test_valid_data_passes_untouched():
     ("incidents", "harm", "nan", "harm: not a finite number ('nan')"),
     ("incidents", "harm", "NaN", "harm: not a finite number ('NaN')"),
     ("areas", "population", "inf", "population: not a finite number ('inf')"),
+    ("people", "birth_date", "0001-01-01", "birth_date: 0001-01-01 is before 1900-01-01"),
+    ("people", "birth_date", "1905-12-31", "birth_date: 1905-12-31 gives an age over 120 years today (2026-01-01)"),
+    ("incidents", "date", "1899-12-31", "date: 1899-12-31 is before 1900-01-01"),
+    ("interventions", "start_date", "1066-10-14", "start_date: 1066-10-14 is before 1900-01-01"),
 ])
 def test_row_rule_quarantines_with_reason(table, column, value, expected):
     tables = hand_tables()
