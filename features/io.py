@@ -58,12 +58,14 @@ def write_text_atomic(text: str, target: Path) -> None:
 
 
 def table_path(data_dir: Path, name: str) -> Path | None:
-    """The file holding table `name` in a data set folder: NAME.parquet or NAME.csv."""
-    for suffix in (".parquet", ".csv"):
-        candidate = Path(data_dir) / f"{name}{suffix}"
-        if candidate.exists():
-            return candidate
-    return None
+    """The file holding table `name` in a data set folder: NAME.parquet or NAME.csv.
+
+    Raises DataError if both are there: riskloop does not guess which one is meant.
+    """
+    found = [p for p in (Path(data_dir) / f"{name}.parquet", Path(data_dir) / f"{name}.csv") if p.exists()]
+    if len(found) > 1:
+        raise DataError(f"{data_dir}: both {found[0].name} and {found[1].name} are present; keep one")
+    return found[0] if found else None
 
 
 def read_raw_table(path: Path) -> pd.DataFrame:

@@ -194,3 +194,10 @@ def test_a_time_on_today_is_not_in_the_future():
     tables["incidents"].loc[0, "date"] = f"{TODAY.isoformat()}T23:59:59"
     _, _, report = validate_tables(tables, TODAY)
     assert report.quarantined == 0
+
+
+def test_a_table_in_both_formats_is_refused(tmp_path):
+    folder = write_tables(tmp_path / "d", hand_tables())
+    hand_tables()["incidents"].to_parquet(folder / "incidents.parquet")
+    with pytest.raises(DataError, match="both incidents.parquet and incidents.csv are present"):
+        load_dataset(folder, today=TODAY)
