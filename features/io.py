@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -48,8 +49,9 @@ def write_parquet_atomic(table: pa.Table | pd.DataFrame, target: Path,
 
 
 def write_csv_atomic(frame: pd.DataFrame, target: Path) -> None:
+    """Write CSV with every text field quoted, so a value holding a line break reads back as one field."""
     with atomic_path(target) as tmp:
-        frame.to_csv(tmp, index=False)
+        frame.to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC)
 
 
 def write_text_atomic(text: str, target: Path) -> None:

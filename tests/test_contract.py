@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from riskloop.features.io import DataError
-from riskloop.features.validate import load_dataset, validate_tables
+from riskloop.features.validate import load_dataset, validate_tables, write_quarantine
 from tests.conftest import TODAY, hand_tables, write_tables
 
 
@@ -201,3 +201,14 @@ def test_a_table_in_both_formats_is_refused(tmp_path):
     hand_tables()["incidents"].to_parquet(folder / "incidents.parquet")
     with pytest.raises(DataError, match="both incidents.parquet and incidents.csv are present"):
         load_dataset(folder, today=TODAY)
+
+
+def test_quarantine_csv_reads_back_exactly(tmp_path):
+    tables = hand_tables()
+    tables["people"].loc[0, "sex"] = "x\ry"
+    tables["people"].loc[1, "ethnicity"] = 'say "hi",\nthen\r\nleave '
+    _, quarantined, _ = validate_tables(tables, TODAY)
+    write_quarantine(tmp_path, quarantined)
+    back = pd.read_csv(tmp_path / "_quarantine" / "people.csv", dtype=str, keep_default_na=False)
+    assert len(back) == 2
+    pd.testing.assert_frame_equal(back, quarantined["people"].astype(str).reset_index(drop=True))
