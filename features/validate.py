@@ -77,6 +77,14 @@ class Dataset:
     report: ValidationReport
     source: str = ""
 
+    def require_rows(self, *tables: str) -> None:
+        """Raise DataError naming the first of `tables` left with no valid rows."""
+        for name in tables:
+            counts = self.report.tables[name]
+            if not counts.valid:
+                raise DataError(f"{self.source or 'data set'}: no valid rows in {name} "
+                                f"({counts.read:,} read, {counts.quarantined:,} quarantined)")
+
 
 class ParsedColumn(NamedTuple):
     """A column's typed values, and its non-empty cells that did not parse or are not finite numbers."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import pytest
 
 from riskloop.features.io import DataError
-from riskloop.features.validate import load_dataset, validate_tables, write_quarantine
+from riskloop.features.snapshot import SnapshotConfig, check_coverage
+from riskloop.features.validate import Dataset, load_dataset, validate_tables, write_quarantine
 from tests.conftest import TODAY, hand_tables, write_tables
 
 
@@ -212,3 +215,32 @@ def test_quarantine_csv_reads_back_exactly(tmp_path):
     back = pd.read_csv(tmp_path / "_quarantine" / "people.csv", dtype=str, keep_default_na=False)
     assert len(back) == 2
     pd.testing.assert_frame_equal(back, quarantined["people"].astype(str).reset_index(drop=True))
+
+
+def test_no_valid_rows_is_a_data_error():
+    tables = hand_tables()
+    tables["people"] = tables["people"].iloc[:0]
+    valid, _, report = validate_tables(tables, TODAY)
+    dataset = Dataset(**valid, fingerprint="hand", end=TODAY, report=report, source="hand")
+    dataset.require_rows("areas")
+    with pytest.raises(DataError, match=r"hand: no valid rows in people \(0 read, 0 quarantined\)"):
+        dataset.require_rows("areas", "people")
+
+
+@pytest.mark.parametrize("horizon", [0, -30])
+def test_horizon_must_be_positive(horizon):
+    with pytest.raises(ValueError, match=f"horizon_days must be at least 1 \\(got {horizon}\\)"):
+        SnapshotConfig(horizon_days=horizon)
+
+
+@pytest.mark.parametrize("as_of, message", [
+    ("2023-07-02", r"as-of 2023-07-02 is after the data's end \(2023-07-01\)"),
+    ("2023-02-01", r"as-of 2023-02-01 is not after the data's first incident \(2023-02-01\)"),
+    ("2020-01-01", r"as-of 2020-01-01 is not after the data's first incident"),
+])
+def test_as_of_outside_the_data_is_refused(as_of, message):
+    valid, _, report = validate_tables(hand_tables(), TODAY)
+    dataset = Dataset(**valid, fingerprint="hand", end=date(2023, 7, 1), report=report)
+    check_coverage(dataset, [date(2023, 2, 2), date(2023, 7, 1)])
+    with pytest.raises(ValueError, match=message):
+        check_coverage(dataset, [date(2023, 5, 1), date.fromisoformat(as_of)])
