@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -48,8 +49,9 @@ def write_parquet_atomic(table: pa.Table | pd.DataFrame, target: Path,
 
 
 def write_csv_atomic(frame: pd.DataFrame, target: Path) -> None:
+    """Write CSV with every text field quoted, so a value holding a line break reads back as one field."""
     with atomic_path(target) as tmp:
-        frame.to_csv(tmp, index=False)
+        frame.to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC)
 
 
 def write_text_atomic(text: str, target: Path) -> None:
@@ -58,12 +60,14 @@ def write_text_atomic(text: str, target: Path) -> None:
 
 
 def table_path(data_dir: Path, name: str) -> Path | None:
-    """The file holding table `name` in a data set folder: NAME.parquet or NAME.csv."""
-    for suffix in (".parquet", ".csv"):
-        candidate = Path(data_dir) / f"{name}{suffix}"
-        if candidate.exists():
-            return candidate
-    return None
+    """The file holding table `name` in a data set folder: NAME.parquet or NAME.csv.
+
+    Raises DataError if both are there: riskloop does not guess which one is meant.
+    """
+    found = [p for p in (Path(data_dir) / f"{name}.parquet", Path(data_dir) / f"{name}.csv") if p.exists()]
+    if len(found) > 1:
+        raise DataError(f"{data_dir}: both {found[0].name} and {found[1].name} are present; keep one")
+    return found[0] if found else None
 
 
 def read_raw_table(path: Path) -> pd.DataFrame:

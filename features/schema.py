@@ -8,11 +8,14 @@ failing rows with the rule that failed. Incidents are *involvements*: several ro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from riskloop.features.vocabulary import ETHNICITIES, INCIDENT_TYPES, ROLES, SEXES, TIERS, YES_NO_UNKNOWN
 
 Kind = Literal["string", "date", "int", "float", "bool"]
+#: No record of this contract is dated before this day (an earlier one is a typo or a placeholder).
+EARLIEST = date(1900, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class Column:
     allowed: tuple[str, ...] | None = None
     minimum: float | None = None
     not_future: bool = False
+    earliest: date | None = None
+    max_age_years: int | None = None  # a date at most this many years before today (a birth date)
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,8 @@ AREAS = TableSchema(
 )
 PEOPLE = TableSchema(
     "people",
-    (Column("person_id"), Column("area_id"), Column("birth_date", "date", not_future=True),
+    (Column("person_id"), Column("area_id"),
+     Column("birth_date", "date", not_future=True, earliest=EARLIEST, max_age_years=120),
      Column("sex", allowed=SEXES), Column("ethnicity", allowed=ETHNICITIES),
      Column("disability", required=False, nullable=True, allowed=YES_NO_UNKNOWN),
      Column("household_id", required=False, nullable=True)),
@@ -64,7 +70,7 @@ PEOPLE = TableSchema(
 )
 INCIDENTS = TableSchema(
     "incidents",
-    (Column("incident_id"), Column("person_id"), Column("date", "date", not_future=True),
+    (Column("incident_id"), Column("person_id"), Column("date", "date", not_future=True, earliest=EARLIEST),
      Column("type", allowed=INCIDENT_TYPES), Column("role", allowed=ROLES),
      Column("harm", "float", minimum=0)),
     key=("incident_id", "person_id", "role"),
@@ -73,8 +79,8 @@ INCIDENTS = TableSchema(
 INTERVENTIONS = TableSchema(
     "interventions",
     (Column("intervention_id"), Column("person_id"), Column("programme"),
-     Column("start_date", "date", not_future=True), Column("tier", allowed=TIERS),
-     Column("end_date", "date", required=False, nullable=True, not_future=True),
+     Column("start_date", "date", not_future=True, earliest=EARLIEST), Column("tier", allowed=TIERS),
+     Column("end_date", "date", required=False, nullable=True, not_future=True, earliest=EARLIEST),
      Column("completed", "bool", required=False, nullable=True)),
     key=("intervention_id",),
     references=(Reference("person_id", "people", "person_id"),),

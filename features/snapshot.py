@@ -47,6 +47,20 @@ class SnapshotConfig:
             raise ValueError(f"unknown label '{self.label}' (escalation or repeat_victimisation)")
         if max(self.windows) > self.lookback_days:
             raise ValueError("every feature window must fit in the lookback")
+        if self.horizon_days < 1:
+            raise ValueError(f"horizon_days must be at least 1 (got {self.horizon_days})")
+
+
+def check_coverage(data: Dataset, as_of_dates: list[date]) -> None:
+    """Raise ValueError for an as-of date with no records before it or after the data's end."""
+    if data.incidents.empty:
+        raise ValueError("no valid incidents: nothing to build features from")
+    first = data.incidents["date"].min().date()
+    for t in sorted(as_of_dates):
+        if t <= first:
+            raise ValueError(f"as-of {t} is not after the data's first incident ({first}): no records before it")
+        if t > data.end:
+            raise ValueError(f"as-of {t} is after the data's end ({data.end})")
 
 
 def _days(values: pd.Series) -> np.ndarray:

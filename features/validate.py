@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -77,68 +77,123 @@ class Dataset:
     report: ValidationReport
     source: str = ""
 
+    def require_rows(self, *tables: str) -> None:
+        """Raise DataError naming the first of `tables` left with no valid rows."""
+        for name in tables:
+            counts = self.report.tables[name]
+            if not counts.valid:
+                raise DataError(f"{self.source or 'data set'}: no valid rows in {name} "
+                                f"({counts.read:,} read, {counts.quarantined:,} quarantined)")
 
-def _parse_column(raw: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
-    """(typed values, mask of non-empty cells that could not be parsed)."""
+
+class ParsedColumn(NamedTuple):
+    """A column's typed values, and its non-empty cells that did not parse or are not finite numbers."""
+
+    values: pd.Series
+    unparseable: pd.Series
+    non_finite: pd.Series
+
+
+def _parse_dates(cells: pd.Series, textual: bool) -> pd.Series:
+    """Dates and date-times; a time zone is converted to UTC and then dropped."""
+    values = pd.to_datetime(cells, errors="coerce", format="ISO8601" if textual else None, utc=True)
+    return values.dt.tz_localize(None).astype("datetime64[s]")
+
+
+def _parse_numbers(cells: pd.Series, textual: bool, kind: str) -> tuple[pd.Series, pd.Series]:
+    """(numbers, mask of inf/nan cells); non-finite cells and non-whole ints become missing."""
+    values = pd.to_numeric(cells, errors="coerce")
+    non_finite = values.isin([np.inf, -np.inf])
+    if textual:
+        non_finite |= cells.str.fullmatch(r"[+-]?nan", case=False).fillna(False).astype(bool)
+    values = values.where(~non_finite)
+    if kind == "int":
+        values = values.where(values.isna() | (values == np.floor(values)))
+    return values, non_finite
+
+
+def _parse_bools(text: pd.Series) -> pd.Series:
+    """true/1/yes/y/t and false/0/no/n/f in any case; anything else is missing."""
+    lowered = text.str.lower()
+    values = pd.Series(pd.NA, index=text.index, dtype="boolean")
+    values[lowered.isin(_TRUE)] = True
+    values[lowered.isin(_FALSE)] = False
+    return values
+
+
+def _stripped_text(raw: pd.Series) -> pd.Series:
+    return raw.astype("string[pyarrow]").str.strip()
+
+
+def _parse_column(raw: pd.Series, column: Column) -> ParsedColumn:
+    """Type a raw column; text cells are stripped of surrounding whitespace first."""
     textual = raw.dtype == object or pd.api.types.is_string_dtype(raw)
-    present = raw.notna() & (raw.astype("string[pyarrow]").str.strip() != "") if textual else raw.notna()
+    cells = _stripped_text(raw) if textual else raw
+    present = (cells != "").fillna(False).astype(bool) if textual else raw.notna()
+    non_finite = pd.Series(False, index=raw.index)
     if column.kind == "date":
-        values = pd.to_datetime(raw, errors="coerce", format="ISO8601" if textual else None)
-        values = values.astype("datetime64[s]")
+        values = _parse_dates(cells, textual)
     elif column.kind in ("int", "float"):
-        values = pd.to_numeric(raw, errors="coerce")
-        if column.kind == "int":
-            whole = values.isna() | (values == np.floor(values))
-            values = values.where(whole)
-    elif column.kind == "bool":
-        if pd.api.types.is_bool_dtype(raw):
-            values = raw.astype("boolean")
-        else:
-            text = raw.astype("string[pyarrow]").str.strip().str.lower()
-            values = pd.Series(pd.NA, index=raw.index, dtype="boolean")
-            values[text.isin(_TRUE)] = True
-            values[text.isin(_FALSE)] = False
-    else:
-        values = raw.astype("string[pyarrow]").str.strip()
-        values = values.where(values != "")
-    return values, present & values.isna()
+        values, non_finite = _parse_numbers(cells, textual, column.kind)
+    elif column.kind == "bool" and pd.api.types.is_bool_dtype(raw):
+        values = raw.astype("boolean")
+    else:  # strings, and booleans written as text
+        text = cells if textual else _stripped_text(raw)
+        values = _parse_bools(text) if column.kind == "bool" else text.where(text != "")
+    return ParsedColumn(values, present & values.isna() & ~non_finite, non_finite)
 
 
-def _rule_failures(schema: TableSchema, raw: pd.DataFrame, typed: dict[str, pd.Series],
+Reason = str | Callable[[], pd.Series]
+Fail = Callable[[pd.Series, Reason], None]
+
+
+def _column_rules(column: Column, parsed: ParsedColumn, raw: pd.Series, today: date, fail: Fail) -> None:
+    """One column's own rules: parses, present, allowed, in range, a plausible date."""
+    name, values = column.name, parsed.values
+
+    def shown() -> pd.Series:
+        return raw.astype("string[pyarrow]")
+
+    fail(parsed.unparseable, lambda: f"{name}: not a valid {column.kind} ('" + shown() + "')")
+    fail(parsed.non_finite, lambda: f"{name}: not a finite number ('" + shown() + "')")
+    if not column.nullable:
+        fail(values.isna() & ~parsed.unparseable & ~parsed.non_finite, f"{name}: missing")
+    if column.allowed is not None:
+        fail(values.notna() & ~_isin(values, column.allowed),
+             lambda: f"{name}: '" + shown() + f"' is not one of {', '.join(column.allowed)}")
+    if column.minimum is not None:
+        fail(values < column.minimum, lambda: f"{name}: " + shown() + f" is below {column.minimum:g}")
+    if column.not_future:
+        fail(values >= pd.Timestamp(today) + pd.Timedelta(days=1),
+             lambda: f"{name}: " + shown() + f" is after today ({today.isoformat()})")
+    if column.earliest is not None:
+        fail(values < pd.Timestamp(column.earliest),
+             lambda: f"{name}: " + shown() + f" is before {column.earliest.isoformat()}")
+    if column.max_age_years is not None:
+        fail(values < pd.Timestamp(today) - pd.DateOffset(years=column.max_age_years),
+             lambda: f"{name}: " + shown() + f" gives an age over {column.max_age_years} years today ({today.isoformat()})")
+
+
+def _rule_failures(schema: TableSchema, raw: pd.DataFrame, parsed: dict[str, ParsedColumn],
                    parents: dict[str, pd.DataFrame], today: date) -> list[tuple[pd.Series, pd.Series]]:
     """(mask, reason) pairs; a reason is a string Series aligned with the rows."""
     failures: list[tuple[pd.Series, pd.Series]] = []
 
-    def fail(mask: pd.Series, reason: str | Callable[[], pd.Series]) -> None:
+    def fail(mask: pd.Series, reason: Reason) -> None:
         """Record a rule; a reason naming row values is a callable, rendered only if rows fail."""
         mask = mask.fillna(False).astype(bool)
         if mask.any():
             text = reason() if callable(reason) else pd.Series(reason, index=raw.index)
             failures.append((mask, text))
 
-    limit = pd.Timestamp(today)
     for column in schema.columns:
-        if column.name not in typed:
-            continue
-        values, unparseable = typed[column.name], typed[f"__bad_{column.name}"]
-        def shown(name: str = column.name) -> pd.Series:
-            return raw[name].astype("string[pyarrow]")
+        if column.name in parsed:
+            _column_rules(column, parsed[column.name], raw[column.name], today, fail)
+    typed = {name: column.values for name, column in parsed.items()}
 
-        fail(unparseable, lambda: f"{column.name}: not a valid {column.kind} ('" + shown() + "')")
-        if not column.nullable:
-            fail(values.isna() & ~unparseable, f"{column.name}: missing")
-        if column.allowed is not None:
-            fail(values.notna() & ~_isin(values, column.allowed),
-                 lambda: f"{column.name}: '" + shown() + f"' is not one of {', '.join(column.allowed)}")
-        if column.minimum is not None:
-            fail(values < column.minimum, lambda: f"{column.name}: " + shown() + f" is below {column.minimum:g}")
-        if column.not_future:
-            fail(values > limit, lambda: f"{column.name}: " + shown() + f" is after today ({today.isoformat()})")
-
-    key = list(schema.key)
-    duplicated = raw[key].astype("string[pyarrow]").duplicated(keep=False) & pd.concat(
-        [typed[k].notna() for k in key], axis=1).all(axis=1)
-    fail(duplicated, f"duplicate {'/'.join(key)}: the same key is on more than one row")
+    key = pd.DataFrame({k: typed[k] for k in schema.key})
+    fail(key.duplicated(keep=False) & key.notna().all(axis=1),
+         f"duplicate {'/'.join(schema.key)}: the same key is on more than one row")
 
     for ref in schema.references:
         known = parents[ref.table][ref.table_column]
@@ -149,9 +204,9 @@ def _rule_failures(schema: TableSchema, raw: pd.DataFrame, typed: dict[str, pd.S
     if schema.name == "incidents":
         people = parents["people"]
         where = _positions(typed["person_id"], people["person_id"])
-        birth = people["birth_date"].to_numpy()[np.maximum(where, 0)]
-        fail(pd.Series((where >= 0) & (typed["date"].to_numpy() < birth), index=raw.index),
-             "date: before the person's birth_date")
+        # position -1 (a person not in people, or no people at all) reads the appended NaT: never before birth
+        birth = np.append(people["birth_date"].to_numpy(), np.datetime64("NaT", "s"))[where]
+        fail(pd.Series(typed["date"].to_numpy() < birth, index=raw.index), "date: before the person's birth_date")
     if schema.name == "interventions" and "end_date" in typed:
         fail(typed["end_date"] < typed["start_date"], "end_date: before start_date")
     return failures
@@ -167,11 +222,8 @@ def validate_table(schema: TableSchema, raw: pd.DataFrame, parents: dict[str, pd
     if missing:
         raise DataError(f"{source or schema.name}: missing required column '{missing[0]}'")
     raw = raw.reset_index(drop=True)
-    typed: dict[str, pd.Series] = {}
-    for column in schema.columns:
-        if column.name in raw.columns:
-            typed[column.name], typed[f"__bad_{column.name}"] = _parse_column(raw[column.name], column)
-    failures = _rule_failures(schema, raw, typed, parents, today)
+    parsed = {c.name: _parse_column(raw[c.name], c) for c in schema.columns if c.name in raw.columns}
+    failures = _rule_failures(schema, raw, parsed, parents, today)
     bad = np.zeros(len(raw), dtype=bool)
     for mask, _ in failures:
         bad |= mask.to_numpy()
@@ -185,8 +237,7 @@ def validate_table(schema: TableSchema, raw: pd.DataFrame, parents: dict[str, pd
     quarantine = raw[bad].copy()
     quarantine.insert(0, "row", np.flatnonzero(bad) + 1)
     quarantine["reason"] = reasons.to_numpy()
-    valid = pd.DataFrame({c.name: typed[c.name][~bad].reset_index(drop=True)
-                          for c in schema.columns if c.name in typed})
+    valid = pd.DataFrame({name: column.values[~bad].reset_index(drop=True) for name, column in parsed.items()})
     report = TableReport(schema.name, len(raw), len(valid), int(bad.sum()), counts)
     return valid, quarantine, report
 

@@ -114,16 +114,21 @@ def features(
     """Build point-in-time snapshots (cohort, features, label, protected columns) for as-of dates."""
     from riskloop.features.catalogue import catalogue_frame
     from riskloop.features.io import write_csv_atomic
-    from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots, write_snapshot_file
+    from riskloop.features.snapshot import (
+        PreparedData, SnapshotConfig, build_snapshots, check_coverage, write_snapshot_file,
+    )
     from riskloop.features.validate import load_dataset
 
+    dates = [_date(t) for t in as_of]
     try:
         config = SnapshotConfig(label=label, horizon_days=horizon_days, harm_threshold=harm_threshold)
         dataset = load_dataset(data)
+        dataset.require_rows("areas", "people")
+        check_coverage(dataset, dates)
     except (DataError, ValueError) as exc:
         fatal(str(exc))
     prepared = PreparedData.from_dataset(dataset)
-    frame, meta = build_snapshots(prepared, [_date(t) for t in as_of], config)
+    frame, meta = build_snapshots(prepared, dates, config)
     write_snapshot_file(frame, meta, out_file)
     if catalogue:
         write_csv_atomic(catalogue_frame(prepared.catalogue(config)), catalogue)

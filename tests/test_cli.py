@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from riskloop.cli import app
+from tests.conftest import hand_tables, write_tables
 
 runner = CliRunner()
 REPO = Path(__file__).parent.parent
@@ -60,6 +61,53 @@ def test_features_and_splits(tiny_world, tmp_path):
     assert result.exit_code == 0 and "test-2024-07-01" in result.output
     bad = runner.invoke(app, ["features", "--data", str(tmp_path / "nowhere"), "--as-of", "2023-01-01", "--out", str(out)])
     assert bad.exit_code == 2 and "not found" in bad.output
+
+
+def _header_only_people(folder: Path) -> None:
+    pd.DataFrame(columns=hand_tables()["people"].columns).to_csv(folder / "people.csv", index=False)
+
+
+def _incidents_twice(folder: Path) -> None:
+    hand_tables()["incidents"].to_parquet(folder / "incidents.parquet")
+
+
+@pytest.mark.parametrize("break_data, args, message", [
+    (None, ["--horizon-days", "0"], "horizon_days must be at least 1 (got 0)"),
+    (None, ["--horizon-days", "-7"], "horizon_days must be at least 1 (got -7)"),
+    (None, ["--as-of", "2024-01-01"], "as-of 2024-01-01 is after the data's end (2023-07-01)"),
+    (None, ["--as-of", "2019-01-01"], "as-of 2019-01-01 is not after the data's first incident (2023-02-01)"),
+    (_header_only_people, [], "no valid rows in people (0 read, 0 quarantined)"),
+    (_incidents_twice, [], "both incidents.parquet and incidents.csv are present"),
+])
+def test_features_refuses_in_one_line(tmp_path, break_data, args, message):
+    folder = write_tables(tmp_path / "d", hand_tables())
+    if break_data:
+        break_data(folder)
+    out = tmp_path / "snap.parquet"
+    result = runner.invoke(app, ["features", "--data", str(folder), "--as-of", "2023-05-01", *args, "--out", str(out)])
+    assert result.exit_code == 2 and message in result.output and result.output.count("\n") == 1, result.output
+    assert not out.exists()
+
+
+def test_features_accepts_as_of_on_the_data_end(tmp_path):
+    out = tmp_path / "snap.parquet"
+    folder = write_tables(tmp_path / "d", hand_tables())
+    result = runner.invoke(app, ["features", "--data", str(folder), "--as-of", "2023-07-01", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(out)["person_id"].tolist() == ["p1", "p2"]
+
+
+def test_validate_header_only_areas_quarantines_everyone(tmp_path):
+    folder = write_tables(tmp_path / "d", hand_tables())
+    pd.DataFrame(columns=hand_tables()["areas"].columns).to_csv(folder / "areas.csv", index=False)
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 0 and "8 rows quarantined" in result.output.replace("\n", " "), result.output
+    for table, rows in (("people", 3), ("incidents", 4), ("interventions", 1)):
+        assert len(pd.read_csv(folder / "_quarantine" / f"{table}.csv")) == rows
+    _incidents_twice(folder)
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2 and "both incidents.parquet and incidents.csv" in result.output
+    assert result.output.count("\n") == 1
 
 
 @pytest.mark.slow

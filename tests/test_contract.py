@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import pytest
 
 from riskloop.features.io import DataError
-from riskloop.features.validate import load_dataset, validate_tables
+from riskloop.features.snapshot import SnapshotConfig, check_coverage
+from riskloop.features.validate import Dataset, load_dataset, validate_tables, write_quarantine
 from tests.conftest import TODAY, hand_tables, write_tables
 
 
@@ -40,6 +43,17 @@ def test_valid_data_passes_untouched():
     ("areas", "deprivation_rank", "0", "deprivation_rank: 0 is below 1"),
     ("interventions", "tier", "quaternary", "tier: 'quaternary' is not one of primary, secondary, tertiary"),
     ("interventions", "end_date", "2023-01-01", "end_date: before start_date"),
+    ("incidents", "harm", "inf", "harm: not a finite number ('inf')"),
+    ("incidents", "harm", "Infinity", "harm: not a finite number ('Infinity')"),
+    ("incidents", "harm", "-inf", "harm: not a finite number ('-inf')"),
+    ("incidents", "harm", "1e309", "harm: not a finite number ('1e309')"),
+    ("incidents", "harm", "nan", "harm: not a finite number ('nan')"),
+    ("incidents", "harm", "NaN", "harm: not a finite number ('NaN')"),
+    ("areas", "population", "inf", "population: not a finite number ('inf')"),
+    ("people", "birth_date", "0001-01-01", "birth_date: 0001-01-01 is before 1900-01-01"),
+    ("people", "birth_date", "1905-12-31", "birth_date: 1905-12-31 gives an age over 120 years today (2026-01-01)"),
+    ("incidents", "date", "1899-12-31", "date: 1899-12-31 is before 1900-01-01"),
+    ("interventions", "start_date", "1066-10-14", "start_date: 1066-10-14 is before 1900-01-01"),
 ])
 def test_row_rule_quarantines_with_reason(table, column, value, expected):
     tables = hand_tables()
@@ -114,3 +128,119 @@ def test_load_writes_quarantine_and_never_touches_inputs(tmp_path):
     write_tables(folder, hand_tables())
     load_dataset(folder, today=TODAY)
     assert not (folder / "_quarantine" / "incidents.csv").exists()
+
+
+@pytest.mark.parametrize("emptied", ["areas", "people"])
+def test_header_only_parent_rejects_its_children_without_crashing(emptied):
+    tables = hand_tables()
+    tables[emptied] = tables[emptied].iloc[:0]
+    valid, quarantined, report = validate_tables(tables, TODAY)
+    assert all(t.reconciles for t in report.tables.values())
+    assert len(valid["people"]) == len(valid["incidents"]) == len(valid["interventions"]) == 0
+    assert set(quarantined["incidents"]["reason"]) == {f"person_id: '{p}' not found in valid people"
+                                                        for p in ("p1", "p2", "p3")}
+
+
+def test_every_person_rejected_rejects_every_incident():
+    tables = hand_tables()
+    tables["people"]["sex"] = "?"
+    _, quarantined, report = quarantine_of(tables, "incidents")
+    assert report.valid == 0 and report.quarantined == 4
+
+
+def test_surrounding_whitespace_is_stripped_from_every_string():
+    tables = hand_tables()
+    tables["people"].loc[0, ["person_id", "area_id", "birth_date", "sex"]] = ["p1 ", "\tA1", " 1990-05-01\n", " M "]
+    tables["incidents"].loc[0, ["person_id", "harm"]] = [" p1", "4.5 "]
+    valid, _, report = validate_tables(tables, TODAY)
+    assert report.quarantined == 0
+    assert valid["people"].loc[0, ["person_id", "area_id", "sex"]].tolist() == ["p1", "A1", "M"]
+    assert valid["people"].loc[0, "birth_date"] == pd.Timestamp("1990-05-01")
+    assert valid["incidents"]["person_id"].tolist() == ["p1", "p2", "p1", "p3"]
+
+
+def test_keys_differing_only_by_whitespace_are_duplicates():
+    tables = hand_tables()
+    tables["people"] = pd.concat([tables["people"], tables["people"].iloc[[0]]], ignore_index=True)
+    tables["people"].loc[3, "person_id"] = "p1 "
+    _, quarantined, report = quarantine_of(tables, "people")
+    assert quarantined["row"].tolist() == [1, 4]
+    assert all("duplicate person_id" in r for r in quarantined["reason"])
+
+
+def test_time_zones_are_converted_to_utc_and_dropped():
+    tables = hand_tables()
+    tables["incidents"]["date"] = ["2023-02-01T10:00:00Z", "2023-02-01T23:30:00-05:00",
+                                   "2023-06-10T08:15:00", "2023-07-01T09:00:00+05:00"]
+    valid, _, report = validate_tables(tables, TODAY)
+    assert report.quarantined == 0
+    assert valid["incidents"]["date"].astype(str).tolist() == [
+        "2023-02-01 10:00:00", "2023-02-02 04:30:00", "2023-06-10 08:15:00", "2023-07-01 04:00:00"]
+
+
+def test_time_zone_aware_parquet_timestamps_are_read_as_utc(tmp_path):
+    tables = hand_tables()
+    folder = write_tables(tmp_path / "d", tables)
+    incidents = tables["incidents"].assign(
+        date=pd.to_datetime(tables["incidents"]["date"]).dt.tz_localize("Europe/London"))
+    (folder / "incidents.csv").unlink()
+    incidents.to_parquet(folder / "incidents.parquet")
+    dataset = load_dataset(folder, today=TODAY)
+    assert dataset.report.quarantined == 0
+    # midnight in London: the same instant in UTC, an hour earlier in summer
+    assert dataset.incidents["date"].astype(str).tolist() == [
+        "2023-02-01 00:00:00", "2023-02-01 00:00:00", "2023-06-09 23:00:00", "2023-06-30 23:00:00"]
+
+
+def test_a_time_on_today_is_not_in_the_future():
+    tables = hand_tables()
+    tables["incidents"].loc[0, "date"] = f"{TODAY.isoformat()}T23:59:59"
+    _, _, report = validate_tables(tables, TODAY)
+    assert report.quarantined == 0
+
+
+def test_a_table_in_both_formats_is_refused(tmp_path):
+    folder = write_tables(tmp_path / "d", hand_tables())
+    hand_tables()["incidents"].to_parquet(folder / "incidents.parquet")
+    with pytest.raises(DataError, match="both incidents.parquet and incidents.csv are present"):
+        load_dataset(folder, today=TODAY)
+
+
+def test_quarantine_csv_reads_back_exactly(tmp_path):
+    tables = hand_tables()
+    tables["people"].loc[0, "sex"] = "x\ry"
+    tables["people"].loc[1, "ethnicity"] = 'say "hi",\nthen\r\nleave '
+    _, quarantined, _ = validate_tables(tables, TODAY)
+    write_quarantine(tmp_path, quarantined)
+    back = pd.read_csv(tmp_path / "_quarantine" / "people.csv", dtype=str, keep_default_na=False)
+    assert len(back) == 2
+    pd.testing.assert_frame_equal(back, quarantined["people"].astype(str).reset_index(drop=True))
+
+
+def test_no_valid_rows_is_a_data_error():
+    tables = hand_tables()
+    tables["people"] = tables["people"].iloc[:0]
+    valid, _, report = validate_tables(tables, TODAY)
+    dataset = Dataset(**valid, fingerprint="hand", end=TODAY, report=report, source="hand")
+    dataset.require_rows("areas")
+    with pytest.raises(DataError, match=r"hand: no valid rows in people \(0 read, 0 quarantined\)"):
+        dataset.require_rows("areas", "people")
+
+
+@pytest.mark.parametrize("horizon", [0, -30])
+def test_horizon_must_be_positive(horizon):
+    with pytest.raises(ValueError, match=f"horizon_days must be at least 1 \\(got {horizon}\\)"):
+        SnapshotConfig(horizon_days=horizon)
+
+
+@pytest.mark.parametrize("as_of, message", [
+    ("2023-07-02", r"as-of 2023-07-02 is after the data's end \(2023-07-01\)"),
+    ("2023-02-01", r"as-of 2023-02-01 is not after the data's first incident \(2023-02-01\)"),
+    ("2020-01-01", r"as-of 2020-01-01 is not after the data's first incident"),
+])
+def test_as_of_outside_the_data_is_refused(as_of, message):
+    valid, _, report = validate_tables(hand_tables(), TODAY)
+    dataset = Dataset(**valid, fingerprint="hand", end=date(2023, 7, 1), report=report)
+    check_coverage(dataset, [date(2023, 2, 2), date(2023, 7, 1)])
+    with pytest.raises(ValueError, match=message):
+        check_coverage(dataset, [date(2023, 5, 1), date.fromisoformat(as_of)])
