@@ -65,6 +65,7 @@ def _model_features(names: list[str], config: ExperimentConfig, protected_availa
 def from_dataset(config: ExperimentConfig) -> ModelData:
     """Snapshots for the config's as-of schedule, with timechop splits and the final refit slices."""
     dataset = load_dataset(config.data)
+    dataset.require_rows("areas", "people", "incidents")
     prepared = PreparedData.from_dataset(dataset)
     snapshot_config = SnapshotConfig(label=config.label, horizon_days=config.horizon_days,
                                      harm_threshold=config.harm_threshold, protected=config.protected)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import FeatureSpec
-from riskloop.features.snapshot import PreparedData
+from riskloop.features.snapshot import PreparedData, check_coverage
 from riskloop.features.validate import QUARANTINE_DIR, ValidationReport, load_dataset
 from riskloop.models.contract import riskloop_version
 from riskloop.pipelines.score import ScoredCohort, score_cohort
@@ -106,6 +106,8 @@ def score_to_lists(loaded: LoadedModel, data_dir: Path, as_of: date, out_dir: Pa
     if loaded.contract.snapshot is None:
         raise ScoringError(f"model '{loaded.uri}' was trained on a person-level table: it cannot score a data set")
     dataset = load_dataset(data_dir)
+    dataset.require_rows("areas", "people", "incidents")
+    check_coverage(dataset, [as_of])
     prepared = PreparedData.from_dataset(dataset)
     report, fingerprint, coverage_end = dataset.report, dataset.fingerprint, dataset.end
     del dataset  # the prepared arrays hold what scoring needs; the typed tables can go
