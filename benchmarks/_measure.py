@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+
+HERE = str(Path(__file__).resolve().parent)
 
 
 def peak_rss_gib() -> float:
-    """Peak resident set size of this process so far, in GiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    """Peak resident set size of this process so far, in GiB: the kernel's VmHWM (Linux, KiB).
+
+    Not `getrusage(...).ru_maxrss`: after fork and exec it carries over the parent's peak, so a child
+    started by a big benchmark process would report its parent's memory as its own.
+    """
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 2**20
 
 
 def run_isolated(code: str) -> tuple[float, float, str]:
@@ -18,9 +26,9 @@ def run_isolated(code: str) -> tuple[float, float, str]:
 
     A fresh process per measurement keeps one size's peak memory from hiding another's.
     """
-    wrapper = (f"import time, resource\nt0 = time.perf_counter()\n{code}\n"
-               "print('__wall', time.perf_counter() - t0)\n"
-               "print('__rss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)\n")
+    wrapper = (f"import sys, time\nsys.path.insert(0, {HERE!r})\nfrom _measure import peak_rss_gib\n"
+               f"t0 = time.perf_counter()\n{code}\n"
+               "print('__wall', time.perf_counter() - t0)\nprint('__rss', peak_rss_gib())\n")
     result = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=True)
     lines = result.stdout.splitlines()
     wall = float(next(l for l in lines if l.startswith("__wall")).split()[1])

@@ -71,12 +71,12 @@ def _days(values: pd.Series) -> np.ndarray:
 class PreparedData:
     """A validated data set as integer-coded numpy arrays, built once and reused for every T."""
 
-    person_id: np.ndarray
+    person_id: pd.api.extensions.ExtensionArray   # Arrow strings: compact for millions of pseudonyms
     person_area: np.ndarray
     birth_day: np.ndarray
-    sex: np.ndarray
-    ethnicity: np.ndarray
-    disability: np.ndarray | None
+    sex: pd.Categorical
+    ethnicity: pd.Categorical
+    disability: pd.Categorical | None
     area_id: np.ndarray
     area_la: np.ndarray
     la_names: np.ndarray
@@ -113,11 +113,11 @@ class PreparedData:
         completed = iv["completed"] if "completed" in iv else pd.Series(pd.NA, index=iv.index, dtype="boolean")
         far_future = np.iinfo(np.int64).max // 2
         return cls(
-            person_id=people["person_id"].to_numpy(dtype=object),
+            person_id=people["person_id"].astype("string[pyarrow]").array,
             person_area=area_index.get_indexer(people["area_id"]),
             birth_day=_days(people["birth_date"]),
-            sex=people["sex"].to_numpy(dtype=object), ethnicity=people["ethnicity"].to_numpy(dtype=object),
-            disability=people["disability"].fillna("U").to_numpy(dtype=object) if "disability" in people else None,
+            sex=pd.Categorical(people["sex"]), ethnicity=pd.Categorical(people["ethnicity"]),
+            disability=pd.Categorical(people["disability"].fillna("U")) if "disability" in people else None,
             area_id=areas["area_id"].to_numpy(dtype=object), area_la=la_codes.astype(np.int64),
             la_names=np.asarray(la_names, dtype=object),
             area_population=areas["population"].to_numpy(dtype=float), area_decile=decile,
@@ -285,16 +285,16 @@ def build_snapshot(d: PreparedData, as_of: date, config: SnapshotConfig) -> pd.D
         lambda: _area_features(d, t, cohort_area),
     ))
     ids = pd.DataFrame({
-        "person_id": pd.array(d.person_id[cohort], dtype="string"),
+        "person_id": d.person_id.take(cohort).astype("string"),
         "as_of": pd.Series(np.full(n, np.datetime64(as_of, "D")).astype("datetime64[s]")),
         "area_id": pd.array(d.area_id[cohort_area], dtype="string"),
         "local_authority": pd.array(d.la_names[d.area_la[cohort_area]], dtype="string"),
     })
     frame = pd.concat([ids, features, pd.DataFrame({"label": _labels(d, cohort, t, config)})], axis=1)
-    protected = {"sex": d.sex[cohort], "ethnicity": d.ethnicity[cohort], "age_band": _age_band(age),
+    protected = {"sex": d.sex.take(cohort), "ethnicity": d.ethnicity.take(cohort), "age_band": _age_band(age),
                  "deprivation_quintile": (d.area_decile[cohort_area] + 1) // 2}
     if d.disability is not None:
-        protected["disability"] = d.disability[cohort]
+        protected["disability"] = d.disability.take(cohort)
     for name in config.protected:
         if name in protected:
             values = protected[name]
