@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from starlette.concurrency import run_in_threadpool
 
 from riskloop.serving.audit_log import AuditEntry, AuditLog
-from riskloop.serving.invocations import PayloadError, parse_payload
+from riskloop.serving.invocations import PayloadError, parse_payload, records
 from riskloop.serving.live_model import LoadedModel
 from riskloop.serving.ratelimit import RateLimiter
 from riskloop.serving.schemas import Health, ListPage, LiveModel, ModelInfo, Person, Predictions, ScoresModel
@@ -206,7 +206,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
             return JSONResponse({"detail": [{"loc": ["body"], "msg": exc.message, "type": "value_error"}]},
                                 status_code=422)
         entry.rows = len(scored)
-        return {"predictions": scored.to_dict("records")}
+        return {"predictions": records(scored)}
 
     @app.get("/model", response_model=ModelInfo, tags=["service"], responses=_errors(401, 429))
     async def model_info(token: Principal) -> ModelInfo:

@@ -1,4 +1,5 @@
-"""MLflow scoring-server payloads (`dataframe_split`, `dataframe_records`) -> a typed feature frame.
+"""MLflow scoring-server payloads (`dataframe_split`, `dataframe_records`) -> a typed feature frame,
+and the model's output frame -> prediction records.
 
 Checks against the model's input schema and reports every problem with its location, in
 FastAPI's error shape: {"loc": [...], "msg": ..., "type": ...}.
@@ -134,3 +135,9 @@ def _column(values: list, dtype: DataType) -> Any:
     """A column as the schema types it; a type without a numpy match is left to pandas and MLflow."""
     numpy_type = NUMPY_TYPES.get(dtype)
     return values if numpy_type is None else np.array(values, dtype=numpy_type)
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows as dicts of Python values (a few times faster than `to_dict("records")` on Arrow strings)."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, row)) for row in zip(*(frame[c].tolist() for c in columns))]
