@@ -1,0 +1,105 @@
+"""Bearer tokens: a JSON-lines file of (name, sha256, scopes, created_at); the token itself is never stored.
+
+A scope is a local authority name, or `all` for every local authority.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+ALL = "all"
+
+
+class TokenError(ValueError):
+    """A token file or command problem, in one line."""
+
+
+@dataclass(frozen=True)
+class Token:
+    name: str
+    sha256: str
+    scopes: tuple[str, ...]
+    created_at: str
+
+    def may_read(self, local_authority: str) -> bool:
+        return ALL in self.scopes or local_authority in self.scopes
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_scopes(text: str) -> tuple[str, ...]:
+    """`all`, or comma-separated local authority names."""
+    scopes = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not scopes:
+        raise TokenError("a token needs a scope: local authority names (comma-separated) or 'all'")
+    if ALL in scopes and len(scopes) > 1:
+        raise TokenError("'all' already covers every local authority: give it alone")
+    return scopes
+
+
+def load_tokens(path: Path) -> list[Token]:
+    """The tokens in `path`; none if the file is missing."""
+    if not path.exists():
+        return []
+    tokens = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            tokens.append(Token(record["name"], record["sha256"], tuple(record["scopes"]), record["created_at"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TokenError(f"{path} line {number} is not a token record ({exc})") from exc
+    return tokens
+
+
+def _write(path: Path, tokens: list[Token], mode: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC), 0o600)
+    with os.fdopen(fd, mode) as f:
+        f.writelines(json.dumps(asdict(t)) + "\n" for t in tokens)
+
+
+def create_token(path: Path, name: str, scopes: tuple[str, ...]) -> str:
+    """Append a new token's hash to `path` (created owner-only) and return the token, the only time it is seen."""
+    if any(t.name == name for t in load_tokens(path)):
+        raise TokenError(f"a token named '{name}' already exists in {path}")
+    token = secrets.token_urlsafe(32)
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(path, [Token(name, hash_token(token), scopes, created)], "a")
+    return token
+
+
+def revoke_token(path: Path, name: str) -> None:
+    """Remove the token called `name` from `path` (a running server keeps it until restarted)."""
+    tokens = load_tokens(path)
+    kept = [t for t in tokens if t.name != name]
+    if len(kept) == len(tokens):
+        raise TokenError(f"no token named '{name}' in {path}")
+    tmp = path.with_name(path.name + ".tmp")
+    _write(tmp, kept, "w")
+    tmp.replace(path)
+
+
+class TokenStore:
+    """Authenticates a presented token against the stored hashes in constant time per token."""
+
+    def __init__(self, tokens: list[Token]):
+        self.tokens = tokens
+
+    def authenticate(self, token: str) -> Token | None:
+        presented = hash_token(token)
+        found = None
+        for stored in self.tokens:  # no early exit: the time does not depend on which token matched
+            if hmac.compare_digest(presented, stored.sha256):
+                found = stored
+        return found

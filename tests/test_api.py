@@ -1,0 +1,352 @@
+"""The scoring API: auth and scopes, lists, live scoring, limits, audit log, a real uvicorn process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+import warnings
+from datetime import date
+from pathlib import Path
+
+import httpx
+import mlflow
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+from mlflow.models import infer_signature
+from typer.testing import CliRunner
+
+from riskloop.cli import app as cli
+from riskloop.serving.api import create_app
+from riskloop.serving.ratelimit import RateLimiter
+from riskloop.serving.settings import ServeSettings
+from riskloop.serving.tokens import create_token, hash_token, load_tokens
+
+REPO = Path(__file__).parent.parent
+FEATURES = pd.DataFrame({"age": [30.0, 45.0, 19.0, 62.5], "priors": [0.0, 3.0, 1.0, 7.0]})
+SCHEMA = pa.schema([("person_id", pa.string()), ("area_id", pa.string()), ("local_authority", pa.string()),
+                    ("unit", pa.string()), ("rank", pa.int64()), ("listed", pa.bool_()), ("risk", pa.float64()),
+                    ("band", pa.int64()), ("band_label", pa.string()), ("prevention_tier", pa.string()),
+                    ("reason_1", pa.string()), ("reason_2", pa.string()), ("reason_3", pa.string()),
+                    ("model_name", pa.string()), ("model_version", pa.string()), ("run_id", pa.string()),
+                    ("data_fingerprint", pa.string()), ("as_of", pa.date32()), ("scored_at", pa.string())])
+MANIFEST = {"model": {"name": "riskloop-escalation", "version": "3", "run_id": "run-abc",
+                      "uri": "models:/riskloop-escalation@champion"},
+            "contract": {"features": ["age", "priors"], "label": "escalation"}, "as_of": "2025-07-01",
+            "data_fingerprint": "fp-123", "riskloop_version": "0.1.0", "counts": {"scored": 23, "listed": 16}}
+
+
+def person(pseudonym, la, area, unit, rank, listed, risk) -> dict:
+    return {"person_id": pseudonym, "area_id": area, "local_authority": la, "unit": unit, "rank": rank,
+            "listed": listed, "risk": risk, "band": max(1, int(risk * 20) + 1),
+            "band_label": "high" if risk > 0.6 else "low",
+            "prevention_tier": "tertiary" if listed else "primary", "reason_1": "prior violence" if listed else "",
+            "reason_2": "recent harm" if listed else "", "reason_3": "", "model_name": "riskloop-escalation",
+            "model_version": "3", "run_id": "run-abc", "data_fingerprint": "fp-123", "as_of": date(2025, 7, 1),
+            "scored_at": "2025-07-02T03:00:00+00:00"}
+
+
+def score_rows() -> list[dict]:
+    """Cardiff ranked as one unit (15 people, 10 listed); Swansea ranked within two areas (4 each, 3 listed)."""
+    rows = [person(f"pz-cdf-{r:02d}", "Cardiff", f"W01{r % 2}", "Cardiff", r, r <= 10, 0.95 - 0.05 * r)
+            for r in range(1, 16)]
+    for area, top in (("W02a", 0.8), ("W02b", 0.9)):
+        rows += [person(f"pz-swa-{area}-{r}", "Swansea", area, area, r, r <= 3, top - 0.1 * r) for r in range(1, 5)]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def scores_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("scores")
+    pq.write_table(pa.Table.from_pylist(score_rows(), schema=SCHEMA), folder / "prioritisation.parquet")
+    (folder / "manifest.json").write_text(json.dumps(MANIFEST))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model_uri(tracking_dir):
+    """The toy pyfunc, registered in the session's SQLite store, with a metric on its run."""
+    uri = f"sqlite:///{tracking_dir / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        experiment = mlflow.get_experiment_by_name("api-toy")
+        experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(
+            "api-toy", artifact_location=(tracking_dir / "mlruns").as_uri())
+        example_output = pd.DataFrame({"risk": [0.1], "band": [3], "band_label": ["low"], "reason_1": ["a"],
+                                       "reason_2": ["b"], "reason_3": [""]})
+        with warnings.catch_warnings():  # the integer output `band` is never missing
+            warnings.filterwarnings("ignore", message=".*integer column.*")
+            signature = infer_signature(FEATURES, example_output, params={"reasons": 0})
+        with mlflow.start_run(experiment_id=experiment_id):
+            mlflow.log_metric("roc_auc", 0.71)
+            info = mlflow.pyfunc.log_model(name="model", python_model=str(REPO / "tests" / "toy_model.py"),
+                                           signature=signature,
+                                           input_example=FEATURES.head(2), registered_model_name="riskloop-api-toy",
+                                           pip_requirements=["mlflow"])
+        yield f"models:/riskloop-api-toy/{info.registered_model_version}"
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    path = tmp_path_factory.mktemp("tokens") / "tokens.jsonl"
+    return path, {name: create_token(path, name, scopes) for name, scopes in
+                  (("cardiff", ("Cardiff",)), ("wales", ("all",)), ("burst", ("Swansea",)))}
+
+
+def settings(tmp_path, scores_dir, tokens, **overrides) -> ServeSettings:
+    return ServeSettings(**{"scores": scores_dir, "tokens": tokens[0], "audit_log": tmp_path / "audit.jsonl",
+                            **overrides})
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, scores_dir, tokens, model_uri):
+    """Scores and model, with a rate limit no test reaches."""
+    app = create_app(settings(tmp_path_factory.mktemp("app"), scores_dir, tokens, model_uri=model_uri,
+                              rate=10_000.0, burst=10_000))
+    with TestClient(app) as c:
+        yield c
+
+
+def auth(tokens, name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[1][name]}"}
+
+
+def test_tokens_file_keeps_only_hashes(tmp_path):
+    path = tmp_path / "t.jsonl"
+    token = create_token(path, "ops", ("Cardiff", "Newport"))
+    text = path.read_text()
+    assert token not in text and hash_token(token) in text
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_tokens(path)[0].scopes == ("Cardiff", "Newport")
+    runner = CliRunner()
+    created = runner.invoke(cli, ["token", "create", "--name", "all-wales", "--scope", "all", "--tokens", str(path)])
+    assert created.exit_code == 0 and created.stdout.strip() not in path.read_text()
+    listed = runner.invoke(cli, ["token", "list", "--tokens", str(path)])
+    assert "ops" in listed.stdout and "Cardiff, Newport" in listed.stdout and hash_token(token) not in listed.stdout
+    duplicate = runner.invoke(cli, ["token", "create", "--name", "ops", "--scope", "all", "--tokens", str(path)])
+    assert duplicate.exit_code == 2 and "already exists" in duplicate.output
+    assert runner.invoke(cli, ["token", "revoke", "--name", "ops", "--tokens", str(path)]).exit_code == 0
+    assert [t.name for t in load_tokens(path)] == ["all-wales"]
+
+
+def test_missing_or_bad_token_is_401(client, tokens):
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": f"Basic {tokens[1]['wales']}"}):
+        for method, path in (("GET", "/people/pz-cdf-01"), ("GET", "/lists/Cardiff"), ("GET", "/model"),
+                             ("POST", "/invocations")):
+            response = client.request(method, path, headers=headers)
+            assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+
+
+def test_token_reads_only_its_local_authorities(client, tokens):
+    own = client.get("/people/pz-cdf-02", headers=auth(tokens, "cardiff"))
+    assert own.status_code == 200
+    body = own.json()
+    assert body["local_authority"] == "Cardiff" and body["rank"] == 2 and body["listed"] is True
+    assert body["reasons"] == ["prior violence", "recent harm"] and body["model_version"] == "3"
+    assert body["as_of"] == "2025-07-01" and body["risk"] == pytest.approx(0.85)
+    assert client.get("/people/pz-swa-W02a-1", headers=auth(tokens, "cardiff")).status_code == 403
+    assert client.get("/lists/Swansea", headers=auth(tokens, "cardiff")).status_code == 403
+    assert client.get("/lists/Cardiff", headers=auth(tokens, "cardiff")).status_code == 200
+    assert client.get("/people/pz-swa-W02a-1", headers=auth(tokens, "wales")).status_code == 200
+    assert client.get("/lists/Swansea", headers=auth(tokens, "wales")).status_code == 200
+    unlisted = client.get("/people/pz-cdf-12", headers=auth(tokens, "cardiff")).json()
+    assert unlisted["listed"] is False and unlisted["reasons"] == []
+
+
+def test_unknown_person_or_local_authority_is_404(client, tokens):
+    assert client.get("/people/pz-nobody", headers=auth(tokens, "wales")).status_code == 404
+    assert client.get("/lists/Atlantis", headers=auth(tokens, "wales")).status_code == 404
+
+
+def test_lists_are_paged_in_rank_order(client, tokens):
+    pages = [client.get("/lists/Cardiff", params={"page": p, "page_size": 4}, headers=auth(tokens, "cardiff")).json()
+             for p in (1, 2, 3, 4)]
+    assert [(p["total"], p["pages"], len(p["people"])) for p in pages] == [(10, 3, 4), (10, 3, 4), (10, 3, 2),
+                                                                           (10, 3, 0)]
+    assert [person["rank"] for p in pages for person in p["people"]] == list(range(1, 11))
+    swansea = client.get("/lists/Swansea", headers=auth(tokens, "wales")).json()
+    # ranked within areas: equal ranks across areas, higher risk first
+    assert [p["person_id"] for p in swansea["people"]] == ["pz-swa-W02b-1", "pz-swa-W02a-1", "pz-swa-W02b-2",
+                                                            "pz-swa-W02a-2", "pz-swa-W02b-3", "pz-swa-W02a-3"]
+    for bad in ({"page_size": 501}, {"page": 0}):
+        assert client.get("/lists/Cardiff", params=bad, headers=auth(tokens, "cardiff")).status_code == 422
+
+
+def test_health_needs_no_auth(client):
+    assert client.get("/health").json() == {"status": "ok", "model_loaded": True, "scores_as_of": "2025-07-01"}
+
+
+def test_model_describes_scores_and_live_model(client, tokens, model_uri):
+    body = client.get("/model", headers=auth(tokens, "cardiff")).json()
+    assert body["scores"]["name"] == "riskloop-escalation" and body["scores"]["version"] == "3"
+    assert body["scores"]["run_id"] == "run-abc" and body["scores"]["contract"] == MANIFEST["contract"]
+    assert body["live"]["uri"] == model_uri and body["live"]["name"] == "riskloop-api-toy"
+    assert body["live"]["version"] == model_uri.rsplit("/", 1)[1] and body["live"]["metrics"] == {"roc_auc": 0.71}
+
+
+def test_invocations_split_and_records_match_the_pyfunc(client, tokens, model_uri):
+    split = {"dataframe_split": {"columns": list(FEATURES.columns), "data": FEATURES.values.tolist()}}
+    records = {"dataframe_records": FEATURES.to_dict("records")}
+    by_split = client.post("/invocations", json=split, headers=auth(tokens, "cardiff"))
+    by_records = client.post("/invocations", json=records, headers=auth(tokens, "burst"))
+    assert by_split.status_code == by_records.status_code == 200
+    assert by_split.json() == by_records.json()
+    expected = mlflow.pyfunc.load_model(model_uri).predict(FEATURES, params={"reasons": 3})
+    got = pd.DataFrame(by_split.json()["predictions"])
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert list(got.columns) == ["risk", "band", "band_label", "reason_1", "reason_2", "reason_3"]
+    whole_numbers = {"dataframe_records": [{"age": 30, "priors": 0}]}  # JSON integers in double columns
+    assert client.post("/invocations", json=whole_numbers, headers=auth(tokens, "cardiff")).json()["predictions"][0][
+        "risk"] == pytest.approx(got["risk"][0])
+
+
+def test_invocations_over_the_limits_is_413(client, tokens):
+    headers = auth(tokens, "cardiff")
+    big = {"dataframe_records": [{"age": 30.0, "priors": 1.0, "note": "x" * 1000}] * 1100}
+    assert client.post("/invocations", json=big, headers=headers).status_code == 413
+    rows = {"dataframe_split": {"columns": ["age", "priors"], "data": [[30.0, 1.0]] * 1001}}
+    response = client.post("/invocations", json=rows, headers=headers)
+    assert response.status_code == 413 and "1,001 rows" in response.json()["detail"][0]["msg"]
+    streamed = (b"x" * 65536 for _ in range(20))  # chunked: no Content-Length to trust
+    response = client.post("/invocations", content=streamed, headers={**headers, "Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_invocations_invalid_input_is_422_with_field_errors(client, tokens):
+    headers = auth(tokens, "cardiff")
+
+    def errors(**kwargs):
+        response = client.post("/invocations", headers={**headers, "Content-Type": "application/json"}, **kwargs)
+        assert response.status_code == 422
+        return [(e["loc"], e["type"]) for e in response.json()["detail"]]
+
+    assert errors(content=b'{"dataframe_split": ') == [(["body"], "json_invalid")]
+    assert errors(json={"dataframe_split": {"columns": ["age"], "data": [[30.0]]}}) == [
+        (["body", "dataframe_split", "columns"], "missing")]
+    assert errors(json={"dataframe_records": [{"age": 30.0, "priors": 1.0}, {"age": "old", "priors": True}]}) == [
+        (["body", "dataframe_records", 1, "age"], "float_type"),
+        (["body", "dataframe_records", 1, "priors"], "float_type")]
+    assert errors(json={"dataframe_split": {"columns": ["priors", "age"], "data": [[1.0, "x"], [2.0]]}}) == [
+        (["body", "dataframe_split", "data", 1], "list_type")]
+    assert errors(json={"dataframe_records": [{"age": 1.0}], "inputs": []}) == [(["body", "inputs"], "extra_forbidden")]
+    assert errors(json={"params": {"reasons": "three"}, "dataframe_records": [{"age": 1.0, "priors": 1.0}]})[0] == (
+        ["body"], "value_error")
+    assert client.post("/invocations", content=b"age=30", headers=headers).status_code == 415
+
+
+def test_invocations_without_a_model_is_503(tmp_path, scores_dir, tokens):
+    with TestClient(create_app(settings(tmp_path, scores_dir, tokens))) as c:
+        response = c.post("/invocations", json={"dataframe_records": [{"age": 1.0}]}, headers=auth(tokens, "cardiff"))
+        assert response.status_code == 503 and "no model loaded" in response.json()["detail"]
+        assert c.get("/health").json()["model_loaded"] is False
+
+
+def test_rate_limit_is_429_after_the_burst(tmp_path, scores_dir, tokens):
+    clock = [0.0]
+    limiter = RateLimiter(rate=20, burst=40, clock=lambda: clock[0])
+    assert [limiter.acquire("t") for _ in range(41)] == [None] * 40 + [1]
+    assert limiter.acquire("other") is None  # buckets are per token
+    clock[0] += 0.05  # one request's worth at 20/s
+    assert limiter.acquire("t") is None and limiter.acquire("t") == 1
+    with TestClient(create_app(settings(tmp_path, scores_dir, tokens))) as c:  # defaults: 20/s, burst 40
+        statuses = [c.get("/lists/Swansea", headers=auth(tokens, "burst")) for _ in range(60)]
+    codes = [s.status_code for s in statuses]
+    first = codes.index(429)
+    assert 40 <= first < 50 and set(codes[:first]) == {200}
+    assert statuses[first].headers["retry-after"] == "1"
+
+
+def test_audit_log_has_one_line_per_request_and_no_secrets(tmp_path, scores_dir, tokens, model_uri):
+    log = tmp_path / "audit.jsonl"
+    app = create_app(settings(tmp_path, scores_dir, tokens, model_uri=model_uri, audit_log=log))
+    with TestClient(app) as c:
+        c.get("/health")
+        c.get("/people/pz-cdf-03", headers=auth(tokens, "cardiff"))
+        c.get("/people/pz-swa-W02b-1", headers=auth(tokens, "cardiff"))
+        c.get("/lists/Cardiff", params={"page_size": 2}, headers=auth(tokens, "cardiff"))
+        c.post("/invocations", json={"dataframe_records": [{"age": 37.25, "priors": 4.0}] * 3},
+               headers=auth(tokens, "wales"))
+        c.get("/model")
+    text = log.read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert [(e["method"], e["endpoint"], e["token"], e["status"]) for e in lines] == [
+        ("GET", "/people/{pseudonym}", "cardiff", 200), ("GET", "/people/{pseudonym}", "cardiff", 403),
+        ("GET", "/lists/{local_authority}", "cardiff", 200), ("POST", "/invocations", "wales", 200),
+        ("GET", "/model", None, 401)]
+    assert lines[0]["pseudonyms"] == ["pz-cdf-03"] and lines[0]["model_version"] == "3"
+    assert lines[2]["pseudonyms"] == ["pz-cdf-01", "pz-cdf-02"] and lines[2]["local_authority"] == "Cardiff"
+    assert lines[3]["rows"] == 3 and lines[3]["model_version"] == model_uri.rsplit("/", 1)[1]
+    assert all(e["time"].endswith("+00:00") for e in lines)
+    assert "37.25" not in text and "Bearer" not in text
+    assert not any(token in text or hash_token(token) in text for token in tokens[1].values())
+
+
+def test_openapi_file_is_current(client):
+    committed = json.loads((REPO / "docs" / "openapi.json").read_text())
+    assert committed == client.app.openapi(), "regenerate: riskloop serve --export-openapi docs/openapi.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def riskloop(*args: str) -> list[str]:
+    return [sys.executable, "-m", "riskloop.cli", *args]
+
+
+def test_serve_refuses_to_start_without_tokens_or_off_loopback_when_insecure(tmp_path, scores_dir):
+    no_tokens = subprocess.run(riskloop("serve", "--scores", str(scores_dir), "--tokens", str(tmp_path / "none.jsonl")),
+                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert no_tokens.returncode == 2 and no_tokens.stderr.count("\n") == 1 and "no tokens in" in no_tokens.stderr
+    exposed = subprocess.run(riskloop("serve", "--scores", str(scores_dir), "--insecure-local", "--host", "0.0.0.0"),
+                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert exposed.returncode == 2 and "loopback only" in exposed.stderr
+    assert not (tmp_path / "riskloop-audit.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_real_server_keeps_pseudonyms_and_tokens_out_of_its_logs(tmp_path, scores_dir, tokens, model_uri):
+    port = free_port()
+    log = open(tmp_path / "server.log", "w")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()}
+    server = subprocess.Popen(riskloop("serve", "--scores", str(scores_dir), "--model", model_uri, "--port", str(port),
+                                       "--tokens", str(tokens[0]), "--audit-log", str(tmp_path / "audit.jsonl")),
+                              stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.3)
+        with httpx.Client(base_url=base, headers=auth(tokens, "cardiff"), timeout=10) as c:
+            assert c.get("/people/pz-cdf-07").status_code == 200
+            assert c.get("/people/pz-swa-W02a-2").status_code == 403
+            assert c.get("/lists/Cardiff", params={"page_size": 3}).json()["total"] == 10
+            assert c.post("/invocations", json={"dataframe_records": [{"age": 40.0, "priors": 2.0}]}).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+    output = (tmp_path / "server.log").read_text()
+    assert "GET /people/<redacted> HTTP/1.1" in output and "POST /invocations" in output  # the access log is on
+    assert not any(secret in output for secret in ("pz-cdf-07", "pz-swa-W02a-2", "pz-cdf-01", *tokens[1].values()))
+    assert len((tmp_path / "audit.jsonl").read_text().splitlines()) == 4
