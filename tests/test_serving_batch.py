@@ -96,6 +96,7 @@ def test_capacity_from_a_file_a_number_and_per_area(scored, loaded, world_20k, t
     by_file = score_to_lists(loaded, world_20k, AS_OF, tmp_path / "f", Capacity.parse(str(tmp_path / "places.csv"), 0.05))
     assert [r["listed"] for r in by_file.manifest["counts"]["units"].values()] == list(range(len(units)))
     per_area = score_to_lists(loaded, world_20k, AS_OF, tmp_path / "a", Capacity.parse("2", 0.05), per="area")
+    assert per_area.manifest["counts"]["reconciles"]
     frame = pd.read_parquet(tmp_path / "a" / "prioritisation.parquet")
     assert frame.groupby("area_id")["listed"].sum().max() == 2 and (frame["unit"] == frame["area_id"]).all()
     assert len(list((tmp_path / "a" / "lists").glob("*/*.csv"))) == frame.loc[frame["listed"], "area_id"].nunique()
