@@ -171,3 +171,18 @@ def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loa
         manifest = assert_folder_whole(out)
         assert manifest["capacity"] in (before["capacity"], {"kind": "places per unit", "places": 7, "per":
                                                               "local_authority", "tie_break_seed": 0})
+
+
+def test_the_api_reads_what_riskloop_score_writes(scored):
+    """The batch output is the scoring API's input: every person is found, lists come back in rank order."""
+    from riskloop.serving.scores import ScoreStore
+
+    out, manifest = scored
+    store = ScoreStore.load(out)
+    frame = pd.read_parquet(out / "prioritisation.parquet")
+    top = frame[frame["listed"]].iloc[0]
+    found = store.person(top["person_id"])
+    assert found["risk"] == pytest.approx(top["risk"]) and found["reasons"][0] == top["reason_1"]
+    la = top["local_authority"]
+    ranks = [store.row(p)["rank"] for p in store.listed(la)]
+    assert ranks == sorted(ranks) and len(ranks) == manifest["counts"]["units"][la]["listed"]
