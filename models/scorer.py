@@ -47,7 +47,8 @@ class RiskScorer:
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise ValueError(f"the frame lacks feature column '{missing[0]}' ({len(missing)} missing)")
-        return self.calibrated.predict_proba(frame[self.features])[:, 1]
+        features = frame if list(frame.columns) == self.features else frame[self.features]  # no copy if already so
+        return self.calibrated.predict_proba(features)[:, 1]
 
     def bands(self, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         bands = self.contract.bands

@@ -39,12 +39,25 @@ def cohort_snapshot(contract: ModelContract, prepared: PreparedData, as_of: date
     return build_snapshot(prepared, as_of, contract.snapshot)
 
 
+def _feature_columns(frame: pd.DataFrame, features: list[str]) -> slice | list[str]:
+    """A column slice when the features are a contiguous run of the frame's columns in order (a snapshot
+    holds them so), which pandas gives as a view; otherwise the names (a copy per chunk)."""
+    positions = frame.columns.get_indexer(features)
+    first = int(positions[0]) if len(positions) else -1
+    if first >= 0 and (positions == np.arange(first, first + len(features))).all():
+        return slice(first, first + len(features))
+    return features
+
+
 def score_frame(scorer: RiskScorer, frame: pd.DataFrame, chunk_rows: int = CHUNK_ROWS,
                 progress: Callable[[int, int], None] = lambda done, total: None) -> pd.DataFrame:
     """Risk, band and band label for every row, predicted in chunks so memory stays bounded."""
     risk = np.empty(len(frame))
+    columns = _feature_columns(frame, scorer.features)
     for start in range(0, len(frame), chunk_rows):
-        risk[start:start + chunk_rows] = scorer.risk(frame.iloc[start:start + chunk_rows])
+        rows = slice(start, start + chunk_rows)
+        chunk = frame.iloc[rows, columns] if isinstance(columns, slice) else frame.iloc[rows][columns]
+        risk[rows] = scorer.risk(chunk)
         progress(min(start + chunk_rows, len(frame)), len(frame))
     band, label = scorer.bands(risk)
     return pd.DataFrame({"risk": risk, "band": band, "band_label": label}, index=frame.index)
