@@ -40,7 +40,7 @@ def now() -> float:
     return time.perf_counter()
 
 
-def scorer_for(calibrated, features: list[str], reference_risk, catalogue=None, protected=()):
+def scorer_for(calibrated, features: list[str], reference_scores, catalogue=None, protected=()):
     """A RiskScorer with a contract describing a benchmark's hand-fitted model (default snapshot settings)."""
     from datetime import date
 
@@ -53,7 +53,8 @@ def scorer_for(calibrated, features: list[str], reference_risk, catalogue=None, 
     contract = ModelContract(
         name="bench", registered_model="riskloop-bench", model_group="lightgbm", snapshot=SnapshotConfig(),
         features=tuple(features), categorical=(), protected=tuple(protected), protected_as_features=(),
-        audit=AuditConfig(), capacity=0.05, band_cuts=ventile_cuts(reference_risk), bands=Bands(),
-        training_window=(date(2022, 1, 1), date(2023, 1, 1)), data_fingerprint="bench", config_hash="bench",
+        audit=AuditConfig(), capacity=0.05, band_cuts=ventile_cuts(reference_scores), bands=Bands(),
+        training_window=(date(2022, 1, 1), date(2022, 1, 1)),
+        calibration_window=(date(2023, 1, 1), date(2023, 1, 1)), test_window=(date(2024, 1, 1), date(2024, 1, 1)), data_fingerprint="bench", config_hash="bench",
         riskloop_version=riskloop_version())
     return RiskScorer(calibrated, contract, ReasonTemplates.build(features, catalogue, list(protected)))

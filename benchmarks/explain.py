@@ -31,8 +31,9 @@ fit_rows = frame[frame["as_of"] == "2022-01-01"].sample(n=300_000, random_state=
 val_rows = frame[frame["as_of"] == "2023-01-01"].sample(n=100_000, random_state=0)
 spec = ModelSpec("lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600), ("num_leaves", 15)))
 model = fit_model(spec, fit_rows[features], fit_rows["label"].to_numpy(), val_rows[features], val_rows["label"].to_numpy(), [], 42)
-calibrated, _ = calibrate(model, val_rows[features], val_rows["label"].to_numpy(), ("isotonic", "sigmoid"), 42)
-scorer = scorer_for(calibrated, features, calibrated.predict_proba(val_rows[features])[:, 1],
+val_scores = model.predict_proba(val_rows[features])[:, 1]
+calibrated, _ = calibrate(model, val_scores, val_rows["label"].to_numpy(), ("isotonic", "sigmoid"), 42)
+scorer = scorer_for(calibrated, features, val_scores,
                     prepared.catalogue(config), meta.protected)
 booster = model.named_steps["model"].booster_
 trees, leaves = booster.num_trees(), 15

@@ -36,8 +36,9 @@ with tempfile.TemporaryDirectory() as tmp:
     spec = ModelSpec("lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600),
                                   ("num_leaves", 15)))
     model = fit_model(spec, fit[features], fit["label"].to_numpy(), val[features], val["label"].to_numpy(), [], 42, 2)
-    calibrated, _ = calibrate(model, val[features], val["label"].to_numpy(), ("isotonic", "sigmoid"), 42)
-    scorer = scorer_for(calibrated, features, calibrated.predict_proba(val[features])[:, 1],
+    calibrated, _ = calibrate(model, model.predict_proba(val[features])[:, 1], val["label"].to_numpy(),
+                              ("isotonic", "sigmoid"), 42)
+    scorer = scorer_for(calibrated, features, model.predict_proba(val[features])[:, 1],
                         prepared.catalogue(SnapshotConfig()), meta.protected)
     loaded = LoadedModel("models:/riskloop-bench@champion", "riskloop-bench", "1", "bench", scorer)
     Path(tmp, "model.pkl").write_bytes(pickle.dumps(loaded))

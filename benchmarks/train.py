@@ -58,8 +58,9 @@ t0 = time.perf_counter()  # reading is set-up; training starts here
 spec = ModelSpec("lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600), ("num_leaves", 15)))
 with mlflow.start_run():
     model = fit_model(spec, X, y, Xv, yv, [], seed=42, threads=2)
-    calibrated, method = calibrate(model, Xv, yv, ("isotonic", "sigmoid"), seed=42)
-    scorer = scorer_for(calibrated, features, calibrated.predict_proba(Xv)[:, 1])
+    val_scores = model.predict_proba(Xv)[:, 1]
+    calibrated, method = calibrate(model, val_scores, yv, ("isotonic", "sigmoid"), seed=42)
+    scorer = scorer_for(calibrated, features, val_scores)
     mlflow.log_params(dict(spec.params))
     mlflow.log_metric("validation_rows", len(yv))
     mlflow.pyfunc.log_model(name="model", python_model=RiskModel(scorer), pip_requirements=pyfunc_requirements())

@@ -99,7 +99,7 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
         if result.mitigation is not None:
             mitigated_input = data.frame.loc[data.final.validation, data.features + [result.mitigation.sensitive]]
             mlflow.pyfunc.log_model(name="mitigated_model",
-                                    python_model=MitigatedModel(result.mitigation_model, data.features, result.mitigation),
+                                    python_model=MitigatedModel(result.scorer.calibrated, data.features, result.mitigation),
                                     signature=infer_signature(mitigated_input.head(20).astype(
                                         {c: float for c in data.features if c not in data.categorical})),
                                     pip_requirements=pyfunc_requirements())

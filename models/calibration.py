@@ -52,16 +52,19 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         return self
 
+    def calibrate_scores(self, scores: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for the estimator's own (uncalibrated) scores."""
+        return _apply(self.method, self.mapping_, scores)
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = _apply(self.method, self.mapping_, self.estimator.predict_proba(X)[:, 1])
+        p = self.calibrate_scores(self.estimator.predict_proba(X)[:, 1])
         return np.column_stack([1 - p, p])
 
 
-def calibrate(model, X_val: pd.DataFrame, y_val: np.ndarray, methods: tuple[str, ...],
+def calibrate(model, scores: np.ndarray, y_val: np.ndarray, methods: tuple[str, ...],
               seed: int) -> tuple[CalibratedModel, str]:
-    """Pick the method with the lower Brier score when fitted on one half of validation and scored on
-    the other (both ways round), then fit it on the whole validation slice."""
-    scores = model.predict_proba(X_val)[:, 1]
+    """Given the model's scores of the validation slice, pick the method with the lower Brier score
+    when fitted on one half and scored on the other (both ways round), then fit it on the whole slice."""
     half = np.random.default_rng(seed).random(len(y_val)) < 0.5
     loss = {m: sum(brier_score_loss(y_val[~a], _apply(m, _fit_mapping(m, scores[a], y_val[a]), scores[~a]))
                    for a in (half, ~half)) for m in methods}

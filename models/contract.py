@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from importlib.metadata import PackageNotFoundError, version
 
 from riskloop.features.snapshot import SnapshotConfig
@@ -61,12 +61,18 @@ class ModelContract:
     protected_as_features: tuple[str, ...]
     audit: AuditConfig
     capacity: float                        # share of the cohort a partnership can work with
-    band_cuts: tuple[float, ...]           # 19 cut points between ventiles of calibrated risk
+    band_cuts: tuple[float, ...]           # 19 cut points between ventiles of the uncalibrated model score
     bands: Bands
-    training_window: tuple[date, date]     # first and last as-of date the final model learned from
+    training_window: tuple[date, date]     # first and last as-of date of the rows the model was fitted on
+    calibration_window: tuple[date, date]  # the rows that early-stopped it, calibrated it and cut its bands
+    test_window: tuple[date, date]         # the rows it never saw, on which its reported metrics and audit are
     data_fingerprint: str
     config_hash: str
     riskloop_version: str
+
+    def labels_closed_by(self) -> date:
+        """The first as-of date whose audit is out of time: every label the model learned from had closed."""
+        return self.calibration_window[1] + timedelta(days=self.snapshot.horizon_days if self.snapshot else 0)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), default=str, indent=2, sort_keys=True)

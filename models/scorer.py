@@ -17,9 +17,14 @@ from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
 from riskloop.models.metrics import capacity_k
 
 
-def ventile_cuts(reference_risk: np.ndarray) -> tuple[float, ...]:
-    """The 19 cut points between ventiles 1-20 of a reference population's calibrated risk."""
-    return tuple(float(c) for c in np.quantile(reference_risk, np.arange(1, 20) / 20))
+def ventile_cuts(reference_scores: np.ndarray) -> tuple[float, ...]:
+    """The 19 cut points between ventiles 1-20 of a reference population's uncalibrated model scores.
+
+    Bands are cut on the model's own score, which is continuous and orders people as the calibrated
+    risk does: calibration (isotonic especially) puts many people on one plateau, which would make
+    cut points coincide and bands ill-defined.
+    """
+    return tuple(float(c) for c in np.quantile(reference_scores, np.arange(1, 20) / 20))
 
 
 @dataclass
@@ -43,16 +48,23 @@ class RiskScorer:
         """How many people of a cohort the contract's capacity lets a partnership work with."""
         return capacity_k(cohort_size, self.contract.capacity)
 
-    def risk(self, frame: pd.DataFrame) -> np.ndarray:
+    def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise ValueError(f"the frame lacks feature column '{missing[0]}' ({len(missing)} missing)")
-        features = frame if list(frame.columns) == self.features else frame[self.features]  # no copy if already so
-        return self.calibrated.predict_proba(features)[:, 1]
+        return frame if list(frame.columns) == self.features else frame[self.features]  # no copy if already so
 
-    def bands(self, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
+        """The uncalibrated model's probability: it orders people and cuts the bands."""
+        return self.pipeline.predict_proba(self._features(frame))[:, 1]
+
+    def risk(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.calibrated.calibrate_scores(self.raw_score(frame))
+
+    def bands(self, raw_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Band 1-20 (ventile of the reference population) and its label, from uncalibrated scores."""
         bands = self.contract.bands
-        band = 1 + np.searchsorted(np.asarray(self.contract.band_cuts), risk, side="right")
+        band = 1 + np.searchsorted(np.asarray(self.contract.band_cuts), raw_score, side="right")
         low, medium, high = bands.labels
         label = np.where(band >= bands.high_from, high, np.where(band >= bands.medium_from, medium, low))
         return band.astype(np.int64), label
@@ -67,9 +79,10 @@ class RiskScorer:
 
     def score(self, frame: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
         """Calibrated risk, band 1-20 and its label; with `reasons` > 0 also the top reasons."""
-        risk = self.risk(frame)
-        band, label = self.bands(risk)
-        scored = pd.DataFrame({"risk": risk, "band": band, "band_label": label}, index=frame.index)
+        raw = self.raw_score(frame)
+        band, label = self.bands(raw)
+        scored = pd.DataFrame({"risk": self.calibrated.calibrate_scores(raw), "band": band, "band_label": label},
+                              index=frame.index)
         if reasons > 0:
             scored = scored.join(self.reasons(frame, reasons))
         return scored

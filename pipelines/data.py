@@ -34,7 +34,7 @@ class ModelData:
     protected: list[str]
     group_column: str | None     # areas for per-area precision@k and lists
     splits: list[SplitMasks]     # temporal validation
-    final: SplitMasks            # the refit of the selected model (test only for tables)
+    final: SplitMasks            # the registered model's fit, calibration and unseen test rows
     source: str
     fingerprint: str
     snapshot: SnapshotConfig | None       # how the snapshots were built (None for tables)
@@ -79,7 +79,7 @@ def from_dataset(config: ExperimentConfig) -> ModelData:
                           f"{config.horizon_days}-day horizon and labels up to {dataset.end}")
     as_of = frame["as_of"].dt.date.to_numpy()
     masks = [SplitMasks(s.name, np.isin(as_of, s.fit), as_of == s.validation, as_of == s.test) for s in splits]
-    final = SplitMasks("final", as_of < labelled[-1], as_of == labelled[-1], None)
+    final = masks[-1]  # the registered model is the latest split's: its test window stays unseen
     features, warnings = _model_features(list(meta.features), config, list(meta.protected))
     categorical = [c for c in features if c in meta.protected]
     return ModelData(frame, features, categorical, list(meta.protected), "local_authority", masks, final,

@@ -23,7 +23,7 @@ CHUNK_ROWS = 200_000
 @dataclass(frozen=True)
 class ScoredCohort:
     """Everyone in the cohort at `as_of`: ids, features, protected columns, label (NaN where its
-    horizon is still open), `risk`, `band` and `band_label`."""
+    horizon is still open), the model's uncalibrated `score`, calibrated `risk`, `band` and `band_label`."""
 
     frame: pd.DataFrame
     as_of: date
@@ -51,16 +51,18 @@ def _feature_columns(frame: pd.DataFrame, features: list[str]) -> slice | list[s
 
 def score_frame(scorer: RiskScorer, frame: pd.DataFrame, chunk_rows: int = CHUNK_ROWS,
                 progress: Callable[[int, int], None] = lambda done, total: None) -> pd.DataFrame:
-    """Risk, band and band label for every row, predicted in chunks so memory stays bounded."""
-    risk = np.empty(len(frame))
+    """Uncalibrated `score`, calibrated `risk`, `band` and `band_label` for every row, predicted in
+    chunks so memory stays bounded."""
+    score = np.empty(len(frame))
     columns = _feature_columns(frame, scorer.features)
     for start in range(0, len(frame), chunk_rows):
         rows = slice(start, start + chunk_rows)
         chunk = frame.iloc[rows, columns] if isinstance(columns, slice) else frame.iloc[rows][columns]
-        risk[rows] = scorer.risk(chunk)
+        score[rows] = scorer.raw_score(chunk)
         progress(min(start + chunk_rows, len(frame)), len(frame))
-    band, label = scorer.bands(risk)
-    return pd.DataFrame({"risk": risk, "band": band, "band_label": label}, index=frame.index)
+    band, label = scorer.bands(score)
+    return pd.DataFrame({"score": score, "risk": scorer.calibrated.calibrate_scores(score), "band": band,
+                         "band_label": label}, index=frame.index)
 
 
 def score_cohort(scorer: RiskScorer, prepared: PreparedData, as_of: date,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from riskloop.experiments.config import ExperimentConfig
-from riskloop.models.calibration import CalibratedModel, calibrate
+from riskloop.models.calibration import calibrate
 from riskloop.models.contract import ModelContract, config_hash, riskloop_version
 from riskloop.models.estimators import ModelSpec, expand_grid, fit_model
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
@@ -32,14 +32,13 @@ class TrainResult:
     summary: pd.DataFrame           # per group: mean, std, regret of each metric
     selected: ModelSpec
     scorer: RiskScorer
-    final_metrics: dict[str, float]  # test_* metrics (the table's test set, or the latest split)
+    final_metrics: dict[str, float]  # test_* metrics of the registered model on its unseen test window
     latest_test: pd.DataFrame        # the latest split's test rows with each group's calibrated risk
     importance_by_split: pd.DataFrame  # mean |SHAP| of the selected group's model per split x feature
     stability: dict[str, float]      # top-10 overlap across splits, first-reason changes between models
-    fairness: FairnessAudit          # the selected group on the latest split's test rows
-    mitigation: Mitigation | None
-    mitigation_model: CalibratedModel | None  # the latest split's model that the mitigation post-processes
-    mitigation_note: str                      # why mitigation was not run, if it was not
+    fairness: FairnessAudit          # the registered model on its unseen test rows
+    mitigation: Mitigation | None    # post-processes the registered model's risk
+    mitigation_note: str             # why mitigation was not run, if it was not
 
 
 def model_specs(config: ExperimentConfig) -> list[ModelSpec]:
@@ -49,36 +48,47 @@ def model_specs(config: ExperimentConfig) -> list[ModelSpec]:
 
 
 def fit_and_calibrate(spec: ModelSpec, data: ModelData, masks: SplitMasks, config: ExperimentConfig):
-    """Fit on the split's fitting rows, early-stop and calibrate on its validation rows (each copied once)."""
+    """Fit on the split's fitting rows, early-stop and calibrate on its validation rows (each copied once).
+    Returns (pipeline, calibrated model, calibration method, the pipeline's validation scores)."""
     y = data.frame["label"].to_numpy()
     validation = data.frame.loc[masks.validation, data.features]
     model = fit_model(spec, data.frame.loc[masks.fit, data.features], y[masks.fit], validation, y[masks.validation],
                       data.categorical, config.seed, config.threads)
-    calibrated, method = calibrate(model, validation, y[masks.validation], config.calibration, config.seed)
-    return model, calibrated, method
+    scores = model.predict_proba(validation)[:, 1]
+    calibrated, method = calibrate(model, scores, y[masks.validation], config.calibration, config.seed)
+    return model, calibrated, method, scores
 
 
 def _groups(data: ModelData, mask: np.ndarray) -> np.ndarray | None:
     return data.frame.loc[mask, data.group_column].to_numpy() if data.group_column else None
 
 
+RANKING = ("roc_auc", "average_precision", "precision_at_k", "recall_at_k")
+
+
 def run_temporal_validation(data: ModelData, config: ExperimentConfig,
                             progress: Callable[[str], None] = lambda _: None):
     """Every model group on every split: (metrics per group x split, latest split's test scores,
-    the calibrated model per (group, split); its `.model` is the fitted pipeline)."""
+    the calibrated model per (group, split); its `.estimator` is the fitted pipeline).
+
+    Each row holds the test metrics and, prefixed `val_`, the ranking metrics on the validation slice
+    (from the uncalibrated scores, which calibration does not reorder): selection reads only those.
+    """
     specs = model_specs(config)
     rows, latest = [], data.frame.loc[data.splits[-1].test, ["person_id", "as_of", "label"]].copy()
     fitted = {}
+    y = data.frame["label"].to_numpy()
     for masks in data.splits:
         for spec in specs:
             progress(f"{spec.name} on {masks.name}")
-            model, calibrated, method = fit_and_calibrate(spec, data, masks, config)
+            model, calibrated, method, val_scores = fit_and_calibrate(spec, data, masks, config)
             risk = calibrated.predict_proba(data.frame.loc[masks.test, data.features])[:, 1]
-            metrics = evaluate(data.frame.loc[masks.test, "label"].to_numpy(), risk, config.capacity,
-                               _groups(data, masks.test))
+            metrics = evaluate(y[masks.test], risk, config.capacity, _groups(data, masks.test))
+            validation = evaluate(y[masks.validation], val_scores, config.capacity)
             best_iteration = getattr(model.named_steps["model"], "best_iteration_", None)
             rows.append({"group": spec.name, "family": spec.family, "split": masks.name,
-                         "calibration": method, "best_iteration": best_iteration, **metrics})
+                         "calibration": method, "best_iteration": best_iteration, **metrics,
+                         **{f"val_{m}": validation[m] for m in RANKING}})
             fitted[spec.name, masks.name] = calibrated
             if masks is data.splits[-1]:
                 latest[spec.name] = risk
@@ -86,7 +96,8 @@ def run_temporal_validation(data: ModelData, config: ExperimentConfig,
 
 
 def summarise(split_metrics: pd.DataFrame, metrics=("roc_auc", "average_precision", "precision_at_k",
-                                                      "recall_at_k", "brier", "ece")) -> pd.DataFrame:
+                                                      "recall_at_k", "brier", "ece",
+                                                      *(f"val_{m}" for m in RANKING))) -> pd.DataFrame:
     """Per model group: mean and spread across splits, and regret (distance to the split's best)."""
     out = split_metrics.groupby("group")[list(metrics)].agg(["mean", "std"])
     out.columns = [f"{m}_{s}" for m, s in out.columns]
@@ -98,10 +109,12 @@ def summarise(split_metrics: pd.DataFrame, metrics=("roc_auc", "average_precisio
 
 
 def select(summary: pd.DataFrame, config: ExperimentConfig) -> str:
-    """Best mean selection metric among groups within the AUC tolerance of the best mean AUC."""
-    best_auc = summary["roc_auc_mean"].max()
-    eligible = summary[summary["roc_auc_mean"] >= best_auc - config.selection.auc_tolerance]
-    ranked = eligible.sort_values([f"{config.selection.metric}_mean", "roc_auc_mean"], ascending=False, kind="stable")
+    """On validation only: the best mean selection metric among groups within the AUC tolerance of the
+    best mean validation AUC. Test metrics are reported, never used to choose."""
+    best_auc = summary["val_roc_auc_mean"].max()
+    eligible = summary[summary["val_roc_auc_mean"] >= best_auc - config.selection.auc_tolerance]
+    ranked = eligible.sort_values([f"val_{config.selection.metric}_mean", "val_roc_auc_mean"], ascending=False,
+                                  kind="stable")
     return ranked.index[0]
 
 
@@ -149,56 +162,56 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
     templates = reason_templates(data)
     progress(f"explanation stability of {spec.name}")
     importance, stability = explanation_stability(data, config, spec.name, fitted, templates)
-    progress(f"refit {spec.name} on all labelled data")
-    _, calibrated, _ = fit_and_calibrate(spec, data, data.final, config)
-    reference = calibrated.predict_proba(data.frame.loc[data.final.validation, data.features])[:, 1]
+    final = data.final
+    if final is data.splits[-1]:  # the latest split's model: fitted already, its test window unseen
+        calibrated = fitted[spec.name, final.name]
+        reference = calibrated.estimator.predict_proba(data.frame.loc[final.validation, data.features])[:, 1]
+    else:
+        progress(f"fit {spec.name} for registration")
+        _, calibrated, _, reference = fit_and_calibrate(spec, data, final, config)
     scorer = RiskScorer(calibrated, model_contract(data, config, spec.name, ventile_cuts(reference)), templates,
                         importance, stability)
-    if data.final.test is not None:
-        test = data.frame[data.final.test]
-        final = evaluate(test["label"].to_numpy(), scorer.risk(test), config.capacity, _groups(data, data.final.test))
-    else:
-        final = split_metrics[(split_metrics["group"] == chosen) & (split_metrics["split"] == data.splits[-1].name)].iloc[0].to_dict()
-    final_metrics = {f"test_{k}": float(final[k]) for k in ("roc_auc", "average_precision", "precision_at_k",
-                                                            "recall_at_k", "brier", "ece", "prevalence", "n")}
+    test = data.frame[final.test]
+    test_risk = scorer.risk(test)
+    final_metrics = {f"test_{k}": float(v) for k, v in
+                     evaluate(test["label"].to_numpy(), test_risk, config.capacity, _groups(data, final.test)).items()
+                     if k in ("roc_auc", "average_precision", "precision_at_k", "recall_at_k", "brier", "ece",
+                              "prevalence", "n")}
     progress("fairness audit and mitigation")
-    fairness, mitigation, mitigated_base, note = audit_latest_split(data, config, spec.name, fitted, latest)
+    fairness, mitigation, note = audit_final(data, config, scorer, test_risk)
     return TrainResult(split_metrics, summary, spec, scorer, final_metrics, latest, importance, stability,
-                       fairness, mitigation, mitigated_base, note)
+                       fairness, mitigation, note)
 
 
 def model_contract(data: ModelData, config: ExperimentConfig, group: str, band_cuts: tuple[float, ...]) -> ModelContract:
     """The contract of the final model: how to rebuild its inputs and read its outputs."""
     text = config.source_file.read_text() if config.source_file else repr(config)
-    learned = data.final.fit | data.final.validation
+    final = data.final
     return ModelContract(
         name=config.name, registered_model=config.registered_model, model_group=group, snapshot=data.snapshot,
         features=tuple(data.features), categorical=tuple(data.categorical), protected=tuple(data.protected),
         protected_as_features=tuple(sorted(set(data.features) & set(data.protected))), audit=config.fairness,
-        capacity=config.capacity, band_cuts=band_cuts, bands=config.bands, training_window=data.window(learned),
+        capacity=config.capacity, band_cuts=band_cuts, bands=config.bands, training_window=data.window(final.fit),
+        calibration_window=data.window(final.validation), test_window=data.window(final.test),
         data_fingerprint=data.fingerprint, config_hash=config_hash(text), riskloop_version=riskloop_version())
 
 
-def audit_latest_split(data: ModelData, config: ExperimentConfig, group: str, fitted: dict, latest: pd.DataFrame):
-    """Audit the selected group's latest-split model out of time; mitigate on validation, compare on test."""
-    masks = data.splits[-1]
-    test = data.frame[masks.test]
-    fairness = audit(test["label"].to_numpy(), latest[group].to_numpy(), test, data.protected, config.fairness,
-                     config.capacity, config.seed)
+def audit_final(data: ModelData, config: ExperimentConfig, scorer: RiskScorer, test_risk: np.ndarray):
+    """Audit the registered model on its unseen test rows; mitigate on its validation rows, compare on test.
+    Returns (fairness audit, mitigation or None, why mitigation was not run)."""
+    final = data.final
+    test = data.frame[final.test]
+    fairness = audit(test["label"].to_numpy(), test_risk, test, data.protected, config.fairness, config.capacity,
+                     config.seed)
     sensitive = config.fairness.mitigate_on
     if sensitive is None or sensitive not in data.frame:
-        return fairness, None, None, f"no mitigation column ('{sensitive}') in this data"
-    validation = data.frame[masks.validation]
+        return fairness, None, f"no mitigation column ('{sensitive}') in this data"
+    validation = data.frame[final.validation]
     one_class = [g for g, labels in validation.groupby(sensitive, observed=True)["label"] if labels.nunique() < 2]
     if one_class:
-        return fairness, None, None, (f"not run: in the validation slice, {sensitive} = {', '.join(map(str, one_class))} "
-                                      "has only one outcome class, so group thresholds cannot be fitted")
-    model = fitted[group, masks.name]
-
-    def risk(frame: pd.DataFrame) -> np.ndarray:
-        return model.predict_proba(frame[data.features])[:, 1]
-
-    mitigation = mitigate(risk, validation[data.features], validation["label"].to_numpy(), validation[sensitive],
+        return fairness, None, (f"not run: in the validation slice, {sensitive} = {', '.join(map(str, one_class))} "
+                                "has only one outcome class, so group thresholds cannot be fitted")
+    mitigation = mitigate(scorer.risk, validation[data.features], validation["label"].to_numpy(), validation[sensitive],
                           test[data.features], test["label"].to_numpy(), test[sensitive], config.fairness.use,
                           config.capacity, config.seed)
-    return fairness, mitigation, model, ""
+    return fairness, mitigation, ""

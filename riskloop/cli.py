@@ -313,8 +313,8 @@ def run_audit(model: str, data: Path, as_of: date, out_dir: Path):
     loaded, cohort = load_cohort(model, data, as_of)
     result = audit_cohort(cohort, synthetic_truth(data, as_of, loaded.contract))
     path = out_dir / "fairness_audit.html"
-    write_text_atomic(render_fairness_report(result.audit, model, f"audit at {as_of} on {Path(data).name}", None,
-                                             result.bias), path)
+    scope = f"audit at {as_of} on {Path(data).name}" + (f". WARNING: {result.in_sample}" if result.in_sample else "")
+    write_text_atomic(render_fairness_report(result.audit, model, scope, None, result.bias), path)
     result.audit.disparities.to_csv(out_dir / "fairness_disparities.csv", index=False)
     log_report(loaded.contract.name, f"audit-{as_of}", path,
                {"riskloop.kind": "audit", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
@@ -334,6 +334,8 @@ def audit(
     except (DataError, ValueError) as exc:
         fatal(str(exc))
     out.print(f"wrote {path} (also logged to MLflow)")
+    if result.in_sample:
+        console.print(f"[bold yellow]warning:[/] {result.in_sample}", highlight=False)
     for r in result.audit.gate_reasons():
         out.print(f"[red]gate:[/] {r}", highlight=False)
     if result.detected_bias():

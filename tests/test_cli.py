@@ -137,6 +137,10 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     assert "Against the synthetic world's truth" in audited  # the check ran (not the 'cannot be checked' text)
     assert "<td>ethnicity</td><td>Black</td>" in audited.replace("\n", "")
     assert "&lt;" not in audited and "<code>mean_true</code>" not in audited  # no markup shown as text
+    assert "not out of time" not in result.output
+    early = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2023-01-01",
+                                "--out", str(tmp_path / "audit-early")])
+    assert early.exit_code == 0 and "is not out of time" in " ".join(early.output.split())
     late = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2025-06-01",
                                "--out", str(tmp_path / "audit")])
     assert late.exit_code == 2 and "no labels" in late.output

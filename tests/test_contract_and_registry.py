@@ -29,7 +29,11 @@ def test_contract_round_trips_and_records_what_scoring_needs(escalation_run):
     assert contract.snapshot.horizon_days == config.horizon_days and contract.snapshot.lookback_days == 1095
     assert contract.snapshot.windows == (90, 365, 1095) and contract.features == tuple(data.features)
     assert len(contract.band_cuts) == 19 and contract.audit == config.fairness
-    assert contract.training_window[1] == data.frame.loc[data.final.validation, "as_of"].max().date()
+    assert contract.calibration_window[1] == data.frame.loc[data.final.validation, "as_of"].max().date()
+    assert contract.training_window[1] < contract.calibration_window[0]
+    # timechop: every label the model learned from closed before its test window began
+    assert data.final is data.splits[-1]
+    assert contract.labels_closed_by() < contract.test_window[0] == data.frame.loc[data.final.test, "as_of"].min().date()
     assert contract.riskloop_version == riskloop_version() and len(contract.config_hash) == 16
 
 

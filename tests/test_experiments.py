@@ -196,6 +196,37 @@ def test_escalation_model_beats_the_one_feature_baseline_and_is_calibrated(escal
     assert abs((scored["band"] >= 19).mean() - 0.1) < 0.05  # ventiles of the reference population
 
 
+def test_selection_reads_validation_metrics_only():
+    from riskloop.pipelines.train import select
+
+    config = load_config(REPO / "experiments" / "escalation.yaml")
+    summary = pd.DataFrame({"roc_auc_mean": [0.90, 0.70], "precision_at_k_mean": [0.5, 0.1],
+                            "val_roc_auc_mean": [0.70, 0.80], "val_precision_at_k_mean": [0.1, 0.3]},
+                           index=["best_on_test", "best_on_validation"])
+    assert select(summary, config) == "best_on_validation"
+
+
+def test_registered_model_metrics_and_audit_are_out_of_time(escalation_run):
+    config, data, result = escalation_run
+    test = data.frame[data.final.test]
+    assert not (data.final.test & (data.final.fit | data.final.validation)).any()
+    assert result.final_metrics["test_n"] == len(test)
+    assert result.final_metrics["test_roc_auc"] == pytest.approx(
+        result.split_metrics.set_index(["group", "split"]).loc[(result.selected.name, data.final.name), "roc_auc"])
+    assert result.fairness.operating_point["n"] == len(test)
+
+
+def test_bands_stay_ventiles_when_isotonic_calibration_has_plateaus(escalation_run):
+    _, data, result = escalation_run
+    cuts = np.asarray(result.scorer.contract.band_cuts)
+    assert len(np.unique(cuts)) == 19 and (np.diff(cuts) > 0).all()
+    reference = data.frame[data.final.validation]
+    shares = result.scorer.score(reference)["band"].value_counts(normalize=True)
+    assert len(shares) == 20 and shares.between(0.04, 0.06).all()
+    plateaus = pd.Series(result.scorer.risk(reference)).round(12).nunique()
+    assert result.scorer.calibrated.method != "isotonic" or plateaus < 200  # risk alone could not cut 20 bands
+
+
 def test_protected_features_only_when_asked_loudly(world_20k, tmp_path):
     config = with_data(load_config(REPO / "experiments" / "escalation.yaml"), world_20k)
     loud = dataclasses.replace(config, protected_as_features=("sex",))

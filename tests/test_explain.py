@@ -26,7 +26,7 @@ def fitted(escalation_run, family):
 
     config, data, result = escalation_run
     spec = next(s for s in model_specs(config) if s.family == family)
-    model, _, _ = fit_and_calibrate(spec, data, data.splits[0], config)
+    model, _, _, _ = fit_and_calibrate(spec, data, data.splits[0], config)
     X = data.frame.loc[data.splits[0].test, data.features].head(300)
     return model, X, data
 
