@@ -55,7 +55,7 @@ def prioritise(cohort: ScoredCohort, loaded: LoadedModel, catalogue: list[Featur
     units = frame[unit_column].astype(str)
     sizes = units.value_counts().sort_index()
     places = capacity.for_units(sizes)
-    rank = rank_within(units, frame["risk"].to_numpy(), frame["person_id"], seed)
+    rank = rank_within(units, frame["risk"].to_numpy(), frame["score"].to_numpy(), frame["person_id"], seed)
     listed = rank <= units.map(places).to_numpy()
     out = pd.DataFrame({
         "person_id": frame["person_id"].astype(str), "area_id": frame["area_id"].astype(str),

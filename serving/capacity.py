@@ -1,8 +1,9 @@
 """Capacity (how many people each unit can work with) and the deterministic ranking that fills it.
 
-Ranking within a unit is by calibrated risk, highest first; ties are broken by a seeded hash of the
-pseudonym (SHA-256 of `<seed>:<person_id>`), so the same inputs give the same ranks, byte for byte,
-and no one is favoured by the order of the input rows.
+Ranking within a unit is by calibrated risk, highest first, then by the model's uncalibrated score
+(which calibration plateaus hide); exact ties are broken by a seeded hash of the pseudonym (SHA-256
+of `<seed>:<person_id>`), so the same inputs give the same ranks, byte for byte, and no one is
+favoured by the order of the input rows.
 """
 
 from __future__ import annotations
@@ -87,9 +88,10 @@ def tie_break(person_id: pd.Series, seed: int) -> np.ndarray:
                      for p in person_id], dtype=np.int64)
 
 
-def rank_within(units: pd.Series, risk: np.ndarray, person_id: pd.Series, seed: int) -> np.ndarray:
-    """1 = highest risk within each unit; equal risks ordered by the seeded hash."""
-    order = np.lexsort((tie_break(person_id, seed), -risk, units.to_numpy()))
+def rank_within(units: pd.Series, risk: np.ndarray, score: np.ndarray, person_id: pd.Series, seed: int) -> np.ndarray:
+    """1 = highest risk within each unit; equal calibrated risks (a calibration plateau) ordered by the
+    model's uncalibrated score, and exact ties by the seeded hash."""
+    order = np.lexsort((tie_break(person_id, seed), -score, -risk, units.to_numpy()))
     ranks = np.empty(len(order), dtype=np.int64)
     sorted_units = units.to_numpy()[order]
     starts = np.r_[0, np.flatnonzero(sorted_units[1:] != sorted_units[:-1]) + 1]

@@ -62,6 +62,7 @@ def test_every_scored_person_is_in_the_file_and_counts_reconcile(scored):
         assert row["listed"] == rows["listed"].sum() == min(row["places"], len(rows))
         assert sorted(rows["rank"]) == list(range(1, len(rows) + 1))
         assert rows.loc[rows["listed"], "risk"].min() >= rows.loc[~rows["listed"], "risk"].max()
+        assert (rows.sort_values("rank")["risk"].diff().dropna() <= 0).all()
     assert frame["person_id"].is_unique and set(frame["prevention_tier"]) <= {"primary", "secondary", "tertiary"}
     assert (frame["model_version"] == "3").all() and (frame["as_of"] == AS_OF).all()
     assert manifest["contract"]["features"] and manifest["model"]["run_id"] == "run123"
@@ -123,12 +124,14 @@ def test_ties_are_broken_by_a_seeded_hash_not_by_row_order():
     units = pd.Series(["A"] * 4 + ["B"] * 2)
     people = pd.Series(["p1", "p2", "p3", "p4", "q1", "q2"])
     risk = np.array([0.5, 0.5, 0.5, 0.9, 0.1, 0.1])
-    ranks = rank_within(units, risk, people, seed=0)
-    assert ranks[3] == 1 and sorted(ranks[:3]) == [2, 3, 4] and sorted(ranks[4:]) == [1, 2]
+    score = np.array([0.4, 0.4, 0.45, 0.8, 0.1, 0.1])  # the uncalibrated score separates p3 from p1, p2
+    ranks = rank_within(units, risk, score, people, seed=0)
+    assert ranks[3] == 1 and ranks[2] == 2 and sorted(ranks[:2]) == [3, 4] and sorted(ranks[4:]) == [1, 2]
     shuffled = [5, 2, 0, 4, 1, 3]
-    again = rank_within(units[shuffled].reset_index(drop=True), risk[shuffled], people[shuffled].reset_index(drop=True), 0)
+    again = rank_within(units[shuffled].reset_index(drop=True), risk[shuffled], score[shuffled],
+                        people[shuffled].reset_index(drop=True), 0)
     assert dict(zip(people[shuffled], again)) == dict(zip(people, ranks))
-    assert any((rank_within(units, risk, people, seed) != ranks).any() for seed in range(1, 10))
+    assert any((rank_within(units, risk, score, people, seed) != ranks).any() for seed in range(1, 10))
 
 
 def test_prevention_tiers_follow_the_documented_rule():
