@@ -235,6 +235,15 @@ def _problem(config: ExperimentConfig) -> str | None:
         why = check_hyperparameters(family, grid) if grid is not None else None
         if why:
             return f"models.{family}.{why}"
+    if config.table is not None:
+        t = config.table
+        both = [c for c in t.feature_columns if c in t.protected_columns and c not in config.protected_as_features]
+        if both:
+            return (f"table.feature_columns: '{both[0]}' is also a protected column; list it under "
+                    "protected_as_features to use it as a model feature (every run then says so), or drop it")
+        stray = [c for c in config.protected_as_features if c not in t.protected_columns]
+        if stray:
+            return f"protected_as_features: '{stray[0]}' is not one of table.protected_columns"
     if config.data is not None:
         unknown = [c for c in config.protected if c not in SNAPSHOT_PROTECTED]
         if unknown:

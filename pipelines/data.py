@@ -113,16 +113,17 @@ def from_table(config: ExperimentConfig) -> ModelData:
     problems[raw[t.id_column].isna()] += f"{t.id_column}: missing; "
     bad = problems != ""
     rejected = raw[bad].assign(row=np.flatnonzero(bad) + 1, reason=problems[bad].str.rstrip("; "))
-    numeric = [c for c in t.feature_columns if c not in t.categorical_columns]
+    features = list(dict.fromkeys([*t.feature_columns, *config.protected_as_features]))
+    categorical = [c for c in features if c in t.categorical_columns or c in config.protected_as_features]
+    audit_only = [c for c in t.protected_columns if c not in features]
     frame = pd.DataFrame({
         "person_id": raw[t.id_column].astype("string"),
         "as_of": date.astype("datetime64[s]"),
-        **{c: pd.to_numeric(raw[c], errors="coerce").astype(float) for c in numeric},
-        **{c: raw[c].astype("string") for c in t.categorical_columns},
+        **{c: raw[c].astype("string") if c in categorical else pd.to_numeric(raw[c], errors="coerce").astype(float)
+           for c in features},
         "label": label,
-        **{c: raw[c].astype("string") for c in t.protected_columns},
+        **{c: raw[c].astype("string") for c in audit_only},
     })[~bad].reset_index(drop=True)
-    frame = frame[["person_id", "as_of", *t.feature_columns, "label", *t.protected_columns]]
     test_cut = _date_cut(frame["as_of"], 1 - t.test_fraction)
     train_part = frame["as_of"] < test_cut
     if train_part.sum() < 50 or (~train_part).sum() < 20:
@@ -137,12 +138,10 @@ def from_table(config: ExperimentConfig) -> ModelData:
     val_cut = _date_cut(train_dates, 0.85)
     final = SplitMasks("final", (frame["as_of"] < val_cut).to_numpy(),
                        ((frame["as_of"] >= val_cut) & train_part).to_numpy(), (~train_part).to_numpy())
-    features, warnings = list(t.feature_columns), []
-    if set(features) & set(t.protected_columns):
-        warnings.append("PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: "
-                        + ", ".join(sorted(set(features) & set(t.protected_columns))))
+    warnings = [f"PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: '{c}' (protected_as_features)"
+                for c in config.protected_as_features]
     fingerprint = hashlib.sha256(t.path.read_bytes()).hexdigest()[:16]
-    return ModelData(frame, features, list(t.categorical_columns), list(t.protected_columns), None, splits, final,
+    return ModelData(frame, features, categorical, list(t.protected_columns), None, splits, final,
                      str(t.path), fingerprint, None, None, warnings, rejected if len(rejected) else None)
 
 

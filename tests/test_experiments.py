@@ -233,3 +233,16 @@ def test_protected_features_only_when_asked_loudly(world_20k, tmp_path):
     data = load_model_data(loud)
     assert "sex" in data.features and "sex" in data.categorical
     assert any("PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: 'sex'" in w for w in data.warnings)
+
+
+def test_a_table_column_both_feature_and_protected_needs_protected_as_features(tmp_path):
+    text = (DATA / "screening.yaml").read_text().replace("feature_columns: [age, priors, charge_degree]",
+                                                         "feature_columns: [age, priors, charge_degree, sex]")
+    (tmp_path / "screening.csv").write_bytes((DATA / "screening.csv").read_bytes())
+    with pytest.raises(ConfigError, match="'sex' is also a protected column; list it under protected_as_features"):
+        load_config(write_config(tmp_path, text))
+    loud = dataclasses.replace(load_config(DATA / "screening.yaml"), protected_as_features=("sex",))
+    data = load_model_data(loud)
+    assert data.features == ["age", "priors", "charge_degree", "sex"] and "sex" in data.categorical
+    assert list(data.frame.columns).count("sex") == 1 and "sex" in data.protected
+    assert any("PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: 'sex'" in w for w in data.warnings)
