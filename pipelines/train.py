@@ -39,6 +39,7 @@ class TrainResult:
     fairness: FairnessAudit          # the registered model on its unseen test rows
     mitigation: Mitigation | None    # post-processes the registered model's risk
     mitigation_note: str             # why mitigation was not run, if it was not
+    warnings: list[str]              # what makes its figures less reliable (e.g. prevalence shift)
 
 
 def model_specs(config: ExperimentConfig) -> list[ModelSpec]:
@@ -180,7 +181,19 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
     progress("fairness audit and mitigation")
     fairness, mitigation, note = audit_final(data, config, scorer, test_risk)
     return TrainResult(split_metrics, summary, spec, scorer, final_metrics, latest, importance, stability,
-                       fairness, mitigation, note)
+                       fairness, mitigation, note, prevalence_shift(data))
+
+
+def prevalence_shift(data: ModelData, tolerance: float = 1.5) -> list[str]:
+    """A warning when the test window's label prevalence differs from training's by more than `tolerance`x."""
+    y = data.frame["label"].to_numpy()
+    learned = y[data.final.fit | data.final.validation].mean()
+    tested = y[data.final.test].mean()
+    if learned > 0 and tested > 0 and 1 / tolerance <= tested / learned <= tolerance:
+        return []
+    return [f"The test window's prevalence ({tested:.1%}) differs from training's ({learned:.1%}) by more than "
+            f"{tolerance}x (label or prior shift): calibration measured on test is unreliable, and risks will be "
+            "biased in the direction of training's prevalence until the model is recalibrated on recent data."]
 
 
 def model_contract(data: ModelData, config: ExperimentConfig, group: str, band_cuts: tuple[float, ...]) -> ModelContract:

@@ -36,7 +36,7 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
     return render(
         "model_card.html", title=f"Model card: {config.name}", name=config.name, registered=config.registered_model,
         selected=result.selected.name, fingerprint=data.fingerprint, version=contract.riskloop_version,
-        warnings=data.warnings, source=Path(data.source).name, rows=f"{len(data.frame):,}",
+        warnings=data.warnings + result.warnings, protected_features=contract.protected_as_features, source=Path(data.source).name, rows=f"{len(data.frame):,}",
         window=" to ".join(d.isoformat() for d in contract.training_window),
         population=("people with at least one recorded incident in the 3 years before each as-of date"
                     if config.data is not None else "the rows of the supplied table"),

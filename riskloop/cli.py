@@ -194,6 +194,8 @@ def run_train(config_path: Path, data: Optional[Path], out_dir: Optional[Path]):
     with progress_bar("training") as bar:
         task = bar.add_task("fits", total=None)
         result = train_models(model_data, config, progress=lambda what: bar.update(task, advance=1, description=what))
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     outcome = log_training(config, model_data, result, out_dir or Path("riskloop-output") / config.name)
     summary = Table(title=f"{config.name}: model groups across {len(model_data.splits)} temporal splits")
     for col in ("group", "ROC AUC", "avg precision", "precision@k", "Brier", "ECE"):

@@ -246,3 +246,12 @@ def test_a_table_column_both_feature_and_protected_needs_protected_as_features(t
     assert data.features == ["age", "priors", "charge_degree", "sex"] and "sex" in data.categorical
     assert list(data.frame.columns).count("sex") == 1 and "sex" in data.protected
     assert any("PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: 'sex'" in w for w in data.warnings)
+
+
+def test_a_prevalence_shift_is_warned_about(escalation_run):
+    from riskloop.pipelines.train import prevalence_shift
+
+    _, data, result = escalation_run
+    assert result.warnings == prevalence_shift(data)
+    shifted = dataclasses.replace(data, frame=data.frame.assign(label=np.where(data.final.test, 1.0, data.frame["label"])))
+    assert "calibration measured on test is unreliable" in prevalence_shift(shifted)[0]
