@@ -83,6 +83,7 @@ class ExperimentConfig:
     protected: tuple[str, ...] = ("sex", "ethnicity", "age_band", "deprivation_quintile", "disability")
     features_exclude: tuple[str, ...] = ()
     protected_as_features: tuple[str, ...] = ()
+    proxy_features: tuple[str, ...] = ("age", "area_deprivation_decile")  # features known to stand in for protected ones
     capacity: float = 0.05
     models: ModelGrid = field(default_factory=ModelGrid)
     calibration: tuple[Literal["isotonic", "sigmoid"], ...] = ("isotonic", "sigmoid")

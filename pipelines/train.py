@@ -6,6 +6,7 @@ ModelData + ExperimentConfig -> TrainResult. No I/O: `riskloop.experiments.track
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -19,6 +20,7 @@ from riskloop.models.estimators import ModelSpec, expand_grid, fit_model
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
 from riskloop.models.fairness import FairnessAudit, audit
 from riskloop.models.mitigation import Mitigation, mitigate
+from riskloop.models.proxies import proxy_strength
 from riskloop.models.metrics import capacity_k, evaluate, top_k
 from riskloop.models.scorer import RiskScorer, ventile_cuts
 from riskloop.pipelines.data import ModelData, SplitMasks
@@ -40,6 +42,8 @@ class TrainResult:
     mitigation: Mitigation | None    # post-processes the registered model's risk
     mitigation_note: str             # why mitigation was not run, if it was not
     warnings: list[str]              # what makes its figures less reliable (e.g. prevalence shift)
+    proxies: pd.DataFrame            # per feature x protected column: how well the feature alone tells a group apart
+    proxy_cost: dict[str, float | str]  # test metrics with and without the config's proxy features
 
 
 def model_specs(config: ExperimentConfig) -> list[ModelSpec]:
@@ -180,8 +184,29 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
                               "prevalence", "n")}
     progress("fairness audit and mitigation")
     fairness, mitigation, note = audit_final(data, config, scorer, test_risk)
+    progress("proxies of protected characteristics")
+    audited = [c for c in data.protected if c not in data.features]
+    proxies = proxy_strength(test[data.features], test[audited], config.fairness.min_group_size, seed=config.seed)
     return TrainResult(split_metrics, summary, spec, scorer, final_metrics, latest, importance, stability,
-                       fairness, mitigation, note, prevalence_shift(data))
+                       fairness, mitigation, note, prevalence_shift(data), proxies,
+                       cost_of_dropping_proxies(spec, data, config, final_metrics))
+
+
+def cost_of_dropping_proxies(spec: ModelSpec, data: ModelData, config: ExperimentConfig,
+                             final_metrics: dict[str, float]) -> dict[str, float | str]:
+    """The registered model's test metrics against the same model group fitted without the config's
+    proxy features (what `features_exclude` would cost); empty when none of them is a feature."""
+    dropped = [f for f in config.proxy_features if f in data.features]
+    if not dropped:
+        return {}
+    kept = [f for f in data.features if f not in dropped]
+    without = dataclasses.replace(data, features=kept, categorical=[c for c in data.categorical if c in kept])
+    _, calibrated, _, _ = fit_and_calibrate(spec, without, data.final, config)
+    test = data.frame[data.final.test]
+    metrics = evaluate(test["label"].to_numpy(), calibrated.predict_proba(test[kept])[:, 1], config.capacity)
+    return {"dropped": ", ".join(dropped),
+            **{f"{m}_with": final_metrics[f"test_{m}"] for m in ("roc_auc", "precision_at_k")},
+            **{f"{m}_without": float(metrics[m]) for m in ("roc_auc", "precision_at_k")}}
 
 
 def prevalence_shift(data: ModelData, tolerance: float = 1.5) -> list[str]:

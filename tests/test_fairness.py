@@ -129,3 +129,27 @@ def test_training_runs_the_audit_and_the_gate_reads_it(escalation_run):
     assert (fairness.by_group["n"] > 0).all()
     assert fairness.operating_point["k"] == np.ceil(0.05 * data.splits[-1].test.sum())
     assert result.mitigation is not None and "mitigated (ThresholdOptimizer)" in result.mitigation.comparison.index
+
+
+def test_proxy_strength_finds_a_feature_that_stands_in_for_a_group():
+    from riskloop.models.proxies import proxy_strength
+
+    rng = np.random.default_rng(0)
+    group = pd.Series(rng.choice(["A", "B"], 2000), name="g")
+    features = pd.DataFrame({"twin": (group == "B").astype(float) + rng.normal(0, 0.01, 2000),
+                             "noise": rng.normal(size=2000)})
+    table = proxy_strength(features, group.to_frame(), min_group_size=50).set_index("feature")
+    assert table.loc["twin", "strength"] > 0.99 and table.loc["noise", "strength"] < 0.1
+    assert list(table.index) == ["twin", "noise"]
+
+
+def test_training_reports_proxies_and_the_cost_of_dropping_them(escalation_run):
+    _, data, result = escalation_run
+    top = result.proxies.drop_duplicates("characteristic").set_index("characteristic")
+    assert top.loc["age_band", "feature"] == "age" and top.loc["age_band", "strength"] > 0.9
+    strength = result.proxies.set_index(["feature", "characteristic"])["strength"]
+    assert strength["area_deprivation_decile", "deprivation_quintile"] > 0.99  # the decile holds the quintile
+    assert strength["age", "sex"] < 0.3
+    cost = result.proxy_cost
+    assert cost["dropped"] == "age, area_deprivation_decile"
+    assert 0.5 < cost["roc_auc_without"] < 1 and cost["roc_auc_with"] == result.final_metrics["test_roc_auc"]
