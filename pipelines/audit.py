@@ -1,5 +1,7 @@
 """The audit pipeline: a scored cohort whose labels have closed -> the fairness audit and, where an
-independent truth is passed in (the synthetic world's, by the edge), the measurement-bias check."""
+independent truth is passed in (the synthetic world's, by the edge), the measurement-bias check.
+`audit_scores` audits the scores of any existing tool (an offender assessment, a vendor's risk score)
+in the same way."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from riskloop.models.contract import ModelContract
-from riskloop.models.fairness import FairnessAudit, audit, measurement_bias
+from riskloop.models.fairness import AuditConfig, FairnessAudit, audit, measurement_bias
 from riskloop.pipelines.score import ScoredCohort
 
 #: person_id column of the cohort, equal_recording -> each person's true probability of the label.
@@ -52,3 +54,45 @@ def in_sample_warning(contract: ModelContract, as_of: date) -> str | None:
             f"{contract.training_window[0]}..{contract.training_window[1]}, calibrated on "
             f"{contract.calibration_window[1]}); audit a date after {closed}, such as its test window "
             f"{contract.test_window[0]}, for figures it has not seen")
+
+
+@dataclass(frozen=True)
+class ExistingScores:
+    """A table of scores some other tool gave, with outcomes: the columns to read and the decision rule."""
+
+    score_column: str
+    label_column: str
+    protected: tuple[str, ...]
+    top_share: float | None = None     # the top share of scores is selected ...
+    threshold: float | None = None     # ... or everyone scoring at least this
+
+
+def audit_scores(table: pd.DataFrame, spec: ExistingScores, config: AuditConfig,
+                 seed: int = 0) -> tuple[AuditResult, pd.DataFrame, str]:
+    """(the audit, the rejected rows with reasons, the decision rule in words) for an existing tool's scores."""
+    missing = [c for c in (spec.score_column, spec.label_column, *spec.protected) if c not in table.columns]
+    if missing:
+        raise ValueError(f"column '{missing[0]}' not found in the table (columns: {', '.join(map(str, table.columns))})")
+    if (spec.top_share is None) == (spec.threshold is None):
+        raise ValueError("give exactly one decision rule: --top-share S or --threshold X")
+    score = pd.to_numeric(table[spec.score_column], errors="coerce")
+    label = pd.to_numeric(table[spec.label_column], errors="coerce")
+    problems = pd.Series("", index=table.index)
+    problems[~np.isfinite(score.fillna(np.nan))] += f"{spec.score_column}: not a finite number; "
+    problems[~label.isin([0, 1])] += f"{spec.label_column}: not 0 or 1; "
+    bad = problems != ""
+    rejected = table[bad].assign(row=np.flatnonzero(bad) + 1, reason=problems[bad].str.rstrip("; "))
+    kept = table[~bad].reset_index(drop=True)
+    if kept.empty:
+        raise ValueError("no row has both a numeric score and a 0/1 outcome")
+    risk, y = score[~bad].to_numpy(float), label[~bad].to_numpy(int)
+    if spec.top_share is not None:
+        if not 0 < spec.top_share < 1:
+            raise ValueError(f"--top-share must be between 0 and 1, got {spec.top_share}")
+        share, rule = spec.top_share, f"the top {spec.top_share:.0%} of scores"
+    else:
+        share, rule = float((risk >= spec.threshold).mean()), f"a score of at least {spec.threshold:g}"
+        if share == 0:
+            raise ValueError(f"no score reaches the threshold {spec.threshold:g} (highest {risk.max():g})")
+    result = audit(y, risk, kept, list(spec.protected), config, share, seed)
+    return AuditResult(result, None, None), rejected, rule

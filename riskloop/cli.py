@@ -323,19 +323,59 @@ def run_audit(model: str, data: Path, as_of: date, out_dir: Path):
     return path, result
 
 
+def run_table_audit(table: Path, score_column: str, label_column: str, protected: str, top_share: Optional[float],
+                    threshold: Optional[float], out_dir: Path):
+    """Audit an existing tool's scores in a table; returns (report path, the audit result, rows rejected)."""
+    from riskloop.features.io import read_raw_table, write_csv_atomic, write_text_atomic
+    from riskloop.models.fairness import AuditConfig
+    from riskloop.pipelines.audit import ExistingScores, audit_scores
+    from riskloop.reports.fairness_report import render_fairness_report
+
+    spec = ExistingScores(score_column, label_column, tuple(c.strip() for c in protected.split(",") if c.strip()),
+                          top_share, threshold)
+    if not spec.protected:
+        raise ValueError("--protected: name at least one column to audit by")
+    result, rejected, rule = audit_scores(read_raw_table(Path(table)), spec, AuditConfig(intersections=()))
+    path = out_dir / "fairness_audit.html"
+    scope = f"the scores in column '{score_column}' of {Path(table).name}; {rule} selected; outcome '{label_column}'"
+    write_text_atomic(render_fairness_report(result.audit, f"existing score '{score_column}'", scope), path)
+    write_csv_atomic(result.audit.disparities, out_dir / "fairness_disparities.csv")
+    if len(rejected):
+        write_csv_atomic(rejected, out_dir / "rejected_rows.csv")
+    return path, result, len(rejected)
+
+
 @app.command()
 def audit(
-    model: Annotated[str, typer.Option(help="model URI, e.g. models:/riskloop-escalation@challenger")],
-    data: Annotated[Path, typer.Option(help="riskloop data set folder")],
-    as_of: Annotated[str, typer.Option("--as-of", help="as-of date T (its label window must be closed)")],
-    out_dir: Annotated[Path, typer.Option("--out", help="folder for fairness_audit.html")],
+    model: Annotated[Optional[str], typer.Option(help="model URI, e.g. models:/riskloop-escalation@challenger")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="riskloop data set folder")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="as-of date T (its label window must be closed)")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for fairness_audit.html")] = Path("riskloop-audit"),
+    table: Annotated[Optional[Path], typer.Option(help="instead of a model: a table of an existing tool's scores")] = None,
+    score_column: Annotated[Optional[str], typer.Option(help="with --table: the score column")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="with --table: the 0/1 outcome column")] = None,
+    protected: Annotated[str, typer.Option(help="with --table: protected columns to audit by, comma-separated")] = "",
+    top_share: Annotated[Optional[float], typer.Option(help="with --table: the top share of scores is selected")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="with --table: scores at least this are selected")] = None,
 ) -> None:
-    """Fairness audit: group metrics, disparities with intervals, measurement bias (synthetic worlds)."""
+    """Fairness audit of a registered model on a data set (with measurement bias on synthetic worlds), or of
+    any existing tool's scores in a table (--table)."""
     try:
-        path, result = run_audit(model, data, _date(as_of), out_dir)
+        if table is not None:
+            if not (score_column and label_column):
+                fatal("--table needs --score-column and --label-column")
+            path, result, rejected = run_table_audit(table, score_column, label_column, protected, top_share,
+                                                     threshold, out_dir)
+            if rejected:
+                console.print(f"[yellow]warning:[/] {rejected:,} rows without a numeric score and a 0/1 outcome "
+                              f"were left out; they are in {out_dir / 'rejected_rows.csv'}", highlight=False)
+        else:
+            if not (model and data and as_of):
+                fatal("give --model, --data and --as-of (a registered model), or --table (an existing tool's scores)")
+            path, result = run_audit(model, data, _date(as_of), out_dir)
     except (DataError, ValueError) as exc:
         fatal(str(exc))
-    out.print(f"wrote {path} (also logged to MLflow)")
+    out.print(f"wrote {path}" + ("" if table is not None else " (also logged to MLflow)"))
     if result.in_sample:
         console.print(f"[bold yellow]warning:[/] {result.in_sample}", highlight=False)
     for r in result.audit.gate_reasons():
