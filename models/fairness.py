@@ -1,13 +1,14 @@
 """Fairness audit at the operating point that the capacity k implies.
 
-Group metrics come from fairlearn's `MetricFrame` for each protected column and the configured
-intersections. Disparities are ratios to a reference group, judged against a band (Aequitas's
-0.8-1.25 by default) with bootstrap intervals: a disparity *fails* only when its whole interval
-lies outside the band, *passes* when it lies inside, and is *inconclusive* otherwise (and always
-for a group smaller than the minimum size, or a rate over fewer than `min_events` people), so a
-small group's noise is not read as bias. Every count-based metric is a function of the counts in the
-(group x selected x label) cells, so a bootstrap resample of all rows is one multinomial draw over
-those cells: exact, and fast on millions of rows.
+Two views. The **gate** (`riskloop.models.gate`) judges what the model adds: calibration within
+each group, ranking within each group, and harmful error rates net of what each group's own risks
+imply, so a perfectly calibrated score passes whatever the groups' base rates. The **descriptive
+view** is fairlearn's `MetricFrame` for each protected column and the configured intersections,
+with ratios to a reference group and bootstrap intervals (Aequitas's 0.8-1.25 band): it shows how
+decisions differ between groups, including the differences that base rates alone cause, and does not
+gate. A ratio is "inconclusive" for a small group, or when either group's rate rests on fewer than
+`min_events` events (zero included). Every count-based metric is a function of the counts in the
+(group x selected x label) cells, so a bootstrap resample is one multinomial draw over those cells.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 from sklearn.metrics import roc_auc_score
 
+from riskloop.models.gate import (
+    GateSettings, calibration_by_group, harmful_error_excess, ranking_by_group,
+)
 from riskloop.models.metrics import capacity_k, top_k
 
 COUNT_METRICS = ("selection_rate", "false_positive_rate", "false_negative_rate", "precision",
@@ -44,13 +48,20 @@ class AuditConfig:
 
     use: Literal["assistive", "punitive"] = "assistive"
     reference: str = "majority"          # 'majority', 'min_metric' or a group's name
-    band: tuple[float, float] = (0.8, 1.25)
+    band: tuple[float, float] = (0.8, 1.25)  # descriptive ratios; its upper end bounds the gate's error excess
     min_group_size: int = 50
-    min_events: int = 10                 # fewer people in a rate's denominator: inconclusive
+    min_events: int = 10                 # fewer events behind a rate: inconclusive
     bootstrap: int = 1000
-    calibration_tolerance: float = 0.05
+    calibration_tolerance: float = 0.25  # relative: observed / expected within [1/(1+t), 1+t] for every group
+    auc_tolerance: float = 0.02          # promotion: no group's AUC below the champion's for it by more than this
     intersections: tuple[tuple[str, str], ...] = (("sex", "ethnicity"),)
     mitigate_on: str | None = "ethnicity"  # the column ThresholdOptimizer post-processes on (None: no mitigation)
+
+
+def _numerators(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+    """How many events each rate counts."""
+    return {"selection_rate": tp + fp, "false_positive_rate": fp, "false_negative_rate": fn, "precision": tp,
+            "false_discovery_rate": fp, "false_omission_rate": fn}
 
 
 def _denominators(tp, fp, fn, tn) -> dict[str, np.ndarray]:
@@ -114,8 +125,11 @@ def _score_metrics(y: np.ndarray, risk: np.ndarray, codes: np.ndarray, names) ->
 @dataclass
 class FairnessAudit:
     operating_point: dict[str, float]
-    by_group: pd.DataFrame       # one row per characteristic x group
-    disparities: pd.DataFrame    # one row per characteristic x group x metric
+    by_group: pd.DataFrame       # descriptive: one row per characteristic x group
+    disparities: pd.DataFrame    # descriptive: one row per characteristic x group x metric
+    calibration: pd.DataFrame    # gate: observed / expected per characteristic x group x scope (all, selected)
+    ranking: pd.DataFrame        # gate (against the champion): AUC per characteristic x group
+    errors: pd.DataFrame         # gate: harmful error rate net of base rates, per characteristic x group
     config: AuditConfig
     capacity: float
 
@@ -124,22 +138,38 @@ class FairnessAudit:
         return PRIMARY[self.config.use]
 
     def primary_failures(self) -> pd.DataFrame:
+        """Descriptive ratios outside the band (base rates included): reported, not gating."""
         d = self.disparities
         return d[d["primary"] & (d["status"] == "fail")]
 
     def calibration_failures(self) -> pd.DataFrame:
-        g = self.by_group
-        return g[~g["small"] & (g["calibration_gap"].abs() > self.config.calibration_tolerance)]
+        return self.calibration[self.calibration["status"] == "fail"]
+
+    def error_failures(self) -> pd.DataFrame:
+        return self.errors[self.errors["status"] == "fail"]
+
+    def group_auc(self) -> dict[str, float]:
+        """AUC of every group large enough to judge, keyed 'characteristic=group' (for the champion gate)."""
+        r = self.ranking
+        judged = r[(r["n"] >= self.config.min_group_size) & (r["events"] >= self.config.min_events) & r["auc"].notna()]
+        return {f"{c}={g}": float(a) for c, g, a in zip(judged["characteristic"], judged["group"], judged["auc"])}
 
     def gate_reasons(self) -> list[str]:
-        """Why this model must not be promoted (empty when the fairness gates pass)."""
-        reasons = [f"{r.metric.replace('_', ' ')} disparity for {r.characteristic}={r.group}: ratio {r.ratio:.2f} "
-                   f"(95% CI {r.ci_low:.2f}-{r.ci_high:.2f}) outside {self.config.band[0]}-{self.config.band[1]} "
-                   f"vs {r.reference}" for r in self.primary_failures().itertuples()]
-        reasons += [f"calibration for {r.characteristic}={r.group}: predicted {r.mean_predicted:.3f} vs observed "
-                    f"{r.observed:.3f} (gap {r.calibration_gap:+.3f} > {self.config.calibration_tolerance})"
-                    for r in self.calibration_failures().itertuples()]
+        """Why this model must not be promoted (empty when the fairness gate passes)."""
+        low, high = 1 / (1 + self.config.calibration_tolerance), 1 + self.config.calibration_tolerance
+        reasons = [f"calibration for {r.characteristic}={r.group} ({'among the selected' if r.scope == 'selected' else 'overall'}): "
+                   f"observed/expected {r.ratio:.2f} (95% CI {r.ci_low:.2f}-{r.ci_high:.2f}) outside {low:.2f}-{high:.2f}"
+                   for r in self.calibration_failures().itertuples()]
+        reasons += [f"{r.metric} for {r.characteristic}={r.group} is {r.excess:.2f}x what its own risks imply, relative "
+                    f"to {r.reference} (95% CI {r.excess_ci_low:.2f}-{r.excess_ci_high:.2f}), above {self.config.band[1]}"
+                    for r in self.error_failures().itertuples()]
         return reasons
+
+
+def gate_settings(config: AuditConfig) -> GateSettings:
+    return GateSettings(use=config.use, calibration_tolerance=config.calibration_tolerance,
+                        excess_tolerance=config.band[1], min_events=config.min_events,
+                        min_group_size=config.min_group_size)
 
 
 def _characteristics(frame: pd.DataFrame, protected: list[str],
@@ -161,15 +191,17 @@ def _reference(groups: pd.DataFrame, metric: str, reference: str) -> str:
 
 
 def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[str], config: AuditConfig,
-          capacity: float, seed: int = 0) -> FairnessAudit:
-    """Group metrics, disparities with bootstrap intervals and statuses at the capacity operating point."""
+          capacity: float, seed: int = 0, selected: np.ndarray | None = None) -> FairnessAudit:
+    """The gate and the descriptive view at the capacity operating point (or at `selected`, a decision
+    already made, e.g. by an existing tool's threshold)."""
     y = np.asarray(y, dtype=int)
     risk = np.asarray(risk, dtype=float)
-    k = capacity_k(len(y), capacity)
-    selected = top_k(risk, k)
+    selected = top_k(risk, capacity_k(len(y), capacity)) if selected is None else np.asarray(selected, dtype=bool)
+    k = int(selected.sum())
     threshold = float(risk[selected].min())
     rng = np.random.default_rng(seed)
-    group_rows, disparity_rows = [], []
+    settings = gate_settings(config)
+    group_rows, disparity_rows, gate_rows = [], [], {"calibration": [], "ranking": [], "errors": []}
     for name, groups in _characteristics(frame, protected, config.intersections).items():
         codes, names = pd.factorize(groups.to_numpy(), sort=True)
         cells = np.bincount(codes * 4 + selected * 2 + y, minlength=len(names) * 4).reshape(len(names), 4)
@@ -191,6 +223,7 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
         draws = rng.multinomial(len(y), (cells / len(y)).ravel(), size=config.bootstrap).reshape(config.bootstrap, len(names), 4)
         boot = _rates(tp=draws[..., 3], fp=draws[..., 2], fn=draws[..., 1], tn=draws[..., 0])
         denominators = _denominators(tp=cells[:, 3], fp=cells[:, 2], fn=cells[:, 1], tn=cells[:, 0])
+        numerators = _numerators(tp=cells[:, 3], fp=cells[:, 2], fn=cells[:, 1], tn=cells[:, 0])
         for metric in COUNT_METRICS:
             ref = _reference(table, metric, config.reference)
             r = list(names).index(ref)
@@ -206,7 +239,8 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
                 lo, hi = config.band
                 # a small group, or a rate over a handful of people, is never judged: with zero counts in
                 # a cell (no true positive, say) every resample agrees and the interval is falsely narrow
-                too_few = min(denominators[metric][g], denominators[metric][r]) < config.min_events
+                too_few = min(denominators[metric][g], denominators[metric][r], numerators[metric][g],
+                              numerators[metric][r]) < config.min_events
                 status = ("inconclusive" if n[g] < config.min_group_size or too_few
                           or not (np.isfinite(low[g]) and np.isfinite(high[g]))
                           else "fail" if high[g] < lo or low[g] > hi
@@ -217,11 +251,23 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
                                        "primary": metric in PRIMARY[config.use], "n": int(n[g]),
                                        "small": bool(n[g] < config.min_group_size)})
         group_rows.append(table.rename_axis("group").reset_index().assign(characteristic=name))
+        labels = groups.to_numpy()
+        reference = _reference(table, "selection_rate", config.reference if config.reference != "min_metric" else "majority")
+        gate_rows["calibration"].append(calibration_by_group(y, risk, selected, labels, settings).assign(characteristic=name))
+        gate_rows["ranking"].append(ranking_by_group(y, risk, labels).assign(characteristic=name))
+        gate_rows["errors"].append(harmful_error_excess(y, risk, selected, labels, reference, settings)
+                                   .assign(characteristic=name))
     by_group = pd.concat(group_rows, ignore_index=True)
     by_group = by_group[["characteristic", "group"] + [c for c in by_group.columns if c not in ("characteristic", "group")]]
     operating = {"capacity": capacity, "k": float(k), "threshold": threshold, "n": float(len(y)),
                  "precision_at_k": float(y[selected].mean()), "recall_at_k": float(y[selected].sum() / max(y.sum(), 1))}
-    return FairnessAudit(operating, by_group, pd.DataFrame(disparity_rows), config, capacity)
+    gate = {key: _characteristic_first(pd.concat(rows, ignore_index=True)) for key, rows in gate_rows.items()}
+    return FairnessAudit(operating, by_group, pd.DataFrame(disparity_rows), gate["calibration"], gate["ranking"],
+                         gate["errors"], config, capacity)
+
+
+def _characteristic_first(table: pd.DataFrame) -> pd.DataFrame:
+    return table[["characteristic", *[c for c in table.columns if c != "characteristic"]]]
 
 
 def measurement_bias(frame: pd.DataFrame, risk: np.ndarray, true_probability: np.ndarray, protected: list[str],

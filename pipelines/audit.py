@@ -89,10 +89,11 @@ def audit_scores(table: pd.DataFrame, spec: ExistingScores, config: AuditConfig,
     if spec.top_share is not None:
         if not 0 < spec.top_share < 1:
             raise ValueError(f"--top-share must be between 0 and 1, got {spec.top_share}")
-        share, rule = spec.top_share, f"the top {spec.top_share:.0%} of scores"
+        share, selected, rule = spec.top_share, None, f"the top {spec.top_share:.0%} of scores"
     else:
-        share, rule = float((risk >= spec.threshold).mean()), f"a score of at least {spec.threshold:g}"
-        if share == 0:
+        selected, rule = risk >= spec.threshold, f"a score of at least {spec.threshold:g}"
+        if not selected.any():
             raise ValueError(f"no score reaches the threshold {spec.threshold:g} (highest {risk.max():g})")
-    result = audit(y, risk, kept, list(spec.protected), config, share, seed)
+        share = float(selected.mean())
+    result = audit(y, risk, kept, list(spec.protected), config, share, seed, selected)
     return AuditResult(result, None, None), rejected, rule

@@ -16,7 +16,7 @@ import pandas as pd
 from riskloop.experiments.config import ExperimentConfig
 from riskloop.models.calibration import calibrate
 from riskloop.models.contract import ModelContract, config_hash, riskloop_version
-from riskloop.models.estimators import ModelSpec, expand_grid, fit_model
+from riskloop.models.estimators import PRIOR_HARM_FEATURE, ModelSpec, expand_grid, fit_model
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
 from riskloop.models.fairness import FairnessAudit, audit
 from riskloop.models.mitigation import Mitigation, mitigate
@@ -197,9 +197,9 @@ def cost_of_dropping_proxies(spec: ModelSpec, data: ModelData, config: Experimen
     """The registered model's test metrics against the same model group fitted without the config's
     proxy features (what `features_exclude` would cost); empty when none of them is a feature."""
     dropped = [f for f in config.proxy_features if f in data.features]
-    if not dropped:
-        return {}
     kept = [f for f in data.features if f not in dropped]
+    if not dropped or not kept or (spec.family == "prior_harm" and PRIOR_HARM_FEATURE not in kept):
+        return {}
     without = dataclasses.replace(data, features=kept, categorical=[c for c in data.categorical if c in kept])
     _, calibrated, _, _ = fit_and_calibrate(spec, without, data.final, config)
     test = data.frame[data.final.test]

@@ -144,17 +144,24 @@ def test_bring_your_own_table_trains_tracks_and_registers(tmp_path, mlflow_store
 
 
 def test_promotion_gate_refuses_a_challenger_that_fails_fairness(tmp_path, mlflow_store):
+    """Group C's outcomes in the test window are all positive: the model, which cannot know, under-predicts
+    them far beyond the calibration tolerance, and the gate refuses."""
+    table = pd.read_csv(DATA / "screening.csv")
+    late = pd.to_datetime(table["screening_date"], errors="coerce") >= "2023-02-01"
+    table.loc[late & (table["ethnicity"] == "C"), "outcome"] = 1
+    table.to_csv(tmp_path / "screening.csv", index=False)
     config = screening_config(tmp_path)
-    strict = dataclasses.replace(config, fairness=dataclasses.replace(config.fairness, calibration_tolerance=0.01))
-    data = load_model_data(strict)
-    result = train(data, strict)
-    assert result.fairness.gate_reasons()
-    log_training(strict, data, result, tmp_path / "out")
+    biased = dataclasses.replace(config, table=dataclasses.replace(config.table, path=tmp_path / "screening.csv"),
+                                 fairness=dataclasses.replace(config.fairness, min_events=3, min_group_size=10))
+    data = load_model_data(biased)
+    result = train(data, biased)
+    assert any(r.startswith("calibration for ethnicity=C (overall)") for r in result.fairness.gate_reasons())
+    log_training(biased, data, result, tmp_path / "out")
     with pytest.raises(PromotionRefused) as refused:
-        promote(strict.registered_model)
+        promote(biased.registered_model)
     assert all(r.startswith("fairness: ") for r in refused.value.reasons)
-    assert any(r.startswith("fairness: calibration for") for r in refused.value.reasons)
-    version = MlflowClient().get_model_version(strict.registered_model, "1")
+    assert any(r.startswith("fairness: calibration for ethnicity=C") for r in refused.value.reasons)
+    version = MlflowClient().get_model_version(biased.registered_model, "1")
     assert version.tags["fairness_gate"] == "fail"
 
 
