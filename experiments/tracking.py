@@ -15,11 +15,12 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from riskloop.experiments.config import ExperimentConfig
+from riskloop.experiments.orphans import mark_orphaned_runs, process_tags
 from riskloop.experiments.pyfunc import MitigatedModel, RiskModel
 from riskloop.experiments.registry import PROMOTION_METRICS
 from riskloop.experiments.store import experiment_id
 from riskloop.features.catalogue import catalogue_frame
-from riskloop.features.io import write_text_atomic
+from riskloop.features.io import atomic_folder, write_text_atomic
 from riskloop.models.contract import riskloop_version
 from riskloop.pipelines.data import ModelData
 from riskloop.pipelines.train import TrainResult
@@ -55,15 +56,33 @@ class TrainOutcome:
 
 
 def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path) -> TrainOutcome:
-    """Parent run with child runs per model group x split; artifacts; registered pyfunc as challenger."""
+    """Parent run with child runs per model group x split; artifacts; registered pyfunc as challenger.
+
+    In an order that survives a kill at any point: runs that a killed earlier run left RUNNING are
+    marked KILLED; the artifacts are written into a temporary folder beside `out_dir` that replaces it
+    as a whole once the run has finished and the model version is tagged; the `challenger` alias
+    moves last, so it never names a model whose output folder is missing.
+    """
     experiment = experiment_id(config.name)
+    mark_orphaned_runs(experiment)
     out_dir = Path(out_dir)
+    with atomic_folder(out_dir) as folder:
+        run_id, version = _log_run(config, data, result, folder, experiment)
+        _tag_version(config, data, result, run_id, version)
+    MlflowClient().set_registered_model_alias(config.registered_model, "challenger", version)
+    return TrainOutcome(run_id, version, config.registered_model, out_dir / "metrics.json",
+                        out_dir / "model_card.html")
+
+
+def _log_run(config: ExperimentConfig, data: ModelData, result: TrainResult, folder: Path,
+             experiment: str) -> tuple[str, str]:
+    """The training run with its child runs, artifacts and registered model: (run id, model version)."""
     contract = result.scorer.contract
     protected_features = ",".join(contract.protected_as_features) or "none"
-    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{config.name}") as parent:
-        mlflow.set_tags({"riskloop.kind": "train", "riskloop.data_fingerprint": data.fingerprint,
-                         "riskloop.selected": result.selected.name,
-                         "riskloop.protected_as_features": protected_features})
+    tags = {"riskloop.kind": "train", "riskloop.data_fingerprint": data.fingerprint,
+            "riskloop.selected": result.selected.name, "riskloop.protected_as_features": protected_features,
+            **process_tags()}
+    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{config.name}", tags=tags) as parent:
         mlflow.log_params({**_flat_params(config), "selected_model": result.selected.name,
                            "n_features": len(data.features)})
         labelled = data.frame[data.features + ["label"]]
@@ -84,7 +103,7 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
                 mlflow.log_metric(f"selected_{column}", float(value))
         mlflow.log_metrics(result.final_metrics)
         mlflow.log_metrics({f"explanation_{k}": v for k, v in result.stability.items() if pd.notna(v)})
-        for path in _write_artifacts(config, data, result, out_dir):
+        for path in _write_artifacts(config, data, result, folder):
             mlflow.log_artifact(str(path))
         mlflow.log_text(contract.to_json(), "contract.json")
         sample = model_input_example(data)
@@ -95,7 +114,6 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
                                        input_example=sample.head(5),
                                        registered_model_name=config.registered_model,
                                        pip_requirements=pyfunc_requirements())
-        version = str(info.registered_model_version)
         if result.mitigation is not None:
             mitigated_input = data.frame.loc[data.final.validation, data.features + [result.mitigation.sensitive]]
             mlflow.pyfunc.log_model(name="mitigated_model",
@@ -103,22 +121,24 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
                                     signature=infer_signature(mitigated_input.head(20).astype(
                                         {c: float for c in data.features if c not in data.categorical})),
                                     pip_requirements=pyfunc_requirements())
-        gate = result.fairness.gate_reasons()
-        mlflow.log_metric("fairness_gate_failures", len(gate))
-    client = MlflowClient()
-    client.set_registered_model_alias(config.registered_model, "challenger", version)
+        mlflow.log_metric("fairness_gate_failures", len(result.fairness.gate_reasons()))
+    return parent.info.run_id, str(info.registered_model_version)
+
+
+def _tag_version(config: ExperimentConfig, data: ModelData, result: TrainResult, run_id: str, version: str) -> None:
+    """What the promotion gates read, on the registered version."""
+    gate = result.fairness.gate_reasons()
     latest = result.split_metrics[(result.split_metrics["group"] == result.selected.name)
                                   & (result.split_metrics["split"] == data.splits[-1].name)].iloc[0]
+    client = MlflowClient()
     for key, value in {"data_fingerprint": data.fingerprint, "model_group": result.selected.name,
                        "fairness_gate": "fail" if gate else "pass",
                        "fairness_reasons": "\n".join(gate)[:4900] or "none",
                        "latest_split": data.splits[-1].name,
                        **{f"latest_{m}": f"{latest[m]:.6f}" for m in PROMOTION_METRICS},
-                       "protected_as_features": protected_features,
-                       "run_id": parent.info.run_id}.items():
+                       "protected_as_features": ",".join(result.scorer.contract.protected_as_features) or "none",
+                       "run_id": run_id}.items():
         client.set_model_version_tag(config.registered_model, version, key, str(value))
-    return TrainOutcome(parent.info.run_id, version, config.registered_model, out_dir / "metrics.json",
-                        out_dir / "model_card.html")
 
 
 def model_input_example(data: ModelData) -> pd.DataFrame:
@@ -131,7 +151,7 @@ def model_input_example(data: ModelData) -> pd.DataFrame:
 
 
 def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write the output folder; return the files to log to MLflow."""
     latest = result.latest_test
     y = latest["label"].to_numpy()
     groups = list(result.split_metrics["group"].unique())
@@ -176,7 +196,7 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
 
 def log_report(experiment: str, run_name: str, path: Path, tags: dict[str, str]) -> str:
     """Log a report as an artifact of its own run in the model's experiment; return the run id."""
-    with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name) as run:
-        mlflow.set_tags(tags)
+    with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
+                          tags={**tags, **process_tags()}) as run:
         mlflow.log_artifact(str(path))
     return run.info.run_id
