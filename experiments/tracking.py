@@ -1,5 +1,7 @@
 """MLflow tracking at the edge: a training run with its child runs, lineage, artifacts and the
-registered pyfunc (as challenger), and report runs. The store is set in `riskloop.experiments.store`."""
+registered pyfunc (as challenger), and report runs. The store is set in `riskloop.experiments.store`.
+
+Group sizes in fairness tables follow the disclosure rule of `reports.disclosure`."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from riskloop.features.io import atomic_folder, write_text_atomic
 from riskloop.models.contract import riskloop_version
 from riskloop.pipelines.data import ModelData
 from riskloop.pipelines.train import TrainResult
+from riskloop.reports.disclosure import protect
 from riskloop.reports.figures import calibration_plot, metric_over_time_plot, precision_at_k_plot
 from riskloop.reports.fairness_report import render_fairness_report
 from riskloop.reports.model_card import render_model_card
@@ -186,8 +189,9 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
                                            f"out-of-time audit on {data.splits[-1].name}", result.mitigation,
                                            mitigation_note=result.mitigation_note)
     write_text_atomic(fairness_html, out_dir / "fairness_report.html")
-    result.fairness.by_group.to_csv(out_dir / "fairness_by_group.csv", index=False)
-    result.fairness.disparities.to_csv(out_dir / "fairness_disparities.csv", index=False)
+    threshold = result.fairness.config.disclosure_threshold
+    protect(result.fairness.by_group, threshold).to_csv(out_dir / "fairness_by_group.csv", index=False)
+    protect(result.fairness.disparities, threshold).to_csv(out_dir / "fairness_disparities.csv", index=False)
     paths += [out_dir / "fairness_report.html", out_dir / "fairness_by_group.csv", out_dir / "fairness_disparities.csv"]
     write_text_atomic(render_model_card(config, data, result, plots), out_dir / "model_card.html")
     paths.append(out_dir / "model_card.html")

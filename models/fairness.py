@@ -51,6 +51,7 @@ class AuditConfig:
     calibration_tolerance: float = 0.05
     intersections: tuple[tuple[str, str], ...] = (("sex", "ethnicity"),)
     mitigate_on: str | None = "ethnicity"  # the column ThresholdOptimizer post-processes on (None: no mitigation)
+    disclosure_threshold: int = 7        # group sizes 1..this are shown as "*" in reports and artifacts
 
 
 def _denominators(tp, fp, fn, tn) -> dict[str, np.ndarray]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskloop.reports.fairness_report import card_summary
+from riskloop.reports.fairness_report import card_summary, shown
 from riskloop.reports.render import render, table
 from riskloop.reports.words import words
 
@@ -28,7 +28,6 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
     primary = fairness.disparities.loc[fairness.disparities["primary"],
                                        ["characteristic", "group", "reference", "metric", "ratio", "ci_low", "ci_high",
                                         "status", "n"]]
-    primary = primary.assign(metric=primary["metric"].map(words))
     groups = fairness.by_group[["characteristic", "group", "n", "observed", "mean_predicted", "roc_auc",
                                 "selection_rate", "small"]]
     final = pd.DataFrame({"metric": list(result.final_metrics), "value": list(result.final_metrics.values())})
@@ -49,4 +48,5 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         capacity=f"{config.capacity:.0%}", summary=table(summary.rename_axis("model group"), index=True),
         final=table(final),
         calibration=", ".join(sorted(result.split_metrics["calibration"].unique())),
-        fairness_summary=card_summary(fairness), disparities=table(primary), groups=table(groups), plots=plots)
+        fairness_summary=card_summary(fairness), disparities=table(shown(fairness, primary)),
+        groups=table(shown(fairness, groups)), plots=plots)

@@ -308,6 +308,7 @@ def run_audit(model: str, data: Path, as_of: date, out_dir: Path):
     from riskloop.experiments.tracking import log_report
     from riskloop.features.io import write_text_atomic
     from riskloop.pipelines.audit import audit_cohort
+    from riskloop.reports.disclosure import protect
     from riskloop.reports.fairness_report import render_fairness_report
 
     loaded, cohort = load_cohort(model, data, as_of)
@@ -315,7 +316,8 @@ def run_audit(model: str, data: Path, as_of: date, out_dir: Path):
     path = out_dir / "fairness_audit.html"
     write_text_atomic(render_fairness_report(result.audit, model, f"audit at {as_of} on {Path(data).name}", None,
                                              result.bias), path)
-    result.audit.disparities.to_csv(out_dir / "fairness_disparities.csv", index=False)
+    protect(result.audit.disparities, result.audit.config.disclosure_threshold).to_csv(
+        out_dir / "fairness_disparities.csv", index=False)
     log_report(loaded.contract.name, f"audit-{as_of}", path,
                {"riskloop.kind": "audit", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
     return path, result

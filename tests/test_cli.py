@@ -137,6 +137,8 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     assert "Against the synthetic world's truth" in audited  # the check ran (not the 'cannot be checked' text)
     assert "<td>ethnicity</td><td>Black</td>" in audited.replace("\n", "")
     assert "&lt;" not in audited and "<code>mean_true</code>" not in audited  # no markup shown as text
+    sizes = pd.read_csv(tmp_path / "audit" / "fairness_disparities.csv", dtype=str)["n"]
+    assert "*" in set(sizes) and not [n for n in sizes if n != "*" and int(n) <= 7]  # small groups suppressed
     late = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2025-06-01",
                                "--out", str(tmp_path / "audit")])
     assert late.exit_code == 2 and "no labels" in late.output
