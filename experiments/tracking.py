@@ -1,7 +1,8 @@
 """MLflow tracking at the edge: a training run with its child runs, lineage, artifacts and the
 registered pyfunc (as challenger), and report runs. The store is set in `riskloop.experiments.store`.
 
-Group sizes in fairness tables follow the disclosure rule of `reports.disclosure`."""
+Nothing that identifies a person is logged: no input example, no rejected rows (their counts by
+reason instead), group sizes in fairness tables under the disclosure rule of `reports.disclosure`."""
 
 from __future__ import annotations
 
@@ -109,21 +110,21 @@ def _log_run(config: ExperimentConfig, data: ModelData, result: TrainResult, fol
         for path in _write_artifacts(config, data, result, folder):
             mlflow.log_artifact(str(path))
         mlflow.log_text(contract.to_json(), "contract.json")
-        sample = model_input_example(data)
-        with warnings.catch_warnings():  # the integer output `band` is never missing
+        rows = signature_rows(data)
+        with warnings.catch_warnings():  # `band` is never missing; the input example is left out on purpose
             warnings.filterwarnings("ignore", message=".*integer column.*")
-            signature = infer_signature(sample, result.scorer.score(sample, reasons=3), params={"reasons": 0})
-        info = mlflow.pyfunc.log_model(name="model", python_model=RiskModel(result.scorer), signature=signature,
-                                       input_example=sample.head(5),
-                                       registered_model_name=config.registered_model,
-                                       pip_requirements=pyfunc_requirements())
-        if result.mitigation is not None:
-            mitigated_input = data.frame.loc[data.final.validation, data.features + [result.mitigation.sensitive]]
-            mlflow.pyfunc.log_model(name="mitigated_model",
-                                    python_model=MitigatedModel(result.mitigation_model, data.features, result.mitigation),
-                                    signature=infer_signature(mitigated_input.head(20).astype(
-                                        {c: float for c in data.features if c not in data.categorical})),
-                                    pip_requirements=pyfunc_requirements())
+            warnings.filterwarnings("ignore", message=".*input example was not provided.*")
+            signature = infer_signature(rows, result.scorer.score(rows, reasons=3), params={"reasons": 0})
+            info = mlflow.pyfunc.log_model(name="model", python_model=RiskModel(result.scorer), signature=signature,
+                                           registered_model_name=config.registered_model,
+                                           pip_requirements=pyfunc_requirements())
+            if result.mitigation is not None:
+                mitigated_input = data.frame.loc[data.final.validation, data.features + [result.mitigation.sensitive]]
+                mlflow.pyfunc.log_model(
+                    name="mitigated_model", pip_requirements=pyfunc_requirements(),
+                    python_model=MitigatedModel(result.mitigation_model, data.features, result.mitigation),
+                    signature=infer_signature(mitigated_input.head(20).astype(
+                        {c: float for c in data.features if c not in data.categorical})))
         mlflow.log_metric("fairness_gate_failures", len(result.fairness.gate_reasons()))
     return parent.info.run_id, str(info.registered_model_version)
 
@@ -144,17 +145,25 @@ def _tag_version(config: ExperimentConfig, data: ModelData, result: TrainResult,
         client.set_model_version_tag(config.registered_model, version, key, str(value))
 
 
-def model_input_example(data: ModelData) -> pd.DataFrame:
-    """Feature rows as the model receives them: numbers as float (so a missing value fits the
-    signature), categorical columns as strings."""
+def signature_rows(data: ModelData) -> pd.DataFrame:
+    """Feature rows as the model receives them (numbers as float, so a missing value fits; categorical
+    columns as strings), used only to infer the signature: no input example is logged, because any
+    row of real data is a person (and `age` to the day gives away a birth date)."""
     sample = data.frame.loc[data.final.validation, data.features].head(50).copy()
     for column in data.features:
         sample[column] = sample[column].astype(str) if column in data.categorical else sample[column].astype(float)
     return sample
 
 
+def rejected_reasons(rejected: pd.DataFrame) -> pd.DataFrame:
+    """How many rejected rows broke each rule (a row with several problems counts under each)."""
+    reasons = rejected["reason"].str.split("; ").explode()
+    return reasons.value_counts().rename_axis("reason").reset_index(name="rows")
+
+
 def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path) -> list[Path]:
-    """Write the output folder; return the files to log to MLflow."""
+    """Write the output folder; return the files to log to MLflow (not the rejected rows, which hold
+    raw personal data and stay local)."""
     latest = result.latest_test
     y = latest["label"].to_numpy()
     groups = list(result.split_metrics["group"].unique())
@@ -182,7 +191,8 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
         paths.append(out_dir / "feature_catalogue.csv")
     if data.rejected is not None:
         data.rejected.to_csv(out_dir / "rejected_rows.csv", index=False)
-        paths.append(out_dir / "rejected_rows.csv")
+        rejected_reasons(data.rejected).to_csv(out_dir / "rejected_reasons.csv", index=False)
+        paths.append(out_dir / "rejected_reasons.csv")
     if config.source_file:
         paths.append(config.source_file)
     fairness_html = render_fairness_report(result.fairness, f"{config.registered_model} ({result.selected.name})",

@@ -1,14 +1,17 @@
-"""What leaves the team: group sizes under the disclosure rule."""
+"""What leaves the team: no person's row in MLflow, rejected rows kept local, group sizes under the
+disclosure rule, no data folder path in the model card."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 
 from riskloop.experiments.config import load_config
 from riskloop.experiments.tracking import log_training
@@ -38,6 +41,26 @@ def logged(tmp_path_factory):
         model = Path(mlflow.artifacts.download_artifacts(f"models:/{config.registered_model}/{outcome.model_version}",
                                                          dst_path=str(store / "model")))
     return data, result, store / "out", run, model
+
+
+def test_no_row_of_real_data_is_logged_with_the_model(logged):
+    data, _, _, run, model = logged
+    assert not {"input_example.json", "serving_input_example.json"} & {p.name for p in model.rglob("*")}
+    signature = yaml.safe_load((model / "MLmodel").read_text())["signature"]
+    assert [c["name"] for c in yaml.safe_load(signature["inputs"])] == data.features  # the schema is kept
+    ids = set(pd.read_csv(DATA / "screening.csv", dtype=str)["id"].dropna())
+    for path in [*run.rglob("*"), *model.rglob("*")]:
+        if path.is_file() and path.suffix in (".json", ".csv", ".html", ".yaml", ""):
+            text = re.sub(r"data:image/png;base64,[\w+/=]+", "", path.read_text(errors="ignore"))
+            assert not ids & set(re.findall(r"\bc\d{4}\b", text)), path.name
+
+
+def test_rejected_rows_stay_local_and_only_their_reasons_are_logged(logged):
+    _, _, out, run, _ = logged
+    assert not (run / "rejected_rows.csv").exists()
+    assert len(pd.read_csv(out / "rejected_rows.csv")) == 3  # kept in the local output folder
+    reasons = pd.read_csv(run / "rejected_reasons.csv").set_index("reason")["rows"].to_dict()
+    assert reasons == {"screening_date: not a valid date": 1, "outcome: not 0 or 1": 1, "id: missing": 1}
 
 
 class _Tables(HTMLParser):
@@ -93,6 +116,14 @@ def test_group_sizes_up_to_the_threshold_never_leave_the_team(logged):
         shown = _shown_sizes((run / page).read_text())
         assert shown and "*" in shown, page
         assert not [s for s in shown if s != "*" and (int(s.replace(",", "")) <= 7 or int(s.replace(",", "")) % 5)], page
+
+
+def test_the_model_card_does_not_print_the_data_folder(logged):
+    _, _, _, run, _ = logged
+    for page in ("model_card.html", "fairness_report.html"):
+        text = (run / page).read_text()
+        assert str(DATA.resolve()) not in text and str(DATA) not in text, page
+    assert "screening.csv" in (run / "model_card.html").read_text()
 
 
 def test_disclosure_rule():
