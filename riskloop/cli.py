@@ -256,7 +256,10 @@ def load_cohort(model: str, data: Path, as_of: date):
     return loaded, score_cohort(loaded.scorer, prepared, as_of)
 
 
-def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Optional[str], sample: int) -> Path:
+def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Optional[str], sample: int,
+                log_person_page: bool = False) -> tuple[Path, bool]:
+    """Write the explainability report; log it to MLflow unless it holds a person's page (and that was
+    not asked for). Returns (path, logged)."""
     from riskloop.experiments.tracking import log_report
     from riskloop.features.io import write_text_atomic
     from riskloop.pipelines.explain import explain_cohort
@@ -267,9 +270,11 @@ def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Opti
     html = render_explain_report(explained, model, as_of, loaded.scorer.importance_by_split, loaded.scorer.stability)
     path = out_dir / "explainability.html"
     write_text_atomic(html, path)
-    log_report(loaded.contract.name, f"explain-{as_of}", path,
-               {"riskloop.kind": "explain", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
-    return path
+    logged = person is None or log_person_page
+    if logged:
+        log_report(loaded.contract.name, f"explain-{as_of}", path,
+                   {"riskloop.kind": "explain", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
+    return path, logged
 
 
 @app.command()
@@ -278,15 +283,18 @@ def explain(
     data: Annotated[Path, typer.Option(help="riskloop data set folder")],
     as_of: Annotated[str, typer.Option("--as-of", help="as-of date T")],
     out_dir: Annotated[Path, typer.Option("--out", help="folder for explainability.html")],
-    person: Annotated[Optional[str], typer.Option(help="a person's pseudonym: add their waterfall and reasons")] = None,
+    person: Annotated[Optional[str], typer.Option(help="a person's pseudonym: add their waterfall and reasons "
+                                                       "(the report then stays local, not logged to MLflow)")] = None,
     sample: Annotated[int, typer.Option(help="rows for the global plots (stratified by risk band)")] = 20_000,
+    log_person_page: Annotated[bool, typer.Option(help="log the report to MLflow even with --person")] = False,
 ) -> None:
-    """Explainability report: global importance, beeswarm, dependence, stability, a person's reasons."""
+    """Explainability report: global importance, beeswarm, dependence, stability, a person's reasons.
+    Logged to MLflow, except a report with a person's page, which stays local unless --log-person-page."""
     try:
-        path = run_explain(model, data, _date(as_of), out_dir, person, sample)
+        path, logged = run_explain(model, data, _date(as_of), out_dir, person, sample, log_person_page)
     except (DataError, ValueError) as exc:
         fatal(str(exc))
-    out.print(f"wrote {path} (also logged to MLflow)")
+    out.print(f"wrote {path} ({'also logged to MLflow' if logged else 'local only: not logged to MLflow'})")
 
 
 def synthetic_truth(data: Path, as_of: date, contract):
@@ -434,7 +442,8 @@ def demo(
     except PromotionRefused as refused:
         out.print(f"[bold]5. promote[/] refused by the gates ({len(refused.reasons)} reasons, e.g. "
                   f"{refused.reasons[0]}); see {outcome.model_card_path.parent / 'fairness_report.html'}")
-    explained = run_explain(f"models:/{config.registered_model}@challenger", data_dir, latest, work_dir, None, 20_000)
+    explained, _ = run_explain(f"models:/{config.registered_model}@challenger", data_dir, latest, work_dir, None,
+                               20_000)
     out.print(f"[bold]6. explain[/] {explained}")
     audited, result = run_audit(f"models:/{config.registered_model}@challenger", data_dir, date(2024, 7, 1), work_dir)
     out.print(f"[bold]7. audit[/] {audited}: {len(result.audit.gate_reasons())} gate failures; planted recording bias "

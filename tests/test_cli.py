@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from riskloop.cli import app
@@ -61,6 +63,12 @@ def test_features_and_splits(tiny_world, tmp_path):
     assert result.exit_code == 0 and "test-2024-07-01" in result.output
     bad = runner.invoke(app, ["features", "--data", str(tmp_path / "nowhere"), "--as-of", "2023-01-01", "--out", str(out)])
     assert bad.exit_code == 2 and "not found" in bad.output
+
+
+def test_explain_help_says_a_person_page_stays_local():
+    text = " ".join(runner.invoke(app, ["explain", "--help"], env={"COLUMNS": "300"}).output.split())
+    assert "models:/riskloop-escalation@champion" in text
+    assert "local, not logged to MLflow" in text and "--log-person-page" in text
 
 
 def _header_only_people(folder: Path) -> None:
@@ -130,6 +138,21 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     explained = (tmp_path / "explain" / "explainability.html").read_text()
     assert "with every risk band equally represented" in explained and explained.count("data:image/png") >= 5
+    client = MlflowClient()
+
+    def explain_runs() -> int:
+        return len(client.search_runs([client.get_experiment_by_name("tiny").experiment_id],
+                                      "tags.`riskloop.kind` = 'explain'"))
+
+    incidents = pd.read_parquet(tiny_world / "incidents.parquet")
+    person = incidents.loc[incidents["date"] < date(2024, 7, 1), "person_id"].iloc[-1]  # in the cohort at 2024-07-01
+    person_args = ["explain", "--model", model, "--data", str(tiny_world), "--as-of", "2024-07-01", "--sample", "500",
+                   "--person", person, "--out", str(tmp_path / "person")]
+    result = runner.invoke(app, person_args)
+    assert result.exit_code == 0 and "local only: not logged to MLflow" in result.output, result.output
+    assert f"Person {person}" in (tmp_path / "person" / "explainability.html").read_text() and explain_runs() == 1
+    result = runner.invoke(app, [*person_args, "--log-person-page"])
+    assert result.exit_code == 0 and "also logged to MLflow" in result.output and explain_runs() == 2
     result = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2024-07-01",
                                  "--out", str(tmp_path / "audit")])
     assert result.exit_code == 0, result.output
