@@ -65,6 +65,27 @@ def test_features_and_splits(tiny_world, tmp_path):
     assert bad.exit_code == 2 and "not found" in bad.output
 
 
+@pytest.mark.parametrize("uri, message", [
+    ("models:/riskloop-nothing@champion", "no registered model 'riskloop-nothing' (registered: none)"),
+    ("riskloop-nothing@champion", "'riskloop-nothing@champion': No such artifact"),
+    ("runs:/0123456789abcdef/model", "'runs:/0123456789abcdef/model': Run with id=0123456789abcdef not found"),
+])
+def test_every_command_taking_a_model_names_a_missing_one_in_one_line(tmp_path, monkeypatch, uri, message):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").search_experiments()  # the store exists: no set-up lines
+    data = write_tables(tmp_path / "d", hand_tables())
+    common = ["--model", uri, "--data", str(data), "--as-of", "2023-05-01", "--out", str(tmp_path / "out")]
+    for command in ("explain", "audit", "score"):
+        result = runner.invoke(app, [command, *common])
+        assert result.exit_code == 2 and message in result.output, (command, result.output)
+        assert result.output.count("\n") == 1, (command, result.output)
+    if uri.startswith("models:/"):
+        result = runner.invoke(app, ["promote", "--model", "riskloop-nothing"])
+        assert result.exit_code == 2 and result.output.count("\n") == 1
+        assert "no registered model 'riskloop-nothing' (registered: none)" in result.output
+
+
 def test_explain_help_says_a_person_page_stays_local():
     text = " ".join(runner.invoke(app, ["explain", "--help"], env={"COLUMNS": "300"}).output.split())
     assert "models:/riskloop-escalation@champion" in text
@@ -153,6 +174,12 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     assert f"Person {person}" in (tmp_path / "person" / "explainability.html").read_text() and explain_runs() == 1
     result = runner.invoke(app, [*person_args, "--log-person-page"])
     assert result.exit_code == 0 and "also logged to MLflow" in result.output and explain_runs() == 2
+    for command in ("explain", "audit"):
+        missing = runner.invoke(app, [command, "--model", "models:/riskloop-tiny@champion", "--data", str(tiny_world),
+                                      "--as-of", "2024-07-01", "--out", str(tmp_path / "missing")])
+        assert missing.exit_code == 2 and missing.output.count("\n") == 1, missing.output
+        assert "'models:/riskloop-tiny@champion': no such alias or version; riskloop-tiny has aliases @challenger (v1)" \
+            in missing.output
     result = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2024-07-01",
                                  "--out", str(tmp_path / "audit")])
     assert result.exit_code == 0, result.output
