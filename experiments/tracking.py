@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 import mlflow.data
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
@@ -57,6 +58,7 @@ class TrainOutcome:
     registered_model: str
     metrics_path: Path
     model_card_path: Path
+    previous_challenger: str | None  # the version the challenger alias moved away from (None: it is new)
 
 
 def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path) -> TrainOutcome:
@@ -73,9 +75,14 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
     with atomic_folder(out_dir) as folder:
         run_id, version = _log_run(config, data, result, folder, experiment)
         _tag_version(config, data, result, run_id, version)
-    MlflowClient().set_registered_model_alias(config.registered_model, "challenger", version)
+    client = MlflowClient()
+    try:
+        previous = str(client.get_model_version_by_alias(config.registered_model, "challenger").version)
+    except MlflowException:
+        previous = None
+    client.set_registered_model_alias(config.registered_model, "challenger", version)
     return TrainOutcome(run_id, version, config.registered_model, out_dir / "metrics.json",
-                        out_dir / "model_card.html")
+                        out_dir / "model_card.html", previous)
 
 
 def _log_run(config: ExperimentConfig, data: ModelData, result: TrainResult, folder: Path,

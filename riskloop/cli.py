@@ -20,6 +20,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="riskloop: predictive risk modelling with a learning loop, for community safety partnerships.")
 console = Console(stderr=True)
 out = Console()
+if not out.is_terminal:  # Rich assumes 80 columns off a terminal and truncates; logs and pipes get whole lines
+    out = Console(width=200)
 
 
 def _date(value: str) -> date:
@@ -197,7 +199,7 @@ def run_train(config_path: Path, data: Optional[Path], out_dir: Optional[Path]):
     outcome = log_training(config, model_data, result, out_dir or Path("riskloop-output") / config.name)
     summary = Table(title=f"{config.name}: model groups across {len(model_data.splits)} temporal splits")
     for col in ("group", "ROC AUC", "avg precision", "precision@k", "Brier", "ECE"):
-        summary.add_column(col, no_wrap=col == "group")
+        summary.add_column(col, overflow="fold", no_wrap=col != "group")
     for group, row in result.summary.iterrows():
         mark = " *" if group == result.selected.name else ""
         summary.add_row(group + mark, *(f"{row[m + '_mean']:.3f} ± {row[m + '_std']:.3f}" for m in
@@ -205,6 +207,8 @@ def run_train(config_path: Path, data: Optional[Path], out_dir: Optional[Path]):
     out.print(summary)
     out.print(f"selected (*) {result.selected.name}; registered {outcome.registered_model} v{outcome.model_version} "
               f"as challenger; run {outcome.run_id}; metrics {outcome.metrics_path}; model card {outcome.model_card_path}")
+    if outcome.previous_challenger not in (None, outcome.model_version):
+        out.print(f"challenger alias moved from v{outcome.previous_challenger} to v{outcome.model_version}")
     return config, model_data, result, outcome
 
 

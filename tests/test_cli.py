@@ -149,6 +149,9 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
                       .replace("num_leaves: [15, 31]", "num_leaves: [7]").replace("n_estimators: [600]", "n_estimators: [150]"))
     result = runner.invoke(app, ["train", "--config", str(config), "--data", str(tiny_world), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
+    # off a terminal the summary is not cut to 80 columns: whole model group names
+    assert "lightgbm_learning_rate=0.05_min_child_samples=50_n_estimators=150_num_leaves=7 *" in result.output
+    assert "challenger alias moved" not in result.output  # there was none before
     for name in ("model_card.html", "fairness_report.html", "metrics.json", "feature_catalogue.csv", "contract.json"):
         assert (tmp_path / "out" / name).exists()
     auc = json.loads((tmp_path / "out" / "metrics.json").read_text())["test_roc_auc"]

@@ -165,6 +165,7 @@ def test_a_killed_train_leaves_a_whole_folder_or_none_and_the_next_run_cleans_up
     last = start()
     output = last.communicate()[0]
     assert last.returncode == 0, output[-3000:]
+    assert "challenger alias moved from v" in output
     _whole_or_absent(out, whole)
     assert out.exists()
     assert not client.search_runs([experiment], "attributes.status = 'RUNNING'")
