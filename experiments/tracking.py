@@ -29,9 +29,8 @@ from riskloop.models.contract import riskloop_version
 from riskloop.pipelines.data import ModelData
 from riskloop.pipelines.train import TrainResult
 from riskloop.reports.disclosure import protect
-from riskloop.reports.figures import calibration_plot, metric_over_time_plot, precision_at_k_plot
 from riskloop.reports.fairness_report import render_fairness_report
-from riskloop.reports.model_card import render_model_card
+from riskloop.reports.model_card import card_plots, render_model_card
 
 
 def pyfunc_requirements() -> list[str]:
@@ -171,16 +170,7 @@ def rejected_reasons(rejected: pd.DataFrame) -> pd.DataFrame:
 def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path) -> list[Path]:
     """Write the output folder; return the files to log to MLflow (not the rejected rows, which hold
     raw personal data and stay local)."""
-    latest = result.latest_test
-    y = latest["label"].to_numpy()
-    groups = list(result.split_metrics["group"].unique())
-    plots = {
-        "calibration.png": calibration_plot(y, latest[result.selected.name].to_numpy(),
-                                            f"calibration on {data.splits[-1].name}: {result.selected.name}"),
-        "precision_at_k.png": precision_at_k_plot(y, {g: latest[g].to_numpy() for g in groups}, config.capacity,
-                                                  f"precision at k on {data.splits[-1].name}"),
-        "auc_over_time.png": metric_over_time_plot(result.split_metrics, "roc_auc", "ROC AUC across temporal splits"),
-    }
+    plots = card_plots(config, data, result)
     paths = []
     for name, png in plots.items():
         (out_dir / name).write_bytes(png)

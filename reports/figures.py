@@ -37,7 +37,7 @@ def calibration_plot(y: np.ndarray, p: np.ndarray, title: str) -> bytes:
     ax.plot([0, top], [0, top], ls="--", color="grey", label="perfectly calibrated")
     ax.plot(table["predicted"], table["observed"], marker="o", color=PALETTE[0], label="model (deciles of risk)")
     ax.set(xlabel="mean predicted risk", ylabel="observed rate", title=title)
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8)  # below the axes, off the lines
     return png(fig)
 
 

@@ -19,6 +19,15 @@ from riskloop.reports.disclosure import SUPPRESSED
 from riskloop.reports.words import words
 
 
+#: Names of counts of people, shown as whole numbers (731, never 731.000) in columns and measure tables.
+COUNTS = frozenset({"n", "test_n", "k", "selected", "listed_by_both_models"})
+
+
+def whole(name: str, value):
+    """`value` as an int when `name` is a count of people; otherwise unchanged."""
+    return int(value) if name in COUNTS and isinstance(value, (int, float)) and float(value).is_integer() else value
+
+
 @dataclass(frozen=True)
 class Table:
     """A table ready to show: column headings in words, cells formatted as text."""
@@ -55,7 +64,8 @@ def table(frame: pd.DataFrame, index: bool = False, digits: int = 3) -> Table:
     if index:
         frame = frame.reset_index()
     numeric = tuple(_numeric(frame[c]) for c in frame.columns)
-    rows = tuple(tuple(format_value(v.item() if hasattr(v, "item") else v, digits) for v in row)
+    rows = tuple(tuple(format_value(whole(str(c), v.item() if hasattr(v, "item") else v), digits)
+                       for c, v in zip(frame.columns, row))
                  for row in frame.itertuples(index=False))
     return Table(tuple(words(str(c)) for c in frame.columns), rows, numeric)
 
