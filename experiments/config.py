@@ -218,6 +218,8 @@ def _problem(config: ExperimentConfig) -> str | None:
         (not 0 < f.band[0] < 1 < f.band[1], f"fairness.band: need low < 1 < high, got {list(f.band)}"),
         (f.min_group_size < 1, f"fairness.min_group_size: must be at least 1, got {f.min_group_size}"),
         (f.min_events < 1, f"fairness.min_events: must be at least 1, got {f.min_events}"),
+        (f.disclosure_threshold < 0,
+         f"fairness.disclosure_threshold: must be at least 0, got {f.disclosure_threshold}"),
         (f.bootstrap < 100, f"fairness.bootstrap: must be at least 100 resamples, got {f.bootstrap}"),
         (not 0 < f.calibration_tolerance < 1,
          f"fairness.calibration_tolerance: must be between 0 and 1, got {f.calibration_tolerance}"),

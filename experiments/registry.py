@@ -59,10 +59,15 @@ def _resolve(client: MlflowClient, uri: str) -> tuple[str | None, str | None, st
 
 
 def load_model(uri: str) -> LoadedModel:
-    """Load a riskloop model (e.g. models:/riskloop-escalation@champion); refuse one without a contract."""
+    """Load a riskloop model (e.g. models:/riskloop-escalation@champion); refuse one without a contract.
+    A URI that names nothing raises `ModelNotFound`, one line saying what exists."""
     configure_tracking()
     name, version, run_id = _resolve(MlflowClient(), uri)
-    python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    try:
+        python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    except MlflowException as exc:
+        raise ModelNotFound(f"'{uri}': {exc.message.splitlines()[0]} (a model URI is models:/NAME@ALIAS, "
+                            "models:/NAME/VERSION or runs:/RUN_ID/model)") from None
     scorer = getattr(python_model, "scorer", None)
     if not isinstance(python_model, RiskModel) or not isinstance(getattr(scorer, "contract", None), ModelContract):
         raise ContractError(f"'{uri}' is not a riskloop model with a model contract; retrain it with "

@@ -1,5 +1,8 @@
 """MLflow tracking at the edge: a training run with its child runs, lineage, artifacts and the
-registered pyfunc (as challenger), and report runs. The store is set in `riskloop.experiments.store`."""
+registered pyfunc (as challenger), and report runs. The store is set in `riskloop.experiments.store`.
+
+Nothing that identifies a person is logged: no input example, no rejected rows (their counts by
+reason instead), group sizes in fairness tables under the disclosure rule of `reports.disclosure`."""
 
 from __future__ import annotations
 
@@ -11,21 +14,23 @@ from pathlib import Path
 import mlflow
 import mlflow.data
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from riskloop.experiments.config import ExperimentConfig
+from riskloop.experiments.orphans import mark_orphaned_runs, process_tags
 from riskloop.experiments.pyfunc import MitigatedModel, RiskModel
 from riskloop.experiments.registry import PROMOTION_METRICS
 from riskloop.experiments.store import experiment_id
 from riskloop.features.catalogue import catalogue_frame
-from riskloop.features.io import write_text_atomic
+from riskloop.features.io import atomic_folder, write_text_atomic
 from riskloop.models.contract import riskloop_version
 from riskloop.pipelines.data import ModelData
 from riskloop.pipelines.train import TrainResult
-from riskloop.reports.figures import calibration_plot, metric_over_time_plot, precision_at_k_plot
+from riskloop.reports.disclosure import protect
 from riskloop.reports.fairness_report import render_fairness_report
-from riskloop.reports.model_card import render_model_card
+from riskloop.reports.model_card import card_plots, render_model_card
 
 
 def pyfunc_requirements() -> list[str]:
@@ -52,18 +57,42 @@ class TrainOutcome:
     registered_model: str
     metrics_path: Path
     model_card_path: Path
+    previous_challenger: str | None  # the version the challenger alias moved away from (None: it is new)
 
 
 def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path) -> TrainOutcome:
-    """Parent run with child runs per model group x split; artifacts; registered pyfunc as challenger."""
+    """Parent run with child runs per model group x split; artifacts; registered pyfunc as challenger.
+
+    In an order that survives a kill at any point: runs that a killed earlier run left RUNNING are
+    marked KILLED; the artifacts are written into a temporary folder beside `out_dir` that replaces it
+    as a whole once the run has finished and the model version is tagged; the `challenger` alias
+    moves last, so it never names a model whose output folder is missing.
+    """
     experiment = experiment_id(config.name)
+    mark_orphaned_runs(experiment)
     out_dir = Path(out_dir)
+    with atomic_folder(out_dir) as folder:
+        run_id, version = _log_run(config, data, result, folder, experiment)
+        _tag_version(config, data, result, run_id, version)
+    client = MlflowClient()
+    try:
+        previous = str(client.get_model_version_by_alias(config.registered_model, "challenger").version)
+    except MlflowException:
+        previous = None
+    client.set_registered_model_alias(config.registered_model, "challenger", version)
+    return TrainOutcome(run_id, version, config.registered_model, out_dir / "metrics.json",
+                        out_dir / "model_card.html", previous)
+
+
+def _log_run(config: ExperimentConfig, data: ModelData, result: TrainResult, folder: Path,
+             experiment: str) -> tuple[str, str]:
+    """The training run with its child runs, artifacts and registered model: (run id, model version)."""
     contract = result.scorer.contract
     protected_features = ",".join(contract.protected_as_features) or "none"
-    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{config.name}") as parent:
-        mlflow.set_tags({"riskloop.kind": "train", "riskloop.data_fingerprint": data.fingerprint,
-                         "riskloop.selected": result.selected.name,
-                         "riskloop.protected_as_features": protected_features})
+    tags = {"riskloop.kind": "train", "riskloop.data_fingerprint": data.fingerprint,
+            "riskloop.selected": result.selected.name, "riskloop.protected_as_features": protected_features,
+            **process_tags()}
+    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{config.name}", tags=tags) as parent:
         mlflow.log_params({**_flat_params(config), "selected_model": result.selected.name,
                            "n_features": len(data.features)})
         labelled = data.frame[data.features + ["label"]]
@@ -84,64 +113,64 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
                 mlflow.log_metric(f"selected_{column}", float(value))
         mlflow.log_metrics(result.final_metrics)
         mlflow.log_metrics({f"explanation_{k}": v for k, v in result.stability.items() if pd.notna(v)})
-        for path in _write_artifacts(config, data, result, out_dir):
+        for path in _write_artifacts(config, data, result, folder):
             mlflow.log_artifact(str(path))
         mlflow.log_text(contract.to_json(), "contract.json")
-        sample = model_input_example(data)
-        with warnings.catch_warnings():  # the integer output `band` is never missing
+        rows = signature_rows(data)
+        with warnings.catch_warnings():  # `band` is never missing; the input example is left out on purpose
             warnings.filterwarnings("ignore", message=".*integer column.*")
-            signature = infer_signature(sample, result.scorer.score(sample, reasons=3), params={"reasons": 0})
-        info = mlflow.pyfunc.log_model(name="model", python_model=RiskModel(result.scorer), signature=signature,
-                                       input_example=sample.head(5),
-                                       registered_model_name=config.registered_model,
-                                       pip_requirements=pyfunc_requirements())
-        version = str(info.registered_model_version)
-        if result.mitigation is not None:
-            mitigated_input = data.frame.loc[data.final.validation, data.features + [result.mitigation.sensitive]]
-            mlflow.pyfunc.log_model(name="mitigated_model",
-                                    python_model=MitigatedModel(result.scorer.calibrated, data.features, result.mitigation),
-                                    signature=infer_signature(mitigated_input.head(20).astype(
-                                        {c: float for c in data.features if c not in data.categorical})),
-                                    pip_requirements=pyfunc_requirements())
-        gate = result.fairness.gate_reasons()
-        mlflow.log_metric("fairness_gate_failures", len(gate))
-    client = MlflowClient()
-    client.set_registered_model_alias(config.registered_model, "challenger", version)
+            warnings.filterwarnings("ignore", message=".*input example was not provided.*")
+            signature = infer_signature(rows, result.scorer.score(rows, reasons=3), params={"reasons": 0})
+            info = mlflow.pyfunc.log_model(name="model", python_model=RiskModel(result.scorer), signature=signature,
+                                           registered_model_name=config.registered_model,
+                                           pip_requirements=pyfunc_requirements())
+            if result.mitigation is not None:
+                mitigated_input = data.frame.loc[data.final.validation, data.features + [result.mitigation.sensitive]]
+                mlflow.pyfunc.log_model(
+                    name="mitigated_model", pip_requirements=pyfunc_requirements(),
+                    python_model=MitigatedModel(result.scorer.calibrated, data.features, result.mitigation),
+                    signature=infer_signature(mitigated_input.head(20).astype(
+                        {c: float for c in data.features if c not in data.categorical})))
+        mlflow.log_metric("fairness_gate_failures", len(result.fairness.gate_reasons()))
+    return parent.info.run_id, str(info.registered_model_version)
+
+
+def _tag_version(config: ExperimentConfig, data: ModelData, result: TrainResult, run_id: str, version: str) -> None:
+    """What the promotion gates read, on the registered version."""
+    gate = result.fairness.gate_reasons()
     latest = result.split_metrics[(result.split_metrics["group"] == result.selected.name)
                                   & (result.split_metrics["split"] == data.splits[-1].name)].iloc[0]
+    client = MlflowClient()
     for key, value in {"data_fingerprint": data.fingerprint, "model_group": result.selected.name,
                        "fairness_gate": "fail" if gate else "pass",
                        "fairness_reasons": "\n".join(gate)[:4900] or "none",
                        "latest_split": data.splits[-1].name,
                        **{f"latest_{m}": f"{latest[m]:.6f}" for m in PROMOTION_METRICS},
-                       "protected_as_features": protected_features,
-                       "run_id": parent.info.run_id}.items():
+                       "protected_as_features": ",".join(result.scorer.contract.protected_as_features) or "none",
+                       "run_id": run_id}.items():
         client.set_model_version_tag(config.registered_model, version, key, str(value))
-    return TrainOutcome(parent.info.run_id, version, config.registered_model, out_dir / "metrics.json",
-                        out_dir / "model_card.html")
 
 
-def model_input_example(data: ModelData) -> pd.DataFrame:
-    """Feature rows as the model receives them: numbers as float (so a missing value fits the
-    signature), categorical columns as strings."""
+def signature_rows(data: ModelData) -> pd.DataFrame:
+    """Feature rows as the model receives them (numbers as float, so a missing value fits; categorical
+    columns as strings), used only to infer the signature: no input example is logged, because any
+    row of real data is a person (and `age` to the day gives away a birth date)."""
     sample = data.frame.loc[data.final.validation, data.features].head(50).copy()
     for column in data.features:
         sample[column] = sample[column].astype(str) if column in data.categorical else sample[column].astype(float)
     return sample
 
 
+def rejected_reasons(rejected: pd.DataFrame) -> pd.DataFrame:
+    """How many rejected rows broke each rule (a row with several problems counts under each)."""
+    reasons = rejected["reason"].str.split("; ").explode()
+    return reasons.value_counts().rename_axis("reason").reset_index(name="rows")
+
+
 def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    latest = result.latest_test
-    y = latest["label"].to_numpy()
-    groups = list(result.split_metrics["group"].unique())
-    plots = {
-        "calibration.png": calibration_plot(y, latest[result.selected.name].to_numpy(),
-                                            f"calibration on {data.splits[-1].name}: {result.selected.name}"),
-        "precision_at_k.png": precision_at_k_plot(y, {g: latest[g].to_numpy() for g in groups}, config.capacity,
-                                                  f"precision at k on {data.splits[-1].name}"),
-        "auc_over_time.png": metric_over_time_plot(result.split_metrics, "roc_auc", "ROC AUC across temporal splits"),
-    }
+    """Write the output folder; return the files to log to MLflow (not the rejected rows, which hold
+    raw personal data and stay local)."""
+    plots = card_plots(config, data, result)
     paths = []
     for name, png in plots.items():
         (out_dir / name).write_bytes(png)
@@ -159,15 +188,17 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
         paths.append(out_dir / "feature_catalogue.csv")
     if data.rejected is not None:
         data.rejected.to_csv(out_dir / "rejected_rows.csv", index=False)
-        paths.append(out_dir / "rejected_rows.csv")
+        rejected_reasons(data.rejected).to_csv(out_dir / "rejected_reasons.csv", index=False)
+        paths.append(out_dir / "rejected_reasons.csv")
     if config.source_file:
         paths.append(config.source_file)
     fairness_html = render_fairness_report(result.fairness, f"{config.registered_model} ({result.selected.name})",
                                            f"out-of-time audit on {data.splits[-1].name}", result.mitigation,
                                            mitigation_note=result.mitigation_note)
     write_text_atomic(fairness_html, out_dir / "fairness_report.html")
-    result.fairness.by_group.to_csv(out_dir / "fairness_by_group.csv", index=False)
-    result.fairness.disparities.to_csv(out_dir / "fairness_disparities.csv", index=False)
+    threshold = result.fairness.config.disclosure_threshold
+    protect(result.fairness.by_group, threshold).to_csv(out_dir / "fairness_by_group.csv", index=False)
+    protect(result.fairness.disparities, threshold).to_csv(out_dir / "fairness_disparities.csv", index=False)
     paths += [out_dir / "fairness_report.html", out_dir / "fairness_by_group.csv", out_dir / "fairness_disparities.csv"]
     write_text_atomic(render_model_card(config, data, result, plots), out_dir / "model_card.html")
     paths.append(out_dir / "model_card.html")
@@ -176,7 +207,7 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
 
 def log_report(experiment: str, run_name: str, path: Path, tags: dict[str, str]) -> str:
     """Log a report as an artifact of its own run in the model's experiment; return the run id."""
-    with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name) as run:
-        mlflow.set_tags(tags)
+    with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
+                          tags={**tags, **process_tags()}) as run:
         mlflow.log_artifact(str(path))
     return run.info.run_id

@@ -92,9 +92,13 @@ class FeatureSpec:
     description: str
     window_days: int | None
     source: str
-    template: str  # str.format with {value} and the spec's own fields; used by reason codes
+    # The reason-code sentence (riskloop.models.explain fills it): {value}; {direction} (rising, falling
+    # or steady, by the value's sign); {level} ("a high", "a typical" or "a low" against the training
+    # population's quartiles). A template without {value} claims a presence: said only of a non-zero value.
+    template: str
     incident_type: str | None = None
     role: str | None = None
+    template_none: str | None = None  # recency: the sentence for "none in the lookback" ({lookback}: its words)
 
 
 def build_catalogue(programmes: tuple[str, ...], windows: tuple[int, ...] = DEFAULT_WINDOWS) -> list[FeatureSpec]:
@@ -119,11 +123,13 @@ def build_catalogue(programmes: tuple[str, ...], windows: tuple[int, ...] = DEFA
     for who, words in (("offending", "as perpetrator or suspect"), ("victim", "as victim"), ("any", "in any role")):
         specs.append(FeatureSpec(days_since_feature(who), "recency",
                                  f"days since the last incident {words} (lookback + 1 if none)", None, "incidents",
-                                 "{value:.0f} days since the last incident " + words))
+                                 "{value:.0f} days since the last incident " + words,
+                                 template_none=f"no incident {words} in the " + "{lookback}"))
     for who, words in (("offending", "as perpetrator or suspect"), ("any", "in any role")):
         specs.append(FeatureSpec(trend_feature(who), "trend",
                                  f"incidents {words} in the last 90 days minus the monthly-equivalent of the 270 days before",
-                                 90, "incidents", "rising involvement " + words + " (+{value:.1f} on the earlier rate)"))
+                                 90, "incidents",
+                                 "{direction} involvement " + words + " ({value:+.1f} on the earlier rate)"))
     specs.append(FeatureSpec(REPEAT_VICTIM, "repeat_victimisation",
                              "1 if victimised at least twice in the last 12 months", 365, "incidents",
                              "repeat victimisation in the last 12 months"))
@@ -152,15 +158,16 @@ def build_catalogue(programmes: tuple[str, ...], windows: tuple[int, ...] = DEFA
         specs.append(FeatureSpec(area_rate_feature(t), "area_rate",
                                  f"{words} involvements per 1,000 residents of the person's small area, last 12 months",
                                  365, "incidents+areas",
-                                 "lives in an area with a high rate of " + words + " ({value:.1f} per 1,000)"))
+                                 "lives in an area with {level} rate of " + words + " ({value:.1f} per 1,000)"))
         specs.append(FeatureSpec(area_trend_feature(t), "area_trend",
                                  f"change in the area's {words} rate per 1,000 on the 12 months before", 365,
-                                 "incidents+areas", "lives in an area with a rising rate of " + words
-                                 + " (+{value:.1f} per 1,000)"))
+                                 "incidents+areas", "lives in an area with a {direction} rate of " + words
+                                 + " ({value:+.1f} per 1,000 on the year before)"))
         specs.append(FeatureSpec(la_rate_feature(t), "local_authority_rate",
                                  f"{words} involvements per 1,000 residents of the local authority, last 12 months",
                                  365, "incidents+areas",
-                                 "lives in a local authority with a high rate of " + words + " ({value:.1f} per 1,000)"))
+                                 "lives in a local authority with {level} rate of " + words
+                                 + " ({value:.1f} per 1,000)"))
     specs.append(FeatureSpec(DEPRIVATION, "deprivation", "deprivation decile of the small area (1 = most deprived)",
                              None, "areas", "lives in a deprivation-decile {value:.0f} area (1 = most deprived)"))
     return specs

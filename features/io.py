@@ -1,4 +1,10 @@
-"""Reading and writing data sets at the edges: Parquet or CSV in, atomic Parquet/CSV out."""
+"""Reading and writing data sets at the edges: Parquet or CSV in, atomic Parquet/CSV out.
+
+Every file riskloop writes through here appears whole or not at all, with one mode whatever the
+umask: files 0644, folders 0755 (keep outputs under a folder only the team can enter). Temporary
+names are `.<target name>.<pid>.<random>.tmp` beside the target; the next write of the same target
+removes those whose process on this machine is gone (a killed run's leftovers).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import csv
 import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from contextlib import contextmanager
 from datetime import date
@@ -21,19 +29,100 @@ class DataError(Exception):
     """A fatal problem with an input data set (missing table, missing column, unreadable file)."""
 
 
+FILE_MODE = 0o644
+FOLDER_MODE = 0o755
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (one owned by another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Remove temporary files and folders beside `target` whose writing process is gone."""
+    target = Path(target)
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:(\d+)\.)?\w+\.tmp")
+    for path in target.parent.glob(".*.tmp"):
+        match = pattern.fullmatch(path.name)
+        if match is None or (match[1] is not None and process_alive(int(match[1]))):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _temporary_prefix(target: Path) -> str:
+    return f".{target.name}.{os.getpid()}."
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; move it into place only if the block succeeds."""
+    """Yield a temporary path beside `target`; move it into place (mode 0644) only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temporaries(target)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _aside(target: Path) -> Path:
+    return target.parent / f".{target.name}.previous"
+
+
+def recover_folder(target: Path) -> None:
+    """Undo what a killed `atomic_folder` left: put back a folder moved aside, remove stale temporaries."""
+    target = Path(target)
+    if not target.exists() and _aside(target).exists():
+        os.replace(_aside(target), target)
+    shutil.rmtree(_aside(target), ignore_errors=True)
+    remove_stale_temporaries(target)
+
+
+def _settle(folder: Path) -> None:
+    """Give the tree its modes and flush it to disk before it is renamed into place."""
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_dir():
+            os.chmod(path, FOLDER_MODE)
+        else:
+            os.chmod(path, FILE_MODE)
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+@contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside `target`; if the block succeeds, it replaces `target` as a whole.
+
+    Killed at any moment, this leaves the previous folder (or nothing), never a partial one: between
+    the two renames the previous folder waits at `.<name>.previous`, which the next run puts back.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    recover_folder(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        _settle(tmp)
+        if target.exists():
+            os.replace(target, _aside(target))
+        os.replace(tmp, target)
+        shutil.rmtree(_aside(target), ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_parquet_atomic(table: pa.Table | pd.DataFrame, target: Path,

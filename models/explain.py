@@ -6,8 +6,11 @@ coef x (z - mean z) mapped back from the transformed columns to the original fea
 row's attributions plus its base value sum to the raw score.
 
 Reason codes: the top features pushing risk *up*, windows of one family merged, each turned into
-a sentence from its catalogue template with the person's own value. Protected characteristics and
-age are never reasons.
+a sentence from its catalogue template with the person's own value. A sentence says what is true of
+the value: a trend's direction follows its sign; a rate is called high only above the training
+population's 75th percentile (typical between the quartiles, low below); a recency past the lookback
+reads "no incident ... in the last 3 years"; a presence ("repeat victimisation") is never said of a
+zero, which is passed over for the next reason. Protected characteristics and age are never reasons.
 """
 
 from __future__ import annotations
@@ -18,21 +21,34 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from riskloop.features.catalogue import FeatureSpec
+from riskloop.features.catalogue import FeatureSpec, window_words
 
 _WINDOW = re.compile(r"_\d+d$")
+_VALUE = re.compile(r"\{value[^}]*\}")
+
+
+def _direction(value: float) -> str:
+    return "rising" if value > 0 else "falling" if value < 0 else "steady"
 
 
 @dataclass(frozen=True)
 class ReasonTemplates:
-    """Per feature: the sentence template and the family group whose windows merge into one reason."""
+    """Per feature: the sentence template, the family group whose windows merge into one reason, for
+    templates that place a value ({level}) the training population's quartiles, and for recencies
+    the value meaning "none in the lookback" with its sentence."""
 
     template: dict[str, str]
     group: dict[str, str]
     excluded: frozenset[str]
+    quartiles: dict[str, tuple[float, float, float]]
+    none: dict[str, tuple[float, str]]
 
     @classmethod
-    def build(cls, features: list[str], catalogue: list[FeatureSpec] | None, protected: list[str]) -> "ReasonTemplates":
+    def build(cls, features: list[str], catalogue: list[FeatureSpec] | None, protected: list[str],
+              reference: pd.DataFrame | None = None, lookback_days: int | None = None) -> "ReasonTemplates":
+        """`reference`: the training rows, whose quartiles say what is high, typical or low (without
+        them a value's level is not claimed: "a rate of ..."); `lookback_days`: the snapshots'
+        lookback, past which a recency means none."""
         specs = {s.name: s for s in catalogue or []}
         template, group = {}, {}
         for name in features:
@@ -40,14 +56,34 @@ class ReasonTemplates:
             template[name] = spec.template if spec else name.replace("_", " ") + " = {value:g}"
             group[name] = _WINDOW.sub("", name) if spec and spec.window_days else name
         excluded = {f for f in features if f in protected or (f in specs and specs[f].family == "age")}
-        return cls(template, group, frozenset(excluded))
+        quartiles = {} if reference is None else {
+            f: tuple(float(q) for q in np.nanquantile(reference[f].to_numpy(float), [0.25, 0.5, 0.75]))
+            for f in features if "{level}" in template[f]}
+        none = {} if lookback_days is None else {
+            f: (lookback_days + 1, specs[f].template_none.format(lookback=window_words(lookback_days)))
+            for f in features if f in specs and specs[f].template_none}
+        return cls(template, group, frozenset(excluded), quartiles, none)
 
     def sentence(self, feature: str, value) -> str:
+        """The feature's reason for this value, or "" when its template would not be true of it."""
+        template = self.template[feature]
         try:
-            return self.template[feature].format(value=float(value))
-        except (TypeError, ValueError):
-            return self.template[feature].replace("{value:g}", str(value)).replace("{value:.1f}", str(value)) \
-                .replace("{value:.0f}", str(value))
+            number = float(value)
+        except (TypeError, ValueError):  # a category
+            return _VALUE.sub(str(value), template)
+        if "{value" not in template and number == 0:
+            return ""
+        if feature in self.none and number >= self.none[feature][0]:
+            return self.none[feature][1]
+        if "{direction}" in template:
+            number = round(number, 1) + 0.0  # the sign of what is printed; -0.0 becomes 0.0
+        return template.format(value=number, direction=_direction(number), level=self._level(feature, number))
+
+    def _level(self, feature: str, value: float) -> str:
+        if feature not in self.quartiles:
+            return "a"
+        low, _, high = self.quartiles[feature]
+        return "a high" if value > high else "a low" if value < low else "a typical"
 
 
 def _is_lightgbm(pipeline) -> bool:
@@ -93,7 +129,8 @@ def remember_linear_centre(pipeline, X_reference: pd.DataFrame) -> None:
 
 
 def top_reasons(contrib: pd.DataFrame, values: pd.DataFrame, templates: ReasonTemplates, top: int = 3) -> pd.DataFrame:
-    """Columns reason_1..reason_top: the largest positive merged contributions, as sentences."""
+    """Columns reason_1..reason_top: the largest positive merged contributions, as sentences (a
+    contribution whose sentence would not be true is passed over for the next)."""
     allowed = [c for c in contrib.columns if c not in templates.excluded]
     groups = pd.Index([templates.group[c] for c in allowed])
     codes, uniques = pd.factorize(groups)
@@ -107,16 +144,20 @@ def top_reasons(contrib: pd.DataFrame, values: pd.DataFrame, templates: ReasonTe
         better = values_c[:, j] > best_value[:, code]
         best_value[better, code] = values_c[better, j]
         best_member[better, code] = j
-    order = np.argsort(-merged, axis=1, kind="stable")[:, :top]
+    order = np.argsort(-merged, axis=1, kind="stable")
     raw = values[allowed].to_numpy(dtype=object)
-    out = {}
-    for r in range(top):
-        if r >= order.shape[1]:  # fewer feature groups than reasons asked for
-            out[f"reason_{r + 1}"] = [""] * len(contrib)
-            continue
-        group_idx = order[:, r]
-        positive = merged[np.arange(len(contrib)), group_idx] > 0
-        member = best_member[np.arange(len(contrib)), group_idx]
-        out[f"reason_{r + 1}"] = [templates.sentence(allowed[m], raw[i, m]) if ok else ""
-                                  for i, (m, ok) in enumerate(zip(member, positive))]
-    return pd.DataFrame(out, index=contrib.index)
+    rows = np.arange(len(contrib))
+    out = np.full((len(contrib), top), "", dtype=object)
+    given = np.zeros(len(contrib), dtype=int)
+    for rank in range(order.shape[1]):
+        group_idx = order[:, rank]
+        wanting = np.flatnonzero((given < top) & (merged[rows, group_idx] > 0))
+        if len(wanting) == 0:
+            break
+        for i in wanting:
+            m = best_member[i, group_idx[i]]
+            text = templates.sentence(allowed[m], raw[i, m])
+            if text:
+                out[i, given[i]] = text
+                given[i] += 1
+    return pd.DataFrame(out, index=contrib.index, columns=[f"reason_{r + 1}" for r in range(top)])

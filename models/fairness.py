@@ -56,6 +56,7 @@ class AuditConfig:
     auc_tolerance: float = 0.02          # promotion: no group's AUC below the champion's for it by more than this
     intersections: tuple[tuple[str, str], ...] = (("sex", "ethnicity"),)
     mitigate_on: str | None = "ethnicity"  # the column ThresholdOptimizer post-processes on (None: no mitigation)
+    disclosure_threshold: int = 7        # group sizes 1..this are shown as "*" in reports and artifacts
 
 
 def _numerators(tp, fp, fn, tn) -> dict[str, np.ndarray]:

@@ -124,7 +124,10 @@ def select(summary: pd.DataFrame, config: ExperimentConfig) -> str:
 
 
 def reason_templates(data: ModelData) -> ReasonTemplates:
-    return ReasonTemplates.build(data.features, data.catalogue, data.protected)
+    """Reason templates with the quartiles of the rows the final model learns from and the lookback."""
+    learned = data.frame.loc[data.final.fit | data.final.validation, data.features]
+    return ReasonTemplates.build(data.features, data.catalogue, data.protected, learned,
+                                 data.snapshot.lookback_days if data.snapshot else None)
 
 
 def explanation_stability(data: ModelData, config: ExperimentConfig, group: str, fitted: dict,

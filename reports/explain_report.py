@@ -11,7 +11,7 @@ import shap
 
 from riskloop.pipelines.explain import CohortExplanation
 from riskloop.reports.figures import importance_over_splits_plot, png
-from riskloop.reports.render import render, table
+from riskloop.reports.render import render, table, whole
 from riskloop.reports.words import words
 
 
@@ -51,7 +51,8 @@ def render_explain_report(explained: CohortExplanation, model_name: str, as_of: 
                "dependence": [(n, _dependence(explanation, n, values[n])) for n in order.index[:top_dependence]],
                "over_time": (importance_over_splits_plot(importance_by_split)
                              if importance_by_split is not None and len(importance_by_split) > 1 else None),
-               "stability": table(pd.DataFrame({"measure": [words(k) for k in stability], "value": list(stability.values())}))
+               "stability": table(pd.DataFrame({"measure": [words(k) for k in stability],
+                                                 "value": [whole(k, v) for k, v in stability.items()]}))
                if stability else None,
                "person": explained.person, "waterfall": None}
     person = explained.person

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from riskloop.models.metrics import calibration_table, top_k  # noqa: E402
+from riskloop.reports.disclosure import disclose_text, suppressed  # noqa: E402
 from riskloop.reports.words import words  # noqa: E402
 
 #: Okabe-Ito: distinguishable with the common colour-vision deficiencies.
@@ -36,7 +37,7 @@ def calibration_plot(y: np.ndarray, p: np.ndarray, title: str) -> bytes:
     ax.plot([0, top], [0, top], ls="--", color="grey", label="perfectly calibrated")
     ax.plot(table["predicted"], table["observed"], marker="o", color=PALETTE[0], label="model (deciles of risk)")
     ax.set(xlabel="mean predicted risk", ylabel="observed rate", title=title)
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8)  # below the axes, off the lines
     return png(fig)
 
 
@@ -65,8 +66,10 @@ def metric_over_time_plot(frame: pd.DataFrame, metric: str, title: str) -> bytes
     return png(fig)
 
 
-def disparity_plot(disparities: pd.DataFrame, metrics: tuple[str, ...], band: tuple[float, float]) -> bytes:
-    """Forest plot of each group's ratio to the reference with its interval; undefined ratios are listed, not drawn."""
+def disparity_plot(disparities: pd.DataFrame, metrics: tuple[str, ...], band: tuple[float, float],
+                   disclosure_threshold: int) -> bytes:
+    """Forest plot of each group's ratio to the reference with its interval; undefined ratios, and those
+    of groups too small to disclose, are listed, not drawn."""
     low, high = 0.1, 10.0  # ratios beyond are drawn at the edge
     rows_per = max(1, max((disparities["metric"] == m).sum() for m in metrics))
     fig, axes = plt.subplots(1, len(metrics), figsize=(12, 0.32 * rows_per + 1.6), squeeze=False, sharey=True)
@@ -75,15 +78,18 @@ def disparity_plot(disparities: pd.DataFrame, metrics: tuple[str, ...], band: tu
         ax.axvspan(*band, color="#e8f5e9")
         ax.axvline(1, color="black", lw=0.8)
         for i, r in rows.iterrows():
-            if not np.isfinite(r["ratio"]):
-                ax.text(low, i, " not defined", va="center", fontsize=7, color="#555555")
+            hidden = suppressed(r["n"], disclosure_threshold)
+            if hidden or not np.isfinite(r["ratio"]):
+                ax.text(low, i, " suppressed (small group)" if hidden else " not defined", va="center", fontsize=7,
+                        color="#555555")
                 continue
             point, lo_ci, hi_ci = (float(np.clip(np.nan_to_num(v, nan=r["ratio"], posinf=high, neginf=low), low, high))
                                    for v in (r["ratio"], r["ci_low"], r["ci_high"]))
             ax.errorbar(point, i, xerr=[[max(point - lo_ci, 0)], [max(hi_ci - point, 0)]], fmt="o",
                         color=STATUS_COLOURS[r["status"]])
-        ax.set_yticks(np.arange(len(rows)), [f"{c}: {g} (n={n:,})" for c, g, n in
-                                             zip(rows["characteristic"], rows["group"], rows["n"])], fontsize=7)
+        ax.set_yticks(np.arange(len(rows)), [f"{c}: {g} (n={disclose_text(n, disclosure_threshold)})"
+                                             for c, g, n in zip(rows["characteristic"], rows["group"], rows["n"])],
+                      fontsize=7)
         ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.set_xscale("log")
         ax.set_xlim(low * 0.9, high * 1.1)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskloop.reports.fairness_report import card_summary
-from riskloop.reports.render import render, table
+from riskloop.reports.fairness_report import card_summary, shown
+from riskloop.reports.figures import calibration_plot, metric_over_time_plot, precision_at_k_plot
+from riskloop.reports.render import render, table, whole
 from riskloop.reports.words import words
 
 
@@ -21,6 +22,20 @@ def _label_text(config) -> str:
     return f"High-harm victimisation within {config.horizon_days} days after the as-of date."
 
 
+def card_plots(config, data, result) -> dict[str, bytes]:
+    """The model card's figures (PNG bytes by file name): calibration, precision at k, AUC over splits."""
+    latest = result.latest_test
+    y = latest["label"].to_numpy()
+    groups = list(result.split_metrics["group"].unique())
+    return {
+        "calibration.png": calibration_plot(y, latest[result.selected.name].to_numpy(),
+                                            f"calibration on {data.splits[-1].name}: {result.selected.name}"),
+        "precision_at_k.png": precision_at_k_plot(y, {g: latest[g].to_numpy() for g in groups}, config.capacity,
+                                                  f"precision at k on {data.splits[-1].name}"),
+        "auc_over_time.png": metric_over_time_plot(result.split_metrics, "roc_auc", "ROC AUC across temporal splits"),
+    }
+
+
 def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
     contract = result.scorer.contract
     summary = result.summary[[c for c in result.summary.columns if c.endswith(("_mean", "_std")) or c == "roc_auc_regret"]]
@@ -28,10 +43,10 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
     primary = fairness.disparities.loc[fairness.disparities["primary"],
                                        ["characteristic", "group", "reference", "metric", "ratio", "ci_low", "ci_high",
                                         "status", "n"]]
-    primary = primary.assign(metric=primary["metric"].map(words))
     groups = fairness.by_group[["characteristic", "group", "n", "observed", "mean_predicted", "roc_auc",
                                 "selection_rate", "small"]]
-    final = pd.DataFrame({"metric": list(result.final_metrics), "value": list(result.final_metrics.values())})
+    final = pd.DataFrame({"metric": list(result.final_metrics),
+                          "value": [whole(k, v) for k, v in result.final_metrics.items()]})
     final["metric"] = final["metric"].map(words)
     return render(
         "model_card.html", title=f"Model card: {config.name}", name=config.name, registered=config.registered_model,
@@ -49,4 +64,5 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         capacity=f"{config.capacity:.0%}", summary=table(summary.rename_axis("model group"), index=True),
         final=table(final),
         calibration=", ".join(sorted(result.split_metrics["calibration"].unique())),
-        fairness_summary=card_summary(fairness), disparities=table(primary), groups=table(groups), plots=plots)
+        fairness_summary=card_summary(fairness), disparities=table(shown(fairness, primary)),
+        groups=table(shown(fairness, groups)), plots=plots)

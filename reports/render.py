@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import base64
 import math
+import numbers
 from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from riskloop.reports.disclosure import SUPPRESSED
 from riskloop.reports.words import words
+
+
+#: Names of counts of people, shown as whole numbers (731, never 731.000) in columns and measure tables.
+COUNTS = frozenset({"n", "test_n", "k", "selected", "listed_by_both_models"})
+
+
+def whole(name: str, value):
+    """`value` as an int when `name` is a count of people; otherwise unchanged."""
+    return int(value) if name in COUNTS and isinstance(value, (int, float)) and float(value).is_integer() else value
 
 
 @dataclass(frozen=True)
@@ -38,13 +49,23 @@ def format_value(value, digits: int = 3) -> str:
     return str(value)
 
 
+def _numeric(column: pd.Series) -> bool:
+    """Numbers, counting a suppressed cell ("*") as one: such columns are right-aligned."""
+    if pd.api.types.is_bool_dtype(column):
+        return False
+    if pd.api.types.is_numeric_dtype(column):
+        return True
+    return len(column) > 0 and column.map(
+        lambda v: v == SUPPRESSED or (isinstance(v, numbers.Number) and not isinstance(v, bool))).all()
+
+
 def table(frame: pd.DataFrame, index: bool = False, digits: int = 3) -> Table:
     """A DataFrame as a `Table`; with `index`, its index becomes the first column."""
     if index:
         frame = frame.reset_index()
-    numeric = tuple(pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-                    for c in frame.columns)
-    rows = tuple(tuple(format_value(v.item() if hasattr(v, "item") else v, digits) for v in row)
+    numeric = tuple(_numeric(frame[c]) for c in frame.columns)
+    rows = tuple(tuple(format_value(whole(str(c), v.item() if hasattr(v, "item") else v), digits)
+                       for c, v in zip(frame.columns, row))
                  for row in frame.itertuples(index=False))
     return Table(tuple(words(str(c)) for c in frame.columns), rows, numeric)
 

@@ -20,6 +20,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="riskloop: predictive risk modelling with a learning loop, for community safety partnerships.")
 console = Console(stderr=True)
 out = Console()
+if not out.is_terminal:  # Rich assumes 80 columns off a terminal and truncates; logs and pipes get whole lines
+    out = Console(width=200)
 
 
 def _date(value: str) -> date:
@@ -199,7 +201,7 @@ def run_train(config_path: Path, data: Optional[Path], out_dir: Optional[Path]):
     outcome = log_training(config, model_data, result, out_dir or Path("riskloop-output") / config.name)
     summary = Table(title=f"{config.name}: model groups across {len(model_data.splits)} temporal splits")
     for col in ("group", "ROC AUC", "avg precision", "precision@k", "Brier", "ECE"):
-        summary.add_column(col, no_wrap=col == "group")
+        summary.add_column(col, overflow="fold", no_wrap=col != "group")
     for group, row in result.summary.iterrows():
         mark = " *" if group == result.selected.name else ""
         summary.add_row(group + mark, *(f"{row[m + '_mean']:.3f} ± {row[m + '_std']:.3f}" for m in
@@ -207,6 +209,8 @@ def run_train(config_path: Path, data: Optional[Path], out_dir: Optional[Path]):
     out.print(summary)
     out.print(f"selected (*) {result.selected.name}; registered {outcome.registered_model} v{outcome.model_version} "
               f"as challenger; run {outcome.run_id}; metrics {outcome.metrics_path}; model card {outcome.model_card_path}")
+    if outcome.previous_challenger not in (None, outcome.model_version):
+        out.print(f"challenger alias moved from v{outcome.previous_challenger} to v{outcome.model_version}")
     return config, model_data, result, outcome
 
 
@@ -258,7 +262,10 @@ def load_cohort(model: str, data: Path, as_of: date):
     return loaded, score_cohort(loaded.scorer, prepared, as_of)
 
 
-def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Optional[str], sample: int) -> Path:
+def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Optional[str], sample: int,
+                log_person_page: bool = False) -> tuple[Path, bool]:
+    """Write the explainability report; log it to MLflow unless it holds a person's page (and that was
+    not asked for). Returns (path, logged)."""
     from riskloop.experiments.tracking import log_report
     from riskloop.features.io import write_text_atomic
     from riskloop.pipelines.explain import explain_cohort
@@ -269,9 +276,11 @@ def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Opti
     html = render_explain_report(explained, model, as_of, loaded.scorer.importance_by_split, loaded.scorer.stability)
     path = out_dir / "explainability.html"
     write_text_atomic(html, path)
-    log_report(loaded.contract.name, f"explain-{as_of}", path,
-               {"riskloop.kind": "explain", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
-    return path
+    logged = person is None or log_person_page
+    if logged:
+        log_report(loaded.contract.name, f"explain-{as_of}", path,
+                   {"riskloop.kind": "explain", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
+    return path, logged
 
 
 @app.command()
@@ -280,15 +289,18 @@ def explain(
     data: Annotated[Path, typer.Option(help="riskloop data set folder")],
     as_of: Annotated[str, typer.Option("--as-of", help="as-of date T")],
     out_dir: Annotated[Path, typer.Option("--out", help="folder for explainability.html")],
-    person: Annotated[Optional[str], typer.Option(help="a person's pseudonym: add their waterfall and reasons")] = None,
+    person: Annotated[Optional[str], typer.Option(help="a person's pseudonym: add their waterfall and reasons "
+                                                       "(the report then stays local, not logged to MLflow)")] = None,
     sample: Annotated[int, typer.Option(help="rows for the global plots (stratified by risk band)")] = 20_000,
+    log_person_page: Annotated[bool, typer.Option(help="log the report to MLflow even with --person")] = False,
 ) -> None:
-    """Explainability report: global importance, beeswarm, dependence, stability, a person's reasons."""
+    """Explainability report: global importance, beeswarm, dependence, stability, a person's reasons.
+    Logged to MLflow, except a report with a person's page, which stays local unless --log-person-page."""
     try:
-        path = run_explain(model, data, _date(as_of), out_dir, person, sample)
+        path, logged = run_explain(model, data, _date(as_of), out_dir, person, sample, log_person_page)
     except (DataError, ValueError) as exc:
         fatal(str(exc))
-    out.print(f"wrote {path} (also logged to MLflow)")
+    out.print(f"wrote {path} ({'also logged to MLflow' if logged else 'local only: not logged to MLflow'})")
 
 
 def synthetic_truth(data: Path, as_of: date, contract):
@@ -310,6 +322,7 @@ def run_audit(model: str, data: Path, as_of: date, out_dir: Path):
     from riskloop.experiments.tracking import log_report
     from riskloop.features.io import write_text_atomic
     from riskloop.pipelines.audit import audit_cohort
+    from riskloop.reports.disclosure import protect
     from riskloop.reports.fairness_report import render_fairness_report
 
     loaded, cohort = load_cohort(model, data, as_of)
@@ -317,7 +330,8 @@ def run_audit(model: str, data: Path, as_of: date, out_dir: Path):
     path = out_dir / "fairness_audit.html"
     scope = f"audit at {as_of} on {Path(data).name}" + (f". WARNING: {result.in_sample}" if result.in_sample else "")
     write_text_atomic(render_fairness_report(result.audit, model, scope, None, result.bias), path)
-    result.audit.disparities.to_csv(out_dir / "fairness_disparities.csv", index=False)
+    protect(result.audit.disparities, result.audit.config.disclosure_threshold).to_csv(
+        out_dir / "fairness_disparities.csv", index=False)
     log_report(loaded.contract.name, f"audit-{as_of}", path,
                {"riskloop.kind": "audit", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
     return path, result
@@ -476,7 +490,8 @@ def demo(
     except PromotionRefused as refused:
         out.print(f"[bold]5. promote[/] refused by the gates ({len(refused.reasons)} reasons, e.g. "
                   f"{refused.reasons[0]}); see {outcome.model_card_path.parent / 'fairness_report.html'}")
-    explained = run_explain(f"models:/{config.registered_model}@challenger", data_dir, latest, work_dir, None, 20_000)
+    explained, _ = run_explain(f"models:/{config.registered_model}@challenger", data_dir, latest, work_dir, None,
+                               20_000)
     out.print(f"[bold]6. explain[/] {explained}")
     audited, result = run_audit(f"models:/{config.registered_model}@challenger", data_dir, date(2024, 7, 1), work_dir)
     out.print(f"[bold]7. audit[/] {audited}: {len(result.audit.gate_reasons())} gate failures; planted recording bias "

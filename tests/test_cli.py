@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from riskloop.cli import app
@@ -61,6 +63,33 @@ def test_features_and_splits(tiny_world, tmp_path):
     assert result.exit_code == 0 and "test-2024-07-01" in result.output
     bad = runner.invoke(app, ["features", "--data", str(tmp_path / "nowhere"), "--as-of", "2023-01-01", "--out", str(out)])
     assert bad.exit_code == 2 and "not found" in bad.output
+
+
+@pytest.mark.parametrize("uri, message", [
+    ("models:/riskloop-nothing@champion", "no registered model 'riskloop-nothing' (registered: none)"),
+    ("riskloop-nothing@champion", "'riskloop-nothing@champion': No such artifact"),
+    ("runs:/0123456789abcdef/model", "'runs:/0123456789abcdef/model': Run with id=0123456789abcdef not found"),
+])
+def test_every_command_taking_a_model_names_a_missing_one_in_one_line(tmp_path, monkeypatch, uri, message):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").search_experiments()  # the store exists: no set-up lines
+    data = write_tables(tmp_path / "d", hand_tables())
+    common = ["--model", uri, "--data", str(data), "--as-of", "2023-05-01", "--out", str(tmp_path / "out")]
+    for command in ("explain", "audit", "score"):
+        result = runner.invoke(app, [command, *common])
+        assert result.exit_code == 2 and message in result.output, (command, result.output)
+        assert result.output.count("\n") == 1, (command, result.output)
+    if uri.startswith("models:/"):
+        result = runner.invoke(app, ["promote", "--model", "riskloop-nothing"])
+        assert result.exit_code == 2 and result.output.count("\n") == 1
+        assert "no registered model 'riskloop-nothing' (registered: none)" in result.output
+
+
+def test_explain_help_says_a_person_page_stays_local():
+    text = " ".join(runner.invoke(app, ["explain", "--help"], env={"COLUMNS": "300"}).output.split())
+    assert "models:/riskloop-escalation@champion" in text
+    assert "local, not logged to MLflow" in text and "--log-person-page" in text
 
 
 def _header_only_people(folder: Path) -> None:
@@ -120,6 +149,9 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
                       .replace("num_leaves: [15, 31]", "num_leaves: [7]").replace("n_estimators: [600]", "n_estimators: [150]"))
     result = runner.invoke(app, ["train", "--config", str(config), "--data", str(tiny_world), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
+    # off a terminal the summary is not cut to 80 columns: whole model group names
+    assert "lightgbm_learning_rate=0.05_min_child_samples=50_n_estimators=150_num_leaves=7 *" in result.output
+    assert "challenger alias moved" not in result.output  # there was none before
     for name in ("model_card.html", "fairness_report.html", "metrics.json", "feature_catalogue.csv", "contract.json"):
         assert (tmp_path / "out" / name).exists()
     auc = json.loads((tmp_path / "out" / "metrics.json").read_text())["test_roc_auc"]
@@ -130,6 +162,27 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     explained = (tmp_path / "explain" / "explainability.html").read_text()
     assert "with every risk band equally represented" in explained and explained.count("data:image/png") >= 5
+    client = MlflowClient()
+
+    def explain_runs() -> int:
+        return len(client.search_runs([client.get_experiment_by_name("tiny").experiment_id],
+                                      "tags.`riskloop.kind` = 'explain'"))
+
+    incidents = pd.read_parquet(tiny_world / "incidents.parquet")
+    person = incidents.loc[incidents["date"] < date(2024, 7, 1), "person_id"].iloc[-1]  # in the cohort at 2024-07-01
+    person_args = ["explain", "--model", model, "--data", str(tiny_world), "--as-of", "2024-07-01", "--sample", "500",
+                   "--person", person, "--out", str(tmp_path / "person")]
+    result = runner.invoke(app, person_args)
+    assert result.exit_code == 0 and "local only: not logged to MLflow" in result.output, result.output
+    assert f"Person {person}" in (tmp_path / "person" / "explainability.html").read_text() and explain_runs() == 1
+    result = runner.invoke(app, [*person_args, "--log-person-page"])
+    assert result.exit_code == 0 and "also logged to MLflow" in result.output and explain_runs() == 2
+    for command in ("explain", "audit"):
+        missing = runner.invoke(app, [command, "--model", "models:/riskloop-tiny@champion", "--data", str(tiny_world),
+                                      "--as-of", "2024-07-01", "--out", str(tmp_path / "missing")])
+        assert missing.exit_code == 2 and missing.output.count("\n") == 1, missing.output
+        assert "'models:/riskloop-tiny@champion': no such alias or version; riskloop-tiny has aliases @challenger (v1)" \
+            in missing.output
     result = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2024-07-01",
                                  "--out", str(tmp_path / "audit")])
     assert result.exit_code == 0, result.output
@@ -141,6 +194,8 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     early = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2023-01-01",
                                 "--out", str(tmp_path / "audit-early")])
     assert early.exit_code == 0 and "is not out of time" in " ".join(early.output.split())
+    sizes = pd.read_csv(tmp_path / "audit" / "fairness_disparities.csv", dtype=str)["n"]
+    assert "*" in set(sizes) and not [n for n in sizes if n != "*" and int(n) <= 7]  # small groups suppressed
     late = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2025-06-01",
                                "--out", str(tmp_path / "audit")])
     assert late.exit_code == 2 and "no labels" in late.output

@@ -56,7 +56,7 @@ def test_linear_attributions_equal_shap_linear_explainer_and_add_up(escalation_r
 def test_every_feature_family_has_a_working_template():
     catalogue = build_catalogue(("drive", "iris"))
     names = [s.name for s in catalogue]
-    templates = ReasonTemplates.build(names, catalogue, PROTECTED)
+    templates = ReasonTemplates.build(names, catalogue, PROTECTED, pd.DataFrame(1.0, index=range(4), columns=names))
     for family in {s.family for s in catalogue}:
         spec = next(s for s in catalogue if s.family == family)
         sentence = templates.sentence(spec.name, 4.0)
@@ -67,11 +67,65 @@ def test_every_feature_family_has_a_working_template():
         "lives in an area with a rising rate of violence with injury")
 
 
+def test_every_template_tells_the_truth_on_both_sides_of_zero_and_of_the_median():
+    """A reason describes the value's direction and its place in the training population truthfully."""
+    catalogue = build_catalogue(("drive",))
+    names = [s.name for s in catalogue]
+    # the training population: every feature spread evenly over -10..10 (quartiles -5, 0, 5)
+    reference = pd.DataFrame({n: np.linspace(-10, 10, 201) for n in names})
+    templates = ReasonTemplates.build(names, catalogue, PROTECTED, reference, lookback_days=1095)
+    assert templates.quartiles["area_sexual_offence_rate_365d"] == pytest.approx((-5, 0, 5))
+    for spec in catalogue:
+        for value in (-7.0, -1.7, -0.04, 0.0, 1.7, 7.0):  # both sides of zero (the median here) and the quartiles
+            text = templates.sentence(spec.name, value)
+            if spec.family in ("trend", "area_trend"):
+                word = "rising" if value >= 0.05 else "falling" if value <= -0.05 else "steady"
+                others = {"rising", "falling", "steady"} - {word}
+                assert word in text and not any(o in text for o in others), (spec.name, value, text)
+                assert f"({value:+.1f}" in text if word != "steady" else "(+0.0" in text, text
+                assert "+-" not in text and "-0.0" not in text
+            elif spec.family in ("area_rate", "local_authority_rate"):
+                level = "a high" if value > 5 else "a low" if value < -5 else "a typical"
+                assert f" with {level} rate of " in text, (spec.name, value, text)
+                assert f"({value:.1f} per 1,000)" in text
+            elif "{value" not in spec.template:  # a presence: never claimed of zero
+                assert (text == "") == (value == 0), (spec.name, value, text)
+            else:
+                assert "{" not in text and text, (spec.name, value, text)
+    area = "area_sexual_offence_trend_365d"
+    assert templates.sentence(area, -1.7) == "lives in an area with a falling rate of sexual offence (-1.7 per 1,000 " \
+                                             "on the year before)"
+    assert templates.sentence(area, 1.7) == "lives in an area with a rising rate of sexual offence (+1.7 per 1,000 " \
+                                            "on the year before)"
+    assert templates.sentence("offending_trend_90d", -2.0) == \
+        "falling involvement as perpetrator or suspect (-2.0 on the earlier rate)"
+    assert templates.sentence("victim_repeat_365d", 0) == ""
+    assert templates.sentence("days_since_victim", 1095) == "1095 days since the last incident as victim"
+    assert templates.sentence("days_since_victim", 1096) == "no incident as victim in the last 3 years"
+    assert templates.sentence("active_drive", 1) == "currently in a drive intervention"
+    # without a training population, a level is not claimed
+    plain = ReasonTemplates.build(names, catalogue, PROTECTED)
+    assert plain.sentence("la_asb_rate_365d", 40.0) == "lives in a local authority with a rate of anti-social " \
+                                                      "behaviour (40.0 per 1,000)"
+
+
+def test_a_reason_that_would_not_be_true_is_passed_over_for_the_next():
+    features = ["victim_repeat_365d", "area_asb_rate_365d", "perp_asb_count_365d"]
+    reference = pd.DataFrame({"victim_repeat_365d": [0.0, 0.0, 1.0, 1.0], "area_asb_rate_365d": [10.0, 12.0, 14.0, 30.0],
+                              "perp_asb_count_365d": [0.0, 0.0, 1.0, 2.0]})
+    templates = ReasonTemplates.build(features, build_catalogue(()), [], reference)
+    contrib = pd.DataFrame([[0.9, 0.5, 0.1]], columns=features)
+    values = pd.DataFrame([[0.0, 12.0, 1.0]], columns=features)
+    reasons = top_reasons(contrib, values, templates, 3).iloc[0]
+    assert list(reasons) == ["lives in an area with a typical rate of anti-social behaviour (12.0 per 1,000)",
+                             "1 anti-social behaviour incidents as perpetrator in the last 12 months", ""]
+
+
 def test_reasons_push_risk_up_merge_windows_and_skip_protected_and_age():
     features = ["perp_domestic_abuse_count_90d", "perp_domestic_abuse_count_365d", "victim_harm_365d",
                 "age", "sex", "area_asb_rate_365d", "days_since_any"]
     catalogue = build_catalogue(())
-    templates = ReasonTemplates.build(features, catalogue, ["sex"])
+    templates = ReasonTemplates.build(features, catalogue, ["sex"], pd.DataFrame(0.0, index=[0], columns=features))
     contrib = pd.DataFrame([[0.3, 0.4, 0.5, 2.0, 3.0, -0.2, 0.1]], columns=features)
     values = pd.DataFrame([[1, 4, 12.0, 19, "M", 30.0, 40]], columns=features)
     reasons = top_reasons(contrib, values, templates, 3).iloc[0]
