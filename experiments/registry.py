@@ -3,6 +3,7 @@ the gates (performance against the champion, fairness, calibration per group).""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -83,6 +84,15 @@ class PromotionRefused(Exception):
         self.reasons = reasons
 
 
+def ranking_regressions(challenger, champion) -> list[str]:
+    """Groups the challenger ranks worse than the champion did, by more than the challenger's AUC tolerance."""
+    new, old = (json.loads(v.tags.get("group_auc", "{}")) for v in (challenger, champion))
+    tolerance = float(challenger.tags.get("auc_tolerance", "0"))
+    return [f"fairness: ROC AUC within {group}: challenger v{challenger.version} {new[group]:.3f} < champion "
+            f"v{champion.version} {old[group]:.3f} by more than {tolerance}"
+            for group in sorted(set(new) & set(old)) if new[group] < old[group] - tolerance]
+
+
 def promote(registered_model: str, force: bool = False, reason: str | None = None) -> str:
     """Move the `champion` alias to the current challenger if it passes the gates.
 
@@ -103,6 +113,7 @@ def promote(registered_model: str, force: bool = False, reason: str | None = Non
             if new < old:
                 reasons.append(f"{m} on the latest split: challenger v{challenger.version} {new:.4f} "
                                f"< champion v{champion.version} {old:.4f}")
+        reasons += ranking_regressions(challenger, champion)
     if reasons and not force:
         raise PromotionRefused(reasons)
     if force:

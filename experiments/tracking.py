@@ -147,6 +147,8 @@ def _tag_version(config: ExperimentConfig, data: ModelData, result: TrainResult,
                        "latest_split": data.splits[-1].name,
                        **{f"latest_{m}": f"{latest[m]:.6f}" for m in PROMOTION_METRICS},
                        "protected_as_features": ",".join(result.scorer.contract.protected_as_features) or "none",
+                       "group_auc": json.dumps(result.fairness.group_auc(), sort_keys=True),
+                       "auc_tolerance": config.fairness.auc_tolerance,
                        "run_id": run_id}.items():
         client.set_model_version_tag(config.registered_model, version, key, str(value))
 

@@ -184,6 +184,15 @@ def test_promotion_gate_refuses_a_worse_challenger(tmp_path, mlflow_store):
     with pytest.raises(ValueError, match="--reason"):
         promote(weak.registered_model, force=True)
     assert promote(weak.registered_model, force=True, reason="board approved trial") == "2"
+    # a third model, as good overall, that ranks one group worse than the champion (v2) did
+    log_training(weak, weak_data, train(weak_data, weak), tmp_path / "third")
+    champion_auc = json.loads(client.get_model_version(weak.registered_model, "2").tags["group_auc"])
+    worse = {**champion_auc, "sex=F": champion_auc["sex=F"] - 0.05}
+    client.set_model_version_tag(weak.registered_model, "3", "group_auc", json.dumps(worse))
+    with pytest.raises(PromotionRefused) as refused:
+        promote(weak.registered_model)
+    assert refused.value.reasons == [f"fairness: ROC AUC within sex=F: challenger v3 {worse['sex=F']:.3f} < champion "
+                                     f"v2 {champion_auc['sex=F']:.3f} by more than 0.02"]
     version = client.get_model_version(weak.registered_model, "2")
     assert version.tags["promotion_forced_reason"] == "board approved trial"
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -153,3 +155,25 @@ def test_training_reports_proxies_and_the_cost_of_dropping_them(escalation_run):
     cost = result.proxy_cost
     assert cost["dropped"] == "age, area_deprivation_decile"
     assert 0.5 < cost["roc_auc_without"] < 1 and cost["roc_auc_with"] == result.final_metrics["test_roc_auc"]
+
+
+def test_on_the_synthetic_world_the_oracle_passes_the_gate_and_planted_bias_fails(escalation_run, world_20k):
+    """Over the three test windows, the world's true probabilities pass the gate although men's raw false
+    negative rate is far below women's (base rates); the same probabilities inflated by 30% for men fail."""
+    from riskloop.simulation.truth import escalation_probability
+
+    config, data, _ = escalation_run
+    windows = []
+    for masks in data.splits:
+        test = data.frame[masks.test]
+        truth = escalation_probability(world_20k, test["as_of"].iloc[0].date(), 365, 6.0, replicates=8)
+        windows.append(test.assign(oracle=test[["person_id"]].merge(truth, on="person_id", how="left")["probability"]
+                                   .to_numpy()))
+    test = pd.concat(windows, ignore_index=True)
+    settings = dataclasses.replace(config.fairness, bootstrap=200, calibration_tolerance=0.15)
+    passed = audit(test["label"], test["oracle"], test, ["sex", "ethnicity"], settings, config.capacity)
+    assert passed.disparities.set_index(["group", "metric"]).loc[("M", "false_negative_rate"), "ratio"] < 0.8
+    assert passed.gate_reasons() == []
+    inflated = np.where(test["sex"] == "M", np.minimum(test["oracle"] * 1.3, 1), test["oracle"])
+    failed = audit(test["label"], inflated, test, ["sex", "ethnicity"], settings, config.capacity)
+    assert any(r.startswith("calibration for sex=M (overall)") for r in failed.gate_reasons())

@@ -76,3 +76,15 @@ def test_zero_events_or_tiny_groups_are_inconclusive_never_fail():
     calibration = calibration_by_group(y, risk, risk > 0.4, groups, GateSettings())
     assert set(calibration.loc[calibration["group"] == "B", "status"]) == {"inconclusive"}
     assert not pd.isna(calibration.loc[calibration["group"] == "A", "ratio"]).any()
+
+
+def test_the_audit_reports_the_group_auc_that_promotion_compares():
+    from riskloop.models.fairness import AuditConfig, audit
+
+    y, p, groups = world(60_000)
+    noisy = np.where(groups == "F", expit(np.log(p / (1 - p)) + np.random.default_rng(2).normal(0, 1.5, len(p))), p)
+    frame = pd.DataFrame({"sex": groups})
+    champion, challenger = (audit(y, r, frame, ["sex"], AuditConfig(bootstrap=100, intersections=()), 0.05).group_auc()
+                            for r in (p, noisy))
+    assert challenger["sex=F"] < champion["sex=F"] - AuditConfig().auc_tolerance
+    assert challenger["sex=M"] == pytest.approx(champion["sex=M"])
