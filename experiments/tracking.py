@@ -112,6 +112,7 @@ def _log_run(config: ExperimentConfig, data: ModelData, result: TrainResult, fol
             if pd.notna(value):
                 mlflow.log_metric(f"selected_{column}", float(value))
         mlflow.log_metrics(result.final_metrics)
+        mlflow.log_metrics({f"proxy_{k}": v for k, v in result.proxy_cost.items() if isinstance(v, float)})
         mlflow.log_metrics({f"explanation_{k}": v for k, v in result.stability.items() if pd.notna(v)})
         for path in _write_artifacts(config, data, result, folder):
             mlflow.log_artifact(str(path))
@@ -194,9 +195,12 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
         paths.append(out_dir / "rejected_reasons.csv")
     if config.source_file:
         paths.append(config.source_file)
+    window = result.scorer.contract.test_window
     fairness_html = render_fairness_report(result.fairness, f"{config.registered_model} ({result.selected.name})",
-                                           f"out-of-time audit on {data.splits[-1].name}", result.mitigation,
-                                           mitigation_note=result.mitigation_note)
+                                           f"out-of-time audit on its test window {window[0]} to {window[1]}",
+                                           result.mitigation, mitigation_note=result.mitigation_note)
+    result.proxies.to_csv(out_dir / "proxies.csv", index=False)
+    paths.append(out_dir / "proxies.csv")
     write_text_atomic(fairness_html, out_dir / "fairness_report.html")
     threshold = result.fairness.config.disclosure_threshold
     protect(result.fairness.by_group, threshold).to_csv(out_dir / "fairness_by_group.csv", index=False)

@@ -169,6 +169,14 @@ def read_raw_table(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read ({exc.__class__.__name__}: {exc})") from exc
 
 
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def data_fingerprint(data_dir: Path, names: tuple[str, ...]) -> str:
     """SHA-256 over the bytes of the data set's table files: same files, same fingerprint."""
     digest = hashlib.sha256()

@@ -52,7 +52,6 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         "model_card.html", title=f"Model card: {config.name}", name=config.name, registered=config.registered_model,
         selected=result.selected.name, fingerprint=data.fingerprint, version=contract.riskloop_version,
         warnings=data.warnings + result.warnings, protected_features=contract.protected_as_features, source=Path(data.source).name, rows=f"{len(data.frame):,}",
-        window=" to ".join(d.isoformat() for d in contract.training_window),
         population=("people with at least one recorded incident in the 3 years before each as-of date"
                     if config.data is not None else "the rows of the supplied table"),
         label=config.label if config.data is not None else config.table.label_column, label_text=_label_text(config),
@@ -65,4 +64,22 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         final=table(final),
         calibration=", ".join(sorted(result.split_metrics["calibration"].unique())),
         fairness_summary=card_summary(fairness), disparities=table(shown(fairness, primary)),
-        groups=table(shown(fairness, groups)), plots=plots)
+        groups=table(shown(fairness, groups)), plots=plots,
+        gate_errors=table(shown(fairness, fairness.errors[["characteristic", "group", "n", "metric", "rate",
+                                                           "implied_rate", "excess", "excess_ci_low", "excess_ci_high",
+                                                           "status"]])),
+        gate_calibration=table(shown(fairness, fairness.calibration[fairness.calibration["scope"] == "all"])),
+        proxies=table(result.proxies.head(10)), proxy_cost=proxy_cost_text(result.proxy_cost),
+        windows=(f"fitted on as-of dates {contract.training_window[0]} to {contract.training_window[1]}, early-stopped, "
+                 f"calibrated and banded on {contract.calibration_window[1]}, tested on "
+                 f"{contract.test_window[0]}, which it never saw"))
+
+
+def proxy_cost_text(cost: dict) -> str:
+    """What dropping the config's proxy features would cost, in one sentence."""
+    if not cost:
+        return "None of the configured proxy features is a feature of this model."
+    return (f"Without {cost['dropped']}, the same model group reaches ROC AUC {cost['roc_auc_without']:.3f} "
+            f"(with them {cost['roc_auc_with']:.3f}) and precision at k {cost['precision_at_k_without']:.3f} "
+            f"(with them {cost['precision_at_k_with']:.3f}) on the same test window: that is what "
+            "`features_exclude` would cost.")

@@ -20,12 +20,12 @@ import pandas as pd
 
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import FeatureSpec
+from riskloop.features.io import atomic_folder, sha256_file
 from riskloop.features.snapshot import PreparedData, check_coverage
 from riskloop.features.validate import QUARANTINE_DIR, ValidationReport, load_dataset
 from riskloop.models.contract import riskloop_version
 from riskloop.pipelines.score import ScoredCohort, score_cohort
 from riskloop.serving.capacity import Capacity, rank_within
-from riskloop.serving.output import atomic_folder, sha256_file
 from riskloop.serving.tiers import prevention_tier
 
 Unit = Literal["local_authority", "area"]

@@ -22,7 +22,7 @@ from riskloop.features.catalogue import build_catalogue
 from riskloop.features.snapshot import SnapshotConfig
 from riskloop.serving.batch import ADVISORY, score_to_lists
 from riskloop.serving.capacity import Capacity, CapacityError, rank_within
-from riskloop.serving.output import sha256_file
+from riskloop.features.io import recover_folder, sha256_file
 from riskloop.serving.tiers import prevention_tier
 
 AS_OF = date(2025, 7, 1)
@@ -169,8 +169,7 @@ def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loa
         process.send_signal(signal.SIGKILL)
         process.wait()
         if not out.exists():  # killed between the two renames: the next run restores the previous folder
-            from riskloop.serving.output import recover
-            recover(out)
+            recover_folder(out)
         manifest = assert_folder_whole(out)
         assert manifest["capacity"] in (before["capacity"], {"kind": "places per unit", "places": 7, "per":
                                                               "local_authority", "tie_break_seed": 0})
