@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from riskloop.features.catalogue import (
-    AGE, DEFAULT_WINDOWS, DEPRIVATION, HIGH_HARM_VICTIMISATIONS, REPEAT_VICTIM, ROLE_TYPES, FeatureSpec,
-    active_feature, any_count_feature, area_rate_feature, area_trend_feature, build_catalogue, co_involved_feature,
-    count_feature, days_since_feature, harm_feature, la_rate_feature, prior_completed_feature, prior_count_feature,
-    trend_feature,
+    AGE, DEFAULT_WINDOWS, DEPRIVATION, FIRST_INCIDENT, HALF_LIFE_DAYS, HIGH_HARM_VICTIMISATIONS, REPEAT_VICTIM,
+    ROLE_TYPES, FeatureSpec, active_feature, any_count_feature, area_rate_feature, area_trend_feature, build_catalogue,
+    co_involved_feature, count_feature, days_since_feature, decayed_feature, harm_feature, history_count_feature,
+    history_harm_feature, la_rate_feature, prior_completed_feature, prior_count_feature, trend_feature,
 )
 from riskloop.features.validate import Dataset
 from riskloop.features.vocabulary import HIGH_HARM_TYPES, INCIDENT_TYPES, OFFENDING_ROLES, ROLES
@@ -193,6 +193,33 @@ def _co_involved(d: PreparedData, rows: np.ndarray, pos: np.ndarray, n: int) -> 
     return np.bincount(links["pos"].to_numpy(), minlength=n)
 
 
+def _history_rows(d: PreparedData, cohort: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """(incident rows of cohort members dated before T, at any age; each row's position in the cohort)."""
+    slot = np.full(len(d.birth_day), -1, dtype=np.int64)
+    slot[cohort] = np.arange(len(cohort))
+    past = np.flatnonzero(d.inc_day < t)
+    pos = slot[d.inc_person[past]]
+    mine = pos >= 0
+    return past[mine], pos[mine]
+
+
+def _history_features(d: PreparedData, rows: np.ndarray, pos: np.ndarray, n: int, t: int) -> dict[str, np.ndarray]:
+    """Whole-history counts and harm by role, days since the first record, and their time-decayed sums."""
+    age_days = t - d.inc_day[rows]
+    roles, harm = d.inc_role[rows], d.inc_harm[rows]
+    weight = np.exp2(-age_days / HALF_LIFE_DAYS)
+    cols: dict[str, np.ndarray] = {}
+    for who, mask in (("offending", _OFFENDING[roles]), ("victim", roles == _VICTIM)):
+        cols[history_count_feature(who)] = np.bincount(pos[mask], minlength=n)
+        cols[history_harm_feature(who)] = np.bincount(pos[mask], harm[mask], minlength=n)
+        cols[decayed_feature(f"{who}_count", HALF_LIFE_DAYS)] = np.bincount(pos[mask], weight[mask], minlength=n)
+        cols[decayed_feature(f"{who}_harm", HALF_LIFE_DAYS)] = np.bincount(pos[mask], (weight * harm)[mask], minlength=n)
+    first = np.zeros(n, dtype=np.int64)
+    np.maximum.at(first, pos, age_days)
+    cols[FIRST_INCIDENT] = first
+    return cols
+
+
 def _intervention_features(d: PreparedData, cohort: np.ndarray, t: int) -> dict[str, np.ndarray]:
     n = len(cohort)
     started = (d.iv_start < t) & np.isin(d.iv_person, cohort)
@@ -278,12 +305,14 @@ def build_snapshot(d: PreparedData, as_of: date, config: SnapshotConfig) -> pd.D
     cohort_area = d.person_area[cohort]
     age = (t - d.birth_day[cohort]) / 365.25
     names = [s.name for s in d.catalogue(config)]
-    features = _feature_matrix(names, n, (
+    families = [
         lambda: _incident_features(d, in_lookback, pos, n, t, config),
         lambda: _intervention_features(d, cohort, t),
         lambda: {AGE: age},
         lambda: _area_features(d, t, cohort_area),
-    ))
+        lambda: _history_features(d, *_history_rows(d, cohort, t), n, t),
+    ]
+    features = _feature_matrix(names, n, families)
     ids = pd.DataFrame({
         "person_id": d.person_id.take(cohort).astype("string"),
         "as_of": pd.Series(np.full(n, np.datetime64(as_of, "D")).astype("datetime64[s]")),

@@ -154,7 +154,8 @@ def test_a_record_before_t_changes_the_features_it_should():
         "perp_theft_count_90d", "perp_theft_count_365d", "perp_theft_count_1095d", "offending_harm_90d",
         "offending_harm_365d", "offending_harm_1095d", "any_count_90d", "any_count_365d", "any_count_1095d",
         "days_since_offending", "days_since_any", "offending_trend_90d", "any_trend_90d",
-        "area_theft_rate_365d", "area_theft_trend_365d", "la_theft_rate_365d"}
+        "area_theft_rate_365d", "area_theft_trend_365d", "la_theft_rate_365d", "offending_count_history",
+        "offending_harm_history", "offending_count_decayed_180d", "offending_harm_decayed_180d"}
 
 
 def test_same_inputs_give_byte_identical_snapshots(world_20k, tmp_path):
