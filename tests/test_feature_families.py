@@ -1,5 +1,5 @@
-"""The whole-history and time-decayed feature families: hand-computed values, reason templates,
-and no leakage from records dated on or after T."""
+"""The whole-history, time-decayed and household feature families: hand-computed values, the
+catalogue with and without household links, and no leakage from records dated on or after T."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from riskloop.features.catalogue import build_catalogue
-from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
+from riskloop.features.snapshot import ID_COLUMNS, PreparedData, SnapshotConfig, build_snapshot
 from riskloop.features.validate import Dataset, load_dataset, validate_tables
 from tests.conftest import TODAY
 
 T = date(2024, 1, 1)
-NEW_FAMILIES = ("history", "decayed")
+NEW_FAMILIES = ("history", "decayed", "household")
 PEOPLE = pd.DataFrame({
     "person_id": ["p1", "p2", "p3", "p4", "p5", "p6"], "area_id": ["A", "A", "B", "B", "A", "B"],
     "birth_date": ["1990-01-01", "1992-06-01", "2000-01-01", "1970-01-01", "2015-03-01", "2024-06-01"],
@@ -79,10 +79,45 @@ def test_time_decayed_sums_halve_every_180_days(snapshot):
     assert p2["offending_harm_decayed_180d"] == 0
 
 
+def test_household_features_count_the_other_members(snapshot):
+    p1, p2, p3, p4, p5 = (snapshot.loc[p] for p in ("p1", "p2", "p3", "p4", "p5"))
+    assert (p1["household_adults"], p1["household_children"], p1["household_known_members_1095d"]) == (1, 1, 2)
+    assert (p5["household_adults"], p5["household_children"]) == (2, 0)
+    assert (p3["household_adults"], p3["household_children"]) == (0, 0)  # p6 is born after T
+    # p1's own offending is not a household involvement for p1; it is for p2 and p5
+    assert p1["household_offending_count_365d"] == 0
+    assert (p2["household_offending_count_90d"], p2["household_offending_count_365d"],
+            p2["household_offending_count_1095d"]) == (1, 2, 2)  # i3 is outside every window
+    assert p1["household_victim_count_90d"] == 2 and p5["household_victim_count_365d"] == 2
+    assert p2["household_domestic_abuse_count_90d"] == 1 and p2["household_domestic_abuse_count_365d"] == 2
+    assert p5["household_domestic_abuse_count_365d"] == 3 and p1["household_domestic_abuse_count_365d"] == 1
+    household = [c for c in snapshot.columns if c.startswith("household_")]
+    assert (p4[household] == 0).all()  # no household_id: a household of one
+
+
+def test_known_household_members_follow_the_widest_window():
+    narrow = build_snapshot(PreparedData.from_dataset(household_dataset()), T, SnapshotConfig(windows=(90,)))
+    p2 = narrow.set_index("person_id").loc["p2"]
+    assert p2["household_known_members_90d"] == 1  # p1 (31 days ago), not p5 (184 days ago)
+    assert p2["household_domestic_abuse_count_90d"] == 1
+
+
+def test_household_family_only_for_data_with_household_links():
+    for people, household_features in ((PEOPLE, 12), (PEOPLE.drop(columns="household_id"), 0)):
+        prepared = PreparedData.from_dataset(household_dataset(people))
+        catalogue = prepared.catalogue(SnapshotConfig())
+        names = [s.name for s in catalogue]
+        frame = build_snapshot(prepared, T, SnapshotConfig())
+        assert list(frame.columns[len(ID_COLUMNS):len(ID_COLUMNS) + len(names)]) == names
+        assert sum(s.family == "household" for s in catalogue) == household_features
+
+
 def test_new_families_have_reason_templates_in_the_house_style():
-    specs = [s for s in build_catalogue(("drive",)) if s.family in NEW_FAMILIES]
+    specs = [s for s in build_catalogue(("drive",), households=True) if s.family in NEW_FAMILIES]
     sentences = {s.name: s.template.format(value=3.0) for s in specs}
-    assert len(specs) == 9 and all("{" not in text for text in sentences.values())
+    assert len(specs) == 21 and all("{" not in text for text in sentences.values())
+    assert sentences["household_offending_count_365d"] == \
+        "other people in the household were involved in 3 offences as perpetrator or suspect in the last 12 months"
     assert sentences["offending_count_history"] == "3 incidents as perpetrator or suspect on record"
     assert sentences["victim_harm_decayed_180d"] == \
         "recent-weighted harm index 3.0 from incidents as victim (half-life 180 days)"
@@ -97,7 +132,7 @@ def test_records_on_or_after_t_never_change_the_new_families(world_20k):
     names = [s.name for s in prepared.catalogue(SnapshotConfig()) if s.family in NEW_FAMILIES]
     full = build_snapshot(prepared, t, SnapshotConfig())
     cut = build_snapshot(PreparedData.from_dataset(before_t), t, SnapshotConfig())
-    assert len(names) == 9 and (full[names] != 0).any().all()  # every new feature is used
+    assert len(names) == 21 and (full[names] != 0).any().all()  # every new feature is used
     assert (full["offending_count_history"] > full[[c for c in full if c.startswith(("perp_", "susp_"))
                                                     and c.endswith("_1095d")]].sum(axis=1)).any()
     pd.testing.assert_frame_equal(full[["person_id", *names]], cut[["person_id", *names]])
