@@ -59,6 +59,26 @@ def active_feature(programme: str) -> str:
     return f"active_{programme}"
 
 
+def history_count_feature(who: str) -> str:
+    return f"{who}_count_history"
+
+
+def history_harm_feature(who: str) -> str:
+    return f"{who}_harm_history"
+
+
+def decayed_feature(measure: str, half_life: int) -> str:
+    return f"{measure}_decayed_{half_life}d"
+
+
+def household_count_feature(who: str, window: int) -> str:
+    return f"household_{who}_count_{window}d"
+
+
+def household_known_feature(window: int) -> str:
+    return f"household_known_members_{window}d"
+
+
 def area_rate_feature(incident_type: str) -> str:
     return f"area_{incident_type}_rate_365d"
 
@@ -73,6 +93,11 @@ def la_rate_feature(incident_type: str) -> str:
 
 REPEAT_VICTIM = "victim_repeat_365d"
 HIGH_HARM_VICTIMISATIONS = "victim_high_harm_count_365d"
+FIRST_INCIDENT = "days_since_first_incident"
+HOUSEHOLD_ADULTS = "household_adults"
+HOUSEHOLD_CHILDREN = "household_children"
+#: Half-life of the time-decayed sums: a record this many days old weighs one half.
+HALF_LIFE_DAYS = 180
 AGE = "age"
 DEPRIVATION = "area_deprivation_decile"
 
@@ -101,8 +126,10 @@ class FeatureSpec:
     template_none: str | None = None  # recency: the sentence for "none in the lookback" ({lookback}: its words)
 
 
-def build_catalogue(programmes: tuple[str, ...], windows: tuple[int, ...] = DEFAULT_WINDOWS) -> list[FeatureSpec]:
-    """All features, in the column order of a snapshot."""
+def build_catalogue(programmes: tuple[str, ...], windows: tuple[int, ...] = DEFAULT_WINDOWS, *,
+                    households: bool = False) -> list[FeatureSpec]:
+    """All features, in the column order of a snapshot; the household family only for data that
+    links people to households (`people.household_id`)."""
     specs: list[FeatureSpec] = []
     for role, types in ROLE_TYPES.items():
         prefix = ROLE_PREFIX[role]
@@ -151,6 +178,7 @@ def build_catalogue(programmes: tuple[str, ...], windows: tuple[int, ...] = DEFA
             FeatureSpec(active_feature(p), "intervention_active", f"1 if in a {name} intervention on the as-of date",
                         None, "interventions", "currently in a " + name + " intervention"),
         ]
+    specs += history_specs() + decayed_specs() + (household_specs(windows) if households else [])
     specs.append(FeatureSpec(AGE, "age", "age in years on the as-of date", None, "people",
                              "aged {value:.0f}"))
     for t in INCIDENT_TYPES:
@@ -170,6 +198,67 @@ def build_catalogue(programmes: tuple[str, ...], windows: tuple[int, ...] = DEFA
                                  + " ({value:.1f} per 1,000)"))
     specs.append(FeatureSpec(DEPRIVATION, "deprivation", "deprivation decile of the small area (1 = most deprived)",
                              None, "areas", "lives in a deprivation-decile {value:.0f} area (1 = most deprived)"))
+    return specs
+
+
+_WHO_WORDS = (("offending", "as perpetrator or suspect"), ("victim", "as victim"))
+
+
+def history_specs() -> list[FeatureSpec]:
+    """Whole history: every record before the as-of date, not only the lookback window."""
+    specs = []
+    for who, words in _WHO_WORDS:
+        specs.append(FeatureSpec(history_count_feature(who), "history",
+                                 f"number of incidents {words} on record before the as-of date", None, "incidents",
+                                 "{value:g} incidents " + words + " on record"))
+        specs.append(FeatureSpec(history_harm_feature(who), "history",
+                                 f"total harm of incidents {words} on record before the as-of date", None, "incidents",
+                                 "harm index {value:.1f} from all recorded incidents " + words))
+    specs.append(FeatureSpec(FIRST_INCIDENT, "history", "days since the first recorded incident in any role", None,
+                             "incidents", "first recorded incident {value:.0f} days ago"))
+    return specs
+
+
+def decayed_specs(half_life: int = HALF_LIFE_DAYS) -> list[FeatureSpec]:
+    """Time-decayed sums over every record before the as-of date: a record d days old weighs 0.5^(d / half-life)."""
+    specs = []
+    for who, words in _WHO_WORDS:
+        weighting = f"weighted by 0.5^(days old / {half_life})"
+        specs.append(FeatureSpec(decayed_feature(f"{who}_count", half_life), "decayed",
+                                 f"incidents {words} before the as-of date, each {weighting}", None, "incidents",
+                                 "recent-weighted count {value:.1f} of incidents " + words
+                                 + f" (half-life {half_life} days)"))
+        specs.append(FeatureSpec(decayed_feature(f"{who}_harm", half_life), "decayed",
+                                 f"harm of incidents {words} before the as-of date, each {weighting}", None, "incidents",
+                                 "recent-weighted harm index {value:.1f} from incidents " + words
+                                 + f" (half-life {half_life} days)"))
+    return specs
+
+
+def household_specs(windows: tuple[int, ...] = DEFAULT_WINDOWS) -> list[FeatureSpec]:
+    """Other members of the person's household (people sharing `household_id`): adults and children, their
+    involvements in each window, and how many are known to partner agencies."""
+    specs = []
+    involvements = (("offending", "offences as perpetrator or suspect", None),
+                    ("victim", "incidents as victim", None),
+                    ("domestic_abuse", "domestic abuse incidents in any role", "domestic_abuse"))
+    for who, words, incident_type in involvements:
+        for w in windows:
+            specs.append(FeatureSpec(household_count_feature(who, w), "household",
+                                     f"involvements of other household members in {words} in the {window_words(w)}",
+                                     w, "incidents+people",
+                                     "other people in the household were involved in {value:g} "
+                                     + f"{words} in the {window_words(w)}", incident_type))
+    specs.append(FeatureSpec(HOUSEHOLD_ADULTS, "household", "other household members aged 18 or over on the as-of date",
+                             None, "people", "lives with {value:g} other adults"))
+    specs.append(FeatureSpec(HOUSEHOLD_CHILDREN, "household",
+                             "other household members born before the as-of date and under 18 on it", None, "people",
+                             "lives with {value:g} children"))
+    window = max(windows)
+    specs.append(FeatureSpec(household_known_feature(window), "household",
+                             f"other household members with any incident in the {window_words(window)}", window,
+                             "incidents+people", "{value:g} other people in the household are known to partner "
+                             + f"agencies (an incident in the {window_words(window)})"))
     return specs
 
 

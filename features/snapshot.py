@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from riskloop.features.catalogue import (
-    AGE, DEFAULT_WINDOWS, DEPRIVATION, HIGH_HARM_VICTIMISATIONS, REPEAT_VICTIM, ROLE_TYPES, FeatureSpec,
-    active_feature, any_count_feature, area_rate_feature, area_trend_feature, build_catalogue, co_involved_feature,
-    count_feature, days_since_feature, harm_feature, la_rate_feature, prior_completed_feature, prior_count_feature,
-    trend_feature,
+    AGE, DEFAULT_WINDOWS, DEPRIVATION, FIRST_INCIDENT, HALF_LIFE_DAYS, HIGH_HARM_VICTIMISATIONS, HOUSEHOLD_ADULTS,
+    HOUSEHOLD_CHILDREN, REPEAT_VICTIM, ROLE_TYPES, FeatureSpec, active_feature, any_count_feature, area_rate_feature,
+    area_trend_feature, build_catalogue, co_involved_feature, count_feature, days_since_feature, decayed_feature,
+    harm_feature, history_count_feature, history_harm_feature, household_count_feature, household_known_feature,
+    la_rate_feature, prior_completed_feature, prior_count_feature, trend_feature,
 )
 from riskloop.features.validate import Dataset
 from riskloop.features.vocabulary import HIGH_HARM_TYPES, INCIDENT_TYPES, OFFENDING_ROLES, ROLES
@@ -77,6 +78,7 @@ class PreparedData:
     sex: pd.Categorical
     ethnicity: pd.Categorical
     disability: pd.Categorical | None
+    household: np.ndarray | None   # household code per person (one of their own if blank); None without household_id
     area_id: np.ndarray
     area_la: np.ndarray
     la_names: np.ndarray
@@ -118,6 +120,7 @@ class PreparedData:
             birth_day=_days(people["birth_date"]),
             sex=pd.Categorical(people["sex"]), ethnicity=pd.Categorical(people["ethnicity"]),
             disability=pd.Categorical(people["disability"].fillna("U")) if "disability" in people else None,
+            household=_household_codes(people["household_id"]) if "household_id" in people else None,
             area_id=areas["area_id"].to_numpy(dtype=object), area_la=la_codes.astype(np.int64),
             la_names=np.asarray(la_names, dtype=object),
             area_population=areas["population"].to_numpy(dtype=float), area_decile=decile,
@@ -137,12 +140,21 @@ class PreparedData:
         )
 
     def catalogue(self, config: SnapshotConfig) -> list[FeatureSpec]:
-        return build_catalogue(self.programmes, config.windows)
+        return build_catalogue(self.programmes, config.windows, households=self.household is not None)
+
+
+def _household_codes(household_id: pd.Series) -> np.ndarray:
+    """One integer per household; a person with no household_id is a household of their own."""
+    codes, uniques = pd.factorize(household_id)
+    blank = np.flatnonzero(codes < 0)
+    codes[blank] = len(uniques) + np.arange(len(blank))
+    return codes.astype(np.int64)
 
 
 _OFFENDING = np.isin(np.array(ROLES), OFFENDING_ROLES)
 _VICTIM = ROLES.index("victim")
 _HIGH_HARM_TYPE = np.isin(np.array(INCIDENT_TYPES), HIGH_HARM_TYPES)
+_DOMESTIC_ABUSE = INCIDENT_TYPES.index("domestic_abuse")
 
 
 def _high_harm(d: PreparedData, rows: np.ndarray, threshold: float) -> np.ndarray:
@@ -191,6 +203,63 @@ def _co_involved(d: PreparedData, rows: np.ndarray, pos: np.ndarray, n: int) -> 
     links = shared.merge(shared, on="incident", suffixes=("", "_other"))
     links = links.loc[links["person"] != links["person_other"], ["pos", "person_other"]].drop_duplicates()
     return np.bincount(links["pos"].to_numpy(), minlength=n)
+
+
+def _history_rows(d: PreparedData, cohort: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """(incident rows of cohort members dated before T, at any age; each row's position in the cohort)."""
+    slot = np.full(len(d.birth_day), -1, dtype=np.int64)
+    slot[cohort] = np.arange(len(cohort))
+    past = np.flatnonzero(d.inc_day < t)
+    pos = slot[d.inc_person[past]]
+    mine = pos >= 0
+    return past[mine], pos[mine]
+
+
+def _history_features(d: PreparedData, rows: np.ndarray, pos: np.ndarray, n: int, t: int) -> dict[str, np.ndarray]:
+    """Whole-history counts and harm by role, days since the first record, and their time-decayed sums."""
+    age_days = t - d.inc_day[rows]
+    roles, harm = d.inc_role[rows], d.inc_harm[rows]
+    weight = np.exp2(-age_days / HALF_LIFE_DAYS)
+    cols: dict[str, np.ndarray] = {}
+    for who, mask in (("offending", _OFFENDING[roles]), ("victim", roles == _VICTIM)):
+        cols[history_count_feature(who)] = np.bincount(pos[mask], minlength=n)
+        cols[history_harm_feature(who)] = np.bincount(pos[mask], harm[mask], minlength=n)
+        cols[decayed_feature(f"{who}_count", HALF_LIFE_DAYS)] = np.bincount(pos[mask], weight[mask], minlength=n)
+        cols[decayed_feature(f"{who}_harm", HALF_LIFE_DAYS)] = np.bincount(pos[mask], (weight * harm)[mask], minlength=n)
+    first = np.zeros(n, dtype=np.int64)
+    np.maximum.at(first, pos, age_days)
+    cols[FIRST_INCIDENT] = first
+    return cols
+
+
+def _household_makeup(d: PreparedData, cohort: np.ndarray, t: int) -> dict[str, np.ndarray]:
+    """Other members of each person's household by age at T (people born after T are not counted)."""
+    age = (t - d.birth_day) / 365.25
+    household = d.household[cohort]
+    return {name: np.bincount(d.household[members], minlength=len(d.household))[household] - members[cohort]
+            for name, members in ((HOUSEHOLD_ADULTS, age >= 18), (HOUSEHOLD_CHILDREN, (age > 0) & (age < 18)))}
+
+
+def _household_involvements(d: PreparedData, cohort: np.ndarray, rows: np.ndarray, pos: np.ndarray, t: int,
+                            config: SnapshotConfig) -> dict[str, np.ndarray]:
+    """Involvements of the other members of each person's household. Windows fit in the lookback, so a
+    member with any record in a window is in the cohort: sums over the cohort's households suffice."""
+    n = len(cohort)
+    _, household = np.unique(d.household[cohort], return_inverse=True)
+
+    def others(values: np.ndarray) -> np.ndarray:
+        values = values.astype(float)
+        return np.bincount(household, values)[household] - values
+
+    age_days = t - d.inc_day[rows]
+    roles = d.inc_role[rows]
+    involvements = (("offending", _OFFENDING[roles]), ("victim", roles == _VICTIM),
+                    ("domestic_abuse", d.inc_type[rows] == _DOMESTIC_ABUSE))
+    cols = {household_count_feature(who, w): others(np.bincount(pos[mask & (age_days <= w)], minlength=n))
+            for who, mask in involvements for w in config.windows}
+    window = max(config.windows)
+    cols[household_known_feature(window)] = others(np.bincount(pos[age_days <= window], minlength=n) > 0)
+    return cols
 
 
 def _intervention_features(d: PreparedData, cohort: np.ndarray, t: int) -> dict[str, np.ndarray]:
@@ -278,12 +347,17 @@ def build_snapshot(d: PreparedData, as_of: date, config: SnapshotConfig) -> pd.D
     cohort_area = d.person_area[cohort]
     age = (t - d.birth_day[cohort]) / 365.25
     names = [s.name for s in d.catalogue(config)]
-    features = _feature_matrix(names, n, (
+    families = [
         lambda: _incident_features(d, in_lookback, pos, n, t, config),
         lambda: _intervention_features(d, cohort, t),
         lambda: {AGE: age},
         lambda: _area_features(d, t, cohort_area),
-    ))
+        lambda: _history_features(d, *_history_rows(d, cohort, t), n, t),
+    ]
+    if d.household is not None:
+        families += [lambda: _household_makeup(d, cohort, t),
+                     lambda: _household_involvements(d, cohort, in_lookback, pos, t, config)]
+    features = _feature_matrix(names, n, families)
     ids = pd.DataFrame({
         "person_id": d.person_id.take(cohort).astype("string"),
         "as_of": pd.Series(np.full(n, np.datetime64(as_of, "D")).astype("datetime64[s]")),

@@ -2,7 +2,8 @@
 
 A snapshot at T has its label window (T, T + H]; its label is known at a later date t only if
 T + H < t. For each test as-of date t: validation = the latest T with T + H < t (early stopping
-and calibration), fit = every T with T + H < validation date.
+and calibration), fit = every earlier T with T + H < t, as the final refit does with all labels
+known. A fit label window may overlap the validation's, never the test's.
 """
 
 from __future__ import annotations
@@ -48,12 +49,8 @@ def temporal_splits(as_of_dates: list[date], horizon_days: int, n_test: int | No
     splits = []
     for test in dates:
         closed = [t for t in dates if label_closed(t, horizon_days, test)]
-        if not closed:
-            continue
-        validation = closed[-1]
-        fit = tuple(t for t in closed if label_closed(t, horizon_days, validation))
-        if fit:
-            splits.append(Split(fit, validation, test))
+        if len(closed) >= 2:
+            splits.append(Split(tuple(closed[:-1]), closed[-1], test))
     return splits[-n_test:] if n_test else splits
 
 

@@ -154,7 +154,8 @@ def test_a_record_before_t_changes_the_features_it_should():
         "perp_theft_count_90d", "perp_theft_count_365d", "perp_theft_count_1095d", "offending_harm_90d",
         "offending_harm_365d", "offending_harm_1095d", "any_count_90d", "any_count_365d", "any_count_1095d",
         "days_since_offending", "days_since_any", "offending_trend_90d", "any_trend_90d",
-        "area_theft_rate_365d", "area_theft_trend_365d", "la_theft_rate_365d"}
+        "area_theft_rate_365d", "area_theft_trend_365d", "la_theft_rate_365d", "offending_count_history",
+        "offending_harm_history", "offending_count_decayed_180d", "offending_harm_decayed_180d"}
 
 
 def test_same_inputs_give_byte_identical_snapshots(world_20k, tmp_path):
@@ -170,14 +171,16 @@ def test_same_inputs_give_byte_identical_snapshots(world_20k, tmp_path):
     assert frame.groupby("as_of")["label"].mean().between(0.01, 0.2).all()
 
 
-def test_temporal_splits_never_train_on_open_labels():
+def test_temporal_splits_fit_on_every_label_closed_before_the_test_date():
     dates = as_of_schedule(date(2020, 1, 1), date(2024, 12, 31), 6)
     assert dates[0] == date(2020, 1, 1) and dates[-1] == date(2024, 7, 1) and len(dates) == 10
     splits = temporal_splits(dates, 365)
     assert splits[-1].test == date(2024, 7, 1) and splits[-1].validation == date(2023, 7, 1)
+    assert splits[-1].fit == (date(2020, 1, 1), date(2020, 7, 1), date(2021, 1, 1), date(2021, 7, 1),
+                              date(2022, 1, 1), date(2022, 7, 1), date(2023, 1, 1))
     for s in splits:
-        assert all((pd.Timestamp(t) + pd.Timedelta(days=365)).date() < s.validation for t in s.fit)
-        assert (pd.Timestamp(s.validation) + pd.Timedelta(days=365)).date() < s.test
+        closed = [t for t in dates if (pd.Timestamp(t) + pd.Timedelta(days=365)).date() < s.test]
+        assert s.fit + (s.validation,) == tuple(closed)
     # a label window ending exactly on the test date is still open then
     assert date(2023, 1, 1) not in [s.validation for s in temporal_splits([date(2022, 1, 1), date(2023, 1, 1), date(2024, 1, 1)], 365)]
     assert len(temporal_splits(dates, 365, n_test=2)) == 2
