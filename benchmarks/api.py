@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from riskloop.serving.server import wait_until_healthy
 from riskloop.serving.tokens import create_token
 
 REPO = Path(__file__).resolve().parent.parent
@@ -184,16 +185,8 @@ def main() -> None:
                  "--rate", "1000000", "--burst", "1000000"], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
             base = f"http://127.0.0.1:{port}"
             try:
-                t0 = time.perf_counter()
-                while True:
-                    try:
-                        if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if server.poll() is not None or time.perf_counter() - t0 > 120:
-                        raise SystemExit(f"the server did not start:\n{(tmp / 'server.log').read_text()[-2000:]}")
-                    time.sleep(0.5)
+                if not wait_until_healthy(base, server, 120):
+                    raise SystemExit(f"the server did not start:\n{(tmp / 'server.log').read_text()[-2000:]}")
                 print(f"server ready in {time.perf_counter() - t0:.1f} s (loads the scores, index and model)\n",
                       flush=True)
                 asyncio.run(benchmark(base, token, ids, rng, server.pid))

@@ -1,13 +1,9 @@
 """Model quality against the synthetic world's truth (issue 4's quality goals, issue 10's feature goal).
 
-On the latest temporal test split, for the model group that riskloop's selection rule
-(`pipelines.train.select`: best mean precision@k within the AUC tolerance) picks on *validation*
-data: every split's validation rows, each dated before its split's test date (they also early-stop
-and calibrate that split's models). `pipelines.train.train` itself applies the rule to test-split
-metrics, so this script runs the temporal validation and selects by itself; it prints what the
-test-metric rule would have picked too.
-Reported: ROC AUC against the oracle AUC (the world's true escalation probabilities on the same cohort
-and labels; goal >= 0.965x oracle) and against the logistic baseline (goal >= +0.01); the expected
+Trains the escalation experiment as `riskloop train` does: selection on validation data only, the
+registered model being the latest split's, whose test window it never saw. On that window:
+ROC AUC against the oracle AUC (the world's true escalation probabilities on the same cohort and
+labels; goal >= 0.965x oracle) and against the logistic baseline (goal >= +0.01); the expected
 calibration error over 10 and 20 equal-frequency bins (goal <= 0.02); calibration among the top 5%
 (mean predicted vs observed).
 Usage: python benchmarks/quality.py [PEOPLE] [SEED]   (generates its world in a temporary folder)
@@ -20,33 +16,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 from _measure import now
 from sklearn.metrics import roc_auc_score
 
 from riskloop.experiments.config import load_config, with_data
-from riskloop.models.metrics import capacity_k, evaluate, expected_calibration_error, top_k
+from riskloop.models.metrics import capacity_k, expected_calibration_error, top_k
 from riskloop.pipelines.data import load_model_data
-from riskloop.pipelines.train import model_specs, run_temporal_validation, select, summarise
+from riskloop.pipelines.train import train
 from riskloop.simulation import truth
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import simulate, write_world
 
 THREADS = 2  # LightGBM threads, pinned so the figures are reproducible across machines
 TOP_SHARE = 0.05
-
-
-def validation_metrics(data, config, fitted) -> pd.DataFrame:
-    """Each (model group, split)'s metrics on the split's validation rows, in `split_metrics`' shape."""
-    y = data.frame["label"].to_numpy()
-    family = {spec.name: spec.family for spec in model_specs(config)}
-    rows = []
-    for (group, split), calibrated in fitted.items():
-        masks = next(m for m in data.splits if m.name == split)
-        risk = calibrated.predict_proba(data.frame.loc[masks.validation, data.features])[:, 1]
-        rows.append({"group": group, "family": family[group], "split": split,
-                     **evaluate(y[masks.validation], risk, config.capacity)})
-    return pd.DataFrame(rows)
 
 
 people = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
@@ -59,9 +41,8 @@ with tempfile.TemporaryDirectory() as tmp:
     config = dataclasses.replace(with_data(load_config(root / "experiments" / "escalation.yaml"), Path(tmp)),
                                  threads=THREADS)
     data = load_model_data(config)
-    split_metrics, latest_scores, fitted = run_temporal_validation(data, config)
-    chosen = select(summarise(validation_metrics(data, config, fitted)), config)
-    by_test = select(summarise(split_metrics), config)
+    result = train(data, config)
+    chosen = result.selected.name
     latest = data.splits[-1]
     test = data.frame[latest.test]
     y = test["label"].to_numpy()
@@ -69,11 +50,11 @@ with tempfile.TemporaryDirectory() as tmp:
     oracle = truth.escalation_probability(Path(tmp), as_of, config.horizon_days, config.harm_threshold)
     p_true = test[["person_id"]].merge(oracle, on="person_id", how="left")["probability"].to_numpy()
     oracle_auc = roc_auc_score(y, p_true)
-    rows = split_metrics[split_metrics["split"] == latest.name].set_index("group")
+    rows = result.split_metrics[result.split_metrics["split"] == latest.name].set_index("group")
     lgbm_best = rows[rows["family"] == "lightgbm"]["roc_auc"].max()
     logistic = rows[rows["family"] == "logistic"]["roc_auc"].max()
     selected = rows.loc[chosen]
-    risk = latest_scores[chosen].to_numpy()
+    risk = result.latest_test[chosen].to_numpy()
     top = top_k(risk, capacity_k(len(risk), TOP_SHARE))
     fit_dates = data.frame.loc[latest.fit, "as_of"]
     print(f"world {people:,} people (seed {seed}); latest split {latest.name}: {len(test):,} cohort rows, "
@@ -88,7 +69,6 @@ with tempfile.TemporaryDirectory() as tmp:
           f"(20 equal-frequency bins) (goal <= 0.02)")
     print(f"  top {TOP_SHARE:.0%} ({top.sum():,} people): mean predicted {risk[top].mean():.3f}, "
           f"observed {y[top].mean():.3f}")
-    print(f"train.py's rule on test metrics would select {by_test}")
     print(f"LightGBM AUC, best of grid on test {lgbm_best:.4f} = {lgbm_best / oracle_auc:.3f}x oracle")
     print(f"logistic baseline AUC              {logistic:.4f}; selected - logistic = "
           f"{selected['roc_auc'] - logistic:+.4f} (goal >= +0.01)")

@@ -36,7 +36,13 @@ def cohort_snapshot(contract: ModelContract, prepared: PreparedData, as_of: date
     if contract.snapshot is None:
         raise ContractError(f"model '{contract.registered_model}' was trained on a person-level table: it scores "
                             "rows of that table, not a riskloop data set")
-    return build_snapshot(prepared, as_of, contract.snapshot)
+    snapshot = build_snapshot(prepared, as_of, contract.snapshot)
+    missing = [f for f in contract.features if f not in snapshot.columns]
+    if missing:
+        raise ContractError(f"the data set cannot give {len(missing)} of the model's features ({', '.join(missing[:3])}"
+                            f"{', ...' if len(missing) > 3 else ''}): it lacks what they are built from (household "
+                            "features need people.household_id)")
+    return snapshot
 
 
 def _feature_columns(frame: pd.DataFrame, features: list[str]) -> slice | list[str]:

@@ -49,3 +49,21 @@ def export_openapi(path: Path) -> None:
     """Write the API's OpenAPI schema (it depends on no data, token or model)."""
     schema = create_app(ServeSettings(insecure_local=True)).openapi()
     path.write_text(json.dumps(schema, indent=2) + "\n")
+
+
+def wait_until_healthy(base_url: str, process, timeout_s: float) -> bool:
+    """Poll GET /health of a server started as `process` until it answers 200 (True), the process ends or
+    `timeout_s` passes (False)."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    return False

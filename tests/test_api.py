@@ -8,7 +8,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 import warnings
 from datetime import date
 from pathlib import Path
@@ -26,6 +25,7 @@ from typer.testing import CliRunner
 from riskloop.cli import app as cli
 from riskloop.serving.api import create_app
 from riskloop.serving.ratelimit import RateLimiter
+from riskloop.serving.server import wait_until_healthy
 from riskloop.serving.settings import ServeSettings
 from riskloop.serving.tokens import create_token, hash_token, load_tokens
 
@@ -328,15 +328,7 @@ def test_real_server_keeps_pseudonyms_and_tokens_out_of_its_logs(tmp_path, score
                               stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.3)
+        assert wait_until_healthy(base, server, 90), (tmp_path / "server.log").read_text()
         with httpx.Client(base_url=base, headers=auth(tokens, "cardiff"), timeout=10) as c:
             assert c.get("/people/pz-cdf-07").status_code == 200
             assert c.get("/people/pz-swa-W02a-2").status_code == 403

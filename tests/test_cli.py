@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -213,3 +214,28 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     assert manifest["counts"]["reconciles"] and manifest["model"]["version"] == "1"
     assert all(u["listed"] == min(3, u["cohort"]) for u in manifest["counts"]["units"].values())
     assert "counts reconcile: yes" in " ".join(result.output.split())
+
+
+def test_audit_an_existing_tools_scores_from_a_table(tmp_path):
+    """tests/data/existing_scores.csv: a tool calibrated for group A that over-states group B by half."""
+    table = REPO / "tests" / "data" / "existing_scores.csv"
+    result = runner.invoke(app, ["audit", "--table", str(table), "--score-column", "risk_score", "--label-column",
+                                 "reoffended", "--protected", "group,sex", "--top-share", "0.1", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "2 rows without a numeric score and a 0/1 outcome were left out" in said
+    assert re.search(r"calibration for group=B \(overall\): observed/expected 0\.[5-7]\d", said)  # planted 1/1.5
+    assert "group=A" not in said and "sex=" not in said
+    assert sorted(pd.read_csv(tmp_path / "rejected_rows.csv")["row"]) == [12, 13]
+    html = (tmp_path / "fairness_audit.html").read_text()
+    assert "the top 10% of scores selected" in html and "The fairness gate" in html
+    by_threshold = runner.invoke(app, ["audit", "--table", str(table), "--score-column", "risk_score", "--label-column",
+                                       "reoffended", "--protected", "group", "--threshold", "0.3",
+                                       "--out", str(tmp_path / "t")])
+    assert by_threshold.exit_code == 0 and "a score of at least 0.3 selected" in (tmp_path / "t" / "fairness_audit.html").read_text()
+    both = runner.invoke(app, ["audit", "--table", str(table), "--score-column", "risk_score", "--label-column",
+                               "reoffended", "--protected", "group", "--out", str(tmp_path / "x")])
+    assert both.exit_code == 2 and "exactly one decision rule" in both.output
+    wrong = runner.invoke(app, ["audit", "--table", str(table), "--score-column", "score", "--label-column",
+                                "reoffended", "--protected", "group", "--top-share", "0.1", "--out", str(tmp_path / "y")])
+    assert wrong.exit_code == 2 and "column 'score' not found" in wrong.output

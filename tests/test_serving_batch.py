@@ -188,3 +188,17 @@ def test_the_api_reads_what_riskloop_score_writes(scored):
     la = top["local_authority"]
     ranks = [store.row(p)["rank"] for p in store.listed(la)]
     assert ranks == sorted(ranks) and len(ranks) == manifest["counts"]["units"][la]["listed"]
+
+
+def test_a_data_set_without_what_the_features_need_is_a_clear_error(loaded, world_20k, tmp_path):
+    import shutil
+
+    from riskloop.models.contract import ContractError
+
+    data = tmp_path / "no_households"
+    shutil.copytree(world_20k, data, ignore=shutil.ignore_patterns("truth"))
+    people = pd.read_parquet(data / "people.parquet").drop(columns="household_id")
+    people.to_parquet(data / "people.parquet")
+    with pytest.raises(ContractError, match="lacks what they are built from .household features need people.household_id"):
+        score_to_lists(loaded, data, AS_OF, tmp_path / "out", Capacity(share=0.05))
+    assert not (tmp_path / "out").exists()
