@@ -88,8 +88,8 @@ def calibration_by_group(y: np.ndarray, risk: np.ndarray, selected: np.ndarray, 
             ratio = observed / expected if expected > 0 else float("nan")
             judged = (member.sum() >= settings.min_group_size and expected >= settings.min_events
                       and observed > 0)
-            rows.append({"group": group, "scope": scope, "n": int(mask.sum()), "observed": observed,
-                         "expected": expected, "ratio": ratio,
+            rows.append({"group": group, "scope": scope, "n": int(mask.sum()), "observed_events": int(observed),
+                         "expected_events": expected, "ratio": ratio,
                          "ci_low": low / expected if expected > 0 else float("nan"),
                          "ci_high": high / expected if expected > 0 else float("nan"),
                          "status": _status(low / expected if expected else np.nan,

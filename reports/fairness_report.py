@@ -23,8 +23,8 @@ def findings(audit: FairnessAudit) -> list[str]:
     low, high = 1 / (1 + audit.config.calibration_tolerance), 1 + audit.config.calibration_tolerance
     for r in audit.calibration_failures().itertuples():
         where = "among the people selected" if r.scope == "selected" else "overall"
-        out.append(f"Risk is mis-calibrated for {r.characteristic} = {r.group} {where}: {r.observed:,.0f} events "
-                   f"observed against {r.expected:,.1f} expected (ratio {r.ratio:.2f}, 95% interval {r.ci_low:.2f} to "
+        out.append(f"Risk is mis-calibrated for {r.characteristic} = {r.group} {where}: {r.observed_events:,} events "
+                   f"observed against {r.expected_events:,.1f} expected (ratio {r.ratio:.2f}, 95% interval {r.ci_low:.2f} to "
                    f"{r.ci_high:.2f}; accepted {low:.2f}-{high:.2f}).")
     for r in audit.error_failures().itertuples():
         out.append(f"For {r.characteristic} = {r.group} (n = {disclose_text(r.n, t)}), the {r.metric} is {r.excess:.2f} "

@@ -20,6 +20,10 @@ WORDS = {
     "listed_by_both_models": "people listed by both of the last two models",
     "first_reason_changed_share": "share of those whose first reason changed",
     "prevalence": "prevalence", "k": "k (people prioritised)",
+    "observed_events": "observed events", "expected_events": "expected events", "ratio": "ratio",
+    "excess": "excess over the reference", "excess_ci_low": "excess, 95% CI low", "excess_ci_high": "excess, 95% CI high",
+    "implied_rate": "rate its own risks imply", "rate_ci_low": "rate, 95% CI low", "rate_ci_high": "rate, 95% CI high",
+    "events": "events", "errors": "errors", "auc": "ROC AUC", "strength": "proxy strength",
 }
 _SUFFIXES = {"_mean": " (mean)", "_std": " (spread)", "_regret": " (regret)"}
 
