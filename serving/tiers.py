@@ -4,9 +4,10 @@ The public health approach's three tiers, as the partnership defines them:
 
 - **primary**: the issue has not yet emerged: no recorded offending involvement (as perpetrator or
   suspect) in the lookback window; the person is known as a victim or a subject of concern only.
-- **tertiary**: the issue is established and getting worse: at least `ESTABLISHED_INVOLVEMENTS`
-  offending involvements in the lookback window, and either more offending harm in the last 12
-  months than the lookback's yearly average or a rising 90-day trend.
+- **tertiary**: the issue is established, or established and getting worse: at least
+  `ESTABLISHED_INVOLVEMENTS` offending involvements in the lookback window, or at least two that are
+  getting worse (more offending harm in the last 12 months than the lookback's yearly average, or a
+  rising 90-day trend).
 - **secondary**: the issue is emerging: any other recorded offending involvement.
 """
 
@@ -35,5 +36,5 @@ def prevention_tier(snapshot: pd.DataFrame, catalogue: list[FeatureSpec], config
     recent_harm = snapshot[harm_feature("offending", 365)].to_numpy()
     yearly_harm = snapshot[harm_feature("offending", lookback)].to_numpy() / years
     worsening = (recent_harm > yearly_harm) | (snapshot[trend_feature("offending")].to_numpy() > 0)
-    established = involvements >= ESTABLISHED_INVOLVEMENTS
-    return np.where(involvements == 0, "primary", np.where(established & worsening, "tertiary", "secondary"))
+    established = (involvements >= ESTABLISHED_INVOLVEMENTS) | ((involvements >= 2) & worsening)
+    return np.where(involvements == 0, "primary", np.where(established, "tertiary", "secondary"))

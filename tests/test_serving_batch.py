@@ -136,15 +136,17 @@ def test_ties_are_broken_by_a_seeded_hash_not_by_row_order():
 
 def test_prevention_tiers_follow_the_documented_rule():
     catalogue = build_catalogue(())
-    snapshot = pd.DataFrame(0.0, index=range(4), columns=[s.name for s in catalogue])
-    snapshot.loc[1, "perp_theft_count_1095d"] = 1                            # emerging
-    snapshot.loc[2, ["perp_theft_count_1095d", "susp_drugs_count_1095d"]] = [2, 1]
-    snapshot.loc[2, ["offending_harm_365d", "offending_harm_1095d"]] = [5.0, 6.0]  # established, worse this year
+    snapshot = pd.DataFrame(0.0, index=range(5), columns=[s.name for s in catalogue])
+    snapshot.loc[1, "perp_theft_count_1095d"] = 1                                   # emerging
+    snapshot.loc[2, ["perp_theft_count_1095d", "susp_drugs_count_1095d"]] = [1, 1]   # two, not worsening
+    snapshot.loc[2, ["offending_harm_365d", "offending_harm_1095d"]] = [1.0, 6.0]
     snapshot.loc[3, ["perp_theft_count_1095d", "offending_harm_365d", "offending_harm_1095d"]] = [4, 1.0, 9.0]
+    snapshot.loc[4, ["perp_theft_count_1095d", "susp_drugs_count_1095d"]] = [1, 1]   # two, worse this year
+    snapshot.loc[4, ["offending_harm_365d", "offending_harm_1095d"]] = [5.0, 6.0]
     tiers = prevention_tier(snapshot, catalogue, SnapshotConfig())
-    assert list(tiers) == ["primary", "secondary", "tertiary", "secondary"]  # row 3: established, not worsening
-    snapshot.loc[3, "offending_trend_90d"] = 0.5
-    assert prevention_tier(snapshot, catalogue, SnapshotConfig())[3] == "tertiary"
+    assert list(tiers) == ["primary", "secondary", "secondary", "tertiary", "tertiary"]
+    snapshot.loc[2, "offending_trend_90d"] = 0.5  # a rising trend makes two involvements established
+    assert prevention_tier(snapshot, catalogue, SnapshotConfig())[2] == "tertiary"
 
 
 def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loaded, world_20k, tmp_path):
