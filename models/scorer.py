@@ -74,8 +74,9 @@ class RiskScorer:
         return attributions(self.pipeline, frame[self.features])
 
     def reasons(self, frame: pd.DataFrame, top: int = 3) -> pd.DataFrame:
-        contrib, _ = self.attributions(frame)
-        return top_reasons(contrib, frame[self.features], self.templates, top)
+        features = self._features(frame)
+        contrib, _ = attributions(self.pipeline, features)
+        return top_reasons(contrib, features, self.templates, top)
 
     def score(self, frame: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
         """Calibrated risk, band 1-20 and its label; with `reasons` > 0 also the top reasons."""
