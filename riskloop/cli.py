@@ -250,15 +250,10 @@ def promote(
 def load_cohort(model: str, data: Path, as_of: date):
     """The registered model and its scored cohort at `as_of` (the score pipeline)."""
     from riskloop.experiments.registry import load_model
-    from riskloop.features.snapshot import PreparedData, check_coverage
-    from riskloop.features.validate import load_dataset
-    from riskloop.pipelines.score import score_cohort
+    from riskloop.pipelines.score import load_for_scoring, score_cohort
 
     loaded = load_model(model)
-    dataset = load_dataset(data)
-    dataset.require_rows("areas", "people", "incidents")
-    check_coverage(dataset, [as_of])
-    prepared = PreparedData.from_dataset(dataset)
+    prepared, _, _ = load_for_scoring(loaded.contract, data, as_of)
     return loaded, score_cohort(loaded.scorer, prepared, as_of)
 
 

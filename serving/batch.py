@@ -21,10 +21,9 @@ import pandas as pd
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.io import atomic_folder, sha256_file
-from riskloop.features.snapshot import PreparedData, check_coverage
-from riskloop.features.validate import QUARANTINE_DIR, ValidationReport, load_dataset
+from riskloop.features.validate import QUARANTINE_DIR, ValidationReport
 from riskloop.models.contract import riskloop_version
-from riskloop.pipelines.score import ScoredCohort, score_cohort
+from riskloop.pipelines.score import ScoredCohort, load_for_scoring, score_cohort
 from riskloop.serving.capacity import Capacity, rank_within
 from riskloop.serving.tiers import prevention_tier
 
@@ -79,8 +78,9 @@ def _file_name(unit: str) -> str:
     return re.sub(r"[^A-Za-z0-9 _.-]", "_", unit).strip() or "_"
 
 
-def write_lists(frame: pd.DataFrame, folder: Path, per: Unit) -> list[Path]:
-    """lists/<local authority>.csv (and lists/<local authority>/<area>.csv per area): the listed, by rank."""
+def write_lists(frame: pd.DataFrame, folder: Path, per: Unit) -> list[tuple[Path, int]]:
+    """lists/<local authority>.csv (and lists/<local authority>/<area>.csv per area): the listed, by rank.
+    Returns each file with its number of people."""
     written = []
     listed = frame[frame["listed"]].assign(review_decision="", review_note="")
     groups = [(Path(_file_name(la)), rows) for la, rows in listed.groupby("local_authority", sort=True)]
@@ -94,7 +94,7 @@ def write_lists(frame: pd.DataFrame, folder: Path, per: Unit) -> list[Path]:
         with open(path, "w", encoding="utf-8", newline="") as handle:
             handle.write(ADVISORY + "\n")
             ordered[list(LIST_COLUMNS)].to_csv(handle, index=False, lineterminator="\n", float_format="%.6f")
-        written.append(path)
+        written.append((path, len(ordered)))
     return written
 
 
@@ -103,14 +103,7 @@ def score_to_lists(loaded: LoadedModel, data_dir: Path, as_of: date, out_dir: Pa
                    progress: Callable[[int, int], None] = lambda done, total: None) -> ScoreOutcome:
     """Validate, score, rank and write the output folder atomically; return its manifest."""
     started = time.perf_counter()
-    if loaded.contract.snapshot is None:
-        raise ScoringError(f"model '{loaded.uri}' was trained on a person-level table: it cannot score a data set")
-    dataset = load_dataset(data_dir)
-    dataset.require_rows("areas", "people", "incidents")
-    check_coverage(dataset, [as_of])
-    prepared = PreparedData.from_dataset(dataset)
-    report, fingerprint, coverage_end = dataset.report, dataset.fingerprint, dataset.end
-    del dataset  # the prepared arrays hold what scoring needs; the typed tables can go
+    prepared, report, coverage_end = load_for_scoring(loaded.contract, data_dir, as_of)
     cohort = score_cohort(loaded.scorer, prepared, as_of, progress=progress)
     if cohort.frame.empty:
         raise ScoringError(f"no one is in the cohort at {as_of}: no valid incident in the "
@@ -120,26 +113,20 @@ def score_to_lists(loaded: LoadedModel, data_dir: Path, as_of: date, out_dir: Pa
                                scored_at)
     with atomic_folder(out_dir) as tmp:
         frame.to_parquet(tmp / "prioritisation.parquet", index=False, compression="zstd")
-        files = [tmp / "prioritisation.parquet", *write_lists(frame, tmp, per)]
+        files = [(tmp / "prioritisation.parquet", len(frame)), *write_lists(frame, tmp, per)]
         manifest = {
             "riskloop_version": riskloop_version(), "scored_at": scored_at, "as_of": as_of.isoformat(),
             "model": {"name": loaded.name, "version": loaded.version, "run_id": loaded.run_id, "uri": loaded.uri},
             "contract": json.loads(loaded.contract.to_json()),
-            "data": {"source": Path(data_dir).name, "fingerprint": fingerprint,
+            "data": {"source": Path(data_dir).name, "fingerprint": prepared.fingerprint,
                      "coverage_end": coverage_end.isoformat(), "quarantine": f"{QUARANTINE_DIR}/ in the data set folder"},
             "counts": _counts(report, cohort, frame, counts),
             "capacity": {**capacity.describe(), "per": per, "tie_break_seed": seed},
-            "files": [{"path": p.relative_to(tmp).as_posix(), "sha256": sha256_file(p), "rows": _rows(p)} for p in files],
+            "files": [{"path": p.relative_to(tmp).as_posix(), "sha256": sha256_file(p), "rows": rows} for p, rows in files],
             "runtime_seconds": round(time.perf_counter() - started, 2),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     return ScoreOutcome(Path(out_dir), manifest)
-
-
-def _rows(path: Path) -> int:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path, columns=["person_id"]).shape[0]
-    return sum(1 for _ in open(path, encoding="utf-8")) - 2  # the advisory line and the header
 
 
 def _counts(report: ValidationReport, cohort: ScoredCohort, frame: pd.DataFrame, units: pd.DataFrame) -> dict:
