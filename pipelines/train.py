@@ -171,31 +171,32 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
     progress(f"explanation stability of {spec.name}")
     importance, stability = explanation_stability(data, config, spec.name, fitted, templates)
     final = data.final
-    if final is data.splits[-1]:  # the latest split's model: fitted already, its test window unseen
+    test = data.frame[final.test]
+    if final is data.splits[-1]:  # the latest split's model: fitted and scored on its unseen test window already
         calibrated = fitted[spec.name, final.name]
         reference = calibrated.estimator.predict_proba(data.frame.loc[final.validation, data.features])[:, 1]
+        test_risk = latest[spec.name].to_numpy()
     else:
         progress(f"fit {spec.name} for registration")
         _, calibrated, _, reference = fit_and_calibrate(spec, data, final, config)
+        test_risk = calibrated.predict_proba(test[data.features])[:, 1]
     scorer = RiskScorer(calibrated, model_contract(data, config, spec.name, ventile_cuts(reference)), templates,
                         importance, stability)
-    test = data.frame[final.test]
-    test_risk = scorer.risk(test)
     final_metrics = {f"test_{k}": float(v) for k, v in
                      evaluate(test["label"].to_numpy(), test_risk, config.capacity, _groups(data, final.test)).items()
                      if k in ("roc_auc", "average_precision", "precision_at_k", "recall_at_k", "brier", "ece",
                               "prevalence", "n")}
     progress("fairness audit and mitigation")
-    fairness, mitigation, note = audit_final(data, config, scorer, test_risk)
+    fairness, mitigation, note = audit_final(data, config, scorer, test, test_risk)
     progress("proxies of protected characteristics")
     audited = [c for c in data.protected if c not in data.features]
     proxies = proxy_strength(test[data.features], test[audited], config.fairness.min_group_size, seed=config.seed)
     return TrainResult(split_metrics, summary, spec, scorer, final_metrics, latest, importance, stability,
                        fairness, mitigation, note, prevalence_shift(data), proxies,
-                       cost_of_dropping_proxies(spec, data, config, final_metrics))
+                       cost_of_dropping_proxies(spec, data, config, test, final_metrics))
 
 
-def cost_of_dropping_proxies(spec: ModelSpec, data: ModelData, config: ExperimentConfig,
+def cost_of_dropping_proxies(spec: ModelSpec, data: ModelData, config: ExperimentConfig, test: pd.DataFrame,
                              final_metrics: dict[str, float]) -> dict[str, float | str]:
     """The registered model's test metrics against the same model group fitted without the config's
     proxy features (what `features_exclude` would cost); empty when none of them is a feature."""
@@ -205,7 +206,6 @@ def cost_of_dropping_proxies(spec: ModelSpec, data: ModelData, config: Experimen
         return {}
     without = dataclasses.replace(data, features=kept, categorical=[c for c in data.categorical if c in kept])
     _, calibrated, _, _ = fit_and_calibrate(spec, without, data.final, config)
-    test = data.frame[data.final.test]
     metrics = evaluate(test["label"].to_numpy(), calibrated.predict_proba(test[kept])[:, 1], config.capacity)
     return {"dropped": ", ".join(dropped),
             **{f"{m}_with": final_metrics[f"test_{m}"] for m in ("roc_auc", "precision_at_k")},
@@ -237,17 +237,16 @@ def model_contract(data: ModelData, config: ExperimentConfig, group: str, band_c
         data_fingerprint=data.fingerprint, config_hash=config_hash(text), riskloop_version=riskloop_version())
 
 
-def audit_final(data: ModelData, config: ExperimentConfig, scorer: RiskScorer, test_risk: np.ndarray):
+def audit_final(data: ModelData, config: ExperimentConfig, scorer: RiskScorer, test: pd.DataFrame,
+                test_risk: np.ndarray):
     """Audit the registered model on its unseen test rows; mitigate on its validation rows, compare on test.
     Returns (fairness audit, mitigation or None, why mitigation was not run)."""
-    final = data.final
-    test = data.frame[final.test]
     fairness = audit(test["label"].to_numpy(), test_risk, test, data.protected, config.fairness, config.capacity,
                      config.seed)
     sensitive = config.fairness.mitigate_on
     if sensitive is None or sensitive not in data.frame:
         return fairness, None, f"no mitigation column ('{sensitive}') in this data"
-    validation = data.frame[final.validation]
+    validation = data.frame[data.final.validation]
     one_class = [g for g, labels in validation.groupby(sensitive, observed=True)["label"] if labels.nunique() < 2]
     if one_class:
         return fairness, None, (f"not run: in the validation slice, {sensitive} = {', '.join(map(str, one_class))} "
