@@ -20,7 +20,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
-from sklearn.metrics import roc_auc_score
 
 from riskloop.models.gate import (
     GateSettings, calibration_by_group, harmful_error_excess, ranking_by_group,
@@ -112,17 +111,6 @@ DECISION_METRICS = {"selection_rate": _selection_rate, "false_positive_rate": _f
                     "false_omission_rate": _false_omission_rate}
 
 
-def _score_metrics(y: np.ndarray, risk: np.ndarray, codes: np.ndarray, names) -> pd.DataFrame:
-    """ROC AUC and mean predicted risk per group."""
-    rows = {}
-    for g, name in enumerate(names):
-        idx = codes == g
-        yg = y[idx]
-        rows[name] = {"roc_auc": roc_auc_score(yg, risk[idx]) if 0 < yg.sum() < len(yg) else float("nan"),
-                      "mean_predicted": float(risk[idx].mean())}
-    return pd.DataFrame(rows).T
-
-
 @dataclass
 class FairnessAudit:
     operating_point: dict[str, float]
@@ -212,7 +200,11 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
             metrics=DECISION_METRICS, y_true=cell % 2, y_pred=cell // 2,
             sensitive_features=np.asarray(names, dtype=object)[cell_group],
             sample_params={m: {"sample_weight": cells.ravel()} for m in DECISION_METRICS})
-        table = decisions.by_group.loc[list(names)].join(_score_metrics(y, risk, codes, names))
+        labels = groups.to_numpy()
+        ranking = ranking_by_group(y, risk, labels)
+        table = decisions.by_group.loc[list(names)]
+        table["roc_auc"] = ranking.set_index("group")["auc"].reindex(names).to_numpy()
+        table["mean_predicted"] = np.bincount(codes, weights=risk, minlength=len(names)) / n
         table.insert(0, "n", n)
         table["false_discovery_rate"] = 1 - table["precision"]
         table["observed"] = np.bincount(codes, weights=y, minlength=len(names)) / n
@@ -252,14 +244,12 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
                                        "primary": metric in PRIMARY[config.use], "n": int(n[g]),
                                        "small": bool(n[g] < config.min_group_size)})
         group_rows.append(table.rename_axis("group").reset_index().assign(characteristic=name))
-        labels = groups.to_numpy()
         reference = _reference(table, "selection_rate", config.reference if config.reference != "min_metric" else "majority")
         gate_rows["calibration"].append(calibration_by_group(y, risk, selected, labels, settings).assign(characteristic=name))
-        gate_rows["ranking"].append(ranking_by_group(y, risk, labels).assign(characteristic=name))
+        gate_rows["ranking"].append(ranking.assign(characteristic=name))
         gate_rows["errors"].append(harmful_error_excess(y, risk, selected, labels, reference, settings)
                                    .assign(characteristic=name))
-    by_group = pd.concat(group_rows, ignore_index=True)
-    by_group = by_group[["characteristic", "group"] + [c for c in by_group.columns if c not in ("characteristic", "group")]]
+    by_group = _characteristic_first(pd.concat(group_rows, ignore_index=True))
     operating = {"capacity": capacity, "k": float(k), "threshold": threshold, "n": float(len(y)),
                  "precision_at_k": float(y[selected].mean()), "recall_at_k": float(y[selected].sum() / max(y.sum(), 1))}
     gate = {key: _characteristic_first(pd.concat(rows, ignore_index=True)) for key, rows in gate_rows.items()}
