@@ -312,21 +312,28 @@ def synthetic_truth(data: Path, as_of: date, contract):
     return true_probability
 
 
-def run_audit(model: str, data: Path, as_of: date, out_dir: Path):
-    """Audit a registered model on the labelled cohort at `as_of`; returns (report path, the audit result)."""
-    from riskloop.experiments.tracking import log_report
-    from riskloop.features.io import write_text_atomic
-    from riskloop.pipelines.audit import audit_cohort
+def write_audit(result, model: str, scope: str, out_dir: Path) -> Path:
+    """fairness_audit.html and fairness_disparities.csv (group sizes under disclosure control) in `out_dir`."""
+    from riskloop.features.io import write_csv_atomic, write_text_atomic
     from riskloop.reports.disclosure import protect
     from riskloop.reports.fairness_report import render_fairness_report
 
+    path = out_dir / "fairness_audit.html"
+    write_text_atomic(render_fairness_report(result.audit, model, scope, None, result.bias), path)
+    write_csv_atomic(protect(result.audit.disparities, result.audit.config.disclosure_threshold),
+                     out_dir / "fairness_disparities.csv")
+    return path
+
+
+def run_audit(model: str, data: Path, as_of: date, out_dir: Path):
+    """Audit a registered model on the labelled cohort at `as_of`; returns (report path, the audit result)."""
+    from riskloop.experiments.tracking import log_report
+    from riskloop.pipelines.audit import audit_cohort
+
     loaded, cohort = load_cohort(model, data, as_of)
     result = audit_cohort(cohort, synthetic_truth(data, as_of, loaded.contract))
-    path = out_dir / "fairness_audit.html"
     scope = f"audit at {as_of} on {Path(data).name}" + (f". WARNING: {result.in_sample}" if result.in_sample else "")
-    write_text_atomic(render_fairness_report(result.audit, model, scope, None, result.bias), path)
-    protect(result.audit.disparities, result.audit.config.disclosure_threshold).to_csv(
-        out_dir / "fairness_disparities.csv", index=False)
+    path = write_audit(result, model, scope, out_dir)
     log_report(loaded.contract.name, f"audit-{as_of}", path,
                {"riskloop.kind": "audit", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
     return path, result
@@ -335,20 +342,17 @@ def run_audit(model: str, data: Path, as_of: date, out_dir: Path):
 def run_table_audit(table: Path, score_column: str, label_column: str, protected: str, top_share: Optional[float],
                     threshold: Optional[float], out_dir: Path):
     """Audit an existing tool's scores in a table; returns (report path, the audit result, rows rejected)."""
-    from riskloop.features.io import read_raw_table, write_csv_atomic, write_text_atomic
+    from riskloop.features.io import read_raw_table, write_csv_atomic
     from riskloop.models.fairness import AuditConfig
     from riskloop.pipelines.audit import ExistingScores, audit_scores
-    from riskloop.reports.fairness_report import render_fairness_report
 
     spec = ExistingScores(score_column, label_column, tuple(c.strip() for c in protected.split(",") if c.strip()),
                           top_share, threshold)
     if not spec.protected:
         raise ValueError("--protected: name at least one column to audit by")
     result, rejected, rule = audit_scores(read_raw_table(Path(table)), spec, AuditConfig(intersections=()))
-    path = out_dir / "fairness_audit.html"
     scope = f"the scores in column '{score_column}' of {Path(table).name}; {rule} selected; outcome '{label_column}'"
-    write_text_atomic(render_fairness_report(result.audit, f"existing score '{score_column}'", scope), path)
-    write_csv_atomic(result.audit.disparities, out_dir / "fairness_disparities.csv")
+    path = write_audit(result, f"existing score '{score_column}'", scope, out_dir)
     if len(rejected):
         write_csv_atomic(rejected, out_dir / "rejected_rows.csv")
     return path, result, len(rejected)
