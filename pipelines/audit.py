@@ -14,6 +14,7 @@ import pandas as pd
 
 from riskloop.models.contract import ModelContract
 from riskloop.models.fairness import AuditConfig, FairnessAudit, audit, measurement_bias
+from riskloop.pipelines.data import rejected_rows
 from riskloop.pipelines.score import ScoredCohort
 
 #: person_id column of the cohort, equal_recording -> each person's true probability of the label.
@@ -77,11 +78,8 @@ def audit_scores(table: pd.DataFrame, spec: ExistingScores, config: AuditConfig,
         raise ValueError("give exactly one decision rule: --top-share S or --threshold X")
     score = pd.to_numeric(table[spec.score_column], errors="coerce")
     label = pd.to_numeric(table[spec.label_column], errors="coerce")
-    problems = pd.Series("", index=table.index)
-    problems[~np.isfinite(score.fillna(np.nan))] += f"{spec.score_column}: not a finite number; "
-    problems[~label.isin([0, 1])] += f"{spec.label_column}: not 0 or 1; "
-    bad = problems != ""
-    rejected = table[bad].assign(row=np.flatnonzero(bad) + 1, reason=problems[bad].str.rstrip("; "))
+    bad, rejected = rejected_rows(table, [(~np.isfinite(score), f"{spec.score_column}: not a finite number"),
+                                          (~label.isin([0, 1]), f"{spec.label_column}: not 0 or 1")])
     kept = table[~bad].reset_index(drop=True)
     if kept.empty:
         raise ValueError("no row has both a numeric score and a 0/1 outcome")

@@ -93,6 +93,15 @@ def _date_cut(dates: pd.Series, share: float) -> pd.Timestamp:
     return pd.Timestamp(ordered[min(len(ordered) - 1, int(share * len(ordered)))])
 
 
+def rejected_rows(table: pd.DataFrame, checks: list[tuple[pd.Series, str]]) -> tuple[pd.Series, pd.DataFrame]:
+    """(mask of rows failing any check, those rows with their 1-based `row` number and `reason`s)."""
+    problems = pd.Series("", index=table.index)
+    for failed, reason in checks:
+        problems[failed] += reason + "; "
+    bad = problems != ""
+    return bad, table[bad].assign(row=np.flatnonzero(bad) + 1, reason=problems[bad].str.rstrip("; "))
+
+
 def from_table(config: ExperimentConfig) -> ModelData:
     """A person-level table: the latest `test_fraction` by date is the test set; temporal validation
     (three rolling splits) runs inside the training part."""
@@ -107,12 +116,9 @@ def from_table(config: ExperimentConfig) -> ModelData:
         raise ConfigError(f"table: column '{missing[0]}' not found in {t.path.name}")
     date = pd.to_datetime(raw[t.date_column], errors="coerce", format="mixed")
     label = pd.to_numeric(raw[t.label_column], errors="coerce")
-    problems = pd.Series("", index=raw.index)
-    problems[date.isna()] += f"{t.date_column}: not a valid date; "
-    problems[~label.isin([0, 1])] += f"{t.label_column}: not 0 or 1; "
-    problems[raw[t.id_column].isna()] += f"{t.id_column}: missing; "
-    bad = problems != ""
-    rejected = raw[bad].assign(row=np.flatnonzero(bad) + 1, reason=problems[bad].str.rstrip("; "))
+    bad, rejected = rejected_rows(raw, [(date.isna(), f"{t.date_column}: not a valid date"),
+                                        (~label.isin([0, 1]), f"{t.label_column}: not 0 or 1"),
+                                        (raw[t.id_column].isna(), f"{t.id_column}: missing")])
     features = list(dict.fromkeys([*t.feature_columns, *config.protected_as_features]))
     categorical = [c for c in features if c in t.categorical_columns or c in config.protected_as_features]
     audit_only = [c for c in t.protected_columns if c not in features]
