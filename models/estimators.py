@@ -97,10 +97,11 @@ class LightGBMModel(ClassifierMixin, BaseEstimator):
                 "colsample_bytree": self.colsample_bytree, "reg_lambda": self.reg_lambda, "seed": self.seed,
                 "num_threads": self.n_jobs or os.cpu_count(), "verbose": -1, "deterministic": True}
 
-    def fit(self, X: pd.DataFrame, y, eval_set: tuple[pd.DataFrame, np.ndarray] | None = None) -> "LightGBMModel":
+    def fit(self, X: pd.DataFrame, y, eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
+            sample_weight: np.ndarray | None = None) -> "LightGBMModel":
         """Fit; with `eval_set` (X_val, y_val), stop early on its log loss."""
         data, categorical = numeric_matrix(X)
-        train = lgb.Dataset(data, np.asarray(y), feature_name=[str(c) for c in X.columns],
+        train = lgb.Dataset(data, np.asarray(y), weight=sample_weight, feature_name=[str(c) for c in X.columns],
                             categorical_feature=categorical or "auto", free_raw_data=True)
         del data
         valid, callbacks = [], []
@@ -203,14 +204,17 @@ def expand_grid(grid: dict[str, dict[str, list[float]] | None]) -> list[ModelSpe
 
 
 def fit_model(spec: ModelSpec, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray,
-              categorical: list[str], seed: int, threads: int | None = None) -> Pipeline:
-    """Fit one model; LightGBM stops early on the validation slice (log loss, 50 rounds' patience by default)."""
+              categorical: list[str], seed: int, threads: int | None = None,
+              sample_weight: np.ndarray | None = None) -> Pipeline:
+    """Fit one model, rows weighted by `sample_weight` if given; LightGBM stops early on the validation
+    slice (log loss, 50 rounds' patience by default)."""
     numeric = [c for c in X.columns if c not in categorical]
     pipe = spec.build(numeric, categorical, seed, threads)
     if spec.family == "lightgbm":
         encoder = pipe.named_steps["preprocess"].fit(X)
-        pipe.named_steps["model"].fit(encoder.transform(X), y, eval_set=(encoder.transform(X_val), y_val))
+        pipe.named_steps["model"].fit(encoder.transform(X), y, eval_set=(encoder.transform(X_val), y_val),
+                                      sample_weight=sample_weight)
         return pipe
-    pipe.fit(X, y)
+    pipe.fit(X, y, model__sample_weight=sample_weight)
     remember_linear_centre(pipe, X)
     return pipe

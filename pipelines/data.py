@@ -41,6 +41,7 @@ class ModelData:
     catalogue: list[FeatureSpec] | None = None  # the data set's feature catalogue (None for tables)
     warnings: list[str] = field(default_factory=list)
     rejected: pd.DataFrame | None = None
+    weights: np.ndarray | None = None      # per-row fitting weights (the learning loop's censoring weights)
 
     def window(self, mask: np.ndarray) -> tuple[date, date]:
         """First and last as-of date of the rows in `mask`."""
@@ -62,11 +63,14 @@ def _model_features(names: list[str], config: ExperimentConfig, protected_availa
     return features, warnings
 
 
-def from_dataset(config: ExperimentConfig) -> ModelData:
-    """Snapshots for the config's as-of schedule, with timechop splits and the final refit slices."""
-    dataset = load_dataset(config.data)
-    dataset.require_rows("areas", "people", "incidents")
-    prepared = PreparedData.from_dataset(dataset)
+def from_dataset(config: ExperimentConfig, prepared: PreparedData | None = None) -> ModelData:
+    """Snapshots for the config's as-of schedule, with timechop splits and the final refit slices
+    (from the config's data set, or from `prepared` arrays of it that a caller already holds)."""
+    if prepared is None:
+        dataset = load_dataset(config.data)
+        dataset.require_rows("areas", "people", "incidents")
+        prepared = PreparedData.from_dataset(dataset)
+    end = np.datetime64(prepared.end_day, "D").astype(object)
     snapshot_config = SnapshotConfig(label=config.label, horizon_days=config.horizon_days,
                                      harm_threshold=config.harm_threshold, protected=config.protected)
     dates = config.schedule.dates()
@@ -76,7 +80,7 @@ def from_dataset(config: ExperimentConfig) -> ModelData:
     splits = temporal_splits(labelled, config.horizon_days, config.schedule.n_test)
     if not splits:
         raise ConfigError(f"schedule: no feasible temporal split in {dates[0]} .. {dates[-1]} with a "
-                          f"{config.horizon_days}-day horizon and labels up to {dataset.end}")
+                          f"{config.horizon_days}-day horizon and labels up to {end}")
     as_of = frame["as_of"].dt.date.to_numpy()
     masks = [SplitMasks(s.name, np.isin(as_of, s.fit), as_of == s.validation, as_of == s.test) for s in splits]
     final = masks[-1]  # the registered model is the latest split's: its test window stays unseen

@@ -58,7 +58,8 @@ def fit_and_calibrate(spec: ModelSpec, data: ModelData, masks: SplitMasks, confi
     y = data.frame["label"].to_numpy()
     validation = data.frame.loc[masks.validation, data.features]
     model = fit_model(spec, data.frame.loc[masks.fit, data.features], y[masks.fit], validation, y[masks.validation],
-                      data.categorical, config.seed, config.threads)
+                      data.categorical, config.seed, config.threads,
+                      None if data.weights is None else data.weights[masks.fit])
     scores = model.predict_proba(validation)[:, 1]
     calibrated, method = calibrate(model, scores, y[masks.validation], config.calibration, config.seed)
     return model, calibrated, method, scores

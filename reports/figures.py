@@ -108,3 +108,50 @@ def importance_over_splits_plot(table: pd.DataFrame, top: int = 8) -> bytes:
     ax.tick_params(axis="x", rotation=20)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return png(fig)
+
+
+def effect_plot(effects: pd.DataFrame, title: str) -> bytes:
+    """Naive and doubly robust effects with 95% intervals, one row per subgroup level (percentage points)."""
+    labels = [("everyone" if r.subgroup == "all" else f"{r.subgroup}: {r.level}") for r in effects.itertuples()]
+    y = np.arange(len(effects))[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(effects) + 1.4))
+    for offset, (name, colour, label) in zip((0.15, -0.15), (("naive", PALETTE[1], "naive (treated - untreated)"),
+                                                             ("dr", PALETTE[0], "doubly robust, 95% interval"))):
+        value = effects[name].to_numpy() * 100
+        ax.errorbar(value, y + offset, xerr=np.abs(np.vstack([value - effects[f"{name}_ci_low"] * 100,
+                                                               effects[f"{name}_ci_high"] * 100 - value])),
+                    fmt="o", color=colour, label=label, capsize=3)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, labels)
+    ax.set(xlabel="change in escalation within the horizon (percentage points; below 0 = fewer)", title=title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(effects) < 4 else -0.12), ncol=2, fontsize=8)
+    return png(fig)
+
+
+def qini_plot(curves: dict[str, pd.DataFrame], title: str) -> bytes:
+    """Escalations prevented against the share targeted, per learner, with the random-targeting line."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for colour, (name, curve) in zip(cycle(PALETTE), curves.items()):
+        ax.plot(curve["share"] * 100, curve["prevented"], color=colour, label=words(name))
+    first = next(iter(curves.values()))
+    ax.plot(first["share"] * 100, first["random"], color="grey", ls="--", label="random targeting")
+    ax.set(xlabel="share of the cohort targeted, highest predicted benefit first (%)",
+           ylabel="escalations prevented (estimated)", title=title)
+    ax.legend(fontsize=8)
+    return png(fig)
+
+
+def psi_plot(drift: pd.DataFrame, top: int = 12) -> bytes:
+    """The largest population stability indices, with the 0.1 and 0.25 rules of thumb and each one's noise level."""
+    shown = drift.head(top).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(shown) + 1.5))
+    y = np.arange(len(shown))
+    colours = [PALETTE[5] if v in ("shift", "major shift") else PALETTE[0] for v in shown["verdict"]]
+    ax.barh(y, shown["psi"], color=colours)
+    ax.scatter(shown["null_p99"], y, marker="|", s=200, color="black", label="noise level (99% of PSI with no change)")
+    for rule in (0.1, 0.25):
+        ax.axvline(rule, color="grey", ls=":", lw=1)
+    ax.set_yticks(y, [words(c) for c in shown["column"]])
+    ax.set(xlabel="population stability index (dotted: 0.1 and 0.25 rules of thumb)", title="What changed in the data")
+    ax.legend(fontsize=8, loc="lower right")
+    return png(fig)

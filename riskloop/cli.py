@@ -446,6 +446,91 @@ def score(
         fatal(str(exc))
 
 
+def synthetic_effects(data: Path):
+    """For a synthetic world, each person's true effect of a programme (a proportional reduction of their
+    offending hazard, expected over completion); else None."""
+    if not (Path(data) / "truth").is_dir():
+        return None
+    import pandas as pd
+
+    from riskloop.simulation.parameters import PARTIAL_EFFECT
+    from riskloop.simulation.truth import programme_effects
+
+    effects = programme_effects(data)
+    expected = effects["effect"] * (effects["completion_probability"] + (1 - effects["completion_probability"]) * PARTIAL_EFFECT)
+    table = pd.Series(expected.to_numpy(), index=pd.MultiIndex.from_frame(effects[["programme", "person_id"]]))
+
+    def true_effect(person_id, programme: str):
+        return table.loc[programme].reindex(person_id.astype(str)).to_numpy()
+
+    return true_effect
+
+
+def run_learn(champion: str, data: Path, config_path: Path, as_of: Optional[date], scores: Optional[Path],
+              retrain: str, promote_challenger: bool, window: int, out_dir: Path, seed: int, threads: Optional[int]):
+    from riskloop.experiments.config import load_config
+    from riskloop.learning.cycle import LearnSettings, learn
+    from riskloop.learning.linkage import read_scores
+    from riskloop.learning.report import write_learning
+
+    listed = reviews = None
+    if scores is not None:
+        scored_at, listed, reviews = read_scores(scores)
+        if as_of is not None and as_of != scored_at:
+            fatal(f"--as-of {as_of} differs from the date the lists in {scores} were scored at ({scored_at})")
+        as_of = scored_at
+    settings = LearnSettings(champion, data, load_config(config_path), as_of, window, retrain, promote_challenger,
+                             listed, reviews, seed, threads)
+    with progress_bar("learning cycle") as bar:
+        task = bar.add_task("steps", total=None)
+        result = learn(settings, out_dir, synthetic_effects(data),
+                       progress=lambda what: bar.update(task, advance=1, description=what))
+    report = write_learning(result, out_dir)
+    summary = Table(title=f"what worked: people scored at {result.as_of}, escalation within {result.horizon_days} days")
+    for col in ("programme", "started", "naive (points)", "doubly robust (points, 95% CI)"):
+        summary.add_column(col, justify="left" if col == "programme" else "right")
+    for p in result.programmes:
+        if p.effects is None:
+            summary.add_row(p.programme, str(p.n_treated), "-", "too few to estimate")
+            continue
+        o = p.overall
+        summary.add_row(p.programme, f"{p.n_treated:,}", f"{o['naive'] * 100:+.1f}",
+                        f"{o['dr'] * 100:+.1f} ({o['dr_ci_low'] * 100:+.1f} to {o['dr_ci_high'] * 100:+.1f})")
+    out.print(summary)
+    verdict = ("promoted to champion" if result.promoted else
+               "not promoted: " + ("; ".join(result.promotion_reasons) or "promotion not asked for"))
+    out.print(f"{retrain} challenger v{result.challenger.model_version}: {verdict}")
+    out.print(f"learning report {report}; outcomes, effects, drift in {report.parent}/")
+    return result, report
+
+
+@app.command()
+def learn(
+    champion: Annotated[str, typer.Option(help="the model whose lists are being learned from")] = "models:/riskloop-escalation@champion",
+    data: Annotated[Path, typer.Option(help="the data set, now reaching past T + horizon")] = Path("riskloop-demo/data"),
+    config: Annotated[Path, typer.Option(help="experiment config for the retrain")] = Path("experiments/escalation.yaml"),
+    as_of: Annotated[str, typer.Option("--as-of", help="T, the date the lists were scored at (default: from --scores, "
+                                                       "else the latest date whose outcomes are known)")] = "",
+    scores: Annotated[Optional[Path], typer.Option(help="the `riskloop score` folder of T, lists filled in by the teams")] = None,
+    retrain: Annotated[str, typer.Option(help="treatment-aware or naive")] = "treatment-aware",
+    promote_challenger: Annotated[bool, typer.Option("--promote/--no-promote", help="promote through the gates")] = True,
+    window: Annotated[int, typer.Option(help="days after T in which a programme start counts as treatment")] = 180,
+    out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("riskloop-learning"),
+    seed: Annotated[int, typer.Option()] = 0,
+    threads: Annotated[Optional[int], typer.Option(help="LightGBM threads (default: all cores)")] = None,
+) -> None:
+    """One learning cycle: outcomes -> what worked for whom -> treatment-aware challenger -> gates -> report."""
+    from riskloop.experiments.config import ConfigError
+
+    if retrain not in ("treatment-aware", "naive"):
+        fatal(f"--retrain: expected treatment-aware or naive, got '{retrain}'")
+    try:
+        run_learn(champion, data, config, _date(as_of) if as_of else None, scores, retrain, promote_challenger,
+                  window, out_dir, seed, threads)
+    except (ConfigError, DataError, ValueError) as exc:
+        fatal(str(exc))
+
+
 @app.command()
 def demo(
     work_dir: Annotated[Path, typer.Option("--dir", help="working folder for the demo")] = Path("riskloop-demo"),

@@ -1,0 +1,222 @@
+"""One turn of the learning loop (`riskloop learn`): outcomes of the people scored at T -> what worked
+for whom -> a treatment-aware challenger -> champion vs challenger on the same window -> drift.
+
+The edge (CLI, simulator) passes in the synthetic truth when there is one; nothing here reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import pandas as pd
+
+from riskloop.experiments.config import ExperimentConfig
+from riskloop.experiments.registry import LoadedModel, PromotionRefused, load_model, promote
+from riskloop.experiments.tracking import TrainOutcome, log_training
+from riskloop.features.snapshot import PreparedData
+from riskloop.learning.drift import drift_by_unit, drift_table
+from riskloop.learning.linkage import link_outcomes, monthly_cohorts, programme_starts
+from riskloop.learning.programmes import ProgrammeResult, TrueEffect, analyse_programme, programme_names
+from riskloop.learning.retrain import treatment_aware
+from riskloop.models.metrics import evaluate
+from riskloop.pipelines.data import ModelData, from_dataset
+from riskloop.pipelines.score import ScoredCohort, load_for_scoring, score_cohort
+from riskloop.pipelines.train import train
+from riskloop.serving.capacity import Capacity, rank_within
+from riskloop.serving.tiers import prevention_tier
+
+Retrain = Literal["treatment-aware", "naive"]
+COMPARED = ("roc_auc", "average_precision", "precision_at_k", "brier")
+
+
+@dataclass(frozen=True)
+class LearnSettings:
+    champion: str                      # model URI, e.g. models:/riskloop-escalation@champion
+    data: Path                         # the data set, now reaching past T + horizon
+    config: ExperimentConfig           # how to retrain (its `data` is replaced by `data`)
+    as_of: date | None = None          # T; default: the latest first-of-month whose horizon has closed
+    treatment_window_days: int = 180
+    retrain: Retrain = "treatment-aware"
+    promote: bool = True
+    listed: pd.Series | None = None    # person_id -> listed at T (from the lists the teams received)
+    reviews: pd.DataFrame | None = None  # person_id, review_decision from returned lists
+    seed: int = 0
+    threads: int | None = None
+
+
+@dataclass
+class Comparison:
+    """Champion and challenger on the same cohort (the latest date whose outcomes are known)."""
+
+    as_of: date
+    metrics: pd.DataFrame              # rows champion / challenger, columns COMPARED
+    reasons: list[str]                 # why the challenger is worse on this window (empty: it is not)
+
+
+@dataclass
+class LearningResult:
+    as_of: date
+    horizon_days: int
+    champion: LoadedModel
+    outcomes: pd.DataFrame             # link_outcomes
+    programmes: list[ProgrammeResult]
+    new_records: dict[str, int]        # rows dated after what the champion could know
+    drift: pd.DataFrame                # PSI per feature and for the score
+    drift_by_area: pd.DataFrame        # score PSI per local authority
+    drift_dates: tuple[date, date]
+    retrain: Retrain
+    challenger: TrainOutcome | None = None
+    retrain_notes: list[str] = field(default_factory=list)
+    comparison: Comparison | None = None
+    promoted: bool = False
+    promotion_reasons: list[str] = field(default_factory=list)
+    learned: pd.DataFrame | None = None  # what the new model learned: importance of champion vs challenger
+
+
+def closed_as_of(end: date, horizon_days: int, window_days: int = 0) -> date:
+    """The latest first of a month T with T + window + horizon <= the data's end."""
+    last = end - timedelta(days=horizon_days + window_days)
+    return date(last.year, last.month, 1)
+
+
+def listed_at(cohort: ScoredCohort, capacity: float, seed: int) -> pd.Series:
+    """Who the champion's lists at T held (the model's capacity per local authority), when the lists
+    themselves are not given."""
+    frame = cohort.frame
+    units = frame["local_authority"].astype(str)
+    places = Capacity.parse(None, capacity).for_units(units.value_counts().sort_index())
+    rank = rank_within(units, frame["risk"].to_numpy(), frame["score"].to_numpy(), frame["person_id"], seed)
+    return pd.Series(rank <= units.map(places).to_numpy(), index=frame["person_id"].astype(str).to_numpy())
+
+
+MAX_CONTROLS_PER_MONTH = 15_000
+
+
+def trials(champion: LoadedModel, prepared: PreparedData, as_of: date, window_days: int,
+           seed: int) -> pd.DataFrame:
+    """The monthly cohorts of the window stacked: as-of features (numeric), `started_<programme>` within the
+    month, `escalated`, prevention tier, risk band, `month`. People who start nothing that month are
+    sampled down to MAX_CONTROLS_PER_MONTH (the ATT's odds weights need no correction for that)."""
+    contract = champion.contract
+    features = [f for f in contract.features if f not in contract.categorical]
+    catalogue = prepared.catalogue(contract.snapshot)
+    rng = np.random.default_rng(seed)
+    frames = []
+    months = monthly_cohorts(as_of, window_days)
+    for month, following in zip(months, [*months[1:], monthly_cohorts(months[-1], 61)[-1]]):
+        frame = score_cohort(champion.scorer, prepared, month).frame
+        frame = frame[frame["label"].notna()].reset_index(drop=True)
+        starts = programme_starts(prepared, frame["person_id"], month - timedelta(days=1), (following - month).days)
+        started = starts.filter(like="started_").any(axis=1).to_numpy()
+        controls = np.flatnonzero(~started)
+        keep = np.sort(np.concatenate([np.flatnonzero(started), controls if len(controls) <= MAX_CONTROLS_PER_MONTH
+                                       else rng.choice(controls, MAX_CONTROLS_PER_MONTH, replace=False)]))
+        frames.append(pd.concat([
+            frame.loc[keep, ["person_id", *features]].reset_index(drop=True),
+            starts.filter(like="started_").iloc[keep].reset_index(drop=True),
+            pd.DataFrame({"escalated": frame["label"].to_numpy()[keep],
+                          "prevention tier": prevention_tier(frame, catalogue, contract.snapshot)[keep],
+                          "risk band": frame["band_label"].astype(str).to_numpy()[keep], "month": month})], axis=1))
+    return pd.concat(frames, ignore_index=True)
+
+
+def analyse(champion: LoadedModel, prepared: PreparedData, as_of: date, window_days: int, seed: int,
+            threads: int | None, truth: TrueEffect | None) -> list[ProgrammeResult]:
+    stacked = trials(champion, prepared, as_of, window_days, seed)
+    contract = champion.contract
+    X = stacked[[f for f in contract.features if f not in contract.categorical]]
+    subgroups = {name: stacked[name].to_numpy() for name in ("prevention tier", "risk band")}
+    return [analyse_programme(p, X, stacked, subgroups, seed, threads, truth)
+            for p in programme_names(stacked)]
+
+
+def new_records(prepared: PreparedData, since: date) -> dict[str, int]:
+    t = int(np.datetime64(since, "D").astype(np.int64))
+    return {"incident involvements": int((prepared.inc_day > t).sum()),
+            "programme starts": int((prepared.iv_start > t).sum())}
+
+
+def retrain_config(settings: LearnSettings, end: date) -> ExperimentConfig:
+    """The experiment config on the new data, its as-of schedule reaching the latest closed labels."""
+    config = settings.config
+    latest = end - timedelta(days=config.horizon_days)
+    return dataclasses.replace(config, data=Path(settings.data),
+                               schedule=dataclasses.replace(config.schedule, end=max(config.schedule.end, latest)))
+
+
+def retrain_data(settings: LearnSettings, config: ExperimentConfig, prepared: PreparedData) -> ModelData:
+    data = from_dataset(config, prepared)
+    return treatment_aware(data, prepared, settings.seed, settings.threads) if settings.retrain == "treatment-aware" else data
+
+
+def compare(champion: LoadedModel, challenger: LoadedModel, prepared: PreparedData, as_of: date) -> Comparison:
+    """Both models on the cohort at `as_of` (every row, treated or not: the outcomes the partnership saw)."""
+    rows, cohorts = {}, {}
+    for name, model in (("champion", champion), ("challenger", challenger)):
+        cohorts[name] = score_cohort(model.scorer, prepared, as_of).frame
+        labelled = cohorts[name]["label"].notna()
+        frame = cohorts[name][labelled]
+        rows[name] = {m: evaluate(frame["label"].to_numpy(), frame["risk"].to_numpy(), model.contract.capacity)[m]
+                      for m in COMPARED}
+    metrics = pd.DataFrame(rows).T[list(COMPARED)]
+    reasons = [f"{m} on the cohort at {as_of}: challenger {metrics.loc['challenger', m]:.4f} "
+               f"{'>' if m == 'brier' else '<'} champion {metrics.loc['champion', m]:.4f}"
+               for m in ("roc_auc", "precision_at_k") if metrics.loc["challenger", m] < metrics.loc["champion", m] - 0.005]
+    return Comparison(as_of, metrics, reasons)
+
+
+def learn(settings: LearnSettings, out_dir: Path, truth: TrueEffect | None = None,
+          progress: Callable[[str], None] = lambda _: None) -> LearningResult:
+    """One learning cycle; registers the retrained model as challenger and promotes it only through the gates."""
+    champion = load_model(settings.champion)
+    contract = champion.contract
+    prepared, _, end = load_for_scoring(contract, settings.data, settings.as_of or contract.test_window[1])
+    as_of = settings.as_of or closed_as_of(end, contract.snapshot.horizon_days, settings.treatment_window_days)
+    progress(f"outcomes of the cohort scored at {as_of}")
+    cohort = score_cohort(champion.scorer, prepared, as_of)
+    if cohort.frame["label"].isna().all():
+        raise ValueError(f"the outcomes of {as_of} are not known yet: the data ends {end}, the horizon is "
+                         f"{contract.snapshot.horizon_days} days")
+    listed = settings.listed if settings.listed is not None else listed_at(cohort, contract.capacity, settings.seed)
+    outcomes = link_outcomes(cohort.frame, prepared, as_of, settings.treatment_window_days, listed, settings.reviews)
+    progress("what worked, for whom")
+    programmes = analyse(champion, prepared, as_of, settings.treatment_window_days, settings.seed, settings.threads, truth)
+    newest = end + timedelta(days=1)
+    current = score_cohort(champion.scorer, prepared, newest).frame
+    features = [f for f in contract.features if f not in contract.categorical]
+    drift = drift_table(cohort.frame, current, [*features, "risk"], seed=settings.seed)
+    by_area = drift_by_unit(cohort.frame, current, "risk", "local_authority", seed=settings.seed)
+    result = LearningResult(as_of, contract.snapshot.horizon_days, champion, outcomes, programmes,
+                            new_records(prepared, contract.labels_closed_by()), drift, by_area, (as_of, newest),
+                            settings.retrain)
+    progress(f"{settings.retrain} retraining")
+    config = retrain_config(settings, end)
+    data = retrain_data(settings, config, prepared)
+    result.retrain_notes = list(data.warnings)
+    trained = train(data, config, progress=progress)
+    result.challenger = log_training(config, data, trained, out_dir / "challenger")
+    challenger = load_model(f"models:/{settings.config.registered_model}/{result.challenger.model_version}")
+    result.learned = _learned(champion, trained)
+    result.comparison = compare(champion, challenger, prepared, challenger.contract.test_window[1])
+    result.promotion_reasons = list(result.comparison.reasons)
+    if settings.promote and not result.promotion_reasons:
+        try:
+            promote(settings.config.registered_model)
+            result.promoted = True
+        except PromotionRefused as refused:
+            result.promotion_reasons = refused.reasons
+    return result
+
+
+def _learned(champion: LoadedModel, trained) -> pd.DataFrame:
+    """Mean |SHAP| per feature of the champion and of the new model (latest split), top features first."""
+    new = trained.importance_by_split.iloc[-1].rename("challenger")
+    old = champion.scorer.importance_by_split.iloc[-1].rename("champion")
+    table = pd.concat([old, new], axis=1).fillna(0.0)
+    table["change"] = table["challenger"] - table["champion"]
+    return table.sort_values("challenger", ascending=False).head(15)

@@ -1,0 +1,100 @@
+"""Outcome linkage: what happened to each person scored at T, and the monthly cohorts that effect
+estimation compares.
+
+For everyone in the cohort at T (scored by the champion on data that now reaches past T + horizon):
+listed or not, the team's review decision where lists came back, which programme they started in
+(T, T + treatment window], whether they completed it, and whether they escalated within the horizon
+(the snapshot's label). Everything is keyed on the pseudonymised person_id.
+
+Effects are estimated on monthly cohorts instead (one emulated trial per month of the window): a
+referral follows an incident, so a programme started months after T was chosen on events after T
+that the features at T cannot see. In the cohort at the first of each month, the treated are those
+who start the programme within that month and their features are as of the month's first day, after
+the incident that led to the referral.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from riskloop.features.snapshot import PreparedData
+
+
+def _day(value: date) -> int:
+    return int(np.datetime64(value, "D").astype(np.int64))
+
+
+def person_index(prepared: PreparedData, person_id: pd.Series) -> np.ndarray:
+    """Positions of `person_id` in the prepared (sorted) people; every id must be there."""
+    index = pd.Index(prepared.person_id).get_indexer(pd.Series(person_id).astype(str))
+    if (index < 0).any():
+        raise ValueError(f"{int((index < 0).sum())} people are not in the data set")
+    return index
+
+
+def starts_within(prepared: PreparedData, people: np.ndarray, start_day: np.ndarray, end_day: np.ndarray,
+                  programme: int | None = None) -> np.ndarray:
+    """Per row: did person `people[i]` start a programme (or the given one) in (start_day[i], end_day[i]]?"""
+    rows = prepared.iv_person >= 0
+    if programme is not None:
+        rows &= prepared.iv_programme == programme
+    span = np.int64(1) << 32
+    keys = np.sort(prepared.iv_person[rows].astype(np.int64) * span + prepared.iv_start[rows])
+    low = np.searchsorted(keys, people.astype(np.int64) * span + start_day, side="right")
+    high = np.searchsorted(keys, people.astype(np.int64) * span + end_day, side="right")
+    return high > low
+
+
+def programme_starts(prepared: PreparedData, person_id: pd.Series, as_of: date, window_days: int) -> pd.DataFrame:
+    """`started_<programme>` and `completed_<programme>` per person for starts in (T, T + window]."""
+    people = person_index(prepared, person_id)
+    t = _day(as_of)
+    out = {}
+    for code, programme in enumerate(prepared.programmes):
+        rows = (prepared.iv_programme == code) & (prepared.iv_start > t) & (prepared.iv_start <= t + window_days)
+        started = np.zeros(len(prepared.person_id), bool)
+        completed = np.zeros(len(prepared.person_id), bool)
+        started[prepared.iv_person[rows]] = True
+        completed[prepared.iv_person[rows & prepared.iv_completed]] = True
+        out[f"started_{programme}"] = started[people]
+        out[f"completed_{programme}"] = completed[people]
+    return pd.DataFrame(out, index=pd.Series(person_id).index)
+
+
+def monthly_cohorts(first: date, window_days: int) -> list[date]:
+    """The first day of each month from `first` (itself a first of month) over the window."""
+    months = max(1, round(window_days / 30.44))
+    return [date(first.year + (first.month - 1 + j) // 12, (first.month - 1 + j) % 12 + 1, 1) for j in range(months)]
+
+
+def link_outcomes(cohort: pd.DataFrame, prepared: PreparedData, as_of: date, window_days: int,
+                  listed: pd.Series | None = None, reviews: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per cohort member at T: ids, local authority, risk, band, listed, review decision,
+    programme starts and completions, and `escalated` (the label; NaN while its horizon is open)."""
+    out = cohort[["person_id", "local_authority", "area_id", "risk", "band", "band_label"]].copy()
+    out["listed"] = (out["person_id"].map(listed).fillna(False).astype(bool) if listed is not None
+                     else pd.Series(False, index=out.index))
+    out["review_decision"] = (out["person_id"].map(reviews.set_index("person_id")["review_decision"]).fillna("")
+                              if reviews is not None and len(reviews) else "")
+    starts = programme_starts(prepared, cohort["person_id"], as_of, window_days)
+    out = pd.concat([out, starts], axis=1)
+    out["any_programme"] = starts.filter(like="started_").any(axis=1)
+    out["escalated"] = cohort["label"].to_numpy()
+    return out
+
+
+def read_scores(scores_dir: Path) -> tuple[date, pd.Series, pd.DataFrame]:
+    """(T, person_id -> listed, returned review decisions) from a `riskloop score` output folder whose
+    lists/*.csv the teams filled in (review_decision, review_note)."""
+    scores_dir = Path(scores_dir)
+    frame = pd.read_parquet(scores_dir / "prioritisation.parquet", columns=["person_id", "listed", "as_of"])
+    as_of = pd.Timestamp(frame["as_of"].iloc[0]).date()
+    lists = [pd.read_csv(path, skiprows=int(path.read_text(encoding="utf-8").startswith("#")), dtype=str,
+                         keep_default_na=False) for path in sorted((scores_dir / "lists").rglob("*.csv"))]
+    reviews = (pd.concat(lists, ignore_index=True)[["person_id", "review_decision"]].drop_duplicates("person_id")
+               if lists else pd.DataFrame(columns=["person_id", "review_decision"]))
+    return as_of, frame.set_index(frame["person_id"].astype(str))["listed"].astype(bool), reviews

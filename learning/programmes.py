@@ -1,0 +1,71 @@
+"""Per programme: did it work (naive vs doubly robust, overall, by prevention tier and by risk band),
+and for whom (T- and X-learner uplift, Qini on held-out rows, and against the truth where known)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from riskloop.learning.effects import cross_fit, effect_table, overlap
+from riskloop.learning.uplift import LEARNERS, qini_coefficient, qini_curve, uplift
+
+MIN_TREATED = 20
+
+#: person_id column, programme -> each person's true effect (only the synthetic world has it).
+TrueEffect = Callable[[pd.Series, str], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ProgrammeResult:
+    programme: str
+    n_treated: int
+    effects: pd.DataFrame | None          # effect_table: naive and doubly robust, overall and by subgroup
+    overlap: dict[str, float] | None
+    qini: dict[str, pd.DataFrame] | None  # learner -> Qini curve on out-of-fold predictions
+    who_benefits: pd.DataFrame | None     # learner -> Qini coefficient (and, with truth, agreement with it)
+    benefit: pd.DataFrame | None          # person_id + each learner's out-of-fold benefit (-effect)
+    note: str = ""
+
+    @property
+    def overall(self) -> pd.Series | None:
+        return None if self.effects is None else self.effects.iloc[0]
+
+
+def analyse_programme(programme: str, X: pd.DataFrame, outcomes: pd.DataFrame, subgroups: dict[str, pd.Series],
+                      seed: int = 0, threads: int | None = None, truth: TrueEffect | None = None,
+                      k: int = 3) -> ProgrammeResult:
+    """Effects and uplift of one programme (rows of `X` and `outcomes` align; `outcomes` has person_id,
+    `started_<programme>` and `escalated`; a person on several rows is one cluster for the intervals)."""
+    labelled = outcomes["escalated"].notna().to_numpy()
+    clusters = outcomes["person_id"].to_numpy()[labelled]
+    t = outcomes[f"started_{programme}"].to_numpy()[labelled].astype(int)
+    y = outcomes["escalated"].to_numpy()[labelled].astype(int)
+    n_treated = int(t.sum())
+    if n_treated < MIN_TREATED or len(t) - n_treated < MIN_TREATED:
+        return ProgrammeResult(programme, n_treated, None, None, None, None, None,
+                               f"{n_treated} people started {programme} in the window: too few to estimate "
+                               f"(at least {MIN_TREATED} needed)")
+    X = X[labelled].reset_index(drop=True)
+    nuisance = cross_fit(X, t, y, k, seed, threads)
+    groups = {name: pd.Series(values).to_numpy()[labelled] for name, values in subgroups.items()}
+    effects = effect_table(t, y, nuisance, groups, clusters)
+    predicted = uplift(X, t, y, nuisance, k, seed, threads)
+    benefit = pd.DataFrame({"person_id": clusters, **{name: -predicted[name].to_numpy() for name in LEARNERS}})
+    curves = {name: qini_curve(y, t, benefit[name].to_numpy()) for name in LEARNERS}
+    who = pd.DataFrame({"learner": list(LEARNERS), "qini_coefficient": [qini_coefficient(curves[n]) for n in LEARNERS]})
+    if truth is not None:
+        true_effect = truth(pd.Series(clusters), programme)
+        who["spearman_with_true_effect"] = [spearmanr(benefit[n], true_effect).statistic for n in LEARNERS]
+        top = lambda s: np.mean(true_effect[s >= np.quantile(s, 0.9)])  # noqa: E731
+        who["true_effect_top_decile"] = [top(benefit[n].to_numpy()) for n in LEARNERS]
+        who["true_effect_everyone"] = float(np.mean(true_effect))
+    return ProgrammeResult(programme, n_treated, effects, overlap(t, nuisance), curves, who, benefit)
+
+
+def programme_names(outcomes: pd.DataFrame) -> list[str]:
+    return [c.removeprefix("started_") for c in outcomes.columns if c.startswith("started_")]
+

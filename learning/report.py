@@ -1,0 +1,139 @@
+"""The learning report (HTML, for a partnership board) and the cycle's files, logged to MLflow.
+
+Counts of people go through the disclosure rule of `reports.disclosure`; no person-level row leaves
+the output folder (outcomes.parquet, keyed on pseudonyms, stays there and is not logged).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from riskloop.experiments.orphans import process_tags
+from riskloop.experiments.store import experiment_id
+from riskloop.features.io import atomic_folder
+from riskloop.learning.cycle import LearningResult
+from riskloop.learning.programmes import ProgrammeResult
+from riskloop.reports.disclosure import disclose, protect
+from riskloop.reports.figures import effect_plot, psi_plot, qini_plot
+from riskloop.reports.render import render, table
+
+NOT_REVEALED = ("What these records cannot reveal: the estimates assume that referral depended only on what is "
+                "recorded before the scoring date (offending, victimisation, harm, age, area, earlier programmes). "
+                "If something unrecorded drove both referral and outcome, the estimates are biased by it. And who "
+                "benefits most may depend on things partners rarely record, adverse childhood experiences above "
+                "all: uplift models can only target on what is recorded, so part of the variation in benefit stays "
+                "invisible to them.")
+
+
+def verdict(result: ProgrammeResult) -> str:
+    """What a board should take from one programme's figures, in one sentence."""
+    if result.effects is None:
+        return result.note
+    overall = result.overall
+    points = f"{overall['dr'] * 100:+.1f} points (95% interval {overall['dr_ci_low'] * 100:+.1f} to {overall['dr_ci_high'] * 100:+.1f})"
+    if overall["dr_ci_high"] < 0:
+        best = result.who_benefits.sort_values("qini_coefficient", ascending=False).iloc[0]
+        levels = result.effects.iloc[1:]
+        spread = (levels["dr_ci_high"].min() < levels["dr_ci_low"].max()) if len(levels) > 1 else False
+        how = ("target it by predicted benefit (uplift): its effect differs between groups"
+               if best["qini_coefficient"] > 0 and spread else
+               "target it by risk: no reliable difference in who benefits was found")
+        return f"It worked: escalation changed by {points} for the people who started it; {how}."
+    if overall["dr_ci_low"] > 0:
+        return f"Escalation rose by {points} for the people who started it: review how it is delivered."
+    return f"No effect was detected: {points}; the interval includes no change."
+
+
+def _effects_view(result: ProgrammeResult, threshold: int) -> pd.DataFrame:
+    frame = result.effects.copy()
+    shown = protect(frame.rename(columns={"n_treated": "n"}), threshold, "n").rename(columns={"n": "started"})
+    shown["untreated"] = frame["n_control"].map(lambda n: disclose(n, threshold))
+    for column in ("treated_rate", "naive", "naive_ci_low", "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"):
+        shown[column] = [v if isinstance(v, str) else f"{v * 100:+.1f}" if column != "treated_rate" else f"{v:.1%}"
+                         for v in shown[column]]
+    return shown[["subgroup", "level", "started", "untreated", "treated_rate", "naive", "naive_ci_low",
+                  "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"]].rename(columns={
+        "treated_rate": "escalated (started)", "naive": "naive difference (points)", "naive_ci_low": "naive low",
+        "naive_ci_high": "naive high", "dr": "doubly robust (points)", "dr_ci_low": "DR low", "dr_ci_high": "DR high"})
+
+
+def render_learning_report(result: LearningResult) -> str:
+    threshold = result.champion.contract.audit.disclosure_threshold
+    programmes = []
+    for p in result.programmes:
+        view = {"name": p.programme, "verdict": verdict(p), "n": disclose(p.n_treated, threshold)}
+        if p.effects is not None:
+            view.update(effects=table(_effects_view(p, threshold)),
+                        effect_plot=effect_plot(p.effects, f"{p.programme}: effect on escalation"),
+                        overlap=p.overlap, qini_plot=qini_plot(p.qini, f"{p.programme}: who benefits"),
+                        who=table(p.who_benefits))
+        programmes.append(view)
+    outcomes = result.outcomes
+    c = result.comparison
+    return render(
+        "learning_report.html", title="Learning report", model=f"{result.champion.name} v{result.champion.version}",
+        as_of=result.as_of, horizon=result.horizon_days, cohort=disclose(len(outcomes), threshold),
+        listed=disclose(int(outcomes["listed"].sum()), threshold),
+        started=disclose(int(outcomes["any_programme"].sum()), threshold),
+        escalated=f"{outcomes['escalated'].mean():.1%}", new_records=result.new_records,
+        programmes=programmes, not_revealed=NOT_REVEALED, retrain=result.retrain, retrain_notes=result.retrain_notes,
+        challenger=(f"v{result.challenger.model_version}" if result.challenger else None),
+        comparison=table(c.metrics.rename_axis("model"), index=True) if c else None,
+        comparison_date=c.as_of if c else None, promoted=result.promoted, reasons=result.promotion_reasons,
+        learned=table(result.learned.rename_axis("feature"), index=True) if result.learned is not None else None,
+        drift=table(result.drift.head(15)), drift_plot=psi_plot(result.drift), drift_dates=result.drift_dates,
+        drift_by_area=table(result.drift_by_area.drop(columns="n")),
+        recommendation=recommendation(result))
+
+
+def recommendation(result: LearningResult) -> str:
+    uplift = [p.programme for p in result.programmes if "predicted benefit" in verdict(p)]
+    worked = [p.programme for p in result.programmes if verdict(p).startswith("It worked")]
+    if uplift:
+        return (f"Next cycle, fill {', '.join(uplift)} by predicted benefit (uplift) among the people the risk model "
+                "lists, so places go to those the programme helps most; fill the others by risk.")
+    if worked:
+        return (f"{', '.join(worked)} reduced escalation; keep filling places by risk: the data show no reliable "
+                "difference in who benefits.")
+    return "No programme showed a reliable effect this cycle: keep filling places by risk and collect another cycle."
+
+
+def write_learning(result: LearningResult, out_dir: Path) -> Path:
+    """outcomes.parquet, effects.csv, who_benefits.csv, drift.csv, learning.json and learning_report.html,
+    written atomically beside the challenger's folder; the shareable ones logged to an MLflow run."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(out_dir / "learning") as folder:
+        result.outcomes.to_parquet(folder / "outcomes.parquet", index=False)
+        threshold = result.champion.contract.audit.disclosure_threshold
+        effects = [p.effects.assign(programme=p.programme) for p in result.programmes if p.effects is not None]
+        frame = pd.concat(effects, ignore_index=True) if effects else pd.DataFrame()
+        if len(frame):
+            controls = frame["n_control"].map(lambda n: disclose(n, threshold))
+            frame = protect(frame.rename(columns={"n_treated": "n"}), threshold, "n").rename(columns={"n": "n_treated"})
+            frame["n_control"] = controls
+        frame.to_csv(folder / "effects.csv", index=False)
+        who = [p.who_benefits.assign(programme=p.programme) for p in result.programmes if p.who_benefits is not None]
+        (pd.concat(who, ignore_index=True) if who else pd.DataFrame()).to_csv(folder / "who_benefits.csv", index=False)
+        result.drift.to_csv(folder / "drift.csv", index=False)
+        summary = {"as_of": result.as_of.isoformat(), "retrain": result.retrain, "promoted": result.promoted,
+                   "promotion_reasons": result.promotion_reasons,
+                   "challenger_version": result.challenger.model_version if result.challenger else None,
+                   "programmes": {p.programme: verdict(p) for p in result.programmes},
+                   "recommendation": recommendation(result)}
+        (folder / "learning.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (folder / "learning_report.html").write_text(render_learning_report(result), encoding="utf-8")
+    learning = out_dir / "learning"
+    with mlflow.start_run(experiment_id=experiment_id(f"{result.champion.contract.name}-learning"),
+                          run_name=f"learning {result.as_of}", tags=process_tags()) as run:
+        mlflow.log_params({"as_of": result.as_of.isoformat(), "retrain": result.retrain,
+                           "champion": f"{result.champion.name} v{result.champion.version}"})
+        mlflow.log_metrics({f"dr_{p.programme}": float(p.overall["dr"]) for p in result.programmes if p.effects is not None})
+        mlflow.set_tags({"promoted": str(result.promoted), "challenger_version": summary["challenger_version"] or ""})
+        for name in ("effects.csv", "who_benefits.csv", "drift.csv", "learning.json", "learning_report.html"):
+            mlflow.log_artifact(str(learning / name))
+    return learning / "learning_report.html"
