@@ -391,8 +391,10 @@ def _snapshot_columns(ctx: PartitionContext, config: SnapshotConfig, catalogue_n
 
 
 def _as_output(frame: pd.DataFrame, columns: list[tuple[str, str]]) -> pd.DataFrame:
-    out = frame[[name for name, _ in columns]]
-    return out.astype({name: float for name, kind in columns if kind == "double"})
+    """The frame's columns in the declared order and types (text as plain objects: one Arrow chunk)."""
+    return pd.DataFrame({name: frame[name].to_numpy(dtype=float) if kind == "double"
+                         else frame[name].to_numpy(dtype=object) if kind == "string" else frame[name].to_numpy()
+                         for name, kind in columns})
 
 
 # ---------------------------------------------------------------- scoring into lists
@@ -477,7 +479,9 @@ def spark_score_to_lists(spark: "SparkSession", loaded: LoadedModel, data_uri: s
             frame = frame.reset_index(drop=True)
             out = list_rows(frame, frame["unit"], frame["rank"].to_numpy(), frame["listed"].to_numpy(), loaded_,
                             catalogue_, cohort_, scored_at)
-            yield out.assign(as_of=pd.Timestamp(as_of))
+            yield pd.DataFrame({c: out[c].to_numpy(dtype=object) if out[c].dtype.kind in "OTU" or
+                                pd.api.types.is_string_dtype(out[c]) else out[c].to_numpy() for c in out.columns}
+                               ).assign(as_of=pd.Timestamp(as_of))
 
     out_schema = ("person_id string, area_id string, local_authority string, unit string, rank long, listed boolean, "
                   "risk double, band long, band_label string, prevention_tier string, "

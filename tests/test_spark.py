@@ -32,6 +32,7 @@ def spark():
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (SparkSession.builder.master("local[2]").appName("riskloop-test")
                .config("spark.sql.shuffle.partitions", "4").config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
                .config("spark.default.parallelism", "2").getOrCreate())
     yield session
     session.stop()
