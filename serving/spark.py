@@ -214,7 +214,7 @@ def validate_on_spark(spark: "SparkSession", data_uri: str, today: date | None =
         reasons = F.concat(F.coalesce(F.split("_early", _SEP), empty), F.array_compact(F.array(*checks, F.lit(None).cast("string"))),
                            F.coalesce(F.split("_late", _SEP), empty))
         checked = checked.withColumn("_reasons", reasons).persist()
-        good = checked.where(F.size("_reasons") == 0).select(*named).persist()
+        good = checked.where(F.size("_reasons") == 0).select("_row", *named).persist()   # _row: file order
         bad = checked.where(F.size("_reasons") > 0).select("_row", "_reasons")
         rules = {r["rule"]: int(r["count"]) for r in bad.select(F.explode("_reasons").alias("r"))
                  .groupBy(F.substring_index("r", ":", 1).alias("rule")).count().collect()}
@@ -226,7 +226,7 @@ def validate_on_spark(spark: "SparkSession", data_uri: str, today: date | None =
         checked.unpersist()
         valid[schema.name] = good
     end = _coverage_end(spark, data_uri) or _last_incident(valid["incidents"]) or today
-    areas = valid["areas"].toPandas()
+    areas = valid["areas"].toPandas().sort_values("_row").drop(columns="_row").reset_index(drop=True)
     programmes = tuple(sorted(r["programme"] for r in valid["interventions"].select("programme").distinct().collect()))
     return SparkData(valid, ValidationReport(reports), end, _fingerprint(spark, data_uri), areas, programmes)
 
@@ -368,7 +368,8 @@ def prepared_partition(rows: pd.DataFrame, ctx: PartitionContext) -> PreparedDat
     kind = rows[_KIND]
 
     def table(name: str, columns: tuple[str, ...]) -> pd.DataFrame:
-        return rows.loc[kind == name, list(columns)].reset_index(drop=True)
+        """The group's rows of a table in file order, as the local engine holds them (sums add up alike)."""
+        return rows.loc[kind == name, list(columns)].sort_values("_row").reset_index(drop=True)
 
     others = rows.loc[kind == "others", ["incident_id", "_other_person", "_other_date"]]
     others = others.set_axis(["incident_id", "person_id", "date"], axis=1).reset_index(drop=True)
