@@ -8,7 +8,7 @@ dated exactly T is in neither (docs/architecture.md, "The as-of rule"). All aggr
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Literal
 
@@ -98,9 +98,20 @@ class PreparedData:
     programmes: tuple[str, ...]
     end_day: int
     fingerprint: str
+    # A partition of the population (serving/spark.py) also carries what it needs from the rest:
+    # rows of other people in its incidents (for co-involvement; person codes past its own people)
+    # and the population's incident counts by area per as-of day (see `area_counts`).
+    other_incident: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    other_person: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    other_day: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    area_counts: dict[int, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def from_dataset(cls, data: Dataset) -> "PreparedData":
+    def from_dataset(cls, data: Dataset, programmes: tuple[str, ...] | None = None,
+                     others: pd.DataFrame | None = None, area_counts: dict[int, np.ndarray] | None = None
+                     ) -> "PreparedData":
+        """Arrays of a data set. A partition of people passes the whole data set's `programmes`, the
+        `others` (incident_id, person_id, date) sharing its incidents, and `area_counts` by as-of day."""
         people = data.people.sort_values("person_id", kind="stable").reset_index(drop=True)
         areas = data.areas.reset_index(drop=True)
         area_index = pd.Index(areas["area_id"])
@@ -110,7 +121,9 @@ class PreparedData:
         decile = np.ceil(10 * pd.Series(rank).rank(method="first").to_numpy() / len(rank)).astype(np.int64)
         inc = data.incidents
         iv = data.interventions
-        programmes = tuple(sorted(iv["programme"].unique()))
+        programmes = tuple(sorted(iv["programme"].unique())) if programmes is None else programmes
+        others = pd.DataFrame({"incident_id": [], "person_id": [], "date": []}) if others is None else others
+        incident_codes = pd.factorize(pd.concat([inc["incident_id"], others["incident_id"]], ignore_index=True))[0]
         end = iv["end_date"] if "end_date" in iv else pd.Series(pd.NaT, index=iv.index)
         completed = iv["completed"] if "completed" in iv else pd.Series(pd.NA, index=iv.index, dtype="boolean")
         far_future = np.iinfo(np.int64).max // 2
@@ -125,7 +138,7 @@ class PreparedData:
             la_names=np.asarray(la_names, dtype=object),
             area_population=areas["population"].to_numpy(dtype=float), area_decile=decile,
             inc_person=person_index.get_indexer(inc["person_id"]),
-            inc_incident=pd.factorize(inc["incident_id"])[0].astype(np.int64),
+            inc_incident=incident_codes[:len(inc)].astype(np.int64),
             inc_day=_days(inc["date"]),
             inc_type=pd.Index(INCIDENT_TYPES).get_indexer(inc["type"]).astype(np.int64),
             inc_role=pd.Index(ROLES).get_indexer(inc["role"]).astype(np.int64),
@@ -137,6 +150,10 @@ class PreparedData:
             iv_completed=completed.fillna(False).to_numpy(dtype=bool),
             programmes=programmes, end_day=int(np.datetime64(data.end, "D").astype(np.int64)),
             fingerprint=data.fingerprint,
+            other_incident=incident_codes[len(inc):].astype(np.int64),
+            other_person=len(people) + pd.factorize(others["person_id"])[0].astype(np.int64),
+            other_day=_days(others["date"]) if len(others) else np.empty(0, np.int64),
+            area_counts=area_counts or {},
         )
 
     def catalogue(self, config: SnapshotConfig) -> list[FeatureSpec]:
@@ -192,17 +209,21 @@ def _incident_features(d: PreparedData, rows: np.ndarray, pos: np.ndarray, n: in
     cols[REPEAT_VICTIM] = (np.bincount(pos[victim & year], minlength=n) >= 2).astype(np.int64)
     cols[HIGH_HARM_VICTIMISATIONS] = np.bincount(
         pos[victim & year & _high_harm(d, rows, config.harm_threshold)], minlength=n)
-    cols[co_involved_feature(max(config.windows))] = _co_involved(d, rows, pos, n)
+    cols[co_involved_feature(max(config.windows))] = _co_involved(d, rows, pos, n, t, config.lookback_days)
     return cols
 
 
-def _co_involved(d: PreparedData, rows: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
-    """Distinct other people sharing an incident with each cohort member."""
-    pairs = pd.DataFrame({"incident": d.inc_incident[rows], "pos": pos, "person": d.inc_person[rows]})
+def _co_involved(d: PreparedData, rows: np.ndarray, pos: np.ndarray, n: int, t: int, lookback: int) -> np.ndarray:
+    """Distinct other people sharing an incident in the lookback with each cohort member (people outside
+    a partition count through its `other_*` rows, which hold no cohort position: -1)."""
+    others = (d.other_day < t) & (d.other_day >= t - lookback)
+    pairs = pd.DataFrame({"incident": np.r_[d.inc_incident[rows], d.other_incident[others]],
+                          "pos": np.r_[pos, np.full(int(others.sum()), -1)],
+                          "person": np.r_[d.inc_person[rows], d.other_person[others]]})
     shared = pairs[pairs.duplicated("incident", keep=False)]
     links = shared.merge(shared, on="incident", suffixes=("", "_other"))
-    links = links.loc[links["person"] != links["person_other"], ["pos", "person_other"]].drop_duplicates()
-    return np.bincount(links["pos"].to_numpy(), minlength=n)
+    links = links.loc[(links["person"] != links["person_other"]) & (links["pos"] >= 0), ["pos", "person_other"]]
+    return np.bincount(links.drop_duplicates()["pos"].to_numpy(), minlength=n)
 
 
 def _history_rows(d: PreparedData, cohort: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
@@ -277,24 +298,36 @@ def _intervention_features(d: PreparedData, cohort: np.ndarray, t: int) -> dict[
     return cols
 
 
+def area_counts(d: PreparedData, t: int) -> np.ndarray:
+    """Incidents by small area and type in the year before T and in the year before that: (2, areas, types).
+    The only population-wide input of a snapshot; a partition's counts add up to the population's."""
+    return count_by_area(d.person_area[d.inc_person], d.inc_day, d.inc_type, len(d.area_id), t)
+
+
+def count_by_area(inc_area: np.ndarray, inc_day: np.ndarray, inc_type: np.ndarray, n_areas: int, t: int) -> np.ndarray:
+    """`area_counts` of incident rows given as (area code, day, type code) arrays."""
+    n_types = len(INCIDENT_TYPES)
+    age_days = t - inc_day
+    past = inc_day < t
+    windows = (past & (age_days <= 365), past & (age_days > 365) & (age_days <= 730))
+    return np.stack([np.bincount(inc_area[w] * n_types + inc_type[w], minlength=n_areas * n_types)
+                     .reshape(n_areas, n_types) for w in windows])
+
+
 def _area_features(d: PreparedData, t: int, cohort_area: np.ndarray) -> dict[str, np.ndarray]:
     """Population-level rates per 1,000 residents by incident type: small area and local authority."""
-    n_areas, n_types = len(d.area_id), len(INCIDENT_TYPES)
-    inc_area = d.person_area[d.inc_person]
-    age_days = t - d.inc_day
-    past = d.inc_day < t
+    counts = d.area_counts[t] if t in d.area_counts else area_counts(d, t)
 
-    def rates(window: np.ndarray, groups: np.ndarray, n_groups: int, population: np.ndarray) -> np.ndarray:
-        counts = np.bincount(groups[window] * n_types + d.inc_type[window], minlength=n_groups * n_types)
-        return 1000 * counts.reshape(n_groups, n_types) / np.maximum(population, 1)[:, None]
+    def rates(window_counts: np.ndarray, population: np.ndarray) -> np.ndarray:
+        return 1000 * window_counts / np.maximum(population, 1)[:, None]
 
-    last_year = past & (age_days <= 365)
-    year_before = past & (age_days > 365) & (age_days <= 730)
-    area_rate = rates(last_year, inc_area, n_areas, d.area_population)
-    area_trend = area_rate - rates(year_before, inc_area, n_areas, d.area_population)
+    area_rate = rates(counts[0], d.area_population)
+    area_trend = area_rate - rates(counts[1], d.area_population)
     n_la = len(d.la_names)
     la_population = np.bincount(d.area_la, d.area_population, minlength=n_la)
-    la_rate = rates(last_year, d.area_la[inc_area], n_la, la_population)
+    la_counts = np.zeros((n_la, counts.shape[2]), dtype=np.int64)
+    np.add.at(la_counts, d.area_la, counts[0])
+    la_rate = rates(la_counts, la_population)
     cols: dict[str, np.ndarray] = {}
     for k, incident_type in enumerate(INCIDENT_TYPES):
         cols[area_rate_feature(incident_type)] = area_rate[cohort_area, k]

@@ -174,42 +174,83 @@ def _column_rules(column: Column, parsed: ParsedColumn, raw: pd.Series, today: d
              lambda: f"{name}: " + shown() + f" gives an age over {column.max_age_years} years today ({today.isoformat()})")
 
 
+def duplicate_reason(schema: TableSchema) -> str:
+    return f"duplicate {'/'.join(schema.key)}: the same key is on more than one row"
+
+
+def reference_reason_parts(column: str, table: str) -> tuple[str, str]:
+    """(text before, text after) the missing value in a reference rule's reason."""
+    return f"{column}: '", f"' not found in valid {table}"
+
+
+def reference_reason(column: str, table: str, values: pd.Series) -> pd.Series:
+    before, after = reference_reason_parts(column, table)
+    return before + values.astype("string[pyarrow]").fillna("") + after
+
+
+BEFORE_BIRTH = "date: before the person's birth_date"
+END_BEFORE_START = "end_date: before start_date"
+
+
+def row_failures(schema: TableSchema, raw: pd.DataFrame, parsed: dict[str, ParsedColumn], today: date,
+                 fail: Fail) -> None:
+    """The rules that read one row only: each column's own rules (the `late` rule comes in `late_failures`)."""
+    for column in schema.columns:
+        if column.name in parsed:
+            _column_rules(column, parsed[column.name], raw[column.name], today, fail)
+
+
+def late_failures(schema: TableSchema, typed: dict[str, pd.Series], fail: Fail) -> None:
+    """The row-local rule checked after the key and reference rules (its place in a row's reasons)."""
+    if schema.name == "interventions" and "end_date" in typed:
+        fail(typed["end_date"] < typed["start_date"], END_BEFORE_START)
+
+
 def _rule_failures(schema: TableSchema, raw: pd.DataFrame, parsed: dict[str, ParsedColumn],
                    parents: dict[str, pd.DataFrame], today: date) -> list[tuple[pd.Series, pd.Series]]:
     """(mask, reason) pairs; a reason is a string Series aligned with the rows."""
     failures: list[tuple[pd.Series, pd.Series]] = []
-
-    def fail(mask: pd.Series, reason: Reason) -> None:
-        """Record a rule; a reason naming row values is a callable, rendered only if rows fail."""
-        mask = mask.fillna(False).astype(bool)
-        if mask.any():
-            text = reason() if callable(reason) else pd.Series(reason, index=raw.index)
-            failures.append((mask, text))
-
-    for column in schema.columns:
-        if column.name in parsed:
-            _column_rules(column, parsed[column.name], raw[column.name], today, fail)
+    fail = failure_collector(failures, raw.index)
+    row_failures(schema, raw, parsed, today, fail)
     typed = {name: column.values for name, column in parsed.items()}
 
     key = pd.DataFrame({k: typed[k] for k in schema.key})
-    fail(key.duplicated(keep=False) & key.notna().all(axis=1),
-         f"duplicate {'/'.join(schema.key)}: the same key is on more than one row")
+    fail(key.duplicated(keep=False) & key.notna().all(axis=1), duplicate_reason(schema))
 
     for ref in schema.references:
         known = parents[ref.table][ref.table_column]
         values = typed[ref.column]
-        fail(values.notna() & ~_isin(values, known),
-             lambda: f"{ref.column}: '" + values.astype("string[pyarrow]").fillna("") + f"' not found in valid {ref.table}")
+        fail(values.notna() & ~_isin(values, known), lambda: reference_reason(ref.column, ref.table, values))
 
     if schema.name == "incidents":
         people = parents["people"]
         where = _positions(typed["person_id"], people["person_id"])
         # position -1 (a person not in people, or no people at all) reads the appended NaT: never before birth
         birth = np.append(people["birth_date"].to_numpy(), np.datetime64("NaT", "s"))[where]
-        fail(pd.Series(typed["date"].to_numpy() < birth, index=raw.index), "date: before the person's birth_date")
-    if schema.name == "interventions" and "end_date" in typed:
-        fail(typed["end_date"] < typed["start_date"], "end_date: before start_date")
+        fail(pd.Series(typed["date"].to_numpy() < birth, index=raw.index), BEFORE_BIRTH)
+    late_failures(schema, typed, fail)
     return failures
+
+
+def failure_collector(failures: list[tuple[pd.Series, pd.Series]], index: pd.Index) -> Fail:
+    def fail(mask: pd.Series, reason: Reason) -> None:
+        """Record a rule; a reason naming row values is a callable, rendered only if rows fail."""
+        mask = mask.fillna(False).astype(bool)
+        if mask.any():
+            text = reason() if callable(reason) else pd.Series(reason, index=index)
+            failures.append((mask, text))
+    return fail
+
+
+def parse_table(schema: TableSchema, raw: pd.DataFrame) -> dict[str, ParsedColumn]:
+    return {c.name: _parse_column(raw[c.name], c) for c in schema.columns if c.name in raw.columns}
+
+
+def require_columns(schema: TableSchema, columns, source: str = "") -> None:
+    """Raise DataError naming the first missing required column."""
+    missing = [c for c in schema.required if c not in columns]
+    if missing:
+        raise DataError(f"{source or schema.name}: missing required column '{missing[0]}'")
 
 
 def validate_table(schema: TableSchema, raw: pd.DataFrame, parents: dict[str, pd.DataFrame],
@@ -218,11 +259,9 @@ def validate_table(schema: TableSchema, raw: pd.DataFrame, parents: dict[str, pd
 
     Raises DataError naming the first missing required column.
     """
-    missing = [c for c in schema.required if c not in raw.columns]
-    if missing:
-        raise DataError(f"{source or schema.name}: missing required column '{missing[0]}'")
+    require_columns(schema, raw.columns, source)
     raw = raw.reset_index(drop=True)
-    parsed = {c.name: _parse_column(raw[c.name], c) for c in schema.columns if c.name in raw.columns}
+    parsed = parse_table(schema, raw)
     failures = _rule_failures(schema, raw, parsed, parents, today)
     bad = np.zeros(len(raw), dtype=bool)
     for mask, _ in failures:

@@ -105,13 +105,15 @@ def validate(
 
 @app.command()
 def features(
-    data: Annotated[Path, typer.Option("--data", help="data set folder")],
+    data: Annotated[str, typer.Option("--data", help="data set folder (with --engine spark, any URI Spark reads)")],
     as_of: Annotated[list[str], typer.Option("--as-of", help="as-of date T (repeatable)")],
     out_file: Annotated[Path, typer.Option("--out", help="snapshot Parquet file to write")],
     horizon_days: Annotated[int, typer.Option(help="label horizon H: the label looks at (T, T+H]")] = 365,
     label: Annotated[str, typer.Option(help="escalation or repeat_victimisation")] = "escalation",
     harm_threshold: Annotated[float, typer.Option(help="harm above this makes an incident high-harm")] = 6.0,
     catalogue: Annotated[Optional[Path], typer.Option(help="also write the feature catalogue (CSV)")] = None,
+    engine: Annotated[str, typer.Option(help="local (one machine) or spark")] = "local",
+    spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL (default: spark-submit's or local[*])")] = None,
 ) -> None:
     """Build point-in-time snapshots (cohort, features, label, protected columns) for as-of dates."""
     from riskloop.features.catalogue import catalogue_frame
@@ -122,9 +124,21 @@ def features(
     from riskloop.features.validate import load_dataset
 
     dates = [_date(t) for t in as_of]
+    if engine not in ("local", "spark"):
+        fatal(f"--engine: expected local or spark, got '{engine}'")
     try:
         config = SnapshotConfig(label=label, horizon_days=horizon_days, harm_threshold=harm_threshold)
-        dataset = load_dataset(data)
+        if engine == "spark":
+            from riskloop.serving.spark import spark_session, spark_snapshots
+
+            meta, specs, per_date = spark_snapshots(spark_session(spark_master), data, dates, config, out_file)
+            if catalogue:
+                write_csv_atomic(catalogue_frame(specs), catalogue)
+            out.print(f"snapshots -> {out_file}: " + "; ".join(
+                f"{r.as_of.date()}: cohort {r.cohort:,}, labelled {r.labelled:,}" for r in per_date.itertuples()))
+            out.print(f"{len(meta.features)} features, protected (audit only): {', '.join(meta.protected)}")
+            return
+        dataset = load_dataset(Path(data))
         dataset.require_rows("areas", "people")
         check_coverage(dataset, dates)
     except (DataError, ValueError) as exc:
@@ -397,17 +411,36 @@ def audit(
         out.print(f"[yellow]measurement bias detected:[/] {', '.join(result.detected_bias())}", highlight=False)
 
 
-def run_score(model: str, data: Path, as_of: date, out_dir: Path, capacity: Optional[str], per: str, seed: int):
+def run_score(model: str, data: Path | str, as_of: date, out_dir: Path, capacity: Optional[str], per: str, seed: int,
+              engine: str = "local", spark_master: Optional[str] = None):
     from riskloop.experiments.registry import load_model
     from riskloop.serving.batch import score_to_lists
     from riskloop.serving.capacity import Capacity
 
     loaded = load_model(model)
     places = Capacity.parse(capacity, loaded.contract.capacity)
+    if engine == "spark":
+        from riskloop.serving.spark import spark_score_to_lists, spark_session
+
+        with console.status(f"scoring the cohort at {as_of} on Spark"):
+            outcome = spark_score_to_lists(spark_session(spark_master), loaded, str(data), as_of, out_dir, places,
+                                           per, seed)
+    else:
+        outcome = _score_locally(loaded, Path(data), as_of, out_dir, places, per, seed)
+    _print_outcome(outcome, loaded, model, as_of, out_dir)
+    return outcome
+
+
+def _score_locally(loaded, data: Path, as_of: date, out_dir: Path, places, per: str, seed: int):
+    from riskloop.serving.batch import score_to_lists
+
     with progress_bar(f"scoring the cohort at {as_of}") as bar:
         task = bar.add_task("rows", total=None)
-        outcome = score_to_lists(loaded, data, as_of, out_dir, places, per, seed,
-                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+        return score_to_lists(loaded, data, as_of, out_dir, places, per, seed,
+                              progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+
+def _print_outcome(outcome, loaded, model: str, as_of: date, out_dir: Path) -> None:
     counts = outcome.manifest["counts"]
     table = Table(title=f"prioritisation lists at {as_of}: {loaded.name or model} v{loaded.version or '-'}")
     for col in ("unit", "cohort", "places", "listed"):
@@ -419,29 +452,33 @@ def run_score(model: str, data: Path, as_of: date, out_dir: Path, capacity: Opti
     out.print(f"scored {counts['scored']:,} people, listed {counts['listed']:,}; {quarantined:,} input rows quarantined; "
               f"counts reconcile: {'yes' if counts['reconciles'] else 'NO'}; wrote {out_dir}/ (prioritisation.parquet, "
               "lists/, manifest.json). Scores are advisory: a practitioner decides.")
-    return outcome
 
 
 @app.command()
 def score(
     model: Annotated[str, typer.Option(help="model URI")] = "models:/riskloop-escalation@champion",
-    data: Annotated[Path, typer.Option(help="riskloop data set folder")] = Path("riskloop-demo/data"),
+    data: Annotated[str, typer.Option(help="riskloop data set folder (with --engine spark, any URI Spark reads)")
+                    ] = "riskloop-demo/data",
     as_of: Annotated[str, typer.Option("--as-of", help="as-of date T: features use records before T")] = "",
     out_dir: Annotated[Path, typer.Option("--out", help="output folder (replaced as a whole)")] = Path("riskloop-scores"),
     capacity: Annotated[Optional[str], typer.Option(help="places: a CSV (unit,places), a number per unit, or a share "
                                                          "of each unit's cohort (default: the model's capacity)")] = None,
     per: Annotated[str, typer.Option(help="rank within each local_authority or area")] = "local_authority",
     seed: Annotated[int, typer.Option(help="seed of the tie-break hash (equal risks)")] = 0,
+    engine: Annotated[str, typer.Option(help="local (one machine) or spark")] = "local",
+    spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL (default: spark-submit's or local[*])")] = None,
 ) -> None:
     """Score everyone in the cohort at T into prioritisation lists (advisory), atomically."""
     from riskloop.serving.capacity import CapacityError
 
     if per not in ("local_authority", "area"):
         fatal(f"--per: expected local_authority or area, got '{per}'")
+    if engine not in ("local", "spark"):
+        fatal(f"--engine: expected local or spark, got '{engine}'")
     if not as_of:
         fatal("--as-of is required (YYYY-MM-DD)")
     try:
-        run_score(model, data, _date(as_of), out_dir, capacity, per, seed)
+        run_score(model, data, _date(as_of), out_dir, capacity, per, seed, engine, spark_master)
     except (DataError, CapacityError, ValueError) as exc:
         fatal(str(exc))
 

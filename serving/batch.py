@@ -16,6 +16,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable, Literal
 
+import numpy as np
 import pandas as pd
 
 from riskloop.experiments.registry import LoadedModel
@@ -45,17 +46,31 @@ class ScoreOutcome:
     manifest: dict
 
 
+def unit_column(per: Unit) -> str:
+    return "local_authority" if per == "local_authority" else "area_id"
+
+
 def prioritise(cohort: ScoredCohort, loaded: LoadedModel, catalogue: list[FeatureSpec], capacity: Capacity,
                per: Unit, seed: int, scored_at: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(prioritisation frame: everyone scored, ranked within their unit, reasons for the listed only;
     per-unit cohort, places and listed counts)."""
-    frame, contract = cohort.frame, cohort.contract
-    unit_column = "local_authority" if per == "local_authority" else "area_id"
-    units = frame[unit_column].astype(str)
+    frame = cohort.frame
+    units = frame[unit_column(per)].astype(str)
     sizes = units.value_counts().sort_index()
     places = capacity.for_units(sizes)
     rank = rank_within(units, frame["risk"].to_numpy(), frame["score"].to_numpy(), frame["person_id"], seed)
     listed = rank <= units.map(places).to_numpy()
+    out = list_rows(frame, units, rank, listed, loaded, catalogue, cohort, scored_at)
+    out = out.sort_values(["unit", "rank"], kind="stable").reset_index(drop=True)
+    counts = pd.DataFrame({"cohort": sizes, "places": places, "listed": out.groupby("unit")["listed"].sum()})
+    return out, counts
+
+
+def list_rows(frame: pd.DataFrame, units: pd.Series, rank: np.ndarray, listed: np.ndarray, loaded: LoadedModel,
+              catalogue: list[FeatureSpec], cohort: ScoredCohort, scored_at: str) -> pd.DataFrame:
+    """The prioritisation rows of scored, ranked people (row by row: any slice of a cohort gives its rows);
+    reasons for the listed only. `cohort` gives the contract, as-of and data fingerprint."""
+    contract = cohort.contract
     out = pd.DataFrame({
         "person_id": frame["person_id"].astype(str), "area_id": frame["area_id"].astype(str),
         "local_authority": frame["local_authority"].astype(str), "unit": units, "rank": rank, "listed": listed,
@@ -66,12 +81,9 @@ def prioritise(cohort: ScoredCohort, loaded: LoadedModel, catalogue: list[Featur
     for column in REASONS:
         out[column] = ""
         out.loc[listed, column] = reasons[column].to_numpy()
-    out = out.assign(model_name=loaded.name or contract.registered_model, model_version=loaded.version or "",
-                     run_id=loaded.run_id or "", data_fingerprint=cohort.data_fingerprint,
-                     as_of=pd.array([cohort.as_of] * len(out), dtype="date32[pyarrow]"), scored_at=scored_at)
-    out = out.sort_values(["unit", "rank"], kind="stable").reset_index(drop=True)
-    counts = pd.DataFrame({"cohort": sizes, "places": places, "listed": out.groupby("unit")["listed"].sum()})
-    return out, counts
+    return out.assign(model_name=loaded.name or contract.registered_model, model_version=loaded.version or "",
+                      run_id=loaded.run_id or "", data_fingerprint=cohort.data_fingerprint,
+                      as_of=pd.array([cohort.as_of] * len(out), dtype="date32[pyarrow]"), scored_at=scored_at)
 
 
 def _file_name(unit: str) -> str:
@@ -114,29 +126,42 @@ def score_to_lists(loaded: LoadedModel, data_dir: Path, as_of: date, out_dir: Pa
     with atomic_folder(out_dir) as tmp:
         frame.to_parquet(tmp / "prioritisation.parquet", index=False, compression="zstd")
         files = [(tmp / "prioritisation.parquet", len(frame)), *write_lists(frame, tmp, per)]
-        manifest = {
-            "riskloop_version": riskloop_version(), "scored_at": scored_at, "as_of": as_of.isoformat(),
-            "model": {"name": loaded.name, "version": loaded.version, "run_id": loaded.run_id, "uri": loaded.uri},
-            "contract": json.loads(loaded.contract.to_json()),
-            "data": {"source": Path(data_dir).name, "fingerprint": prepared.fingerprint,
-                     "coverage_end": coverage_end.isoformat(), "quarantine": f"{QUARANTINE_DIR}/ in the data set folder"},
-            "counts": _counts(report, cohort, frame, counts),
-            "capacity": {**capacity.describe(), "per": per, "tie_break_seed": seed},
-            "files": [{"path": p.relative_to(tmp).as_posix(), "sha256": sha256_file(p), "rows": rows} for p, rows in files],
-            "runtime_seconds": round(time.perf_counter() - started, 2),
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+        manifest = write_manifest(
+            tmp, files, loaded, as_of, scored_at, source=Path(data_dir).name, fingerprint=prepared.fingerprint,
+            coverage_end=coverage_end, counts=_counts(report, len(cohort.frame), len(frame),
+                                                      int(frame["listed"].sum()), counts),
+            capacity=capacity, per=per, seed=seed, started=started)
     return ScoreOutcome(Path(out_dir), manifest)
 
 
-def _counts(report: ValidationReport, cohort: ScoredCohort, frame: pd.DataFrame, units: pd.DataFrame) -> dict:
+def write_manifest(folder: Path, files: list[tuple[Path, int]], loaded: LoadedModel, as_of: date, scored_at: str,
+                   source: str, fingerprint: str, coverage_end: date, counts: dict, capacity: Capacity, per: Unit,
+                   seed: int, started: float, engine: str = "local") -> dict:
+    """Write `manifest.json` into the output folder being assembled; return it."""
+    manifest = {
+        "riskloop_version": riskloop_version(), "scored_at": scored_at, "as_of": as_of.isoformat(),
+        "model": {"name": loaded.name, "version": loaded.version, "run_id": loaded.run_id, "uri": loaded.uri},
+        "contract": json.loads(loaded.contract.to_json()),
+        "data": {"source": source, "fingerprint": fingerprint, "coverage_end": coverage_end.isoformat(),
+                 "quarantine": f"{QUARANTINE_DIR}/ in the data set folder"},
+        "counts": counts,
+        "capacity": {**capacity.describe(), "per": per, "tie_break_seed": seed},
+        "files": [{"path": p.relative_to(folder).as_posix(), "sha256": sha256_file(p), "rows": rows} for p, rows in files],
+        "engine": engine,
+        "runtime_seconds": round(time.perf_counter() - started, 2),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _counts(report: ValidationReport, cohort: int, scored: int, listed: int, units: pd.DataFrame) -> dict:
     tables = {t.table: {"read": t.read, "valid": t.valid, "quarantined": t.quarantined, "rules": t.reasons}
               for t in report.tables.values()}
     return {
-        "tables": tables, "cohort": len(cohort.frame), "scored": len(frame), "listed": int(frame["listed"].sum()),
+        "tables": tables, "cohort": cohort, "scored": scored, "listed": listed,
         "units": {unit: {k: int(v) for k, v in row.items()} for unit, row in units.iterrows()},
         "reconciles": bool(all(t["read"] == t["valid"] + t["quarantined"] for t in tables.values())
-                           and len(cohort.frame) == len(frame) == int(units["cohort"].sum())
-                           and int(frame["listed"].sum()) == int(units["listed"].sum())
+                           and cohort == scored == int(units["cohort"].sum())
+                           and listed == int(units["listed"].sum())
                            and (units["listed"] == units[["cohort", "places"]].min(axis=1)).all()),
     }

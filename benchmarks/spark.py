@@ -1,0 +1,117 @@
+"""`riskloop score --engine spark` on full Wales, local[2], against the local engine in the same run (issue 13).
+
+Goals: Spark within 2x of the local engine's wall time on one machine; the driver never holds the
+population (peak <= 1 GB). Then one partition's time and memory at three sizes (small, middle and
+large local authorities), which the scaling prediction in docs/spark.md extrapolates from.
+Each measurement runs in a fresh process so that its peak memory is its own. The model is fitted as
+in benchmarks/score.py (set-up, not timed).
+Usage: python benchmarks/spark.py WORLD_DIR [AS_OF]   (make WORLD_DIR with `riskloop generate --people 3100000`)
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from _measure import run_isolated, scorer_for
+
+from riskloop.experiments.registry import LoadedModel
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
+from riskloop.features.validate import load_dataset
+from riskloop.models.calibration import calibrate
+from riskloop.models.estimators import ModelSpec, fit_model
+
+world = Path(sys.argv[1])
+as_of = sys.argv[2] if len(sys.argv) > 2 else "2025-01-01"
+HERE = str(Path(__file__).parent)
+
+with tempfile.TemporaryDirectory() as tmp:
+    prepared = PreparedData.from_dataset(load_dataset(world, quarantine=False))
+    frame, meta = build_snapshots(prepared, [date(2022, 1, 1), date(2023, 1, 1)], SnapshotConfig())
+    features = list(meta.features)
+    fit = frame[frame["as_of"] == "2022-01-01"].sample(n=300_000, random_state=0)
+    val = frame[frame["as_of"] == "2023-01-01"].sample(n=100_000, random_state=0)
+    spec = ModelSpec("lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600),
+                                  ("num_leaves", 15)))
+    model = fit_model(spec, fit[features], fit["label"].to_numpy(), val[features], val["label"].to_numpy(), [], 42, 2)
+    calibrated, _ = calibrate(model, model.predict_proba(val[features])[:, 1], val["label"].to_numpy(),
+                              ("isotonic", "sigmoid"), 42)
+    scorer = scorer_for(calibrated, features, model.predict_proba(val[features])[:, 1],
+                        prepared.catalogue(SnapshotConfig()), meta.protected)
+    loaded = LoadedModel("models:/riskloop-bench@champion", "riskloop-bench", "1", "bench", scorer)
+    Path(tmp, "model.pkl").write_bytes(pickle.dumps(loaded))
+    del prepared, frame, fit, val
+
+    setup = (f"import pickle, sys; from datetime import date; from pathlib import Path; sys.path.insert(0, {HERE!r})\n"
+             f"loaded = pickle.loads(Path({tmp!r}, 'model.pkl').read_bytes())\n"
+             f"as_of = date.fromisoformat({as_of!r}); world = Path({str(world)!r})\n"
+             "from riskloop.serving.capacity import Capacity\n")
+    local_wall, local_rss, out = run_isolated(setup + f"""
+from riskloop.serving.batch import score_to_lists
+outcome = score_to_lists(loaded, world, as_of, Path({tmp!r}) / "local", Capacity(share=0.05))
+print("scored", outcome.manifest["counts"]["scored"])
+""")
+    scored = int(out.split()[1])
+    spark_wall, spark_rss, out = run_isolated(setup + f"""
+from riskloop.serving.spark import spark_score_to_lists
+from pyspark.sql import SparkSession
+import os
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+         .config("spark.ui.showConsoleProgress", "false").config("spark.driver.memory", "6g")
+         .config("spark.sql.shuffle.partitions", "22").getOrCreate())
+outcome = spark_score_to_lists(spark, loaded, str(world), as_of, Path({tmp!r}) / "spark", Capacity(share=0.05))
+jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+with open(f"/proc/{{jvm_pid}}/status") as status:
+    jvm = int(next(l for l in status if l.startswith("VmHWM")).split()[1]) / 2**20
+print("scored", outcome.manifest["counts"]["scored"], "jvm", jvm)
+""")
+    lists = sorted(Path(tmp, "local", "lists").rglob("*.csv"))
+    differ = [p.name for p in lists if Path(tmp, "spark", p.relative_to(Path(tmp, "local"))).read_bytes() != p.read_bytes()]
+    same = f"{len(lists) - len(differ)} of {len(lists)} lists byte-identical" + (f" (differ: {', '.join(differ)})"
+                                                                                 if differ else "")
+    jvm_rss = float(out.split()[3])
+
+    # one partition at three sizes: the local authorities with the fewest, middle and most people
+    people = pq.read_table(world / "people.parquet", columns=["area_id"]).to_pandas()
+    areas = pq.read_table(world / "areas.parquet").to_pandas().set_index("area_id")
+    sizes = people["area_id"].map(areas["local_authority"]).value_counts().sort_values()
+    partitions = []
+    for la in (sizes.index[0], sizes.index[len(sizes) // 2], sizes.index[-1]):
+        wall, rss, out = run_isolated(setup + f"""
+import numpy as np, pandas as pd, time
+from riskloop.features.validate import load_dataset
+from riskloop.pipelines.score import cohort_snapshot, score_frame
+from riskloop.features.snapshot import PreparedData
+from _measure import peak_rss_gib
+data = load_dataset(world, quarantine=False)
+mine = data.areas.loc[data.areas["local_authority"] == {la!r}, "area_id"]
+data.people = data.people[data.people["area_id"].isin(mine)].reset_index(drop=True)
+ids = data.people["person_id"]
+data.incidents = data.incidents[data.incidents["person_id"].isin(ids)].reset_index(drop=True)
+data.interventions = data.interventions[data.interventions["person_id"].isin(ids)].reset_index(drop=True)
+import gc; gc.collect()
+with open("/proc/self/status") as f: base = int(next(l for l in f if l.startswith("VmRSS")).split()[1]) / 2**20
+with open("/proc/self/clear_refs", "w") as f: f.write("5")   # reset VmHWM: the partition's own peak from here
+t = time.perf_counter()
+prepared = PreparedData.from_dataset(data)
+snapshot = cohort_snapshot(loaded.contract, prepared, as_of)
+score_frame(loaded.scorer, snapshot)
+print("partition", len(data.people), len(data.incidents), len(snapshot), time.perf_counter() - t, peak_rss_gib() - base)
+""")
+        _, n_people, n_incidents, cohort, seconds, peak = out.split()
+        partitions.append((la, int(n_people), int(n_incidents), int(cohort), float(seconds), float(peak)))
+
+print(f"world {world} at {as_of}: {scored:,} people scored; {same}")
+print(f"local engine     {local_wall:6.1f} s  ({scored / local_wall:,.0f} rows/s); peak RSS {local_rss:.2f} GiB")
+print(f"spark local[2]   {spark_wall:6.1f} s  ({scored / spark_wall:,.0f} rows/s); ratio {spark_wall / local_wall:.2f}x "
+      "(goal <= 2x)")
+print(f"  driver peak: Python {spark_rss:.2f} GiB (goal <= 1 GB); JVM (driver + local executors) {jvm_rss:.2f} GiB")
+print("one partition (read excluded): local authority, people, incidents, cohort, seconds, "
+      "peak RSS above what was held before it (GiB)")
+for la, n_people, n_incidents, cohort, seconds, peak in partitions:
+    print(f"  {la:<24} {n_people:>9,} {n_incidents:>9,} {cohort:>8,} {seconds:7.2f} s {peak:6.2f}")

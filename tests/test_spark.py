@@ -1,0 +1,139 @@
+"""The Spark engine gives what the local engine gives: cohort, features (1e-9), risks, ranks, lists, quarantine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pyspark")
+
+from conftest import TODAY, hand_tables, write_tables  # noqa: E402
+from riskloop.experiments.registry import LoadedModel  # noqa: E402
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, read_snapshot_file  # noqa: E402
+from riskloop.features.validate import load_dataset, validate_tables  # noqa: E402
+from riskloop.serving.batch import score_to_lists  # noqa: E402
+from riskloop.serving.capacity import Capacity  # noqa: E402
+
+pytestmark = pytest.mark.slow
+AS_OF = date(2025, 7, 1)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (SparkSession.builder.master("local[2]").appName("riskloop-test")
+               .config("spark.sql.shuffle.partitions", "4").config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.default.parallelism", "2").getOrCreate())
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def world(world_20k, tmp_path_factory) -> Path:
+    """The 20k world with 3% of people moved to an area of another local authority, so that incidents and
+    households cross the partitions (co-involvement and household features must still come out exact)."""
+    folder = tmp_path_factory.mktemp("spark-world") / "data"
+    shutil.copytree(world_20k, folder, ignore=shutil.ignore_patterns("truth", "_quarantine"))
+    areas, people = pd.read_parquet(folder / "areas.parquet"), pd.read_parquet(folder / "people.parquet")
+    rng = np.random.default_rng(5)
+    moved = rng.random(len(people)) < 0.03
+    la_of = areas.set_index("area_id")["local_authority"]
+    other = [areas.loc[areas["local_authority"] != la_of[a], "area_id"].iloc[0] for a in people.loc[moved, "area_id"]]
+    people.loc[moved, "area_id"] = other
+    people.to_parquet(folder / "people.parquet", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def loaded(escalation_run) -> LoadedModel:
+    return LoadedModel("models:/riskloop-esc-session@champion", "riskloop-esc-session", "3", "run123",
+                       escalation_run[2].scorer)
+
+
+def test_the_world_crosses_partitions(world):
+    """Guard: the equivalence below is tested where people share incidents and households across authorities."""
+    data = load_dataset(world, quarantine=False)
+    la = data.people.merge(data.areas, on="area_id").set_index("person_id")["local_authority"]
+    incidents = data.incidents.assign(la=data.incidents["person_id"].map(la))
+    assert (incidents.groupby("incident_id")["la"].nunique() > 1).sum() > 20
+    households = data.people.assign(la=data.people["person_id"].map(la)).dropna(subset=["household_id"])
+    assert (households.groupby("household_id")["la"].nunique() > 1).sum() > 20
+
+
+def test_features_equal_the_local_engine(spark, world, tmp_path):
+    from riskloop.serving.spark import spark_snapshots
+
+    config = SnapshotConfig()
+    dates = [date(2024, 1, 1), AS_OF]
+    meta, _, _ = spark_snapshots(spark, str(world), dates, config, tmp_path / "snap.parquet")
+    got, got_meta = read_snapshot_file(tmp_path / "snap.parquet")
+    prepared = PreparedData.from_dataset(load_dataset(world, quarantine=False))
+    want = pd.concat([build_snapshot(prepared, t, config) for t in dates], ignore_index=True)
+    assert got_meta == meta and list(meta.features) == [s.name for s in prepared.catalogue(config)]
+    assert list(got.columns) == list(want.columns)
+    for column in ("person_id", "area_id", "local_authority", *meta.protected):
+        assert got[column].astype(str).tolist() == want[column].astype(str).tolist(), column
+    assert (got["as_of"].to_numpy() == want["as_of"].to_numpy()).all()
+    np.testing.assert_allclose(got[list(meta.features)].to_numpy(), want[list(meta.features)].to_numpy(),
+                               rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(got["label"].to_numpy(), want["label"].to_numpy())
+
+
+def test_lists_equal_the_local_engine(spark, world, loaded, tmp_path):
+    from riskloop.serving.spark import spark_score_to_lists
+
+    local = score_to_lists(loaded, world, AS_OF, tmp_path / "local", Capacity(share=0.05))
+    remote = spark_score_to_lists(spark, loaded, str(world), AS_OF, tmp_path / "spark", Capacity(share=0.05))
+    want = pd.read_parquet(tmp_path / "local" / "prioritisation.parquet").drop(columns="scored_at")
+    got = pd.read_parquet(tmp_path / "spark" / "prioritisation.parquet").drop(columns="scored_at")
+    assert len(got) == len(want) > 1000
+    assert got["person_id"].tolist() == want["person_id"].tolist()
+    np.testing.assert_allclose(got["risk"].to_numpy(), want["risk"].to_numpy(), rtol=0, atol=1e-12)
+    for column in want.columns.drop("risk"):
+        assert got[column].astype(str).tolist() == want[column].astype(str).tolist(), column
+    lists = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local" / "lists").rglob("*.csv"))
+    assert lists == sorted(p.relative_to(tmp_path / "spark") for p in (tmp_path / "spark" / "lists").rglob("*.csv"))
+    for path in lists:
+        assert (tmp_path / "spark" / path).read_bytes() == (tmp_path / "local" / path).read_bytes(), path
+    assert remote.manifest["counts"] == local.manifest["counts"] and remote.manifest["counts"]["reconciles"]
+    assert remote.manifest.keys() == local.manifest.keys()
+    assert remote.manifest["data"] == local.manifest["data"]
+
+
+def test_bad_rows_are_quarantined_as_the_local_engine_does(spark, tmp_path):
+    from riskloop.serving.spark import validate_on_spark
+
+    tables = hand_tables()
+    tables["people"] = pd.concat([tables["people"], pd.DataFrame({
+        "person_id": ["p1", "p9", " p8", "p7"], "area_id": ["A1", "A9", "A2", "A1"],
+        "birth_date": ["1990-01-01", "1980-01-01", "not a date", "2030-01-01"],
+        "sex": ["M", "X", "F", "F"], "ethnicity": ["White", "White", "Asian", "Black"]})], ignore_index=True)
+    tables["incidents"] = pd.concat([tables["incidents"], pd.DataFrame({
+        "incident_id": ["i9", "i9", "i8", "i7"], "person_id": ["p9", "p3", "p3", "p2"],
+        "date": ["2023-01-01", "2001-01-01", "2023-01-01", "2023-03-01"],
+        "type": ["asb", "asb", "nonsense", "asb"], "role": ["victim", "victim", "victim", "victim"],
+        "harm": ["1", "inf", "-2", "1"]})], ignore_index=True)
+    tables["interventions"] = pd.concat([tables["interventions"], pd.DataFrame({
+        "intervention_id": ["v2"], "person_id": ["p2"], "programme": ["drive"], "start_date": ["2023-03-01"],
+        "tier": ["tertiary"], "end_date": ["2023-01-01"], "completed": ["maybe"]})], ignore_index=True)
+    folder = write_tables(tmp_path / "bad", tables)
+    _, quarantined, report = validate_tables({k: v.astype(str).where(v.notna()) for k, v in tables.items()}, TODAY)
+    got = validate_on_spark(spark, str(folder), TODAY)
+    for name, want in report.tables.items():
+        have = got.report.tables[name]
+        assert (have.read, have.valid, have.quarantined, have.reasons) == (want.read, want.valid, want.quarantined,
+                                                                           want.reasons), name
+        if want.quarantined:
+            written = pd.concat(pd.read_csv(p, dtype=str) for p in (folder / "_quarantine" / name).glob("*.csv"))
+            assert written["row"].astype(int).tolist() == quarantined[name]["row"].tolist()
+            assert written["reason"].tolist() == quarantined[name]["reason"].tolist(), name
