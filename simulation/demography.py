@@ -46,9 +46,9 @@ def step_demography(config: WorldConfig, areas: Areas, pop: Population, state: S
     _households_move(config, areas, pop, streams)
     _couples_form(pop, age, streams)
     born = _births(config, areas, pop, age, month_start, streams)
+    arrived = _arrivals(config, areas, pop, len(born), month_start, streams)
+    born.append(arrived)
     _append(config, pop, state, born, streams)
-    arrived = _arrivals(config, areas, pop, month_start, streams)
-    _append(config, pop, state, arrived, streams)
 
 
 def _deaths(pop: Population, age: np.ndarray, day: np.datetime64, streams: Streams) -> None:
@@ -116,9 +116,9 @@ def _births(config: WorldConfig, areas: Areas, pop: Population, age: np.ndarray,
             streams: Streams) -> Population:
     """Babies born last month: the mother's household, area and ethnicity; their own traits."""
     rng = streams.generator("births")
-    women = pop.present & ~pop.male
-    probability = monthly_birth_probability(age, pop.partner >= 0) * women
-    mother = np.flatnonzero(rng.random(len(pop)) < probability)
+    u = rng.random(len(pop))
+    women = np.flatnonzero(pop.present & ~pop.male & (age >= 16) & (age < 46))
+    mother = women[u[women] < monthly_birth_probability(age[women], pop.partner[women] >= 0)]
     n = len(mother)
     previous_start = (month_start.astype("datetime64[M]") - 1).astype("datetime64[D]")
     days = int((month_start - previous_start).astype(int))
@@ -126,15 +126,18 @@ def _births(config: WorldConfig, areas: Areas, pop: Population, age: np.ndarray,
     area = pop.area[mother]
     return new_people(config.dynamics, areas, area, birth_day, rng.random(n) < 0.512, pop.ethnicity[mother],
                       pop.household[mother], np.full(n, -1, dtype=np.int64), np.full(n, _NAT),
-                      _next_ids(config, pop, n), (month_start - birth_day).astype(np.float64) / 365.25, rng)
+                      _next_pseudonyms(config, len(pop), n), (month_start - birth_day).astype(np.float64) / 365.25, rng)
 
 
-def _arrivals(config: WorldConfig, areas: Areas, pop: Population, month_start: np.datetime64,
+def _arrivals(config: WorldConfig, areas: Areas, pop: Population, born: int, month_start: np.datetime64,
               streams: Streams) -> Population:
-    """Newcomers to Wales (single adults, couples, couples with children) fill the gap to the world's size."""
+    """Newcomers to Wales (single adults, couples, couples with children) fill the gap to the world's size.
+
+    They are numbered after the `born` babies of the month, who join the population with them.
+    """
     rng = streams.generator("arrivals")
     sizes = np.array([1.0, 2.0, 4.0])
-    deficit = config.people - int(pop.present.sum())
+    deficit = config.people - int(pop.present.sum()) - born
     units = max(0, round(deficit / float(np.dot(ARRIVAL_UNITS, sizes))))
     kind = rng.choice(3, size=units, p=ARRIVAL_UNITS)
     adults = np.where(kind == 0, 1, 2)
@@ -151,7 +154,7 @@ def _arrivals(config: WorldConfig, areas: Areas, pop: Population, month_start: n
     area_of_unit = rng.choice(len(areas), size=units, p=areas.population / areas.population.sum())
     area = area_of_unit[unit]
     ethnicity = draw_ethnicity(areas.deprivation[area_of_unit], rng)[unit]
-    first = len(pop)
+    first = len(pop) + born
     index = first + np.arange(len(unit))
     partner = np.full(len(unit), -1, dtype=np.int64)
     couple = (kind[unit] > 0) & (rank < 2)
@@ -159,13 +162,12 @@ def _arrivals(config: WorldConfig, areas: Areas, pop: Population, month_start: n
     household = int(pop.household.max()) + 1 + unit
     birth_day = month_start - np.round(age * 365.25).astype("timedelta64[D]")
     return new_people(config.dynamics, areas, area, birth_day, male, ethnicity, household, partner,
-                      np.full(len(unit), month_start), _next_ids(config, pop, len(unit)), age, rng)
+                      np.full(len(unit), month_start), _next_pseudonyms(config, first, len(unit)), age, rng)
 
 
-def _next_ids(config: WorldConfig, pop: Population, n: int) -> np.ndarray:
-    """Pseudonyms for people added after the start: numbered on from the initial residents'."""
-    numbers = pseudonym_base(config.people) + len(pop) + np.arange(n)
-    return np.char.add("P", numbers.astype(str)).astype(object)
+def _next_pseudonyms(config: WorldConfig, first: int, n: int) -> np.ndarray:
+    """Pseudonym numbers of people added after the start from index `first`: on from the initial residents'."""
+    return pseudonym_base(config.people) + first + np.arange(n)
 
 
 def _append(config: WorldConfig, pop: Population, state: State, new: Population, streams: Streams) -> None:

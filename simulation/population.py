@@ -45,7 +45,7 @@ class Population:
     Births and newcomers are appended; the dead and those who left stay (not `present`).
     """
 
-    person_id: np.ndarray
+    pseudonym: np.ndarray        # int64: person_id is "P" and this number
     area: np.ndarray             # index into Areas: current (or last) small area
     birth_day: np.ndarray        # datetime64[D]
     male: np.ndarray             # bool
@@ -69,6 +69,11 @@ class Population:
 
     def __len__(self) -> int:
         return len(self.area)
+
+    @property
+    def person_id(self) -> np.ndarray:
+        """The pseudonyms as strings (object array), built on demand for tables."""
+        return np.char.add("P", self.pseudonym.astype(str)).astype(object)
 
     def append(self, other: "Population") -> None:
         """Add `other`'s people at the end (their partner indexes are already global)."""
@@ -172,9 +177,8 @@ def _age_at_start(n: int, rng: np.random.Generator) -> np.ndarray:
     return band * 5 + rng.random(n) * 5
 
 
-def _pseudonyms(n: int, prefix: str, rng: np.random.Generator) -> np.ndarray:
-    numbers = rng.permutation(n) + pseudonym_base(n)
-    return np.char.add(prefix, numbers.astype(str)).astype(object)
+def _pseudonyms(n: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.permutation(n) + pseudonym_base(n)
 
 
 def pseudonym_base(people: int) -> int:
@@ -200,7 +204,7 @@ def recording_factor(areas: Areas, area: np.ndarray, ethnicity: np.ndarray) -> n
 
 def new_people(d: Dynamics, areas: Areas, area: np.ndarray, birth_day: np.ndarray, male: np.ndarray,
                ethnicity: np.ndarray, household: np.ndarray, partner: np.ndarray, arrived_day: np.ndarray,
-               person_id: np.ndarray, age: np.ndarray, rng: np.random.Generator) -> Population:
+               pseudonym: np.ndarray, age: np.ndarray, rng: np.random.Generator) -> Population:
     """People with their latent traits (ACEs, propensities) and true programme effects drawn."""
     n = len(area)
     deprivation = areas.deprivation[area]
@@ -225,7 +229,7 @@ def new_people(d: Dynamics, areas: Areas, area: np.ndarray, birth_day: np.ndarra
     completion = {p: expit(logit(PROGRAMME_COMPLETION[p]) - 0.15 * (ace_capped - 2)) for p in PROGRAMMES}
     never = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     return Population(
-        person_id=person_id, area=area, birth_day=birth_day, male=male, ethnicity=ethnicity,
+        pseudonym=pseudonym, area=area, birth_day=birth_day, male=male, ethnicity=ethnicity,
         disability=disability, household=household, partner=partner, ace=ace, deprivation=deprivation,
         recording_factor=recording_factor(areas, area, ethnicity), offending_trait=offending_trait,
         domestic_trait=domestic_trait, victim_trait=victim_trait, subject_trait=subject_trait,
@@ -245,5 +249,5 @@ def build_population(config: WorldConfig, areas: Areas, rng: np.random.Generator
     partner = _pair_partners(area, male, age, rng)
     household = _households(area, age, partner, rng)
     return new_people(config.dynamics, areas, area, birth_day, male, ethnicity, household, partner,
-                      np.full(n, np.datetime64("NaT"), dtype="datetime64[D]"), _pseudonyms(n, "P", rng),
+                      np.full(n, np.datetime64("NaT"), dtype="datetime64[D]"), _pseudonyms(n, rng),
                       age, rng)

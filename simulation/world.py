@@ -103,10 +103,11 @@ def _run(sim: Simulation, stop: int, enrol: EnrolPolicy | None,
             progress(month + 1 - first, stop - first)
 
 
-def _as_list(enrolment: Enrolment | Sequence[Enrolment] | None) -> Sequence[Enrolment]:
-    if enrolment is None:
+def _as_list(item):
+    """None, one Enrolment/Surveillance or a sequence of them, as a sequence."""
+    if item is None:
         return []
-    return [enrolment] if isinstance(enrolment, Enrolment) else enrolment
+    return [item] if isinstance(item, (Enrolment, Surveillance)) else item
 
 
 def simulate(config: WorldConfig, until_month: int | None = None,
@@ -140,7 +141,7 @@ def extend(sim: Simulation, months: int, enrol: EnrolPolicy | None = None,
     end = np.datetime64(sim.config.end, "D")
     if sim.months < len(month_starts(sim.config)) or (end + 1).astype("datetime64[M]") == end.astype("datetime64[M]"):
         raise ValueError(f"only a world run to its end on a month's last day can be extended (end {sim.config.end})")
-    for watch in [] if surveillance is None else [surveillance] if isinstance(surveillance, Surveillance) else surveillance:
+    for watch in _as_list(surveillance):
         person = np.asarray(watch.person, dtype=np.int64)
         sim.state.surveillance_factor[person] = watch.factor
         sim.state.surveillance_until[person] = watch.until_month
@@ -160,10 +161,10 @@ def _areas_table(sim: Simulation) -> pa.Table:
     })
 
 
-def _people_table(sim: Simulation) -> pa.Table:
+def _people_table(sim: Simulation, ids: np.ndarray) -> pa.Table:
     p = sim.people
     return pa.table({
-        "person_id": pa.array(p.person_id, pa.string()),
+        "person_id": pa.array(ids, pa.string()),
         "area_id": pa.array(sim.areas.area_id[p.area], pa.string()),
         "birth_date": pa.array(p.birth_day, pa.date32()),
         "sex": pa.array(np.where(p.male, "M", "F"), pa.string()),
@@ -173,7 +174,7 @@ def _people_table(sim: Simulation) -> pa.Table:
     })
 
 
-def _incident_tables(sim: Simulation) -> tuple[pa.Table, pa.Table]:
+def _incident_tables(sim: Simulation, ids: np.ndarray) -> tuple[pa.Table, pa.Table]:
     """(recorded incidents in the contract, all true incidents for truth/)."""
     e = sim.events.concatenated()
     order = np.lexsort((e["role"], e["incident"]))
@@ -182,7 +183,7 @@ def _incident_tables(sim: Simulation) -> tuple[pa.Table, pa.Table]:
     role_names = np.array(ROLE_NAMES, dtype=object)
     columns = {
         "incident_id": pa.array(e["incident"], pa.int64()),
-        "person_id": pa.array(sim.people.person_id[e["person"]], pa.string()),
+        "person_id": pa.array(ids[e["person"]], pa.string()),
         "date": pa.array(e["day"], pa.date32()),
         "type": pa.array(type_names[e["type"]], pa.string()),
         "role": pa.array(role_names[e["role"]], pa.string()),
@@ -192,7 +193,7 @@ def _incident_tables(sim: Simulation) -> tuple[pa.Table, pa.Table]:
     return truth.filter(truth["recorded"]).drop(["recorded"]), truth
 
 
-def _interventions_table(sim: Simulation) -> pa.Table:
+def _interventions_table(sim: Simulation, ids: np.ndarray) -> pa.Table:
     iv = sim.interventions
     if not iv.person:
         person = np.empty(0, np.int64)
@@ -212,7 +213,7 @@ def _interventions_table(sim: Simulation) -> pa.Table:
     n = len(order)
     return pa.table({
         "intervention_id": pa.array(np.arange(1, n + 1), pa.int64()),
-        "person_id": pa.array(sim.people.person_id[person[order]], pa.string()),
+        "person_id": pa.array(ids[person[order]], pa.string()),
         "programme": pa.array(programme[order], pa.string()),
         "start_date": pa.array(start[order], pa.date32()),
         "tier": pa.array([PROGRAMME_TIER[p] for p in programme[order]], pa.string()),
@@ -221,11 +222,11 @@ def _interventions_table(sim: Simulation) -> pa.Table:
     })
 
 
-def _truth_people(sim: Simulation) -> pa.Table:
+def _truth_people(sim: Simulation, ids: np.ndarray) -> pa.Table:
     p = sim.people
-    partner = np.where(p.partner >= 0, p.person_id[np.maximum(p.partner, 0)], None)
+    partner = np.where(p.partner >= 0, ids[np.maximum(p.partner, 0)], None)
     return pa.table({
-        "person_id": pa.array(p.person_id, pa.string()),
+        "person_id": pa.array(ids, pa.string()),
         "arrived_date": pa.array(p.arrived_day, pa.date32()),
         "died_date": pa.array(p.died_day, pa.date32()),
         "left_date": pa.array(p.left_day, pa.date32()),
@@ -238,11 +239,11 @@ def _truth_people(sim: Simulation) -> pa.Table:
     })
 
 
-def _truth_effects(sim: Simulation) -> pa.Table:
+def _truth_effects(sim: Simulation, ids: np.ndarray) -> pa.Table:
     p = sim.people
     n = len(p)
     return pa.table({
-        "person_id": pa.array(np.tile(p.person_id, len(PROGRAMMES)), pa.string()),
+        "person_id": pa.array(np.tile(ids, len(PROGRAMMES)), pa.string()),
         "programme": pa.array(np.repeat(np.array(PROGRAMMES, dtype=object), n), pa.string()),
         "effect": pa.array(np.concatenate([p.effect[k] for k in PROGRAMMES]), pa.float64()),
         "completion_probability": pa.array(np.concatenate([p.completion[k] for k in PROGRAMMES]), pa.float64()),
@@ -252,14 +253,15 @@ def _truth_effects(sim: Simulation) -> pa.Table:
 def write_world(sim: Simulation, out: Path) -> dict[str, int]:
     """Write the contract tables (Parquet) to `out` and the truth to `out/truth/`; return row counts."""
     out = Path(out)
-    recorded, true_incidents = _incident_tables(sim)
-    tables = {"areas": _areas_table(sim), "people": _people_table(sim),
-              "incidents": recorded, "interventions": _interventions_table(sim)}
+    ids = sim.people.person_id
+    recorded, true_incidents = _incident_tables(sim, ids)
+    tables = {"areas": _areas_table(sim), "people": _people_table(sim, ids),
+              "incidents": recorded, "interventions": _interventions_table(sim, ids)}
     for name, table in tables.items():
         write_parquet_atomic(table, out / f"{name}.parquet")
     write_parquet_atomic(true_incidents, out / "truth" / "incidents.parquet")
-    write_parquet_atomic(_truth_people(sim), out / "truth" / "people.parquet")
-    write_parquet_atomic(_truth_effects(sim), out / "truth" / "effects.parquet")
+    write_parquet_atomic(_truth_people(sim, ids), out / "truth" / "people.parquet")
+    write_parquet_atomic(_truth_effects(sim, ids), out / "truth" / "effects.parquet")
     (out / "truth" / "world.json").write_text(sim.config.to_json())
     metadata = {"kind": "riskloop synthetic world", "start": sim.config.start.isoformat(),
                 "end": str(sim.end), "seed": sim.config.seed}
