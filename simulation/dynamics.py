@@ -1,13 +1,14 @@
 """One month of the world: latent hazards, true incidents, recording, referrals and their effects.
 
 People are independent draws from Poisson hazards that depend on their traits, age, a shared
-latent drift, recent harm (escalation is real) and the programmes they are in. Vectorised over
-people; the only loop is over months, in `simulation.world`.
+latent drift, recent harm (escalation is real) and the programmes they are in; only people present
+(alive, in Wales) have incidents. Vectorised over people; the only loop is over months, in
+`simulation.world`. Every draw comes from `Streams` (common random numbers).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from scipy.special import expit, ndtr
@@ -18,14 +19,16 @@ from riskloop.simulation.parameters import (
     VICTIM_ONLY_TYPES, Dynamics,
 )
 from riskloop.simulation.population import Areas, Population
+from riskloop.simulation.streams import Streams, poisson, within_index
 
 ROLE_CODE = {"victim": 0, "perpetrator": 1, "suspect": 2, "subject": 3}
+OFFENDING_ROLES = (ROLE_CODE["perpetrator"], ROLE_CODE["suspect"])
 OFFENDING_PROGRAMMES = ("drive", "youth_early_action", "diversion")
 
 
 @dataclass
 class State:
-    """The dynamic part of the world at the start of a month."""
+    """The dynamic part of the world at the start of a month (one entry per person ever present)."""
 
     drift: np.ndarray
     excitation: np.ndarray
@@ -33,23 +36,39 @@ class State:
     effect_from: dict[str, np.ndarray]
     effect_until: dict[str, np.ndarray]
     effect_size: dict[str, np.ndarray]
+    surveillance_factor: np.ndarray  # recording multiplier of the person's offending while watched ...
+    surveillance_until: np.ndarray   # ... before this month
 
     @classmethod
     def initial(cls, n: int, dynamics: Dynamics, rng: np.random.Generator) -> "State":
         stationary_sd = dynamics.drift_sd / np.sqrt(1 - dynamics.drift_autocorrelation**2)
-        never = {p: np.full(n, -1, dtype=np.int32) for p in PROGRAMMES}
+        never = np.full(n, -1, dtype=np.int32)
         return cls(
             drift=rng.normal(0, stationary_sd, n), excitation=np.zeros(n),
-            victim_excitation=np.zeros(n), effect_from={p: v.copy() for p, v in never.items()},
-            effect_until={p: v.copy() for p, v in never.items()},
+            victim_excitation=np.zeros(n), effect_from={p: never.copy() for p in PROGRAMMES},
+            effect_until={p: never.copy() for p in PROGRAMMES},
             effect_size={p: np.zeros(n) for p in PROGRAMMES},
+            surveillance_factor=np.ones(n), surveillance_until=never.copy(),
         )
 
+    def append(self, other: "State") -> None:
+        """Add the state of newly present people at the end."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, dict):
+                setattr(self, f.name, {k: np.concatenate([mine[k], theirs[k]]) for k in mine})
+            else:
+                setattr(self, f.name, np.concatenate([mine, theirs]))
+
     def copy(self) -> "State":
-        return State(self.drift.copy(), self.excitation.copy(), self.victim_excitation.copy(),
-                     {p: v.copy() for p, v in self.effect_from.items()},
-                     {p: v.copy() for p, v in self.effect_until.items()},
-                     {p: v.copy() for p, v in self.effect_size.items()})
+        return State(**{f.name: ({k: v.copy() for k, v in value.items()} if isinstance(value, dict)
+                                 else value.copy())
+                        for f in fields(self) for value in [getattr(self, f.name)]})
+
+    def recording(self, pop: Population, month: int) -> np.ndarray:
+        """Per-person recording multiplier of offending this month: planted bias times surveillance."""
+        watched = month < self.surveillance_until
+        return pop.recording_factor * np.where(watched, self.surveillance_factor, 1.0)
 
 
 @dataclass
@@ -121,50 +140,65 @@ def offending_hazards(pop: Population, state: State, month: int, day: np.datetim
     age = _age_years(pop, day)
     escalation = d.excitation_effect * np.log1p(state.excitation)
     offending = np.exp(pop.offending_trait + _age_curve(age, d.offending_age_peak, 4.0, 9.0, 10.0)
-                       + state.drift + escalation) * offending_multiplier(state, month)
+                       + state.drift + escalation) * offending_multiplier(state, month) * pop.present
     domestic = np.exp(pop.domestic_trait + _age_curve(age, 30.0, 8.0, 14.0, 16.0) + state.drift
-                      + escalation) * domestic_multiplier(pop, state, month)
+                      + escalation) * domestic_multiplier(pop, state, month) * (pop.present & (pop.partner >= 0))
     severe = expit(d.severe_intercept + d.severe_excitation * np.log1p(state.excitation))
     return OffendingHazards(offending, domestic, severe)
 
 
-def _choose(names_weights: dict[str, float], n: int, rng: np.random.Generator) -> np.ndarray:
+def _choose(names_weights: dict[str, float], u: np.ndarray) -> np.ndarray:
+    """Incident type codes by inversion of the uniforms `u` over the weighted names."""
     names = list(names_weights)
     p = np.array([names_weights[k] for k in names])
     codes = np.array([TYPE_CODE[k] for k in names], dtype=np.int8)
-    return codes[rng.choice(len(names), size=n, p=p / p.sum())]
+    return codes[np.searchsorted(np.cumsum(p / p.sum())[:-1], u)]
 
 
 _HARM_BASE = np.array([HARM_BASE[t] for t in TYPE_CODE])
 _RECORDING_BASE = np.array([RECORDING_BASE[t] for t in TYPE_CODE])
 
 
-def _harm(types: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return _HARM_BASE[types] * rng.lognormal(0.0, HARM_SIGMA, len(types))
+def _harm(types: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Harm index from standard normal draws `z`: the type's base times a lognormal factor."""
+    return _HARM_BASE[types] * np.exp(HARM_SIGMA * z)
+
+
+#: Domestic-abuse offences are keyed (person, DOMESTIC_KEY + k) so they never share a key with offences.
+DOMESTIC_KEY = 1 << 20
 
 
 @dataclass
 class OffendingDraw:
     person: np.ndarray
+    key: np.ndarray      # the event's number within the person's month (common random numbers)
     type: np.ndarray
     harm: np.ndarray
     recorded: np.ndarray
 
 
-def draw_offending(pop: Population, hz: OffendingHazards, rng: np.random.Generator) -> OffendingDraw:
-    """True offences this month (general and domestic), with type, harm and recording."""
-    n_off = rng.poisson(hz.offending)
-    n_da = rng.poisson(hz.domestic)
-    off_person = np.repeat(np.arange(len(n_off)), n_off)
-    da_person = np.repeat(np.arange(len(n_da)), n_da)
-    severe = rng.random(len(off_person)) < hz.severe_share[off_person]
-    off_type = np.where(severe, _choose(SEVERE_TYPES, len(off_person), rng),
-                        _choose(OTHER_OFFENCE_TYPES, len(off_person), rng))
+def draw_offending(hz: OffendingHazards, recording: np.ndarray, streams: Streams) -> OffendingDraw:
+    """True offences this month (general and domestic), with type, harm and recording.
+
+    `recording` multiplies each person's base recording probability (capped at 1); the true
+    offences do not depend on it.
+    """
+    n = len(hz.offending)
+    n_off = poisson(hz.offending, streams.generator("offending").random(n))
+    n_da = poisson(hz.domestic, streams.generator("domestic").random(n))
+    off_person = np.repeat(np.arange(n), n_off)
+    da_person = np.repeat(np.arange(n), n_da)
+    off_key = within_index(off_person)
+    severe = streams.uniform("off_severe", off_person, off_key) < hz.severe_share[off_person]
+    type_u = streams.uniform("off_type", off_person, off_key)
+    off_type = np.where(severe, _choose(SEVERE_TYPES, type_u), _choose(OTHER_OFFENCE_TYPES, type_u))
     person = np.concatenate([off_person, da_person])
+    key = np.concatenate([off_key, DOMESTIC_KEY + within_index(da_person)])
     types = np.concatenate([off_type, np.full(len(da_person), TYPE_CODE["domestic_abuse"], np.int8)])
-    harm = _harm(types, rng)
-    recorded = rng.random(len(person)) < np.minimum(1.0, _RECORDING_BASE[types] * pop.recording_factor[person])
-    return OffendingDraw(person, types, harm, recorded)
+    harm = _harm(types, streams.normal("off_harm", person, key))
+    probability = np.minimum(1.0, _RECORDING_BASE[types] * recording[person])
+    recorded = streams.uniform("off_recorded", person, key) < probability
+    return OffendingDraw(person, key, types, harm, recorded)
 
 
 def high_harm(types: np.ndarray, harm: np.ndarray, threshold: float) -> np.ndarray:
@@ -172,15 +206,15 @@ def high_harm(types: np.ndarray, harm: np.ndarray, threshold: float) -> np.ndarr
     return (harm > threshold) | (types == TYPE_CODE["violence_with_injury"]) | (types == TYPE_CODE["sexual_offence"])
 
 
-def label_event_rate(pop: Population, hz: OffendingHazards, threshold: float) -> np.ndarray:
+def label_event_rate(hz: OffendingHazards, recording: np.ndarray, threshold: float) -> np.ndarray:
     """Expected recorded high-harm offending involvements this month (the escalation hazard)."""
 
     def recorded_high_harm(types: dict[str, float], always_high: bool) -> np.ndarray:
         total = sum(types.values())
-        rate = np.zeros(len(pop))
+        rate = np.zeros(len(recording))
         for name, weight in types.items():
             p_high = 1.0 if always_high else ndtr(-np.log(threshold / HARM_BASE[name]) / HARM_SIGMA)
-            rate += weight / total * p_high * np.minimum(1.0, RECORDING_BASE[name] * pop.recording_factor)
+            rate += weight / total * p_high * np.minimum(1.0, RECORDING_BASE[name] * recording)
         return rate
 
     q_offending = (hz.severe_share * recorded_high_harm(SEVERE_TYPES, True)
@@ -189,42 +223,54 @@ def label_event_rate(pop: Population, hz: OffendingHazards, threshold: float) ->
     return hz.offending * q_offending + hz.domestic * q_domestic
 
 
-def advance(pop: Population, state: State, d: Dynamics, rng: np.random.Generator,
-            offence_harm_by_person: np.ndarray, victimisations_by_person: np.ndarray) -> None:
+def advance(state: State, d: Dynamics, streams: Streams, offence_harm_by_person: np.ndarray,
+            victimisations_by_person: np.ndarray) -> None:
     """Move the latent state one month on: drift, and decay plus new harm for the excitations."""
-    state.drift = d.drift_autocorrelation * state.drift + d.drift_sd * rng.standard_normal(len(pop))
+    noise = streams.generator("drift").standard_normal(len(state.drift))
+    state.drift = d.drift_autocorrelation * state.drift + d.drift_sd * noise
     state.excitation = d.excitation_decay * state.excitation + offence_harm_by_person
     state.victim_excitation = d.victim_excitation_decay * state.victim_excitation + victimisations_by_person
 
 
-def _days_in_month(month_start: np.datetime64, last_day: np.datetime64) -> int:
+def days_in_month(month_start: np.datetime64, last_day: np.datetime64) -> int:
     next_start = (month_start.astype("datetime64[M]") + 1).astype("datetime64[D]")
     return int((min(next_start - np.timedelta64(1, "D"), last_day) - month_start).astype(int)) + 1
 
 
+def living_residents(pop: Population, n_areas: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(people present sorted by area, each area's first position, each area's count)."""
+    here = np.flatnonzero(pop.present)
+    by_area = here[np.argsort(pop.area[here].astype(np.int16 if n_areas < 2**15 else np.int32), kind="stable")]
+    count = np.bincount(pop.area[here], minlength=n_areas)
+    return by_area, np.r_[0, np.cumsum(count)[:-1]], count
+
+
 def simulate_month(pop: Population, areas: Areas, state: State, month: int, month_start: np.datetime64,
-                   last_day: np.datetime64, d: Dynamics, rng: np.random.Generator, next_incident: int,
+                   last_day: np.datetime64, d: Dynamics, streams: Streams, next_incident: int,
                    events: Events, interventions: Interventions) -> int:
     """Draw every true incident of the month, record some, refer people, advance the state.
 
     Returns the next free incident number.
     """
     n = len(pop)
-    span = _days_in_month(month_start, last_day)
+    span = days_in_month(month_start, last_day)
     age = _age_years(pop, month_start)
     hz = offending_hazards(pop, state, month, month_start, d)
-    off = draw_offending(pop, hz, rng)
+    off = draw_offending(hz, state.recording(pop, month), streams)
     k = len(off.person)
     incident = next_incident + np.arange(k)
-    day = month_start + rng.integers(0, span, k).astype("timedelta64[D]")
-    role = np.where(rng.random(k) < SUSPECT_SHARE, ROLE_CODE["suspect"], ROLE_CODE["perpetrator"])
+    day = month_start + _day_offsets(streams.uniform("off_day", off.person, off.key), span)
+    suspect = streams.uniform("off_role", off.person, off.key) < SUSPECT_SHARE
+    role = np.where(suspect, ROLE_CODE["suspect"], ROLE_CODE["perpetrator"])
     events.add(incident, off.person, day, off.type, role, off.harm, off.recorded)
 
-    # Victims: the partner for domestic abuse, a resident of the same small area for violence.
+    # Victims: the partner for domestic abuse, a living resident of the same small area for violence.
     is_da = off.type == TYPE_CODE["domestic_abuse"]
     has_area_victim = np.isin(off.type, [TYPE_CODE[t] for t in TYPES_WITH_VICTIM])
+    residents, first, count = living_residents(pop, len(areas))
     area = pop.area[off.person]
-    area_victim = areas.first_person[area] + np.floor(rng.random(k) * areas.population[area]).astype(np.int64)
+    pick = np.floor(streams.uniform("off_victim", off.person, off.key) * count[area]).astype(np.int64)
+    area_victim = residents[np.minimum(first[area] + pick, len(residents) - 1)]
     victim = np.where(is_da, pop.partner[off.person], np.where(has_area_victim, area_victim, -1))
     with_victim = (victim >= 0) & (victim != off.person)
     events.add(incident[with_victim], victim[with_victim], day[with_victim], off.type[with_victim],
@@ -233,24 +279,27 @@ def simulate_month(pop: Population, areas: Areas, state: State, month: int, mont
 
     # Victim-only incidents (offender unknown) and subject incidents (concerns about a person).
     victim_rate = np.exp(pop.victim_trait + _age_curve(age, 20.0, 8.0, 15.0, 0.0)
-                         + d.victim_excitation_effect * np.log1p(state.victim_excitation))
+                         + d.victim_excitation_effect * np.log1p(state.victim_excitation)) * pop.present
     victim_only, next_incident = _single_person_incidents(
-        victim_rate, "victim", lambda person: _choose(VICTIM_ONLY_TYPES, len(person), rng),
-        month_start, span, rng, next_incident, events)
+        victim_rate, "victim_only", "victim", lambda person, u: _choose(VICTIM_ONLY_TYPES, u),
+        month_start, span, streams, next_incident, events)
     _, next_incident = _single_person_incidents(
-        np.exp(pop.subject_trait), "subject", lambda person: _concern_types(age[person], rng),
-        month_start, span, rng, next_incident, events)
+        np.exp(pop.subject_trait) * pop.present, "subject", "subject",
+        lambda person, u: _concern_types(age[person], u), month_start, span, streams, next_incident, events)
 
     harm_by_person = np.bincount(off.person, weights=off.harm, minlength=n)
     victimised = np.bincount(np.concatenate([victim[with_victim], victim_only]), minlength=n)
-    advance(pop, state, d, rng, harm_by_person, victimised)
-    _refer(pop, state, month, month_start, span, age, off, victim, with_victim, rng, interventions)
+    advance(state, d, streams, harm_by_person, victimised)
+    _refer(pop, state, month, month_start, span, age, off, victim, with_victim, streams, interventions)
     return next_incident
 
 
-def _concern_types(age: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _day_offsets(u: np.ndarray, span: int) -> np.ndarray:
+    return np.floor(u * span).astype(np.int64).astype("timedelta64[D]")
+
+
+def _concern_types(age: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Child concern for children, missing person for the young, mental health concern for adults."""
-    u = rng.random(len(age))
     return np.select(
         [age < 12, age < 18, age < 26],
         [TYPE_CODE["child_concern"],
@@ -259,50 +308,65 @@ def _concern_types(age: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         TYPE_CODE["mental_health_concern"]).astype(np.int8)
 
 
-def _single_person_incidents(rate: np.ndarray, role: str, types_of, month_start: np.datetime64, span: int,
-                             rng: np.random.Generator, next_incident: int, events: Events) -> tuple[np.ndarray, int]:
+def _single_person_incidents(rate: np.ndarray, family: str, role: str, types_of, month_start: np.datetime64,
+                             span: int, streams: Streams, next_incident: int,
+                             events: Events) -> tuple[np.ndarray, int]:
     """Incidents that involve one person only; returns (the people involved, the next incident number)."""
-    person = np.repeat(np.arange(len(rate)), rng.poisson(rate))
+    person = np.repeat(np.arange(len(rate)), poisson(rate, streams.generator(family).random(len(rate))))
+    key = within_index(person)
     m = len(person)
-    types = types_of(person)
-    harm = _harm(types, rng)
-    recorded = rng.random(m) < _RECORDING_BASE[types]
-    events.add(next_incident + np.arange(m), person, month_start + rng.integers(0, span, m).astype("timedelta64[D]"),
-               types, np.full(m, ROLE_CODE[role]), harm, recorded)
+    types = types_of(person, streams.uniform(f"{family}_type", person, key))
+    harm = _harm(types, streams.normal(f"{family}_harm", person, key))
+    recorded = streams.uniform(f"{family}_recorded", person, key) < _RECORDING_BASE[types]
+    day = month_start + _day_offsets(streams.uniform(f"{family}_day", person, key), span)
+    events.add(next_incident + np.arange(m), person, day, types, np.full(m, ROLE_CODE[role]), harm, recorded)
     return person, next_incident + m
+
+
+def start_programme(pop: Population, state: State, people: np.ndarray, programme: str, month: int,
+                    month_start: np.datetime64, span: int, streams: Streams, out: Interventions) -> None:
+    """Start `programme` for `people` (unique indexes) next month: effect window, completion, a row."""
+    completed = streams.uniform("complete", people, PROGRAMMES.index(programme)) < pop.completion[programme][people]
+    offset = np.floor(streams.uniform("start_day", people, PROGRAMMES.index(programme)) * 28).astype(np.int64)
+    start = month_start + np.timedelta64(span, "D") + offset.astype("timedelta64[D]")
+    state.effect_from[programme][people] = month + 1
+    state.effect_until[programme][people] = month + 1 + EFFECT_MONTHS
+    state.effect_size[programme][people] = pop.effect[programme][people] * np.where(completed, 1.0, PARTIAL_EFFECT)
+    out.person.append(people)
+    out.programme.append(np.full(len(people), programme, dtype=object))
+    out.start_day.append(start)
+    out.completed.append(completed)
+
+
+def eligible(pop: Population, state: State, people: np.ndarray, programme: str, month: int) -> np.ndarray:
+    """The unique `people` present and not in an effect window of `programme` (none in the last 24 months)."""
+    people = np.unique(people)
+    return people[pop.present[people] & (state.effect_until[programme][people] <= month)]
 
 
 def _refer(pop: Population, state: State, month: int, month_start: np.datetime64, span: int,
            age: np.ndarray, off: OffendingDraw, victim: np.ndarray, with_victim: np.ndarray,
-           rng: np.random.Generator, out: Interventions) -> None:
+           streams: Streams, out: Interventions) -> None:
     """The non-random referral policy: recorded recent harm drives who gets which programme."""
     rec = off.recorded
     is_da = off.type == TYPE_CODE["domestic_abuse"]
+    youth = (age >= 10) & (age < 18)
     candidates = {
         "iris": victim[rec & is_da & with_victim],
         "drive": off.person[rec & is_da & (state.excitation[off.person] >= 4.0)],
         "youth_early_action": np.concatenate([
-            off.person[rec & (age[off.person] >= 10) & (age[off.person] < 18)],
-            np.flatnonzero((pop.ace >= 4) & (age >= 10) & (age < 18) & (rng.random(len(pop)) < 0.0015)),
+            off.person[rec & youth[off.person]],
+            np.flatnonzero((pop.ace >= 4) & youth & (streams.generator("youth_referral").random(len(pop)) < 0.0015)),
         ]),
         "diversion": off.person[rec & (off.harm < 3.0) & (age[off.person] >= 12)
                                 & (off.type != TYPE_CODE["domestic_abuse"])],
     }
     referral_probability = {"iris": 0.3, "drive": 0.35, "youth_early_action": 0.2, "diversion": 0.15}
     for programme, people in candidates.items():
-        people = np.unique(people)
-        free = state.effect_until[programme][people] <= month  # not referred in the last 24 months
-        people = people[free & (rng.random(len(people)) < referral_probability[programme])]
-        completed = rng.random(len(people)) < pop.completion[programme][people]
-        start = (month_start + np.timedelta64(span, "D")
-                 + rng.integers(0, 28, len(people)).astype("timedelta64[D]"))
-        state.effect_from[programme][people] = month + 1
-        state.effect_until[programme][people] = month + 1 + EFFECT_MONTHS
-        state.effect_size[programme][people] = pop.effect[programme][people] * np.where(completed, 1.0, PARTIAL_EFFECT)
-        out.person.append(people)
-        out.programme.append(np.full(len(people), programme, dtype=object))
-        out.start_day.append(start)
-        out.completed.append(completed)
+        people = eligible(pop, state, people, programme, month)
+        u = streams.uniform("refer", people, PROGRAMMES.index(programme))
+        start_programme(pop, state, people[u < referral_probability[programme]], programme, month,
+                        month_start, span, streams, out)
 
 
 PROGRAMME_DURATION = {p: np.timedelta64(days, "D") for p, days in PROGRAMME_DAYS.items()}

@@ -67,6 +67,20 @@ OVER_POLICED_AREA_FACTOR = 1.35    # ... record offending 1.35x as often
 GROUP_RECORDING_FACTOR = {"White": 1.0, "Asian": 1.1, "Black": 1.5, "Mixed": 1.3, "Other": 1.0}
 SUSPECT_SHARE = 0.35               # recorded offending involvements logged as 'suspect'
 
+# Demography (monthly steps): Gompertz-Makeham mortality, fertility of women 16-45 peaking at 30,
+# couples forming among single adults, households moving within Wales or leaving it; newcomers
+# arrive to keep the population at its configured size (net migration balances the rest).
+MORTALITY_MAKEHAM = 0.0002         # annual age-independent death hazard
+MORTALITY_GOMPERTZ = (-10.0, 0.088)  # annual hazard exp(a + b * age)
+FERTILITY_PEAK = 0.125             # annual births per woman at age 30 ...
+FERTILITY_AGE = (30.0, 6.0)        # ... falling as a normal curve (mean, sd) over ages 16-45
+FERTILITY_PARTNERED = 1.5          # relative fertility of women in a couple (single: 2 - this)
+COUPLE_FORMATION = 0.006           # monthly chance that a single adult of 18-55 seeks a partner
+MOVE_HOUSEHOLD = 0.004             # monthly share of households that change small area ...
+MOVE_WITHIN_AUTHORITY = 0.6        # ... within their local authority this often
+LEAVE_HOUSEHOLD = 0.0008           # monthly share of households that leave Wales
+ARRIVAL_UNITS = (0.5, 0.3, 0.2)    # newcomers: single adults, couples, couples with 1-3 children
+
 
 @dataclass(frozen=True)
 class Dynamics:

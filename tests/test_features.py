@@ -198,6 +198,6 @@ def test_area_profile(world_20k):
     las = area_profile(snapshot, dataset.areas, catalogue, level="local_authority")
     involvement = [c for c in snapshot.columns if c.endswith("_count_365d") and c[:5] in ("perp_", "susp_", "vict_", "subj_")]
     assert las.filter(like="_involvements_365d").to_numpy().sum() == snapshot[involvement].to_numpy().sum()
-    assert las["cohort"].sum() == len(snapshot) and las["population"].sum() == 20_000
+    assert las["cohort"].sum() == len(snapshot) and las["population"].sum() == dataset.areas["population"].sum()
     with pytest.raises(ValueError, match="one as-of date"):
         area_profile(pd.concat([snapshot, snapshot.assign(as_of=pd.Timestamp("2024-01-01"))]), dataset.areas, catalogue)

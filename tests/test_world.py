@@ -56,9 +56,10 @@ def test_domestic_abuse_victims_about_five_percent_of_adults_a_year(world_20k):
 
 
 def test_small_areas_hold_about_1600_people(world_20k):
+    """Areas count the residents present at the world's end, which births and arrivals keep near 20,000."""
     areas = pd.read_parquet(world_20k / "areas.parquet")
     assert abs(areas["population"].mean() - 1600) < 100
-    assert areas["population"].sum() == 20_000
+    assert abs(areas["population"].sum() - 20_000) <= 50
 
 
 def test_full_wales_scale_has_22_local_authorities_and_1900_areas():
