@@ -18,12 +18,14 @@ import pandas as pd
 from riskloop.experiments.config import ExperimentConfig
 from riskloop.experiments.registry import LoadedModel, PromotionRefused, load_model, promote
 from riskloop.experiments.tracking import TrainOutcome, log_training
+from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.snapshot import PreparedData
 from riskloop.learning.drift import drift_by_unit, drift_table
 from riskloop.learning.linkage import link_outcomes, monthly_cohorts, programme_starts
 from riskloop.learning.programmes import ProgrammeResult, TrueEffect, analyse_programme, programme_names
-from riskloop.learning.retrain import treatment_aware
+from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.models.metrics import evaluate
+from riskloop.models.scorer import RiskScorer
 from riskloop.pipelines.data import ModelData, from_dataset
 from riskloop.pipelines.score import ScoredCohort, load_for_scoring, score_cohort
 from riskloop.pipelines.train import train
@@ -95,6 +97,19 @@ def listed_at(cohort: ScoredCohort, capacity: float, seed: int) -> pd.Series:
 
 
 MAX_CONTROLS_PER_MONTH = 15_000
+ADJUSTMENT_FEATURES = 60
+
+
+def adjustment_features(scorer: RiskScorer, catalogue: list[FeatureSpec]) -> list[str]:
+    """What the propensity and outcome models adjust for: the model's ADJUSTMENT_FEATURES most important
+    numeric features (mean |SHAP| on its latest split) and every intervention-history feature."""
+    contract = scorer.contract
+    numeric = [f for f in contract.features if f not in contract.categorical]
+    history = {s.name for s in catalogue if s.family in INTERVENTION_FAMILIES}
+    importance = scorer.importance_by_split
+    top = (set(importance.iloc[-1].reindex(numeric).fillna(0).nlargest(ADJUSTMENT_FEATURES).index)
+           if importance is not None and len(importance) else set(numeric))
+    return [f for f in numeric if f in top or f in history]
 
 
 def trials(champion: LoadedModel, prepared: PreparedData, as_of: date, window_days: int,
@@ -103,8 +118,8 @@ def trials(champion: LoadedModel, prepared: PreparedData, as_of: date, window_da
     month, `escalated`, prevention tier, risk band, `month`. People who start nothing that month are
     sampled down to MAX_CONTROLS_PER_MONTH (the ATT's odds weights need no correction for that)."""
     contract = champion.contract
-    features = [f for f in contract.features if f not in contract.categorical]
     catalogue = prepared.catalogue(contract.snapshot)
+    features = adjustment_features(champion.scorer, catalogue)
     rng = np.random.default_rng(seed)
     frames = []
     months = monthly_cohorts(as_of, window_days)
@@ -128,8 +143,7 @@ def trials(champion: LoadedModel, prepared: PreparedData, as_of: date, window_da
 def analyse(champion: LoadedModel, prepared: PreparedData, as_of: date, window_days: int, seed: int,
             threads: int | None, truth: TrueEffect | None) -> list[ProgrammeResult]:
     stacked = trials(champion, prepared, as_of, window_days, seed)
-    contract = champion.contract
-    X = stacked[[f for f in contract.features if f not in contract.categorical]]
+    X = stacked[adjustment_features(champion.scorer, prepared.catalogue(champion.contract.snapshot))]
     subgroups = {name: stacked[name].to_numpy() for name in ("prevention tier", "risk band")}
     return [analyse_programme(p, X, stacked, subgroups, seed, threads, truth)
             for p in programme_names(stacked)]

@@ -28,7 +28,7 @@ from sklearn.model_selection import StratifiedKFold
 
 Z95 = float(norm.ppf(0.975))
 TRIM = 0.95
-NUISANCE = dict(n_estimators=150, learning_rate=0.06, num_leaves=15, min_child_samples=50, subsample=0.7,
+NUISANCE = dict(n_estimators=100, learning_rate=0.08, num_leaves=15, min_child_samples=50, subsample=0.7,
                 subsample_freq=1, colsample_bytree=0.5, reg_lambda=1.0, max_bin=63, verbose=-1, deterministic=True)
 
 

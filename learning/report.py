@@ -65,7 +65,7 @@ def render_learning_report(result: LearningResult) -> str:
     threshold = result.champion.contract.audit.disclosure_threshold
     programmes = []
     for p in result.programmes:
-        view = {"name": p.programme, "verdict": verdict(p), "n": disclose(p.n_treated, threshold)}
+        view = {"name": p.programme, "verdict": verdict(p), "n": disclose(p.n_treated, threshold), "effects": None}
         if p.effects is not None:
             view.update(effects=table(_effects_view(p, threshold)),
                         effect_plot=effect_plot(p.effects, f"{p.programme}: effect on escalation"),

@@ -75,3 +75,18 @@ def qini_coefficient(curve: pd.DataFrame) -> float:
     than random; the area between the Qini curve and the random line)."""
     gap = (curve["prevented"] - curve["random"]).to_numpy()
     return float(np.trapezoid(gap, curve["share"].to_numpy()))
+
+
+def fit_x_learner(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, seed: int = 0,
+                  threads: int | None = None) -> Callable[[pd.DataFrame], np.ndarray]:
+    """An X-learner fitted on all rows, as a function giving each new person's predicted effect: what a
+    targeting policy uses for the next cycle's cohort."""
+    treated, control = np.flatnonzero(t == 1), np.flatnonzero(t == 0)
+    mu1, mu0 = _fitted(X, y, treated, seed, threads), _fitted(X, y, control, seed, threads)
+    imputed = np.zeros(len(t))
+    imputed[treated] = y[treated] - mu0(X.iloc[treated])
+    imputed[control] = mu1(X.iloc[control]) - y[control]
+    tau1 = _fitted(X, imputed, treated, seed, threads, regression=True)
+    tau0 = _fitted(X, imputed, control, seed, threads, regression=True)
+    propensity = _fitted(X, t.astype(float), np.arange(len(t)), seed, threads)
+    return lambda new: (lambda e: e * tau0(new) + (1 - e) * tau1(new))(propensity(new))

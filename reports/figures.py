@@ -155,3 +155,20 @@ def psi_plot(drift: pd.DataFrame, top: int = 12) -> bytes:
     ax.set(xlabel="population stability index (dotted: 0.1 and 0.25 rules of thumb)", title="What changed in the data")
     ax.legend(fontsize=8, loc="lower right")
     return png(fig)
+
+
+def loop_plot(cycles: pd.DataFrame) -> bytes:
+    """Closed-loop simulation: true escalations per cycle by policy, and the recorded/true ratio of the
+    listed against everyone else."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for colour, ((policy, retrain), rows) in zip(cycle(PALETTE), cycles.groupby(["policy", "retrain"], sort=True)):
+        label = f"{policy} ({retrain})"
+        left.plot(rows["cycle"], rows["true_escalations"], marker="o", color=colour, label=label)
+        right.plot(rows["cycle"], rows["recorded_true_ratio_listed"], marker="o", color=colour, label=f"{label}: listed")
+        right.plot(rows["cycle"], rows["recorded_true_ratio_others"], ls="--", color=colour, label=f"{label}: others")
+    left.set(xlabel="cycle (years)", ylabel="true high-harm offending involvements", title="Escalations per cycle")
+    right.set(xlabel="cycle (years)", ylabel="recorded / true", title="How much of the truth gets recorded")
+    for ax in (left, right):
+        ax.legend(fontsize=7)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    return png(fig)

@@ -569,6 +569,52 @@ def learn(
 
 
 @app.command()
+def simulate(
+    people: Annotated[int, typer.Option(help="size of the synthetic world")] = 20_000,
+    seed: Annotated[int, typer.Option()] = 0,
+    cycles: Annotated[int, typer.Option(help="yearly cycles after a 5-year burn-in")] = 4,
+    capacity: Annotated[int, typer.Option(help="places on the programme per cycle")] = 200,
+    policy: Annotated[str, typer.Option(help="none, random, risk or uplift")] = "risk",
+    retrain: Annotated[str, typer.Option(help="naive or treatment-aware")] = "treatment-aware",
+    surveillance_effect: Annotated[float, typer.Option(help="recording multiplier for the listed (1 = none)")] = 1.0,
+    programme: Annotated[str, typer.Option(help="the programme the places are on")] = "drive",
+    threads: Annotated[Optional[int], typer.Option(help="LightGBM threads (default: all cores)")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("riskloop-simulate"),
+) -> None:
+    """Closed-loop simulation: score, fill places by a policy, let the world run a year, learn, retrain."""
+    from riskloop.experiments.config import load_config
+    from riskloop.simulation.closed_loop import POLICIES, LoopSettings, run_loop, write_loop
+    from riskloop.simulation.parameters import PROGRAMMES
+
+    if policy not in POLICIES:
+        fatal(f"--policy: expected one of {', '.join(POLICIES)}, got '{policy}'")
+    if retrain not in ("naive", "treatment-aware"):
+        fatal(f"--retrain: expected naive or treatment-aware, got '{retrain}'")
+    if programme not in PROGRAMMES:
+        fatal(f"--programme: expected one of {', '.join(PROGRAMMES)}, got '{programme}'")
+    if surveillance_effect < 1 or cycles < 1 or capacity < 0 or people < 1000:
+        fatal("--surveillance-effect must be >= 1, --cycles >= 1, --capacity >= 0 and --people >= 1000")
+    settings = LoopSettings(people, seed, cycles, capacity, policy, retrain, surveillance_effect, programme, threads)
+    base = load_config(Path(str(resources.files("riskloop.experiments") / "escalation.yaml")))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with progress_bar("closed loop") as bar:
+        task = bar.add_task("steps", total=None)
+        frame = run_loop(settings, base, out_dir, progress=lambda what: bar.update(task, advance=1, description=what))
+    path = write_loop(frame, settings, out_dir)
+    table = Table(title=f"closed loop: policy {policy}, {retrain} retraining, {capacity} places a year on {programme}")
+    for col in ("cycle", "true escalations", "prevented by the places", "recorded/true listed", "recorded/true others",
+                "true effect (label)", "DR estimate (95% CI)"):
+        table.add_column(col, justify="right")
+    for r in frame.itertuples():
+        table.add_row(str(r.cycle), f"{r.true_escalations:,}", f"{r.escalations_prevented_by_the_places:,}",
+                      f"{r.recorded_true_ratio_listed:.2f}", f"{r.recorded_true_ratio_others:.2f}",
+                      f"{r.true_effect_on_label:+.3f}",
+                      f"{r.dr_estimate:+.3f} ({r.dr_ci_low:+.3f} to {r.dr_ci_high:+.3f})")
+    out.print(table)
+    out.print(f"wrote {path}, {out_dir / 'simulate.png'}, {out_dir / 'simulate.json'}")
+
+
+@app.command()
 def demo(
     work_dir: Annotated[Path, typer.Option("--dir", help="working folder for the demo")] = Path("riskloop-demo"),
     people: Annotated[int, typer.Option(help="size of the synthetic world")] = 60_000,

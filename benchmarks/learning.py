@@ -1,0 +1,139 @@
+"""The learning loop against the synthetic world's truth (issue 14's acceptance figures).
+
+coverage  For each seed: a world run to 2024-01-01; in the cohort then, each programme gets people by a
+          referral rule that follows recorded harm (confounded, with overlap); the world's next year is
+          run with those places and again without them (common random numbers), so each person's effect
+          on the recorded escalation label is known. The doubly robust estimate of the effect on the
+          treated (and the naive difference) is set against it. Prints coverage and bias over seeds.
+policies  `riskloop simulate` for each policy (and retraining) over seeds: escalations prevented against
+          the `none` policy of the same seed, with intervals over seeds; the model's AUC against true
+          untreated risk; the recorded/true ratio of the listed with a surveillance effect.
+learn     Wall time and peak memory of one `riskloop learn` cycle on a world of PEOPLE.
+
+Usage: python benchmarks/learning.py coverage [SEEDS=20] [PEOPLE=20000]
+       python benchmarks/learning.py policies [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [SURVEILLANCE=1.0]
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from _measure import now
+from scipy.special import expit
+
+from riskloop.experiments.config import load_config
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
+from riskloop.features.validate import load_dataset
+from riskloop.learning.effects import att, cross_fit, naive
+from riskloop.simulation.closed_loop import LoopSettings, run_loop
+from riskloop.simulation.parameters import PROGRAMMES, WorldConfig
+from riskloop.simulation.truth import offending_counts
+from riskloop.simulation.world import Enrolment, extend, simulate, write_world
+
+THREADS = 2
+AS_OF = date(2024, 1, 1)
+SHARE = 0.02  # mean share of the cohort referred to each programme
+
+
+def referral(snapshot: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Programme index per cohort row (-1: none), more likely with more recent recorded harm and for the young."""
+    harm = np.log1p(snapshot["offending_harm_365d"].to_numpy())
+    young = (snapshot["age"].to_numpy() < 25).astype(float)
+    score = (harm - harm.mean()) / (harm.std() or 1) + 0.5 * young
+    p = expit(np.log(SHARE / (1 - SHARE)) - 0.6 + 1.0 * score)
+    u = rng.random(len(snapshot))
+    choice = np.full(len(snapshot), -1)
+    for k in range(len(PROGRAMMES)):
+        take = (choice < 0) & (u >= k * p) & (u < (k + 1) * p)
+        choice[take] = k
+    return choice
+
+
+def coverage_seed(seed: int, people: int) -> list[dict]:
+    sim = simulate(WorldConfig(people=people, seed=seed, end=AS_OF - timedelta(days=1)))
+    with tempfile.TemporaryDirectory() as tmp:
+        write_world(sim, Path(tmp))
+        prepared = PreparedData.from_dataset(load_dataset(Path(tmp), today=AS_OF, quarantine=False))
+    snapshot = build_snapshot(prepared, AS_OF, SnapshotConfig())
+    index = pd.Index(sim.people.person_id).get_indexer(snapshot["person_id"].astype(str))
+    present = sim.people.present[index]
+    snapshot, index = snapshot[present].reset_index(drop=True), index[present]
+    choice = referral(snapshot, np.random.default_rng([seed, 11]))
+    first = sim.months
+    untreated = copy.deepcopy(sim)
+    extend(sim, 12, lambda s, m: [Enrolment(index[choice == k], p) for k, p in enumerate(PROGRAMMES)] if m == first else None)
+    extend(untreated, 12)
+    y1 = offending_counts(sim, first, first + 12, recorded_only=True)[index] > 0
+    y0 = offending_counts(untreated, first, first + 12, recorded_only=True)[index] > 0
+    features = [c for c in snapshot.columns if c not in ("person_id", "area_id", "local_authority", "as_of", "label",
+                                                         *SnapshotConfig().protected) and snapshot[c].dtype != object]
+    rows = []
+    for k, programme in enumerate(PROGRAMMES):
+        rows_ = (choice == k) | (choice < 0)
+        t = (choice[rows_] == k).astype(int)
+        y = y1[rows_].astype(int)
+        X = snapshot.loc[rows_, features].reset_index(drop=True)
+        dr = att(t, y, cross_fit(X, t, y, 5, seed, THREADS))
+        raw = naive(t, y)
+        truth = float((y1[choice == k].astype(int) - y0[choice == k].astype(int)).mean())
+        rows.append({"seed": seed, "programme": programme, "treated": int(t.sum()), "truth": truth,
+                     "dr": dr.value, "dr_ci_low": dr.ci_low, "dr_ci_high": dr.ci_high, "naive": raw.value,
+                     "covered": dr.ci_low <= truth <= dr.ci_high})
+    return rows
+
+
+def coverage(seeds: int, people: int) -> None:
+    t0 = now()
+    frame = pd.DataFrame([row for seed in range(seeds) for row in coverage_seed(seed, people)])
+    summary = frame.groupby("programme").agg(
+        treated=("treated", "mean"), truth=("truth", "mean"), dr=("dr", "mean"), naive=("naive", "mean"),
+        coverage=("covered", "mean"), dr_bias=("dr", lambda s: (s - frame.loc[s.index, "truth"]).mean()),
+        naive_bias=("naive", lambda s: (s - frame.loc[s.index, "truth"]).mean()),
+        dr_ci_width=("dr_ci_high", lambda s: (s - frame.loc[s.index, "dr_ci_low"]).mean()))
+    print(f"doubly robust effect on the treated vs the truth, {seeds} seeds x {people:,} people, as of {AS_OF}:")
+    print(summary.round(4).to_string())
+    print(f"overall coverage {frame['covered'].mean():.3f}; {now() - t0:.0f} s")
+
+
+def policies(seeds: int, people: int, cycles: int, surveillance: float) -> None:
+    base = load_config(Path(__file__).resolve().parent.parent / "experiments" / "escalation.yaml")
+    runs = [("none", "treatment-aware"), ("random", "treatment-aware"), ("risk", "treatment-aware"),
+            ("uplift", "treatment-aware"), ("risk", "naive")]
+    frames = []
+    for seed in range(seeds):
+        for policy, retrain in runs:
+            t0 = now()
+            with tempfile.TemporaryDirectory() as tmp:
+                settings = LoopSettings(people, seed, cycles, max(50, people // 100), policy, retrain, surveillance,
+                                        "drive", THREADS)
+                frames.append(run_loop(settings, base, Path(tmp)).assign(seed=seed))
+            print(f"seed {seed} {policy} {retrain}: {now() - t0:.0f} s", flush=True)
+    frame = pd.concat(frames, ignore_index=True)
+    totals = frame.groupby(["seed", "policy", "retrain"])["true_escalations"].sum().unstack(["policy", "retrain"])
+    prevented = totals.rsub(totals[("none", "treatment-aware")], axis=0).drop(columns=[("none", "treatment-aware")])
+    mean, half = prevented.mean(), 1.96 * prevented.std(ddof=1) / np.sqrt(len(prevented))
+    print(f"true escalations prevented over {cycles} cycles against no places (mean over {seeds} seeds, 95% interval):")
+    for column in prevented.columns:
+        print(f"  {column[0]:>7} ({column[1]}): {mean[column]:8.1f}  ({mean[column] - half[column]:.1f} to "
+              f"{mean[column] + half[column]:.1f})")
+    by_cycle = frame.groupby(["policy", "retrain", "cycle"])[["model_auc_vs_true_risk", "recorded_true_ratio_listed",
+                                                               "recorded_true_ratio_others", "true_effect_on_label",
+                                                               "dr_estimate", "naive_estimate"]].mean()
+    print(by_cycle.round(3).to_string())
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1] if len(sys.argv) > 1 else "coverage"
+    args = [float(a) for a in sys.argv[2:]]
+    if mode == "coverage":
+        coverage(int(args[0]) if args else 20, int(args[1]) if len(args) > 1 else 20_000)
+    elif mode == "policies":
+        policies(*(int(a) for a in (args + [3, 20_000, 4][len(args):])[:3]), args[3] if len(args) > 3 else 1.0)
+    else:
+        raise SystemExit(__doc__)

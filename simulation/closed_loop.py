@@ -1,0 +1,242 @@
+"""The closed loop (`riskloop simulate`): each cycle scores the population, fills a programme's places by a
+policy, lets the world run a year on its true effects, then learns and retrains, with the truth kept
+beside every estimate.
+
+Policies: `none` (no places), `random` (places drawn at random from the cohort), `risk` (the highest
+risk), `uplift` (among the 3 x places highest risk, the highest predicted benefit from an X-learner
+fitted on the latest window whose outcomes are known; by risk while there is none). Retraining is
+`naive` or `treatment-aware` (learning/retrain.py). With a surveillance effect above 1, the listed
+people's offending is recorded that much more often for the cycle (true incidents unchanged), so
+the runaway-feedback loop can be seen in the recorded/true ratio of the listed.
+
+Worlds on one seed share their random numbers (simulation/streams.py), so two policies differ only
+where the policy made them differ: escalations prevented are counted against the `none` policy
+with the same seed, and the true effect of a cycle's places comes from re-running its year without
+them.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from riskloop.experiments.config import ExperimentConfig, Schedule
+from riskloop.features.snapshot import PreparedData
+from riskloop.features.validate import load_dataset
+from riskloop.learning.cycle import adjustment_features, closed_as_of
+from riskloop.learning.effects import att, cross_fit, naive
+from riskloop.learning.linkage import monthly_cohorts, programme_starts
+from riskloop.learning.retrain import treatment_aware
+from riskloop.learning.uplift import fit_x_learner
+from riskloop.pipelines.data import from_dataset
+from riskloop.pipelines.score import score_cohort
+from riskloop.pipelines.train import train
+from riskloop.simulation.parameters import WorldConfig
+from riskloop.simulation.truth import escalation_probability_from, offending_counts
+from riskloop.simulation.world import Enrolment, Simulation, Surveillance, extend, simulate, write_world
+
+Policy = Literal["none", "random", "risk", "uplift"]
+POLICIES = ("none", "random", "risk", "uplift")
+CYCLE_MONTHS = 12
+BURN_IN_END = date(2023, 12, 31)
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    people: int = 20_000
+    seed: int = 0
+    cycles: int = 4
+    capacity: int = 200                 # places on the programme per cycle
+    policy: Policy = "risk"
+    retrain: Literal["naive", "treatment-aware"] = "treatment-aware"
+    surveillance_effect: float = 1.0    # recording multiplier for the listed, for their cycle
+    programme: str = "drive"
+    threads: int | None = None
+
+
+def model_config(base: ExperimentConfig, data: Path, end: date, threads: int | None) -> ExperimentConfig:
+    """The experiment config, light enough for a loop: one LightGBM, half-yearly as-of dates over at most
+    four years, one test split."""
+    latest = end - timedelta(days=base.horizon_days)
+    first = max(date(2020, 1, 1), date(latest.year - 4, 1, 1))
+    return dataclasses.replace(
+        base, data=data, threads=threads, schedule=Schedule(first, latest, 6, 1),
+        models=dataclasses.replace(base.models, logistic=None, prior_harm=None,
+                                   lightgbm={"num_leaves": [15], "n_estimators": [300], "learning_rate": [0.05],
+                                             "min_child_samples": [50]}), calibration=("isotonic",))
+
+
+def present_index(sim: Simulation, person_id: pd.Series) -> np.ndarray:
+    return pd.Index(sim.people.person_id).get_indexer(person_id.astype(str))
+
+
+def choose(policy: Policy, cohort: pd.DataFrame, capacity: int, rng: np.random.Generator,
+           benefit: Callable[[pd.DataFrame], np.ndarray] | None, features: list[str]) -> np.ndarray:
+    """Row positions of the cohort given a place."""
+    k = min(capacity, len(cohort))
+    if policy == "none" or k == 0:
+        return np.empty(0, dtype=int)
+    if policy == "random":
+        return np.sort(rng.choice(len(cohort), k, replace=False))
+    by_risk = np.argsort(-cohort["risk"].to_numpy(), kind="stable")
+    if policy == "risk" or benefit is None:
+        return np.sort(by_risk[:k])
+    shortlist = by_risk[:3 * k]
+    predicted = -benefit(cohort.iloc[shortlist][features].reset_index(drop=True))
+    return np.sort(shortlist[np.argsort(-predicted, kind="stable")[:k]])
+
+
+def uplift_model(scorer, prepared: PreparedData, programme: str, seed: int, threads: int | None):
+    """An X-learner for `programme` on the latest six months whose outcomes are known (None if too few starts)."""
+    horizon = scorer.contract.snapshot.horizon_days
+    first = closed_as_of(np.datetime64(prepared.end_day, "D").astype(date), horizon, 180)
+    frames = []
+    for month in monthly_cohorts(first, 180):
+        frame = score_cohort(scorer, prepared, month).frame
+        frame = frame[frame["label"].notna()]
+        started = programme_starts(prepared, frame["person_id"], month - timedelta(days=1), 30)[f"started_{programme}"]
+        frames.append(frame.assign(treated=started.to_numpy().astype(int)))
+    stacked = pd.concat(frames, ignore_index=True)
+    features = adjustment_features(scorer, prepared.catalogue(scorer.contract.snapshot))
+    if stacked["treated"].sum() < 20:
+        return None, features
+    return fit_x_learner(stacked[features], stacked["treated"].to_numpy(), stacked["label"].to_numpy().astype(int),
+                         seed, threads), features
+
+
+def retrained(base: ExperimentConfig, settings: LoopSettings, data_dir: Path, prepared: PreparedData, end: date):
+    config = model_config(base, data_dir, end, settings.threads)
+    data = from_dataset(config, prepared)
+    if settings.retrain == "treatment-aware":
+        data = treatment_aware(data, prepared, settings.seed, settings.threads)
+    return train(data, config).scorer
+
+
+def _ratio(recorded: np.ndarray, true: np.ndarray, rows: np.ndarray) -> float:
+    return float(recorded[rows].sum() / true[rows].sum()) if true[rows].sum() else float("nan")
+
+
+def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
+             progress: Callable[[str], None] = lambda _: None) -> pd.DataFrame:
+    """One row per cycle: places, true and recorded escalations and harm in the population, the true
+    effect of the places (the year re-run without them), the recorded/true ratio of the listed and of
+    everyone else, and how well the model ranks true untreated risk."""
+    out = Path(out)
+    data_dir = out / "world"
+    rng = np.random.default_rng([settings.seed, 7])
+    progress("burn-in world")
+    sim = simulate(WorldConfig(people=settings.people, seed=settings.seed, end=BURN_IN_END))
+    write_world(sim, data_dir)
+    end = BURN_IN_END
+    prepared = PreparedData.from_dataset(load_dataset(data_dir, today=end + timedelta(days=1), quarantine=False))
+    scorer = retrained(base, dataclasses.replace(settings, retrain="naive"), data_dir, prepared, end)
+    rows = []
+    for cycle in range(1, settings.cycles + 1):
+        as_of = end + timedelta(days=1)
+        progress(f"cycle {cycle}: scoring at {as_of}")
+        cohort = score_cohort(scorer, prepared, as_of).frame
+        index = present_index(sim, cohort["person_id"])
+        cohort, index = cohort[sim.people.present[index]].reset_index(drop=True), index[sim.people.present[index]]
+        benefit, features = (uplift_model(scorer, prepared, settings.programme, settings.seed, settings.threads)
+                             if settings.policy == "uplift" else (None, []))
+        chosen = index[choose(settings.policy, cohort, settings.capacity, rng, benefit, features)]
+        truth_risk = escalation_probability_from(sim, 365, scorer.contract.snapshot.harm_threshold)
+        first = sim.months
+        without = copy.deepcopy(sim)
+        enrol = lambda s, month: Enrolment(chosen, settings.programme) if month == first and len(chosen) else None  # noqa: E731
+        watched = (Surveillance(chosen, settings.surveillance_effect, first + CYCLE_MONTHS)
+                   if settings.surveillance_effect != 1.0 and len(chosen) else None)
+        progress(f"cycle {cycle}: the world's year with {len(chosen)} places")
+        extend(sim, CYCLE_MONTHS, enrol, watched)
+        extend(without, CYCLE_MONTHS, None, watched)
+        window = (first, first + CYCLE_MONTHS)
+        true = offending_counts(sim, *window)
+        recorded = offending_counts(sim, *window, recorded_only=True)
+        true_without = offending_counts(without, *window)
+        label_without = offending_counts(without, *window, recorded_only=True) > 0
+        listed = np.zeros(len(sim.people.person_id), bool)
+        listed[chosen] = True
+        in_cohort = np.zeros(len(listed), bool)
+        in_cohort[index] = True
+        ranked = truth_risk.set_index("person_id")["probability"].reindex(cohort["person_id"].astype(str)).to_numpy()
+        rows.append({
+            "cycle": cycle, "as_of": as_of, "policy": settings.policy, "retrain": settings.retrain, "places": len(chosen),
+            "true_escalations": int(true.sum()), "recorded_escalations": int(recorded.sum()),
+            "true_escalations_of_the_listed": int(true[listed].sum()),
+            "true_effect_on_the_listed": float((true[listed] - true_without[listed]).mean()) if listed.any() else float("nan"),
+            "escalations_prevented_by_the_places": int(true_without[listed].sum() - true[listed].sum()),
+            "true_effect_on_label": float(((recorded[listed] > 0).astype(float) - label_without[listed]).mean())
+            if listed.any() else float("nan"),
+            "recorded_true_ratio_listed": _ratio(recorded, true, listed),
+            "recorded_true_ratio_others": _ratio(recorded, true, in_cohort & ~listed),
+            "model_auc_vs_true_risk": _expected_auc(cohort["risk"].to_numpy(), ranked),
+        })
+        end = sim.end.astype(date)
+        progress(f"cycle {cycle}: learning and {settings.retrain} retraining")
+        write_world(sim, data_dir)
+        prepared = PreparedData.from_dataset(load_dataset(data_dir, today=end + timedelta(days=1), quarantine=False))
+        rows[-1].update(_estimate(prepared, scorer, as_of, chosen, recorded > 0, sim, settings))
+        scorer = retrained(base, settings, data_dir, prepared, end)
+    return pd.DataFrame(rows)
+
+
+def _expected_auc(score: np.ndarray, probability: np.ndarray) -> float:
+    """ROC AUC of `score` against outcomes drawn from the true probabilities (in expectation)."""
+    ok = np.isfinite(probability)
+    s, p = score[ok], probability[ok]
+    return float(roc_auc_score(np.r_[np.ones(len(p)), np.zeros(len(p))], np.r_[s, s], sample_weight=np.r_[p, 1 - p]))
+
+
+def _estimate(prepared: PreparedData, scorer, as_of: date, chosen: np.ndarray, escalated: np.ndarray,
+              sim: Simulation, settings: LoopSettings) -> dict[str, float]:
+    """The cycle's places as the learning loop sees them a year on: naive and doubly robust effect on
+    the recorded escalation in the cycle's year (`escalated`, per person) of the people given a place,
+    from the cohort at T."""
+    frame = score_cohort(scorer, prepared, as_of).frame
+    index = present_index(sim, frame["person_id"])
+    t = np.isin(index, chosen).astype(int)
+    if t.sum() < 20 or t.sum() == len(t):
+        return {"naive_estimate": float("nan"), "dr_estimate": float("nan"), "dr_ci_low": float("nan"),
+                "dr_ci_high": float("nan")}
+    y = escalated[index].astype(int)
+    X = frame[adjustment_features(scorer, prepared.catalogue(scorer.contract.snapshot))]
+    dr = att(t, y, cross_fit(X, t, y, 3, settings.seed, settings.threads))
+    return {"naive_estimate": naive(t, y).value, "dr_estimate": dr.value, "dr_ci_low": dr.ci_low,
+            "dr_ci_high": dr.ci_high}
+
+
+def write_loop(cycles: pd.DataFrame, settings: LoopSettings, out: Path) -> Path:
+    """cycles.csv, simulate.json (the settings and totals) and simulate.png, logged to an MLflow run."""
+    import json
+
+    import mlflow
+
+    from riskloop.experiments.store import experiment_id
+    from riskloop.reports.figures import loop_plot
+
+    out = Path(out)
+    cycles.to_csv(out / "cycles.csv", index=False)
+    (out / "simulate.png").write_bytes(loop_plot(cycles))
+    totals = {"true_escalations": int(cycles["true_escalations"].sum()),
+              "escalations_prevented_by_the_places": int(cycles["escalations_prevented_by_the_places"].sum())}
+    (out / "simulate.json").write_text(json.dumps({"settings": dataclasses.asdict(settings), "totals": totals},
+                                                  indent=2, default=str) + "\n")
+    with mlflow.start_run(experiment_id=experiment_id("riskloop-simulate"),
+                          run_name=f"{settings.policy} {settings.retrain} seed {settings.seed}"):
+        mlflow.log_params(dataclasses.asdict(settings))
+        for row in cycles.itertuples():
+            mlflow.log_metrics({k: float(getattr(row, k)) for k in ("true_escalations", "recorded_escalations",
+                                                                     "recorded_true_ratio_listed",
+                                                                     "escalations_prevented_by_the_places")
+                                if np.isfinite(float(getattr(row, k)))}, step=int(row.cycle))
+        for name in ("cycles.csv", "simulate.json", "simulate.png"):
+            mlflow.log_artifact(str(out / name))
+    return out / "cycles.csv"

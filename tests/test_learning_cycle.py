@@ -1,0 +1,130 @@
+"""One learning cycle on the 20k world: outcomes linked, effects per programme, a treatment-aware
+challenger registered and judged by the gates, drift, and a report that names no one."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from riskloop.experiments.registry import load_model
+from riskloop.experiments.tracking import log_training
+from riskloop.features.snapshot import PreparedData
+from riskloop.features.validate import load_dataset
+from riskloop.learning.cycle import LearnSettings, closed_as_of, learn, trials
+from riskloop.learning.linkage import monthly_cohorts
+from riskloop.learning.report import write_learning
+from riskloop.learning.retrain import INTERVENTION_FAMILIES, treated_in_label_window, treatment_aware
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("learning-store")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def champion(escalation_run, store, tmp_path_factory):
+    config, data, result = escalation_run
+    config = dataclasses.replace(config, name="learn-test")
+    outcome = log_training(config, data, result, tmp_path_factory.mktemp("champion") / "model")
+    MlflowClient().set_registered_model_alias(config.registered_model, "champion", outcome.model_version)
+    return config
+
+
+@pytest.fixture(scope="module")
+def prepared(world_20k) -> PreparedData:
+    return PreparedData.from_dataset(load_dataset(world_20k))
+
+
+@pytest.fixture(scope="module")
+def cycle(champion, world_20k, store):
+    config = dataclasses.replace(champion, models=dataclasses.replace(champion.models, logistic=None, prior_harm=None))
+    settings = LearnSettings(f"models:/{config.registered_model}@champion", world_20k, config, threads=2)
+    result = learn(settings, store / "learn-out")
+    return result, write_learning(result, store / "learn-out")
+
+
+def test_treatment_aware_data_censors_treated_rows_and_drops_intervention_history(escalation_run, prepared):
+    _, data, _ = escalation_run
+    treated = treated_in_label_window(data, prepared)
+    aware = treatment_aware(data, prepared, seed=0, threads=2)
+    assert 0 < treated.sum() < len(treated)
+    assert len(aware.frame) == (~treated).sum() == len(aware.weights)
+    assert aware.frame["person_id"].tolist() == data.frame.loc[~treated, "person_id"].tolist()
+    history = {s.name for s in data.catalogue if s.family in INTERVENTION_FAMILIES}
+    assert history & set(data.features) and not history & set(aware.features)
+    assert (aware.weights >= 1).all() and (aware.weights <= 10).all() and aware.weights.max() > 1
+    for before, after in zip(data.splits, aware.splits):
+        assert after.fit.sum() == (before.fit & ~treated).sum() and len(after.test) == len(aware.frame)
+    assert aware.final is aware.splits[-1]
+
+
+def test_monthly_cohorts_hold_each_start_once_with_its_features_as_of_the_month(champion, prepared, world_20k, store):
+    loaded = load_model(f"models:/{champion.registered_model}@champion")
+    as_of = date(2023, 1, 1)
+    stacked = trials(loaded, prepared, as_of, 90, seed=0)
+    assert sorted(stacked["month"].unique()) == monthly_cohorts(as_of, 90) == [date(2023, 1, 1), date(2023, 2, 1),
+                                                                               date(2023, 3, 1)]
+    interventions = load_dataset(world_20k).interventions
+    starts = interventions[(interventions["start_date"] >= pd.Timestamp("2023-01-01"))
+                           & (interventions["start_date"] < pd.Timestamp("2023-04-01"))]
+    in_cohort = starts[starts["person_id"].isin(stacked["person_id"])]
+    assert stacked.filter(like="started_").to_numpy().sum() == len(in_cohort)
+    assert stacked["escalated"].notna().all()
+
+
+def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_challenger(cycle, champion, world_20k):
+    result, report = cycle
+    assert result.as_of == closed_as_of(date(2025, 12, 31), 365, 180) == date(2024, 7, 1)
+    assert len(result.outcomes) == result.outcomes["person_id"].nunique()
+    assert 0 < result.outcomes["listed"].mean() <= 0.06  # the model's 5% capacity per local authority
+    names = [p.programme for p in result.programmes]
+    assert names == ["diversion", "drive", "iris", "youth_early_action"]
+    estimated = [p for p in result.programmes if p.effects is not None]
+    assert estimated, "no programme had enough starts to estimate"
+    for p in estimated:
+        overall = p.overall
+        assert overall["dr_ci_low"] < overall["dr"] < overall["dr_ci_high"]
+        assert set(p.who_benefits["learner"]) == {"t_learner", "x_learner"}
+    challenger = load_model(f"models:/{champion.registered_model}@challenger")
+    assert challenger.version == result.challenger.model_version
+    assert not any(f.startswith(("prior_", "active_")) for f in challenger.contract.features)
+    assert result.promoted or result.promotion_reasons
+    assert set(result.comparison.metrics.index) == {"champion", "challenger"}
+    assert result.drift.iloc[-1:]["column"].isin(list(challenger.contract.features) + ["risk"]).all()
+
+
+def test_learning_outputs_name_no_one_and_are_logged(cycle, champion, world_20k):
+    result, report = cycle
+    folder = report.parent
+    html = report.read_text()
+    for p in result.programmes:
+        assert p.programme in html
+    assert "doubly robust" in html and "What these records cannot reveal" in html
+    ids = set(pd.read_parquet(world_20k / "people.parquet")["person_id"])
+    for name in ("effects.csv", "who_benefits.csv", "drift.csv", "learning.json", "learning_report.html"):
+        text = (folder / name).read_text()
+        assert not any(i in text for i in list(ids)[:2000]), name
+    summary = json.loads((folder / "learning.json").read_text())
+    assert summary["challenger_version"] == result.challenger.model_version
+    runs = mlflow.search_runs(experiment_names=[f"{champion.name}-learning"])
+    assert len(runs) >= 1
+    artifacts = {a.path for a in MlflowClient().list_artifacts(runs.iloc[0]["run_id"])}
+    assert {"effects.csv", "learning_report.html", "drift.csv"} <= artifacts
+    effects = pd.read_csv(folder / "effects.csv")
+    small = pd.to_numeric(effects["n_treated"], errors="coerce")
+    assert not small.between(1, 7).any()  # small counts are suppressed, others rounded to 5
+    assert (small.dropna() % 5 == 0).all()
+    assert np.isfinite(pd.to_numeric(effects["dr"], errors="coerce").dropna()).all()
