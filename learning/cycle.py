@@ -98,6 +98,9 @@ def listed_at(cohort: ScoredCohort, capacity: float, seed: int) -> pd.Series:
 
 MAX_CONTROLS_PER_MONTH = 15_000
 ADJUSTMENT_FEATURES = 60
+#: Features that are one value per area or local authority: drift in them is a change of rates, not of
+#: the people, and a few distinct values make PSI bins meaningless.
+AREA_FAMILIES = ("area_rate", "area_trend", "local_authority_rate", "deprivation")
 
 
 def adjustment_features(scorer: RiskScorer, catalogue: list[FeatureSpec]) -> list[str]:
@@ -202,7 +205,8 @@ def learn(settings: LearnSettings, out_dir: Path, truth: TrueEffect | None = Non
     programmes = analyse(champion, prepared, as_of, settings.treatment_window_days, settings.seed, settings.threads, truth)
     newest = end + timedelta(days=1)
     current = score_cohort(champion.scorer, prepared, newest).frame
-    features = [f for f in contract.features if f not in contract.categorical]
+    area_level = {s.name for s in prepared.catalogue(contract.snapshot) if s.family in AREA_FAMILIES}
+    features = [f for f in contract.features if f not in contract.categorical and f not in area_level]
     drift = drift_table(cohort.frame, current, [*features, "risk"], seed=settings.seed)
     by_area = drift_by_unit(cohort.frame, current, "risk", "local_authority", seed=settings.seed)
     result = LearningResult(as_of, contract.snapshot.horizon_days, champion, outcomes, programmes,

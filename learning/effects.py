@@ -63,8 +63,16 @@ class Nuisance:
     kept: np.ndarray
 
 
-def classifier(seed: int, threads: int | None) -> LGBMClassifier:
-    return LGBMClassifier(**NUISANCE, random_state=seed, n_jobs=threads or 0)
+def leaf_size(events: int) -> int:
+    """Fewest rows per leaf: NUISANCE's 50 for large samples, less when the rarer class is small, so a
+    programme with 60 starts still gets a propensity model that can tell its people apart."""
+    return int(np.clip(events // 10, 5, NUISANCE["min_child_samples"]))
+
+
+def classifier(seed: int, threads: int | None, events: int | None = None) -> LGBMClassifier:
+    """A LightGBM nuisance model; `events`: the size of the rarer class it learns (sets the leaf size)."""
+    params = NUISANCE if events is None else {**NUISANCE, "min_child_samples": leaf_size(events)}
+    return LGBMClassifier(**params, random_state=seed, n_jobs=threads or 0)
 
 
 def _predict(model: LGBMClassifier, X: pd.DataFrame) -> np.ndarray:
@@ -82,11 +90,16 @@ def cross_fit(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int = 5, seed: i
     """Out-of-fold e(x) and m0(x) (m0 fitted on the untreated rows of the other folds)."""
     e, m0 = np.empty(len(t)), np.empty(len(t))
     for train, test in folds(t, k, seed):
-        e[test] = _predict(classifier(seed, threads).fit(X.iloc[train], t[train]), X.iloc[test])
+        e[test] = _predict(classifier(seed, threads, _rarer(t[train])).fit(X.iloc[train], t[train]), X.iloc[test])
         control = train[t[train] == 0]
-        m0[test] = (_predict(classifier(seed, threads).fit(X.iloc[control], y[control]), X.iloc[test])
+        m0[test] = (_predict(classifier(seed, threads, _rarer(y[control])).fit(X.iloc[control], y[control]), X.iloc[test])
                     if 0 < y[control].sum() < len(control) else y[control].mean())
     return Nuisance(e, m0, ~((t == 1) & (e > trim)))
+
+
+def _rarer(labels: np.ndarray) -> int:
+    positives = int(labels.sum())
+    return min(positives, len(labels) - positives)
 
 
 def att_terms(t: np.ndarray, y: np.ndarray, nuisance: Nuisance, trim: float = TRIM) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from riskloop.learning.effects import cross_fit, effect_table, overlap
+from riskloop.learning.effects import TRIM, cross_fit, effect_table, overlap
 from riskloop.learning.uplift import LEARNERS, qini_coefficient, qini_curve, uplift
 
 MIN_TREATED = 20
@@ -55,7 +55,8 @@ def analyse_programme(programme: str, X: pd.DataFrame, outcomes: pd.DataFrame, s
     effects = effect_table(t, y, nuisance, groups, clusters)
     predicted = uplift(X, t, y, nuisance, k, seed, threads)
     benefit = pd.DataFrame({"person_id": clusters, **{name: -predicted[name].to_numpy() for name in LEARNERS}})
-    curves = {name: qini_curve(y, t, benefit[name].to_numpy()) for name in LEARNERS}
+    e = np.clip(nuisance.e, 1e-6, TRIM)
+    curves = {name: qini_curve(y, t, benefit[name].to_numpy(), control_weight=e / (1 - e)) for name in LEARNERS}
     who = pd.DataFrame({"learner": list(LEARNERS), "qini_coefficient": [qini_coefficient(curves[n]) for n in LEARNERS]})
     if truth is not None:
         true_effect = truth(pd.Series(clusters), programme)

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from riskloop.experiments.orphans import process_tags
@@ -53,8 +54,8 @@ def _effects_view(result: ProgrammeResult, threshold: int) -> pd.DataFrame:
     shown = protect(frame.rename(columns={"n_treated": "n"}), threshold, "n").rename(columns={"n": "started"})
     shown["untreated"] = frame["n_control"].map(lambda n: disclose(n, threshold))
     for column in ("treated_rate", "naive", "naive_ci_low", "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"):
-        shown[column] = [v if isinstance(v, str) else f"{v * 100:+.1f}" if column != "treated_rate" else f"{v:.1%}"
-                         for v in shown[column]]
+        shown[column] = [v if isinstance(v, str) else "-" if not np.isfinite(v) else
+                         f"{v * 100:+.1f}" if column != "treated_rate" else f"{v:.1%}" for v in shown[column]]
     return shown[["subgroup", "level", "started", "untreated", "treated_rate", "naive", "naive_ci_low",
                   "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"]].rename(columns={
         "treated_rate": "escalated (started)", "naive": "naive difference (points)", "naive_ci_low": "naive low",

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 from lightgbm import LGBMRegressor
 
-from riskloop.learning.effects import NUISANCE, Nuisance, classifier, folds
+from riskloop.learning.effects import NUISANCE, Nuisance, classifier, folds, leaf_size
 
 LEARNERS = ("t_learner", "x_learner")
 
 
-def _regressor(seed: int, threads: int | None) -> LGBMRegressor:
-    return LGBMRegressor(**NUISANCE, random_state=seed, n_jobs=threads or 0)
+def _regressor(seed: int, threads: int | None, rows: int) -> LGBMRegressor:
+    return LGBMRegressor(**{**NUISANCE, "min_child_samples": leaf_size(rows)}, random_state=seed, n_jobs=threads or 0)
 
 
 def _fitted(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, threads: int | None,
@@ -29,8 +29,9 @@ def _fitted(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, threads
         constant = float(y[rows].mean()) if len(rows) else 0.0
         return lambda target: np.full(len(target), constant)
     if regression:
-        return _regressor(seed, threads).fit(X.iloc[rows], y[rows]).predict
-    model = classifier(seed, threads).fit(X.iloc[rows], y[rows])
+        return _regressor(seed, threads, len(rows)).fit(X.iloc[rows], y[rows]).predict
+    positives = int(y[rows].sum())
+    model = classifier(seed, threads, min(positives, len(rows) - positives)).fit(X.iloc[rows], y[rows])
     return lambda target: model.predict_proba(target)[:, 1]
 
 
@@ -57,14 +58,19 @@ def uplift(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, nuisance: Nuisance, k:
     return pd.DataFrame(out, columns=list(LEARNERS), index=X.index)
 
 
-def qini_curve(y: np.ndarray, t: np.ndarray, benefit: np.ndarray, points: int = 50) -> pd.DataFrame:
+def qini_curve(y: np.ndarray, t: np.ndarray, benefit: np.ndarray, points: int = 50,
+               control_weight: np.ndarray | None = None) -> pd.DataFrame:
     """Escalations prevented among the top share targeted by `benefit` (highest first), estimated as
-    control rate x treated targeted - treated escalations; with the random-targeting line."""
+    control rate x treated targeted - treated escalations; with the random-targeting line.
+
+    Outside a trial the untreated differ from the treated: `control_weight` (the odds e/(1 - e) of the
+    propensity) makes the untreated in each top share stand for the treated there."""
     order = np.argsort(-benefit, kind="stable")
     y, t = np.asarray(y, float)[order], np.asarray(t)[order]
-    n_t, n_c = np.cumsum(t), np.cumsum(1 - t)
-    y_t, y_c = np.cumsum(y * t), np.cumsum(y * (1 - t))
-    prevented = np.where(n_c > 0, y_c * n_t / np.maximum(n_c, 1), 0.0) - y_t
+    w = np.ones(len(y)) if control_weight is None else np.asarray(control_weight, float)[order]
+    n_t, n_c = np.cumsum(t), np.cumsum((1 - t) * w)
+    y_t, y_c = np.cumsum(y * t), np.cumsum(y * (1 - t) * w)
+    prevented = np.where(n_c > 0, y_c * n_t / np.where(n_c > 0, n_c, 1), 0.0) - y_t
     at = np.unique(np.linspace(0, len(y) - 1, points).round().astype(int))
     share = (at + 1) / len(y)
     return pd.DataFrame({"share": share, "prevented": prevented[at], "random": prevented[-1] * share})

@@ -138,7 +138,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
     end = BURN_IN_END
     prepared = PreparedData.from_dataset(load_dataset(data_dir, today=end + timedelta(days=1), quarantine=False))
     scorer = retrained(base, dataclasses.replace(settings, retrain="naive"), data_dir, prepared, end)
-    rows = []
+    rows, previous = [], np.empty(0, dtype=np.int64)
     for cycle in range(1, settings.cycles + 1):
         as_of = end + timedelta(days=1)
         progress(f"cycle {cycle}: scoring at {as_of}")
@@ -178,7 +178,10 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
             "recorded_true_ratio_listed": _ratio(recorded, true, listed),
             "recorded_true_ratio_others": _ratio(recorded, true, in_cohort & ~listed),
             "model_auc_vs_true_risk": _expected_auc(cohort["risk"].to_numpy(), ranked),
+            "last_cycles_places_top_ranked_again": float(np.isin(previous, _top(cohort, index, len(chosen))).mean())
+            if len(previous) and len(chosen) else float("nan"),
         })
+        previous = chosen
         end = sim.end.astype(date)
         progress(f"cycle {cycle}: learning and {settings.retrain} retraining")
         write_world(sim, data_dir)
@@ -186,6 +189,11 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
         rows[-1].update(_estimate(prepared, scorer, as_of, chosen, recorded > 0, sim, settings))
         scorer = retrained(base, settings, data_dir, prepared, end)
     return pd.DataFrame(rows)
+
+
+def _top(cohort: pd.DataFrame, index: np.ndarray, k: int) -> np.ndarray:
+    """Population indexes of the k highest-risk people of the cohort."""
+    return index[np.argsort(-cohort["risk"].to_numpy(), kind="stable")[:k]]
 
 
 def _expected_auc(score: np.ndarray, probability: np.ndarray) -> float:
