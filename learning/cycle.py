@@ -96,7 +96,7 @@ def listed_at(cohort: ScoredCohort, capacity: float, seed: int) -> pd.Series:
     return pd.Series(rank <= units.map(places).to_numpy(), index=frame["person_id"].astype(str).to_numpy())
 
 
-MAX_CONTROLS_PER_MONTH = 15_000
+MAX_CONTROLS_PER_MONTH = 5_000
 ADJUSTMENT_FEATURES = 60
 #: Features that are one value per area or local authority: drift in them is a change of rates, not of
 #: the people, and a few distinct values make PSI bins meaningless.

@@ -1,0 +1,50 @@
+"""The closed loop on a small world: places go where the policy says, their true effect is measured by
+re-running the year without them, and surveillance inflates what is recorded of the listed only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from riskloop.cli import app
+from riskloop.experiments.config import load_config
+from riskloop.simulation.closed_loop import LoopSettings, run_loop
+
+BASE = load_config(Path(__file__).parent.parent / "experiments" / "escalation.yaml")
+
+
+@pytest.mark.slow
+def test_a_cycle_with_surveillance_records_more_of_the_listed_and_measures_the_places(tmp_path):
+    settings = LoopSettings(people=6_000, seed=3, cycles=1, capacity=60, policy="risk", retrain="treatment-aware",
+                            surveillance_effect=2.0, threads=2)
+    cycle = run_loop(settings, BASE, tmp_path).iloc[0]
+    assert cycle["places"] == 60
+    assert cycle["recorded_true_ratio_listed"] > 1.3 * cycle["recorded_true_ratio_others"]
+    assert cycle["escalations_prevented_by_the_places"] >= 0  # DRIVE only lowers hazards
+    assert cycle["true_effect_on_the_listed"] <= 0
+    assert 0.6 < cycle["model_auc_vs_true_risk"] <= 1
+    assert (tmp_path / "world" / "people.parquet").exists()
+
+
+@pytest.mark.slow
+def test_no_places_change_nothing_the_policy_did_not_touch(tmp_path):
+    none = run_loop(LoopSettings(people=6_000, seed=3, cycles=1, capacity=60, policy="none", threads=2), BASE,
+                    tmp_path / "none").iloc[0]
+    risk = run_loop(LoopSettings(people=6_000, seed=3, cycles=1, capacity=60, policy="risk", threads=2), BASE,
+                    tmp_path / "risk").iloc[0]
+    assert none["places"] == 0 and np.isnan(none["true_effect_on_the_listed"])
+    # Common random numbers: the same world, fewer true escalations only through the places.
+    assert none["true_escalations"] - risk["true_escalations"] == pytest.approx(
+        risk["escalations_prevented_by_the_places"], abs=3)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--policy", "best"], "--policy"), (["--retrain", "clever"], "--retrain"),
+    (["--programme", "boxing"], "--programme"), (["--surveillance-effect", "0.5"], "--surveillance-effect"),
+])
+def test_simulate_refuses_bad_options_in_one_line(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), *args])
+    assert result.exit_code == 2 and message in result.output
