@@ -568,6 +568,92 @@ def learn(
         fatal(str(exc))
 
 
+REPORT_TITLES = {"model_card.html": "Model card", "fairness_report.html": "Fairness report of training (out of time)",
+                 "fairness_audit.html": "Fairness audit", "explainability.html": "Explainability report",
+                 "learning_report.html": "Learning report"}
+
+
+def run_dashboard(data: Path, as_of: Optional[date], scores: Optional[Path], learning: Optional[Path], out_dir: Path,
+                  threshold: int = 7, reports: list[Path] | None = None) -> dict[str, int]:
+    """Write the area profile dashboard (a static site) to `out_dir`, replaced as a whole; returns pages per kind."""
+    import shutil
+
+    import pandas as pd
+
+    from riskloop.features.area_profile import community_audit
+    from riskloop.features.io import atomic_folder
+    from riskloop.features.validate import load_dataset
+    from riskloop.reports.dashboard import Learning, render_dashboard
+
+    prioritisation = None
+    if scores is not None:
+        path = Path(scores) / "prioritisation.parquet"
+        if not path.exists():
+            raise DataError(f"{scores}: no prioritisation.parquet (give a `riskloop score` output folder)")
+        prioritisation = pd.read_parquet(path)
+        scored_at = pd.Timestamp(prioritisation["as_of"].iloc[0]).date() if len(prioritisation) else None
+        if as_of is None:
+            as_of = scored_at
+        elif scored_at is not None and scored_at != as_of:
+            console.print(f"[yellow]warning:[/] the lists in {scores} were scored at {scored_at}, not {as_of}",
+                          highlight=False)
+    if as_of is None:
+        raise ValueError("--as-of is required (or --scores, whose date is used)")
+    if threshold < 1:
+        raise ValueError(f"--disclosure-threshold must be at least 1 (got {threshold})")
+    dataset = load_dataset(Path(data))
+    dataset.require_rows("areas", "people")
+    if as_of > dataset.end:
+        raise ValueError(f"as-of {as_of} is after the data's end ({dataset.end})")
+    learned = None
+    files = [Path(r) for r in reports or []]
+    if learning is not None:
+        folder = Path(learning) / "learning" if (Path(learning) / "learning").is_dir() else Path(learning)
+        if not (folder / "effects.csv").exists():
+            raise DataError(f"{learning}: no effects.csv (give a `riskloop learn` output folder)")
+        learned = Learning.read(folder)
+        if (folder / "learning_report.html").exists() and all(f.name != "learning_report.html" for f in files):
+            files.append(folder / "learning_report.html")
+    audit = community_audit(dataset, as_of, prioritisation)
+    links: dict[str, str | None] = {}
+    for f in files:
+        title = REPORT_TITLES.get(f.name, f.stem.replace("_", " "))
+        links[title] = f"reports/{f.name}" if f.exists() else None
+    pages = render_dashboard(audit, threshold, learned, links if files else None)
+    with atomic_folder(Path(out_dir)) as folder:
+        for name, page in pages.items():
+            (folder / name).write_text(page, encoding="utf-8")
+        if any(f.exists() for f in files):
+            (folder / "reports").mkdir()
+            for f in files:
+                if f.exists():
+                    shutil.copyfile(f, folder / "reports" / f.name)
+    return {"pages": len(pages), "local authorities": len(audit.local_authorities),
+            "reports": sum(f.exists() for f in files)}
+
+
+@app.command()
+def dashboard(
+    data: Annotated[Path, typer.Option(help="riskloop data set folder")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the static site (replaced as a whole)")],
+    as_of: Annotated[str, typer.Option("--as-of", help="as-of date T (default: the date of --scores)")] = "",
+    scores: Annotated[Optional[Path], typer.Option(help="a `riskloop score` output folder: the current lists")] = None,
+    learning: Annotated[Optional[Path], typer.Option(help="a `riskloop learn` output folder: programme outcomes")] = None,
+    report: Annotated[Optional[list[Path]], typer.Option(help="a report to link from reports.html (repeatable; "
+                                                               "copied into the site)")] = None,
+    disclosure_threshold: Annotated[int, typer.Option(help="counts of 1 to this are shown as '*'")] = 7,
+) -> None:
+    """The area profile dashboard: a static site (opens from a file, works offline) with an index of local
+    authorities, a page per local authority, data quality and a report index, under disclosure control."""
+    try:
+        written = run_dashboard(data, _date(as_of) if as_of else None, scores, learning, out_dir,
+                                disclosure_threshold, report)
+    except (DataError, ValueError) as exc:
+        fatal(str(exc))
+    out.print(f"wrote {out_dir}/: {written['pages']} pages ({written['local authorities']} local authorities), "
+              f"{written['reports']} reports linked; open {out_dir / 'index.html'}")
+
+
 @app.command()
 def demo(
     work_dir: Annotated[Path, typer.Option("--dir", help="working folder for the demo")] = Path("riskloop-demo"),
