@@ -661,7 +661,7 @@ def demo(
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
     """Run the whole job on the embedded default: world, validation, snapshots, training, promotion,
-    explanations, the fairness audit and prioritisation lists."""
+    explanations, the fairness audit, prioritisation lists, one learning cycle and the dashboard."""
     from riskloop.features.area_profile import area_profile
     from riskloop.features.catalogue import catalogue_frame
     from riskloop.features.io import write_csv_atomic
@@ -708,8 +708,37 @@ def demo(
                        "local_authority", 0)
     out.print(f"[bold]8. score[/] lists by the {alias} at {latest} in {scored.out_dir}/lists/ "
               f"({scored.manifest['counts']['listed']:,} people listed)")
-    out.print(f"demo finished in {(datetime.now() - started).total_seconds():.0f} s; outputs under {work_dir}/; "
-              "browse runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db")
+    learning_dir = work_dir / "learning-cycle"
+    out.print(f"[bold]9. learn[/] one learning cycle of the {alias} at the latest date whose outcomes are known "
+              "(outcomes, what worked for whom, a treatment-aware challenger; not promoted in the demo)")
+    learned = None
+    try:
+        _, learned = run_learn(f"models:/{config.registered_model}@{alias}", data_dir, config_path, None, None,
+                               "treatment-aware", False, 180, learning_dir, seed, config.threads)
+    except Exception as exc:  # the demo goes on to the dashboard without programme outcomes, and says so
+        import traceback
+
+        console.print(f"[bold red]learning cycle failed:[/] {type(exc).__name__}: {exc}", highlight=False)
+        console.print(traceback.format_exc(), highlight=False, markup=False)
+    reports = [outcome.model_card_path, outcome.model_card_path.parent / "fairness_report.html", explained, audited]
+    site = work_dir / "dashboard"
+    run_dashboard(data_dir, latest, scored.out_dir, learning_dir if learned else None, site,
+                  max(1, config.fairness.disclosure_threshold), reports)
+    out.print(f"[bold]10. dashboard[/] {site}/: a page per local authority, data quality, programme outcomes and the "
+              "report index; counts under disclosure control")
+    out.print(f"demo finished in {(datetime.now() - started).total_seconds():.0f} s. Where everything is:")
+    where = Table(show_header=False, box=None)
+    for what, path in (("dashboard (open in a browser)", site / "index.html"),
+                       ("report index", site / "reports.html"),
+                       ("model card", outcome.model_card_path),
+                       ("fairness report (training)", outcome.model_card_path.parent / "fairness_report.html"),
+                       ("fairness audit", audited), ("explainability", explained),
+                       ("learning report", learned if learned else "(learning cycle failed: see above)"),
+                       ("prioritisation lists", scored.out_dir / "lists"), ("data set", data_dir)):
+        where.add_row(what, str(path))
+    out.print(where)
+    out.print(f"open {site / 'index.html'}    (or xdg-open / start on Linux / Windows)")
+    out.print("browse the runs and the registered model: mlflow ui --backend-store-uri sqlite:///mlflow.db")
 
 
 # --- serving: the scoring API and its tokens (logic in serving/) ---------------------------------
