@@ -4,12 +4,16 @@ CSV artifacts, a dashboard): the NHS rule.
 A count of 1 to `threshold` people (the fairness config's `disclosure_threshold`: 7 unless a
 partnership sets another, 10 say) is shown as "*"; larger counts are rounded to the nearest 5; 0
 stays 0. Rates and ratios computed from a suppressed count are suppressed too: on a table row whose
-count is suppressed, every number is "*".
+count is suppressed, every number is "*". Where a table shows a total, one suppressed cell in a row or
+column takes the next smallest with it (secondary suppression: `protect_counts`), so the total cannot
+reveal it.
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 import pandas as pd
 
@@ -45,3 +49,46 @@ def protect(frame: pd.DataFrame, threshold: int, count: str = "n") -> pd.DataFra
         out.loc[hidden, column] = SUPPRESSED
     out[count] = frame[count].map(lambda n: disclose(n, threshold)).astype(object)
     return out
+
+
+def suppression_mask(counts: pd.DataFrame, threshold: int, rows: bool = True, columns: bool = True) -> pd.DataFrame:
+    """Which cells of a table of counts to hide: the small ones (primary suppression), and, wherever a row
+    (`rows`) or column (`columns`) has a total shown, the next smallest non-zero cell of any line with
+    exactly one hidden cell (secondary suppression), until no total can reveal a hidden cell."""
+    values = counts.astype(float).to_numpy()
+    hidden = (values >= 1) & (values <= threshold)
+    lines = ([("row", i) for i in range(values.shape[0])] if rows else []) + \
+            ([("column", j) for j in range(values.shape[1])] if columns else [])
+    changed = True
+    while changed:
+        changed = False
+        for kind, i in lines:
+            line_hidden = hidden[i] if kind == "row" else hidden[:, i]
+            line_values = values[i] if kind == "row" else values[:, i]
+            if line_hidden.sum() != 1:
+                continue
+            candidates = np.flatnonzero(~line_hidden & (line_values > 0))
+            if not len(candidates):
+                continue
+            pick = candidates[np.argmin(line_values[candidates])]
+            if kind == "row":
+                hidden[i, pick] = True
+            else:
+                hidden[pick, i] = True
+            changed = True
+    return pd.DataFrame(hidden, index=counts.index, columns=counts.columns)
+
+
+def protect_counts(counts: pd.DataFrame, threshold: int, rows: bool = True, columns: bool = True
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the table as shown: "*" or rounded counts, the hidden mask) with primary and secondary suppression
+    along the lines that carry a total."""
+    hidden = suppression_mask(counts, threshold, rows, columns)
+    shown = counts.map(lambda n: disclose(n, threshold)).astype(object)
+    return shown.mask(hidden, SUPPRESSED), hidden
+
+
+def protect_series(counts: pd.Series, threshold: int, total: bool = True) -> tuple[pd.Series, pd.Series]:
+    """`protect_counts` for one column of counts (with a total shown when `total`)."""
+    shown, hidden = protect_counts(counts.to_frame("n"), threshold, rows=False, columns=total)
+    return shown["n"], hidden["n"]

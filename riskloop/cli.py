@@ -568,6 +568,92 @@ def learn(
         fatal(str(exc))
 
 
+REPORT_TITLES = {"model_card.html": "Model card", "fairness_report.html": "Fairness report of training (out of time)",
+                 "fairness_audit.html": "Fairness audit", "explainability.html": "Explainability report",
+                 "learning_report.html": "Learning report"}
+
+
+def run_dashboard(data: Path, as_of: Optional[date], scores: Optional[Path], learning: Optional[Path], out_dir: Path,
+                  threshold: int = 7, reports: list[Path] | None = None) -> dict[str, int]:
+    """Write the area profile dashboard (a static site) to `out_dir`, replaced as a whole; returns pages per kind."""
+    import shutil
+
+    import pandas as pd
+
+    from riskloop.features.area_profile import community_audit
+    from riskloop.features.io import atomic_folder
+    from riskloop.features.validate import load_dataset
+    from riskloop.reports.dashboard import Learning, render_dashboard
+
+    prioritisation = None
+    if scores is not None:
+        path = Path(scores) / "prioritisation.parquet"
+        if not path.exists():
+            raise DataError(f"{scores}: no prioritisation.parquet (give a `riskloop score` output folder)")
+        prioritisation = pd.read_parquet(path)
+        scored_at = pd.Timestamp(prioritisation["as_of"].iloc[0]).date() if len(prioritisation) else None
+        if as_of is None:
+            as_of = scored_at
+        elif scored_at is not None and scored_at != as_of:
+            console.print(f"[yellow]warning:[/] the lists in {scores} were scored at {scored_at}, not {as_of}",
+                          highlight=False)
+    if as_of is None:
+        raise ValueError("--as-of is required (or --scores, whose date is used)")
+    if threshold < 1:
+        raise ValueError(f"--disclosure-threshold must be at least 1 (got {threshold})")
+    dataset = load_dataset(Path(data))
+    dataset.require_rows("areas", "people")
+    if as_of > dataset.end:
+        raise ValueError(f"as-of {as_of} is after the data's end ({dataset.end})")
+    learned = None
+    files = [Path(r) for r in reports or []]
+    if learning is not None:
+        folder = Path(learning) / "learning" if (Path(learning) / "learning").is_dir() else Path(learning)
+        if not (folder / "effects.csv").exists():
+            raise DataError(f"{learning}: no effects.csv (give a `riskloop learn` output folder)")
+        learned = Learning.read(folder)
+        if (folder / "learning_report.html").exists() and all(f.name != "learning_report.html" for f in files):
+            files.append(folder / "learning_report.html")
+    audit = community_audit(dataset, as_of, prioritisation)
+    links: dict[str, str | None] = {}
+    for f in files:
+        title = REPORT_TITLES.get(f.name, f.stem.replace("_", " "))
+        links[title] = f"reports/{f.name}" if f.exists() else None
+    pages = render_dashboard(audit, threshold, learned, links if files else None)
+    with atomic_folder(Path(out_dir)) as folder:
+        for name, page in pages.items():
+            (folder / name).write_text(page, encoding="utf-8")
+        if any(f.exists() for f in files):
+            (folder / "reports").mkdir()
+            for f in files:
+                if f.exists():
+                    shutil.copyfile(f, folder / "reports" / f.name)
+    return {"pages": len(pages), "local authorities": len(audit.local_authorities),
+            "reports": sum(f.exists() for f in files)}
+
+
+@app.command()
+def dashboard(
+    data: Annotated[Path, typer.Option(help="riskloop data set folder")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the static site (replaced as a whole)")],
+    as_of: Annotated[str, typer.Option("--as-of", help="as-of date T (default: the date of --scores)")] = "",
+    scores: Annotated[Optional[Path], typer.Option(help="a `riskloop score` output folder: the current lists")] = None,
+    learning: Annotated[Optional[Path], typer.Option(help="a `riskloop learn` output folder: programme outcomes")] = None,
+    report: Annotated[Optional[list[Path]], typer.Option(help="a report to link from reports.html (repeatable; "
+                                                               "copied into the site)")] = None,
+    disclosure_threshold: Annotated[int, typer.Option(help="counts of 1 to this are shown as '*'")] = 7,
+) -> None:
+    """The area profile dashboard: a static site (opens from a file, works offline) with an index of local
+    authorities, a page per local authority, data quality and a report index, under disclosure control."""
+    try:
+        written = run_dashboard(data, _date(as_of) if as_of else None, scores, learning, out_dir,
+                                disclosure_threshold, report)
+    except (DataError, ValueError) as exc:
+        fatal(str(exc))
+    out.print(f"wrote {out_dir}/: {written['pages']} pages ({written['local authorities']} local authorities), "
+              f"{written['reports']} reports linked; open {out_dir / 'index.html'}")
+
+
 @app.command()
 def simulate(
     people: Annotated[int, typer.Option(help="size of the synthetic world")] = 20_000,
@@ -621,7 +707,7 @@ def demo(
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
     """Run the whole job on the embedded default: world, validation, snapshots, training, promotion,
-    explanations, the fairness audit and prioritisation lists."""
+    explanations, the fairness audit, prioritisation lists, one learning cycle and the dashboard."""
     from riskloop.features.area_profile import area_profile
     from riskloop.features.catalogue import catalogue_frame
     from riskloop.features.io import write_csv_atomic
@@ -668,8 +754,37 @@ def demo(
                        "local_authority", 0)
     out.print(f"[bold]8. score[/] lists by the {alias} at {latest} in {scored.out_dir}/lists/ "
               f"({scored.manifest['counts']['listed']:,} people listed)")
-    out.print(f"demo finished in {(datetime.now() - started).total_seconds():.0f} s; outputs under {work_dir}/; "
-              "browse runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db")
+    learning_dir = work_dir / "learning-cycle"
+    out.print(f"[bold]9. learn[/] one learning cycle of the {alias} at the latest date whose outcomes are known "
+              "(outcomes, what worked for whom, a treatment-aware challenger; not promoted in the demo)")
+    learned = None
+    try:
+        _, learned = run_learn(f"models:/{config.registered_model}@{alias}", data_dir, config_path, None, None,
+                               "treatment-aware", False, 180, learning_dir, seed, config.threads)
+    except Exception as exc:  # the demo goes on to the dashboard without programme outcomes, and says so
+        import traceback
+
+        console.print(f"[bold red]learning cycle failed:[/] {type(exc).__name__}: {exc}", highlight=False)
+        console.print(traceback.format_exc(), highlight=False, markup=False)
+    reports = [outcome.model_card_path, outcome.model_card_path.parent / "fairness_report.html", explained, audited]
+    site = work_dir / "dashboard"
+    run_dashboard(data_dir, latest, scored.out_dir, learning_dir if learned else None, site,
+                  max(1, config.fairness.disclosure_threshold), reports)
+    out.print(f"[bold]10. dashboard[/] {site}/: a page per local authority, data quality, programme outcomes and the "
+              "report index; counts under disclosure control")
+    out.print(f"demo finished in {(datetime.now() - started).total_seconds():.0f} s. Where everything is:")
+    where = Table(show_header=False, box=None)
+    for what, path in (("dashboard (open in a browser)", site / "index.html"),
+                       ("report index", site / "reports.html"),
+                       ("model card", outcome.model_card_path),
+                       ("fairness report (training)", outcome.model_card_path.parent / "fairness_report.html"),
+                       ("fairness audit", audited), ("explainability", explained),
+                       ("learning report", learned if learned else "(learning cycle failed: see above)"),
+                       ("prioritisation lists", scored.out_dir / "lists"), ("data set", data_dir)):
+        where.add_row(what, str(path))
+    out.print(where)
+    out.print(f"open {site / 'index.html'}    (or xdg-open / start on Linux / Windows)")
+    out.print("browse the runs and the registered model: mlflow ui --backend-store-uri sqlite:///mlflow.db")
 
 
 # --- serving: the scoring API and its tokens (logic in serving/) ---------------------------------

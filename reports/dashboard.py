@@ -1,0 +1,525 @@
+"""The area profile dashboard: a static site (the community safety audit view) from a `CommunityAudit`.
+
+Pure: frames in, HTML strings out (`render_dashboard` returns {file name: page}); the CLI writes them.
+Every count of people or incidents shown (tables, headline figures, plotted values) goes through
+`reports.disclosure`: 1 to `threshold` is "*", others are rounded to the nearest 5, a table with a
+total gets secondary suppression, and a rate or share from a suppressed count is "*". In the markup
+every count carries `class="count"` and every figure derived from a count `class="rate"`, so a test
+can check each one. Figures are inline SVG (matplotlib), in the Okabe-Ito palette, labelled with units.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from markupsafe import Markup  # noqa: E402
+
+from riskloop.features.area_profile import CommunityAudit  # noqa: E402
+from riskloop.reports.disclosure import SUPPRESSED, disclose, protect_counts, protect_series, suppressed  # noqa: E402
+from riskloop.reports.figures import PALETTE  # noqa: E402
+from riskloop.reports.render import render  # noqa: E402
+from riskloop.reports.words import words  # noqa: E402
+
+PER = 100_000
+TYPE_WORDS = {"asb": "anti-social behaviour", "da": "domestic abuse"}
+CHARACTERISTICS = {"age_band": "Age band (years, at the as-of date)", "sex": "Sex", "ethnicity": "Ethnicity",
+                   "tier": "Prevention tier"}
+LEVEL_ORDER = {"sex": ("F", "M", "X", "U", "unknown"), "tier": ("primary", "secondary", "tertiary"),
+               "age_band": ("0-17", "18-24", "25-34", "35-49", "50-64", "65+", "unknown")}
+
+
+# --- cells and tables -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell as shown: `kind` is "count" (a disclosed count), "rate" (derived from one),
+    "num" (another number) or "" (text); `href` makes it a link."""
+
+    text: str
+    kind: str = ""
+    href: str = ""
+
+
+@dataclass(frozen=True)
+class Grid:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    total: tuple[Cell, ...] | None = None     # a total row, kept last when sorting
+    sortable: bool = False
+
+
+def shown_text(value) -> str:
+    """A disclosed count ("*" or an int) as text."""
+    return value if value == SUPPRESSED else f"{int(value):,}"
+
+
+def count(value) -> Cell:
+    return Cell(shown_text(value), "count")
+
+
+def rate(value: float, hidden: bool, fmt: str = "{:,.0f}") -> Cell:
+    if hidden:
+        return Cell(SUPPRESSED, "rate")
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return Cell("-", "rate")
+    return Cell(fmt.format(value), "rate")
+
+
+def text(value) -> Cell:
+    return Cell(str(value))
+
+
+def num(value, fmt: str = "{:,}") -> Cell:
+    return Cell(fmt.format(value), "num")
+
+
+def per_100k(n: float, population: float) -> float:
+    return n / population * PER if population else float("nan")
+
+
+def change(now: float, before: float) -> float:
+    return (now - before) / before * 100 if before else float("nan")
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-") or "unit"
+
+
+def la_page(name: str) -> str:
+    return f"la-{slug(name)}.html"
+
+
+# --- figures: inline SVG ----------------------------------------------------------------------------
+
+_FIGURE_IDS = itertools.count()
+
+
+def svg(fig) -> Markup:
+    """The figure as inline SVG markup (text kept as text, no namespaces or metadata: nothing points
+    off the page); ids are salted per figure so that several figures share a page. The figure is closed."""
+    buffer = io.StringIO()
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"riskloop-figure-{next(_FIGURE_IDS)}"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    markup = buffer.getvalue()
+    markup = markup[markup.index("<svg"):]
+    markup = re.sub(r"<metadata>.*?</metadata>", "", markup, flags=re.S)
+    markup = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", markup)
+    markup = re.sub(r'<svg ', '<svg role="img" ', markup, count=1)
+    return Markup(markup)
+
+
+def _plotted(values: pd.Series, threshold: int) -> np.ndarray:
+    """Counts as they may be drawn: rounded to 5, suppressed ones missing (NaN)."""
+    return np.array([np.nan if suppressed(v, threshold) else disclose(v, threshold) for v in values], float)
+
+
+def time_figure(monthly: pd.DataFrame, threshold: int) -> Markup:
+    """Incidents and domestic abuse per month (disclosed), and harm per month, over 36 months."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.2), sharex=True)
+    months = monthly["month"]
+    incidents = _plotted(monthly["incidents"], threshold)
+    top.plot(months, incidents, marker="o", ms=3, color=PALETTE[0], label="all incidents")
+    top.plot(months, _plotted(monthly["domestic_abuse"], threshold), marker="s", ms=3, color=PALETTE[5],
+             label="domestic abuse")
+    top.set(ylabel="incidents per month", title="Incidents per month (rounded to 5; gaps: suppressed)")
+    top.set_ylim(bottom=0)
+    top.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    harm = np.where(np.isnan(incidents), np.nan, monthly["harm"].to_numpy(float))
+    bottom.bar(months, harm, width=20, color=PALETTE[2])
+    bottom.set(ylabel="harm per month\n(sum of harm weights)", xlabel="month")
+    bottom.tick_params(axis="x", rotation=30)
+    return svg(fig)
+
+
+def bar_figure(labels: list[str], values: np.ndarray, xlabel: str, title: str, colour: str = PALETTE[0]) -> Markup:
+    """Horizontal bars; a missing value (suppressed) is drawn as no bar and marked "*" in its label."""
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(labels) + 1.3))
+    y = np.arange(len(labels))[::-1]
+    ax.barh(y, np.nan_to_num(values), color=colour)
+    ax.set_yticks(y, [f"{label} (*)" if np.isnan(v) else label for label, v in zip(labels, values)], fontsize=8)
+    ax.set(xlabel=xlabel, title=title)
+    return svg(fig)
+
+
+def effects_figure(effects: pd.DataFrame) -> Markup:
+    """Naive and doubly robust effect of each programme with 95% intervals (percentage points)."""
+    fig, ax = plt.subplots(figsize=(7, 0.55 * len(effects) + 1.5))
+    y = np.arange(len(effects))[::-1]
+    for offset, (name, colour, label) in zip((0.15, -0.15), (("naive", PALETTE[1], "naive (treated - untreated)"),
+                                                             ("dr", PALETTE[0], "doubly robust"))):
+        value = effects[name].to_numpy(float) * 100
+        low, high = effects[f"{name}_ci_low"].to_numpy(float) * 100, effects[f"{name}_ci_high"].to_numpy(float) * 100
+        ax.errorbar(value, y + offset, xerr=np.abs(np.vstack([value - low, high - value])), fmt="o", color=colour,
+                    label=f"{label}, 95% interval", capsize=3)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, list(effects["programme"]))
+    ax.set(xlabel="change in escalation within the horizon (percentage points; below 0 = fewer)",
+           title="Programme outcomes")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22 if len(effects) < 4 else -0.12), ncol=2, fontsize=8)
+    return svg(fig)
+
+
+# --- the learning loop's outputs --------------------------------------------------------------------
+
+@dataclass
+class Learning:
+    """A learning cycle's `effects.csv` (counts already disclosed) and `learning.json`."""
+
+    effects: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, folder: Path) -> "Learning":
+        folder = Path(folder)
+        folder = folder / "learning" if (folder / "learning" / "effects.csv").exists() else folder
+        effects = pd.read_csv(folder / "effects.csv", dtype={"n_treated": str, "n_control": str}) \
+            if (folder / "effects.csv").stat().st_size > 1 else pd.DataFrame()
+        summary_path = folder / "learning.json"
+        summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
+        return cls(effects, summary)
+
+
+def _points(value) -> str:
+    number = pd.to_numeric(value, errors="coerce")
+    return SUPPRESSED if value == SUPPRESSED else "-" if pd.isna(number) else f"{number * 100:+.1f}"
+
+
+def outcomes_view(learning: Learning | None, threshold: int) -> dict | None:
+    """Programme outcomes (everyone, per programme): a table with intervals, a figure, the verdicts."""
+    if learning is None or learning.effects.empty:
+        return None
+    overall = learning.effects[learning.effects["subgroup"].astype(str) == "all"].reset_index(drop=True)
+    rows = []
+    for r in overall.itertuples():
+        started = str(r.n_treated)
+        small = started == SUPPRESSED or (started.isdigit() and suppressed(int(started), threshold))
+        started_shown = count(SUPPRESSED if small else disclose(int(float(started)), threshold))
+        control = str(r.n_control)
+        control_shown = count(SUPPRESSED if control == SUPPRESSED or suppressed(float(control), threshold)
+                              else disclose(float(control), threshold))
+
+        def interval(name: str) -> Cell:
+            if small:
+                return Cell(SUPPRESSED, "rate")
+            return Cell(f"{_points(getattr(r, name))} ({_points(getattr(r, name + '_ci_low'))} to "
+                        f"{_points(getattr(r, name + '_ci_high'))})", "rate")
+
+        rows.append((text(r.programme), started_shown, control_shown, interval("naive"), interval("dr"),
+                     text(learning.summary.get("programmes", {}).get(r.programme, ""))))
+    plotted = overall.copy()
+    for column in ("naive", "naive_ci_low", "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"):
+        plotted[column] = pd.to_numeric(plotted[column], errors="coerce")
+    plotted = plotted[plotted["dr"].notna() & plotted["naive"].notna()]
+    grid = Grid(("programme", "people who started", "comparison people", "naive (points, 95% CI)",
+                 "doubly robust (points, 95% CI)", "verdict"), tuple(rows))
+    return {"table": grid, "figure": effects_figure(plotted) if len(plotted) else None,
+            "as_of": learning.summary.get("as_of", ""), "recommendation": learning.summary.get("recommendation", "")}
+
+
+# --- the pages --------------------------------------------------------------------------------------
+
+def _la_table(audit: CommunityAudit, threshold: int) -> tuple[Grid, dict[str, dict]]:
+    """The index's table of local authorities with a total row (secondary suppression down each count
+    column), and each one's headline figures for its page."""
+    la = audit.local_authorities.set_index("local_authority")
+    count_columns = ["incidents", "domestic_abuse", "victims", "managed"] + (["listed"] if audit.has_lists else [])
+    counts = la[count_columns].copy()
+    totals = counts.sum()
+    shown, hidden = protect_counts(counts, threshold, rows=False, columns=True)
+    total_population = la["population"].sum()
+    rows, headlines = [], {}
+    for name in la.index:
+        r, s, h = la.loc[name], shown.loc[name], hidden.loc[name]
+        before_hidden = suppressed(r["incidents_before"], threshold)
+        repeat_hidden = h["victims"] or suppressed(r["repeat_victims"], threshold)
+        cells = [Cell(name, "", la_page(name)), num(int(r["population"])), num(int(r["areas"])), count(s["incidents"]),
+                 rate(per_100k(r["incidents"], r["population"]), h["incidents"]),
+                 rate(per_100k(r["harm"], r["population"]), h["incidents"]),
+                 rate(change(r["incidents"], r["incidents_before"]), h["incidents"] or before_hidden, "{:+.0f}%"),
+                 rate(per_100k(r["domestic_abuse"], r["population"]), h["domestic_abuse"]),
+                 rate(100 * r["repeat_victims"] / r["victims"] if r["victims"] else float("nan"), repeat_hidden,
+                      "{:.0f}%"),
+                 count(s["managed"])] + ([count(s["listed"])] if audit.has_lists else [])
+        rows.append(tuple(cells))
+        headlines[name] = {"cells": dict(zip(_LA_COLUMNS(audit.has_lists), cells)), "row": r, "hidden": h}
+    total = (Cell("all local authorities"), num(int(total_population)), num(int(la["areas"].sum())),
+             count(disclose(totals["incidents"], threshold)),
+             rate(per_100k(totals["incidents"], total_population), suppressed(totals["incidents"], threshold)),
+             rate(per_100k(la["harm"].sum(), total_population), suppressed(totals["incidents"], threshold)),
+             rate(change(totals["incidents"], la["incidents_before"].sum()),
+                  suppressed(totals["incidents"], threshold) or suppressed(la["incidents_before"].sum(), threshold),
+                  "{:+.0f}%"),
+             rate(per_100k(totals["domestic_abuse"], total_population), suppressed(totals["domestic_abuse"], threshold)),
+             rate(100 * la["repeat_victims"].sum() / totals["victims"] if totals["victims"] else float("nan"),
+                  suppressed(totals["victims"], threshold) or suppressed(la["repeat_victims"].sum(), threshold),
+                  "{:.0f}%"),
+             count(disclose(totals["managed"], threshold))) + \
+        ((count(disclose(totals["listed"], threshold)),) if audit.has_lists else ())
+    return Grid(_LA_COLUMNS(audit.has_lists), tuple(rows), total, sortable=True), headlines
+
+
+def _LA_COLUMNS(lists: bool) -> tuple[str, ...]:
+    return ("local authority", "residents", "small areas", "incidents (12 months)", "incidents per 100,000 residents",
+            "harm per 100,000 residents", "change on the previous 12 months", "domestic abuse per 100,000 residents",
+            "repeat victims (% of victims)", "managed (intervention at the as-of date)") + \
+        (("on the current list",) if lists else ())
+
+
+def _area_rows(audit: CommunityAudit, threshold: int) -> pd.DataFrame:
+    """Each small area's disclosed figures; within a local authority the areas add up to about its total,
+    so each one's column of incident counts gets secondary suppression."""
+    areas = audit.areas.copy()
+    shown = pd.Series(index=areas.index, dtype=object)
+    hidden = pd.Series(False, index=areas.index)
+    for _, group in areas.groupby("local_authority"):
+        s, h = protect_series(group["incidents"], threshold, total=True)
+        shown[group.index], hidden[group.index] = s, h
+    areas["shown"], areas["hidden"] = shown, hidden
+    areas["rate"] = [per_100k(n, p) for n, p in zip(areas["incidents"], areas["population"])]
+    areas["harm_rate"] = [per_100k(n, p) for n, p in zip(areas["harm"], areas["population"])]
+    areas["change"] = [change(n, b) for n, b in zip(areas["incidents"], areas["incidents_before"])]
+    areas["change_hidden"] = areas["hidden"] | areas["incidents_before"].map(lambda n: suppressed(n, threshold))
+    return areas.sort_values(["rate", "area_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def _area_grid(areas: pd.DataFrame, with_la: bool) -> Grid:
+    rows = []
+    for i, r in enumerate(areas.itertuples(), 1):
+        rows.append((num(i), text(r.area_id), *((Cell(r.local_authority, "", la_page(r.local_authority)),) if with_la else ()),
+                     num(int(r.population)), num(int(r.deprivation_quintile)), count(r.shown),
+                     rate(r.rate, r.hidden), rate(r.harm_rate, r.hidden), rate(r.change, r.change_hidden, "{:+.0f}%")))
+    columns = ("rank", "small area", *(("local authority",) if with_la else ()), "residents",
+               "deprivation quintile (1 = most deprived)", "incidents (12 months)", "incidents per 100,000 residents",
+               "harm per 100,000 residents", "change on the previous 12 months")
+    return Grid(columns, tuple(rows), sortable=True)
+
+
+def _counts_grid(labels: list[str], counts: pd.DataFrame, threshold: int, first: str, names: tuple[str, ...],
+                 shares: bool = True) -> Grid:
+    """Rows of counts (one column per cohort) with a total row; secondary suppression down each column;
+    each count's share of its column ("*" when the count is)."""
+    shown, hidden = protect_counts(counts, threshold, rows=False, columns=True)
+    totals = counts.sum()
+    rows = []
+    for label, key in zip(labels, counts.index):
+        cells = [text(label)]
+        for column in counts.columns:
+            cells.append(count(shown.loc[key, column]))
+            if shares:
+                n, total = counts.loc[key, column], totals[column]
+                cells.append(rate(100 * n / total if total else float("nan"), hidden.loc[key, column], "{:.0f}%"))
+        rows.append(tuple(cells))
+    total_cells = [text("total")]
+    for column in counts.columns:
+        total_cells.append(count(disclose(totals[column], threshold)))
+        if shares:
+            total_cells.append(rate(100.0, suppressed(totals[column], threshold), "{:.0f}%"))
+    columns = [first]
+    for name in names:
+        columns += [name] + ([f"{name}: share"] if shares else [])
+    return Grid(tuple(columns), tuple(rows), tuple(total_cells))
+
+
+def _profile_grids(audit: CommunityAudit, name: str, threshold: int) -> list[dict]:
+    profiles = audit.profiles[audit.profiles["local_authority"] == name]
+    cohorts = ["managed"] + (["listed"] if audit.has_lists else [])
+    out = []
+    for characteristic, heading in CHARACTERISTICS.items():
+        part = profiles[profiles["characteristic"] == characteristic]
+        table = part.pivot_table(index="level", columns="cohort", values="n", aggfunc="sum", fill_value=0)
+        table = table.reindex(columns=cohorts, fill_value=0)
+        order = LEVEL_ORDER.get(characteristic)
+        levels = sorted(table.index, key=lambda v: (order.index(v) if order and v in order else 99, str(v)))
+        if not levels:
+            continue
+        table = table.reindex(levels)
+        names = ("managed (intervention)", "on the current list")[:len(cohorts)]
+        out.append({"heading": heading, "grid": _counts_grid([str(v) for v in levels], table, threshold, "group", names)})
+    return out
+
+
+def _mix_grid(audit: CommunityAudit, name: str, population: float, threshold: int) -> tuple[Grid, Markup]:
+    mix = audit.mix[audit.mix["local_authority"] == name].set_index("type")
+    counts = mix[["incidents", "incidents_before"]]
+    shown, hidden = protect_counts(counts, threshold, rows=False, columns=True)
+    rows = []
+    for t in mix.index:
+        rows.append((text(TYPE_WORDS.get(t, words(t))), count(shown.loc[t, "incidents"]),
+                     rate(per_100k(mix.loc[t, "incidents"], population), hidden.loc[t, "incidents"], "{:,.1f}"),
+                     count(shown.loc[t, "incidents_before"]),
+                     rate(change(mix.loc[t, "incidents"], mix.loc[t, "incidents_before"]),
+                          hidden.loc[t, "incidents"] or hidden.loc[t, "incidents_before"], "{:+.0f}%")))
+    totals = counts.sum()
+    total = (text("total"), count(disclose(totals["incidents"], threshold)),
+             rate(per_100k(totals["incidents"], population), suppressed(totals["incidents"], threshold), "{:,.1f}"),
+             count(disclose(totals["incidents_before"], threshold)),
+             rate(change(totals["incidents"], totals["incidents_before"]),
+                  suppressed(totals["incidents"], threshold) or suppressed(totals["incidents_before"], threshold), "{:+.0f}%"))
+    grid = Grid(("incident type", "incidents (12 months)", "per 100,000 residents", "incidents (previous 12 months)",
+                 "change"), tuple(rows), total, sortable=True)
+    plotted = np.array([np.nan if hidden.loc[t, "incidents"] else float(shown.loc[t, "incidents"]) for t in mix.index])
+    figure = bar_figure([TYPE_WORDS.get(t, words(t)) for t in mix.index], plotted,
+                        "incidents in the 12 months before the as-of date (rounded to 5)", "Incident mix")
+    return grid, figure
+
+
+def _deprivation(audit: CommunityAudit, name: str, threshold: int) -> tuple[Grid, Markup]:
+    d = audit.deprivation[audit.deprivation["local_authority"] == name].set_index("deprivation_quintile").sort_index()
+    shown, hidden = protect_series(d["incidents"], threshold, total=True)
+    rows = tuple((num(int(q)), num(int(r["areas"])), num(int(r["population"])), count(shown[q]),
+                  rate(per_100k(r["incidents"], r["population"]), hidden[q])) for q, r in d.iterrows())
+    total_n = d["incidents"].sum()
+    total = (text("all"), num(int(d["areas"].sum())), num(int(d["population"].sum())), count(disclose(total_n, threshold)),
+             rate(per_100k(total_n, d["population"].sum()), suppressed(total_n, threshold)))
+    grid = Grid(("deprivation quintile (1 = most deprived)", "small areas", "residents", "incidents (12 months)",
+                 "incidents per 100,000 residents"), rows, total)
+    values = np.array([np.nan if hidden[q] else per_100k(r["incidents"], r["population"]) for q, r in d.iterrows()])
+    figure = bar_figure([f"quintile {q}" for q in d.index], values, "incidents per 100,000 residents (12 months)",
+                        "Deprivation gradient (quintile 1 = most deprived areas)", PALETTE[4])
+    return grid, figure
+
+
+def _programmes(audit: CommunityAudit, name: str, threshold: int) -> Grid:
+    p = audit.programmes[audit.programmes["local_authority"] == name].set_index("programme").sort_index()
+    counts = p[["active", "started_12m"]]
+    shown, _ = protect_counts(counts, threshold, rows=False, columns=True)
+    rows = tuple((text(prog), count(shown.loc[prog, "active"]), count(shown.loc[prog, "started_12m"]))
+                 for prog in counts.index)
+    totals = counts.sum()
+    total = (text("total"), count(disclose(totals["active"], threshold)), count(disclose(totals["started_12m"], threshold)))
+    return Grid(("programme", "active at the as-of date", "started in the 12 months"), rows, total)
+
+
+def _risk(audit: CommunityAudit, name: str, threshold: int) -> tuple[Grid, Markup] | None:
+    if not audit.has_lists:
+        return None
+    r = audit.risk[audit.risk["local_authority"] == name].set_index("risk_bin")["n"]
+    if r.sum() == 0:
+        return None
+    shown, hidden = protect_series(r, threshold, total=True)
+    grid = _counts_grid(list(r.index), r.to_frame("listed"), threshold, "calibrated risk of escalation",
+                        ("people on the list",))
+    values = np.array([np.nan if hidden[b] else float(shown[b]) for b in r.index])
+    figure = bar_figure(list(r.index), values, "people on the current list (rounded to 5)",
+                        "Risk of escalation within the horizon, people on the current list", PALETTE[3])
+    return grid, figure
+
+
+def _quality(audit: CommunityAudit, threshold: int) -> dict:
+    rows = audit.coverage["rows"]
+    tables = pd.DataFrame(rows).T[["read", "valid", "quarantined"]]
+    shown, _ = protect_counts(tables, threshold, rows=False, columns=False)
+    # rows of `areas` are places, not people: shown exactly; the other tables' rows are disclosed
+    volume = Grid(("table", "rows read", "valid", "quarantined"),
+                  tuple((text(t), *((num(int(tables.loc[t, c])) for c in ("read", "valid", "quarantined")) if t == "areas"
+                                    else (count(shown.loc[t, c]) for c in ("read", "valid", "quarantined"))))
+                        for t in tables.index))
+    q = audit.quarantine
+    rules = None
+    if len(q):
+        counts = q[["rows"]]
+        s, _ = protect_counts(counts, threshold, rows=False, columns=True)
+        rules = Grid(("table", "rule broken", "rows quarantined"),
+                     tuple((text(r.table), text(r.rule), count(s.loc[i, "rows"])) for i, r in enumerate(q.itertuples())),
+                     (text("total"), text(""), count(disclose(q["rows"].sum(), threshold))))
+    m = audit.missing[audit.missing["missing"] > 0].reset_index(drop=True)
+    missing = None
+    if len(m):
+        hidden = m["missing"].map(lambda n: suppressed(n, threshold))
+        missing = Grid(("table", "column", "rows missing it", "share of rows"),
+                       tuple((text(r.table), text(r.column), count(disclose(r.missing, threshold)),
+                              rate(100 * r.missing / r.rows, hidden[i], "{:.1f}%")) for i, r in enumerate(m.itertuples())))
+    c = audit.coverage
+    return {"volume": volume, "rules": rules, "missing": missing, "first": c["first_incident"],
+            "last": c["last_incident"], "end": c["data_end"], "as_of": c["as_of"]}
+
+
+def _tile(label: str, cell: Cell) -> dict:
+    return {"label": label, "cell": cell}
+
+
+def render_dashboard(audit: CommunityAudit, threshold: int = 7, learning: Learning | None = None,
+                     reports: dict[str, str | None] | None = None, title: str = "Community safety profile"
+                     ) -> dict[str, str]:
+    """The site's pages: {"index.html", "reports.html", "la-<name>.html" per local authority: HTML}."""
+    la_grid, headlines = _la_table(audit, threshold)
+    areas = _area_rows(audit, threshold)
+    outcomes = outcomes_view(learning, threshold)
+    names = list(audit.local_authorities["local_authority"])
+    nav = [(n, la_page(n)) for n in names]
+    common = dict(site_title=title, as_of=audit.as_of, threshold=threshold, nav=nav, outcomes=outcomes,
+                  has_lists=audit.has_lists, has_reports=reports is not None)
+    la = audit.local_authorities.set_index("local_authority")
+    pages = {"index.html": render("dashboard_index.html", title=f"{title} at {audit.as_of}", page="index",
+                                  la_grid=la_grid, area_grid=_area_grid(areas, True), quality=_quality(audit, threshold),
+                                  total_rate=la_rate_figure(la, la_grid, threshold), **common)}
+    for name in names:
+        r = la.loc[name]
+        cells = headlines[name]["cells"]
+        tiles = [_tile("residents", cells["residents"]), _tile("incidents in the 12 months", cells["incidents (12 months)"]),
+                 _tile("incidents per 100,000 residents", cells["incidents per 100,000 residents"]),
+                 _tile("change on the previous 12 months", cells["change on the previous 12 months"]),
+                 _tile("managed: an intervention at the as-of date", cells["managed (intervention at the as-of date)"])]
+        if audit.has_lists:
+            tiles.append(_tile("on the current list", cells["on the current list"]))
+        victims = pd.DataFrame({"all": [r["victims"], r["repeat_victims"]],
+                                "domestic abuse": [r["da_victims"], r["da_repeat_victims"]]},
+                               index=["victims in the 12 months", "of whom victimised twice or more"])
+        shown_v = victims.map(lambda n: disclose(n, threshold))
+        victim_rows = []
+        for label in victims.index:
+            row = [text(label)]
+            for column in victims.columns:
+                row.append(count(shown_v.loc[label, column]))
+            victim_rows.append(tuple(row))
+        share = [rate(100 * victims.loc[victims.index[1], c] / victims.loc[victims.index[0], c]
+                      if victims.loc[victims.index[0], c] else float("nan"),
+                      suppressed(victims.loc[victims.index[0], c], threshold)
+                      or suppressed(victims.loc[victims.index[1], c], threshold), "{:.0f}%") for c in victims.columns]
+        victim_rows.append((text("repeat victims: share of victims"), *share))
+        da_rate = rate(per_100k(r["domestic_abuse"], r["population"]), suppressed(r["domestic_abuse"], threshold), "{:,.0f}")
+        mix_grid, mix_figure = _mix_grid(audit, name, r["population"], threshold)
+        dep_grid, dep_figure = _deprivation(audit, name, threshold)
+        involved_hidden = suppressed(r["involved"], threshold)
+        covered_hidden = involved_hidden or suppressed(r["involved_covered"], threshold)
+        coverage = Grid(("people involved in incidents in the 12 months", "of whom had an intervention in that time",
+                         "coverage"), ((count(disclose(r["involved"], threshold)),
+                                        count(SUPPRESSED if covered_hidden else disclose(r["involved_covered"], threshold)),
+                                        rate(100 * r["involved_covered"] / r["involved"] if r["involved"] else float("nan"),
+                                             covered_hidden, "{:.0f}%")),))
+        local_areas = areas[areas["local_authority"] == name].reset_index(drop=True)
+        pages[la_page(name)] = render(
+            "dashboard_la.html", title=f"{name}: {title} at {audit.as_of}", page=la_page(name), name=name, tiles=tiles,
+            profiles=_profile_grids(audit, name, threshold),
+            time_figure=time_figure(audit.monthly[audit.monthly["local_authority"] == name], threshold),
+            mix_grid=mix_grid, mix_figure=mix_figure, victims=Grid(("", "all incidents", "domestic abuse"),
+                                                                   tuple(victim_rows)),
+            da_incidents=count(disclose(r["domestic_abuse"], threshold)), da_rate=da_rate,
+            top_areas=_area_grid(local_areas.head(10), False), n_areas=len(local_areas),
+            dep_grid=dep_grid, dep_figure=dep_figure, coverage=coverage, programmes=_programmes(audit, name, threshold),
+            risk=_risk(audit, name, threshold), **common)
+    pages["reports.html"] = render("dashboard_reports.html", title=f"Reports: {title}", page="reports.html",
+                                   reports=list((reports or {}).items()), **common)
+    return pages
+
+
+def la_rate_figure(la: pd.DataFrame, grid: Grid, threshold: int) -> Markup:
+    """Incidents per 100,000 residents by local authority (suppressed ones left out)."""
+    values = np.array([np.nan if suppressed(r["incidents"], threshold) else per_100k(r["incidents"], r["population"])
+                       for _, r in la.iterrows()])
+    order = np.argsort(-np.nan_to_num(values, nan=-1))
+    return bar_figure([la.index[i] for i in order], values[order], "incidents per 100,000 residents (12 months)",
+                      "Incident rate by local authority")

@@ -1,0 +1,278 @@
+"""The area profile dashboard: a tiny world rendered into a static site, its content and its disclosure
+control checked cell by cell, and (with Chromium) opened in a headless browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_world
+from riskloop.cli import app
+from riskloop.features.area_profile import community_audit
+from riskloop.features.validate import load_dataset
+from riskloop.reports.dashboard import la_page
+from riskloop.reports.disclosure import SUPPRESSED, protect_counts, protect_series
+
+AS_OF = date(2025, 7, 1)
+runner = CliRunner()
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    """A 4,000-person world (2 local authorities): many counts of 1 to 10 to suppress."""
+    return make_world(tmp_path_factory.mktemp("dash") / "world", 4_000, seed=5)
+
+
+def fake_scores(world: Path, folder: Path) -> Path:
+    """A `riskloop score` folder's prioritisation.parquet for the cohort at AS_OF (risks drawn at random)."""
+    people = pd.read_parquet(world / "people.parquet")
+    areas = pd.read_parquet(world / "areas.parquet")
+    incidents = pd.read_parquet(world / "incidents.parquet")
+    cohort = incidents.loc[pd.to_datetime(incidents["date"]) < pd.Timestamp(AS_OF), "person_id"].unique()
+    frame = people[people["person_id"].isin(cohort)].merge(areas[["area_id", "local_authority"]], on="area_id")
+    rng = np.random.default_rng(0)
+    frame = frame.assign(risk=rng.beta(1, 6, len(frame)))
+    frame["rank"] = frame.groupby("local_authority")["risk"].rank(ascending=False, method="first").astype(int)
+    frame["listed"] = frame["rank"] <= 40
+    frame["prevention_tier"] = rng.choice(["primary", "secondary", "tertiary"], len(frame))
+    frame["as_of"] = pd.Timestamp(AS_OF)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame[["person_id", "area_id", "local_authority", "rank", "listed", "risk", "prevention_tier", "as_of"]] \
+        .to_parquet(folder / "prioritisation.parquet", index=False)
+    return folder
+
+
+def fake_learning(folder: Path) -> Path:
+    """A `riskloop learn` output: effects.csv (counts disclosed), learning.json, learning_report.html."""
+    learning = folder / "learning"
+    learning.mkdir(parents=True)
+    pd.DataFrame({
+        "programme": ["drive", "drive", "iris"], "subgroup": ["all", "sex", "all"], "level": ["all", "F", "all"],
+        "n_treated": ["120", "*", "*"], "n_control": ["2400", "800", "2500"], "treated_rate": [0.2, "*", "*"],
+        "naive": [0.05, "*", "*"], "naive_se": [0.02, "*", "*"], "naive_ci_low": [0.01, "*", "*"],
+        "naive_ci_high": [0.09, "*", "*"], "dr": [-0.04, "*", "*"], "dr_se": [0.015, "*", "*"],
+        "dr_ci_low": [-0.07, "*", "*"], "dr_ci_high": [-0.01, "*", "*"]}).to_csv(learning / "effects.csv", index=False)
+    (learning / "learning.json").write_text(json.dumps({
+        "as_of": "2024-12-01", "programmes": {"drive": "It worked.", "iris": "Too few to estimate."},
+        "recommendation": "Keep filling places by risk."}))
+    (learning / "learning_report.html").write_text("<!doctype html><title>Learning report</title><p>report</p>")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def site(world, tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("site")
+    card = base / "model_card.html"
+    card.write_text("<!doctype html><title>Model card</title><p>card</p>")
+    result = runner.invoke(app, ["dashboard", "--data", str(world), "--scores", str(fake_scores(world, base / "scores")),
+                                 "--learning", str(fake_learning(base / "learn")), "--report", str(card),
+                                 "--report", str(base / "missing" / "explainability.html"), "--out", str(base / "site")])
+    assert result.exit_code == 0, result.output
+    return base / "site"
+
+
+class Cells(HTMLParser):
+    """Every table (rows of (class, text) cells, split into body and total) and every element with a class."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.classed, self.links, self._stack = [], [], [], []
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for name in ("href", "src"):
+            if name in attrs:
+                self.links.append(attrs[name])
+        if tag == "table":
+            self.tables.append({"head": [], "body": [], "total": []})
+            self._part = "body"
+        elif tag == "thead":
+            self._part = "head"
+        elif tag == "tfoot":
+            self._part = "total"
+        elif tag == "tbody":
+            self._part = "body"
+        elif tag == "tr" and self.tables:
+            self.tables[-1][getattr(self, "_part", "body")].append([])
+        elif tag in ("td", "th") and self.tables and self.tables[-1][getattr(self, "_part", "body")]:
+            self._cell = [attrs.get("class") or "", ""]
+        if "class" in attrs and tag not in ("td", "th"):
+            self._stack.append([attrs["class"], ""])
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][getattr(self, "_part", "body")][-1].append((self._cell[0], self._cell[1].strip()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[1] += data
+        for item in self._stack:
+            item[1] += data
+        if self._stack and data.strip():
+            self.classed.append((self._stack[-1][0], data.strip()))
+            self._stack.pop()
+
+
+def parse(page: str) -> Cells:
+    cells = Cells()
+    cells.feed(page)
+    return cells
+
+
+def is_count(cls: str) -> bool:
+    return "count" in cls.split()
+
+
+def allowed_count(text: str, threshold: int) -> bool:
+    """"*", "0" or a multiple of 5, at least the smallest count above the threshold rounded to 5 (8 -> 10)."""
+    if text == SUPPRESSED:
+        return True
+    value = int(text.replace(",", ""))
+    return value == 0 or (value % 5 == 0 and value >= 5 * round((threshold + 1) / 5 + 1e-9))
+
+
+def test_secondary_suppression():
+    counts = pd.DataFrame({"a": [3, 20, 40], "b": [12, 50, 60]}, index=["x", "y", "z"])
+    shown, hidden = protect_counts(counts, 7, rows=False, columns=True)
+    assert list(shown["a"]) == [SUPPRESSED, SUPPRESSED, 40]   # 3 is small; 20, the next smallest, goes with it
+    assert list(shown["b"]) == [10, 50, 60]                   # no small cell: rounded to 5 only
+    shown, _ = protect_counts(counts, 7, rows=True, columns=True)
+    assert shown.loc["x", "b"] == SUPPRESSED                  # the row's total would reveal the 3 too
+    assert (protect_counts(counts, 7)[1].sum(axis=0) != 1).all() and (protect_counts(counts, 7)[1].sum(axis=1) != 1).all()
+    shown, _ = protect_series(pd.Series([4, 0, 0, 30]), 7)
+    assert list(shown) == [SUPPRESSED, 0, 0, SUPPRESSED]      # zeros cannot hide it: the next non-zero cell does
+    shown, _ = protect_series(pd.Series([9, 30, 12]), 10)
+    assert list(shown) == [SUPPRESSED, 30, SUPPRESSED]        # a partnership's threshold of 10
+
+
+def test_every_local_authority_has_a_page_and_nothing_points_off_the_site(site, world):
+    authorities = pd.read_parquet(world / "areas.parquet")["local_authority"].unique()
+    assert len(authorities) >= 2
+    pages = {p.name: p.read_text(encoding="utf-8") for p in site.glob("*.html")}
+    assert set(pages) == {"index.html", "reports.html", *(la_page(n) for n in authorities)}
+    for name, page in pages.items():
+        assert "http://" not in page and "https://" not in page and "//" not in re.sub(r"<svg.*?</svg>|<script>.*?</script>",
+                                                                                     "", page, flags=re.S), name
+        for link in parse(page).links:
+            assert not re.match(r"[a-z]+:", link) and not link.startswith("/"), (name, link)
+            target = link.split("#")[0]
+            assert not target or (site / target).exists(), (name, link)
+        assert "{{" not in page and "{%" not in page
+    index = pages["index.html"]
+    for n in authorities:
+        assert f'href="{la_page(n)}"' in index and f"<h1>{n}</h1>" in pages[la_page(n)]
+    la = pages[la_page(authorities[0])]
+    for heading in ("The managed cohort", "Incidents and harm over time", "Incident mix", "Repeat victimisation",
+                    "Where it concentrates", "Deprivation gradient", "Intervention coverage", "Programme outcomes",
+                    "Risk distribution of the current list"):
+        assert heading in la, heading
+    assert la.count("<svg") >= 4 and "on the current list" in la and "doubly robust" in la
+    assert "Data quality" in index and "Missing fields" in index and 'class="sortable"' in index
+
+
+def test_the_report_index_links_copies_of_the_reports(site):
+    reports = (site / "reports.html").read_text()
+    assert 'href="reports/model_card.html"' in reports and 'href="reports/learning_report.html"' in reports
+    assert "Explainability report: not produced in this run" in reports
+    assert (site / "reports" / "model_card.html").exists() and (site / "reports" / "learning_report.html").exists()
+
+
+def check_disclosure(pages: dict[str, str], threshold: int) -> int:
+    """Every count shown is "*", 0 or a multiple of 5 no smaller than a count above the threshold rounds to; on a row whose counts are all "*"
+    every rate is "*"; in a table with a total, no count column has exactly one "*" among non-zero cells.
+    Returns how many counts were checked."""
+    checked = 0
+    for name, page in pages.items():
+        cells = parse(page)
+        for cls, value in cells.classed:
+            if is_count(cls):
+                assert allowed_count(value, threshold), (name, value)
+                checked += 1
+        for table in cells.tables:
+            for row in table["body"] + table["total"]:
+                counts = [v for c, v in row if is_count(c)]
+                for value in counts:
+                    assert allowed_count(value, threshold), (name, row)
+                    checked += 1
+                if counts and all(v == SUPPRESSED for v in counts):
+                    assert all(v == SUPPRESSED for c, v in row if "rate" in c.split()), (name, row)
+            if table["total"] and table["body"]:
+                for j, (cls, _) in enumerate(table["body"][0]):
+                    if is_count(cls):
+                        column = [row[j][1] for row in table["body"] if len(row) > j]
+                        stars = column.count(SUPPRESSED)
+                        others = [v for v in column if v not in (SUPPRESSED, "0")]
+                        assert stars != 1 or not others, (name, j, column)
+    return checked
+
+
+def test_no_page_shows_an_unsuppressed_small_count(site, world):
+    pages = {p.name: p.read_text(encoding="utf-8") for p in site.glob("*.html")}
+    assert check_disclosure(pages, 7) > 200
+    # the raw counts behind one table: a type with 1 to 7 incidents in a local authority is "*" on its page
+    audit = community_audit(load_dataset(world, quarantine=False), AS_OF)
+    mix = audit.mix
+    small = mix[(mix["incidents"] >= 1) & (mix["incidents"] <= 7)]
+    assert len(small), "the tiny world should have small counts to suppress"
+    from riskloop.reports.dashboard import TYPE_WORDS
+    from riskloop.reports.words import words
+
+    for r in small.itertuples():
+        label = TYPE_WORDS.get(r.type, words(r.type))
+        row = re.search(rf"<tr><td>{re.escape(label)}</td>(.*?)</tr>", pages[la_page(r.local_authority)])
+        assert row and row[1].startswith('<td class="num count">*</td><td class="num rate">*</td>'), (label, row)
+
+
+def test_the_threshold_is_configurable(world, tmp_path):
+    result = runner.invoke(app, ["dashboard", "--data", str(world), "--as-of", AS_OF.isoformat(),
+                                 "--disclosure-threshold", "10", "--out", str(tmp_path / "site")])
+    assert result.exit_code == 0, result.output
+    pages = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "site").glob("*.html")}
+    check_disclosure(pages, 10)
+    assert "counts of 1 to 10 are shown" in pages["index.html"]
+    assert "learning loop has not run" in pages["index.html"]
+    bad = runner.invoke(app, ["dashboard", "--data", str(world), "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "--as-of is required" in bad.output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs Debian's chromium)")
+def test_the_dashboard_opens_in_a_browser(site, world, tmp_path):
+    from test_reports_render import browse
+
+    name = la_page(pd.read_parquet(world / "areas.parquet")["local_authority"].iloc[0])
+    for page in ("index.html", name, "reports.html"):
+        assert browse((site / page).read_text(encoding="utf-8"), tmp_path) == [], page
+    shot = tmp_path / "la.png"
+    run = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                          "--enable-logging=stderr", "--v=0", "--window-size=1280,2400", f"--screenshot={shot}",
+                          (site / name).as_uri()], capture_output=True, text=True, timeout=120)
+    console = [line for line in run.stderr.splitlines() if "CONSOLE" in line]
+    assert console == [] and shot.exists() and shot.stat().st_size > 20_000, (console, run.stderr[-500:])
+    # the sort script works: a click on a heading orders the rows by that column
+    sort_check = """<script>window.addEventListener("load", () => {
+      const table = document.querySelector("table.sortable"), th = table.tHead.rows[0].cells[4];
+      th.click(); th.click();
+      const values = [...table.tBodies[0].rows].map(r => r.cells[4].textContent.trim());
+      const out = document.createElement("pre"); out.id = "sorted"; out.textContent = JSON.stringify(values);
+      document.body.appendChild(out); });</script>"""
+    page = tmp_path / "sorted.html"
+    page.write_text((site / "index.html").read_text(encoding="utf-8").replace("</body>", sort_check + "</body>"))
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    values = json.loads(re.search(r'<pre id="sorted">(.*?)</pre>', dom, re.S)[1].replace("&quot;", '"'))
+    numbers = [float(v.replace(",", "")) if v != SUPPRESSED else -1 for v in values]
+    assert numbers == sorted(numbers, reverse=True), values
