@@ -735,21 +735,24 @@ def demo(
     config, _, _, outcome = run_train(config_path, data_dir, work_dir / "escalation")
     from riskloop.experiments.registry import PromotionRefused, promote as promote_model
 
-    promoted = False
     try:
         version = promote_model(config.registered_model)
-        promoted = True
         out.print(f"[bold]5. promote[/] {config.registered_model} v{version} is champion")
     except PromotionRefused as refused:
+        reason = ("riskloop demo: governance override on a synthetic world, so that the whole chain (lists, "
+                  "learning cycle, dashboard) runs from a champion; the gates refused: " + "; ".join(refused.reasons))
+        version = promote_model(config.registered_model, force=True, reason=reason)
         out.print(f"[bold]5. promote[/] refused by the gates ({len(refused.reasons)} reasons, e.g. "
-                  f"{refused.reasons[0]}); see {outcome.model_card_path.parent / 'fairness_report.html'}")
+                  f"{refused.reasons[0]}; see {outcome.model_card_path.parent / 'fairness_report.html'}). "
+                  f"[bold red]GOVERNANCE OVERRIDE[/]: the demo promotes v{version} anyway and logs why on the "
+                  "registry version (tags promotion_forced_reason, promotion_overrode); a partnership would not")
     explained, _ = run_explain(f"models:/{config.registered_model}@challenger", data_dir, latest, work_dir, None,
                                20_000)
     out.print(f"[bold]6. explain[/] {explained}")
     audited, result = run_audit(f"models:/{config.registered_model}@challenger", data_dir, date(2024, 7, 1), work_dir)
     out.print(f"[bold]7. audit[/] {audited}: {len(result.audit.gate_reasons())} gate failures; planted recording bias "
               f"detected in: {', '.join(result.detected_bias()) or 'none'}")
-    alias = "champion" if promoted else "challenger"
+    alias = "champion"
     scored = run_score(f"models:/{config.registered_model}@{alias}", data_dir, latest, work_dir / "scores", None,
                        "local_authority", 0)
     out.print(f"[bold]8. score[/] lists by the {alias} at {latest} in {scored.out_dir}/lists/ "

@@ -50,7 +50,8 @@ def prepared(world_20k) -> PreparedData:
 
 @pytest.fixture(scope="module")
 def cycle(champion, world_20k, store):
-    config = dataclasses.replace(champion, models=dataclasses.replace(champion.models, logistic=None, prior_harm=None))
+    config = dataclasses.replace(champion, models=dataclasses.replace(champion.models, logistic=None, prior_harm=None),
+                                 schedule=dataclasses.replace(champion.schedule, n_test=1))
     settings = LearnSettings(f"models:/{config.registered_model}@champion", world_20k, config, threads=2)
     result = learn(settings, store / "learn-out")
     return result, write_learning(result, store / "learn-out")
@@ -119,7 +120,7 @@ def test_learning_outputs_name_no_one_and_are_logged(cycle, champion, world_20k)
         assert not any(i in text for i in list(ids)[:2000]), name
     summary = json.loads((folder / "learning.json").read_text())
     assert summary["challenger_version"] == result.challenger.model_version
-    runs = mlflow.search_runs(experiment_names=[f"{champion.name}-learning"])
+    runs = mlflow.search_runs(experiment_names=[f"{result.champion.contract.name}-learning"])
     assert len(runs) >= 1
     artifacts = {a.path for a in MlflowClient().list_artifacts(runs.iloc[0]["run_id"])}
     assert {"effects.csv", "learning_report.html", "drift.csv"} <= artifacts
