@@ -18,7 +18,7 @@ from riskloop.simulation.parameters import (
     PROGRAMMES, RECORDING_BASE, SEVERE_TYPES, SUSPECT_SHARE, TYPE_CODE, TYPES_WITH_VICTIM,
     VICTIM_ONLY_TYPES, Dynamics,
 )
-from riskloop.simulation.population import Areas, Population
+from riskloop.simulation.population import Areas, Population, append_arrays
 from riskloop.simulation.streams import Streams, poisson, within_index
 
 ROLE_CODE = {"victim": 0, "perpetrator": 1, "suspect": 2, "subject": 3}
@@ -53,12 +53,7 @@ class State:
 
     def append(self, other: "State") -> None:
         """Add the state of newly present people at the end."""
-        for f in fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(mine, dict):
-                setattr(self, f.name, {k: np.concatenate([mine[k], theirs[k]]) for k in mine})
-            else:
-                setattr(self, f.name, np.concatenate([mine, theirs]))
+        append_arrays(self, other)
 
     def copy(self) -> "State":
         return State(**{f.name: ({k: v.copy() for k, v in value.items()} if isinstance(value, dict)

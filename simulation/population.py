@@ -23,6 +23,16 @@ AGE_BAND_WEIGHTS = np.array([5.2, 5.6, 5.8, 5.6, 6.0, 6.2, 6.1, 6.0, 5.8, 6.4, 7
                              6.6, 6.0, 5.8, 4.4, 3.2, 2.4])
 
 
+def append_arrays(target, other) -> None:
+    """Concatenate each per-person array field of dataclass `other` (or dict of arrays) onto `target`'s."""
+    for f in fields(target):
+        mine, theirs = getattr(target, f.name), getattr(other, f.name)
+        if isinstance(mine, dict):
+            setattr(target, f.name, {k: np.concatenate([mine[k], theirs[k]]) for k in mine})
+        else:
+            setattr(target, f.name, np.concatenate([mine, theirs]))
+
+
 @dataclass
 class Areas:
     """Small areas, sorted by local authority."""
@@ -77,12 +87,7 @@ class Population:
 
     def append(self, other: "Population") -> None:
         """Add `other`'s people at the end (their partner indexes are already global)."""
-        for f in fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(mine, dict):
-                setattr(self, f.name, {k: np.concatenate([mine[k], theirs[k]]) for k in mine})
-            else:
-                setattr(self, f.name, np.concatenate([mine, theirs]))
+        append_arrays(self, other)
 
 
 def build_areas(config: WorldConfig, rng: np.random.Generator) -> Areas:

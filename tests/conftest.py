@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -55,6 +56,15 @@ TODAY = date(2026, 1, 1)
 def tracking_dir(tmp_path_factory) -> Path:
     """One SQLite MLflow store for the session (creating one costs seconds of migrations)."""
     return tmp_path_factory.mktemp("mlflow")
+
+
+@contextmanager
+def own_store(folder: Path):
+    """Run inside `folder` with an MLflow SQLite store of its own (for module-scoped fixtures)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+        yield folder
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from riskloop.experiments.tracking import log_training
 from riskloop.models.contract import ContractError, ModelContract, riskloop_version
 from riskloop.pipelines.data import load_model_data
 from riskloop.pipelines.train import train
+
+from conftest import own_store
 from tests.test_experiments import DATA
 
 
@@ -50,10 +52,7 @@ def test_an_incomplete_contract_is_refused(escalation_run, broken):
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
     """A small table model, registered in a store of its own; (tracking dir, model URI, scorer)."""
-    store = tmp_path_factory.mktemp("registry")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(store)
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+    with own_store(tmp_path_factory.mktemp("registry")) as store:
         config = dataclasses.replace(load_config(DATA / "screening.yaml"), name="fresh")
         data = load_model_data(config)
         result = train(data, config)

@@ -22,15 +22,14 @@ from riskloop.learning.linkage import monthly_cohorts
 from riskloop.learning.report import write_learning
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treated_in_label_window, treatment_aware
 
+from conftest import own_store
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("learning-store")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    with own_store(tmp_path_factory.mktemp("learning-store")) as folder:
         yield folder
 
 
