@@ -1,0 +1,52 @@
+"""Outcome linkage on a hand-written data set: programme starts in a window, returned lists."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from riskloop.features.snapshot import PreparedData
+from riskloop.features.validate import load_dataset
+from riskloop.learning.cycle import closed_as_of
+from riskloop.learning.linkage import monthly_cohorts, person_index, programme_starts, read_scores, starts_within
+from riskloop.serving.batch import ADVISORY
+
+from conftest import TODAY, hand_tables, write_tables
+
+
+def prepared(tmp_path) -> PreparedData:
+    return PreparedData.from_dataset(load_dataset(write_tables(tmp_path / "data", hand_tables()), today=TODAY))
+
+
+def test_a_start_counts_inside_its_window_only(tmp_path):
+    data = prepared(tmp_path)  # p1 starts drive on 2023-03-01
+    people = pd.Series(["p1", "p2", "p3"])
+    inside = programme_starts(data, people, date(2023, 2, 28), 30)
+    assert inside["started_drive"].tolist() == [True, False, False]
+    assert inside["completed_drive"].tolist() == [True, False, False]
+    assert not programme_starts(data, people, date(2023, 3, 1), 180)["started_drive"].any()  # (T, T + window]
+    index = person_index(data, people)
+    t = np.full(3, int(np.datetime64("2023-01-01", "D").astype(np.int64)))
+    assert starts_within(data, index, t, t + 59).tolist() == [True, False, False]
+    assert starts_within(data, index, t, t + 58).tolist() == [False, False, False]
+
+
+def test_monthly_cohorts_and_the_latest_closed_date():
+    assert monthly_cohorts(date(2024, 11, 1), 90) == [date(2024, 11, 1), date(2024, 12, 1), date(2025, 1, 1)]
+    assert closed_as_of(date(2025, 12, 31), 365, 180) == date(2024, 7, 1)
+    assert closed_as_of(date(2025, 12, 31), 365) == date(2024, 12, 1)
+
+
+def test_returned_lists_give_who_was_listed_and_the_teams_decisions(tmp_path):
+    scores = tmp_path / "scores"
+    (scores / "lists").mkdir(parents=True)
+    pd.DataFrame({"person_id": ["p1", "p2", "p3"], "listed": [True, True, False],
+                  "as_of": pd.to_datetime(["2023-07-01"] * 3).date}).to_parquet(scores / "prioritisation.parquet")
+    (scores / "lists" / "Cardiff.csv").write_text(
+        ADVISORY + "\nrank,person_id,review_decision,review_note\n1,p1,referred,\"met # twice\"\n2,p2,,\n")
+    as_of, listed, reviews = read_scores(scores)
+    assert as_of == date(2023, 7, 1)
+    assert listed.to_dict() == {"p1": True, "p2": True, "p3": False}
+    assert reviews.set_index("person_id")["review_decision"].to_dict() == {"p1": "referred", "p2": ""}
