@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -86,15 +87,15 @@ class ReasonTemplates:
         return "a high" if value > high else "a low" if value < low else "a typical"
 
 
-def _is_lightgbm(pipeline) -> bool:
-    return hasattr(pipeline.named_steps["model"], "contributions")
+def is_lightgbm(pipeline) -> bool:
+    return isinstance(pipeline.named_steps["model"], lgb.LGBMModel)
 
 
 def attributions(pipeline, X: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """(SHAP values in log-odds, one column per feature; base value per row) for a fitted pipeline."""
     encoded = pipeline.named_steps["preprocess"].transform(X)
-    if _is_lightgbm(pipeline):
-        contrib = pipeline.named_steps["model"].contributions(encoded)
+    if is_lightgbm(pipeline):
+        contrib = pipeline.named_steps["model"].predict(encoded, pred_contrib=True)  # at the best iteration
         return pd.DataFrame(contrib[:, :-1], index=X.index, columns=X.columns), contrib[:, -1]
     columns = pipeline.named_steps["columns"]
     model = pipeline.named_steps["model"]
@@ -121,7 +122,7 @@ def _source_feature(transformed: str, features: list[str]) -> str:
 
 def remember_linear_centre(pipeline, X_reference: pd.DataFrame) -> None:
     """Store the transformed columns' means on a linear pipeline, the reference of its decomposition."""
-    if not _is_lightgbm(pipeline):
+    if not is_lightgbm(pipeline):
         encoded = pipeline.named_steps["preprocess"].transform(X_reference)
         z = pipeline.named_steps["columns"].transform(encoded)
         z = z.toarray() if hasattr(z, "toarray") else np.asarray(z)
