@@ -175,3 +175,28 @@ def test_explainability_report_renders_every_section(escalation_run, world_20k):
     assert html.count("data:image/png;base64,") >= 7
     with pytest.raises(ValueError, match="not in the cohort"):
         explain_cohort(scorer, cohort, sample_size=500, person="nobody")
+
+
+def test_vectorised_reasons_equal_the_row_loop_on_a_small_world(escalation_run):
+    from riskloop.models.explain import _top_reasons_loop
+
+    config, data, result = escalation_run
+    scorer = result.scorer
+    test = data.frame.loc[data.splits[-1].test, scorer.features].head(400)
+    contrib, _ = scorer.attributions(test)
+    for top in (1, 3, 6):
+        expected = _top_reasons_loop(contrib, test, scorer.templates, top)
+        assert top_reasons(contrib, test, scorer.templates, top).equals(expected)
+    # ties, zeros passed over, protected columns and categories, on random rows
+    rng = np.random.default_rng(3)
+    values = test.copy()
+    for c in values.columns[::3]:
+        values[c] = rng.choice([0.0, 1.0, 2.5, np.nan], size=len(values))
+    tied = pd.DataFrame(rng.choice([-0.2, 0.0, 0.1, 0.3], size=contrib.shape), index=contrib.index,
+                        columns=contrib.columns)
+    for top in (2, 3, 8):
+        assert top_reasons(tied, values, scorer.templates, top).equals(_top_reasons_loop(tied, values, scorer.templates, top))
+    values["sex"] = rng.choice(["F", "M"], size=len(values))
+    with_category = ReasonTemplates.build(list(values.columns), None, [], values.assign(sex=0.0))
+    contrib_c = tied.assign(sex=rng.choice([0.1, 0.5], size=len(tied)))
+    assert top_reasons(contrib_c, values, with_category, 3).equals(_top_reasons_loop(contrib_c, values, with_category, 3))
