@@ -36,6 +36,16 @@ def run_isolated(code: str) -> tuple[float, float, str]:
     return wall, rss, "\n".join(l for l in lines if not l.startswith("__"))
 
 
+def bare_matrix(X):
+    """The float matrix bare LightGBM reads: categorical columns become their codes (missing -> NaN)."""
+    import numpy as np
+    import pandas as pd
+
+    columns = {c: X[c].cat.codes.replace(-1, np.nan).astype(float) if isinstance(X[c].dtype, pd.CategoricalDtype)
+               else X[c] for c in X.columns}
+    return pd.DataFrame(columns, index=X.index).to_numpy(dtype=np.float64)
+
+
 def now() -> float:
     return time.perf_counter()
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import sys
 from datetime import date
 
-from _measure import now, peak_rss_gib, scorer_for
+from _measure import bare_matrix, now, peak_rss_gib, scorer_for
 
 import numpy as np
 
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, build_snapshots
 from riskloop.features.validate import load_dataset
 from riskloop.models.calibration import calibrate
-from riskloop.models.estimators import ModelSpec, fit_model, numeric_matrix
+from riskloop.models.estimators import ModelSpec, fit_model
 
 world = sys.argv[1]
 rows = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
@@ -41,7 +41,7 @@ trees, leaves = booster.num_trees(), 15
 cohort = build_snapshot(prepared, date(2024, 1, 1), config)
 sample = cohort.sample(n=min(rows, len(cohort)), random_state=1)
 t0 = now()
-booster.predict(numeric_matrix(sample[features])[0], pred_contrib=True)
+booster.predict(bare_matrix(sample[features]), pred_contrib=True)
 bare_s = now() - t0
 t0 = now()
 reasons = scorer.reasons(sample, 3)

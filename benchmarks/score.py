@@ -42,7 +42,7 @@ with tempfile.TemporaryDirectory() as tmp:
                         prepared.catalogue(SnapshotConfig()), meta.protected)
     loaded = LoadedModel("models:/riskloop-bench@champion", "riskloop-bench", "1", "bench", scorer)
     Path(tmp, "model.pkl").write_bytes(pickle.dumps(loaded))
-    trees = model.named_steps["model"].booster_.num_trees()
+    trees = model.named_steps["model"].booster_.num_trees()  # up to the best iteration
     del prepared, frame, fit, val
 
     setup = (f"import pickle, sys; from datetime import date; from pathlib import Path; sys.path.insert(0, {HERE!r})\n"
@@ -60,14 +60,14 @@ print("scored", outcome.manifest["counts"]["scored"], "listed", outcome.manifest
 import time, numpy as np
 from riskloop.features.snapshot import PreparedData
 from riskloop.features.validate import load_dataset
-from riskloop.models.estimators import numeric_matrix
+from _measure import bare_matrix
 from riskloop.pipelines.score import cohort_snapshot, score_frame
 t = time.perf_counter(); dataset = load_dataset(world, quarantine=False); print("read_validate", time.perf_counter() - t)
 t = time.perf_counter(); prepared = PreparedData.from_dataset(dataset); print("prepare", time.perf_counter() - t)
 t = time.perf_counter(); snapshot = cohort_snapshot(loaded.contract, prepared, as_of); print("snapshot", time.perf_counter() - t)
 t = time.perf_counter(); scores = score_frame(loaded.scorer, snapshot); print("predict", time.perf_counter() - t)
 booster = loaded.scorer.pipeline.named_steps["model"].booster_
-matrix = numeric_matrix(snapshot[loaded.scorer.features])[0]
+matrix = bare_matrix(snapshot[loaded.scorer.features])
 t = time.perf_counter(); booster.predict(matrix); print("bare_predict", time.perf_counter() - t)
 top = snapshot.loc[np.argsort(-scores["risk"].to_numpy())[: int(0.05 * len(snapshot))]]
 t = time.perf_counter(); loaded.scorer.reasons(top, 3); print("reasons", time.perf_counter() - t)

@@ -2,18 +2,20 @@
 
 Every model is a scikit-learn Pipeline (`preprocess` then `model`), so they are interchangeable:
 fit on a fitting slice, early-stop on a validation slice in time (LightGBM), predict_proba.
+LightGBM is the library's own `lightgbm.LGBMClassifier`: it reads the encoder's pandas categoricals as
+categorical features (their categories are stored with the booster), and after early stopping its
+`predict_proba` and `predict(..., pred_contrib=True)` use the best iteration.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -60,73 +62,17 @@ class CategoryEncoder(BaseEstimator, TransformerMixin):
         return pd.DataFrame(out, index=X.index, copy=False)
 
 
-def numeric_matrix(X: pd.DataFrame) -> tuple[np.ndarray, list[int]]:
-    """Float matrix for LightGBM: categorical columns become their codes (missing/unseen -> NaN)."""
-    categorical = [i for i, c in enumerate(X.columns) if isinstance(X[c].dtype, pd.CategoricalDtype)]
-    if not categorical:
-        return X.to_numpy(dtype=np.float64), []
-    columns = {c: (X[c].cat.codes.replace(-1, np.nan).astype(float) if i in categorical else X[c])
-               for i, c in enumerate(X.columns)}
-    return pd.DataFrame(columns, index=X.index).to_numpy(dtype=np.float64), categorical
-
-
-class LightGBMModel(ClassifierMixin, BaseEstimator):
-    """Gradient boosting through `lightgbm.train`, early-stopped on a validation slice.
-
-    After fitting, `booster_` holds only the trees up to the best iteration, so predictions and
-    `pred_contrib` attributions use the same model.
-    """
-
-    def __init__(self, n_estimators: int = 500, learning_rate: float = 0.05, num_leaves: int = 31,
-                 min_child_samples: int = 50, subsample: float = 0.8, colsample_bytree: float = 0.8,
-                 reg_lambda: float = 1.0, early_stopping_rounds: int = 50, seed: int = 0, n_jobs: int | None = None):
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.min_child_samples = min_child_samples
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.reg_lambda = reg_lambda
-        self.early_stopping_rounds = early_stopping_rounds
-        self.seed = seed
-        self.n_jobs = n_jobs
-
-    def lightgbm_params(self) -> dict:
-        return {"objective": "binary", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
-                "min_child_samples": self.min_child_samples, "subsample": self.subsample, "subsample_freq": 1,
-                "colsample_bytree": self.colsample_bytree, "reg_lambda": self.reg_lambda, "seed": self.seed,
-                "num_threads": self.n_jobs or os.cpu_count(), "verbose": -1, "deterministic": True}
-
-    def fit(self, X: pd.DataFrame, y, eval_set: tuple[pd.DataFrame, np.ndarray] | None = None,
-            sample_weight: np.ndarray | None = None) -> "LightGBMModel":
-        """Fit; with `eval_set` (X_val, y_val), stop early on its log loss."""
-        data, categorical = numeric_matrix(X)
-        train = lgb.Dataset(data, np.asarray(y), weight=sample_weight, feature_name=[str(c) for c in X.columns],
-                            categorical_feature=categorical or "auto", free_raw_data=True)
-        del data
-        valid, callbacks = [], []
-        if eval_set is not None:
-            X_val, y_val = eval_set
-            valid = [lgb.Dataset(numeric_matrix(X_val)[0], np.asarray(y_val), reference=train)]
-            callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
-        booster = lgb.train(self.lightgbm_params(), train, num_boost_round=self.n_estimators, valid_sets=valid,
-                            callbacks=callbacks)
-        self.best_iteration_ = booster.best_iteration or booster.current_iteration()
-        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.best_iteration_))
-        self.classes_ = np.array([0, 1])
-        return self
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = self.booster_.predict(numeric_matrix(X)[0])
-        return np.column_stack([1 - p, p])
-
-    def contributions(self, X: pd.DataFrame) -> np.ndarray:
-        """TreeSHAP in log-odds: one column per feature plus the base value last."""
-        return self.booster_.predict(numeric_matrix(X)[0], pred_contrib=True)
+#: LightGBM's settings unless a config's grid sets them (`subsample_freq=1` makes `subsample` bag every round).
+LIGHTGBM_DEFAULTS = {"objective": "binary", "n_estimators": 500, "learning_rate": 0.05, "num_leaves": 31,
+                     "min_child_samples": 50, "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8,
+                     "reg_lambda": 1.0, "verbose": -1, "deterministic": True}
+#: Rounds without improvement of the validation log loss before LightGBM stops (config: early_stopping_rounds).
+EARLY_STOPPING_ROUNDS = 50
 
 
 #: The hyper-parameters a config may set per family, with their valid range (kind, lowest, highest).
-#: LightGBM's names are the estimator's own constructor parameters (checked in tests).
+#: LightGBM's names are `lightgbm.LGBMClassifier`'s own constructor parameters (checked in tests), except
+#: `early_stopping_rounds`, the patience `fit_model` gives `lightgbm.early_stopping`.
 HYPERPARAMETERS: dict[str, dict[str, tuple[type, float, float | None]]] = {
     "lightgbm": {"n_estimators": (int, 1, None), "learning_rate": (float, 1e-6, 1.0), "num_leaves": (int, 2, 131072),
                  "min_child_samples": (int, 1, None), "subsample": (float, 1e-6, 1.0),
@@ -168,8 +114,11 @@ class ModelSpec:
         params = dict(self.params)
         encoder = CategoryEncoder(tuple(categorical))
         if self.family == "lightgbm":
-            integer = ("n_estimators", "num_leaves", "min_child_samples", "early_stopping_rounds")
-            model = LightGBMModel(seed=seed, n_jobs=threads, **{k: int(v) if k in integer else v for k, v in params.items()})
+            integer = ("n_estimators", "num_leaves", "min_child_samples")
+            chosen = {k: int(v) if k in integer else v for k, v in params.items() if k != "early_stopping_rounds"}
+            # threads None: every logical core (-1), as `threads` documents, not LightGBM's physical cores
+            model = lgb.LGBMClassifier(**{**LIGHTGBM_DEFAULTS, **chosen}, random_state=seed,
+                                       n_jobs=threads if threads else -1)
             return Pipeline([("preprocess", encoder), ("model", model)])
         if self.family == "logistic":
             columns = ColumnTransformer([
@@ -207,13 +156,15 @@ def fit_model(spec: ModelSpec, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFra
               categorical: list[str], seed: int, threads: int | None = None,
               sample_weight: np.ndarray | None = None) -> Pipeline:
     """Fit one model, rows weighted by `sample_weight` if given; LightGBM stops early on the validation
-    slice (log loss, 50 rounds' patience by default)."""
+    slice (log loss, 50 rounds' patience by default) and predicts, explains with its best iteration."""
     numeric = [c for c in X.columns if c not in categorical]
     pipe = spec.build(numeric, categorical, seed, threads)
     if spec.family == "lightgbm":
         encoder = pipe.named_steps["preprocess"].fit(X)
-        pipe.named_steps["model"].fit(encoder.transform(X), y, eval_set=(encoder.transform(X_val), y_val),
-                                      sample_weight=sample_weight)
+        rounds = int(dict(spec.params).get("early_stopping_rounds", EARLY_STOPPING_ROUNDS))
+        pipe.named_steps["model"].fit(encoder.transform(X), y, sample_weight=sample_weight,
+                                      eval_X=encoder.transform(X_val), eval_y=y_val,
+                                      callbacks=[lgb.early_stopping(rounds, verbose=False)])
         return pipe
     pipe.fit(X, y, model__sample_weight=sample_weight)
     remember_linear_centre(pipe, X)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -86,15 +87,15 @@ class ReasonTemplates:
         return "a high" if value > high else "a low" if value < low else "a typical"
 
 
-def _is_lightgbm(pipeline) -> bool:
-    return hasattr(pipeline.named_steps["model"], "contributions")
+def is_lightgbm(pipeline) -> bool:
+    return isinstance(pipeline.named_steps["model"], lgb.LGBMModel)
 
 
 def attributions(pipeline, X: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """(SHAP values in log-odds, one column per feature; base value per row) for a fitted pipeline."""
     encoded = pipeline.named_steps["preprocess"].transform(X)
-    if _is_lightgbm(pipeline):
-        contrib = pipeline.named_steps["model"].contributions(encoded)
+    if is_lightgbm(pipeline):
+        contrib = pipeline.named_steps["model"].predict(encoded, pred_contrib=True)  # at the best iteration
         return pd.DataFrame(contrib[:, :-1], index=X.index, columns=X.columns), contrib[:, -1]
     columns = pipeline.named_steps["columns"]
     model = pipeline.named_steps["model"]
@@ -121,49 +122,83 @@ def _source_feature(transformed: str, features: list[str]) -> str:
 
 def remember_linear_centre(pipeline, X_reference: pd.DataFrame) -> None:
     """Store the transformed columns' means on a linear pipeline, the reference of its decomposition."""
-    if not _is_lightgbm(pipeline):
+    if not is_lightgbm(pipeline):
         encoded = pipeline.named_steps["preprocess"].transform(X_reference)
         z = pipeline.named_steps["columns"].transform(encoded)
         z = z.toarray() if hasattr(z, "toarray") else np.asarray(z)
         pipeline.riskloop_column_means_ = z.mean(axis=0)
 
 
+def _merge_groups(contrib: pd.DataFrame, templates: ReasonTemplates) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(allowed features; per family group and row the merged contribution, its members' sum in column
+    order; per group and row the member that contributes most, the first of equals, which stands for the
+    group). Contributions are finite."""
+    allowed = [c for c in contrib.columns if c not in templates.excluded]
+    codes, uniques = pd.factorize(pd.Index([templates.group[c] for c in allowed]))
+    by_feature = np.ascontiguousarray(contrib[allowed].to_numpy().T)  # one contiguous row per feature
+    merged = np.empty((len(uniques), len(contrib)))
+    best_member = np.empty((len(uniques), len(contrib)), dtype=np.intp)
+    for group in range(len(uniques)):
+        members = np.flatnonzero(codes == group)
+        if len(members) == 1:
+            merged[group] = by_feature[members[0]]
+            best_member[group] = members[0]
+        else:
+            block = by_feature[members]
+            merged[group] = block.sum(axis=0)
+            best_member[group] = members[block.argmax(axis=0)]
+    return allowed, merged, best_member
+
+
 def top_reasons(contrib: pd.DataFrame, values: pd.DataFrame, templates: ReasonTemplates, top: int = 3) -> pd.DataFrame:
     """Columns reason_1..reason_top: the largest positive merged contributions, as sentences (a
-    contribution whose sentence would not be true is passed over for the next)."""
-    allowed = [c for c in contrib.columns if c not in templates.excluded]
-    groups = pd.Index([templates.group[c] for c in allowed])
-    codes, uniques = pd.factorize(groups)
-    values_c = contrib[allowed].to_numpy()
-    merged = values_c @ np.eye(len(uniques))[codes]  # sum of each group's members (np.add.at is ~100x slower)
-    # the window that contributes most stands for its merged group (columns contiguous: one pass each)
-    by_feature = np.ascontiguousarray(values_c.T)
-    best_member = np.full((len(uniques), len(contrib)), -1)
-    best_value = np.full((len(uniques), len(contrib)), -np.inf)
-    for j, code in enumerate(codes):
-        better = by_feature[j] > best_value[code]
-        best_value[code, better] = by_feature[j, better]
-        best_member[code, better] = j
+    contribution whose sentence would not be true is passed over for the next).
+
+    Vectorised by feature: at each rank, the rows still wanting a reason take their next group (of
+    equal contributions the earlier group first), and each feature's sentences are written once per
+    distinct value, then spread over that feature's rows.
+    """
+    allowed, merged, best_member = _merge_groups(contrib, templates)
     shown = values[allowed]
     numeric = all(pd.api.types.is_numeric_dtype(t) for t in shown.dtypes)
     raw = shown.to_numpy(dtype=float if numeric else object)  # an object matrix of millions of floats costs seconds
-    rows = np.arange(len(contrib))
     out = np.full((len(contrib), top), "", dtype=object)
     given = np.zeros(len(contrib), dtype=int)
-    said: dict[tuple[int, object], str] = {}  # counts repeat: each (feature, value) sentence is written once
-    order = np.argsort(-merged, axis=1, kind="stable")
-    for rank in range(order.shape[1]):
-        group_idx = order[:, rank]
-        wanting = np.flatnonzero((given < top) & (merged[rows, group_idx] > 0))
+    said: list[dict] = [{} for _ in allowed]  # per feature: value -> sentence (counts repeat)
+    remaining = merged.copy()  # a group once taken is -inf
+    wanting = np.arange(len(contrib))
+    for _ in range(len(merged)):
+        group_idx = remaining[:, wanting].argmax(axis=0)
+        keep = merged[group_idx, wanting] > 0
+        wanting, group_idx = wanting[keep], group_idx[keep]
         if len(wanting) == 0:
             break
-        for i in wanting:
-            m = best_member[group_idx[i], i]
-            key = (m, raw[i, m])
-            text = said.get(key)
-            if text is None:
-                text = said[key] = templates.sentence(allowed[m], raw[i, m])
-            if text:
-                out[i, given[i]] = text
-                given[i] += 1
+        remaining[group_idx, wanting] = -np.inf
+        member = best_member[group_idx, wanting]
+        text = np.full(len(wanting), "", dtype=object)
+        order = np.argsort(member, kind="stable")
+        starts = np.flatnonzero(np.r_[True, member[order][1:] != member[order][:-1]])
+        for rows in np.split(order, starts[1:]):
+            m = member[rows[0]]
+            text[rows] = _sentences(templates, allowed[m], raw[wanting[rows], m], said[m])
+        spoken = text != ""
+        rows = wanting[spoken]
+        out[rows, given[rows]] = text[spoken]
+        given[rows] += 1
+        wanting = wanting[given[wanting] < top]
     return pd.DataFrame(out, index=contrib.index, columns=[f"reason_{r + 1}" for r in range(top)])
+
+
+def _sentences(templates: ReasonTemplates, feature: str, values: np.ndarray, said: dict) -> np.ndarray:
+    """The feature's sentence for each value, each distinct value formatted once (and remembered in `said`)."""
+    if values.dtype.kind == "f":
+        distinct, inverse = np.unique(values + 0.0, return_inverse=True)  # -0.0 is 0.0; one NaN
+    else:
+        inverse, distinct = pd.factorize(values, use_na_sentinel=False)
+    texts = np.empty(len(distinct), dtype=object)
+    for k, value in enumerate(distinct):
+        text = said.get(value)
+        if text is None:
+            text = said[value] = templates.sentence(feature, value)
+        texts[k] = text
+    return texts[inverse]

@@ -84,9 +84,45 @@ def test_config_errors_name_the_key(tmp_path, text, message):
 
 
 def test_hyperparameter_names_are_the_estimators_own():
-    from riskloop.models.estimators import HYPERPARAMETERS, LightGBMModel
+    import inspect
 
-    assert set(HYPERPARAMETERS["lightgbm"]) == set(LightGBMModel().get_params()) - {"seed", "n_jobs"}
+    import lightgbm
+
+    from riskloop.models.estimators import HYPERPARAMETERS
+
+    constructor = set(inspect.signature(lightgbm.LGBMClassifier).parameters)
+    # early_stopping_rounds is the patience fit_model gives lightgbm.early_stopping
+    assert set(HYPERPARAMETERS["lightgbm"]) - {"early_stopping_rounds"} <= constructor
+
+
+def test_lightgbm_is_the_librarys_classifier_early_stopped_weighted_and_deterministic():
+    import lightgbm
+
+    from riskloop.models.estimators import ModelSpec, fit_model
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=3000), "b": rng.normal(size=3000),
+                      "kind": rng.choice(["x", "y", "z"], size=3000)})
+    y = (rng.random(3000) < 1 / (1 + np.exp(-(X["a"] + (X["kind"] == "z"))))).astype(int)
+    fit, val = slice(0, 2000), slice(2000, 3000)
+    spec = ModelSpec("lightgbm", (("early_stopping_rounds", 5), ("n_estimators", 400), ("num_leaves", 7)))
+    one = fit_model(spec, X[fit], y[fit], X[val], y[val], ["kind"], seed=1, threads=1)
+    model = one.named_steps["model"]
+    assert isinstance(model, lightgbm.LGBMClassifier) and model.get_params()["subsample_freq"] == 1
+    assert model.n_jobs == 1 and model.booster_.pandas_categorical == [["x", "y", "z"]]
+    # stopped 5 rounds after its best iteration; the booster keeps the trees up to it
+    assert len(model.evals_result_["valid_0"]["binary_logloss"]) == model.best_iteration_ + 5 < 400
+    assert model.booster_.current_iteration() == model.best_iteration_
+    encoded = one.named_steps["preprocess"].transform(X[val])
+    best = model.booster_.predict(encoded, num_iteration=model.best_iteration_, raw_score=True)
+    np.testing.assert_allclose(one.predict_proba(X[val])[:, 1], 1 / (1 + np.exp(-best)), rtol=1e-12)
+    contributions = model.predict(encoded, pred_contrib=True)
+    np.testing.assert_allclose(contributions.sum(axis=1), best, atol=1e-10)
+    again = fit_model(spec, X[fit], y[fit], X[val], y[val], ["kind"], seed=1, threads=1)
+    assert np.array_equal(one.predict_proba(X[val]), again.predict_proba(X[val]))
+    weighted = fit_model(spec, X[fit], y[fit], X[val], y[val], ["kind"], seed=1, threads=1,
+                         sample_weight=np.where(X["a"][fit] > 0, 5.0, 1.0))
+    assert not np.array_equal(one.predict_proba(X[val]), weighted.predict_proba(X[val]))
 
 
 def test_missing_config_file_is_named(tmp_path):

@@ -175,3 +175,36 @@ def test_explainability_report_renders_every_section(escalation_run, world_20k):
     assert html.count("data:image/png;base64,") >= 7
     with pytest.raises(ValueError, match="not in the cohort"):
         explain_cohort(scorer, cohort, sample_size=500, person="nobody")
+
+
+def test_reasons_row_by_row_ties_skips_and_categories():
+    """Exact reasons of hand-made rows: ties go to the earlier group, a zero count or a repeat that did not
+    happen is passed over, a recency past the lookback reads as none, a category is said as it is."""
+    features = ["perp_asb_count_90d", "perp_asb_count_365d", "victim_repeat_365d", "area_asb_rate_365d",
+                "days_since_any", "sex", "kind"]
+    reference = pd.DataFrame({"perp_asb_count_90d": [0.0, 1.0], "perp_asb_count_365d": [0.0, 2.0],
+                              "victim_repeat_365d": [0.0, 1.0], "area_asb_rate_365d": [10.0, 20.0],
+                              "days_since_any": [10.0, 500.0], "sex": [0.0, 0.0], "kind": [0.0, 0.0]})
+    templates = ReasonTemplates.build(features, build_catalogue(()), ["sex"], reference, lookback_days=1095)
+    contrib = pd.DataFrame([[0.2, 0.2, 0.5, 0.4, 0.1, 9.0, 0.05],   # asb merged 0.4 ties area 0.4: asb first
+                            [0.0, 0.0, 0.9, 0.3, 0.3, 9.0, 0.2],    # victim repeat 0 passed over; tie area/days
+                            [0.1, 0.3, 0.0, -0.1, 0.2, 9.0, -0.3],  # only two reasons push risk up
+                            [0.3, 0.1, 0.2, 0.2, 0.6, 9.0, 0.4]],   # recency past the lookback; a category
+                           columns=features, index=["a", "b", "c", "d"])
+    values = pd.DataFrame([[1, 3, 1, 25.0, 40, "M", "x"], [0, 0, 0, 15.0, 7, "F", "y"],
+                           [0, 2, 0, 5.0, 2000, "M", "x"], [2, 2, 1, 15.0, 1096, "F", "z"]],
+                          columns=features, index=contrib.index)
+    values = values.astype({"kind": "category"})
+    reasons = top_reasons(contrib, values, templates, 3)
+    # a: the asb windows tie (0.2 each), the earlier window stands for them; merged 0.4 ties the area's 0.4
+    assert reasons.loc["a"].tolist() == [
+        "repeat victimisation in the last 12 months",
+        "1 anti-social behaviour incidents as perpetrator in the last 90 days",
+        "lives in an area with a high rate of anti-social behaviour (25.0 per 1,000)"]
+    assert reasons.loc["b"].tolist() == ["lives in an area with a typical rate of anti-social behaviour (15.0 per 1,000)",
+                                         "7 days since the last incident in any role", "kind = y"]
+    assert reasons.loc["c"].tolist() == ["2 anti-social behaviour incidents as perpetrator in the last 12 months",
+                                         "no incident in any role in the last 3 years", ""]
+    assert reasons.loc["d"].tolist() == ["no incident in any role in the last 3 years",
+                                         "2 anti-social behaviour incidents as perpetrator in the last 90 days", "kind = z"]
+    assert top_reasons(contrib, values, templates, 1)["reason_1"].tolist() == reasons["reason_1"].tolist()
