@@ -68,3 +68,31 @@ def scorer_for(calibrated, features: list[str], reference_scores, catalogue=None
         calibration_window=(date(2023, 1, 1), date(2023, 1, 1)), test_window=(date(2024, 1, 1), date(2024, 1, 1)), data_fingerprint="bench", config_hash="bench",
         riskloop_version=riskloop_version())
     return RiskScorer(calibrated, contract, ReasonTemplates.build(features, catalogue, list(protected)))
+
+
+def bench_model(world: Path, model_file: Path):
+    """Fit the benchmarks' LightGBM on full-Wales snapshots (300 k rows of 2022, calibrated on 100 k of 2023),
+    pickle it as a LoadedModel to `model_file`, and return the fitted pipeline (set-up, never timed)."""
+    import pickle
+    from datetime import date
+
+    from riskloop.experiments.registry import LoadedModel
+    from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
+    from riskloop.features.validate import load_dataset
+    from riskloop.models.calibration import calibrate
+    from riskloop.models.estimators import ModelSpec, fit_model
+
+    prepared = PreparedData.from_dataset(load_dataset(world, quarantine=False))
+    frame, meta = build_snapshots(prepared, [date(2022, 1, 1), date(2023, 1, 1)], SnapshotConfig())
+    features = list(meta.features)
+    fit = frame[frame["as_of"] == "2022-01-01"].sample(n=300_000, random_state=0)
+    val = frame[frame["as_of"] == "2023-01-01"].sample(n=100_000, random_state=0)
+    spec = ModelSpec("lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600),
+                                  ("num_leaves", 15)))
+    model = fit_model(spec, fit[features], fit["label"].to_numpy(), val[features], val["label"].to_numpy(), [], 42, 2)
+    scores = model.predict_proba(val[features])[:, 1]
+    calibrated, _ = calibrate(model, scores, val["label"].to_numpy(), ("isotonic", "sigmoid"), 42)
+    scorer = scorer_for(calibrated, features, scores, prepared.catalogue(SnapshotConfig()), meta.protected)
+    Path(model_file).write_bytes(pickle.dumps(LoadedModel("models:/riskloop-bench@champion", "riskloop-bench", "1",
+                                                          "bench", scorer)))
+    return model

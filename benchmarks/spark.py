@@ -10,41 +10,19 @@ Usage: python benchmarks/spark.py WORLD_DIR [AS_OF]   (make WORLD_DIR with `risk
 
 from __future__ import annotations
 
-import pickle
 import sys
 import tempfile
-from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from _measure import run_isolated, scorer_for
-
-from riskloop.experiments.registry import LoadedModel
-from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
-from riskloop.features.validate import load_dataset
-from riskloop.models.calibration import calibrate
-from riskloop.models.estimators import ModelSpec, fit_model
+from _measure import bench_model, run_isolated
 
 world = Path(sys.argv[1])
 as_of = sys.argv[2] if len(sys.argv) > 2 else "2025-01-01"
 HERE = str(Path(__file__).parent)
 
 with tempfile.TemporaryDirectory() as tmp:
-    prepared = PreparedData.from_dataset(load_dataset(world, quarantine=False))
-    frame, meta = build_snapshots(prepared, [date(2022, 1, 1), date(2023, 1, 1)], SnapshotConfig())
-    features = list(meta.features)
-    fit = frame[frame["as_of"] == "2022-01-01"].sample(n=300_000, random_state=0)
-    val = frame[frame["as_of"] == "2023-01-01"].sample(n=100_000, random_state=0)
-    spec = ModelSpec("lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600),
-                                  ("num_leaves", 15)))
-    model = fit_model(spec, fit[features], fit["label"].to_numpy(), val[features], val["label"].to_numpy(), [], 42, 2)
-    calibrated, _ = calibrate(model, model.predict_proba(val[features])[:, 1], val["label"].to_numpy(),
-                              ("isotonic", "sigmoid"), 42)
-    scorer = scorer_for(calibrated, features, model.predict_proba(val[features])[:, 1],
-                        prepared.catalogue(SnapshotConfig()), meta.protected)
-    loaded = LoadedModel("models:/riskloop-bench@champion", "riskloop-bench", "1", "bench", scorer)
-    Path(tmp, "model.pkl").write_bytes(pickle.dumps(loaded))
-    del prepared, frame, fit, val
+    model = bench_model(world, Path(tmp, "model.pkl"))
 
     setup = (f"import pickle, sys; from datetime import date; from pathlib import Path; sys.path.insert(0, {HERE!r})\n"
              f"loaded = pickle.loads(Path({tmp!r}, 'model.pkl').read_bytes())\n"

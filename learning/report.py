@@ -130,7 +130,7 @@ def write_learning(result: LearningResult, out_dir: Path) -> Path:
         (folder / "learning_report.html").write_text(render_learning_report(result), encoding="utf-8")
     learning = out_dir / "learning"
     with mlflow.start_run(experiment_id=experiment_id(f"{result.champion.contract.name}-learning"),
-                          run_name=f"learning {result.as_of}", tags=process_tags()) as run:
+                          run_name=f"learning {result.as_of}", tags=process_tags()):
         mlflow.log_params({"as_of": result.as_of.isoformat(), "retrain": result.retrain,
                            "champion": f"{result.champion.name} v{result.champion.version}"})
         mlflow.log_metrics({f"dr_{p.programme}": float(p.overall["dr"]) for p in result.programmes if p.effects is not None})

@@ -414,7 +414,6 @@ def audit(
 def run_score(model: str, data: Path | str, as_of: date, out_dir: Path, capacity: Optional[str], per: str, seed: int,
               engine: str = "local", spark_master: Optional[str] = None):
     from riskloop.experiments.registry import load_model
-    from riskloop.serving.batch import score_to_lists
     from riskloop.serving.capacity import Capacity
 
     loaded = load_model(model)

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from riskloop.experiments.registry import LoadedModel
-from riskloop.features.io import DataError, atomic_folder, data_fingerprint, write_parquet_atomic
+from riskloop.features.io import DataError, atomic_folder, data_fingerprint
 from riskloop.features.schema import CONTRACT, TABLE_NAMES, TableSchema
 from riskloop.features.snapshot import (
     ID_COLUMNS, PreparedData, SnapshotConfig, SnapshotMeta, build_snapshot, count_by_area,
