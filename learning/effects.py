@@ -18,6 +18,7 @@ Docs: docs/architecture.md, "Learning".
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,11 +57,13 @@ class Estimate:
 
 @dataclass(frozen=True)
 class Nuisance:
-    """Out-of-fold propensity `e` and untreated outcome `m0` for every row, and the rows kept after trimming."""
+    """Out-of-fold propensity `e` and untreated outcome `m0` for every row, and the rows kept after trimming;
+    `repeats` holds the same from other random fold splits (repeated cross-fitting)."""
 
     e: np.ndarray
     m0: np.ndarray
     kept: np.ndarray
+    repeats: tuple["Nuisance", ...] = ()
 
 
 def leaf_size(events: int) -> int:
@@ -86,8 +89,16 @@ def folds(t: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray
 
 
 def cross_fit(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int = 5, seed: int = 0,
-              threads: int | None = None, trim: float = TRIM) -> Nuisance:
-    """Out-of-fold e(x) and m0(x) (m0 fitted on the untreated rows of the other folds)."""
+              threads: int | None = None, trim: float = TRIM, repeats: int = 3) -> Nuisance:
+    """Out-of-fold e(x) and m0(x) (m0 fitted on the untreated rows of the other folds), for `repeats`
+    different random fold splits: the estimate is the median over splits and its variance adds their
+    spread (Chernozhukov et al. 2018), so the interval allows for how the folds happened to fall."""
+    splits = [_cross_fit_once(X, t, y, k, seed + r, threads, trim) for r in range(max(1, repeats))]
+    return dataclasses.replace(splits[0], repeats=tuple(splits[1:]))
+
+
+def _cross_fit_once(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int, seed: int, threads: int | None,
+                    trim: float) -> Nuisance:
     e, m0 = np.empty(len(t)), np.empty(len(t))
     for train, test in folds(t, k, seed):
         e[test] = _predict(classifier(seed, threads, _rarer(t[train])).fit(X.iloc[train], t[train]), X.iloc[test])
@@ -120,7 +131,18 @@ def standard_error(influence: np.ndarray, clusters: np.ndarray | None) -> float:
 
 def att(t: np.ndarray, y: np.ndarray, nuisance: Nuisance, rows: np.ndarray | None = None,
         clusters: np.ndarray | None = None) -> Estimate:
-    """The doubly robust ATT over `rows` (default all), trimmed rows excluded."""
+    """The doubly robust ATT over `rows` (default all), trimmed rows excluded; over repeated splits, the
+    median estimate with variance median(se^2 + (estimate - median)^2)."""
+    each = [_att_once(t, y, n, rows, clusters) for n in (nuisance, *nuisance.repeats)]
+    if len(each) == 1 or not all(np.isfinite(e.value) for e in each):
+        return each[0]
+    value = float(np.median([e.value for e in each]))
+    se = float(np.sqrt(np.median([e.se ** 2 + (e.value - value) ** 2 for e in each])))
+    return Estimate(value, se, each[0].n_treated, each[0].n_control)
+
+
+def _att_once(t: np.ndarray, y: np.ndarray, nuisance: Nuisance, rows: np.ndarray | None,
+              clusters: np.ndarray | None) -> Estimate:
     keep = nuisance.kept if rows is None else nuisance.kept & rows
     treated_term, control_term = (a[keep] for a in att_terms(t, y, nuisance))
     tk = t[keep]

@@ -52,12 +52,21 @@ def test_subgroup_effects_find_who_is_helped(world):
 def test_clustered_intervals_are_wider_when_people_repeat(world):
     X, t, y, _, _, nuisance = world
     doubled = np.concatenate([t, t]), np.concatenate([y, y])
-    twice = type(nuisance)(np.tile(nuisance.e, 2), np.tile(nuisance.m0, 2), np.tile(nuisance.kept, 2))
+    twice = type(nuisance)(np.tile(nuisance.e, 2), np.tile(nuisance.m0, 2), np.tile(nuisance.kept, 2))  # one split
     people = np.tile(np.arange(len(t)), 2)
     independent = att(*doubled, twice)
     clustered = att(*doubled, twice, clusters=people)
     assert clustered.value == pytest.approx(independent.value)
     assert clustered.se == pytest.approx(independent.se * np.sqrt(2), rel=1e-6)
+
+
+def test_repeated_splits_widen_the_interval_by_their_spread(world):
+    X, t, y, _, _, nuisance = world
+    assert len(nuisance.repeats) == 2
+    each = [att(t, y, type(nuisance)(n.e, n.m0, n.kept)) for n in (nuisance, *nuisance.repeats)]
+    combined = att(t, y, nuisance)
+    assert combined.value == pytest.approx(np.median([e.value for e in each]))
+    assert combined.se >= np.median([e.se for e in each]) - 1e-12
 
 
 def test_overlap_reports_propensities_and_trimming(world):
