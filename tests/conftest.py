@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from riskloop.experiments.store import configure_tracking
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import simulate, write_world
 
@@ -64,7 +65,9 @@ def own_store(folder: Path):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+        configure_tracking()
         yield folder
+    configure_tracking()  # back to the environment's store: clients made later must not find this one
 
 
 @pytest.fixture
@@ -72,6 +75,7 @@ def mlflow_store(tracking_dir, monkeypatch) -> Path:
     """Run the test inside the session's MLflow folder with its SQLite store."""
     monkeypatch.chdir(tracking_dir)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tracking_dir / 'mlflow.db'}")
+    configure_tracking()  # a client made before any riskloop call must see this store, not an earlier test's
     return tracking_dir
 
 

@@ -78,8 +78,9 @@ def test_registered_model_loads_in_a_fresh_process_with_only_riskloop(registered
     row = pd.DataFrame({"age": [40.0], "priors": [3.0], "charge_degree": ["F"]})
     assert float(risk) == pytest.approx(float(scorer.risk(row)[0]))
     assert module == "riskloop.models.contract" and no_generic == "True"
-    requirements = mlflow.artifacts.download_artifacts(f"{uri}/requirements.txt", tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
-    assert f"riskloop=={riskloop_version()}" in open(requirements).read().split()
+    with own_store(store):
+        requirements = mlflow.artifacts.download_artifacts(f"{uri}/requirements.txt")
+        assert f"riskloop=={riskloop_version()}" in open(requirements).read().split()
 
 
 def test_load_model_gives_the_contract_and_names_missing_aliases(registered, monkeypatch):
