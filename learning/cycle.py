@@ -115,19 +115,19 @@ def adjustment_features(scorer: RiskScorer, catalogue: list[FeatureSpec]) -> lis
     return [f for f in numeric if f in top or f in history]
 
 
-def trials(champion: LoadedModel, prepared: PreparedData, as_of: date, window_days: int,
+def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days: int,
            seed: int) -> pd.DataFrame:
     """The monthly cohorts of the window stacked: as-of features (numeric), `started_<programme>` within the
     month, `escalated`, prevention tier, risk band, `month`. People who start nothing that month are
     sampled down to MAX_CONTROLS_PER_MONTH (the ATT's odds weights need no correction for that)."""
-    contract = champion.contract
+    contract = scorer.contract
     catalogue = prepared.catalogue(contract.snapshot)
-    features = adjustment_features(champion.scorer, catalogue)
+    features = adjustment_features(scorer, catalogue)
     rng = np.random.default_rng(seed)
     frames = []
     months = monthly_cohorts(as_of, window_days)
     for month, following in zip(months, [*months[1:], monthly_cohorts(months[-1], 61)[-1]]):
-        frame = score_cohort(champion.scorer, prepared, month).frame
+        frame = score_cohort(scorer, prepared, month).frame
         frame = frame[frame["label"].notna()].reset_index(drop=True)
         starts = programme_starts(prepared, frame["person_id"], month - timedelta(days=1), (following - month).days)
         started = starts.filter(like="started_").any(axis=1).to_numpy()
@@ -145,7 +145,7 @@ def trials(champion: LoadedModel, prepared: PreparedData, as_of: date, window_da
 
 def analyse(champion: LoadedModel, prepared: PreparedData, as_of: date, window_days: int, seed: int,
             threads: int | None, truth: TrueEffect | None) -> list[ProgrammeResult]:
-    stacked = trials(champion, prepared, as_of, window_days, seed)
+    stacked = trials(champion.scorer, prepared, as_of, window_days, seed)
     X = stacked[adjustment_features(champion.scorer, prepared.catalogue(champion.contract.snapshot))]
     subgroups = {name: stacked[name].to_numpy() for name in ("prevention tier", "risk band")}
     return [analyse_programme(p, X, stacked, subgroups, seed, threads, truth)

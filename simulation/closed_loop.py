@@ -31,9 +31,8 @@ from sklearn.metrics import roc_auc_score
 from riskloop.experiments.config import ExperimentConfig, Schedule
 from riskloop.features.snapshot import PreparedData
 from riskloop.features.validate import load_dataset
-from riskloop.learning.cycle import adjustment_features, closed_as_of
+from riskloop.learning.cycle import adjustment_features, closed_as_of, trials
 from riskloop.learning.effects import att, cross_fit, naive
-from riskloop.learning.linkage import monthly_cohorts, programme_starts
 from riskloop.learning.retrain import treatment_aware
 from riskloop.learning.uplift import fit_x_learner
 from riskloop.pipelines.data import from_dataset
@@ -95,21 +94,15 @@ def choose(policy: Policy, cohort: pd.DataFrame, capacity: int, rng: np.random.G
 
 
 def uplift_model(scorer, prepared: PreparedData, programme: str, seed: int, threads: int | None):
-    """An X-learner for `programme` on the latest six months whose outcomes are known (None if too few starts)."""
-    horizon = scorer.contract.snapshot.horizon_days
-    first = closed_as_of(np.datetime64(prepared.end_day, "D").astype(date), horizon, 180)
-    frames = []
-    for month in monthly_cohorts(first, 180):
-        frame = score_cohort(scorer, prepared, month).frame
-        frame = frame[frame["label"].notna()]
-        started = programme_starts(prepared, frame["person_id"], month - timedelta(days=1), 30)[f"started_{programme}"]
-        frames.append(frame.assign(treated=started.to_numpy().astype(int)))
-    stacked = pd.concat(frames, ignore_index=True)
+    """An X-learner for `programme` on the monthly cohorts of the latest six months whose outcomes are
+    known (None if fewer than 20 started it), and the features it reads."""
+    first = closed_as_of(np.datetime64(prepared.end_day, "D").astype(date), scorer.contract.snapshot.horizon_days, 180)
+    stacked = trials(scorer, prepared, first, 180, seed)
     features = adjustment_features(scorer, prepared.catalogue(scorer.contract.snapshot))
-    if stacked["treated"].sum() < 20:
+    treated = stacked[f"started_{programme}"].to_numpy().astype(int)
+    if treated.sum() < 20:
         return None, features
-    return fit_x_learner(stacked[features], stacked["treated"].to_numpy(), stacked["label"].to_numpy().astype(int),
-                         seed, threads), features
+    return fit_x_learner(stacked[features], treated, stacked["escalated"].to_numpy().astype(int), seed, threads), features
 
 
 def retrained(base: ExperimentConfig, settings: LoopSettings, data_dir: Path, prepared: PreparedData, end: date):

@@ -74,7 +74,7 @@ def test_treatment_aware_data_censors_treated_rows_and_drops_intervention_histor
 def test_monthly_cohorts_hold_each_start_once_with_its_features_as_of_the_month(champion, prepared, world_20k, store):
     loaded = load_model(f"models:/{champion.registered_model}@champion")
     as_of = date(2023, 1, 1)
-    stacked = trials(loaded, prepared, as_of, 90, seed=0)
+    stacked = trials(loaded.scorer, prepared, as_of, 90, seed=0)
     assert sorted(stacked["month"].unique()) == monthly_cohorts(as_of, 90) == [date(2023, 1, 1), date(2023, 2, 1),
                                                                                date(2023, 3, 1)]
     interventions = load_dataset(world_20k).interventions
