@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 
@@ -59,23 +60,30 @@ def tracking_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("mlflow")
 
 
+def _use_store(patch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Point MLflow (this process and its children) at `folder`'s SQLite store; `patch` undoes the environment."""
+    patch.chdir(folder)
+    for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        patch.setenv(variable, f"sqlite:///{folder / 'mlflow.db'}")
+    configure_tracking()
+
+
 @contextmanager
 def own_store(folder: Path):
-    """Run inside `folder` with an MLflow SQLite store of its own (for module-scoped fixtures)."""
+    """Run inside `folder` with an MLflow SQLite store of its own (for module-scoped fixtures); MLflow's
+    URIs are put back afterwards, so no later client finds this store."""
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
-        configure_tracking()
+        _use_store(patch, folder)
         yield folder
-    configure_tracking()  # back to the environment's store: clients made later must not find this one
+        mlflow.set_tracking_uri(previous[0])  # inside the patch: leaving it then restores the environment these write
+        mlflow.set_registry_uri(previous[1])
 
 
 @pytest.fixture
 def mlflow_store(tracking_dir, monkeypatch) -> Path:
     """Run the test inside the session's MLflow folder with its SQLite store."""
-    monkeypatch.chdir(tracking_dir)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tracking_dir / 'mlflow.db'}")
-    configure_tracking()  # a client made before any riskloop call must see this store, not an earlier test's
+    _use_store(monkeypatch, tracking_dir)
     return tracking_dir
 
 

@@ -65,6 +65,7 @@ def test_registered_model_loads_in_a_fresh_process_with_only_riskloop(registered
     code = textwrap.dedent(f"""
         import sys, mlflow, pandas as pd
         mlflow.set_tracking_uri("sqlite:///{store / 'mlflow.db'}")
+        mlflow.set_registry_uri("sqlite:///{store / 'mlflow.db'}")
         assert "models" not in sys.modules
         model = mlflow.pyfunc.load_model("{uri}")
         row = pd.DataFrame({{"age": [40.0], "priors": [3.0], "charge_degree": ["F"]}})
