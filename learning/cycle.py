@@ -21,7 +21,7 @@ from riskloop.experiments.tracking import TrainOutcome, log_training
 from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.snapshot import PreparedData
 from riskloop.learning.drift import drift_by_unit, drift_table
-from riskloop.learning.linkage import link_outcomes, monthly_cohorts, programme_starts
+from riskloop.learning.linkage import link_outcomes, monthly_cohorts, next_month, programme_starts
 from riskloop.learning.programmes import ProgrammeResult, TrueEffect, analyse_programme, programme_names
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.models.metrics import evaluate
@@ -29,7 +29,7 @@ from riskloop.models.scorer import RiskScorer
 from riskloop.pipelines.data import ModelData, from_dataset
 from riskloop.pipelines.score import ScoredCohort, load_for_scoring, score_cohort
 from riskloop.pipelines.train import train
-from riskloop.serving.capacity import Capacity, rank_within
+from riskloop.serving.capacity import Capacity, select
 from riskloop.serving.tiers import prevention_tier
 
 Retrain = Literal["treatment-aware", "naive"]
@@ -90,10 +90,9 @@ def listed_at(cohort: ScoredCohort, capacity: float, seed: int) -> pd.Series:
     """Who the champion's lists at T held (the model's capacity per local authority), when the lists
     themselves are not given."""
     frame = cohort.frame
-    units = frame["local_authority"].astype(str)
-    places = Capacity.parse(None, capacity).for_units(units.value_counts().sort_index())
-    rank = rank_within(units, frame["risk"].to_numpy(), frame["score"].to_numpy(), frame["person_id"], seed)
-    return pd.Series(rank <= units.map(places).to_numpy(), index=frame["person_id"].astype(str).to_numpy())
+    _, listed, _, _ = select(Capacity.parse(None, capacity), frame["local_authority"].astype(str),
+                             frame["risk"].to_numpy(), frame["score"].to_numpy(), frame["person_id"], seed)
+    return pd.Series(listed, index=frame["person_id"].astype(str).to_numpy())
 
 
 MAX_CONTROLS_PER_MONTH = 5_000
@@ -125,11 +124,11 @@ def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days:
     features = adjustment_features(scorer, catalogue)
     rng = np.random.default_rng(seed)
     frames = []
-    months = monthly_cohorts(as_of, window_days)
-    for month, following in zip(months, [*months[1:], monthly_cohorts(months[-1], 61)[-1]]):
+    for month in monthly_cohorts(as_of, window_days):
         frame = score_cohort(scorer, prepared, month).frame
         frame = frame[frame["label"].notna()].reset_index(drop=True)
-        starts = programme_starts(prepared, frame["person_id"], month - timedelta(days=1), (following - month).days)
+        starts = programme_starts(prepared, frame["person_id"], month - timedelta(days=1),
+                                  (next_month(month) - month).days)
         started = starts.filter(like="started_").any(axis=1).to_numpy()
         controls = np.flatnonzero(~started)
         keep = np.sort(np.concatenate([np.flatnonzero(started), controls if len(controls) <= MAX_CONTROLS_PER_MONTH
@@ -173,11 +172,10 @@ def retrain_data(settings: LearnSettings, config: ExperimentConfig, prepared: Pr
 
 def compare(champion: LoadedModel, challenger: LoadedModel, prepared: PreparedData, as_of: date) -> Comparison:
     """Both models on the cohort at `as_of` (every row, treated or not: the outcomes the partnership saw)."""
-    rows, cohorts = {}, {}
+    rows = {}
     for name, model in (("champion", champion), ("challenger", challenger)):
-        cohorts[name] = score_cohort(model.scorer, prepared, as_of).frame
-        labelled = cohorts[name]["label"].notna()
-        frame = cohorts[name][labelled]
+        frame = score_cohort(model.scorer, prepared, as_of).frame
+        frame = frame[frame["label"].notna()]
         rows[name] = {m: evaluate(frame["label"].to_numpy(), frame["risk"].to_numpy(), model.contract.capacity)[m]
                       for m in COMPARED}
     metrics = pd.DataFrame(rows).T[list(COMPARED)]

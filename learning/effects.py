@@ -72,14 +72,24 @@ def leaf_size(events: int) -> int:
     return int(np.clip(events // 10, 5, NUISANCE["min_child_samples"]))
 
 
-def classifier(seed: int, threads: int | None, events: int | None = None) -> LGBMClassifier:
-    """A LightGBM nuisance model; `events`: the size of the rarer class it learns (sets the leaf size)."""
-    params = NUISANCE if events is None else {**NUISANCE, "min_child_samples": leaf_size(events)}
-    return LGBMClassifier(**params, random_state=seed, n_jobs=threads or 0)
-
-
 def _predict(model: LGBMClassifier, X: pd.DataFrame) -> np.ndarray:
     return model.predict_proba(X)[:, 1]
+
+
+def fit_classifier(X: pd.DataFrame, labels: np.ndarray, seed: int, threads: int | None) -> LGBMClassifier:
+    """A LightGBM nuisance classifier fitted on (X, labels), its leaf size set by the rarer class."""
+    positives = int(labels.sum())
+    params = {**NUISANCE, "min_child_samples": leaf_size(min(positives, len(labels) - positives))}
+    return LGBMClassifier(**params, random_state=seed, n_jobs=threads or 0).fit(X, labels)
+
+
+def out_of_fold(X: pd.DataFrame, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], seed: int,
+                threads: int | None) -> np.ndarray:
+    """P(label = 1 | x) for every row, from a classifier fitted on the other folds."""
+    p = np.empty(len(labels))
+    for train, test in splits:
+        p[test] = _predict(fit_classifier(X.iloc[train], labels[train], seed, threads), X.iloc[test])
+    return p
 
 
 def folds(t: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -99,18 +109,13 @@ def cross_fit(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int = 5, seed: i
 
 def _cross_fit_once(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int, seed: int, threads: int | None,
                     trim: float) -> Nuisance:
-    e, m0 = np.empty(len(t)), np.empty(len(t))
-    for train, test in folds(t, k, seed):
-        e[test] = _predict(classifier(seed, threads, _rarer(t[train])).fit(X.iloc[train], t[train]), X.iloc[test])
+    splits = folds(t, k, seed)
+    e, m0 = out_of_fold(X, t, splits, seed, threads), np.empty(len(t))
+    for train, test in splits:
         control = train[t[train] == 0]
-        m0[test] = (_predict(classifier(seed, threads, _rarer(y[control])).fit(X.iloc[control], y[control]), X.iloc[test])
+        m0[test] = (_predict(fit_classifier(X.iloc[control], y[control], seed, threads), X.iloc[test])
                     if 0 < y[control].sum() < len(control) else y[control].mean())
     return Nuisance(e, m0, ~((t == 1) & (e > trim)))
-
-
-def _rarer(labels: np.ndarray) -> int:
-    positives = int(labels.sum())
-    return min(positives, len(labels) - positives)
 
 
 def att_terms(t: np.ndarray, y: np.ndarray, nuisance: Nuisance, trim: float = TRIM) -> tuple[np.ndarray, np.ndarray]:

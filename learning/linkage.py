@@ -36,12 +36,15 @@ def person_index(prepared: PreparedData, person_id: pd.Series) -> np.ndarray:
     return index
 
 
-def starts_within(prepared: PreparedData, people: np.ndarray, start_day: np.ndarray, end_day: np.ndarray,
-                  programme: int | None = None) -> np.ndarray:
-    """Per row: did person `people[i]` start a programme (or the given one) in (start_day[i], end_day[i]]?"""
+def starts_within(prepared: PreparedData, people: np.ndarray, start_day: np.ndarray | int, end_day: np.ndarray | int,
+                  programme: int | None = None, completed: bool = False) -> np.ndarray:
+    """Per row: did person `people[i]` start a programme (or the given one; with `completed`, and complete
+    it) in (start_day[i], end_day[i]]?"""
     rows = prepared.iv_person >= 0
     if programme is not None:
         rows &= prepared.iv_programme == programme
+    if completed:
+        rows &= prepared.iv_completed
     span = np.int64(1) << 32
     keys = np.sort(prepared.iv_person[rows].astype(np.int64) * span + prepared.iv_start[rows])
     low = np.searchsorted(keys, people.astype(np.int64) * span + start_day, side="right")
@@ -51,24 +54,25 @@ def starts_within(prepared: PreparedData, people: np.ndarray, start_day: np.ndar
 
 def programme_starts(prepared: PreparedData, person_id: pd.Series, as_of: date, window_days: int) -> pd.DataFrame:
     """`started_<programme>` and `completed_<programme>` per person for starts in (T, T + window]."""
-    people = person_index(prepared, person_id)
-    t = _day(as_of)
+    people, t = person_index(prepared, person_id), _day(as_of)
     out = {}
     for code, programme in enumerate(prepared.programmes):
-        rows = (prepared.iv_programme == code) & (prepared.iv_start > t) & (prepared.iv_start <= t + window_days)
-        started = np.zeros(len(prepared.person_id), bool)
-        completed = np.zeros(len(prepared.person_id), bool)
-        started[prepared.iv_person[rows]] = True
-        completed[prepared.iv_person[rows & prepared.iv_completed]] = True
-        out[f"started_{programme}"] = started[people]
-        out[f"completed_{programme}"] = completed[people]
+        out[f"started_{programme}"] = starts_within(prepared, people, t, t + window_days, code)
+        out[f"completed_{programme}"] = starts_within(prepared, people, t, t + window_days, code, completed=True)
     return pd.DataFrame(out, index=pd.Series(person_id).index)
+
+
+def next_month(first: date) -> date:
+    """The first day of the month after `first`'s."""
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
 def monthly_cohorts(first: date, window_days: int) -> list[date]:
     """The first day of each month from `first` (itself a first of month) over the window."""
-    months = max(1, round(window_days / 30.44))
-    return [date(first.year + (first.month - 1 + j) // 12, (first.month - 1 + j) % 12 + 1, 1) for j in range(months)]
+    months = [first]
+    for _ in range(max(1, round(window_days / 30.44)) - 1):
+        months.append(next_month(months[-1]))
+    return months
 
 
 def link_outcomes(cohort: pd.DataFrame, prepared: PreparedData, as_of: date, window_days: int,

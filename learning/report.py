@@ -49,10 +49,17 @@ def verdict(result: ProgrammeResult) -> str:
     return f"No effect was detected: {points}; the interval includes no change."
 
 
+def disclosed_effects(effects: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """An effect table as it may be shown: the people who started and the untreated under the disclosure
+    rule, and every figure of a row whose starters are suppressed replaced by "*"."""
+    controls = effects["n_control"].map(lambda n: disclose(n, threshold))
+    shown = protect(effects.rename(columns={"n_treated": "n"}), threshold, "n").rename(columns={"n": "n_treated"})
+    return shown.assign(n_control=controls)
+
+
 def _effects_view(result: ProgrammeResult, threshold: int) -> pd.DataFrame:
-    frame = result.effects.copy()
-    shown = protect(frame.rename(columns={"n_treated": "n"}), threshold, "n").rename(columns={"n": "started"})
-    shown["untreated"] = frame["n_control"].map(lambda n: disclose(n, threshold))
+    shown = disclosed_effects(result.effects, threshold).rename(columns={"n_treated": "started",
+                                                                         "n_control": "untreated"})
     for column in ("treated_rate", "naive", "naive_ci_low", "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"):
         shown[column] = [v if isinstance(v, str) else "-" if not np.isfinite(v) else
                          f"{v * 100:+.1f}" if column != "treated_rate" else f"{v:.1%}" for v in shown[column]]
@@ -113,11 +120,7 @@ def write_learning(result: LearningResult, out_dir: Path) -> Path:
         threshold = result.champion.contract.audit.disclosure_threshold
         effects = [p.effects.assign(programme=p.programme) for p in result.programmes if p.effects is not None]
         frame = pd.concat(effects, ignore_index=True) if effects else pd.DataFrame()
-        if len(frame):
-            controls = frame["n_control"].map(lambda n: disclose(n, threshold))
-            frame = protect(frame.rename(columns={"n_treated": "n"}), threshold, "n").rename(columns={"n": "n_treated"})
-            frame["n_control"] = controls
-        frame.to_csv(folder / "effects.csv", index=False)
+        (disclosed_effects(frame, threshold) if len(frame) else frame).to_csv(folder / "effects.csv", index=False)
         who = [p.who_benefits.assign(programme=p.programme) for p in result.programmes if p.who_benefits is not None]
         (pd.concat(who, ignore_index=True) if who else pd.DataFrame()).to_csv(folder / "who_benefits.csv", index=False)
         result.drift.to_csv(folder / "drift.csv", index=False)

@@ -25,7 +25,7 @@ import dataclasses
 import numpy as np
 
 from riskloop.features.snapshot import PreparedData
-from riskloop.learning.effects import classifier, folds
+from riskloop.learning.effects import folds, out_of_fold
 from riskloop.learning.linkage import person_index, starts_within
 from riskloop.pipelines.data import ModelData
 
@@ -42,11 +42,8 @@ def treated_in_label_window(data: ModelData, prepared: PreparedData) -> np.ndarr
 
 def censoring_weights(data: ModelData, treated: np.ndarray, seed: int, threads: int | None) -> np.ndarray:
     """1 / (1 - e(x)) per row, e out of fold, capped at MAX_WEIGHT."""
-    X = data.frame[data.features]
-    e = np.empty(len(X))
     t = treated.astype(int)
-    for train, test in folds(t, 5, seed):
-        e[test] = classifier(seed, threads).fit(X.iloc[train], t[train]).predict_proba(X.iloc[test])[:, 1]
+    e = out_of_fold(data.frame[data.features], t, folds(t, 5, seed), seed, threads)
     return np.minimum(1 / np.clip(1 - e, 1 / MAX_WEIGHT, 1), MAX_WEIGHT)
 
 

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 from lightgbm import LGBMRegressor
 
-from riskloop.learning.effects import NUISANCE, Nuisance, classifier, folds, leaf_size
+from riskloop.learning.effects import NUISANCE, Nuisance, fit_classifier, folds, leaf_size
 
 LEARNERS = ("t_learner", "x_learner")
+Predict = Callable[[pd.DataFrame], np.ndarray]
 
 
 def _regressor(seed: int, threads: int | None, rows: int) -> LGBMRegressor:
@@ -23,38 +24,40 @@ def _regressor(seed: int, threads: int | None, rows: int) -> LGBMRegressor:
 
 
 def _fitted(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, threads: int | None,
-            regression: bool = False) -> Callable[[pd.DataFrame], np.ndarray]:
+            regression: bool = False) -> Predict:
     """A LightGBM model of y on X[rows] as a predict function (a constant where it cannot be fitted)."""
     if len(rows) < 20 or (not regression and not 0 < y[rows].sum() < len(rows)):
         constant = float(y[rows].mean()) if len(rows) else 0.0
         return lambda target: np.full(len(target), constant)
     if regression:
         return _regressor(seed, threads, len(rows)).fit(X.iloc[rows], y[rows]).predict
-    positives = int(y[rows].sum())
-    model = classifier(seed, threads, min(positives, len(rows) - positives)).fit(X.iloc[rows], y[rows])
+    model = fit_classifier(X.iloc[rows], y[rows], seed, threads)
     return lambda target: model.predict_proba(target)[:, 1]
+
+
+def arm_models(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int,
+               threads: int | None) -> tuple[Predict, Predict, Predict, Predict]:
+    """(m1, m0, tau1, tau0) learned on `rows`: an outcome model per arm (the T-learner is m1 - m0), and the
+    X-learner's per-arm models of the imputed effects (y - m0(x) for the treated, m1(x) - y for the untreated)."""
+    treated, control = rows[t[rows] == 1], rows[t[rows] == 0]
+    mu1, mu0 = _fitted(X, y, treated, seed, threads), _fitted(X, y, control, seed, threads)
+    imputed = np.zeros(len(t))
+    imputed[treated] = y[treated] - mu0(X.iloc[treated])
+    imputed[control] = mu1(X.iloc[control]) - y[control]
+    tau1 = _fitted(X, imputed, treated, seed, threads, regression=True)
+    tau0 = _fitted(X, imputed, control, seed, threads, regression=True)
+    return mu1, mu0, tau1, tau0
 
 
 def uplift(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, nuisance: Nuisance, k: int = 5, seed: int = 0,
            threads: int | None = None) -> pd.DataFrame:
-    """Out-of-fold effect per person from each learner (columns `t_learner`, `x_learner`).
-
-    T-learner: m1(x) - m0(x), one outcome model per arm. X-learner: imputed effects (y - m0(x) for the
-    treated, m1(x) - y for the untreated) regressed on x per arm, blended by the propensity
-    (`nuisance.e`, itself out of fold).
-    """
+    """Out-of-fold effect per person from each learner (columns `t_learner`, `x_learner`); the X-learner
+    blends its arms by the propensity (`nuisance.e`, itself out of fold)."""
     out = np.empty((len(t), 2))
     for train, test in folds(t, k, seed + 1):
-        treated, control = train[t[train] == 1], train[t[train] == 0]
-        target = X.iloc[test]
-        mu1, mu0 = _fitted(X, y, treated, seed, threads), _fitted(X, y, control, seed, threads)
-        imputed = np.zeros(len(t))
-        imputed[treated] = y[treated] - mu0(X.iloc[treated])
-        imputed[control] = mu1(X.iloc[control]) - y[control]
-        tau1 = _fitted(X, imputed, treated, seed, threads, regression=True)(target)
-        tau0 = _fitted(X, imputed, control, seed, threads, regression=True)(target)
-        e = nuisance.e[test]
-        out[test] = np.column_stack([mu1(target) - mu0(target), e * tau0 + (1 - e) * tau1])
+        target, e = X.iloc[test], nuisance.e[test]
+        mu1, mu0, tau1, tau0 = arm_models(X, t, y, train, seed, threads)
+        out[test] = np.column_stack([mu1(target) - mu0(target), e * tau0(target) + (1 - e) * tau1(target)])
     return pd.DataFrame(out, columns=list(LEARNERS), index=X.index)
 
 
@@ -84,15 +87,10 @@ def qini_coefficient(curve: pd.DataFrame) -> float:
 
 
 def fit_x_learner(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, seed: int = 0,
-                  threads: int | None = None) -> Callable[[pd.DataFrame], np.ndarray]:
+                  threads: int | None = None) -> Predict:
     """An X-learner fitted on all rows, as a function giving each new person's predicted effect: what a
     targeting policy uses for the next cycle's cohort."""
-    treated, control = np.flatnonzero(t == 1), np.flatnonzero(t == 0)
-    mu1, mu0 = _fitted(X, y, treated, seed, threads), _fitted(X, y, control, seed, threads)
-    imputed = np.zeros(len(t))
-    imputed[treated] = y[treated] - mu0(X.iloc[treated])
-    imputed[control] = mu1(X.iloc[control]) - y[control]
-    tau1 = _fitted(X, imputed, treated, seed, threads, regression=True)
-    tau0 = _fitted(X, imputed, control, seed, threads, regression=True)
-    propensity = _fitted(X, t.astype(float), np.arange(len(t)), seed, threads)
+    everyone = np.arange(len(t))
+    _, _, tau1, tau0 = arm_models(X, t, y, everyone, seed, threads)
+    propensity = _fitted(X, t.astype(float), everyone, seed, threads)
     return lambda new: (lambda e: e * tau0(new) + (1 - e) * tau1(new))(propensity(new))

@@ -25,7 +25,7 @@ from riskloop.features.io import atomic_folder, sha256_file
 from riskloop.features.validate import QUARANTINE_DIR, ValidationReport
 from riskloop.models.contract import riskloop_version
 from riskloop.pipelines.score import ScoredCohort, load_for_scoring, score_cohort
-from riskloop.serving.capacity import Capacity, rank_within
+from riskloop.serving.capacity import Capacity, select
 from riskloop.serving.tiers import prevention_tier
 
 Unit = Literal["local_authority", "area"]
@@ -56,10 +56,8 @@ def prioritise(cohort: ScoredCohort, loaded: LoadedModel, catalogue: list[Featur
     per-unit cohort, places and listed counts)."""
     frame = cohort.frame
     units = frame[unit_column(per)].astype(str)
-    sizes = units.value_counts().sort_index()
-    places = capacity.for_units(sizes)
-    rank = rank_within(units, frame["risk"].to_numpy(), frame["score"].to_numpy(), frame["person_id"], seed)
-    listed = rank <= units.map(places).to_numpy()
+    rank, listed, sizes, places = select(capacity, units, frame["risk"].to_numpy(), frame["score"].to_numpy(),
+                                         frame["person_id"], seed)
     out = list_rows(frame, units, rank, listed, loaded, catalogue, cohort, scored_at)
     out = out.sort_values(["unit", "rank"], kind="stable").reset_index(drop=True)
     counts = pd.DataFrame({"cohort": sizes, "places": places, "listed": out.groupby("unit")["listed"].sum()})

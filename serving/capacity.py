@@ -98,3 +98,12 @@ def rank_within(units: pd.Series, risk: np.ndarray, score: np.ndarray, person_id
     position = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
     ranks[order] = position + 1
     return ranks
+
+
+def select(capacity: Capacity, units: pd.Series, risk: np.ndarray, score: np.ndarray, person_id: pd.Series,
+           seed: int) -> tuple[np.ndarray, np.ndarray, pd.Series, pd.Series]:
+    """(rank within unit, listed, cohort size per unit, places per unit): the top `places` of each unit are listed."""
+    sizes = units.value_counts().sort_index()
+    places = capacity.for_units(sizes)
+    rank = rank_within(units, risk, score, person_id, seed)
+    return rank, rank <= units.map(places).to_numpy(), sizes, places
