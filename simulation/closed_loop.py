@@ -175,11 +175,12 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
             if len(previous) and len(chosen) else float("nan"),
         })
         previous = chosen
-        end = sim.end.astype(date)
         progress(f"cycle {cycle}: learning and {settings.retrain} retraining")
+        rows[-1].update(_estimate(cohort, index, chosen, recorded > 0,
+                                  adjustment_features(scorer, prepared.catalogue(scorer.contract.snapshot)), settings))
+        end = sim.end.astype(date)
         write_world(sim, data_dir)
         prepared = PreparedData.from_dataset(load_dataset(data_dir, today=end + timedelta(days=1), quarantine=False))
-        rows[-1].update(_estimate(prepared, scorer, as_of, chosen, recorded > 0, sim, settings))
         scorer = retrained(base, settings, data_dir, prepared, end)
     return pd.DataFrame(rows)
 
@@ -196,20 +197,17 @@ def _expected_auc(score: np.ndarray, probability: np.ndarray) -> float:
     return float(roc_auc_score(np.r_[np.ones(len(p)), np.zeros(len(p))], np.r_[s, s], sample_weight=np.r_[p, 1 - p]))
 
 
-def _estimate(prepared: PreparedData, scorer, as_of: date, chosen: np.ndarray, escalated: np.ndarray,
-              sim: Simulation, settings: LoopSettings) -> dict[str, float]:
+def _estimate(cohort: pd.DataFrame, index: np.ndarray, chosen: np.ndarray, escalated: np.ndarray,
+              features: list[str], settings: LoopSettings) -> dict[str, float]:
     """The cycle's places as the learning loop sees them a year on: naive and doubly robust effect on
     the recorded escalation in the cycle's year (`escalated`, per person) of the people given a place,
-    from the cohort at T."""
-    frame = score_cohort(scorer, prepared, as_of).frame
-    index = present_index(sim, frame["person_id"])
+    among the cohort scored at T (rows of `cohort`; `index`: their places in the population)."""
     t = np.isin(index, chosen).astype(int)
     if t.sum() < 20 or t.sum() == len(t):
         return {"naive_estimate": float("nan"), "dr_estimate": float("nan"), "dr_ci_low": float("nan"),
                 "dr_ci_high": float("nan")}
     y = escalated[index].astype(int)
-    X = frame[adjustment_features(scorer, prepared.catalogue(scorer.contract.snapshot))]
-    dr = att(t, y, cross_fit(X, t, y, 3, settings.seed, settings.threads))
+    dr = att(t, y, cross_fit(cohort[features], t, y, 3, settings.seed, settings.threads))
     return {"naive_estimate": naive(t, y).value, "dr_estimate": dr.value, "dr_ci_low": dr.ci_low,
             "dr_ci_high": dr.ci_high}
 
