@@ -18,7 +18,7 @@ from riskloop.experiments.store import experiment_id
 from riskloop.features.io import atomic_folder
 from riskloop.learning.cycle import LearningResult
 from riskloop.learning.programmes import ProgrammeResult
-from riskloop.reports.disclosure import disclose, protect
+from riskloop.reports.disclosure import disclose, protect, suppressed
 from riskloop.reports.figures import effect_plot, psi_plot, qini_plot
 from riskloop.reports.render import render, table
 
@@ -57,6 +57,12 @@ def disclosed_effects(effects: pd.DataFrame, threshold: int) -> pd.DataFrame:
     return shown.assign(n_control=controls)
 
 
+def shown_in_plot(effects: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """The rows of an effect table a figure may draw: those whose starters are not suppressed (their
+    figures are "*" in the table, so the plot leaves them out too)."""
+    return effects[~effects["n_treated"].map(lambda n: suppressed(n, threshold)).to_numpy(bool)]
+
+
 def _effects_view(result: ProgrammeResult, threshold: int) -> pd.DataFrame:
     shown = disclosed_effects(result.effects, threshold).rename(columns={"n_treated": "started",
                                                                          "n_control": "untreated"})
@@ -76,7 +82,7 @@ def render_learning_report(result: LearningResult) -> str:
         view = {"name": p.programme, "verdict": verdict(p), "n": disclose(p.n_treated, threshold), "effects": None}
         if p.effects is not None:
             view.update(effects=table(_effects_view(p, threshold)),
-                        effect_plot=effect_plot(p.effects, f"{p.programme}: effect on escalation"),
+                        effect_plot=effect_plot(shown_in_plot(p.effects, threshold), f"{p.programme}: effect on escalation"),
                         overlap=p.overlap, qini_plot=qini_plot(p.qini, f"{p.programme}: who benefits"),
                         who=table(p.who_benefits))
         programmes.append(view)

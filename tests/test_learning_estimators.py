@@ -121,3 +121,11 @@ def test_small_areas_are_not_flagged_by_noise():
 def test_psi_counts_missing_values_in_their_own_bin():
     reference = np.r_[np.arange(1000.0), np.full(10, np.nan)]
     assert psi(reference, np.r_[np.arange(1000.0), np.full(500, np.nan)]) > 0.1
+
+
+def test_effect_plots_leave_out_subgroups_whose_starters_are_suppressed():
+    from riskloop.learning.report import shown_in_plot
+
+    effects = pd.DataFrame({"level": ["all", "low", "none", "high"], "n_treated": [60, 3, 0, 12]})
+    assert shown_in_plot(effects, 7)["level"].tolist() == ["all", "none", "high"]
+    assert shown_in_plot(effects, 12)["level"].tolist() == ["all", "none"]
