@@ -87,12 +87,13 @@ def _households_move(config: WorldConfig, areas: Areas, pop: Population, streams
     if len(movers) == 0:
         return
     la_codes, la_of_area = np.unique(areas.local_authority, return_inverse=True)
-    la_first = np.searchsorted(la_of_area, np.arange(len(la_codes)))
+    by_authority = np.argsort(la_of_area, kind="stable")   # area indexes, each authority's together
     la_count = np.bincount(la_of_area, minlength=len(la_codes))
+    la_first = np.cumsum(la_count) - la_count
     household = pop.household[movers]
     la = la_of_area[pop.area[movers]]
-    destination = np.where(within[household], la_first[la] + np.floor(pick[household] * la_count[la]),
-                           np.floor(pick[household] * len(areas))).astype(np.int64)
+    inside = by_authority[la_first[la] + np.floor(pick[household] * la_count[la]).astype(np.int64)]
+    destination = np.where(within[household], inside, np.floor(pick[household] * len(areas)).astype(np.int64))
     shift = areas.deprivation[destination] - pop.deprivation[movers]
     d = config.dynamics
     pop.offending_trait[movers] += d.offending_deprivation * shift

@@ -161,3 +161,22 @@ def test_truth_helpers_count_true_and_recorded_escalations():
     absent = ~sim.people.present
     assert (probability["probability"].to_numpy()[absent] == 0).all() and absent.any()
     assert len(probability) == len(sim.people)
+
+
+def test_households_moving_within_their_authority_stay_in_it():
+    """With three or more local authorities the areas' order is not the names' alphabetical order."""
+    from riskloop.simulation.demography import _households_move
+    from riskloop.simulation.parameters import MOVE_WITHIN_AUTHORITY
+
+    config = WorldConfig(people=360_000, seed=5, start=date(2019, 1, 1), end=date(2019, 1, 31))
+    sim = simulate(config)
+    names = list(dict.fromkeys(sim.areas.local_authority))
+    assert len(names) >= 3 and names != sorted(names)
+    before = sim.people.area.copy()
+    present = sim.people.present.copy()
+    _households_move(config, sim.areas, sim.people, sim.streams(1))
+    moved = present & (sim.people.area != before)
+    authority = sim.areas.local_authority
+    same = authority[sim.people.area[moved]] == authority[before[moved]]
+    assert moved.sum() > 100
+    assert same.mean() >= MOVE_WITHIN_AUTHORITY  # within-authority moves, plus moves anywhere that land at home
