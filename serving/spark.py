@@ -460,37 +460,29 @@ def spark_score_to_lists(spark: "SparkSession", loaded: LoadedModel, data_uri: s
         raise ScoringError(f"no one is in the cohort at {as_of}: no valid incident in the "
                            f"{loaded.contract.snapshot.lookback_days} days before it")
     places = capacity.for_units(sizes.rename_axis(None))
-    places_of = spark.sparkContext.broadcast(places.to_dict())
-
-    def rank_unit(rows: pd.DataFrame) -> pd.DataFrame:
-        rank = rank_within(rows["unit"], rows["risk"].to_numpy(), rows["score"].to_numpy(), rows["person_id"], seed)
-        listed = rank <= places_of.value[rows["unit"].iloc[0]]
-        return pd.DataFrame({"unit": rows["unit"], "person_id": rows["person_id"], "rank": rank, "listed": listed})
-
-    ranks = (scored.select("unit", "person_id", "risk", "score").groupBy("unit")
-             .applyInPandas(rank_unit, "unit string, person_id string, rank long, listed boolean"))
     scored_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     catalogue = build_catalogue_of(_context_light(data), loaded.contract.snapshot)
     cohort = ScoredCohort(pd.DataFrame(), as_of, loaded.contract, data.fingerprint)
-    shared = spark.sparkContext.broadcast((loaded, catalogue, cohort))
+    shared = spark.sparkContext.broadcast((loaded, catalogue, cohort, places.to_dict()))
 
-    def rows_of(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        loaded_, catalogue_, cohort_ = shared.value
-        for frame in batches:
-            frame = frame.reset_index(drop=True)
-            out = list_rows(frame, frame["unit"], frame["rank"].to_numpy(), frame["listed"].to_numpy(), loaded_,
-                            catalogue_, cohort_, scored_at)
-            yield pd.DataFrame({c: out[c].to_numpy(dtype=object) if out[c].dtype.kind in "OTU" or
-                                pd.api.types.is_string_dtype(out[c]) else out[c].to_numpy() for c in out.columns}
-                               ).assign(as_of=pd.Timestamp(as_of))
+    def list_unit(rows: pd.DataFrame) -> pd.DataFrame:
+        """One unit's people ranked, its places filled, its prioritisation rows (reasons for the listed only)."""
+        loaded_, catalogue_, cohort_, places_ = shared.value
+        rows = rows.reset_index(drop=True)
+        rank = rank_within(rows["unit"], rows["risk"].to_numpy(), rows["score"].to_numpy(), rows["person_id"], seed)
+        listed = rank <= places_[rows["unit"].iloc[0]]
+        out = list_rows(rows, rows["unit"], rank, listed, loaded_, catalogue_, cohort_, scored_at)
+        return pd.DataFrame({c: out[c].to_numpy(dtype=object) if out[c].dtype.kind in "OTU" or
+                             pd.api.types.is_string_dtype(out[c]) else out[c].to_numpy() for c in out.columns}
+                            ).assign(as_of=pd.Timestamp(as_of))
 
     out_schema = ("person_id string, area_id string, local_authority string, unit string, rank long, listed boolean, "
                   "risk double, band long, band_label string, prevention_tier string, "
                   + ", ".join(f"{r} string" for r in REASONS)
                   + ", model_name string, model_version string, run_id string, data_fingerprint string, "
                     "as_of timestamp_ntz, scored_at string")
-    rows = scored.join(ranks, ["unit", "person_id"]).mapInPandas(rows_of, out_schema).withColumn(
-        "as_of", F.to_date("as_of")).orderBy("unit", "rank")
+    rows = (scored.groupBy("unit").applyInPandas(list_unit, out_schema).withColumn("as_of", F.to_date("as_of"))
+            .orderBy("unit", "rank"))
     with tempfile.TemporaryDirectory(prefix=".riskloop-spark-", dir=staging or Path(out_dir).absolute().parent) as tmp:
         parts = f"file://{tmp}/prioritisation" if staging is None else _join(staging, f"prioritisation-{time.time_ns()}")
         rows.write.mode("overwrite").parquet(parts)
