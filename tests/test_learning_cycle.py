@@ -21,6 +21,7 @@ from riskloop.learning.cycle import LearnSettings, closed_as_of, learn, trials
 from riskloop.learning.linkage import monthly_cohorts
 from riskloop.learning.report import write_learning
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treated_in_label_window, treatment_aware
+from riskloop.pipelines.train import train
 
 from conftest import own_store
 
@@ -69,6 +70,25 @@ def test_treatment_aware_data_censors_treated_rows_and_drops_intervention_histor
     for before, after in zip(data.splits, aware.splits):
         assert after.fit.sum() == (before.fit & ~treated).sum() and len(after.test) == len(aware.frame)
     assert aware.final is aware.splits[-1]
+
+
+def test_naive_retraining_learns_that_people_in_a_programme_are_low_risk_and_treatment_aware_does_not(
+        escalation_run, prepared):
+    """The same people scored twice, with and without their programme history: the naive model lowers
+    the risk of most people in a programme because of it; the treatment-aware model cannot."""
+    config, data, _ = escalation_run
+    config = dataclasses.replace(config, models=dataclasses.replace(config.models, logistic=None, prior_harm=None))
+    naive = train(data, config).scorer
+    aware = train(treatment_aware(data, prepared, seed=0, threads=2), config).scorer
+    history = [s.name for s in data.catalogue if s.family in INTERVENTION_FAMILIES]
+    active = [s.name for s in data.catalogue if s.family == "intervention_active"]
+    test = data.frame[data.final.test]
+    in_programme = test[(test[active].fillna(0) > 0).any(axis=1)]
+    without = in_programme.assign(**{name: 0.0 for name in history})
+    assert len(in_programme) >= 50
+    lowered = naive.risk(in_programme) < naive.risk(without)
+    assert lowered.mean() > 0.6, f"naive retraining lowered {lowered.mean():.0%} of the treated"
+    assert np.array_equal(aware.risk(in_programme), aware.risk(without))
 
 
 def test_monthly_cohorts_hold_each_start_once_with_its_features_as_of_the_month(champion, prepared, world_20k, store):
