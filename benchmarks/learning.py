@@ -7,16 +7,23 @@ coverage  For each seed: a world run to 2024-01-01; in the cohort then, each pro
           treated (and the naive difference) is set against it. Prints coverage and bias over seeds.
 policies  `riskloop simulate` for each policy (and retraining) over seeds: escalations prevented against
           the `none` policy of the same seed, with intervals over seeds; the model's AUC against true
-          untreated risk; the recorded/true ratio of the listed with a surveillance effect.
-learn     Wall time and peak memory of one `riskloop learn` cycle on a world of PEOPLE.
+          untreated risk; the recorded/true ratio of the listed. With SURVEILLANCE above 1, only none and
+          risk targeting with either retraining, to show how naive retraining drifts.
+learn     Wall time and peak memory of one learning cycle (`learn` and its report, as `riskloop learn` runs
+          them, in a fresh process) on a world of PEOPLE. Set-up, not timed: the world,
+          and a champion trained and registered with the closed loop's config (one LightGBM, half-yearly
+          as-of dates over four years), which the cycle's retrain uses too.
 
+LightGBM runs on 2 threads (BENCH_THREADS=1 when two benchmarks share the 2 cores).
 Usage: python benchmarks/learning.py coverage [SEEDS=20] [PEOPLE=20000]
        python benchmarks/learning.py policies [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [SURVEILLANCE=1.0]
+       python benchmarks/learning.py learn [PEOPLE=1000000]
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import sys
 import tempfile
 from datetime import date, timedelta
@@ -24,19 +31,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _measure import now
+from _measure import now, run_isolated
 from scipy.special import expit
 
 from riskloop.experiments.config import load_config
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
 from riskloop.features.validate import load_dataset
 from riskloop.learning.effects import att, cross_fit, naive
-from riskloop.simulation.closed_loop import LoopSettings, run_loop
+from riskloop.simulation.closed_loop import LoopSettings, model_config, run_loop
 from riskloop.simulation.parameters import PROGRAMMES, WorldConfig
 from riskloop.simulation.truth import offending_counts
 from riskloop.simulation.world import Enrolment, extend, simulate, write_world
 
-THREADS = 2
+THREADS = int(os.environ.get("BENCH_THREADS", 2))   # LightGBM threads; 1 when two benchmarks share 2 cores
+ESCALATION = Path(__file__).resolve().parent.parent / "experiments" / "escalation.yaml"
 AS_OF = date(2024, 1, 1)
 SHARE = 0.02  # mean share of the cohort referred to each programme
 
@@ -90,7 +98,11 @@ def coverage_seed(seed: int, people: int) -> list[dict]:
 
 def coverage(seeds: int, people: int) -> None:
     t0 = now()
-    frame = pd.DataFrame([row for seed in range(seeds) for row in coverage_seed(seed, people)])
+    rows = []
+    for seed in range(seeds):
+        rows += coverage_seed(seed, people)
+        print(f"seed {seed}: {now() - t0:.0f} s", flush=True)
+    frame = pd.DataFrame(rows)
     summary = frame.groupby("programme").agg(
         treated=("treated", "mean"), truth=("truth", "mean"), dr=("dr", "mean"), naive=("naive", "mean"),
         coverage=("covered", "mean"), dr_bias=("dr", lambda s: (s - frame.loc[s.index, "truth"]).mean()),
@@ -102,9 +114,10 @@ def coverage(seeds: int, people: int) -> None:
 
 
 def policies(seeds: int, people: int, cycles: int, surveillance: float) -> None:
-    base = load_config(Path(__file__).resolve().parent.parent / "experiments" / "escalation.yaml")
-    runs = [("none", "treatment-aware"), ("random", "treatment-aware"), ("risk", "treatment-aware"),
-            ("uplift", "treatment-aware"), ("risk", "naive")]
+    base = load_config(ESCALATION)
+    runs = [("none", "treatment-aware"), ("risk", "treatment-aware"), ("risk", "naive")]
+    if surveillance == 1.0:   # the policies; with surveillance, how risk targeting's retraining drifts
+        runs[2:2] = [("random", "treatment-aware"), ("uplift", "treatment-aware")]
     frames = []
     for seed in range(seeds):
         for policy, retrain in runs:
@@ -128,11 +141,62 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float) -> None:
     print(by_cycle.round(3).to_string())
 
 
+def learn_time(people: int) -> None:
+    import pickle
+
+    from mlflow.tracking import MlflowClient
+
+    from riskloop.experiments.store import configure_tracking
+    from riskloop.experiments.tracking import log_training
+    from riskloop.pipelines.data import from_dataset
+    from riskloop.pipelines.train import train
+
+    home = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)   # the SQLite store keeps its artifacts in ./mlruns
+        os.environ["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_REGISTRY_URI"] = f"sqlite:///{tmp}/mlflow.db"
+        configure_tracking()
+        world = Path(tmp, "world")
+        t0 = now()
+        sim = simulate(WorldConfig(people=people, seed=1))
+        counts = write_world(sim, world)
+        end = sim.config.end
+        del sim
+        print(f"set-up: world of {people:,} people ({counts['incidents']:,} incidents) in {now() - t0:.0f} s", flush=True)
+        config = model_config(load_config(ESCALATION), world, end, THREADS)
+        t0 = now()
+        data = from_dataset(config)
+        outcome = log_training(config, data, train(data, config), Path(tmp, "champion"))
+        MlflowClient().set_registered_model_alias(config.registered_model, "champion", outcome.model_version)
+        print(f"set-up: champion v{outcome.model_version} on {len(data.frame):,} snapshot rows in {now() - t0:.0f} s",
+              flush=True)
+        del data
+        Path(tmp, "config.pkl").write_bytes(pickle.dumps(config))
+        wall, rss, out = run_isolated(f"""
+import pickle
+from pathlib import Path
+from riskloop.experiments.store import configure_tracking
+from riskloop.learning.cycle import LearnSettings, learn
+from riskloop.learning.report import write_learning
+configure_tracking()
+config = pickle.loads(Path({tmp!r}, "config.pkl").read_bytes())
+settings = LearnSettings(f"models:/{{config.registered_model}}@champion", Path({str(world)!r}), config, threads={THREADS})
+result = learn(settings, Path({tmp!r}, "learn"))
+write_learning(result, Path({tmp!r}, "learn"))
+print("cohort", len(result.outcomes), "promoted", result.promoted)
+""")
+        os.chdir(home)
+    print(f"riskloop learn on {people:,} people: {wall:.0f} s ({wall / 60:.1f} min; goal <= 10 min), "
+          f"peak RSS {rss:.2f} GiB; {out.strip()}")
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "coverage"
     args = [float(a) for a in sys.argv[2:]]
     if mode == "coverage":
         coverage(int(args[0]) if args else 20, int(args[1]) if len(args) > 1 else 20_000)
+    elif mode == "learn":
+        learn_time(int(args[0]) if args else 1_000_000)
     elif mode == "policies":
         policies(*(int(a) for a in (args + [3, 20_000, 4][len(args):])[:3]), args[3] if len(args) > 3 else 1.0)
     else:
