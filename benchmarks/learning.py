@@ -128,16 +128,18 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float) -> None:
                 frames.append(run_loop(settings, base, Path(tmp)).assign(seed=seed))
             print(f"seed {seed} {policy} {retrain}: {now() - t0:.0f} s", flush=True)
     frame = pd.concat(frames, ignore_index=True)
-    totals = frame.groupby(["seed", "policy", "retrain"])["true_escalations"].sum().unstack(["policy", "retrain"])
-    prevented = totals.rsub(totals[("none", "treatment-aware")], axis=0).drop(columns=[("none", "treatment-aware")])
-    mean, half = prevented.mean(), 1.96 * prevented.std(ddof=1) / np.sqrt(len(prevented))
-    print(f"true escalations prevented over {cycles} cycles against no places (mean over {seeds} seeds, 95% interval):")
-    for column in prevented.columns:
-        print(f"  {column[0]:>7} ({column[1]}): {mean[column]:8.1f}  ({mean[column] - half[column]:.1f} to "
-              f"{mean[column] + half[column]:.1f})")
+    for measure, what in (("true_escalations", "true escalations"), ("true_offending_harm", "true offending harm")):
+        totals = frame.groupby(["seed", "policy", "retrain"])[measure].sum().unstack(["policy", "retrain"])
+        prevented = totals.rsub(totals[("none", "treatment-aware")], axis=0).drop(columns=[("none", "treatment-aware")])
+        mean, half = prevented.mean(), 1.96 * prevented.std(ddof=1) / np.sqrt(len(prevented))
+        print(f"{what} prevented over {cycles} cycles against no places (mean over {seeds} seeds, 95% interval):")
+        for column in prevented.columns:
+            print(f"  {column[0]:>7} ({column[1]}): {mean[column]:8.1f}  ({mean[column] - half[column]:.1f} to "
+                  f"{mean[column] + half[column]:.1f})")
     by_cycle = frame.groupby(["policy", "retrain", "cycle"])[["model_auc_vs_true_risk", "recorded_true_ratio_listed",
                                                                "recorded_true_ratio_others", "true_effect_on_label",
-                                                               "dr_estimate", "naive_estimate"]].mean()
+                                                               "dr_estimate", "naive_estimate",
+                                                               "last_cycles_places_top_ranked_again"]].mean()
     print(by_cycle.round(3).to_string())
 
 

@@ -119,8 +119,8 @@ def _ratio(recorded: np.ndarray, true: np.ndarray, rows: np.ndarray) -> float:
 
 def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
              progress: Callable[[str], None] = lambda _: None) -> pd.DataFrame:
-    """One row per cycle: places, true and recorded escalations and harm in the population, the true
-    effect of the places (the year re-run without them), the recorded/true ratio of the listed and of
+    """One row per cycle: places, true and recorded escalations and true offending harm in the population,
+    the true effect of the places (the year re-run without them, in escalations and harm), the recorded/true ratio of the listed and of
     everyone else, and how well the model ranks true untreated risk."""
     out = Path(out)
     data_dir = out / "world"
@@ -154,6 +154,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
         true = offending_counts(sim, *window)
         recorded = offending_counts(sim, *window, recorded_only=True)
         true_without = offending_counts(without, *window)
+        harm, harm_without = (offending_counts(world, *window, None, harm_weighted=True) for world in (sim, without))
         label_without = offending_counts(without, *window, recorded_only=True) > 0
         listed = np.zeros(len(sim.people.person_id), bool)
         listed[chosen] = True
@@ -166,6 +167,8 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
             "true_escalations_of_the_listed": int(true[listed].sum()),
             "true_effect_on_the_listed": float((true[listed] - true_without[listed]).mean()) if listed.any() else float("nan"),
             "escalations_prevented_by_the_places": int(true_without[listed].sum() - true[listed].sum()),
+            "true_offending_harm": float(harm.sum()),
+            "harm_prevented_by_the_places": float(harm_without[listed].sum() - harm[listed].sum()),
             "true_effect_on_label": float(((recorded[listed] > 0).astype(float) - label_without[listed]).mean())
             if listed.any() else float("nan"),
             "recorded_true_ratio_listed": _ratio(recorded, true, listed),
@@ -225,7 +228,9 @@ def write_loop(cycles: pd.DataFrame, settings: LoopSettings, out: Path) -> Path:
     cycles.to_csv(out / "cycles.csv", index=False)
     (out / "simulate.png").write_bytes(loop_plot(cycles))
     totals = {"true_escalations": int(cycles["true_escalations"].sum()),
-              "escalations_prevented_by_the_places": int(cycles["escalations_prevented_by_the_places"].sum())}
+              "escalations_prevented_by_the_places": int(cycles["escalations_prevented_by_the_places"].sum()),
+              "true_offending_harm": round(float(cycles["true_offending_harm"].sum()), 1),
+              "harm_prevented_by_the_places": round(float(cycles["harm_prevented_by_the_places"].sum()), 1)}
     (out / "simulate.json").write_text(json.dumps({"settings": dataclasses.asdict(settings), "totals": totals},
                                                   indent=2, default=str) + "\n")
     with mlflow.start_run(experiment_id=experiment_id("riskloop-simulate"),
@@ -234,7 +239,8 @@ def write_loop(cycles: pd.DataFrame, settings: LoopSettings, out: Path) -> Path:
         for row in cycles.itertuples():
             mlflow.log_metrics({k: float(getattr(row, k)) for k in ("true_escalations", "recorded_escalations",
                                                                      "recorded_true_ratio_listed",
-                                                                     "escalations_prevented_by_the_places")
+                                                                     "escalations_prevented_by_the_places",
+                                                                     "true_offending_harm", "harm_prevented_by_the_places")
                                 if np.isfinite(float(getattr(row, k)))}, step=int(row.cycle))
         for name in ("cycles.csv", "simulate.json", "simulate.png"):
             mlflow.log_artifact(str(out / name))

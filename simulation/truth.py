@@ -80,11 +80,12 @@ def escalation_probability_from(sim: Simulation, horizon_days: int = 365, harm_t
 
 
 def offending_counts(sim: Simulation, from_month: int, to_month: int, harm_threshold: float | None = 6.0,
-                     recorded_only: bool = False) -> np.ndarray:
+                     recorded_only: bool = False, harm_weighted: bool = False) -> np.ndarray:
     """Per person: offending involvements (perpetrator or suspect) in months [from_month, to_month).
 
     True ones by default (recorded or not: the truth), or only the recorded ones; high-harm ones
-    (the escalation label's events) unless `harm_threshold` is None. Indexed like `sim.people`.
+    (the escalation label's events) unless `harm_threshold` is None; their summed harm instead of
+    their number with `harm_weighted`. Indexed like `sim.people`.
     """
     starts = month_starts(sim.config, max(to_month, sim.months) + 1)
     e = sim.events.concatenated()
@@ -93,7 +94,7 @@ def offending_counts(sim: Simulation, from_month: int, to_month: int, harm_thres
         keep &= high_harm(e["type"], e["harm"], harm_threshold)
     if recorded_only:
         keep &= e["recorded"]
-    return np.bincount(e["person"][keep], minlength=len(sim.people))
+    return np.bincount(e["person"][keep], weights=e["harm"][keep] if harm_weighted else None, minlength=len(sim.people))
 
 
 def true_escalations(sim: Simulation, from_month: int, to_month: int, harm_threshold: float = 6.0) -> np.ndarray:

@@ -24,6 +24,7 @@ def test_a_cycle_with_surveillance_records_more_of_the_listed_and_measures_the_p
     assert cycle["places"] == 60
     assert cycle["recorded_true_ratio_listed"] > 1.3 * cycle["recorded_true_ratio_others"]
     assert cycle["escalations_prevented_by_the_places"] >= 0  # DRIVE only lowers hazards
+    assert cycle["harm_prevented_by_the_places"] >= 0 and cycle["true_offending_harm"] > 0
     assert cycle["true_effect_on_the_listed"] <= 0
     assert 0.6 < cycle["model_auc_vs_true_risk"] <= 1
     assert (tmp_path / "world" / "people.parquet").exists()
@@ -39,6 +40,8 @@ def test_no_places_change_nothing_the_policy_did_not_touch(tmp_path):
     # Common random numbers: the same world, fewer true escalations only through the places.
     assert none["true_escalations"] - risk["true_escalations"] == pytest.approx(
         risk["escalations_prevented_by_the_places"], abs=3)
+    assert none["true_offending_harm"] - risk["true_offending_harm"] == pytest.approx(
+        risk["harm_prevented_by_the_places"], abs=0.05 * risk["true_offending_harm"] / 60)
 
 
 @pytest.mark.parametrize("args, message", [
