@@ -261,8 +261,12 @@ def _characteristic_first(table: pd.DataFrame) -> pd.DataFrame:
     return table[["characteristic", *[c for c in table.columns if c != "characteristic"]]]
 
 
+#: Over-statement (relative to the reference group) above which the measurement-bias check flags a group.
+BIAS_FLAG = 1.2
+
+
 def measurement_bias(frame: pd.DataFrame, risk: np.ndarray, true_probability: np.ndarray, protected: list[str],
-                     recorded_probability: np.ndarray | None = None, flag: float = 1.2,
+                     recorded_probability: np.ndarray | None = None, flag: float = BIAS_FLAG,
                      min_group_size: int = 50) -> pd.DataFrame:
     """Model risk against the *true* (equally recorded) probability, per group.
 

@@ -32,6 +32,15 @@ class AuditResult:
             return []
         return [f"{r.characteristic}={r.group} ({r.relative:.2f}x)" for r in self.bias[self.bias["flagged"]].itertuples()]
 
+    def most_over_recorded(self) -> str:
+        """The group (of at least the audit's minimum size) whose records over-state it most, and how much
+        the model over-states it ('' when no truth was given)."""
+        if self.bias is None:
+            return ""
+        large = self.bias[self.bias["n"] >= self.audit.config.min_group_size]
+        row = (large if len(large) else self.bias).sort_values("recording_relative").iloc[-1]
+        return f"{row.characteristic}={row.group} (records {row.recording_relative:.2f}x, model {row.relative:.2f}x)"
+
 
 def audit_cohort(cohort: ScoredCohort, truth: TrueProbability | None = None, seed: int = 0) -> AuditResult:
     frame, contract = cohort.frame, cohort.contract

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from riskloop.models.fairness import WHY, FairnessAudit
+from riskloop.models.fairness import BIAS_FLAG, WHY, FairnessAudit
 from riskloop.models.mitigation import Mitigation
 from riskloop.reports.disclosure import SUPPRESSED, disclose_text, protect, suppressed
 from riskloop.reports.figures import disparity_plot
@@ -84,7 +84,7 @@ def render_fairness_report(audit: FairnessAudit, model: str, scope: str, mitigat
         findings=findings(audit), bootstrap=f"{audit.config.bootstrap:,}", band=f"{audit.config.band[0]}-{audit.config.band[1]}",
         plot=disparity_plot(primary, audit.primary_metrics, audit.config.band, audit.config.disclosure_threshold),
         primary=table(shown(audit, primary)), groups=table(shown(audit, audit.by_group)),
-        bias=None if bias is None else table(shown(audit, bias)), flagged=flagged,
+        bias=None if bias is None else table(shown(audit, bias)), flagged=flagged, bias_flag=BIAS_FLAG,
         not_checkable=NOT_CHECKABLE, mitigation=mitigation_view, mitigation_note=mitigation_note,
         card_summary=card_summary(audit), all=table(shown(audit, audit.disparities)),
         calibration=table(shown(audit, audit.calibration)), ranking=table(shown(audit, audit.ranking)),

@@ -271,6 +271,11 @@ def load_cohort(model: str, data: Path, as_of: date):
     return loaded, score_cohort(loaded.scorer, prepared, as_of)
 
 
+def model_label(loaded) -> str:
+    """How reports name a registered model: its name and version (an alias moves on; the version stays)."""
+    return f"{loaded.name} v{loaded.version}" if loaded.name and loaded.version else loaded.uri
+
+
 def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Optional[str], sample: int,
                 log_person_page: bool = False) -> tuple[Path, bool]:
     """Write the explainability report; log it to MLflow unless it holds a person's page (and that was
@@ -282,7 +287,8 @@ def run_explain(model: str, data: Path, as_of: date, out_dir: Path, person: Opti
 
     loaded, cohort = load_cohort(model, data, as_of)
     explained = explain_cohort(loaded.scorer, cohort, sample_size=sample, person=person)
-    html = render_explain_report(explained, model, as_of, loaded.scorer.importance_by_split, loaded.scorer.stability)
+    html = render_explain_report(explained, model_label(loaded), as_of, loaded.scorer.importance_by_split,
+                                 loaded.scorer.stability)
     path = out_dir / "explainability.html"
     write_text_atomic(html, path)
     logged = person is None or log_person_page
@@ -346,8 +352,8 @@ def run_audit(model: str, data: Path, as_of: date, out_dir: Path):
 
     loaded, cohort = load_cohort(model, data, as_of)
     result = audit_cohort(cohort, synthetic_truth(data, as_of, loaded.contract))
-    scope = f"audit at {as_of} on {Path(data).name}" + (f". WARNING: {result.in_sample}" if result.in_sample else "")
-    path = write_audit(result, model, scope, out_dir)
+    scope = f"audit at {as_of} on {Path(data).as_posix()}" + (f". WARNING: {result.in_sample}" if result.in_sample else "")
+    path = write_audit(result, model_label(loaded), scope, out_dir)
     log_report(loaded.contract.name, f"audit-{as_of}", path,
                {"riskloop.kind": "audit", "riskloop.model": model, "riskloop.as_of": as_of.isoformat()})
     return path, result
@@ -687,11 +693,12 @@ def simulate(
         frame = run_loop(settings, base, out_dir, progress=lambda what: bar.update(task, advance=1, description=what))
     path = write_loop(frame, settings, out_dir)
     table = Table(title=f"closed loop: policy {policy}, {retrain} retraining, {capacity} places a year on {programme}")
-    for col in ("cycle", "true escalations", "prevented by the places", "recorded/true listed", "recorded/true others",
-                "true effect (label)", "DR estimate (95% CI)"):
+    for col in ("cycle", "true escalations", "prevented by the places", "harm prevented", "recorded/true listed",
+                "recorded/true others", "true effect (label)", "DR estimate (95% CI)"):
         table.add_column(col, justify="right")
     for r in frame.itertuples():
         table.add_row(str(r.cycle), f"{r.true_escalations:,}", f"{r.escalations_prevented_by_the_places:,}",
+                      f"{r.harm_prevented_by_the_places:,.0f}",
                       f"{r.recorded_true_ratio_listed:.2f}", f"{r.recorded_true_ratio_others:.2f}",
                       f"{r.true_effect_on_label:+.3f}",
                       f"{r.dr_estimate:+.3f} ({r.dr_ci_low:+.3f} to {r.dr_ci_high:+.3f})")
@@ -712,6 +719,7 @@ def demo(
     from riskloop.features.io import write_csv_atomic
     from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
     from riskloop.features.validate import load_dataset
+    from riskloop.models.fairness import BIAS_FLAG
 
     data_dir = work_dir / "data"
     started = datetime.now()
@@ -745,12 +753,13 @@ def demo(
                   f"{refused.reasons[0]}; see {outcome.model_card_path.parent / 'fairness_report.html'}). "
                   f"[bold red]GOVERNANCE OVERRIDE[/]: the demo promotes v{version} anyway and logs why on the "
                   "registry version (tags promotion_forced_reason, promotion_overrode); a partnership would not")
-    explained, _ = run_explain(f"models:/{config.registered_model}@challenger", data_dir, latest, work_dir, None,
-                               20_000)
+    trained = f"models:/{config.registered_model}/{outcome.model_version}"   # a version: the aliases move on
+    explained, _ = run_explain(trained, data_dir, latest, work_dir, None, 20_000)
     out.print(f"[bold]6. explain[/] {explained}")
-    audited, result = run_audit(f"models:/{config.registered_model}@challenger", data_dir, date(2024, 7, 1), work_dir)
-    out.print(f"[bold]7. audit[/] {audited}: {len(result.audit.gate_reasons())} gate failures; planted recording bias "
-              f"detected in: {', '.join(result.detected_bias()) or 'none'}")
+    audited, result = run_audit(trained, data_dir, date(2024, 7, 1), work_dir)
+    out.print(f"[bold]7. audit[/] {audited}: {len(result.audit.gate_reasons())} gate failures; measurement bias against "
+              f"the world's truth: most over-recorded {result.most_over_recorded()}; flagged (records and model both "
+              f"over {BIAS_FLAG}x): {', '.join(result.detected_bias()) or 'none'}")
     alias = "champion"
     scored = run_score(f"models:/{config.registered_model}@{alias}", data_dir, latest, work_dir / "scores", None,
                        "local_authority", 0)

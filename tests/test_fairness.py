@@ -180,3 +180,15 @@ def test_on_the_synthetic_world_the_oracle_passes_the_gate_and_planted_bias_fail
     inflated = np.where(test["sex"] == "M", np.minimum(test["oracle"] * 1.4, 1), test["oracle"])
     failed = audit(test["label"], inflated, test, ["sex", "ethnicity"], settings, config.capacity)
     assert any(r.startswith("calibration for sex=M (overall)") for r in failed.gate_reasons())
+
+
+def test_the_most_over_recorded_group_is_named_with_what_the_model_inherits():
+    from types import SimpleNamespace
+
+    from riskloop.pipelines.audit import AuditResult
+
+    bias = pd.DataFrame({"characteristic": ["ethnicity"] * 3, "group": ["White", "Black", "Other"], "n": [900, 80, 12],
+                         "recording_relative": [1.0, 1.4, 2.0], "relative": [1.0, 1.09, 1.5], "flagged": False})
+    result = AuditResult(SimpleNamespace(config=AuditConfig()), bias, None)
+    assert result.most_over_recorded() == "ethnicity=Black (records 1.40x, model 1.09x)"  # Other is under 50 people
+    assert AuditResult(SimpleNamespace(config=AuditConfig()), None, None).most_over_recorded() == ""
