@@ -3,7 +3,8 @@
 Pure: frames in, HTML strings out (`render_dashboard` returns {file name: page}); the CLI writes them.
 Every count of people or incidents shown (tables, headline figures, plotted values) goes through
 `reports.disclosure`: 1 to `threshold` is "*", others are rounded to the nearest 5, a table with a
-total gets secondary suppression, and a rate or share from a suppressed count is "*". In the markup
+total gets secondary suppression, and every rate, change or share is computed from the counts as
+published (residents too), so it is "*" when one of them is and reveals nothing they do not. In the markup
 every count carries `class="count"` and every figure derived from a count `class="rate"`, so a test
 can check each one. Figures are inline SVG (matplotlib), in the Okabe-Ito palette, labelled with units.
 """
@@ -17,6 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 
@@ -27,7 +29,9 @@ import pandas as pd  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
 from riskloop.features.area_profile import CommunityAudit  # noqa: E402
-from riskloop.reports.disclosure import SUPPRESSED, disclose, protect_counts, protect_series, suppressed  # noqa: E402
+from riskloop.reports.disclosure import (  # noqa: E402
+    SUPPRESSED, disclose, from_published, protect_counts, protect_series, share, suppressed,
+)
 from riskloop.reports.figures import PALETTE  # noqa: E402
 from riskloop.reports.render import render  # noqa: E402
 from riskloop.reports.words import words  # noqa: E402
@@ -69,12 +73,42 @@ def count(value) -> Cell:
     return Cell(shown_text(value), "count")
 
 
-def rate(value: float, hidden: bool, fmt: str = "{:,.0f}") -> Cell:
-    if hidden:
+def per_100k(n: float, population: float) -> float:
+    return n / population * PER if population else float("nan")
+
+
+def change(now: float, before: float) -> float:
+    return (now - before) / before * 100 if before else float("nan")
+
+
+def rate_text(value: float) -> str:
+    """A rate per 100,000 without false precision: whole numbers from 100, one decimal below."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"
+
+
+def change_text(value: float) -> str:
+    """A change in per cent, signed; one that rounds to zero is "0%" (never "-0%")."""
+    return f"{value:+.0f}%" if round(value) else "0%"
+
+
+FORMATS: dict[Callable[[float, float], float], Callable[[float], str]] = {
+    per_100k: rate_text, change: change_text, share: "{:.0f}%".format}
+
+
+def rate(f: Callable[[float, float], float], *published, fmt: Callable[[float], str] | None = None) -> Cell:
+    """`f` (per_100k, change, share) of counts as published (`from_published`): "*" when one is."""
+    value = from_published(f, *published)
+    if value == SUPPRESSED:
         return Cell(SUPPRESSED, "rate")
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if not math.isfinite(value):
         return Cell("-", "rate")
-    return Cell(fmt.format(value), "rate")
+    return Cell((fmt or FORMATS[f])(value), "rate")
+
+
+def plotted_rate(f: Callable[[float, float], float], *published) -> float:
+    """`rate` as a number to draw: NaN (not drawn) when suppressed."""
+    value = from_published(f, *published)
+    return float("nan") if value == SUPPRESSED else value
 
 
 def text(value) -> Cell:
@@ -83,14 +117,6 @@ def text(value) -> Cell:
 
 def num(value, fmt: str = "{:,}") -> Cell:
     return Cell(fmt.format(value), "num")
-
-
-def per_100k(n: float, population: float) -> float:
-    return n / population * PER if population else float("nan")
-
-
-def change(now: float, before: float) -> float:
-    return (now - before) / before * 100 if before else float("nan")
 
 
 def slug(name: str) -> str:
@@ -231,43 +257,38 @@ def outcomes_view(learning: Learning | None, threshold: int) -> dict | None:
 
 # --- the pages --------------------------------------------------------------------------------------
 
+def _published(row: pd.Series, threshold: int, shown: pd.Series | None = None) -> pd.Series:
+    """A local authority's (or the total's) figures as published: `shown` counts (after secondary
+    suppression) where given, the other counts disclosed, harm kept unless its incidents are "*"."""
+    out = row.drop(["harm", "areas"]).map(lambda n: disclose(n, threshold)).astype(object)
+    if shown is not None:
+        out[shown.index] = shown
+    out["harm"] = SUPPRESSED if out["incidents"] == SUPPRESSED else row["harm"]
+    return out
+
+
+def _la_cells(label: Cell, p: pd.Series, areas: int, lists: bool) -> tuple[Cell, ...]:
+    return (label, count(p["population"]), num(areas), count(p["incidents"]),
+            rate(per_100k, p["incidents"], p["population"]), rate(per_100k, p["harm"], p["population"]),
+            rate(change, p["incidents"], p["incidents_before"]),
+            rate(per_100k, p["domestic_abuse"], p["population"]), rate(share, p["repeat_victims"], p["victims"]),
+            count(p["managed"])) + ((count(p["listed"]),) if lists else ())
+
+
 def _la_table(audit: CommunityAudit, threshold: int) -> tuple[Grid, dict[str, dict]]:
     """The index's table of local authorities with a total row (secondary suppression down each count
     column), and each one's headline figures for its page."""
     la = audit.local_authorities.set_index("local_authority")
     count_columns = ["incidents", "domestic_abuse", "victims", "managed"] + (["listed"] if audit.has_lists else [])
-    counts = la[count_columns].copy()
-    totals = counts.sum()
-    shown, hidden = protect_counts(counts, threshold, rows=False, columns=True)
-    total_population = la["population"].sum()
+    shown, _ = protect_counts(la[count_columns], threshold, rows=False, columns=True)
     rows, headlines = [], {}
     for name in la.index:
-        r, s, h = la.loc[name], shown.loc[name], hidden.loc[name]
-        before_hidden = suppressed(r["incidents_before"], threshold)
-        repeat_hidden = h["victims"] or suppressed(r["repeat_victims"], threshold)
-        cells = [Cell(name, "", la_page(name)), num(int(r["population"])), num(int(r["areas"])), count(s["incidents"]),
-                 rate(per_100k(r["incidents"], r["population"]), h["incidents"]),
-                 rate(per_100k(r["harm"], r["population"]), h["incidents"]),
-                 rate(change(r["incidents"], r["incidents_before"]), h["incidents"] or before_hidden, "{:+.0f}%"),
-                 rate(per_100k(r["domestic_abuse"], r["population"]), h["domestic_abuse"]),
-                 rate(100 * r["repeat_victims"] / r["victims"] if r["victims"] else float("nan"), repeat_hidden,
-                      "{:.0f}%"),
-                 count(s["managed"])] + ([count(s["listed"])] if audit.has_lists else [])
-        rows.append(tuple(cells))
-        headlines[name] = {"cells": dict(zip(_LA_COLUMNS(audit.has_lists), cells)), "row": r, "hidden": h}
-    total = (Cell("all local authorities"), num(int(total_population)), num(int(la["areas"].sum())),
-             count(disclose(totals["incidents"], threshold)),
-             rate(per_100k(totals["incidents"], total_population), suppressed(totals["incidents"], threshold)),
-             rate(per_100k(la["harm"].sum(), total_population), suppressed(totals["incidents"], threshold)),
-             rate(change(totals["incidents"], la["incidents_before"].sum()),
-                  suppressed(totals["incidents"], threshold) or suppressed(la["incidents_before"].sum(), threshold),
-                  "{:+.0f}%"),
-             rate(per_100k(totals["domestic_abuse"], total_population), suppressed(totals["domestic_abuse"], threshold)),
-             rate(100 * la["repeat_victims"].sum() / totals["victims"] if totals["victims"] else float("nan"),
-                  suppressed(totals["victims"], threshold) or suppressed(la["repeat_victims"].sum(), threshold),
-                  "{:.0f}%"),
-             count(disclose(totals["managed"], threshold))) + \
-        ((count(disclose(totals["listed"], threshold)),) if audit.has_lists else ())
+        p = _published(la.loc[name], threshold, shown.loc[name])
+        cells = _la_cells(Cell(name, "", la_page(name)), p, int(la.loc[name, "areas"]), audit.has_lists)
+        rows.append(cells)
+        headlines[name] = {"cells": dict(zip(_LA_COLUMNS(audit.has_lists), cells)), "published": p}
+    total = _la_cells(Cell("all local authorities"), _published(la.sum(numeric_only=True), threshold),
+                      int(la["areas"].sum()), audit.has_lists)
     return Grid(_LA_COLUMNS(audit.has_lists), tuple(rows), total, sortable=True), headlines
 
 
@@ -280,27 +301,26 @@ def _LA_COLUMNS(lists: bool) -> tuple[str, ...]:
 
 def _area_rows(audit: CommunityAudit, threshold: int) -> pd.DataFrame:
     """Each small area's disclosed figures; within a local authority the areas add up to about its total,
-    so each one's column of incident counts gets secondary suppression."""
+    so its columns of incident counts (the 12 months and the previous 12) get secondary suppression."""
     areas = audit.areas.copy()
-    shown = pd.Series(index=areas.index, dtype=object)
-    hidden = pd.Series(False, index=areas.index)
+    shown = pd.DataFrame(index=areas.index, columns=["shown", "shown_before"], dtype=object)
     for _, group in areas.groupby("local_authority"):
-        s, h = protect_series(group["incidents"], threshold, total=True)
-        shown[group.index], hidden[group.index] = s, h
-    areas["shown"], areas["hidden"] = shown, hidden
-    areas["rate"] = [per_100k(n, p) for n, p in zip(areas["incidents"], areas["population"])]
-    areas["harm_rate"] = [per_100k(n, p) for n, p in zip(areas["harm"], areas["population"])]
-    areas["change"] = [change(n, b) for n, b in zip(areas["incidents"], areas["incidents_before"])]
-    areas["change_hidden"] = areas["hidden"] | areas["incidents_before"].map(lambda n: suppressed(n, threshold))
-    return areas.sort_values(["rate", "area_id"], ascending=[False, True]).reset_index(drop=True)
+        s, _ = protect_counts(group[["incidents", "incidents_before"]], threshold, rows=False, columns=True)
+        shown.loc[group.index] = s.to_numpy()
+    areas[["shown", "shown_before"]] = shown
+    areas["residents"] = areas["population"].map(lambda n: disclose(n, threshold)).astype(object)
+    areas["harm_shown"] = areas["harm"].where(areas["shown"] != SUPPRESSED, SUPPRESSED)
+    areas["rate"] = [plotted_rate(per_100k, n, p) for n, p in zip(areas["shown"], areas["residents"])]
+    return areas.sort_values(["rate", "area_id"], ascending=[False, True], na_position="last").reset_index(drop=True)
 
 
 def _area_grid(areas: pd.DataFrame, with_la: bool) -> Grid:
     rows = []
     for i, r in enumerate(areas.itertuples(), 1):
         rows.append((num(i), text(r.area_id), *((Cell(r.local_authority, "", la_page(r.local_authority)),) if with_la else ()),
-                     num(int(r.population)), num(int(r.deprivation_quintile)), count(r.shown),
-                     rate(r.rate, r.hidden), rate(r.harm_rate, r.hidden), rate(r.change, r.change_hidden, "{:+.0f}%")))
+                     count(r.residents), num(int(r.deprivation_quintile)), count(r.shown),
+                     rate(per_100k, r.shown, r.residents), rate(per_100k, r.harm_shown, r.residents),
+                     rate(change, r.shown, r.shown_before)))
     columns = ("rank", "small area", *(("local authority",) if with_la else ()), "residents",
                "deprivation quintile (1 = most deprived)", "incidents (12 months)", "incidents per 100,000 residents",
                "harm per 100,000 residents", "change on the previous 12 months")
@@ -311,22 +331,21 @@ def _counts_grid(labels: list[str], counts: pd.DataFrame, threshold: int, first:
                  shares: bool = True) -> Grid:
     """Rows of counts (one column per cohort) with a total row; secondary suppression down each column;
     each count's share of its column ("*" when the count is)."""
-    shown, hidden = protect_counts(counts, threshold, rows=False, columns=True)
-    totals = counts.sum()
+    shown, _ = protect_counts(counts, threshold, rows=False, columns=True)
+    totals = counts.sum().map(lambda n: disclose(n, threshold))
     rows = []
     for label, key in zip(labels, counts.index):
         cells = [text(label)]
         for column in counts.columns:
             cells.append(count(shown.loc[key, column]))
             if shares:
-                n, total = counts.loc[key, column], totals[column]
-                cells.append(rate(100 * n / total if total else float("nan"), hidden.loc[key, column], "{:.0f}%"))
+                cells.append(rate(share, shown.loc[key, column], totals[column]))
         rows.append(tuple(cells))
     total_cells = [text("total")]
     for column in counts.columns:
-        total_cells.append(count(disclose(totals[column], threshold)))
+        total_cells.append(count(totals[column]))
         if shares:
-            total_cells.append(rate(100.0, suppressed(totals[column], threshold), "{:.0f}%"))
+            total_cells.append(rate(share, totals[column], totals[column]))
     columns = [first]
     for name in names:
         columns += [name] + ([f"{name}: share"] if shares else [])
@@ -351,23 +370,14 @@ def _profile_grids(audit: CommunityAudit, name: str, threshold: int) -> list[dic
     return out
 
 
-def _mix_grid(audit: CommunityAudit, name: str, population: float, threshold: int) -> tuple[Grid, Markup]:
+def _mix_grid(audit: CommunityAudit, name: str, residents: int | str, threshold: int) -> tuple[Grid, Markup]:
+    """Incidents by type with a total row; `residents` as published."""
     mix = audit.mix[audit.mix["local_authority"] == name].set_index("type")
     counts = mix[["incidents", "incidents_before"]]
     shown, hidden = protect_counts(counts, threshold, rows=False, columns=True)
-    rows = []
-    for t in mix.index:
-        rows.append((text(TYPE_WORDS.get(t, words(t))), count(shown.loc[t, "incidents"]),
-                     rate(per_100k(mix.loc[t, "incidents"], population), hidden.loc[t, "incidents"], "{:,.1f}"),
-                     count(shown.loc[t, "incidents_before"]),
-                     rate(change(mix.loc[t, "incidents"], mix.loc[t, "incidents_before"]),
-                          hidden.loc[t, "incidents"] or hidden.loc[t, "incidents_before"], "{:+.0f}%")))
-    totals = counts.sum()
-    total = (text("total"), count(disclose(totals["incidents"], threshold)),
-             rate(per_100k(totals["incidents"], population), suppressed(totals["incidents"], threshold), "{:,.1f}"),
-             count(disclose(totals["incidents_before"], threshold)),
-             rate(change(totals["incidents"], totals["incidents_before"]),
-                  suppressed(totals["incidents"], threshold) or suppressed(totals["incidents_before"], threshold), "{:+.0f}%"))
+    totals = counts.sum().map(lambda n: disclose(n, threshold))
+    rows = [(text(TYPE_WORDS.get(t, words(t))), *_mix_cells(shown.loc[t], residents)) for t in mix.index]
+    total = (text("total"), *_mix_cells(totals, residents))
     grid = Grid(("incident type", "incidents (12 months)", "per 100,000 residents", "incidents (previous 12 months)",
                  "change"), tuple(rows), total, sortable=True)
     plotted = np.array([np.nan if hidden.loc[t, "incidents"] else float(shown.loc[t, "incidents"]) for t in mix.index])
@@ -376,17 +386,23 @@ def _mix_grid(audit: CommunityAudit, name: str, population: float, threshold: in
     return grid, figure
 
 
+def _mix_cells(p: pd.Series, residents: int | str) -> tuple[Cell, ...]:
+    return (count(p["incidents"]), rate(per_100k, p["incidents"], residents), count(p["incidents_before"]),
+            rate(change, p["incidents"], p["incidents_before"]))
+
+
 def _deprivation(audit: CommunityAudit, name: str, threshold: int) -> tuple[Grid, Markup]:
     d = audit.deprivation[audit.deprivation["local_authority"] == name].set_index("deprivation_quintile").sort_index()
-    shown, hidden = protect_series(d["incidents"], threshold, total=True)
-    rows = tuple((num(int(q)), num(int(r["areas"])), num(int(r["population"])), count(shown[q]),
-                  rate(per_100k(r["incidents"], r["population"]), hidden[q])) for q, r in d.iterrows())
-    total_n = d["incidents"].sum()
-    total = (text("all"), num(int(d["areas"].sum())), num(int(d["population"].sum())), count(disclose(total_n, threshold)),
-             rate(per_100k(total_n, d["population"].sum()), suppressed(total_n, threshold)))
+    shown, _ = protect_series(d["incidents"], threshold, total=True)
+    residents = d["population"].map(lambda n: disclose(n, threshold))
+    rows = tuple((num(int(q)), num(int(d.loc[q, "areas"])), count(residents[q]), count(shown[q]),
+                  rate(per_100k, shown[q], residents[q])) for q in d.index)
+    total_n, total_residents = disclose(d["incidents"].sum(), threshold), disclose(d["population"].sum(), threshold)
+    total = (text("all"), num(int(d["areas"].sum())), count(total_residents), count(total_n),
+             rate(per_100k, total_n, total_residents))
     grid = Grid(("deprivation quintile (1 = most deprived)", "small areas", "residents", "incidents (12 months)",
                  "incidents per 100,000 residents"), rows, total)
-    values = np.array([np.nan if hidden[q] else per_100k(r["incidents"], r["population"]) for q, r in d.iterrows()])
+    values = np.array([plotted_rate(per_100k, shown[q], residents[q]) for q in d.index])
     figure = bar_figure([f"quintile {q}" for q in d.index], values, "incidents per 100,000 residents (12 months)",
                         "Deprivation gradient (quintile 1 = most deprived areas)", PALETTE[4])
     return grid, figure
@@ -438,10 +454,10 @@ def _quality(audit: CommunityAudit, threshold: int) -> dict:
     m = audit.missing[audit.missing["missing"] > 0].reset_index(drop=True)
     missing = None
     if len(m):
-        hidden = m["missing"].map(lambda n: suppressed(n, threshold))
         missing = Grid(("table", "column", "rows missing it", "share of rows"),
                        tuple((text(r.table), text(r.column), count(disclose(r.missing, threshold)),
-                              rate(100 * r.missing / r.rows, hidden[i], "{:.1f}%")) for i, r in enumerate(m.itertuples())))
+                              rate(share, disclose(r.missing, threshold), disclose(r.rows, threshold),
+                                   fmt="{:.1f}%".format)) for r in m.itertuples()))
     c = audit.coverage
     return {"volume": volume, "rules": rules, "missing": missing, "first": c["first_incident"],
             "last": c["last_incident"], "end": c["data_end"], "as_of": c["as_of"]}
@@ -462,12 +478,11 @@ def render_dashboard(audit: CommunityAudit, threshold: int = 7, learning: Learni
     nav = [(n, la_page(n)) for n in names]
     common = dict(site_title=title, as_of=audit.as_of, threshold=threshold, nav=nav, outcomes=outcomes,
                   has_lists=audit.has_lists, has_reports=reports is not None)
-    la = audit.local_authorities.set_index("local_authority")
     pages = {"index.html": render("dashboard_index.html", title=f"{title} at {audit.as_of}", page="index",
                                   la_grid=la_grid, area_grid=_area_grid(areas, True), quality=_quality(audit, threshold),
-                                  total_rate=la_rate_figure(la, la_grid, threshold), **common)}
+                                  total_rate=la_rate_figure(headlines), **common)}
     for name in names:
-        r = la.loc[name]
+        published = headlines[name]["published"]
         cells = headlines[name]["cells"]
         tiles = [_tile("residents", cells["residents"]), _tile("incidents in the 12 months", cells["incidents (12 months)"]),
                  _tile("incidents per 100,000 residents", cells["incidents per 100,000 residents"]),
@@ -475,31 +490,18 @@ def render_dashboard(audit: CommunityAudit, threshold: int = 7, learning: Learni
                  _tile("managed: an intervention at the as-of date", cells["managed (intervention at the as-of date)"])]
         if audit.has_lists:
             tiles.append(_tile("on the current list", cells["on the current list"]))
-        victims = pd.DataFrame({"all": [r["victims"], r["repeat_victims"]],
-                                "domestic abuse": [r["da_victims"], r["da_repeat_victims"]]},
+        victims = pd.DataFrame({"all": published[["victims", "repeat_victims"]].to_list(),
+                                "domestic abuse": published[["da_victims", "da_repeat_victims"]].to_list()},
                                index=["victims in the 12 months", "of whom victimised twice or more"])
-        shown_v = victims.map(lambda n: disclose(n, threshold))
-        victim_rows = []
-        for label in victims.index:
-            row = [text(label)]
-            for column in victims.columns:
-                row.append(count(shown_v.loc[label, column]))
-            victim_rows.append(tuple(row))
-        share = [rate(100 * victims.loc[victims.index[1], c] / victims.loc[victims.index[0], c]
-                      if victims.loc[victims.index[0], c] else float("nan"),
-                      suppressed(victims.loc[victims.index[0], c], threshold)
-                      or suppressed(victims.loc[victims.index[1], c], threshold), "{:.0f}%") for c in victims.columns]
-        victim_rows.append((text("repeat victims: share of victims"), *share))
-        da_rate = rate(per_100k(r["domestic_abuse"], r["population"]), suppressed(r["domestic_abuse"], threshold), "{:,.0f}")
-        mix_grid, mix_figure = _mix_grid(audit, name, r["population"], threshold)
+        victim_rows = [(text(label), *(count(v) for v in victims.loc[label])) for label in victims.index]
+        victim_rows.append((text("repeat victims: share of victims"),
+                            *(rate(share, victims.iloc[1][c], victims.iloc[0][c]) for c in victims.columns)))
+        mix_grid, mix_figure = _mix_grid(audit, name, published["population"], threshold)
         dep_grid, dep_figure = _deprivation(audit, name, threshold)
-        involved_hidden = suppressed(r["involved"], threshold)
-        covered_hidden = involved_hidden or suppressed(r["involved_covered"], threshold)
+        involved = published["involved"]
+        covered = SUPPRESSED if involved == SUPPRESSED else published["involved_covered"]
         coverage = Grid(("people involved in incidents in the 12 months", "of whom had an intervention in that time",
-                         "coverage"), ((count(disclose(r["involved"], threshold)),
-                                        count(SUPPRESSED if covered_hidden else disclose(r["involved_covered"], threshold)),
-                                        rate(100 * r["involved_covered"] / r["involved"] if r["involved"] else float("nan"),
-                                             covered_hidden, "{:.0f}%")),))
+                         "coverage"), ((count(involved), count(covered), rate(share, covered, involved)),))
         local_areas = areas[areas["local_authority"] == name].reset_index(drop=True)
         pages[la_page(name)] = render(
             "dashboard_la.html", title=f"{name}: {title} at {audit.as_of}", page=la_page(name), name=name, tiles=tiles,
@@ -507,7 +509,7 @@ def render_dashboard(audit: CommunityAudit, threshold: int = 7, learning: Learni
             time_figure=time_figure(audit.monthly[audit.monthly["local_authority"] == name], threshold),
             mix_grid=mix_grid, mix_figure=mix_figure, victims=Grid(("", "all incidents", "domestic abuse"),
                                                                    tuple(victim_rows)),
-            da_incidents=count(disclose(r["domestic_abuse"], threshold)), da_rate=da_rate,
+            da_incidents=count(published["domestic_abuse"]), da_rate=cells["domestic abuse per 100,000 residents"],
             top_areas=_area_grid(local_areas.head(10), False), n_areas=len(local_areas),
             dep_grid=dep_grid, dep_figure=dep_figure, coverage=coverage, programmes=_programmes(audit, name, threshold),
             risk=_risk(audit, name, threshold), **common)
@@ -516,10 +518,11 @@ def render_dashboard(audit: CommunityAudit, threshold: int = 7, learning: Learni
     return pages
 
 
-def la_rate_figure(la: pd.DataFrame, grid: Grid, threshold: int) -> Markup:
-    """Incidents per 100,000 residents by local authority (suppressed ones left out)."""
-    values = np.array([np.nan if suppressed(r["incidents"], threshold) else per_100k(r["incidents"], r["population"])
-                       for _, r in la.iterrows()])
+def la_rate_figure(headlines: dict[str, dict]) -> Markup:
+    """Incidents per 100,000 residents by local authority, as published (suppressed ones left out)."""
+    names = list(headlines)
+    values = np.array([plotted_rate(per_100k, headlines[n]["published"]["incidents"],
+                                    headlines[n]["published"]["population"]) for n in names])
     order = np.argsort(-np.nan_to_num(values, nan=-1))
-    return bar_figure([la.index[i] for i in order], values[order], "incidents per 100,000 residents (12 months)",
+    return bar_figure([names[i] for i in order], values[order], "incidents per 100,000 residents (12 months)",
                       "Incident rate by local authority")

@@ -6,12 +6,14 @@ partnership sets another, 10 say) is shown as "*"; larger counts are rounded to 
 stays 0. Rates and ratios computed from a suppressed count are suppressed too: on a table row whose
 count is suppressed, every number is "*". Where a table shows a total, one suppressed cell in a row or
 column takes the next smallest with it (secondary suppression: `protect_counts`), so the total cannot
-reveal it.
+reveal it. A rate, change or share shown beside counts is computed from the counts as published
+(`from_published`), so it reveals nothing they do not.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -35,6 +37,19 @@ def disclose_text(count: float, threshold: int) -> str:
     """`disclose` as text: "*" or "1,235"."""
     shown = disclose(count, threshold)
     return shown if shown == SUPPRESSED else f"{shown:,}"
+
+
+def share(part: float, whole: float) -> float:
+    """`part` as a percentage of `whole` (NaN when `whole` is 0)."""
+    return 100 * part / whole if whole else float("nan")
+
+
+def from_published(f: Callable[..., float], *counts: int | float | str) -> float | str:
+    """`f` (a rate, change or share) of counts as published: "*" when any of them is. From the exact
+    counts it would give them away (a count shown as 15, at 69.7 per 100,000 of 24,382 residents, is 17)."""
+    if any(c == SUPPRESSED for c in counts):
+        return SUPPRESSED
+    return f(*(float(c) for c in counts))
 
 
 def protect(frame: pd.DataFrame, threshold: int, count: str = "n") -> pd.DataFrame:

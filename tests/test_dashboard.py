@@ -20,8 +20,8 @@ from conftest import make_world
 from riskloop.cli import app
 from riskloop.features.area_profile import community_audit
 from riskloop.features.validate import load_dataset
-from riskloop.reports.dashboard import la_page
-from riskloop.reports.disclosure import SUPPRESSED, protect_counts, protect_series
+from riskloop.reports.dashboard import change, la_page, per_100k
+from riskloop.reports.disclosure import SUPPRESSED, disclose, protect_counts, protect_series, share
 
 AS_OF = date(2025, 7, 1)
 runner = CliRunner()
@@ -234,6 +234,101 @@ def test_no_page_shows_an_unsuppressed_small_count(site, world):
         label = TYPE_WORDS.get(r.type, words(r.type))
         row = re.search(rf"<tr><td>{re.escape(label)}</td>(.*?)</tr>", pages[la_page(r.local_authority)])
         assert row and row[1].startswith('<td class="num count">*</td><td class="num rate">*</td>'), (label, row)
+
+
+def columns(table: dict) -> list[dict[str, str]]:
+    """A parsed table's body and total rows as {column heading: cell text}."""
+    headings = [t for _, t in table["head"][0]]
+    return [dict(zip(headings, (t for _, t in row))) for row in table["body"] + table["total"]]
+
+
+def value(shown: str) -> float:
+    return float(shown.replace(",", "").replace("%", "").replace("+", ""))
+
+
+def check_rate(shown: str, f, *counts: str) -> None:
+    """A rate as shown is `f` of the counts as shown: "*" exactly when one of them is, else `f` of them
+    to the precision shown (so it reveals nothing they do not), in whole numbers from 100, never "-0%"."""
+    if SUPPRESSED in counts:
+        assert shown == SUPPRESSED, (shown, counts)
+        return
+    expected = f(*(value(c) for c in counts))
+    if not np.isfinite(expected):
+        assert shown == "-", (shown, counts)
+        return
+    digits = len(shown.rstrip("%").split(".")[1]) if "." in shown else 0
+    assert abs(value(shown) - expected) <= 0.5 * 10 ** -digits + 1e-9, (shown, expected, counts)
+    assert "." not in shown or abs(expected) < 100, (shown, counts)
+    assert shown not in ("-0%", "+0%"), (shown, counts)
+
+
+def test_every_rate_is_computed_from_the_counts_shown(site, world):
+    """Each rate, change and share on every page recomputed from the counts and residents the site shows
+    (or, where the site shows no count it depends on, the count as published): it never reveals more."""
+    pages = {p.name: p.read_text(encoding="utf-8") for p in site.glob("*.html")}
+    audit = community_audit(load_dataset(world, quarantine=False), AS_OF)
+    checked = 0
+    la_pages = {}
+    for name, page in pages.items():
+        tables = [columns(t) for t in parse(page).tables if t["head"]]
+        for rows in tables:
+            for row in rows:
+                if {"residents", "incidents (12 months)", "incidents per 100,000 residents"} <= set(row):
+                    check_rate(row["incidents per 100,000 residents"], per_100k, row["incidents (12 months)"],
+                               row["residents"])
+                    assert (row["harm per 100,000 residents"] == SUPPRESSED) == (row["incidents (12 months)"] == SUPPRESSED) \
+                        if "harm per 100,000 residents" in row else True
+                for heading in [h for h in row if h.endswith(": share")]:
+                    total = rows[-1][heading.removesuffix(": share")]
+                    check_rate(row[heading], share, row[heading.removesuffix(": share")], total)
+                checked += 1
+        if name.startswith("la-"):
+            tiles = {label: shown for _, shown, label in
+                     re.findall(r'<span class="value ([a-z]*)">(.*?)</span><span class="label">(.*?)</span>', page)}
+            mix = next(rows for rows in tables if "incident type" in rows[0])
+            for row in mix:
+                check_rate(row["per 100,000 residents"], per_100k, row["incidents (12 months)"], tiles["residents"])
+                check_rate(row["change"], change, row["incidents (12 months)"], row["incidents (previous 12 months)"])
+            victims = next(rows for rows in tables if "all incidents" in rows[0])
+            for column in ("all incidents", "domestic abuse"):
+                check_rate(victims[2][column], share, victims[1][column], victims[0][column])
+            coverage = next(rows for rows in tables if "coverage" in rows[0])[0]
+            check_rate(coverage["coverage"], share, *list(coverage.values())[1::-1])
+            da = re.search(r'in the 12 months: <span class="num count">(.*?)</span>\s*\(<span class="num rate">(.*?)</span>', page)
+            check_rate(da[2], per_100k, da[1], tiles["residents"])
+            check_rate(tiles["incidents per 100,000 residents"], per_100k, tiles["incidents in the 12 months"],
+                       tiles["residents"])
+            check_rate(tiles["change on the previous 12 months"], change, tiles["incidents in the 12 months"],
+                       mix[-1]["incidents (previous 12 months)"])
+            la_pages[re.search(r"<h1>(.*?)</h1>", page)[1]] = (tiles, mix[-1], victims, da[1])
+            checked += 4
+    # the index's figures from counts shown on each local authority's page, and the totals' as published
+    la = audit.local_authorities.set_index("local_authority")
+    index = [columns(t) for t in parse(pages["index.html"]).tables if t["head"]]
+    for row in next(rows for rows in index if "small areas" in rows[0] and "local authority" in rows[0]):
+        if row["local authority"] in la_pages:
+            tiles, mix_total, victims, da = la_pages[row["local authority"]]
+            before, victims_n, repeat = (mix_total["incidents (previous 12 months)"], victims[0]["all incidents"],
+                                         victims[1]["all incidents"])
+        else:
+            total = la.sum(numeric_only=True)
+            before, da, victims_n, repeat = (str(disclose(total[c], 7)) for c in ("incidents_before", "domestic_abuse",
+                                                                                   "victims", "repeat_victims"))
+        check_rate(row["change on the previous 12 months"], change, row["incidents (12 months)"], before)
+        check_rate(row["domestic abuse per 100,000 residents"], per_100k, da, row["residents"])
+        check_rate(row["repeat victims (% of victims)"], share, repeat, victims_n)
+        checked += 1
+    # the small areas' change, from their previous year's counts as published (secondary suppression per authority)
+    areas = audit.areas.set_index("area_id")
+    before = pd.concat([protect_counts(g[["incidents", "incidents_before"]], 7, rows=False, columns=True)[0]
+                        for _, g in areas.groupby("local_authority")])["incidents_before"]
+    for page in pages.values():
+        for rows in (columns(t) for t in parse(page).tables if t["head"]):
+            for row in (r for r in rows if "rank" in r):
+                check_rate(row["change on the previous 12 months"], change, row["incidents (12 months)"],
+                           str(before[row["small area"]]))
+                checked += 1
+    assert checked > 100
 
 
 def test_the_threshold_is_configurable(world, tmp_path):
