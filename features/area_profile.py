@@ -126,7 +126,7 @@ def community_audit(dataset: "Dataset", as_of: date, prioritisation: pd.DataFram
     t = pd.Timestamp(as_of)
     year_ago, two_years_ago = t - pd.Timedelta(days=YEAR_DAYS), t - pd.Timedelta(days=2 * YEAR_DAYS)
     areas = dataset.areas[["area_id", "local_authority", "population", "deprivation_rank"]].copy()
-    rank = areas["deprivation_rank"].rank(method="first")
+    rank = areas["deprivation_rank"].rank(method="first")  # quintiles among the data set's own areas, not national
     areas["deprivation_quintile"] = np.ceil(5 * rank / len(areas)).astype(int).clip(1, 5)
     incidents = _incident_areas(dataset)
     incidents = incidents[incidents["date"] < t]

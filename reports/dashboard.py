@@ -391,15 +391,16 @@ def _mix_cells(p: pd.Series, residents: int | str) -> tuple[Cell, ...]:
             rate(change, p["incidents"], p["incidents_before"]))
 
 
-def _deprivation(audit: CommunityAudit, name: str, threshold: int) -> tuple[Grid, Markup]:
+def _deprivation(audit: CommunityAudit, name: str, published: pd.Series, threshold: int) -> tuple[Grid, Markup]:
+    """Incidents by deprivation quintile; the "all" row is the local authority's total as published (its
+    headline figure): each incident once, where the quintiles count one in each quintile it involves."""
     d = audit.deprivation[audit.deprivation["local_authority"] == name].set_index("deprivation_quintile").sort_index()
     shown, _ = protect_series(d["incidents"], threshold, total=True)
     residents = d["population"].map(lambda n: disclose(n, threshold))
     rows = tuple((num(int(q)), num(int(d.loc[q, "areas"])), count(residents[q]), count(shown[q]),
                   rate(per_100k, shown[q], residents[q])) for q in d.index)
-    total_n, total_residents = disclose(d["incidents"].sum(), threshold), disclose(d["population"].sum(), threshold)
-    total = (text("all"), num(int(d["areas"].sum())), count(total_residents), count(total_n),
-             rate(per_100k, total_n, total_residents))
+    total = (text("all"), num(int(d["areas"].sum())), count(published["population"]), count(published["incidents"]),
+             rate(per_100k, published["incidents"], published["population"]))
     grid = Grid(("deprivation quintile (1 = most deprived)", "small areas", "residents", "incidents (12 months)",
                  "incidents per 100,000 residents"), rows, total)
     values = np.array([plotted_rate(per_100k, shown[q], residents[q]) for q in d.index])
@@ -497,7 +498,7 @@ def render_dashboard(audit: CommunityAudit, threshold: int = 7, learning: Learni
         victim_rows.append((text("repeat victims: share of victims"),
                             *(rate(share, victims.iloc[1][c], victims.iloc[0][c]) for c in victims.columns)))
         mix_grid, mix_figure = _mix_grid(audit, name, published["population"], threshold)
-        dep_grid, dep_figure = _deprivation(audit, name, threshold)
+        dep_grid, dep_figure = _deprivation(audit, name, published, threshold)
         involved = published["involved"]
         covered = SUPPRESSED if involved == SUPPRESSED else published["involved_covered"]
         coverage = Grid(("people involved in incidents in the 12 months", "of whom had an intervention in that time",

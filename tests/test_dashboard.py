@@ -20,7 +20,7 @@ from conftest import make_world
 from riskloop.cli import app
 from riskloop.features.area_profile import community_audit
 from riskloop.features.validate import load_dataset
-from riskloop.reports.dashboard import change, la_page, per_100k
+from riskloop.reports.dashboard import change, la_page, per_100k, render_dashboard
 from riskloop.reports.disclosure import SUPPRESSED, disclose, protect_counts, protect_series, share
 
 AS_OF = date(2025, 7, 1)
@@ -329,6 +329,37 @@ def test_every_rate_is_computed_from_the_counts_shown(site, world):
                            str(before[row["small area"]]))
                 checked += 1
     assert checked > 100
+
+
+def test_the_deprivation_gradient_agrees_with_the_headline_figures(world, tmp_path):
+    """Its "all" row is the local authority's total (each incident once), as on the tiles, though the
+    quintiles count an incident involving people of two areas in each; its caption names what the
+    quintiles are (the data set's own areas, not national ranks)."""
+    shared = tmp_path / "world"
+    shutil.copytree(world, shared)
+    areas, people = pd.read_parquet(world / "areas.parquet"), pd.read_parquet(world / "people.parquet")
+    split = areas.assign(area_id=areas["area_id"] + "b", population=areas["population"] // 2,
+                         deprivation_rank=areas["deprivation_rank"] + len(areas))
+    pd.concat([areas.assign(population=areas["population"] - split["population"]), split], ignore_index=True) \
+        .to_parquet(shared / "areas.parquet", index=False)
+    people["area_id"] = people["area_id"].where(np.arange(len(people)) % 2 == 0, people["area_id"] + "b")
+    people.to_parquet(shared / "people.parquet", index=False)   # each area in two: many incidents involve both
+    audit = community_audit(load_dataset(shared, quarantine=False), AS_OF)
+    by_quintile = audit.deprivation.groupby("local_authority")["incidents"].sum()
+    la = audit.local_authorities.set_index("local_authority")["incidents"]
+    assert (by_quintile > la + 10).all()
+    pages = render_dashboard(audit, 7)
+    for name in la.index:
+        page = pages[la_page(name)]
+        tiles = {label: shown for shown, label in
+                 re.findall(r'<span class="value [a-z]*">(.*?)</span><span class="label">(.*?)</span>', page)}
+        gradient = next(columns(t) for t in parse(page).tables
+                        if t["head"] and "deprivation quintile (1 = most deprived)" == t["head"][0][0][1])
+        assert gradient[-1]["incidents (12 months)"] == tiles["incidents in the 12 months"]
+        assert gradient[-1]["incidents per 100,000 residents"] == tiles["incidents per 100,000 residents"]
+        assert gradient[-1]["residents"] == tiles["residents"]
+        caption = re.search(r"<h2>Deprivation gradient</h2>.*?<figcaption[^>]*>(.*?)</figcaption>", page, re.S)[1]
+        assert "national ranks" not in caption and "own small areas" in caption
 
 
 def test_the_threshold_is_configurable(world, tmp_path):
