@@ -65,11 +65,11 @@ def shown_in_plot(effects: pd.DataFrame, threshold: int) -> pd.DataFrame:
 
 def _effects_view(result: ProgrammeResult, threshold: int) -> pd.DataFrame:
     shown = disclosed_effects(result.effects, threshold).rename(columns={"n_treated": "started",
-                                                                         "n_control": "untreated"})
+                                                                         "n_control": "untreated (person-months)"})
     for column in ("treated_rate", "naive", "naive_ci_low", "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"):
         shown[column] = [v if isinstance(v, str) else "-" if not np.isfinite(v) else
                          f"{v * 100:+.1f}" if column != "treated_rate" else f"{v:.1%}" for v in shown[column]]
-    return shown[["subgroup", "level", "started", "untreated", "treated_rate", "naive", "naive_ci_low",
+    return shown[["subgroup", "level", "started", "untreated (person-months)", "treated_rate", "naive", "naive_ci_low",
                   "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"]].rename(columns={
         "treated_rate": "escalated (started)", "naive": "naive difference (points)", "naive_ci_low": "naive low",
         "naive_ci_high": "naive high", "dr": "doubly robust (points)", "dr_ci_low": "DR low", "dr_ci_high": "DR high"})

@@ -191,7 +191,7 @@ def effects_figure(effects: pd.DataFrame) -> Markup:
         ax.errorbar(value, y + offset, xerr=np.abs(np.vstack([value - low, high - value])), fmt="o", color=colour,
                     label=f"{label}, 95% interval", capsize=3)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_yticks(y, list(effects["programme"]))
+    ax.set_yticks(y, [words(p) for p in effects["programme"]])
     ax.set(xlabel="change in escalation within the horizon (percentage points; below 0 = fewer)",
            title="Programme outcomes")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22 if len(effects) < 4 else -0.12), ncol=2, fontsize=8)
@@ -224,10 +224,15 @@ def _points(value) -> str:
 
 
 def outcomes_view(learning: Learning | None, threshold: int) -> dict | None:
-    """Programme outcomes (everyone, per programme): a table with intervals, a figure, the verdicts."""
-    if learning is None or learning.effects.empty:
+    """Programme outcomes (everyone, per programme): a table with intervals, a figure, the verdicts; a
+    programme with too few starts to estimate is a row that says so. Comparison rows are person-months
+    (the monthly cohorts of the window stacked), not people."""
+    verdicts = learning.summary.get("programmes", {}) if learning is not None else {}
+    if learning is None or (learning.effects.empty and not verdicts):
         return None
-    overall = learning.effects[learning.effects["subgroup"].astype(str) == "all"].reset_index(drop=True)
+    effects = learning.effects
+    overall = (effects[effects["subgroup"].astype(str) == "all"].reset_index(drop=True) if len(effects)
+               else pd.DataFrame(columns=["programme", "naive", "dr"]))
     rows = []
     for r in overall.itertuples():
         started = str(r.n_treated)
@@ -243,13 +248,16 @@ def outcomes_view(learning: Learning | None, threshold: int) -> dict | None:
             return Cell(f"{_points(getattr(r, name))} ({_points(getattr(r, name + '_ci_low'))} to "
                         f"{_points(getattr(r, name + '_ci_high'))})", "rate")
 
-        rows.append((text(r.programme), started_shown, control_shown, interval("naive"), interval("dr"),
-                     text(learning.summary.get("programmes", {}).get(r.programme, ""))))
+        rows.append((text(words(r.programme)), started_shown, control_shown, interval("naive"), interval("dr"),
+                     text(verdicts.get(r.programme, ""))))
+    for programme in (p for p in verdicts if p not in set(overall["programme"])):
+        rows.append((text(words(programme)), text("-"), text("-"), text("too few to estimate"),
+                     text("too few to estimate"), text(verdicts[programme])))
     plotted = overall.copy()
     for column in ("naive", "naive_ci_low", "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"):
         plotted[column] = pd.to_numeric(plotted[column], errors="coerce")
     plotted = plotted[plotted["dr"].notna() & plotted["naive"].notna()]
-    grid = Grid(("programme", "people who started", "comparison people", "naive (points, 95% CI)",
+    grid = Grid(("programme", "people who started", "comparison person-months", "naive (points, 95% CI)",
                  "doubly robust (points, 95% CI)", "verdict"), tuple(rows))
     return {"table": grid, "figure": effects_figure(plotted) if len(plotted) else None,
             "as_of": learning.summary.get("as_of", ""), "recommendation": learning.summary.get("recommendation", "")}

@@ -64,7 +64,8 @@ def fake_learning(folder: Path) -> Path:
         "naive_ci_high": [0.09, "*", "*"], "dr": [-0.04, "*", "*"], "dr_se": [0.015, "*", "*"],
         "dr_ci_low": [-0.07, "*", "*"], "dr_ci_high": [-0.01, "*", "*"]}).to_csv(learning / "effects.csv", index=False)
     (learning / "learning.json").write_text(json.dumps({
-        "as_of": "2024-12-01", "programmes": {"drive": "It worked.", "iris": "Too few to estimate."},
+        "as_of": "2024-12-01", "programmes": {"drive": "It worked.", "iris": "Too few to estimate.",
+                                              "youth_early_action": "Too few to estimate: fewer than 20 started it."},
         "recommendation": "Keep filling places by risk."}))
     (learning / "learning_report.html").write_text("<!doctype html><title>Learning report</title><p>report</p>")
     return folder
@@ -181,6 +182,17 @@ def test_every_local_authority_has_a_page_and_nothing_points_off_the_site(site, 
         assert heading in la, heading
     assert la.count("<svg") >= 4 and "on the current list" in la and "doubly robust" in la
     assert "Data quality" in index and "Missing fields" in index and 'class="sortable"' in index
+
+
+def test_programme_outcomes_name_person_months_and_keep_programmes_too_small_to_estimate(site):
+    index = parse((site / "index.html").read_text(encoding="utf-8"))
+    outcomes = next(columns(t) for t in index.tables if t["head"] and t["head"][0][0][1] == "programme"
+                    and any("doubly robust" in h for _, h in t["head"][0]))
+    assert "comparison person-months" in outcomes[0] and "comparison people" not in outcomes[0]
+    by_name = {row["programme"]: row for row in outcomes}
+    assert set(by_name) == {"drive", "iris", "youth early action"}
+    assert by_name["youth early action"]["doubly robust (points, 95% CI)"] == "too few to estimate"
+    assert by_name["drive"]["comparison person-months"] == "2,400"
 
 
 def test_the_report_index_links_copies_of_the_reports(site):
