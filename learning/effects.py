@@ -202,6 +202,7 @@ def effect_table(t: np.ndarray, y: np.ndarray, nuisance: Nuisance, subgroups: di
 def _pair(t: np.ndarray, y: np.ndarray, nuisance: Nuisance, rows: np.ndarray,
           clusters: np.ndarray | None) -> dict[str, float]:
     dr, raw = att(t, y, nuisance, rows, clusters), naive(t, y, rows, clusters)
-    return {"n_treated": dr.n_treated, "n_control": dr.n_control,
-            "treated_rate": float(y[rows & (t == 1)].mean()) if (rows & (t == 1)).any() else float("nan"),
+    started = rows & (t == 1) & nuisance.kept  # the starters n_treated counts (the trimmed left out)
+    return {"n_treated": dr.n_treated, "n_control": dr.n_control, "treated_escalated": int(y[started].sum()),
+            "treated_rate": float(y[started].mean()) if started.any() else float("nan"),
             **raw.row("naive"), **dr.row("dr")}

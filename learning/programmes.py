@@ -12,6 +12,7 @@ from scipy.stats import spearmanr
 
 from riskloop.learning.effects import TRIM, cross_fit, effect_table, overlap
 from riskloop.learning.uplift import LEARNERS, qini_coefficient, qini_curve, uplift
+from riskloop.reports.words import words
 
 MIN_TREATED = 20
 
@@ -45,10 +46,11 @@ def analyse_programme(programme: str, X: pd.DataFrame, outcomes: pd.DataFrame, s
     t = outcomes[f"started_{programme}"].to_numpy()[labelled].astype(int)
     y = outcomes["escalated"].to_numpy()[labelled].astype(int)
     n_treated = int(t.sum())
-    if n_treated < MIN_TREATED or len(t) - n_treated < MIN_TREATED:
+    if n_treated < MIN_TREATED or len(t) - n_treated < MIN_TREATED:  # no count in the note: it is shown as it is
+        who = "started" if n_treated < MIN_TREATED else "did not start"
         return ProgrammeResult(programme, n_treated, None, None, None, None, None,
-                               f"{n_treated} people started {programme} in the window: too few to estimate "
-                               f"(at least {MIN_TREATED} needed)")
+                               f"Too few to estimate: fewer than {MIN_TREATED} people {who} {words(programme)} "
+                               "in the window.")
     X = X[labelled].reset_index(drop=True)
     nuisance = cross_fit(X, t, y, k, seed, threads)
     groups = {name: pd.Series(values).to_numpy()[labelled] for name, values in subgroups.items()}

@@ -18,9 +18,12 @@ from riskloop.experiments.store import experiment_id
 from riskloop.features.io import atomic_folder
 from riskloop.learning.cycle import LearningResult
 from riskloop.learning.programmes import ProgrammeResult
-from riskloop.reports.disclosure import disclose, protect, suppressed
+from riskloop.reports.disclosure import (
+    SUPPRESSED, disclose, disclose_text, from_published, protect, share, suppressed,
+)
 from riskloop.reports.figures import effect_plot, psi_plot, qini_plot
 from riskloop.reports.render import render, table
+from riskloop.reports.words import words
 
 NOT_REVEALED = ("What these records cannot reveal: the estimates assume that referral depended only on what is "
                 "recorded before the scoring date (offending, victimisation, harm, age, area, earlier programmes). "
@@ -50,11 +53,14 @@ def verdict(result: ProgrammeResult) -> str:
 
 
 def disclosed_effects(effects: pd.DataFrame, threshold: int) -> pd.DataFrame:
-    """An effect table as it may be shown: the people who started and the untreated under the disclosure
-    rule, and every figure of a row whose starters are suppressed replaced by "*"."""
-    controls = effects["n_control"].map(lambda n: disclose(n, threshold))
+    """An effect table as it may be shown: the people who started, the untreated and the starters who
+    escalated under the disclosure rule, every figure of a row whose starters are suppressed replaced by
+    "*", and the starters' escalation rate computed from the counts as published."""
+    controls, escalated = (effects[c].map(lambda n: disclose(n, threshold)) for c in ("n_control", "treated_escalated"))
     shown = protect(effects.rename(columns={"n_treated": "n"}), threshold, "n").rename(columns={"n": "n_treated"})
-    return shown.assign(n_control=controls)
+    rate = lambda part, whole: share(part, whole) / 100  # noqa: E731
+    return shown.assign(n_control=controls, treated_escalated=escalated,
+                        treated_rate=[from_published(rate, e, n) for e, n in zip(escalated, shown["n_treated"])])
 
 
 def shown_in_plot(effects: pd.DataFrame, threshold: int) -> pd.DataFrame:
@@ -79,21 +85,26 @@ def render_learning_report(result: LearningResult) -> str:
     threshold = result.champion.contract.audit.disclosure_threshold
     programmes = []
     for p in result.programmes:
-        view = {"name": p.programme, "verdict": verdict(p), "n": disclose(p.n_treated, threshold), "effects": None}
+        name = words(p.programme)
+        view = {"name": name, "verdict": verdict(p), "effects": None}
         if p.effects is not None:
             view.update(effects=table(_effects_view(p, threshold)),
-                        effect_plot=effect_plot(shown_in_plot(p.effects, threshold), f"{p.programme}: effect on escalation"),
-                        overlap=p.overlap, qini_plot=qini_plot(p.qini, f"{p.programme}: who benefits"),
-                        who=table(p.who_benefits))
+                        effect_plot=effect_plot(shown_in_plot(p.effects, threshold), f"{name}: effect on escalation"),
+                        overlap=p.overlap, qini_plot=qini_plot(p.qini, f"{name}: who benefits"),
+                        who=table(p.who_benefits), trimmed=disclose_text(p.overlap["trimmed_treated"], threshold),
+                        effective_controls=disclose_text(p.overlap["effective_controls"], threshold))
         programmes.append(view)
     outcomes = result.outcomes
+    labelled = outcomes["escalated"].dropna()
+    escalated = from_published(share, disclose(labelled.sum(), threshold), disclose(len(labelled), threshold))
     c = result.comparison
     return render(
         "learning_report.html", title="Learning report", model=f"{result.champion.name} v{result.champion.version}",
-        as_of=result.as_of, horizon=result.horizon_days, cohort=disclose(len(outcomes), threshold),
-        listed=disclose(int(outcomes["listed"].sum()), threshold),
-        started=disclose(int(outcomes["any_programme"].sum()), threshold),
-        escalated=f"{outcomes['escalated'].mean():.1%}", new_records=result.new_records,
+        threshold=threshold, as_of=result.as_of, horizon=result.horizon_days, cohort=disclose_text(len(outcomes), threshold),
+        listed=disclose_text(int(outcomes["listed"].sum()), threshold),
+        started=disclose_text(int(outcomes["any_programme"].sum()), threshold),
+        escalated=escalated if escalated == SUPPRESSED else f"{escalated:.1f}%",
+        new_records={name: disclose_text(n, threshold) for name, n in result.new_records.items()},
         programmes=programmes, not_revealed=NOT_REVEALED, retrain=result.retrain, retrain_notes=result.retrain_notes,
         challenger=(f"v{result.challenger.model_version}" if result.challenger else None),
         comparison=table(c.metrics.rename_axis("model"), index=True) if c else None,
@@ -105,8 +116,8 @@ def render_learning_report(result: LearningResult) -> str:
 
 
 def recommendation(result: LearningResult) -> str:
-    uplift = [p.programme for p in result.programmes if "predicted benefit" in verdict(p)]
-    worked = [p.programme for p in result.programmes if verdict(p).startswith("It worked")]
+    uplift = [words(p.programme) for p in result.programmes if "predicted benefit" in verdict(p)]
+    worked = [words(p.programme) for p in result.programmes if verdict(p).startswith("It worked")]
     if uplift:
         return (f"Next cycle, fill {', '.join(uplift)} by predicted benefit (uplift) among the people the risk model "
                 "lists, so places go to those the programme helps most; fill the others by risk.")

@@ -52,17 +52,20 @@ def from_published(f: Callable[..., float], *counts: int | float | str) -> float
     return f(*(float(c) for c in counts))
 
 
-def protect(frame: pd.DataFrame, threshold: int, count: str = "n") -> pd.DataFrame:
-    """A copy of a per-group table safe to show: `count` disclosed, and on rows whose count is
-    suppressed every other number (rates, ratios, intervals) replaced by "*"."""
+def protect(frame: pd.DataFrame, threshold: int, count: str = "n", others: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A copy of a per-group table safe to show: `count` and the `others` (counts of events or errors
+    within the group) disclosed, and on rows where any of them is suppressed every other number (rates,
+    ratios, intervals) replaced by "*"."""
     out = frame.copy()
-    hidden = frame[count].map(lambda n: suppressed(n, threshold)).to_numpy(bool)
-    numbers = [c for c in frame.columns if c != count and pd.api.types.is_numeric_dtype(frame[c])
+    counts = [count, *others]
+    hidden = frame[counts].map(lambda n: suppressed(n, threshold)).any(axis=1).to_numpy(bool)
+    numbers = [c for c in frame.columns if c not in counts and pd.api.types.is_numeric_dtype(frame[c])
                and not pd.api.types.is_bool_dtype(frame[c])]
     for column in numbers:
         out[column] = out[column].astype(object)
         out.loc[hidden, column] = SUPPRESSED
-    out[count] = frame[count].map(lambda n: disclose(n, threshold)).astype(object)
+    for column in counts:
+        out[column] = frame[column].map(lambda n: disclose(n, threshold)).astype(object)
     return out
 
 

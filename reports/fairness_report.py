@@ -11,6 +11,9 @@ from riskloop.reports.figures import disparity_plot
 from riskloop.reports.render import render, table
 from riskloop.reports.words import words
 
+#: Counts within a group (the gate's tables), disclosed like its size: a rate or ratio from a suppressed one is "*".
+EVENT_COUNTS = ("observed_events", "events", "errors")
+
 NOT_CHECKABLE = ("Whether recorded outcomes measure behaviour equally well in every group cannot be checked from "
                  "these records alone: heavier policing of some areas or groups inflates their recorded outcomes, "
                  "and a model trained on them inherits that. Checking it needs an independent measure of the "
@@ -23,9 +26,11 @@ def findings(audit: FairnessAudit) -> list[str]:
     low, high = 1 / (1 + audit.config.calibration_tolerance), 1 + audit.config.calibration_tolerance
     for r in audit.calibration_failures().itertuples():
         where = "among the people selected" if r.scope == "selected" else "overall"
-        out.append(f"Risk is mis-calibrated for {r.characteristic} = {r.group} {where}: {r.observed_events:,} events "
-                   f"observed against {r.expected_events:,.1f} expected (ratio {r.ratio:.2f}, 95% interval {r.ci_low:.2f} to "
-                   f"{r.ci_high:.2f}; accepted {low:.2f}-{high:.2f}).")
+        ratio = ("ratio and interval suppressed with the count" if suppressed(r.observed_events, t) else
+                 f"ratio {r.ratio:.2f}, 95% interval {r.ci_low:.2f} to {r.ci_high:.2f}")
+        out.append(f"Risk is mis-calibrated for {r.characteristic} = {r.group} {where}: "
+                   f"{disclose_text(r.observed_events, t)} events observed against {r.expected_events:,.1f} expected "
+                   f"({ratio}; accepted {low:.2f}-{high:.2f}).")
     for r in audit.error_failures().itertuples():
         out.append(f"For {r.characteristic} = {r.group} (n = {disclose_text(r.n, t)}), the {r.metric} is {r.excess:.2f} "
                    f"times what the group's own risks imply, relative to {r.reference} (95% interval "
@@ -48,8 +53,9 @@ def findings(audit: FairnessAudit) -> list[str]:
 
 
 def shown(audit: FairnessAudit, frame: pd.DataFrame) -> pd.DataFrame:
-    """A per-group table as it may be published: group sizes under the disclosure rule, metric names as words."""
-    frame = protect(frame, audit.config.disclosure_threshold)
+    """A per-group table as it may be published: group sizes and the counts of events or errors within
+    them under the disclosure rule, metric names as words."""
+    frame = protect(frame, audit.config.disclosure_threshold, others=tuple(c for c in EVENT_COUNTS if c in frame))
     return frame.assign(metric=frame["metric"].map(words)) if "metric" in frame else frame
 
 
@@ -69,7 +75,7 @@ def card_summary(audit: FairnessAudit) -> str:
 def render_fairness_report(audit: FairnessAudit, model: str, scope: str, mitigation: Mitigation | None = None,
                            bias: pd.DataFrame | None = None, mitigation_note: str = "not run for this audit") -> str:
     primary = audit.disparities[audit.disparities["primary"]]
-    op = audit.operating_point
+    op, t = audit.operating_point, audit.config.disclosure_threshold
     mitigation_view = None
     if mitigation is not None:
         mitigation_view = {"constraint": mitigation.constraint, "sensitive": mitigation.sensitive,
@@ -79,10 +85,11 @@ def render_fairness_report(audit: FairnessAudit, model: str, scope: str, mitigat
     flagged = [] if bias is None else [_flag(audit, r) for r in bias[bias["flagged"]].itertuples()]
     return render(
         "fairness_report.html", title=f"Fairness audit: {model}", model=model, scope=scope,
-        capacity=f"{audit.capacity:.0%}", k=f"{int(op['k']):,}", n=f"{int(op['n']):,}", threshold=f"{op['threshold']:.3f}",
-        precision=f"{op['precision_at_k']:.3f}", recall=f"{op['recall_at_k']:.3f}", why=WHY[audit.config.use],
+        capacity=f"{audit.capacity:.0%}", k=disclose_text(op["k"], t), n=disclose_text(op["n"], t), disclosure=t,
+        threshold=f"{op['threshold']:.3f}", precision=f"{op['precision_at_k']:.3f}", recall=f"{op['recall_at_k']:.3f}",
+        why=WHY[audit.config.use],
         findings=findings(audit), bootstrap=f"{audit.config.bootstrap:,}", band=f"{audit.config.band[0]}-{audit.config.band[1]}",
-        plot=disparity_plot(primary, audit.primary_metrics, audit.config.band, audit.config.disclosure_threshold),
+        plot=disparity_plot(primary, audit.primary_metrics, audit.config.band, t),
         primary=table(shown(audit, primary)), groups=table(shown(audit, audit.by_group)),
         bias=None if bias is None else table(shown(audit, bias)), flagged=flagged, bias_flag=BIAS_FLAG,
         not_checkable=NOT_CHECKABLE, mitigation=mitigation_view, mitigation_note=mitigation_note,

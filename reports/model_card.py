@@ -65,9 +65,9 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         calibration=", ".join(sorted(result.split_metrics["calibration"].unique())),
         fairness_summary=card_summary(fairness), disparities=table(shown(fairness, primary)),
         groups=table(shown(fairness, groups)), plots=plots,
-        gate_errors=table(shown(fairness, fairness.errors[["characteristic", "group", "n", "metric", "rate",
-                                                           "implied_rate", "excess", "excess_ci_low", "excess_ci_high",
-                                                           "status"]])),
+        gate_errors=table(shown(fairness, fairness.errors)[["characteristic", "group", "n", "metric", "rate",
+                                                            "implied_rate", "excess", "excess_ci_low", "excess_ci_high",
+                                                            "status"]]),
         gate_calibration=table(shown(fairness, fairness.calibration[fairness.calibration["scope"] == "all"])),
         proxies=table(result.proxies.head(10)), proxy_cost=proxy_cost_text(result.proxy_cost),
         windows=(f"fitted on as-of dates {contract.training_window[0]} to {contract.training_window[1]}, early-stopped, "

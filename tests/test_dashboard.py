@@ -10,6 +10,7 @@ import subprocess
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,14 @@ from typer.testing import CliRunner
 
 from conftest import make_world
 from riskloop.cli import app
+from riskloop.learning.cycle import LearningResult
+from riskloop.learning.drift import drift_by_unit, drift_table
+from riskloop.learning.effects import Nuisance, effect_table, overlap
+from riskloop.learning.programmes import ProgrammeResult, analyse_programme
+from riskloop.learning.report import render_learning_report
+from riskloop.learning.uplift import qini_curve
+from riskloop.models.fairness import AuditConfig, audit
+from riskloop.reports.fairness_report import render_fairness_report
 from riskloop.features.area_profile import community_audit
 from riskloop.features.validate import load_dataset
 from riskloop.reports.dashboard import change, la_page, per_100k, render_dashboard
@@ -53,6 +62,49 @@ def fake_scores(world: Path, folder: Path) -> Path:
     return folder
 
 
+def fairness_page() -> str:
+    """A fairness report of a small synthetic audit: many groups whose events and errors number 1 to 7."""
+    rng = np.random.default_rng(1)
+    n = 3_000
+    frame = pd.DataFrame({"sex": rng.choice(["F", "M"], n),
+                          "ethnicity": rng.choice(["White", "Asian", "Black", "Mixed", "Other"], n,
+                                                  p=[0.8, 0.08, 0.06, 0.04, 0.02])})
+    risk = rng.beta(1, 8, n)
+    y = (rng.random(n) < risk).astype(int)
+    result = audit(y, risk, frame, ["sex", "ethnicity"], AuditConfig(bootstrap=50), capacity=0.1)
+    return render_fairness_report(result, "riskloop-test", "a synthetic audit")
+
+
+def learning_page(threshold: int) -> str:
+    """A learning report of a synthetic cycle (disclosure threshold `threshold`): small subgroups, a few
+    starters trimmed, a programme with 19 starters, 6 new programme starts."""
+    rng = np.random.default_rng(2)
+    n = 2_000
+    t = (rng.random(n) < 0.1).astype(int)
+    y = (rng.random(n) < 0.2).astype(int)
+    e = np.clip(0.1 + 0.03 * rng.standard_normal(n), 0.01, 0.9)
+    e[np.flatnonzero(t)[:3]] = 0.97
+    nuisance = Nuisance(e, np.full(n, 0.2), ~((t == 1) & (e > 0.95)))
+    tier = rng.choice(["primary", "secondary", "tertiary"], n, p=[0.88, 0.1, 0.02])
+    effects = effect_table(t, y, nuisance, {"prevention tier": tier})
+    curve = qini_curve(y, t, rng.random(n))
+    who = pd.DataFrame({"learner": ["t_learner", "x_learner"], "qini_coefficient": [0.01, -0.01]})
+    drive = ProgrammeResult("drive", int(t.sum()), effects, overlap(t, nuisance), {"t_learner": curve, "x_learner": curve},
+                            who, None)
+    few = pd.DataFrame({"person_id": np.arange(n), "started_youth_early_action": np.arange(n) < 19, "escalated": y})
+    small = analyse_programme("youth_early_action", pd.DataFrame({"x": rng.random(n)}), few, {})
+    outcomes = pd.DataFrame({"listed": rng.random(n) < 0.1, "any_programme": t.astype(bool),
+                             "escalated": np.where(rng.random(n) < 0.05, np.nan, y)})
+    before, after = pd.DataFrame({"x": rng.random(500), "la": "A"}), pd.DataFrame({"x": rng.random(500), "la": "A"})
+    champion = SimpleNamespace(name="riskloop-test", version=3,
+                               contract=SimpleNamespace(audit=AuditConfig(disclosure_threshold=threshold)))
+    result = LearningResult(date(2024, 12, 1), 365, champion, outcomes, [drive, small],
+                            {"incident involvements": 1_234, "programme starts": 6}, drift_table(before, after, ["x"]),
+                            drift_by_unit(before, after, "x", "la"), (date(2024, 12, 1), date(2025, 12, 1)),
+                            "treatment-aware")
+    return render_learning_report(result)
+
+
 def fake_learning(folder: Path) -> Path:
     """A `riskloop learn` output: effects.csv (counts disclosed), learning.json, learning_report.html."""
     learning = folder / "learning"
@@ -67,17 +119,19 @@ def fake_learning(folder: Path) -> Path:
         "as_of": "2024-12-01", "programmes": {"drive": "It worked.", "iris": "Too few to estimate.",
                                               "youth_early_action": "Too few to estimate: fewer than 20 started it."},
         "recommendation": "Keep filling places by risk."}))
-    (learning / "learning_report.html").write_text("<!doctype html><title>Learning report</title><p>report</p>")
+    (learning / "learning_report.html").write_text(learning_page(10), encoding="utf-8")
     return folder
 
 
 @pytest.fixture(scope="module")
 def site(world, tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("site")
-    card = base / "model_card.html"
+    card, fairness = base / "model_card.html", base / "fairness_report.html"
     card.write_text("<!doctype html><title>Model card</title><p>card</p>")
+    fairness.write_text(fairness_page(), encoding="utf-8")
     result = runner.invoke(app, ["dashboard", "--data", str(world), "--scores", str(fake_scores(world, base / "scores")),
                                  "--learning", str(fake_learning(base / "learn")), "--report", str(card),
+                                 "--report", str(fairness),
                                  "--report", str(base / "missing" / "explainability.html"), "--out", str(base / "site")])
     assert result.exit_code == 0, result.output
     return base / "site"
@@ -372,6 +426,46 @@ def test_the_deprivation_gradient_agrees_with_the_headline_figures(world, tmp_pa
         assert gradient[-1]["residents"] == tiles["residents"]
         caption = re.search(r"<h2>Deprivation gradient</h2>.*?<figcaption[^>]*>(.*?)</figcaption>", page, re.S)[1]
         assert "national ranks" not in caption and "own small areas" in caption
+
+
+#: Column headings of counts of people (or of their events) in the reports the site copies.
+REPORT_COUNTS = {"people", "observed events", "events", "errors", "started", "untreated (person-months)"}
+
+
+def check_report_counts(page: str, threshold: int) -> int:
+    """In a report's tables, every count is "*", 0 or a multiple of 5 above the threshold, and on a row
+    with a suppressed count no other number is shown; so are the counts of people in its sentences.
+    Returns how many counts were checked."""
+    checked = 0
+    for table in (t for t in parse(page).tables if t["head"]):
+        headings = [h for _, h in table["head"][0]]
+        for cells in table["body"]:
+            row = dict(zip(headings, (v for _, v in cells)))
+            counts = [h for h in row if h in REPORT_COUNTS]
+            for heading in counts:
+                assert allowed_count(row[heading], threshold), (heading, row)
+                checked += 1
+            if any(row[h] == SUPPRESSED for h in counts):
+                numbers = [v for h, (cls, v) in zip(headings, cells) if h not in counts and "num" in cls.split()
+                           and re.fullmatch(r"[-+]?[\d,.]+%?", v)]
+                assert not numbers, row
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<img[^>]*>", "", page))
+    for found in re.findall(r"(\d[\d,]*) (?:people|untreated people|incident involvements|programme starts)\b", text):
+        assert allowed_count(found, threshold), found
+        checked += 1
+    return checked
+
+
+def test_the_reports_copied_into_the_site_show_no_small_count(site):
+    fairness = (site / "reports" / "fairness_report.html").read_text(encoding="utf-8")
+    assert check_report_counts(fairness, 7) > 100
+    learning = (site / "reports" / "learning_report.html").read_text(encoding="utf-8")
+    assert check_report_counts(learning, 10) > 10
+    assert 'counts of 1 to 10 shown as "*"' in learning and "1 to 7" not in learning
+    assert "youth_early_action" not in re.sub(r"<img[^>]*>", "", learning)
+    effects = next(columns(t) for t in parse(learning).tables if t["head"] and "escalated (started)" in columns(t)[0])
+    # a subgroup whose starters are shown but whose escalations among them number 1 to 10: its rate is "*"
+    assert any(r["started"] != SUPPRESSED and r["escalated (started)"] == SUPPRESSED for r in effects)
 
 
 def test_the_threshold_is_configurable(world, tmp_path):

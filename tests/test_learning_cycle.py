@@ -22,6 +22,7 @@ from riskloop.learning.linkage import monthly_cohorts
 from riskloop.learning.report import write_learning
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treated_in_label_window, treatment_aware
 from riskloop.pipelines.train import train
+from riskloop.reports.words import words
 
 from conftest import own_store
 
@@ -131,7 +132,7 @@ def test_learning_outputs_name_no_one_and_are_logged(cycle, champion, world_20k)
     folder = report.parent
     html = report.read_text()
     for p in result.programmes:
-        assert p.programme in html
+        assert words(p.programme) in html
     assert "doubly robust" in html and "What these records cannot reveal" in html
     ids = set(pd.read_parquet(world_20k / "people.parquet")["person_id"])
     for name in ("effects.csv", "who_benefits.csv", "drift.csv", "learning.json", "learning_report.html"):

@@ -104,6 +104,14 @@ def test_report_renders_cleanly_in_a_browser(pages, tmp_path, report):
     assert browse(pages[report], tmp_path) == []
 
 
+@pytest.mark.parametrize("report", ["model card", "fairness report", "fairness audit"])
+def test_report_tables_show_no_small_count(pages, report):
+    """Group sizes, and the events and errors within groups, under the disclosure rule (threshold 7)."""
+    from test_dashboard import check_report_counts
+
+    assert check_report_counts(pages[report], 7) > 20
+
+
 def test_the_browser_check_finds_each_kind_of_fault(tmp_path):
     broken = """<!doctype html><html><head><meta charset="utf-8"><style>body { max-width: 600px; }</style></head>
     <body><p>{{ title }}</p><p>&lt;p&gt;a paragraph shown as text&lt;/p&gt;</p>
