@@ -16,7 +16,8 @@ three questions a model can actually be held to:
    excess is compared one-sided with the reference group's.
 
 Rates carry Wilson intervals. A group with zero events in a rate's numerator or denominator, or
-fewer than `min_events` events, is "inconclusive", never "fail".
+fewer than `min_events` events, is "inconclusive" (`too_few`), never "fail"; so is one whose interval
+straddles an edge of the accepted band.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def calibration_by_group(y: np.ndarray, risk: np.ndarray, selected: np.ndarray, 
             rows.append({"group": group, "scope": scope, "n": int(mask.sum()), "observed_events": int(observed),
                          "expected_events": expected, "ratio": ratio,
                          "ci_low": low / expected if expected > 0 else float("nan"),
-                         "ci_high": high / expected if expected > 0 else float("nan"),
+                         "ci_high": high / expected if expected > 0 else float("nan"), "too_few": not judged,
                          "status": _status(low / expected if expected else np.nan,
                                            high / expected if expected else np.nan, *band, judged)})
     return pd.DataFrame(rows)
@@ -139,6 +140,7 @@ def harmful_error_excess(y: np.ndarray, risk: np.ndarray, selected: np.ndarray, 
     table["reference"] = reference
     judged = ((table["errors"] > 0) & (table["events"] - table["errors"] > 0) & (table["events"] >= settings.min_events)
               & (table["n"] >= settings.min_group_size) & np.isfinite(table["excess_ci_low"]))
+    table["too_few"] = ~judged
     table["status"] = np.where(table.index == reference, "reference",
                                np.where(~judged, "inconclusive",
                                         np.where(table["excess_ci_low"] > settings.excess_tolerance, "fail",

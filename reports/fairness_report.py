@@ -45,10 +45,14 @@ def findings(audit: FairnessAudit) -> list[str]:
         out.append(f"{len(raw)} raw error-rate ratios lie outside the {audit.config.band[0]}-{audit.config.band[1]} band "
                    "(descriptive view). At one threshold a group with a lower base rate always has a higher false "
                    "negative rate, so these ratios include what base rates alone cause; the gate above judges the model.")
-    inconclusive = (audit.errors["status"] == "inconclusive").sum() + (audit.calibration["status"] == "inconclusive").sum()
-    if inconclusive:
-        out.append(f"{inconclusive} gate checks are inconclusive: too few people or events to judge (fewer than "
-                   f"{audit.config.min_events} events, or none). They are neither cleared nor condemned.")
+    checks = pd.concat([audit.errors, audit.calibration])
+    inconclusive = checks[checks["status"] == "inconclusive"]
+    if len(inconclusive):
+        few = int(inconclusive["too_few"].sum())
+        out.append(f"{len(inconclusive)} gate checks are inconclusive: {few} with too few people or events to judge "
+                   f"(fewer than {audit.config.min_group_size} people or {audit.config.min_events} events, or none), "
+                   f"{len(inconclusive) - few} because the 95% interval straddles an edge of the accepted band. They are "
+                   "neither cleared nor condemned.")
     return out
 
 

@@ -26,7 +26,7 @@ from riskloop.learning.programmes import ProgrammeResult, analyse_programme
 from riskloop.learning.report import render_learning_report
 from riskloop.learning.uplift import qini_curve
 from riskloop.models.fairness import AuditConfig, audit
-from riskloop.reports.fairness_report import render_fairness_report
+from riskloop.reports.fairness_report import findings, render_fairness_report
 from riskloop.features.area_profile import community_audit
 from riskloop.features.validate import load_dataset
 from riskloop.reports.dashboard import change, la_page, per_100k, render_dashboard
@@ -62,8 +62,8 @@ def fake_scores(world: Path, folder: Path) -> Path:
     return folder
 
 
-def fairness_page() -> str:
-    """A fairness report of a small synthetic audit: many groups whose events and errors number 1 to 7."""
+def fairness_audit():
+    """A small synthetic audit: many groups whose events and errors number 1 to 7."""
     rng = np.random.default_rng(1)
     n = 3_000
     frame = pd.DataFrame({"sex": rng.choice(["F", "M"], n),
@@ -71,8 +71,11 @@ def fairness_page() -> str:
                                                   p=[0.8, 0.08, 0.06, 0.04, 0.02])})
     risk = rng.beta(1, 8, n)
     y = (rng.random(n) < risk).astype(int)
-    result = audit(y, risk, frame, ["sex", "ethnicity"], AuditConfig(bootstrap=50), capacity=0.1)
-    return render_fairness_report(result, "riskloop-test", "a synthetic audit")
+    return audit(y, risk, frame, ["sex", "ethnicity"], AuditConfig(bootstrap=50), capacity=0.1)
+
+
+def fairness_page() -> str:
+    return render_fairness_report(fairness_audit(), "riskloop-test", "a synthetic audit")
 
 
 def learning_page(threshold: int) -> str:
@@ -466,6 +469,21 @@ def test_the_reports_copied_into_the_site_show_no_small_count(site):
     effects = next(columns(t) for t in parse(learning).tables if t["head"] and "escalated (started)" in columns(t)[0])
     # a subgroup whose starters are shown but whose escalations among them number 1 to 10: its rate is "*"
     assert any(r["started"] != SUPPRESSED and r["escalated (started)"] == SUPPRESSED for r in effects)
+
+
+def test_the_fairness_findings_say_why_checks_are_inconclusive():
+    """Too few people or events, or an interval straddling an edge of the band: both, with their counts."""
+    result = fairness_audit()
+    checks = pd.concat([result.errors, result.calibration])
+    inconclusive = checks[checks["status"] == "inconclusive"]
+    few = int(inconclusive["too_few"].sum())
+    assert 0 < few < len(inconclusive)
+    band = 1 / (1 + result.config.calibration_tolerance), 1 + result.config.calibration_tolerance
+    judged = result.calibration[(result.calibration["status"] == "inconclusive") & ~result.calibration["too_few"]]
+    assert ((judged["ci_low"] < band[0]) | (judged["ci_high"] > band[1])).all()  # they do straddle an edge
+    sentence = next(f for f in findings(result) if "inconclusive" in f)
+    assert sentence.startswith(f"{len(inconclusive)} gate checks are inconclusive: {few} with too few people or events")
+    assert f"{len(inconclusive) - few} because the 95% interval straddles an edge of the accepted band" in sentence
 
 
 def test_the_threshold_is_configurable(world, tmp_path):
