@@ -21,7 +21,7 @@ from riskloop.learning.programmes import ProgrammeResult
 from riskloop.reports.disclosure import (
     SUPPRESSED, disclose, disclose_text, from_published, protect, share, suppressed,
 )
-from riskloop.reports.figures import effect_plot, psi_plot, qini_plot
+from riskloop.reports.figures import UNSTABLE, effect_plot, points, psi_plot, qini_plot, unstable
 from riskloop.reports.render import render, table
 from riskloop.reports.words import words
 
@@ -38,7 +38,10 @@ def verdict(result: ProgrammeResult) -> str:
     if result.effects is None:
         return result.note
     overall = result.overall
-    points = f"{overall['dr'] * 100:+.1f} points (95% interval {overall['dr_ci_low'] * 100:+.1f} to {overall['dr_ci_high'] * 100:+.1f})"
+    value, low, high = points(overall[["dr", "dr_ci_low", "dr_ci_high"]])
+    said = f"{value:+.1f} points (95% interval {low:+.1f} to {high:+.1f})"
+    if unstable(overall["dr_ci_low"], overall["dr_ci_high"]):
+        return f"No conclusion, the estimate is unstable: {said}; {UNSTABLE}."
     if overall["dr_ci_high"] < 0:
         best = result.who_benefits.sort_values("qini_coefficient", ascending=False).iloc[0]
         levels = result.effects.iloc[1:]
@@ -46,10 +49,10 @@ def verdict(result: ProgrammeResult) -> str:
         how = ("target it by predicted benefit (uplift): its effect differs between groups"
                if best["qini_coefficient"] > 0 and spread else
                "target it by risk: no reliable difference in who benefits was found")
-        return f"It worked: escalation changed by {points} for the people who started it; {how}."
+        return f"It worked: escalation changed by {said} for the people who started it; {how}."
     if overall["dr_ci_low"] > 0:
-        return f"Escalation rose by {points} for the people who started it: review how it is delivered."
-    return f"No effect was detected: {points}; the interval includes no change."
+        return f"Escalation rose by {said} for the people who started it: review how it is delivered."
+    return f"No effect was detected: {said}; the interval includes no change."
 
 
 def disclosed_effects(effects: pd.DataFrame, threshold: int) -> pd.DataFrame:
@@ -70,13 +73,17 @@ def shown_in_plot(effects: pd.DataFrame, threshold: int) -> pd.DataFrame:
 
 
 def _effects_view(result: ProgrammeResult, threshold: int) -> pd.DataFrame:
+    """The effect table as shown: points clipped to ±100, an estimate whose interval reaches past them "unstable"."""
     shown = disclosed_effects(result.effects, threshold).rename(columns={"n_treated": "started",
                                                                          "n_control": "untreated (person-months)"})
+    ends = shown[["naive_ci_low", "naive_ci_high", "dr_ci_low", "dr_ci_high"]].apply(pd.to_numeric, errors="coerce")
+    shaky = unstable(ends["naive_ci_low"], ends["naive_ci_high"]) | unstable(ends["dr_ci_low"], ends["dr_ci_high"])
     for column in ("treated_rate", "naive", "naive_ci_low", "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"):
         shown[column] = [v if isinstance(v, str) else "-" if not np.isfinite(v) else
-                         f"{v * 100:+.1f}" if column != "treated_rate" else f"{v:.1%}" for v in shown[column]]
+                         f"{points(v):+.1f}" if column != "treated_rate" else f"{v:.1%}" for v in shown[column]]
+    shown["note"] = ["unstable" if s else "" for s in shaky]
     return shown[["subgroup", "level", "started", "untreated (person-months)", "treated_rate", "naive", "naive_ci_low",
-                  "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"]].rename(columns={
+                  "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high", "note"]].rename(columns={
         "treated_rate": "escalated (started)", "naive": "naive difference (points)", "naive_ci_low": "naive low",
         "naive_ci_high": "naive high", "dr": "doubly robust (points)", "dr_ci_low": "DR low", "dr_ci_high": "DR high"})
 
@@ -88,7 +95,8 @@ def render_learning_report(result: LearningResult) -> str:
         name = words(p.programme)
         view = {"name": name, "verdict": verdict(p), "effects": None}
         if p.effects is not None:
-            view.update(effects=table(_effects_view(p, threshold)),
+            effects = _effects_view(p, threshold)
+            view.update(effects=table(effects), unstable=UNSTABLE if (effects["note"] == "unstable").any() else "",
                         effect_plot=effect_plot(shown_in_plot(p.effects, threshold), f"{name}: effect on escalation"),
                         overlap=p.overlap, qini_plot=qini_plot(p.qini, f"{name}: who benefits"),
                         who=table(p.who_benefits), trimmed=disclose_text(p.overlap["trimmed_treated"], threshold),

@@ -32,7 +32,7 @@ from riskloop.features.area_profile import CommunityAudit  # noqa: E402
 from riskloop.reports.disclosure import (  # noqa: E402
     SUPPRESSED, disclose, from_published, protect_counts, protect_series, share, suppressed,
 )
-from riskloop.reports.figures import PALETTE  # noqa: E402
+from riskloop.reports.figures import PALETTE, UNSTABLE, points, unstable  # noqa: E402
 from riskloop.reports.render import render  # noqa: E402
 from riskloop.reports.words import words  # noqa: E402
 
@@ -186,14 +186,14 @@ def effects_figure(effects: pd.DataFrame) -> Markup:
     y = np.arange(len(effects))[::-1]
     for offset, (name, colour, label) in zip((0.15, -0.15), (("naive", PALETTE[1], "naive (treated - untreated)"),
                                                              ("dr", PALETTE[0], "doubly robust"))):
-        value = effects[name].to_numpy(float) * 100
-        low, high = effects[f"{name}_ci_low"].to_numpy(float) * 100, effects[f"{name}_ci_high"].to_numpy(float) * 100
+        value, low, high = (points(effects[c]) for c in (name, f"{name}_ci_low", f"{name}_ci_high"))
         ax.errorbar(value, y + offset, xerr=np.abs(np.vstack([value - low, high - value])), fmt="o", color=colour,
                     label=f"{label}, 95% interval", capsize=3)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_yticks(y, [words(p) for p in effects["programme"]])
-    ax.set(xlabel="change in escalation within the horizon (percentage points; below 0 = fewer)",
-           title="Programme outcomes")
+    shaky = unstable(effects["dr_ci_low"], effects["dr_ci_high"])
+    ax.set_yticks(y, [words(p) + (" (unstable)" if s else "") for p, s in zip(effects["programme"], shaky)])
+    ax.set(xlabel="change in escalation within the horizon (percentage points; below 0 = fewer; intervals clipped "
+                  "to ±100)", title="Programme outcomes")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22 if len(effects) < 4 else -0.12), ncol=2, fontsize=8)
     return svg(fig)
 
@@ -218,23 +218,29 @@ class Learning:
         return cls(effects, summary)
 
 
-def _points(value) -> str:
-    number = pd.to_numeric(value, errors="coerce")
-    return SUPPRESSED if value == SUPPRESSED else "-" if pd.isna(number) else f"{number * 100:+.1f}"
+def _points(value: float) -> str:
+    return "-" if pd.isna(value) else f"{points(value):+.1f}"
+
+
+ESTIMATES = ("naive", "naive_ci_low", "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high")
 
 
 def outcomes_view(learning: Learning | None, threshold: int) -> dict | None:
-    """Programme outcomes (everyone, per programme): a table with intervals, a figure, the verdicts; a
-    programme with too few starts to estimate is a row that says so. Comparison rows are person-months
-    (the monthly cohorts of the window stacked), not people."""
+    """Programme outcomes (everyone, per programme): a table with intervals (clipped to ±100 points, an
+    estimate whose interval reaches past them unstable), a figure, the verdicts; a programme with too few
+    starts to estimate is a row that says so. Comparison rows are person-months (the monthly cohorts of
+    the window stacked), not people."""
     verdicts = learning.summary.get("programmes", {}) if learning is not None else {}
     if learning is None or (learning.effects.empty and not verdicts):
         return None
     effects = learning.effects
     overall = (effects[effects["subgroup"].astype(str) == "all"].reset_index(drop=True) if len(effects)
-               else pd.DataFrame(columns=["programme", "naive", "dr"]))
+               else pd.DataFrame(columns=["programme", "n_treated", "n_control", *ESTIMATES]))
+    numbers = overall.assign(**{c: pd.to_numeric(overall[c], errors="coerce") for c in ESTIMATES})
+    shaky = unstable(numbers["naive_ci_low"], numbers["naive_ci_high"]) | unstable(numbers["dr_ci_low"],
+                                                                                  numbers["dr_ci_high"])
     rows = []
-    for r in overall.itertuples():
+    for r, e, unsure in zip(overall.itertuples(), numbers.itertuples(), shaky):
         started = str(r.n_treated)
         small = started == SUPPRESSED or (started.isdigit() and suppressed(int(started), threshold))
         started_shown = count(SUPPRESSED if small else disclose(int(float(started)), threshold))
@@ -245,22 +251,20 @@ def outcomes_view(learning: Learning | None, threshold: int) -> dict | None:
         def interval(name: str) -> Cell:
             if small:
                 return Cell(SUPPRESSED, "rate")
-            return Cell(f"{_points(getattr(r, name))} ({_points(getattr(r, name + '_ci_low'))} to "
-                        f"{_points(getattr(r, name + '_ci_high'))})", "rate")
+            return Cell(f"{_points(getattr(e, name))} ({_points(getattr(e, name + '_ci_low'))} to "
+                        f"{_points(getattr(e, name + '_ci_high'))})" + (", unstable" if unsure else ""), "rate")
 
         rows.append((text(words(r.programme)), started_shown, control_shown, interval("naive"), interval("dr"),
                      text(verdicts.get(r.programme, ""))))
     for programme in (p for p in verdicts if p not in set(overall["programme"])):
         rows.append((text(words(programme)), text("-"), text("-"), text("too few to estimate"),
                      text("too few to estimate"), text(verdicts[programme])))
-    plotted = overall.copy()
-    for column in ("naive", "naive_ci_low", "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"):
-        plotted[column] = pd.to_numeric(plotted[column], errors="coerce")
-    plotted = plotted[plotted["dr"].notna() & plotted["naive"].notna()]
+    plotted = numbers[numbers["dr"].notna() & numbers["naive"].notna()]
     grid = Grid(("programme", "people who started", "comparison person-months", "naive (points, 95% CI)",
                  "doubly robust (points, 95% CI)", "verdict"), tuple(rows))
     return {"table": grid, "figure": effects_figure(plotted) if len(plotted) else None,
-            "as_of": learning.summary.get("as_of", ""), "recommendation": learning.summary.get("recommendation", "")}
+            "unstable": UNSTABLE if shaky.any() else "", "as_of": learning.summary.get("as_of", ""),
+            "recommendation": learning.summary.get("recommendation", "")}
 
 
 # --- the pages --------------------------------------------------------------------------------------

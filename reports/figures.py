@@ -19,6 +19,18 @@ from riskloop.reports.words import words  # noqa: E402
 #: Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 STATUS_COLOURS = {"pass": "#009E73", "fail": "#D55E00", "inconclusive": "#999999"}
+UNSTABLE = ("its 95% interval reaches past ±100 percentage points, which no change in a probability can: the interval "
+            "is shown clipped to ±100, and the estimate rests on too few comparable people to judge")
+
+
+def points(values) -> np.ndarray:
+    """Changes in a probability as percentage points, clipped to the possible -100 to +100."""
+    return np.clip(np.asarray(values, float) * 100, -100, 100)
+
+
+def unstable(low, high) -> np.ndarray:
+    """Whether 95% intervals of a change in a probability reach past ±100 points (`UNSTABLE`)."""
+    return (np.asarray(low, float) < -1) | (np.asarray(high, float) > 1)
 
 
 def png(fig=None) -> bytes:
@@ -112,18 +124,20 @@ def importance_over_splits_plot(table: pd.DataFrame, top: int = 8) -> bytes:
 
 def effect_plot(effects: pd.DataFrame, title: str) -> bytes:
     """Naive and doubly robust effects with 95% intervals, one row per subgroup level (percentage points)."""
-    labels = [("everyone" if r.subgroup == "all" else f"{r.subgroup}: {r.level}") for r in effects.itertuples()]
+    shaky = unstable(effects["dr_ci_low"], effects["dr_ci_high"])
+    labels = [("everyone" if r.subgroup == "all" else f"{r.subgroup}: {r.level}") + (" (unstable)" if s else "")
+              for r, s in zip(effects.itertuples(), shaky)]
     y = np.arange(len(effects))[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(effects) + 1.4))
     for offset, (name, colour, label) in zip((0.15, -0.15), (("naive", PALETTE[1], "naive (treated - untreated)"),
                                                              ("dr", PALETTE[0], "doubly robust, 95% interval"))):
-        value = effects[name].to_numpy() * 100
-        ax.errorbar(value, y + offset, xerr=np.abs(np.vstack([value - effects[f"{name}_ci_low"] * 100,
-                                                               effects[f"{name}_ci_high"] * 100 - value])),
+        value, low, high = (points(effects[c]) for c in (name, f"{name}_ci_low", f"{name}_ci_high"))
+        ax.errorbar(value, y + offset, xerr=np.abs(np.vstack([value - low, high - value])),
                     fmt="o", color=colour, label=label, capsize=3)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, labels)
-    ax.set(xlabel="change in escalation within the horizon (percentage points; below 0 = fewer)", title=title)
+    ax.set(xlabel="change in escalation within the horizon (percentage points; below 0 = fewer; "
+                  "intervals clipped to ±100)", title=title)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(effects) < 4 else -0.12), ncol=2, fontsize=8)
     return png(fig)
 

@@ -113,11 +113,12 @@ def fake_learning(folder: Path) -> Path:
     learning = folder / "learning"
     learning.mkdir(parents=True)
     pd.DataFrame({
-        "programme": ["drive", "drive", "iris"], "subgroup": ["all", "sex", "all"], "level": ["all", "F", "all"],
-        "n_treated": ["120", "*", "*"], "n_control": ["2400", "800", "2500"], "treated_rate": [0.2, "*", "*"],
-        "naive": [0.05, "*", "*"], "naive_se": [0.02, "*", "*"], "naive_ci_low": [0.01, "*", "*"],
-        "naive_ci_high": [0.09, "*", "*"], "dr": [-0.04, "*", "*"], "dr_se": [0.015, "*", "*"],
-        "dr_ci_low": [-0.07, "*", "*"], "dr_ci_high": [-0.01, "*", "*"]}).to_csv(learning / "effects.csv", index=False)
+        "programme": ["drive", "drive", "iris", "diversion"], "subgroup": ["all", "sex", "all", "all"],
+        "level": ["all", "F", "all", "all"], "n_treated": ["120", "*", "*", "40"], "n_control": ["2400", "800", "2500", "2500"],
+        "treated_rate": [0.2, "*", "*", 0.1], "naive": [0.05, "*", "*", 0.01], "naive_se": [0.02, "*", "*", 0.05],
+        "naive_ci_low": [0.01, "*", "*", -0.09], "naive_ci_high": [0.09, "*", "*", 0.11], "dr": [-0.04, "*", "*", -0.452],
+        "dr_se": [0.015, "*", "*", 0.51], "dr_ci_low": [-0.07, "*", "*", -1.45],
+        "dr_ci_high": [-0.01, "*", "*", 0.546]}).to_csv(learning / "effects.csv", index=False)
     (learning / "learning.json").write_text(json.dumps({
         "as_of": "2024-12-01", "programmes": {"drive": "It worked.", "iris": "Too few to estimate.",
                                               "youth_early_action": "Too few to estimate: fewer than 20 started it."},
@@ -247,9 +248,20 @@ def test_programme_outcomes_name_person_months_and_keep_programmes_too_small_to_
                     and any("doubly robust" in h for _, h in t["head"][0]))
     assert "comparison person-months" in outcomes[0] and "comparison people" not in outcomes[0]
     by_name = {row["programme"]: row for row in outcomes}
-    assert set(by_name) == {"drive", "iris", "youth early action"}
+    assert set(by_name) == {"drive", "iris", "diversion", "youth early action"}
     assert by_name["youth early action"]["doubly robust (points, 95% CI)"] == "too few to estimate"
     assert by_name["drive"]["comparison person-months"] == "2,400"
+
+
+def test_an_interval_past_100_points_is_clipped_and_called_unstable(site):
+    index = (site / "index.html").read_text(encoding="utf-8")
+    outcomes = next(columns(t) for t in parse(index).tables if t["head"] and t["head"][0][0][1] == "programme"
+                    and any("doubly robust" in h for _, h in t["head"][0]))
+    by_name = {row["programme"]: row for row in outcomes}
+    assert by_name["diversion"]["doubly robust (points, 95% CI)"] == "-45.2 (-100.0 to +54.6), unstable"
+    assert by_name["drive"]["doubly robust (points, 95% CI)"] == "-4.0 (-7.0 to -1.0)"
+    assert "An estimate marked unstable: its 95% interval reaches past ±100 percentage points" in index
+    assert "-145" not in index
 
 
 def test_the_report_index_links_copies_of_the_reports(site):

@@ -129,3 +129,29 @@ def test_effect_plots_leave_out_subgroups_whose_starters_are_suppressed():
     effects = pd.DataFrame({"level": ["all", "low", "none", "high"], "n_treated": [60, 3, 0, 12]})
     assert shown_in_plot(effects, 7)["level"].tolist() == ["all", "none", "high"]
     assert shown_in_plot(effects, 12)["level"].tolist() == ["all", "none"]
+
+
+def test_intervals_past_100_points_are_clipped_and_the_estimate_called_unstable(monkeypatch):
+    """A doubly robust interval of -145 to +54.6 points: shown as -100 to +54.6 in the table, the plot's
+    axis and the verdict, and called unstable in words."""
+    from riskloop.learning import report
+    from riskloop.learning.programmes import ProgrammeResult
+    from riskloop.reports import figures
+
+    effects = pd.DataFrame({"subgroup": ["all", "tier"], "level": ["all", "tertiary"], "n_treated": [60, 30],
+                            "n_control": [900, 100], "treated_escalated": [15, 10], "treated_rate": [0.25, 1 / 3],
+                            "naive": [0.02, 0.05], "naive_ci_low": [-0.08, -0.3], "naive_ci_high": [0.12, 0.4],
+                            "dr": [-0.452, -0.1], "dr_ci_low": [-1.45, -0.5], "dr_ci_high": [0.546, 0.3]})
+    result = ProgrammeResult("youth_early_action", 60, effects, None, None, None, None)
+    view = report._effects_view(result, 7)
+    assert view["DR low"].tolist() == ["-100.0", "-50.0"] and view["DR high"].tolist() == ["+54.6", "+30.0"]
+    assert view["note"].tolist() == ["unstable", ""]
+    said = report.verdict(result)
+    assert said.startswith("No conclusion, the estimate is unstable: -45.2 points (95% interval -100.0 to +54.6)")
+    assert "-145" not in said
+    drawn = {}
+    monkeypatch.setattr(figures, "png", lambda fig: drawn.update(axes=fig.axes[0]) or b"")
+    figures.effect_plot(effects, "youth early action")
+    low, high = drawn["axes"].get_xlim()
+    assert -110 < low and high < 110
+    assert "everyone (unstable)" in [t.get_text() for t in drawn["axes"].get_yticklabels()]
