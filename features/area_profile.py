@@ -84,7 +84,7 @@ class CommunityAudit:
     profiles: pd.DataFrame                 # local_authority, cohort (managed/listed), characteristic, level, n
     risk: pd.DataFrame                     # local_authority, risk_bin, n (the listed; empty without lists)
     quarantine: pd.DataFrame               # table, rule, rows
-    missing: pd.DataFrame                  # table, column, missing, rows
+    missing: pd.DataFrame                  # table, column, missing, rows (checked: an open intervention has no end yet)
     has_lists: bool = False
 
 
@@ -217,14 +217,18 @@ def community_audit(dataset: "Dataset", as_of: date, prioritisation: pd.DataFram
     quarantine = pd.DataFrame([(t_.table, rule, n) for t_ in dataset.report.tables.values()
                                for rule, n in sorted(t_.reasons.items())], columns=["table", "rule", "rows"])
     missing = []
+    running = dataset.interventions["end_date"].isna() if "end_date" in dataset.interventions \
+        else pd.Series(True, index=dataset.interventions.index)
     for name in ("areas", "people", "incidents", "interventions"):
         frame = getattr(dataset, name)
         for column in frame.columns:
-            missing.append((name, column, int(frame[column].isna().sum()), len(frame)))
+            # an intervention still running has no end date or completion yet: not missing
+            rows = frame[~running] if name == "interventions" and column in ("end_date", "completed") else frame
+            missing.append((name, column, int(rows[column].isna().sum()), len(rows)))
     coverage = {
         "first_incident": dataset.incidents["date"].min().date() if len(dataset.incidents) else None,
         "last_incident": dataset.incidents["date"].max().date() if len(dataset.incidents) else None,
-        "data_end": dataset.end, "as_of": as_of,
+        "data_end": dataset.end, "as_of": as_of, "running_interventions": int(running.sum()),
         "rows": {t_.table: {"read": t_.read, "valid": t_.valid, "quarantined": t_.quarantined}
                  for t_ in dataset.report.tables.values()},
     }

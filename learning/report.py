@@ -99,7 +99,8 @@ def render_learning_report(result: LearningResult) -> str:
             view.update(effects=table(effects), unstable=UNSTABLE if (effects["note"] == "unstable").any() else "",
                         effect_plot=effect_plot(shown_in_plot(p.effects, threshold), f"{name}: effect on escalation"),
                         overlap=p.overlap, qini_plot=qini_plot(p.qini, f"{name}: who benefits"),
-                        who=table(p.who_benefits), trimmed=disclose_text(p.overlap["trimmed_treated"], threshold),
+                        who=table(p.who_benefits.assign(learner=p.who_benefits["learner"].map(words))),
+                        trimmed=disclose_text(p.overlap["trimmed_treated"], threshold),
                         effective_controls=disclose_text(p.overlap["effective_controls"], threshold))
         programmes.append(view)
     outcomes = result.outcomes

@@ -37,7 +37,7 @@ from riskloop.reports.render import render  # noqa: E402
 from riskloop.reports.words import words  # noqa: E402
 
 PER = 100_000
-TYPE_WORDS = {"asb": "anti-social behaviour", "da": "domestic abuse"}
+TYPE_WORDS = {"asb": "anti-social behaviour", "da": "domestic abuse", "stalking_harassment": "stalking and harassment"}
 CHARACTERISTICS = {"age_band": "Age band (years, at the as-of date)", "sex": "Sex", "ethnicity": "Ethnicity",
                    "tier": "Prevention tier"}
 LEVEL_ORDER = {"sex": ("F", "M", "X", "U", "unknown"), "tier": ("primary", "secondary", "tertiary"),
@@ -425,7 +425,7 @@ def _programmes(audit: CommunityAudit, name: str, threshold: int) -> Grid:
     p = audit.programmes[audit.programmes["local_authority"] == name].set_index("programme").sort_index()
     counts = p[["active", "started_12m"]]
     shown, _ = protect_counts(counts, threshold, rows=False, columns=True)
-    rows = tuple((text(prog), count(shown.loc[prog, "active"]), count(shown.loc[prog, "started_12m"]))
+    rows = tuple((text(words(prog)), count(shown.loc[prog, "active"]), count(shown.loc[prog, "started_12m"]))
                  for prog in counts.index)
     totals = counts.sum()
     total = (text("total"), count(disclose(totals["active"], threshold)), count(disclose(totals["started_12m"], threshold)))
@@ -467,13 +467,15 @@ def _quality(audit: CommunityAudit, threshold: int) -> dict:
     m = audit.missing[audit.missing["missing"] > 0].reset_index(drop=True)
     missing = None
     if len(m):
-        missing = Grid(("table", "column", "rows missing it", "share of rows"),
-                       tuple((text(r.table), text(r.column), count(disclose(r.missing, threshold)),
+        missing = Grid(("table", "column", "rows missing it", "rows checked", "share of rows"),
+                       tuple((text(r.table), text(words(r.column)), count(disclose(r.missing, threshold)),
+                              count(disclose(r.rows, threshold)),
                               rate(share, disclose(r.missing, threshold), disclose(r.rows, threshold),
                                    fmt="{:.1f}%".format)) for r in m.itertuples()))
     c = audit.coverage
     return {"volume": volume, "rules": rules, "missing": missing, "first": c["first_incident"],
-            "last": c["last_incident"], "end": c["data_end"], "as_of": c["as_of"]}
+            "last": c["last_incident"], "end": c["data_end"], "as_of": c["as_of"],
+            "running": count(disclose(c["running_interventions"], threshold))}
 
 
 def _tile(label: str, cell: Cell) -> dict:

@@ -24,7 +24,7 @@ WORDS = {
     "excess": "excess over the reference", "excess_ci_low": "excess, 95% CI low", "excess_ci_high": "excess, 95% CI high",
     "implied_rate": "rate its own risks imply", "rate_ci_low": "rate, 95% CI low", "rate_ci_high": "rate, 95% CI high",
     "events": "events", "errors": "errors", "auc": "ROC AUC", "strength": "proxy strength",
-    "too_few": "too few to judge",
+    "too_few": "too few to judge", "t_learner": "T-learner", "x_learner": "X-learner",
 }
 _SUFFIXES = {"_mean": " (mean)", "_std": " (spread)", "_regret": " (regret)"}
 

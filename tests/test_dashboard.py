@@ -478,6 +478,7 @@ def test_the_reports_copied_into_the_site_show_no_small_count(site):
     assert check_report_counts(learning, 10) > 10
     assert 'counts of 1 to 10 shown as "*"' in learning and "1 to 7" not in learning
     assert "youth_early_action" not in re.sub(r"<img[^>]*>", "", learning)
+    assert "<td>T-learner</td>" in learning and "t_learner" not in re.sub(r"<img[^>]*>", "", learning)
     effects = next(columns(t) for t in parse(learning).tables if t["head"] and "escalated (started)" in columns(t)[0])
     # a subgroup whose starters are shown but whose escalations among them number 1 to 10: its rate is "*"
     assert any(r["started"] != SUPPRESSED and r["escalated (started)"] == SUPPRESSED for r in effects)
@@ -496,6 +497,32 @@ def test_the_fairness_findings_say_why_checks_are_inconclusive():
     sentence = next(f for f in findings(result) if "inconclusive" in f)
     assert sentence.startswith(f"{len(inconclusive)} gate checks are inconclusive: {few} with too few people or events")
     assert f"{len(inconclusive) - few} because the 95% interval straddles an edge of the accepted band" in sentence
+
+
+def test_what_people_read_is_in_words_and_open_interventions_are_not_missing_data(site, world, tmp_path):
+    pages = {p.name: p.read_text(encoding="utf-8") for p in site.glob("*.html")}
+    for name, page in pages.items():
+        for raw in ("youth_early_action", "stalking harassment", "end_date", "-0%", "+0%"):
+            assert raw not in page, (name, raw)
+    la = pages[la_page(pd.read_parquet(world / "areas.parquet")["local_authority"].iloc[0])]
+    assert "<td>stalking and harassment</td>" in la and "<td>youth early action</td>" in la
+    interventions = pd.read_parquet(world / "interventions.parquet")
+    running = int(interventions["end_date"].isna().sum())
+    assert running > 7, "the tiny world should have interventions still running"
+    index = pages["index.html"]
+    assert f'no end date yet: <span class="num count">{disclose(running, 7)}</span>' in index
+    assert not any("rows missing it" in columns(t)[0] for t in parse(index).tables if t["head"])
+    # 12 ended interventions without a completion flag: missing among the ended ones only
+    shutil.copytree(world, tmp_path / "world")
+    ended = np.flatnonzero(interventions["end_date"].notna())[:12]
+    interventions["completed"] = interventions["completed"].astype(object)
+    interventions.loc[ended, "completed"] = None
+    interventions.to_parquet(tmp_path / "world" / "interventions.parquet", index=False)
+    index = render_dashboard(community_audit(load_dataset(tmp_path / "world", quarantine=False), AS_OF), 7)["index.html"]
+    missing = next(columns(t) for t in parse(index).tables if t["head"] and "rows missing it" in columns(t)[0])
+    assert [(r["table"], r["column"], r["rows missing it"], r["rows checked"]) for r in missing] == \
+        [("interventions", "completed", "10", f"{disclose(len(interventions) - running, 7):,}")]
+    check_rate(missing[0]["share of rows"], share, missing[0]["rows missing it"], missing[0]["rows checked"])
 
 
 def test_the_threshold_is_configurable(world, tmp_path):
