@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from riskloop.experiments.config import ConfigError, load_config, with_data
 from riskloop.experiments.registry import PromotionRefused, promote
-from riskloop.experiments.tracking import log_training
+from riskloop.experiments.tracking import dataset_schema_rows, log_training
 from riskloop.pipelines.data import load_model_data
 from riskloop.pipelines.train import train
 
@@ -162,7 +162,10 @@ def test_bring_your_own_table_trains_tracks_and_registers(tmp_path, mlflow_store
         a.path for a in client.list_artifacts(outcome.run_id)}
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{outcome.run_id}'")
     assert len(children) == 2 * 3  # two model groups x three temporal splits
-    assert run.inputs.dataset_inputs[0].dataset.digest
+    logged = run.inputs.dataset_inputs[0].dataset
+    assert logged.digest
+    full = mlflow.data.from_pandas(data.frame[data.features + ["label"]], targets="label").schema
+    assert json.loads(logged.schema)["mlflow_colspec"] == full.to_dict()  # as MLflow infers it from every row
 
     model = mlflow.pyfunc.load_model(f"models:/{config.registered_model}@challenger")
     one_row = pd.DataFrame({"age": [40.0], "priors": [3.0], "charge_degree": ["F"]})
@@ -307,3 +310,15 @@ def test_a_prevalence_shift_is_warned_about(escalation_run):
     assert result.warnings == prevalence_shift(data)
     shifted = dataclasses.replace(data, frame=data.frame.assign(label=np.where(data.final.test, 1.0, data.frame["label"])))
     assert "calibration measured on test is unreliable" in prevalence_shift(shifted)[0]
+
+
+def test_dataset_schema_rows_hold_each_columns_first_missing_value_so_the_schema_is_the_full_frames():
+    n = 5_000
+    frame = pd.DataFrame({"a": np.arange(n, dtype=float), "b": np.ones(n), "c": pd.Categorical(["x"] * n),
+                          "label": np.zeros(n, dtype=int)})
+    frame.loc[4_321, "a"] = np.nan   # missing only far past the head
+    frame.loc[4_999, "c"] = np.nan
+    rows = dataset_schema_rows(frame, head=10)
+    assert rows.index.tolist() == [*range(10), 4_321, 4_999]
+    schema = lambda f: mlflow.data.from_pandas(f, targets="label").schema.to_dict()  # noqa: E731
+    assert schema(rows) == schema(frame) != schema(frame.head(10))
