@@ -30,6 +30,7 @@ from riskloop.learning.linkage import person_index, starts_within
 from riskloop.pipelines.data import ModelData
 
 MAX_WEIGHT = 10.0
+PROPENSITY_CONTROLS = 200_000   # untreated rows per propensity fit; beyond it, a random sample
 INTERVENTION_FAMILIES = ("intervention", "intervention_completed", "intervention_active")
 
 
@@ -41,9 +42,10 @@ def treated_in_label_window(data: ModelData, prepared: PreparedData) -> np.ndarr
 
 
 def censoring_weights(data: ModelData, treated: np.ndarray, seed: int, threads: int | None) -> np.ndarray:
-    """1 / (1 - e(x)) per row, e out of fold, capped at MAX_WEIGHT."""
+    """1 / (1 - e(x)) per row, e out of fold (each fold's model sees at most PROPENSITY_CONTROLS untreated
+    rows, with its odds corrected), capped at MAX_WEIGHT."""
     t = treated.astype(int)
-    e = out_of_fold(data.frame[data.features], t, folds(t, 5, seed), seed, threads)
+    e = out_of_fold(data.frame[data.features], t, folds(t, 5, seed), seed, threads, PROPENSITY_CONTROLS)
     return np.minimum(1 / np.clip(1 - e, 1 / MAX_WEIGHT, 1), MAX_WEIGHT)
 
 
