@@ -6,9 +6,11 @@ coverage  For each seed: a world run to 2024-01-01; in the cohort then, each pro
           on the recorded escalation label is known. The doubly robust estimate of the effect on the
           treated (and the naive difference) is set against it. Prints coverage and bias over seeds.
 policies  `riskloop simulate` for each policy (and retraining) over seeds: escalations prevented against
-          the `none` policy of the same seed, with intervals over seeds; the model's AUC against true
-          untreated risk; the recorded/true ratio of the listed. With SURVEILLANCE above 1, only none and
-          risk targeting with either retraining, to show how naive retraining drifts.
+          the `none` policy of the same seed, with intervals over seeds; the model's AUC against true risk
+          with no new places and with no programme at all; the recorded/true ratio of the listed. With
+          SURVEILLANCE above 1, only none and risk targeting with either retraining, to show how naive
+          retraining drifts.
+retraining  The same for none and risk targeting with either retraining only (no surveillance).
 learn     Wall time and peak memory of one learning cycle (`learn` and its report, as `riskloop learn` runs
           them, in a fresh process) on a world of PEOPLE. Set-up, not timed: the world,
           and a champion trained and registered with the closed loop's config (one LightGBM, half-yearly
@@ -17,6 +19,7 @@ learn     Wall time and peak memory of one learning cycle (`learn` and its repor
 LightGBM runs on 2 threads (BENCH_THREADS=1 when two benchmarks share the 2 cores).
 Usage: python benchmarks/learning.py coverage [SEEDS=20] [PEOPLE=20000]
        python benchmarks/learning.py policies [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [SURVEILLANCE=1.0]
+       python benchmarks/learning.py retraining [SEEDS=3] [PEOPLE=20000] [CYCLES=4]
        python benchmarks/learning.py learn [PEOPLE=1000000]
 """
 
@@ -47,14 +50,16 @@ THREADS = int(os.environ.get("BENCH_THREADS", 2))   # LightGBM threads; 1 when t
 ESCALATION = Path(__file__).resolve().parent.parent / "experiments" / "escalation.yaml"
 AS_OF = date(2024, 1, 1)
 SHARE = 0.02  # mean share of the cohort referred to each programme
+MOST = 0.2    # the most any one person is referred to each programme: all four at most 0.8, so everyone may be a control
 
 
 def referral(snapshot: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-    """Programme index per cohort row (-1: none), more likely with more recent recorded harm and for the young."""
+    """Programme index per cohort row (-1: none), more likely with more recent recorded harm and for the young;
+    at most MOST likely for any one programme, so the most harmful still have untreated peers (overlap)."""
     harm = np.log1p(snapshot["offending_harm_365d"].to_numpy())
     young = (snapshot["age"].to_numpy() < 25).astype(float)
     score = (harm - harm.mean()) / (harm.std() or 1) + 0.5 * young
-    p = expit(np.log(SHARE / (1 - SHARE)) - 0.6 + 1.0 * score)
+    p = np.minimum(expit(np.log(SHARE / (1 - SHARE)) - 0.6 + 1.0 * score), MOST)
     u = rng.random(len(snapshot))
     choice = np.full(len(snapshot), -1)
     for k in range(len(PROGRAMMES)):
@@ -113,10 +118,10 @@ def coverage(seeds: int, people: int) -> None:
     print(f"overall coverage {frame['covered'].mean():.3f}; {now() - t0:.0f} s")
 
 
-def policies(seeds: int, people: int, cycles: int, surveillance: float) -> None:
+def policies(seeds: int, people: int, cycles: int, surveillance: float, every_policy: bool = True) -> None:
     base = load_config(ESCALATION)
     runs = [("none", "treatment-aware"), ("risk", "treatment-aware"), ("risk", "naive")]
-    if surveillance == 1.0:   # the policies; with surveillance, how risk targeting's retraining drifts
+    if surveillance == 1.0 and every_policy:   # the policies; with surveillance, how risk targeting's retraining drifts
         runs[2:2] = [("random", "treatment-aware"), ("uplift", "treatment-aware")]
     frames = []
     for seed in range(seeds):
@@ -136,7 +141,8 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float) -> None:
         for column in prevented.columns:
             print(f"  {column[0]:>7} ({column[1]}): {mean[column]:8.1f}  ({mean[column] - half[column]:.1f} to "
                   f"{mean[column] + half[column]:.1f})")
-    by_cycle = frame.groupby(["policy", "retrain", "cycle"])[["model_auc_vs_true_risk", "recorded_true_ratio_listed",
+    by_cycle = frame.groupby(["policy", "retrain", "cycle"])[["model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped",
+                                                               "recorded_true_ratio_listed",
                                                                "recorded_true_ratio_others", "true_effect_on_label",
                                                                "dr_estimate", "naive_estimate",
                                                                "last_cycles_places_top_ranked_again"]].mean()
@@ -197,6 +203,8 @@ if __name__ == "__main__":
     args = [float(a) for a in sys.argv[2:]]
     if mode == "coverage":
         coverage(int(args[0]) if args else 20, int(args[1]) if len(args) > 1 else 20_000)
+    elif mode == "retraining":
+        policies(*(int(a) for a in (args + [3, 20_000, 4][len(args):])[:3]), 1.0, every_policy=False)
     elif mode == "learn":
         learn_time(int(args[0]) if args else 1_000_000)
     elif mode == "policies":

@@ -121,7 +121,8 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
              progress: Callable[[str], None] = lambda _: None) -> pd.DataFrame:
     """One row per cycle: places, true and recorded escalations and true offending harm in the population,
     the true effect of the places (the year re-run without them, in escalations and harm), the recorded/true ratio of the listed and of
-    everyone else, and how well the model ranks true untreated risk."""
+    everyone else, and how well the model ranks true risk with no new places (the programmes already started
+    still working) and with no programme at all (`_unhelped`)."""
     out = Path(out)
     data_dir = out / "world"
     rng = np.random.default_rng([settings.seed, 7])
@@ -141,7 +142,9 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
         benefit, features = (uplift_model(scorer, prepared, settings.programme, settings.seed, settings.threads)
                              if settings.policy == "uplift" else (None, []))
         chosen = index[choose(settings.policy, cohort, settings.capacity, rng, benefit, features)]
-        truth_risk = escalation_probability_from(sim, 365, scorer.contract.snapshot.harm_threshold)
+        threshold = scorer.contract.snapshot.harm_threshold
+        truth_risk, risk_unhelped = (escalation_probability_from(sim, 365, threshold, programme_effects=effects)
+                                     for effects in (True, False))
         first = sim.months
         without = copy.deepcopy(sim)
         enrol = lambda s, month: Enrolment(chosen, settings.programme) if month == first and len(chosen) else None  # noqa: E731
@@ -160,7 +163,8 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
         listed[chosen] = True
         in_cohort = np.zeros(len(listed), bool)
         in_cohort[index] = True
-        ranked = truth_risk.set_index("person_id")["probability"].reindex(cohort["person_id"].astype(str)).to_numpy()
+        ranked, ranked_unhelped = (risk.set_index("person_id")["probability"].reindex(cohort["person_id"].astype(str))
+                                   .to_numpy() for risk in (truth_risk, risk_unhelped))
         rows.append({
             "cycle": cycle, "as_of": as_of, "policy": settings.policy, "retrain": settings.retrain, "places": len(chosen),
             "true_escalations": int(true.sum()), "recorded_escalations": int(recorded.sum()),
@@ -174,6 +178,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
             "recorded_true_ratio_listed": _ratio(recorded, true, listed),
             "recorded_true_ratio_others": _ratio(recorded, true, in_cohort & ~listed),
             "model_auc_vs_true_risk": _expected_auc(cohort["risk"].to_numpy(), ranked),
+            "model_auc_vs_true_risk_unhelped": _expected_auc(cohort["risk"].to_numpy(), ranked_unhelped),
             "last_cycles_places_top_ranked_again": float(np.isin(previous, _top(cohort, index, len(chosen))).mean())
             if len(previous) and len(chosen) else float("nan"),
         })

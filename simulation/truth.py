@@ -43,8 +43,8 @@ def escalation_probability(world_dir: Path, as_of: date, horizon_days: int = 365
 
 
 def escalation_probability_from(sim: Simulation, horizon_days: int = 365, harm_threshold: float = 6.0,
-                                replicates: int = 32, seed: int = 0,
-                                equal_recording: bool = False) -> pd.DataFrame:
+                                replicates: int = 32, seed: int = 0, equal_recording: bool = False,
+                                programme_effects: bool = True) -> pd.DataFrame:
     """True escalation probability over the horizon from the start of month `sim.months`.
 
     Escalation is a *recorded* offending involvement in a high-harm incident, the label the models
@@ -55,7 +55,9 @@ def escalation_probability_from(sim: Simulation, horizon_days: int = 365, harm_t
     still raise the person's propensity), so few replicates give a precise probability. The
     dead and those who left have probability 0. With `equal_recording`, incidents are recorded for
     everyone as for the least policed (no area or group recording bias, no surveillance): the
-    yardstick for the measurement-bias check. `sim` is not changed.
+    yardstick for the measurement-bias check. Without `programme_effects`, the programmes already started
+    stop working now: the risk if nobody had been helped, what a treatment-aware model estimates. `sim`
+    is not changed.
     """
     config, pop, d = sim.config, sim.people, sim.config.dynamics
     first_month = sim.months
@@ -64,6 +66,8 @@ def escalation_probability_from(sim: Simulation, horizon_days: int = 365, harm_t
     survival = np.zeros(len(pop))
     for replicate in range(replicates):
         state = sim.state.copy()
+        if not programme_effects:
+            state.effect_until = {p: np.minimum(until, first_month) for p, until in state.effect_until.items()}
         log_survival = np.zeros(len(pop))
         for month in range(first_month, first_month + months):
             streams = Streams((config.seed, seed, replicate), month)

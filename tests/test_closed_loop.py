@@ -26,7 +26,7 @@ def test_a_cycle_with_surveillance_records_more_of_the_listed_and_measures_the_p
     assert cycle["escalations_prevented_by_the_places"] >= 0  # DRIVE only lowers hazards
     assert cycle["harm_prevented_by_the_places"] >= 0 and cycle["true_offending_harm"] > 0
     assert cycle["true_effect_on_the_listed"] <= 0
-    assert 0.6 < cycle["model_auc_vs_true_risk"] <= 1
+    assert 0.6 < cycle["model_auc_vs_true_risk"] <= 1 and 0.6 < cycle["model_auc_vs_true_risk_unhelped"] <= 1
     assert (tmp_path / "world" / "people.parquet").exists()
 
 

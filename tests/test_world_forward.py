@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from riskloop.features.validate import load_dataset
-from riskloop.simulation.dynamics import OFFENDING_ROLES, offending_hazards
+from riskloop.simulation.dynamics import OFFENDING_PROGRAMMES, OFFENDING_ROLES, offending_hazards
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.truth import (
     escalation_probability_from, offending_counts, recorded_escalations, true_escalations,
@@ -161,6 +161,14 @@ def test_truth_helpers_count_true_and_recorded_escalations():
     absent = ~sim.people.present
     assert (probability["probability"].to_numpy()[absent] == 0).all() and absent.any()
     assert len(probability) == len(sim.people)
+    helped = np.zeros(len(sim.people), bool)
+    for programme in OFFENDING_PROGRAMMES:
+        helped |= sim.state.effect_until[programme] > sim.months
+    assert helped.sum() > 10
+    unhelped = escalation_probability_from(sim, replicates=2, programme_effects=False)["probability"].to_numpy()
+    now = probability["probability"].to_numpy()
+    assert (unhelped[helped] > now[helped]).mean() > 0.9   # without their programme they are at more risk
+    assert (unhelped[~helped] == now[~helped]).mean() > 0.98   # others differ only through a helped partner
 
 
 def test_households_moving_within_their_authority_stay_in_it():
