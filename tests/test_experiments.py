@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from riskloop.experiments.config import ConfigError, load_config, with_data
 from riskloop.experiments.registry import PromotionRefused, promote
-from riskloop.experiments.tracking import dataset_schema_rows, log_training
+from riskloop.experiments.tracking import dataset_schema_rows, frame_digest, log_training
 from riskloop.pipelines.data import load_model_data
 from riskloop.pipelines.train import train
 
@@ -163,7 +163,10 @@ def test_bring_your_own_table_trains_tracks_and_registers(tmp_path, mlflow_store
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{outcome.run_id}'")
     assert len(children) == 2 * 3  # two model groups x three temporal splits
     logged = run.inputs.dataset_inputs[0].dataset
-    assert logged.digest
+    assert logged.digest == frame_digest(data.frame[data.features + ["label"]])
+    changed = data.frame[data.features + ["label"]].copy()
+    changed.iloc[-1, 0] = 1 + changed.iloc[-1, 0]   # one cell of the last row: MLflow's own digest reads the first rows
+    assert frame_digest(changed) != logged.digest
     full = mlflow.data.from_pandas(data.frame[data.features + ["label"]], targets="label").schema
     assert json.loads(logged.schema)["mlflow_colspec"] == full.to_dict()  # as MLflow infers it from every row
 
