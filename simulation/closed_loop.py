@@ -245,7 +245,8 @@ def write_loop(cycles: pd.DataFrame, settings: LoopSettings, out: Path) -> Path:
             mlflow.log_metrics({k: float(getattr(row, k)) for k in ("true_escalations", "recorded_escalations",
                                                                      "recorded_true_ratio_listed",
                                                                      "escalations_prevented_by_the_places",
-                                                                     "true_offending_harm", "harm_prevented_by_the_places")
+                                                                     "true_offending_harm", "harm_prevented_by_the_places",
+                                                                     "model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped")
                                 if np.isfinite(float(getattr(row, k)))}, step=int(row.cycle))
         for name in ("cycles.csv", "simulate.json", "simulate.png"):
             mlflow.log_artifact(str(out / name))
