@@ -56,8 +56,8 @@ def escalation_probability_from(sim: Simulation, horizon_days: int = 365, harm_t
     dead and those who left have probability 0. With `equal_recording`, incidents are recorded for
     everyone as for the least policed (no area or group recording bias, no surveillance): the
     yardstick for the measurement-bias check. Without `programme_effects`, the programmes already started
-    stop working now: the risk if nobody had been helped, what a treatment-aware model estimates. `sim`
-    is not changed.
+    stop working now: the risk without their help from here on (the past they changed stays), what a
+    treatment-aware model estimates. `sim` is not changed.
     """
     config, pop, d = sim.config, sim.people, sim.config.dynamics
     first_month = sim.months
