@@ -25,6 +25,7 @@ Usage: python benchmarks/learning.py coverage [SEEDS=20] [PEOPLE=20000]
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import sys
@@ -159,9 +160,7 @@ def learn_time(people: int) -> None:
     from riskloop.pipelines.data import from_dataset
     from riskloop.pipelines.train import train
 
-    home = os.getcwd()
-    with tempfile.TemporaryDirectory() as tmp:
-        os.chdir(tmp)   # the SQLite store keeps its artifacts in ./mlruns
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):   # the SQLite store keeps artifacts in ./mlruns
         os.environ["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_REGISTRY_URI"] = f"sqlite:///{tmp}/mlflow.db"
         configure_tracking()
         world = Path(tmp, "world")
@@ -193,7 +192,6 @@ result = learn(settings, Path({tmp!r}, "learn"))
 write_learning(result, Path({tmp!r}, "learn"))
 print("cohort", len(result.outcomes), "promoted", result.promoted)
 """)
-        os.chdir(home)
     print(f"riskloop learn on {people:,} people: {wall:.0f} s ({wall / 60:.1f} min; goal <= 10 min), "
           f"peak RSS {rss:.2f} GiB; {out.strip()}")
 
