@@ -77,8 +77,8 @@ def test_a_propensity_fitted_on_a_sample_of_the_untreated_is_corrected_back_to_t
     splits = folds(t, 3, 0)
     full = out_of_fold(X, t, splits, 0, 1)
     sampled = out_of_fold(X, t, splits, 0, 1, max_negatives=3_000)   # about one untreated row in nine per fit
-    uncorrected = out_of_fold(X, t, splits, 0, 1, max_negatives=len(t))
-    assert np.array_equal(uncorrected, full)
+    unsampled = out_of_fold(X, t, splits, 0, 1, max_negatives=len(t))   # no more untreated than it has: no sample
+    assert np.array_equal(unsampled, full)
     assert sampled.mean() == pytest.approx(t.mean(), rel=0.05)   # uncorrected, it would be about 3 times that
     assert np.corrcoef(sampled, truth)[0, 1] > np.corrcoef(full, truth)[0, 1] - 0.01 > 0.9
     assert np.abs(sampled - truth).mean() < 1.2 * np.abs(full - truth).mean()
