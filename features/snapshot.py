@@ -341,12 +341,15 @@ def _labels(d: PreparedData, cohort: np.ndarray, t: int, config: SnapshotConfig)
     """1/0 per cohort member, or NaN when the horizon reaches past the data's end."""
     if t + config.horizon_days > d.end_day:
         return np.full(len(cohort), np.nan)
-    window = (d.inc_day > t) & (d.inc_day <= t + config.horizon_days)
-    rows = np.flatnonzero(window)
+    rows = np.flatnonzero((d.inc_day > t) & (d.inc_day <= t + config.horizon_days))
+    return np.isin(cohort, d.inc_person[rows[label_event(d, rows, config)]]).astype(float)
+
+
+def label_event(d: PreparedData, rows: np.ndarray, config: SnapshotConfig) -> np.ndarray:
+    """Per incident row: is it the label's event (high-harm offending, or high-harm victimisation)?"""
     role = d.inc_role[rows]
     involved = _OFFENDING[role] if config.label == "escalation" else role == _VICTIM
-    hits = rows[involved & _high_harm(d, rows, config.harm_threshold)]
-    return np.isin(cohort, d.inc_person[hits]).astype(float)
+    return involved & _high_harm(d, rows, config.harm_threshold)
 
 
 def _age_band(age: np.ndarray) -> np.ndarray:

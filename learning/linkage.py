@@ -36,6 +36,20 @@ def person_index(prepared: PreparedData, person_id: pd.Series) -> np.ndarray:
     return index
 
 
+NEVER = np.iinfo(np.int64).max
+
+
+def first_day_within(event_person: np.ndarray, event_day: np.ndarray, people: np.ndarray,
+                     start_day: np.ndarray | int, end_day: np.ndarray | int) -> np.ndarray:
+    """Per row: the day of person `people[i]`'s first event in (start_day[i], end_day[i]], or NEVER."""
+    span = np.int64(1) << 32
+    keys = np.sort(event_person.astype(np.int64) * span + event_day)
+    base = people.astype(np.int64) * span
+    at = np.searchsorted(keys, base + start_day, side="right")
+    found = np.r_[keys, NEVER][at]
+    return np.where((at < len(keys)) & (found <= base + end_day), found - base, NEVER)
+
+
 def starts_within(prepared: PreparedData, people: np.ndarray, start_day: np.ndarray | int, end_day: np.ndarray | int,
                   programme: int | None = None, completed: bool = False) -> np.ndarray:
     """Per row: did person `people[i]` start a programme (or the given one; with `completed`, and complete
@@ -45,11 +59,7 @@ def starts_within(prepared: PreparedData, people: np.ndarray, start_day: np.ndar
         rows &= prepared.iv_programme == programme
     if completed:
         rows &= prepared.iv_completed
-    span = np.int64(1) << 32
-    keys = np.sort(prepared.iv_person[rows].astype(np.int64) * span + prepared.iv_start[rows])
-    low = np.searchsorted(keys, people.astype(np.int64) * span + start_day, side="right")
-    high = np.searchsorted(keys, people.astype(np.int64) * span + end_day, side="right")
-    return high > low
+    return first_day_within(prepared.iv_person[rows], prepared.iv_start[rows], people, start_day, end_day) != NEVER
 
 
 def programme_starts(prepared: PreparedData, person_id: pd.Series, as_of: date, window_days: int) -> pd.DataFrame:

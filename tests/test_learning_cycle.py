@@ -18,9 +18,9 @@ from riskloop.experiments.tracking import log_training
 from riskloop.features.snapshot import PreparedData
 from riskloop.features.validate import load_dataset
 from riskloop.learning.cycle import LearnSettings, closed_as_of, learn, trials
-from riskloop.learning.linkage import monthly_cohorts
+from riskloop.learning.linkage import NEVER, monthly_cohorts
 from riskloop.learning.report import write_learning
-from riskloop.learning.retrain import INTERVENTION_FAMILIES, treated_in_label_window, treatment_aware
+from riskloop.learning.retrain import INTERVENTION_FAMILIES, LabelWindow, label_window, treatment_aware
 from riskloop.pipelines.train import train
 from riskloop.reports.words import words
 
@@ -58,19 +58,42 @@ def cycle(champion, world_20k, store):
     return result, write_learning(result, store / "learn-out")
 
 
-def test_treatment_aware_data_censors_treated_rows_and_drops_intervention_history(escalation_run, prepared):
+def test_treatment_aware_data_censors_rows_at_their_start_and_drops_intervention_history(escalation_run, prepared):
     _, data, _ = escalation_run
-    treated = treated_in_label_window(data, prepared)
+    window = label_window(data, prepared)
+    censored, label = window.censored, data.frame["label"].to_numpy()
     aware = treatment_aware(data, prepared, seed=0, threads=2)
-    assert 0 < treated.sum() < len(treated)
-    assert len(aware.frame) == (~treated).sum() == len(aware.weights)
-    assert aware.frame["person_id"].tolist() == data.frame.loc[~treated, "person_id"].tolist()
+    assert np.array_equal(window.event != NEVER, label == 1)
+    assert 0 < censored.sum() < window.started.sum() < len(censored)
+    assert (label[window.started & ~censored] == 1).all()
+    assert len(aware.frame) == (~censored).sum() == len(aware.weights)
+    assert aware.frame["person_id"].tolist() == data.frame.loc[~censored, "person_id"].tolist()
     history = {s.name for s in data.catalogue if s.family in INTERVENTION_FAMILIES}
     assert history & set(data.features) and not history & set(aware.features)
     assert (aware.weights >= 1).all() and (aware.weights <= 10).all() and aware.weights.max() > 1
     for before, after in zip(data.splits, aware.splits):
-        assert after.fit.sum() == (before.fit & ~treated).sum() and len(after.test) == len(aware.frame)
+        assert after.fit.sum() == (before.fit & ~censored).sum() and len(after.test) == len(aware.frame)
     assert aware.final is aware.splits[-1]
+
+
+def test_treatment_aware_weights_keep_the_escalation_rate_that_referral_follows(escalation_run, prepared):
+    """Referral follows incidents, so people who start a programme escalate about ten times as often as
+    the rest. Censoring them at the start and weighting the rest recovers the escalation rate of all
+    rows (which programmes lower only a little); leaving out every row with a start loses a fifth of it."""
+    _, data, _ = escalation_run
+    window, label = label_window(data, prepared), data.frame["label"].to_numpy()
+    aware = treatment_aware(data, prepared, seed=0, threads=2)
+    assert label[window.started].mean() > 5 * label[~window.started].mean()
+    assert label[~window.started].mean() < 0.8 * label.mean()
+    assert np.average(aware.frame["label"], weights=aware.weights) == pytest.approx(label.mean(), rel=0.05)
+
+
+def test_label_window_weights_an_outcome_by_the_chance_of_no_start_before_it_was_known():
+    window = LabelWindow(as_of=np.zeros(4, np.int64), start=np.array([10, 100, NEVER, NEVER]),
+                         event=np.array([50, 20, 300, NEVER]), horizon=365)
+    assert window.censored.tolist() == [True, False, False, False]
+    assert window.known_after().tolist() == [50, 20, 300, 365]
+    assert window.share_started_by(np.array([5, 10, 99, 100, 365])).tolist() == [0, 0.5, 0.5, 1, 1]
 
 
 def test_naive_retraining_learns_that_people_in_a_programme_are_low_risk_and_treatment_aware_does_not(

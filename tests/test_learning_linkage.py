@@ -10,7 +10,8 @@ import pandas as pd
 from riskloop.features.snapshot import PreparedData
 from riskloop.features.validate import load_dataset
 from riskloop.learning.cycle import closed_as_of
-from riskloop.learning.linkage import monthly_cohorts, person_index, programme_starts, read_scores, starts_within
+from riskloop.learning.linkage import (NEVER, first_day_within, monthly_cohorts, person_index, programme_starts, read_scores,
+                                      starts_within)
 from riskloop.serving.batch import ADVISORY
 
 from conftest import TODAY, hand_tables, write_tables
@@ -31,6 +32,14 @@ def test_a_start_counts_inside_its_window_only(tmp_path):
     t = np.full(3, int(np.datetime64("2023-01-01", "D").astype(np.int64)))
     assert starts_within(data, index, t, t + 59).tolist() == [True, False, False]
     assert starts_within(data, index, t, t + 58).tolist() == [False, False, False]
+
+
+def test_the_first_event_inside_each_window_is_found_per_person():
+    person, day = np.array([2, 0, 0, 1, 0]), np.array([5, 30, 10, 7, 20])
+    people = np.array([0, 0, 0, 1, 2, 3])
+    start, end = np.array([0, 10, 30, 7, 0, 0]), np.array([100, 25, 100, 100, 5, 100])
+    assert first_day_within(person, day, people, start, end).tolist() == [10, 20, NEVER, NEVER, 5, NEVER]
+    assert first_day_within(person[:0], day[:0], people, start, end).tolist() == [NEVER] * 6
 
 
 def test_monthly_cohorts_and_the_latest_closed_date():
