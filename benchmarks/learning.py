@@ -10,7 +10,9 @@ policies  `riskloop simulate` for each policy (and retraining) over seeds: escal
           with no new places and with no programme at all; the recorded/true ratio of the listed. With
           SURVEILLANCE above 1, only none and risk targeting with either retraining, to show how naive
           retraining drifts.
-retraining  The same for none and risk targeting with either retraining only (no surveillance).
+retraining  The same for none and risk targeting with either retraining only (no surveillance), and the
+          paired differences of treatment-aware minus naive retraining per cycle: both AUCs and how far
+          below their risk without programmes the model ranks the people a programme is helping.
 learn     Wall time and peak memory of one learning cycle (`learn` and its report, as `riskloop learn` runs
           them, in a fresh process) on a world of PEOPLE. Set-up, not timed: the world,
           and a champion trained and registered with the closed loop's config (one LightGBM, half-yearly
@@ -119,6 +121,9 @@ def coverage(seeds: int, people: int) -> None:
     print(f"overall coverage {frame['covered'].mean():.3f}; {now() - t0:.0f} s")
 
 
+RANKING = ["model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped", "helped_rank_shift"]
+
+
 def policies(seeds: int, people: int, cycles: int, surveillance: float, every_policy: bool = True) -> None:
     base = load_config(ESCALATION)
     runs = [("none", "treatment-aware"), ("risk", "treatment-aware"), ("risk", "naive")]
@@ -143,11 +148,21 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float, every_po
             print(f"  {column[0]:>7} ({column[1]}): {mean[column]:8.1f}  ({mean[column] - half[column]:.1f} to "
                   f"{mean[column] + half[column]:.1f})")
     by_cycle = frame.groupby(["policy", "retrain", "cycle"])[["model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped",
-                                                               "recorded_true_ratio_listed",
+                                                               "helped_rank_shift", "recorded_true_ratio_listed",
                                                                "recorded_true_ratio_others", "true_effect_on_label",
                                                                "dr_estimate", "naive_estimate",
                                                                "last_cycles_places_top_ranked_again"]].mean()
     print(by_cycle.round(3).to_string())
+    paired = frame[frame["policy"] == "risk"].set_index(["seed", "cycle", "retrain"])[RANKING].unstack("retrain")
+    if {"naive", "treatment-aware"} <= set(paired.columns.get_level_values("retrain")) and seeds > 1:
+        by = (paired.xs("treatment-aware", axis=1, level="retrain")
+              - paired.xs("naive", axis=1, level="retrain")).groupby(level="cycle")
+        mean, half = by.mean(), 1.96 * by.std(ddof=1) / np.sqrt(seeds)
+        print(f"risk targeting, treatment-aware minus naive retraining (mean over {seeds} seeds, 95% interval):")
+        for cycle in mean.index[1:]:   # cycle 1 scores with the burn-in model, the same for both
+            m, h = mean.loc[cycle], half.loc[cycle]
+            print(f"  cycle {cycle}: " + "; ".join(f"{name} {m[name]:+.4f} ({m[name] - h[name]:+.4f} to {m[name] + h[name]:+.4f})"
+                                                 for name in RANKING))
 
 
 def learn_time(people: int) -> None:

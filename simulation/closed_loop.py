@@ -121,8 +121,9 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
              progress: Callable[[str], None] = lambda _: None) -> pd.DataFrame:
     """One row per cycle: places, true and recorded escalations and true offending harm in the population,
     the true effect of the places (the year re-run without them, in escalations and harm), the recorded/true ratio of the listed and of
-    everyone else, and how well the model ranks true risk with no new places (the programmes already started
-    still working) and with no programme at all (`_unhelped`)."""
+    everyone else, how well the model ranks true risk with no new places (the programmes already started
+    still working) and with no programme at all (`_unhelped`), and how far below that risk it ranks the
+    people a programme is helping (`helped_rank_shift`)."""
     out = Path(out)
     data_dir = out / "world"
     rng = np.random.default_rng([settings.seed, 7])
@@ -179,6 +180,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
             "recorded_true_ratio_others": _ratio(recorded, true, in_cohort & ~listed),
             "model_auc_vs_true_risk": _expected_auc(cohort["risk"].to_numpy(), ranked),
             "model_auc_vs_true_risk_unhelped": _expected_auc(cohort["risk"].to_numpy(), ranked_unhelped),
+            "helped_rank_shift": _rank_shift(cohort["risk"].to_numpy(), ranked_unhelped, _in_programme(sim, index, first)),
             "last_cycles_places_top_ranked_again": float(np.isin(previous, _top(cohort, index, len(chosen))).mean())
             if len(previous) and len(chosen) else float("nan"),
         })
@@ -196,6 +198,21 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
 def _top(cohort: pd.DataFrame, index: np.ndarray, k: int) -> np.ndarray:
     """Population indexes of the k highest-risk people of the cohort."""
     return index[np.argsort(-cohort["risk"].to_numpy(), kind="stable")[:k]]
+
+
+def _in_programme(sim: Simulation, index: np.ndarray, month: int) -> np.ndarray:
+    """Per cohort member (population `index`): is a programme's effect on them running in `month`?"""
+    state = sim.state
+    return np.logical_or.reduce([(state.effect_from[p][index] <= month) & (month < state.effect_until[p][index])
+                                 for p in state.effect_from])
+
+
+def _rank_shift(score: np.ndarray, probability: np.ndarray, rows: np.ndarray) -> float:
+    """Mean of the model's percentile rank minus the true risk's, over `rows`: below 0, the model ranks
+    them lower than their risk would."""
+    ok = np.isfinite(probability)
+    shift = pd.Series(score[ok]).rank(pct=True).to_numpy() - pd.Series(probability[ok]).rank(pct=True).to_numpy()
+    return float(shift[rows[ok]].mean()) if rows[ok].any() else float("nan")
 
 
 def _expected_auc(score: np.ndarray, probability: np.ndarray) -> float:
@@ -246,7 +263,8 @@ def write_loop(cycles: pd.DataFrame, settings: LoopSettings, out: Path) -> Path:
                                                                      "recorded_true_ratio_listed",
                                                                      "escalations_prevented_by_the_places",
                                                                      "true_offending_harm", "harm_prevented_by_the_places",
-                                                                     "model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped")
+                                                                     "model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped",
+                                                                     "helped_rank_shift")
                                 if np.isfinite(float(getattr(row, k)))}, step=int(row.cycle))
         for name in ("cycles.csv", "simulate.json", "simulate.png"):
             mlflow.log_artifact(str(out / name))

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from riskloop.cli import app
 from riskloop.experiments.config import load_config
-from riskloop.simulation.closed_loop import LoopSettings, run_loop
+from riskloop.simulation.closed_loop import LoopSettings, _rank_shift, run_loop
 
 BASE = load_config(Path(__file__).parent.parent / "experiments" / "escalation.yaml")
 
@@ -27,7 +27,16 @@ def test_a_cycle_with_surveillance_records_more_of_the_listed_and_measures_the_p
     assert cycle["harm_prevented_by_the_places"] >= 0 and cycle["true_offending_harm"] > 0
     assert cycle["true_effect_on_the_listed"] <= 0
     assert 0.6 < cycle["model_auc_vs_true_risk"] <= 1 and 0.6 < cycle["model_auc_vs_true_risk_unhelped"] <= 1
+    assert -1 < cycle["helped_rank_shift"] < 1   # the world's own referrals leave people in programmes
     assert (tmp_path / "world" / "people.parquet").exists()
+
+
+def test_the_rank_shift_is_how_far_below_their_true_risk_the_model_ranks_the_helped():
+    probability = np.array([0.1, 0.2, 0.3, 0.4, np.nan])
+    helped = np.array([False, False, True, True, True])
+    assert _rank_shift(probability * 2, probability, helped) == 0
+    assert _rank_shift(np.array([4, 3, 2, 1, 0]), probability, helped) == pytest.approx(-0.5)
+    assert np.isnan(_rank_shift(probability, probability, np.zeros(5, bool)))
 
 
 @pytest.mark.slow
