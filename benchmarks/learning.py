@@ -10,9 +10,10 @@ policies  `riskloop simulate` for each policy (and retraining) over seeds: escal
           with no new places and with no programme at all; the recorded/true ratio of the listed. With
           SURVEILLANCE above 1, only none and risk targeting with either retraining, to show how naive
           retraining drifts.
-retraining  The same for none and risk targeting with either retraining only (no surveillance), and the
-          paired differences of treatment-aware minus naive retraining per cycle: both AUCs and how far
-          below their risk without programmes the model ranks the people a programme is helping.
+retraining  The same for none and POLICY (risk or uplift) targeting with either retraining only (no
+          surveillance), and the paired differences of treatment-aware minus naive retraining per cycle:
+          both AUCs, and how far below their risk without programmes the model ranks the people a
+          programme is helping.
 learn     Wall time and peak memory of one learning cycle (`learn` and its report, as `riskloop learn` runs
           them, in a fresh process) on a world of PEOPLE. Set-up, not timed: the world,
           and a champion trained and registered with the closed loop's config (one LightGBM, half-yearly
@@ -21,7 +22,7 @@ learn     Wall time and peak memory of one learning cycle (`learn` and its repor
 LightGBM runs on 2 threads (BENCH_THREADS=1 when two benchmarks share the 2 cores).
 Usage: python benchmarks/learning.py coverage [SEEDS=20] [PEOPLE=20000]
        python benchmarks/learning.py policies [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [SURVEILLANCE=1.0]
-       python benchmarks/learning.py retraining [SEEDS=3] [PEOPLE=20000] [CYCLES=4]
+       python benchmarks/learning.py retraining [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [POLICY=risk]
        python benchmarks/learning.py learn [PEOPLE=1000000]
 """
 
@@ -124,9 +125,10 @@ def coverage(seeds: int, people: int) -> None:
 RANKING = ["model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped", "helped_rank_shift"]
 
 
-def policies(seeds: int, people: int, cycles: int, surveillance: float, every_policy: bool = True) -> None:
+def policies(seeds: int, people: int, cycles: int, surveillance: float, every_policy: bool = True,
+             retrained: str = "risk") -> None:
     base = load_config(ESCALATION)
-    runs = [("none", "treatment-aware"), ("risk", "treatment-aware"), ("risk", "naive")]
+    runs = [("none", "treatment-aware"), (retrained, "treatment-aware"), (retrained, "naive")]
     if surveillance == 1.0 and every_policy:   # the policies; with surveillance, how risk targeting's retraining drifts
         runs[2:2] = [("random", "treatment-aware"), ("uplift", "treatment-aware")]
     frames = []
@@ -153,12 +155,12 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float, every_po
                                                                "dr_estimate", "naive_estimate",
                                                                "last_cycles_places_top_ranked_again"]].mean()
     print(by_cycle.round(3).to_string())
-    paired = frame[frame["policy"] == "risk"].set_index(["seed", "cycle", "retrain"])[RANKING].unstack("retrain")
+    paired = frame[frame["policy"] == retrained].set_index(["seed", "cycle", "retrain"])[RANKING].unstack("retrain")
     if {"naive", "treatment-aware"} <= set(paired.columns.get_level_values("retrain")) and seeds > 1:
         by = (paired.xs("treatment-aware", axis=1, level="retrain")
               - paired.xs("naive", axis=1, level="retrain")).groupby(level="cycle")
         mean, half = by.mean(), 1.96 * by.std(ddof=1) / np.sqrt(seeds)
-        print(f"risk targeting, treatment-aware minus naive retraining (mean over {seeds} seeds, 95% interval):")
+        print(f"{retrained} targeting, treatment-aware minus naive retraining (mean over {seeds} seeds, 95% interval):")
         for cycle in mean.index[1:]:   # cycle 1 scores with the burn-in model, the same for both
             m, h = mean.loc[cycle], half.loc[cycle]
             print(f"  cycle {cycle}: " + "; ".join(f"{name} {m[name]:+.4f} ({m[name] - h[name]:+.4f} to {m[name] + h[name]:+.4f})"
@@ -217,7 +219,8 @@ if __name__ == "__main__":
     if mode == "coverage":
         coverage(int(args[0]) if args else 20, int(args[1]) if len(args) > 1 else 20_000)
     elif mode == "retraining":
-        policies(*(int(a) for a in (args + [3, 20_000, 4][len(args):])[:3]), 1.0, every_policy=False)
+        policies(*(int(a) for a in (args + [3, 20_000, 4][len(args):])[:3]), 1.0, every_policy=False,
+                 retrained=args[3] if len(args) > 3 else "risk")
     elif mode == "learn":
         learn_time(int(args[0]) if args else 1_000_000)
     elif mode == "policies":
