@@ -215,12 +215,13 @@ print("cohort", len(result.outcomes), "promoted", result.promoted)
 
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "coverage"
-    args = [float(a) for a in sys.argv[2:]]
+    words = sys.argv[2:]
+    args = [float(a) for a in words[:3 if mode == "retraining" else None]]
     if mode == "coverage":
         coverage(int(args[0]) if args else 20, int(args[1]) if len(args) > 1 else 20_000)
     elif mode == "retraining":
         policies(*(int(a) for a in (args + [3, 20_000, 4][len(args):])[:3]), 1.0, every_policy=False,
-                 retrained=args[3] if len(args) > 3 else "risk")
+                 retrained=words[3] if len(words) > 3 else "risk")
     elif mode == "learn":
         learn_time(int(args[0]) if args else 1_000_000)
     elif mode == "policies":
