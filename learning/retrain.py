@@ -92,7 +92,7 @@ def censoring_weights(data: ModelData, window: LabelWindow, seed: int, threads: 
 
 
 def treatment_aware(data: ModelData, prepared: PreparedData, seed: int = 0, threads: int | None = None) -> ModelData:
-    """The model data with treated rows censored, censoring weights, and no intervention features."""
+    """The model data with rows censored at their start, censoring weights, and no intervention features."""
     if data.snapshot is None or data.catalogue is None:
         raise ValueError("treatment-aware retraining needs a riskloop data set (it reads the interventions table)")
     window = label_window(data, prepared)
@@ -103,7 +103,7 @@ def treatment_aware(data: ModelData, prepared: PreparedData, seed: int = 0, thre
                                                 if getattr(m, k) is not None})
     note = (f"treatment-aware: {int((~keep).sum()):,} of {len(keep):,} training rows started a programme inside their "
             f"label window before their outcome was known and were censored ({int((started & keep).sum()):,} more "
-            f"escalated before their start and keep their label); the rest are weighted by 1/P(not yet censored) "
+            f"had their outcome event before their start and keep their label); the rest are weighted by 1/P(not yet censored) "
             f"(max {weights[keep].max():.2f})")
     splits = [masks(m) for m in data.splits]
     position = [i for i, m in enumerate(data.splits) if m is data.final]
