@@ -103,8 +103,8 @@ def treatment_aware(data: ModelData, prepared: PreparedData, seed: int = 0, thre
                                                 if getattr(m, k) is not None})
     note = (f"treatment-aware: {int((~keep).sum()):,} of {len(keep):,} training rows started a programme inside their "
             f"label window before their outcome was known and were censored ({int((started & keep).sum()):,} more "
-            f"had their outcome event before their start and keep their label); the rest are weighted by 1/P(not yet censored) "
-            f"(max {weights[keep].max():.2f})")
+            f"had their outcome event before their start and keep their label); the rest are weighted by "
+            f"1/P(not yet censored) (max {weights[keep].max():.2f})")
     splits = [masks(m) for m in data.splits]
     position = [i for i, m in enumerate(data.splits) if m is data.final]
     final = splits[position[0]] if position else masks(data.final)
