@@ -29,6 +29,7 @@ from sklearn.model_selection import StratifiedKFold
 
 Z95 = float(norm.ppf(0.975))
 TRIM = 0.95
+NEAR_TRIM = 0.8   # starters kept above this propensity have few comparable untreated people
 NUISANCE = dict(n_estimators=100, learning_rate=0.08, num_leaves=15, min_child_samples=50, subsample=0.7,
                 subsample_freq=1, colsample_bytree=0.5, reg_lambda=1.0, max_bin=63, verbose=-1, deterministic=True)
 
@@ -182,8 +183,9 @@ def naive(t: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None, clusters
 
 
 def overlap(t: np.ndarray, nuisance: Nuisance, trim: float = TRIM) -> dict[str, float]:
-    """How comparable the treated and untreated are: propensity quantiles per arm, trimmed treated, and
-    the effective number of untreated people behind the weighted comparison."""
+    """How comparable the treated and untreated are: propensity quantiles per arm, trimmed treated, treated
+    kept with a propensity just under the trim, and the effective number of untreated people behind the
+    weighted comparison."""
     e = nuisance.e
     treated, control = e[t == 1], e[t == 0]
     weights = (np.clip(control, 1e-6, trim) / (1 - np.clip(control, 1e-6, trim)))
@@ -194,6 +196,8 @@ def overlap(t: np.ndarray, nuisance: Nuisance, trim: float = TRIM) -> dict[str, 
         "control_propensity_p99": float(np.quantile(control, 0.99)) if len(control) else float("nan"),
         "trimmed_treated": int((~nuisance.kept).sum()),
         "trim_above": trim,
+        "treated_near_trim": int(((treated > NEAR_TRIM) & (treated <= trim)).sum()),
+        "near_trim_above": NEAR_TRIM,
         "effective_controls": float(weights.sum() ** 2 / (weights ** 2).sum()) if weights.sum() > 0 else 0.0,
     }
 

@@ -25,6 +25,7 @@ from riskloop.reports.figures import UNSTABLE, effect_plot, points, psi_plot, qi
 from riskloop.reports.render import render, table
 from riskloop.reports.words import words
 
+WEAK_OVERLAP_SHARE = 0.1   # warn when this share of the starters was kept just under the trim
 NOT_REVEALED = ("What these records cannot reveal: the estimates assume that referral depended only on what is "
                 "recorded before the scoring date (offending, victimisation, harm, age, area, earlier programmes). "
                 "If something unrecorded drove both referral and outcome, the estimates are biased by it. And who "
@@ -101,7 +102,9 @@ def render_learning_report(result: LearningResult) -> str:
                         overlap=p.overlap, qini_plot=qini_plot(p.qini, f"{name}: who benefits"),
                         who=table(p.who_benefits.assign(learner=p.who_benefits["learner"].map(words))),
                         trimmed=disclose_text(p.overlap["trimmed_treated"], threshold),
-                        effective_controls=disclose_text(p.overlap["effective_controls"], threshold))
+                        effective_controls=disclose_text(p.overlap["effective_controls"], threshold),
+                        near_trim=disclose_text(p.overlap["treated_near_trim"], threshold),
+                        weak_overlap=p.overlap["treated_near_trim"] >= max(1, WEAK_OVERLAP_SHARE * p.n_treated))
         programmes.append(view)
     outcomes = result.outcomes
     labelled = outcomes["escalated"].dropna()

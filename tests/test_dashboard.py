@@ -78,15 +78,17 @@ def fairness_page() -> str:
     return render_fairness_report(fairness_audit(), "riskloop-test", "a synthetic audit")
 
 
-def learning_page(threshold: int) -> str:
+def learning_page(threshold: int, near_trim: int = 0) -> str:
     """A learning report of a synthetic cycle (disclosure threshold `threshold`): small subgroups, a few
-    starters trimmed, a programme with 19 starters, 6 new programme starts."""
+    starters trimmed, `near_trim` starters kept just under the trim, a programme with 19 starters, 6 new
+    programme starts."""
     rng = np.random.default_rng(2)
     n = 2_000
     t = (rng.random(n) < 0.1).astype(int)
     y = (rng.random(n) < 0.2).astype(int)
     e = np.clip(0.1 + 0.03 * rng.standard_normal(n), 0.01, 0.9)
     e[np.flatnonzero(t)[:3]] = 0.97
+    e[np.flatnonzero(t)[3:3 + near_trim]] = 0.9
     nuisance = Nuisance(e, np.full(n, 0.2), ~((t == 1) & (e > 0.95)))
     tier = rng.choice(["primary", "secondary", "tertiary"], n, p=[0.88, 0.1, 0.02])
     effects = effect_table(t, y, nuisance, {"prevention tier": tier})
@@ -201,6 +203,14 @@ def allowed_count(text: str, threshold: int) -> bool:
         return True
     value = int(text.replace(",", ""))
     return value == 0 or (value % 5 == 0 and value >= 5 * round((threshold + 1) / 5 + 1e-9))
+
+
+def test_the_learning_report_warns_in_words_when_starters_crowd_the_trim():
+    assert "Weak overlap" not in learning_page(10)
+    assert "Weak overlap" not in learning_page(10, near_trim=15)    # under a tenth of about 200 starters
+    text = lambda page: " ".join(page.split())  # noqa: E731
+    assert "Weak overlap: 40 people who started had a propensity between 0.8 and 0.95" in text(learning_page(10, near_trim=40))
+    assert "Weak overlap: * people who started" in text(learning_page(50, near_trim=40))   # a count under the threshold
 
 
 def test_secondary_suppression():

@@ -89,6 +89,8 @@ def test_overlap_reports_propensities_and_trimming(world):
     summary = overlap(t, nuisance)
     assert summary["treated_propensity_median"] > summary["control_propensity_median"]
     assert summary["trimmed_treated"] == int((~nuisance.kept).sum())
+    started = nuisance.e[t == 1]
+    assert summary["treated_near_trim"] == int(((started > 0.8) & (started <= 0.95)).sum())
     assert 0 < summary["effective_controls"] <= (t == 0).sum()
 
 
