@@ -166,6 +166,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
         in_cohort[index] = True
         ranked, ranked_unhelped = (risk.set_index("person_id")["probability"].reindex(cohort["person_id"].astype(str))
                                    .to_numpy() for risk in (truth_risk, risk_unhelped))
+        score = cohort["risk"].to_numpy()
         rows.append({
             "cycle": cycle, "as_of": as_of, "policy": settings.policy, "retrain": settings.retrain, "places": len(chosen),
             "true_escalations": int(true.sum()), "recorded_escalations": int(recorded.sum()),
@@ -178,9 +179,9 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
             if listed.any() else float("nan"),
             "recorded_true_ratio_listed": _ratio(recorded, true, listed),
             "recorded_true_ratio_others": _ratio(recorded, true, in_cohort & ~listed),
-            "model_auc_vs_true_risk": _expected_auc(cohort["risk"].to_numpy(), ranked),
-            "model_auc_vs_true_risk_unhelped": _expected_auc(cohort["risk"].to_numpy(), ranked_unhelped),
-            "helped_rank_shift": _rank_shift(cohort["risk"].to_numpy(), ranked_unhelped, _in_programme(sim, index, first)),
+            "model_auc_vs_true_risk": _expected_auc(score, ranked),
+            "model_auc_vs_true_risk_unhelped": _expected_auc(score, ranked_unhelped),
+            "helped_rank_shift": _rank_shift(score, ranked_unhelped, _in_programme(sim, index, first)),
             "last_cycles_places_top_ranked_again": float(np.isin(previous, _top(cohort, index, len(chosen))).mean())
             if len(previous) and len(chosen) else float("nan"),
         })
@@ -202,9 +203,7 @@ def _top(cohort: pd.DataFrame, index: np.ndarray, k: int) -> np.ndarray:
 
 def _in_programme(sim: Simulation, index: np.ndarray, month: int) -> np.ndarray:
     """Per cohort member (population `index`): is a programme's effect on them running in `month`?"""
-    state = sim.state
-    return np.logical_or.reduce([(state.effect_from[p][index] <= month) & (month < state.effect_until[p][index])
-                                 for p in state.effect_from])
+    return np.logical_or.reduce([sim.state.in_effect(p, month)[index] for p in sim.state.effect_from])
 
 
 def _rank_shift(score: np.ndarray, probability: np.ndarray, rows: np.ndarray) -> float:

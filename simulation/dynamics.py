@@ -60,6 +60,10 @@ class State:
                                  else value.copy())
                         for f in fields(self) for value in [getattr(self, f.name)]})
 
+    def in_effect(self, programme: str, month: int) -> np.ndarray:
+        """Per person: is `programme`'s effect on them running in `month`?"""
+        return (self.effect_from[programme] <= month) & (month < self.effect_until[programme])
+
     def recording(self, pop: Population, month: int) -> np.ndarray:
         """Per-person recording multiplier of offending this month: planted bias times surveillance."""
         watched = month < self.surveillance_until
@@ -110,17 +114,15 @@ def offending_multiplier(state: State, month: int) -> np.ndarray:
     """Reduction of offending hazards by the programmes active this month."""
     multiplier = np.ones_like(state.drift)
     for p in OFFENDING_PROGRAMMES:
-        active = (state.effect_from[p] <= month) & (month < state.effect_until[p])
-        multiplier *= 1 - state.effect_size[p] * active
+        multiplier *= 1 - state.effect_size[p] * state.in_effect(p, month)
     return multiplier
 
 
 def domestic_multiplier(pop: Population, state: State, month: int) -> np.ndarray:
     """DRIVE reduces the perpetrator's domestic abuse; IRIS support of the partner reduces it too."""
-    drive_active = (state.effect_from["drive"] <= month) & (month < state.effect_until["drive"])
-    iris_active = (state.effect_from["iris"] <= month) & (month < state.effect_until["iris"])
-    partner_iris = np.where(pop.partner >= 0, (state.effect_size["iris"] * iris_active)[pop.partner], 0.0)
-    return (1 - state.effect_size["drive"] * drive_active) * (1 - partner_iris)
+    iris = state.effect_size["iris"] * state.in_effect("iris", month)
+    partner_iris = np.where(pop.partner >= 0, iris[pop.partner], 0.0)
+    return (1 - state.effect_size["drive"] * state.in_effect("drive", month)) * (1 - partner_iris)
 
 
 @dataclass
