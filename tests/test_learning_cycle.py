@@ -50,6 +50,12 @@ def prepared(world_20k) -> PreparedData:
 
 
 @pytest.fixture(scope="module")
+def aware_data(escalation_run, prepared):
+    """The escalation run's model data made treatment-aware."""
+    return treatment_aware(escalation_run[1], prepared, seed=0, threads=2)
+
+
+@pytest.fixture(scope="module")
 def cycle(champion, world_20k, store):
     config = dataclasses.replace(champion, models=dataclasses.replace(champion.models, logistic=None, prior_harm=None),
                                  schedule=dataclasses.replace(champion.schedule, n_test=1))
@@ -58,11 +64,11 @@ def cycle(champion, world_20k, store):
     return result, write_learning(result, store / "learn-out")
 
 
-def test_treatment_aware_data_censors_rows_at_their_start_and_drops_intervention_history(escalation_run, prepared):
+def test_treatment_aware_data_censors_rows_at_their_start_and_drops_intervention_history(escalation_run, prepared,
+                                                                                         aware_data):
     _, data, _ = escalation_run
     window = label_window(data, prepared)
-    censored, label = window.censored, data.frame["label"].to_numpy()
-    aware = treatment_aware(data, prepared, seed=0, threads=2)
+    censored, label, aware = window.censored, data.frame["label"].to_numpy(), aware_data
     assert np.array_equal(window.event != NEVER, label == 1)
     assert 0 < censored.sum() < window.started.sum() < len(censored)
     assert (label[window.started & ~censored] == 1).all()
@@ -76,13 +82,12 @@ def test_treatment_aware_data_censors_rows_at_their_start_and_drops_intervention
     assert aware.final is aware.splits[-1]
 
 
-def test_treatment_aware_weights_keep_the_escalation_rate_that_referral_follows(escalation_run, prepared):
+def test_treatment_aware_weights_keep_the_escalation_rate_that_referral_follows(escalation_run, prepared, aware_data):
     """Referral follows incidents, so people who start a programme escalate about ten times as often as
     the rest. Censoring them at the start and weighting the rest recovers the escalation rate of all
     rows (which programmes lower only a little); leaving out every row with a start loses a fifth of it."""
     _, data, _ = escalation_run
-    window, label = label_window(data, prepared), data.frame["label"].to_numpy()
-    aware = treatment_aware(data, prepared, seed=0, threads=2)
+    window, label, aware = label_window(data, prepared), data.frame["label"].to_numpy(), aware_data
     assert label[window.started].mean() > 5 * label[~window.started].mean()
     assert label[~window.started].mean() < 0.8 * label.mean()
     assert np.average(aware.frame["label"], weights=aware.weights) == pytest.approx(label.mean(), rel=0.05)
@@ -97,13 +102,13 @@ def test_label_window_weights_an_outcome_by_the_chance_of_no_start_before_it_was
 
 
 def test_naive_retraining_learns_that_people_in_a_programme_are_low_risk_and_treatment_aware_does_not(
-        escalation_run, prepared):
+        escalation_run, aware_data):
     """The same people scored twice, with and without their programme history: the naive model lowers
     the risk of most people in a programme because of it; the treatment-aware model cannot."""
     config, data, _ = escalation_run
     config = dataclasses.replace(config, models=dataclasses.replace(config.models, logistic=None, prior_harm=None))
     naive = train(data, config).scorer
-    aware = train(treatment_aware(data, prepared, seed=0, threads=2), config).scorer
+    aware = train(aware_data, config).scorer
     history = [s.name for s in data.catalogue if s.family in INTERVENTION_FAMILIES]
     active = [s.name for s in data.catalogue if s.family == "intervention_active"]
     test = data.frame[data.final.test]
