@@ -13,7 +13,7 @@ policies  `riskloop simulate` for each policy (and retraining) over seeds: escal
 retraining  The same for none and POLICY (risk or uplift) targeting with either retraining only (no
           surveillance), and the paired differences of treatment-aware minus naive retraining per cycle:
           both AUCs, and how far below their risk without programmes the model ranks the people a
-          programme is helping.
+          programme is helping; in a world whose programmes work EFFECT_SCALE times as well (Dynamics).
 learn     Wall time and peak memory of one learning cycle (`learn` and its report, as `riskloop learn` runs
           them, in a fresh process) on a world of PEOPLE. Set-up, not timed: the world,
           and a champion trained and registered with the closed loop's config (one LightGBM, half-yearly
@@ -22,7 +22,7 @@ learn     Wall time and peak memory of one learning cycle (`learn` and its repor
 LightGBM runs on 2 threads (BENCH_THREADS=1 when two benchmarks share the 2 cores).
 Usage: python benchmarks/learning.py coverage [SEEDS=20] [PEOPLE=20000]
        python benchmarks/learning.py policies [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [SURVEILLANCE=1.0]
-       python benchmarks/learning.py retraining [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [POLICY=risk]
+       python benchmarks/learning.py retraining [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [POLICY=risk] [EFFECT_SCALE=1]
        python benchmarks/learning.py learn [PEOPLE=1000000]
 """
 
@@ -126,18 +126,20 @@ RANKING = ["model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped", "helped_
 
 
 def policies(seeds: int, people: int, cycles: int, surveillance: float, every_policy: bool = True,
-             retrained: str = "risk") -> None:
+             retrained: str = "risk", effect_scale: float = 1.0) -> None:
     base = load_config(ESCALATION)
     runs = [("none", "treatment-aware"), (retrained, "treatment-aware"), (retrained, "naive")]
     if surveillance == 1.0 and every_policy:   # the policies; with surveillance, how risk targeting's retraining drifts
         runs[2:2] = [("random", "treatment-aware"), ("uplift", "treatment-aware")]
+    print(f"{seeds} seeds x {people:,} people, {cycles} cycles, {max(50, people // 100)} places a year on DRIVE, "
+          f"surveillance {surveillance:g}, programme effects x {effect_scale:g}", flush=True)
     frames = []
     for seed in range(seeds):
         for policy, retrain in runs:
             t0 = now()
             with tempfile.TemporaryDirectory() as tmp:
                 settings = LoopSettings(people, seed, cycles, max(50, people // 100), policy, retrain, surveillance,
-                                        "drive", THREADS)
+                                        "drive", THREADS, effect_scale)
                 frames.append(run_loop(settings, base, Path(tmp)).assign(seed=seed))
             print(f"seed {seed} {policy} {retrain}: {now() - t0:.0f} s", flush=True)
     frame = pd.concat(frames, ignore_index=True)
@@ -221,7 +223,7 @@ if __name__ == "__main__":
         coverage(int(args[0]) if args else 20, int(args[1]) if len(args) > 1 else 20_000)
     elif mode == "retraining":
         policies(*(int(a) for a in (args + [3, 20_000, 4][len(args):])[:3]), 1.0, every_policy=False,
-                 retrained=words[3] if len(words) > 3 else "risk")
+                 retrained=words[3] if len(words) > 3 else "risk", effect_scale=float(words[4]) if len(words) > 4 else 1.0)
     elif mode == "learn":
         learn_time(int(args[0]) if args else 1_000_000)
     elif mode == "policies":

@@ -669,6 +669,8 @@ def simulate(
     retrain: Annotated[str, typer.Option(help="naive or treatment-aware")] = "treatment-aware",
     surveillance_effect: Annotated[float, typer.Option(help="recording multiplier for the listed (1 = none)")] = 1.0,
     programme: Annotated[str, typer.Option(help="the programme the places are on")] = "drive",
+    effect_scale: Annotated[float, typer.Option(help="the world's programmes work this many times as well "
+                                                     "(each true effect at most 0.95)")] = 1.0,
     threads: Annotated[Optional[int], typer.Option(help="LightGBM threads (default: all cores)")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("riskloop-simulate"),
 ) -> None:
@@ -683,16 +685,20 @@ def simulate(
         fatal(f"--retrain: expected naive or treatment-aware, got '{retrain}'")
     if programme not in PROGRAMMES:
         fatal(f"--programme: expected one of {', '.join(PROGRAMMES)}, got '{programme}'")
-    if surveillance_effect < 1 or cycles < 1 or capacity < 0 or people < 1000:
-        fatal("--surveillance-effect must be >= 1, --cycles >= 1, --capacity >= 0 and --people >= 1000")
-    settings = LoopSettings(people, seed, cycles, capacity, policy, retrain, surveillance_effect, programme, threads)
+    if surveillance_effect < 1 or cycles < 1 or capacity < 0 or people < 1000 or not effect_scale >= 0:
+        fatal("--surveillance-effect must be >= 1, --cycles >= 1, --capacity >= 0, --people >= 1000 "
+              "and --effect-scale >= 0")
+    settings = LoopSettings(people, seed, cycles, capacity, policy, retrain, surveillance_effect, programme, threads,
+                            effect_scale)
     base = load_config(Path(str(resources.files("riskloop.experiments") / "escalation.yaml")))
     out_dir.mkdir(parents=True, exist_ok=True)
     with progress_bar("closed loop") as bar:
         task = bar.add_task("steps", total=None)
         frame = run_loop(settings, base, out_dir, progress=lambda what: bar.update(task, advance=1, description=what))
     path = write_loop(frame, settings, out_dir)
-    table = Table(title=f"closed loop: policy {policy}, {retrain} retraining, {capacity} places a year on {programme}")
+    scaled = f" (its effects x {effect_scale:g})" if effect_scale != 1 else ""
+    table = Table(title=f"closed loop: policy {policy}, {retrain} retraining, {capacity} places a year on {programme}"
+                        + scaled)
     for col in ("cycle", "true escalations", "prevented by the places", "harm prevented", "recorded/true listed",
                 "recorded/true others", "true effect (label)", "DR estimate (95% CI)"):
         table.add_column(col, justify="right")

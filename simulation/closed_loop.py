@@ -4,10 +4,12 @@ beside every estimate.
 
 Policies: `none` (no places), `random` (places drawn at random from the cohort), `risk` (the highest
 risk), `uplift` (among the 3 x places highest risk, the highest predicted benefit from an X-learner
-fitted on the latest window whose outcomes are known; by risk while there is none). Retraining is
-`naive` or `treatment-aware` (learning/retrain.py). With a surveillance effect above 1, the listed
-people's offending is recorded that much more often for the cycle (true incidents unchanged), so
-the runaway-feedback loop can be seen in the recorded/true ratio of the listed.
+fitted on the latest window whose outcomes are known; by risk while there is none), each among the
+cohort members who can start the programme (not still in its effect window from an earlier start; a
+place offered to them would be wasted). Retraining is `naive` or `treatment-aware` (learning/retrain.py).
+With a surveillance effect above 1, the listed people's offending is recorded that much more often for
+the cycle (true incidents unchanged), so the runaway-feedback loop can be seen in the recorded/true ratio
+of the listed.
 
 Worlds on one seed share their random numbers (simulation/streams.py), so two policies differ only
 where the policy made them differ: escalations prevented are counted against the `none` policy
@@ -38,7 +40,7 @@ from riskloop.learning.uplift import fit_x_learner
 from riskloop.pipelines.data import from_dataset
 from riskloop.pipelines.score import score_cohort
 from riskloop.pipelines.train import train
-from riskloop.simulation.parameters import WorldConfig
+from riskloop.simulation.parameters import Dynamics, WorldConfig
 from riskloop.simulation.truth import escalation_probability_from, offending_counts
 from riskloop.simulation.world import Enrolment, Simulation, Surveillance, extend, simulate, write_world
 
@@ -59,6 +61,7 @@ class LoopSettings:
     surveillance_effect: float = 1.0    # recording multiplier for the listed, for their cycle
     programme: str = "drive"
     threads: int | None = None
+    effect_scale: float = 1.0           # the world's programmes work this many times as well (Dynamics)
 
 
 def model_config(base: ExperimentConfig, data: Path, end: date, threads: int | None) -> ExperimentConfig:
@@ -75,6 +78,13 @@ def model_config(base: ExperimentConfig, data: Path, end: date, threads: int | N
 
 def present_index(sim: Simulation, person_id: pd.Series) -> np.ndarray:
     return pd.Index(sim.people.person_id).get_indexer(person_id.astype(str))
+
+
+def can_start(sim: Simulation, programme: str, index: np.ndarray) -> np.ndarray:
+    """Per person (population `index`): may they start `programme` now? Not while its effect window from an
+    earlier start is still open (the world skips them, as a partnership would not re-refer them), so a place
+    is offered only to someone who can take it."""
+    return sim.state.effect_until[programme][index] <= sim.months
 
 
 def choose(policy: Policy, cohort: pd.DataFrame, capacity: int, rng: np.random.Generator,
@@ -128,7 +138,8 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
     data_dir = out / "world"
     rng = np.random.default_rng([settings.seed, 7])
     progress("burn-in world")
-    sim = simulate(WorldConfig(people=settings.people, seed=settings.seed, end=BURN_IN_END))
+    sim = simulate(WorldConfig(people=settings.people, seed=settings.seed, end=BURN_IN_END,
+                               dynamics=Dynamics(programme_effect_scale=settings.effect_scale)))
     write_world(sim, data_dir)
     end = BURN_IN_END
     prepared = PreparedData.from_dataset(load_dataset(data_dir, today=end + timedelta(days=1), quarantine=False))
@@ -142,7 +153,9 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
         cohort, index = cohort[sim.people.present[index]].reset_index(drop=True), index[sim.people.present[index]]
         benefit, features = (uplift_model(scorer, prepared, settings.programme, settings.seed, settings.threads)
                              if settings.policy == "uplift" else (None, []))
-        chosen = index[choose(settings.policy, cohort, settings.capacity, rng, benefit, features)]
+        free = np.flatnonzero(can_start(sim, settings.programme, index))
+        chosen = index[free[choose(settings.policy, cohort.iloc[free].reset_index(drop=True), settings.capacity, rng,
+                                   benefit, features)]]
         threshold = scorer.contract.snapshot.harm_threshold
         truth_risk, risk_unhelped = (escalation_probability_from(sim, 365, threshold, programme_effects=effects)
                                      for effects in (True, False))

@@ -31,6 +31,7 @@ PROGRAMME_DAYS = {"iris": 120, "drive": 300, "youth_early_action": 180, "diversi
 PROGRAMME_COMPLETION = {"iris": 0.7, "drive": 0.55, "youth_early_action": 0.65, "diversion": 0.8}
 EFFECT_MONTHS = 24          # how long a programme's effect on propensity lasts after it starts
 PARTIAL_EFFECT = 0.3        # share of the individual effect a non-completer still gets
+MAX_EFFECT = 0.95           # the largest proportional reduction of a hazard a programme can make
 
 # Harm-index base weight per incident type; each incident's harm = base x lognormal(0, HARM_SIGMA).
 HARM_BASE = {
@@ -113,6 +114,11 @@ class Dynamics:
     severe_excitation: float = 0.45
     victim_excitation_decay: float = 0.8
     victim_excitation_effect: float = 0.6   # repeat victimisation
+    programme_effect_scale: float = 1.0     # multiplies every true programme effect (at most MAX_EFFECT)
+
+    def __post_init__(self) -> None:
+        if not self.programme_effect_scale >= 0:
+            raise ValueError(f"programme_effect_scale must be >= 0, got {self.programme_effect_scale}")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import expit, logit, ndtri
 
 from riskloop.simulation.parameters import (
-    ACE_PROBABILITIES, ETHNICITY_BASE, GROUP_RECORDING_FACTOR, LOCAL_AUTHORITY_NAMES,
+    ACE_PROBABILITIES, ETHNICITY_BASE, GROUP_RECORDING_FACTOR, LOCAL_AUTHORITY_NAMES, MAX_EFFECT,
     OVER_POLICED_AREA_FACTOR, OVER_POLICED_AREA_SHARE, PROGRAMME_COMPLETION, PROGRAMMES,
     Dynamics, WorldConfig,
 )
@@ -231,6 +231,7 @@ def new_people(d: Dynamics, areas: Areas, area: np.ndarray, birth_day: np.ndarra
         "youth_early_action": np.clip(0.05 + 0.07 * ace_capped + rng.normal(0, 0.08, n), 0, 0.8),
         "diversion": np.clip(rng.normal(0.12, 0.15, n), 0, 0.6),
     }
+    effect = {p: np.minimum(d.programme_effect_scale * e, MAX_EFFECT) for p, e in effect.items()}
     completion = {p: expit(logit(PROGRAMME_COMPLETION[p]) - 0.15 * (ace_capped - 2)) for p in PROGRAMMES}
     never = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     return Population(

@@ -3,6 +3,7 @@ re-running the year without them, and surveillance inflates what is recorded of 
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,9 @@ from typer.testing import CliRunner
 
 from riskloop.cli import app
 from riskloop.experiments.config import load_config
-from riskloop.simulation.closed_loop import LoopSettings, _rank_shift, run_loop
+from riskloop.simulation.closed_loop import LoopSettings, _rank_shift, can_start, run_loop
+from riskloop.simulation.parameters import WorldConfig
+from riskloop.simulation.world import Enrolment, extend, simulate
 
 BASE = load_config(Path(__file__).parent.parent / "experiments" / "escalation.yaml")
 
@@ -29,6 +32,23 @@ def test_a_cycle_with_surveillance_records_more_of_the_listed_and_measures_the_p
     assert 0.6 < cycle["model_auc_vs_true_risk"] <= 1 and 0.6 < cycle["model_auc_vs_true_risk_unhelped"] <= 1
     assert -1 < cycle["helped_rank_shift"] < 1   # the world's own referrals leave people in programmes
     assert (tmp_path / "world" / "people.parquet").exists()
+
+
+def test_places_are_offered_only_to_people_who_can_take_them():
+    """A year after a start, its effect window is still open: the world would skip a second start, so the
+    loop does not offer one; everyone it does offer a place starts."""
+    sim = simulate(WorldConfig(people=2_000, seed=5, end=date(2020, 12, 31)))
+    everyone = lambda: np.arange(len(sim.people.present))  # noqa: E731  (births and arrivals join)
+    first = np.flatnonzero(can_start(sim, "drive", everyone()) & sim.people.present)[::10]
+    extend(sim, 12, enrol=lambda s, m: Enrolment(first, "drive") if m == 24 else None)
+    assert not can_start(sim, "drive", first).any() and can_start(sim, "iris", first).any()
+    offered = np.flatnonzero(can_start(sim, "drive", everyone()) & sim.people.present)
+    rows_before = sum(len(p) for p in sim.interventions.person)
+    extend(sim, 1, enrol=lambda s, m: Enrolment(offered, "drive"))
+    new = slice(rows_before, None)
+    started = np.concatenate(sim.interventions.person)[new][np.concatenate(sim.interventions.programme)[new] == "drive"]
+    stayed = offered[sim.people.present[offered]]   # a few leave Wales that month
+    assert np.isin(stayed, started).all() and len(stayed) > 1_500 and not np.isin(first, started).any()
 
 
 def test_the_rank_shift_is_how_far_below_their_true_risk_the_model_ranks_the_helped():
@@ -56,6 +76,7 @@ def test_no_places_change_nothing_the_policy_did_not_touch(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--policy", "best"], "--policy"), (["--retrain", "clever"], "--retrain"),
     (["--programme", "boxing"], "--programme"), (["--surveillance-effect", "0.5"], "--surveillance-effect"),
+    (["--effect-scale", "-1"], "--effect-scale"),
 ])
 def test_simulate_refuses_bad_options_in_one_line(tmp_path, args, message):
     result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), *args])
