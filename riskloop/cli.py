@@ -685,9 +685,10 @@ def simulate(
         fatal(f"--retrain: expected naive or treatment-aware, got '{retrain}'")
     if programme not in PROGRAMMES:
         fatal(f"--programme: expected one of {', '.join(PROGRAMMES)}, got '{programme}'")
-    if surveillance_effect < 1 or cycles < 1 or capacity < 0 or people < 1000 or not effect_scale >= 0:
-        fatal("--surveillance-effect must be >= 1, --cycles >= 1, --capacity >= 0, --people >= 1000 "
-              "and --effect-scale >= 0")
+    if not (1 <= surveillance_effect < float("inf") and 0 <= effect_scale < float("inf")) or cycles < 1 or capacity < 0 \
+            or people < 1000:
+        fatal("--surveillance-effect must be finite and >= 1, --effect-scale finite and >= 0, --cycles >= 1, "
+              "--capacity >= 0 and --people >= 1000")
     settings = LoopSettings(people, seed, cycles, capacity, policy, retrain, surveillance_effect, programme, threads,
                             effect_scale)
     base = load_config(Path(str(resources.files("riskloop.experiments") / "escalation.yaml")))

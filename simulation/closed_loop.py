@@ -181,7 +181,8 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
                                    .to_numpy() for risk in (truth_risk, risk_unhelped))
         score = cohort["risk"].to_numpy()
         rows.append({
-            "cycle": cycle, "as_of": as_of, "policy": settings.policy, "retrain": settings.retrain, "places": len(chosen),
+            "cycle": cycle, "as_of": as_of, "policy": settings.policy, "retrain": settings.retrain,
+            "places": int((sim.state.effect_from[settings.programme][chosen] == first + 1).sum()),   # taken up
             "true_escalations": int(true.sum()), "recorded_escalations": int(recorded.sum()),
             "true_escalations_of_the_listed": int(true[listed].sum()),
             "true_effect_on_the_listed": float((true[listed] - true_without[listed]).mean()) if listed.any() else float("nan"),

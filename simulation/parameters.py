@@ -117,8 +117,8 @@ class Dynamics:
     programme_effect_scale: float = 1.0     # multiplies every true programme effect (at most MAX_EFFECT)
 
     def __post_init__(self) -> None:
-        if not self.programme_effect_scale >= 0:
-            raise ValueError(f"programme_effect_scale must be >= 0, got {self.programme_effect_scale}")
+        if not 0 <= self.programme_effect_scale < float("inf"):
+            raise ValueError(f"programme_effect_scale must be finite and >= 0, got {self.programme_effect_scale}")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def test_a_cycle_with_surveillance_records_more_of_the_listed_and_measures_the_p
     settings = LoopSettings(people=6_000, seed=3, cycles=1, capacity=60, policy="risk", retrain="treatment-aware",
                             surveillance_effect=2.0, threads=2)
     cycle = run_loop(settings, BASE, tmp_path).iloc[0]
-    assert cycle["places"] == 60
+    assert cycle["places"] == 60   # every place taken up (none offered to people the world would skip)
     assert cycle["recorded_true_ratio_listed"] > 1.3 * cycle["recorded_true_ratio_others"]
     assert cycle["escalations_prevented_by_the_places"] >= 0  # DRIVE only lowers hazards
     assert cycle["harm_prevented_by_the_places"] >= 0 and cycle["true_offending_harm"] > 0
@@ -49,6 +49,12 @@ def test_places_are_offered_only_to_people_who_can_take_them():
     started = np.concatenate(sim.interventions.person)[new][np.concatenate(sim.interventions.programme)[new] == "drive"]
     stayed = offered[sim.people.present[offered]]   # a few leave Wales that month
     assert np.isin(stayed, started).all() and len(stayed) > 1_500 and not np.isin(first, started).any()
+
+
+def test_a_window_that_ends_this_month_is_open_and_one_that_ends_next_month_is_not():
+    sim = simulate(WorldConfig(people=500, seed=1, end=date(2019, 12, 31)))
+    sim.state.effect_until["drive"][:3] = sim.months + np.array([-1, 0, 1])
+    assert can_start(sim, "drive", np.arange(3)).tolist() == [True, True, False]
 
 
 def test_the_rank_shift_is_how_far_below_their_true_risk_the_model_ranks_the_helped():
@@ -76,7 +82,7 @@ def test_no_places_change_nothing_the_policy_did_not_touch(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--policy", "best"], "--policy"), (["--retrain", "clever"], "--retrain"),
     (["--programme", "boxing"], "--programme"), (["--surveillance-effect", "0.5"], "--surveillance-effect"),
-    (["--effect-scale", "-1"], "--effect-scale"),
+    (["--effect-scale", "-1"], "--effect-scale"), (["--effect-scale", "inf"], "--effect-scale"),
 ])
 def test_simulate_refuses_bad_options_in_one_line(tmp_path, args, message):
     result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), *args])
