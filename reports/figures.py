@@ -179,10 +179,11 @@ def loop_plot(cycles: pd.DataFrame) -> bytes:
         label = f"{policy} ({retrain})"
         left.plot(rows["cycle"], rows["true_escalations"], marker="o", color=colour, label=label)
         right.plot(rows["cycle"], rows["recorded_true_ratio_listed"], marker="o", color=colour, label=f"{label}: listed")
-        right.plot(rows["cycle"], rows["recorded_true_ratio_others"], ls="--", color=colour, label=f"{label}: others")
+        right.plot(rows["cycle"], rows["recorded_true_ratio_others"], ls="--", marker="s", mfc="none", color=colour,
+                   label=f"{label}: others")
     left.set(xlabel="cycle (years)", ylabel="true high-harm offending involvements", title="Escalations per cycle")
     right.set(xlabel="cycle (years)", ylabel="recorded / true", title="How much of the truth gets recorded")
     for ax in (left, right):
         ax.legend(fontsize=7)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xticks(sorted(cycles["cycle"].unique()))   # whole cycles, one tick each (even for a single one)
     return png(fig)
