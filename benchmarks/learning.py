@@ -131,14 +131,15 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float, every_po
     runs = [("none", "treatment-aware"), (retrained, "treatment-aware"), (retrained, "naive")]
     if surveillance == 1.0 and every_policy:   # the policies; with surveillance, how risk targeting's retraining drifts
         runs[2:2] = [("random", "treatment-aware"), ("uplift", "treatment-aware")]
-    print(f"{seeds} seeds x {people:,} people, {cycles} cycles, {max(50, people // 100)} places a year on DRIVE, "
+    places = max(50, people // 100)
+    print(f"{seeds} seeds x {people:,} people, {cycles} cycles, {places} places a year on DRIVE, "
           f"surveillance {surveillance:g}, programme effects x {effect_scale:g}", flush=True)
     frames = []
     for seed in range(seeds):
         for policy, retrain in runs:
             t0 = now()
             with tempfile.TemporaryDirectory() as tmp:
-                settings = LoopSettings(people, seed, cycles, max(50, people // 100), policy, retrain, surveillance,
+                settings = LoopSettings(people, seed, cycles, places, policy, retrain, surveillance,
                                         "drive", THREADS, effect_scale)
                 frames.append(run_loop(settings, base, Path(tmp)).assign(seed=seed))
             print(f"seed {seed} {policy} {retrain}: {now() - t0:.0f} s", flush=True)

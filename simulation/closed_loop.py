@@ -80,13 +80,6 @@ def present_index(sim: Simulation, person_id: pd.Series) -> np.ndarray:
     return pd.Index(sim.people.person_id).get_indexer(person_id.astype(str))
 
 
-def can_start(sim: Simulation, programme: str, index: np.ndarray) -> np.ndarray:
-    """Per person (population `index`): may they start `programme` now? Not while its effect window from an
-    earlier start is still open (the world skips them, as a partnership would not re-refer them), so a place
-    is offered only to someone who can take it."""
-    return sim.state.effect_until[programme][index] <= sim.months
-
-
 def choose(policy: Policy, cohort: pd.DataFrame, capacity: int, rng: np.random.Generator,
            benefit: Callable[[pd.DataFrame], np.ndarray] | None, features: list[str]) -> np.ndarray:
     """Row positions of the cohort given a place."""
@@ -153,7 +146,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
         cohort, index = cohort[sim.people.present[index]].reset_index(drop=True), index[sim.people.present[index]]
         benefit, features = (uplift_model(scorer, prepared, settings.programme, settings.seed, settings.threads)
                              if settings.policy == "uplift" else (None, []))
-        free = np.flatnonzero(can_start(sim, settings.programme, index))
+        free = np.flatnonzero(sim.state.can_start(settings.programme, sim.months)[index])   # as the world's `eligible`
         chosen = index[free[choose(settings.policy, cohort.iloc[free].reset_index(drop=True), settings.capacity, rng,
                                    benefit, features)]]
         threshold = scorer.contract.snapshot.harm_threshold

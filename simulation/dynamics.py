@@ -64,6 +64,10 @@ class State:
         """Per person: is `programme`'s effect on them running in `month`?"""
         return (self.effect_from[programme] <= month) & (month < self.effect_until[programme])
 
+    def can_start(self, programme: str, month: int) -> np.ndarray:
+        """Per person: may they start `programme` in `month` (no effect window of it still open)?"""
+        return self.effect_until[programme] <= month
+
     def recording(self, pop: Population, month: int) -> np.ndarray:
         """Per-person recording multiplier of offending this month: planted bias times surveillance."""
         watched = month < self.surveillance_until
@@ -338,7 +342,7 @@ def start_programme(pop: Population, state: State, people: np.ndarray, programme
 def eligible(pop: Population, state: State, people: np.ndarray, programme: str, month: int) -> np.ndarray:
     """The unique `people` present and not in an effect window of `programme` (none in the last 24 months)."""
     people = np.unique(people)
-    return people[pop.present[people] & (state.effect_until[programme][people] <= month)]
+    return people[pop.present[people] & state.can_start(programme, month)[people]]
 
 
 def _refer(pop: Population, state: State, month: int, month_start: np.datetime64, span: int,

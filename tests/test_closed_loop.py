@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from riskloop.cli import app
 from riskloop.experiments.config import load_config
-from riskloop.simulation.closed_loop import LoopSettings, _rank_shift, can_start, run_loop
+from riskloop.simulation.closed_loop import LoopSettings, _rank_shift, run_loop
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import Enrolment, extend, simulate
 
@@ -38,11 +38,11 @@ def test_places_are_offered_only_to_people_who_can_take_them():
     """A year after a start, its effect window is still open: the world would skip a second start, so the
     loop does not offer one; everyone it does offer a place starts."""
     sim = simulate(WorldConfig(people=2_000, seed=5, end=date(2020, 12, 31)))
-    everyone = lambda: np.arange(len(sim.people.present))  # noqa: E731  (births and arrivals join)
-    first = np.flatnonzero(can_start(sim, "drive", everyone()) & sim.people.present)[::10]
+    can_start = lambda programme: sim.state.can_start(programme, sim.months)  # noqa: E731
+    first = np.flatnonzero(can_start("drive") & sim.people.present)[::10]
     extend(sim, 12, enrol=lambda s, m: Enrolment(first, "drive") if m == 24 else None)
-    assert not can_start(sim, "drive", first).any() and can_start(sim, "iris", first).any()
-    offered = np.flatnonzero(can_start(sim, "drive", everyone()) & sim.people.present)
+    assert not can_start("drive")[first].any() and can_start("iris")[first].any()
+    offered = np.flatnonzero(can_start("drive") & sim.people.present)
     rows_before = sum(len(p) for p in sim.interventions.person)
     extend(sim, 1, enrol=lambda s, m: Enrolment(offered, "drive"))
     new = slice(rows_before, None)
@@ -54,7 +54,7 @@ def test_places_are_offered_only_to_people_who_can_take_them():
 def test_a_window_that_ends_this_month_is_open_and_one_that_ends_next_month_is_not():
     sim = simulate(WorldConfig(people=500, seed=1, end=date(2019, 12, 31)))
     sim.state.effect_until["drive"][:3] = sim.months + np.array([-1, 0, 1])
-    assert can_start(sim, "drive", np.arange(3)).tolist() == [True, True, False]
+    assert sim.state.can_start("drive", sim.months)[:3].tolist() == [True, True, False]
 
 
 def test_the_rank_shift_is_how_far_below_their_true_risk_the_model_ranks_the_helped():
