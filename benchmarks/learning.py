@@ -14,6 +14,9 @@ retraining  The same for none and POLICY (risk or uplift) targeting with either 
           surveillance), and the paired differences of treatment-aware minus naive retraining per cycle:
           both AUCs, and how far below their risk without programmes the model ranks the people a
           programme is helping; in a world whose programmes work EFFECT_SCALE times as well (Dynamics).
+          Paired twice: between the two loops of a seed (whose worlds part after cycle 1, as each
+          model lists other people), and on the same data (each loop also retrains the other way each
+          cycle, `compare_retraining`), which isolates the retraining from the world's path.
 learn     Wall time and peak memory of one learning cycle (`learn` and its report, as `riskloop learn` runs
           them, in a fresh process) on a world of PEOPLE. Set-up, not timed: the world,
           and a champion trained and registered with the closed loop's config (one LightGBM, half-yearly
@@ -126,7 +129,7 @@ RANKING = ["model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped", "helped_
 
 
 def policies(seeds: int, people: int, cycles: int, surveillance: float, every_policy: bool = True,
-             retrained: str = "risk", effect_scale: float = 1.0) -> None:
+             retrained: str = "risk", effect_scale: float = 1.0, compare: bool = False) -> None:
     base = load_config(ESCALATION)
     runs = [("none", "treatment-aware"), (retrained, "treatment-aware"), (retrained, "naive")]
     if surveillance == 1.0 and every_policy:   # the policies; with surveillance, how risk targeting's retraining drifts
@@ -140,7 +143,7 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float, every_po
             t0 = now()
             with tempfile.TemporaryDirectory() as tmp:
                 settings = LoopSettings(people, seed, cycles, places, policy, retrain, surveillance,
-                                        "drive", THREADS, effect_scale)
+                                        "drive", THREADS, effect_scale, compare and policy != "none")
                 frames.append(run_loop(settings, base, Path(tmp)).assign(seed=seed))
             print(f"seed {seed} {policy} {retrain}: {now() - t0:.0f} s", flush=True)
     frame = pd.concat(frames, ignore_index=True)
@@ -162,12 +165,26 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float, every_po
     if {"naive", "treatment-aware"} <= set(paired.columns.get_level_values("retrain")) and seeds > 1:
         by = (paired.xs("treatment-aware", axis=1, level="retrain")
               - paired.xs("naive", axis=1, level="retrain")).groupby(level="cycle")
-        mean, half = by.mean(), 1.96 * by.std(ddof=1) / np.sqrt(seeds)
-        print(f"{retrained} targeting, treatment-aware minus naive retraining (mean over {seeds} seeds, 95% interval):")
-        for cycle in mean.index[1:]:   # cycle 1 scores with the burn-in model, the same for both
-            m, h = mean.loc[cycle], half.loc[cycle]
-            print(f"  cycle {cycle}: " + "; ".join(f"{name} {m[name]:+.4f} ({m[name] - h[name]:+.4f} to {m[name] + h[name]:+.4f})"
-                                                 for name in RANKING))
+        print_paired(by, f"{retrained} targeting, treatment-aware minus naive retraining, between the loops "
+                         f"(mean over {seeds} seeds, 95% interval):")
+    if compare:
+        same = frame[frame["policy"] == retrained].set_index(["seed", "retrain", "cycle"])
+        model, other = same[RANKING], same[[f"other_retrain_{name}" for name in RANKING]].set_axis(RANKING, axis=1)
+        on_aware = same.index.get_level_values("retrain") == "treatment-aware"
+        aware, naive_ = pd.concat([model[on_aware], other[~on_aware]]), pd.concat([other[on_aware], model[~on_aware]])
+        print_paired((aware - naive_).groupby(level=["seed", "cycle"]).mean().groupby(level="cycle"),
+                     f"{retrained} targeting, treatment-aware minus naive retraining on the same data "
+                     f"(the mean of both loops' paths, over {seeds} seeds, 95% interval):")
+
+
+def print_paired(by, title: str) -> None:
+    """Per cycle after the first (scored with the burn-in model, the same for both): mean and 95% interval."""
+    mean, half = by.mean(), (1.96 * by.std(ddof=1)).div(np.sqrt(by.size()), axis=0)
+    print(title)
+    for cycle in mean.index[1:]:
+        m, h = mean.loc[cycle], half.loc[cycle]
+        print(f"  cycle {cycle}: " + "; ".join(f"{name} {m[name]:+.4f} ({m[name] - h[name]:+.4f} to {m[name] + h[name]:+.4f})"
+                                             for name in RANKING))
 
 
 def learn_time(people: int) -> None:
@@ -224,7 +241,8 @@ if __name__ == "__main__":
         coverage(int(args[0]) if args else 20, int(args[1]) if len(args) > 1 else 20_000)
     elif mode == "retraining":
         policies(*(int(a) for a in (args + [3, 20_000, 4][len(args):])[:3]), 1.0, every_policy=False,
-                 retrained=words[3] if len(words) > 3 else "risk", effect_scale=float(words[4]) if len(words) > 4 else 1.0)
+                 retrained=words[3] if len(words) > 3 else "risk", effect_scale=float(words[4]) if len(words) > 4 else 1.0,
+                 compare=True)
     elif mode == "learn":
         learn_time(int(args[0]) if args else 1_000_000)
     elif mode == "policies":

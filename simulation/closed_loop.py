@@ -62,6 +62,11 @@ class LoopSettings:
     programme: str = "drive"
     threads: int | None = None
     effect_scale: float = 1.0           # the world's programmes work this many times as well (Dynamics)
+    compare_retraining: bool = False    # also retrain the other way on the same data, and rank with both
+
+    @property
+    def other_retrain(self) -> Literal["naive", "treatment-aware"]:
+        return "naive" if self.retrain == "treatment-aware" else "treatment-aware"
 
 
 def model_config(base: ExperimentConfig, data: Path, end: date, threads: int | None) -> ExperimentConfig:
@@ -116,6 +121,12 @@ def retrained(base: ExperimentConfig, settings: LoopSettings, data_dir: Path, pr
     return train(data, config).scorer
 
 
+def _ranking(score: np.ndarray, ranked: np.ndarray, ranked_unhelped: np.ndarray, helped: np.ndarray) -> dict[str, float]:
+    return {"model_auc_vs_true_risk": _expected_auc(score, ranked),
+            "model_auc_vs_true_risk_unhelped": _expected_auc(score, ranked_unhelped),
+            "helped_rank_shift": _rank_shift(score, ranked_unhelped, helped)}
+
+
 def _ratio(recorded: np.ndarray, true: np.ndarray, rows: np.ndarray) -> float:
     return float(recorded[rows].sum() / true[rows].sum()) if true[rows].sum() else float("nan")
 
@@ -126,7 +137,9 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
     the true effect of the places (the year re-run without them, in escalations and harm), the recorded/true ratio of the listed and of
     everyone else, how well the model ranks true risk with no new places (the programmes already started
     still working) and with no programme at all (`_unhelped`), and how far below that risk it ranks the
-    people a programme is helping (`helped_rank_shift`)."""
+    people a programme is helping (`helped_rank_shift`). With `compare_retraining`, the same three for the
+    model retrained the other way on the same data each cycle (`other_retrain_...`): a comparison of the
+    two retrainings that the world's path, shaped by the loop's own model, does not blur."""
     out = Path(out)
     data_dir = out / "world"
     rng = np.random.default_rng([settings.seed, 7])
@@ -137,6 +150,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
     end = BURN_IN_END
     prepared = PreparedData.from_dataset(load_dataset(data_dir, today=end + timedelta(days=1), quarantine=False))
     scorer = retrained(base, dataclasses.replace(settings, retrain="naive"), data_dir, prepared, end)
+    other = scorer if settings.compare_retraining else None
     rows, previous = [], np.empty(0, dtype=np.int64)
     for cycle in range(1, settings.cycles + 1):
         as_of = end + timedelta(days=1)
@@ -172,7 +186,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
         in_cohort[index] = True
         ranked, ranked_unhelped = (risk.set_index("person_id")["probability"].reindex(cohort["person_id"].astype(str))
                                    .to_numpy() for risk in (truth_risk, risk_unhelped))
-        score = cohort["risk"].to_numpy()
+        helped = _in_programme(sim, index, first)
         rows.append({
             "cycle": cycle, "as_of": as_of, "policy": settings.policy, "retrain": settings.retrain,
             "places": int((sim.state.effect_from[settings.programme][chosen] == first + 1).sum()),   # taken up
@@ -186,12 +200,15 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
             if listed.any() else float("nan"),
             "recorded_true_ratio_listed": _ratio(recorded, true, listed),
             "recorded_true_ratio_others": _ratio(recorded, true, in_cohort & ~listed),
-            "model_auc_vs_true_risk": _expected_auc(score, ranked),
-            "model_auc_vs_true_risk_unhelped": _expected_auc(score, ranked_unhelped),
-            "helped_rank_shift": _rank_shift(score, ranked_unhelped, _in_programme(sim, index, first)),
+            **_ranking(cohort["risk"].to_numpy(), ranked, ranked_unhelped, helped),
             "last_cycles_places_top_ranked_again": float(np.isin(previous, _top(cohort, index, len(chosen))).mean())
             if len(previous) and len(chosen) else float("nan"),
         })
+        if other is not None:
+            other_score = (score_cohort(other, prepared, as_of).frame.set_index("person_id")["risk"]
+                           .reindex(cohort["person_id"]).to_numpy())
+            rows[-1].update({f"other_retrain_{k}": v for k, v in
+                             _ranking(other_score, ranked, ranked_unhelped, helped).items()})
         previous = chosen
         progress(f"cycle {cycle}: learning and {settings.retrain} retraining")
         rows[-1].update(_estimate(cohort, index, chosen, recorded > 0,
@@ -200,6 +217,8 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
         write_world(sim, data_dir)
         prepared = PreparedData.from_dataset(load_dataset(data_dir, today=end + timedelta(days=1), quarantine=False))
         scorer = retrained(base, settings, data_dir, prepared, end)
+        if settings.compare_retraining:
+            other = retrained(base, dataclasses.replace(settings, retrain=settings.other_retrain), data_dir, prepared, end)
     return pd.DataFrame(rows)
 
 
