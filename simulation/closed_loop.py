@@ -122,6 +122,7 @@ def retrained(base: ExperimentConfig, settings: LoopSettings, data_dir: Path, pr
 
 
 def _ranking(score: np.ndarray, ranked: np.ndarray, ranked_unhelped: np.ndarray, helped: np.ndarray) -> dict[str, float]:
+    """How well `score` ranks the true risk, with no new places and with no programme, and the helped's shift."""
     return {"model_auc_vs_true_risk": _expected_auc(score, ranked),
             "model_auc_vs_true_risk_unhelped": _expected_auc(score, ranked_unhelped),
             "helped_rank_shift": _rank_shift(score, ranked_unhelped, helped)}
