@@ -38,7 +38,7 @@ from riskloop.learning.effects import att, cross_fit, naive
 from riskloop.learning.retrain import treatment_aware
 from riskloop.learning.uplift import fit_x_learner
 from riskloop.pipelines.data import from_dataset
-from riskloop.pipelines.score import score_cohort
+from riskloop.pipelines.score import score_cohort, score_frame
 from riskloop.pipelines.train import train
 from riskloop.simulation.parameters import Dynamics, WorldConfig
 from riskloop.simulation.truth import escalation_probability_from, offending_counts
@@ -206,8 +206,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
             if len(previous) and len(chosen) else float("nan"),
         })
         if other is not None:
-            other_score = (score_cohort(other, prepared, as_of).frame.set_index("person_id")["risk"]
-                           .reindex(cohort["person_id"]).to_numpy())
+            other_score = score_frame(other, cohort)["risk"].to_numpy()   # the cohort's snapshot, scored again
             rows[-1].update({f"other_retrain_{k}": v for k, v in
                              _ranking(other_score, ranked, ranked_unhelped, helped).items()})
         previous = chosen
