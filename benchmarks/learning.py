@@ -13,7 +13,8 @@ policies  `riskloop simulate` for each policy (and retraining) over seeds: escal
 retraining  The same for none and POLICY (risk or uplift) targeting with either retraining only (no
           surveillance), and the paired differences of treatment-aware minus naive retraining per cycle:
           both AUCs, and how far below their risk without programmes the model ranks the people a
-          programme is helping; in a world whose programmes work EFFECT_SCALE times as well (Dynamics).
+          programme is helping; in a world whose programmes work EFFECT_SCALE times as well (Dynamics),
+          with PLACES places a year (a hundredth of the people, at least 50, unless given).
           Paired twice: between the two loops of a seed (whose worlds part after cycle 1, as each
           model lists other people), and on the same data (each loop also retrains the other way each
           cycle, `compare_retraining`), which isolates the retraining from the world's path.
@@ -26,6 +27,7 @@ LightGBM runs on 2 threads (BENCH_THREADS=1 when two benchmarks share the 2 core
 Usage: python benchmarks/learning.py coverage [SEEDS=20] [PEOPLE=20000]
        python benchmarks/learning.py policies [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [SURVEILLANCE=1.0]
        python benchmarks/learning.py retraining [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [POLICY=risk] [EFFECT_SCALE=1]
+                                            [PLACES=PEOPLE/100]
        python benchmarks/learning.py learn [PEOPLE=1000000]
 """
 
@@ -129,12 +131,12 @@ RANKING = ["model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped", "helped_
 
 
 def policies(seeds: int, people: int, cycles: int, surveillance: float, every_policy: bool = True,
-             retrained: str = "risk", effect_scale: float = 1.0, compare: bool = False) -> None:
+             retrained: str = "risk", effect_scale: float = 1.0, compare: bool = False, places: int | None = None) -> None:
     base = load_config(ESCALATION)
     runs = [("none", "treatment-aware"), (retrained, "treatment-aware"), (retrained, "naive")]
     if surveillance == 1.0 and every_policy:   # the policies; with surveillance, how risk targeting's retraining drifts
         runs[2:2] = [("random", "treatment-aware"), ("uplift", "treatment-aware")]
-    places = max(50, people // 100)
+    places = places or max(50, people // 100)
     print(f"{seeds} seeds x {people:,} people, {cycles} cycles, {places} places a year on DRIVE, "
           f"surveillance {surveillance:g}, programme effects x {effect_scale:g}", flush=True)
     frames = []
@@ -242,7 +244,7 @@ if __name__ == "__main__":
     elif mode == "retraining":
         policies(*(int(a) for a in (args + [3, 20_000, 4][len(args):])[:3]), 1.0, every_policy=False,
                  retrained=words[3] if len(words) > 3 else "risk", effect_scale=float(words[4]) if len(words) > 4 else 1.0,
-                 compare=True)
+                 compare=True, places=int(words[5]) if len(words) > 5 else None)
     elif mode == "learn":
         learn_time(int(args[0]) if args else 1_000_000)
     elif mode == "policies":
