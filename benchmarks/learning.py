@@ -18,6 +18,8 @@ retraining  The same for none and POLICY (risk or uplift) targeting with either 
           Paired twice: between the two loops of a seed (whose worlds part after cycle 1, as each
           model lists other people), and on the same data (each loop also retrains the other way each
           cycle, `compare_retraining`), which isolates the retraining from the world's path.
+same-data The same-data pairing only: one treatment-aware loop per seed (no none or naive loop), each
+          cycle's data also retrained naively; a third of the time, for larger worlds.
 learn     Wall time and peak memory of one learning cycle (`learn` and its report, as `riskloop learn` runs
           them, in a fresh process) on a world of PEOPLE. Set-up, not timed: the world,
           and a champion trained and registered with the closed loop's config (one LightGBM, half-yearly
@@ -28,6 +30,7 @@ Usage: python benchmarks/learning.py coverage [SEEDS=20] [PEOPLE=20000]
        python benchmarks/learning.py policies [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [SURVEILLANCE=1.0]
        python benchmarks/learning.py retraining [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [POLICY=risk] [EFFECT_SCALE=1]
                                             [PLACES=PEOPLE/100]
+       python benchmarks/learning.py same-data [the same as retraining]
        python benchmarks/learning.py learn [PEOPLE=1000000]
 """
 
@@ -131,9 +134,12 @@ RANKING = ["model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped", "helped_
 
 
 def policies(seeds: int, people: int, cycles: int, surveillance: float, every_policy: bool = True,
-             retrained: str = "risk", effect_scale: float = 1.0, compare: bool = False, places: int | None = None) -> None:
+             retrained: str = "risk", effect_scale: float = 1.0, compare: bool = False, places: int | None = None,
+             same_data_only: bool = False) -> None:
     base = load_config(ESCALATION)
     runs = [("none", "treatment-aware"), (retrained, "treatment-aware"), (retrained, "naive")]
+    if same_data_only:   # one loop per seed, each cycle's data retrained both ways
+        runs = [(retrained, "treatment-aware")]
     if surveillance == 1.0 and every_policy:   # the policies; with surveillance, how risk targeting's retraining drifts
         runs[2:2] = [("random", "treatment-aware"), ("uplift", "treatment-aware")]
     places = places or max(50, people // 100)
@@ -149,14 +155,15 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float, every_po
                 frames.append(run_loop(settings, base, Path(tmp)).assign(seed=seed))
             print(f"seed {seed} {policy} {retrain}: {now() - t0:.0f} s", flush=True)
     frame = pd.concat(frames, ignore_index=True)
-    for measure, what in (("true_escalations", "true escalations"), ("true_offending_harm", "true offending harm")):
-        totals = frame.groupby(["seed", "policy", "retrain"])[measure].sum().unstack(["policy", "retrain"])
-        prevented = totals.rsub(totals[("none", "treatment-aware")], axis=0).drop(columns=[("none", "treatment-aware")])
-        mean, half = prevented.mean(), 1.96 * prevented.std(ddof=1) / np.sqrt(len(prevented))
-        print(f"{what} prevented over {cycles} cycles against no places (mean over {seeds} seeds, 95% interval):")
-        for column in prevented.columns:
-            print(f"  {column[0]:>7} ({column[1]}): {mean[column]:8.1f}  ({mean[column] - half[column]:.1f} to "
-                  f"{mean[column] + half[column]:.1f})")
+    if not same_data_only:   # escalations prevented need the none policy's loop
+        for measure, what in (("true_escalations", "true escalations"), ("true_offending_harm", "true offending harm")):
+            totals = frame.groupby(["seed", "policy", "retrain"])[measure].sum().unstack(["policy", "retrain"])
+            prevented = totals.rsub(totals[("none", "treatment-aware")], axis=0).drop(columns=[("none", "treatment-aware")])
+            mean, half = prevented.mean(), 1.96 * prevented.std(ddof=1) / np.sqrt(len(prevented))
+            print(f"{what} prevented over {cycles} cycles against no places (mean over {seeds} seeds, 95% interval):")
+            for column in prevented.columns:
+                print(f"  {column[0]:>7} ({column[1]}): {mean[column]:8.1f}  ({mean[column] - half[column]:.1f} to "
+                      f"{mean[column] + half[column]:.1f})")
     by_cycle = frame.groupby(["policy", "retrain", "cycle"])[["model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped",
                                                                "helped_rank_shift", "recorded_true_ratio_listed",
                                                                "recorded_true_ratio_others", "true_effect_on_label",
@@ -174,9 +181,10 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float, every_po
         model, other = same[RANKING], same[[f"other_retrain_{name}" for name in RANKING]].set_axis(RANKING, axis=1)
         on_aware = same.index.get_level_values("retrain") == "treatment-aware"
         aware, naive_ = pd.concat([model[on_aware], other[~on_aware]]), pd.concat([other[on_aware], model[~on_aware]])
+        paths = "the treatment-aware loop's path" if same_data_only else "the mean of both loops' paths"
         print_paired((aware - naive_).groupby(level=["seed", "cycle"]).mean().groupby(level="cycle"),
                      f"{retrained} targeting, treatment-aware minus naive retraining on the same data "
-                     f"(the mean of both loops' paths, over {seeds} seeds, 95% interval):")
+                     f"({paths}, over {seeds} seeds, 95% interval):")
 
 
 def print_paired(by, title: str) -> None:
@@ -238,13 +246,13 @@ print("cohort", len(result.outcomes), "promoted", result.promoted)
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "coverage"
     words = sys.argv[2:]
-    args = [float(a) for a in words[:3 if mode == "retraining" else None]]
+    args = [float(a) for a in words[:3 if mode in ("retraining", "same-data") else None]]
     if mode == "coverage":
         coverage(int(args[0]) if args else 20, int(args[1]) if len(args) > 1 else 20_000)
-    elif mode == "retraining":
+    elif mode in ("retraining", "same-data"):
         policies(*(int(a) for a in (args + [3, 20_000, 4][len(args):])[:3]), 1.0, every_policy=False,
                  retrained=words[3] if len(words) > 3 else "risk", effect_scale=float(words[4]) if len(words) > 4 else 1.0,
-                 compare=True, places=int(words[5]) if len(words) > 5 else None)
+                 compare=True, places=int(words[5]) if len(words) > 5 else None, same_data_only=mode == "same-data")
     elif mode == "learn":
         learn_time(int(args[0]) if args else 1_000_000)
     elif mode == "policies":
