@@ -137,11 +137,12 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float, every_po
              retrained: str = "risk", effect_scale: float = 1.0, compare: bool = False, places: int | None = None,
              same_data_only: bool = False) -> None:
     base = load_config(ESCALATION)
-    runs = [("none", "treatment-aware"), (retrained, "treatment-aware"), (retrained, "naive")]
     if same_data_only:   # one loop per seed, each cycle's data retrained both ways
         runs = [(retrained, "treatment-aware")]
-    if surveillance == 1.0 and every_policy:   # the policies; with surveillance, how risk targeting's retraining drifts
-        runs[2:2] = [("random", "treatment-aware"), ("uplift", "treatment-aware")]
+    else:
+        runs = [("none", "treatment-aware"), (retrained, "treatment-aware"), (retrained, "naive")]
+        if surveillance == 1.0 and every_policy:   # the policies; with surveillance, how risk targeting's retraining drifts
+            runs[2:2] = [("random", "treatment-aware"), ("uplift", "treatment-aware")]
     places = places or max(50, people // 100)
     print(f"{seeds} seeds x {people:,} people, {cycles} cycles, {places} places a year on DRIVE, "
           f"surveillance {surveillance:g}, programme effects x {effect_scale:g}", flush=True)
@@ -155,7 +156,7 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float, every_po
                 frames.append(run_loop(settings, base, Path(tmp)).assign(seed=seed))
             print(f"seed {seed} {policy} {retrain}: {now() - t0:.0f} s", flush=True)
     frame = pd.concat(frames, ignore_index=True)
-    if not same_data_only:   # escalations prevented need the none policy's loop
+    if ("none", "treatment-aware") in runs:   # escalations prevented are counted against the none policy's loop
         for measure, what in (("true_escalations", "true escalations"), ("true_offending_harm", "true offending harm")):
             totals = frame.groupby(["seed", "policy", "retrain"])[measure].sum().unstack(["policy", "retrain"])
             prevented = totals.rsub(totals[("none", "treatment-aware")], axis=0).drop(columns=[("none", "treatment-aware")])
