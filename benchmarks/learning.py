@@ -19,7 +19,9 @@ retraining  The same for none and POLICY (risk or uplift) targeting with either 
           model lists other people), and on the same data (each loop also retrains the other way each
           cycle, `compare_retraining`), which isolates the retraining from the world's path.
 same-data The same-data pairing only: one treatment-aware loop per seed (no none or naive loop), each
-          cycle's data also retrained naively; a third of the time, for larger worlds.
+          cycle's data also retrained naively; a third of the time, for larger worlds. With the ceiling:
+          a model retrained naively each cycle on the same world run with no programme effect (the same
+          seed and places, `LoopSettings.ceiling`), the best a treatment-aware retraining could rank.
 learn     Wall time and peak memory of one learning cycle (`learn` and its report, as `riskloop learn` runs
           them, in a fresh process) on a world of PEOPLE. Set-up, not timed: the world,
           and a champion trained and registered with the closed loop's config (one LightGBM, half-yearly
@@ -152,7 +154,7 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float, every_po
             t0 = now()
             with tempfile.TemporaryDirectory() as tmp:
                 settings = LoopSettings(people, seed, cycles, places, policy, retrain, surveillance,
-                                        "drive", THREADS, effect_scale, compare and policy != "none")
+                                        "drive", THREADS, effect_scale, compare and policy != "none", same_data_only)
                 frames.append(run_loop(settings, base, Path(tmp)).assign(seed=seed))
             print(f"seed {seed} {policy} {retrain}: {now() - t0:.0f} s", flush=True)
     frame = pd.concat(frames, ignore_index=True)
@@ -186,13 +188,19 @@ def policies(seeds: int, people: int, cycles: int, surveillance: float, every_po
         print_paired((aware - naive_).groupby(level=["seed", "cycle"]).mean().groupby(level="cycle"),
                      f"{retrained} targeting, treatment-aware minus naive retraining on the same data "
                      f"({paths}, over {seeds} seeds, 95% interval):")
+    if same_data_only:   # the ceiling: retrained naively on the same world with no programme effect
+        ceiling = same[[f"ceiling_{name}" for name in RANKING]].set_axis(RANKING, axis=1)
+        for name, retraining in (("naive", naive_), ("treatment-aware", aware)):
+            print_paired((ceiling - retraining).groupby(level="cycle"),
+                         f"the ceiling (retrained on the world with no programme effect) minus {name} retraining "
+                         f"(over {seeds} seeds, 95% interval):", skip_first=False)
 
 
-def print_paired(by, title: str) -> None:
-    """Per cycle after the first (scored with the burn-in model, the same for both): mean and 95% interval."""
+def print_paired(by, title: str, skip_first: bool = True) -> None:
+    """Per cycle, mean and 95% interval; after the first unless told (when both scored with the burn-in model)."""
     mean, half = by.mean(), (1.96 * by.std(ddof=1)).div(np.sqrt(by.size()), axis=0)
     print(title)
-    for cycle in mean.index[1:]:
+    for cycle in mean.index[int(skip_first):]:
         m, h = mean.loc[cycle], half.loc[cycle]
         print(f"  cycle {cycle}: " + "; ".join(f"{name} {m[name]:+.4f} ({m[name] - h[name]:+.4f} to {m[name] + h[name]:+.4f})"
                                              for name in RANKING))

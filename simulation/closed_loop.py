@@ -63,6 +63,7 @@ class LoopSettings:
     threads: int | None = None
     effect_scale: float = 1.0           # the world's programmes work this many times as well (Dynamics)
     compare_retraining: bool = False    # also retrain the other way on the same data, and rank with both
+    ceiling: bool = False               # also run the world with no programme effect, retrained naively (below)
 
     @property
     def other_retrain(self) -> Literal["naive", "treatment-aware"]:
@@ -140,18 +141,32 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
     still working) and with no programme at all (`_unhelped`), and how far below that risk it ranks the
     people a programme is helping (`helped_rank_shift`). With `compare_retraining`, the same three for the
     model retrained the other way on the same data each cycle (`other_retrain_...`): a comparison of the
-    two retrainings that the world's path, shaped by the loop's own model, does not blur."""
+    two retrainings that the world's path, shaped by the loop's own model, does not blur. With `ceiling`,
+    the same for a model retrained naively each cycle on the same world run with every programme's effect
+    at zero (the same seed, so the same people and random numbers, and the same places; `ceiling_...`):
+    it learns from untreated outcomes only, as a treatment-aware retraining aims to, so it bounds what
+    that could reach (its world also keeps the escalations that programmes prevent, which no reweighting
+    of the recorded ones can bring back)."""
     out = Path(out)
     data_dir = out / "world"
     rng = np.random.default_rng([settings.seed, 7])
     progress("burn-in world")
     sim = simulate(WorldConfig(people=settings.people, seed=settings.seed, end=BURN_IN_END,
                                dynamics=Dynamics(programme_effect_scale=settings.effect_scale)))
-    write_world(sim, data_dir)
     end = BURN_IN_END
-    prepared = PreparedData.from_dataset(load_dataset(data_dir, today=end + timedelta(days=1), quarantine=False))
-    scorer = retrained(base, dataclasses.replace(settings, retrain="naive"), data_dir, prepared, end)
+    prepared = _written(sim, data_dir, end)
+    naive_settings = dataclasses.replace(settings, retrain="naive")
+    scorer = retrained(base, naive_settings, data_dir, prepared, end)
     other = scorer if settings.compare_retraining else None
+    untreated = (simulate(dataclasses.replace(sim.config, dynamics=dataclasses.replace(sim.config.dynamics,
+                                                                                       programme_effect_scale=0.0)))
+                 if settings.ceiling else None)
+
+    def retrain_untreated():
+        return retrained(base, naive_settings, out / "untreated-world", _written(untreated, out / "untreated-world", end),
+                         end)
+
+    ceiling = retrain_untreated() if untreated is not None else None
     rows, previous = [], np.empty(0, dtype=np.int64)
     for cycle in range(1, settings.cycles + 1):
         as_of = end + timedelta(days=1)
@@ -175,6 +190,8 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
         progress(f"cycle {cycle}: the world's year with {len(chosen)} places")
         extend(sim, CYCLE_MONTHS, enrol, watched)
         extend(without, CYCLE_MONTHS, None, watched)
+        if untreated is not None:
+            extend(untreated, CYCLE_MONTHS, enrol, watched)
         window = (first, first + CYCLE_MONTHS)
         true = offending_counts(sim, *window)
         recorded = offending_counts(sim, *window, recorded_only=True)
@@ -209,17 +226,28 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
             other_score = score_frame(other, cohort)["risk"].to_numpy()   # the cohort's snapshot, scored again
             rows[-1].update({f"other_retrain_{k}": v for k, v in
                              _ranking(other_score, ranked, ranked_unhelped, helped).items()})
+        if ceiling is not None:
+            rows[-1].update({f"ceiling_{k}": v for k, v in
+                             _ranking(score_frame(ceiling, cohort)["risk"].to_numpy(), ranked, ranked_unhelped,
+                                      helped).items()})
         previous = chosen
         progress(f"cycle {cycle}: learning and {settings.retrain} retraining")
         rows[-1].update(_estimate(cohort, index, chosen, recorded > 0,
                                   adjustment_features(scorer, prepared.catalogue(scorer.contract.snapshot)), settings))
         end = sim.end.astype(date)
-        write_world(sim, data_dir)
-        prepared = PreparedData.from_dataset(load_dataset(data_dir, today=end + timedelta(days=1), quarantine=False))
+        prepared = _written(sim, data_dir, end)
         scorer = retrained(base, settings, data_dir, prepared, end)
         if settings.compare_retraining:
             other = retrained(base, dataclasses.replace(settings, retrain=settings.other_retrain), data_dir, prepared, end)
+        if untreated is not None:
+            ceiling = retrain_untreated()
     return pd.DataFrame(rows)
+
+
+def _written(sim: Simulation, out: Path, end: date) -> PreparedData:
+    """Write the world's contract tables to `out` and prepare them as the loop reads them on `end`'s next day."""
+    write_world(sim, out)
+    return PreparedData.from_dataset(load_dataset(out, today=end + timedelta(days=1), quarantine=False))
 
 
 def _top(cohort: pd.DataFrame, index: np.ndarray, k: int) -> np.ndarray:

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -22,11 +23,21 @@ BASE = load_config(Path(__file__).parent.parent / "experiments" / "escalation.ya
 @pytest.mark.slow
 def test_a_cycle_with_surveillance_records_more_of_the_listed_and_measures_the_places(tmp_path):
     settings = LoopSettings(people=6_000, seed=3, cycles=1, capacity=60, policy="risk", retrain="treatment-aware",
-                            surveillance_effect=2.0, threads=2, compare_retraining=True)
+                            surveillance_effect=2.0, threads=2, compare_retraining=True, ceiling=True)
     cycle = run_loop(settings, BASE, tmp_path).iloc[0]
-    # Cycle 1 scores with the burn-in model, so the other retraining's ranking is the same, person by person.
+    # Cycle 1 scores with the burn-in model, so the other retraining's ranking is the same, person by person;
+    # the ceiling's model learned from the world with no programme effect, so its ranking is its own.
     for name in ("model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped", "helped_rank_shift"):
-        assert cycle[f"other_retrain_{name}"] == cycle[name]
+        assert cycle[f"other_retrain_{name}"] == cycle[name] != cycle[f"ceiling_{name}"]
+    assert 0.6 < cycle["ceiling_model_auc_vs_true_risk_unhelped"] <= 1
+    world, untreated = tmp_path / "world", tmp_path / "untreated-world"
+    assert pd.read_parquet(world / "people.parquet")["person_id"].equals(
+        pd.read_parquet(untreated / "people.parquet")["person_id"])
+    assert (pd.read_parquet(untreated / "truth" / "effects.parquet")["effect"] == 0).all()
+    assert (pd.read_parquet(world / "truth" / "effects.parquet")["effect"] > 0).any()
+    starts = [set(iv.loc[(iv["programme"] == "drive") & (iv["start_date"] > date(2024, 1, 1)), "person_id"])
+              for iv in (pd.read_parquet(w / "interventions.parquet") for w in (world, untreated))]
+    assert len(starts[0] & starts[1]) >= 60   # the cycle's places, given in both worlds
     assert cycle["places"] == 60   # every place taken up (none offered to people the world would skip)
     assert cycle["recorded_true_ratio_listed"] > 1.3 * cycle["recorded_true_ratio_others"]
     assert cycle["escalations_prevented_by_the_places"] >= 0  # DRIVE only lowers hazards
