@@ -99,16 +99,9 @@ def treatment_aware(data: ModelData, prepared: PreparedData, seed: int = 0, thre
     started, keep = window.started, ~window.censored
     weights = censoring_weights(data, window, seed, threads) if 0 < started.sum() < len(started) else np.ones(len(keep))
     history = {s.name for s in data.catalogue if s.family in INTERVENTION_FAMILIES}
-    masks = lambda m: dataclasses.replace(m, **{k: getattr(m, k)[keep] for k in ("fit", "validation", "test")  # noqa: E731
-                                                if getattr(m, k) is not None})
     note = (f"treatment-aware: {int((~keep).sum()):,} of {len(keep):,} training rows started a programme inside their "
             f"label window before their outcome was known and were censored ({int((started & keep).sum()):,} more "
             f"had their outcome event before their start and keep their label); the rest are weighted by "
             f"1/P(not yet censored) (max {weights[keep].max():.2f})")
-    splits = [masks(m) for m in data.splits]
-    position = [i for i, m in enumerate(data.splits) if m is data.final]
-    final = splits[position[0]] if position else masks(data.final)
-    return dataclasses.replace(
-        data, frame=data.frame[keep].reset_index(drop=True), features=[f for f in data.features if f not in history],
-        splits=splits, final=final, weights=weights[keep],
-        warnings=[*data.warnings, note])
+    return dataclasses.replace(data.rows(keep), features=[f for f in data.features if f not in history],
+                               weights=weights[keep], warnings=[*data.warnings, note])

@@ -37,7 +37,7 @@ from riskloop.learning.cycle import adjustment_features, closed_as_of, trials
 from riskloop.learning.effects import att, cross_fit, naive
 from riskloop.learning.retrain import treatment_aware
 from riskloop.learning.uplift import fit_x_learner
-from riskloop.pipelines.data import from_dataset
+from riskloop.pipelines.data import ModelData, from_dataset
 from riskloop.pipelines.score import score_cohort, score_frame
 from riskloop.pipelines.train import train
 from riskloop.simulation.parameters import Dynamics, WorldConfig
@@ -145,8 +145,9 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
     the same for a model retrained naively each cycle on the same world run with every programme's effect
     at zero (the same seed, so the same people and random numbers, and the same places; `ceiling_...`):
     it learns from untreated outcomes only, as a treatment-aware retraining aims to, so it bounds what
-    that could reach (its world also keeps the escalations that programmes prevent, which no reweighting
-    of the recorded ones can bring back)."""
+    that could reach. Its world also keeps the escalations that programmes prevented, which no reweighting
+    of the recorded ones can bring back; `thinned_ceiling_...` is the same model with its positive rows left
+    out at random down to the recorded world's count, which parts information from bias."""
     out = Path(out)
     data_dir = out / "world"
     rng = np.random.default_rng([settings.seed, 7])
@@ -163,10 +164,12 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
                  if settings.ceiling else None)
 
     def retrain_untreated():
-        return retrained(base, naive_settings, out / "untreated-world", _written(untreated, out / "untreated-world", end),
-                         end)
+        config = model_config(base, out / "untreated-world", end, settings.threads)
+        data = from_dataset(config, _written(untreated, out / "untreated-world", end))
+        recorded = int(from_dataset(model_config(base, data_dir, end, settings.threads), prepared).frame["label"].sum())
+        return train(data, config).scorer, train(_thinned(data, recorded, settings.seed), config).scorer
 
-    ceiling = retrain_untreated() if untreated is not None else None
+    ceilings = retrain_untreated() if untreated is not None else ()
     rows, previous = [], np.empty(0, dtype=np.int64)
     for cycle in range(1, settings.cycles + 1):
         as_of = end + timedelta(days=1)
@@ -226,9 +229,9 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
             other_score = score_frame(other, cohort)["risk"].to_numpy()   # the cohort's snapshot, scored again
             rows[-1].update({f"other_retrain_{k}": v for k, v in
                              _ranking(other_score, ranked, ranked_unhelped, helped).items()})
-        if ceiling is not None:
-            rows[-1].update({f"ceiling_{k}": v for k, v in
-                             _ranking(score_frame(ceiling, cohort)["risk"].to_numpy(), ranked, ranked_unhelped,
+        for name, model in zip(("ceiling", "thinned_ceiling"), ceilings):
+            rows[-1].update({f"{name}_{k}": v for k, v in
+                             _ranking(score_frame(model, cohort)["risk"].to_numpy(), ranked, ranked_unhelped,
                                       helped).items()})
         previous = chosen
         progress(f"cycle {cycle}: learning and {settings.retrain} retraining")
@@ -240,7 +243,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
         if settings.compare_retraining:
             other = retrained(base, dataclasses.replace(settings, retrain=settings.other_retrain), data_dir, prepared, end)
         if untreated is not None:
-            ceiling = retrain_untreated()
+            ceilings = retrain_untreated()
     return pd.DataFrame(rows)
 
 
@@ -248,6 +251,14 @@ def _written(sim: Simulation, out: Path, end: date) -> PreparedData:
     """Write the world's contract tables to `out` and prepare them as the loop reads them on `end`'s next day."""
     write_world(sim, out)
     return PreparedData.from_dataset(load_dataset(out, today=end + timedelta(days=1), quarantine=False))
+
+
+def _thinned(data: ModelData, positives: int, seed: int) -> ModelData:
+    """`data` with positive rows left out at random until `positives` remain."""
+    rows = np.flatnonzero(data.frame["label"].to_numpy() == 1)
+    keep = np.ones(len(data.frame), bool)
+    keep[np.random.default_rng(seed).choice(rows, max(len(rows) - positives, 0), replace=False)] = False
+    return data.rows(keep)
 
 
 def _top(cohort: pd.DataFrame, index: np.ndarray, k: int) -> np.ndarray:

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from riskloop.cli import app
 from riskloop.experiments.config import load_config
-from riskloop.simulation.closed_loop import LoopSettings, _rank_shift, run_loop
+from riskloop.pipelines.data import ModelData, SplitMasks
+from riskloop.simulation.closed_loop import LoopSettings, _rank_shift, _thinned, run_loop
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import Enrolment, extend, simulate
 
@@ -30,6 +31,7 @@ def test_a_cycle_with_surveillance_records_more_of_the_listed_and_measures_the_p
     for name in ("model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped", "helped_rank_shift"):
         assert cycle[f"other_retrain_{name}"] == cycle[name] != cycle[f"ceiling_{name}"]
     assert 0.6 < cycle["ceiling_model_auc_vs_true_risk_unhelped"] <= 1
+    assert cycle["thinned_ceiling_model_auc_vs_true_risk_unhelped"] != cycle["ceiling_model_auc_vs_true_risk_unhelped"]
     world, untreated = tmp_path / "world", tmp_path / "untreated-world"
     assert pd.read_parquet(world / "people.parquet")["person_id"].equals(
         pd.read_parquet(untreated / "people.parquet")["person_id"])
@@ -101,3 +103,18 @@ def test_no_places_change_nothing_the_policy_did_not_touch(tmp_path):
 def test_simulate_refuses_bad_options_in_one_line(tmp_path, args, message):
     result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_the_thinned_ceiling_keeps_every_negative_row_and_the_recorded_count_of_positives():
+    label = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0])
+    frame = pd.DataFrame({"person_id": [f"p{i}" for i in range(10)], "label": label})
+    split = SplitMasks("final", np.arange(10) < 6, (np.arange(10) >= 6) & (np.arange(10) < 8), np.arange(10) >= 8)
+    data = ModelData(frame, [], [], [], None, [split], split, "test", "f", None, weights=np.arange(10.0))
+    thinned = _thinned(data, 2, seed=0)
+    assert thinned.frame["label"].tolist().count(1) == 2 and thinned.frame["label"].tolist().count(0) == 4
+    kept = frame["person_id"].isin(thinned.frame["person_id"]).to_numpy()
+    assert thinned.weights.tolist() == data.weights[kept].tolist()
+    assert thinned.final is thinned.splits[0] and thinned.final.fit.tolist() == split.fit[kept].tolist()
+    assert thinned.final.test.tolist() == split.test[kept].tolist()
+    assert _thinned(data, 2, seed=0).frame.equals(thinned.frame)   # the same seed leaves out the same rows
+    assert _thinned(data, 9, seed=0).frame.equals(frame)           # never more positives than there are
