@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 

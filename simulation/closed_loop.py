@@ -63,7 +63,7 @@ class LoopSettings:
     threads: int | None = None
     effect_scale: float = 1.0           # the world's programmes work this many times as well (Dynamics)
     compare_retraining: bool = False    # also retrain the other way on the same data, and rank with both
-    ceiling: bool = False               # also run the world with no programme effect, retrained naively (below)
+    ceiling: bool = False               # also run the world with no programme effect, retrained naively (run_loop)
 
     @property
     def other_retrain(self) -> Literal["naive", "treatment-aware"]:
