@@ -114,12 +114,25 @@ def uplift_model(scorer, prepared: PreparedData, programme: str, seed: int, thre
     return fit_x_learner(stacked[features], treated, stacked["escalated"].to_numpy().astype(int), seed, threads), features
 
 
-def retrained(base: ExperimentConfig, settings: LoopSettings, data_dir: Path, prepared: PreparedData, end: date):
-    config = model_config(base, data_dir, end, settings.threads)
-    data = from_dataset(config, prepared)
+def training_data(base: ExperimentConfig, data_dir: Path, prepared: PreparedData, end: date,
+                  threads: int | None) -> tuple[ExperimentConfig, ModelData]:
+    """The loop's config and its model data on the world written to `data_dir`, which ends on `end`."""
+    config = model_config(base, data_dir, end, threads)
+    return config, from_dataset(config, prepared)
+
+
+def retrained(config: ExperimentConfig, data: ModelData, prepared: PreparedData, settings: LoopSettings):
+    """The model retrained on `data`, naively or treatment-aware as `settings.retrain` says."""
     if settings.retrain == "treatment-aware":
         data = treatment_aware(data, prepared, settings.seed, settings.threads)
     return train(data, config).scorer
+
+
+def ceilings(base: ExperimentConfig, untreated: Simulation, out: Path, end: date, positives: int, settings: LoopSettings):
+    """The ceiling and the thinned ceiling: retrained naively on the world with no programme effect (written
+    to `out`), on all its rows and on its rows with positives left out down to the recorded world's `positives`."""
+    config, data = training_data(base, out, _written(untreated, out, end), end, settings.threads)
+    return train(data, config).scorer, train(_thinned(data, positives, settings.seed), config).scorer
 
 
 def _ranking(score: np.ndarray, ranked: np.ndarray, ranked_unhelped: np.ndarray, helped: np.ndarray) -> dict[str, float]:
@@ -156,20 +169,15 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
                                dynamics=Dynamics(programme_effect_scale=settings.effect_scale)))
     end = BURN_IN_END
     prepared = _written(sim, data_dir, end)
-    naive_settings = dataclasses.replace(settings, retrain="naive")
-    scorer = retrained(base, naive_settings, data_dir, prepared, end)
+    config, data = training_data(base, data_dir, prepared, end, settings.threads)
+    scorer = retrained(config, data, prepared, dataclasses.replace(settings, retrain="naive"))
     other = scorer if settings.compare_retraining else None
     untreated = (simulate(dataclasses.replace(sim.config, dynamics=dataclasses.replace(sim.config.dynamics,
                                                                                        programme_effect_scale=0.0)))
                  if settings.ceiling else None)
-
-    def retrain_untreated():
-        config = model_config(base, out / "untreated-world", end, settings.threads)
-        data = from_dataset(config, _written(untreated, out / "untreated-world", end))
-        recorded = int(from_dataset(model_config(base, data_dir, end, settings.threads), prepared).frame["label"].sum())
-        return train(data, config).scorer, train(_thinned(data, recorded, settings.seed), config).scorer
-
-    ceilings = retrain_untreated() if untreated is not None else ()
+    untreated_dir = out / "untreated-world"
+    bounds = (ceilings(base, untreated, untreated_dir, end, int(data.frame["label"].sum()), settings)
+              if untreated is not None else ())
     rows, previous = [], np.empty(0, dtype=np.int64)
     for cycle in range(1, settings.cycles + 1):
         as_of = end + timedelta(days=1)
@@ -229,7 +237,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
             other_score = score_frame(other, cohort)["risk"].to_numpy()   # the cohort's snapshot, scored again
             rows[-1].update({f"other_retrain_{k}": v for k, v in
                              _ranking(other_score, ranked, ranked_unhelped, helped).items()})
-        for name, model in zip(("ceiling", "thinned_ceiling"), ceilings):
+        for name, model in zip(("ceiling", "thinned_ceiling"), bounds):
             rows[-1].update({f"{name}_{k}": v for k, v in
                              _ranking(score_frame(model, cohort)["risk"].to_numpy(), ranked, ranked_unhelped,
                                       helped).items()})
@@ -239,11 +247,12 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
                                   adjustment_features(scorer, prepared.catalogue(scorer.contract.snapshot)), settings))
         end = sim.end.astype(date)
         prepared = _written(sim, data_dir, end)
-        scorer = retrained(base, settings, data_dir, prepared, end)
+        config, data = training_data(base, data_dir, prepared, end, settings.threads)
+        scorer = retrained(config, data, prepared, settings)
         if settings.compare_retraining:
-            other = retrained(base, dataclasses.replace(settings, retrain=settings.other_retrain), data_dir, prepared, end)
+            other = retrained(config, data, prepared, dataclasses.replace(settings, retrain=settings.other_retrain))
         if untreated is not None:
-            ceilings = retrain_untreated()
+            bounds = ceilings(base, untreated, untreated_dir, end, int(data.frame["label"].sum()), settings)
     return pd.DataFrame(rows)
 
 
