@@ -5,7 +5,6 @@ from __future__ import annotations
 import mlflow.pyfunc
 import pandas as pd
 
-from riskloop.models.calibration import CalibratedModel
 from riskloop.models.mitigation import Mitigation
 from riskloop.models.scorer import RiskScorer
 
@@ -25,13 +24,12 @@ class RiskModel(mlflow.pyfunc.PythonModel):
 class MitigatedModel(mlflow.pyfunc.PythonModel):
     """A candidate, never registered: features plus the sensitive column -> 0/1 prioritisation decision."""
 
-    def __init__(self, model: CalibratedModel, features: list[str], mitigation: Mitigation):
-        self.model = model
-        self.features = features
+    def __init__(self, scorer: RiskScorer, mitigation: Mitigation):
+        self.scorer = scorer
         self.mitigation = mitigation
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         sensitive = model_input[self.mitigation.sensitive].astype(str).to_numpy()
         decision = self.mitigation.optimizer.predict(model_input, sensitive_features=sensitive, random_state=0)
-        risk = self.model.predict_proba(model_input[self.features])[:, 1]
+        risk = self.scorer.risk(model_input)
         return pd.DataFrame({"risk": risk, "prioritise": decision.astype(int)})

@@ -149,7 +149,7 @@ def _log_run(config: ExperimentConfig, data: ModelData, result: TrainResult, fol
                 mitigated_input = data.frame.loc[data.final.validation, data.features + [result.mitigation.sensitive]]
                 mlflow.pyfunc.log_model(
                     name="mitigated_model", pip_requirements=pyfunc_requirements(),
-                    python_model=MitigatedModel(result.scorer.calibrated, data.features, result.mitigation),
+                    python_model=MitigatedModel(result.scorer, result.mitigation),
                     signature=infer_signature(mitigated_input.head(20).astype(
                         {c: float for c in data.features if c not in data.categorical})))
         mlflow.log_metric("fairness_gate_failures", len(result.fairness.gate_reasons()))

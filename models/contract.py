@@ -69,6 +69,7 @@ class ModelContract:
     data_fingerprint: str
     config_hash: str
     riskloop_version: str
+    scored_as_untreated: tuple[str, ...] = ()  # features set to 0 (no programme) when scoring: the risk untreated
 
     def labels_closed_by(self) -> date:
         """The first as-of date whose audit is out of time: every label the model learned from had closed."""
@@ -81,6 +82,8 @@ class ModelContract:
     def from_json(cls, text: str) -> "ModelContract":
         try:
             payload = json.loads(text)
+            if isinstance(payload, dict) and "riskloop_version" in payload:
+                payload.setdefault("scored_as_untreated", [])   # written before the field existed
             return _build(cls, payload, "contract")
         except (TypeError, ValueError, KeyError) as exc:
             raise ContractError(f"the model contract does not parse: {exc}") from exc

@@ -52,7 +52,9 @@ class RiskScorer:
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise ValueError(f"the frame lacks feature column '{missing[0]}' ({len(missing)} missing)")
-        return frame if list(frame.columns) == self.features else frame[self.features]  # no copy if already so
+        features = frame if list(frame.columns) == self.features else frame[self.features]  # no copy if already so
+        untreated = self.contract.scored_as_untreated
+        return features.assign(**{c: np.zeros(len(features), features[c].dtype) for c in untreated}) if untreated else features
 
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """The uncalibrated model's probability: it orders people and cuts the bands."""
@@ -70,13 +72,15 @@ class RiskScorer:
         return band.astype(np.int64), label
 
     def attributions(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        """SHAP values (log-odds of the uncalibrated model) and base values."""
-        return attributions(self.pipeline, frame[self.features])
+        """SHAP values (log-odds of the uncalibrated model) and base values, of the features as scored."""
+        return attributions(self.pipeline, self._features(frame))
 
     def reasons(self, frame: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+        """The top reasons, never a feature scored as untreated."""
         features = self._features(frame)
         contrib, _ = attributions(self.pipeline, features)
-        return top_reasons(contrib, features, self.templates, top)
+        untreated = [c for c in contrib.columns if c in self.contract.scored_as_untreated]
+        return top_reasons(contrib.assign(**{c: 0.0 for c in untreated}), features, self.templates, top)
 
     def score(self, frame: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
         """Calibrated risk, band 1-20 and its label; with `reasons` > 0 also the top reasons."""

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -109,3 +110,23 @@ def test_a_model_without_a_contract_is_refused(registered, monkeypatch, tmp_path
         mlflow.pyfunc.log_model(name="m", python_model=Bare(), registered_model_name="bare")
     with pytest.raises(ContractError, match="not a riskloop model with a model contract"):
         load_model("models:/bare/1")
+
+
+def test_features_scored_as_untreated_are_set_to_no_programme_and_never_given_as_reasons(escalation_run):
+    _, data, result = escalation_run
+    history = tuple(s.name for s in data.catalogue if s.family.startswith("intervention"))
+    scorer = dataclasses.replace(result.scorer, contract=dataclasses.replace(result.scorer.contract,
+                                                                             scored_as_untreated=history))
+    rows = data.frame[data.final.test]
+    treated = rows[(rows[list(history)] > 0).any(axis=1)]
+    assert len(treated) >= 20
+    assert scorer.risk(treated).tolist() == result.scorer.risk(treated.assign(**{c: 0 for c in history})).tolist()
+    assert not np.array_equal(result.scorer.risk(treated), scorer.risk(treated))
+    as_recorded = result.scorer.reasons(treated).to_numpy().ravel().astype(str)
+    assert any("intervention" in r for r in as_recorded)
+    cited = scorer.reasons(treated).to_numpy().ravel().astype(str)
+    assert not any("intervention" in r for r in cited)
+    assert ModelContract.from_json(scorer.contract.to_json()) == scorer.contract
+    payload = json.loads(result.scorer.contract.to_json())
+    del payload["scored_as_untreated"]   # a contract written before the field existed scores everything as recorded
+    assert ModelContract.from_json(json.dumps(payload)).scored_as_untreated == ()
