@@ -167,7 +167,7 @@ def retrain_config(settings: LearnSettings, end: date) -> ExperimentConfig:
 
 def retrain_data(settings: LearnSettings, config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     data = from_dataset(config, prepared)
-    return treatment_aware(data, prepared, settings.seed, settings.threads) if settings.retrain == "treatment-aware" else data
+    return treatment_aware(data) if settings.retrain == "treatment-aware" else data
 
 
 def compare(champion: LoadedModel, challenger: LoadedModel, prepared: PreparedData, as_of: date) -> Comparison:

@@ -85,21 +85,11 @@ def fit_classifier(X: pd.DataFrame, labels: np.ndarray, seed: int, threads: int 
 
 
 def out_of_fold(X: pd.DataFrame, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], seed: int,
-                threads: int | None, max_negatives: int | None = None) -> np.ndarray:
-    """P(label = 1 | x) for every row, from a classifier fitted on the other folds. With `max_negatives`, a
-    fit on more negatives sees all its positives and that many negatives drawn at random, and its odds
-    are scaled back by the share drawn (case-control sampling: the same model, fitted in a fraction
-    of the time)."""
-    rng = np.random.default_rng(seed)
+                threads: int | None) -> np.ndarray:
+    """P(label = 1 | x) for every row, from a classifier fitted on the other folds."""
     p = np.empty(len(labels))
     for train, test in splits:
-        negatives = train[labels[train] == 0]
-        share = 1.0 if max_negatives is None else min(1.0, max_negatives / max(len(negatives), 1))
-        if share < 1:
-            drawn = rng.choice(negatives, max_negatives, replace=False)
-            train = np.sort(np.concatenate([train[labels[train] == 1], drawn]))
-        q = _predict(fit_classifier(X.iloc[train], labels[train], seed, threads), X.iloc[test])
-        p[test] = q if share == 1 else share * q / (1 - q + share * q)
+        p[test] = _predict(fit_classifier(X.iloc[train], labels[train], seed, threads), X.iloc[test])
     return p
 
 

@@ -153,19 +153,17 @@ def expand_grid(grid: dict[str, dict[str, list[float]] | None]) -> list[ModelSpe
 
 
 def fit_model(spec: ModelSpec, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray,
-              categorical: list[str], seed: int, threads: int | None = None,
-              sample_weight: np.ndarray | None = None) -> Pipeline:
-    """Fit one model, rows weighted by `sample_weight` if given; LightGBM stops early on the validation
-    slice (log loss, 50 rounds' patience by default) and predicts, explains with its best iteration."""
+              categorical: list[str], seed: int, threads: int | None = None) -> Pipeline:
+    """Fit one model; LightGBM stops early on the validation slice (log loss, 50 rounds' patience by
+    default) and predicts, explains with its best iteration."""
     numeric = [c for c in X.columns if c not in categorical]
     pipe = spec.build(numeric, categorical, seed, threads)
     if spec.family == "lightgbm":
         encoder = pipe.named_steps["preprocess"].fit(X)
         rounds = int(dict(spec.params).get("early_stopping_rounds", EARLY_STOPPING_ROUNDS))
-        pipe.named_steps["model"].fit(encoder.transform(X), y, sample_weight=sample_weight,
-                                      eval_X=encoder.transform(X_val), eval_y=y_val,
+        pipe.named_steps["model"].fit(encoder.transform(X), y, eval_X=encoder.transform(X_val), eval_y=y_val,
                                       callbacks=[lgb.early_stopping(rounds, verbose=False)])
         return pipe
-    pipe.fit(X, y, model__sample_weight=sample_weight)
+    pipe.fit(X, y)
     remember_linear_centre(pipe, X)
     return pipe

@@ -42,18 +42,17 @@ class ModelData:
     catalogue: list[FeatureSpec] | None = None  # the data set's feature catalogue (None for tables)
     warnings: list[str] = field(default_factory=list)
     rejected: pd.DataFrame | None = None
-    weights: np.ndarray | None = None      # per-row fitting weights (the learning loop's censoring weights)
+    scored_as_untreated: tuple[str, ...] = ()  # features scored as 0 (no programme): treatment-aware retraining
 
     def rows(self, keep: np.ndarray) -> "ModelData":
-        """The data of the rows in the boolean mask `keep` only, their splits and weights with them."""
+        """The data of the rows in the boolean mask `keep` only, their splits with them."""
         def masks(m: SplitMasks) -> SplitMasks:
             return dataclasses.replace(m, **{k: getattr(m, k)[keep] for k in ("fit", "validation", "test")
                                              if getattr(m, k) is not None})
         splits = [masks(m) for m in self.splits]
         position = [i for i, m in enumerate(self.splits) if m is self.final]
         return dataclasses.replace(self, frame=self.frame[keep].reset_index(drop=True), splits=splits,
-                                   final=splits[position[0]] if position else masks(self.final),
-                                   weights=None if self.weights is None else self.weights[keep])
+                                   final=splits[position[0]] if position else masks(self.final))
 
     def window(self, mask: np.ndarray) -> tuple[date, date]:
         """First and last as-of date of the rows in `mask`."""

@@ -58,8 +58,7 @@ def fit_and_calibrate(spec: ModelSpec, data: ModelData, masks: SplitMasks, confi
     y = data.frame["label"].to_numpy()
     validation = data.frame.loc[masks.validation, data.features]
     model = fit_model(spec, data.frame.loc[masks.fit, data.features], y[masks.fit], validation, y[masks.validation],
-                      data.categorical, config.seed, config.threads,
-                      None if data.weights is None else data.weights[masks.fit])
+                      data.categorical, config.seed, config.threads)
     scores = model.predict_proba(validation)[:, 1]
     calibrated, method = calibrate(model, scores, y[masks.validation], config.calibration, config.seed)
     return model, calibrated, method, scores
@@ -232,7 +231,8 @@ def model_contract(data: ModelData, config: ExperimentConfig, group: str, band_c
     return ModelContract(
         name=config.name, registered_model=config.registered_model, model_group=group, snapshot=data.snapshot,
         features=tuple(data.features), categorical=tuple(data.categorical), protected=tuple(data.protected),
-        protected_as_features=tuple(sorted(set(data.features) & set(data.protected))), audit=config.fairness,
+        protected_as_features=tuple(sorted(set(data.features) & set(data.protected))),
+        scored_as_untreated=data.scored_as_untreated, audit=config.fairness,
         capacity=config.capacity, band_cuts=band_cuts, bands=config.bands, training_window=data.window(final.fit),
         calibration_window=data.window(final.validation), test_window=data.window(final.test),
         data_fingerprint=data.fingerprint, config_hash=config_hash(text), riskloop_version=riskloop_version())

@@ -121,11 +121,9 @@ def training_data(base: ExperimentConfig, data_dir: Path, prepared: PreparedData
     return config, from_dataset(config, prepared)
 
 
-def retrained(config: ExperimentConfig, data: ModelData, prepared: PreparedData, settings: LoopSettings):
+def retrained(config: ExperimentConfig, data: ModelData, settings: LoopSettings):
     """The model retrained on `data`, naively or treatment-aware as `settings.retrain` says."""
-    if settings.retrain == "treatment-aware":
-        data = treatment_aware(data, prepared, settings.seed, settings.threads)
-    return train(data, config).scorer
+    return train(treatment_aware(data) if settings.retrain == "treatment-aware" else data, config).scorer
 
 
 def ceilings(base: ExperimentConfig, untreated: Simulation, out: Path, end: date, positives: int, settings: LoopSettings):
@@ -170,7 +168,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
     end = BURN_IN_END
     prepared = _written(sim, data_dir, end)
     config, data = training_data(base, data_dir, prepared, end, settings.threads)
-    scorer = retrained(config, data, prepared, dataclasses.replace(settings, retrain="naive"))
+    scorer = retrained(config, data, dataclasses.replace(settings, retrain="naive"))
     other = scorer if settings.compare_retraining else None
     untreated = (simulate(dataclasses.replace(sim.config, dynamics=dataclasses.replace(sim.config.dynamics,
                                                                                        programme_effect_scale=0.0)))
@@ -248,9 +246,9 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
         end = sim.end.astype(date)
         prepared = _written(sim, data_dir, end)
         config, data = training_data(base, data_dir, prepared, end, settings.threads)
-        scorer = retrained(config, data, prepared, settings)
+        scorer = retrained(config, data, settings)
         if settings.compare_retraining:
-            other = retrained(config, data, prepared, dataclasses.replace(settings, retrain=settings.other_retrain))
+            other = retrained(config, data, dataclasses.replace(settings, retrain=settings.other_retrain))
         if untreated is not None:
             bounds = ceilings(base, untreated, untreated_dir, end, int(data.frame["label"].sum()), settings)
     return pd.DataFrame(rows)

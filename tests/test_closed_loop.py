@@ -109,11 +109,11 @@ def test_the_thinned_ceiling_keeps_every_negative_row_and_the_recorded_count_of_
     label = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0])
     frame = pd.DataFrame({"person_id": [f"p{i}" for i in range(10)], "label": label})
     split = SplitMasks("final", np.arange(10) < 6, (np.arange(10) >= 6) & (np.arange(10) < 8), np.arange(10) >= 8)
-    data = ModelData(frame, [], [], [], None, [split], split, "test", "f", None, weights=np.arange(10.0))
+    data = ModelData(frame, [], [], [], None, [split], split, "test", "f", None)
     thinned = _thinned(data, 2, seed=0)
     assert thinned.frame["label"].tolist().count(1) == 2 and thinned.frame["label"].tolist().count(0) == 4
     kept = frame["person_id"].isin(thinned.frame["person_id"]).to_numpy()
-    assert thinned.weights.tolist() == data.weights[kept].tolist()
+    assert thinned.frame["person_id"].tolist() == frame.loc[kept, "person_id"].tolist()
     assert thinned.final is thinned.splits[0] and thinned.final.fit.tolist() == split.fit[kept].tolist()
     assert thinned.final.test.tolist() == split.test[kept].tolist()
     assert _thinned(data, 2, seed=0).frame.equals(thinned.frame)   # the same seed leaves out the same rows

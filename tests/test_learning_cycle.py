@@ -18,9 +18,9 @@ from riskloop.experiments.tracking import log_training
 from riskloop.features.snapshot import PreparedData
 from riskloop.features.validate import load_dataset
 from riskloop.learning.cycle import LearnSettings, closed_as_of, learn, trials
-from riskloop.learning.linkage import NEVER, monthly_cohorts
+from riskloop.learning.linkage import monthly_cohorts
 from riskloop.learning.report import write_learning
-from riskloop.learning.retrain import INTERVENTION_FAMILIES, LabelWindow, label_window, treatment_aware
+from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.pipelines.train import train
 from riskloop.reports.words import words
 
@@ -50,9 +50,9 @@ def prepared(world_20k) -> PreparedData:
 
 
 @pytest.fixture(scope="module")
-def aware_data(escalation_run, prepared):
+def aware_data(escalation_run):
     """The escalation run's model data made treatment-aware."""
-    return treatment_aware(escalation_run[1], prepared, seed=0, threads=2)
+    return treatment_aware(escalation_run[1])
 
 
 @pytest.fixture(scope="module")
@@ -64,47 +64,21 @@ def cycle(champion, world_20k, store):
     return result, write_learning(result, store / "learn-out")
 
 
-def test_treatment_aware_data_censors_rows_at_their_start_and_drops_intervention_history(escalation_run, prepared,
-                                                                                         aware_data):
+def test_treatment_aware_data_keeps_every_row_and_marks_the_intervention_history_to_be_scored_as_none(
+        escalation_run, aware_data):
     _, data, _ = escalation_run
-    window = label_window(data, prepared)
-    censored, label, aware = window.censored, data.frame["label"].to_numpy(), aware_data
-    assert np.array_equal(window.event != NEVER, label == 1)
-    assert 0 < censored.sum() < window.started.sum() < len(censored)
-    assert (label[window.started & ~censored] == 1).all()
-    assert len(aware.frame) == (~censored).sum() == len(aware.weights)
-    assert aware.frame["person_id"].tolist() == data.frame.loc[~censored, "person_id"].tolist()
-    history = {s.name for s in data.catalogue if s.family in INTERVENTION_FAMILIES}
-    assert history & set(data.features) and not history & set(aware.features)
-    assert (aware.weights >= 1).all() and (aware.weights <= 10).all() and aware.weights.max() > 1
-    for before, after in zip(data.splits, aware.splits):
-        assert after.fit.sum() == (before.fit & ~censored).sum() and len(after.test) == len(aware.frame)
-    assert aware.final is aware.splits[-1]
-
-
-def test_treatment_aware_weights_keep_the_escalation_rate_that_referral_follows(escalation_run, prepared, aware_data):
-    """Referral follows incidents, so people who start a programme escalate about ten times as often as
-    the rest. Censoring them at the start and weighting the rest recovers the escalation rate of all
-    rows (which programmes lower only a little); leaving out every row with a start loses a fifth of it."""
-    _, data, _ = escalation_run
-    window, label, aware = label_window(data, prepared), data.frame["label"].to_numpy(), aware_data
-    assert label[window.started].mean() > 5 * label[~window.started].mean()
-    assert label[~window.started].mean() < 0.8 * label.mean()
-    assert np.average(aware.frame["label"], weights=aware.weights) == pytest.approx(label.mean(), rel=0.05)
-
-
-def test_label_window_weights_an_outcome_by_the_chance_of_no_start_before_it_was_known():
-    window = LabelWindow(as_of=np.zeros(4, np.int64), start=np.array([10, 100, NEVER, NEVER]),
-                         event=np.array([50, 20, 300, NEVER]), horizon=365)
-    assert window.censored.tolist() == [True, False, False, False]
-    assert window.known_after().tolist() == [50, 20, 300, 365]
-    assert window.share_started_by(np.array([5, 10, 99, 100, 365])).tolist() == [0, 0.5, 0.5, 1, 1]
+    history = [s.name for s in data.catalogue if s.family in INTERVENTION_FAMILIES]
+    assert len(history) >= 6 and set(history) <= set(data.features)
+    assert aware_data.frame is data.frame and aware_data.features == data.features
+    assert aware_data.scored_as_untreated == tuple(history)
+    assert "scored as no programme" in aware_data.warnings[-1]
 
 
 def test_naive_retraining_learns_that_people_in_a_programme_are_low_risk_and_treatment_aware_does_not(
         escalation_run, aware_data):
     """The same people scored twice, with and without their programme history: the naive model lowers
-    the risk of most people in a programme because of it; the treatment-aware model cannot."""
+    the risk of most people in a programme because of it; the treatment-aware model learns the same from
+    the history but scores everyone without it, and never gives it as a reason."""
     config, data, _ = escalation_run
     config = dataclasses.replace(config, models=dataclasses.replace(config.models, logistic=None, prior_harm=None))
     naive = train(data, config).scorer
@@ -118,6 +92,10 @@ def test_naive_retraining_learns_that_people_in_a_programme_are_low_risk_and_tre
     lowered = naive.risk(in_programme) < naive.risk(without)
     assert lowered.mean() > 0.6, f"naive retraining lowered {lowered.mean():.0%} of the treated"
     assert np.array_equal(aware.risk(in_programme), aware.risk(without))
+    learned = aware.pipeline.predict_proba(in_programme[aware.features])[:, 1] < aware.raw_score(in_programme)
+    assert learned.mean() > 0.6, "the programmes' effect on outcomes is put down to the history it was trained on"
+    cited = aware.reasons(in_programme).to_numpy().ravel().astype(str)
+    assert not any("intervention" in r for r in cited)
 
 
 def test_monthly_cohorts_hold_each_start_once_with_its_features_as_of_the_month(champion, prepared, world_20k, store):
@@ -149,7 +127,8 @@ def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_chall
         assert set(p.who_benefits["learner"]) == {"t_learner", "x_learner"}
     challenger = load_model(f"models:/{champion.registered_model}@challenger")
     assert challenger.version == result.challenger.model_version
-    assert not any(f.startswith(("prior_", "active_")) for f in challenger.contract.features)
+    history = {f for f in challenger.contract.features if f.startswith(("prior_", "active_"))}
+    assert history and set(challenger.contract.scored_as_untreated) >= history   # read from the registry's contract
     assert result.promoted or result.promotion_reasons
     assert set(result.comparison.metrics.index) == {"champion", "challenger"}
     assert result.drift.iloc[-1:]["column"].isin(list(challenger.contract.features) + ["risk"]).all()

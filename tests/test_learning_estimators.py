@@ -9,7 +9,7 @@ import pytest
 from scipy.special import expit
 
 from riskloop.learning.drift import drift_by_unit, drift_table, null_quantile, psi
-from riskloop.learning.effects import att, cross_fit, effect_table, folds, naive, out_of_fold, overlap
+from riskloop.learning.effects import att, cross_fit, effect_table, naive, overlap
 from riskloop.learning.uplift import qini_coefficient, qini_curve, uplift
 
 
@@ -67,21 +67,6 @@ def test_repeated_splits_widen_the_interval_by_their_spread(world):
     combined = att(t, y, nuisance)
     assert combined.value == pytest.approx(np.median([e.value for e in each]))
     assert combined.se >= np.median([e.se for e in each]) - 1e-12
-
-
-def test_a_propensity_fitted_on_a_sample_of_the_untreated_is_corrected_back_to_the_true_probability():
-    rng = np.random.default_rng(3)
-    X = pd.DataFrame(rng.normal(size=(40_000, 2)), columns=["x0", "x1"])
-    truth = expit(-4.0 + 1.2 * X["x0"]).to_numpy()
-    t = (rng.random(len(X)) < truth).astype(int)
-    splits = folds(t, 3, 0)
-    full = out_of_fold(X, t, splits, 0, 1)
-    sampled = out_of_fold(X, t, splits, 0, 1, max_negatives=3_000)   # about one untreated row in nine per fit
-    unsampled = out_of_fold(X, t, splits, 0, 1, max_negatives=len(t))   # no more untreated than it has: no sample
-    assert np.array_equal(unsampled, full)
-    assert sampled.mean() == pytest.approx(t.mean(), rel=0.05)   # uncorrected, it would be about 3 times that
-    assert np.corrcoef(sampled, truth)[0, 1] > np.corrcoef(full, truth)[0, 1] - 0.01 > 0.9
-    assert np.abs(sampled - truth).mean() < 1.2 * np.abs(full - truth).mean()
 
 
 def test_overlap_reports_propensities_and_trimming(world):
