@@ -122,6 +122,7 @@ def render_learning_report(result: LearningResult) -> str:
         comparison=table(c.metrics.rename_axis("model"), index=True) if c else None,
         comparison_date=c.as_of if c else None, promoted=result.promoted, reasons=result.promotion_reasons,
         learned=table(result.learned.rename_axis("feature"), index=True) if result.learned is not None else None,
+        learned_unchanged=result.learned is not None and bool((result.learned["change"].abs() < 0.0005).all()),
         drift=table(result.drift.head(15)), drift_plot=psi_plot(result.drift), drift_dates=result.drift_dates,
         drift_by_area=table(result.drift_by_area.drop(columns="n")),
         recommendation=recommendation(result))

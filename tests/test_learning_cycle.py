@@ -141,6 +141,8 @@ def test_learning_outputs_name_no_one_and_are_logged(cycle, champion, world_20k)
     for p in result.programmes:
         assert words(p.programme) in html
     assert "doubly robust" in html and "What these records cannot reveal" in html
+    unchanged = bool((result.learned["change"].abs() < 0.0005).all())
+    assert ("it scores everyone as if they had had no programme." in html) == unchanged
     ids = set(pd.read_parquet(world_20k / "people.parquet")["person_id"])
     for name in ("effects.csv", "who_benefits.csv", "drift.csv", "learning.json", "learning_report.html"):
         text = (folder / name).read_text()
