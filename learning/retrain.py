@@ -13,11 +13,10 @@ Chosen over censoring a row at a programme start inside its label window with in
 censoring weights, which riskloop used before: measured on the synthetic world's truth (AUC against
 the risk with every programme's effect stopped, the same data retrained both ways, 100,000 people),
 censoring ranked up to 0.003 below naive retraining and scoring as untreated 0.0001-0.0016 above it
-(docs/architecture.md).
-Referral follows the incidents of the label window and marks risk that the records do not show, so
-censoring drops and reweights the rows of the people most at risk. A start inside a row's own label
-window is not a feature (it follows the window's incidents, so it would carry the outcome): those rows
-keep the outcome the programme changed. Both choices assume that referral depends on nothing
+(docs/architecture.md). Referral follows the incidents of the label window and marks risk that the
+records do not show, so censoring drops and reweights the rows of the people most at risk. A start
+inside a row's own label window is not a feature (it follows the window's incidents, so it would carry
+the outcome): those rows keep the outcome the programme changed. Both choices assume that referral depends on nothing
 unrecorded that also drives the outcome; the synthetic world breaks that on purpose.
 """
 

@@ -82,7 +82,7 @@ class ModelContract:
     def from_json(cls, text: str) -> "ModelContract":
         try:
             payload = json.loads(text)
-            if isinstance(payload, dict) and "riskloop_version" in payload:
+            if isinstance(payload, dict):
                 payload.setdefault("scored_as_untreated", [])   # written before the field existed
             return _build(cls, payload, "contract")
         except (TypeError, ValueError, KeyError) as exc:

@@ -79,8 +79,8 @@ class RiskScorer:
         """The top reasons, never a feature scored as untreated."""
         features = self._features(frame)
         contrib, _ = attributions(self.pipeline, features)
-        untreated = [c for c in contrib.columns if c in self.contract.scored_as_untreated]
-        return top_reasons(contrib.assign(**{c: 0.0 for c in untreated}), features, self.templates, top)
+        untreated = dict.fromkeys(self.contract.scored_as_untreated, 0.0)
+        return top_reasons(contrib.assign(**untreated), features, self.templates, top)
 
     def score(self, frame: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
         """Calibrated risk, band 1-20 and its label; with `reasons` > 0 also the top reasons."""

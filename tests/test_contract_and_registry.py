@@ -16,6 +16,7 @@ import pytest
 from riskloop.experiments.config import load_config
 from riskloop.experiments.registry import ModelNotFound, load_model
 from riskloop.experiments.tracking import log_training
+from riskloop.learning.retrain import treatment_aware
 from riskloop.models.contract import ContractError, ModelContract, riskloop_version
 from riskloop.pipelines.data import load_model_data
 from riskloop.pipelines.train import train
@@ -114,7 +115,7 @@ def test_a_model_without_a_contract_is_refused(registered, monkeypatch, tmp_path
 
 def test_features_scored_as_untreated_are_set_to_no_programme_and_never_given_as_reasons(escalation_run):
     _, data, result = escalation_run
-    history = tuple(s.name for s in data.catalogue if s.family.startswith("intervention"))
+    history = treatment_aware(data).scored_as_untreated
     scorer = dataclasses.replace(result.scorer, contract=dataclasses.replace(result.scorer.contract,
                                                                              scored_as_untreated=history))
     rows = data.frame[data.final.test]
