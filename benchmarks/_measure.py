@@ -78,11 +78,11 @@ def bench_model(world: Path, model_file: Path):
 
     from riskloop.experiments.registry import LoadedModel
     from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
-    from riskloop.features.validate import load_dataset
+    from riskloop.artifacts.dataset import read_dataset
     from riskloop.models.calibration import calibrate
     from riskloop.models.estimators import ModelSpec, fit_model
 
-    prepared = PreparedData.from_dataset(load_dataset(world, quarantine=False))
+    prepared = PreparedData.from_dataset(read_dataset(world))
     frame, meta = build_snapshots(prepared, [date(2022, 1, 1), date(2023, 1, 1)], SnapshotConfig())
     features = list(meta.features)
     fit = frame[frame["as_of"] == "2022-01-01"].sample(n=300_000, random_state=0)

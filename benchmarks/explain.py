@@ -16,14 +16,14 @@ from _measure import bare_matrix, now, peak_rss_gib, scorer_for
 import numpy as np
 
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, build_snapshots
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.models.calibration import calibrate
 from riskloop.models.estimators import ModelSpec, fit_model
 
 world = sys.argv[1]
 rows = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
 config = SnapshotConfig()
-dataset = load_dataset(world, quarantine=False)
+dataset = read_dataset(world)
 prepared = PreparedData.from_dataset(dataset)
 frame, meta = build_snapshots(prepared, [date(2022, 1, 1), date(2023, 1, 1)], config)
 features = list(meta.features)

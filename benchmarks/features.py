@@ -15,7 +15,7 @@ import duckdb
 from _measure import now, peak_rss_gib
 
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 
 world = sys.argv[1]
 as_of = date.fromisoformat(sys.argv[2]) if len(sys.argv) > 2 else date(2024, 1, 1)
@@ -38,7 +38,7 @@ query_rows = len(con.execute(QUERY).df())
 query_s = now() - t0
 
 t0 = now()
-dataset = load_dataset(world, quarantine=False)
+dataset = read_dataset(world)
 load_s = now() - t0
 t0 = now()
 prepared = PreparedData.from_dataset(dataset)

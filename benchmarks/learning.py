@@ -54,9 +54,9 @@ from scipy.special import expit
 
 from riskloop.experiments.config import load_config
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.learning.effects import att, cross_fit, naive
-from riskloop.simulation.closed_loop import LoopSettings, model_config, run_loop
+from riskloop.studies.closed_loop import LoopSettings, model_config, run_loop
 from riskloop.simulation.parameters import PROGRAMMES, WorldConfig
 from riskloop.simulation.truth import offending_counts
 from riskloop.simulation.world import Enrolment, extend, simulate, write_world
@@ -87,7 +87,7 @@ def coverage_seed(seed: int, people: int) -> list[dict]:
     sim = simulate(WorldConfig(people=people, seed=seed, end=AS_OF - timedelta(days=1)))
     with tempfile.TemporaryDirectory() as tmp:
         write_world(sim, Path(tmp))
-        prepared = PreparedData.from_dataset(load_dataset(Path(tmp), today=AS_OF, quarantine=False))
+        prepared = PreparedData.from_dataset(read_dataset(Path(tmp), today=AS_OF))
     snapshot = build_snapshot(prepared, AS_OF, SnapshotConfig())
     index = pd.Index(sim.people.person_id).get_indexer(snapshot["person_id"].astype(str))
     present = sim.people.present[index]
@@ -233,7 +233,7 @@ def learn_time(people: int) -> None:
         print(f"set-up: world of {people:,} people ({counts['incidents']:,} incidents) in {now() - t0:.0f} s", flush=True)
         config = model_config(load_config(ESCALATION), world, end, THREADS)
         t0 = now()
-        data = from_dataset(config)
+        data = from_dataset(config, PreparedData.from_dataset(read_dataset(world)))
         outcome = log_training(config, data, train(data, config), Path(tmp, "champion"))
         MlflowClient().set_registered_model_alias(config.registered_model, "champion", outcome.model_version)
         print(f"set-up: champion v{outcome.model_version} on {len(data.frame):,} snapshot rows in {now() - t0:.0f} s",
@@ -244,13 +244,11 @@ def learn_time(people: int) -> None:
 import pickle
 from pathlib import Path
 from riskloop.experiments.store import configure_tracking
-from riskloop.learning.cycle import LearnSettings, learn
-from riskloop.learning.report import write_learning
+from riskloop.jobs.learn import LearnJob, learn
 configure_tracking()
 config = pickle.loads(Path({tmp!r}, "config.pkl").read_bytes())
-settings = LearnSettings(f"models:/{{config.registered_model}}@champion", Path({str(world)!r}), config, threads={THREADS})
-result = learn(settings, Path({tmp!r}, "learn"))
-write_learning(result, Path({tmp!r}, "learn"))
+result = learn(LearnJob(f"models:/{{config.registered_model}}@champion", Path({str(world)!r}), config,
+                        Path({tmp!r}, "learn"), threads={THREADS})).result
 print("cohort", len(result.outcomes), "promoted", result.promoted)
 """)
     print(f"riskloop learn on {people:,} people: {wall:.0f} s ({wall / 60:.1f} min; goal <= 10 min), "

@@ -21,7 +21,7 @@ from sklearn.metrics import roc_auc_score
 
 from riskloop.experiments.config import load_config, with_data
 from riskloop.models.metrics import capacity_k, expected_calibration_error, top_k
-from riskloop.pipelines.data import load_model_data
+from riskloop.jobs.model import model_data as load_model_data
 from riskloop.pipelines.train import train
 from riskloop.simulation import truth
 from riskloop.simulation.parameters import WorldConfig

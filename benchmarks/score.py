@@ -27,20 +27,21 @@ with tempfile.TemporaryDirectory() as tmp:
              f"loaded = pickle.loads(Path({tmp!r}, 'model.pkl').read_bytes())\n"
              f"as_of = date.fromisoformat({as_of!r}); world = Path({str(world)!r})\n")
     wall, rss, out = run_isolated(setup + f"""
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.serving.batch import score_to_lists
 from riskloop.serving.capacity import Capacity
-outcome = score_to_lists(loaded, world, as_of, Path({tmp!r}) / "scores", Capacity(share=0.05))
-print("scored", outcome.manifest["counts"]["scored"], "listed", outcome.manifest["counts"]["listed"])
+outcome = score_to_lists(loaded, read_dataset(world), as_of, Path({tmp!r}) / "scores", Capacity(share=0.05))
+print("scored", outcome.manifest.counts.scored, "listed", outcome.manifest.counts.listed)
 """)
     scored, listed = int(out.split()[1]), int(out.split()[3])
 
     stage_wall, stage_rss, stages = run_isolated(setup + """
 import time, numpy as np
 from riskloop.features.snapshot import PreparedData
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 from _measure import bare_matrix
 from riskloop.pipelines.score import cohort_snapshot, score_frame
-t = time.perf_counter(); dataset = load_dataset(world, quarantine=False); print("read_validate", time.perf_counter() - t)
+t = time.perf_counter(); dataset = read_dataset(world); print("read_validate", time.perf_counter() - t)
 t = time.perf_counter(); prepared = PreparedData.from_dataset(dataset); print("prepare", time.perf_counter() - t)
 t = time.perf_counter(); snapshot = cohort_snapshot(loaded.contract, prepared, as_of); print("snapshot", time.perf_counter() - t)
 t = time.perf_counter(); scores = score_frame(loaded.scorer, snapshot); print("predict", time.perf_counter() - t)

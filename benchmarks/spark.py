@@ -62,11 +62,11 @@ print("scored", outcome.manifest["counts"]["scored"], "jvm", jvm)
     for la in (sizes.index[0], sizes.index[len(sizes) // 2], sizes.index[-1]):
         wall, rss, out = run_isolated(setup + f"""
 import numpy as np, pandas as pd, time
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.pipelines.score import cohort_snapshot, score_frame
 from riskloop.features.snapshot import PreparedData
 from _measure import peak_rss_gib
-data = load_dataset(world, quarantine=False)
+data = read_dataset(world)
 mine = data.areas.loc[data.areas["local_authority"] == {la!r}, "area_id"]
 data.people = data.people[data.people["area_id"].isin(mine)].reset_index(drop=True)
 ids = data.people["person_id"]

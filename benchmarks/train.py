@@ -21,7 +21,7 @@ from pathlib import Path
 from _measure import run_isolated
 
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 
 world = sys.argv[1]
 rows = int(sys.argv[2]) if len(sys.argv) > 2 else 500_000
@@ -30,7 +30,7 @@ PARAMS = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_c
           "num_threads": 2, "verbose": -1, "deterministic": True}
 
 with tempfile.TemporaryDirectory() as tmp:
-    prepared = PreparedData.from_dataset(load_dataset(world, quarantine=False))
+    prepared = PreparedData.from_dataset(read_dataset(world))
     frame, meta = build_snapshots(prepared, [date(2022, 1, 1), date(2023, 1, 1)], SnapshotConfig())
     del prepared
     features = list(meta.features)

@@ -14,18 +14,21 @@ from pathlib import Path
 
 import mlflow
 import mlflow.data
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from riskloop.artifacts.learning import SHAREABLE, LearningSummary
+from riskloop.artifacts.training import METRICS, MODEL_CARD, TrainingOutputs, write_training
 from riskloop.experiments.config import ExperimentConfig
 from riskloop.experiments.orphans import mark_orphaned_runs, process_tags
 from riskloop.experiments.pyfunc import MitigatedModel, RiskModel
 from riskloop.experiments.registry import PROMOTION_METRICS
 from riskloop.experiments.store import experiment_id
 from riskloop.features.catalogue import catalogue_frame
-from riskloop.features.io import atomic_folder, write_text_atomic
+from riskloop.features.io import atomic_folder
 from riskloop.models.contract import riskloop_version
 from riskloop.pipelines.data import ModelData
 from riskloop.pipelines.train import TrainResult
@@ -81,8 +84,7 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
     except MlflowException:
         previous = None
     client.set_registered_model_alias(config.registered_model, "challenger", version)
-    return TrainOutcome(run_id, version, config.registered_model, out_dir / "metrics.json",
-                        out_dir / "model_card.html", previous)
+    return TrainOutcome(run_id, version, config.registered_model, out_dir / METRICS, out_dir / MODEL_CARD, previous)
 
 
 def frame_digest(frame: pd.DataFrame) -> str:
@@ -136,7 +138,6 @@ def _log_run(config: ExperimentConfig, data: ModelData, result: TrainResult, fol
         mlflow.log_metrics({f"explanation_{k}": v for k, v in result.stability.items() if pd.notna(v)})
         for path in _write_artifacts(config, data, result, folder):
             mlflow.log_artifact(str(path))
-        mlflow.log_text(contract.to_json(), "contract.json")
         rows = signature_rows(data)
         with warnings.catch_warnings():  # `band` is never missing; the input example is left out on purpose
             warnings.filterwarnings("ignore", message=".*integer column.*")
@@ -191,44 +192,39 @@ def rejected_reasons(rejected: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path) -> list[Path]:
-    """Write the output folder; return the files to log to MLflow (not the rejected rows, which hold
-    raw personal data and stay local)."""
+    """Write the training output folder; return the files to log to MLflow (not the rejected rows, which
+    hold raw personal data and stay local)."""
     plots = card_plots(config, data, result)
-    paths = []
-    for name, png in plots.items():
-        (out_dir / name).write_bytes(png)
-        paths.append(out_dir / name)
-    metrics_path = out_dir / "metrics.json"
-    write_text_atomic(json.dumps(result.final_metrics, indent=2, sort_keys=True), metrics_path)
-    result.split_metrics.to_csv(out_dir / "split_metrics.csv", index=False)
-    result.importance_by_split.to_csv(out_dir / "importance_by_split.csv", index_label="split")
-    write_text_atomic(json.dumps(result.stability, indent=2, sort_keys=True), out_dir / "explanation_stability.json")
-    write_text_atomic(result.scorer.contract.to_json(), out_dir / "contract.json")
-    paths += [metrics_path, out_dir / "split_metrics.csv", out_dir / "importance_by_split.csv",
-              out_dir / "explanation_stability.json"]
-    if data.catalogue is not None:
-        catalogue_frame(data.catalogue).to_csv(out_dir / "feature_catalogue.csv", index=False)
-        paths.append(out_dir / "feature_catalogue.csv")
-    if data.rejected is not None:
-        data.rejected.to_csv(out_dir / "rejected_rows.csv", index=False)
-        rejected_reasons(data.rejected).to_csv(out_dir / "rejected_reasons.csv", index=False)
-        paths.append(out_dir / "rejected_reasons.csv")
-    if config.source_file:
-        paths.append(config.source_file)
     window = result.scorer.contract.test_window
-    fairness_html = render_fairness_report(result.fairness, f"{config.registered_model} ({result.selected.name})",
-                                           f"out-of-time audit on its test window {window[0]} to {window[1]}",
-                                           result.mitigation, mitigation_note=result.mitigation_note)
-    result.proxies.to_csv(out_dir / "proxies.csv", index=False)
-    paths.append(out_dir / "proxies.csv")
-    write_text_atomic(fairness_html, out_dir / "fairness_report.html")
     threshold = result.fairness.config.disclosure_threshold
-    protect(result.fairness.by_group, threshold).to_csv(out_dir / "fairness_by_group.csv", index=False)
-    protect(result.fairness.disparities, threshold).to_csv(out_dir / "fairness_disparities.csv", index=False)
-    paths += [out_dir / "fairness_report.html", out_dir / "fairness_by_group.csv", out_dir / "fairness_disparities.csv"]
-    write_text_atomic(render_model_card(config, data, result, plots), out_dir / "model_card.html")
-    paths.append(out_dir / "model_card.html")
-    return paths
+    outputs = TrainingOutputs(
+        contract=result.scorer.contract, metrics=result.final_metrics, split_metrics=result.split_metrics,
+        importance_by_split=result.importance_by_split, stability=result.stability, proxies=result.proxies,
+        fairness_by_group=protect(result.fairness.by_group, threshold),
+        fairness_disparities=protect(result.fairness.disparities, threshold),
+        fairness_report_html=render_fairness_report(
+            result.fairness, f"{config.registered_model} ({result.selected.name})",
+            f"out-of-time audit on its test window {window[0]} to {window[1]}", result.mitigation,
+            mitigation_note=result.mitigation_note),
+        model_card_html=render_model_card(config, data, result, plots), plots=plots,
+        catalogue=catalogue_frame(data.catalogue) if data.catalogue is not None else None,
+        rejected=data.rejected, rejected_reasons=rejected_reasons(data.rejected) if data.rejected is not None else None)
+    shared = write_training(out_dir, outputs)
+    return shared + ([config.source_file] if config.source_file else [])
+
+
+def log_learning(experiment: str, summary: LearningSummary, champion: str, effects: dict[str, float],
+                 folder: Path) -> str:
+    """A learning cycle's run in `<experiment>-learning`: its settings, the doubly robust effect of each
+    programme, the promotion, and the shareable files of its folder. Returns the run id."""
+    with mlflow.start_run(experiment_id=experiment_id(f"{experiment}-learning"), run_name=f"learning {summary.as_of}",
+                          tags=process_tags()) as run:
+        mlflow.log_params({"as_of": summary.as_of.isoformat(), "retrain": summary.retrain, "champion": champion})
+        mlflow.log_metrics({f"dr_{programme}": value for programme, value in effects.items()})
+        mlflow.set_tags({"promoted": str(summary.promoted), "challenger_version": summary.challenger_version or ""})
+        for name in SHAREABLE:
+            mlflow.log_artifact(str(folder / name))
+    return run.info.run_id
 
 
 def log_report(experiment: str, run_name: str, path: Path, tags: dict[str, str]) -> str:
@@ -236,4 +232,19 @@ def log_report(experiment: str, run_name: str, path: Path, tags: dict[str, str])
     with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
                           tags={**tags, **process_tags()}) as run:
         mlflow.log_artifact(str(path))
+    return run.info.run_id
+
+
+def log_simulation(settings: dict, cycles: pd.DataFrame, metrics: tuple[str, ...], files: list[Path]) -> str:
+    """A closed-loop simulation's run in `riskloop-simulate`: its settings, `metrics` per cycle (as steps)
+    and its files. Returns the run id."""
+    with mlflow.start_run(experiment_id=experiment_id("riskloop-simulate"),
+                          run_name=f"{settings['policy']} {settings['retrain']} seed {settings['seed']}",
+                          tags=process_tags()) as run:
+        mlflow.log_params(settings)
+        for row in cycles.itertuples():
+            values = {k: float(getattr(row, k)) for k in metrics}
+            mlflow.log_metrics({k: v for k, v in values.items() if np.isfinite(v)}, step=int(row.cycle))
+        for path in files:
+            mlflow.log_artifact(str(path))
     return run.info.run_id

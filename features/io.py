@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import os
 import re
 import shutil
 import tempfile
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Iterator
 
@@ -189,12 +187,3 @@ def data_fingerprint(data_dir: Path, names: tuple[str, ...]) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()[:16]
-
-
-def coverage_end(data_dir: Path) -> date | None:
-    """The last day the data set covers, from its `dataset.json` if it has one."""
-    meta = Path(data_dir) / "dataset.json"
-    if not meta.exists():
-        return None
-    end = json.loads(meta.read_text()).get("end")
-    return date.fromisoformat(end) if end else None

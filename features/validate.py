@@ -1,14 +1,13 @@
 """Validate a data set against the contract: every row is used or quarantined with its reason.
 
-`validate_tables` is pure (DataFrames in, typed DataFrames and a report out); `load_dataset` is
-the edge that reads a folder and writes `_quarantine/<table>.csv`. Input files are never modified.
+`validate_tables` is pure: DataFrames in; typed DataFrames, the rejected rows with their reasons and a
+report out. Reading a data set folder and writing its quarantine is `riskloop.artifacts.dataset`'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -17,11 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from riskloop.features.io import (
-    DataError, coverage_end, data_fingerprint, read_raw_table, table_path, write_csv_atomic,
+    DataError,
 )
-from riskloop.features.schema import CONTRACT, TABLE_NAMES, Column, TableSchema
+from riskloop.features.schema import CONTRACT, Column, TableSchema
 
-QUARANTINE_DIR = "_quarantine"
 
 
 def _arrow(values) -> pa.Array:
@@ -76,6 +74,7 @@ class Dataset:
     end: date
     report: ValidationReport
     source: str = ""
+    quarantine: dict[str, pd.DataFrame] = field(default_factory=dict)  # per table: the rejected rows, with `reason`
 
     def require_rows(self, *tables: str) -> None:
         """Raise DataError naming the first of `tables` left with no valid rows."""
@@ -293,44 +292,3 @@ def validate_tables(raw: dict[str, pd.DataFrame], today: date,
         valid[schema.name], quarantined[schema.name], reports[schema.name] = validate_table(
             schema, raw[schema.name], valid, today, sources.get(schema.name, ""))
     return valid, quarantined, ValidationReport(reports)
-
-
-def read_dataset_tables(data_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise DataError(f"{data_dir}: data set folder not found")
-    raw, sources = {}, {}
-    for name in TABLE_NAMES:
-        path = table_path(data_dir, name)
-        if path is None:
-            raise DataError(f"{data_dir}: missing table '{name}' (expected {name}.parquet or {name}.csv)")
-        raw[name], sources[name] = read_raw_table(path), str(path)
-    return raw, sources
-
-
-def write_quarantine(data_dir: Path, quarantined: dict[str, pd.DataFrame]) -> list[Path]:
-    """Write `_quarantine/<table>.csv` for tables with rejected rows; remove stale ones."""
-    folder = Path(data_dir) / QUARANTINE_DIR
-    written = []
-    for name, rows in quarantined.items():
-        target = folder / f"{name}.csv"
-        if len(rows):
-            write_csv_atomic(rows, target)
-            written.append(target)
-        elif target.exists():
-            target.unlink()
-    return written
-
-
-def load_dataset(data_dir: Path, today: date | None = None, quarantine: bool = True) -> Dataset:
-    """Read, validate and (optionally) write the quarantine of a data set folder."""
-    today = today or date.today()
-    raw, sources = read_dataset_tables(data_dir)
-    valid, quarantined, report = validate_tables(raw, today, sources)
-    if quarantine:
-        write_quarantine(data_dir, quarantined)
-    end = coverage_end(data_dir)
-    if end is None:
-        end = valid["incidents"]["date"].max().date() if len(valid["incidents"]) else today
-    return Dataset(**valid, fingerprint=data_fingerprint(data_dir, TABLE_NAMES), end=end,
-                   report=report, source=str(data_dir))

@@ -20,6 +20,7 @@ from riskloop.experiments.registry import LoadedModel, PromotionRefused, load_mo
 from riskloop.experiments.tracking import TrainOutcome, log_training
 from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.snapshot import PreparedData
+from riskloop.features.validate import Dataset
 from riskloop.learning.drift import drift_by_unit, drift_table
 from riskloop.learning.linkage import link_outcomes, monthly_cohorts, next_month, programme_starts
 from riskloop.learning.programmes import ProgrammeResult, TrueEffect, analyse_programme, programme_names
@@ -27,7 +28,7 @@ from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.models.metrics import evaluate
 from riskloop.models.scorer import RiskScorer
 from riskloop.pipelines.data import ModelData, from_dataset
-from riskloop.pipelines.score import ScoredCohort, load_for_scoring, score_cohort
+from riskloop.pipelines.score import ScoredCohort, prepare_for_scoring, score_cohort
 from riskloop.pipelines.train import train
 from riskloop.serving.capacity import Capacity, select
 from riskloop.serving.tiers import prevention_tier
@@ -185,12 +186,14 @@ def compare(champion: LoadedModel, challenger: LoadedModel, prepared: PreparedDa
     return Comparison(as_of, metrics, reasons)
 
 
-def learn(settings: LearnSettings, out_dir: Path, truth: TrueEffect | None = None,
+def learn(settings: LearnSettings, dataset: Dataset, out_dir: Path, truth: TrueEffect | None = None,
           progress: Callable[[str], None] = lambda _: None) -> LearningResult:
-    """One learning cycle; registers the retrained model as challenger and promotes it only through the gates."""
+    """One learning cycle on `dataset` (the validated data set at `settings.data`); registers the retrained
+    model as challenger and promotes it only through the gates."""
     champion = load_model(settings.champion)
     contract = champion.contract
-    prepared, _, end = load_for_scoring(contract, settings.data, settings.as_of or contract.test_window[1])
+    prepared = prepare_for_scoring(contract, dataset, settings.as_of or contract.test_window[1])
+    end = dataset.end
     as_of = settings.as_of or closed_as_of(end, contract.snapshot.horizon_days, settings.treatment_window_days)
     progress(f"outcomes of the cohort scored at {as_of}")
     cohort = score_cohort(champion.scorer, prepared, as_of)

@@ -16,7 +16,6 @@ the incident that led to the referral.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -99,16 +98,3 @@ def link_outcomes(cohort: pd.DataFrame, prepared: PreparedData, as_of: date, win
     out["any_programme"] = starts.filter(like="started_").any(axis=1)
     out["escalated"] = cohort["label"].to_numpy()
     return out
-
-
-def read_scores(scores_dir: Path) -> tuple[date, pd.Series, pd.DataFrame]:
-    """(T, person_id -> listed, returned review decisions) from a `riskloop score` output folder whose
-    lists/*.csv the teams filled in (review_decision, review_note)."""
-    scores_dir = Path(scores_dir)
-    frame = pd.read_parquet(scores_dir / "prioritisation.parquet", columns=["person_id", "listed", "as_of"])
-    as_of = pd.Timestamp(frame["as_of"].iloc[0]).date()
-    lists = [pd.read_csv(path, skiprows=int(path.read_text(encoding="utf-8").startswith("#")), dtype=str,
-                         keep_default_na=False) for path in sorted((scores_dir / "lists").rglob("*.csv"))]
-    reviews = (pd.concat(lists, ignore_index=True)[["person_id", "review_decision"]].drop_duplicates("person_id")
-               if lists else pd.DataFrame(columns=["person_id", "review_decision"]))
-    return as_of, frame.set_index(frame["person_id"].astype(str))["listed"].astype(bool), reviews

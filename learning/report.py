@@ -1,4 +1,5 @@
-"""The learning report (HTML, for a partnership board) and the cycle's files, logged to MLflow.
+"""The learning report (HTML, for a partnership board) and the cycle's files, in memory (written by
+`riskloop.artifacts.learning`, logged to MLflow by `riskloop.experiments.tracking`).
 
 Counts of people go through the disclosure rule of `reports.disclosure`; no person-level row leaves
 the output folder (outcomes.parquet, keyed on pseudonyms, stays there and is not logged).
@@ -6,16 +7,10 @@ the output folder (outcomes.parquet, keyed on pseudonyms, stays there and is not
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import mlflow
 import numpy as np
 import pandas as pd
 
-from riskloop.experiments.orphans import process_tags
-from riskloop.experiments.store import experiment_id
-from riskloop.features.io import atomic_folder
+from riskloop.artifacts.learning import LearningOutputs, LearningSummary
 from riskloop.learning.cycle import LearningResult
 from riskloop.learning.programmes import ProgrammeResult
 from riskloop.reports.disclosure import (
@@ -140,34 +135,17 @@ def recommendation(result: LearningResult) -> str:
     return "No programme showed a reliable effect this cycle: keep filling places by risk and collect another cycle."
 
 
-def write_learning(result: LearningResult, out_dir: Path) -> Path:
-    """outcomes.parquet, effects.csv, who_benefits.csv, drift.csv, learning.json and learning_report.html,
-    written atomically beside the challenger's folder; the shareable ones logged to an MLflow run."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_folder(out_dir / "learning") as folder:
-        result.outcomes.to_parquet(folder / "outcomes.parquet", index=False)
-        threshold = result.champion.contract.audit.disclosure_threshold
-        effects = [p.effects.assign(programme=p.programme) for p in result.programmes if p.effects is not None]
-        frame = pd.concat(effects, ignore_index=True) if effects else pd.DataFrame()
-        (disclosed_effects(frame, threshold) if len(frame) else frame).to_csv(folder / "effects.csv", index=False)
-        who = [p.who_benefits.assign(programme=p.programme) for p in result.programmes if p.who_benefits is not None]
-        (pd.concat(who, ignore_index=True) if who else pd.DataFrame()).to_csv(folder / "who_benefits.csv", index=False)
-        result.drift.to_csv(folder / "drift.csv", index=False)
-        summary = {"as_of": result.as_of.isoformat(), "retrain": result.retrain, "promoted": result.promoted,
-                   "promotion_reasons": result.promotion_reasons,
-                   "challenger_version": result.challenger.model_version if result.challenger else None,
-                   "programmes": {p.programme: verdict(p) for p in result.programmes},
-                   "recommendation": recommendation(result)}
-        (folder / "learning.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        (folder / "learning_report.html").write_text(render_learning_report(result), encoding="utf-8")
-    learning = out_dir / "learning"
-    with mlflow.start_run(experiment_id=experiment_id(f"{result.champion.contract.name}-learning"),
-                          run_name=f"learning {result.as_of}", tags=process_tags()):
-        mlflow.log_params({"as_of": result.as_of.isoformat(), "retrain": result.retrain,
-                           "champion": f"{result.champion.name} v{result.champion.version}"})
-        mlflow.log_metrics({f"dr_{p.programme}": float(p.overall["dr"]) for p in result.programmes if p.effects is not None})
-        mlflow.set_tags({"promoted": str(result.promoted), "challenger_version": summary["challenger_version"] or ""})
-        for name in ("effects.csv", "who_benefits.csv", "drift.csv", "learning.json", "learning_report.html"):
-            mlflow.log_artifact(str(learning / name))
-    return learning / "learning_report.html"
+def learning_outputs(result: LearningResult) -> LearningOutputs:
+    """The cycle's files in memory: effects under the disclosure rule, the summary, the report."""
+    threshold = result.champion.contract.audit.disclosure_threshold
+    effects = [p.effects.assign(programme=p.programme) for p in result.programmes if p.effects is not None]
+    frame = pd.concat(effects, ignore_index=True) if effects else pd.DataFrame()
+    who = [p.who_benefits.assign(programme=p.programme) for p in result.programmes if p.who_benefits is not None]
+    summary = LearningSummary(
+        as_of=result.as_of, retrain=result.retrain, promoted=result.promoted,
+        promotion_reasons=list(result.promotion_reasons),
+        challenger_version=result.challenger.model_version if result.challenger else None,
+        programmes={p.programme: verdict(p) for p in result.programmes}, recommendation=recommendation(result))
+    return LearningOutputs(summary, result.outcomes, disclosed_effects(frame, threshold) if len(frame) else frame,
+                           pd.concat(who, ignore_index=True) if who else pd.DataFrame(), result.drift,
+                           render_learning_report(result))

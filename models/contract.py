@@ -1,8 +1,9 @@
 """The model contract: everything downstream needs to use a trained model, typed and frozen.
 
-Training writes it with the model (inside the scorer and as `contract.json` beside it); scoring,
-audits, explanations, serving and the learning loop read it and nothing else, with no defaults: a
-model without a complete contract is refused. See docs/architecture.md.
+Training writes it with the model (inside the pickled scorer); scoring, audits, explanations, serving
+and the learning loop read it and nothing else. Its JSON form (the training run's `contract.json`, a
+list's manifest) has one reader and writer, a pydantic `TypeAdapter` over the dataclass: every field is
+required except `scored_as_untreated`, and an incomplete contract is refused with the field named.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib.metadata import PackageNotFoundError, version
+
+from pydantic import TypeAdapter, ValidationError
 
 from riskloop.features.snapshot import SnapshotConfig
 from riskloop.models.fairness import AuditConfig
@@ -76,37 +79,44 @@ class ModelContract:
         return self.calibration_window[1] + timedelta(days=self.snapshot.horizon_days if self.snapshot else 0)
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), default=str, indent=2, sort_keys=True)
+        return json.dumps(CONTRACT_ADAPTER.dump_python(self, mode="json"), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "ModelContract":
+        """Parse a contract; every field is required but `scored_as_untreated` (contracts written before it
+        existed load with none). The error names the field."""
         try:
             payload = json.loads(text)
-            if isinstance(payload, dict):
-                payload.setdefault("scored_as_untreated", [])   # written before the field existed
-            return _build(cls, payload, "contract")
-        except (TypeError, ValueError, KeyError) as exc:
+            _require_every_field(cls, payload, "contract")
+            return CONTRACT_ADAPTER.validate_python(payload)
+        except ValidationError as exc:
+            raise ContractError(f"the model contract does not parse: {validation_message(exc)}") from exc
+        except ValueError as exc:
             raise ContractError(f"the model contract does not parse: {exc}") from exc
 
 
-def _build(cls, payload: dict, where: str):
-    """Rebuild a (nested) frozen dataclass from JSON, every field required."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    missing = sorted(set(fields) - set(payload))
-    if missing:
-        raise KeyError(f"{where}: missing '{missing[0]}'")
-    hints = {name: f.type for name, f in fields.items()}
-    return cls(**{name: _value(payload[name], hints[name], f"{where}.{name}") for name in fields})
+#: Fields an older contract may lack; every other field, nested ones too, must be written out (a default
+#: would state a setting the model was never trained with).
+OPTIONAL_FIELDS = {"scored_as_untreated"}
 
 
-_NESTED = {"SnapshotConfig | None": SnapshotConfig, "AuditConfig": AuditConfig, "Bands": Bands}
+def _require_every_field(cls: type, payload: object, where: str) -> None:
+    if not isinstance(payload, dict):
+        raise ValueError(f"{where}: expected an object")
+    for f in dataclasses.fields(cls):
+        if f.name not in payload and f.name not in OPTIONAL_FIELDS:
+            raise ValueError(f"{where}: missing '{f.name}'")
+        nested = _NESTED.get(f.name) if cls is ModelContract else None
+        if nested is not None and payload.get(f.name) is not None:
+            _require_every_field(nested, payload[f.name], f"{where}.{f.name}")
 
 
-def _value(raw, hint: str, where: str):
-    if hint in _NESTED:
-        return None if raw is None else _build(_NESTED[hint], raw, where)
-    if hint == "tuple[date, date]":
-        return tuple(date.fromisoformat(v) for v in raw)
-    if hint.startswith("tuple["):
-        return tuple(tuple(v) if isinstance(v, list) else v for v in raw)
-    return raw
+_NESTED: dict[str, type] = {"snapshot": SnapshotConfig, "audit": AuditConfig, "bands": Bands}
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic error in one line per problem: 'field.path: what is wrong'."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'contract'}: {e['msg']}" for e in exc.errors())
+
+
+CONTRACT_ADAPTER: TypeAdapter[ModelContract] = TypeAdapter(ModelContract)

@@ -1,10 +1,10 @@
 """Model-ready data for an experiment: one frame plus split masks, from a riskloop data set
-(as-of snapshots) or from a person-level table someone else made. The train pipeline's input."""
+(as-of snapshots) or from a person-level table someone else made. The train pipeline's input; the
+caller reads the data (`riskloop.artifacts.dataset`, `features.io.read_raw_table`)."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -13,10 +13,8 @@ import pandas as pd
 
 from riskloop.experiments.config import ConfigError, ExperimentConfig
 from riskloop.features.catalogue import FeatureSpec
-from riskloop.features.io import DataError, read_raw_table
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
 from riskloop.features.splits import temporal_splits
-from riskloop.features.validate import load_dataset
 
 
 @dataclass
@@ -74,13 +72,9 @@ def _model_features(names: list[str], config: ExperimentConfig, protected_availa
     return features, warnings
 
 
-def from_dataset(config: ExperimentConfig, prepared: PreparedData | None = None) -> ModelData:
-    """Snapshots for the config's as-of schedule, with timechop splits and the final refit slices
-    (from the config's data set, or from `prepared` arrays of it that a caller already holds)."""
-    if prepared is None:
-        dataset = load_dataset(config.data)
-        dataset.require_rows("areas", "people", "incidents")
-        prepared = PreparedData.from_dataset(dataset)
+def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
+    """Snapshots of the prepared data set for the config's as-of schedule, with timechop splits and the
+    final refit slices."""
     end = np.datetime64(prepared.end_day, "D").astype(object)
     snapshot_config = SnapshotConfig(label=config.label, horizon_days=config.horizon_days,
                                      harm_threshold=config.harm_threshold, protected=config.protected)
@@ -117,14 +111,10 @@ def rejected_rows(table: pd.DataFrame, checks: list[tuple[pd.Series, str]]) -> t
     return bad, table[bad].assign(row=np.flatnonzero(bad) + 1, reason=problems[bad].str.rstrip("; "))
 
 
-def from_table(config: ExperimentConfig) -> ModelData:
-    """A person-level table: the latest `test_fraction` by date is the test set; temporal validation
-    (three rolling splits) runs inside the training part."""
+def from_table(config: ExperimentConfig, raw: pd.DataFrame, fingerprint: str) -> ModelData:
+    """A person-level table (`raw`, as read, with the fingerprint of its file): the latest `test_fraction`
+    by date is the test set; temporal validation (three rolling splits) runs inside the training part."""
     t = config.table
-    try:
-        raw = read_raw_table(t.path)
-    except DataError as exc:
-        raise ConfigError(str(exc)) from exc
     needed = [t.id_column, t.date_column, t.label_column, *t.feature_columns, *t.protected_columns]
     missing = [c for c in needed if c not in raw.columns]
     if missing:
@@ -161,10 +151,5 @@ def from_table(config: ExperimentConfig) -> ModelData:
                        ((frame["as_of"] >= val_cut) & train_part).to_numpy(), (~train_part).to_numpy())
     warnings = [f"PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: '{c}' (protected_as_features)"
                 for c in config.protected_as_features]
-    fingerprint = hashlib.sha256(t.path.read_bytes()).hexdigest()[:16]
     return ModelData(frame, features, categorical, list(t.protected_columns), None, splits, final,
                      str(t.path), fingerprint, None, None, warnings, rejected if len(rejected) else None)
-
-
-def load_model_data(config: ExperimentConfig) -> ModelData:
-    return from_dataset(config) if config.data is not None else from_table(config)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from riskloop.features.snapshot import PreparedData, build_snapshot, check_coverage
-from riskloop.features.validate import ValidationReport, load_dataset
+from riskloop.features.validate import Dataset
 from riskloop.models.contract import ContractError, ModelContract
 from riskloop.models.scorer import RiskScorer
 
@@ -33,26 +32,25 @@ class ScoredCohort:
     data_fingerprint: str
 
 
-def _require_data_set_model(contract: ModelContract) -> None:
+def require_data_set_model(contract: ModelContract) -> None:
+    """Refuse, before any data is read, a model that cannot score a riskloop data set."""
     if contract.snapshot is None:
         raise ContractError(f"model '{contract.registered_model}' was trained on a person-level table: it scores "
                             "rows of that table, not a riskloop data set")
 
 
-def load_for_scoring(contract: ModelContract, data_dir: Path, as_of: date) -> tuple[PreparedData, ValidationReport, date]:
-    """(prepared arrays, validation report, coverage end) of a data set that a model is to score at `as_of`:
-    refused before any reading if the model cannot score a data set, then refused in one line if the data
-    has no valid rows or does not cover `as_of`. The typed tables are released once prepared."""
-    _require_data_set_model(contract)
-    dataset = load_dataset(data_dir)
+def prepare_for_scoring(contract: ModelContract, dataset: Dataset, as_of: date) -> PreparedData:
+    """The prepared arrays of a validated data set that a model is to score at `as_of`: refused in one line
+    if the model cannot score a data set, if the data has no valid rows or if it does not cover `as_of`."""
+    require_data_set_model(contract)
     dataset.require_rows("areas", "people", "incidents")
     check_coverage(dataset, [as_of])
-    return PreparedData.from_dataset(dataset), dataset.report, dataset.end
+    return PreparedData.from_dataset(dataset)
 
 
 def cohort_snapshot(contract: ModelContract, prepared: PreparedData, as_of: date) -> pd.DataFrame:
     """The snapshot at `as_of` built as the model's training snapshots were."""
-    _require_data_set_model(contract)
+    require_data_set_model(contract)
     snapshot = build_snapshot(prepared, as_of, contract.snapshot)
     missing = [f for f in contract.features if f not in snapshot.columns]
     if missing:

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import math
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable
 
 import matplotlib
@@ -28,6 +26,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
+from riskloop.artifacts.learning import Learned  # noqa: E402
 from riskloop.features.area_profile import CommunityAudit  # noqa: E402
 from riskloop.reports.disclosure import (  # noqa: E402
     SUPPRESSED, disclose, from_published, protect_counts, protect_series, share, suppressed,
@@ -200,24 +199,6 @@ def effects_figure(effects: pd.DataFrame) -> Markup:
 
 # --- the learning loop's outputs --------------------------------------------------------------------
 
-@dataclass
-class Learning:
-    """A learning cycle's `effects.csv` (counts already disclosed) and `learning.json`."""
-
-    effects: pd.DataFrame
-    summary: dict = field(default_factory=dict)
-
-    @classmethod
-    def read(cls, folder: Path) -> "Learning":
-        folder = Path(folder)
-        folder = folder / "learning" if (folder / "learning" / "effects.csv").exists() else folder
-        effects = pd.read_csv(folder / "effects.csv", dtype={"n_treated": str, "n_control": str}) \
-            if (folder / "effects.csv").stat().st_size > 1 else pd.DataFrame()
-        summary_path = folder / "learning.json"
-        summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
-        return cls(effects, summary)
-
-
 def _points(value: float) -> str:
     return "-" if pd.isna(value) else f"{points(value):+.1f}"
 
@@ -225,12 +206,12 @@ def _points(value: float) -> str:
 ESTIMATES = ("naive", "naive_ci_low", "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high")
 
 
-def outcomes_view(learning: Learning | None, threshold: int) -> dict | None:
+def outcomes_view(learning: Learned | None, threshold: int) -> dict | None:
     """Programme outcomes (everyone, per programme): a table with intervals (clipped to ±100 points, an
     estimate whose interval reaches past them unstable), a figure, the verdicts; a programme with too few
     starts to estimate is a row that says so. Comparison rows are person-months (the monthly cohorts of
     the window stacked), not people."""
-    verdicts = learning.summary.get("programmes", {}) if learning is not None else {}
+    verdicts = learning.summary.programmes if learning is not None else {}
     if learning is None or (learning.effects.empty and not verdicts):
         return None
     effects = learning.effects
@@ -263,8 +244,8 @@ def outcomes_view(learning: Learning | None, threshold: int) -> dict | None:
     grid = Grid(("programme", "people who started", "comparison person-months", "naive (points, 95% CI)",
                  "doubly robust (points, 95% CI)", "verdict"), tuple(rows))
     return {"table": grid, "figure": effects_figure(plotted) if len(plotted) else None,
-            "unstable": UNSTABLE if shaky.any() else "", "as_of": learning.summary.get("as_of", ""),
-            "recommendation": learning.summary.get("recommendation", "")}
+            "unstable": UNSTABLE if shaky.any() else "", "as_of": learning.summary.as_of,
+            "recommendation": learning.summary.recommendation}
 
 
 # --- the pages --------------------------------------------------------------------------------------
@@ -482,7 +463,7 @@ def _tile(label: str, cell: Cell) -> dict:
     return {"label": label, "cell": cell}
 
 
-def render_dashboard(audit: CommunityAudit, threshold: int = 7, learning: Learning | None = None,
+def render_dashboard(audit: CommunityAudit, threshold: int = 7, learning: Learned | None = None,
                      reports: dict[str, str | None] | None = None, title: str = "Community safety profile"
                      ) -> dict[str, str]:
     """The site's pages: {"index.html", "reports.html", "la-<name>.html" per local authority: HTML}."""

@@ -13,15 +13,15 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from mlflow.exceptions import MlflowException
 from starlette.concurrency import run_in_threadpool
 
 from riskloop.serving.audit_log import AuditEntry, AuditLog
 from riskloop.serving.invocations import PayloadError, parse_payload, records
-from riskloop.serving.live_model import LoadedModel
+from riskloop.experiments.served import LoadedModel, ModelError
 from riskloop.serving.ratelimit import RateLimiter
 from riskloop.serving.schemas import Health, ListPage, LiveModel, ModelInfo, Person, Predictions, ScoresModel
-from riskloop.serving.scores import MANIFEST_MODEL, ScoreStore
+from riskloop.artifacts.scores import MANIFEST_ADAPTER
+from riskloop.serving.scores import ScoreStore
 from riskloop.serving.settings import ServeSettings
 from riskloop.serving.tokens import ALL, Token, TokenStore, load_tokens
 
@@ -181,7 +181,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         positions = batch.listed(local_authority)
         people = [batch.row(p) for p in positions[(page - 1) * page_size:page * page_size]]
         entry.pseudonyms = [p["person_id"] for p in people]
-        entry.model_version = str(batch.manifest["model"]["version"])
+        entry.model_version = str(batch.manifest.model.version)
         return {"local_authority": local_authority, "total": len(positions), "page": page, "page_size": page_size,
                 "pages": math.ceil(len(positions) / page_size), "people": people}
 
@@ -196,14 +196,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             raise HTTPException(415, "send the rows as application/json")
         try:
-            frame, params = parse_payload(await read_body(request, settings.max_body_bytes), model.schema,
+            frame, params = parse_payload(await read_body(request, settings.max_body_bytes), model.columns,
                                           settings.max_rows)
         except PayloadError as exc:
             return JSONResponse({"detail": exc.errors}, status_code=exc.status)
         try:
             scored = await run_in_threadpool(model.predict, frame, params)
-        except MlflowException as exc:
-            return JSONResponse({"detail": [{"loc": ["body"], "msg": exc.message, "type": "value_error"}]},
+        except ModelError as exc:
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]},
                                 status_code=422)
         entry.rows = len(scored)
         return {"predictions": records(scored)}
@@ -213,10 +213,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
         """The model behind the batch scores (manifest.json) and the one behind /invocations."""
         batch = None
         if scores is not None:
-            manifest = scores.manifest
-            batch = ScoresModel(**{k: str(manifest["model"][k]) for k in MANIFEST_MODEL},
-                                **{k: manifest.get(k) for k in ("as_of", "data_fingerprint", "riskloop_version",
-                                                                "contract", "counts")})
+            manifest = MANIFEST_ADAPTER.dump_python(scores.manifest, mode="json")
+            batch = ScoresModel(**{k: str(manifest["model"][k]) for k in ("name", "version", "run_id", "uri")},
+                                data_fingerprint=manifest["data"]["fingerprint"],
+                                **{k: manifest[k] for k in ("as_of", "riskloop_version", "contract", "counts")})
         live = None if model is None else LiveModel(uri=model.uri, name=model.name, version=model.version,
                                                     run_id=model.run_id, metrics=model.metrics)
         return ModelInfo(scores=batch, live=live)

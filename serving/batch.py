@@ -1,39 +1,30 @@
 """Batch scoring into prioritisation lists: what a community safety team receives.
 
 `prioritise` is pure (a scored cohort in, the prioritisation frame out); `score_to_lists` is the
-edge that validates the data set, scores it with a registered model, and writes the output folder
-atomically: `prioritisation.parquet` (everyone scored), `lists/<local authority>.csv` (the listed,
-ready for a case meeting) and `manifest.json` (counts that reconcile, the contract, file hashes).
+edge that scores a validated data set with a registered model and writes the scores folder through
+`riskloop.artifacts.scores` (prioritisation, lists, manifest), whole or not at all.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from riskloop.artifacts.dataset import QUARANTINE_DIR
+from riskloop.artifacts.scores import REASONS, Counts, DataRef, Manifest, ModelRef, Unit, write_scores
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import FeatureSpec
-from riskloop.features.io import atomic_folder, sha256_file
-from riskloop.features.validate import QUARANTINE_DIR, ValidationReport
+from riskloop.features.validate import Dataset
 from riskloop.models.contract import riskloop_version
-from riskloop.pipelines.score import ScoredCohort, load_for_scoring, score_cohort
+from riskloop.pipelines.score import ScoredCohort, prepare_for_scoring, score_cohort
 from riskloop.serving.capacity import Capacity, select
 from riskloop.serving.tiers import prevention_tier
-
-Unit = Literal["local_authority", "area"]
-REASONS = ("reason_1", "reason_2", "reason_3")
-LIST_COLUMNS = ("rank", "person_id", "area_id", "risk", "band", "band_label", "prevention_tier", *REASONS,
-                "review_decision", "review_note")
-ADVISORY = ("# ADVISORY prioritisation list for a case meeting: scores are advice, a practitioner decides; "
-            "record the decision and why in review_decision and review_note.")
 
 
 class ScoringError(ValueError):
@@ -43,7 +34,7 @@ class ScoringError(ValueError):
 @dataclass(frozen=True)
 class ScoreOutcome:
     out_dir: Path
-    manifest: dict
+    manifest: Manifest
 
 
 def unit_column(per: Unit) -> str:
@@ -84,36 +75,12 @@ def list_rows(frame: pd.DataFrame, units: pd.Series, rank: np.ndarray, listed: n
                       as_of=pd.array([cohort.as_of] * len(out), dtype="date32[pyarrow]"), scored_at=scored_at)
 
 
-def _file_name(unit: str) -> str:
-    return re.sub(r"[^A-Za-z0-9 _.-]", "_", unit).strip() or "_"
-
-
-def write_lists(frame: pd.DataFrame, folder: Path, per: Unit) -> list[tuple[Path, int]]:
-    """lists/<local authority>.csv (and lists/<local authority>/<area>.csv per area): the listed, by rank.
-    Returns each file with its number of people."""
-    written = []
-    listed = frame[frame["listed"]].assign(review_decision="", review_note="")
-    groups = [(Path(_file_name(la)), rows) for la, rows in listed.groupby("local_authority", sort=True)]
-    if per == "area":
-        groups += [(Path(_file_name(la)) / _file_name(area), rows)
-                   for (la, area), rows in listed.groupby(["local_authority", "area_id"], sort=True)]
-    for name, rows in groups:
-        path = folder / "lists" / name.with_suffix(".csv")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ordered = rows.sort_values(["risk", "unit", "rank"], ascending=[False, True, True], kind="stable")
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            handle.write(ADVISORY + "\n")
-            ordered[list(LIST_COLUMNS)].to_csv(handle, index=False, lineterminator="\n", float_format="%.6f")
-        written.append((path, len(ordered)))
-    return written
-
-
-def score_to_lists(loaded: LoadedModel, data_dir: Path, as_of: date, out_dir: Path, capacity: Capacity,
+def score_to_lists(loaded: LoadedModel, dataset: Dataset, as_of: date, out_dir: Path, capacity: Capacity,
                    per: Unit = "local_authority", seed: int = 0,
                    progress: Callable[[int, int], None] = lambda done, total: None) -> ScoreOutcome:
-    """Validate, score, rank and write the output folder atomically; return its manifest."""
+    """Score the cohort at `as_of`, rank it, fill each unit's places and write the scores folder atomically."""
     started = time.perf_counter()
-    prepared, report, coverage_end = load_for_scoring(loaded.contract, data_dir, as_of)
+    prepared = prepare_for_scoring(loaded.contract, dataset, as_of)
     cohort = score_cohort(loaded.scorer, prepared, as_of, progress=progress)
     if cohort.frame.empty:
         raise ScoringError(f"no one is in the cohort at {as_of}: no valid incident in the "
@@ -121,45 +88,23 @@ def score_to_lists(loaded: LoadedModel, data_dir: Path, as_of: date, out_dir: Pa
     scored_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     frame, counts = prioritise(cohort, loaded, prepared.catalogue(loaded.contract.snapshot), capacity, per, seed,
                                scored_at)
-    with atomic_folder(out_dir) as tmp:
-        frame.to_parquet(tmp / "prioritisation.parquet", index=False, compression="zstd")
-        files = [(tmp / "prioritisation.parquet", len(frame)), *write_lists(frame, tmp, per)]
-        manifest = write_manifest(
-            tmp, files, loaded, as_of, scored_at, source=Path(data_dir).name, fingerprint=prepared.fingerprint,
-            coverage_end=coverage_end, counts=_counts(report, len(cohort.frame), len(frame),
-                                                      int(frame["listed"].sum()), counts),
-            capacity=capacity, per=per, seed=seed, started=started)
-    return ScoreOutcome(Path(out_dir), manifest)
+    draft = manifest(loaded, as_of, scored_at, Path(dataset.source).name, prepared.fingerprint, dataset.end,
+                     Counts.of(dataset.report, len(cohort.frame), len(frame), counts), capacity, per, seed, started)
+
+    def write_prioritisation(path: Path) -> int:
+        frame.to_parquet(path, index=False, compression="zstd")
+        return len(frame)
+
+    written = write_scores(out_dir, draft, per, write_prioritisation, frame[frame["listed"]])
+    return ScoreOutcome(Path(out_dir), written)
 
 
-def write_manifest(folder: Path, files: list[tuple[Path, int]], loaded: LoadedModel, as_of: date, scored_at: str,
-                   source: str, fingerprint: str, coverage_end: date, counts: dict, capacity: Capacity, per: Unit,
-                   seed: int, started: float, engine: str = "local") -> dict:
-    """Write `manifest.json` into the output folder being assembled; return it."""
-    manifest = {
-        "riskloop_version": riskloop_version(), "scored_at": scored_at, "as_of": as_of.isoformat(),
-        "model": {"name": loaded.name, "version": loaded.version, "run_id": loaded.run_id, "uri": loaded.uri},
-        "contract": json.loads(loaded.contract.to_json()),
-        "data": {"source": source, "fingerprint": fingerprint, "coverage_end": coverage_end.isoformat(),
-                 "quarantine": f"{QUARANTINE_DIR}/ in the data set folder"},
-        "counts": counts,
-        "capacity": {**capacity.describe(), "per": per, "tie_break_seed": seed},
-        "files": [{"path": p.relative_to(folder).as_posix(), "sha256": sha256_file(p), "rows": rows} for p, rows in files],
-        "engine": engine,
-        "runtime_seconds": round(time.perf_counter() - started, 2),
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-    return manifest
-
-
-def _counts(report: ValidationReport, cohort: int, scored: int, listed: int, units: pd.DataFrame) -> dict:
-    tables = {t.table: {"read": t.read, "valid": t.valid, "quarantined": t.quarantined, "rules": t.reasons}
-              for t in report.tables.values()}
-    return {
-        "tables": tables, "cohort": cohort, "scored": scored, "listed": listed,
-        "units": {unit: {k: int(v) for k, v in row.items()} for unit, row in units.iterrows()},
-        "reconciles": bool(all(t["read"] == t["valid"] + t["quarantined"] for t in tables.values())
-                           and cohort == scored == int(units["cohort"].sum())
-                           and listed == int(units["listed"].sum())
-                           and (units["listed"] == units[["cohort", "places"]].min(axis=1)).all()),
-    }
+def manifest(loaded: LoadedModel, as_of: date, scored_at: str, source: str, fingerprint: str, coverage_end: date,
+             counts: Counts, capacity: Capacity, per: Unit, seed: int, started: float, engine: str = "local") -> Manifest:
+    """The manifest of a scoring run (its files are added as they are written)."""
+    return Manifest(
+        riskloop_version=riskloop_version(), scored_at=scored_at, as_of=as_of,
+        model=ModelRef(loaded.name, loaded.version, loaded.run_id, loaded.uri), contract=loaded.contract,
+        data=DataRef(source, fingerprint, coverage_end, f"{QUARANTINE_DIR}/ in the data set folder"),
+        counts=counts, capacity={**capacity.describe(), "per": per, "tie_break_seed": seed}, engine=engine,
+        runtime_seconds=round(time.perf_counter() - started, 2))

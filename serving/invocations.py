@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.types import DataType, Schema
+from riskloop.experiments.served import InputColumn
 
 SPLIT, RECORDS = "dataframe_split", "dataframe_records"
 MAX_ERRORS = 100
-NUMPY_TYPES = {DataType.double: np.float64, DataType.float: np.float32, DataType.long: np.int64,
-               DataType.integer: np.int32, DataType.boolean: np.bool_, DataType.string: object}
+NUMPY_TYPES = {"double": np.float64, "float": np.float32, "long": np.int64, "integer": np.int32,
+               "boolean": np.bool_, "string": object}
 
 
 class PayloadError(Exception):
@@ -30,18 +30,18 @@ def _error(loc: list, msg: str, kind: str) -> dict[str, Any]:
     return {"loc": ["body", *loc], "msg": msg, "type": kind}
 
 
-def _type_error(value: Any, dtype: DataType) -> tuple[str, str] | None:
+def _type_error(value: Any, dtype: str) -> tuple[str, str] | None:
     """(message, type) if a JSON value cannot be a cell of `dtype`; None (JSON null) is a missing value."""
-    if dtype in (DataType.double, DataType.float):
+    if dtype in ("double", "float"):
         ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
         return None if ok else ("Input should be a valid number", "float_type")
-    if dtype in (DataType.long, DataType.integer):
+    if dtype in ("long", "integer"):
         whole = isinstance(value, float) and value.is_integer()
         ok = (isinstance(value, int) and not isinstance(value, bool)) or whole
         return None if ok else ("Input should be a valid integer", "int_type")
-    if dtype == DataType.boolean:
+    if dtype == "boolean":
         return None if isinstance(value, bool) else ("Input should be a valid boolean", "bool_type")
-    if dtype == DataType.string:
+    if dtype == "string":
         return None if value is None or isinstance(value, str) else ("Input should be a valid string", "string_type")
     return None  # other types are left to MLflow's schema enforcement
 
@@ -110,28 +110,28 @@ def _cells(fmt: str, columns: list[str] | None, rows: list, names: list[str],
     return {c: [row.get(c) for row in rows] for c in names if any(c in row for row in rows)}, errors
 
 
-def parse_payload(raw: bytes, schema: Schema, max_rows: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+def parse_payload(raw: bytes, columns: tuple[InputColumn, ...], max_rows: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The feature frame typed by the model's input schema and the request's params; PayloadError
     (413 or 422) with every problem found."""
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(422, [_error([], f"Invalid JSON: {exc}", "json_invalid")]) from exc
-    fmt, columns, rows, params = _rows(body, max_rows)
-    types = dict(zip(schema.input_names(), schema.input_types()))
-    cells, errors = _cells(fmt, columns, rows, list(types), set(schema.required_input_names()))
+    fmt, given, rows, params = _rows(body, max_rows)
+    types = {c.name: c.kind for c in columns}
+    cells, errors = _cells(fmt, given, rows, list(types), {c.name for c in columns if c.required})
     for name, values in cells.items():
         for i, value in enumerate(values):
             problem = _type_error(value, types[name])
             if problem:
-                loc = [SPLIT, "data", i, columns.index(name)] if fmt == SPLIT else [RECORDS, i, name]
+                loc = [SPLIT, "data", i, given.index(name)] if fmt == SPLIT else [RECORDS, i, name]
                 errors.append(_error(loc, f"{name}: {problem[0]}", problem[1]))
     if errors:
         raise PayloadError(422, errors)
     return pd.DataFrame({name: _column(values, types[name]) for name, values in cells.items()}), params
 
 
-def _column(values: list, dtype: DataType) -> Any:
+def _column(values: list, dtype: str) -> Any:
     """A column as the schema types it; a type without a numpy match is left to pandas and MLflow."""
     numpy_type = NUMPY_TYPES.get(dtype)
     return values if numpy_type is None else np.array(values, dtype=numpy_type)

@@ -1,68 +1,37 @@
-"""A `riskloop score` output folder in memory: O(1) lookup by pseudonym, lists in rank order.
-
-The folder holds `prioritisation.parquet` (one row per scored person) and `manifest.json`.
-"""
+"""A `riskloop score` output folder in memory for the API: O(1) lookup by pseudonym, lists in rank order.
+The folder is read by `riskloop.artifacts.scores.read_scores`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-COLUMNS = ("person_id", "area_id", "local_authority", "unit", "rank", "listed", "risk", "band", "band_label",
-           "prevention_tier", "reason_1", "reason_2", "reason_3", "model_name", "model_version", "run_id",
-           "data_fingerprint", "as_of", "scored_at")
-REASONS = ("reason_1", "reason_2", "reason_3")
-MANIFEST_MODEL = ("name", "version", "run_id", "uri")
-
-
-class ScoreError(ValueError):
-    """A score folder problem, in one line."""
+from riskloop.artifacts.scores import COLUMNS, REASONS, Manifest, Scores, ScoresError, read_scores
 
 
 def _native(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def load_manifest(path: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ScoreError(f"cannot read {path}: {exc}") from exc
-    model = manifest.get("model") if isinstance(manifest, dict) else None
-    if not isinstance(model, dict) or any(k not in model for k in MANIFEST_MODEL) or "as_of" not in manifest:
-        raise ScoreError(f"{path} lacks model.{{{','.join(MANIFEST_MODEL)}}} or as_of")
-    return manifest
-
-
 class ScoreStore:
     """The batch scores: `person(pseudonym)` and `listed(local_authority)` without scanning."""
 
-    def __init__(self, table: pa.Table, manifest: dict[str, Any]):
-        missing = [c for c in COLUMNS if c not in table.column_names]
-        if missing:
-            raise ScoreError(f"prioritisation.parquet lacks column '{missing[0]}' ({len(missing)} missing)")
-        self.manifest = manifest
-        self._columns = {c: (pc.cast(table[c], pa.string()) if c == "as_of" else table[c]).to_numpy(
-            zero_copy_only=False) for c in COLUMNS}
+    def __init__(self, scores: Scores):
+        frame = scores.prioritisation
+        self.manifest: Manifest = scores.manifest
+        self._columns = {c: (frame[c].astype(str) if c == "as_of" else frame[c]).to_numpy() for c in COLUMNS}
         ids = self._columns["person_id"]
         self._index = dict(zip(ids.tolist(), range(len(ids))))
         if len(self._index) != len(ids):
-            raise ScoreError("prioritisation.parquet has a person_id more than once")
+            raise ScoresError("prioritisation.parquet has a person_id more than once")
         self.local_authorities = frozenset(self._columns["local_authority"].tolist())
         self._lists = self._rank_order()
 
     @classmethod
     def load(cls, folder: Path) -> "ScoreStore":
-        parquet = folder / "prioritisation.parquet"
-        if not parquet.is_file():
-            raise ScoreError(f"{folder} has no prioritisation.parquet (is it a `riskloop score` output folder?)")
-        return cls(pq.read_table(parquet), load_manifest(folder / "manifest.json"))
+        return cls(read_scores(folder, list(COLUMNS)))
 
     def _rank_order(self) -> dict[str, np.ndarray]:
         """Row positions of each local authority's listed people by rank, then risk (high first), then pseudonym."""
@@ -79,7 +48,7 @@ class ScoreStore:
 
     @property
     def as_of(self) -> str:
-        return str(self.manifest["as_of"])
+        return self.manifest.as_of.isoformat()
 
     def row(self, position: int) -> dict[str, Any]:
         record = {c: _native(values[position]) for c, values in self._columns.items() if c not in REASONS}

@@ -38,7 +38,7 @@ def log_config() -> dict:
 
 
 def serve(settings: ServeSettings) -> None:
-    """Build the app (ServeError, ScoreError, ... if it must not start) and serve until interrupted."""
+    """Build the app (ServeError, ScoresError, ModelError, ... if it must not start) and serve until interrupted."""
     app = create_app(settings)
     gc.collect()
     gc.freeze()  # startup's ~300k objects (libraries, model, index) leave the collector: no ~200 ms full-GC pauses

@@ -15,7 +15,7 @@ import pandas as pd
 from riskloop.simulation.dynamics import (
     OFFENDING_ROLES, advance, draw_offending, high_harm, label_event_rate, offending_hazards,
 )
-from riskloop.simulation.parameters import WorldConfig
+from riskloop.simulation.parameters import PARTIAL_EFFECT, WorldConfig
 from riskloop.simulation.streams import Streams
 from riskloop.simulation.world import Simulation, month_starts, simulate
 
@@ -114,3 +114,12 @@ def recorded_escalations(sim: Simulation, from_month: int, to_month: int, harm_t
 def programme_effects(world_dir: Path) -> pd.DataFrame:
     """Each person's true individual effect of each programme (proportional hazard reduction)."""
     return pd.read_parquet(Path(world_dir) / "truth" / "effects.parquet")
+
+
+def expected_programme_effects(world_dir: Path) -> pd.Series:
+    """Each person's true effect of starting each programme, expected over completion (a non-completer
+    keeps PARTIAL_EFFECT of it, as the world's dynamics apply it), indexed by (programme, person_id)."""
+    effects = programme_effects(world_dir)
+    completion = effects["completion_probability"]
+    expected = effects["effect"] * (completion + (1 - completion) * PARTIAL_EFFECT)
+    return pd.Series(expected.to_numpy(), index=pd.MultiIndex.from_frame(effects[["programme", "person_id"]]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -11,7 +10,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pyarrow as pa
 
-from riskloop.features.io import write_parquet_atomic
+from riskloop.artifacts.dataset import Coverage, write_dataset
+from riskloop.features.io import write_parquet_atomic, write_text_atomic
 from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
 from riskloop.simulation.demography import step_demography
 from riskloop.simulation.dynamics import (
@@ -257,13 +257,10 @@ def write_world(sim: Simulation, out: Path) -> dict[str, int]:
     recorded, true_incidents = _incident_tables(sim, ids)
     tables = {"areas": _areas_table(sim), "people": _people_table(sim, ids),
               "incidents": recorded, "interventions": _interventions_table(sim, ids)}
-    for name, table in tables.items():
-        write_parquet_atomic(table, out / f"{name}.parquet")
+    counts = write_dataset(out, tables, Coverage(sim.config.start, date.fromisoformat(str(sim.end)), "riskloop synthetic world",
+                                                sim.config.seed))
     write_parquet_atomic(true_incidents, out / "truth" / "incidents.parquet")
     write_parquet_atomic(_truth_people(sim, ids), out / "truth" / "people.parquet")
     write_parquet_atomic(_truth_effects(sim, ids), out / "truth" / "effects.parquet")
-    (out / "truth" / "world.json").write_text(sim.config.to_json())
-    metadata = {"kind": "riskloop synthetic world", "start": sim.config.start.isoformat(),
-                "end": str(sim.end), "seed": sim.config.seed}
-    (out / "dataset.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
-    return {name: table.num_rows for name, table in tables.items()}
+    write_text_atomic(sim.config.to_json(), out / "truth" / "world.json")
+    return counts

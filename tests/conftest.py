@@ -93,7 +93,7 @@ def escalation_run(world_20k):
     import dataclasses
 
     from riskloop.experiments.config import load_config, with_data
-    from riskloop.pipelines.data import load_model_data
+    from riskloop.jobs.model import model_data as load_model_data
     from riskloop.pipelines.train import train
 
     config = with_data(load_config(Path(__file__).parent.parent / "experiments" / "escalation.yaml"), world_20k)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from riskloop.cli import app
 from riskloop.experiments.config import load_config
 from riskloop.pipelines.data import ModelData, SplitMasks
-from riskloop.simulation.closed_loop import LoopSettings, _rank_shift, _thinned, run_loop
+from riskloop.studies.closed_loop import LoopSettings, _rank_shift, _thinned, run_loop
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import Enrolment, extend, simulate
 

@@ -9,7 +9,9 @@ import pytest
 
 from riskloop.features.io import DataError
 from riskloop.features.snapshot import SnapshotConfig, check_coverage
-from riskloop.features.validate import Dataset, load_dataset, validate_tables, write_quarantine
+from riskloop.features.validate import Dataset, validate_tables
+from riskloop.artifacts.dataset import read_dataset, write_quarantine
+from riskloop.jobs.common import open_dataset
 from tests.conftest import TODAY, hand_tables, write_tables
 
 
@@ -107,26 +109,29 @@ def test_missing_table_and_column_are_fatal(tmp_path):
     tables = hand_tables()
     folder = write_tables(tmp_path / "d", {k: v for k, v in tables.items() if k != "interventions"})
     with pytest.raises(DataError, match="missing table 'interventions'"):
-        load_dataset(folder, today=TODAY)
+        read_dataset(folder, today=TODAY)
     tables["incidents"] = tables["incidents"].drop(columns=["harm"])
     folder = write_tables(tmp_path / "e", tables)
     with pytest.raises(DataError, match="incidents.csv: missing required column 'harm'"):
-        load_dataset(folder, today=TODAY)
+        read_dataset(folder, today=TODAY)
 
 
-def test_load_writes_quarantine_and_never_touches_inputs(tmp_path):
+def test_reading_keeps_the_quarantine_in_memory_the_job_writes_it_and_inputs_stay_untouched(tmp_path):
     tables = hand_tables()
     tables["incidents"].loc[1, "harm"] = "-2"
     folder = write_tables(tmp_path / "d", tables)
     before = {p.name: p.read_bytes() for p in folder.glob("*.csv")}
-    dataset = load_dataset(folder, today=TODAY)
+    dataset = read_dataset(folder, today=TODAY)
+    assert not (folder / "_quarantine").exists()  # reading writes nothing
+    assert dataset.quarantine["incidents"]["reason"].tolist() == ["harm: -2 is below 0"]
+    dataset = open_dataset(folder, today=TODAY)  # a job writes it beside the data
     assert {p.name: p.read_bytes() for p in folder.glob("*.csv")} == before
     q = pd.read_csv(folder / "_quarantine" / "incidents.csv")
     assert q["reason"].tolist() == ["harm: -2 is below 0"] and q["row"].tolist() == [2]
     assert len(dataset.incidents) == 3
     # fixing the input and validating again removes the stale quarantine file
     write_tables(folder, hand_tables())
-    load_dataset(folder, today=TODAY)
+    open_dataset(folder, today=TODAY)
     assert not (folder / "_quarantine" / "incidents.csv").exists()
 
 
@@ -185,7 +190,7 @@ def test_time_zone_aware_parquet_timestamps_are_read_as_utc(tmp_path):
         date=pd.to_datetime(tables["incidents"]["date"]).dt.tz_localize("Europe/London"))
     (folder / "incidents.csv").unlink()
     incidents.to_parquet(folder / "incidents.parquet")
-    dataset = load_dataset(folder, today=TODAY)
+    dataset = read_dataset(folder, today=TODAY)
     assert dataset.report.quarantined == 0
     # midnight in London: the same instant in UTC, an hour earlier in summer
     assert dataset.incidents["date"].astype(str).tolist() == [
@@ -203,15 +208,15 @@ def test_a_table_in_both_formats_is_refused(tmp_path):
     folder = write_tables(tmp_path / "d", hand_tables())
     hand_tables()["incidents"].to_parquet(folder / "incidents.parquet")
     with pytest.raises(DataError, match="both incidents.parquet and incidents.csv are present"):
-        load_dataset(folder, today=TODAY)
+        read_dataset(folder, today=TODAY)
 
 
 def test_quarantine_csv_reads_back_exactly(tmp_path):
     tables = hand_tables()
     tables["people"].loc[0, "sex"] = "x\ry"
     tables["people"].loc[1, "ethnicity"] = 'say "hi",\nthen\r\nleave '
-    _, quarantined, _ = validate_tables(tables, TODAY)
-    write_quarantine(tmp_path, quarantined)
+    valid, quarantined, report = validate_tables(tables, TODAY)
+    write_quarantine(tmp_path, Dataset(**valid, fingerprint="hand", end=TODAY, report=report, quarantine=quarantined))
     back = pd.read_csv(tmp_path / "_quarantine" / "people.csv", dtype=str, keep_default_na=False)
     assert len(back) == 2
     pd.testing.assert_frame_equal(back, quarantined["people"].astype(str).reset_index(drop=True))

@@ -18,7 +18,7 @@ from riskloop.experiments.registry import ModelNotFound, load_model
 from riskloop.experiments.tracking import log_training
 from riskloop.learning.retrain import treatment_aware
 from riskloop.models.contract import ContractError, ModelContract, riskloop_version
-from riskloop.pipelines.data import load_model_data
+from riskloop.jobs.model import model_data as load_model_data
 from riskloop.pipelines.train import train
 
 from conftest import own_store

@@ -28,7 +28,7 @@ from riskloop.learning.uplift import qini_curve
 from riskloop.models.fairness import AuditConfig, audit
 from riskloop.reports.fairness_report import findings, render_fairness_report
 from riskloop.features.area_profile import community_audit
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.reports.dashboard import change, la_page, per_100k, render_dashboard
 from riskloop.reports.disclosure import SUPPRESSED, disclose, protect_counts, protect_series, share
 
@@ -122,7 +122,8 @@ def fake_learning(folder: Path) -> Path:
         "dr_se": [0.015, "*", "*", 0.51], "dr_ci_low": [-0.07, "*", "*", -1.45],
         "dr_ci_high": [-0.01, "*", "*", 0.546]}).to_csv(learning / "effects.csv", index=False)
     (learning / "learning.json").write_text(json.dumps({
-        "as_of": "2024-12-01", "programmes": {"drive": "It worked.", "iris": "Too few to estimate.",
+        "as_of": "2024-12-01", "retrain": "treatment-aware", "promoted": False, "promotion_reasons": [],
+        "challenger_version": "2", "programmes": {"drive": "It worked.", "iris": "Too few to estimate.",
                                               "youth_early_action": "Too few to estimate: fewer than 20 started it."},
         "recommendation": "Keep filling places by risk."}))
     (learning / "learning_report.html").write_text(learning_page(10), encoding="utf-8")
@@ -314,7 +315,7 @@ def test_no_page_shows_an_unsuppressed_small_count(site, world):
     pages = {p.name: p.read_text(encoding="utf-8") for p in site.glob("*.html")}
     assert check_disclosure(pages, 7) > 200
     # the raw counts behind one table: a type with 1 to 7 incidents in a local authority is "*" on its page
-    audit = community_audit(load_dataset(world, quarantine=False), AS_OF)
+    audit = community_audit(read_dataset(world), AS_OF)
     mix = audit.mix
     small = mix[(mix["incidents"] >= 1) & (mix["incidents"] <= 7)]
     assert len(small), "the tiny world should have small counts to suppress"
@@ -357,7 +358,7 @@ def test_every_rate_is_computed_from_the_counts_shown(site, world):
     """Each rate, change and share on every page recomputed from the counts and residents the site shows
     (or, where the site shows no count it depends on, the count as published): it never reveals more."""
     pages = {p.name: p.read_text(encoding="utf-8") for p in site.glob("*.html")}
-    audit = community_audit(load_dataset(world, quarantine=False), AS_OF)
+    audit = community_audit(read_dataset(world), AS_OF)
     checked = 0
     la_pages = {}
     for name, page in pages.items():
@@ -435,7 +436,7 @@ def test_the_deprivation_gradient_agrees_with_the_headline_figures(world, tmp_pa
         .to_parquet(shared / "areas.parquet", index=False)
     people["area_id"] = people["area_id"].where(np.arange(len(people)) % 2 == 0, people["area_id"] + "b")
     people.to_parquet(shared / "people.parquet", index=False)   # each area in two: many incidents involve both
-    audit = community_audit(load_dataset(shared, quarantine=False), AS_OF)
+    audit = community_audit(read_dataset(shared), AS_OF)
     by_quintile = audit.deprivation.groupby("local_authority")["incidents"].sum()
     la = audit.local_authorities.set_index("local_authority")["incidents"]
     assert (by_quintile > la + 10).all()
@@ -528,7 +529,7 @@ def test_what_people_read_is_in_words_and_open_interventions_are_not_missing_dat
     interventions["completed"] = interventions["completed"].astype(object)
     interventions.loc[ended, "completed"] = None
     interventions.to_parquet(tmp_path / "world" / "interventions.parquet", index=False)
-    index = render_dashboard(community_audit(load_dataset(tmp_path / "world", quarantine=False), AS_OF), 7)["index.html"]
+    index = render_dashboard(community_audit(read_dataset(tmp_path / "world"), AS_OF), 7)["index.html"]
     missing = next(columns(t) for t in parse(index).tables if t["head"] and "rows missing it" in columns(t)[0])
     assert [(r["table"], r["column"], r["rows missing it"], r["rows checked"]) for r in missing] == \
         [("interventions", "completed", "10", f"{disclose(len(interventions) - running, 7):,}")]

@@ -15,7 +15,7 @@ import yaml
 
 from riskloop.experiments.config import load_config
 from riskloop.experiments.tracking import log_training
-from riskloop.pipelines.data import load_model_data
+from riskloop.jobs.model import model_data as load_model_data
 from riskloop.pipelines.train import train
 from riskloop.reports.disclosure import disclose, protect
 from tests.test_experiments import DATA

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from riskloop.experiments.config import ConfigError, load_config, with_data
 from riskloop.experiments.registry import PromotionRefused, promote
 from riskloop.experiments.tracking import dataset_schema_rows, frame_digest, log_training
-from riskloop.pipelines.data import load_model_data
+from riskloop.jobs.model import model_data as load_model_data
 from riskloop.pipelines.train import train
 
 DATA = Path(__file__).parent / "data"

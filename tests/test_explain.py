@@ -13,7 +13,7 @@ import shap
 from riskloop.features.catalogue import build_catalogue
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
 from riskloop.features.snapshot import PreparedData
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.pipelines.explain import explain_cohort
 from riskloop.pipelines.score import score_cohort
 from riskloop.reports.explain_report import render_explain_report
@@ -161,7 +161,7 @@ def test_explanation_stability_is_measured(escalation_run):
 def test_explainability_report_renders_every_section(escalation_run, world_20k):
     _, _, result = escalation_run
     scorer = result.scorer
-    cohort = score_cohort(scorer, PreparedData.from_dataset(load_dataset(world_20k)), date(2024, 7, 1))
+    cohort = score_cohort(scorer, PreparedData.from_dataset(read_dataset(world_20k)), date(2024, 7, 1))
     person = cohort.frame.loc[cohort.frame["risk"].idxmax(), "person_id"]
     explained = explain_cohort(scorer, cohort, sample_size=2_000, person=person)
     assert len(explained.values) < len(cohort.frame) and not explained.whole_cohort

@@ -11,7 +11,8 @@ import pytest
 
 from riskloop.features.catalogue import build_catalogue
 from riskloop.features.snapshot import ID_COLUMNS, PreparedData, SnapshotConfig, build_snapshot
-from riskloop.features.validate import Dataset, load_dataset, validate_tables
+from riskloop.features.validate import Dataset, validate_tables
+from riskloop.artifacts.dataset import read_dataset
 from tests.conftest import TODAY
 
 T = date(2024, 1, 1)
@@ -125,7 +126,7 @@ def test_new_families_have_reason_templates_in_the_house_style():
 
 def test_records_on_or_after_t_never_change_the_new_families(world_20k):
     t = date(2023, 1, 1)
-    dataset = load_dataset(world_20k, today=TODAY, quarantine=False)
+    dataset = read_dataset(world_20k, today=TODAY)
     before_t = dataclasses.replace(dataset, incidents=dataset.incidents[dataset.incidents["date"] < pd.Timestamp(t)],
                                    interventions=dataset.interventions[dataset.interventions["start_date"] < pd.Timestamp(t)])
     prepared = PreparedData.from_dataset(dataset)

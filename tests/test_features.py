@@ -15,7 +15,8 @@ from riskloop.features.snapshot import (
     PreparedData, SnapshotConfig, build_snapshot, build_snapshots, read_snapshot_file, write_snapshot_file,
 )
 from riskloop.features.splits import as_of_schedule, temporal_splits
-from riskloop.features.validate import Dataset, load_dataset, validate_tables
+from riskloop.features.validate import Dataset, validate_tables
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
 from tests.conftest import TODAY
 
@@ -161,7 +162,7 @@ def test_a_record_before_t_changes_the_features_it_should():
 def test_same_inputs_give_byte_identical_snapshots(world_20k, tmp_path):
     config = SnapshotConfig()
     for name in ("a", "b"):
-        d = PreparedData.from_dataset(load_dataset(world_20k, today=TODAY, quarantine=False))
+        d = PreparedData.from_dataset(read_dataset(world_20k, today=TODAY))
         frame, meta = build_snapshots(d, [date(2022, 1, 1), date(2023, 1, 1)], config)
         write_snapshot_file(frame, meta, tmp_path / f"{name}.parquet")
     assert hashlib.sha256((tmp_path / "a.parquet").read_bytes()).digest() == \
@@ -187,7 +188,7 @@ def test_temporal_splits_fit_on_every_label_closed_before_the_test_date():
 
 
 def test_area_profile(world_20k):
-    dataset = load_dataset(world_20k, today=TODAY, quarantine=False)
+    dataset = read_dataset(world_20k, today=TODAY)
     prepared = PreparedData.from_dataset(dataset)
     snapshot = build_snapshot(prepared, date(2023, 1, 1), SnapshotConfig())
     catalogue = prepared.catalogue(SnapshotConfig())

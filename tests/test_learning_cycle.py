@@ -16,10 +16,10 @@ from mlflow.tracking import MlflowClient
 from riskloop.experiments.registry import load_model
 from riskloop.experiments.tracking import log_training
 from riskloop.features.snapshot import PreparedData
-from riskloop.features.validate import load_dataset
-from riskloop.learning.cycle import LearnSettings, closed_as_of, learn, trials
+from riskloop.artifacts.dataset import read_dataset
+from riskloop.learning.cycle import closed_as_of, trials
 from riskloop.learning.linkage import monthly_cohorts
-from riskloop.learning.report import write_learning
+from riskloop.jobs.learn import LearnJob, learn
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.pipelines.train import train
 from riskloop.reports.words import words
@@ -46,7 +46,7 @@ def champion(escalation_run, store, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prepared(world_20k) -> PreparedData:
-    return PreparedData.from_dataset(load_dataset(world_20k))
+    return PreparedData.from_dataset(read_dataset(world_20k))
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +59,9 @@ def aware_data(escalation_run):
 def cycle(champion, world_20k, store):
     config = dataclasses.replace(champion, models=dataclasses.replace(champion.models, logistic=None, prior_harm=None),
                                  schedule=dataclasses.replace(champion.schedule, n_test=1))
-    settings = LearnSettings(f"models:/{config.registered_model}@champion", world_20k, config, threads=2)
-    result = learn(settings, store / "learn-out")
-    return result, write_learning(result, store / "learn-out")
+    learned = learn(LearnJob(f"models:/{config.registered_model}@champion", world_20k, config, store / "learn-out",
+                             threads=2))
+    return learned.result, learned.report
 
 
 def test_treatment_aware_data_keeps_every_row_and_marks_the_intervention_history_to_be_scored_as_none(
@@ -104,7 +104,7 @@ def test_monthly_cohorts_hold_each_start_once_with_its_features_as_of_the_month(
     stacked = trials(loaded.scorer, prepared, as_of, 90, seed=0)
     assert sorted(stacked["month"].unique()) == monthly_cohorts(as_of, 90) == [date(2023, 1, 1), date(2023, 2, 1),
                                                                                date(2023, 3, 1)]
-    interventions = load_dataset(world_20k).interventions
+    interventions = read_dataset(world_20k).interventions
     starts = interventions[(interventions["start_date"] >= pd.Timestamp("2023-01-01"))
                            & (interventions["start_date"] < pd.Timestamp("2023-04-01"))]
     in_cohort = starts[starts["person_id"].isin(stacked["person_id"])]

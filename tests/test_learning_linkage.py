@@ -8,17 +8,16 @@ import numpy as np
 import pandas as pd
 
 from riskloop.features.snapshot import PreparedData
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.learning.cycle import closed_as_of
-from riskloop.learning.linkage import (NEVER, first_day_within, monthly_cohorts, person_index, programme_starts, read_scores,
+from riskloop.learning.linkage import (NEVER, first_day_within, monthly_cohorts, person_index, programme_starts,
                                       starts_within)
-from riskloop.serving.batch import ADVISORY
 
 from conftest import TODAY, hand_tables, write_tables
 
 
 def prepared(tmp_path) -> PreparedData:
-    return PreparedData.from_dataset(load_dataset(write_tables(tmp_path / "data", hand_tables()), today=TODAY))
+    return PreparedData.from_dataset(read_dataset(write_tables(tmp_path / "data", hand_tables()), today=TODAY))
 
 
 def test_a_start_counts_inside_its_window_only(tmp_path):
@@ -48,14 +47,3 @@ def test_monthly_cohorts_and_the_latest_closed_date():
     assert closed_as_of(date(2025, 12, 31), 365) == date(2024, 12, 1)
 
 
-def test_returned_lists_give_who_was_listed_and_the_teams_decisions(tmp_path):
-    scores = tmp_path / "scores"
-    (scores / "lists").mkdir(parents=True)
-    pd.DataFrame({"person_id": ["p1", "p2", "p3"], "listed": [True, True, False],
-                  "as_of": pd.to_datetime(["2023-07-01"] * 3).date}).to_parquet(scores / "prioritisation.parquet")
-    (scores / "lists" / "Cardiff.csv").write_text(
-        ADVISORY + "\nrank,person_id,review_decision,review_note\n1,p1,referred,\"met # twice\"\n2,p2,,\n")
-    as_of, listed, reviews = read_scores(scores)
-    assert as_of == date(2023, 7, 1)
-    assert listed.to_dict() == {"p1": True, "p2": True, "p3": False}
-    assert reviews.set_index("person_id")["review_decision"].to_dict() == {"p1": "referred", "p2": ""}

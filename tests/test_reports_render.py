@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from riskloop.cli import synthetic_truth
+from riskloop.jobs.synthetic import synthetic_truth
 from riskloop.features.snapshot import PreparedData
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.pipelines.audit import audit_cohort
 from riskloop.pipelines.explain import explain_cohort
 from riskloop.pipelines.score import score_cohort
@@ -83,7 +83,7 @@ def pages(escalation_run, world_20k) -> dict[str, str]:
     fairness audit (with the synthetic truth) and explainability report (with a person's page)."""
     config, data, result = escalation_run
     scorer, as_of = result.scorer, date(2024, 7, 1)
-    cohort = score_cohort(scorer, PreparedData.from_dataset(load_dataset(world_20k)), as_of)
+    cohort = score_cohort(scorer, PreparedData.from_dataset(read_dataset(world_20k)), as_of)
     audited = audit_cohort(cohort, synthetic_truth(world_20k, as_of, scorer.contract))
     person = cohort.frame.loc[cohort.frame["risk"].idxmax(), "person_id"]
     explained = explain_cohort(scorer, cohort, sample_size=2_000, person=person)

@@ -20,7 +20,9 @@ import pytest
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import build_catalogue
 from riskloop.features.snapshot import SnapshotConfig
-from riskloop.serving.batch import ADVISORY, score_to_lists
+from riskloop.artifacts.dataset import read_dataset
+from riskloop.artifacts.scores import ADVISORY, MANIFEST_ADAPTER, read_scores
+from riskloop.serving.batch import score_to_lists
 from riskloop.serving.capacity import Capacity, CapacityError, rank_within
 from riskloop.features.io import recover_folder, sha256_file
 from riskloop.serving.tiers import prevention_tier
@@ -37,8 +39,8 @@ def loaded(escalation_run) -> LoadedModel:
 @pytest.fixture(scope="module")
 def scored(loaded, world_20k, tmp_path_factory):
     out = tmp_path_factory.mktemp("scores") / "out"
-    outcome = score_to_lists(loaded, world_20k, AS_OF, out, Capacity(share=0.05))
-    return out, outcome.manifest
+    outcome = score_to_lists(loaded, read_dataset(world_20k), AS_OF, out, Capacity(share=0.05))
+    return out, MANIFEST_ADAPTER.dump_python(outcome.manifest, mode="json")
 
 
 def assert_folder_whole(out: Path) -> dict:
@@ -152,14 +154,15 @@ def test_prevention_tiers_follow_the_documented_rule():
 def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loaded, world_20k, tmp_path):
     """SIGKILL a real scoring process at several points: the folder is always the previous complete one."""
     out = tmp_path / "scores"
-    score_to_lists(loaded, world_20k, AS_OF, out, Capacity(share=0.05))
+    score_to_lists(loaded, read_dataset(world_20k), AS_OF, out, Capacity(share=0.05))
     before = assert_folder_whole(out)
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(loaded))
     script = textwrap.dedent(f"""
         import pickle; from datetime import date; from pathlib import Path
         from riskloop.serving.batch import score_to_lists; from riskloop.serving.capacity import Capacity
+        from riskloop.artifacts.dataset import read_dataset
         loaded = pickle.loads(Path({str(tmp_path / 'model.pkl')!r}).read_bytes())
-        score_to_lists(loaded, Path({str(world_20k)!r}), date(2025, 7, 1), Path({str(out)!r}), Capacity(number=7))
+        score_to_lists(loaded, read_dataset(Path({str(world_20k)!r})), date(2025, 7, 1), Path({str(out)!r}), Capacity(number=7))
         print("done")
     """)
     started = time.perf_counter()
@@ -175,6 +178,26 @@ def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loa
         manifest = assert_folder_whole(out)
         assert manifest["capacity"] in (before["capacity"], {"kind": "places per unit", "places": 7, "per":
                                                               "local_authority", "tie_break_seed": 0})
+
+
+def test_the_lists_come_back_with_the_teams_decisions(scored, tmp_path):
+    """`read_scores` gives the manifest as written, who was listed, and the review decisions typed into the lists
+    (a quoted note with a '#' in it stays one field)."""
+    import shutil
+
+    out = tmp_path / "returned"
+    shutil.copytree(scored[0], out)
+    path = sorted((out / "lists").glob("*.csv"))[0]
+    returned = pd.read_csv(path, skiprows=1, dtype=str, keep_default_na=False)
+    returned.loc[0, ["review_decision", "review_note"]] = ["referred", "met # twice, agreed"]
+    path.write_text(ADVISORY + "\n" + returned.to_csv(index=False))
+    back = read_scores(out)
+    assert MANIFEST_ADAPTER.dump_python(back.manifest, mode="json") == scored[1]
+    assert back.manifest.as_of == AS_OF and back.listed.sum() == scored[1]["counts"]["listed"]
+    decisions = back.reviews.set_index("person_id")["review_decision"]
+    first = returned.loc[0, "person_id"]
+    assert decisions[first] == "referred" and (decisions.drop(first) == "").all()
+    assert len(back.reviews) == scored[1]["counts"]["listed"]
 
 
 def test_the_api_reads_what_riskloop_score_writes(scored):
@@ -202,5 +225,5 @@ def test_a_data_set_without_what_the_features_need_is_a_clear_error(loaded, worl
     people = pd.read_parquet(data / "people.parquet").drop(columns="household_id")
     people.to_parquet(data / "people.parquet")
     with pytest.raises(ContractError, match="lacks what they are built from .household features need people.household_id"):
-        score_to_lists(loaded, data, AS_OF, tmp_path / "out", Capacity(share=0.05))
+        score_to_lists(loaded, read_dataset(data), AS_OF, tmp_path / "out", Capacity(share=0.05))
     assert not (tmp_path / "out").exists()

@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import simulate, write_world
 from riskloop.simulation import truth
@@ -29,7 +29,7 @@ def test_same_seed_gives_byte_identical_tables(tmp_path):
 
 
 def test_generated_world_satisfies_the_contract(world_20k):
-    dataset = load_dataset(world_20k, today=TODAY, quarantine=False)
+    dataset = read_dataset(world_20k, today=TODAY)
     assert dataset.report.quarantined == 0
     assert dataset.end == date(2025, 12, 31)
     assert set(dataset.incidents["type"]) == set(

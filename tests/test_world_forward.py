@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.simulation.dynamics import OFFENDING_PROGRAMMES, OFFENDING_ROLES, offending_hazards
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.truth import (
@@ -105,7 +105,7 @@ def test_an_extended_world_satisfies_the_contract(tmp_path):
     sim = simulate(SMALL)
     extend(sim, 6, enrol=lambda s, m: Enrolment(np.arange(m, m + 20), "youth_early_action"))
     write_world(sim, tmp_path / "world")
-    dataset = load_dataset(tmp_path / "world", today=date(2023, 1, 1), quarantine=False)
+    dataset = read_dataset(tmp_path / "world", today=date(2023, 1, 1))
     assert dataset.report.quarantined == 0
     assert dataset.end == date(2022, 6, 30)
     assert dataset.incidents["date"].max() > pd.Timestamp("2022-01-01")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -32,7 +33,8 @@ from sklearn.metrics import roc_auc_score
 
 from riskloop.experiments.config import ExperimentConfig, Schedule
 from riskloop.features.snapshot import PreparedData
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
+from riskloop.features.io import atomic_path, write_text_atomic
 from riskloop.learning.cycle import adjustment_features, closed_as_of, trials
 from riskloop.learning.effects import att, cross_fit, naive
 from riskloop.learning.retrain import treatment_aware
@@ -40,7 +42,8 @@ from riskloop.learning.uplift import fit_x_learner
 from riskloop.pipelines.data import ModelData, from_dataset
 from riskloop.pipelines.score import score_cohort, score_frame
 from riskloop.pipelines.train import train
-from riskloop.simulation.parameters import Dynamics, WorldConfig
+from riskloop.reports.figures import loop_plot
+from riskloop.simulation.parameters import PROGRAMMES, Dynamics, WorldConfig
 from riskloop.simulation.truth import escalation_probability_from, offending_counts
 from riskloop.simulation.world import Enrolment, Simulation, Surveillance, extend, simulate, write_world
 
@@ -64,6 +67,16 @@ class LoopSettings:
     effect_scale: float = 1.0           # the world's programmes work this many times as well (Dynamics)
     compare_retraining: bool = False    # also retrain the other way on the same data, and rank with both
     ceiling: bool = False               # also run the world with no programme effect, retrained naively (run_loop)
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy: expected one of {', '.join(POLICIES)}, got '{self.policy}'")
+        if self.programme not in PROGRAMMES:
+            raise ValueError(f"programme: expected one of {', '.join(PROGRAMMES)}, got '{self.programme}'")
+        if not (1 <= self.surveillance_effect < float("inf") and 0 <= self.effect_scale < float("inf")) \
+                or self.cycles < 1 or self.capacity < 0 or self.people < 1000:
+            raise ValueError("the surveillance effect must be finite and >= 1, the effect scale finite and >= 0, "
+                             "cycles >= 1, capacity >= 0 and people >= 1000")
 
     @property
     def other_retrain(self) -> Literal["naive", "treatment-aware"]:
@@ -257,7 +270,7 @@ def run_loop(settings: LoopSettings, base: ExperimentConfig, out: Path,
 def _written(sim: Simulation, out: Path, end: date) -> PreparedData:
     """Write the world's contract tables to `out` and prepare them as the loop reads them on `end`'s next day."""
     write_world(sim, out)
-    return PreparedData.from_dataset(load_dataset(out, today=end + timedelta(days=1), quarantine=False))
+    return PreparedData.from_dataset(read_dataset(out, today=end + timedelta(days=1)))
 
 
 def _thinned(data: ModelData, positives: int, seed: int) -> ModelData:
@@ -308,35 +321,22 @@ def _estimate(cohort: pd.DataFrame, index: np.ndarray, chosen: np.ndarray, escal
             "dr_ci_high": dr.ci_high}
 
 
-def write_loop(cycles: pd.DataFrame, settings: LoopSettings, out: Path) -> Path:
-    """cycles.csv, simulate.json (the settings and totals) and simulate.png, logged to an MLflow run."""
-    import json
+METRICS_BY_CYCLE = ("true_escalations", "recorded_escalations", "recorded_true_ratio_listed",
+                    "escalations_prevented_by_the_places", "true_offending_harm", "harm_prevented_by_the_places",
+                    "model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped", "helped_rank_shift")
 
-    import mlflow
 
-    from riskloop.experiments.store import experiment_id
-    from riskloop.reports.figures import loop_plot
-
+def write_loop(cycles: pd.DataFrame, settings: LoopSettings, out: Path) -> list[Path]:
+    """cycles.csv, simulate.json (the settings and totals) and simulate.png in `out`; returns them."""
     out = Path(out)
-    cycles.to_csv(out / "cycles.csv", index=False)
-    (out / "simulate.png").write_bytes(loop_plot(cycles))
+    with atomic_path(out / "cycles.csv") as tmp:
+        cycles.to_csv(tmp, index=False)
+    with atomic_path(out / "simulate.png") as tmp:
+        Path(tmp).write_bytes(loop_plot(cycles))
     totals = {"true_escalations": int(cycles["true_escalations"].sum()),
               "escalations_prevented_by_the_places": int(cycles["escalations_prevented_by_the_places"].sum()),
               "true_offending_harm": round(float(cycles["true_offending_harm"].sum()), 1),
               "harm_prevented_by_the_places": round(float(cycles["harm_prevented_by_the_places"].sum()), 1)}
-    (out / "simulate.json").write_text(json.dumps({"settings": dataclasses.asdict(settings), "totals": totals},
-                                                  indent=2, default=str) + "\n")
-    with mlflow.start_run(experiment_id=experiment_id("riskloop-simulate"),
-                          run_name=f"{settings.policy} {settings.retrain} seed {settings.seed}"):
-        mlflow.log_params(dataclasses.asdict(settings))
-        for row in cycles.itertuples():
-            mlflow.log_metrics({k: float(getattr(row, k)) for k in ("true_escalations", "recorded_escalations",
-                                                                     "recorded_true_ratio_listed",
-                                                                     "escalations_prevented_by_the_places",
-                                                                     "true_offending_harm", "harm_prevented_by_the_places",
-                                                                     "model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped",
-                                                                     "helped_rank_shift")
-                                if np.isfinite(float(getattr(row, k)))}, step=int(row.cycle))
-        for name in ("cycles.csv", "simulate.json", "simulate.png"):
-            mlflow.log_artifact(str(out / name))
-    return out / "cycles.csv"
+    write_text_atomic(json.dumps({"settings": dataclasses.asdict(settings), "totals": totals}, indent=2,
+                                 default=str) + "\n", out / "simulate.json")
+    return [out / "cycles.csv", out / "simulate.json", out / "simulate.png"]

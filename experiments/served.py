@@ -1,4 +1,5 @@
-"""The pyfunc behind POST /invocations, loaded once, with its registry version and run metrics."""
+"""The pyfunc behind the scoring API's POST /invocations, loaded once, with its registry version, run metrics
+and input columns (their names and types, in riskloop's own terms: serving never sees MLflow)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ import mlflow.pyfunc
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from mlflow.types import Schema
 
 REASONS = {"reasons": 3}
 
 
 class ModelError(ValueError):
-    """A model the server cannot serve, in one line."""
+    """A model the server cannot serve, or rows it could not score, in one line."""
+
+
+@dataclass(frozen=True)
+class InputColumn:
+    name: str
+    kind: str          # double, float, long, integer, boolean, string (or another type MLflow names)
+    required: bool
 
 
 def _registry_version(uri: str) -> tuple[str | None, str | None]:
@@ -46,7 +53,7 @@ def _run_metrics(run_id: str | None) -> dict[str, float] | None:
 class LoadedModel:
     uri: str
     pyfunc: Any  # mlflow.pyfunc.PyFuncModel
-    schema: Schema
+    columns: tuple[InputColumn, ...]
     name: str | None
     version: str | None
     run_id: str | None
@@ -54,13 +61,19 @@ class LoadedModel:
 
     @classmethod
     def load(cls, uri: str) -> "LoadedModel":
-        pyfunc = mlflow.pyfunc.load_model(uri)
+        try:
+            pyfunc = mlflow.pyfunc.load_model(uri)
+        except MlflowException as exc:
+            raise ModelError(f"'{uri}': {exc.message.splitlines()[0]}") from None
         schema = pyfunc.metadata.get_input_schema()
         if schema is None or not schema.has_input_names():
             raise ModelError(f"{uri} has no column-based input signature: /invocations could not check requests")
+        required = set(schema.required_input_names())
+        columns = tuple(InputColumn(name, kind.name, name in required)
+                        for name, kind in zip(schema.input_names(), schema.input_types()))
         run_id = pyfunc.metadata.run_id
         name, version = _registry_version(uri)
-        return cls(uri, pyfunc, schema, name, version, run_id, _run_metrics(run_id))
+        return cls(uri, pyfunc, columns, name, version, run_id, _run_metrics(run_id))
 
     @property
     def label(self) -> str:
@@ -68,4 +81,8 @@ class LoadedModel:
         return self.version or self.uri
 
     def predict(self, frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-        return self.pyfunc.predict(frame, params={**REASONS, **params})
+        """Scores with three reasons each (or as `params` says); ModelError for rows MLflow's schema refuses."""
+        try:
+            return self.pyfunc.predict(frame, params={**REASONS, **params})
+        except MlflowException as exc:
+            raise ModelError(exc.message) from exc

@@ -1,0 +1,100 @@
+"""The data set folder: the four contract tables (`<table>.parquet` or `<table>.csv`), `dataset.json`
+(its coverage) and, when a job asks for it, `_quarantine/<table>.csv` (the rows validation rejected,
+with their reason). `read_dataset` reads and validates (the quarantine stays in memory, on the
+`Dataset`); the job decides whether `write_quarantine` puts it beside the data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from riskloop.features.io import (
+    DataError, data_fingerprint, read_raw_table, table_path, write_csv_atomic, write_parquet_atomic, write_text_atomic,
+)
+from riskloop.features.schema import TABLE_NAMES
+from riskloop.features.validate import Dataset, validate_tables
+
+QUARANTINE_DIR = "_quarantine"
+COVERAGE_FILE = "dataset.json"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What `dataset.json` says of the data: the days it covers, and where it came from."""
+
+    start: date
+    end: date
+    kind: str = "riskloop data set"
+    seed: int | None = None
+
+
+def read_coverage(folder: Path) -> Coverage | None:
+    """The data set's coverage from its `dataset.json`, if it has one."""
+    path = Path(folder) / COVERAGE_FILE
+    if not path.exists():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+        return Coverage(date.fromisoformat(meta["start"]), date.fromisoformat(meta["end"]),
+                        meta.get("kind", "riskloop data set"), meta.get("seed"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a readable coverage (start and end as YYYY-MM-DD): {exc}") from exc
+
+
+def read_raw_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """The four tables as given (CSV cells stay text) and the file each came from."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: data set folder not found")
+    raw, sources = {}, {}
+    for name in TABLE_NAMES:
+        path = table_path(folder, name)
+        if path is None:
+            raise DataError(f"{folder}: missing table '{name}' (expected {name}.parquet or {name}.csv)")
+        raw[name], sources[name] = read_raw_table(path), str(path)
+    return raw, sources
+
+
+def read_dataset(folder: Path, today: date | None = None) -> Dataset:
+    """Read and validate a data set folder. Its coverage end is `dataset.json`'s, else the last valid
+    incident's date. Nothing is written: the rejected rows are in `Dataset.quarantine`."""
+    today = today or date.today()
+    raw, sources = read_raw_tables(folder)
+    valid, quarantined, report = validate_tables(raw, today, sources)
+    coverage = read_coverage(folder)
+    if coverage is not None:
+        end = coverage.end
+    else:
+        end = valid["incidents"]["date"].max().date() if len(valid["incidents"]) else today
+    return Dataset(**valid, fingerprint=data_fingerprint(folder, TABLE_NAMES), end=end, report=report,
+                   source=str(folder), quarantine=quarantined)
+
+
+def write_quarantine(folder: Path, dataset: Dataset) -> list[Path]:
+    """`<folder>/_quarantine/<table>.csv` for the tables with rejected rows; stale ones are removed."""
+    target_folder = Path(folder) / QUARANTINE_DIR
+    written = []
+    for name, rows in dataset.quarantine.items():
+        target = target_folder / f"{name}.csv"
+        if len(rows):
+            write_csv_atomic(rows, target)
+            written.append(target)
+        elif target.exists():
+            target.unlink()
+    return written
+
+
+def write_dataset(folder: Path, tables: dict[str, pa.Table], coverage: Coverage) -> dict[str, int]:
+    """Write the contract tables as Parquet and `dataset.json`; return each table's row count."""
+    folder = Path(folder)
+    for name, table in tables.items():
+        write_parquet_atomic(table, folder / f"{name}.parquet")
+    meta = {"kind": coverage.kind, "start": coverage.start.isoformat(), "end": coverage.end.isoformat(),
+            "seed": coverage.seed}
+    write_text_atomic(json.dumps(meta, indent=2, sort_keys=True), folder / COVERAGE_FILE)
+    return {name: table.num_rows for name, table in tables.items()}

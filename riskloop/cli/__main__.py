@@ -1,0 +1,3 @@
+from riskloop.cli import app
+
+app()

@@ -1,0 +1,60 @@
+"""How the commands talk: results on stdout, errors and progress on stderr; one line per error."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Iterator, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from riskloop.experiments.config import ConfigError
+from riskloop.features.io import DataError
+from riskloop.jobs.common import Progress as JobProgress
+
+console = Console(stderr=True)
+out = Console()
+if not out.is_terminal:  # Rich assumes 80 columns off a terminal and truncates; logs and pipes get whole lines
+    out = Console(width=200)
+
+#: What a job raises when its input is wrong: one line, exit code 2.
+EXPECTED = (ConfigError, DataError, ValueError)
+#: The date options' format.
+DATE = ["%Y-%m-%d"]
+
+
+def day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+def fatal(message: str, code: int = 2) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def warn(message: str, loud: bool = False) -> None:
+    console.print(f"[bold {'red' if loud else 'yellow'}]{'WARNING' if loud else 'warning'}:[/] {message}",
+                  highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def progress(description: str) -> Iterator[JobProgress]:
+    """A job's progress: a bar in a terminal; outside one, a line each time the step changes."""
+    if not console.is_terminal:
+        last = [""]
+
+        def line(step: str, done: int | None = None, total: int | None = None) -> None:
+            if step != last[0]:
+                console.print(f"{description}: {step}", highlight=False, soft_wrap=True)
+                last[0] = step
+        yield line
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(step: str, done: int | None = None, total: int | None = None) -> None:
+            bar.update(task, description=f"{description}: {step}", completed=done or 0, total=total)
+        yield update

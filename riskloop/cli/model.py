@@ -1,0 +1,131 @@
+"""`riskloop train | promote | explain | audit`: a model made, governed, explained and audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from riskloop.cli._console import DATE, EXPECTED, console, fatal, out, progress, warn
+from riskloop.jobs import model as jobs
+from riskloop.jobs.common import default_config
+
+
+def run_train(job: jobs.TrainJob) -> jobs.Trained:
+    """Train and print the model groups' summary (the demo's step too)."""
+    try:
+        with progress("training") as report:
+            trained = jobs.train(job, report, warn=lambda message: warn(message, loud=True))
+    except EXPECTED as exc:
+        fatal(str(exc))
+    result, outcome = trained.result, trained.outcome
+    for warning in result.warnings:
+        warn(warning)
+    summary = Table(title=f"{trained.config.name}: model groups across {len(trained.data.splits)} temporal splits")
+    for col in ("group", "ROC AUC", "avg precision", "precision@k", "Brier", "ECE"):
+        summary.add_column(col, overflow="fold", no_wrap=col != "group")
+    for group, row in result.summary.iterrows():
+        mark = " *" if group == result.selected.name else ""
+        summary.add_row(group + mark, *(f"{row[m + '_mean']:.3f} ± {row[m + '_std']:.3f}" for m in
+                                        ("roc_auc", "average_precision", "precision_at_k", "brier", "ece")))
+    out.print(summary)
+    out.print(f"selected (*) {result.selected.name}; registered {outcome.registered_model} v{outcome.model_version} "
+              f"as challenger; run {outcome.run_id}; metrics {outcome.metrics_path}; model card {outcome.model_card_path}")
+    if outcome.previous_challenger not in (None, outcome.model_version):
+        out.print(f"challenger alias moved from v{outcome.previous_challenger} to v{outcome.model_version}")
+    return trained
+
+
+def train(
+    config: Annotated[Path, typer.Option(help="experiment config (YAML)")] = default_config(),
+    data: Annotated[Optional[Path], typer.Option(help="riskloop data set folder (overrides the config's)")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default riskloop-output/NAME)")] = None,
+) -> None:
+    """Temporal validation of the model grid, calibration, MLflow tracking; registers the challenger."""
+    run_train(jobs.TrainJob(config, data, out_dir))
+
+
+def promote(
+    model: Annotated[str, typer.Option(help="registered model name, e.g. riskloop-escalation")] = "riskloop-escalation",
+    force: Annotated[bool, typer.Option(help="override the gates (needs --reason)")] = False,
+    reason: Annotated[Optional[str], typer.Option(help="why the gates are overridden (logged to the registry)")] = None,
+) -> None:
+    """Make the challenger the champion, if it passes the promotion gates."""
+    from riskloop.experiments.registry import PromotionRefused, promote as promote_model
+
+    try:
+        version = promote_model(model, force=force, reason=reason)
+    except PromotionRefused as refused:
+        table = Table(title=f"promotion of {model} refused")
+        table.add_column("reason")
+        for r in refused.reasons:
+            table.add_row(r)
+        out.print(table)
+        raise typer.Exit(1)
+    except ValueError as exc:
+        fatal(str(exc))
+    out.print(f"{model} v{version} is now champion")
+
+
+def explain(
+    model: Annotated[str, typer.Option(help="model URI, e.g. models:/riskloop-escalation@champion")],
+    data: Annotated[Path, typer.Option(help="riskloop data set folder")],
+    as_of: Annotated[datetime, typer.Option("--as-of", formats=DATE, help="as-of date T")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for explainability.html")],
+    person: Annotated[Optional[str], typer.Option(help="a person's pseudonym: add their waterfall and reasons "
+                                                       "(the report then stays local, not logged to MLflow)")] = None,
+    sample: Annotated[int, typer.Option(help="rows for the global plots (stratified by risk band)")] = 20_000,
+    log_person_page: Annotated[bool, typer.Option(help="log the report to MLflow even with --person")] = False,
+) -> None:
+    """Explainability report: global importance, beeswarm, dependence, stability, a person's reasons.
+    Logged to MLflow, except a report with a person's page, which stays local unless --log-person-page."""
+    try:
+        explained = jobs.explain(jobs.ExplainJob(model, data, as_of.date(), out_dir, person, sample, log_person_page))
+    except EXPECTED as exc:
+        fatal(str(exc))
+    where = "also logged to MLflow" if explained.logged else "local only: not logged to MLflow"
+    out.print(f"wrote {explained.path} ({where})")
+
+
+def audit(
+    model: Annotated[Optional[str], typer.Option(help="model URI, e.g. models:/riskloop-escalation@challenger")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="riskloop data set folder")] = None,
+    as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=DATE,
+                                                      help="as-of date T (its label window must be closed)")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for fairness_audit.html")] = Path("riskloop-audit"),
+    table: Annotated[Optional[Path], typer.Option(help="instead of a model: a table of an existing tool's scores")] = None,
+    score_column: Annotated[Optional[str], typer.Option(help="with --table: the score column")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="with --table: the 0/1 outcome column")] = None,
+    protected: Annotated[str, typer.Option(help="with --table: protected columns to audit by, comma-separated")] = "",
+    top_share: Annotated[Optional[float], typer.Option(help="with --table: the top share of scores is selected")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="with --table: scores at least this are selected")] = None,
+) -> None:
+    """Fairness audit of a registered model on a data set (with measurement bias on synthetic worlds), or of
+    any existing tool's scores in a table (--table)."""
+    try:
+        if table is not None:
+            if not (score_column and label_column):
+                fatal("--table needs --score-column and --label-column")
+            columns = tuple(c.strip() for c in protected.split(",") if c.strip())
+            audited = jobs.audit_table(jobs.TableAuditJob(table, score_column, label_column, columns, out_dir,
+                                                          top_share, threshold))
+            if audited.rejected:
+                warn(f"{audited.rejected:,} rows without a numeric score and a 0/1 outcome were left out; they are "
+                     f"in {out_dir / 'rejected_rows.csv'}")
+        else:
+            if not (model and data and as_of):
+                fatal("give --model, --data and --as-of (a registered model), or --table (an existing tool's scores)")
+            audited = jobs.audit(jobs.AuditJob(model, data, as_of.date(), out_dir))
+    except EXPECTED as exc:
+        fatal(str(exc))
+    result = audited.result
+    out.print(f"wrote {audited.path}" + ("" if table is not None else " (also logged to MLflow)"))
+    if result.in_sample:
+        console.print(f"[bold yellow]warning:[/] {result.in_sample}", highlight=False)
+    for r in result.audit.gate_reasons():
+        out.print(f"[red]gate:[/] {r}", highlight=False)
+    if result.detected_bias():
+        out.print(f"[yellow]measurement bias detected:[/] {', '.join(result.detected_bias())}", highlight=False)

@@ -1,0 +1,105 @@
+"""`riskloop serve` and `riskloop token ...`: the scoring API and its bearer tokens (logic in serving/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from riskloop.cli._console import console, fatal, out
+
+TokensFile = Annotated[Optional[Path], typer.Option(
+    "--tokens", help="tokens file (default: $RISKLOOP_TOKENS, else riskloop-tokens.jsonl)")]
+
+
+def _tokens_path(tokens: Optional[Path]) -> Path:
+    from riskloop.serving.settings import default_tokens_path
+
+    return tokens or default_tokens_path()
+
+
+def token_create(
+    name: Annotated[str, typer.Option(help="who or what uses the token (unique; shown in the audit log)")],
+    scope: Annotated[str, typer.Option(help="local authorities it may read (comma-separated), or 'all'")],
+    tokens: TokensFile = None,
+) -> None:
+    """Create a token and print it once; only its sha256 is stored."""
+    from riskloop.serving.tokens import TokenError, create_token, parse_scopes
+
+    path = _tokens_path(tokens)
+    try:
+        token = create_token(path, name, parse_scopes(scope))
+    except TokenError as exc:
+        fatal(str(exc))
+    typer.echo(token)
+    console.print(f"token '{name}' added to {path}; copy it now: it cannot be shown again", highlight=False)
+
+
+def token_list(tokens: TokensFile = None) -> None:
+    """The tokens' names, scopes and creation times (never their hashes)."""
+    from riskloop.serving.tokens import TokenError, load_tokens
+
+    path = _tokens_path(tokens)
+    try:
+        records = load_tokens(path)
+    except TokenError as exc:
+        fatal(str(exc))
+    table = Table(title=f"tokens in {path}")
+    for col in ("name", "scopes", "created (UTC)"):
+        table.add_column(col)
+    for t in records:
+        table.add_row(t.name, ", ".join(t.scopes), t.created_at)
+    out.print(table)
+
+
+def token_revoke(
+    name: Annotated[str, typer.Option(help="the token to remove")],
+    tokens: TokensFile = None,
+) -> None:
+    """Remove a token (a running server keeps accepting it until restarted)."""
+    from riskloop.serving.tokens import TokenError, revoke_token
+
+    path = _tokens_path(tokens)
+    try:
+        revoke_token(path, name)
+    except TokenError as exc:
+        fatal(str(exc))
+    out.print(f"revoked '{name}' in {path}; restart running servers to drop it")
+
+
+def serve(
+    scores: Annotated[Optional[Path], typer.Option(help="a `riskloop score` output folder")] = None,
+    model: Annotated[Optional[str], typer.Option(help="model URI for /invocations, e.g. models:/NAME@champion")] = None,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8080,
+    tokens: TokensFile = None,
+    audit_log: Annotated[Path, typer.Option(help="append-only JSON-lines audit log")] = Path("riskloop-audit.jsonl"),
+    insecure_local: Annotated[bool, typer.Option(help="no tokens: loopback only, for local trials")] = False,
+    max_body_bytes: Annotated[int, typer.Option(help="largest request body")] = 1 << 20,
+    max_rows: Annotated[int, typer.Option(help="most rows per POST /invocations")] = 1000,
+    rate: Annotated[float, typer.Option(help="requests per second per token")] = 20.0,
+    burst: Annotated[int, typer.Option(help="burst allowance per token")] = 40,
+    export_openapi: Annotated[Optional[Path], typer.Option(help="write the OpenAPI schema to FILE and exit")] = None,
+) -> None:
+    """Serve the batch scores and the model over HTTP, behind bearer tokens, with an audit log."""
+    from riskloop.serving.server import export_openapi as write_openapi, serve as run_server
+    from riskloop.serving.settings import ServeSettings
+
+    if export_openapi is not None:
+        write_openapi(export_openapi)
+        out.print(f"wrote {export_openapi}")
+        return
+    if scores is None and model is None:
+        fatal("nothing to serve: give --scores, --model or both")
+    settings = ServeSettings(scores=scores, model_uri=model, tokens=_tokens_path(tokens), audit_log=audit_log,
+                             insecure_local=insecure_local, host=host, port=port, max_body_bytes=max_body_bytes,
+                             max_rows=max_rows, rate=rate, burst=burst)
+    if insecure_local:
+        console.print("[bold red]WARNING: --insecure-local: NO AUTHENTICATION. Anyone on this machine can read "
+                      "every score. Loopback only; never with real data.[/]", highlight=False)
+    try:
+        run_server(settings)
+    except ValueError as exc:  # ServeError, ScoresError, ModelError, TokenError: one line each
+        fatal(str(exc).splitlines()[0])

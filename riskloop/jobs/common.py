@@ -1,0 +1,44 @@
+"""What every job shares: how it reports progress, how it opens a data set folder, how it names a model."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+from riskloop.artifacts.dataset import read_dataset, write_quarantine
+from riskloop.experiments.registry import LoadedModel
+from riskloop.features.validate import Dataset
+
+#: A job's progress: (what it is doing, how far, out of how many; None where it cannot say).
+Progress = Callable[[str, int | None, int | None], None]
+
+
+def no_progress(step: str, done: int | None = None, total: int | None = None) -> None:
+    """The progress of a job nobody watches."""
+
+
+class Engine(str, Enum):
+    """Where the data is featured and scored: one machine, or a Spark cluster."""
+
+    local = "local"
+    spark = "spark"
+
+
+def open_dataset(folder: Path, today: date | None = None) -> Dataset:
+    """Read and validate a data set folder, and write its quarantine (`_quarantine/`) beside it."""
+    dataset = read_dataset(Path(folder), today)
+    write_quarantine(Path(folder), dataset)
+    return dataset
+
+
+def model_label(loaded: LoadedModel) -> str:
+    """How reports name a registered model: its name and version (an alias moves on; the version stays)."""
+    return f"{loaded.name} v{loaded.version}" if loaded.name and loaded.version else loaded.uri
+
+
+def default_config() -> Path:
+    """The embedded default experiment config (escalation risk on the demo's world)."""
+    return Path(str(resources.files("riskloop.experiments") / "escalation.yaml"))

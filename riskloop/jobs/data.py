@@ -1,0 +1,86 @@
+"""Data jobs: generate a synthetic world, validate a data set, build point-in-time snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from riskloop.features.catalogue import catalogue_frame
+from riskloop.features.io import write_csv_atomic
+from riskloop.features.snapshot import (
+    LabelName, PreparedData, SnapshotConfig, build_snapshots, check_coverage, write_snapshot_file,
+)
+from riskloop.features.validate import Dataset
+from riskloop.jobs.common import Engine, Progress, no_progress, open_dataset
+
+
+@dataclass(frozen=True)
+class GenerateJob:
+    out: Path
+    people: int = 100_000
+    seed: int = 42
+    start: date = date(2019, 1, 1)
+    end: date = date(2025, 12, 31)
+
+
+def generate(job: GenerateJob, progress: Progress = no_progress) -> dict[str, int]:
+    """Generate the synthetic Wales-like world into `job.out` (the contract tables, and `truth/` apart);
+    return each table's row count."""
+    from riskloop.simulation.parameters import WorldConfig
+    from riskloop.simulation.world import simulate, write_world
+
+    config = WorldConfig(people=job.people, seed=job.seed, start=job.start, end=job.end)
+    sim = simulate(config, progress=lambda done, total: progress("months", done, total))
+    return write_world(sim, job.out)
+
+
+def validate(data: Path, today: date | None = None) -> Dataset:
+    """Validate a data set folder against the contract; its rejected rows go to `_quarantine/` beside it."""
+    return open_dataset(data, today)
+
+
+@dataclass(frozen=True)
+class SnapshotJob:
+    data: str                                # a data set folder (with Spark, any URI Spark reads)
+    as_of: tuple[date, ...]
+    out: Path                                # the snapshot Parquet file
+    horizon_days: int = 365
+    label: LabelName = "escalation"
+    harm_threshold: float = 6.0
+    catalogue: Path | None = None            # also write the feature catalogue (CSV) here
+    engine: Engine = Engine.local
+    spark_master: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    out: Path
+    per_date: pd.DataFrame                   # as_of, cohort, labelled, positive_rate
+    features: tuple[str, ...]
+    protected: tuple[str, ...]
+
+
+def snapshots(job: SnapshotJob) -> Snapshots:
+    """Point-in-time snapshots (cohort, features, label, protected columns) at each as-of date, in one file."""
+    config = SnapshotConfig(label=job.label, horizon_days=job.horizon_days, harm_threshold=job.harm_threshold)
+    dates = list(job.as_of)
+    if job.engine is Engine.spark:
+        from riskloop.serving.spark import spark_session, spark_snapshots
+
+        meta, specs, per_date = spark_snapshots(spark_session(job.spark_master), job.data, dates, config, job.out)
+    else:
+        dataset = open_dataset(Path(job.data))
+        dataset.require_rows("areas", "people")
+        check_coverage(dataset, dates)
+        prepared = PreparedData.from_dataset(dataset)
+        frame, meta = build_snapshots(prepared, dates, config)
+        write_snapshot_file(frame, meta, job.out)
+        specs = prepared.catalogue(config)
+        per_date = frame.groupby("as_of").agg(cohort=("label", "size"), labelled=("label", "count"),
+                                             positive_rate=("label", "mean")).reset_index()
+    if job.catalogue:
+        write_csv_atomic(catalogue_frame(specs), job.catalogue)
+    return Snapshots(job.out, per_date, tuple(meta.features), tuple(meta.protected))

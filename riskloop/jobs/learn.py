@@ -1,0 +1,68 @@
+"""The learning job: one turn of the loop on the outcomes that came back (`riskloop.learning.cycle`),
+its folder written and logged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from riskloop.artifacts.learning import REPORT, write_learning
+from riskloop.artifacts.scores import read_scores
+from riskloop.experiments.config import ExperimentConfig, load_config
+from riskloop.experiments.tracking import log_learning
+from riskloop.jobs.common import Progress, no_progress, open_dataset
+from riskloop.jobs.synthetic import synthetic_effects
+from riskloop.learning.cycle import LearningResult, LearnSettings, Retrain, learn as learning_cycle
+from riskloop.learning.report import learning_outputs
+
+#: Days after T in which a programme start counts as treatment.
+TREATMENT_WINDOW_DAYS = 180
+
+
+@dataclass(frozen=True)
+class LearnJob:
+    champion: str                            # the model whose lists are being learned from
+    data: Path                               # the data set, now reaching past T + horizon
+    config: Path | ExperimentConfig          # the experiment config for the retrain (its file, or itself)
+    out: Path
+    as_of: date | None = None                # T (default: from `scores`, else the latest date whose outcomes are known)
+    scores: Path | None = None               # the `riskloop score` folder of T, its lists filled in by the teams
+    retrain: Retrain = "treatment-aware"
+    promote: bool = True
+    window: int = TREATMENT_WINDOW_DAYS
+    seed: int = 0
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Learned:
+    result: LearningResult
+    report: Path                             # learning_report.html
+
+
+def learn(job: LearnJob, progress: Progress = no_progress) -> Learned:
+    """Outcomes -> what worked for whom -> a challenger retrained -> champion vs challenger -> gates -> report."""
+    as_of, listed, reviews = job.as_of, None, None
+    if job.scores is not None:
+        scores = read_scores(job.scores, ["person_id", "listed", "as_of"])
+        if as_of is not None and as_of != scores.manifest.as_of:
+            raise ValueError(f"--as-of {as_of} differs from the date the lists in {job.scores} were scored at "
+                             f"({scores.manifest.as_of})")
+        as_of, listed, reviews = scores.manifest.as_of, scores.listed, scores.reviews
+    config = job.config if isinstance(job.config, ExperimentConfig) else load_config(job.config)
+    settings = LearnSettings(job.champion, job.data, config, as_of, job.window, job.retrain,
+                             job.promote, listed, reviews, job.seed, job.threads)
+    steps = 0
+
+    def step(what: str) -> None:
+        nonlocal steps
+        steps += 1
+        progress(what, steps, None)
+
+    result = learning_cycle(settings, open_dataset(job.data), job.out, synthetic_effects(job.data), progress=step)
+    outputs = learning_outputs(result)
+    folder = write_learning(job.out, outputs)
+    log_learning(result.champion.contract.name, outputs.summary, f"{result.champion.name} v{result.champion.version}",
+                 {p.programme: float(p.overall["dr"]) for p in result.programmes if p.effects is not None}, folder)
+    return Learned(result, folder / REPORT)

@@ -1,0 +1,44 @@
+"""The scoring job: a registered model scores everyone in the cohort at T into prioritisation lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from riskloop.artifacts.scores import Unit
+from riskloop.experiments.registry import load_model
+from riskloop.jobs.common import Engine, Progress, no_progress, open_dataset
+from riskloop.pipelines.score import require_data_set_model
+from riskloop.serving.batch import ScoreOutcome, score_to_lists
+from riskloop.serving.capacity import Capacity
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    model: str                               # model URI, e.g. models:/riskloop-escalation@champion
+    data: str                                # a data set folder (with Spark, any URI Spark reads)
+    as_of: date
+    out: Path                                # the scores folder (replaced as a whole)
+    capacity: str | None = None              # a CSV (unit,places), places per unit, or a share; default the model's
+    per: Unit = "local_authority"
+    seed: int = 0                            # the tie-break hash's seed (equal risks)
+    engine: Engine = Engine.local
+    spark_master: str | None = None
+
+
+def score(job: ScoreJob, progress: Progress = no_progress) -> ScoreOutcome:
+    """Score, rank within each unit, fill its places and write the scores folder atomically (advisory lists
+    with reasons, the manifest with the model version, data fingerprint and counts that reconcile)."""
+    loaded = load_model(job.model)
+    places = Capacity.parse(job.capacity, loaded.contract.capacity)
+    if job.engine is Engine.spark:
+        from riskloop.serving.spark import spark_score_to_lists, spark_session
+
+        progress(f"scoring the cohort at {job.as_of} on Spark", None, None)
+        return spark_score_to_lists(spark_session(job.spark_master), loaded, job.data, job.as_of, job.out, places,
+                                    job.per, job.seed)
+    require_data_set_model(loaded.contract)
+    dataset = open_dataset(Path(job.data))
+    return score_to_lists(loaded, dataset, job.as_of, job.out, places, job.per, job.seed,
+                          progress=lambda done, total: progress("rows", done, total))
