@@ -75,11 +75,12 @@ def read_dataset(folder: Path, today: date | None = None) -> Dataset:
                    source=str(folder), quarantine=quarantined)
 
 
-def write_quarantine(folder: Path, dataset: Dataset) -> list[Path]:
-    """`<folder>/_quarantine/<table>.csv` for the tables with rejected rows; stale ones are removed."""
+def write_quarantine(folder: Path, quarantine: dict[str, pd.DataFrame]) -> list[Path]:
+    """`<folder>/_quarantine/<table>.csv` for the tables with rejected rows (a `Dataset.quarantine`); stale
+    ones are removed."""
     target_folder = Path(folder) / QUARANTINE_DIR
     written = []
-    for name, rows in dataset.quarantine.items():
+    for name, rows in quarantine.items():
         target = target_folder / f"{name}.csv"
         if len(rows):
             write_csv_atomic(rows, target)

@@ -34,6 +34,8 @@ from riskloop.serving.capacity import Capacity, select
 from riskloop.serving.tiers import prevention_tier
 
 Retrain = Literal["treatment-aware", "naive"]
+#: Days after T in which a programme start counts as treatment (the learning loop's window).
+TREATMENT_WINDOW_DAYS = 180
 COMPARED = ("roc_auc", "average_precision", "precision_at_k", "brier")
 
 
@@ -43,7 +45,7 @@ class LearnSettings:
     data: Path                         # the data set, now reaching past T + horizon
     config: ExperimentConfig           # how to retrain (its `data` is replaced by `data`)
     as_of: date | None = None          # T; default: the latest first-of-month whose horizon has closed
-    treatment_window_days: int = 180
+    treatment_window_days: int = TREATMENT_WINDOW_DAYS
     retrain: Retrain = "treatment-aware"
     promote: bool = True
     listed: pd.Series | None = None    # person_id -> listed at T (from the lists the teams received)

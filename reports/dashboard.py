@@ -28,6 +28,7 @@ from markupsafe import Markup  # noqa: E402
 
 from riskloop.artifacts.learning import Learned  # noqa: E402
 from riskloop.features.area_profile import CommunityAudit  # noqa: E402
+from riskloop.models.fairness import AuditConfig  # noqa: E402
 from riskloop.reports.disclosure import (  # noqa: E402
     SUPPRESSED, disclose, from_published, protect_counts, protect_series, share, suppressed,
 )
@@ -463,7 +464,7 @@ def _tile(label: str, cell: Cell) -> dict:
     return {"label": label, "cell": cell}
 
 
-def render_dashboard(audit: CommunityAudit, threshold: int = 7, learning: Learned | None = None,
+def render_dashboard(audit: CommunityAudit, threshold: int = AuditConfig.disclosure_threshold, learning: Learned | None = None,
                      reports: dict[str, str | None] | None = None, title: str = "Community safety profile"
                      ) -> dict[str, str]:
     """The site's pages: {"index.html", "reports.html", "la-<name>.html" per local authority: HTML}."""

@@ -35,7 +35,7 @@ from riskloop.experiments.config import ExperimentConfig, Schedule
 from riskloop.features.snapshot import PreparedData
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.features.io import atomic_path, write_text_atomic
-from riskloop.learning.cycle import adjustment_features, closed_as_of, trials
+from riskloop.learning.cycle import TREATMENT_WINDOW_DAYS, adjustment_features, closed_as_of, trials
 from riskloop.learning.effects import att, cross_fit, naive
 from riskloop.learning.retrain import treatment_aware
 from riskloop.learning.uplift import fit_x_learner
@@ -118,8 +118,9 @@ def choose(policy: Policy, cohort: pd.DataFrame, capacity: int, rng: np.random.G
 def uplift_model(scorer, prepared: PreparedData, programme: str, seed: int, threads: int | None):
     """An X-learner for `programme` on the monthly cohorts of the latest six months whose outcomes are
     known (None if fewer than 20 started it), and the features it reads."""
-    first = closed_as_of(np.datetime64(prepared.end_day, "D").astype(date), scorer.contract.snapshot.horizon_days, 180)
-    stacked = trials(scorer, prepared, first, 180, seed)
+    first = closed_as_of(np.datetime64(prepared.end_day, "D").astype(date), scorer.contract.snapshot.horizon_days,
+                         TREATMENT_WINDOW_DAYS)
+    stacked = trials(scorer, prepared, first, TREATMENT_WINDOW_DAYS, seed)
     features = adjustment_features(scorer, prepared.catalogue(scorer.contract.snapshot))
     treated = stacked[f"started_{programme}"].to_numpy().astype(int)
     if treated.sum() < 20:

@@ -10,7 +10,11 @@ import mlflow
 import pandas as pd
 import pytest
 
+from riskloop.artifacts.scores import Counts, DataRef, Manifest, ModelRef, UnitCounts
 from riskloop.experiments.store import configure_tracking
+from riskloop.features.snapshot import SnapshotConfig
+from riskloop.models.contract import Bands, ModelContract
+from riskloop.models.fairness import AuditConfig
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import simulate, write_world
 
@@ -102,3 +106,25 @@ def escalation_run(world_20k):
                                  "min_child_samples": [50]}))
     data = load_model_data(config)
     return config, data, train(data, config)
+
+
+def hand_contract() -> ModelContract:
+    """A complete model contract for a model on two features (`age`, `priors`)."""
+    return ModelContract(
+        name="escalation", registered_model="riskloop-escalation", model_group="toy", snapshot=SnapshotConfig(),
+        features=("age", "priors"), categorical=(), protected=("sex",), protected_as_features=(), audit=AuditConfig(),
+        capacity=0.05, band_cuts=tuple(i / 20 for i in range(1, 20)), bands=Bands(),
+        training_window=(date(2022, 1, 1), date(2023, 1, 1)), calibration_window=(date(2023, 7, 1), date(2023, 7, 1)),
+        test_window=(date(2024, 7, 1), date(2024, 7, 1)), data_fingerprint="fp-123", config_hash="cfg",
+        riskloop_version="0.1.0")
+
+
+def hand_manifest(as_of: date, units: dict[str, UnitCounts]) -> Manifest:
+    """The manifest of a scores folder made by hand (the model `riskloop-escalation` v3)."""
+    cohort, listed = sum(u.cohort for u in units.values()), sum(u.listed for u in units.values())
+    return Manifest(
+        riskloop_version="0.1.0", scored_at="2025-07-02T03:00:00+00:00", as_of=as_of,
+        model=ModelRef("riskloop-escalation", "3", "run-abc", "models:/riskloop-escalation@champion"),
+        contract=hand_contract(), data=DataRef("world", "fp-123", date(2025, 12, 31), "_quarantine/ in the data set folder"),
+        counts=Counts({}, cohort, cohort, listed, units, True), capacity={"kind": "places per unit", "places": 10},
+        engine="local", runtime_seconds=0.1)

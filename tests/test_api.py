@@ -22,12 +22,15 @@ from fastapi.testclient import TestClient
 from mlflow.models import infer_signature
 from typer.testing import CliRunner
 
+from riskloop.artifacts.scores import MANIFEST_ADAPTER, UnitCounts
 from riskloop.cli import app as cli
 from riskloop.serving.api import create_app
 from riskloop.serving.ratelimit import RateLimiter
 from riskloop.serving.server import wait_until_healthy
 from riskloop.serving.settings import ServeSettings
 from riskloop.serving.tokens import create_token, hash_token, load_tokens
+
+from conftest import hand_manifest
 
 REPO = Path(__file__).parent.parent
 FEATURES = pd.DataFrame({"age": [30.0, 45.0, 19.0, 62.5], "priors": [0.0, 3.0, 1.0, 7.0]})
@@ -37,10 +40,8 @@ SCHEMA = pa.schema([("person_id", pa.string()), ("area_id", pa.string()), ("loca
                     ("reason_1", pa.string()), ("reason_2", pa.string()), ("reason_3", pa.string()),
                     ("model_name", pa.string()), ("model_version", pa.string()), ("run_id", pa.string()),
                     ("data_fingerprint", pa.string()), ("as_of", pa.date32()), ("scored_at", pa.string())])
-MANIFEST = {"model": {"name": "riskloop-escalation", "version": "3", "run_id": "run-abc",
-                      "uri": "models:/riskloop-escalation@champion"},
-            "contract": {"features": ["age", "priors"], "label": "escalation"}, "as_of": "2025-07-01",
-            "data_fingerprint": "fp-123", "riskloop_version": "0.1.0", "counts": {"scored": 23, "listed": 16}}
+MANIFEST = hand_manifest(date(2025, 7, 1), {"Cardiff": UnitCounts(15, 10, 10), "W02a": UnitCounts(4, 3, 3),
+                                             "W02b": UnitCounts(4, 3, 3)})
 
 
 def person(pseudonym, la, area, unit, rank, listed, risk) -> dict:
@@ -66,7 +67,7 @@ def score_rows() -> list[dict]:
 def scores_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("scores")
     pq.write_table(pa.Table.from_pylist(score_rows(), schema=SCHEMA), folder / "prioritisation.parquet")
-    (folder / "manifest.json").write_text(json.dumps(MANIFEST))
+    (folder / "manifest.json").write_bytes(MANIFEST_ADAPTER.dump_json(MANIFEST))
     return folder
 
 
@@ -191,7 +192,8 @@ def test_health_needs_no_auth(client):
 def test_model_describes_scores_and_live_model(client, tokens, model_uri):
     body = client.get("/model", headers=auth(tokens, "cardiff")).json()
     assert body["scores"]["name"] == "riskloop-escalation" and body["scores"]["version"] == "3"
-    assert body["scores"]["run_id"] == "run-abc" and body["scores"]["contract"] == MANIFEST["contract"]
+    assert body["scores"]["run_id"] == "run-abc" and body["scores"]["contract"] == json.loads(MANIFEST.contract.to_json())
+    assert body["scores"]["data_fingerprint"] == "fp-123" and body["scores"]["counts"]["listed"] == 16
     assert body["live"]["uri"] == model_uri and body["live"]["name"] == "riskloop-api-toy"
     assert body["live"]["version"] == model_uri.rsplit("/", 1)[1] and body["live"]["metrics"] == {"roc_auc": 0.71}
 

@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_world
+from conftest import hand_manifest, make_world
+from riskloop.artifacts.scores import UnitCounts, write_scores
 from riskloop.cli import app
 from riskloop.learning.cycle import LearningResult
 from riskloop.learning.drift import drift_by_unit, drift_table
@@ -56,9 +57,16 @@ def fake_scores(world: Path, folder: Path) -> Path:
     frame["listed"] = frame["rank"] <= 40
     frame["prevention_tier"] = rng.choice(["primary", "secondary", "tertiary"], len(frame))
     frame["as_of"] = pd.Timestamp(AS_OF)
-    folder.mkdir(parents=True, exist_ok=True)
-    frame[["person_id", "area_id", "local_authority", "rank", "listed", "risk", "prevention_tier", "as_of"]] \
-        .to_parquet(folder / "prioritisation.parquet", index=False)
+    frame = frame[["person_id", "area_id", "local_authority", "rank", "listed", "risk", "prevention_tier", "as_of"]]
+    units = {la: UnitCounts(len(rows), 40, int(rows["listed"].sum())) for la, rows in frame.groupby("local_authority")}
+
+    def prioritisation(path: Path) -> int:
+        frame.to_parquet(path, index=False)
+        return len(frame)
+
+    write_scores(folder, hand_manifest(AS_OF, units), "local_authority", prioritisation,
+                 frame[frame["listed"]].assign(unit=frame["local_authority"], band=1, band_label="low", reason_1="",
+                                               reason_2="", reason_3=""))
     return folder
 
 

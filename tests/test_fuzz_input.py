@@ -16,7 +16,8 @@ from hypothesis import given, settings, strategies as st
 
 from riskloop.features.io import DataError
 from riskloop.features.schema import CONTRACT
-from riskloop.features.validate import validate_tables, write_quarantine
+from riskloop.artifacts.dataset import write_quarantine
+from riskloop.features.validate import validate_tables
 from tests.conftest import TODAY, hand_tables
 
 HOSTILE_TEXT = [

@@ -87,19 +87,19 @@ def test_reasons_only_for_the_listed_and_lists_are_ready_for_a_case_meeting(scor
 
 def test_same_inputs_give_byte_identical_lists(scored, loaded, world_20k, tmp_path):
     out, manifest = scored
-    again = score_to_lists(loaded, world_20k, AS_OF, tmp_path / "again", Capacity(share=0.05)).manifest
+    again = score_to_lists(loaded, read_dataset(world_20k), AS_OF, tmp_path / "again", Capacity(share=0.05)).manifest
     lists = {f["path"]: f["sha256"] for f in manifest["files"] if f["path"].startswith("lists/")}
-    assert lists == {f["path"]: f["sha256"] for f in again["files"] if f["path"].startswith("lists/")}
+    assert lists == {f.path: f.sha256 for f in again.files if f.path.startswith("lists/")}
 
 
 def test_capacity_from_a_file_a_number_and_per_area(scored, loaded, world_20k, tmp_path):
     out, manifest = scored
     units = list(manifest["counts"]["units"])
     (tmp_path / "places.csv").write_text("local_authority,places\n" + "".join(f"{u},{i}\n" for i, u in enumerate(units)))
-    by_file = score_to_lists(loaded, world_20k, AS_OF, tmp_path / "f", Capacity.parse(str(tmp_path / "places.csv"), 0.05))
-    assert [r["listed"] for r in by_file.manifest["counts"]["units"].values()] == list(range(len(units)))
-    per_area = score_to_lists(loaded, world_20k, AS_OF, tmp_path / "a", Capacity.parse("2", 0.05), per="area")
-    assert per_area.manifest["counts"]["reconciles"]
+    by_file = score_to_lists(loaded, read_dataset(world_20k), AS_OF, tmp_path / "f", Capacity.parse(str(tmp_path / "places.csv"), 0.05))
+    assert [r.listed for r in by_file.manifest.counts.units.values()] == list(range(len(units)))
+    per_area = score_to_lists(loaded, read_dataset(world_20k), AS_OF, tmp_path / "a", Capacity.parse("2", 0.05), per="area")
+    assert per_area.manifest.counts.reconciles
     frame = pd.read_parquet(tmp_path / "a" / "prioritisation.parquet")
     assert frame.groupby("area_id")["listed"].sum().max() == 2 and (frame["unit"] == frame["area_id"]).all()
     assert len(list((tmp_path / "a" / "lists").glob("*/*.csv"))) == frame.loc[frame["listed"], "area_id"].nunique()

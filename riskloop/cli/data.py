@@ -76,9 +76,11 @@ def features(
     data: Annotated[str, typer.Option("--data", help="data set folder (with --engine spark, any URI Spark reads)")],
     as_of: Annotated[list[datetime], typer.Option("--as-of", formats=DATE, help="as-of date T (repeatable)")],
     out_file: Annotated[Path, typer.Option("--out", help="snapshot Parquet file to write")],
-    horizon_days: Annotated[int, typer.Option(help="label horizon H: the label looks at (T, T+H]")] = 365,
+    horizon_days: Annotated[int, typer.Option(help="label horizon H: the label looks at (T, T+H]")
+                            ] = jobs.SnapshotJob.horizon_days,
     label: Annotated[Label, typer.Option(help="what the label is")] = Label.escalation,
-    harm_threshold: Annotated[float, typer.Option(help="harm above this makes an incident high-harm")] = 6.0,
+    harm_threshold: Annotated[float, typer.Option(help="harm above this makes an incident high-harm")
+                              ] = jobs.SnapshotJob.harm_threshold,
     catalogue: Annotated[Optional[Path], typer.Option(help="also write the feature catalogue (CSV)")] = None,
     engine: Annotated[Engine, typer.Option(help="one machine, or Spark")] = Engine.local,
     spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL (default: spark-submit's or local[*])")] = None,
@@ -105,7 +107,7 @@ def splits(
     start: Annotated[datetime, typer.Option(formats=DATE, help="first as-of date")] = datetime(2020, 1, 1),
     end: Annotated[datetime, typer.Option(formats=DATE, help="last as-of date")] = datetime(2024, 12, 31),
     every_months: Annotated[int, typer.Option(help="update frequency")] = 6,
-    horizon_days: Annotated[int, typer.Option()] = 365,
+    horizon_days: Annotated[int, typer.Option(help="label horizon")] = jobs.SnapshotJob.horizon_days,
 ) -> None:
     """Print the temporal train/validation/test splits of an as-of schedule."""
     from riskloop.experiments.config import ConfigError, load_config

@@ -14,6 +14,10 @@ from riskloop.cli._console import DATE, EXPECTED, fatal, out, progress
 from riskloop.jobs import learn as jobs
 from riskloop.jobs.common import default_config
 from riskloop.simulation.parameters import PROGRAMMES
+from riskloop.studies.closed_loop import LoopSettings
+
+#: The largest surveillance effect or effect scale the command takes (a finite bound: `inf` is refused).
+MAX_FACTOR = 1000.0
 
 Programme = Enum("Programme", {p: p for p in PROGRAMMES}, type=str)  # type: ignore[misc]
 
@@ -60,7 +64,7 @@ def learn(
     retrain: Annotated[Retrain, typer.Option(help="how the challenger is retrained")] = Retrain.treatment_aware,
     promote_challenger: Annotated[bool, typer.Option("--promote/--no-promote", help="promote through the gates")] = True,
     window: Annotated[int, typer.Option(help="days after T in which a programme start counts as treatment")
-                      ] = jobs.TREATMENT_WINDOW_DAYS,
+                      ] = jobs.LearnJob.window,
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("riskloop-learning"),
     seed: Annotated[int, typer.Option()] = 0,
     threads: Annotated[Optional[int], typer.Option(help="LightGBM threads (default: all cores)")] = None,
@@ -77,22 +81,23 @@ def learn(
 
 
 def simulate(
-    people: Annotated[int, typer.Option(help="size of the synthetic world (at least 1,000)")] = 20_000,
-    seed: Annotated[int, typer.Option()] = 0,
-    cycles: Annotated[int, typer.Option(help="yearly cycles after a 5-year burn-in")] = 4,
-    capacity: Annotated[int, typer.Option(help="places on the programme per cycle")] = 200,
+    people: Annotated[int, typer.Option(min=1000, help="size of the synthetic world")] = LoopSettings.people,
+    seed: Annotated[int, typer.Option()] = LoopSettings.seed,
+    cycles: Annotated[int, typer.Option(min=1, help="yearly cycles after a 5-year burn-in")] = LoopSettings.cycles,
+    capacity: Annotated[int, typer.Option(min=0, help="places on the programme per cycle")] = LoopSettings.capacity,
     policy: Annotated[Policy, typer.Option(help="how the places are filled")] = Policy.risk,
     retrain: Annotated[Retrain, typer.Option(help="how the model is retrained each cycle")] = Retrain.treatment_aware,
-    surveillance_effect: Annotated[float, typer.Option(help="recording multiplier for the listed (1 = none)")] = 1.0,
+    surveillance_effect: Annotated[float, typer.Option(min=1.0, max=MAX_FACTOR, help="recording multiplier for the "
+                                                       "listed (1 = none)")] = LoopSettings.surveillance_effect,
     programme: Annotated[Programme, typer.Option(help="the programme the places are on")] = Programme("drive"),  # type: ignore[valid-type]
-    effect_scale: Annotated[float, typer.Option(help="the world's programmes work this many times as well "
-                                                     "(each true effect at most 0.95)")] = 1.0,
+    effect_scale: Annotated[float, typer.Option(min=0.0, max=MAX_FACTOR, help="the world's programmes work this "
+                                                "many times as well (each true effect at most 0.95)")
+                            ] = LoopSettings.effect_scale,
     threads: Annotated[Optional[int], typer.Option(help="LightGBM threads (default: all cores)")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("riskloop-simulate"),
 ) -> None:
     """Closed-loop simulation: score, fill places by a policy, let the world run a year, learn, retrain."""
     from riskloop.jobs.simulate import simulate as run_simulation
-    from riskloop.studies.closed_loop import LoopSettings
 
     try:
         settings = LoopSettings(people, seed, cycles, capacity, policy.value, retrain.value, surveillance_effect,

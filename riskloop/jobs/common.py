@@ -30,7 +30,7 @@ class Engine(str, Enum):
 def open_dataset(folder: Path, today: date | None = None) -> Dataset:
     """Read and validate a data set folder, and write its quarantine (`_quarantine/`) beside it."""
     dataset = read_dataset(Path(folder), today)
-    write_quarantine(Path(folder), dataset)
+    write_quarantine(Path(folder), dataset.quarantine)
     return dataset
 
 

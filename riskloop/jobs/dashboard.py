@@ -15,6 +15,8 @@ from riskloop.jobs.common import open_dataset
 from riskloop.models.fairness import AuditConfig
 from riskloop.reports.dashboard import render_dashboard
 
+#: What the dashboard reads of the lists.
+LISTED_COLUMNS = ("person_id", "local_authority", "listed", "risk", "prevention_tier")
 REPORT_TITLES = {"model_card.html": "Model card", "fairness_report.html": "Fairness report of training (out of time)",
                  "fairness_audit.html": "Fairness audit", "explainability.html": "Explainability report",
                  "learning_report.html": "Learning report"}
@@ -45,7 +47,7 @@ def dashboard(job: DashboardJob) -> Dashboard:
     programme outcomes and a report index; every count under the disclosure rule."""
     as_of, warnings, prioritisation = job.as_of, [], None
     if job.scores is not None:
-        scores = read_scores(job.scores)
+        scores = read_scores(job.scores, list(LISTED_COLUMNS))
         prioritisation, scored_at = scores.prioritisation, scores.manifest.as_of
         if as_of is None:
             as_of = scored_at

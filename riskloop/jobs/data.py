@@ -47,9 +47,9 @@ class SnapshotJob:
     data: str                                # a data set folder (with Spark, any URI Spark reads)
     as_of: tuple[date, ...]
     out: Path                                # the snapshot Parquet file
-    horizon_days: int = 365
-    label: LabelName = "escalation"
-    harm_threshold: float = 6.0
+    horizon_days: int = SnapshotConfig.horizon_days
+    label: LabelName = SnapshotConfig.label
+    harm_threshold: float = SnapshotConfig.harm_threshold
     catalogue: Path | None = None            # also write the feature catalogue (CSV) here
     engine: Engine = Engine.local
     spark_master: str | None = None

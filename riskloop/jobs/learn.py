@@ -13,11 +13,8 @@ from riskloop.experiments.config import ExperimentConfig, load_config
 from riskloop.experiments.tracking import log_learning
 from riskloop.jobs.common import Progress, no_progress, open_dataset
 from riskloop.jobs.synthetic import synthetic_effects
-from riskloop.learning.cycle import LearningResult, LearnSettings, Retrain, learn as learning_cycle
+from riskloop.learning.cycle import TREATMENT_WINDOW_DAYS, LearningResult, LearnSettings, Retrain, learn as learning_cycle
 from riskloop.learning.report import learning_outputs
-
-#: Days after T in which a programme start counts as treatment.
-TREATMENT_WINDOW_DAYS = 180
 
 
 @dataclass(frozen=True)
