@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, SplineTransformer
+from sklearn.preprocessing import SplineTransformer
 
-from riskloop.models.encoding import CategoryEncoder
 from riskloop.models.families.base import Hyperparameter
-from riskloop.models.families.linear import LinearFamily, signed_log
+from riskloop.models.families.linear import LinearFamily, logistic_pipeline
 
 
 class GAM(LinearFamily):
@@ -28,16 +24,9 @@ class GAM(LinearFamily):
     method = "exact additive decomposition (spline shape functions)"
 
     def build(self, params, features, categorical, seed, threads):
-        numeric = [f for f in features if f not in categorical]
         splines = SplineTransformer(n_knots=int(params.get("n_knots", 5)), degree=int(params.get("degree", 3)),
                                     include_bias=False)
-        columns = ColumnTransformer([
-            ("splines", Pipeline([("impute", SimpleImputer(strategy="median")), ("log", signed_log()),
-                                  ("spline", splines)]), numeric),
-            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
-        ])
-        model = LogisticRegression(C=params.get("C", 1.0), max_iter=2000)
-        return Pipeline([("preprocess", CategoryEncoder(tuple(categorical))), ("columns", columns), ("model", model)])
+        return logistic_pipeline("splines", ("spline", splines), features, categorical, params.get("C", 1.0))
 
     def shapes(self, pipeline: Pipeline, points: int = 60) -> dict[str, pd.Series]:
         """Each numeric feature's shape function over its training range: its contribution to the log-odds

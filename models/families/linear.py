@@ -22,6 +22,19 @@ def signed_log() -> FunctionTransformer:
     return FunctionTransformer(signed_log1p, feature_names_out="one-to-one")
 
 
+def logistic_pipeline(name: str, step: tuple[str, object], features: list[str], categorical: list[str],
+                      C: float) -> Pipeline:
+    """An L2 logistic regression on the numeric features (median-imputed, signed log, then `step`), as the
+    transformer `name`, and the categoricals one-hot."""
+    numeric = [f for f in features if f not in categorical]
+    columns = ColumnTransformer([
+        (name, Pipeline([("impute", SimpleImputer(strategy="median")), ("log", signed_log()), step]), numeric),
+        ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+    ])
+    model = LogisticRegression(C=C, max_iter=2000)
+    return Pipeline([("preprocess", CategoryEncoder(tuple(categorical))), ("columns", columns), ("model", model)])
+
+
 class LinearFamily(ModelFamily):
     """A pipeline `preprocess` -> `columns` (a ColumnTransformer) -> `model` (a LogisticRegression)."""
 
@@ -63,14 +76,7 @@ class Logistic(LinearFamily):
     hyperparameters = {"C": Hyperparameter(float, 1e-12)}
 
     def build(self, params, features, categorical, seed, threads):
-        numeric = [f for f in features if f not in categorical]
-        columns = ColumnTransformer([
-            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("log", signed_log()),
-                                  ("scale", StandardScaler())]), numeric),
-            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
-        ])
-        model = LogisticRegression(C=params.get("C", 1.0), max_iter=2000)
-        return Pipeline([("preprocess", CategoryEncoder(tuple(categorical))), ("columns", columns), ("model", model)])
+        return logistic_pipeline("numeric", ("scale", StandardScaler()), features, categorical, params.get("C", 1.0))
 
 
 class PriorHarm(LinearFamily):
