@@ -113,15 +113,18 @@ class ExperimentConfig:
 _ADAPTER = TypeAdapter(ExperimentConfig)
 
 
+def _path(loc: tuple) -> str:
+    """('models', 'lightgbm', 'num_leaves') -> 'models.lightgbm.num_leaves'; a list index as [i]."""
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".")
+
+
 def _message(error: dict) -> str:
-    """One pydantic error as 'key.path: why' (an unknown or missing key names the key)."""
-    *parents, last = error["loc"]
-    where = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in parents).lstrip(".")
-    if error["type"] in ("unexpected_keyword_argument", "missing") and isinstance(last, str):
-        what = "missing" if error["type"] == "missing" else "unknown"
-        return f"{where + ': ' if where else ''}{what} key '{last}'"
-    where += f"[{last}]" if isinstance(last, int) else f"{'.' if where else ''}{last}"
-    return f"{where}: {error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
+    """One pydantic error as 'key.path: why'; an unknown or missing key is named as such."""
+    *parents, key = error["loc"]
+    if error["type"] in ("unexpected_keyword_argument", "missing") and isinstance(key, str):
+        what = f"{'missing' if error['type'] == 'missing' else 'unknown'} key '{key}'"
+        return f"{_path(parents)}: {what}" if parents else what
+    return f"{_path(error['loc'])}: {error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
 
 
 def load_config(path: Path) -> ExperimentConfig:
