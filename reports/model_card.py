@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskloop.reports.fairness_report import card_summary, shown
 from riskloop.models.families import FAMILIES
+from riskloop.reports.fairness_report import card_summary, shown
 from riskloop.reports.figures import calibration_plot, metric_over_time_plot, precision_at_k_plot, shape_function_plot
 from riskloop.reports.render import render, table, whole
 from riskloop.reports.words import words
