@@ -1,7 +1,8 @@
-"""Experiment configs: YAML validated into typed, frozen objects with one-line errors.
+"""Experiment configs: YAML validated into typed, frozen dataclasses by pydantic, with one-line errors.
 
 An unknown key, a wrong type or a missing file is a `ConfigError` naming it
-(`escalation.yaml: models.lightgbm.num_leaves: expected a list of int, got 'many'`).
+(`escalation.yaml: models.lightgbm.num_leaves: input should be a valid list, got 'many'`). The `models:`
+block has one key per model family of the registry (`riskloop.models.families.FAMILIES`).
 """
 
 from __future__ import annotations
@@ -9,24 +10,31 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
+from pydantic import AfterValidator, ConfigDict, TypeAdapter, ValidationError, ValidationInfo
 
 from riskloop.features.splits import as_of_schedule
 from riskloop.features.snapshot import SNAPSHOT_PROTECTED
 from riskloop.models.contract import Bands
-from riskloop.models.estimators import HYPERPARAMETERS, check_hyperparameters
+from riskloop.models.families import FAMILIES
 from riskloop.models.fairness import AuditConfig
 
 
 class ConfigError(Exception):
     """An experiment config that cannot be used, with the key or file at fault."""
+
+
+def _beside_config(path: Path, info: ValidationInfo) -> Path:
+    """A path in a config is relative to the config file's folder (the validation context's `base`)."""
+    return (info.context["base"] / path).resolve()
+
+
+ConfigPath = Annotated[Path, AfterValidator(_beside_config)]
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class Schedule:
 class TableSource:
     """A person-level table someone else made: one row per person and as-of date."""
 
-    path: Path
+    path: ConfigPath
     id_column: str
     date_column: str
     label_column: str
@@ -54,13 +62,14 @@ class TableSource:
     test_fraction: float = 0.3
 
 
-@dataclass(frozen=True)
-class ModelGrid:
-    """Hyper-parameter lists per model family; a family left out is not trained."""
+def _grids(grid) -> dict[str, dict[str, list[float]]]:
+    """The families named, with their hyper-parameter lists, in registry order."""
+    return {name: lists for name in FAMILIES if (lists := getattr(grid, name)) is not None}
 
-    logistic: dict[str, list[float]] | None = None
-    lightgbm: dict[str, list[float]] | None = None
-    prior_harm: dict[str, list[float]] | None = None
+
+#: Hyper-parameter lists per model family of the registry; a family left out (None) is not trained.
+ModelGrid = make_dataclass("ModelGrid", [(name, dict[str, list[float]] | None, None) for name in FAMILIES],
+                           frozen=True, namespace={"grids": _grids, "__module__": __name__})
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,10 @@ class Selection:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
+    __pydantic_config__ = ConfigDict(extra="forbid")  # and so every block inside: an unknown key is an error
+
     name: str
-    data: Path | None = None
+    data: ConfigPath | None = None
     table: TableSource | None = None
     label: Literal["escalation", "repeat_victimisation"] = "escalation"
     horizon_days: int = 365
@@ -99,80 +110,21 @@ class ExperimentConfig:
         return f"riskloop-{self.name}"
 
 
-def _type_name(tp) -> str:
-    origin = typing.get_origin(tp)
-    if origin in (list, tuple):
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    if origin is dict:
-        return "a mapping"
-    if origin is Literal:
-        return "one of " + ", ".join(map(str, typing.get_args(tp)))
-    return getattr(tp, "__name__", str(tp))
+_ADAPTER = TypeAdapter(ExperimentConfig)
 
 
-def _coerce(value, tp, where: str, base: Path):
-    """Return `value` as type `tp` or raise ConfigError naming `where`."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        return _coerce(value, next(a for a in args if a is not type(None)), where, base)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return _build(tp, value, where, base)
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-        return value
-    if origin in (list, tuple):
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-        if origin is tuple and len(args) == 2 and args[1] is not Ellipsis:
-            if len(value) != 2:
-                raise ConfigError(f"{where}: expected two values, got {value!r}")
-            return tuple(_coerce(v, a, f"{where}[{i}]", base) for i, (v, a) in enumerate(zip(value, args)))
-        items = [_coerce(v, args[0], f"{where}[{i}]", base) for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return {str(k): _coerce(v, args[1], _child(where, str(k)), base) for k, v in value.items()}
-    if tp is Path:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a path, got {value!r}")
-        return (base / value).resolve()
-    if tp is date:
-        if isinstance(value, date):
-            return value
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            raise ConfigError(f"{where}: expected a date (YYYY-MM-DD), got {value!r}") from None
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, str, bool) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
-        return value
-    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+def _path(loc: tuple) -> str:
+    """('models', 'lightgbm', 'num_leaves') -> 'models.lightgbm.num_leaves'; a list index as [i]."""
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".")
 
 
-def _child(where: str, key: str) -> str:
-    """'file.yaml' + 'models' -> 'file.yaml: models'; 'file.yaml: models' + 'lightgbm' -> '...models.lightgbm'."""
-    return f"{where}.{key}" if ": " in where else f"{where}: {key}"
-
-
-def _build(cls, mapping: dict, where: str, base: Path):
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.name != "source_file"}
-    unknown = sorted(set(mapping) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(names))})")
-    missing = [f.name for f in dataclasses.fields(cls) if f.name in names and f.name not in mapping
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ConfigError(f"{where}: missing key '{missing[0]}'")
-    values = {k: _coerce(v, hints[k], _child(where, k), base) for k, v in mapping.items()}
-    return cls(**values)
+def _message(error: dict) -> str:
+    """One pydantic error as 'key.path: why'; an unknown or missing key is named as such."""
+    *parents, key = error["loc"]
+    if error["type"] in ("unexpected_keyword_argument", "missing") and isinstance(key, str):
+        what = f"{'missing' if error['type'] == 'missing' else 'unknown'} key '{key}'"
+        return f"{_path(parents)}: {what}" if parents else what
+    return f"{_path(error['loc'])}: {error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
 
 
 def load_config(path: Path) -> ExperimentConfig:
@@ -186,7 +138,12 @@ def load_config(path: Path) -> ExperimentConfig:
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    config = _build(ExperimentConfig, raw, path.name, path.parent.resolve())
+    if "source_file" in raw:
+        raise ConfigError(f"{path.name}: unknown key 'source_file'")
+    try:
+        config = _ADAPTER.validate_python(raw, context={"base": path.parent.resolve()})
+    except ValidationError as exc:
+        raise ConfigError(f"{path.name}: {_message(exc.errors()[0])}") from None
     if (config.data is None) == (config.table is None):
         raise ConfigError(f"{path.name}: give exactly one of 'data' (a riskloop data set) or 'table'")
     if config.table is not None and not config.table.path.exists():
@@ -224,7 +181,7 @@ def _problem(config: ExperimentConfig) -> str | None:
         (not 0 < f.calibration_tolerance < 1,
          f"fairness.calibration_tolerance: must be between 0 and 1, got {f.calibration_tolerance}"),
         (config.threads is not None and config.threads < 1, f"threads: must be at least 1, got {config.threads}"),
-        (all(getattr(config.models, m) is None for m in HYPERPARAMETERS), "models: name at least one model family"),
+        (not config.models.grids(), "models: name at least one model family"),
     ]
     if s is not None:
         checks += [(s.every_months < 1, f"schedule.every_months: must be at least 1, got {s.every_months}"),
@@ -233,9 +190,8 @@ def _problem(config: ExperimentConfig) -> str | None:
     problem = next((why for failed, why in checks if failed), None)
     if problem:
         return problem
-    for family in HYPERPARAMETERS:
-        grid = getattr(config.models, family)
-        why = check_hyperparameters(family, grid) if grid is not None else None
+    for family, grid in config.models.grids().items():
+        why = FAMILIES[family].check(grid)
         if why:
             return f"models.{family}.{why}"
     if config.table is not None:

@@ -15,15 +15,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from riskloop.features.catalogue import (
-    AGE, DEFAULT_WINDOWS, DEPRIVATION, FIRST_INCIDENT, HALF_LIFE_DAYS, HIGH_HARM_VICTIMISATIONS, HOUSEHOLD_ADULTS,
-    HOUSEHOLD_CHILDREN, REPEAT_VICTIM, ROLE_TYPES, FeatureSpec, active_feature, any_count_feature, area_rate_feature,
-    area_trend_feature, build_catalogue, co_involved_feature, count_feature, days_since_feature, decayed_feature,
-    harm_feature, history_count_feature, history_harm_feature, household_count_feature, household_known_feature,
-    la_rate_feature, prior_completed_feature, prior_count_feature, trend_feature,
-)
+from riskloop.features.catalogue import DEFAULT_WINDOWS, FeatureSpec, build_catalogue
+from riskloop.features.families import Cohort, FeatureFamily, Layout, families_of
+from riskloop.features.families.area import count_by_area  # noqa: F401  (serving.spark reads it from here)
+from riskloop.features.families.base import OFFENDING, VICTIM, high_harm
 from riskloop.features.validate import Dataset
-from riskloop.features.vocabulary import HIGH_HARM_TYPES, INCIDENT_TYPES, OFFENDING_ROLES, ROLES
+from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
 
 LabelName = Literal["escalation", "repeat_victimisation"]
 AGE_BANDS = ((0, "0-17"), (18, "18-24"), (25, "25-34"), (35, "35-49"), (50, "50-64"), (65, "65+"))
@@ -156,8 +153,12 @@ class PreparedData:
             area_counts=area_counts or {},
         )
 
+    def layout(self, config: SnapshotConfig) -> Layout:
+        return Layout(self.programmes, config.windows, self.household is not None)
+
     def catalogue(self, config: SnapshotConfig) -> list[FeatureSpec]:
-        return build_catalogue(self.programmes, config.windows, households=self.household is not None)
+        layout = self.layout(config)
+        return build_catalogue(layout.programmes, layout.windows, households=layout.households)
 
 
 def _household_codes(household_id: pd.Series) -> np.ndarray:
@@ -166,175 +167,6 @@ def _household_codes(household_id: pd.Series) -> np.ndarray:
     blank = np.flatnonzero(codes < 0)
     codes[blank] = len(uniques) + np.arange(len(blank))
     return codes.astype(np.int64)
-
-
-_OFFENDING = np.isin(np.array(ROLES), OFFENDING_ROLES)
-_VICTIM = ROLES.index("victim")
-_HIGH_HARM_TYPE = np.isin(np.array(INCIDENT_TYPES), HIGH_HARM_TYPES)
-_DOMESTIC_ABUSE = INCIDENT_TYPES.index("domestic_abuse")
-
-
-def _high_harm(d: PreparedData, rows: np.ndarray, threshold: float) -> np.ndarray:
-    return (d.inc_harm[rows] > threshold) | _HIGH_HARM_TYPE[d.inc_type[rows]]
-
-
-def _incident_features(d: PreparedData, rows: np.ndarray, pos: np.ndarray, n: int, t: int,
-                       config: SnapshotConfig) -> dict[str, np.ndarray]:
-    """Counts, harm sums, recency, trends, repeat victimisation and co-involvement."""
-    age_days = t - d.inc_day[rows]
-    types, roles, harm = d.inc_type[rows], d.inc_role[rows], d.inc_harm[rows]
-    offending, victim = _OFFENDING[roles], roles == _VICTIM
-    n_types, n_roles = len(INCIDENT_TYPES), len(ROLES)
-    cols: dict[str, np.ndarray] = {}
-    cell = pos * (n_types * n_roles) + types * n_roles + roles
-    for w in config.windows:
-        inside = age_days <= w
-        grid = np.bincount(cell[inside], minlength=n * n_types * n_roles).reshape(n, n_types, n_roles)
-        for r, role in enumerate(ROLES):
-            for incident_type in ROLE_TYPES[role]:
-                cols[count_feature(role, incident_type, w)] = grid[:, INCIDENT_TYPES.index(incident_type), r]
-        cols[harm_feature("offending", w)] = np.bincount(pos[inside & offending], harm[inside & offending], minlength=n)
-        cols[harm_feature("victim", w)] = np.bincount(pos[inside & victim], harm[inside & victim], minlength=n)
-        cols[any_count_feature(w)] = grid.sum(axis=(1, 2))
-    never = config.lookback_days + 1
-    for who, mask in (("offending", offending), ("victim", victim), ("any", np.ones_like(offending))):
-        last = np.full(n, never, dtype=np.int64)
-        np.minimum.at(last, pos[mask], age_days[mask])
-        cols[days_since_feature(who)] = last
-    recent, earlier = age_days <= 90, (age_days > 90) & (age_days <= 360)
-    for who, mask in (("offending", offending), ("any", np.ones_like(offending))):
-        cols[trend_feature(who)] = (np.bincount(pos[mask & recent], minlength=n)
-                                    - np.bincount(pos[mask & earlier], minlength=n) / 3.0)
-    year = age_days <= 365
-    cols[REPEAT_VICTIM] = (np.bincount(pos[victim & year], minlength=n) >= 2).astype(np.int64)
-    cols[HIGH_HARM_VICTIMISATIONS] = np.bincount(
-        pos[victim & year & _high_harm(d, rows, config.harm_threshold)], minlength=n)
-    cols[co_involved_feature(max(config.windows))] = _co_involved(d, rows, pos, n, t, config.lookback_days)
-    return cols
-
-
-def _co_involved(d: PreparedData, rows: np.ndarray, pos: np.ndarray, n: int, t: int, lookback: int) -> np.ndarray:
-    """Distinct other people sharing an incident in the lookback with each cohort member (people outside
-    a partition count through its `other_*` rows, which hold no cohort position: -1)."""
-    others = (d.other_day < t) & (d.other_day >= t - lookback)
-    pairs = pd.DataFrame({"incident": np.r_[d.inc_incident[rows], d.other_incident[others]],
-                          "pos": np.r_[pos, np.full(int(others.sum()), -1)],
-                          "person": np.r_[d.inc_person[rows], d.other_person[others]]})
-    shared = pairs[pairs.duplicated("incident", keep=False)]
-    links = shared.merge(shared, on="incident", suffixes=("", "_other"))
-    links = links.loc[(links["person"] != links["person_other"]) & (links["pos"] >= 0), ["pos", "person_other"]]
-    return np.bincount(links.drop_duplicates()["pos"].to_numpy(), minlength=n)
-
-
-def _history_rows(d: PreparedData, cohort: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
-    """(incident rows of cohort members dated before T, at any age; each row's position in the cohort)."""
-    slot = np.full(len(d.birth_day), -1, dtype=np.int64)
-    slot[cohort] = np.arange(len(cohort))
-    past = np.flatnonzero(d.inc_day < t)
-    pos = slot[d.inc_person[past]]
-    mine = pos >= 0
-    return past[mine], pos[mine]
-
-
-def _history_features(d: PreparedData, rows: np.ndarray, pos: np.ndarray, n: int, t: int) -> dict[str, np.ndarray]:
-    """Whole-history counts and harm by role, days since the first record, and their time-decayed sums."""
-    age_days = t - d.inc_day[rows]
-    roles, harm = d.inc_role[rows], d.inc_harm[rows]
-    weight = np.exp2(-age_days / HALF_LIFE_DAYS)
-    cols: dict[str, np.ndarray] = {}
-    for who, mask in (("offending", _OFFENDING[roles]), ("victim", roles == _VICTIM)):
-        cols[history_count_feature(who)] = np.bincount(pos[mask], minlength=n)
-        cols[history_harm_feature(who)] = np.bincount(pos[mask], harm[mask], minlength=n)
-        cols[decayed_feature(f"{who}_count", HALF_LIFE_DAYS)] = np.bincount(pos[mask], weight[mask], minlength=n)
-        cols[decayed_feature(f"{who}_harm", HALF_LIFE_DAYS)] = np.bincount(pos[mask], (weight * harm)[mask], minlength=n)
-    first = np.zeros(n, dtype=np.int64)
-    np.maximum.at(first, pos, age_days)
-    cols[FIRST_INCIDENT] = first
-    return cols
-
-
-def _household_makeup(d: PreparedData, cohort: np.ndarray, t: int) -> dict[str, np.ndarray]:
-    """Other members of each person's household by age at T (people born after T are not counted)."""
-    age = (t - d.birth_day) / 365.25
-    household = d.household[cohort]
-    return {name: np.bincount(d.household[members], minlength=len(d.household))[household] - members[cohort]
-            for name, members in ((HOUSEHOLD_ADULTS, age >= 18), (HOUSEHOLD_CHILDREN, (age > 0) & (age < 18)))}
-
-
-def _household_involvements(d: PreparedData, cohort: np.ndarray, rows: np.ndarray, pos: np.ndarray, t: int,
-                            config: SnapshotConfig) -> dict[str, np.ndarray]:
-    """Involvements of the other members of each person's household. Windows fit in the lookback, so a
-    member with any record in a window is in the cohort: sums over the cohort's households suffice."""
-    n = len(cohort)
-    _, household = np.unique(d.household[cohort], return_inverse=True)
-
-    def others(values: np.ndarray) -> np.ndarray:
-        values = values.astype(float)
-        return np.bincount(household, values)[household] - values
-
-    age_days = t - d.inc_day[rows]
-    roles = d.inc_role[rows]
-    involvements = (("offending", _OFFENDING[roles]), ("victim", roles == _VICTIM),
-                    ("domestic_abuse", d.inc_type[rows] == _DOMESTIC_ABUSE))
-    cols = {household_count_feature(who, w): others(np.bincount(pos[mask & (age_days <= w)], minlength=n))
-            for who, mask in involvements for w in config.windows}
-    window = max(config.windows)
-    cols[household_known_feature(window)] = others(np.bincount(pos[age_days <= window], minlength=n) > 0)
-    return cols
-
-
-def _intervention_features(d: PreparedData, cohort: np.ndarray, t: int) -> dict[str, np.ndarray]:
-    n = len(cohort)
-    started = (d.iv_start < t) & np.isin(d.iv_person, cohort)
-    pos = np.searchsorted(cohort, d.iv_person[started])
-    prog, end, completed = d.iv_programme[started], d.iv_end[started], d.iv_completed[started]
-    cols: dict[str, np.ndarray] = {}
-    for k, p in enumerate(d.programmes):
-        mine = prog == k
-        cols[prior_count_feature(p)] = np.bincount(pos[mine], minlength=n)
-        # completion is only known once the programme ended before T
-        cols[prior_completed_feature(p)] = np.bincount(pos[mine & (end < t) & completed], minlength=n)
-        cols[active_feature(p)] = (np.bincount(pos[mine & (end >= t)], minlength=n) > 0).astype(np.int64)
-    return cols
-
-
-def area_counts(d: PreparedData, t: int) -> np.ndarray:
-    """Incidents by small area and type in the year before T and in the year before that: (2, areas, types).
-    The only population-wide input of a snapshot; a partition's counts add up to the population's."""
-    return count_by_area(d.person_area[d.inc_person], d.inc_day, d.inc_type, len(d.area_id), t)
-
-
-def count_by_area(inc_area: np.ndarray, inc_day: np.ndarray, inc_type: np.ndarray, n_areas: int, t: int) -> np.ndarray:
-    """`area_counts` of incident rows given as (area code, day, type code) arrays."""
-    n_types = len(INCIDENT_TYPES)
-    age_days = t - inc_day
-    past = inc_day < t
-    windows = (past & (age_days <= 365), past & (age_days > 365) & (age_days <= 730))
-    return np.stack([np.bincount(inc_area[w] * n_types + inc_type[w], minlength=n_areas * n_types)
-                     .reshape(n_areas, n_types) for w in windows])
-
-
-def _area_features(d: PreparedData, t: int, cohort_area: np.ndarray) -> dict[str, np.ndarray]:
-    """Population-level rates per 1,000 residents by incident type: small area and local authority."""
-    counts = d.area_counts[t] if t in d.area_counts else area_counts(d, t)
-
-    def rates(window_counts: np.ndarray, population: np.ndarray) -> np.ndarray:
-        return 1000 * window_counts / np.maximum(population, 1)[:, None]
-
-    area_rate = rates(counts[0], d.area_population)
-    area_trend = area_rate - rates(counts[1], d.area_population)
-    n_la = len(d.la_names)
-    la_population = np.bincount(d.area_la, d.area_population, minlength=n_la)
-    la_counts = np.zeros((n_la, counts.shape[2]), dtype=np.int64)
-    np.add.at(la_counts, d.area_la, counts[0])
-    la_rate = rates(la_counts, la_population)
-    cols: dict[str, np.ndarray] = {}
-    for k, incident_type in enumerate(INCIDENT_TYPES):
-        cols[area_rate_feature(incident_type)] = area_rate[cohort_area, k]
-        cols[area_trend_feature(incident_type)] = area_trend[cohort_area, k]
-        cols[la_rate_feature(incident_type)] = la_rate[d.area_la[cohort_area], k]
-    cols[DEPRIVATION] = d.area_decile[cohort_area]
-    return cols
 
 
 def _labels(d: PreparedData, cohort: np.ndarray, t: int, config: SnapshotConfig) -> np.ndarray:
@@ -348,8 +180,8 @@ def _labels(d: PreparedData, cohort: np.ndarray, t: int, config: SnapshotConfig)
 def label_event(d: PreparedData, rows: np.ndarray, config: SnapshotConfig) -> np.ndarray:
     """Per incident row: is it the label's event (high-harm offending, or high-harm victimisation)?"""
     role = d.inc_role[rows]
-    involved = _OFFENDING[role] if config.label == "escalation" else role == _VICTIM
-    return involved & _high_harm(d, rows, config.harm_threshold)
+    involved = OFFENDING[role] if config.label == "escalation" else role == VICTIM
+    return involved & high_harm(d, rows, config.harm_threshold)
 
 
 def _age_band(age: np.ndarray) -> np.ndarray:
@@ -358,53 +190,48 @@ def _age_band(age: np.ndarray) -> np.ndarray:
     return names[np.searchsorted(edges, age, side="right") - 1]
 
 
-def _feature_matrix(names: list[str], n: int, families) -> pd.DataFrame:
+def _feature_matrix(families: list[FeatureFamily], layout: Layout, cohort: Cohort) -> pd.DataFrame:
     """The features as one float block, filled family by family so that no second copy of the matrix
     is ever held (each family's columns are released once copied in)."""
-    matrix = np.empty((n, len(names)), order="F")
-    column = {name: j for j, name in enumerate(names)}
-    filled = 0
-    for family in families:
-        for name, values in family().items():
-            matrix[:, column[name]] = values
-            filled += 1
-    if filled != len(names):
-        raise RuntimeError(f"the snapshot built {filled} feature columns for a catalogue of {len(names)}")
-    return pd.DataFrame(matrix, columns=names, copy=False)
+    names = [[s.name for s in family.specs(layout)] for family in families]
+    matrix = np.empty((cohort.n, sum(map(len, names))), order="F")
+    j = 0
+    for family, declared in zip(families, names):
+        columns = family.compute(cohort)
+        if list(columns) != declared:
+            raise RuntimeError(f"{type(family).__name__} computed {list(columns)}, declared {declared}")
+        for values in columns.values():
+            matrix[:, j] = values
+            j += 1
+    return pd.DataFrame(matrix, columns=[name for declared in names for name in declared], copy=False)
+
+
+def cohort_at(d: PreparedData, as_of: date, config: SnapshotConfig) -> Cohort:
+    """Everyone with an incident in the lookback before `as_of`, and those incident rows."""
+    t = int(np.datetime64(as_of, "D").astype(np.int64))
+    in_lookback = np.flatnonzero((d.inc_day < t) & (d.inc_day >= t - config.lookback_days))
+    people = np.unique(d.inc_person[in_lookback])
+    return Cohort(d, t, config, people, in_lookback, np.searchsorted(people, d.inc_person[in_lookback]))
 
 
 def build_snapshot(d: PreparedData, as_of: date, config: SnapshotConfig) -> pd.DataFrame:
     """One row per cohort member at `as_of`: ids, features (catalogue order), label, protected columns."""
-    t = int(np.datetime64(as_of, "D").astype(np.int64))
-    in_lookback = np.flatnonzero((d.inc_day < t) & (d.inc_day >= t - config.lookback_days))
-    cohort = np.unique(d.inc_person[in_lookback])
-    n = len(cohort)
-    pos = np.searchsorted(cohort, d.inc_person[in_lookback])
-    cohort_area = d.person_area[cohort]
-    age = (t - d.birth_day[cohort]) / 365.25
-    names = [s.name for s in d.catalogue(config)]
-    families = [
-        lambda: _incident_features(d, in_lookback, pos, n, t, config),
-        lambda: _intervention_features(d, cohort, t),
-        lambda: {AGE: age},
-        lambda: _area_features(d, t, cohort_area),
-        lambda: _history_features(d, *_history_rows(d, cohort, t), n, t),
-    ]
-    if d.household is not None:
-        families += [lambda: _household_makeup(d, cohort, t),
-                     lambda: _household_involvements(d, cohort, in_lookback, pos, t, config)]
-    features = _feature_matrix(names, n, families)
+    cohort = cohort_at(d, as_of, config)
+    t, people = cohort.t, cohort.people
+    layout = d.layout(config)
+    features = _feature_matrix(families_of(layout), layout, cohort)
+    n, cohort_area, age = cohort.n, cohort.area, cohort.age
     ids = pd.DataFrame({
-        "person_id": d.person_id.take(cohort).astype("string"),
+        "person_id": d.person_id.take(people).astype("string"),
         "as_of": pd.Series(np.full(n, np.datetime64(as_of, "D")).astype("datetime64[s]")),
         "area_id": pd.array(d.area_id[cohort_area], dtype="string"),
         "local_authority": pd.array(d.la_names[d.area_la[cohort_area]], dtype="string"),
     })
-    frame = pd.concat([ids, features, pd.DataFrame({"label": _labels(d, cohort, t, config)})], axis=1)
-    protected = {"sex": d.sex.take(cohort), "ethnicity": d.ethnicity.take(cohort), "age_band": _age_band(age),
+    frame = pd.concat([ids, features, pd.DataFrame({"label": _labels(d, people, t, config)})], axis=1)
+    protected = {"sex": d.sex.take(people), "ethnicity": d.ethnicity.take(people), "age_band": _age_band(age),
                  "deprivation_quintile": (d.area_decile[cohort_area] + 1) // 2}
     if d.disability is not None:
-        protected["disability"] = d.disability.take(cohort)
+        protected["disability"] = d.disability.take(people)
     for name in config.protected:
         if name in protected:
             values = protected[name]

@@ -1,9 +1,10 @@
 """Attributions and plain-language reason codes.
 
-Attributions are SHAP values on the *uncalibrated* model's log-odds: LightGBM's own TreeSHAP
-(`predict(..., pred_contrib=True)`) or, for the logistic models, the exact linear decomposition
-coef x (z - mean z) mapped back from the transformed columns to the original features. Each
-row's attributions plus its base value sum to the raw score.
+Attributions are SHAP values on the *uncalibrated* model's log-odds, as the model's family
+(`riskloop.models.families`) computes them: LightGBM's own TreeSHAP (`predict(..., pred_contrib=True)`)
+or, for the logistic models and the GAM, the exact linear decomposition coef x (z - mean z) mapped back
+from the transformed columns to the original features. Each row's attributions plus its base value sum
+to the raw score.
 
 Reason codes: the top features pushing risk *up*, windows of one family merged, each turned into
 a sentence from its catalogue template with the person's own value. A sentence says what is true of
@@ -18,11 +19,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from riskloop.features.catalogue import FeatureSpec, window_words
+from riskloop.models.families import family_of
 
 _WINDOW = re.compile(r"_\d+d$")
 _VALUE = re.compile(r"\{value[^}]*\}")
@@ -87,46 +88,10 @@ class ReasonTemplates:
         return "a high" if value > high else "a low" if value < low else "a typical"
 
 
-def is_lightgbm(pipeline) -> bool:
-    return isinstance(pipeline.named_steps["model"], lgb.LGBMModel)
-
-
 def attributions(pipeline, X: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """(SHAP values in log-odds, one column per feature; base value per row) for a fitted pipeline."""
-    encoded = pipeline.named_steps["preprocess"].transform(X)
-    if is_lightgbm(pipeline):
-        contrib = pipeline.named_steps["model"].predict(encoded, pred_contrib=True)  # at the best iteration
-        return pd.DataFrame(contrib[:, :-1], index=X.index, columns=X.columns), contrib[:, -1]
-    columns = pipeline.named_steps["columns"]
-    model = pipeline.named_steps["model"]
-    z = columns.transform(encoded)
-    z = z.toarray() if hasattr(z, "toarray") else np.asarray(z)
-    centre = getattr(pipeline, "riskloop_column_means_", None)
-    centre = np.zeros(z.shape[1]) if centre is None else centre
-    parts = (z - centre) * model.coef_[0]
-    base = float(model.intercept_[0] + model.coef_[0] @ centre)
-    out = pd.DataFrame(0.0, index=X.index, columns=X.columns)
-    for k, name in enumerate(columns.get_feature_names_out()):
-        source = _source_feature(name, list(X.columns))
-        out[source] += parts[:, k]
-    return out, np.full(len(X), base)
-
-
-def _source_feature(transformed: str, features: list[str]) -> str:
-    """'numeric__age' -> 'age'; 'categorical__charge_degree_F' -> 'charge_degree'."""
-    name = transformed.split("__", 1)[1]
-    if name in features:
-        return name
-    return max((f for f in features if name.startswith(f + "_")), key=len)
-
-
-def remember_linear_centre(pipeline, X_reference: pd.DataFrame) -> None:
-    """Store the transformed columns' means on a linear pipeline, the reference of its decomposition."""
-    if not is_lightgbm(pipeline):
-        encoded = pipeline.named_steps["preprocess"].transform(X_reference)
-        z = pipeline.named_steps["columns"].transform(encoded)
-        z = z.toarray() if hasattr(z, "toarray") else np.asarray(z)
-        pipeline.riskloop_column_means_ = z.mean(axis=0)
+    """(SHAP values in log-odds, one column per feature; base value per row) for a fitted pipeline, as its
+    model family computes them."""
+    return family_of(pipeline).explain(pipeline, X)
 
 
 def _merge_groups(contrib: pd.DataFrame, templates: ReasonTemplates) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from riskloop.models.explain import is_lightgbm
+from riskloop.models.families import family_of
 from riskloop.models.scorer import RiskScorer
 from riskloop.pipelines.score import ScoredCohort
 
@@ -65,7 +65,5 @@ def explain_cohort(scorer: RiskScorer, cohort: ScoredCohort, sample_size: int = 
     rows = stratified_sample(cohort.frame, sample_size, seed)
     values = cohort.frame.loc[rows, scorer.features]
     contributions, base = scorer.attributions(values)
-    method = ("LightGBM TreeSHAP (pred_contrib)" if is_lightgbm(scorer.pipeline)
-              else "exact linear decomposition")
-    return CohortExplanation(values, contributions, base, len(cohort.frame), method,
+    return CohortExplanation(values, contributions, base, len(cohort.frame), family_of(scorer.pipeline).method,
                              explain_person(scorer, cohort, person) if person is not None else None)

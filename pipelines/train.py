@@ -16,7 +16,8 @@ import pandas as pd
 from riskloop.experiments.config import ExperimentConfig
 from riskloop.models.calibration import calibrate
 from riskloop.models.contract import ModelContract, config_hash, riskloop_version
-from riskloop.models.estimators import PRIOR_HARM_FEATURE, ModelSpec, expand_grid, fit_model
+from riskloop.models.estimators import ModelSpec, expand_grid, fit_model
+from riskloop.models.families import PRIOR_HARM_FEATURE
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
 from riskloop.models.fairness import FairnessAudit, audit
 from riskloop.models.mitigation import Mitigation, mitigate
@@ -48,8 +49,7 @@ class TrainResult:
 
 def model_specs(config: ExperimentConfig) -> list[ModelSpec]:
     """Every model group of the config's grid."""
-    return expand_grid({"logistic": config.models.logistic, "lightgbm": config.models.lightgbm,
-                        "prior_harm": config.models.prior_harm})
+    return expand_grid(config.models.grids())
 
 
 def fit_and_calibrate(spec: ModelSpec, data: ModelData, masks: SplitMasks, config: ExperimentConfig):

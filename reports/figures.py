@@ -187,3 +187,26 @@ def loop_plot(cycles: pd.DataFrame) -> bytes:
         ax.legend(fontsize=7)
         ax.set_xticks(sorted(cycles["cycle"].unique()))   # whole cycles, one tick each (even for a single one)
     return png(fig)
+
+
+def shape_function_plot(shapes: dict[str, pd.Series], importance: pd.Series, top: int = 12) -> bytes:
+    """An additive model's shape functions (contribution to the log-odds by value, centred on the training
+    mean) of its `top` most important features, one panel each."""
+    names = [f for f in importance.sort_values(ascending=False, kind="stable").index if f in shapes][:top]
+    columns = 4
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False, sharey=True)
+    for ax, name in zip(axes.flat, names):
+        shape = shapes[name]
+        ax.plot(shape.index, shape.to_numpy(), color=PALETTE[0])
+        ax.axhline(0, color="grey", lw=0.8, ls="--")
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlim(shape.index[0], shape.index[-1])
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("log-odds contribution", fontsize=8)
+    fig.tight_layout()
+    return png(fig)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from riskloop.models.families import FAMILIES
 from riskloop.reports.fairness_report import card_summary, shown
-from riskloop.reports.figures import calibration_plot, metric_over_time_plot, precision_at_k_plot
+from riskloop.reports.figures import calibration_plot, metric_over_time_plot, precision_at_k_plot, shape_function_plot
 from riskloop.reports.render import render, table, whole
 from riskloop.reports.words import words
 
@@ -23,17 +24,22 @@ def _label_text(config) -> str:
 
 
 def card_plots(config, data, result) -> dict[str, bytes]:
-    """The model card's figures (PNG bytes by file name): calibration, precision at k, AUC over splits."""
+    """The model card's figures (PNG bytes by file name): calibration, precision at k, AUC over splits, and
+    for a selected GAM its shape functions."""
     latest = result.latest_test
     y = latest["label"].to_numpy()
     groups = list(result.split_metrics["group"].unique())
-    return {
+    plots = {
         "calibration.png": calibration_plot(y, latest[result.selected.name].to_numpy(),
                                             f"calibration on {data.splits[-1].name}: {result.selected.name}"),
         "precision_at_k.png": precision_at_k_plot(y, {g: latest[g].to_numpy() for g in groups}, config.capacity,
                                                   f"precision at k on {data.splits[-1].name}"),
         "auc_over_time.png": metric_over_time_plot(result.split_metrics, "roc_auc", "ROC AUC across temporal splits"),
     }
+    if result.selected.family == "gam":
+        shapes = FAMILIES["gam"].shapes(result.scorer.pipeline)
+        plots["shape_functions.png"] = shape_function_plot(shapes, result.importance_by_split.mean())
+    return plots
 
 
 def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:

@@ -31,16 +31,24 @@ def write_config(tmp_path, text: str, name="c.yaml") -> Path:
     ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\ncolour: red\n",
      "c.yaml: unknown key 'colour'"),
     ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {lightgbm: {num_leaves: many}}\n",
-     "c.yaml: models.lightgbm.num_leaves: expected a list of float, got 'many'"),
+     "c.yaml: models.lightgbm.num_leaves: input should be a valid list, got 'many'"),
     ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\ncapacity: lots\n",
-     "c.yaml: capacity: expected float, got 'lots'"),
+     "c.yaml: capacity: input should be a valid number, unable to parse string as a number, got 'lots'"),
     ("name: x\ndata: .\nschedule: {start: soon, end: 2021-01-01}\nmodels: {logistic: {}}\n",
-     "c.yaml: schedule.start: expected a date (YYYY-MM-DD), got 'soon'"),
+     "c.yaml: schedule.start: input should be a valid date or datetime, input is too short, got 'soon'"),
     ("name: x\ntable: {path: nowhere.csv, id_column: i, date_column: d, label_column: l, feature_columns: [a]}\n"
      "models: {logistic: {}}\n", "c.yaml: table.path: file not found"),
     ("data: .\n", "c.yaml: missing key 'name'"),
+    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\nfairness: {colour: red}\n",
+     "c.yaml: fairness: unknown key 'colour'"),
+    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {forest: {}}\n",
+     "c.yaml: models: unknown key 'forest'"),
+    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {gam: {n_knots: [1]}}\n",
+     "c.yaml: models.gam.n_knots: 1.0 is not a whole number between 2 and 50"),
+    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {gam: {degree: [2.5]}}\n",
+     "c.yaml: models.gam.degree: 2.5 is not a whole number between 1 and 5"),
     ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\nlabel: arrests\n",
-     "c.yaml: label: expected one of escalation, repeat_victimisation, got 'arrests'"),
+     "c.yaml: label: input should be 'escalation' or 'repeat_victimisation', got 'arrests'"),
     ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leavs: [7]}}\n',
      "c.yaml: models.lightgbm.unknown hyper-parameter 'num_leavs'"),
     ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: []}}\n',
@@ -88,11 +96,11 @@ def test_hyperparameter_names_are_the_estimators_own():
 
     import lightgbm
 
-    from riskloop.models.estimators import HYPERPARAMETERS
+    from riskloop.models.families import FAMILIES
 
     constructor = set(inspect.signature(lightgbm.LGBMClassifier).parameters)
-    # early_stopping_rounds is the patience fit_model gives lightgbm.early_stopping
-    assert set(HYPERPARAMETERS["lightgbm"]) - {"early_stopping_rounds"} <= constructor
+    # early_stopping_rounds is the patience the family's fit gives lightgbm.early_stopping
+    assert set(FAMILIES["lightgbm"].hyperparameters) - {"early_stopping_rounds"} <= constructor
 
 
 def test_lightgbm_is_the_librarys_classifier_early_stopped_and_deterministic():

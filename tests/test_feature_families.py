@@ -6,13 +6,16 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from riskloop.features.catalogue import build_catalogue
-from riskloop.features.snapshot import ID_COLUMNS, PreparedData, SnapshotConfig, build_snapshot
-from riskloop.features.validate import Dataset, validate_tables
 from riskloop.artifacts.dataset import read_dataset
+from riskloop.features.catalogue import DEFAULT_WINDOWS, build_catalogue
+from riskloop.features.families import FAMILIES, Layout, families_of
+from riskloop.features.families.household import Household
+from riskloop.features.snapshot import ID_COLUMNS, PreparedData, SnapshotConfig, build_snapshot, cohort_at
+from riskloop.features.validate import Dataset, validate_tables
 from tests.conftest import TODAY
 
 T = date(2024, 1, 1)
@@ -137,3 +140,24 @@ def test_records_on_or_after_t_never_change_the_new_families(world_20k):
     assert (full["offending_count_history"] > full[[c for c in full if c.startswith(("perp_", "susp_"))
                                                     and c.endswith("_1095d")]].sum(axis=1)).any()
     pd.testing.assert_frame_equal(full[["person_id", *names]], cut[["person_id", *names]])
+
+
+@pytest.mark.parametrize("windows", [DEFAULT_WINDOWS, (30, 180)])
+def test_each_family_computes_exactly_its_declared_columns_in_order(windows):
+    config = SnapshotConfig(windows=windows)
+    prepared = PreparedData.from_dataset(household_dataset())
+    layout = prepared.layout(config)
+    cohort = cohort_at(prepared, T, config)
+    for family in families_of(layout):
+        columns = family.compute(cohort)
+        assert list(columns) == [s.name for s in family.specs(layout)], type(family).__name__
+        assert all(np.shape(values) == (cohort.n,) for values in columns.values())
+    catalogue = [s.name for s in prepared.catalogue(config)]
+    assert catalogue == [s.name for f in families_of(layout) for s in f.specs(layout)]
+    assert list(build_snapshot(prepared, T, config).columns[len(ID_COLUMNS):len(ID_COLUMNS) + len(catalogue)]) == catalogue
+
+
+def test_the_household_family_applies_only_to_linked_data():
+    linked, unlinked = Layout(("drive",), DEFAULT_WINDOWS, True), Layout(("drive",), DEFAULT_WINDOWS, False)
+    assert [type(f) for f in FAMILIES if f not in families_of(unlinked)] == [Household]
+    assert families_of(linked) == list(FAMILIES)
