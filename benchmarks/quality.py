@@ -21,7 +21,7 @@ from sklearn.metrics import roc_auc_score
 
 from riskloop.experiments.config import load_config, with_data
 from riskloop.models.metrics import capacity_k, expected_calibration_error, top_k
-from riskloop.jobs.model import model_data as load_model_data
+from riskloop.jobs.model import model_data
 from riskloop.pipelines.train import train
 from riskloop.simulation import truth
 from riskloop.simulation.parameters import WorldConfig
@@ -40,7 +40,7 @@ with tempfile.TemporaryDirectory() as tmp:
     write_world(simulate(WorldConfig(people=people, seed=seed)), Path(tmp))
     config = dataclasses.replace(with_data(load_config(root / "experiments" / "escalation.yaml"), Path(tmp)),
                                  threads=THREADS)
-    data = load_model_data(config)
+    data = model_data(config)
     result = train(data, config)
     chosen = result.selected.name
     latest = data.splits[-1]

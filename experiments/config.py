@@ -20,7 +20,7 @@ from pydantic import AfterValidator, ConfigDict, TypeAdapter, ValidationError, V
 
 from riskloop.features.splits import as_of_schedule
 from riskloop.features.snapshot import SNAPSHOT_PROTECTED
-from riskloop.models.contract import Bands
+from riskloop.models.contract import Bands, config_hash
 from riskloop.models.families import FAMILIES
 from riskloop.models.fairness import AuditConfig
 
@@ -103,7 +103,8 @@ class ExperimentConfig:
     fairness: AuditConfig = field(default_factory=AuditConfig)
     seed: int = 42
     threads: int | None = None           # LightGBM threads; None: all cores
-    source_file: Path | None = None
+    source_file: Path | None = None      # the YAML file it was read from (set by load_config)
+    source_hash: str | None = None       # the short SHA-256 of that file's text: which config made a model
 
     @property
     def registered_model(self) -> str:
@@ -133,13 +134,15 @@ def load_config(path: Path) -> ExperimentConfig:
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    if "source_file" in raw:
-        raise ConfigError(f"{path.name}: unknown key 'source_file'")
+    for internal in ("source_file", "source_hash"):
+        if internal in raw:
+            raise ConfigError(f"{path.name}: unknown key '{internal}'")
     try:
         config = _ADAPTER.validate_python(raw, context={"base": path.parent.resolve()})
     except ValidationError as exc:
@@ -153,7 +156,7 @@ def load_config(path: Path) -> ExperimentConfig:
     problem = _problem(config)
     if problem:
         raise ConfigError(f"{path.name}: {problem}")
-    return dataclasses.replace(config, source_file=path.resolve())
+    return dataclasses.replace(config, source_file=path.resolve(), source_hash=config_hash(text))
 
 
 def _problem(config: ExperimentConfig) -> str | None:

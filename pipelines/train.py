@@ -226,7 +226,6 @@ def prevalence_shift(data: ModelData, tolerance: float = 1.5) -> list[str]:
 
 def model_contract(data: ModelData, config: ExperimentConfig, group: str, band_cuts: tuple[float, ...]) -> ModelContract:
     """The contract of the final model: how to rebuild its inputs and read its outputs."""
-    text = config.source_file.read_text() if config.source_file else repr(config)
     final = data.final
     return ModelContract(
         name=config.name, registered_model=config.registered_model, model_group=group, snapshot=data.snapshot,
@@ -235,7 +234,7 @@ def model_contract(data: ModelData, config: ExperimentConfig, group: str, band_c
         scored_as_untreated=data.scored_as_untreated, audit=config.fairness,
         capacity=config.capacity, band_cuts=band_cuts, bands=config.bands, training_window=data.window(final.fit),
         calibration_window=data.window(final.validation), test_window=data.window(final.test),
-        data_fingerprint=data.fingerprint, config_hash=config_hash(text), riskloop_version=riskloop_version())
+        data_fingerprint=data.fingerprint, config_hash=config.source_hash or config_hash(repr(config)), riskloop_version=riskloop_version())
 
 
 def audit_final(data: ModelData, config: ExperimentConfig, scorer: RiskScorer, test: pd.DataFrame,

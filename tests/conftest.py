@@ -97,14 +97,14 @@ def escalation_run(world_20k):
     import dataclasses
 
     from riskloop.experiments.config import load_config, with_data
-    from riskloop.jobs.model import model_data as load_model_data
+    from riskloop.jobs.model import model_data
     from riskloop.pipelines.train import train
 
     config = with_data(load_config(Path(__file__).parent.parent / "experiments" / "escalation.yaml"), world_20k)
     config = dataclasses.replace(config, name="esc-session", threads=2, models=dataclasses.replace(
         config.models, lightgbm={"num_leaves": [15], "n_estimators": [300], "learning_rate": [0.05],
                                  "min_child_samples": [50]}))
-    data = load_model_data(config)
+    data = model_data(config)
     return config, data, train(data, config)
 
 

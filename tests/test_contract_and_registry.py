@@ -18,7 +18,7 @@ from riskloop.experiments.registry import ModelNotFound, load_model
 from riskloop.experiments.tracking import log_training
 from riskloop.learning.retrain import treatment_aware
 from riskloop.models.contract import ContractError, ModelContract, riskloop_version
-from riskloop.jobs.model import model_data as load_model_data
+from riskloop.jobs.model import model_data
 from riskloop.pipelines.train import train
 
 from conftest import own_store
@@ -56,7 +56,7 @@ def registered(tmp_path_factory):
     """A small table model, registered in a store of its own; (tracking dir, model URI, scorer)."""
     with own_store(tmp_path_factory.mktemp("registry")) as store:
         config = dataclasses.replace(load_config(DATA / "screening.yaml"), name="fresh")
-        data = load_model_data(config)
+        data = model_data(config)
         result = train(data, config)
         log_training(config, data, result, store / "out")
     return store, "models:/riskloop-fresh@challenger", result.scorer

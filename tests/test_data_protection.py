@@ -15,7 +15,7 @@ import yaml
 
 from riskloop.experiments.config import load_config
 from riskloop.experiments.tracking import log_training
-from riskloop.jobs.model import model_data as load_model_data
+from riskloop.jobs.model import model_data
 from riskloop.pipelines.train import train
 from riskloop.reports.disclosure import disclose, protect
 from tests.test_experiments import DATA
@@ -34,7 +34,7 @@ def logged(tmp_path_factory):
         config = load_config(DATA / "screening.yaml")
         config = dataclasses.replace(config, name="protected", fairness=dataclasses.replace(
             config.fairness, disclosure_threshold=THRESHOLD))
-        data = load_model_data(config)
+        data = model_data(config)
         result = train(data, config)
         outcome = log_training(config, data, result, store / "out")
         run = Path(mlflow.artifacts.download_artifacts(run_id=outcome.run_id, dst_path=str(store / "run")))

@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from riskloop.experiments.config import ConfigError, load_config, with_data
 from riskloop.experiments.registry import PromotionRefused, promote
 from riskloop.experiments.tracking import dataset_schema_rows, frame_digest, log_training
-from riskloop.jobs.model import model_data as load_model_data
+from riskloop.jobs.model import model_data
 from riskloop.pipelines.train import train
 
 DATA = Path(__file__).parent / "data"
@@ -149,7 +149,7 @@ def screening_config(tmp_path, **changes):
 
 def test_bring_your_own_table_trains_tracks_and_registers(tmp_path, mlflow_store):
     config = screening_config(tmp_path)
-    data = load_model_data(config)
+    data = model_data(config)
     assert len(data.frame) + len(data.rejected) == 900
     assert sorted(data.rejected["row"]) == [6, 18, 41]
     assert not (data.frame.loc[data.final.test, "as_of"].min() < data.frame.loc[data.final.fit, "as_of"].max())
@@ -200,7 +200,7 @@ def test_promotion_gate_refuses_a_challenger_that_fails_fairness(tmp_path, mlflo
     config = screening_config(tmp_path)
     biased = dataclasses.replace(config, table=dataclasses.replace(config.table, path=tmp_path / "screening.csv"),
                                  fairness=dataclasses.replace(config.fairness, min_events=3, min_group_size=10))
-    data = load_model_data(biased)
+    data = model_data(biased)
     result = train(data, biased)
     assert any(r.startswith("calibration for ethnicity=C (overall)") for r in result.fairness.gate_reasons())
     log_training(biased, data, result, tmp_path / "out")
@@ -215,13 +215,13 @@ def test_promotion_gate_refuses_a_challenger_that_fails_fairness(tmp_path, mlflo
 def test_promotion_gate_refuses_a_worse_challenger(tmp_path, mlflow_store):
     name = f"gate-{tmp_path.name}"
     good = screening_config(tmp_path, name=name)
-    data = load_model_data(good)
+    data = model_data(good)
     log_training(good, data, train(data, good), tmp_path / "good")
     assert promote(good.registered_model) == "1"
 
     weak_table = dataclasses.replace(good.table, feature_columns=("age",), categorical_columns=())
     weak = dataclasses.replace(good, table=weak_table)
-    weak_data = load_model_data(weak)
+    weak_data = model_data(weak)
     log_training(weak, weak_data, train(weak_data, weak), tmp_path / "weak")
     with pytest.raises(PromotionRefused) as refused:
         promote(weak.registered_model)
@@ -293,7 +293,7 @@ def test_bands_stay_ventiles_when_isotonic_calibration_has_plateaus(escalation_r
 def test_protected_features_only_when_asked_loudly(world_20k, tmp_path):
     config = with_data(load_config(REPO / "experiments" / "escalation.yaml"), world_20k)
     loud = dataclasses.replace(config, protected_as_features=("sex",))
-    data = load_model_data(loud)
+    data = model_data(loud)
     assert "sex" in data.features and "sex" in data.categorical
     assert any("PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: 'sex'" in w for w in data.warnings)
 
@@ -305,7 +305,7 @@ def test_a_table_column_both_feature_and_protected_needs_protected_as_features(t
     with pytest.raises(ConfigError, match="'sex' is also a protected column; list it under protected_as_features"):
         load_config(write_config(tmp_path, text))
     loud = dataclasses.replace(load_config(DATA / "screening.yaml"), protected_as_features=("sex",))
-    data = load_model_data(loud)
+    data = model_data(loud)
     assert data.features == ["age", "priors", "charge_degree", "sex"] and "sex" in data.categorical
     assert list(data.frame.columns).count("sex") == 1 and "sex" in data.protected
     assert any("PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: 'sex'" in w for w in data.warnings)

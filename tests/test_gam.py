@@ -13,11 +13,11 @@ from riskloop.experiments.config import load_config, with_data
 from riskloop.experiments.registry import load_model
 from riskloop.experiments.tracking import log_training
 from riskloop.features.snapshot import PreparedData
-from riskloop.features.validate import load_dataset
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.models.estimators import ModelSpec, fit_model
 from riskloop.models.explain import attributions
 from riskloop.models.families import FAMILIES
-from riskloop.pipelines.data import load_model_data
+from riskloop.jobs.model import model_data
 from riskloop.pipelines.explain import explain_cohort
 from riskloop.pipelines.score import score_cohort
 from riskloop.pipelines.train import train
@@ -70,7 +70,7 @@ def gam_run(tmp_path_factory):
     world = make_world(tmp_path_factory.mktemp("gam-world"), 3_000, seed=21)
     with own_store(tmp_path_factory.mktemp("gam-store")) as store:
         config = with_data(load_config(DATA / "gam.yaml"), world)
-        data = load_model_data(config)
+        data = model_data(config)
         result = train(data, config)
         outcome = log_training(config, data, result, store / "out")
         yield world, store, config, result, outcome
@@ -88,7 +88,7 @@ def test_a_registered_gam_scores_and_explains_as_trained(gam_run, monkeypatch):
     world, store, _, result, _ = gam_run
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
     loaded = load_model("models:/riskloop-gam-test@challenger")
-    prepared = PreparedData.from_dataset(load_dataset(world, TODAY, quarantine=False))
+    prepared = PreparedData.from_dataset(read_dataset(world, TODAY))
     cohort = score_cohort(loaded.scorer, prepared, date(2025, 1, 1))
     frame = cohort.frame
     np.testing.assert_array_equal(frame["risk"], result.scorer.risk(frame))
