@@ -273,20 +273,3 @@ def build_snapshots(d: PreparedData, as_of_dates: list[date], config: SnapshotCo
                         as_of=tuple(t.isoformat() for t in sorted(set(as_of_dates))),
                         data_fingerprint=d.fingerprint, unlabelled_rows=int(frame["label"].isna().sum()))
     return frame, meta
-
-
-def write_snapshot_file(frame: pd.DataFrame, meta: SnapshotMeta, path) -> None:
-    """Parquet with the snapshot's metadata (features, protected non-features, label, lineage)."""
-    from riskloop.features.io import write_parquet_atomic
-
-    write_parquet_atomic(frame, path, metadata={"riskloop": meta.to_json()})
-
-
-def read_snapshot_file(path) -> tuple[pd.DataFrame, SnapshotMeta]:
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    raw = (table.schema.metadata or {}).get(b"riskloop")
-    if raw is None:
-        raise ValueError(f"{path}: not a riskloop snapshot (no riskloop metadata)")
-    return table.to_pandas(), SnapshotMeta.from_json(raw.decode())

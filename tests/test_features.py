@@ -12,11 +12,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from riskloop.features.area_profile import area_profile
 from riskloop.features.catalogue import build_catalogue
 from riskloop.features.snapshot import (
-    PreparedData, SnapshotConfig, build_snapshot, build_snapshots, read_snapshot_file, write_snapshot_file,
+    PreparedData, SnapshotConfig, build_snapshot, build_snapshots,
 )
 from riskloop.features.splits import as_of_schedule, temporal_splits
 from riskloop.features.validate import Dataset, validate_tables
 from riskloop.artifacts.dataset import read_dataset
+from riskloop.artifacts.snapshots import read_snapshots, write_snapshots
 from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
 from tests.conftest import TODAY
 
@@ -164,10 +165,10 @@ def test_same_inputs_give_byte_identical_snapshots(world_20k, tmp_path):
     for name in ("a", "b"):
         d = PreparedData.from_dataset(read_dataset(world_20k, today=TODAY))
         frame, meta = build_snapshots(d, [date(2022, 1, 1), date(2023, 1, 1)], config)
-        write_snapshot_file(frame, meta, tmp_path / f"{name}.parquet")
+        write_snapshots(frame, meta, tmp_path / f"{name}.parquet")
     assert hashlib.sha256((tmp_path / "a.parquet").read_bytes()).digest() == \
         hashlib.sha256((tmp_path / "b.parquet").read_bytes()).digest()
-    frame, meta = read_snapshot_file(tmp_path / "a.parquet")
+    frame, meta = read_snapshots(tmp_path / "a.parquet")
     assert meta.label == "escalation" and "sex" in meta.protected and "sex" not in meta.features
     assert frame.groupby("as_of")["label"].mean().between(0.01, 0.2).all()
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from riskloop.artifacts.snapshots import write_snapshots
 from riskloop.features.catalogue import catalogue_frame
 from riskloop.features.io import write_csv_atomic
 from riskloop.features.snapshot import (
-    LabelName, PreparedData, SnapshotConfig, build_snapshots, check_coverage, write_snapshot_file,
+    LabelName, PreparedData, SnapshotConfig, build_snapshots, check_coverage,
 )
 from riskloop.features.validate import Dataset
 from riskloop.jobs.common import Engine, Progress, no_progress, open_dataset
@@ -77,7 +78,7 @@ def snapshots(job: SnapshotJob) -> Snapshots:
         check_coverage(dataset, dates)
         prepared = PreparedData.from_dataset(dataset)
         frame, meta = build_snapshots(prepared, dates, config)
-        write_snapshot_file(frame, meta, job.out)
+        write_snapshots(frame, meta, job.out)
         specs = prepared.catalogue(config)
         per_date = frame.groupby("as_of").agg(cohort=("label", "size"), labelled=("label", "count"),
                                              positive_rate=("label", "mean")).reset_index()
