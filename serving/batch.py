@@ -126,8 +126,8 @@ def score_to_lists(loaded: LoadedModel, data_dir: Path, as_of: date, out_dir: Pa
         files = [(tmp / "prioritisation.parquet", len(frame)), *write_lists(frame, tmp, per)]
         manifest = write_manifest(
             tmp, files, loaded, as_of, scored_at, source=Path(data_dir).name, fingerprint=prepared.fingerprint,
-            coverage_end=coverage_end, counts=_counts(report, len(cohort.frame), len(frame),
-                                                      int(frame["listed"].sum()), counts),
+            coverage_end=coverage_end, counts=reconciled_counts(report, len(cohort.frame), len(frame),
+                                                                int(frame["listed"].sum()), counts),
             capacity=capacity, per=per, seed=seed, started=started)
     return ScoreOutcome(Path(out_dir), manifest)
 
@@ -152,7 +152,9 @@ def write_manifest(folder: Path, files: list[tuple[Path, int]], loaded: LoadedMo
     return manifest
 
 
-def _counts(report: ValidationReport, cohort: int, scored: int, listed: int, units: pd.DataFrame) -> dict:
+def reconciled_counts(report: ValidationReport, cohort: int, scored: int, listed: int, units: pd.DataFrame) -> dict:
+    """The manifest's counts: rows read, valid and quarantined per table (by rule), the cohort, scored and listed
+    people, each unit's cohort, places and listed (`units`), and whether they all reconcile."""
     tables = {t.table: {"read": t.read, "valid": t.valid, "quarantined": t.quarantined, "rules": t.reasons}
               for t in report.tables.values()}
     return {

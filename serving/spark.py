@@ -43,7 +43,7 @@ from riskloop.features.vocabulary import INCIDENT_TYPES
 from riskloop.models.contract import ContractError
 from riskloop.pipelines.score import ScoredCohort, cohort_snapshot, score_frame
 from riskloop.serving.batch import (
-    REASONS, ScoreOutcome, ScoringError, Unit, _counts, list_rows, unit_column, write_lists, write_manifest,
+    REASONS, ScoreOutcome, ScoringError, Unit, list_rows, reconciled_counts, unit_column, write_lists, write_manifest,
 )
 from riskloop.serving.capacity import Capacity, rank_within
 
@@ -498,7 +498,7 @@ def spark_score_to_lists(spark: "SparkSession", loaded: LoadedModel, data_uri: s
             manifest = write_manifest(
                 folder, files, loaded, as_of, scored_at, source=Path(data_uri.rstrip("/")).name,
                 fingerprint=data.fingerprint, coverage_end=data.end,
-                counts=_counts(data.report, int(sizes.sum()), total, int(counts["listed"].sum()), counts),
+                counts=reconciled_counts(data.report, int(sizes.sum()), total, int(counts["listed"].sum()), counts),
                 capacity=capacity, per=per, seed=seed, started=started, engine="spark")
     scored.unpersist()
     return ScoreOutcome(Path(out_dir), manifest)
