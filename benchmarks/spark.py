@@ -35,7 +35,7 @@ print("scored", outcome.manifest["counts"]["scored"])
 """)
     scored = int(out.split()[1])
     spark_wall, spark_rss, out = run_isolated(setup + f"""
-from riskloop.serving.spark import spark_score_to_lists
+from riskloop.spark import spark_score_to_lists
 from pyspark.sql import SparkSession
 import os
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -129,7 +129,7 @@ def features(
     try:
         config = SnapshotConfig(label=label, horizon_days=horizon_days, harm_threshold=harm_threshold)
         if engine == "spark":
-            from riskloop.serving.spark import spark_session, spark_snapshots
+            from riskloop.spark import spark_session, spark_snapshots
 
             meta, specs, per_date = spark_snapshots(spark_session(spark_master), data, dates, config, out_file)
             if catalogue:
@@ -425,7 +425,7 @@ def run_score(model: str, data: Path | str, as_of: date, out_dir: Path, capacity
     loaded = load_model(model)
     places = Capacity.parse(capacity, loaded.contract.capacity)
     if engine == "spark":
-        from riskloop.serving.spark import spark_score_to_lists, spark_session
+        from riskloop.spark import spark_score_to_lists, spark_session
 
         with console.status(f"scoring the cohort at {as_of} on Spark"):
             outcome = spark_score_to_lists(spark_session(spark_master), loaded, str(data), as_of, out_dir, places,
