@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).parent.parent
-LAYERS = ("features", "models", "pipelines", "experiments", "reports", "serving", "learning", "simulation")
+LAYERS = ("features", "models", "pipelines", "experiments", "reports", "serving", "spark", "learning", "simulation")
 
 #: layer -> module prefixes it must never import
 FORBIDDEN = {
@@ -22,20 +24,24 @@ FORBIDDEN = {
     "reports": ("riskloop.experiments", "riskloop.serving", "riskloop.learning", "riskloop.cli", "mlflow"),
     "experiments": ("riskloop.serving", "riskloop.learning", "riskloop.cli"),
     "serving": ("riskloop.learning", "riskloop.cli", "riskloop.experiments.tracking"),
+    "spark": ("riskloop.learning", "riskloop.cli", "riskloop.reports", "riskloop.experiments.tracking",
+              "riskloop.experiments.store", "riskloop.experiments.pyfunc", "riskloop.experiments.config",
+              "riskloop.experiments.orphans"),
     "learning": ("riskloop.cli",),
 }
 #: only these may import the synthetic world (and its truth)
 SIMULATION_IMPORTERS = ("riskloop/cli.py", "tests/", "benchmarks/", "simulation/")
 
 
-def imports(path: Path) -> list[tuple[int, str]]:
+def imports(path: Path) -> list[tuple[int, str, tuple[str, ...]]]:
+    """(line, module, names imported from it) of every import."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
+            found += [(node.lineno, alias.name, ()) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
-            found.append((node.lineno, node.module))
+            found.append((node.lineno, node.module, tuple(alias.name for alias in node.names)))
     return found
 
 
@@ -49,10 +55,13 @@ def violations(files: list[tuple[str, Path]]) -> list[str]:
     out = []
     for where, path in files:
         layer = where.split("/")[0]
-        for line, module in imports(path):
+        for line, module, names in imports(path):
             forbidden = FORBIDDEN.get(layer, ())
             if any(module == f or module.startswith(f + ".") for f in forbidden):
                 out.append(f"{where}:{line} ({layer}) imports {module}")
+            private = [name for name in names if name.startswith("_") and not name.startswith("__")]
+            if private and module.startswith("riskloop.") and layer != "tests":
+                out.append(f"{where}:{line} imports private {module}.{private[0]} (make it public where it lives)")
             if module.startswith("riskloop.simulation") and not where.startswith(SIMULATION_IMPORTERS):
                 out.append(f"{where}:{line} imports the synthetic world ({module})")
             if module.split(".")[0] in LAYERS:
@@ -70,9 +79,21 @@ def test_every_import_follows_the_arrows():
     ("pipelines/x.py", "from riskloop.experiments.tracking import log_training"),
     ("serving/x.py", "from riskloop.simulation.truth import escalation_probability"),
     ("experiments/x.py", "from features.snapshot import build_snapshot"),
+    ("spark/x.py", "from riskloop.learning.effects import att"),
+    ("spark/x.py", "def f():\n    from riskloop.experiments.tracking import log_training"),
+    ("spark/x.py", "from riskloop.simulation.truth import escalation_probability"),
+    ("spark/x.py", "from riskloop.serving.batch import _counts, list_rows"),
 ])
 def test_the_guard_catches_a_wrong_arrow(tmp_path, where, code):
     """The guard itself works: a planted import of each forbidden kind is reported."""
     planted = tmp_path / "planted.py"
     planted.write_text(code + "\n")
     assert len(violations([(where, planted)])) == 1
+
+
+def test_the_snapshot_path_on_spark_imports_nothing_from_serving():
+    """`riskloop features --engine spark` (its imports as the CLI makes them) loads no serving module."""
+    code = ("import sys\nfrom riskloop.spark import spark_session, spark_snapshots\n"
+            "print([m for m in sys.modules if m.startswith('riskloop.serving')])")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
