@@ -29,13 +29,14 @@ with tempfile.TemporaryDirectory() as tmp:
              f"as_of = date.fromisoformat({as_of!r}); world = Path({str(world)!r})\n"
              "from riskloop.serving.capacity import Capacity\n")
     local_wall, local_rss, out = run_isolated(setup + f"""
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.serving.batch import score_to_lists
-outcome = score_to_lists(loaded, world, as_of, Path({tmp!r}) / "local", Capacity(share=0.05))
-print("scored", outcome.manifest["counts"]["scored"])
+outcome = score_to_lists(loaded, read_dataset(world), as_of, Path({tmp!r}) / "local", Capacity(share=0.05))
+print("scored", outcome.manifest.counts.scored)
 """)
     scored = int(out.split()[1])
     spark_wall, spark_rss, out = run_isolated(setup + f"""
-from riskloop.serving.spark import spark_score_to_lists
+from riskloop.spark import spark_score_to_lists
 from pyspark.sql import SparkSession
 import os
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -46,7 +47,7 @@ outcome = spark_score_to_lists(spark, loaded, str(world), as_of, Path({tmp!r}) /
 jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
 with open(f"/proc/{{jvm_pid}}/status") as status:
     jvm = int(next(l for l in status if l.startswith("VmHWM")).split()[1]) / 2**20
-print("scored", outcome.manifest["counts"]["scored"], "jvm", jvm)
+print("scored", outcome.manifest.counts.scored, "jvm", jvm)
 """)
     lists = sorted(Path(tmp, "local", "lists").rglob("*.csv"))
     differ = [p.name for p in lists if Path(tmp, "spark", p.relative_to(Path(tmp, "local"))).read_bytes() != p.read_bytes()]

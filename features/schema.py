@@ -1,7 +1,8 @@
 """The data contract (docs/architecture.md, "Data contract") as typed table schemas.
 
-A schema names each column's kind and rules; `features.validate` applies them and quarantines
-failing rows with the rule that failed. Incidents are *involvements*: several rows share an
+A schema names each column's kind and rules; `features.rules` declares every rule of the contract
+from them, and `features.validate` evaluates that declaration and quarantines failing rows with the
+rule that failed. Incidents are *involvements*: several rows share an
 `incident_id` (victim and perpetrator of one incident), so their key is (incident_id, person_id, role).
 """
 

@@ -51,14 +51,18 @@ class SnapshotConfig:
 
 def check_coverage(data: Dataset, as_of_dates: list[date]) -> None:
     """Raise ValueError for an as-of date with no records before it or after the data's end."""
-    if data.incidents.empty:
+    check_as_of_dates(None if data.incidents.empty else data.incidents["date"].min().date(), data.end, as_of_dates)
+
+
+def check_as_of_dates(first: date | None, end: date, as_of_dates: list[date]) -> None:
+    """`check_coverage` of a data set whose first valid incident is on `first` (None: it has none)."""
+    if first is None:
         raise ValueError("no valid incidents: nothing to build features from")
-    first = data.incidents["date"].min().date()
     for t in sorted(as_of_dates):
         if t <= first:
             raise ValueError(f"as-of {t} is not after the data's first incident ({first}): no records before it")
-        if t > data.end:
-            raise ValueError(f"as-of {t} is after the data's end ({data.end})")
+        if t > end:
+            raise ValueError(f"as-of {t} is after the data's end ({end})")
 
 
 def _days(values: pd.Series) -> np.ndarray:
@@ -95,7 +99,7 @@ class PreparedData:
     programmes: tuple[str, ...]
     end_day: int
     fingerprint: str
-    # A partition of the population (serving/spark.py) also carries what it needs from the rest:
+    # A partition of the population (riskloop.spark) also carries what it needs from the rest:
     # rows of other people in its incidents (for co-involvement; person codes past its own people)
     # and the population's incident counts by area per as-of day (see `area_counts`).
     other_incident: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
@@ -232,11 +236,17 @@ def build_snapshot(d: PreparedData, as_of: date, config: SnapshotConfig) -> pd.D
                  "deprivation_quintile": (d.area_decile[cohort_area] + 1) // 2}
     if d.disability is not None:
         protected["disability"] = d.disability.take(people)
-    for name in config.protected:
-        if name in protected:
-            values = protected[name]
-            frame[name] = pd.array(values.astype(str) if values.dtype != object else values, dtype="string")
+    for name in snapshot_protected(config, disability=d.disability is not None):
+        values = protected[name]
+        frame[name] = pd.array(values.astype(str) if values.dtype != object else values, dtype="string")
     return frame
+
+
+def snapshot_protected(config: SnapshotConfig, disability: bool) -> tuple[str, ...]:
+    """The protected columns a snapshot carries, in the config's order: those of `SNAPSHOT_PROTECTED` it asks
+    for, disability only where the data has it (`disability`)."""
+    return tuple(name for name in config.protected
+                 if name in SNAPSHOT_PROTECTED and (disability or name != "disability"))
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,24 @@
 """Validate a data set against the contract: every row is used or quarantined with its reason.
 
 `validate_tables` is pure: DataFrames in; typed DataFrames, the rejected rows with their reasons and a
-report out. Reading a data set folder and writing its quarantine is `riskloop.artifacts.dataset`'s.
+report out. It evaluates the declared rules of `features.rules` (`rule_failures` evaluates one rule, and
+serves the Spark engine too). Reading a data set folder and writing its quarantine is
+`riskloop.artifacts.dataset`'s; input files are never modified.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from riskloop.features.io import (
-    DataError,
-)
+from riskloop.features.io import DataError
+from riskloop.features.rules import CELL_KINDS, Rule, table_rules
 from riskloop.features.schema import CONTRACT, Column, TableSchema
 
 
@@ -61,6 +62,14 @@ class ValidationReport:
     def quarantined(self) -> int:
         return sum(t.quarantined for t in self.tables.values())
 
+    def require_rows(self, source: str, *tables: str) -> None:
+        """Raise DataError naming the first of `tables` left with no valid rows (`source`: the data set)."""
+        for name in tables:
+            counts = self.tables[name]
+            if not counts.valid:
+                raise DataError(f"{source}: no valid rows in {name} "
+                                f"({counts.read:,} read, {counts.quarantined:,} quarantined)")
+
 
 @dataclass
 class Dataset:
@@ -78,11 +87,7 @@ class Dataset:
 
     def require_rows(self, *tables: str) -> None:
         """Raise DataError naming the first of `tables` left with no valid rows."""
-        for name in tables:
-            counts = self.report.tables[name]
-            if not counts.valid:
-                raise DataError(f"{self.source or 'data set'}: no valid rows in {name} "
-                                f"({counts.read:,} read, {counts.quarantined:,} quarantined)")
+        self.report.require_rows(self.source or "data set", *tables)
 
 
 class ParsedColumn(NamedTuple):
@@ -142,107 +147,84 @@ def _parse_column(raw: pd.Series, column: Column) -> ParsedColumn:
     return ParsedColumn(values, present & values.isna() & ~non_finite, non_finite)
 
 
-Reason = str | Callable[[], pd.Series]
-Fail = Callable[[pd.Series, Reason], None]
+class ParsedTable(NamedTuple):
+    """A table's raw cells (index 0..n-1) and its parsed columns."""
+
+    raw: pd.DataFrame
+    columns: dict[str, ParsedColumn]
+
+    @property
+    def typed(self) -> dict[str, pd.Series]:
+        return {name: column.values for name, column in self.columns.items()}
 
 
-def _column_rules(column: Column, parsed: ParsedColumn, raw: pd.Series, today: date, fail: Fail) -> None:
-    """One column's own rules: parses, present, allowed, in range, a plausible date."""
-    name, values = column.name, parsed.values
+class Failure(NamedTuple):
+    """The rows that fail a rule and their reasons (a string Series aligned with the rows)."""
 
-    def shown() -> pd.Series:
-        return raw.astype("string[pyarrow]")
-
-    fail(parsed.unparseable, lambda: f"{name}: not a valid {column.kind} ('" + shown() + "')")
-    fail(parsed.non_finite, lambda: f"{name}: not a finite number ('" + shown() + "')")
-    if not column.nullable:
-        fail(values.isna() & ~parsed.unparseable & ~parsed.non_finite, f"{name}: missing")
-    if column.allowed is not None:
-        fail(values.notna() & ~_isin(values, column.allowed),
-             lambda: f"{name}: '" + shown() + f"' is not one of {', '.join(column.allowed)}")
-    if column.minimum is not None:
-        fail(values < column.minimum, lambda: f"{name}: " + shown() + f" is below {column.minimum:g}")
-    if column.not_future:
-        fail(values >= pd.Timestamp(today) + pd.Timedelta(days=1),
-             lambda: f"{name}: " + shown() + f" is after today ({today.isoformat()})")
-    if column.earliest is not None:
-        fail(values < pd.Timestamp(column.earliest),
-             lambda: f"{name}: " + shown() + f" is before {column.earliest.isoformat()}")
-    if column.max_age_years is not None:
-        fail(values < pd.Timestamp(today) - pd.DateOffset(years=column.max_age_years),
-             lambda: f"{name}: " + shown() + f" gives an age over {column.max_age_years} years today ({today.isoformat()})")
+    rule: Rule
+    rows: pd.Series
+    reasons: pd.Series
 
 
-def duplicate_reason(schema: TableSchema) -> str:
-    return f"duplicate {'/'.join(schema.key)}: the same key is on more than one row"
+def parse_table(schema: TableSchema, raw: pd.DataFrame) -> ParsedTable:
+    """Type the schema's columns of `raw` (index 0..n-1)."""
+    return ParsedTable(raw, {c.name: _parse_column(raw[c.name], c) for c in schema.columns if c.name in raw.columns})
 
 
-def reference_reason_parts(column: str, table: str) -> tuple[str, str]:
-    """(text before, text after) the missing value in a reference rule's reason."""
-    return f"{column}: '", f"' not found in valid {table}"
+def _lookup(values: pd.Series, keys: pd.Series, column: pd.Series) -> np.ndarray:
+    """Each value's row of `keys` read in `column` (missing where the value is not a key)."""
+    padded = pd.concat([column, pd.Series([None], dtype=column.dtype)], ignore_index=True)
+    return padded.to_numpy()[_positions(values, keys)]
 
 
-def reference_reason(column: str, table: str, values: pd.Series) -> pd.Series:
-    before, after = reference_reason_parts(column, table)
-    return before + values.astype("string[pyarrow]").fillna("") + after
+def _cell_failing(rule: Rule, parsed: ParsedColumn, today: date) -> pd.Series:
+    values = parsed.values
+    if rule.kind == "type":
+        return parsed.unparseable
+    if rule.kind == "finite":
+        return parsed.non_finite
+    if rule.kind == "missing":
+        return values.isna() & ~parsed.unparseable & ~parsed.non_finite
+    if rule.kind == "allowed":
+        return values.notna() & ~_isin(values, rule.allowed)
+    if rule.kind == "minimum":
+        return values < rule.limit
+    if rule.kind == "not_future":
+        return values >= pd.Timestamp(today) + pd.Timedelta(days=1)
+    if rule.kind == "earliest":
+        return values < pd.Timestamp(rule.limit)
+    return values < pd.Timestamp(today) - pd.DateOffset(years=rule.limit)   # max_age
 
 
-BEFORE_BIRTH = "date: before the person's birth_date"
-END_BEFORE_START = "end_date: before start_date"
-
-
-def row_failures(schema: TableSchema, raw: pd.DataFrame, parsed: dict[str, ParsedColumn], today: date,
-                 fail: Fail) -> None:
-    """The rules that read one row only: each column's own rules (the `late` rule comes in `late_failures`)."""
-    for column in schema.columns:
-        if column.name in parsed:
-            _column_rules(column, parsed[column.name], raw[column.name], today, fail)
-
-
-def late_failures(schema: TableSchema, typed: dict[str, pd.Series], fail: Fail) -> None:
-    """The row-local rule checked after the key and reference rules (its place in a row's reasons)."""
-    if schema.name == "interventions" and "end_date" in typed:
-        fail(typed["end_date"] < typed["start_date"], END_BEFORE_START)
-
-
-def _rule_failures(schema: TableSchema, raw: pd.DataFrame, parsed: dict[str, ParsedColumn],
-                   parents: dict[str, pd.DataFrame], today: date) -> list[tuple[pd.Series, pd.Series]]:
-    """(mask, reason) pairs; a reason is a string Series aligned with the rows."""
-    failures: list[tuple[pd.Series, pd.Series]] = []
-    fail = failure_collector(failures, raw.index)
-    row_failures(schema, raw, parsed, today, fail)
-    typed = {name: column.values for name, column in parsed.items()}
-
-    key = pd.DataFrame({k: typed[k] for k in schema.key})
-    fail(key.duplicated(keep=False) & key.notna().all(axis=1), duplicate_reason(schema))
-
-    for ref in schema.references:
-        known = parents[ref.table][ref.table_column]
+def _failing(rule: Rule, table: ParsedTable, parents: dict[str, pd.DataFrame], today: date) -> pd.Series:
+    """The rows that fail `rule` (a boolean Series; missing counts as passing)."""
+    if rule.kind in CELL_KINDS:
+        return _cell_failing(rule, table.columns[rule.columns[0]], today)
+    typed, ref = table.typed, rule.reference
+    if rule.kind == "duplicate":
+        key = pd.DataFrame({k: typed[k] for k in rule.columns})
+        return key.duplicated(keep=False) & key.notna().all(axis=1)
+    if rule.kind == "reference":
         values = typed[ref.column]
-        fail(values.notna() & ~_isin(values, known), lambda: reference_reason(ref.column, ref.table, values))
-
-    if schema.name == "incidents":
-        people = parents["people"]
-        where = _positions(typed["person_id"], people["person_id"])
-        # position -1 (a person not in people, or no people at all) reads the appended NaT: never before birth
-        birth = np.append(people["birth_date"].to_numpy(), np.datetime64("NaT", "s"))[where]
-        fail(pd.Series(typed["date"].to_numpy() < birth, index=raw.index), BEFORE_BIRTH)
-    late_failures(schema, typed, fail)
-    return failures
+        return values.notna() & ~_isin(values, parents[ref.table][ref.table_column])
+    other = (typed[rule.columns[1]].to_numpy() if ref is None else   # before
+             _lookup(typed[ref.column], parents[ref.table][ref.table_column], parents[ref.table][rule.columns[1]]))
+    return pd.Series(typed[rule.columns[0]].to_numpy() < other, index=table.raw.index)
 
 
-def failure_collector(failures: list[tuple[pd.Series, pd.Series]], index: pd.Index) -> Fail:
-    def fail(mask: pd.Series, reason: Reason) -> None:
-        """Record a rule; a reason naming row values is a callable, rendered only if rows fail."""
-        mask = mask.fillna(False).astype(bool)
-        if mask.any():
-            text = reason() if callable(reason) else pd.Series(reason, index=index)
-            failures.append((mask, text))
-    return fail
-
-
-def parse_table(schema: TableSchema, raw: pd.DataFrame) -> dict[str, ParsedColumn]:
-    return {c.name: _parse_column(raw[c.name], c) for c in schema.columns if c.name in raw.columns}
+def rule_failures(rule: Rule, table: ParsedTable, parents: dict[str, pd.DataFrame], today: date) -> Failure | None:
+    """Where `rule` fails in `table` and why (None where no row fails). `parents` holds the valid rows of the
+    table `rule.reference` points to (a row-local rule reads none). The value a reason names is the raw cell,
+    for a reference the value not found."""
+    rows = _failing(rule, table, parents, today).fillna(False).astype(bool)
+    if not rows.any():
+        return None
+    before, after = rule.reason_parts(today)
+    if not rule.names_value:
+        return Failure(rule, rows, pd.Series(before, index=table.raw.index))
+    shown = (table.typed[rule.columns[0]].astype("string[pyarrow]").fillna("") if rule.kind == "reference"
+             else table.raw[rule.columns[0]].astype("string[pyarrow]"))
+    return Failure(rule, rows, before + shown + after)
 
 
 def require_columns(schema: TableSchema, columns, source: str = "") -> None:
@@ -254,28 +236,29 @@ def require_columns(schema: TableSchema, columns, source: str = "") -> None:
 
 def validate_table(schema: TableSchema, raw: pd.DataFrame, parents: dict[str, pd.DataFrame],
                    today: date, source: str = "") -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
-    """Return (valid typed rows, quarantined raw rows with `row` and `reason`, report).
+    """Return (valid typed rows, quarantined raw rows with `row` and `reason`, report): every rule of the
+    table in `features.rules`, against the valid rows of its `parents`.
 
     Raises DataError naming the first missing required column.
     """
     require_columns(schema, raw.columns, source)
     raw = raw.reset_index(drop=True)
-    parsed = parse_table(schema, raw)
-    failures = _rule_failures(schema, raw, parsed, parents, today)
+    table = parse_table(schema, raw)
+    failures = [failure for rule in table_rules(schema.name) if rule.applies(raw.columns)
+                if (failure := rule_failures(rule, table, parents, today)) is not None]
     bad = np.zeros(len(raw), dtype=bool)
-    for mask, _ in failures:
-        bad |= mask.to_numpy()
+    for failure in failures:
+        bad |= failure.rows.to_numpy()
     reasons = pd.Series("", index=raw.index[bad], dtype=object)
     counts: dict[str, int] = {}
-    for mask, text in failures:
-        hit = mask[bad]
-        reasons[hit] = np.where(reasons[hit] == "", text[bad][hit], reasons[hit] + "; " + text[bad][hit])
-        rule = text[mask].iloc[0].split(":")[0]
-        counts[rule] = counts.get(rule, 0) + int(mask.sum())
+    for failure in failures:
+        hit, text = failure.rows[bad], failure.reasons[bad]
+        reasons[hit] = np.where(reasons[hit] == "", text[hit], reasons[hit] + "; " + text[hit])
+        counts[failure.rule.label] = counts.get(failure.rule.label, 0) + int(failure.rows.sum())
     quarantine = raw[bad].copy()
     quarantine.insert(0, "row", np.flatnonzero(bad) + 1)
     quarantine["reason"] = reasons.to_numpy()
-    valid = pd.DataFrame({name: column.values[~bad].reset_index(drop=True) for name, column in parsed.items()})
+    valid = pd.DataFrame({name: values[~bad].reset_index(drop=True) for name, values in table.typed.items()})
     report = TableReport(schema.name, len(raw), len(valid), int(bad.sum()), counts)
     return valid, quarantine, report
 

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from riskloop.features.area_profile import area_profile
+from riskloop.features import rules
 from riskloop.features.catalogue import build_catalogue
+from riskloop.features.rules import Rule
 from riskloop.features.snapshot import (
     PreparedData, SnapshotConfig, build_snapshot, build_snapshots,
 )
@@ -19,7 +21,7 @@ from riskloop.features.validate import Dataset, validate_tables
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.artifacts.snapshots import read_snapshots, write_snapshots
 from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
-from tests.conftest import TODAY
+from tests.conftest import TODAY, hand_tables
 
 T = date(2024, 1, 1)
 
@@ -203,3 +205,13 @@ def test_area_profile(world_20k):
     assert las["cohort"].sum() == len(snapshot) and las["population"].sum() == dataset.areas["population"].sum()
     with pytest.raises(ValueError, match="one as-of date"):
         area_profile(pd.concat([snapshot, snapshot.assign(as_of=pd.Timestamp("2024-01-01"))]), dataset.areas, catalogue)
+
+
+def test_the_local_engine_enforces_a_rule_planted_in_the_declaration(monkeypatch):
+    """Validation is the declaration of `features.rules`: a rule added there quarantines (and cascades)."""
+    planted = Rule("people", "allowed", ("sex",), "sex: '{value}' is not the planted F", allowed=("F",))
+    monkeypatch.setattr(rules, "RULES", rules.RULES + (planted,))
+    _, quarantined, report = validate_tables(hand_tables(), TODAY)
+    assert quarantined["people"]["reason"].tolist() == ["sex: 'M' is not the planted F"] * 2
+    assert report.tables["people"].reasons == {"sex": 2}
+    assert set(quarantined["incidents"]["person_id"]) == {"p1", "p3"} and report.tables["interventions"].valid == 0

@@ -1,4 +1,5 @@
-"""The Spark engine gives what the local engine gives: cohort, features (1e-9), risks, ranks, lists, quarantine."""
+"""The Spark engine gives what the local engine gives: cohort, features (1e-9), risks, ranks, lists, quarantine
+(from the one declaration of the contract's rules)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,14 @@ pytest.importorskip("pyspark")
 
 from conftest import TODAY, hand_tables, write_tables  # noqa: E402
 from riskloop.experiments.registry import LoadedModel  # noqa: E402
-from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, read_snapshot_file  # noqa: E402
-from riskloop.features.validate import load_dataset, validate_tables  # noqa: E402
+from riskloop.features import rules  # noqa: E402
+from riskloop.features.rules import RULES, Rule  # noqa: E402
+from riskloop.features.schema import CONTRACT, Reference  # noqa: E402
+from riskloop.artifacts.dataset import read_dataset  # noqa: E402
+from riskloop.artifacts.scores import MANIFEST_ADAPTER  # noqa: E402
+from riskloop.artifacts.snapshots import read_snapshots  # noqa: E402
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot  # noqa: E402
+from riskloop.features.validate import validate_tables  # noqa: E402
 from riskloop.serving.batch import score_to_lists  # noqa: E402
 from riskloop.serving.capacity import Capacity  # noqa: E402
 
@@ -62,7 +69,7 @@ def loaded(escalation_run) -> LoadedModel:
 
 def test_the_world_crosses_partitions(world):
     """Guard: the equivalence below is tested where people share incidents and households across authorities."""
-    data = load_dataset(world, quarantine=False)
+    data = read_dataset(world)
     la = data.people.merge(data.areas, on="area_id").set_index("person_id")["local_authority"]
     incidents = data.incidents.assign(la=data.incidents["person_id"].map(la))
     assert (incidents.groupby("incident_id")["la"].nunique() > 1).sum() > 20
@@ -71,13 +78,13 @@ def test_the_world_crosses_partitions(world):
 
 
 def test_features_equal_the_local_engine(spark, world, tmp_path):
-    from riskloop.serving.spark import spark_snapshots
+    from riskloop.spark import spark_snapshots
 
     config = SnapshotConfig()
     dates = [date(2024, 1, 1), AS_OF]
     meta, _, _ = spark_snapshots(spark, str(world), dates, config, tmp_path / "snap.parquet")
-    got, got_meta = read_snapshot_file(tmp_path / "snap.parquet")
-    prepared = PreparedData.from_dataset(load_dataset(world, quarantine=False))
+    got, got_meta = read_snapshots(tmp_path / "snap.parquet")
+    prepared = PreparedData.from_dataset(read_dataset(world))
     want = pd.concat([build_snapshot(prepared, t, config) for t in dates], ignore_index=True)
     assert got_meta == meta and list(meta.features) == [s.name for s in prepared.catalogue(config)]
     assert list(got.columns) == list(want.columns)
@@ -90,9 +97,9 @@ def test_features_equal_the_local_engine(spark, world, tmp_path):
 
 
 def test_lists_equal_the_local_engine(spark, world, loaded, tmp_path):
-    from riskloop.serving.spark import spark_score_to_lists
+    from riskloop.spark import spark_score_to_lists
 
-    local = score_to_lists(loaded, world, AS_OF, tmp_path / "local", Capacity(share=0.05))
+    local = score_to_lists(loaded, read_dataset(world), AS_OF, tmp_path / "local", Capacity(share=0.05))
     remote = spark_score_to_lists(spark, loaded, str(world), AS_OF, tmp_path / "spark", Capacity(share=0.05))
     want = pd.read_parquet(tmp_path / "local" / "prioritisation.parquet").drop(columns="scored_at")
     got = pd.read_parquet(tmp_path / "spark" / "prioritisation.parquet").drop(columns="scored_at")
@@ -105,14 +112,12 @@ def test_lists_equal_the_local_engine(spark, world, loaded, tmp_path):
     assert lists == sorted(p.relative_to(tmp_path / "spark") for p in (tmp_path / "spark" / "lists").rglob("*.csv"))
     for path in lists:
         assert (tmp_path / "spark" / path).read_bytes() == (tmp_path / "local" / path).read_bytes(), path
-    assert remote.manifest["counts"] == local.manifest["counts"] and remote.manifest["counts"]["reconciles"]
-    assert remote.manifest.keys() == local.manifest.keys()
-    assert remote.manifest["data"] == local.manifest["data"]
+    assert remote.manifest.counts == local.manifest.counts and remote.manifest.counts.reconciles
+    assert remote.manifest.data == local.manifest.data and remote.manifest.engine == "spark"
+    assert MANIFEST_ADAPTER.dump_python(remote.manifest).keys() == MANIFEST_ADAPTER.dump_python(local.manifest).keys()
 
 
 def test_bad_rows_are_quarantined_as_the_local_engine_does(spark, tmp_path):
-    from riskloop.serving.spark import validate_on_spark
-
     tables = hand_tables()
     tables["people"] = pd.concat([tables["people"], pd.DataFrame({
         "person_id": ["p1", "p9", " p8", "p7"], "area_id": ["A1", "A9", "A2", "A1"],
@@ -126,7 +131,15 @@ def test_bad_rows_are_quarantined_as_the_local_engine_does(spark, tmp_path):
     tables["interventions"] = pd.concat([tables["interventions"], pd.DataFrame({
         "intervention_id": ["v2"], "person_id": ["p2"], "programme": ["drive"], "start_date": ["2023-03-01"],
         "tier": ["tertiary"], "end_date": ["2023-01-01"], "completed": ["maybe"]})], ignore_index=True)
-    folder = write_tables(tmp_path / "bad", tables)
+    quarantined_alike(spark, tables, tmp_path / "bad")
+
+
+def quarantined_alike(spark, tables: dict[str, pd.DataFrame], folder: Path) -> dict[str, pd.DataFrame]:
+    """Assert that both engines give the same report and quarantine (rows and reasons) of `tables`, written
+    to `folder`; return the local engine's quarantine."""
+    from riskloop.spark import validate_on_spark
+
+    write_tables(folder, tables)
     _, quarantined, report = validate_tables({k: v.astype(str).where(v.notna()) for k, v in tables.items()}, TODAY)
     got = validate_on_spark(spark, str(folder), TODAY)
     for name, want in report.tables.items():
@@ -137,3 +150,52 @@ def test_bad_rows_are_quarantined_as_the_local_engine_does(spark, tmp_path):
             written = pd.concat(pd.read_csv(p, dtype=str) for p in (folder / "_quarantine" / name).glob("*.csv"))
             assert written["row"].astype(int).tolist() == quarantined[name]["row"].tolist()
             assert written["reason"].tolist() == quarantined[name]["reason"].tolist(), name
+    return quarantined
+
+
+BREAK = {"missing": "", "type": "zz", "finite": "inf", "allowed": "nonsense", "not_future": "2030-01-01",
+         "earliest": "1899-12-31", "max_age": "1901-01-01", "reference": "ghost", "before": "1901-01-02"}
+
+
+def broken_row(rule: Rule, base: pd.Series) -> pd.Series:
+    """A valid row of `rule`'s table (a fresh key) that fails `rule`: its first column set to a breaking cell."""
+    row = base.copy()
+    row[rule.columns[0]] = str(rule.limit - 1) if rule.kind == "minimum" else BREAK[rule.kind]
+    return row
+
+
+def test_both_engines_quarantine_one_broken_row_per_declared_rule_alike(spark, tmp_path):
+    """One broken row per rule of the declaration (two for a key): each is quarantined with its rule's reason,
+    and the Spark engine's quarantine is the local engine's, row for row."""
+    tables = hand_tables()
+    tables["people"]["disability"] = "N"   # an optional column: its rules apply where it is present
+    rows: dict[Rule, tuple[str, list[int]]] = {}
+    for k, rule in enumerate(RULES):
+        frame = tables[rule.table]
+        base = frame.iloc[0].copy()
+        base[next(s for s in CONTRACT if s.name == rule.table).key[0]] = f"x{k}"
+        added = [base, base] if rule.kind == "duplicate" else [broken_row(rule, base)]
+        tables[rule.table] = pd.concat([frame, pd.DataFrame(added)], ignore_index=True)
+        rows[rule] = (rule.table, [len(frame) + 1 + i for i in range(len(added))])
+    quarantined = quarantined_alike(spark, tables, tmp_path / "broken")
+    for rule, (table, numbers) in rows.items():
+        reasons = quarantined[table].set_index("row")["reason"]
+        before, after = rule.reason_parts(TODAY)
+        for number in numbers:
+            assert number in reasons.index and before in reasons[number] and after in reasons[number], rule
+
+
+def test_a_rule_planted_in_the_declaration_is_enforced_by_both_engines(spark, tmp_path, monkeypatch):
+    """Both engines read the one declaration: a row-local rule and a rule across tables, planted in
+    `features.rules.RULES`, quarantine the same rows with the planted reasons."""
+    planted = (Rule("incidents", "minimum", ("harm",), "harm: {value} is below the planted 1", limit=1.0),
+               Rule("interventions", "before", ("start_date", "birth_date"), "start_date: before the person's birth",
+                    reference=Reference("person_id", "people", "person_id")))
+    monkeypatch.setattr(rules, "RULES", rules.RULES + planted)
+    tables = hand_tables()
+    tables["interventions"] = pd.concat([tables["interventions"], pd.DataFrame({
+        "intervention_id": ["v2"], "person_id": ["p3"], "programme": ["drive"], "start_date": ["2005-01-01"],
+        "tier": ["tertiary"], "end_date": [""], "completed": [""]})], ignore_index=True)
+    quarantined = quarantined_alike(spark, tables, tmp_path / "planted")
+    assert quarantined["incidents"]["reason"].tolist() == ["harm: 0.5 is below the planted 1"]
+    assert quarantined["interventions"]["reason"].tolist() == ["start_date: before the person's birth"]

@@ -69,7 +69,7 @@ def snapshots(job: SnapshotJob) -> Snapshots:
     config = SnapshotConfig(label=job.label, horizon_days=job.horizon_days, harm_threshold=job.harm_threshold)
     dates = list(job.as_of)
     if job.engine is Engine.spark:
-        from riskloop.serving.spark import spark_session, spark_snapshots
+        from riskloop.spark import spark_session, spark_snapshots
 
         meta, specs, per_date = spark_snapshots(spark_session(job.spark_master), job.data, dates, config, job.out)
     else:

@@ -33,7 +33,7 @@ def score(job: ScoreJob, progress: Progress = no_progress) -> ScoreOutcome:
     loaded = load_model(job.model)
     places = Capacity.parse(job.capacity, loaded.contract.capacity)
     if job.engine is Engine.spark:
-        from riskloop.serving.spark import spark_score_to_lists, spark_session
+        from riskloop.spark import spark_score_to_lists, spark_session
 
         progress(f"scoring the cohort at {job.as_of} on Spark", None, None)
         return spark_score_to_lists(spark_session(job.spark_master), loaded, job.data, job.as_of, job.out, places,

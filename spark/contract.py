@@ -1,0 +1,181 @@
+"""The data contract on Spark: the declared rules of `features.rules`, rows quarantined as the local engine does.
+
+Row-local rules run on pandas batches (`mapInPandas`) through the local engine's own `rule_failures`; keys
+are a Spark window and references (and the rules that read a referenced row) Spark joins against the
+parent table's valid rows. Every rule becomes one column of reasons; a row's reasons are those columns in
+the declaration's order, and the report counts them by rule as `features.validate` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+import pandas as pd
+
+from riskloop.features.rules import Rule, table_rules
+from riskloop.features.schema import CONTRACT, Reference, TableSchema
+from riskloop.features.snapshot import check_as_of_dates
+from riskloop.features.validate import (
+    QUARANTINE_DIR, TableReport, ValidationReport, parse_table, require_columns, rule_failures,
+)
+from riskloop.spark.storage import coverage_end, fingerprint, join, read_table, remove
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+
+@dataclass
+class SparkData:
+    """A data set validated by Spark: valid typed tables (cached), report, coverage end, fingerprint."""
+
+    valid: dict[str, "DataFrame"]
+    report: ValidationReport
+    end: date
+    fingerprint: str
+    areas: pd.DataFrame          # small: every valid area, in file order (collected once)
+    programmes: tuple[str, ...]
+
+    def check_coverage(self, as_of_dates: list[date]) -> None:
+        """`features.snapshot.check_coverage` of the valid incidents: raise ValueError for a date outside them."""
+        from pyspark.sql import functions as F
+
+        first = self.valid["incidents"].agg(F.min("date")).first()[0]
+        check_as_of_dates(first.date() if first is not None else None, self.end, as_of_dates)
+
+
+def _typed_fields(schema: TableSchema, columns: list[str]):
+    from pyspark.sql.types import BooleanType, DoubleType, StringType, StructField, TimestampNTZType
+
+    kinds = {"string": StringType(), "date": TimestampNTZType(), "int": DoubleType(), "float": DoubleType(),
+             "bool": BooleanType()}
+    return [StructField(c.name, kinds[c.kind]) for c in schema.columns if c.name in columns]
+
+
+def _row_checks(schema: TableSchema, columns: list[str], rules: dict[int, Rule], today: date):
+    """mapInPandas body: each batch's typed columns and, for each row-local rule i, its reasons in `_r<i>`."""
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            table = parse_table(schema, batch[columns].reset_index(drop=True))
+            out = {"_row": batch["_row"].to_numpy(),
+                   **{k: v.to_numpy() if v.dtype.kind == "M" else v for k, v in table.typed.items()}}
+            for i, rule in rules.items():
+                failure = rule_failures(rule, table, {}, today)
+                out[f"_r{i}"] = (np.full(len(batch), None, dtype=object) if failure is None else
+                                 failure.reasons.where(failure.rows).to_numpy(dtype=object, na_value=None))
+            yield pd.DataFrame(out)
+    return run
+
+
+def _lookups(rules: list[Rule]) -> dict[Reference, tuple[str, ...]]:
+    """Each reference the rules follow, with the parent columns they read (one join per reference)."""
+    found: dict[Reference, list[str]] = {}
+    for rule in rules:
+        if rule.reference is not None:
+            read = found.setdefault(rule.reference, [])
+            if rule.kind == "before":
+                read.append(rule.columns[1])
+    return {ref: tuple(dict.fromkeys(read)) for ref, read in found.items()}
+
+
+def _table_check(rule: Rule, parent: str, today: date) -> "Column":
+    """A rule across rows as a Spark column of reasons (null where the row passes); `parent` prefixes the
+    columns its reference's join brought."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    before, after = rule.reason_parts(today)
+    if rule.kind == "duplicate":
+        present = F.lit(True)
+        for column in rule.columns:
+            present = present & F.col(column).isNotNull()
+        return F.when(present & (F.count(F.lit(1)).over(Window.partitionBy(*rule.columns)) > 1), F.lit(before))
+    if rule.kind == "reference":
+        value = F.col(rule.reference.column)
+        return F.when(value.isNotNull() & F.col(parent).isNull(), F.concat(F.lit(before), value, F.lit(after)))
+    if rule.kind == "before":
+        return F.when(F.col(rule.columns[0]) < F.col(f"{parent}_{rule.columns[1]}"), F.lit(before))
+    raise ValueError(f"a '{rule.kind}' rule cannot be checked across rows")
+
+
+def _checked(raw: "DataFrame", schema: TableSchema, columns: list[str], rules: list[Rule],
+             valid: dict[str, "DataFrame"], today: date) -> "DataFrame":
+    """The table's typed columns, `_row`, and a column of reasons `_r<i>` for each of `rules`."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+    local = {i: rule for i, rule in enumerate(rules) if rule.row_local}
+    out_schema = StructType([StructField("_row", LongType()), *_typed_fields(schema, columns),
+                             *[StructField(f"_r{i}", StringType()) for i in local]])
+    checked = raw.mapInPandas(_row_checks(schema, columns, local, today), out_schema)
+    lookups = _lookups(rules)
+    parents = {ref: f"_p{j}" for j, ref in enumerate(lookups)}
+    for ref, read in lookups.items():
+        p = parents[ref]
+        parent = valid[ref.table].select(F.col(ref.table_column).alias(p), *[F.col(c).alias(f"{p}_{c}") for c in read])
+        checked = checked.join(parent, F.col(ref.column) == F.col(p), "left")
+    for i, rule in enumerate(rules):
+        if i not in local:
+            checked = checked.withColumn(f"_r{i}", _table_check(rule, parents.get(rule.reference, ""), today))
+    return checked
+
+
+def validate_on_spark(spark: "SparkSession", data_uri: str, today: date | None = None,
+                      quarantine: bool = True) -> SparkData:
+    """Validate the four tables as `riskloop.artifacts.dataset.read_dataset` does (the same declared rules);
+    quarantine to `_quarantine/<table>/` on the data set's URI."""
+    from pyspark.sql import functions as F
+
+    today = today or date.today()
+    valid: dict[str, DataFrame] = {}
+    reports: dict[str, TableReport] = {}
+    for schema in CONTRACT:
+        raw = read_table(spark, data_uri, schema.name).persist()
+        columns = [c for c in raw.columns if c != "_row"]
+        require_columns(schema, columns, join(data_uri, schema.name))
+        rules = [rule for rule in table_rules(schema.name) if rule.applies(columns)]
+        checked = _checked(raw, schema, columns, rules, valid, today)
+        checked = checked.withColumn("_reasons", F.array_compact(F.array(*[f"_r{i}" for i in range(len(rules))])))
+        checked = checked.persist()
+        named = [c.name for c in schema.columns if c.name in columns]
+        good = checked.where(F.size("_reasons") == 0).select("_row", *named).persist()   # _row: file order
+        bad = checked.where(F.size("_reasons") > 0).select("_row", "_reasons")
+        totals = checked.agg(F.count(F.lit(1)), F.count_if(F.size("_reasons") > 0),
+                             *[F.count(f"_r{i}") for i in range(len(rules))]).first()
+        counts: dict[str, int] = {}
+        for rule, failed in zip(rules, totals[2:], strict=True):
+            if failed:
+                counts[rule.label] = counts.get(rule.label, 0) + int(failed)
+        reports[schema.name] = TableReport(schema.name, totals[0], good.count(), totals[1], counts)
+        if quarantine:
+            _write_quarantine(spark, data_uri, schema.name, raw, bad, columns, totals[1])
+        checked.unpersist()
+        valid[schema.name] = good
+    end = coverage_end(spark, data_uri) or _last_incident(valid["incidents"]) or today
+    areas = valid["areas"].toPandas().sort_values("_row").drop(columns="_row").reset_index(drop=True)
+    programmes = tuple(sorted(r["programme"] for r in valid["interventions"].select("programme").distinct().collect()))
+    return SparkData(valid, ValidationReport(reports), end, fingerprint(spark, data_uri), areas, programmes)
+
+
+def _write_quarantine(spark: "SparkSession", data_uri: str, name: str, raw: "DataFrame", bad: "DataFrame",
+                      columns: list[str], rows: int) -> None:
+    """`_quarantine/<table>/` (CSV parts with a header: row, the raw columns, reason); removed when none fails."""
+    from pyspark.sql import functions as F
+
+    target = join(data_uri, f"{QUARANTINE_DIR}/{name}")
+    if not rows:
+        remove(spark, target)
+        return
+    quarantined = (raw.join(bad, "_row").orderBy("_row")
+                   .select(F.col("_row").alias("row"), *[F.col(c).cast("string") for c in columns],
+                           F.array_join("_reasons", "; ").alias("reason")))
+    quarantined.coalesce(1).write.mode("overwrite").csv(target, header=True, quoteAll=True)
+
+
+def _last_incident(incidents: "DataFrame") -> date | None:
+    from pyspark.sql import functions as F
+
+    last = incidents.agg(F.max("date")).first()[0]
+    return last.date() if last is not None else None
