@@ -18,9 +18,8 @@ import pandas as pd
 from riskloop.features.rules import Rule, table_rules
 from riskloop.features.schema import CONTRACT, Reference, TableSchema
 from riskloop.features.snapshot import check_as_of_dates
-from riskloop.features.validate import (
-    QUARANTINE_DIR, TableReport, ValidationReport, parse_table, require_columns, rule_failures,
-)
+from riskloop.artifacts.dataset import QUARANTINE_DIR
+from riskloop.features.validate import TableReport, ValidationReport, parse_table, require_columns, rule_failures
 from riskloop.spark.storage import coverage_end, fingerprint, join, read_table, remove
 
 if TYPE_CHECKING:

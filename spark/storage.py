@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from riskloop.artifacts.dataset import COVERAGE_FILE
 from riskloop.features.io import DataError, data_fingerprint
 from riskloop.features.schema import TABLE_NAMES
 
@@ -82,8 +83,8 @@ def _with_row_numbers(raw: "DataFrame") -> "DataFrame":
 
 
 def coverage_end(spark: "SparkSession", data_uri: str) -> date | None:
-    """The `end` of the data set's `dataset.json`, if it has one."""
-    uri = join(data_uri, "dataset.json")
+    """The `end` of the data set's `dataset.json`, if it has one (`artifacts.dataset.read_coverage` on a URI)."""
+    uri = join(data_uri, COVERAGE_FILE)
     if not exists(spark, uri):
         return None
     end = json.loads("\n".join(r["value"] for r in spark.read.text(uri).collect())).get("end")
