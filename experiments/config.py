@@ -10,13 +10,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, make_dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import AfterValidator, ConfigDict, TypeAdapter, ValidationError, ValidationInfo
+from pydantic_core import ErrorDetails
 
 from riskloop.features.splits import as_of_schedule
 from riskloop.features.snapshot import SNAPSHOT_PROTECTED
@@ -31,6 +33,8 @@ class ConfigError(Exception):
 
 def _beside_config(path: Path, info: ValidationInfo) -> Path:
     """A path in a config is relative to the config file's folder (the validation context's `base`)."""
+    if info.context is None:
+        raise RuntimeError("config paths are relative to the config file: validate with context={'base': folder}")
     return (info.context["base"] / path).resolve()
 
 
@@ -67,9 +71,19 @@ def _grids(grid) -> dict[str, dict[str, list[float]]]:
     return {name: lists for name in FAMILIES if (lists := getattr(grid, name)) is not None}
 
 
-#: Hyper-parameter lists per model family of the registry; a family left out (None) is not trained.
-ModelGrid = make_dataclass("ModelGrid", [(name, dict[str, list[float]] | None, None) for name in FAMILIES],
-                           frozen=True, namespace={"grids": _grids, "__module__": __name__})
+if TYPE_CHECKING:
+    class ModelGrid:
+        """What mypy sees of the dataclass made below from the registry (one optional field per family)."""
+
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+        def __init__(self, **grids: dict[str, list[float]] | None) -> None: ...
+        def __getattr__(self, family: str) -> dict[str, list[float]] | None: ...
+        def grids(self) -> dict[str, dict[str, list[float]]]: ...
+else:
+    #: Hyper-parameter lists per model family of the registry; a family left out (None) is not trained.
+    ModelGrid = make_dataclass("ModelGrid", [(name, dict[str, list[float]] | None, None) for name in FAMILIES],
+                               frozen=True, namespace={"grids": _grids, "__module__": __name__})
 
 
 @dataclass(frozen=True)
@@ -110,16 +124,30 @@ class ExperimentConfig:
     def registered_model(self) -> str:
         return f"riskloop-{self.name}"
 
+    @property
+    def data_schedule(self) -> Schedule:
+        """The as-of schedule of a config on a riskloop data set (load_config requires one with `data`)."""
+        if self.schedule is None:
+            raise ConfigError(f"{self.name}: 'schedule' is required with 'data'")
+        return self.schedule
+
+    @property
+    def table_source(self) -> TableSource:
+        """The person-level table of a config with `table` (not a riskloop data set)."""
+        if self.table is None:
+            raise ConfigError(f"{self.name}: this config reads a riskloop data set ('data'), not a 'table'")
+        return self.table
+
 
 _ADAPTER = TypeAdapter(ExperimentConfig)
 
 
-def _path(loc: tuple) -> str:
+def _path(loc: Sequence[int | str]) -> str:
     """('models', 'lightgbm', 'num_leaves') -> 'models.lightgbm.num_leaves'; a list index as [i]."""
     return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".")
 
 
-def _message(error: dict) -> str:
+def _message(error: ErrorDetails) -> str:
     """One pydantic error as 'key.path: why'; an unknown or missing key is named as such."""
     *parents, key = error["loc"]
     if error["type"] in ("unexpected_keyword_argument", "missing") and isinstance(key, str):

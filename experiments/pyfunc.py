@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from riskloop.models.mitigation import Mitigation
 from riskloop.models.scorer import RiskScorer
 
 
-class RiskModel(mlflow.pyfunc.PythonModel):
+class RiskModel(PythonModel):
     """predict(features) -> risk (calibrated probability), band (1-20), band_label;
     with params={"reasons": 3} also reason_1..reason_3 (plain-language, from SHAP attributions)."""
 
@@ -21,7 +21,7 @@ class RiskModel(mlflow.pyfunc.PythonModel):
         return self.scorer.score(model_input, reasons=reasons).reset_index(drop=True)
 
 
-class MitigatedModel(mlflow.pyfunc.PythonModel):
+class MitigatedModel(PythonModel):
     """A candidate, never registered: features plus the sensitive column -> 0/1 prioritisation decision."""
 
     def __init__(self, scorer: RiskScorer, mitigation: Mitigation):

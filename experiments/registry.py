@@ -69,11 +69,11 @@ def load_model(uri: str) -> LoadedModel:
     except MlflowException as exc:
         raise ModelNotFound(f"'{uri}': {exc.message.splitlines()[0]} (a model URI is models:/NAME@ALIAS, "
                             "models:/NAME/VERSION or runs:/RUN_ID/model)") from None
-    scorer = getattr(python_model, "scorer", None)
-    if not isinstance(python_model, RiskModel) or not isinstance(getattr(scorer, "contract", None), ModelContract):
+    if not isinstance(python_model, RiskModel) or not isinstance(getattr(python_model.scorer, "contract", None),
+                                                                 ModelContract):
         raise ContractError(f"'{uri}' is not a riskloop model with a model contract; retrain it with "
                             "`riskloop train` to use it here")
-    return LoadedModel(uri, name, version, run_id, scorer)
+    return LoadedModel(uri, name, version, run_id, python_model.scorer)
 
 
 class PromotionRefused(Exception):

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import mlflow.data
 import numpy as np
 import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -117,9 +117,8 @@ def _log_run(config: ExperimentConfig, data: ModelData, result: TrainResult, fol
         with warnings.catch_warnings():  # MLflow registers the local source type twice and warns about it
             warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways.*")
             warnings.filterwarnings("ignore", message=".*integer column.*")  # the label: never missing
-            dataset = mlflow.data.from_pandas(labelled, source=Path(data.source).resolve().as_uri(),
-                                              name=f"{config.name}-snapshots", targets="label",
-                                              digest=frame_digest(labelled))
+            dataset = from_pandas(labelled, source=Path(data.source).resolve().as_uri(),
+                                  name=f"{config.name}-snapshots", targets="label", digest=frame_digest(labelled))
             # `schema` is a cached property: set from a few rows, it is not inferred from every row
             dataset.schema = infer_signature(dataset_schema_rows(labelled)).inputs
         mlflow.log_input(dataset, context="training")

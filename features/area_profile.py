@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,17 @@ RISK_BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 PROFILE_COLUMNS = ("age_band", "sex", "ethnicity", "tier")
 
 
+class Coverage(TypedDict):
+    """What a community audit covers: first and last incident, data end, as-of, running programmes, rows per table."""
+
+    first_incident: date | None
+    last_incident: date | None
+    data_end: date
+    as_of: date
+    running_interventions: int
+    rows: dict[str, dict[str, int]]    # table -> read, valid, quarantined
+
+
 @dataclass
 class CommunityAudit:
     """Raw counts of a data set at T, per local authority and small area (disclosure is the report's job).
@@ -74,7 +85,7 @@ class CommunityAudit:
     """
 
     as_of: date
-    coverage: dict[str, object]            # first and last incident, data end, as-of, rows per table
+    coverage: Coverage
     local_authorities: pd.DataFrame        # one row per LA (see `community_audit`)
     areas: pd.DataFrame                    # one row per small area
     monthly: pd.DataFrame                  # local_authority, month, incidents, harm, domestic_abuse (36 months to T)
@@ -225,7 +236,7 @@ def community_audit(dataset: "Dataset", as_of: date, prioritisation: pd.DataFram
             # an intervention still running has no end date or completion yet: not missing
             rows = frame[~running] if name == "interventions" and column in ("end_date", "completed") else frame
             missing.append((name, column, int(rows[column].isna().sum()), len(rows)))
-    coverage = {
+    coverage: Coverage = {
         "first_incident": dataset.incidents["date"].min().date() if len(dataset.incidents) else None,
         "last_incident": dataset.incidents["date"].max().date() if len(dataset.incidents) else None,
         "data_end": dataset.end, "as_of": as_of, "running_interventions": int(running.sum()),

@@ -52,6 +52,13 @@ class Rule:
         return self.reason.split(":")[0]
 
     @property
+    def target(self) -> Reference:
+        """The reference a `reference` rule (or a `before` rule across tables) follows."""
+        if self.reference is None:
+            raise ValueError(f"{self.table}: the '{self.kind}' rule '{self.label}' follows no reference")
+        return self.reference
+
+    @property
     def row_local(self) -> bool:
         """Decided by the row alone (a batch of rows is enough to evaluate it)."""
         return self.kind in CELL_KINDS or (self.kind == "before" and self.reference is None)

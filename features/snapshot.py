@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -269,7 +269,8 @@ class SnapshotMeta:
     @classmethod
     def from_json(cls, text: str) -> "SnapshotMeta":
         payload = json.loads(text)
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in payload.items()}
+        return cls(**fields)
 
 
 def build_snapshots(d: PreparedData, as_of_dates: list[date], config: SnapshotConfig) -> tuple[pd.DataFrame, SnapshotMeta]:

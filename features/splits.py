@@ -29,7 +29,8 @@ def as_of_schedule(start: date, end: date, every_months: int) -> list[date]:
     """As-of dates from `start` to `end` inclusive, every `every_months` months."""
     if every_months < 1:
         raise ValueError("every_months must be at least 1")
-    dates, k = [], 0
+    dates: list[date] = []
+    k = 0
     while True:
         month = start.month - 1 + k * every_months
         t = date(start.year + month // 12, month % 12 + 1, min(start.day, 28))

@@ -205,6 +205,7 @@ def _failing(rule: Rule, table: ParsedTable, parents: dict[str, pd.DataFrame], t
         key = pd.DataFrame({k: typed[k] for k in rule.columns})
         return key.duplicated(keep=False) & key.notna().all(axis=1)
     if rule.kind == "reference":
+        ref = rule.target
         values = typed[ref.column]
         return values.notna() & ~_isin(values, parents[ref.table][ref.table_column])
     other = (typed[rule.columns[1]].to_numpy() if ref is None else   # before

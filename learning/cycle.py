@@ -29,7 +29,7 @@ from riskloop.models.metrics import evaluate
 from riskloop.models.scorer import RiskScorer
 from riskloop.pipelines.data import ModelData, from_dataset
 from riskloop.pipelines.score import ScoredCohort, prepare_for_scoring, score_cohort
-from riskloop.pipelines.train import train
+from riskloop.pipelines.train import TrainResult, train
 from riskloop.serving.capacity import Capacity, select
 from riskloop.serving.tiers import prevention_tier
 
@@ -122,8 +122,8 @@ def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days:
     """The monthly cohorts of the window stacked: as-of features (numeric), `started_<programme>` within the
     month, `escalated`, prevention tier, risk band, `month`. People who start nothing that month are
     sampled down to MAX_CONTROLS_PER_MONTH (the ATT's odds weights need no correction for that)."""
-    contract = scorer.contract
-    catalogue = prepared.catalogue(contract.snapshot)
+    snapshot = scorer.contract.data_set_snapshot
+    catalogue = prepared.catalogue(snapshot)
     features = adjustment_features(scorer, catalogue)
     rng = np.random.default_rng(seed)
     frames = []
@@ -140,7 +140,7 @@ def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days:
             frame.loc[keep, ["person_id", *features]].reset_index(drop=True),
             starts.filter(like="started_").iloc[keep].reset_index(drop=True),
             pd.DataFrame({"escalated": frame["label"].to_numpy()[keep],
-                          "prevention tier": prevention_tier(frame, catalogue, contract.snapshot)[keep],
+                          "prevention tier": prevention_tier(frame, catalogue, snapshot)[keep],
                           "risk band": frame["band_label"].astype(str).to_numpy()[keep], "month": month})], axis=1))
     return pd.concat(frames, ignore_index=True)
 
@@ -148,7 +148,7 @@ def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days:
 def analyse(champion: LoadedModel, prepared: PreparedData, as_of: date, window_days: int, seed: int,
             threads: int | None, truth: TrueEffect | None) -> list[ProgrammeResult]:
     stacked = trials(champion.scorer, prepared, as_of, window_days, seed)
-    X = stacked[adjustment_features(champion.scorer, prepared.catalogue(champion.contract.snapshot))]
+    X = stacked[adjustment_features(champion.scorer, prepared.catalogue(champion.contract.data_set_snapshot))]
     subgroups = {name: stacked[name].to_numpy() for name in ("prevention tier", "risk band")}
     return [analyse_programme(p, X, stacked, subgroups, seed, threads, truth)
             for p in programme_names(stacked)]
@@ -164,8 +164,9 @@ def retrain_config(settings: LearnSettings, end: date) -> ExperimentConfig:
     """The experiment config on the new data, its as-of schedule reaching the latest closed labels."""
     config = settings.config
     latest = end - timedelta(days=config.horizon_days)
+    schedule = config.data_schedule
     return dataclasses.replace(config, data=Path(settings.data),
-                               schedule=dataclasses.replace(config.schedule, end=max(config.schedule.end, latest)))
+                               schedule=dataclasses.replace(schedule, end=max(schedule.end, latest)))
 
 
 def retrain_data(settings: LearnSettings, config: ExperimentConfig, prepared: PreparedData) -> ModelData:
@@ -195,24 +196,25 @@ def learn(settings: LearnSettings, dataset: Dataset, out_dir: Path, truth: TrueE
     champion = load_model(settings.champion)
     contract = champion.contract
     prepared = prepare_for_scoring(contract, dataset, settings.as_of or contract.test_window[1])
+    snapshot = contract.data_set_snapshot  # prepare_for_scoring refused a model without one
     end = dataset.end
-    as_of = settings.as_of or closed_as_of(end, contract.snapshot.horizon_days, settings.treatment_window_days)
+    as_of = settings.as_of or closed_as_of(end, snapshot.horizon_days, settings.treatment_window_days)
     progress(f"outcomes of the cohort scored at {as_of}")
     cohort = score_cohort(champion.scorer, prepared, as_of)
     if cohort.frame["label"].isna().all():
         raise ValueError(f"the outcomes of {as_of} are not known yet: the data ends {end}, the horizon is "
-                         f"{contract.snapshot.horizon_days} days")
+                         f"{snapshot.horizon_days} days")
     listed = settings.listed if settings.listed is not None else listed_at(cohort, contract.capacity, settings.seed)
     outcomes = link_outcomes(cohort.frame, prepared, as_of, settings.treatment_window_days, listed, settings.reviews)
     progress("what worked, for whom")
     programmes = analyse(champion, prepared, as_of, settings.treatment_window_days, settings.seed, settings.threads, truth)
     newest = end + timedelta(days=1)
     current = score_cohort(champion.scorer, prepared, newest).frame
-    area_level = {s.name for s in prepared.catalogue(contract.snapshot) if s.family in AREA_FAMILIES}
+    area_level = {s.name for s in prepared.catalogue(snapshot) if s.family in AREA_FAMILIES}
     features = [f for f in contract.features if f not in contract.categorical and f not in area_level]
     drift = drift_table(cohort.frame, current, [*features, "risk"], seed=settings.seed)
     by_area = drift_by_unit(cohort.frame, current, "risk", "local_authority", seed=settings.seed)
-    result = LearningResult(as_of, contract.snapshot.horizon_days, champion, outcomes, programmes,
+    result = LearningResult(as_of, snapshot.horizon_days, champion, outcomes, programmes,
                             new_records(prepared, contract.labels_closed_by()), drift, by_area, (as_of, newest),
                             settings.retrain)
     progress(f"{settings.retrain} retraining")
@@ -234,10 +236,14 @@ def learn(settings: LearnSettings, dataset: Dataset, out_dir: Path, truth: TrueE
     return result
 
 
-def _learned(champion: LoadedModel, trained) -> pd.DataFrame:
+def _learned(champion: LoadedModel, trained: TrainResult) -> pd.DataFrame:
     """Mean |SHAP| per feature of the champion and of the new model (latest split), top features first."""
+    importance = champion.scorer.importance_by_split
+    if importance is None:
+        raise ValueError(f"the champion '{champion.uri}' has no per-split feature importance: retrain it with "
+                         "`riskloop train`")
     new = trained.importance_by_split.iloc[-1].rename("challenger")
-    old = champion.scorer.importance_by_split.iloc[-1].rename("champion")
+    old = importance.iloc[-1].rename("champion")
     table = pd.concat([old, new], axis=1).fillna(0.0)
     table["change"] = table["challenger"] - table["champion"]
     return table.sort_values("challenger", ascending=False).head(15)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ from sklearn.model_selection import StratifiedKFold
 Z95 = float(norm.ppf(0.975))
 TRIM = 0.95
 NEAR_TRIM = 0.8   # starters kept above this propensity have few comparable untreated people
-NUISANCE = dict(n_estimators=100, learning_rate=0.08, num_leaves=15, min_child_samples=50, subsample=0.7,
+NUISANCE: dict[str, Any] = dict(n_estimators=100, learning_rate=0.08, num_leaves=15, min_child_samples=50, subsample=0.7,
                 subsample_freq=1, colsample_bytree=0.5, reg_lambda=1.0, max_bin=63, verbose=-1, deterministic=True)
 
 
@@ -73,8 +74,15 @@ def leaf_size(events: int) -> int:
     return int(np.clip(events // 10, 5, NUISANCE["min_child_samples"]))
 
 
+def dense(predicted: object) -> np.ndarray:
+    """LightGBM's predictions of a dense frame: an array (its annotation also allows pred_contrib's sparse output)."""
+    if not isinstance(predicted, np.ndarray):
+        raise TypeError(f"expected an array of predictions, got {type(predicted).__name__}")
+    return predicted
+
+
 def _predict(model: LGBMClassifier, X: pd.DataFrame) -> np.ndarray:
-    return model.predict_proba(X)[:, 1]
+    return dense(model.predict_proba(X))[:, 1]
 
 
 def fit_classifier(X: pd.DataFrame, labels: np.ndarray, seed: int, threads: int | None) -> LGBMClassifier:

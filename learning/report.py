@@ -33,12 +33,13 @@ def verdict(result: ProgrammeResult) -> str:
     """What a board should take from one programme's figures, in one sentence."""
     if result.effects is None:
         return result.note
-    overall = result.overall
+    overall = result.effects.iloc[0]
     value, low, high = points(overall[["dr", "dr_ci_low", "dr_ci_high"]])
     said = f"{value:+.1f} points (95% interval {low:+.1f} to {high:+.1f})"
     if unstable(overall["dr_ci_low"], overall["dr_ci_high"]):
         return f"No conclusion, the estimate is unstable: {said}; {UNSTABLE}."
     if overall["dr_ci_high"] < 0:
+        assert result.who_benefits is not None  # analyse_programme estimates who benefits with the effects
         best = result.who_benefits.sort_values("qini_coefficient", ascending=False).iloc[0]
         levels = result.effects.iloc[1:]
         spread = (levels["dr_ci_high"].min() < levels["dr_ci_low"].max()) if len(levels) > 1 else False
@@ -89,8 +90,10 @@ def render_learning_report(result: LearningResult) -> str:
     programmes = []
     for p in result.programmes:
         name = words(p.programme)
-        view = {"name": name, "verdict": verdict(p), "effects": None}
+        view: dict[str, object] = {"name": name, "verdict": verdict(p), "effects": None}
         if p.effects is not None:
+            # analyse_programme estimates the overlap, Qini curves and who benefits with the effects
+            assert p.overlap is not None and p.qini is not None and p.who_benefits is not None
             effects = _effects_view(p, threshold)
             view.update(effects=table(effects), unstable=UNSTABLE if (effects["note"] == "unstable").any() else "",
                         effect_plot=effect_plot(shown_in_plot(p.effects, threshold), f"{name}: effect on escalation"),

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from lightgbm import LGBMRegressor
 
-from riskloop.learning.effects import NUISANCE, Nuisance, fit_classifier, folds, leaf_size
+from riskloop.learning.effects import NUISANCE, Nuisance, dense, fit_classifier, folds, leaf_size
 
 LEARNERS = ("t_learner", "x_learner")
 Predict = Callable[[pd.DataFrame], np.ndarray]
@@ -30,9 +30,10 @@ def _fitted(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, threads
         constant = float(y[rows].mean()) if len(rows) else 0.0
         return lambda target: np.full(len(target), constant)
     if regression:
-        return _regressor(seed, threads, len(rows)).fit(X.iloc[rows], y[rows]).predict
+        regressor = _regressor(seed, threads, len(rows)).fit(X.iloc[rows], y[rows])
+        return lambda target: dense(regressor.predict(target))
     model = fit_classifier(X.iloc[rows], y[rows], seed, threads)
-    return lambda target: model.predict_proba(target)[:, 1]
+    return lambda target: dense(model.predict_proba(target))[:, 1]
 
 
 def arm_models(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int,

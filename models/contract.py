@@ -74,6 +74,15 @@ class ModelContract:
     riskloop_version: str
     scored_as_untreated: tuple[str, ...] = ()  # features set to 0 (no programme) when scoring: the risk untreated
 
+    @property
+    def data_set_snapshot(self) -> SnapshotConfig:
+        """The snapshot settings of a model trained on a riskloop data set; a ContractError for a model trained
+        on a person-level table (it has none)."""
+        if self.snapshot is None:
+            raise ContractError(f"model '{self.registered_model}' was trained on a person-level table: it scores "
+                                "rows of that table, not a riskloop data set")
+        return self.snapshot
+
     def labels_closed_by(self) -> date:
         """The first as-of date whose audit is out of time: every label the model learned from had closed."""
         return self.calibration_window[1] + timedelta(days=self.snapshot.horizon_days if self.snapshot else 0)

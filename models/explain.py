@@ -33,6 +33,11 @@ def _direction(value: float) -> str:
     return "rising" if value > 0 else "falling" if value < 0 else "steady"
 
 
+def _quartiles(values: np.ndarray) -> tuple[float, float, float]:
+    low, median, high = (float(q) for q in np.nanquantile(values, [0.25, 0.5, 0.75]))
+    return low, median, high
+
+
 @dataclass(frozen=True)
 class ReasonTemplates:
     """Per feature: the sentence template, the family group whose windows merge into one reason, for
@@ -59,11 +64,13 @@ class ReasonTemplates:
             group[name] = _WINDOW.sub("", name) if spec and spec.window_days else name
         excluded = {f for f in features if f in protected or (f in specs and specs[f].family == "age")}
         quartiles = {} if reference is None else {
-            f: tuple(float(q) for q in np.nanquantile(reference[f].to_numpy(float), [0.25, 0.5, 0.75]))
-            for f in features if "{level}" in template[f]}
-        none = {} if lookback_days is None else {
-            f: (lookback_days + 1, specs[f].template_none.format(lookback=window_words(lookback_days)))
-            for f in features if f in specs and specs[f].template_none}
+            f: _quartiles(reference[f].to_numpy(float)) for f in features if "{level}" in template[f]}
+        none: dict[str, tuple[float, str]] = {}
+        if lookback_days is not None:
+            for f in features:
+                said = specs[f].template_none if f in specs else None
+                if said:
+                    none[f] = (lookback_days + 1, said.format(lookback=window_words(lookback_days)))
         return cls(template, group, frozenset(excluded), quartiles, none)
 
     def sentence(self, feature: str, value) -> str:

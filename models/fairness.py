@@ -190,7 +190,9 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
     threshold = float(risk[selected].min())
     rng = np.random.default_rng(seed)
     settings = gate_settings(config)
-    group_rows, disparity_rows, gate_rows = [], [], {"calibration": [], "ranking": [], "errors": []}
+    group_rows: list[pd.DataFrame] = []
+    disparity_rows: list[dict[str, object]] = []
+    gate_rows: dict[str, list[pd.DataFrame]] = {"calibration": [], "ranking": [], "errors": []}
     for name, groups in _characteristics(frame, protected, config.intersections).items():
         codes, names = pd.factorize(groups.to_numpy(), sort=True)
         cells = np.bincount(codes * 4 + selected * 2 + y, minlength=len(names) * 4).reshape(len(names), 4)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy.stats import chi2, norm
 from sklearn.metrics import roc_auc_score
 
@@ -42,11 +43,11 @@ def wilson(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centre - half, centre + half
 
 
-def poisson_interval(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (Garwood) 95% interval of a Poisson count."""
-    k = np.asarray(k, float)
-    low = np.where(k > 0, chi2.ppf(0.025, 2 * k) / 2, 0.0)
-    return low, chi2.ppf(0.975, 2 * (k + 1)) / 2
+def poisson_interval(k: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Garwood) 95% interval of a Poisson count (or of each of an array of counts)."""
+    counts = np.asarray(k, float)
+    low = np.where(counts > 0, chi2.ppf(0.025, 2 * counts) / 2, 0.0)
+    return low, chi2.ppf(0.975, 2 * (counts + 1)) / 2
 
 
 def auc_interval(auc: float, positives: int, negatives: int) -> tuple[float, float]:
@@ -85,7 +86,7 @@ def calibration_by_group(y: np.ndarray, risk: np.ndarray, selected: np.ndarray, 
         member = groups == group
         for scope, mask in (("all", member), ("selected", member & selected)):
             observed, expected = float(y[mask].sum()), float(risk[mask].sum())
-            low, high = poisson_interval(observed)
+            low, high = map(float, poisson_interval(observed))
             ratio = observed / expected if expected > 0 else float("nan")
             judged = (member.sum() >= settings.min_group_size and expected >= settings.min_events
                       and observed > 0)

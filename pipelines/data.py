@@ -22,7 +22,7 @@ class SplitMasks:
     name: str
     fit: np.ndarray
     validation: np.ndarray
-    test: np.ndarray | None
+    test: np.ndarray
 
 
 @dataclass
@@ -78,16 +78,18 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     end = np.datetime64(prepared.end_day, "D").astype(object)
     snapshot_config = SnapshotConfig(label=config.label, horizon_days=config.horizon_days,
                                      harm_threshold=config.harm_threshold, protected=config.protected)
-    dates = config.schedule.dates()
+    schedule = config.data_schedule
+    dates = schedule.dates()
     frame, meta = build_snapshots(prepared, dates, snapshot_config)
     frame = frame[frame["label"].notna()].reset_index(drop=True)
     labelled = sorted(frame["as_of"].dt.date.unique())
-    splits = temporal_splits(labelled, config.horizon_days, config.schedule.n_test)
+    splits = temporal_splits(labelled, config.horizon_days, schedule.n_test)
     if not splits:
         raise ConfigError(f"schedule: no feasible temporal split in {dates[0]} .. {dates[-1]} with a "
                           f"{config.horizon_days}-day horizon and labels up to {end}")
     as_of = frame["as_of"].dt.date.to_numpy()
-    masks = [SplitMasks(s.name, np.isin(as_of, s.fit), as_of == s.validation, as_of == s.test) for s in splits]
+    masks = [SplitMasks(s.name, np.isin(as_of, np.array(s.fit, dtype=object)), as_of == s.validation, as_of == s.test)
+             for s in splits]
     final = masks[-1]  # the registered model is the latest split's: its test window stays unseen
     features, warnings = _model_features(list(meta.features), config, list(meta.protected))
     categorical = [c for c in features if c in meta.protected]
@@ -114,7 +116,7 @@ def rejected_rows(table: pd.DataFrame, checks: list[tuple[pd.Series, str]]) -> t
 def from_table(config: ExperimentConfig, raw: pd.DataFrame, fingerprint: str) -> ModelData:
     """A person-level table (`raw`, as read, with the fingerprint of its file): the latest `test_fraction`
     by date is the test set; temporal validation (three rolling splits) runs inside the training part."""
-    t = config.table
+    t = config.table_source
     needed = [t.id_column, t.date_column, t.label_column, *t.feature_columns, *t.protected_columns]
     missing = [c for c in needed if c not in raw.columns]
     if missing:

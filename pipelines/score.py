@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from riskloop.features.snapshot import PreparedData, build_snapshot, check_coverage
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, check_coverage
 from riskloop.features.validate import Dataset
 from riskloop.models.contract import ContractError, ModelContract
 from riskloop.models.scorer import RiskScorer
@@ -32,11 +32,9 @@ class ScoredCohort:
     data_fingerprint: str
 
 
-def require_data_set_model(contract: ModelContract) -> None:
-    """Refuse, before any data is read, a model that cannot score a riskloop data set."""
-    if contract.snapshot is None:
-        raise ContractError(f"model '{contract.registered_model}' was trained on a person-level table: it scores "
-                            "rows of that table, not a riskloop data set")
+def require_data_set_model(contract: ModelContract) -> SnapshotConfig:
+    """Refuse, before any data is read, a model that cannot score a riskloop data set; its snapshot settings."""
+    return contract.data_set_snapshot
 
 
 def prepare_for_scoring(contract: ModelContract, dataset: Dataset, as_of: date) -> PreparedData:
@@ -50,8 +48,7 @@ def prepare_for_scoring(contract: ModelContract, dataset: Dataset, as_of: date) 
 
 def cohort_snapshot(contract: ModelContract, prepared: PreparedData, as_of: date) -> pd.DataFrame:
     """The snapshot at `as_of` built as the model's training snapshots were."""
-    require_data_set_model(contract)
-    snapshot = build_snapshot(prepared, as_of, contract.snapshot)
+    snapshot = build_snapshot(prepared, as_of, require_data_set_model(contract))
     missing = [f for f in contract.features if f not in snapshot.columns]
     if missing:
         raise ContractError(f"the data set cannot give {len(missing)} of the model's features ({', '.join(missing[:3])}"

@@ -69,6 +69,8 @@ def _groups(data: ModelData, mask: np.ndarray) -> np.ndarray | None:
 
 
 RANKING = ("roc_auc", "average_precision", "precision_at_k", "recall_at_k")
+SUMMARISED = ("roc_auc", "average_precision", "precision_at_k", "recall_at_k", "brier", "ece",
+              *(f"val_{m}" for m in RANKING))
 
 
 def run_temporal_validation(data: ModelData, config: ExperimentConfig,
@@ -100,9 +102,7 @@ def run_temporal_validation(data: ModelData, config: ExperimentConfig,
     return pd.DataFrame(rows), latest, fitted
 
 
-def summarise(split_metrics: pd.DataFrame, metrics=("roc_auc", "average_precision", "precision_at_k",
-                                                      "recall_at_k", "brier", "ece",
-                                                      *(f"val_{m}" for m in RANKING))) -> pd.DataFrame:
+def summarise(split_metrics: pd.DataFrame, metrics: tuple[str, ...] = SUMMARISED) -> pd.DataFrame:
     """Per model group: mean and spread across splits, and regret (distance to the split's best)."""
     out = split_metrics.groupby("group")[list(metrics)].agg(["mean", "std"])
     out.columns = [f"{m}_{s}" for m, s in out.columns]

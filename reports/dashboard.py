@@ -98,7 +98,7 @@ FORMATS: dict[Callable[[float, float], float], Callable[[float], str]] = {
 def rate(f: Callable[[float, float], float], *published, fmt: Callable[[float], str] | None = None) -> Cell:
     """`f` (per_100k, change, share) of counts as published (`from_published`): "*" when one is."""
     value = from_published(f, *published)
-    if value == SUPPRESSED:
+    if isinstance(value, str):  # SUPPRESSED
         return Cell(SUPPRESSED, "rate")
     if not math.isfinite(value):
         return Cell("-", "rate")
@@ -108,7 +108,7 @@ def rate(f: Callable[[float, float], float], *published, fmt: Callable[[float], 
 def plotted_rate(f: Callable[[float, float], float], *published) -> float:
     """`rate` as a number to draw: NaN (not drawn) when suppressed."""
     value = from_published(f, *published)
-    return float("nan") if value == SUPPRESSED else value
+    return float("nan") if isinstance(value, str) else value  # a str is SUPPRESSED
 
 
 def text(value) -> Cell:

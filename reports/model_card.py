@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from riskloop.models.families import FAMILIES
+from riskloop.models.families.gam import GAM
 from riskloop.reports.fairness_report import card_summary, shown
 from riskloop.reports.figures import calibration_plot, metric_over_time_plot, precision_at_k_plot, shape_function_plot
 from riskloop.reports.render import render, table, whole
@@ -15,7 +16,7 @@ from riskloop.reports.words import words
 
 def _label_text(config) -> str:
     if config.data is None:
-        return f"The table's column '{config.table.label_column}'."
+        return f"The table's column '{config.table_source.label_column}'."
     if config.label == "escalation":
         return ("Involvement as perpetrator or suspect in a high-harm incident (harm above "
                 f"{config.harm_threshold:g}, violence with injury or sexual offence) within {config.horizon_days} "
@@ -37,7 +38,9 @@ def card_plots(config, data, result) -> dict[str, bytes]:
         "auc_over_time.png": metric_over_time_plot(result.split_metrics, "roc_auc", "ROC AUC across temporal splits"),
     }
     if result.selected.family == "gam":
-        shapes = FAMILIES["gam"].shapes(result.scorer.pipeline)
+        gam = FAMILIES["gam"]
+        assert isinstance(gam, GAM)  # the registry's "gam" entry is the GAM family
+        shapes = gam.shapes(result.scorer.pipeline)
         plots["shape_functions.png"] = shape_function_plot(shapes, result.importance_by_split.mean())
     return plots
 
@@ -60,7 +63,7 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         warnings=data.warnings + result.warnings, protected_features=contract.protected_as_features, source=Path(data.source).name, rows=f"{len(data.frame):,}",
         population=("people with at least one recorded incident in the 3 years before each as-of date"
                     if config.data is not None else "the rows of the supplied table"),
-        label=config.label if config.data is not None else config.table.label_column, label_text=_label_text(config),
+        label=config.label if config.data is not None else config.table_source.label_column, label_text=_label_text(config),
         n_features=len(data.features),
         feature_note=("point-in-time counts, harm, recency, trends, interventions, age and area rates"
                       if data.catalogue is not None else "the table's feature columns"),

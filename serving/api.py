@@ -128,6 +128,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def principal(request: Request,
                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Token:
         """The token's record (401 if missing or unknown), after its rate limit (429)."""
+        token: Token | None
         if settings.insecure_local:
             token = INSECURE
         else:
@@ -150,7 +151,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.get("/health", response_model=Health, tags=["service"])
     async def health() -> Health:
         """Liveness, without auth."""
-        return Health(status="ok", model_loaded=model is not None, scores_as_of=scores.as_of if scores else None)
+        return Health(status="ok", model_loaded=model is not None, scores_as_of=scores.manifest.as_of if scores else None)
 
     @app.get("/people/{pseudonym}", response_model=Person, tags=["scores"], responses=_errors(401, 403, 404, 429, 503))
     async def person(pseudonym: str, token: Principal, request: Request) -> dict:
@@ -214,9 +215,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
         batch = None
         if scores is not None:
             manifest = MANIFEST_ADAPTER.dump_python(scores.manifest, mode="json")
-            batch = ScoresModel(**{k: str(manifest["model"][k]) for k in ("name", "version", "run_id", "uri")},
-                                data_fingerprint=manifest["data"]["fingerprint"],
-                                **{k: manifest[k] for k in ("as_of", "riskloop_version", "contract", "counts")})
+            batch = ScoresModel.model_validate({
+                **{k: str(manifest["model"][k]) for k in ("name", "version", "run_id", "uri")},
+                "data_fingerprint": manifest["data"]["fingerprint"],
+                **{k: manifest[k] for k in ("as_of", "riskloop_version", "contract", "counts")}})
         live = None if model is None else LiveModel(uri=model.uri, name=model.name, version=model.version,
                                                     run_id=model.run_id, metrics=model.metrics)
         return ModelInfo(scores=batch, live=live)

@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TextIO
 
 
 @dataclass
@@ -30,7 +31,7 @@ class AuditLog:
 
     def __init__(self, path: Path):
         self.path = path
-        self._file = None
+        self._file: TextIO | None = None
 
     def write(self, entry: AuditEntry, status: int) -> None:
         if self._file is None:

@@ -64,7 +64,7 @@ def list_rows(frame: pd.DataFrame, units: pd.Series, rank: np.ndarray, listed: n
         "person_id": frame["person_id"].astype(str), "area_id": frame["area_id"].astype(str),
         "local_authority": frame["local_authority"].astype(str), "unit": units, "rank": rank, "listed": listed,
         "risk": frame["risk"].to_numpy(), "band": frame["band"].to_numpy(), "band_label": frame["band_label"].astype(str),
-        "prevention_tier": prevention_tier(frame, catalogue, contract.snapshot),
+        "prevention_tier": prevention_tier(frame, catalogue, contract.data_set_snapshot),
     })
     reasons = loaded.scorer.reasons(frame.loc[listed], 3) if listed.any() else pd.DataFrame(columns=REASONS)
     for column in REASONS:
@@ -81,12 +81,13 @@ def score_to_lists(loaded: LoadedModel, dataset: Dataset, as_of: date, out_dir: 
     """Score the cohort at `as_of`, rank it, fill each unit's places and write the scores folder atomically."""
     started = time.perf_counter()
     prepared = prepare_for_scoring(loaded.contract, dataset, as_of)
+    snapshot = loaded.contract.data_set_snapshot  # prepare_for_scoring refused a model without one
     cohort = score_cohort(loaded.scorer, prepared, as_of, progress=progress)
     if cohort.frame.empty:
         raise ScoringError(f"no one is in the cohort at {as_of}: no valid incident in the "
-                           f"{loaded.contract.snapshot.lookback_days} days before it")
+                           f"{snapshot.lookback_days} days before it")
     scored_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    frame, counts = prioritise(cohort, loaded, prepared.catalogue(loaded.contract.snapshot), capacity, per, seed,
+    frame, counts = prioritise(cohort, loaded, prepared.catalogue(snapshot), capacity, per, seed,
                                scored_at)
     draft = manifest(loaded, as_of, scored_at, Path(dataset.source).name, prepared.fingerprint, dataset.end,
                      Counts.of(dataset.report, len(cohort.frame), len(frame), counts), capacity, per, seed, started)

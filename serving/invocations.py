@@ -84,11 +84,12 @@ def _rows(body: Any, max_rows: int) -> tuple[str, list[str] | None, list, dict[s
     return fmt, columns, rows, params
 
 
-def _cells(fmt: str, columns: list[str] | None, rows: list, names: list[str],
+def _cells(columns: list[str] | None, rows: list, names: list[str],
            required: set[str]) -> tuple[dict[str, list], list[dict[str, Any]]]:
-    """The values of each schema column the payload has (a record without one gives None), or the shape errors."""
+    """The values of each schema column the payload has (a record without one gives None), or the shape errors;
+    `columns` are those of a split payload, None for records."""
     errors = []
-    if fmt == SPLIT:
+    if columns is not None:  # split
         position = {c: i for i, c in enumerate(columns)}
         errors += [_error([SPLIT, "columns"], f"Missing feature column '{c}'", "missing")
                    for c in names if c in required and c not in position]
@@ -119,12 +120,12 @@ def parse_payload(raw: bytes, columns: tuple[InputColumn, ...], max_rows: int) -
         raise PayloadError(422, [_error([], f"Invalid JSON: {exc}", "json_invalid")]) from exc
     fmt, given, rows, params = _rows(body, max_rows)
     types = {c.name: c.kind for c in columns}
-    cells, errors = _cells(fmt, given, rows, list(types), {c.name for c in columns if c.required})
+    cells, errors = _cells(given, rows, list(types), {c.name for c in columns if c.required})
     for name, values in cells.items():
         for i, value in enumerate(values):
             problem = _type_error(value, types[name])
             if problem:
-                loc = [SPLIT, "data", i, given.index(name)] if fmt == SPLIT else [RECORDS, i, name]
+                loc = [SPLIT, "data", i, given.index(name)] if given is not None else [RECORDS, i, name]
                 errors.append(_error(loc, f"{name}: {problem[0]}", problem[1]))
     if errors:
         raise PayloadError(422, errors)

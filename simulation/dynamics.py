@@ -9,6 +9,7 @@ latent drift, recent harm (escalation is real) and the programmes they are in; o
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 from scipy.special import expit, ndtr
@@ -56,9 +57,10 @@ class State:
         append_arrays(self, other)
 
     def copy(self) -> "State":
-        return State(**{f.name: ({k: v.copy() for k, v in value.items()} if isinstance(value, dict)
-                                 else value.copy())
-                        for f in fields(self) for value in [getattr(self, f.name)]})
+        copies: dict[str, Any] = {f.name: ({k: v.copy() for k, v in value.items()} if isinstance(value, dict)
+                                           else value.copy())
+                                  for f in fields(self) for value in [getattr(self, f.name)]}
+        return State(**copies)
 
     def in_effect(self, programme: str, month: int) -> np.ndarray:
         """Per person: is `programme`'s effect on them running in `month`?"""

@@ -22,7 +22,7 @@ from riskloop.simulation.parameters import PROGRAMME_TIER, PROGRAMMES, WorldConf
 from riskloop.simulation.population import ETHNICITY_NAMES, Areas, Population, build_areas, build_population
 from riskloop.simulation.streams import Streams
 
-ROLE_NAMES = tuple(sorted(ROLE_CODE, key=ROLE_CODE.get))
+ROLE_NAMES = tuple(sorted(ROLE_CODE, key=ROLE_CODE.__getitem__))
 assert set(ROLE_NAMES) == set(ROLES)
 
 

@@ -23,7 +23,15 @@ from riskloop.features.validate import TableReport, ValidationReport, parse_tabl
 from riskloop.spark.storage import coverage_end, fingerprint, join, read_table, remove
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, Row, SparkSession
+
+
+def _only_row(aggregate: DataFrame) -> Row:
+    """The row of a global aggregate (`first()` is None only for an empty result, which an aggregate never is)."""
+    row = aggregate.first()
+    if row is None:
+        raise ValueError("a global aggregate gave no row")
+    return row
 
 
 @dataclass
@@ -41,7 +49,7 @@ class SparkData:
         """`features.snapshot.check_coverage` of the valid incidents: raise ValueError for a date outside them."""
         from pyspark.sql import functions as F
 
-        first = self.valid["incidents"].agg(F.min("date")).first()[0]
+        first = _only_row(self.valid["incidents"].agg(F.min("date")))[0]
         check_as_of_dates(first.date() if first is not None else None, self.end, as_of_dates)
 
 
@@ -92,7 +100,7 @@ def _table_check(rule: Rule, parent: str, today: date) -> "Column":
             present = present & F.col(column).isNotNull()
         return F.when(present & (F.count(F.lit(1)).over(Window.partitionBy(*rule.columns)) > 1), F.lit(before))
     if rule.kind == "reference":
-        value = F.col(rule.reference.column)
+        value = F.col(rule.target.column)
         return F.when(value.isNotNull() & F.col(parent).isNull(), F.concat(F.lit(before), value, F.lit(after)))
     if rule.kind == "before":
         return F.when(F.col(rule.columns[0]) < F.col(f"{parent}_{rule.columns[1]}"), F.lit(before))
@@ -117,7 +125,8 @@ def _checked(raw: "DataFrame", schema: TableSchema, columns: list[str], rules: l
         checked = checked.join(parent, F.col(ref.column) == F.col(p), "left")
     for i, rule in enumerate(rules):
         if i not in local:
-            checked = checked.withColumn(f"_r{i}", _table_check(rule, parents.get(rule.reference, ""), today))
+            prefix = parents[rule.reference] if rule.reference is not None else ""
+            checked = checked.withColumn(f"_r{i}", _table_check(rule, prefix, today))
     return checked
 
 
@@ -141,8 +150,8 @@ def validate_on_spark(spark: "SparkSession", data_uri: str, today: date | None =
         named = [c.name for c in schema.columns if c.name in columns]
         good = checked.where(F.size("_reasons") == 0).select("_row", *named).persist()   # _row: file order
         bad = checked.where(F.size("_reasons") > 0).select("_row", "_reasons")
-        totals = checked.agg(F.count(F.lit(1)), F.count_if(F.size("_reasons") > 0),
-                             *[F.count(f"_r{i}") for i in range(len(rules))]).first()
+        totals = _only_row(checked.agg(F.count(F.lit(1)), F.count_if(F.size("_reasons") > 0),
+                                       *[F.count(f"_r{i}") for i in range(len(rules))]))
         counts: dict[str, int] = {}
         for rule, failed in zip(rules, totals[2:], strict=True):
             if failed:
@@ -153,7 +162,8 @@ def validate_on_spark(spark: "SparkSession", data_uri: str, today: date | None =
         checked.unpersist()
         valid[schema.name] = good
     end = coverage_end(spark, data_uri) or _last_incident(valid["incidents"]) or today
-    areas = valid["areas"].toPandas().sort_values("_row").drop(columns="_row").reset_index(drop=True)
+    areas: pd.DataFrame = valid["areas"].toPandas()
+    areas = areas.sort_values("_row").drop(columns="_row").reset_index(drop=True)
     programmes = tuple(sorted(r["programme"] for r in valid["interventions"].select("programme").distinct().collect()))
     return SparkData(valid, ValidationReport(reports), end, fingerprint(spark, data_uri), areas, programmes)
 
@@ -176,5 +186,5 @@ def _write_quarantine(spark: "SparkSession", data_uri: str, name: str, raw: "Dat
 def _last_incident(incidents: "DataFrame") -> date | None:
     from pyspark.sql import functions as F
 
-    last = incidents.agg(F.max("date")).first()[0]
+    last = _only_row(incidents.agg(F.max("date")))[0]
     return last.date() if last is not None else None

@@ -48,7 +48,7 @@ def spark_snapshots(spark: "SparkSession", data_uri: str, as_of_dates: list[date
     with staged("snapshot", out_file, staging) as parts:
         snapshots.write.mode("overwrite").parquet(parts)
         written = spark.read.parquet(parts)
-        per_date = written.groupBy("as_of").agg(F.count(F.lit(1)).alias("cohort"), F.count("label").alias("labelled"),
+        per_date: pd.DataFrame = written.groupBy("as_of").agg(F.count(F.lit(1)).alias("cohort"), F.count("label").alias("labelled"),
                                                F.mean("label").alias("positive_rate")).orderBy("as_of").toPandas()
         meta = SnapshotMeta(features=tuple(s.name for s in catalogue),
                             protected=tuple(name for name, _ in columns if name in config.protected), ids=ID_COLUMNS,

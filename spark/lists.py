@@ -49,7 +49,7 @@ def _scored(spark: "SparkSession", data: SparkData, loaded: LoadedModel, catalog
     if missing:
         raise ContractError(f"the data set cannot give {len(missing)} of the model's features "
                             f"({', '.join(missing[:3])}): household features need people.household_id")
-    columns = snapshot_columns(data, loaded.contract.snapshot, catalogue) + [
+    columns = snapshot_columns(data, loaded.contract.data_set_snapshot, catalogue) + [
         ("score", "double"), ("risk", "double"), ("band", "long"), ("band_label", "string")]
     shared = spark.sparkContext.broadcast((partition_context(data, [as_of]), loaded.scorer))
 
@@ -83,7 +83,8 @@ def spark_score_to_lists(spark: "SparkSession", loaded: LoadedModel, data_uri: s
     data.check_coverage([as_of])
     catalogue = spark_catalogue(data, loaded.contract.snapshot)
     scored = _scored(spark, data, loaded, catalogue, as_of, unit_column(per)).persist(StorageLevel.MEMORY_AND_DISK)
-    sizes = scored.groupBy("unit").count().toPandas().set_index("unit")["count"].sort_index()
+    counted: pd.DataFrame = scored.groupBy("unit").count().toPandas()
+    sizes = counted.set_index("unit")["count"].sort_index()
     if sizes.empty:
         raise ScoringError(f"no one is in the cohort at {as_of}: no valid incident in the "
                            f"{loaded.contract.snapshot.lookback_days} days before it")
@@ -108,7 +109,7 @@ def spark_score_to_lists(spark: "SparkSession", loaded: LoadedModel, data_uri: s
     with staged("prioritisation", out_dir, staging) as parts:
         rows.write.mode("overwrite").parquet(parts)
         written = spark.read.parquet(parts)
-        units = written.groupBy("unit").agg(F.count(F.lit(1)).alias("cohort"),
+        units: pd.DataFrame = written.groupBy("unit").agg(F.count(F.lit(1)).alias("cohort"),
                                             F.sum(F.col("listed").cast("long")).alias("listed")).toPandas()
         listed_rows = written.where("listed").toPandas()
         units = units.set_index("unit").sort_index().rename_axis(None)

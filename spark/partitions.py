@@ -95,7 +95,7 @@ def _area_counts(data: SparkData, days: list[int]) -> dict[int, np.ndarray]:
                 cell = np.flatnonzero(counts)
                 yield pd.DataFrame({"t": t, "cell": cell, "n": counts[cell]})
 
-    summed = (rows.mapInPandas(count, "t long, cell long, n long").groupBy("t", "cell").agg(F.sum("n").alias("n"))
+    summed: pd.DataFrame = (rows.mapInPandas(count, "t long, cell long, n long").groupBy("t", "cell").agg(F.sum("n").alias("n"))
               .toPandas())
     out = {}
     for t in days:

@@ -29,6 +29,8 @@ def join(uri: str, name: str) -> str:
 def hadoop_path(spark: "SparkSession", uri: str):
     """(Hadoop Path, its FileSystem) of a URI."""
     jvm = spark.sparkContext._jvm
+    if jvm is None:
+        raise RuntimeError("the Spark session has no JVM gateway (it is stopped)")
     path = jvm.org.apache.hadoop.fs.Path(uri)
     return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
@@ -78,8 +80,8 @@ def _with_row_numbers(raw: "DataFrame") -> "DataFrame":
         total += row["count"]
     start = F.create_map(*[x for pid, off in offsets.items() for x in (F.lit(pid), F.lit(off))]) if offsets else None
     within = F.col("_mid") - F.shiftleft(F.col("_pid").cast("long"), 33)
-    row = (start[F.col("_pid")] + within + 1) if start is not None else F.lit(1)
-    return tagged.withColumn("_row", row.cast("long")).drop("_pid", "_mid")
+    number = (start[F.col("_pid")] + within + 1) if start is not None else F.lit(1)
+    return tagged.withColumn("_row", number.cast("long")).drop("_pid", "_mid")
 
 
 def coverage_end(spark: "SparkSession", data_uri: str) -> date | None:

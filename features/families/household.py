@@ -46,7 +46,10 @@ class Household(FeatureFamily):
         """Windows fit in the lookback, so a member with any record in a window is in the cohort: sums over
         the cohort's households suffice for the involvements."""
         d, n, rows, pos = c.d, c.n, c.rows, c.pos
-        _, household = np.unique(d.household[c.people], return_inverse=True)
+        code = d.household  # household code per person
+        if code is None:
+            raise ValueError("household features need people.household_id")
+        _, household = np.unique(code[c.people], return_inverse=True)
 
         def others(values: np.ndarray) -> np.ndarray:
             values = values.astype(float)
@@ -59,9 +62,9 @@ class Household(FeatureFamily):
         cols = {household_count_feature(who, w): others(np.bincount(pos[mask & (age_days <= w)], minlength=n))
                 for who, mask in involvements for w in c.config.windows}
         age = (c.t - d.birth_day) / 365.25
-        members = d.household[c.people]
+        members = code[c.people]
         for name, living in ((HOUSEHOLD_ADULTS, age >= 18), (HOUSEHOLD_CHILDREN, (age > 0) & (age < 18))):
-            cols[name] = np.bincount(d.household[living], minlength=len(d.household))[members] - living[c.people]
+            cols[name] = np.bincount(code[living], minlength=len(code))[members] - living[c.people]
         window = max(c.config.windows)
         cols[household_known_feature(window)] = others(np.bincount(pos[age_days <= window], minlength=n) > 0)
         return cols

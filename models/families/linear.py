@@ -4,6 +4,8 @@ feature it came from. The scaled logistic baseline and the one-feature prior-har
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -83,7 +85,7 @@ class PriorHarm(LinearFamily):
     """The baseline a partnership has without a model: the signed log of the last year's offending harm."""
 
     name = "prior_harm"
-    hyperparameters: dict[str, Hyperparameter] = {}
+    hyperparameters: ClassVar[dict[str, Hyperparameter]] = {}
 
     def build(self, params, features, categorical, seed, threads):
         if PRIOR_HARM_FEATURE not in features or PRIOR_HARM_FEATURE in categorical:

@@ -117,9 +117,10 @@ def splits(
     if config is not None:
         try:
             cfg = load_config(config)
+            schedule = cfg.data_schedule
         except ConfigError as exc:
             fatal(str(exc))
-        dates, horizon_days, n_test = cfg.schedule.dates(), cfg.horizon_days, cfg.schedule.n_test
+        dates, horizon_days, n_test = schedule.dates(), cfg.horizon_days, schedule.n_test
     else:
         dates = as_of_schedule(start.date(), end.date(), every_months)
     frame = splits_frame(temporal_splits(dates, horizon_days, n_test))

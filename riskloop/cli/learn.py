@@ -19,7 +19,17 @@ from riskloop.studies.closed_loop import LoopSettings
 #: The largest surveillance effect or effect scale the command takes (a finite bound: `inf` is refused).
 MAX_FACTOR = 1000.0
 
-Programme = Enum("Programme", {p: p for p in PROGRAMMES}, type=str)  # type: ignore[misc]
+
+class Programme(str, Enum):
+    """The synthetic world's programmes (`simulation.parameters.PROGRAMMES`)."""
+
+    iris = "iris"
+    drive = "drive"
+    youth_early_action = "youth_early_action"
+    diversion = "diversion"
+
+
+assert tuple(p.value for p in Programme) == PROGRAMMES
 
 
 class Retrain(str, Enum):
@@ -40,15 +50,16 @@ def print_learning(learned: jobs.Learned) -> None:
     for col in ("programme", "started", "naive (points)", "doubly robust (points, 95% CI)"):
         summary.add_column(col, justify="left" if col == "programme" else "right")
     for p in result.programmes:
-        if p.effects is None:
+        o = p.overall
+        if o is None:
             summary.add_row(p.programme, str(p.n_treated), "-", "too few to estimate")
             continue
-        o = p.overall
         summary.add_row(p.programme, f"{p.n_treated:,}", f"{o['naive'] * 100:+.1f}",
                         f"{o['dr'] * 100:+.1f} ({o['dr_ci_low'] * 100:+.1f} to {o['dr_ci_high'] * 100:+.1f})")
     out.print(summary)
     verdict = ("promoted to champion" if result.promoted else
                "not promoted: " + ("; ".join(result.promotion_reasons) or "promotion not asked for"))
+    assert result.challenger is not None  # a learning cycle always registers its challenger
     out.print(f"{result.retrain} challenger v{result.challenger.model_version}: {verdict}")
     out.print(f"learning report {learned.report}; outcomes, effects, drift in {learned.report.parent}/")
 
@@ -89,7 +100,7 @@ def simulate(
     retrain: Annotated[Retrain, typer.Option(help="how the model is retrained each cycle")] = Retrain.treatment_aware,
     surveillance_effect: Annotated[float, typer.Option(min=1.0, max=MAX_FACTOR, help="recording multiplier for the "
                                                        "listed (1 = none)")] = LoopSettings.surveillance_effect,
-    programme: Annotated[Programme, typer.Option(help="the programme the places are on")] = Programme("drive"),  # type: ignore[valid-type]
+    programme: Annotated[Programme, typer.Option(help="the programme the places are on")] = Programme.drive,
     effect_scale: Annotated[float, typer.Option(min=0.0, max=MAX_FACTOR, help="the world's programmes work this "
                                                 "many times as well (each true effect at most 0.95)")
                             ] = LoopSettings.effect_scale,

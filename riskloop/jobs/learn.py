@@ -61,5 +61,5 @@ def learn(job: LearnJob, progress: Progress = no_progress) -> Learned:
     outputs = learning_outputs(result)
     folder = write_learning(job.out, outputs)
     log_learning(result.champion.contract.name, outputs.summary, f"{result.champion.name} v{result.champion.version}",
-                 {p.programme: float(p.overall["dr"]) for p in result.programmes if p.effects is not None}, folder)
+                 {p.programme: float(o["dr"]) for p in result.programmes if (o := p.overall) is not None}, folder)
     return Learned(result, folder / REPORT)

@@ -33,11 +33,12 @@ def model_data(config: ExperimentConfig) -> ModelData:
         dataset = open_dataset(config.data)
         dataset.require_rows("areas", "people", "incidents")
         return from_dataset(config, PreparedData.from_dataset(dataset))
+    table = config.table_source
     try:
-        raw = read_raw_table(config.table.path)
+        raw = read_raw_table(table.path)
     except DataError as exc:
         raise ConfigError(str(exc)) from exc
-    return from_table(config, raw, sha256_file(config.table.path)[:16])
+    return from_table(config, raw, sha256_file(table.path)[:16])
 
 
 @dataclass(frozen=True)
