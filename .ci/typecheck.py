@@ -23,7 +23,19 @@ with tempfile.TemporaryDirectory(prefix="riskloop-typecheck-") as tmp:
     for package, folder in setuptools["package-dir"].items():
         if package != "riskloop":
             (root / package.removeprefix("riskloop.")).symlink_to(REPO / folder)
-    done = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml"),
-                           "--cache-dir", str(REPO / ".mypy_cache"), "-p", "riskloop"],
-                          env={**os.environ, "MYPYPATH": tmp}, cwd=tmp)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(REPO / "pyproject.toml"),
+            "--cache-dir",
+            str(REPO / ".mypy_cache"),
+            "-p",
+            "riskloop",
+        ],
+        env={**os.environ, "MYPYPATH": tmp},
+        cwd=tmp,
+    )
 sys.exit(done.returncode)

@@ -14,7 +14,13 @@ import pandas as pd
 import pyarrow as pa
 
 from riskloop.features.io import (
-    DataError, data_fingerprint, read_raw_table, table_path, write_csv_atomic, write_parquet_atomic, write_text_atomic,
+    DataError,
+    data_fingerprint,
+    read_raw_table,
+    table_path,
+    write_csv_atomic,
+    write_parquet_atomic,
+    write_text_atomic,
 )
 from riskloop.features.schema import TABLE_NAMES
 from riskloop.features.validate import Dataset, validate_tables
@@ -40,8 +46,12 @@ def read_coverage(folder: Path) -> Coverage | None:
         return None
     try:
         meta = json.loads(path.read_text())
-        return Coverage(date.fromisoformat(meta["start"]), date.fromisoformat(meta["end"]),
-                        meta.get("kind", "riskloop data set"), meta.get("seed"))
+        return Coverage(
+            date.fromisoformat(meta["start"]),
+            date.fromisoformat(meta["end"]),
+            meta.get("kind", "riskloop data set"),
+            meta.get("seed"),
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: not a readable coverage (start and end as YYYY-MM-DD): {exc}") from exc
 
@@ -71,8 +81,14 @@ def read_dataset(folder: Path, today: date | None = None) -> Dataset:
         end = coverage.end
     else:
         end = valid["incidents"]["date"].max().date() if len(valid["incidents"]) else today
-    return Dataset(**valid, fingerprint=data_fingerprint(folder, TABLE_NAMES), end=end, report=report,
-                   source=str(folder), quarantine=quarantined)
+    return Dataset(
+        **valid,
+        fingerprint=data_fingerprint(folder, TABLE_NAMES),
+        end=end,
+        report=report,
+        source=str(folder),
+        quarantine=quarantined,
+    )
 
 
 def write_quarantine(folder: Path, quarantine: dict[str, pd.DataFrame]) -> list[Path]:
@@ -95,7 +111,11 @@ def write_dataset(folder: Path, tables: dict[str, pa.Table], coverage: Coverage)
     folder = Path(folder)
     for name, table in tables.items():
         write_parquet_atomic(table, folder / f"{name}.parquet")
-    meta = {"kind": coverage.kind, "start": coverage.start.isoformat(), "end": coverage.end.isoformat(),
-            "seed": coverage.seed}
+    meta = {
+        "kind": coverage.kind,
+        "start": coverage.start.isoformat(),
+        "end": coverage.end.isoformat(),
+        "seed": coverage.seed,
+    }
     write_text_atomic(json.dumps(meta, indent=2, sort_keys=True), folder / COVERAGE_FILE)
     return {name: table.num_rows for name, table in tables.items()}

@@ -38,7 +38,7 @@ class LearningSummary:
     promoted: bool
     promotion_reasons: list[str]
     challenger_version: str | None
-    programmes: dict[str, str]           # programme -> the verdict a board reads
+    programmes: dict[str, str]  # programme -> the verdict a board reads
     recommendation: str
 
 
@@ -51,7 +51,7 @@ class LearningOutputs:
 
     summary: LearningSummary
     outcomes: pd.DataFrame
-    effects: pd.DataFrame                # already under the disclosure rule
+    effects: pd.DataFrame  # already under the disclosure rule
     who_benefits: pd.DataFrame
     drift: pd.DataFrame
     report_html: str

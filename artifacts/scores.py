@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
@@ -32,13 +33,41 @@ MANIFEST = "manifest.json"
 LISTS = "lists"
 REASONS = ("reason_1", "reason_2", "reason_3")
 #: The columns of `prioritisation.parquet`, in order.
-COLUMNS = ("person_id", "area_id", "local_authority", "unit", "rank", "listed", "risk", "band", "band_label",
-           "prevention_tier", *REASONS, "model_name", "model_version", "run_id", "data_fingerprint", "as_of",
-           "scored_at")
-LIST_COLUMNS = ("rank", "person_id", "area_id", "risk", "band", "band_label", "prevention_tier", *REASONS,
-                "review_decision", "review_note")
-ADVISORY = ("# ADVISORY prioritisation list for a case meeting: scores are advice, a practitioner decides; "
-            "record the decision and why in review_decision and review_note.")
+COLUMNS = (
+    "person_id",
+    "area_id",
+    "local_authority",
+    "unit",
+    "rank",
+    "listed",
+    "risk",
+    "band",
+    "band_label",
+    "prevention_tier",
+    *REASONS,
+    "model_name",
+    "model_version",
+    "run_id",
+    "data_fingerprint",
+    "as_of",
+    "scored_at",
+)
+LIST_COLUMNS = (
+    "rank",
+    "person_id",
+    "area_id",
+    "risk",
+    "band",
+    "band_label",
+    "prevention_tier",
+    *REASONS,
+    "review_decision",
+    "review_note",
+)
+ADVISORY = (
+    "# ADVISORY prioritisation list for a case meeting: scores are advice, a practitioner decides; "
+    "record the decision and why in review_decision and review_note."
+)
 
 
 class ScoresError(DataError, ValueError):
@@ -88,15 +117,19 @@ class Counts:
     reconciles: bool
 
     @classmethod
-    def of(cls, report: ValidationReport, cohort: int, scored: int, units: pd.DataFrame) -> "Counts":
+    def of(cls, report: ValidationReport, cohort: int, scored: int, units: pd.DataFrame) -> Counts:
         """The counts of a scoring run: `units` has a row per unit with `cohort`, `places` and `listed`."""
         tables = {t.table: TableCounts(t.read, t.valid, t.quarantined, dict(t.reasons)) for t in report.tables.values()}
-        per_unit = {str(unit): UnitCounts(int(row["cohort"]), int(row["places"]), int(row["listed"]))
-                    for unit, row in units.iterrows()}
+        per_unit = {
+            str(unit): UnitCounts(int(row["cohort"]), int(row["places"]), int(row["listed"]))
+            for unit, row in units.iterrows()
+        }
         listed = int(units["listed"].sum())
-        reconciles = (all(t.read == t.valid + t.quarantined for t in tables.values())
-                      and cohort == scored == int(units["cohort"].sum())
-                      and all(u.listed == min(u.cohort, u.places) for u in per_unit.values()))
+        reconciles = (
+            all(t.read == t.valid + t.quarantined for t in tables.values())
+            and cohort == scored == int(units["cohort"].sum())
+            and all(u.listed == min(u.cohort, u.places) for u in per_unit.values())
+        )
         return cls(tables, cohort, scored, listed, per_unit, bool(reconciles))
 
     @property
@@ -159,8 +192,10 @@ def _write_lists(listed: pd.DataFrame, folder: Path, per: Unit) -> list[tuple[Pa
     listed = listed.assign(review_decision="", review_note="")
     groups = [(Path(_file_name(la)), rows) for la, rows in listed.groupby("local_authority", sort=True)]
     if per == "area":
-        groups += [(Path(_file_name(la)) / _file_name(area), rows)
-                   for (la, area), rows in listed.groupby(["local_authority", "area_id"], sort=True)]
+        groups += [
+            (Path(_file_name(la)) / _file_name(area), rows)
+            for (la, area), rows in listed.groupby(["local_authority", "area_id"], sort=True)
+        ]
     for name, rows in groups:
         path = folder / LISTS / name.with_suffix(".csv")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -172,8 +207,9 @@ def _write_lists(listed: pd.DataFrame, folder: Path, per: Unit) -> list[tuple[Pa
     return written
 
 
-def write_scores(out_dir: Path, manifest: Manifest, per: Unit, write_prioritisation: Callable[[Path], int],
-                 listed: pd.DataFrame) -> Manifest:
+def write_scores(
+    out_dir: Path, manifest: Manifest, per: Unit, write_prioritisation: Callable[[Path], int], listed: pd.DataFrame
+) -> Manifest:
     """Write the scores folder atomically (replaced as a whole): `write_prioritisation(path)` writes
     `prioritisation.parquet` and returns its rows; `listed` (the listed rows) become the lists. Returns
     the manifest as written, with every file's hash and rows."""
@@ -197,8 +233,12 @@ def read_manifest(folder: Path) -> Manifest:
 
 
 def _reviews(folder: Path) -> pd.DataFrame:
-    lists = [pd.read_csv(path, skiprows=int(path.read_text(encoding="utf-8").startswith("#")), dtype=str,
-                         keep_default_na=False) for path in sorted((folder / LISTS).rglob("*.csv"))]
+    lists = [
+        pd.read_csv(
+            path, skiprows=int(path.read_text(encoding="utf-8").startswith("#")), dtype=str, keep_default_na=False
+        )
+        for path in sorted((folder / LISTS).rglob("*.csv"))
+    ]
     if not lists:
         return pd.DataFrame(columns=["person_id", "review_decision"])
     return pd.concat(lists, ignore_index=True)[["person_id", "review_decision"]].drop_duplicates("person_id")

@@ -27,16 +27,16 @@ class TrainingOutputs:
     other file may be logged to MLflow."""
 
     contract: ModelContract
-    metrics: dict[str, float]            # the registered model's test metrics
-    split_metrics: pd.DataFrame          # every model group on every temporal split
+    metrics: dict[str, float]  # the registered model's test metrics
+    split_metrics: pd.DataFrame  # every model group on every temporal split
     importance_by_split: pd.DataFrame
     stability: dict[str, float]
     proxies: pd.DataFrame
-    fairness_by_group: pd.DataFrame      # under the disclosure rule
-    fairness_disparities: pd.DataFrame   # under the disclosure rule
+    fairness_by_group: pd.DataFrame  # under the disclosure rule
+    fairness_disparities: pd.DataFrame  # under the disclosure rule
     fairness_report_html: str
     model_card_html: str
-    plots: dict[str, bytes]              # PNG files the model card embeds
+    plots: dict[str, bytes]  # PNG files the model card embeds
     catalogue: pd.DataFrame | None = None
     rejected: pd.DataFrame | None = None
     rejected_reasons: pd.DataFrame | None = None

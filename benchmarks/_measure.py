@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-
 HERE = str(Path(__file__).resolve().parent)
 
 
@@ -26,14 +25,16 @@ def run_isolated(code: str) -> tuple[float, float, str]:
 
     A fresh process per measurement keeps one size's peak memory from hiding another's.
     """
-    wrapper = (f"import sys, time\nsys.path.insert(0, {HERE!r})\nfrom _measure import peak_rss_gib\n"
-               f"t0 = time.perf_counter()\n{code}\n"
-               "print('__wall', time.perf_counter() - t0)\nprint('__rss', peak_rss_gib())\n")
+    wrapper = (
+        f"import sys, time\nsys.path.insert(0, {HERE!r})\nfrom _measure import peak_rss_gib\n"
+        f"t0 = time.perf_counter()\n{code}\n"
+        "print('__wall', time.perf_counter() - t0)\nprint('__rss', peak_rss_gib())\n"
+    )
     result = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=True)
     lines = result.stdout.splitlines()
-    wall = float(next(l for l in lines if l.startswith("__wall")).split()[1])
-    rss = float(next(l for l in lines if l.startswith("__rss")).split()[1])
-    return wall, rss, "\n".join(l for l in lines if not l.startswith("__"))
+    wall = float(next(line for line in lines if line.startswith("__wall")).split()[1])
+    rss = float(next(line for line in lines if line.startswith("__rss")).split()[1])
+    return wall, rss, "\n".join(line for line in lines if not line.startswith("__"))
 
 
 def bare_matrix(X):
@@ -41,8 +42,10 @@ def bare_matrix(X):
     import numpy as np
     import pandas as pd
 
-    columns = {c: X[c].cat.codes.replace(-1, np.nan).astype(float) if isinstance(X[c].dtype, pd.CategoricalDtype)
-               else X[c] for c in X.columns}
+    columns = {
+        c: X[c].cat.codes.replace(-1, np.nan).astype(float) if isinstance(X[c].dtype, pd.CategoricalDtype) else X[c]
+        for c in X.columns
+    }
     return pd.DataFrame(columns, index=X.index).to_numpy(dtype=np.float64)
 
 
@@ -61,12 +64,25 @@ def scorer_for(calibrated, features: list[str], reference_scores, catalogue=None
     from riskloop.models.scorer import RiskScorer, ventile_cuts
 
     contract = ModelContract(
-        name="bench", registered_model="riskloop-bench", model_group="lightgbm", snapshot=SnapshotConfig(),
-        features=tuple(features), categorical=(), protected=tuple(protected), protected_as_features=(),
-        audit=AuditConfig(), capacity=0.05, band_cuts=ventile_cuts(reference_scores), bands=Bands(),
+        name="bench",
+        registered_model="riskloop-bench",
+        model_group="lightgbm",
+        snapshot=SnapshotConfig(),
+        features=tuple(features),
+        categorical=(),
+        protected=tuple(protected),
+        protected_as_features=(),
+        audit=AuditConfig(),
+        capacity=0.05,
+        band_cuts=ventile_cuts(reference_scores),
+        bands=Bands(),
         training_window=(date(2022, 1, 1), date(2022, 1, 1)),
-        calibration_window=(date(2023, 1, 1), date(2023, 1, 1)), test_window=(date(2024, 1, 1), date(2024, 1, 1)), data_fingerprint="bench", config_hash="bench",
-        riskloop_version=riskloop_version())
+        calibration_window=(date(2023, 1, 1), date(2023, 1, 1)),
+        test_window=(date(2024, 1, 1), date(2024, 1, 1)),
+        data_fingerprint="bench",
+        config_hash="bench",
+        riskloop_version=riskloop_version(),
+    )
     return RiskScorer(calibrated, contract, ReasonTemplates.build(features, catalogue, list(protected)))
 
 
@@ -76,9 +92,9 @@ def bench_model(world: Path, model_file: Path):
     import pickle
     from datetime import date
 
+    from riskloop.artifacts.dataset import read_dataset
     from riskloop.experiments.registry import LoadedModel
     from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
-    from riskloop.artifacts.dataset import read_dataset
     from riskloop.models.calibration import calibrate
     from riskloop.models.estimators import ModelSpec, fit_model
 
@@ -87,12 +103,14 @@ def bench_model(world: Path, model_file: Path):
     features = list(meta.features)
     fit = frame[frame["as_of"] == "2022-01-01"].sample(n=300_000, random_state=0)
     val = frame[frame["as_of"] == "2023-01-01"].sample(n=100_000, random_state=0)
-    spec = ModelSpec("lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600),
-                                  ("num_leaves", 15)))
+    spec = ModelSpec(
+        "lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600), ("num_leaves", 15))
+    )
     model = fit_model(spec, fit[features], fit["label"].to_numpy(), val[features], val["label"].to_numpy(), [], 42, 2)
     scores = model.predict_proba(val[features])[:, 1]
     calibrated, _ = calibrate(model, scores, val["label"].to_numpy(), ("isotonic", "sigmoid"), 42)
     scorer = scorer_for(calibrated, features, scores, prepared.catalogue(SnapshotConfig()), meta.protected)
-    Path(model_file).write_bytes(pickle.dumps(LoadedModel("models:/riskloop-bench@champion", "riskloop-bench", "1",
-                                                          "bench", scorer)))
+    Path(model_file).write_bytes(
+        pickle.dumps(LoadedModel("models:/riskloop-bench@champion", "riskloop-bench", "1", "bench", scorer))
+    )
     return model

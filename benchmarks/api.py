@@ -49,22 +49,42 @@ def write_scores(folder: Path, people: int, rng: np.random.Generator) -> np.ndar
     band = np.minimum(20, 1 + (risk * 60).astype(np.int64))
     ids = np.array([f"p{i:07d}" for i in range(people)], dtype=object)
     reason = np.where(listed, "3 violent incidents in the last year", "")
-    table = pa.table({
-        "person_id": ids, "area_id": np.array([f"A{a:03d}" for a in area], dtype=object), "local_authority": la,
-        "unit": la, "rank": rank, "listed": listed, "risk": risk, "band": band,
-        "band_label": np.where(band >= 18, "high", np.where(band >= 13, "medium", "low")).astype(object),
-        "prevention_tier": np.where(listed, "tertiary", "primary").astype(object),
-        "reason_1": reason.astype(object), "reason_2": reason.astype(object), "reason_3": reason.astype(object),
-        "model_name": np.full(people, "riskloop-escalation", dtype=object),
-        "model_version": np.full(people, "1", dtype=object),
-        "run_id": np.full(people, "bench", dtype=object), "data_fingerprint": np.full(people, "bench", dtype=object),
-        "as_of": pa.array(np.full(people, np.datetime64("2025-07-01", "D")), pa.date32()),
-        "scored_at": np.full(people, "2025-07-02T03:00:00+00:00", dtype=object)})
+    table = pa.table(
+        {
+            "person_id": ids,
+            "area_id": np.array([f"A{a:03d}" for a in area], dtype=object),
+            "local_authority": la,
+            "unit": la,
+            "rank": rank,
+            "listed": listed,
+            "risk": risk,
+            "band": band,
+            "band_label": np.where(band >= 18, "high", np.where(band >= 13, "medium", "low")).astype(object),
+            "prevention_tier": np.where(listed, "tertiary", "primary").astype(object),
+            "reason_1": reason.astype(object),
+            "reason_2": reason.astype(object),
+            "reason_3": reason.astype(object),
+            "model_name": np.full(people, "riskloop-escalation", dtype=object),
+            "model_version": np.full(people, "1", dtype=object),
+            "run_id": np.full(people, "bench", dtype=object),
+            "data_fingerprint": np.full(people, "bench", dtype=object),
+            "as_of": pa.array(np.full(people, np.datetime64("2025-07-01", "D")), pa.date32()),
+            "scored_at": np.full(people, "2025-07-02T03:00:00+00:00", dtype=object),
+        }
+    )
     pq.write_table(table, folder / "prioritisation.parquet")
-    (folder / "manifest.json").write_text(json.dumps({
-        "model": {"name": "riskloop-escalation", "version": "1", "run_id": "bench", "uri": MODEL},
-        "contract": {}, "as_of": str(date(2025, 7, 1)), "data_fingerprint": "bench", "riskloop_version": "bench",
-        "counts": {"scored": people, "listed": int(listed.sum())}}))
+    (folder / "manifest.json").write_text(
+        json.dumps(
+            {
+                "model": {"name": "riskloop-escalation", "version": "1", "run_id": "bench", "uri": MODEL},
+                "contract": {},
+                "as_of": str(date(2025, 7, 1)),
+                "data_fingerprint": "bench",
+                "riskloop_version": "bench",
+                "counts": {"scored": people, "listed": int(listed.sum())},
+            }
+        )
+    )
     return ids
 
 
@@ -108,9 +128,15 @@ async def drive(client: httpx.AsyncClient, send, rate: int, seconds: float, serv
     elapsed = loop.time() - start
     ms = np.percentile(np.array(latencies) * 1000, [50, 95, 99]) if latencies else [float("nan")] * 3
     served = max(1, len(latencies) + errors)
-    return {"p50": ms[0], "p95": ms[1], "p99": ms[2], "errors": errors + len(pending),
-            "achieved": len(latencies) / elapsed, "server_cpu": (cpu_seconds(server_pid) - server_cpu) * 1000 / served,
-            "client_cpu": (time.process_time() - client_cpu) * 1000 / served}
+    return {
+        "p50": ms[0],
+        "p95": ms[1],
+        "p99": ms[2],
+        "errors": errors + len(pending),
+        "achieved": len(latencies) / elapsed,
+        "server_cpu": (cpu_seconds(server_pid) - server_cpu) * 1000 / served,
+        "client_cpu": (time.process_time() - client_cpu) * 1000 / served,
+    }
 
 
 async def settle(client: httpx.AsyncClient) -> None:
@@ -124,16 +150,21 @@ async def settle(client: httpx.AsyncClient) -> None:
 
 
 def line(name: str, rate: int, seconds: float, r: dict) -> str:
-    return (f"{name:<18} {rate:>5}/s x {seconds:>2.0f} s: p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  "
-            f"p99 {r['p99']:6.1f} ms  errors {r['errors']}  achieved {r['achieved']:6.1f}/s  "
-            f"CPU/request: server {r['server_cpu']:.2f} ms, client {r['client_cpu']:.2f} ms")
+    return (
+        f"{name:<18} {rate:>5}/s x {seconds:>2.0f} s: p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  "
+        f"p99 {r['p99']:6.1f} ms  errors {r['errors']}  achieved {r['achieved']:6.1f}/s  "
+        f"CPU/request: server {r['server_cpu']:.2f} ms, client {r['client_cpu']:.2f} ms"
+    )
 
 
 async def benchmark(base: str, token: str, ids: np.ndarray, rng: np.random.Generator, server_pid: int) -> None:
     people = [f"/people/{p}" for p in rng.choice(ids, 20_000)]
-    rows = [json.dumps({"dataframe_split": {"columns": ["age", "priors", "charge_degree"],
-                                            "data": [[float(a), float(p), d]]}}).encode()
-            for a, p, d in zip(rng.integers(18, 70, 1000), rng.poisson(2, 1000), rng.choice(["F", "M"], 1000))]
+    rows = [
+        json.dumps(
+            {"dataframe_split": {"columns": ["age", "priors", "charge_degree"], "data": [[float(a), float(p), d]]}}
+        ).encode()
+        for a, p, d in zip(rng.integers(18, 70, 1000), rng.poisson(2, 1000), rng.choice(["F", "M"], 1000))
+    ]
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
 
@@ -141,8 +172,9 @@ async def benchmark(base: str, token: str, ids: np.ndarray, rng: np.random.Gener
         return await client.get(people[i % len(people)])
 
     async def invocation(client, i):
-        return await client.post("/invocations", content=rows[i % len(rows)],
-                                 headers={"Content-Type": "application/json"})
+        return await client.post(
+            "/invocations", content=rows[i % len(rows)], headers={"Content-Type": "application/json"}
+        )
 
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=5) as client:
         for name, send in (("GET /people", person), ("POST /invocations", invocation)):
@@ -172,23 +204,61 @@ def main() -> None:
         ids = write_scores(tmp / "scores", people, rng)
         print(f"score folder of {people:,} people in {time.perf_counter() - t0:.1f} s", flush=True)
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "riskloop.cli", "train", "--config",
-                        str(REPO / "tests" / "data" / "screening.yaml"), "--out", str(tmp / "train")],
-                       env=env, cwd=tmp, check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "riskloop.cli",
+                "train",
+                "--config",
+                str(REPO / "tests" / "data" / "screening.yaml"),
+                "--out",
+                str(tmp / "train"),
+            ],
+            env=env,
+            cwd=tmp,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         print(f"trained {MODEL} in {time.perf_counter() - t0:.1f} s", flush=True)
         token = create_token(tmp / "tokens.jsonl", "bench", ("all",))
         port = free_port()
         with open(tmp / "server.log", "w") as log:
             server = subprocess.Popen(
-                [sys.executable, "-m", "riskloop.cli", "serve", "--scores", str(tmp / "scores"), "--model", MODEL,
-                 "--port", str(port), "--tokens", str(tmp / "tokens.jsonl"), "--audit-log", str(tmp / "audit.jsonl"),
-                 "--rate", "1000000", "--burst", "1000000"], env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "riskloop.cli",
+                    "serve",
+                    "--scores",
+                    str(tmp / "scores"),
+                    "--model",
+                    MODEL,
+                    "--port",
+                    str(port),
+                    "--tokens",
+                    str(tmp / "tokens.jsonl"),
+                    "--audit-log",
+                    str(tmp / "audit.jsonl"),
+                    "--rate",
+                    "1000000",
+                    "--burst",
+                    "1000000",
+                ],
+                env=env,
+                cwd=tmp,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             base = f"http://127.0.0.1:{port}"
             try:
                 if not wait_until_healthy(base, server, 120):
                     raise SystemExit(f"the server did not start:\n{(tmp / 'server.log').read_text()[-2000:]}")
-                print(f"server ready in {time.perf_counter() - t0:.1f} s (loads the scores, index and model)\n",
-                      flush=True)
+                print(
+                    f"server ready in {time.perf_counter() - t0:.1f} s (loads the scores, index and model)\n",
+                    flush=True,
+                )
                 asyncio.run(benchmark(base, token, ids, rng, server.pid))
             finally:
                 server.terminate()

@@ -11,12 +11,11 @@ from __future__ import annotations
 import sys
 from datetime import date
 
+import numpy as np
 from _measure import bare_matrix, now, peak_rss_gib, scorer_for
 
-import numpy as np
-
-from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, build_snapshots
 from riskloop.artifacts.dataset import read_dataset
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, build_snapshots
 from riskloop.models.calibration import calibrate
 from riskloop.models.estimators import ModelSpec, fit_model
 
@@ -29,12 +28,15 @@ frame, meta = build_snapshots(prepared, [date(2022, 1, 1), date(2023, 1, 1)], co
 features = list(meta.features)
 fit_rows = frame[frame["as_of"] == "2022-01-01"].sample(n=300_000, random_state=0)
 val_rows = frame[frame["as_of"] == "2023-01-01"].sample(n=100_000, random_state=0)
-spec = ModelSpec("lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600), ("num_leaves", 15)))
-model = fit_model(spec, fit_rows[features], fit_rows["label"].to_numpy(), val_rows[features], val_rows["label"].to_numpy(), [], 42)
+spec = ModelSpec(
+    "lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600), ("num_leaves", 15))
+)
+model = fit_model(
+    spec, fit_rows[features], fit_rows["label"].to_numpy(), val_rows[features], val_rows["label"].to_numpy(), [], 42
+)
 val_scores = model.predict_proba(val_rows[features])[:, 1]
 calibrated, _ = calibrate(model, val_scores, val_rows["label"].to_numpy(), ("isotonic", "sigmoid"), 42)
-scorer = scorer_for(calibrated, features, val_scores,
-                    prepared.catalogue(config), meta.protected)
+scorer = scorer_for(calibrated, features, val_scores, prepared.catalogue(config), meta.protected)
 booster = model.named_steps["model"].booster_
 trees, leaves = booster.num_trees(), 15
 
@@ -48,12 +50,16 @@ reasons = scorer.reasons(sample, 3)
 reasons_s = now() - t0
 print(f"model: {trees} trees x {leaves} leaves, {len(features)} features; {len(sample):,} rows")
 print(f"bare pred_contrib        {len(sample) / bare_s:10,.0f} rows/s")
-print(f"riskloop reason codes    {len(sample) / reasons_s:10,.0f} rows/s  = {bare_s / reasons_s:.2f} of bare (goal >= 0.8)")
+print(
+    f"riskloop reason codes    {len(sample) / reasons_s:10,.0f} rows/s  = {bare_s / reasons_s:.2f} of bare (goal >= 0.8)"
+)
 
 t0 = now()
 risk = scorer.risk(cohort)
 top = cohort.iloc[np.argsort(-risk, kind="stable")[: int(0.05 * len(dataset.people))]]
 scorer.score(top, reasons=3)
 explain_s = now() - t0
-print(f"score the cohort ({len(cohort):,}) and explain the top 5% of {len(dataset.people):,} people "
-      f"({len(top):,}): {explain_s:.1f} s; peak RSS {peak_rss_gib():.2f} GiB")
+print(
+    f"score the cohort ({len(cohort):,}) and explain the top 5% of {len(dataset.people):,} people "
+    f"({len(top):,}): {explain_s:.1f} s; peak RSS {peak_rss_gib():.2f} GiB"
+)

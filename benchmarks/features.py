@@ -11,11 +11,10 @@ import sys
 from datetime import date
 
 import duckdb
-
 from _measure import now, peak_rss_gib
 
-from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
 from riskloop.artifacts.dataset import read_dataset
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
 
 world = sys.argv[1]
 as_of = date.fromisoformat(sys.argv[2]) if len(sys.argv) > 2 else date(2024, 1, 1)
@@ -54,11 +53,15 @@ features = len(prepared.catalogue(config))
 print(f"world: {len(dataset.people):,} people, {len(dataset.incidents):,} incident rows; as-of {as_of}")
 print(f"read + validate      {load_s:7.1f} s")
 print(f"prepare arrays       {prepare_s:7.1f} s")
-print(f"snapshot             {snapshot_s:7.1f} s  ({len(snapshot):,} cohort rows x {features} features, "
-      f"{len(snapshot) / snapshot_s:,.0f} rows/s)")
+print(
+    f"snapshot             {snapshot_s:7.1f} s  ({len(snapshot):,} cohort rows x {features} features, "
+    f"{len(snapshot) / snapshot_s:,.0f} rows/s)"
+)
 print(f"whole feature build  {load_s + build_s:7.1f} s  (goal <= 60 s)")
 print(f"peak RSS             {peak_rss_gib():7.2f} GiB (goal <= 6)")
 print(f"DuckDB 365d type x role query {query_s:.2f} s ({query_rows:,} rows)")
-print(f"per family ({families} families): riskloop build {build_s / families:.2f} s = "
-      f"{build_s / families / query_s:.2f}x the query (goal <= 1.5); with read+validate "
-      f"{(load_s + build_s) / families / query_s:.2f}x")
+print(
+    f"per family ({families} families): riskloop build {build_s / families:.2f} s = "
+    f"{build_s / families / query_s:.2f}x the query (goal <= 1.5); with read+validate "
+    f"{(load_s + build_s) / families / query_s:.2f}x"
+)

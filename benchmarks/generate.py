@@ -35,5 +35,7 @@ for n in SIZES:
     with tempfile.TemporaryDirectory() as tmp:
         wall, rss, stdout = run_isolated(GENERATE.format(n=n, out=tmp))
     bare, _, _ = run_isolated(BASELINE.format(n=n))
-    print(f"{n:>10,} {wall:>8.1f} {n / wall:>10,.0f} {rss:>9.2f} {int(stdout):>11,} {bare:>7.1f} {wall / bare:>6.1f}",
-          flush=True)
+    print(
+        f"{n:>10,} {wall:>8.1f} {n / wall:>10,.0f} {rss:>9.2f} {int(stdout):>11,} {bare:>7.1f} {wall / bare:>6.1f}",
+        flush=True,
+    )

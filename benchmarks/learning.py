@@ -52,20 +52,20 @@ import pandas as pd
 from _measure import now, run_isolated
 from scipy.special import expit
 
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.experiments.config import load_config
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
-from riskloop.artifacts.dataset import read_dataset
 from riskloop.learning.effects import att, cross_fit, naive
-from riskloop.studies.closed_loop import LoopSettings, model_config, run_loop
 from riskloop.simulation.parameters import PROGRAMMES, WorldConfig
 from riskloop.simulation.truth import offending_counts
 from riskloop.simulation.world import Enrolment, extend, simulate, write_world
+from riskloop.studies.closed_loop import LoopSettings, model_config, run_loop
 
-THREADS = int(os.environ.get("BENCH_THREADS", 2))   # LightGBM threads; 1 when two benchmarks share 2 cores
+THREADS = int(os.environ.get("BENCH_THREADS", 2))  # LightGBM threads; 1 when two benchmarks share 2 cores
 ESCALATION = Path(__file__).resolve().parent.parent / "experiments" / "escalation.yaml"
 AS_OF = date(2024, 1, 1)
 SHARE = 0.02  # mean share of the cohort referred to each programme
-MOST = 0.2    # the most any one person is referred to each programme: all four at most 0.8, so everyone may be a control
+MOST = 0.2  # the most any one person is referred to each programme: all four at most 0.8, so everyone may be a control
 
 
 def referral(snapshot: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
@@ -95,12 +95,20 @@ def coverage_seed(seed: int, people: int) -> list[dict]:
     choice = referral(snapshot, np.random.default_rng([seed, 11]))
     first = sim.months
     untreated = copy.deepcopy(sim)
-    extend(sim, 12, lambda s, m: [Enrolment(index[choice == k], p) for k, p in enumerate(PROGRAMMES)] if m == first else None)
+    extend(
+        sim,
+        12,
+        lambda s, m: [Enrolment(index[choice == k], p) for k, p in enumerate(PROGRAMMES)] if m == first else None,
+    )
     extend(untreated, 12)
     y1 = offending_counts(sim, first, first + 12, recorded_only=True)[index] > 0
     y0 = offending_counts(untreated, first, first + 12, recorded_only=True)[index] > 0
-    features = [c for c in snapshot.columns if c not in ("person_id", "area_id", "local_authority", "as_of", "label",
-                                                         *SnapshotConfig().protected) and snapshot[c].dtype != object]
+    features = [
+        c
+        for c in snapshot.columns
+        if c not in ("person_id", "area_id", "local_authority", "as_of", "label", *SnapshotConfig().protected)
+        and snapshot[c].dtype != object
+    ]
     rows = []
     for k, programme in enumerate(PROGRAMMES):
         rows_ = (choice == k) | (choice < 0)
@@ -110,9 +118,19 @@ def coverage_seed(seed: int, people: int) -> list[dict]:
         dr = att(t, y, cross_fit(X, t, y, 5, seed, THREADS))
         raw = naive(t, y)
         truth = float((y1[choice == k].astype(int) - y0[choice == k].astype(int)).mean())
-        rows.append({"seed": seed, "programme": programme, "treated": int(t.sum()), "truth": truth,
-                     "dr": dr.value, "dr_ci_low": dr.ci_low, "dr_ci_high": dr.ci_high, "naive": raw.value,
-                     "covered": dr.ci_low <= truth <= dr.ci_high})
+        rows.append(
+            {
+                "seed": seed,
+                "programme": programme,
+                "treated": int(t.sum()),
+                "truth": truth,
+                "dr": dr.value,
+                "dr_ci_low": dr.ci_low,
+                "dr_ci_high": dr.ci_high,
+                "naive": raw.value,
+                "covered": dr.ci_low <= truth <= dr.ci_high,
+            }
+        )
     return rows
 
 
@@ -124,10 +142,15 @@ def coverage(seeds: int, people: int) -> None:
         print(f"seed {seed}: {now() - t0:.0f} s", flush=True)
     frame = pd.DataFrame(rows)
     summary = frame.groupby("programme").agg(
-        treated=("treated", "mean"), truth=("truth", "mean"), dr=("dr", "mean"), naive=("naive", "mean"),
-        coverage=("covered", "mean"), dr_bias=("dr", lambda s: (s - frame.loc[s.index, "truth"]).mean()),
+        treated=("treated", "mean"),
+        truth=("truth", "mean"),
+        dr=("dr", "mean"),
+        naive=("naive", "mean"),
+        coverage=("covered", "mean"),
+        dr_bias=("dr", lambda s: (s - frame.loc[s.index, "truth"]).mean()),
         naive_bias=("naive", lambda s: (s - frame.loc[s.index, "truth"]).mean()),
-        dr_ci_width=("dr_ci_high", lambda s: (s - frame.loc[s.index, "dr_ci_low"]).mean()))
+        dr_ci_width=("dr_ci_high", lambda s: (s - frame.loc[s.index, "dr_ci_low"]).mean()),
+    )
     print(f"doubly robust effect on the treated vs the truth, {seeds} seeds x {people:,} people, as of {AS_OF}:")
     print(summary.round(4).to_string())
     print(f"overall coverage {frame['covered'].mean():.3f}; {now() - t0:.0f} s")
@@ -136,79 +159,134 @@ def coverage(seeds: int, people: int) -> None:
 RANKING = ["model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped", "helped_rank_shift"]
 
 
-def policies(seeds: int, people: int, cycles: int, surveillance: float, every_policy: bool = True,
-             retrained: str = "risk", effect_scale: float = 1.0, compare: bool = False, places: int | None = None,
-             same_data_only: bool = False) -> None:
+def policies(
+    seeds: int,
+    people: int,
+    cycles: int,
+    surveillance: float,
+    every_policy: bool = True,
+    retrained: str = "risk",
+    effect_scale: float = 1.0,
+    compare: bool = False,
+    places: int | None = None,
+    same_data_only: bool = False,
+) -> None:
     base = load_config(ESCALATION)
-    if same_data_only:   # one loop per seed, each cycle's data retrained both ways
+    if same_data_only:  # one loop per seed, each cycle's data retrained both ways
         runs = [(retrained, "treatment-aware")]
     else:
         runs = [("none", "treatment-aware"), (retrained, "treatment-aware"), (retrained, "naive")]
-        if surveillance == 1.0 and every_policy:   # the policies; with surveillance, how risk targeting's retraining drifts
+        if (
+            surveillance == 1.0 and every_policy
+        ):  # the policies; with surveillance, how risk targeting's retraining drifts
             runs[2:2] = [("random", "treatment-aware"), ("uplift", "treatment-aware")]
     places = places or max(50, people // 100)
-    print(f"{seeds} seeds x {people:,} people, {cycles} cycles, {places} places a year on DRIVE, "
-          f"surveillance {surveillance:g}, programme effects x {effect_scale:g}", flush=True)
+    print(
+        f"{seeds} seeds x {people:,} people, {cycles} cycles, {places} places a year on DRIVE, "
+        f"surveillance {surveillance:g}, programme effects x {effect_scale:g}",
+        flush=True,
+    )
     frames = []
     for seed in range(seeds):
         for policy, retrain in runs:
             t0 = now()
             with tempfile.TemporaryDirectory() as tmp:
-                settings = LoopSettings(people, seed, cycles, places, policy, retrain, surveillance,
-                                        "drive", THREADS, effect_scale, compare and policy != "none", same_data_only)
+                settings = LoopSettings(
+                    people,
+                    seed,
+                    cycles,
+                    places,
+                    policy,
+                    retrain,
+                    surveillance,
+                    "drive",
+                    THREADS,
+                    effect_scale,
+                    compare and policy != "none",
+                    same_data_only,
+                )
                 frames.append(run_loop(settings, base, Path(tmp)).assign(seed=seed))
             print(f"seed {seed} {policy} {retrain}: {now() - t0:.0f} s", flush=True)
     frame = pd.concat(frames, ignore_index=True)
-    if ("none", "treatment-aware") in runs:   # escalations prevented are counted against the none policy's loop
+    if ("none", "treatment-aware") in runs:  # escalations prevented are counted against the none policy's loop
         for measure, what in (("true_escalations", "true escalations"), ("true_offending_harm", "true offending harm")):
             totals = frame.groupby(["seed", "policy", "retrain"])[measure].sum().unstack(["policy", "retrain"])
-            prevented = totals.rsub(totals[("none", "treatment-aware")], axis=0).drop(columns=[("none", "treatment-aware")])
+            prevented = totals.rsub(totals[("none", "treatment-aware")], axis=0).drop(
+                columns=[("none", "treatment-aware")]
+            )
             mean, half = prevented.mean(), 1.96 * prevented.std(ddof=1) / np.sqrt(len(prevented))
             print(f"{what} prevented over {cycles} cycles against no places (mean over {seeds} seeds, 95% interval):")
             for column in prevented.columns:
-                print(f"  {column[0]:>7} ({column[1]}): {mean[column]:8.1f}  ({mean[column] - half[column]:.1f} to "
-                      f"{mean[column] + half[column]:.1f})")
-    by_cycle = frame.groupby(["policy", "retrain", "cycle"])[["model_auc_vs_true_risk", "model_auc_vs_true_risk_unhelped",
-                                                               "helped_rank_shift", "recorded_true_ratio_listed",
-                                                               "recorded_true_ratio_others", "true_effect_on_label",
-                                                               "dr_estimate", "naive_estimate",
-                                                               "last_cycles_places_top_ranked_again"]].mean()
+                print(
+                    f"  {column[0]:>7} ({column[1]}): {mean[column]:8.1f}  ({mean[column] - half[column]:.1f} to "
+                    f"{mean[column] + half[column]:.1f})"
+                )
+    by_cycle = frame.groupby(["policy", "retrain", "cycle"])[
+        [
+            "model_auc_vs_true_risk",
+            "model_auc_vs_true_risk_unhelped",
+            "helped_rank_shift",
+            "recorded_true_ratio_listed",
+            "recorded_true_ratio_others",
+            "true_effect_on_label",
+            "dr_estimate",
+            "naive_estimate",
+            "last_cycles_places_top_ranked_again",
+        ]
+    ].mean()
     print(by_cycle.round(3).to_string())
     paired = frame[frame["policy"] == retrained].set_index(["seed", "cycle", "retrain"])[RANKING].unstack("retrain")
     if {"naive", "treatment-aware"} <= set(paired.columns.get_level_values("retrain")) and seeds > 1:
-        by = (paired.xs("treatment-aware", axis=1, level="retrain")
-              - paired.xs("naive", axis=1, level="retrain")).groupby(level="cycle")
-        print_paired(by, f"{retrained} targeting, treatment-aware minus naive retraining, between the loops "
-                         f"(mean over {seeds} seeds, 95% interval):")
+        by = (
+            paired.xs("treatment-aware", axis=1, level="retrain") - paired.xs("naive", axis=1, level="retrain")
+        ).groupby(level="cycle")
+        print_paired(
+            by,
+            f"{retrained} targeting, treatment-aware minus naive retraining, between the loops "
+            f"(mean over {seeds} seeds, 95% interval):",
+        )
     if compare:
         same = frame[frame["policy"] == retrained].set_index(["seed", "retrain", "cycle"])
         model, other = same[RANKING], same[[f"other_retrain_{name}" for name in RANKING]].set_axis(RANKING, axis=1)
         on_aware = same.index.get_level_values("retrain") == "treatment-aware"
         aware, naive_ = pd.concat([model[on_aware], other[~on_aware]]), pd.concat([other[on_aware], model[~on_aware]])
         paths = "the treatment-aware loop's path" if same_data_only else "the mean of both loops' paths"
-        print_paired((aware - naive_).groupby(level=["seed", "cycle"]).mean().groupby(level="cycle"),
-                     f"{retrained} targeting, treatment-aware minus naive retraining on the same data "
-                     f"({paths}, over {seeds} seeds, 95% interval):")
-    if same_data_only:   # the ceiling: retrained naively on the same world with no programme effect
-        ceiling, thinned = (same[[f"{which}_{name}" for name in RANKING]].set_axis(RANKING, axis=1)
-                            for which in ("ceiling", "thinned_ceiling"))
-        for title, difference in (("the ceiling (retrained on the world with no programme effect) minus naive "
-                                   "retraining", ceiling - naive_),
-                                  ("the ceiling minus treatment-aware retraining", ceiling - aware),
-                                  ("the thinned ceiling (its positive rows left out at random down to the recorded "
-                                   "world's count) minus naive retraining", thinned - naive_)):
-            print_paired(difference.groupby(level="cycle"), f"{title} (over {seeds} seeds, 95% interval):",
-                         skip_first=False)
+        print_paired(
+            (aware - naive_).groupby(level=["seed", "cycle"]).mean().groupby(level="cycle"),
+            f"{retrained} targeting, treatment-aware minus naive retraining on the same data "
+            f"({paths}, over {seeds} seeds, 95% interval):",
+        )
+    if same_data_only:  # the ceiling: retrained naively on the same world with no programme effect
+        ceiling, thinned = (
+            same[[f"{which}_{name}" for name in RANKING]].set_axis(RANKING, axis=1)
+            for which in ("ceiling", "thinned_ceiling")
+        )
+        for title, difference in (
+            ("the ceiling (retrained on the world with no programme effect) minus naive retraining", ceiling - naive_),
+            ("the ceiling minus treatment-aware retraining", ceiling - aware),
+            (
+                "the thinned ceiling (its positive rows left out at random down to the recorded "
+                "world's count) minus naive retraining",
+                thinned - naive_,
+            ),
+        ):
+            print_paired(
+                difference.groupby(level="cycle"), f"{title} (over {seeds} seeds, 95% interval):", skip_first=False
+            )
 
 
 def print_paired(by, title: str, skip_first: bool = True) -> None:
     """Per cycle, mean and 95% interval; after the first unless told (when both scored with the burn-in model)."""
     mean, half = by.mean(), (1.96 * by.std(ddof=1)).div(np.sqrt(by.size()), axis=0)
     print(title)
-    for cycle in mean.index[int(skip_first):]:
+    for cycle in mean.index[int(skip_first) :]:
         m, h = mean.loc[cycle], half.loc[cycle]
-        print(f"  cycle {cycle}: " + "; ".join(f"{name} {m[name]:+.4f} ({m[name] - h[name]:+.4f} to {m[name] + h[name]:+.4f})"
-                                             for name in RANKING))
+        print(
+            f"  cycle {cycle}: "
+            + "; ".join(
+                f"{name} {m[name]:+.4f} ({m[name] - h[name]:+.4f} to {m[name] + h[name]:+.4f})" for name in RANKING
+            )
+        )
 
 
 def learn_time(people: int) -> None:
@@ -221,7 +299,7 @@ def learn_time(people: int) -> None:
     from riskloop.pipelines.data import from_dataset
     from riskloop.pipelines.train import train
 
-    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):   # the SQLite store keeps artifacts in ./mlruns
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):  # the SQLite store keeps artifacts in ./mlruns
         os.environ["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_REGISTRY_URI"] = f"sqlite:///{tmp}/mlflow.db"
         configure_tracking()
         world = Path(tmp, "world")
@@ -230,14 +308,18 @@ def learn_time(people: int) -> None:
         counts = write_world(sim, world)
         end = sim.config.end
         del sim
-        print(f"set-up: world of {people:,} people ({counts['incidents']:,} incidents) in {now() - t0:.0f} s", flush=True)
+        print(
+            f"set-up: world of {people:,} people ({counts['incidents']:,} incidents) in {now() - t0:.0f} s", flush=True
+        )
         config = model_config(load_config(ESCALATION), world, end, THREADS)
         t0 = now()
         data = from_dataset(config, PreparedData.from_dataset(read_dataset(world)))
         outcome = log_training(config, data, train(data, config), Path(tmp, "champion"))
         MlflowClient().set_registered_model_alias(config.registered_model, "champion", outcome.model_version)
-        print(f"set-up: champion v{outcome.model_version} on {len(data.frame):,} snapshot rows in {now() - t0:.0f} s",
-              flush=True)
+        print(
+            f"set-up: champion v{outcome.model_version} on {len(data.frame):,} snapshot rows in {now() - t0:.0f} s",
+            flush=True,
+        )
         del data
         Path(tmp, "config.pkl").write_bytes(pickle.dumps(config))
         wall, rss, out = run_isolated(f"""
@@ -251,23 +333,32 @@ result = learn(LearnJob(f"models:/{{config.registered_model}}@champion", Path({s
                         Path({tmp!r}, "learn"), threads={THREADS})).result
 print("cohort", len(result.outcomes), "promoted", result.promoted)
 """)
-    print(f"riskloop learn on {people:,} people: {wall:.0f} s ({wall / 60:.1f} min; goal <= 10 min), "
-          f"peak RSS {rss:.2f} GiB; {out.strip()}")
+    print(
+        f"riskloop learn on {people:,} people: {wall:.0f} s ({wall / 60:.1f} min; goal <= 10 min), "
+        f"peak RSS {rss:.2f} GiB; {out.strip()}"
+    )
 
 
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "coverage"
     words = sys.argv[2:]
-    args = [float(a) for a in words[:3 if mode in ("retraining", "same-data") else None]]
+    args = [float(a) for a in words[: 3 if mode in ("retraining", "same-data") else None]]
     if mode == "coverage":
         coverage(int(args[0]) if args else 20, int(args[1]) if len(args) > 1 else 20_000)
     elif mode in ("retraining", "same-data"):
-        policies(*(int(a) for a in (args + [3, 20_000, 4][len(args):])[:3]), 1.0, every_policy=False,
-                 retrained=words[3] if len(words) > 3 else "risk", effect_scale=float(words[4]) if len(words) > 4 else 1.0,
-                 compare=True, places=int(words[5]) if len(words) > 5 else None, same_data_only=mode == "same-data")
+        policies(
+            *(int(a) for a in (args + [3, 20_000, 4][len(args) :])[:3]),
+            1.0,
+            every_policy=False,
+            retrained=words[3] if len(words) > 3 else "risk",
+            effect_scale=float(words[4]) if len(words) > 4 else 1.0,
+            compare=True,
+            places=int(words[5]) if len(words) > 5 else None,
+            same_data_only=mode == "same-data",
+        )
     elif mode == "learn":
         learn_time(int(args[0]) if args else 1_000_000)
     elif mode == "policies":
-        policies(*(int(a) for a in (args + [3, 20_000, 4][len(args):])[:3]), args[3] if len(args) > 3 else 1.0)
+        policies(*(int(a) for a in (args + [3, 20_000, 4][len(args) :])[:3]), args[3] if len(args) > 3 else 1.0)
     else:
         raise SystemExit(__doc__)

@@ -22,8 +22,8 @@ from _measure import now
 from sklearn.metrics import roc_auc_score
 
 from riskloop.experiments.config import load_config, with_data
-from riskloop.models.metrics import capacity_k, expected_calibration_error, top_k
 from riskloop.jobs.model import model_data
+from riskloop.models.metrics import capacity_k, expected_calibration_error, top_k
 from riskloop.pipelines.train import train
 from riskloop.simulation import truth
 from riskloop.simulation.parameters import WorldConfig
@@ -60,24 +60,36 @@ with tempfile.TemporaryDirectory() as tmp:
     risk = result.latest_test[chosen].to_numpy()
     top = top_k(risk, capacity_k(len(risk), TOP_SHARE))
     fit_dates = data.frame.loc[latest.fit, "as_of"]
-    print(f"world {people:,} people (seed {seed}); latest split {latest.name}: {len(test):,} cohort rows, "
-          f"prevalence {y.mean():.3f}; fit on {fit_dates.nunique()} snapshots "
-          f"{fit_dates.min().date()} .. {fit_dates.max().date()} ({latest.fit.sum():,} rows), "
-          f"{len(data.features)} features; {now() - t0:.0f} s")
+    print(
+        f"world {people:,} people (seed {seed}); latest split {latest.name}: {len(test):,} cohort rows, "
+        f"prevalence {y.mean():.3f}; fit on {fit_dates.nunique()} snapshots "
+        f"{fit_dates.min().date()} .. {fit_dates.max().date()} ({latest.fit.sum():,} rows), "
+        f"{len(data.features)} features; {now() - t0:.0f} s"
+    )
     print(f"oracle AUC (true probabilities)    {oracle_auc:.4f}")
     print(f"selected on validation: {chosen}")
-    print(f"  AUC {selected['roc_auc']:.4f} = {selected['roc_auc'] / oracle_auc:.3f}x oracle (goal >= 0.965); "
-          f"precision@k {selected['precision_at_k']:.3f}, Brier {selected['brier']:.4f}")
-    print(f"  ECE {selected['ece']:.4f} (10 bins), {expected_calibration_error(y, risk, bins=20):.4f} "
-          f"(20 equal-frequency bins) (goal <= 0.02)")
-    print(f"  top {TOP_SHARE:.0%} ({top.sum():,} people): mean predicted {risk[top].mean():.3f}, "
-          f"observed {y[top].mean():.3f}")
+    print(
+        f"  AUC {selected['roc_auc']:.4f} = {selected['roc_auc'] / oracle_auc:.3f}x oracle (goal >= 0.965); "
+        f"precision@k {selected['precision_at_k']:.3f}, Brier {selected['brier']:.4f}"
+    )
+    print(
+        f"  ECE {selected['ece']:.4f} (10 bins), {expected_calibration_error(y, risk, bins=20):.4f} "
+        f"(20 equal-frequency bins) (goal <= 0.02)"
+    )
+    print(
+        f"  top {TOP_SHARE:.0%} ({top.sum():,} people): mean predicted {risk[top].mean():.3f}, "
+        f"observed {y[top].mean():.3f}"
+    )
     print(f"LightGBM AUC, best of grid on test {lgbm_best:.4f} = {lgbm_best / oracle_auc:.3f}x oracle")
-    print(f"logistic baseline AUC              {logistic:.4f}; selected - logistic = "
-          f"{selected['roc_auc'] - logistic:+.4f} (goal >= +0.01)")
-    print(f"oracle precision@k at the same capacity: {y[(-p_true).argsort()[:int(selected['k'])]].mean():.3f}")
+    print(
+        f"logistic baseline AUC              {logistic:.4f}; selected - logistic = "
+        f"{selected['roc_auc'] - logistic:+.4f} (goal >= +0.01)"
+    )
+    print(f"oracle precision@k at the same capacity: {y[(-p_true).argsort()[: int(selected['k'])]].mean():.3f}")
     print("each family's group chosen on validation (the latest split), on its test window:")
     for family, groups in rows.groupby("family", sort=False):
         best = groups.loc[groups["val_roc_auc"].idxmax()]
-        print(f"  {family:<10} {best.name:<60} AUC {best['roc_auc']:.4f} = {best['roc_auc'] / oracle_auc:.3f}x "
-              f"oracle; precision@k {best['precision_at_k']:.3f}")
+        print(
+            f"  {family:<10} {best.name:<60} AUC {best['roc_auc']:.4f} = {best['roc_auc'] / oracle_auc:.3f}x "
+            f"oracle; precision@k {best['precision_at_k']:.3f}"
+        )

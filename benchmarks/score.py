@@ -23,19 +23,26 @@ with tempfile.TemporaryDirectory() as tmp:
     model = bench_model(world, Path(tmp, "model.pkl"))
     trees = model.named_steps["model"].booster_.num_trees()  # up to the best iteration
 
-    setup = (f"import pickle, sys; from datetime import date; from pathlib import Path; sys.path.insert(0, {HERE!r})\n"
-             f"loaded = pickle.loads(Path({tmp!r}, 'model.pkl').read_bytes())\n"
-             f"as_of = date.fromisoformat({as_of!r}); world = Path({str(world)!r})\n")
-    wall, rss, out = run_isolated(setup + f"""
+    setup = (
+        f"import pickle, sys; from datetime import date; from pathlib import Path; sys.path.insert(0, {HERE!r})\n"
+        f"loaded = pickle.loads(Path({tmp!r}, 'model.pkl').read_bytes())\n"
+        f"as_of = date.fromisoformat({as_of!r}); world = Path({str(world)!r})\n"
+    )
+    wall, rss, out = run_isolated(
+        setup
+        + f"""
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.serving.batch import score_to_lists
 from riskloop.serving.capacity import Capacity
 outcome = score_to_lists(loaded, read_dataset(world), as_of, Path({tmp!r}) / "scores", Capacity(share=0.05))
 print("scored", outcome.manifest.counts.scored, "listed", outcome.manifest.counts.listed)
-""")
+"""
+    )
     scored, listed = int(out.split()[1]), int(out.split()[3])
 
-    stage_wall, stage_rss, stages = run_isolated(setup + """
+    stage_wall, stage_rss, stages = run_isolated(
+        setup
+        + """
 import time, numpy as np
 from riskloop.features.snapshot import PreparedData
 from riskloop.artifacts.dataset import read_dataset
@@ -50,16 +57,23 @@ matrix = bare_matrix(snapshot[loaded.scorer.features])
 t = time.perf_counter(); booster.predict(matrix); print("bare_predict", time.perf_counter() - t)
 top = snapshot.loc[np.argsort(-scores["risk"].to_numpy())[: int(0.05 * len(snapshot))]]
 t = time.perf_counter(); loaded.scorer.reasons(top, 3); print("reasons", time.perf_counter() - t)
-""")
+"""
+    )
     seconds = {line.split()[0]: float(line.split()[1]) for line in stages.splitlines()}
 
 features_s = seconds["read_validate"] + seconds["prepare"] + seconds["snapshot"]
 print(f"world {world} at {as_of}: {scored:,} people scored, {listed:,} listed; model {trees} trees x 15 leaves")
-print(f"riskloop score end to end   {wall:6.1f} s  ({scored / wall:,.0f} people/s); peak RSS {rss:.2f} GiB "
-      "(goal <= 90 s, <= 4 GB)")
-print(f"  read + validate {seconds['read_validate']:.1f} s, prepare {seconds['prepare']:.1f} s, snapshot "
-      f"{seconds['snapshot']:.1f} s: features ready in {features_s:.1f} s (goal <= 30 s)")
-print(f"  predict (chunked, calibrated, bands) {seconds['predict']:.1f} s = {scored / seconds['predict']:,.0f} rows/s; "
-      f"bare Booster.predict {seconds['bare_predict']:.1f} s = {scored / seconds['bare_predict']:,.0f} rows/s; "
-      f"ratio {seconds['bare_predict'] / seconds['predict']:.2f} of bare (goal >= 0.8)")
+print(
+    f"riskloop score end to end   {wall:6.1f} s  ({scored / wall:,.0f} people/s); peak RSS {rss:.2f} GiB "
+    "(goal <= 90 s, <= 4 GB)"
+)
+print(
+    f"  read + validate {seconds['read_validate']:.1f} s, prepare {seconds['prepare']:.1f} s, snapshot "
+    f"{seconds['snapshot']:.1f} s: features ready in {features_s:.1f} s (goal <= 30 s)"
+)
+print(
+    f"  predict (chunked, calibrated, bands) {seconds['predict']:.1f} s = {scored / seconds['predict']:,.0f} rows/s; "
+    f"bare Booster.predict {seconds['bare_predict']:.1f} s = {scored / seconds['bare_predict']:,.0f} rows/s; "
+    f"ratio {seconds['bare_predict'] / seconds['predict']:.2f} of bare (goal >= 0.8)"
+)
 print(f"  reasons for the top 5% ({int(0.05 * scored):,} people) {seconds['reasons']:.1f} s")

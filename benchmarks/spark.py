@@ -24,18 +24,25 @@ HERE = str(Path(__file__).parent)
 with tempfile.TemporaryDirectory() as tmp:
     model = bench_model(world, Path(tmp, "model.pkl"))
 
-    setup = (f"import pickle, sys; from datetime import date; from pathlib import Path; sys.path.insert(0, {HERE!r})\n"
-             f"loaded = pickle.loads(Path({tmp!r}, 'model.pkl').read_bytes())\n"
-             f"as_of = date.fromisoformat({as_of!r}); world = Path({str(world)!r})\n"
-             "from riskloop.serving.capacity import Capacity\n")
-    local_wall, local_rss, out = run_isolated(setup + f"""
+    setup = (
+        f"import pickle, sys; from datetime import date; from pathlib import Path; sys.path.insert(0, {HERE!r})\n"
+        f"loaded = pickle.loads(Path({tmp!r}, 'model.pkl').read_bytes())\n"
+        f"as_of = date.fromisoformat({as_of!r}); world = Path({str(world)!r})\n"
+        "from riskloop.serving.capacity import Capacity\n"
+    )
+    local_wall, local_rss, out = run_isolated(
+        setup
+        + f"""
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.serving.batch import score_to_lists
 outcome = score_to_lists(loaded, read_dataset(world), as_of, Path({tmp!r}) / "local", Capacity(share=0.05))
 print("scored", outcome.manifest.counts.scored)
-""")
+"""
+    )
     scored = int(out.split()[1])
-    spark_wall, spark_rss, out = run_isolated(setup + f"""
+    spark_wall, spark_rss, out = run_isolated(
+        setup
+        + f"""
 from riskloop.spark import spark_score_to_lists
 from pyspark.sql import SparkSession
 import os
@@ -48,11 +55,15 @@ jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
 with open(f"/proc/{{jvm_pid}}/status") as status:
     jvm = int(next(l for l in status if l.startswith("VmHWM")).split()[1]) / 2**20
 print("scored", outcome.manifest.counts.scored, "jvm", jvm)
-""")
+"""
+    )
     lists = sorted(Path(tmp, "local", "lists").rglob("*.csv"))
-    differ = [p.name for p in lists if Path(tmp, "spark", p.relative_to(Path(tmp, "local"))).read_bytes() != p.read_bytes()]
-    same = f"{len(lists) - len(differ)} of {len(lists)} lists byte-identical" + (f" (differ: {', '.join(differ)})"
-                                                                                 if differ else "")
+    differ = [
+        p.name for p in lists if Path(tmp, "spark", p.relative_to(Path(tmp, "local"))).read_bytes() != p.read_bytes()
+    ]
+    same = f"{len(lists) - len(differ)} of {len(lists)} lists byte-identical" + (
+        f" (differ: {', '.join(differ)})" if differ else ""
+    )
     jvm_rss = float(out.split()[3])
 
     # one partition at three sizes: the local authorities with the fewest, middle and most people
@@ -61,7 +72,9 @@ print("scored", outcome.manifest.counts.scored, "jvm", jvm)
     sizes = people["area_id"].map(areas["local_authority"]).value_counts().sort_values()
     partitions = []
     for la in (sizes.index[0], sizes.index[len(sizes) // 2], sizes.index[-1]):
-        wall, rss, out = run_isolated(setup + f"""
+        wall, rss, out = run_isolated(
+            setup
+            + f"""
 import numpy as np, pandas as pd, time
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.pipelines.score import cohort_snapshot, score_frame
@@ -81,16 +94,21 @@ prepared = PreparedData.from_dataset(data)
 snapshot = cohort_snapshot(loaded.contract, prepared, as_of)
 score_frame(loaded.scorer, snapshot)
 print("partition", len(data.people), len(data.incidents), len(snapshot), time.perf_counter() - t, peak_rss_gib() - base)
-""")
+"""
+        )
         _, n_people, n_incidents, cohort, seconds, peak = out.split()
         partitions.append((la, int(n_people), int(n_incidents), int(cohort), float(seconds), float(peak)))
 
 print(f"world {world} at {as_of}: {scored:,} people scored; {same}")
 print(f"local engine     {local_wall:6.1f} s  ({scored / local_wall:,.0f} rows/s); peak RSS {local_rss:.2f} GiB")
-print(f"spark local[2]   {spark_wall:6.1f} s  ({scored / spark_wall:,.0f} rows/s); ratio {spark_wall / local_wall:.2f}x "
-      "(goal <= 2x)")
+print(
+    f"spark local[2]   {spark_wall:6.1f} s  ({scored / spark_wall:,.0f} rows/s); ratio {spark_wall / local_wall:.2f}x "
+    "(goal <= 2x)"
+)
 print(f"  driver peak: Python {spark_rss:.2f} GiB (goal <= 1 GB); JVM (driver + local executors) {jvm_rss:.2f} GiB")
-print("one partition (read excluded): local authority, people, incidents, cohort, seconds, "
-      "peak RSS above what was held before it (GiB)")
+print(
+    "one partition (read excluded): local authority, people, incidents, cohort, seconds, "
+    "peak RSS above what was held before it (GiB)"
+)
 for la, n_people, n_incidents, cohort, seconds, peak in partitions:
     print(f"  {la:<24} {n_people:>9,} {n_incidents:>9,} {cohort:>8,} {seconds:7.2f} s {peak:6.2f}")

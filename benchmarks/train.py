@@ -20,14 +20,25 @@ from pathlib import Path
 
 from _measure import run_isolated
 
-from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
 from riskloop.artifacts.dataset import read_dataset
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
 
 world = sys.argv[1]
 rows = int(sys.argv[2]) if len(sys.argv) > 2 else 500_000
-PARAMS = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 50,
-          "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 1.0, "seed": 42,
-          "num_threads": 2, "verbose": -1, "deterministic": True}
+PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_child_samples": 50,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 1.0,
+    "seed": 42,
+    "num_threads": 2,
+    "verbose": -1,
+    "deterministic": True,
+}
 
 with tempfile.TemporaryDirectory() as tmp:
     prepared = PreparedData.from_dataset(read_dataset(world))
@@ -35,7 +46,9 @@ with tempfile.TemporaryDirectory() as tmp:
     del prepared
     features = list(meta.features)
     first = frame["as_of"] == "2022-01-01"
-    frame[first].sample(n=min(rows, int(first.sum())), random_state=0)[features + ["label"]].to_parquet(f"{tmp}/fit.parquet")
+    frame[first].sample(n=min(rows, int(first.sum())), random_state=0)[features + ["label"]].to_parquet(
+        f"{tmp}/fit.parquet"
+    )
     frame[~first].sample(n=100_000, random_state=0)[features + ["label"]].to_parquet(f"{tmp}/val.parquet")
     del frame
 
@@ -108,8 +121,12 @@ print("train_s", time.perf_counter() - t0)
 n, n_features, n_val = map(int, shape)
 print(f"{n:,} training rows x {n_features} features, {n_val:,} validation rows; {trees} trees")
 print(f"bare lightgbm.train     {bare_s:7.1f} s  ({n / bare_s:,.0f} rows/s); process peak RSS {bare_rss:.2f} GiB")
-print(f"riskloop (fit + early stopping + calibration + MLflow) {riskloop_s:7.1f} s  ({n / riskloop_s:,.0f} rows/s); "
-      f"process peak RSS {riskloop_rss:.2f} GiB (goal <= 3)")
+print(
+    f"riskloop (fit + early stopping + calibration + MLflow) {riskloop_s:7.1f} s  ({n / riskloop_s:,.0f} rows/s); "
+    f"process peak RSS {riskloop_rss:.2f} GiB (goal <= 3)"
+)
 print(f"ratio riskloop / bare   {riskloop_s / bare_s:7.2f}  (goal <= 1.3)")
-print(f"library path (LGBMClassifier with early stopping + CalibratedClassifierCV(FrozenEstimator) per method, no "
-      f"MLflow) {library_s:7.1f} s = {library_s / bare_s:.2f}x bare; peak RSS {library_rss:.2f} GiB")
+print(
+    f"library path (LGBMClassifier with early stopping + CalibratedClassifierCV(FrozenEstimator) per method, no "
+    f"MLflow) {library_s:7.1f} s = {library_s / bare_s:.2f}x bare; peak RSS {library_rss:.2f} GiB"
+)

@@ -32,9 +32,13 @@ pop = sim.people
 birth = pop.birth_day.astype(np.int64)
 never = np.iinfo(np.int64).max
 present_from = np.maximum(birth, np.where(np.isnat(pop.arrived_day), birth, pop.arrived_day.astype(np.int64)))
-present_until = np.minimum(np.where(np.isnat(pop.died_day), never, pop.died_day.astype(np.int64)),
-                           np.where(np.isnat(pop.left_day), never, pop.left_day.astype(np.int64)))
-print(f"{'as of':>10} {'present':>8} {'under 18':>8} {'65+':>6} {'DA victim':>9} {'cohort':>7} {'cohort label':>12} {'pop label':>9}")
+present_until = np.minimum(
+    np.where(np.isnat(pop.died_day), never, pop.died_day.astype(np.int64)),
+    np.where(np.isnat(pop.left_day), never, pop.left_day.astype(np.int64)),
+)
+print(
+    f"{'as of':>10} {'present':>8} {'under 18':>8} {'65+':>6} {'DA victim':>9} {'cohort':>7} {'cohort label':>12} {'pop label':>9}"
+)
 
 all_day = e["day"].astype(np.int64)
 da_victim = (e["type"] == TYPE_CODE["domestic_abuse"]) & (e["role"] == ROLE_CODE["victim"])
@@ -50,6 +54,8 @@ for year in range(2019, 2025):
     age = (t - birth[present]) / 365.25
     victims = np.unique(e["person"][da_victim & (all_day > t) & (all_day <= t + 365)])
     da_rate = np.isin(np.flatnonzero(present & ((t - birth) >= 18 * 365.25)), victims).mean()
-    print(f"{year}-07-01 {present.sum():>8,} {(age < 18).mean():>8.3f} {(age >= 65).mean():>6.3f} {da_rate:>9.4f} "
-          f"{len(cohort):>7,} {cohort_rate:>12.4f} {pop_rate:>9.4f}",
-          flush=True)
+    print(
+        f"{year}-07-01 {present.sum():>8,} {(age < 18).mean():>8.3f} {(age >= 65).mean():>6.3f} {da_rate:>9.4f} "
+        f"{len(cohort):>7,} {cohort_rate:>12.4f} {pop_rate:>9.4f}",
+        flush=True,
+    )

@@ -20,11 +20,11 @@ import yaml
 from pydantic import AfterValidator, ConfigDict, TypeAdapter, ValidationError, ValidationInfo
 from pydantic_core import ErrorDetails
 
-from riskloop.features.splits import as_of_schedule
 from riskloop.features.snapshot import SNAPSHOT_PROTECTED
+from riskloop.features.splits import as_of_schedule
 from riskloop.models.contract import Bands, config_hash
-from riskloop.models.families import FAMILIES
 from riskloop.models.fairness import AuditConfig
+from riskloop.models.families import FAMILIES
 
 
 class ConfigError(Exception):
@@ -72,6 +72,7 @@ def _grids(grid) -> dict[str, dict[str, list[float]]]:
 
 
 if TYPE_CHECKING:
+
     class ModelGrid:
         """What mypy sees of the dataclass made below from the registry (one optional field per family)."""
 
@@ -82,8 +83,12 @@ if TYPE_CHECKING:
         def grids(self) -> dict[str, dict[str, list[float]]]: ...
 else:
     #: Hyper-parameter lists per model family of the registry; a family left out (None) is not trained.
-    ModelGrid = make_dataclass("ModelGrid", [(name, dict[str, list[float]] | None, None) for name in FAMILIES],
-                               frozen=True, namespace={"grids": _grids, "__module__": __name__})
+    ModelGrid = make_dataclass(
+        "ModelGrid",
+        [(name, dict[str, list[float]] | None, None) for name in FAMILIES],
+        frozen=True,
+        namespace={"grids": _grids, "__module__": __name__},
+    )
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,10 @@ class ExperimentConfig:
     protected: tuple[str, ...] = ("sex", "ethnicity", "age_band", "deprivation_quintile", "disability")
     features_exclude: tuple[str, ...] = ()
     protected_as_features: tuple[str, ...] = ()
-    proxy_features: tuple[str, ...] = ("age", "area_deprivation_decile")  # features known to stand in for protected ones
+    proxy_features: tuple[str, ...] = (
+        "age",
+        "area_deprivation_decile",
+    )  # features known to stand in for protected ones
     capacity: float = 0.05
     models: ModelGrid = field(default_factory=ModelGrid)
     calibration: tuple[Literal["isotonic", "sigmoid"], ...] = ("isotonic", "sigmoid")
@@ -116,9 +124,9 @@ class ExperimentConfig:
     bands: Bands = field(default_factory=Bands)
     fairness: AuditConfig = field(default_factory=AuditConfig)
     seed: int = 42
-    threads: int | None = None           # LightGBM threads; None: all cores
-    source_file: Path | None = None      # the YAML file it was read from (set by load_config)
-    source_hash: str | None = None       # the short SHA-256 of that file's text: which config made a model
+    threads: int | None = None  # LightGBM threads; None: all cores
+    source_file: Path | None = None  # the YAML file it was read from (set by load_config)
+    source_hash: str | None = None  # the short SHA-256 of that file's text: which config made a model
 
     @property
     def registered_model(self) -> str:
@@ -192,32 +200,49 @@ def _problem(config: ExperimentConfig) -> str | None:
     s, f, b = config.schedule, config.fairness, config.bands
     checks = [
         (not config.name.strip(), "name: must not be empty"),
-        (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", config.name.strip() or "x"),
-         f"name: '{config.name}' may hold only letters, digits, '_', '.' and '-' (it names the registered model)"),
+        (
+            not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", config.name.strip() or "x"),
+            f"name: '{config.name}' may hold only letters, digits, '_', '.' and '-' (it names the registered model)",
+        ),
         (config.horizon_days < 1, f"horizon_days: must be at least 1, got {config.horizon_days}"),
-        (not math.isfinite(config.harm_threshold) or config.harm_threshold < 0,
-         f"harm_threshold: must be a finite number >= 0, got {config.harm_threshold}"),
-        (not 0 < config.capacity < 1, f"capacity: expected a share of the cohort between 0 and 1, got {config.capacity}"),
+        (
+            not math.isfinite(config.harm_threshold) or config.harm_threshold < 0,
+            f"harm_threshold: must be a finite number >= 0, got {config.harm_threshold}",
+        ),
+        (
+            not 0 < config.capacity < 1,
+            f"capacity: expected a share of the cohort between 0 and 1, got {config.capacity}",
+        ),
         (not config.calibration, "calibration: name at least one method (isotonic, sigmoid)"),
-        (not 0 <= config.selection.auc_tolerance <= 1,
-         f"selection.auc_tolerance: must be between 0 and 1, got {config.selection.auc_tolerance}"),
-        (not 1 <= b.medium_from < b.high_from <= 20,
-         f"bands: need 1 <= medium_from < high_from <= 20, got medium_from {b.medium_from}, high_from {b.high_from}"),
+        (
+            not 0 <= config.selection.auc_tolerance <= 1,
+            f"selection.auc_tolerance: must be between 0 and 1, got {config.selection.auc_tolerance}",
+        ),
+        (
+            not 1 <= b.medium_from < b.high_from <= 20,
+            f"bands: need 1 <= medium_from < high_from <= 20, got medium_from {b.medium_from}, high_from {b.high_from}",
+        ),
         (not 0 < f.band[0] < 1 < f.band[1], f"fairness.band: need low < 1 < high, got {list(f.band)}"),
         (f.min_group_size < 1, f"fairness.min_group_size: must be at least 1, got {f.min_group_size}"),
         (f.min_events < 1, f"fairness.min_events: must be at least 1, got {f.min_events}"),
-        (f.disclosure_threshold < 0,
-         f"fairness.disclosure_threshold: must be at least 0, got {f.disclosure_threshold}"),
+        (
+            f.disclosure_threshold < 0,
+            f"fairness.disclosure_threshold: must be at least 0, got {f.disclosure_threshold}",
+        ),
         (f.bootstrap < 100, f"fairness.bootstrap: must be at least 100 resamples, got {f.bootstrap}"),
-        (not 0 < f.calibration_tolerance < 1,
-         f"fairness.calibration_tolerance: must be between 0 and 1, got {f.calibration_tolerance}"),
+        (
+            not 0 < f.calibration_tolerance < 1,
+            f"fairness.calibration_tolerance: must be between 0 and 1, got {f.calibration_tolerance}",
+        ),
         (config.threads is not None and config.threads < 1, f"threads: must be at least 1, got {config.threads}"),
         (not config.models.grids(), "models: name at least one model family"),
     ]
     if s is not None:
-        checks += [(s.every_months < 1, f"schedule.every_months: must be at least 1, got {s.every_months}"),
-                   (s.start >= s.end, f"schedule: start {s.start} is not before end {s.end}"),
-                   (s.n_test < 1, f"schedule.n_test: must be at least 1, got {s.n_test}")]
+        checks += [
+            (s.every_months < 1, f"schedule.every_months: must be at least 1, got {s.every_months}"),
+            (s.start >= s.end, f"schedule: start {s.start} is not before end {s.end}"),
+            (s.n_test < 1, f"schedule.n_test: must be at least 1, got {s.n_test}"),
+        ]
     problem = next((why for failed, why in checks if failed), None)
     if problem:
         return problem
@@ -229,16 +254,20 @@ def _problem(config: ExperimentConfig) -> str | None:
         t = config.table
         both = [c for c in t.feature_columns if c in t.protected_columns and c not in config.protected_as_features]
         if both:
-            return (f"table.feature_columns: '{both[0]}' is also a protected column; list it under "
-                    "protected_as_features to use it as a model feature (every run then says so), or drop it")
+            return (
+                f"table.feature_columns: '{both[0]}' is also a protected column; list it under "
+                "protected_as_features to use it as a model feature (every run then says so), or drop it"
+            )
         stray = [c for c in config.protected_as_features if c not in t.protected_columns]
         if stray:
             return f"protected_as_features: '{stray[0]}' is not one of table.protected_columns"
     if config.data is not None:
         unknown = [c for c in config.protected if c not in SNAPSHOT_PROTECTED]
         if unknown:
-            return (f"protected: '{unknown[0]}' is not a protected column riskloop data sets provide "
-                    f"({', '.join(SNAPSHOT_PROTECTED)})")
+            return (
+                f"protected: '{unknown[0]}' is not a protected column riskloop data sets provide "
+                f"({', '.join(SNAPSHOT_PROTECTED)})"
+            )
     return None
 
 

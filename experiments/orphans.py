@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mlflow.tracking import MlflowClient
 
@@ -39,16 +39,22 @@ def _gone(tags: dict[str, str], started: datetime, now: datetime) -> bool:
 def mark_orphaned_runs(experiment_id: str) -> list[str]:
     """Mark the experiment's orphaned RUNNING runs KILLED; return their run ids."""
     client = MlflowClient()
-    running = {r.info.run_id: r for r in client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
-                                                             max_results=10_000)}
-    now = datetime.now(timezone.utc)
+    running = {
+        r.info.run_id: r
+        for r in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=10_000)
+    }
+    now = datetime.now(UTC)
     marked = []
     for run_id, run in running.items():
         owner = running.get(run.data.tags.get("mlflow.parentRunId"), run)
-        started = datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc)
+        started = datetime.fromtimestamp(run.info.start_time / 1000, UTC)
         if _gone(owner.data.tags, started, now):
-            client.set_tag(run_id, ORPHANED_TAG, "process ended without finishing; marked killed by the next run "
-                                                 f"at {now.isoformat(timespec='seconds')}")
+            client.set_tag(
+                run_id,
+                ORPHANED_TAG,
+                "process ended without finishing; marked killed by the next run "
+                f"at {now.isoformat(timespec='seconds')}",
+            )
             client.set_terminated(run_id, "KILLED")
             marked.append(run_id)
     return marked

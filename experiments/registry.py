@@ -29,7 +29,7 @@ class LoadedModel:
     """A riskloop model as downstream code uses it: the scorer, its contract, where it came from."""
 
     uri: str
-    name: str | None        # registered model name (None for a runs:/ URI)
+    name: str | None  # registered model name (None for a runs:/ URI)
     version: str | None
     run_id: str | None
     scorer: RiskScorer
@@ -51,8 +51,11 @@ def _resolve(client: MlflowClient, uri: str) -> tuple[str | None, str | None, st
         known = sorted(m.name for m in client.search_registered_models())
         raise ModelNotFound(f"no registered model '{name}' (registered: {', '.join(known) or 'none'})") from None
     try:
-        mv = (client.get_model_version_by_alias(name, match["alias"]) if match["alias"]
-              else client.get_model_version(name, match["version"]))
+        mv = (
+            client.get_model_version_by_alias(name, match["alias"])
+            if match["alias"]
+            else client.get_model_version(name, match["version"])
+        )
     except MlflowException:
         aliases = ", ".join(f"@{a} (v{v})" for a, v in sorted(registered.aliases.items())) or "none"
         raise ModelNotFound(f"'{uri}': no such alias or version; {name} has aliases {aliases}") from None
@@ -67,12 +70,16 @@ def load_model(uri: str) -> LoadedModel:
     try:
         python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
     except MlflowException as exc:
-        raise ModelNotFound(f"'{uri}': {exc.message.splitlines()[0]} (a model URI is models:/NAME@ALIAS, "
-                            "models:/NAME/VERSION or runs:/RUN_ID/model)") from None
-    if not isinstance(python_model, RiskModel) or not isinstance(getattr(python_model.scorer, "contract", None),
-                                                                 ModelContract):
-        raise ContractError(f"'{uri}' is not a riskloop model with a model contract; retrain it with "
-                            "`riskloop train` to use it here")
+        raise ModelNotFound(
+            f"'{uri}': {exc.message.splitlines()[0]} (a model URI is models:/NAME@ALIAS, "
+            "models:/NAME/VERSION or runs:/RUN_ID/model)"
+        ) from None
+    if not isinstance(python_model, RiskModel) or not isinstance(
+        getattr(python_model.scorer, "contract", None), ModelContract
+    ):
+        raise ContractError(
+            f"'{uri}' is not a riskloop model with a model contract; retrain it with `riskloop train` to use it here"
+        )
     return LoadedModel(uri, name, version, run_id, python_model.scorer)
 
 
@@ -88,9 +95,12 @@ def ranking_regressions(challenger, champion) -> list[str]:
     """Groups the challenger ranks worse than the champion did, by more than the challenger's AUC tolerance."""
     new, old = (json.loads(v.tags.get("group_auc", "{}")) for v in (challenger, champion))
     tolerance = float(challenger.tags.get("auc_tolerance", "0"))
-    return [f"fairness: ROC AUC within {group}: challenger v{challenger.version} {new[group]:.3f} < champion "
-            f"v{champion.version} {old[group]:.3f} by more than {tolerance}"
-            for group in sorted(set(new) & set(old)) if new[group] < old[group] - tolerance]
+    return [
+        f"fairness: ROC AUC within {group}: challenger v{challenger.version} {new[group]:.3f} < champion "
+        f"v{champion.version} {old[group]:.3f} by more than {tolerance}"
+        for group in sorted(set(new) & set(old))
+        if new[group] < old[group] - tolerance
+    ]
 
 
 def promote(registered_model: str, force: bool = False, reason: str | None = None) -> str:
@@ -111,8 +121,10 @@ def promote(registered_model: str, force: bool = False, reason: str | None = Non
         for m in PROMOTION_METRICS:
             new, old = float(challenger.tags[f"latest_{m}"]), float(champion.tags[f"latest_{m}"])
             if new < old:
-                reasons.append(f"{m} on the latest split: challenger v{challenger.version} {new:.4f} "
-                               f"< champion v{champion.version} {old:.4f}")
+                reasons.append(
+                    f"{m} on the latest split: challenger v{challenger.version} {new:.4f} "
+                    f"< champion v{champion.version} {old:.4f}"
+                )
         reasons += ranking_regressions(challenger, champion)
     if reasons and not force:
         raise PromotionRefused(reasons)
@@ -120,6 +132,8 @@ def promote(registered_model: str, force: bool = False, reason: str | None = Non
         if not reason:
             raise ValueError("--force needs --reason: say why the gates are overridden")
         client.set_model_version_tag(registered_model, challenger.version, "promotion_forced_reason", reason)
-        client.set_model_version_tag(registered_model, challenger.version, "promotion_overrode", "; ".join(reasons) or "none")
+        client.set_model_version_tag(
+            registered_model, challenger.version, "promotion_overrode", "; ".join(reasons) or "none"
+        )
     client.set_registered_model_alias(registered_model, "champion", challenger.version)
     return str(challenger.version)

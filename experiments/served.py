@@ -21,7 +21,7 @@ class ModelError(ValueError):
 @dataclass(frozen=True)
 class InputColumn:
     name: str
-    kind: str          # double, float, long, integer, boolean, string (or another type MLflow names)
+    kind: str  # double, float, long, integer, boolean, string (or another type MLflow names)
     required: bool
 
 
@@ -60,7 +60,7 @@ class LoadedModel:
     metrics: dict[str, float] | None
 
     @classmethod
-    def load(cls, uri: str) -> "LoadedModel":
+    def load(cls, uri: str) -> LoadedModel:
         try:
             pyfunc = mlflow.pyfunc.load_model(uri)
         except MlflowException as exc:
@@ -69,8 +69,10 @@ class LoadedModel:
         if schema is None or not schema.has_input_names():
             raise ModelError(f"{uri} has no column-based input signature: /invocations could not check requests")
         required = set(schema.required_input_names())
-        columns = tuple(InputColumn(name, kind.name, name in required)
-                        for name, kind in zip(schema.input_names(), schema.input_types()))
+        columns = tuple(
+            InputColumn(name, kind.name, name in required)
+            for name, kind in zip(schema.input_names(), schema.input_types())
+        )
         run_id = pyfunc.metadata.run_id
         name, version = _registry_version(uri)
         return cls(uri, pyfunc, columns, name, version, run_id, _run_metrics(run_id))

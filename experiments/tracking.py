@@ -44,13 +44,20 @@ def pyfunc_requirements() -> list[str]:
 
 
 def _flat_params(config: ExperimentConfig) -> dict[str, str]:
-    params = {"label": config.label, "horizon_days": config.horizon_days, "capacity": config.capacity,
-              "harm_threshold": config.harm_threshold, "seed": config.seed,
-              "selection": f"{config.selection.metric} within {config.selection.auc_tolerance} AUC of best",
-              "calibration_methods": ",".join(config.calibration)}
+    params = {
+        "label": config.label,
+        "horizon_days": config.horizon_days,
+        "capacity": config.capacity,
+        "harm_threshold": config.harm_threshold,
+        "seed": config.seed,
+        "selection": f"{config.selection.metric} within {config.selection.auc_tolerance} AUC of best",
+        "calibration_methods": ",".join(config.calibration),
+    }
     if config.schedule:
-        params.update(schedule=f"{config.schedule.start}..{config.schedule.end} every {config.schedule.every_months}m",
-                      n_test_splits=config.schedule.n_test)
+        params.update(
+            schedule=f"{config.schedule.start}..{config.schedule.end} every {config.schedule.every_months}m",
+            n_test_splits=config.schedule.n_test,
+        )
     return {k: str(v) for k, v in params.items()}
 
 
@@ -102,32 +109,54 @@ def dataset_schema_rows(frame: pd.DataFrame, head: int = 1_000) -> pd.DataFrame:
     return frame.iloc[sorted({*range(min(head, len(frame))), *first_missing.tolist()})]
 
 
-def _log_run(config: ExperimentConfig, data: ModelData, result: TrainResult, folder: Path,
-             experiment: str) -> tuple[str, str]:
+def _log_run(
+    config: ExperimentConfig, data: ModelData, result: TrainResult, folder: Path, experiment: str
+) -> tuple[str, str]:
     """The training run with its child runs, artifacts and registered model: (run id, model version)."""
     contract = result.scorer.contract
     protected_features = ",".join(contract.protected_as_features) or "none"
-    tags = {"riskloop.kind": "train", "riskloop.data_fingerprint": data.fingerprint,
-            "riskloop.selected": result.selected.name, "riskloop.protected_as_features": protected_features,
-            **process_tags()}
+    tags = {
+        "riskloop.kind": "train",
+        "riskloop.data_fingerprint": data.fingerprint,
+        "riskloop.selected": result.selected.name,
+        "riskloop.protected_as_features": protected_features,
+        **process_tags(),
+    }
     with mlflow.start_run(experiment_id=experiment, run_name=f"train-{config.name}", tags=tags) as parent:
-        mlflow.log_params({**_flat_params(config), "selected_model": result.selected.name,
-                           "n_features": len(data.features)})
+        mlflow.log_params(
+            {**_flat_params(config), "selected_model": result.selected.name, "n_features": len(data.features)}
+        )
         labelled = data.frame[data.features + ["label"]]
         with warnings.catch_warnings():  # MLflow registers the local source type twice and warns about it
             warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways.*")
             warnings.filterwarnings("ignore", message=".*integer column.*")  # the label: never missing
-            dataset = from_pandas(labelled, source=Path(data.source).resolve().as_uri(),
-                                  name=f"{config.name}-snapshots", targets="label", digest=frame_digest(labelled))
+            dataset = from_pandas(
+                labelled,
+                source=Path(data.source).resolve().as_uri(),
+                name=f"{config.name}-snapshots",
+                targets="label",
+                digest=frame_digest(labelled),
+            )
             # `schema` is a cached property: set from a few rows, it is not inferred from every row
             dataset.schema = infer_signature(dataset_schema_rows(labelled)).inputs
         mlflow.log_input(dataset, context="training")
         for row in result.split_metrics.to_dict("records"):
             with mlflow.start_run(experiment_id=experiment, run_name=f"{row['group']} | {row['split']}", nested=True):
-                mlflow.log_params({"group": row["group"], "family": row["family"], "split": row["split"],
-                                   "calibration": row["calibration"]})
-                mlflow.log_metrics({k: float(v) for k, v in row.items()
-                                    if isinstance(v, (int, float)) and k not in ("best_iteration",) and pd.notna(v)})
+                mlflow.log_params(
+                    {
+                        "group": row["group"],
+                        "family": row["family"],
+                        "split": row["split"],
+                        "calibration": row["calibration"],
+                    }
+                )
+                mlflow.log_metrics(
+                    {
+                        k: float(v)
+                        for k, v in row.items()
+                        if isinstance(v, (int, float)) and k not in ("best_iteration",) and pd.notna(v)
+                    }
+                )
         for column in result.summary.columns.drop("family"):
             value = result.summary.loc[result.selected.name, column]
             if pd.notna(value):
@@ -142,16 +171,23 @@ def _log_run(config: ExperimentConfig, data: ModelData, result: TrainResult, fol
             warnings.filterwarnings("ignore", message=".*integer column.*")
             warnings.filterwarnings("ignore", message=".*input example was not provided.*")
             signature = infer_signature(rows, result.scorer.score(rows, reasons=3), params={"reasons": 0})
-            info = mlflow.pyfunc.log_model(name="model", python_model=RiskModel(result.scorer), signature=signature,
-                                           registered_model_name=config.registered_model,
-                                           pip_requirements=pyfunc_requirements())
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=RiskModel(result.scorer),
+                signature=signature,
+                registered_model_name=config.registered_model,
+                pip_requirements=pyfunc_requirements(),
+            )
             if result.mitigation is not None:
                 mitigated_input = data.frame.loc[data.final.validation, data.features + [result.mitigation.sensitive]]
                 mlflow.pyfunc.log_model(
-                    name="mitigated_model", pip_requirements=pyfunc_requirements(),
+                    name="mitigated_model",
+                    pip_requirements=pyfunc_requirements(),
                     python_model=MitigatedModel(result.scorer, result.mitigation),
-                    signature=infer_signature(mitigated_input.head(20).astype(
-                        {c: float for c in data.features if c not in data.categorical})))
+                    signature=infer_signature(
+                        mitigated_input.head(20).astype({c: float for c in data.features if c not in data.categorical})
+                    ),
+                )
         mlflow.log_metric("fairness_gate_failures", len(result.fairness.gate_reasons()))
     return parent.info.run_id, str(info.registered_model_version)
 
@@ -159,18 +195,23 @@ def _log_run(config: ExperimentConfig, data: ModelData, result: TrainResult, fol
 def _tag_version(config: ExperimentConfig, data: ModelData, result: TrainResult, run_id: str, version: str) -> None:
     """What the promotion gates read, on the registered version."""
     gate = result.fairness.gate_reasons()
-    latest = result.split_metrics[(result.split_metrics["group"] == result.selected.name)
-                                  & (result.split_metrics["split"] == data.splits[-1].name)].iloc[0]
+    latest = result.split_metrics[
+        (result.split_metrics["group"] == result.selected.name)
+        & (result.split_metrics["split"] == data.splits[-1].name)
+    ].iloc[0]
     client = MlflowClient()
-    for key, value in {"data_fingerprint": data.fingerprint, "model_group": result.selected.name,
-                       "fairness_gate": "fail" if gate else "pass",
-                       "fairness_reasons": "\n".join(gate)[:4900] or "none",
-                       "latest_split": data.splits[-1].name,
-                       **{f"latest_{m}": f"{latest[m]:.6f}" for m in PROMOTION_METRICS},
-                       "protected_as_features": ",".join(result.scorer.contract.protected_as_features) or "none",
-                       "group_auc": json.dumps(result.fairness.group_auc(), sort_keys=True),
-                       "auc_tolerance": config.fairness.auc_tolerance,
-                       "run_id": run_id}.items():
+    for key, value in {
+        "data_fingerprint": data.fingerprint,
+        "model_group": result.selected.name,
+        "fairness_gate": "fail" if gate else "pass",
+        "fairness_reasons": "\n".join(gate)[:4900] or "none",
+        "latest_split": data.splits[-1].name,
+        **{f"latest_{m}": f"{latest[m]:.6f}" for m in PROMOTION_METRICS},
+        "protected_as_features": ",".join(result.scorer.contract.protected_as_features) or "none",
+        "group_auc": json.dumps(result.fairness.group_auc(), sort_keys=True),
+        "auc_tolerance": config.fairness.auc_tolerance,
+        "run_id": run_id,
+    }.items():
         client.set_model_version_tag(config.registered_model, version, key, str(value))
 
 
@@ -197,27 +238,39 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
     window = result.scorer.contract.test_window
     threshold = result.fairness.config.disclosure_threshold
     outputs = TrainingOutputs(
-        contract=result.scorer.contract, metrics=result.final_metrics, split_metrics=result.split_metrics,
-        importance_by_split=result.importance_by_split, stability=result.stability, proxies=result.proxies,
+        contract=result.scorer.contract,
+        metrics=result.final_metrics,
+        split_metrics=result.split_metrics,
+        importance_by_split=result.importance_by_split,
+        stability=result.stability,
+        proxies=result.proxies,
         fairness_by_group=protect(result.fairness.by_group, threshold),
         fairness_disparities=protect(result.fairness.disparities, threshold),
         fairness_report_html=render_fairness_report(
-            result.fairness, f"{config.registered_model} ({result.selected.name})",
-            f"out-of-time audit on its test window {window[0]} to {window[1]}", result.mitigation,
-            mitigation_note=result.mitigation_note),
-        model_card_html=render_model_card(config, data, result, plots), plots=plots,
+            result.fairness,
+            f"{config.registered_model} ({result.selected.name})",
+            f"out-of-time audit on its test window {window[0]} to {window[1]}",
+            result.mitigation,
+            mitigation_note=result.mitigation_note,
+        ),
+        model_card_html=render_model_card(config, data, result, plots),
+        plots=plots,
         catalogue=catalogue_frame(data.catalogue) if data.catalogue is not None else None,
-        rejected=data.rejected, rejected_reasons=rejected_reasons(data.rejected) if data.rejected is not None else None)
+        rejected=data.rejected,
+        rejected_reasons=rejected_reasons(data.rejected) if data.rejected is not None else None,
+    )
     shared = write_training(out_dir, outputs)
     return shared + ([config.source_file] if config.source_file else [])
 
 
-def log_learning(experiment: str, summary: LearningSummary, champion: str, effects: dict[str, float],
-                 folder: Path) -> str:
+def log_learning(
+    experiment: str, summary: LearningSummary, champion: str, effects: dict[str, float], folder: Path
+) -> str:
     """A learning cycle's run in `<experiment>-learning`: its settings, the doubly robust effect of each
     programme, the promotion, and the shareable files of its folder. Returns the run id."""
-    with mlflow.start_run(experiment_id=experiment_id(f"{experiment}-learning"), run_name=f"learning {summary.as_of}",
-                          tags=process_tags()) as run:
+    with mlflow.start_run(
+        experiment_id=experiment_id(f"{experiment}-learning"), run_name=f"learning {summary.as_of}", tags=process_tags()
+    ) as run:
         mlflow.log_params({"as_of": summary.as_of.isoformat(), "retrain": summary.retrain, "champion": champion})
         mlflow.log_metrics({f"dr_{programme}": value for programme, value in effects.items()})
         mlflow.set_tags({"promoted": str(summary.promoted), "challenger_version": summary.challenger_version or ""})
@@ -228,8 +281,9 @@ def log_learning(experiment: str, summary: LearningSummary, champion: str, effec
 
 def log_report(experiment: str, run_name: str, path: Path, tags: dict[str, str]) -> str:
     """Log a report as an artifact of its own run in the model's experiment; return the run id."""
-    with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
-                          tags={**tags, **process_tags()}) as run:
+    with mlflow.start_run(
+        experiment_id=experiment_id(experiment), run_name=run_name, tags={**tags, **process_tags()}
+    ) as run:
         mlflow.log_artifact(str(path))
     return run.info.run_id
 
@@ -237,9 +291,11 @@ def log_report(experiment: str, run_name: str, path: Path, tags: dict[str, str])
 def log_simulation(settings: dict, cycles: pd.DataFrame, metrics: tuple[str, ...], files: list[Path]) -> str:
     """A closed-loop simulation's run in `riskloop-simulate`: its settings, `metrics` per cycle (as steps)
     and its files. Returns the run id."""
-    with mlflow.start_run(experiment_id=experiment_id("riskloop-simulate"),
-                          run_name=f"{settings['policy']} {settings['retrain']} seed {settings['seed']}",
-                          tags=process_tags()) as run:
+    with mlflow.start_run(
+        experiment_id=experiment_id("riskloop-simulate"),
+        run_name=f"{settings['policy']} {settings['retrain']} seed {settings['seed']}",
+        tags=process_tags(),
+    ) as run:
         mlflow.log_params(settings)
         for row in cycles.itertuples():
             values = {k: float(getattr(row, k)) for k in metrics}

@@ -127,8 +127,9 @@ class FeatureSpec:
     template_none: str | None = None  # recency: the sentence for "none in the lookback" ({lookback}: its words)
 
 
-def build_catalogue(programmes: tuple[str, ...], windows: tuple[int, ...] = DEFAULT_WINDOWS, *,
-                    households: bool = False) -> list[FeatureSpec]:
+def build_catalogue(
+    programmes: tuple[str, ...], windows: tuple[int, ...] = DEFAULT_WINDOWS, *, households: bool = False
+) -> list[FeatureSpec]:
     """All features, in the column order of a snapshot: each feature family's specs
     (`riskloop.features.families`); the household family only for data that links people to households
     (`people.household_id`)."""

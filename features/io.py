@@ -14,9 +14,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -123,14 +123,14 @@ def atomic_folder(target: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_parquet_atomic(table: pa.Table | pd.DataFrame, target: Path,
-                         metadata: dict[str, str] | None = None) -> None:
+def write_parquet_atomic(table: pa.Table | pd.DataFrame, target: Path, metadata: dict[str, str] | None = None) -> None:
     """Write Parquet so that readers see the old file or the complete new one, never half of one."""
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
     if metadata:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                               **{k.encode(): v.encode() for k, v in metadata.items()}})
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in metadata.items()}}
+        )
     with atomic_path(target) as tmp:
         pq.write_table(table, tmp, compression="zstd")
 

@@ -9,19 +9,39 @@ and nothing else: `features.validate` on pandas, `riskloop.spark.contract` on Sp
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterable, Literal
+from typing import Literal
 
 from riskloop.features.schema import CONTRACT, INCIDENTS, Column, Reference, TableSchema
 
-RuleKind = Literal["type", "finite", "missing", "allowed", "minimum", "not_future", "earliest", "max_age",
-                   "duplicate", "reference", "before"]
+RuleKind = Literal[
+    "type",
+    "finite",
+    "missing",
+    "allowed",
+    "minimum",
+    "not_future",
+    "earliest",
+    "max_age",
+    "duplicate",
+    "reference",
+    "before",
+]
 #: The kinds that read one cell of a row, parsed to its column's kind.
-CELL_KINDS: tuple[RuleKind, ...] = ("type", "finite", "missing", "allowed", "minimum", "not_future", "earliest",
-                                    "max_age")
-VALUE = "{value}"   # in a reason: the failing cell as read (for a reference, the value not found)
-TODAY = "{today}"   # in a reason: the day the data set is validated
+CELL_KINDS: tuple[RuleKind, ...] = (
+    "type",
+    "finite",
+    "missing",
+    "allowed",
+    "minimum",
+    "not_future",
+    "earliest",
+    "max_age",
+)
+VALUE = "{value}"  # in a reason: the failing cell as read (for a reference, the value not found)
+TODAY = "{today}"  # in a reason: the day the data set is validated
 
 
 @dataclass(frozen=True)
@@ -104,31 +124,52 @@ def column_rules(table: str, column: Column) -> tuple[Rule, ...]:
     if column.earliest is not None:
         checks.append(("earliest", f"{VALUE} is before {column.earliest.isoformat()}", {"limit": column.earliest}))
     if column.max_age_years is not None:
-        checks.append(("max_age", f"{VALUE} gives an age over {column.max_age_years} years today ({TODAY})",
-                       {"limit": column.max_age_years}))
+        checks.append(
+            (
+                "max_age",
+                f"{VALUE} gives an age over {column.max_age_years} years today ({TODAY})",
+                {"limit": column.max_age_years},
+            )
+        )
     return tuple(Rule(table, kind, (name,), f"{name}: {reason}", **bounds) for kind, reason, bounds in checks)
 
 
 def schema_rules(schema: TableSchema) -> tuple[Rule, ...]:
     """A table's column rules (in column order), its key rule and its reference rules."""
-    key = Rule(schema.name, "duplicate", schema.key,
-               f"duplicate {'/'.join(schema.key)}: the same key is on more than one row")
-    references = tuple(Rule(schema.name, "reference", (ref.column,),
-                            f"{ref.column}: '{VALUE}' not found in valid {ref.table}", reference=ref)
-                       for ref in schema.references)
+    key = Rule(
+        schema.name, "duplicate", schema.key, f"duplicate {'/'.join(schema.key)}: the same key is on more than one row"
+    )
+    references = tuple(
+        Rule(
+            schema.name,
+            "reference",
+            (ref.column,),
+            f"{ref.column}: '{VALUE}' not found in valid {ref.table}",
+            reference=ref,
+        )
+        for ref in schema.references
+    )
     return (*(rule for column in schema.columns for rule in column_rules(schema.name, column)), key, *references)
 
 
 #: The rules across fields: a date before another of its row, or of the parent row it refers to.
 CROSS_FIELD: tuple[Rule, ...] = (
-    Rule("incidents", "before", ("date", "birth_date"), "date: before the person's birth_date",
-         reference=INCIDENTS.references[0]),
+    Rule(
+        "incidents",
+        "before",
+        ("date", "birth_date"),
+        "date: before the person's birth_date",
+        reference=INCIDENTS.references[0],
+    ),
     Rule("interventions", "before", ("end_date", "start_date"), "end_date: before start_date"),
 )
 
 #: The whole declaration: each table's rules in the order a row's reasons are given.
-RULES: tuple[Rule, ...] = tuple(rule for schema in CONTRACT for rule in (
-    *schema_rules(schema), *(cross for cross in CROSS_FIELD if cross.table == schema.name)))
+RULES: tuple[Rule, ...] = tuple(
+    rule
+    for schema in CONTRACT
+    for rule in (*schema_rules(schema), *(cross for cross in CROSS_FIELD if cross.table == schema.name))
+)
 
 
 def table_rules(table: str) -> tuple[Rule, ...]:

@@ -55,34 +55,52 @@ class TableSchema:
 
 AREAS = TableSchema(
     "areas",
-    (Column("area_id"), Column("local_authority"), Column("population", "int", minimum=0),
-     Column("deprivation_rank", "int", minimum=1)),
+    (
+        Column("area_id"),
+        Column("local_authority"),
+        Column("population", "int", minimum=0),
+        Column("deprivation_rank", "int", minimum=1),
+    ),
     key=("area_id",),
 )
 PEOPLE = TableSchema(
     "people",
-    (Column("person_id"), Column("area_id"),
-     Column("birth_date", "date", not_future=True, earliest=EARLIEST, max_age_years=120),
-     Column("sex", allowed=SEXES), Column("ethnicity", allowed=ETHNICITIES),
-     Column("disability", required=False, nullable=True, allowed=YES_NO_UNKNOWN),
-     Column("household_id", required=False, nullable=True)),
+    (
+        Column("person_id"),
+        Column("area_id"),
+        Column("birth_date", "date", not_future=True, earliest=EARLIEST, max_age_years=120),
+        Column("sex", allowed=SEXES),
+        Column("ethnicity", allowed=ETHNICITIES),
+        Column("disability", required=False, nullable=True, allowed=YES_NO_UNKNOWN),
+        Column("household_id", required=False, nullable=True),
+    ),
     key=("person_id",),
     references=(Reference("area_id", "areas", "area_id"),),
 )
 INCIDENTS = TableSchema(
     "incidents",
-    (Column("incident_id"), Column("person_id"), Column("date", "date", not_future=True, earliest=EARLIEST),
-     Column("type", allowed=INCIDENT_TYPES), Column("role", allowed=ROLES),
-     Column("harm", "float", minimum=0)),
+    (
+        Column("incident_id"),
+        Column("person_id"),
+        Column("date", "date", not_future=True, earliest=EARLIEST),
+        Column("type", allowed=INCIDENT_TYPES),
+        Column("role", allowed=ROLES),
+        Column("harm", "float", minimum=0),
+    ),
     key=("incident_id", "person_id", "role"),
     references=(Reference("person_id", "people", "person_id"),),
 )
 INTERVENTIONS = TableSchema(
     "interventions",
-    (Column("intervention_id"), Column("person_id"), Column("programme"),
-     Column("start_date", "date", not_future=True, earliest=EARLIEST), Column("tier", allowed=TIERS),
-     Column("end_date", "date", required=False, nullable=True, not_future=True, earliest=EARLIEST),
-     Column("completed", "bool", required=False, nullable=True)),
+    (
+        Column("intervention_id"),
+        Column("person_id"),
+        Column("programme"),
+        Column("start_date", "date", not_future=True, earliest=EARLIEST),
+        Column("tier", allowed=TIERS),
+        Column("end_date", "date", required=False, nullable=True, not_future=True, earliest=EARLIEST),
+        Column("completed", "bool", required=False, nullable=True),
+    ),
     key=("intervention_id",),
     references=(Reference("person_id", "people", "person_id"),),
 )

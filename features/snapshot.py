@@ -73,13 +73,13 @@ def _days(values: pd.Series) -> np.ndarray:
 class PreparedData:
     """A validated data set as integer-coded numpy arrays, built once and reused for every T."""
 
-    person_id: pd.api.extensions.ExtensionArray   # Arrow strings: compact for millions of pseudonyms
+    person_id: pd.api.extensions.ExtensionArray  # Arrow strings: compact for millions of pseudonyms
     person_area: np.ndarray
     birth_day: np.ndarray
     sex: pd.Categorical
     ethnicity: pd.Categorical
     disability: pd.Categorical | None
-    household: np.ndarray | None   # household code per person (one of their own if blank); None without household_id
+    household: np.ndarray | None  # household code per person (one of their own if blank); None without household_id
     area_id: np.ndarray
     area_la: np.ndarray
     la_names: np.ndarray
@@ -108,9 +108,13 @@ class PreparedData:
     area_counts: dict[int, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def from_dataset(cls, data: Dataset, programmes: tuple[str, ...] | None = None,
-                     others: pd.DataFrame | None = None, area_counts: dict[int, np.ndarray] | None = None
-                     ) -> "PreparedData":
+    def from_dataset(
+        cls,
+        data: Dataset,
+        programmes: tuple[str, ...] | None = None,
+        others: pd.DataFrame | None = None,
+        area_counts: dict[int, np.ndarray] | None = None,
+    ) -> PreparedData:
         """Arrays of a data set. A partition of people passes the whole data set's `programmes`, the
         `others` (incident_id, person_id, date) sharing its incidents, and `area_counts` by as-of day."""
         people = data.people.sort_values("person_id", kind="stable").reset_index(drop=True)
@@ -132,14 +136,17 @@ class PreparedData:
             person_id=people["person_id"].astype("string[pyarrow]").array,
             person_area=area_index.get_indexer(people["area_id"]),
             birth_day=_days(people["birth_date"]),
-            sex=pd.Categorical(people["sex"]), ethnicity=pd.Categorical(people["ethnicity"]),
+            sex=pd.Categorical(people["sex"]),
+            ethnicity=pd.Categorical(people["ethnicity"]),
             disability=pd.Categorical(people["disability"].fillna("U")) if "disability" in people else None,
             household=_household_codes(people["household_id"]) if "household_id" in people else None,
-            area_id=areas["area_id"].to_numpy(dtype=object), area_la=la_codes.astype(np.int64),
+            area_id=areas["area_id"].to_numpy(dtype=object),
+            area_la=la_codes.astype(np.int64),
             la_names=np.asarray(la_names, dtype=object),
-            area_population=areas["population"].to_numpy(dtype=float), area_decile=decile,
+            area_population=areas["population"].to_numpy(dtype=float),
+            area_decile=decile,
             inc_person=person_index.get_indexer(inc["person_id"]),
-            inc_incident=incident_codes[:len(inc)].astype(np.int64),
+            inc_incident=incident_codes[: len(inc)].astype(np.int64),
             inc_day=_days(inc["date"]),
             inc_type=pd.Index(INCIDENT_TYPES).get_indexer(inc["type"]).astype(np.int64),
             inc_role=pd.Index(ROLES).get_indexer(inc["role"]).astype(np.int64),
@@ -149,9 +156,10 @@ class PreparedData:
             iv_start=_days(iv["start_date"]),
             iv_end=np.where(end.isna(), far_future, end.to_numpy(dtype="datetime64[D]").astype(np.int64)),
             iv_completed=completed.fillna(False).to_numpy(dtype=bool),
-            programmes=programmes, end_day=int(np.datetime64(data.end, "D").astype(np.int64)),
+            programmes=programmes,
+            end_day=int(np.datetime64(data.end, "D").astype(np.int64)),
             fingerprint=data.fingerprint,
-            other_incident=incident_codes[len(inc):].astype(np.int64),
+            other_incident=incident_codes[len(inc) :].astype(np.int64),
             other_person=len(people) + pd.factorize(others["person_id"])[0].astype(np.int64),
             other_day=_days(others["date"]) if len(others) else np.empty(0, np.int64),
             area_counts=area_counts or {},
@@ -225,15 +233,21 @@ def build_snapshot(d: PreparedData, as_of: date, config: SnapshotConfig) -> pd.D
     layout = d.layout(config)
     features = _feature_matrix(families_of(layout), layout, cohort)
     n, cohort_area, age = cohort.n, cohort.area, cohort.age
-    ids = pd.DataFrame({
-        "person_id": d.person_id.take(people).astype("string"),
-        "as_of": pd.Series(np.full(n, np.datetime64(as_of, "D")).astype("datetime64[s]")),
-        "area_id": pd.array(d.area_id[cohort_area], dtype="string"),
-        "local_authority": pd.array(d.la_names[d.area_la[cohort_area]], dtype="string"),
-    })
+    ids = pd.DataFrame(
+        {
+            "person_id": d.person_id.take(people).astype("string"),
+            "as_of": pd.Series(np.full(n, np.datetime64(as_of, "D")).astype("datetime64[s]")),
+            "area_id": pd.array(d.area_id[cohort_area], dtype="string"),
+            "local_authority": pd.array(d.la_names[d.area_la[cohort_area]], dtype="string"),
+        }
+    )
     frame = pd.concat([ids, features, pd.DataFrame({"label": _labels(d, people, t, config)})], axis=1)
-    protected = {"sex": d.sex.take(people), "ethnicity": d.ethnicity.take(people), "age_band": _age_band(age),
-                 "deprivation_quintile": (d.area_decile[cohort_area] + 1) // 2}
+    protected = {
+        "sex": d.sex.take(people),
+        "ethnicity": d.ethnicity.take(people),
+        "age_band": _age_band(age),
+        "deprivation_quintile": (d.area_decile[cohort_area] + 1) // 2,
+    }
     if d.disability is not None:
         protected["disability"] = d.disability.take(people)
     for name in snapshot_protected(config, disability=d.disability is not None):
@@ -245,8 +259,9 @@ def build_snapshot(d: PreparedData, as_of: date, config: SnapshotConfig) -> pd.D
 def snapshot_protected(config: SnapshotConfig, disability: bool) -> tuple[str, ...]:
     """The protected columns a snapshot carries, in the config's order: those of `SNAPSHOT_PROTECTED` it asks
     for, disability only where the data has it (`disability`)."""
-    return tuple(name for name in config.protected
-                 if name in SNAPSHOT_PROTECTED and (disability or name != "disability"))
+    return tuple(
+        name for name in config.protected if name in SNAPSHOT_PROTECTED and (disability or name != "disability")
+    )
 
 
 @dataclass(frozen=True)
@@ -267,20 +282,29 @@ class SnapshotMeta:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "SnapshotMeta":
+    def from_json(cls, text: str) -> SnapshotMeta:
         payload = json.loads(text)
         fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in payload.items()}
         return cls(**fields)
 
 
-def build_snapshots(d: PreparedData, as_of_dates: list[date], config: SnapshotConfig) -> tuple[pd.DataFrame, SnapshotMeta]:
+def build_snapshots(
+    d: PreparedData, as_of_dates: list[date], config: SnapshotConfig
+) -> tuple[pd.DataFrame, SnapshotMeta]:
     """Snapshots for several as-of dates, stacked and sorted by (as_of, person_id)."""
     frames = [build_snapshot(d, t, config) for t in sorted(set(as_of_dates))]
     frame = pd.concat(frames, ignore_index=True)
     names = tuple(s.name for s in d.catalogue(config))
     protected = tuple(c for c in config.protected if c in frame.columns)
-    meta = SnapshotMeta(features=names, protected=protected, ids=ID_COLUMNS, label=config.label,
-                        horizon_days=config.horizon_days, harm_threshold=config.harm_threshold,
-                        as_of=tuple(t.isoformat() for t in sorted(set(as_of_dates))),
-                        data_fingerprint=d.fingerprint, unlabelled_rows=int(frame["label"].isna().sum()))
+    meta = SnapshotMeta(
+        features=names,
+        protected=protected,
+        ids=ID_COLUMNS,
+        label=config.label,
+        horizon_days=config.horizon_days,
+        harm_threshold=config.harm_threshold,
+        as_of=tuple(t.isoformat() for t in sorted(set(as_of_dates))),
+        data_fingerprint=d.fingerprint,
+        unlabelled_rows=int(frame["label"].isna().sum()),
+    )
     return frame, meta

@@ -56,5 +56,14 @@ def temporal_splits(as_of_dates: list[date], horizon_days: int, n_test: int | No
 
 
 def splits_frame(splits: list[Split]) -> pd.DataFrame:
-    return pd.DataFrame([{"split": s.name, "fit": f"{s.fit[0]} .. {s.fit[-1]} ({len(s.fit)})",
-                          "validation": s.validation.isoformat(), "test": s.test.isoformat()} for s in splits])
+    return pd.DataFrame(
+        [
+            {
+                "split": s.name,
+                "fit": f"{s.fit[0]} .. {s.fit[-1]} ({len(s.fit)})",
+                "validation": s.validation.isoformat(),
+                "test": s.test.isoformat(),
+            }
+            for s in splits
+        ]
+    )

@@ -22,7 +22,6 @@ from riskloop.features.rules import CELL_KINDS, Rule, table_rules
 from riskloop.features.schema import CONTRACT, Column, TableSchema
 
 
-
 def _arrow(values) -> pa.Array:
     return pa.array(pd.Series(values).astype("string[pyarrow]").array)
 
@@ -37,6 +36,8 @@ def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
     """Row position of each value in `keys` (-1 if absent)."""
     found = pc.index_in(_arrow(values), value_set=_arrow(keys))
     return found.fill_null(-1).to_numpy(zero_copy_only=False)
+
+
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
@@ -67,8 +68,9 @@ class ValidationReport:
         for name in tables:
             counts = self.tables[name]
             if not counts.valid:
-                raise DataError(f"{source}: no valid rows in {name} "
-                                f"({counts.read:,} read, {counts.quarantined:,} quarantined)")
+                raise DataError(
+                    f"{source}: no valid rows in {name} ({counts.read:,} read, {counts.quarantined:,} quarantined)"
+                )
 
 
 @dataclass
@@ -193,7 +195,7 @@ def _cell_failing(rule: Rule, parsed: ParsedColumn, today: date) -> pd.Series:
         return values >= pd.Timestamp(today) + pd.Timedelta(days=1)
     if rule.kind == "earliest":
         return values < pd.Timestamp(rule.limit)
-    return values < pd.Timestamp(today) - pd.DateOffset(years=rule.limit)   # max_age
+    return values < pd.Timestamp(today) - pd.DateOffset(years=rule.limit)  # max_age
 
 
 def _failing(rule: Rule, table: ParsedTable, parents: dict[str, pd.DataFrame], today: date) -> pd.Series:
@@ -208,8 +210,12 @@ def _failing(rule: Rule, table: ParsedTable, parents: dict[str, pd.DataFrame], t
         ref = rule.target
         values = typed[ref.column]
         return values.notna() & ~_isin(values, parents[ref.table][ref.table_column])
-    other = (typed[rule.columns[1]].to_numpy() if ref is None else   # before
-             _lookup(typed[ref.column], parents[ref.table][ref.table_column], parents[ref.table][rule.columns[1]]))
+    other = (
+        typed[rule.columns[1]].to_numpy()
+        if ref is None
+        # before
+        else _lookup(typed[ref.column], parents[ref.table][ref.table_column], parents[ref.table][rule.columns[1]])
+    )
     return pd.Series(typed[rule.columns[0]].to_numpy() < other, index=table.raw.index)
 
 
@@ -223,8 +229,11 @@ def rule_failures(rule: Rule, table: ParsedTable, parents: dict[str, pd.DataFram
     before, after = rule.reason_parts(today)
     if not rule.names_value:
         return Failure(rule, rows, pd.Series(before, index=table.raw.index))
-    shown = (table.typed[rule.columns[0]].astype("string[pyarrow]").fillna("") if rule.kind == "reference"
-             else table.raw[rule.columns[0]].astype("string[pyarrow]"))
+    shown = (
+        table.typed[rule.columns[0]].astype("string[pyarrow]").fillna("")
+        if rule.kind == "reference"
+        else table.raw[rule.columns[0]].astype("string[pyarrow]")
+    )
     return Failure(rule, rows, before + shown + after)
 
 
@@ -235,8 +244,9 @@ def require_columns(schema: TableSchema, columns, source: str = "") -> None:
         raise DataError(f"{source or schema.name}: missing required column '{missing[0]}'")
 
 
-def validate_table(schema: TableSchema, raw: pd.DataFrame, parents: dict[str, pd.DataFrame],
-                   today: date, source: str = "") -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
+def validate_table(
+    schema: TableSchema, raw: pd.DataFrame, parents: dict[str, pd.DataFrame], today: date, source: str = ""
+) -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
     """Return (valid typed rows, quarantined raw rows with `row` and `reason`, report): every rule of the
     table in `features.rules`, against the valid rows of its `parents`.
 
@@ -245,8 +255,12 @@ def validate_table(schema: TableSchema, raw: pd.DataFrame, parents: dict[str, pd
     require_columns(schema, raw.columns, source)
     raw = raw.reset_index(drop=True)
     table = parse_table(schema, raw)
-    failures = [failure for rule in table_rules(schema.name) if rule.applies(raw.columns)
-                if (failure := rule_failures(rule, table, parents, today)) is not None]
+    failures = [
+        failure
+        for rule in table_rules(schema.name)
+        if rule.applies(raw.columns)
+        if (failure := rule_failures(rule, table, parents, today)) is not None
+    ]
     bad = np.zeros(len(raw), dtype=bool)
     for failure in failures:
         bad |= failure.rows.to_numpy()
@@ -264,9 +278,9 @@ def validate_table(schema: TableSchema, raw: pd.DataFrame, parents: dict[str, pd
     return valid, quarantine, report
 
 
-def validate_tables(raw: dict[str, pd.DataFrame], today: date,
-                    sources: dict[str, str] | None = None
-                    ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], ValidationReport]:
+def validate_tables(
+    raw: dict[str, pd.DataFrame], today: date, sources: dict[str, str] | None = None
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], ValidationReport]:
     """Validate the four contract tables in dependency order (a row whose parent was rejected is rejected)."""
     sources = sources or {}
     valid: dict[str, pd.DataFrame] = {}
@@ -274,5 +288,6 @@ def validate_tables(raw: dict[str, pd.DataFrame], today: date,
     reports: dict[str, TableReport] = {}
     for schema in CONTRACT:
         valid[schema.name], quarantined[schema.name], reports[schema.name] = validate_table(
-            schema, raw[schema.name], valid, today, sources.get(schema.name, ""))
+            schema, raw[schema.name], valid, today, sources.get(schema.name, "")
+        )
     return valid, quarantined, ValidationReport(reports)

@@ -7,10 +7,11 @@ The edge (CLI, simulator) passes in the synthetic truth when there is one; nothi
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -41,14 +42,14 @@ COMPARED = ("roc_auc", "average_precision", "precision_at_k", "brier")
 
 @dataclass(frozen=True)
 class LearnSettings:
-    champion: str                      # model URI, e.g. models:/riskloop-escalation@champion
-    data: Path                         # the data set, now reaching past T + horizon
-    config: ExperimentConfig           # how to retrain (its `data` is replaced by `data`)
-    as_of: date | None = None          # T; default: the latest first-of-month whose horizon has closed
+    champion: str  # model URI, e.g. models:/riskloop-escalation@champion
+    data: Path  # the data set, now reaching past T + horizon
+    config: ExperimentConfig  # how to retrain (its `data` is replaced by `data`)
+    as_of: date | None = None  # T; default: the latest first-of-month whose horizon has closed
     treatment_window_days: int = TREATMENT_WINDOW_DAYS
     retrain: Retrain = "treatment-aware"
     promote: bool = True
-    listed: pd.Series | None = None    # person_id -> listed at T (from the lists the teams received)
+    listed: pd.Series | None = None  # person_id -> listed at T (from the lists the teams received)
     reviews: pd.DataFrame | None = None  # person_id, review_decision from returned lists
     seed: int = 0
     threads: int | None = None
@@ -59,8 +60,8 @@ class Comparison:
     """Champion and challenger on the same cohort (the latest date whose outcomes are known)."""
 
     as_of: date
-    metrics: pd.DataFrame              # rows champion / challenger, columns COMPARED
-    reasons: list[str]                 # why the challenger is worse on this window (empty: it is not)
+    metrics: pd.DataFrame  # rows champion / challenger, columns COMPARED
+    reasons: list[str]  # why the challenger is worse on this window (empty: it is not)
 
 
 @dataclass
@@ -68,11 +69,11 @@ class LearningResult:
     as_of: date
     horizon_days: int
     champion: LoadedModel
-    outcomes: pd.DataFrame             # link_outcomes
+    outcomes: pd.DataFrame  # link_outcomes
     programmes: list[ProgrammeResult]
-    new_records: dict[str, int]        # rows dated after what the champion could know
-    drift: pd.DataFrame                # PSI per feature and for the score
-    drift_by_area: pd.DataFrame        # score PSI per local authority
+    new_records: dict[str, int]  # rows dated after what the champion could know
+    drift: pd.DataFrame  # PSI per feature and for the score
+    drift_by_area: pd.DataFrame  # score PSI per local authority
     drift_dates: tuple[date, date]
     retrain: Retrain
     challenger: TrainOutcome | None = None
@@ -93,8 +94,14 @@ def listed_at(cohort: ScoredCohort, capacity: float, seed: int) -> pd.Series:
     """Who the champion's lists at T held (the model's capacity per local authority), when the lists
     themselves are not given."""
     frame = cohort.frame
-    _, listed, _, _ = select(Capacity.parse(None, capacity), frame["local_authority"].astype(str),
-                             frame["risk"].to_numpy(), frame["score"].to_numpy(), frame["person_id"], seed)
+    _, listed, _, _ = select(
+        Capacity.parse(None, capacity),
+        frame["local_authority"].astype(str),
+        frame["risk"].to_numpy(),
+        frame["score"].to_numpy(),
+        frame["person_id"],
+        seed,
+    )
     return pd.Series(listed, index=frame["person_id"].astype(str).to_numpy())
 
 
@@ -112,13 +119,15 @@ def adjustment_features(scorer: RiskScorer, catalogue: list[FeatureSpec]) -> lis
     numeric = [f for f in contract.features if f not in contract.categorical]
     history = {s.name for s in catalogue if s.family in INTERVENTION_FAMILIES}
     importance = scorer.importance_by_split
-    top = (set(importance.iloc[-1].reindex(numeric).fillna(0).nlargest(ADJUSTMENT_FEATURES).index)
-           if importance is not None and len(importance) else set(numeric))
+    top = (
+        set(importance.iloc[-1].reindex(numeric).fillna(0).nlargest(ADJUSTMENT_FEATURES).index)
+        if importance is not None and len(importance)
+        else set(numeric)
+    )
     return [f for f in numeric if f in top or f in history]
 
 
-def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days: int,
-           seed: int) -> pd.DataFrame:
+def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days: int, seed: int) -> pd.DataFrame:
     """The monthly cohorts of the window stacked: as-of features (numeric), `started_<programme>` within the
     month, `escalated`, prevention tier, risk band, `month`. People who start nothing that month are
     sampled down to MAX_CONTROLS_PER_MONTH (the ATT's odds weights need no correction for that)."""
@@ -130,34 +139,62 @@ def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days:
     for month in monthly_cohorts(as_of, window_days):
         frame = score_cohort(scorer, prepared, month).frame
         frame = frame[frame["label"].notna()].reset_index(drop=True)
-        starts = programme_starts(prepared, frame["person_id"], month - timedelta(days=1),
-                                  (next_month(month) - month).days)
+        starts = programme_starts(
+            prepared, frame["person_id"], month - timedelta(days=1), (next_month(month) - month).days
+        )
         started = starts.filter(like="started_").any(axis=1).to_numpy()
         controls = np.flatnonzero(~started)
-        keep = np.sort(np.concatenate([np.flatnonzero(started), controls if len(controls) <= MAX_CONTROLS_PER_MONTH
-                                       else rng.choice(controls, MAX_CONTROLS_PER_MONTH, replace=False)]))
-        frames.append(pd.concat([
-            frame.loc[keep, ["person_id", *features]].reset_index(drop=True),
-            starts.filter(like="started_").iloc[keep].reset_index(drop=True),
-            pd.DataFrame({"escalated": frame["label"].to_numpy()[keep],
-                          "prevention tier": prevention_tier(frame, catalogue, snapshot)[keep],
-                          "risk band": frame["band_label"].astype(str).to_numpy()[keep], "month": month})], axis=1))
+        keep = np.sort(
+            np.concatenate(
+                [
+                    np.flatnonzero(started),
+                    controls
+                    if len(controls) <= MAX_CONTROLS_PER_MONTH
+                    else rng.choice(controls, MAX_CONTROLS_PER_MONTH, replace=False),
+                ]
+            )
+        )
+        frames.append(
+            pd.concat(
+                [
+                    frame.loc[keep, ["person_id", *features]].reset_index(drop=True),
+                    starts.filter(like="started_").iloc[keep].reset_index(drop=True),
+                    pd.DataFrame(
+                        {
+                            "escalated": frame["label"].to_numpy()[keep],
+                            "prevention tier": prevention_tier(frame, catalogue, snapshot)[keep],
+                            "risk band": frame["band_label"].astype(str).to_numpy()[keep],
+                            "month": month,
+                        }
+                    ),
+                ],
+                axis=1,
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
-def analyse(champion: LoadedModel, prepared: PreparedData, as_of: date, window_days: int, seed: int,
-            threads: int | None, truth: TrueEffect | None) -> list[ProgrammeResult]:
+def analyse(
+    champion: LoadedModel,
+    prepared: PreparedData,
+    as_of: date,
+    window_days: int,
+    seed: int,
+    threads: int | None,
+    truth: TrueEffect | None,
+) -> list[ProgrammeResult]:
     stacked = trials(champion.scorer, prepared, as_of, window_days, seed)
     X = stacked[adjustment_features(champion.scorer, prepared.catalogue(champion.contract.data_set_snapshot))]
     subgroups = {name: stacked[name].to_numpy() for name in ("prevention tier", "risk band")}
-    return [analyse_programme(p, X, stacked, subgroups, seed, threads, truth)
-            for p in programme_names(stacked)]
+    return [analyse_programme(p, X, stacked, subgroups, seed, threads, truth) for p in programme_names(stacked)]
 
 
 def new_records(prepared: PreparedData, since: date) -> dict[str, int]:
     t = int(np.datetime64(since, "D").astype(np.int64))
-    return {"incident involvements": int((prepared.inc_day > t).sum()),
-            "programme starts": int((prepared.iv_start > t).sum())}
+    return {
+        "incident involvements": int((prepared.inc_day > t).sum()),
+        "programme starts": int((prepared.iv_start > t).sum()),
+    }
 
 
 def retrain_config(settings: LearnSettings, end: date) -> ExperimentConfig:
@@ -165,8 +202,9 @@ def retrain_config(settings: LearnSettings, end: date) -> ExperimentConfig:
     config = settings.config
     latest = end - timedelta(days=config.horizon_days)
     schedule = config.data_schedule
-    return dataclasses.replace(config, data=Path(settings.data),
-                               schedule=dataclasses.replace(schedule, end=max(schedule.end, latest)))
+    return dataclasses.replace(
+        config, data=Path(settings.data), schedule=dataclasses.replace(schedule, end=max(schedule.end, latest))
+    )
 
 
 def retrain_data(settings: LearnSettings, config: ExperimentConfig, prepared: PreparedData) -> ModelData:
@@ -180,17 +218,27 @@ def compare(champion: LoadedModel, challenger: LoadedModel, prepared: PreparedDa
     for name, model in (("champion", champion), ("challenger", challenger)):
         frame = score_cohort(model.scorer, prepared, as_of).frame
         frame = frame[frame["label"].notna()]
-        rows[name] = {m: evaluate(frame["label"].to_numpy(), frame["risk"].to_numpy(), model.contract.capacity)[m]
-                      for m in COMPARED}
+        rows[name] = {
+            m: evaluate(frame["label"].to_numpy(), frame["risk"].to_numpy(), model.contract.capacity)[m]
+            for m in COMPARED
+        }
     metrics = pd.DataFrame(rows).T[list(COMPARED)]
-    reasons = [f"{m} on the cohort at {as_of}: challenger {metrics.loc['challenger', m]:.4f} "
-               f"{'>' if m == 'brier' else '<'} champion {metrics.loc['champion', m]:.4f}"
-               for m in ("roc_auc", "precision_at_k") if metrics.loc["challenger", m] < metrics.loc["champion", m] - 0.005]
+    reasons = [
+        f"{m} on the cohort at {as_of}: challenger {metrics.loc['challenger', m]:.4f} "
+        f"{'>' if m == 'brier' else '<'} champion {metrics.loc['champion', m]:.4f}"
+        for m in ("roc_auc", "precision_at_k")
+        if metrics.loc["challenger", m] < metrics.loc["champion", m] - 0.005
+    ]
     return Comparison(as_of, metrics, reasons)
 
 
-def learn(settings: LearnSettings, dataset: Dataset, out_dir: Path, truth: TrueEffect | None = None,
-          progress: Callable[[str], None] = lambda _: None) -> LearningResult:
+def learn(
+    settings: LearnSettings,
+    dataset: Dataset,
+    out_dir: Path,
+    truth: TrueEffect | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> LearningResult:
     """One learning cycle on `dataset` (the validated data set at `settings.data`); registers the retrained
     model as challenger and promotes it only through the gates."""
     champion = load_model(settings.champion)
@@ -202,21 +250,34 @@ def learn(settings: LearnSettings, dataset: Dataset, out_dir: Path, truth: TrueE
     progress(f"outcomes of the cohort scored at {as_of}")
     cohort = score_cohort(champion.scorer, prepared, as_of)
     if cohort.frame["label"].isna().all():
-        raise ValueError(f"the outcomes of {as_of} are not known yet: the data ends {end}, the horizon is "
-                         f"{snapshot.horizon_days} days")
+        raise ValueError(
+            f"the outcomes of {as_of} are not known yet: the data ends {end}, the horizon is "
+            f"{snapshot.horizon_days} days"
+        )
     listed = settings.listed if settings.listed is not None else listed_at(cohort, contract.capacity, settings.seed)
     outcomes = link_outcomes(cohort.frame, prepared, as_of, settings.treatment_window_days, listed, settings.reviews)
     progress("what worked, for whom")
-    programmes = analyse(champion, prepared, as_of, settings.treatment_window_days, settings.seed, settings.threads, truth)
+    programmes = analyse(
+        champion, prepared, as_of, settings.treatment_window_days, settings.seed, settings.threads, truth
+    )
     newest = end + timedelta(days=1)
     current = score_cohort(champion.scorer, prepared, newest).frame
     area_level = {s.name for s in prepared.catalogue(snapshot) if s.family in AREA_FAMILIES}
     features = [f for f in contract.features if f not in contract.categorical and f not in area_level]
     drift = drift_table(cohort.frame, current, [*features, "risk"], seed=settings.seed)
     by_area = drift_by_unit(cohort.frame, current, "risk", "local_authority", seed=settings.seed)
-    result = LearningResult(as_of, snapshot.horizon_days, champion, outcomes, programmes,
-                            new_records(prepared, contract.labels_closed_by()), drift, by_area, (as_of, newest),
-                            settings.retrain)
+    result = LearningResult(
+        as_of,
+        snapshot.horizon_days,
+        champion,
+        outcomes,
+        programmes,
+        new_records(prepared, contract.labels_closed_by()),
+        drift,
+        by_area,
+        (as_of, newest),
+        settings.retrain,
+    )
     progress(f"{settings.retrain} retraining")
     config = retrain_config(settings, end)
     data = retrain_data(settings, config, prepared)
@@ -240,8 +301,9 @@ def _learned(champion: LoadedModel, trained: TrainResult) -> pd.DataFrame:
     """Mean |SHAP| per feature of the champion and of the new model (latest split), top features first."""
     importance = champion.scorer.importance_by_split
     if importance is None:
-        raise ValueError(f"the champion '{champion.uri}' has no per-split feature importance: retrain it with "
-                         "`riskloop train`")
+        raise ValueError(
+            f"the champion '{champion.uri}' has no per-split feature importance: retrain it with `riskloop train`"
+        )
     new = trained.importance_by_split.iloc[-1].rename("challenger")
     old = importance.iloc[-1].rename("champion")
     table = pd.concat([old, new], axis=1).fillna(0.0)

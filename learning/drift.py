@@ -42,8 +42,9 @@ def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
     return psi_from_shares(_shares(reference, edges), _shares(current, edges))
 
 
-def null_quantile(reference: np.ndarray, n_current: int, bins: int = 10, draws: int = 100, q: float = 0.99,
-                  seed: int = 0) -> float:
+def null_quantile(
+    reference: np.ndarray, n_current: int, bins: int = 10, draws: int = 100, q: float = 0.99, seed: int = 0
+) -> float:
     """The `q` quantile of PSI between the reference and samples of `n_current` drawn from it."""
     reference = np.asarray(reference, float)
     edges = _bin_edges(reference, bins)
@@ -53,8 +54,9 @@ def null_quantile(reference: np.ndarray, n_current: int, bins: int = 10, draws: 
     return float(np.quantile([psi_from_shares(base, d) for d in draws_], q))
 
 
-def drift_table(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], bins: int = 10,
-                draws: int = 100, seed: int = 0) -> pd.DataFrame:
+def drift_table(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], bins: int = 10, draws: int = 100, seed: int = 0
+) -> pd.DataFrame:
     """PSI per column with its bootstrap null and a verdict, largest first."""
     rows = []
     for column in columns:
@@ -63,21 +65,50 @@ def drift_table(reference: pd.DataFrame, current: pd.DataFrame, columns: list[st
         value = psi(ref, cur, bins)
         noise = null_quantile(ref, len(cur), bins, draws, seed=seed)
         shifted = value > max(RULE_OF_THUMB[0], noise)
-        verdict = ("major shift" if shifted and value > RULE_OF_THUMB[1] else "shift" if shifted
-                   else "within noise" if value > RULE_OF_THUMB[0] else "stable")
-        rows.append({"column": column, "psi": value, "null_p99": noise, "reference_mean": np.nanmean(ref) if len(ref) else np.nan,
-                     "current_mean": np.nanmean(cur) if len(cur) else np.nan, "verdict": verdict})
+        verdict = (
+            "major shift"
+            if shifted and value > RULE_OF_THUMB[1]
+            else "shift"
+            if shifted
+            else "within noise"
+            if value > RULE_OF_THUMB[0]
+            else "stable"
+        )
+        rows.append(
+            {
+                "column": column,
+                "psi": value,
+                "null_p99": noise,
+                "reference_mean": np.nanmean(ref) if len(ref) else np.nan,
+                "current_mean": np.nanmean(cur) if len(cur) else np.nan,
+                "verdict": verdict,
+            }
+        )
     return pd.DataFrame(rows).sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def drift_by_unit(reference: pd.DataFrame, current: pd.DataFrame, column: str, unit: str, bins: int = 10,
-                  draws: int = 100, seed: int = 0) -> pd.DataFrame:
+def drift_by_unit(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    column: str,
+    unit: str,
+    bins: int = 10,
+    draws: int = 100,
+    seed: int = 0,
+) -> pd.DataFrame:
     """PSI of one column (the score) within each unit (local authority) against the whole reference."""
     ref = pd.to_numeric(reference[column], errors="coerce").to_numpy(float)
     rows = []
     for name, rows_ in current.groupby(unit, sort=True, observed=True):
         cur = pd.to_numeric(rows_[column], errors="coerce").to_numpy(float)
         value, noise = psi(ref, cur, bins), null_quantile(ref, len(cur), bins, draws, seed=seed)
-        rows.append({unit: name, "n": len(cur), "psi": value, "null_p99": noise,
-                     "flagged": bool(value > max(RULE_OF_THUMB[0], noise))})
+        rows.append(
+            {
+                unit: name,
+                "n": len(cur),
+                "psi": value,
+                "null_p99": noise,
+                "flagged": bool(value > max(RULE_OF_THUMB[0], noise)),
+            }
+        )
     return pd.DataFrame(rows)

@@ -30,9 +30,20 @@ from sklearn.model_selection import StratifiedKFold
 
 Z95 = float(norm.ppf(0.975))
 TRIM = 0.95
-NEAR_TRIM = 0.8   # starters kept above this propensity have few comparable untreated people
-NUISANCE: dict[str, Any] = dict(n_estimators=100, learning_rate=0.08, num_leaves=15, min_child_samples=50, subsample=0.7,
-                subsample_freq=1, colsample_bytree=0.5, reg_lambda=1.0, max_bin=63, verbose=-1, deterministic=True)
+NEAR_TRIM = 0.8  # starters kept above this propensity have few comparable untreated people
+NUISANCE: dict[str, Any] = dict(
+    n_estimators=100,
+    learning_rate=0.08,
+    num_leaves=15,
+    min_child_samples=50,
+    subsample=0.7,
+    subsample_freq=1,
+    colsample_bytree=0.5,
+    reg_lambda=1.0,
+    max_bin=63,
+    verbose=-1,
+    deterministic=True,
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +64,12 @@ class Estimate:
         return self.value + Z95 * self.se
 
     def row(self, prefix: str) -> dict[str, float]:
-        return {prefix: self.value, f"{prefix}_se": self.se, f"{prefix}_ci_low": self.ci_low,
-                f"{prefix}_ci_high": self.ci_high}
+        return {
+            prefix: self.value,
+            f"{prefix}_se": self.se,
+            f"{prefix}_ci_low": self.ci_low,
+            f"{prefix}_ci_high": self.ci_high,
+        }
 
 
 @dataclass(frozen=True)
@@ -65,7 +80,7 @@ class Nuisance:
     e: np.ndarray
     m0: np.ndarray
     kept: np.ndarray
-    repeats: tuple["Nuisance", ...] = ()
+    repeats: tuple[Nuisance, ...] = ()
 
 
 def leaf_size(events: int) -> int:
@@ -92,8 +107,9 @@ def fit_classifier(X: pd.DataFrame, labels: np.ndarray, seed: int, threads: int 
     return LGBMClassifier(**params, random_state=seed, n_jobs=threads or 0).fit(X, labels)
 
 
-def out_of_fold(X: pd.DataFrame, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], seed: int,
-                threads: int | None) -> np.ndarray:
+def out_of_fold(
+    X: pd.DataFrame, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], seed: int, threads: int | None
+) -> np.ndarray:
     """P(label = 1 | x) for every row, from a classifier fitted on the other folds."""
     p = np.empty(len(labels))
     for train, test in splits:
@@ -107,8 +123,16 @@ def folds(t: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray
     return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(t)), t))
 
 
-def cross_fit(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int = 5, seed: int = 0,
-              threads: int | None = None, trim: float = TRIM, repeats: int = 3) -> Nuisance:
+def cross_fit(
+    X: pd.DataFrame,
+    t: np.ndarray,
+    y: np.ndarray,
+    k: int = 5,
+    seed: int = 0,
+    threads: int | None = None,
+    trim: float = TRIM,
+    repeats: int = 3,
+) -> Nuisance:
     """Out-of-fold e(x) and m0(x) (m0 fitted on the untreated rows of the other folds), for `repeats`
     different random fold splits: the estimate is the median over splits and its variance adds their
     spread (Chernozhukov et al. 2018), so the interval allows for how the folds happened to fall."""
@@ -116,14 +140,18 @@ def cross_fit(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int = 5, seed: i
     return dataclasses.replace(splits[0], repeats=tuple(splits[1:]))
 
 
-def _cross_fit_once(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int, seed: int, threads: int | None,
-                    trim: float) -> Nuisance:
+def _cross_fit_once(
+    X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int, seed: int, threads: int | None, trim: float
+) -> Nuisance:
     splits = folds(t, k, seed)
     e, m0 = out_of_fold(X, t, splits, seed, threads), np.empty(len(t))
     for train, test in splits:
         control = train[t[train] == 0]
-        m0[test] = (_predict(fit_classifier(X.iloc[control], y[control], seed, threads), X.iloc[test])
-                    if 0 < y[control].sum() < len(control) else y[control].mean())
+        m0[test] = (
+            _predict(fit_classifier(X.iloc[control], y[control], seed, threads), X.iloc[test])
+            if 0 < y[control].sum() < len(control)
+            else y[control].mean()
+        )
     return Nuisance(e, m0, ~((t == 1) & (e > trim)))
 
 
@@ -140,23 +168,25 @@ def standard_error(influence: np.ndarray, clusters: np.ndarray | None) -> float:
     n = len(influence)
     if clusters is not None:
         influence = np.bincount(pd.factorize(clusters)[0], weights=influence)
-    return float(np.sqrt((influence ** 2).sum()) / n)
+    return float(np.sqrt((influence**2).sum()) / n)
 
 
-def att(t: np.ndarray, y: np.ndarray, nuisance: Nuisance, rows: np.ndarray | None = None,
-        clusters: np.ndarray | None = None) -> Estimate:
+def att(
+    t: np.ndarray, y: np.ndarray, nuisance: Nuisance, rows: np.ndarray | None = None, clusters: np.ndarray | None = None
+) -> Estimate:
     """The doubly robust ATT over `rows` (default all), trimmed rows excluded; over repeated splits, the
     median estimate with variance median(se^2 + (estimate - median)^2)."""
     each = [_att_once(t, y, n, rows, clusters) for n in (nuisance, *nuisance.repeats)]
     if len(each) == 1 or not all(np.isfinite(e.value) for e in each):
         return each[0]
     value = float(np.median([e.value for e in each]))
-    se = float(np.sqrt(np.median([e.se ** 2 + (e.value - value) ** 2 for e in each])))
+    se = float(np.sqrt(np.median([e.se**2 + (e.value - value) ** 2 for e in each])))
     return Estimate(value, se, each[0].n_treated, each[0].n_control)
 
 
-def _att_once(t: np.ndarray, y: np.ndarray, nuisance: Nuisance, rows: np.ndarray | None,
-              clusters: np.ndarray | None) -> Estimate:
+def _att_once(
+    t: np.ndarray, y: np.ndarray, nuisance: Nuisance, rows: np.ndarray | None, clusters: np.ndarray | None
+) -> Estimate:
     keep = nuisance.kept if rows is None else nuisance.kept & rows
     treated_term, control_term = (a[keep] for a in att_terms(t, y, nuisance))
     tk = t[keep]
@@ -186,7 +216,7 @@ def overlap(t: np.ndarray, nuisance: Nuisance, trim: float = TRIM) -> dict[str, 
     weighted comparison."""
     e = nuisance.e
     treated, control = e[t == 1], e[t == 0]
-    weights = (np.clip(control, 1e-6, trim) / (1 - np.clip(control, 1e-6, trim)))
+    weights = np.clip(control, 1e-6, trim) / (1 - np.clip(control, 1e-6, trim))
     return {
         "treated_propensity_median": float(np.median(treated)) if len(treated) else float("nan"),
         "treated_propensity_p90": float(np.quantile(treated, 0.9)) if len(treated) else float("nan"),
@@ -196,12 +226,17 @@ def overlap(t: np.ndarray, nuisance: Nuisance, trim: float = TRIM) -> dict[str, 
         "trim_above": trim,
         "treated_near_trim": int(((treated > NEAR_TRIM) & (treated <= trim)).sum()),
         "near_trim_above": NEAR_TRIM,
-        "effective_controls": float(weights.sum() ** 2 / (weights ** 2).sum()) if weights.sum() > 0 else 0.0,
+        "effective_controls": float(weights.sum() ** 2 / (weights**2).sum()) if weights.sum() > 0 else 0.0,
     }
 
 
-def effect_table(t: np.ndarray, y: np.ndarray, nuisance: Nuisance, subgroups: dict[str, np.ndarray],
-                 clusters: np.ndarray | None = None) -> pd.DataFrame:
+def effect_table(
+    t: np.ndarray,
+    y: np.ndarray,
+    nuisance: Nuisance,
+    subgroups: dict[str, np.ndarray],
+    clusters: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Naive and doubly robust effects overall and within each level of each subgroup column."""
     rows = [{"subgroup": "all", "level": "all", **_pair(t, y, nuisance, np.ones(len(t), bool), clusters)}]
     for name, values in subgroups.items():
@@ -211,10 +246,16 @@ def effect_table(t: np.ndarray, y: np.ndarray, nuisance: Nuisance, subgroups: di
     return pd.DataFrame(rows)
 
 
-def _pair(t: np.ndarray, y: np.ndarray, nuisance: Nuisance, rows: np.ndarray,
-          clusters: np.ndarray | None) -> dict[str, float]:
+def _pair(
+    t: np.ndarray, y: np.ndarray, nuisance: Nuisance, rows: np.ndarray, clusters: np.ndarray | None
+) -> dict[str, float]:
     dr, raw = att(t, y, nuisance, rows, clusters), naive(t, y, rows, clusters)
     started = rows & (t == 1) & nuisance.kept  # the starters n_treated counts (the trimmed left out)
-    return {"n_treated": dr.n_treated, "n_control": dr.n_control, "treated_escalated": int(y[started].sum()),
-            "treated_rate": float(y[started].mean()) if started.any() else float("nan"),
-            **raw.row("naive"), **dr.row("dr")}
+    return {
+        "n_treated": dr.n_treated,
+        "n_control": dr.n_control,
+        "treated_escalated": int(y[started].sum()),
+        "treated_rate": float(y[started].mean()) if started.any() else float("nan"),
+        **raw.row("naive"),
+        **dr.row("dr"),
+    }

@@ -38,8 +38,13 @@ def person_index(prepared: PreparedData, person_id: pd.Series) -> np.ndarray:
 NEVER = np.iinfo(np.int64).max
 
 
-def first_day_within(event_person: np.ndarray, event_day: np.ndarray, people: np.ndarray,
-                     start_day: np.ndarray | int, end_day: np.ndarray | int) -> np.ndarray:
+def first_day_within(
+    event_person: np.ndarray,
+    event_day: np.ndarray,
+    people: np.ndarray,
+    start_day: np.ndarray | int,
+    end_day: np.ndarray | int,
+) -> np.ndarray:
     """Per row: the day of person `people[i]`'s first event in (start_day[i], end_day[i]], or NEVER."""
     span = np.int64(1) << 32
     keys = np.sort(event_person.astype(np.int64) * span + event_day)
@@ -49,8 +54,14 @@ def first_day_within(event_person: np.ndarray, event_day: np.ndarray, people: np
     return np.where((at < len(keys)) & (found <= base + end_day), found - base, NEVER)
 
 
-def starts_within(prepared: PreparedData, people: np.ndarray, start_day: np.ndarray | int, end_day: np.ndarray | int,
-                  programme: int | None = None, completed: bool = False) -> np.ndarray:
+def starts_within(
+    prepared: PreparedData,
+    people: np.ndarray,
+    start_day: np.ndarray | int,
+    end_day: np.ndarray | int,
+    programme: int | None = None,
+    completed: bool = False,
+) -> np.ndarray:
     """Per row: did person `people[i]` start a programme (or the given one; with `completed`, and complete
     it) in (start_day[i], end_day[i]]?"""
     rows = prepared.iv_person >= 0
@@ -84,15 +95,27 @@ def monthly_cohorts(first: date, window_days: int) -> list[date]:
     return months
 
 
-def link_outcomes(cohort: pd.DataFrame, prepared: PreparedData, as_of: date, window_days: int,
-                  listed: pd.Series | None = None, reviews: pd.DataFrame | None = None) -> pd.DataFrame:
+def link_outcomes(
+    cohort: pd.DataFrame,
+    prepared: PreparedData,
+    as_of: date,
+    window_days: int,
+    listed: pd.Series | None = None,
+    reviews: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per cohort member at T: ids, local authority, risk, band, listed, review decision,
     programme starts and completions, and `escalated` (the label; NaN while its horizon is open)."""
     out = cohort[["person_id", "local_authority", "area_id", "risk", "band", "band_label"]].copy()
-    out["listed"] = (out["person_id"].map(listed).fillna(False).astype(bool) if listed is not None
-                     else pd.Series(False, index=out.index))
-    out["review_decision"] = (out["person_id"].map(reviews.set_index("person_id")["review_decision"]).fillna("")
-                              if reviews is not None and len(reviews) else "")
+    out["listed"] = (
+        out["person_id"].map(listed).fillna(False).astype(bool)
+        if listed is not None
+        else pd.Series(False, index=out.index)
+    )
+    out["review_decision"] = (
+        out["person_id"].map(reviews.set_index("person_id")["review_decision"]).fillna("")
+        if reviews is not None and len(reviews)
+        else ""
+    )
     starts = programme_starts(prepared, cohort["person_id"], as_of, window_days)
     out = pd.concat([out, starts], axis=1)
     out["any_programme"] = starts.filter(like="started_").any(axis=1)

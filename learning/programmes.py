@@ -3,8 +3,8 @@ and for whom (T- and X-learner uplift, Qini on held-out rows, and against the tr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,11 +24,11 @@ TrueEffect = Callable[[pd.Series, str], np.ndarray]
 class ProgrammeResult:
     programme: str
     n_treated: int
-    effects: pd.DataFrame | None          # effect_table: naive and doubly robust, overall and by subgroup
+    effects: pd.DataFrame | None  # effect_table: naive and doubly robust, overall and by subgroup
     overlap: dict[str, float] | None
     qini: dict[str, pd.DataFrame] | None  # learner -> Qini curve on out-of-fold predictions
-    who_benefits: pd.DataFrame | None     # learner -> Qini coefficient (and, with truth, agreement with it)
-    benefit: pd.DataFrame | None          # person_id + each learner's out-of-fold benefit (-effect)
+    who_benefits: pd.DataFrame | None  # learner -> Qini coefficient (and, with truth, agreement with it)
+    benefit: pd.DataFrame | None  # person_id + each learner's out-of-fold benefit (-effect)
     note: str = ""
 
     @property
@@ -36,9 +36,16 @@ class ProgrammeResult:
         return None if self.effects is None else self.effects.iloc[0]
 
 
-def analyse_programme(programme: str, X: pd.DataFrame, outcomes: pd.DataFrame, subgroups: dict[str, pd.Series],
-                      seed: int = 0, threads: int | None = None, truth: TrueEffect | None = None,
-                      k: int = 3) -> ProgrammeResult:
+def analyse_programme(
+    programme: str,
+    X: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    subgroups: dict[str, pd.Series],
+    seed: int = 0,
+    threads: int | None = None,
+    truth: TrueEffect | None = None,
+    k: int = 3,
+) -> ProgrammeResult:
     """Effects and uplift of one programme (rows of `X` and `outcomes` align; `outcomes` has person_id,
     `started_<programme>` and `escalated`; a person on several rows is one cluster for the intervals)."""
     labelled = outcomes["escalated"].notna().to_numpy()
@@ -48,9 +55,16 @@ def analyse_programme(programme: str, X: pd.DataFrame, outcomes: pd.DataFrame, s
     n_treated = int(t.sum())
     if n_treated < MIN_TREATED or len(t) - n_treated < MIN_TREATED:  # no count in the note: it is shown as it is
         who = "started" if n_treated < MIN_TREATED else "did not start"
-        return ProgrammeResult(programme, n_treated, None, None, None, None, None,
-                               f"Too few to estimate: fewer than {MIN_TREATED} people {who} {words(programme)} "
-                               "in the window.")
+        return ProgrammeResult(
+            programme,
+            n_treated,
+            None,
+            None,
+            None,
+            None,
+            None,
+            f"Too few to estimate: fewer than {MIN_TREATED} people {who} {words(programme)} in the window.",
+        )
     X = X[labelled].reset_index(drop=True)
     nuisance = cross_fit(X, t, y, k, seed, threads)
     groups = {name: pd.Series(values).to_numpy()[labelled] for name, values in subgroups.items()}
@@ -71,4 +85,3 @@ def analyse_programme(programme: str, X: pd.DataFrame, outcomes: pd.DataFrame, s
 
 def programme_names(outcomes: pd.DataFrame) -> list[str]:
     return [c.removeprefix("started_") for c in outcomes.columns if c.startswith("started_")]
-

@@ -13,20 +13,20 @@ import pandas as pd
 from riskloop.artifacts.learning import LearningOutputs, LearningSummary
 from riskloop.learning.cycle import LearningResult
 from riskloop.learning.programmes import ProgrammeResult
-from riskloop.reports.disclosure import (
-    SUPPRESSED, disclose, disclose_text, from_published, protect, share, suppressed,
-)
+from riskloop.reports.disclosure import SUPPRESSED, disclose, disclose_text, from_published, protect, share, suppressed
 from riskloop.reports.figures import UNSTABLE, effect_plot, points, psi_plot, qini_plot, unstable
 from riskloop.reports.render import render, table
 from riskloop.reports.words import words
 
-WEAK_OVERLAP_SHARE = 0.1   # warn when this share of the starters was kept just under the trim
-NOT_REVEALED = ("What these records cannot reveal: the estimates assume that referral depended only on what is "
-                "recorded before the scoring date (offending, victimisation, harm, age, area, earlier programmes). "
-                "If something unrecorded drove both referral and outcome, the estimates are biased by it. And who "
-                "benefits most may depend on things partners rarely record, adverse childhood experiences above "
-                "all: uplift models can only target on what is recorded, so part of the variation in benefit stays "
-                "invisible to them.")
+WEAK_OVERLAP_SHARE = 0.1  # warn when this share of the starters was kept just under the trim
+NOT_REVEALED = (
+    "What these records cannot reveal: the estimates assume that referral depended only on what is "
+    "recorded before the scoring date (offending, victimisation, harm, age, area, earlier programmes). "
+    "If something unrecorded drove both referral and outcome, the estimates are biased by it. And who "
+    "benefits most may depend on things partners rarely record, adverse childhood experiences above "
+    "all: uplift models can only target on what is recorded, so part of the variation in benefit stays "
+    "invisible to them."
+)
 
 
 def verdict(result: ProgrammeResult) -> str:
@@ -43,9 +43,11 @@ def verdict(result: ProgrammeResult) -> str:
         best = result.who_benefits.sort_values("qini_coefficient", ascending=False).iloc[0]
         levels = result.effects.iloc[1:]
         spread = (levels["dr_ci_high"].min() < levels["dr_ci_low"].max()) if len(levels) > 1 else False
-        how = ("target it by predicted benefit (uplift): its effect differs between groups"
-               if best["qini_coefficient"] > 0 and spread else
-               "target it by risk: no reliable difference in who benefits was found")
+        how = (
+            "target it by predicted benefit (uplift): its effect differs between groups"
+            if best["qini_coefficient"] > 0 and spread
+            else "target it by risk: no reliable difference in who benefits was found"
+        )
         return f"It worked: escalation changed by {said} for the people who started it; {how}."
     if overall["dr_ci_low"] > 0:
         return f"Escalation rose by {said} for the people who started it: review how it is delivered."
@@ -59,8 +61,11 @@ def disclosed_effects(effects: pd.DataFrame, threshold: int) -> pd.DataFrame:
     controls, escalated = (effects[c].map(lambda n: disclose(n, threshold)) for c in ("n_control", "treated_escalated"))
     shown = protect(effects.rename(columns={"n_treated": "n"}), threshold, "n").rename(columns={"n": "n_treated"})
     rate = lambda part, whole: share(part, whole) / 100  # noqa: E731
-    return shown.assign(n_control=controls, treated_escalated=escalated,
-                        treated_rate=[from_published(rate, e, n) for e, n in zip(escalated, shown["n_treated"])])
+    return shown.assign(
+        n_control=controls,
+        treated_escalated=escalated,
+        treated_rate=[from_published(rate, e, n) for e, n in zip(escalated, shown["n_treated"])],
+    )
 
 
 def shown_in_plot(effects: pd.DataFrame, threshold: int) -> pd.DataFrame:
@@ -71,18 +76,49 @@ def shown_in_plot(effects: pd.DataFrame, threshold: int) -> pd.DataFrame:
 
 def _effects_view(result: ProgrammeResult, threshold: int) -> pd.DataFrame:
     """The effect table as shown: points clipped to ±100, an estimate whose interval reaches past them "unstable"."""
-    shown = disclosed_effects(result.effects, threshold).rename(columns={"n_treated": "started",
-                                                                         "n_control": "untreated (person-months)"})
+    shown = disclosed_effects(result.effects, threshold).rename(
+        columns={"n_treated": "started", "n_control": "untreated (person-months)"}
+    )
     ends = shown[["naive_ci_low", "naive_ci_high", "dr_ci_low", "dr_ci_high"]].apply(pd.to_numeric, errors="coerce")
     shaky = unstable(ends["naive_ci_low"], ends["naive_ci_high"]) | unstable(ends["dr_ci_low"], ends["dr_ci_high"])
     for column in ("treated_rate", "naive", "naive_ci_low", "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high"):
-        shown[column] = [v if isinstance(v, str) else "-" if not np.isfinite(v) else
-                         f"{points(v):+.1f}" if column != "treated_rate" else f"{v:.1%}" for v in shown[column]]
+        shown[column] = [
+            v
+            if isinstance(v, str)
+            else "-"
+            if not np.isfinite(v)
+            else f"{points(v):+.1f}"
+            if column != "treated_rate"
+            else f"{v:.1%}"
+            for v in shown[column]
+        ]
     shown["note"] = ["unstable" if s else "" for s in shaky]
-    return shown[["subgroup", "level", "started", "untreated (person-months)", "treated_rate", "naive", "naive_ci_low",
-                  "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high", "note"]].rename(columns={
-        "treated_rate": "escalated (started)", "naive": "naive difference (points)", "naive_ci_low": "naive low",
-        "naive_ci_high": "naive high", "dr": "doubly robust (points)", "dr_ci_low": "DR low", "dr_ci_high": "DR high"})
+    return shown[
+        [
+            "subgroup",
+            "level",
+            "started",
+            "untreated (person-months)",
+            "treated_rate",
+            "naive",
+            "naive_ci_low",
+            "naive_ci_high",
+            "dr",
+            "dr_ci_low",
+            "dr_ci_high",
+            "note",
+        ]
+    ].rename(
+        columns={
+            "treated_rate": "escalated (started)",
+            "naive": "naive difference (points)",
+            "naive_ci_low": "naive low",
+            "naive_ci_high": "naive high",
+            "dr": "doubly robust (points)",
+            "dr_ci_low": "DR low",
+            "dr_ci_high": "DR high",
+        }
+    )
 
 
 def render_learning_report(result: LearningResult) -> str:
@@ -95,46 +131,67 @@ def render_learning_report(result: LearningResult) -> str:
             # analyse_programme estimates the overlap, Qini curves and who benefits with the effects
             assert p.overlap is not None and p.qini is not None and p.who_benefits is not None
             effects = _effects_view(p, threshold)
-            view.update(effects=table(effects), unstable=UNSTABLE if (effects["note"] == "unstable").any() else "",
-                        effect_plot=effect_plot(shown_in_plot(p.effects, threshold), f"{name}: effect on escalation"),
-                        overlap=p.overlap, qini_plot=qini_plot(p.qini, f"{name}: who benefits"),
-                        who=table(p.who_benefits.assign(learner=p.who_benefits["learner"].map(words))),
-                        trimmed=disclose_text(p.overlap["trimmed_treated"], threshold),
-                        effective_controls=disclose_text(p.overlap["effective_controls"], threshold),
-                        near_trim=disclose_text(p.overlap["treated_near_trim"], threshold),
-                        weak_overlap=p.overlap["treated_near_trim"] >= max(1, WEAK_OVERLAP_SHARE * p.n_treated))
+            view.update(
+                effects=table(effects),
+                unstable=UNSTABLE if (effects["note"] == "unstable").any() else "",
+                effect_plot=effect_plot(shown_in_plot(p.effects, threshold), f"{name}: effect on escalation"),
+                overlap=p.overlap,
+                qini_plot=qini_plot(p.qini, f"{name}: who benefits"),
+                who=table(p.who_benefits.assign(learner=p.who_benefits["learner"].map(words))),
+                trimmed=disclose_text(p.overlap["trimmed_treated"], threshold),
+                effective_controls=disclose_text(p.overlap["effective_controls"], threshold),
+                near_trim=disclose_text(p.overlap["treated_near_trim"], threshold),
+                weak_overlap=p.overlap["treated_near_trim"] >= max(1, WEAK_OVERLAP_SHARE * p.n_treated),
+            )
         programmes.append(view)
     outcomes = result.outcomes
     labelled = outcomes["escalated"].dropna()
     escalated = from_published(share, disclose(labelled.sum(), threshold), disclose(len(labelled), threshold))
     c = result.comparison
     return render(
-        "learning_report.html", title="Learning report", model=f"{result.champion.name} v{result.champion.version}",
-        threshold=threshold, as_of=result.as_of, horizon=result.horizon_days, cohort=disclose_text(len(outcomes), threshold),
+        "learning_report.html",
+        title="Learning report",
+        model=f"{result.champion.name} v{result.champion.version}",
+        threshold=threshold,
+        as_of=result.as_of,
+        horizon=result.horizon_days,
+        cohort=disclose_text(len(outcomes), threshold),
         listed=disclose_text(int(outcomes["listed"].sum()), threshold),
         started=disclose_text(int(outcomes["any_programme"].sum()), threshold),
         escalated=escalated if escalated == SUPPRESSED else f"{escalated:.1f}%",
         new_records={name: disclose_text(n, threshold) for name, n in result.new_records.items()},
-        programmes=programmes, not_revealed=NOT_REVEALED, retrain=result.retrain, retrain_notes=result.retrain_notes,
+        programmes=programmes,
+        not_revealed=NOT_REVEALED,
+        retrain=result.retrain,
+        retrain_notes=result.retrain_notes,
         challenger=(f"v{result.challenger.model_version}" if result.challenger else None),
         comparison=table(c.metrics.rename_axis("model"), index=True) if c else None,
-        comparison_date=c.as_of if c else None, promoted=result.promoted, reasons=result.promotion_reasons,
+        comparison_date=c.as_of if c else None,
+        promoted=result.promoted,
+        reasons=result.promotion_reasons,
         learned=table(result.learned.rename_axis("feature"), index=True) if result.learned is not None else None,
         learned_unchanged=result.learned is not None and bool((result.learned["change"].abs() < 0.0005).all()),
-        drift=table(result.drift.head(15)), drift_plot=psi_plot(result.drift), drift_dates=result.drift_dates,
+        drift=table(result.drift.head(15)),
+        drift_plot=psi_plot(result.drift),
+        drift_dates=result.drift_dates,
         drift_by_area=table(result.drift_by_area.drop(columns="n")),
-        recommendation=recommendation(result))
+        recommendation=recommendation(result),
+    )
 
 
 def recommendation(result: LearningResult) -> str:
     uplift = [words(p.programme) for p in result.programmes if "predicted benefit" in verdict(p)]
     worked = [words(p.programme) for p in result.programmes if verdict(p).startswith("It worked")]
     if uplift:
-        return (f"Next cycle, fill {', '.join(uplift)} by predicted benefit (uplift) among the people the risk model "
-                "lists, so places go to those the programme helps most; fill the others by risk.")
+        return (
+            f"Next cycle, fill {', '.join(uplift)} by predicted benefit (uplift) among the people the risk model "
+            "lists, so places go to those the programme helps most; fill the others by risk."
+        )
     if worked:
-        return (f"{', '.join(worked)} reduced escalation; keep filling places by risk: the data show no reliable "
-                "difference in who benefits.")
+        return (
+            f"{', '.join(worked)} reduced escalation; keep filling places by risk: the data show no reliable "
+            "difference in who benefits."
+        )
     return "No programme showed a reliable effect this cycle: keep filling places by risk and collect another cycle."
 
 
@@ -145,10 +202,19 @@ def learning_outputs(result: LearningResult) -> LearningOutputs:
     frame = pd.concat(effects, ignore_index=True) if effects else pd.DataFrame()
     who = [p.who_benefits.assign(programme=p.programme) for p in result.programmes if p.who_benefits is not None]
     summary = LearningSummary(
-        as_of=result.as_of, retrain=result.retrain, promoted=result.promoted,
+        as_of=result.as_of,
+        retrain=result.retrain,
+        promoted=result.promoted,
         promotion_reasons=list(result.promotion_reasons),
         challenger_version=result.challenger.model_version if result.challenger else None,
-        programmes={p.programme: verdict(p) for p in result.programmes}, recommendation=recommendation(result))
-    return LearningOutputs(summary, result.outcomes, disclosed_effects(frame, threshold) if len(frame) else frame,
-                           pd.concat(who, ignore_index=True) if who else pd.DataFrame(), result.drift,
-                           render_learning_report(result))
+        programmes={p.programme: verdict(p) for p in result.programmes},
+        recommendation=recommendation(result),
+    )
+    return LearningOutputs(
+        summary,
+        result.outcomes,
+        disclosed_effects(frame, threshold) if len(frame) else frame,
+        pd.concat(who, ignore_index=True) if who else pd.DataFrame(),
+        result.drift,
+        render_learning_report(result),
+    )

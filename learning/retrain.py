@@ -34,8 +34,10 @@ def treatment_aware(data: ModelData) -> ModelData:
     if data.snapshot is None or data.catalogue is None:
         raise ValueError("treatment-aware retraining needs a riskloop data set (it reads the interventions table)")
     history = tuple(s.name for s in data.catalogue if s.family in INTERVENTION_FAMILIES and s.name in data.features)
-    note = (f"treatment-aware: trained on all {len(data.frame):,} rows with the {len(history)} intervention history "
-            "features, which are scored as no programme, so programme history cannot move a person on the list"
-            if history else
-            "treatment-aware: the data has no intervention history features, so this is naive retraining")
+    note = (
+        f"treatment-aware: trained on all {len(data.frame):,} rows with the {len(history)} intervention history "
+        "features, which are scored as no programme, so programme history cannot move a person on the list"
+        if history
+        else "treatment-aware: the data has no intervention history features, so this is naive retraining"
+    )
     return dataclasses.replace(data, scored_as_untreated=history, warnings=[*data.warnings, note])

@@ -7,7 +7,7 @@ benefit puts the people a programme helps most first.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -23,8 +23,9 @@ def _regressor(seed: int, threads: int | None, rows: int) -> LGBMRegressor:
     return LGBMRegressor(**{**NUISANCE, "min_child_samples": leaf_size(rows)}, random_state=seed, n_jobs=threads or 0)
 
 
-def _fitted(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, threads: int | None,
-            regression: bool = False) -> Predict:
+def _fitted(
+    X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, threads: int | None, regression: bool = False
+) -> Predict:
     """A LightGBM model of y on X[rows] as a predict function (a constant where it cannot be fitted)."""
     if len(rows) < 20 or (not regression and not 0 < y[rows].sum() < len(rows)):
         constant = float(y[rows].mean()) if len(rows) else 0.0
@@ -36,8 +37,9 @@ def _fitted(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, threads
     return lambda target: dense(model.predict_proba(target))[:, 1]
 
 
-def arm_models(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int,
-               threads: int | None) -> tuple[Predict, Predict, Predict, Predict]:
+def arm_models(
+    X: pd.DataFrame, t: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int, threads: int | None
+) -> tuple[Predict, Predict, Predict, Predict]:
     """(m1, m0, tau1, tau0) learned on `rows`: an outcome model per arm (the T-learner is m1 - m0), and the
     X-learner's per-arm models of the imputed effects (y - m0(x) for the treated, m1(x) - y for the untreated)."""
     treated, control = rows[t[rows] == 1], rows[t[rows] == 0]
@@ -50,8 +52,15 @@ def arm_models(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, rows: np.ndarray, 
     return mu1, mu0, tau1, tau0
 
 
-def uplift(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, nuisance: Nuisance, k: int = 5, seed: int = 0,
-           threads: int | None = None) -> pd.DataFrame:
+def uplift(
+    X: pd.DataFrame,
+    t: np.ndarray,
+    y: np.ndarray,
+    nuisance: Nuisance,
+    k: int = 5,
+    seed: int = 0,
+    threads: int | None = None,
+) -> pd.DataFrame:
     """Out-of-fold effect per person from each learner (columns `t_learner`, `x_learner`); the X-learner
     blends its arms by the propensity (`nuisance.e`, itself out of fold)."""
     out = np.empty((len(t), 2))
@@ -62,8 +71,9 @@ def uplift(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, nuisance: Nuisance, k:
     return pd.DataFrame(out, columns=list(LEARNERS), index=X.index)
 
 
-def qini_curve(y: np.ndarray, t: np.ndarray, benefit: np.ndarray, points: int = 50,
-               control_weight: np.ndarray | None = None) -> pd.DataFrame:
+def qini_curve(
+    y: np.ndarray, t: np.ndarray, benefit: np.ndarray, points: int = 50, control_weight: np.ndarray | None = None
+) -> pd.DataFrame:
     """Escalations prevented among the top share targeted by `benefit` (highest first), estimated as
     control rate x treated targeted - treated escalations; with the random-targeting line.
 
@@ -87,8 +97,7 @@ def qini_coefficient(curve: pd.DataFrame) -> float:
     return float(np.trapezoid(gap, curve["share"].to_numpy()))
 
 
-def fit_x_learner(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, seed: int = 0,
-                  threads: int | None = None) -> Predict:
+def fit_x_learner(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, seed: int = 0, threads: int | None = None) -> Predict:
     """An X-learner fitted on all rows, as a function giving each new person's predicted effect: what a
     targeting policy uses for the next cycle's cohort."""
     everyone = np.arange(len(t))

@@ -43,10 +43,10 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         self.estimator = estimator
         self.method = method
 
-    def fit(self, X: pd.DataFrame, y) -> "CalibratedModel":
+    def fit(self, X: pd.DataFrame, y) -> CalibratedModel:
         return self.fit_scores(self.estimator.predict_proba(X)[:, 1], np.asarray(y))
 
-    def fit_scores(self, scores: np.ndarray, y: np.ndarray) -> "CalibratedModel":
+    def fit_scores(self, scores: np.ndarray, y: np.ndarray) -> CalibratedModel:
         """Fit the map on the estimator's scores of the calibration slice, already computed."""
         self.mapping_ = _fit_mapping(self.method, scores, y)
         self.classes_ = np.array([0, 1])
@@ -61,12 +61,18 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         return np.column_stack([1 - p, p])
 
 
-def calibrate(model, scores: np.ndarray, y_val: np.ndarray, methods: tuple[str, ...],
-              seed: int) -> tuple[CalibratedModel, str]:
+def calibrate(
+    model, scores: np.ndarray, y_val: np.ndarray, methods: tuple[str, ...], seed: int
+) -> tuple[CalibratedModel, str]:
     """Given the model's scores of the validation slice, pick the method with the lower Brier score
     when fitted on one half and scored on the other (both ways round), then fit it on the whole slice."""
     half = np.random.default_rng(seed).random(len(y_val)) < 0.5
-    loss = {m: sum(brier_score_loss(y_val[~a], _apply(m, _fit_mapping(m, scores[a], y_val[a]), scores[~a]))
-                   for a in (half, ~half)) for m in methods}
+    loss = {
+        m: sum(
+            brier_score_loss(y_val[~a], _apply(m, _fit_mapping(m, scores[a], y_val[a]), scores[~a]))
+            for a in (half, ~half)
+        )
+        for m in methods
+    }
     best = min(methods, key=lambda m: (loss[m], m))
     return CalibratedModel(model, best).fit_scores(scores, y_val), best

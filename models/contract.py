@@ -54,7 +54,7 @@ class ModelContract:
     scores rows of that table's shape, not a riskloop data set.
     """
 
-    name: str                              # the experiment config's name
+    name: str  # the experiment config's name
     registered_model: str
     model_group: str
     snapshot: SnapshotConfig | None
@@ -63,12 +63,12 @@ class ModelContract:
     protected: tuple[str, ...]
     protected_as_features: tuple[str, ...]
     audit: AuditConfig
-    capacity: float                        # share of the cohort a partnership can work with
-    band_cuts: tuple[float, ...]           # 19 cut points between ventiles of the uncalibrated model score
+    capacity: float  # share of the cohort a partnership can work with
+    band_cuts: tuple[float, ...]  # 19 cut points between ventiles of the uncalibrated model score
     bands: Bands
-    training_window: tuple[date, date]     # first and last as-of date of the rows the model was fitted on
+    training_window: tuple[date, date]  # first and last as-of date of the rows the model was fitted on
     calibration_window: tuple[date, date]  # the rows that early-stopped it, calibrated it and cut its bands
-    test_window: tuple[date, date]         # the rows it never saw, on which its reported metrics and audit are
+    test_window: tuple[date, date]  # the rows it never saw, on which its reported metrics and audit are
     data_fingerprint: str
     config_hash: str
     riskloop_version: str
@@ -79,8 +79,10 @@ class ModelContract:
         """The snapshot settings of a model trained on a riskloop data set; a ContractError for a model trained
         on a person-level table (it has none)."""
         if self.snapshot is None:
-            raise ContractError(f"model '{self.registered_model}' was trained on a person-level table: it scores "
-                                "rows of that table, not a riskloop data set")
+            raise ContractError(
+                f"model '{self.registered_model}' was trained on a person-level table: it scores "
+                "rows of that table, not a riskloop data set"
+            )
         return self.snapshot
 
     def labels_closed_by(self) -> date:
@@ -91,7 +93,7 @@ class ModelContract:
         return json.dumps(CONTRACT_ADAPTER.dump_python(self, mode="json"), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelContract":
+    def from_json(cls, text: str) -> ModelContract:
         """Parse a contract; every field is required but `scored_as_untreated` (contracts written before it
         existed load with none). The error names the field."""
         try:

@@ -39,8 +39,16 @@ def expand_grid(grid: dict[str, dict[str, list[float]]]) -> list[ModelSpec]:
     return specs
 
 
-def fit_model(spec: ModelSpec, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray,
-              categorical: list[str], seed: int, threads: int | None = None) -> Pipeline:
+def fit_model(
+    spec: ModelSpec,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    X_val: pd.DataFrame,
+    y_val: np.ndarray,
+    categorical: list[str],
+    seed: int,
+    threads: int | None = None,
+) -> Pipeline:
     """Fit one model group with its family (LightGBM stops early on the validation slice: log loss, 50
     rounds' patience by default); the pipeline remembers its family, which explains it."""
     family = FAMILIES[spec.family]

@@ -51,8 +51,14 @@ class ReasonTemplates:
     none: dict[str, tuple[float, str]]
 
     @classmethod
-    def build(cls, features: list[str], catalogue: list[FeatureSpec] | None, protected: list[str],
-              reference: pd.DataFrame | None = None, lookback_days: int | None = None) -> "ReasonTemplates":
+    def build(
+        cls,
+        features: list[str],
+        catalogue: list[FeatureSpec] | None,
+        protected: list[str],
+        reference: pd.DataFrame | None = None,
+        lookback_days: int | None = None,
+    ) -> ReasonTemplates:
         """`reference`: the training rows, whose quartiles say what is high, typical or low (without
         them a value's level is not claimed: "a rate of ..."); `lookback_days`: the snapshots'
         lookback, past which a recency means none."""
@@ -63,8 +69,11 @@ class ReasonTemplates:
             template[name] = spec.template if spec else name.replace("_", " ") + " = {value:g}"
             group[name] = _WINDOW.sub("", name) if spec and spec.window_days else name
         excluded = {f for f in features if f in protected or (f in specs and specs[f].family == "age")}
-        quartiles = {} if reference is None else {
-            f: _quartiles(reference[f].to_numpy(float)) for f in features if "{level}" in template[f]}
+        quartiles = (
+            {}
+            if reference is None
+            else {f: _quartiles(reference[f].to_numpy(float)) for f in features if "{level}" in template[f]}
+        )
         none: dict[str, tuple[float, str]] = {}
         if lookback_days is not None:
             for f in features:

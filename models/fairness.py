@@ -21,23 +21,33 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
-from riskloop.models.gate import (
-    GateSettings, calibration_by_group, harmful_error_excess, ranking_by_group,
-)
+from riskloop.models.gate import GateSettings, calibration_by_group, harmful_error_excess, ranking_by_group
 from riskloop.models.metrics import capacity_k, top_k
 
-COUNT_METRICS = ("selection_rate", "false_positive_rate", "false_negative_rate", "precision",
-                 "false_discovery_rate", "false_omission_rate")
-PRIMARY = {"assistive": ("false_negative_rate", "false_omission_rate"),
-           "punitive": ("false_positive_rate", "false_discovery_rate")}
+COUNT_METRICS = (
+    "selection_rate",
+    "false_positive_rate",
+    "false_negative_rate",
+    "precision",
+    "false_discovery_rate",
+    "false_omission_rate",
+)
+PRIMARY = {
+    "assistive": ("false_negative_rate", "false_omission_rate"),
+    "punitive": ("false_positive_rate", "false_discovery_rate"),
+}
 WHY = {
-    "assistive": ("The intervention is assistive (support, early help): the harm of a wrong decision is mostly "
-                  "a missed chance of help, so the audit leads with false negative rates (people who went on "
-                  "to escalate but were not prioritised) and false omission rates (how many of those not "
-                  "prioritised escalated), following the Aequitas fairness tree."),
-    "punitive": ("The intervention is punitive (enforcement): the harm of a wrong decision falls on people "
-                 "wrongly selected, so the audit leads with false positive rates and false discovery rates, "
-                 "following the Aequitas fairness tree."),
+    "assistive": (
+        "The intervention is assistive (support, early help): the harm of a wrong decision is mostly "
+        "a missed chance of help, so the audit leads with false negative rates (people who went on "
+        "to escalate but were not prioritised) and false omission rates (how many of those not "
+        "prioritised escalated), following the Aequitas fairness tree."
+    ),
+    "punitive": (
+        "The intervention is punitive (enforcement): the harm of a wrong decision falls on people "
+        "wrongly selected, so the audit leads with false positive rates and false discovery rates, "
+        "following the Aequitas fairness tree."
+    ),
 }
 
 
@@ -46,36 +56,53 @@ class AuditConfig:
     """The fairness settings: an experiment config's `fairness` block, the audit and the gate."""
 
     use: Literal["assistive", "punitive"] = "assistive"
-    reference: str = "majority"          # 'majority', 'min_metric' or a group's name
+    reference: str = "majority"  # 'majority', 'min_metric' or a group's name
     band: tuple[float, float] = (0.8, 1.25)  # descriptive ratios; its upper end bounds the gate's error excess
     min_group_size: int = 50
-    min_events: int = 10                 # fewer events behind a rate: inconclusive
+    min_events: int = 10  # fewer events behind a rate: inconclusive
     bootstrap: int = 1000
     calibration_tolerance: float = 0.25  # relative: observed / expected within [1/(1+t), 1+t] for every group
-    auc_tolerance: float = 0.02          # promotion: no group's AUC below the champion's for it by more than this
+    auc_tolerance: float = 0.02  # promotion: no group's AUC below the champion's for it by more than this
     intersections: tuple[tuple[str, str], ...] = (("sex", "ethnicity"),)
     mitigate_on: str | None = "ethnicity"  # the column ThresholdOptimizer post-processes on (None: no mitigation)
-    disclosure_threshold: int = 7        # group sizes 1..this are shown as "*" in reports and artifacts
+    disclosure_threshold: int = 7  # group sizes 1..this are shown as "*" in reports and artifacts
 
 
 def _numerators(tp, fp, fn, tn) -> dict[str, np.ndarray]:
     """How many events each rate counts."""
-    return {"selection_rate": tp + fp, "false_positive_rate": fp, "false_negative_rate": fn, "precision": tp,
-            "false_discovery_rate": fp, "false_omission_rate": fn}
+    return {
+        "selection_rate": tp + fp,
+        "false_positive_rate": fp,
+        "false_negative_rate": fn,
+        "precision": tp,
+        "false_discovery_rate": fp,
+        "false_omission_rate": fn,
+    }
 
 
 def _denominators(tp, fp, fn, tn) -> dict[str, np.ndarray]:
     """How many people each rate is a share of."""
-    return {"selection_rate": tp + fp + fn + tn, "false_positive_rate": fp + tn, "false_negative_rate": fn + tp,
-            "precision": tp + fp, "false_discovery_rate": tp + fp, "false_omission_rate": fn + tn}
+    return {
+        "selection_rate": tp + fp + fn + tn,
+        "false_positive_rate": fp + tn,
+        "false_negative_rate": fn + tp,
+        "precision": tp + fp,
+        "false_discovery_rate": tp + fp,
+        "false_omission_rate": fn + tn,
+    }
 
 
 def _rates(tp, fp, fn, tn) -> dict[str, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         n = tp + fp + fn + tn
-        return {"selection_rate": (tp + fp) / n, "false_positive_rate": fp / (fp + tn),
-                "false_negative_rate": fn / (fn + tp), "precision": tp / (tp + fp),
-                "false_discovery_rate": fp / (tp + fp), "false_omission_rate": fn / (fn + tn)}
+        return {
+            "selection_rate": (tp + fp) / n,
+            "false_positive_rate": fp / (fp + tn),
+            "false_negative_rate": fn / (fn + tp),
+            "precision": tp / (tp + fp),
+            "false_discovery_rate": fp / (tp + fp),
+            "false_omission_rate": fn / (fn + tn),
+        }
 
 
 # Decision metrics as weighted shares. MetricFrame receives the (group x selected x label) cells with
@@ -106,19 +133,23 @@ def _false_omission_rate(y, selected, sample_weight) -> float:
     return _share(np.asarray(y) == 1, np.asarray(selected) == 0, np.asarray(sample_weight))
 
 
-DECISION_METRICS = {"selection_rate": _selection_rate, "false_positive_rate": _false_positive_rate,
-                    "false_negative_rate": _false_negative_rate, "precision": _precision,
-                    "false_omission_rate": _false_omission_rate}
+DECISION_METRICS = {
+    "selection_rate": _selection_rate,
+    "false_positive_rate": _false_positive_rate,
+    "false_negative_rate": _false_negative_rate,
+    "precision": _precision,
+    "false_omission_rate": _false_omission_rate,
+}
 
 
 @dataclass
 class FairnessAudit:
     operating_point: dict[str, float]
-    by_group: pd.DataFrame       # descriptive: one row per characteristic x group
-    disparities: pd.DataFrame    # descriptive: one row per characteristic x group x metric
-    calibration: pd.DataFrame    # gate: observed / expected per characteristic x group x scope (all, selected)
-    ranking: pd.DataFrame        # gate (against the champion): AUC per characteristic x group
-    errors: pd.DataFrame         # gate: harmful error rate net of base rates, per characteristic x group
+    by_group: pd.DataFrame  # descriptive: one row per characteristic x group
+    disparities: pd.DataFrame  # descriptive: one row per characteristic x group x metric
+    calibration: pd.DataFrame  # gate: observed / expected per characteristic x group x scope (all, selected)
+    ranking: pd.DataFrame  # gate (against the champion): AUC per characteristic x group
+    errors: pd.DataFrame  # gate: harmful error rate net of base rates, per characteristic x group
     config: AuditConfig
     capacity: float
 
@@ -146,23 +177,32 @@ class FairnessAudit:
     def gate_reasons(self) -> list[str]:
         """Why this model must not be promoted (empty when the fairness gate passes)."""
         low, high = 1 / (1 + self.config.calibration_tolerance), 1 + self.config.calibration_tolerance
-        reasons = [f"calibration for {r.characteristic}={r.group} ({'among the selected' if r.scope == 'selected' else 'overall'}): "
-                   f"observed/expected {r.ratio:.2f} (95% CI {r.ci_low:.2f}-{r.ci_high:.2f}) outside {low:.2f}-{high:.2f}"
-                   for r in self.calibration_failures().itertuples()]
-        reasons += [f"{r.metric} for {r.characteristic}={r.group} is {r.excess:.2f}x what its own risks imply, relative "
-                    f"to {r.reference} (95% CI {r.excess_ci_low:.2f}-{r.excess_ci_high:.2f}), above {self.config.band[1]}"
-                    for r in self.error_failures().itertuples()]
+        reasons = [
+            f"calibration for {r.characteristic}={r.group} ({'among the selected' if r.scope == 'selected' else 'overall'}): "
+            f"observed/expected {r.ratio:.2f} (95% CI {r.ci_low:.2f}-{r.ci_high:.2f}) outside {low:.2f}-{high:.2f}"
+            for r in self.calibration_failures().itertuples()
+        ]
+        reasons += [
+            f"{r.metric} for {r.characteristic}={r.group} is {r.excess:.2f}x what its own risks imply, relative "
+            f"to {r.reference} (95% CI {r.excess_ci_low:.2f}-{r.excess_ci_high:.2f}), above {self.config.band[1]}"
+            for r in self.error_failures().itertuples()
+        ]
         return reasons
 
 
 def gate_settings(config: AuditConfig) -> GateSettings:
-    return GateSettings(use=config.use, calibration_tolerance=config.calibration_tolerance,
-                        excess_tolerance=config.band[1], min_events=config.min_events,
-                        min_group_size=config.min_group_size)
+    return GateSettings(
+        use=config.use,
+        calibration_tolerance=config.calibration_tolerance,
+        excess_tolerance=config.band[1],
+        min_events=config.min_events,
+        min_group_size=config.min_group_size,
+    )
 
 
-def _characteristics(frame: pd.DataFrame, protected: list[str],
-                     intersections: tuple[tuple[str, str], ...]) -> dict[str, pd.Series]:
+def _characteristics(
+    frame: pd.DataFrame, protected: list[str], intersections: tuple[tuple[str, str], ...]
+) -> dict[str, pd.Series]:
     out = {c: frame[c].astype("string").fillna("missing") for c in protected if c in frame}
     for a, b in intersections:
         if a in out and b in out:
@@ -179,8 +219,16 @@ def _reference(groups: pd.DataFrame, metric: str, reference: str) -> str:
     return reference
 
 
-def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[str], config: AuditConfig,
-          capacity: float, seed: int = 0, selected: np.ndarray | None = None) -> FairnessAudit:
+def audit(
+    y: np.ndarray,
+    risk: np.ndarray,
+    frame: pd.DataFrame,
+    protected: list[str],
+    config: AuditConfig,
+    capacity: float,
+    seed: int = 0,
+    selected: np.ndarray | None = None,
+) -> FairnessAudit:
     """The gate and the descriptive view at the capacity operating point (or at `selected`, a decision
     already made, e.g. by an existing tool's threshold)."""
     y = np.asarray(y, dtype=int)
@@ -199,9 +247,12 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
         n = cells.sum(axis=1)
         cell_group, cell = np.divmod(np.arange(cells.size), 4)
         decisions = MetricFrame(
-            metrics=DECISION_METRICS, y_true=cell % 2, y_pred=cell // 2,
+            metrics=DECISION_METRICS,
+            y_true=cell % 2,
+            y_pred=cell // 2,
             sensitive_features=np.asarray(names, dtype=object)[cell_group],
-            sample_params={m: {"sample_weight": cells.ravel()} for m in DECISION_METRICS})
+            sample_params={m: {"sample_weight": cells.ravel()} for m in DECISION_METRICS},
+        )
         labels = groups.to_numpy()
         ranking = ranking_by_group(y, risk, labels)
         table = decisions.by_group.loc[list(names)]
@@ -212,10 +263,15 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
         table["observed"] = np.bincount(codes, weights=y, minlength=len(names)) / n
         table["calibration_gap"] = table["mean_predicted"] - table["observed"]
         se = np.sqrt(np.maximum(table["observed"] * (1 - table["observed"]), 1e-12) / n)
-        table["observed_ci_low"], table["observed_ci_high"] = table["observed"] - 1.96 * se, table["observed"] + 1.96 * se
+        table["observed_ci_low"], table["observed_ci_high"] = (
+            table["observed"] - 1.96 * se,
+            table["observed"] + 1.96 * se,
+        )
         table["small"] = n < config.min_group_size
         # bootstrap: one multinomial draw over the (group, selected, label) cells per resample
-        draws = rng.multinomial(len(y), (cells / len(y)).ravel(), size=config.bootstrap).reshape(config.bootstrap, len(names), 4)
+        draws = rng.multinomial(len(y), (cells / len(y)).ravel(), size=config.bootstrap).reshape(
+            config.bootstrap, len(names), 4
+        )
         boot = _rates(tp=draws[..., 3], fp=draws[..., 2], fn=draws[..., 1], tn=draws[..., 0])
         denominators = _denominators(tp=cells[:, 3], fp=cells[:, 2], fn=cells[:, 1], tn=cells[:, 0])
         numerators = _numerators(tp=cells[:, 3], fp=cells[:, 2], fn=cells[:, 1], tn=cells[:, 0])
@@ -234,29 +290,67 @@ def audit(y: np.ndarray, risk: np.ndarray, frame: pd.DataFrame, protected: list[
                 lo, hi = config.band
                 # a small group, or a rate over a handful of people, is never judged: with zero counts in
                 # a cell (no true positive, say) every resample agrees and the interval is falsely narrow
-                too_few = min(denominators[metric][g], denominators[metric][r], numerators[metric][g],
-                              numerators[metric][r]) < config.min_events
-                status = ("inconclusive" if n[g] < config.min_group_size or too_few
-                          or not (np.isfinite(low[g]) and np.isfinite(high[g]))
-                          else "fail" if high[g] < lo or low[g] > hi
-                          else "pass" if lo <= low[g] and high[g] <= hi else "inconclusive")
-                disparity_rows.append({"characteristic": name, "group": group, "reference": ref, "metric": metric,
-                                       "value": table.loc[group, metric], "reference_value": table.loc[ref, metric],
-                                       "ratio": point[g], "ci_low": low[g], "ci_high": high[g], "status": status,
-                                       "primary": metric in PRIMARY[config.use], "n": int(n[g]),
-                                       "small": bool(n[g] < config.min_group_size)})
+                too_few = (
+                    min(denominators[metric][g], denominators[metric][r], numerators[metric][g], numerators[metric][r])
+                    < config.min_events
+                )
+                status = (
+                    "inconclusive"
+                    if n[g] < config.min_group_size or too_few or not (np.isfinite(low[g]) and np.isfinite(high[g]))
+                    else "fail"
+                    if high[g] < lo or low[g] > hi
+                    else "pass"
+                    if lo <= low[g] and high[g] <= hi
+                    else "inconclusive"
+                )
+                disparity_rows.append(
+                    {
+                        "characteristic": name,
+                        "group": group,
+                        "reference": ref,
+                        "metric": metric,
+                        "value": table.loc[group, metric],
+                        "reference_value": table.loc[ref, metric],
+                        "ratio": point[g],
+                        "ci_low": low[g],
+                        "ci_high": high[g],
+                        "status": status,
+                        "primary": metric in PRIMARY[config.use],
+                        "n": int(n[g]),
+                        "small": bool(n[g] < config.min_group_size),
+                    }
+                )
         group_rows.append(table.rename_axis("group").reset_index().assign(characteristic=name))
-        reference = _reference(table, "selection_rate", config.reference if config.reference != "min_metric" else "majority")
-        gate_rows["calibration"].append(calibration_by_group(y, risk, selected, labels, settings).assign(characteristic=name))
+        reference = _reference(
+            table, "selection_rate", config.reference if config.reference != "min_metric" else "majority"
+        )
+        gate_rows["calibration"].append(
+            calibration_by_group(y, risk, selected, labels, settings).assign(characteristic=name)
+        )
         gate_rows["ranking"].append(ranking.assign(characteristic=name))
-        gate_rows["errors"].append(harmful_error_excess(y, risk, selected, labels, reference, settings)
-                                   .assign(characteristic=name))
+        gate_rows["errors"].append(
+            harmful_error_excess(y, risk, selected, labels, reference, settings).assign(characteristic=name)
+        )
     by_group = _characteristic_first(pd.concat(group_rows, ignore_index=True))
-    operating = {"capacity": capacity, "k": float(k), "threshold": threshold, "n": float(len(y)),
-                 "precision_at_k": float(y[selected].mean()), "recall_at_k": float(y[selected].sum() / max(y.sum(), 1))}
+    operating = {
+        "capacity": capacity,
+        "k": float(k),
+        "threshold": threshold,
+        "n": float(len(y)),
+        "precision_at_k": float(y[selected].mean()),
+        "recall_at_k": float(y[selected].sum() / max(y.sum(), 1)),
+    }
     gate = {key: _characteristic_first(pd.concat(rows, ignore_index=True)) for key, rows in gate_rows.items()}
-    return FairnessAudit(operating, by_group, pd.DataFrame(disparity_rows), gate["calibration"], gate["ranking"],
-                         gate["errors"], config, capacity)
+    return FairnessAudit(
+        operating,
+        by_group,
+        pd.DataFrame(disparity_rows),
+        gate["calibration"],
+        gate["ranking"],
+        gate["errors"],
+        config,
+        capacity,
+    )
 
 
 def _characteristic_first(table: pd.DataFrame) -> pd.DataFrame:
@@ -267,9 +361,15 @@ def _characteristic_first(table: pd.DataFrame) -> pd.DataFrame:
 BIAS_FLAG = 1.2
 
 
-def measurement_bias(frame: pd.DataFrame, risk: np.ndarray, true_probability: np.ndarray, protected: list[str],
-                     recorded_probability: np.ndarray | None = None, flag: float = BIAS_FLAG,
-                     min_group_size: int = 50) -> pd.DataFrame:
+def measurement_bias(
+    frame: pd.DataFrame,
+    risk: np.ndarray,
+    true_probability: np.ndarray,
+    protected: list[str],
+    recorded_probability: np.ndarray | None = None,
+    flag: float = BIAS_FLAG,
+    min_group_size: int = 50,
+) -> pd.DataFrame:
     """Model risk against the *true* (equally recorded) probability, per group.
 
     `ratio` = mean risk / mean true probability in the group. The reference is the group (of at
@@ -282,10 +382,20 @@ def measurement_bias(frame: pd.DataFrame, risk: np.ndarray, true_probability: np
     """
     rows = []
     for name, groups in _characteristics(frame, protected, ()).items():
-        g = pd.DataFrame({"group": groups.to_numpy(), "risk": risk, "truth": true_probability,
-                          "recorded": true_probability if recorded_probability is None else recorded_probability})
-        t = g.groupby("group").agg(n=("risk", "size"), mean_risk=("risk", "mean"), mean_true=("truth", "mean"),
-                                   mean_recorded=("recorded", "mean"))
+        g = pd.DataFrame(
+            {
+                "group": groups.to_numpy(),
+                "risk": risk,
+                "truth": true_probability,
+                "recorded": true_probability if recorded_probability is None else recorded_probability,
+            }
+        )
+        t = g.groupby("group").agg(
+            n=("risk", "size"),
+            mean_risk=("risk", "mean"),
+            mean_true=("truth", "mean"),
+            mean_recorded=("recorded", "mean"),
+        )
         t["ratio"] = t["mean_risk"] / t["mean_true"]
         recording = t["mean_recorded"] / t["mean_true"]
         eligible = t["n"] >= min_group_size if (t["n"] >= min_group_size).any() else t["n"] > 0
@@ -293,8 +403,23 @@ def measurement_bias(frame: pd.DataFrame, risk: np.ndarray, true_probability: np
         t["relative"] = t["ratio"] / t.loc[reference, "ratio"]
         t["recording_relative"] = recording / recording[reference]
         t["reference"] = reference
-        t["flagged"] = (t["relative"] > flag) & (t["recording_relative"] > flag if recorded_probability is not None else True)
+        t["flagged"] = (t["relative"] > flag) & (
+            t["recording_relative"] > flag if recorded_probability is not None else True
+        )
         rows.append(t.reset_index().assign(characteristic=name))
     out = pd.concat(rows, ignore_index=True)
-    return out[["characteristic", "group", "n", "mean_risk", "mean_true", "mean_recorded", "ratio", "reference",
-                "relative", "recording_relative", "flagged"]]
+    return out[
+        [
+            "characteristic",
+            "group",
+            "n",
+            "mean_risk",
+            "mean_true",
+            "mean_recorded",
+            "ratio",
+            "reference",
+            "relative",
+            "recording_relative",
+            "flagged",
+        ]
+    ]

@@ -55,7 +55,9 @@ def auc_interval(auc: float, positives: int, negatives: int) -> tuple[float, flo
     if not (positives and negatives) or np.isnan(auc):
         return float("nan"), float("nan")
     q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
-    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (positives * negatives)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (
+        positives * negatives
+    )
     half = Z * np.sqrt(max(variance, 0.0))
     return max(0.0, auc - half), min(1.0, auc + half)
 
@@ -70,15 +72,16 @@ def _status(low: float, high: float, lower_bound: float, upper_bound: float, jud
 
 @dataclass(frozen=True)
 class GateSettings:
-    use: str = "assistive"                 # assistive: missing people is the harm; punitive: selecting wrongly
-    calibration_tolerance: float = 0.25    # observed / expected must stay within [1/(1+t), 1+t]
-    excess_tolerance: float = 1.25         # a group's error excess over the reference's, one-sided
+    use: str = "assistive"  # assistive: missing people is the harm; punitive: selecting wrongly
+    calibration_tolerance: float = 0.25  # observed / expected must stay within [1/(1+t), 1+t]
+    excess_tolerance: float = 1.25  # a group's error excess over the reference's, one-sided
     min_events: int = 10
     min_group_size: int = 50
 
 
-def calibration_by_group(y: np.ndarray, risk: np.ndarray, selected: np.ndarray, groups: np.ndarray,
-                         settings: GateSettings) -> pd.DataFrame:
+def calibration_by_group(
+    y: np.ndarray, risk: np.ndarray, selected: np.ndarray, groups: np.ndarray, settings: GateSettings
+) -> pd.DataFrame:
     """Observed / expected events per group, overall and among the selected, with Poisson intervals."""
     rows = []
     band = (1 / (1 + settings.calibration_tolerance), 1 + settings.calibration_tolerance)
@@ -88,14 +91,23 @@ def calibration_by_group(y: np.ndarray, risk: np.ndarray, selected: np.ndarray, 
             observed, expected = float(y[mask].sum()), float(risk[mask].sum())
             low, high = map(float, poisson_interval(observed))
             ratio = observed / expected if expected > 0 else float("nan")
-            judged = (member.sum() >= settings.min_group_size and expected >= settings.min_events
-                      and observed > 0)
-            rows.append({"group": group, "scope": scope, "n": int(mask.sum()), "observed_events": int(observed),
-                         "expected_events": expected, "ratio": ratio,
-                         "ci_low": low / expected if expected > 0 else float("nan"),
-                         "ci_high": high / expected if expected > 0 else float("nan"), "too_few": not judged,
-                         "status": _status(low / expected if expected else np.nan,
-                                           high / expected if expected else np.nan, *band, judged)})
+            judged = member.sum() >= settings.min_group_size and expected >= settings.min_events and observed > 0
+            rows.append(
+                {
+                    "group": group,
+                    "scope": scope,
+                    "n": int(mask.sum()),
+                    "observed_events": int(observed),
+                    "expected_events": expected,
+                    "ratio": ratio,
+                    "ci_low": low / expected if expected > 0 else float("nan"),
+                    "ci_high": high / expected if expected > 0 else float("nan"),
+                    "too_few": not judged,
+                    "status": _status(
+                        low / expected if expected else np.nan, high / expected if expected else np.nan, *band, judged
+                    ),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -107,29 +119,40 @@ def ranking_by_group(y: np.ndarray, risk: np.ndarray, groups: np.ndarray) -> pd.
         positives, negatives = int(y[member].sum()), int((1 - y[member]).sum())
         auc = roc_auc_score(y[member], risk[member]) if positives and negatives else float("nan")
         low, high = auc_interval(auc, positives, negatives)
-        rows.append({"group": group, "n": int(member.sum()), "events": positives, "auc": auc, "ci_low": low,
-                     "ci_high": high})
+        rows.append(
+            {"group": group, "n": int(member.sum()), "events": positives, "auc": auc, "ci_low": low, "ci_high": high}
+        )
     return pd.DataFrame(rows)
 
 
-def harmful_error_excess(y: np.ndarray, risk: np.ndarray, selected: np.ndarray, groups: np.ndarray,
-                         reference: str, settings: GateSettings) -> pd.DataFrame:
+def harmful_error_excess(
+    y: np.ndarray, risk: np.ndarray, selected: np.ndarray, groups: np.ndarray, reference: str, settings: GateSettings
+) -> pd.DataFrame:
     """Per group, the harmful error rate observed and implied by its own risks, and the excess over the
     reference group's, judged one-sided (only being worse off than the reference can fail)."""
     missed = settings.use == "assistive"
     rows = []
     for group in sorted(pd.unique(groups)):
         member = groups == group
-        if missed:   # false negative rate: of those who escalated, the share not selected
+        if missed:  # false negative rate: of those who escalated, the share not selected
             errors, base = y[member & ~selected].sum(), y[member].sum()
             implied = risk[member & ~selected].sum() / max(risk[member].sum(), 1e-12)
-        else:        # false positive rate: of those who did not escalate, the share selected
+        else:  # false positive rate: of those who did not escalate, the share selected
             errors, base = (1 - y[member & selected]).sum(), (1 - y[member]).sum()
             implied = (1 - risk[member & selected]).sum() / max((1 - risk[member]).sum(), 1e-12)
         low, high = wilson(errors, base)
-        rows.append({"group": group, "n": int(member.sum()), "errors": int(errors), "events": int(base),
-                     "rate": errors / base if base else float("nan"), "rate_ci_low": float(low),
-                     "rate_ci_high": float(high), "implied_rate": float(implied)})
+        rows.append(
+            {
+                "group": group,
+                "n": int(member.sum()),
+                "errors": int(errors),
+                "events": int(base),
+                "rate": errors / base if base else float("nan"),
+                "rate_ci_low": float(low),
+                "rate_ci_high": float(high),
+                "implied_rate": float(implied),
+            }
+        )
     table = pd.DataFrame(rows).set_index("group")
     with np.errstate(divide="ignore", invalid="ignore"):
         excess = table["rate"] / table["implied_rate"]
@@ -139,12 +162,25 @@ def harmful_error_excess(y: np.ndarray, risk: np.ndarray, selected: np.ndarray, 
         table["excess_ci_high"] = table["rate_ci_high"] / table["implied_rate"] / ref
     table["metric"] = "false negative rate" if missed else "false positive rate"
     table["reference"] = reference
-    judged = ((table["errors"] > 0) & (table["events"] - table["errors"] > 0) & (table["events"] >= settings.min_events)
-              & (table["n"] >= settings.min_group_size) & np.isfinite(table["excess_ci_low"]))
+    judged = (
+        (table["errors"] > 0)
+        & (table["events"] - table["errors"] > 0)
+        & (table["events"] >= settings.min_events)
+        & (table["n"] >= settings.min_group_size)
+        & np.isfinite(table["excess_ci_low"])
+    )
     table["too_few"] = ~judged
-    table["status"] = np.where(table.index == reference, "reference",
-                               np.where(~judged, "inconclusive",
-                                        np.where(table["excess_ci_low"] > settings.excess_tolerance, "fail",
-                                                 np.where(table["excess_ci_high"] <= settings.excess_tolerance,
-                                                          "pass", "inconclusive"))))
+    table["status"] = np.where(
+        table.index == reference,
+        "reference",
+        np.where(
+            ~judged,
+            "inconclusive",
+            np.where(
+                table["excess_ci_low"] > settings.excess_tolerance,
+                "fail",
+                np.where(table["excess_ci_high"] <= settings.excess_tolerance, "pass", "inconclusive"),
+            ),
+        ),
+    )
     return table.reset_index()

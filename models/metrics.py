@@ -39,8 +39,9 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
 
 def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
     order = np.argsort(p, kind="stable")
-    rows = [{"predicted": p[c].mean(), "observed": y[c].mean(), "n": len(c)}
-            for c in np.array_split(order, bins) if len(c)]
+    rows = [
+        {"predicted": p[c].mean(), "observed": y[c].mean(), "n": len(c)} for c in np.array_split(order, bins) if len(c)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -56,13 +57,19 @@ def evaluate(y: np.ndarray, p: np.ndarray, capacity: float, groups: np.ndarray |
     metrics = {
         "roc_auc": roc_auc_score(y, p) if 0 < y.sum() < len(y) else float("nan"),
         "average_precision": average_precision_score(y, p) if y.sum() > 0 else float("nan"),
-        "precision_at_k": precision, "recall_at_k": recall, "k": float(k),
-        "brier": brier_score_loss(y, p), "ece": expected_calibration_error(y, p),
-        "prevalence": float(y.mean()), "n": float(len(y)),
+        "precision_at_k": precision,
+        "recall_at_k": recall,
+        "k": float(k),
+        "brier": brier_score_loss(y, p),
+        "ece": expected_calibration_error(y, p),
+        "prevalence": float(y.mean()),
+        "n": float(len(y)),
     }
     if groups is not None:
-        per_area = [precision_recall_at_k(y[groups == g], p[groups == g], capacity_k(int((groups == g).sum()), capacity))[0]
-                    for g in pd.unique(groups)]
+        per_area = [
+            precision_recall_at_k(y[groups == g], p[groups == g], capacity_k(int((groups == g).sum()), capacity))[0]
+            for g in pd.unique(groups)
+        ]
         metrics["precision_at_k_area_mean"] = float(np.mean(per_area))
         metrics["precision_at_k_area_min"] = float(np.min(per_area))
     return metrics

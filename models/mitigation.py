@@ -9,8 +9,8 @@ mitigated decisions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -42,42 +42,69 @@ class Mitigation:
     optimizer: ThresholdOptimizer
     sensitive: str
     constraint: str
-    comparison: pd.DataFrame   # rows: model at capacity, model at mitigated share, mitigated
-    by_group: pd.DataFrame     # TPR / FPR / selection per group before and after
+    comparison: pd.DataFrame  # rows: model at capacity, model at mitigated share, mitigated
+    by_group: pd.DataFrame  # TPR / FPR / selection per group before and after
 
 
 def _decision_metrics(y: np.ndarray, selected: np.ndarray) -> dict[str, float]:
     selected = selected.astype(bool)
-    return {"selected": float(selected.sum()), "selection_share": float(selected.mean()),
-            "precision": float(y[selected].mean()) if selected.any() else float("nan"),
-            "recall": float(y[selected].sum() / max(y.sum(), 1))}
+    return {
+        "selected": float(selected.sum()),
+        "selection_share": float(selected.mean()),
+        "precision": float(y[selected].mean()) if selected.any() else float("nan"),
+        "recall": float(y[selected].sum() / max(y.sum(), 1)),
+    }
 
 
 def _per_group(y, selected, groups) -> pd.DataFrame:
     frame = pd.DataFrame({"y": y, "s": selected.astype(bool), "g": groups})
-    out = frame.groupby("g").apply(lambda d: pd.Series({
-        "n": len(d), "true_positive_rate": d.loc[d["y"] == 1, "s"].mean(),
-        "false_positive_rate": d.loc[d["y"] == 0, "s"].mean(), "selection_rate": d["s"].mean()}), include_groups=False)
+    out = frame.groupby("g").apply(
+        lambda d: pd.Series(
+            {
+                "n": len(d),
+                "true_positive_rate": d.loc[d["y"] == 1, "s"].mean(),
+                "false_positive_rate": d.loc[d["y"] == 0, "s"].mean(),
+                "selection_rate": d["s"].mean(),
+            }
+        ),
+        include_groups=False,
+    )
     return out
 
 
-def mitigate(risk: Callable[[pd.DataFrame], np.ndarray], X_fit: pd.DataFrame, y_fit: np.ndarray, s_fit: pd.Series,
-             X_test: pd.DataFrame, y_test: np.ndarray, s_test: pd.Series, use: str, capacity: float,
-             seed: int = 0) -> Mitigation:
+def mitigate(
+    risk: Callable[[pd.DataFrame], np.ndarray],
+    X_fit: pd.DataFrame,
+    y_fit: np.ndarray,
+    s_fit: pd.Series,
+    X_test: pd.DataFrame,
+    y_test: np.ndarray,
+    s_test: pd.Series,
+    use: str,
+    capacity: float,
+    seed: int = 0,
+) -> Mitigation:
     """Fit the ThresholdOptimizer on one slice (validation), compare on another (test)."""
     constraint = CONSTRAINT[use]
-    optimizer = ThresholdOptimizer(estimator=RiskAsClassifier(risk).fit(X_fit), constraints=constraint,
-                                   objective="balanced_accuracy_score", prefit=True, predict_method="predict_proba")
+    optimizer = ThresholdOptimizer(
+        estimator=RiskAsClassifier(risk).fit(X_fit),
+        constraints=constraint,
+        objective="balanced_accuracy_score",
+        prefit=True,
+        predict_method="predict_proba",
+    )
     optimizer.fit(X_fit, y_fit, sensitive_features=s_fit.astype(str).to_numpy())
     mitigated = optimizer.predict(X_test, sensitive_features=s_test.astype(str).to_numpy(), random_state=seed)
     scores = risk(X_test)
     at_capacity = top_k(scores, capacity_k(len(y_test), capacity))
     same_share = top_k(scores, max(1, int(mitigated.sum())))
-    comparison = pd.DataFrame({
-        "model at capacity": _decision_metrics(y_test, at_capacity),
-        "model at the mitigated share": _decision_metrics(y_test, same_share),
-        "mitigated (ThresholdOptimizer)": _decision_metrics(y_test, mitigated),
-    }).T
+    comparison = pd.DataFrame(
+        {
+            "model at capacity": _decision_metrics(y_test, at_capacity),
+            "model at the mitigated share": _decision_metrics(y_test, same_share),
+            "mitigated (ThresholdOptimizer)": _decision_metrics(y_test, mitigated),
+        }
+    ).T
     groups = s_test.astype(str).to_numpy()
     before = _per_group(y_test, same_share, groups).add_suffix(" before")
     after = _per_group(y_test, mitigated, groups).add_suffix(" after")
@@ -85,6 +112,8 @@ def mitigate(risk: Callable[[pd.DataFrame], np.ndarray], X_fit: pd.DataFrame, y_
     for name, column in (("tpr_ratio", "true_positive_rate"), ("fpr_ratio", "false_positive_rate")):
         for when in ("before", "after"):
             values = by_group[f"{column} {when}"]
-            comparison.loc["model at the mitigated share" if when == "before" else "mitigated (ThresholdOptimizer)",
-                           f"{name} (min/max)"] = float(values.min() / values.max()) if values.max() > 0 else float("nan")
+            comparison.loc[
+                "model at the mitigated share" if when == "before" else "mitigated (ThresholdOptimizer)",
+                f"{name} (min/max)",
+            ] = float(values.min() / values.max()) if values.max() > 0 else float("nan")
     return Mitigation(optimizer, s_fit.name, constraint, comparison, by_group)

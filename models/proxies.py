@@ -14,8 +14,9 @@ import pandas as pd
 from scipy.stats import rankdata
 
 
-def proxy_strength(features: pd.DataFrame, protected: pd.DataFrame, min_group_size: int = 50,
-                   sample: int = 50_000, seed: int = 0) -> pd.DataFrame:
+def proxy_strength(
+    features: pd.DataFrame, protected: pd.DataFrame, min_group_size: int = 50, sample: int = 50_000, seed: int = 0
+) -> pd.DataFrame:
     """One row per feature x protected column: the group the feature separates best, its AUC and strength.
 
     Groups smaller than `min_group_size` (in the sample) are skipped: their AUC is noise.
@@ -34,8 +35,15 @@ def proxy_strength(features: pd.DataFrame, protected: pd.DataFrame, min_group_si
                 continue
             for feature, rank in ranks.items():
                 auc = (rank[member].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
-                out.append({"feature": feature, "characteristic": column, "group": group, "auc": auc,
-                            "strength": abs(auc - 0.5) * 2})
+                out.append(
+                    {
+                        "feature": feature,
+                        "characteristic": column,
+                        "group": group,
+                        "auc": auc,
+                        "strength": abs(auc - 0.5) * 2,
+                    }
+                )
     table = pd.DataFrame(out, columns=["feature", "characteristic", "group", "auc", "strength"])
     best = table.sort_values("strength", ascending=False, kind="stable").drop_duplicates(["feature", "characteristic"])
     return best.sort_values(["strength", "feature"], ascending=[False, True], kind="stable").reset_index(drop=True)

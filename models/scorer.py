@@ -54,7 +54,11 @@ class RiskScorer:
             raise ValueError(f"the frame lacks feature column '{missing[0]}' ({len(missing)} missing)")
         features = frame if list(frame.columns) == self.features else frame[self.features]  # no copy if already so
         untreated = self.contract.scored_as_untreated
-        return features.assign(**{c: np.zeros(len(features), features[c].dtype) for c in untreated}) if untreated else features
+        return (
+            features.assign(**{c: np.zeros(len(features), features[c].dtype) for c in untreated})
+            if untreated
+            else features
+        )
 
     def raw_score(self, frame: pd.DataFrame) -> np.ndarray:
         """The uncalibrated model's probability: it orders people and cuts the bands."""
@@ -86,8 +90,9 @@ class RiskScorer:
         """Calibrated risk, band 1-20 and its label; with `reasons` > 0 also the top reasons."""
         raw = self.raw_score(frame)
         band, label = self.bands(raw)
-        scored = pd.DataFrame({"risk": self.calibrated.calibrate_scores(raw), "band": band, "band_label": label},
-                              index=frame.index)
+        scored = pd.DataFrame(
+            {"risk": self.calibrated.calibrate_scores(raw), "band": band, "band_label": label}, index=frame.index
+        )
         if reasons > 0:
             scored = scored.join(self.reasons(frame, reasons))
         return scored

@@ -5,9 +5,9 @@ in the same way."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,13 +24,15 @@ TrueProbability = Callable[[pd.Series, bool], np.ndarray]
 @dataclass(frozen=True)
 class AuditResult:
     audit: FairnessAudit
-    bias: pd.DataFrame | None     # None when no truth was given
-    in_sample: str | None         # why the figures are not out of time, when they are not
+    bias: pd.DataFrame | None  # None when no truth was given
+    in_sample: str | None  # why the figures are not out of time, when they are not
 
     def detected_bias(self) -> list[str]:
         if self.bias is None:
             return []
-        return [f"{r.characteristic}={r.group} ({r.relative:.2f}x)" for r in self.bias[self.bias["flagged"]].itertuples()]
+        return [
+            f"{r.characteristic}={r.group} ({r.relative:.2f}x)" for r in self.bias[self.bias["flagged"]].itertuples()
+        ]
 
     def most_over_recorded(self) -> str:
         """The group (of at least the audit's minimum size) whose records over-state it most, and how much
@@ -51,7 +53,9 @@ def audit_cohort(cohort: ScoredCohort, truth: TrueProbability | None = None, see
     result = audit(frame["label"].to_numpy(), risk, frame, protected, contract.audit, contract.capacity, seed)
     bias = None
     if truth is not None:
-        bias = measurement_bias(frame, risk, truth(frame["person_id"], True), protected, truth(frame["person_id"], False))
+        bias = measurement_bias(
+            frame, risk, truth(frame["person_id"], True), protected, truth(frame["person_id"], False)
+        )
     return AuditResult(result, bias, in_sample_warning(contract, cohort.as_of))
 
 
@@ -60,10 +64,12 @@ def in_sample_warning(contract: ModelContract, as_of: date) -> str | None:
     closed = contract.labels_closed_by()
     if as_of > closed:
         return None
-    return (f"the audit at {as_of} is not out of time: the model learned from labels up to {closed} (fitted on "
-            f"{contract.training_window[0]}..{contract.training_window[1]}, calibrated on "
-            f"{contract.calibration_window[1]}); audit a date after {closed}, such as its test window "
-            f"{contract.test_window[0]}, for figures it has not seen")
+    return (
+        f"the audit at {as_of} is not out of time: the model learned from labels up to {closed} (fitted on "
+        f"{contract.training_window[0]}..{contract.training_window[1]}, calibrated on "
+        f"{contract.calibration_window[1]}); audit a date after {closed}, such as its test window "
+        f"{contract.test_window[0]}, for figures it has not seen"
+    )
 
 
 @dataclass(frozen=True)
@@ -73,22 +79,30 @@ class ExistingScores:
     score_column: str
     label_column: str
     protected: tuple[str, ...]
-    top_share: float | None = None     # the top share of scores is selected ...
-    threshold: float | None = None     # ... or everyone scoring at least this
+    top_share: float | None = None  # the top share of scores is selected ...
+    threshold: float | None = None  # ... or everyone scoring at least this
 
 
-def audit_scores(table: pd.DataFrame, spec: ExistingScores, config: AuditConfig,
-                 seed: int = 0) -> tuple[AuditResult, pd.DataFrame, str]:
+def audit_scores(
+    table: pd.DataFrame, spec: ExistingScores, config: AuditConfig, seed: int = 0
+) -> tuple[AuditResult, pd.DataFrame, str]:
     """(the audit, the rejected rows with reasons, the decision rule in words) for an existing tool's scores."""
     missing = [c for c in (spec.score_column, spec.label_column, *spec.protected) if c not in table.columns]
     if missing:
-        raise ValueError(f"column '{missing[0]}' not found in the table (columns: {', '.join(map(str, table.columns))})")
+        raise ValueError(
+            f"column '{missing[0]}' not found in the table (columns: {', '.join(map(str, table.columns))})"
+        )
     if (spec.top_share is None) == (spec.threshold is None):
         raise ValueError("give exactly one decision rule: --top-share S or --threshold X")
     score = pd.to_numeric(table[spec.score_column], errors="coerce")
     label = pd.to_numeric(table[spec.label_column], errors="coerce")
-    bad, rejected = rejected_rows(table, [(~np.isfinite(score), f"{spec.score_column}: not a finite number"),
-                                          (~label.isin([0, 1]), f"{spec.label_column}: not 0 or 1")])
+    bad, rejected = rejected_rows(
+        table,
+        [
+            (~np.isfinite(score), f"{spec.score_column}: not a finite number"),
+            (~label.isin([0, 1]), f"{spec.label_column}: not 0 or 1"),
+        ],
+    )
     kept = table[~bad].reset_index(drop=True)
     if kept.empty:
         raise ValueError("no row has both a numeric score and a 0/1 outcome")

@@ -27,30 +27,37 @@ class SplitMasks:
 
 @dataclass
 class ModelData:
-    frame: pd.DataFrame          # ids, `as_of`, features, `label`, protected columns
+    frame: pd.DataFrame  # ids, `as_of`, features, `label`, protected columns
     features: list[str]
     categorical: list[str]
     protected: list[str]
-    group_column: str | None     # areas for per-area precision@k and lists
-    splits: list[SplitMasks]     # temporal validation
-    final: SplitMasks            # the registered model's fit, calibration and unseen test rows
+    group_column: str | None  # areas for per-area precision@k and lists
+    splits: list[SplitMasks]  # temporal validation
+    final: SplitMasks  # the registered model's fit, calibration and unseen test rows
     source: str
     fingerprint: str
-    snapshot: SnapshotConfig | None       # how the snapshots were built (None for tables)
+    snapshot: SnapshotConfig | None  # how the snapshots were built (None for tables)
     catalogue: list[FeatureSpec] | None = None  # the data set's feature catalogue (None for tables)
     warnings: list[str] = field(default_factory=list)
     rejected: pd.DataFrame | None = None
     scored_as_untreated: tuple[str, ...] = ()  # features scored as 0 (no programme): treatment-aware retraining
 
-    def rows(self, keep: np.ndarray) -> "ModelData":
+    def rows(self, keep: np.ndarray) -> ModelData:
         """The data of the rows in the boolean mask `keep` only, their splits with them."""
+
         def masks(m: SplitMasks) -> SplitMasks:
-            return dataclasses.replace(m, **{k: getattr(m, k)[keep] for k in ("fit", "validation", "test")
-                                             if getattr(m, k) is not None})
+            return dataclasses.replace(
+                m, **{k: getattr(m, k)[keep] for k in ("fit", "validation", "test") if getattr(m, k) is not None}
+            )
+
         splits = [masks(m) for m in self.splits]
         position = [i for i, m in enumerate(self.splits) if m is self.final]
-        return dataclasses.replace(self, frame=self.frame[keep].reset_index(drop=True), splits=splits,
-                                   final=splits[position[0]] if position else masks(self.final))
+        return dataclasses.replace(
+            self,
+            frame=self.frame[keep].reset_index(drop=True),
+            splits=splits,
+            final=splits[position[0]] if position else masks(self.final),
+        )
 
     def window(self, mask: np.ndarray) -> tuple[date, date]:
         """First and last as-of date of the rows in `mask`."""
@@ -58,7 +65,9 @@ class ModelData:
         return as_of.min().date(), as_of.max().date()
 
 
-def _model_features(names: list[str], config: ExperimentConfig, protected_available: list[str]) -> tuple[list[str], list[str]]:
+def _model_features(
+    names: list[str], config: ExperimentConfig, protected_available: list[str]
+) -> tuple[list[str], list[str]]:
     unknown = [c for c in config.features_exclude if c not in names]
     if unknown:
         raise ConfigError(f"features_exclude: '{unknown[0]}' is not a feature")
@@ -76,8 +85,12 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     """Snapshots of the prepared data set for the config's as-of schedule, with timechop splits and the
     final refit slices."""
     end = np.datetime64(prepared.end_day, "D").astype(object)
-    snapshot_config = SnapshotConfig(label=config.label, horizon_days=config.horizon_days,
-                                     harm_threshold=config.harm_threshold, protected=config.protected)
+    snapshot_config = SnapshotConfig(
+        label=config.label,
+        horizon_days=config.horizon_days,
+        harm_threshold=config.harm_threshold,
+        protected=config.protected,
+    )
     schedule = config.data_schedule
     dates = schedule.dates()
     frame, meta = build_snapshots(prepared, dates, snapshot_config)
@@ -85,17 +98,32 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     labelled = sorted(frame["as_of"].dt.date.unique())
     splits = temporal_splits(labelled, config.horizon_days, schedule.n_test)
     if not splits:
-        raise ConfigError(f"schedule: no feasible temporal split in {dates[0]} .. {dates[-1]} with a "
-                          f"{config.horizon_days}-day horizon and labels up to {end}")
+        raise ConfigError(
+            f"schedule: no feasible temporal split in {dates[0]} .. {dates[-1]} with a "
+            f"{config.horizon_days}-day horizon and labels up to {end}"
+        )
     as_of = frame["as_of"].dt.date.to_numpy()
-    masks = [SplitMasks(s.name, np.isin(as_of, np.array(s.fit, dtype=object)), as_of == s.validation, as_of == s.test)
-             for s in splits]
+    masks = [
+        SplitMasks(s.name, np.isin(as_of, np.array(s.fit, dtype=object)), as_of == s.validation, as_of == s.test)
+        for s in splits
+    ]
     final = masks[-1]  # the registered model is the latest split's: its test window stays unseen
     features, warnings = _model_features(list(meta.features), config, list(meta.protected))
     categorical = [c for c in features if c in meta.protected]
-    return ModelData(frame, features, categorical, list(meta.protected), "local_authority", masks, final,
-                     str(config.data), prepared.fingerprint, snapshot_config, prepared.catalogue(snapshot_config),
-                     warnings)
+    return ModelData(
+        frame,
+        features,
+        categorical,
+        list(meta.protected),
+        "local_authority",
+        masks,
+        final,
+        str(config.data),
+        prepared.fingerprint,
+        snapshot_config,
+        prepared.catalogue(snapshot_config),
+        warnings,
+    )
 
 
 def _date_cut(dates: pd.Series, share: float) -> pd.Timestamp:
@@ -123,35 +151,70 @@ def from_table(config: ExperimentConfig, raw: pd.DataFrame, fingerprint: str) ->
         raise ConfigError(f"table: column '{missing[0]}' not found in {t.path.name}")
     date = pd.to_datetime(raw[t.date_column], errors="coerce", format="mixed")
     label = pd.to_numeric(raw[t.label_column], errors="coerce")
-    bad, rejected = rejected_rows(raw, [(date.isna(), f"{t.date_column}: not a valid date"),
-                                        (~label.isin([0, 1]), f"{t.label_column}: not 0 or 1"),
-                                        (raw[t.id_column].isna(), f"{t.id_column}: missing")])
+    bad, rejected = rejected_rows(
+        raw,
+        [
+            (date.isna(), f"{t.date_column}: not a valid date"),
+            (~label.isin([0, 1]), f"{t.label_column}: not 0 or 1"),
+            (raw[t.id_column].isna(), f"{t.id_column}: missing"),
+        ],
+    )
     features = list(dict.fromkeys([*t.feature_columns, *config.protected_as_features]))
     categorical = [c for c in features if c in t.categorical_columns or c in config.protected_as_features]
     audit_only = [c for c in t.protected_columns if c not in features]
-    frame = pd.DataFrame({
-        "person_id": raw[t.id_column].astype("string"),
-        "as_of": date.astype("datetime64[s]"),
-        **{c: raw[c].astype("string") if c in categorical else pd.to_numeric(raw[c], errors="coerce").astype(float)
-           for c in features},
-        "label": label,
-        **{c: raw[c].astype("string") for c in audit_only},
-    })[~bad].reset_index(drop=True)
+    frame = pd.DataFrame(
+        {
+            "person_id": raw[t.id_column].astype("string"),
+            "as_of": date.astype("datetime64[s]"),
+            **{
+                c: raw[c].astype("string") if c in categorical else pd.to_numeric(raw[c], errors="coerce").astype(float)
+                for c in features
+            },
+            "label": label,
+            **{c: raw[c].astype("string") for c in audit_only},
+        }
+    )[~bad].reset_index(drop=True)
     test_cut = _date_cut(frame["as_of"], 1 - t.test_fraction)
     train_part = frame["as_of"] < test_cut
     if train_part.sum() < 50 or (~train_part).sum() < 20:
-        raise ConfigError(f"table: too few rows for a temporal split ({train_part.sum()} train, {(~train_part).sum()} test)")
+        raise ConfigError(
+            f"table: too few rows for a temporal split ({train_part.sum()} train, {(~train_part).sum()} test)"
+        )
     train_dates = frame.loc[train_part, "as_of"]
     splits = []
     for q in (0.55, 0.7, 0.85):
         lo, mid, hi = (_date_cut(train_dates, x) for x in (q - 0.15, q, min(q + 0.15, 0.999)))
-        splits.append(SplitMasks(f"train-{mid.date()}", (frame["as_of"] < lo).to_numpy(),
-                                 ((frame["as_of"] >= lo) & (frame["as_of"] < mid)).to_numpy(),
-                                 ((frame["as_of"] >= mid) & (frame["as_of"] < hi) & train_part).to_numpy()))
+        splits.append(
+            SplitMasks(
+                f"train-{mid.date()}",
+                (frame["as_of"] < lo).to_numpy(),
+                ((frame["as_of"] >= lo) & (frame["as_of"] < mid)).to_numpy(),
+                ((frame["as_of"] >= mid) & (frame["as_of"] < hi) & train_part).to_numpy(),
+            )
+        )
     val_cut = _date_cut(train_dates, 0.85)
-    final = SplitMasks("final", (frame["as_of"] < val_cut).to_numpy(),
-                       ((frame["as_of"] >= val_cut) & train_part).to_numpy(), (~train_part).to_numpy())
-    warnings = [f"PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: '{c}' (protected_as_features)"
-                for c in config.protected_as_features]
-    return ModelData(frame, features, categorical, list(t.protected_columns), None, splits, final,
-                     str(t.path), fingerprint, None, None, warnings, rejected if len(rejected) else None)
+    final = SplitMasks(
+        "final",
+        (frame["as_of"] < val_cut).to_numpy(),
+        ((frame["as_of"] >= val_cut) & train_part).to_numpy(),
+        (~train_part).to_numpy(),
+    )
+    warnings = [
+        f"PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: '{c}' (protected_as_features)"
+        for c in config.protected_as_features
+    ]
+    return ModelData(
+        frame,
+        features,
+        categorical,
+        list(t.protected_columns),
+        None,
+        splits,
+        final,
+        str(t.path),
+        fingerprint,
+        None,
+        None,
+        warnings,
+        rejected if len(rejected) else None,
+    )

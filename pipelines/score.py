@@ -6,9 +6,9 @@ rebuilt exactly as the model's training snapshots were (its contract's snapshot 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -51,9 +51,11 @@ def cohort_snapshot(contract: ModelContract, prepared: PreparedData, as_of: date
     snapshot = build_snapshot(prepared, as_of, require_data_set_model(contract))
     missing = [f for f in contract.features if f not in snapshot.columns]
     if missing:
-        raise ContractError(f"the data set cannot give {len(missing)} of the model's features ({', '.join(missing[:3])}"
-                            f"{', ...' if len(missing) > 3 else ''}): it lacks what they are built from (household "
-                            "features need people.household_id)")
+        raise ContractError(
+            f"the data set cannot give {len(missing)} of the model's features ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}): it lacks what they are built from (household "
+            "features need people.household_id)"
+        )
     return snapshot
 
 
@@ -67,8 +69,12 @@ def _feature_columns(frame: pd.DataFrame, features: list[str]) -> slice | list[s
     return features
 
 
-def score_frame(scorer: RiskScorer, frame: pd.DataFrame, chunk_rows: int = CHUNK_ROWS,
-                progress: Callable[[int, int], None] = lambda done, total: None) -> pd.DataFrame:
+def score_frame(
+    scorer: RiskScorer,
+    frame: pd.DataFrame,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> pd.DataFrame:
     """Uncalibrated `score`, calibrated `risk`, `band` and `band_label` for every row, predicted in
     chunks so memory stays bounded."""
     score = np.empty(len(frame))
@@ -79,12 +85,18 @@ def score_frame(scorer: RiskScorer, frame: pd.DataFrame, chunk_rows: int = CHUNK
         score[rows] = scorer.raw_score(chunk)
         progress(min(start + chunk_rows, len(frame)), len(frame))
     band, label = scorer.bands(score)
-    return pd.DataFrame({"score": score, "risk": scorer.calibrated.calibrate_scores(score), "band": band,
-                         "band_label": label}, index=frame.index)
+    return pd.DataFrame(
+        {"score": score, "risk": scorer.calibrated.calibrate_scores(score), "band": band, "band_label": label},
+        index=frame.index,
+    )
 
 
-def score_cohort(scorer: RiskScorer, prepared: PreparedData, as_of: date,
-                 progress: Callable[[int, int], None] = lambda done, total: None) -> ScoredCohort:
+def score_cohort(
+    scorer: RiskScorer,
+    prepared: PreparedData,
+    as_of: date,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> ScoredCohort:
     snapshot = cohort_snapshot(scorer.contract, prepared, as_of)
     scores = score_frame(scorer, snapshot, progress=progress)
     for column in scores.columns:  # added in place: the snapshot is not copied

@@ -7,8 +7,8 @@ ModelData + ExperimentConfig -> TrainResult. No I/O: `riskloop.experiments.track
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -17,12 +17,12 @@ from riskloop.experiments.config import ExperimentConfig
 from riskloop.models.calibration import calibrate
 from riskloop.models.contract import ModelContract, config_hash, riskloop_version
 from riskloop.models.estimators import ModelSpec, expand_grid, fit_model
-from riskloop.models.families import PRIOR_HARM_FEATURE
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
 from riskloop.models.fairness import FairnessAudit, audit
+from riskloop.models.families import PRIOR_HARM_FEATURE
+from riskloop.models.metrics import capacity_k, evaluate, top_k
 from riskloop.models.mitigation import Mitigation, mitigate
 from riskloop.models.proxies import proxy_strength
-from riskloop.models.metrics import capacity_k, evaluate, top_k
 from riskloop.models.scorer import RiskScorer, ventile_cuts
 from riskloop.pipelines.data import ModelData, SplitMasks
 
@@ -31,19 +31,19 @@ IMPORTANCE_SAMPLE = 2_000
 
 @dataclass
 class TrainResult:
-    split_metrics: pd.DataFrame     # one row per model group x split
-    summary: pd.DataFrame           # per group: mean, std, regret of each metric
+    split_metrics: pd.DataFrame  # one row per model group x split
+    summary: pd.DataFrame  # per group: mean, std, regret of each metric
     selected: ModelSpec
     scorer: RiskScorer
     final_metrics: dict[str, float]  # test_* metrics of the registered model on its unseen test window
-    latest_test: pd.DataFrame        # the latest split's test rows with each group's calibrated risk
+    latest_test: pd.DataFrame  # the latest split's test rows with each group's calibrated risk
     importance_by_split: pd.DataFrame  # mean |SHAP| of the selected group's model per split x feature
-    stability: dict[str, float]      # top-10 overlap across splits, first-reason changes between models
-    fairness: FairnessAudit          # the registered model on its unseen test rows
-    mitigation: Mitigation | None    # post-processes the registered model's risk
-    mitigation_note: str             # why mitigation was not run, if it was not
-    warnings: list[str]              # what makes its figures less reliable (e.g. prevalence shift)
-    proxies: pd.DataFrame            # per feature x protected column: how well the feature alone tells a group apart
+    stability: dict[str, float]  # top-10 overlap across splits, first-reason changes between models
+    fairness: FairnessAudit  # the registered model on its unseen test rows
+    mitigation: Mitigation | None  # post-processes the registered model's risk
+    mitigation_note: str  # why mitigation was not run, if it was not
+    warnings: list[str]  # what makes its figures less reliable (e.g. prevalence shift)
+    proxies: pd.DataFrame  # per feature x protected column: how well the feature alone tells a group apart
     proxy_cost: dict[str, float | str]  # test metrics with and without the config's proxy features
 
 
@@ -57,8 +57,16 @@ def fit_and_calibrate(spec: ModelSpec, data: ModelData, masks: SplitMasks, confi
     Returns (pipeline, calibrated model, calibration method, the pipeline's validation scores)."""
     y = data.frame["label"].to_numpy()
     validation = data.frame.loc[masks.validation, data.features]
-    model = fit_model(spec, data.frame.loc[masks.fit, data.features], y[masks.fit], validation, y[masks.validation],
-                      data.categorical, config.seed, config.threads)
+    model = fit_model(
+        spec,
+        data.frame.loc[masks.fit, data.features],
+        y[masks.fit],
+        validation,
+        y[masks.validation],
+        data.categorical,
+        config.seed,
+        config.threads,
+    )
     scores = model.predict_proba(validation)[:, 1]
     calibrated, method = calibrate(model, scores, y[masks.validation], config.calibration, config.seed)
     return model, calibrated, method, scores
@@ -69,12 +77,20 @@ def _groups(data: ModelData, mask: np.ndarray) -> np.ndarray | None:
 
 
 RANKING = ("roc_auc", "average_precision", "precision_at_k", "recall_at_k")
-SUMMARISED = ("roc_auc", "average_precision", "precision_at_k", "recall_at_k", "brier", "ece",
-              *(f"val_{m}" for m in RANKING))
+SUMMARISED = (
+    "roc_auc",
+    "average_precision",
+    "precision_at_k",
+    "recall_at_k",
+    "brier",
+    "ece",
+    *(f"val_{m}" for m in RANKING),
+)
 
 
-def run_temporal_validation(data: ModelData, config: ExperimentConfig,
-                            progress: Callable[[str], None] = lambda _: None):
+def run_temporal_validation(
+    data: ModelData, config: ExperimentConfig, progress: Callable[[str], None] = lambda _: None
+):
     """Every model group on every split: (metrics per group x split, latest split's test scores,
     the calibrated model per (group, split); its `.estimator` is the fitted pipeline).
 
@@ -93,9 +109,17 @@ def run_temporal_validation(data: ModelData, config: ExperimentConfig,
             metrics = evaluate(y[masks.test], risk, config.capacity, _groups(data, masks.test))
             validation = evaluate(y[masks.validation], val_scores, config.capacity)
             best_iteration = getattr(model.named_steps["model"], "best_iteration_", None)
-            rows.append({"group": spec.name, "family": spec.family, "split": masks.name,
-                         "calibration": method, "best_iteration": best_iteration, **metrics,
-                         **{f"val_{m}": validation[m] for m in RANKING}})
+            rows.append(
+                {
+                    "group": spec.name,
+                    "family": spec.family,
+                    "split": masks.name,
+                    "calibration": method,
+                    "best_iteration": best_iteration,
+                    **metrics,
+                    **{f"val_{m}": validation[m] for m in RANKING},
+                }
+            )
             fitted[spec.name, masks.name] = calibrated
             if masks is data.splits[-1]:
                 latest[spec.name] = risk
@@ -118,20 +142,23 @@ def select(summary: pd.DataFrame, config: ExperimentConfig) -> str:
     best mean validation AUC. Test metrics are reported, never used to choose."""
     best_auc = summary["val_roc_auc_mean"].max()
     eligible = summary[summary["val_roc_auc_mean"] >= best_auc - config.selection.auc_tolerance]
-    ranked = eligible.sort_values([f"val_{config.selection.metric}_mean", "val_roc_auc_mean"], ascending=False,
-                                  kind="stable")
+    ranked = eligible.sort_values(
+        [f"val_{config.selection.metric}_mean", "val_roc_auc_mean"], ascending=False, kind="stable"
+    )
     return ranked.index[0]
 
 
 def reason_templates(data: ModelData) -> ReasonTemplates:
     """Reason templates with the quartiles of the rows the final model learns from and the lookback."""
     learned = data.frame.loc[data.final.fit | data.final.validation, data.features]
-    return ReasonTemplates.build(data.features, data.catalogue, data.protected, learned,
-                                 data.snapshot.lookback_days if data.snapshot else None)
+    return ReasonTemplates.build(
+        data.features, data.catalogue, data.protected, learned, data.snapshot.lookback_days if data.snapshot else None
+    )
 
 
-def explanation_stability(data: ModelData, config: ExperimentConfig, group: str, fitted: dict,
-                          templates: ReasonTemplates) -> tuple[pd.DataFrame, dict[str, float]]:
+def explanation_stability(
+    data: ModelData, config: ExperimentConfig, group: str, fitted: dict, templates: ReasonTemplates
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """Mean |SHAP| per split for one model group, the overlap of consecutive splits' top-10 features,
     and the share of people listed by the last two splits' models whose first reason differs."""
     rng = np.random.default_rng(config.seed)
@@ -154,11 +181,19 @@ def explanation_stability(data: ModelData, config: ExperimentConfig, group: str,
             chosen = top_k(calibrated.predict_proba(test[data.features])[:, 1], k)
             rows = test[chosen]
             listed.append(set(rows["person_id"]))
-            first.append(pd.Series(top_reasons(attributions(calibrated.estimator, rows[data.features])[0], rows[data.features],
-                                               templates, 1)["reason_1"].to_numpy(), index=rows["person_id"]))
+            first.append(
+                pd.Series(
+                    top_reasons(
+                        attributions(calibrated.estimator, rows[data.features])[0], rows[data.features], templates, 1
+                    )["reason_1"].to_numpy(),
+                    index=rows["person_id"],
+                )
+            )
         both = sorted(listed[0] & listed[1])
         stability["listed_by_both_models"] = float(len(both))
-        stability["first_reason_changed_share"] = float((first[0][both] != first[1][both]).mean()) if both else float("nan")
+        stability["first_reason_changed_share"] = (
+            float((first[0][both] != first[1][both]).mean()) if both else float("nan")
+        )
     return table, stability
 
 
@@ -180,24 +215,40 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
         progress(f"fit {spec.name} for registration")
         _, calibrated, _, reference = fit_and_calibrate(spec, data, final, config)
         test_risk = calibrated.predict_proba(test[data.features])[:, 1]
-    scorer = RiskScorer(calibrated, model_contract(data, config, spec.name, ventile_cuts(reference)), templates,
-                        importance, stability)
-    final_metrics = {f"test_{k}": float(v) for k, v in
-                     evaluate(test["label"].to_numpy(), test_risk, config.capacity, _groups(data, final.test)).items()
-                     if k in ("roc_auc", "average_precision", "precision_at_k", "recall_at_k", "brier", "ece",
-                              "prevalence", "n")}
+    scorer = RiskScorer(
+        calibrated, model_contract(data, config, spec.name, ventile_cuts(reference)), templates, importance, stability
+    )
+    final_metrics = {
+        f"test_{k}": float(v)
+        for k, v in evaluate(test["label"].to_numpy(), test_risk, config.capacity, _groups(data, final.test)).items()
+        if k in ("roc_auc", "average_precision", "precision_at_k", "recall_at_k", "brier", "ece", "prevalence", "n")
+    }
     progress("fairness audit and mitigation")
     fairness, mitigation, note = audit_final(data, config, scorer, test, test_risk)
     progress("proxies of protected characteristics")
     audited = [c for c in data.protected if c not in data.features]
     proxies = proxy_strength(test[data.features], test[audited], config.fairness.min_group_size, seed=config.seed)
-    return TrainResult(split_metrics, summary, spec, scorer, final_metrics, latest, importance, stability,
-                       fairness, mitigation, note, prevalence_shift(data), proxies,
-                       cost_of_dropping_proxies(spec, data, config, test, final_metrics))
+    return TrainResult(
+        split_metrics,
+        summary,
+        spec,
+        scorer,
+        final_metrics,
+        latest,
+        importance,
+        stability,
+        fairness,
+        mitigation,
+        note,
+        prevalence_shift(data),
+        proxies,
+        cost_of_dropping_proxies(spec, data, config, test, final_metrics),
+    )
 
 
-def cost_of_dropping_proxies(spec: ModelSpec, data: ModelData, config: ExperimentConfig, test: pd.DataFrame,
-                             final_metrics: dict[str, float]) -> dict[str, float | str]:
+def cost_of_dropping_proxies(
+    spec: ModelSpec, data: ModelData, config: ExperimentConfig, test: pd.DataFrame, final_metrics: dict[str, float]
+) -> dict[str, float | str]:
     """The registered model's test metrics against the same model group fitted without the config's
     proxy features (what `features_exclude` would cost); empty when none of them is a feature."""
     dropped = [f for f in config.proxy_features if f in data.features]
@@ -207,9 +258,11 @@ def cost_of_dropping_proxies(spec: ModelSpec, data: ModelData, config: Experimen
     without = dataclasses.replace(data, features=kept, categorical=[c for c in data.categorical if c in kept])
     _, calibrated, _, _ = fit_and_calibrate(spec, without, data.final, config)
     metrics = evaluate(test["label"].to_numpy(), calibrated.predict_proba(test[kept])[:, 1], config.capacity)
-    return {"dropped": ", ".join(dropped),
-            **{f"{m}_with": final_metrics[f"test_{m}"] for m in ("roc_auc", "precision_at_k")},
-            **{f"{m}_without": float(metrics[m]) for m in ("roc_auc", "precision_at_k")}}
+    return {
+        "dropped": ", ".join(dropped),
+        **{f"{m}_with": final_metrics[f"test_{m}"] for m in ("roc_auc", "precision_at_k")},
+        **{f"{m}_without": float(metrics[m]) for m in ("roc_auc", "precision_at_k")},
+    }
 
 
 def prevalence_shift(data: ModelData, tolerance: float = 1.5) -> list[str]:
@@ -219,39 +272,73 @@ def prevalence_shift(data: ModelData, tolerance: float = 1.5) -> list[str]:
     tested = y[data.final.test].mean()
     if learned > 0 and tested > 0 and 1 / tolerance <= tested / learned <= tolerance:
         return []
-    return [f"The test window's prevalence ({tested:.1%}) differs from training's ({learned:.1%}) by more than "
-            f"{tolerance}x (label or prior shift): calibration measured on test is unreliable, and risks will be "
-            "biased in the direction of training's prevalence until the model is recalibrated on recent data."]
+    return [
+        f"The test window's prevalence ({tested:.1%}) differs from training's ({learned:.1%}) by more than "
+        f"{tolerance}x (label or prior shift): calibration measured on test is unreliable, and risks will be "
+        "biased in the direction of training's prevalence until the model is recalibrated on recent data."
+    ]
 
 
-def model_contract(data: ModelData, config: ExperimentConfig, group: str, band_cuts: tuple[float, ...]) -> ModelContract:
+def model_contract(
+    data: ModelData, config: ExperimentConfig, group: str, band_cuts: tuple[float, ...]
+) -> ModelContract:
     """The contract of the final model: how to rebuild its inputs and read its outputs."""
     final = data.final
     return ModelContract(
-        name=config.name, registered_model=config.registered_model, model_group=group, snapshot=data.snapshot,
-        features=tuple(data.features), categorical=tuple(data.categorical), protected=tuple(data.protected),
+        name=config.name,
+        registered_model=config.registered_model,
+        model_group=group,
+        snapshot=data.snapshot,
+        features=tuple(data.features),
+        categorical=tuple(data.categorical),
+        protected=tuple(data.protected),
         protected_as_features=tuple(sorted(set(data.features) & set(data.protected))),
-        scored_as_untreated=data.scored_as_untreated, audit=config.fairness,
-        capacity=config.capacity, band_cuts=band_cuts, bands=config.bands, training_window=data.window(final.fit),
-        calibration_window=data.window(final.validation), test_window=data.window(final.test),
-        data_fingerprint=data.fingerprint, config_hash=config.source_hash or config_hash(repr(config)), riskloop_version=riskloop_version())
+        scored_as_untreated=data.scored_as_untreated,
+        audit=config.fairness,
+        capacity=config.capacity,
+        band_cuts=band_cuts,
+        bands=config.bands,
+        training_window=data.window(final.fit),
+        calibration_window=data.window(final.validation),
+        test_window=data.window(final.test),
+        data_fingerprint=data.fingerprint,
+        config_hash=config.source_hash or config_hash(repr(config)),
+        riskloop_version=riskloop_version(),
+    )
 
 
-def audit_final(data: ModelData, config: ExperimentConfig, scorer: RiskScorer, test: pd.DataFrame,
-                test_risk: np.ndarray):
+def audit_final(
+    data: ModelData, config: ExperimentConfig, scorer: RiskScorer, test: pd.DataFrame, test_risk: np.ndarray
+):
     """Audit the registered model on its unseen test rows; mitigate on its validation rows, compare on test.
     Returns (fairness audit, mitigation or None, why mitigation was not run)."""
-    fairness = audit(test["label"].to_numpy(), test_risk, test, data.protected, config.fairness, config.capacity,
-                     config.seed)
+    fairness = audit(
+        test["label"].to_numpy(), test_risk, test, data.protected, config.fairness, config.capacity, config.seed
+    )
     sensitive = config.fairness.mitigate_on
     if sensitive is None or sensitive not in data.frame:
         return fairness, None, f"no mitigation column ('{sensitive}') in this data"
     validation = data.frame[data.final.validation]
     one_class = [g for g, labels in validation.groupby(sensitive, observed=True)["label"] if labels.nunique() < 2]
     if one_class:
-        return fairness, None, (f"not run: in the validation slice, {sensitive} = {', '.join(map(str, one_class))} "
-                                "has only one outcome class, so group thresholds cannot be fitted")
-    mitigation = mitigate(scorer.risk, validation[data.features], validation["label"].to_numpy(), validation[sensitive],
-                          test[data.features], test["label"].to_numpy(), test[sensitive], config.fairness.use,
-                          config.capacity, config.seed)
+        return (
+            fairness,
+            None,
+            (
+                f"not run: in the validation slice, {sensitive} = {', '.join(map(str, one_class))} "
+                "has only one outcome class, so group thresholds cannot be fitted"
+            ),
+        )
+    mitigation = mitigate(
+        scorer.risk,
+        validation[data.features],
+        validation["label"].to_numpy(),
+        validation[sensitive],
+        test[data.features],
+        test["label"].to_numpy(),
+        test[sensitive],
+        config.fairness.use,
+        config.capacity,
+        config.seed,
+    )
     return fairness, mitigation, ""

@@ -15,8 +15,8 @@ import io
 import itertools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import matplotlib
 
@@ -30,7 +30,13 @@ from riskloop.artifacts.learning import Learned  # noqa: E402
 from riskloop.features.area_profile import CommunityAudit  # noqa: E402
 from riskloop.models.fairness import AuditConfig  # noqa: E402
 from riskloop.reports.disclosure import (  # noqa: E402
-    SUPPRESSED, disclose, from_published, protect_counts, protect_series, share, suppressed,
+    SUPPRESSED,
+    disclose,
+    from_published,
+    protect_counts,
+    protect_series,
+    share,
+    suppressed,
 )
 from riskloop.reports.figures import PALETTE, UNSTABLE, points, unstable  # noqa: E402
 from riskloop.reports.render import render  # noqa: E402
@@ -38,13 +44,21 @@ from riskloop.reports.words import words  # noqa: E402
 
 PER = 100_000
 TYPE_WORDS = {"asb": "anti-social behaviour", "da": "domestic abuse", "stalking_harassment": "stalking and harassment"}
-CHARACTERISTICS = {"age_band": "Age band (years, at the as-of date)", "sex": "Sex", "ethnicity": "Ethnicity",
-                   "tier": "Prevention tier"}
-LEVEL_ORDER = {"sex": ("F", "M", "X", "U", "unknown"), "tier": ("primary", "secondary", "tertiary"),
-               "age_band": ("0-17", "18-24", "25-34", "35-49", "50-64", "65+", "unknown")}
+CHARACTERISTICS = {
+    "age_band": "Age band (years, at the as-of date)",
+    "sex": "Sex",
+    "ethnicity": "Ethnicity",
+    "tier": "Prevention tier",
+}
+LEVEL_ORDER = {
+    "sex": ("F", "M", "X", "U", "unknown"),
+    "tier": ("primary", "secondary", "tertiary"),
+    "age_band": ("0-17", "18-24", "25-34", "35-49", "50-64", "65+", "unknown"),
+}
 
 
 # --- cells and tables -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -60,7 +74,7 @@ class Cell:
 class Grid:
     columns: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
-    total: tuple[Cell, ...] | None = None     # a total row, kept last when sorting
+    total: tuple[Cell, ...] | None = None  # a total row, kept last when sorting
     sortable: bool = False
 
 
@@ -92,7 +106,10 @@ def change_text(value: float) -> str:
 
 
 FORMATS: dict[Callable[[float, float], float], Callable[[float], str]] = {
-    per_100k: rate_text, change: change_text, share: "{:.0f}%".format}
+    per_100k: rate_text,
+    change: change_text,
+    share: "{:.0f}%".format,
+}
 
 
 def rate(f: Callable[[float, float], float], *published, fmt: Callable[[float], str] | None = None) -> Cell:
@@ -140,10 +157,10 @@ def svg(fig) -> Markup:
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     markup = buffer.getvalue()
-    markup = markup[markup.index("<svg"):]
+    markup = markup[markup.index("<svg") :]
     markup = re.sub(r"<metadata>.*?</metadata>", "", markup, flags=re.S)
     markup = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", markup)
-    markup = re.sub(r'<svg ', '<svg role="img" ', markup, count=1)
+    markup = re.sub(r"<svg ", '<svg role="img" ', markup, count=1)
     return Markup(markup)
 
 
@@ -158,8 +175,14 @@ def time_figure(monthly: pd.DataFrame, threshold: int) -> Markup:
     months = monthly["month"]
     incidents = _plotted(monthly["incidents"], threshold)
     top.plot(months, incidents, marker="o", ms=3, color=PALETTE[0], label="all incidents")
-    top.plot(months, _plotted(monthly["domestic_abuse"], threshold), marker="s", ms=3, color=PALETTE[5],
-             label="domestic abuse")
+    top.plot(
+        months,
+        _plotted(monthly["domestic_abuse"], threshold),
+        marker="s",
+        ms=3,
+        color=PALETTE[5],
+        label="domestic abuse",
+    )
     top.set(ylabel="incidents per month", title="Incidents per month (rounded to 5; gaps: suppressed)")
     top.set_ylim(bottom=0)
     top.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
@@ -184,24 +207,47 @@ def effects_figure(effects: pd.DataFrame) -> Markup:
     """Naive and doubly robust effect of each programme with 95% intervals (percentage points)."""
     fig, ax = plt.subplots(figsize=(7, 0.55 * len(effects) + 1.5))
     y = np.arange(len(effects))[::-1]
-    for offset, (name, colour, label) in zip((0.15, -0.15), (("naive", PALETTE[1], "naive (treated - untreated)"),
-                                                             ("dr", PALETTE[0], "doubly robust"))):
+    for offset, (name, colour, label) in zip(
+        (0.15, -0.15), (("naive", PALETTE[1], "naive (treated - untreated)"), ("dr", PALETTE[0], "doubly robust"))
+    ):
         value, low, high = (points(effects[c]) for c in (name, f"{name}_ci_low", f"{name}_ci_high"))
-        ax.errorbar(value, y + offset, xerr=np.abs(np.vstack([value - low, high - value])), fmt="o", color=colour,
-                    label=f"{label}, 95% interval", capsize=3)
+        ax.errorbar(
+            value,
+            y + offset,
+            xerr=np.abs(np.vstack([value - low, high - value])),
+            fmt="o",
+            color=colour,
+            label=f"{label}, 95% interval",
+            capsize=3,
+        )
     ax.axvline(0, color="black", lw=0.8)
     shaky = unstable(effects["dr_ci_low"], effects["dr_ci_high"])
     ax.set_yticks(y, [words(p) + (" (unstable)" if s else "") for p, s in zip(effects["programme"], shaky)])
-    ax.set(xlabel="change in escalation within the horizon (percentage points; below 0 = fewer; intervals clipped "
-                  "to ±100)", title="Programme outcomes")
+    ax.set(
+        xlabel="change in escalation within the horizon (percentage points; below 0 = fewer; intervals clipped "
+        "to ±100)",
+        title="Programme outcomes",
+    )
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22 if len(effects) < 4 else -0.12), ncol=2, fontsize=8)
     return svg(fig)
 
 
 # --- the learning loop's outputs --------------------------------------------------------------------
 
+
 def _points(value: float) -> str:
     return "-" if pd.isna(value) else f"{points(value):+.1f}"
+
+
+def _interval(estimates, name: str, suppressed_row: bool, unsure: bool) -> Cell:
+    """An estimate with its interval, in points ("*" where the row's starters are suppressed)."""
+    if suppressed_row:
+        return Cell(SUPPRESSED, "rate")
+    return Cell(
+        f"{_points(getattr(estimates, name))} ({_points(getattr(estimates, name + '_ci_low'))} to "
+        f"{_points(getattr(estimates, name + '_ci_high'))})" + (", unstable" if unsure else ""),
+        "rate",
+    )
 
 
 ESTIMATES = ("naive", "naive_ci_low", "naive_ci_high", "dr", "dr_ci_low", "dr_ci_high")
@@ -216,40 +262,64 @@ def outcomes_view(learning: Learned | None, threshold: int) -> dict | None:
     if learning is None or (learning.effects.empty and not verdicts):
         return None
     effects = learning.effects
-    overall = (effects[effects["subgroup"].astype(str) == "all"].reset_index(drop=True) if len(effects)
-               else pd.DataFrame(columns=["programme", "n_treated", "n_control", *ESTIMATES]))
+    overall = (
+        effects[effects["subgroup"].astype(str) == "all"].reset_index(drop=True)
+        if len(effects)
+        else pd.DataFrame(columns=["programme", "n_treated", "n_control", *ESTIMATES])
+    )
     numbers = overall.assign(**{c: pd.to_numeric(overall[c], errors="coerce") for c in ESTIMATES})
-    shaky = unstable(numbers["naive_ci_low"], numbers["naive_ci_high"]) | unstable(numbers["dr_ci_low"],
-                                                                                  numbers["dr_ci_high"])
+    shaky = unstable(numbers["naive_ci_low"], numbers["naive_ci_high"]) | unstable(
+        numbers["dr_ci_low"], numbers["dr_ci_high"]
+    )
     rows = []
     for r, e, unsure in zip(overall.itertuples(), numbers.itertuples(), shaky):
         started = str(r.n_treated)
         small = started == SUPPRESSED or (started.isdigit() and suppressed(int(started), threshold))
         started_shown = count(SUPPRESSED if small else disclose(int(float(started)), threshold))
         control = str(r.n_control)
-        control_shown = count(SUPPRESSED if control == SUPPRESSED or suppressed(float(control), threshold)
-                              else disclose(float(control), threshold))
-
-        def interval(name: str) -> Cell:
-            if small:
-                return Cell(SUPPRESSED, "rate")
-            return Cell(f"{_points(getattr(e, name))} ({_points(getattr(e, name + '_ci_low'))} to "
-                        f"{_points(getattr(e, name + '_ci_high'))})" + (", unstable" if unsure else ""), "rate")
-
-        rows.append((text(words(r.programme)), started_shown, control_shown, interval("naive"), interval("dr"),
-                     text(verdicts.get(r.programme, ""))))
+        control_shown = count(
+            SUPPRESSED
+            if control == SUPPRESSED or suppressed(float(control), threshold)
+            else disclose(float(control), threshold)
+        )
+        naive, dr = (_interval(e, name, small, unsure) for name in ("naive", "dr"))
+        rows.append(
+            (text(words(r.programme)), started_shown, control_shown, naive, dr, text(verdicts.get(r.programme, "")))
+        )
     for programme in (p for p in verdicts if p not in set(overall["programme"])):
-        rows.append((text(words(programme)), text("-"), text("-"), text("too few to estimate"),
-                     text("too few to estimate"), text(verdicts[programme])))
+        rows.append(
+            (
+                text(words(programme)),
+                text("-"),
+                text("-"),
+                text("too few to estimate"),
+                text("too few to estimate"),
+                text(verdicts[programme]),
+            )
+        )
     plotted = numbers[numbers["dr"].notna() & numbers["naive"].notna()]
-    grid = Grid(("programme", "people who started", "comparison person-months", "naive (points, 95% CI)",
-                 "doubly robust (points, 95% CI)", "verdict"), tuple(rows))
-    return {"table": grid, "figure": effects_figure(plotted) if len(plotted) else None,
-            "unstable": UNSTABLE if shaky.any() else "", "as_of": learning.summary.as_of,
-            "recommendation": learning.summary.recommendation}
+    grid = Grid(
+        (
+            "programme",
+            "people who started",
+            "comparison person-months",
+            "naive (points, 95% CI)",
+            "doubly robust (points, 95% CI)",
+            "verdict",
+        ),
+        tuple(rows),
+    )
+    return {
+        "table": grid,
+        "figure": effects_figure(plotted) if len(plotted) else None,
+        "unstable": UNSTABLE if shaky.any() else "",
+        "as_of": learning.summary.as_of,
+        "recommendation": learning.summary.recommendation,
+    }
 
 
 # --- the pages --------------------------------------------------------------------------------------
+
 
 def _published(row: pd.Series, threshold: int, shown: pd.Series | None = None) -> pd.Series:
     """A local authority's (or the total's) figures as published: `shown` counts (after secondary
@@ -262,11 +332,18 @@ def _published(row: pd.Series, threshold: int, shown: pd.Series | None = None) -
 
 
 def _la_cells(label: Cell, p: pd.Series, areas: int, lists: bool) -> tuple[Cell, ...]:
-    return (label, count(p["population"]), num(areas), count(p["incidents"]),
-            rate(per_100k, p["incidents"], p["population"]), rate(per_100k, p["harm"], p["population"]),
-            rate(change, p["incidents"], p["incidents_before"]),
-            rate(per_100k, p["domestic_abuse"], p["population"]), rate(share, p["repeat_victims"], p["victims"]),
-            count(p["managed"])) + ((count(p["listed"]),) if lists else ())
+    return (
+        label,
+        count(p["population"]),
+        num(areas),
+        count(p["incidents"]),
+        rate(per_100k, p["incidents"], p["population"]),
+        rate(per_100k, p["harm"], p["population"]),
+        rate(change, p["incidents"], p["incidents_before"]),
+        rate(per_100k, p["domestic_abuse"], p["population"]),
+        rate(share, p["repeat_victims"], p["victims"]),
+        count(p["managed"]),
+    ) + ((count(p["listed"]),) if lists else ())
 
 
 def _la_table(audit: CommunityAudit, threshold: int) -> tuple[Grid, dict[str, dict]]:
@@ -281,16 +358,28 @@ def _la_table(audit: CommunityAudit, threshold: int) -> tuple[Grid, dict[str, di
         cells = _la_cells(Cell(name, "", la_page(name)), p, int(la.loc[name, "areas"]), audit.has_lists)
         rows.append(cells)
         headlines[name] = {"cells": dict(zip(_LA_COLUMNS(audit.has_lists), cells)), "published": p}
-    total = _la_cells(Cell("all local authorities"), _published(la.sum(numeric_only=True), threshold),
-                      int(la["areas"].sum()), audit.has_lists)
+    total = _la_cells(
+        Cell("all local authorities"),
+        _published(la.sum(numeric_only=True), threshold),
+        int(la["areas"].sum()),
+        audit.has_lists,
+    )
     return Grid(_LA_COLUMNS(audit.has_lists), tuple(rows), total, sortable=True), headlines
 
 
 def _LA_COLUMNS(lists: bool) -> tuple[str, ...]:
-    return ("local authority", "residents", "small areas", "incidents (12 months)", "incidents per 100,000 residents",
-            "harm per 100,000 residents", "change on the previous 12 months", "domestic abuse per 100,000 residents",
-            "repeat victims (% of victims)", "managed (intervention at the as-of date)") + \
-        (("on the current list",) if lists else ())
+    return (
+        "local authority",
+        "residents",
+        "small areas",
+        "incidents (12 months)",
+        "incidents per 100,000 residents",
+        "harm per 100,000 residents",
+        "change on the previous 12 months",
+        "domestic abuse per 100,000 residents",
+        "repeat victims (% of victims)",
+        "managed (intervention at the as-of date)",
+    ) + (("on the current list",) if lists else ())
 
 
 def _area_rows(audit: CommunityAudit, threshold: int) -> pd.DataFrame:
@@ -311,18 +400,36 @@ def _area_rows(audit: CommunityAudit, threshold: int) -> pd.DataFrame:
 def _area_grid(areas: pd.DataFrame, with_la: bool) -> Grid:
     rows = []
     for i, r in enumerate(areas.itertuples(), 1):
-        rows.append((num(i), text(r.area_id), *((Cell(r.local_authority, "", la_page(r.local_authority)),) if with_la else ()),
-                     count(r.residents), num(int(r.deprivation_quintile)), count(r.shown),
-                     rate(per_100k, r.shown, r.residents), rate(per_100k, r.harm_shown, r.residents),
-                     rate(change, r.shown, r.shown_before)))
-    columns = ("rank", "small area", *(("local authority",) if with_la else ()), "residents",
-               "deprivation quintile (1 = most deprived)", "incidents (12 months)", "incidents per 100,000 residents",
-               "harm per 100,000 residents", "change on the previous 12 months")
+        rows.append(
+            (
+                num(i),
+                text(r.area_id),
+                *((Cell(r.local_authority, "", la_page(r.local_authority)),) if with_la else ()),
+                count(r.residents),
+                num(int(r.deprivation_quintile)),
+                count(r.shown),
+                rate(per_100k, r.shown, r.residents),
+                rate(per_100k, r.harm_shown, r.residents),
+                rate(change, r.shown, r.shown_before),
+            )
+        )
+    columns = (
+        "rank",
+        "small area",
+        *(("local authority",) if with_la else ()),
+        "residents",
+        "deprivation quintile (1 = most deprived)",
+        "incidents (12 months)",
+        "incidents per 100,000 residents",
+        "harm per 100,000 residents",
+        "change on the previous 12 months",
+    )
     return Grid(columns, tuple(rows), sortable=True)
 
 
-def _counts_grid(labels: list[str], counts: pd.DataFrame, threshold: int, first: str, names: tuple[str, ...],
-                 shares: bool = True) -> Grid:
+def _counts_grid(
+    labels: list[str], counts: pd.DataFrame, threshold: int, first: str, names: tuple[str, ...], shares: bool = True
+) -> Grid:
     """Rows of counts (one column per cohort) with a total row; secondary suppression down each column;
     each count's share of its column ("*" when the count is)."""
     shown, _ = protect_counts(counts, threshold, rows=False, columns=True)
@@ -359,8 +466,10 @@ def _profile_grids(audit: CommunityAudit, name: str, threshold: int) -> list[dic
         if not levels:
             continue
         table = table.reindex(levels)
-        names = ("managed (intervention)", "on the current list")[:len(cohorts)]
-        out.append({"heading": heading, "grid": _counts_grid([str(v) for v in levels], table, threshold, "group", names)})
+        names = ("managed (intervention)", "on the current list")[: len(cohorts)]
+        out.append(
+            {"heading": heading, "grid": _counts_grid([str(v) for v in levels], table, threshold, "group", names)}
+        )
     return out
 
 
@@ -372,17 +481,29 @@ def _mix_grid(audit: CommunityAudit, name: str, residents: int | str, threshold:
     totals = counts.sum().map(lambda n: disclose(n, threshold))
     rows = [(text(TYPE_WORDS.get(t, words(t))), *_mix_cells(shown.loc[t], residents)) for t in mix.index]
     total = (text("total"), *_mix_cells(totals, residents))
-    grid = Grid(("incident type", "incidents (12 months)", "per 100,000 residents", "incidents (previous 12 months)",
-                 "change"), tuple(rows), total, sortable=True)
+    grid = Grid(
+        ("incident type", "incidents (12 months)", "per 100,000 residents", "incidents (previous 12 months)", "change"),
+        tuple(rows),
+        total,
+        sortable=True,
+    )
     plotted = np.array([np.nan if hidden.loc[t, "incidents"] else float(shown.loc[t, "incidents"]) for t in mix.index])
-    figure = bar_figure([TYPE_WORDS.get(t, words(t)) for t in mix.index], plotted,
-                        "incidents in the 12 months before the as-of date (rounded to 5)", "Incident mix")
+    figure = bar_figure(
+        [TYPE_WORDS.get(t, words(t)) for t in mix.index],
+        plotted,
+        "incidents in the 12 months before the as-of date (rounded to 5)",
+        "Incident mix",
+    )
     return grid, figure
 
 
 def _mix_cells(p: pd.Series, residents: int | str) -> tuple[Cell, ...]:
-    return (count(p["incidents"]), rate(per_100k, p["incidents"], residents), count(p["incidents_before"]),
-            rate(change, p["incidents"], p["incidents_before"]))
+    return (
+        count(p["incidents"]),
+        rate(per_100k, p["incidents"], residents),
+        count(p["incidents_before"]),
+        rate(change, p["incidents"], p["incidents_before"]),
+    )
 
 
 def _deprivation(audit: CommunityAudit, name: str, published: pd.Series, threshold: int) -> tuple[Grid, Markup]:
@@ -391,15 +512,42 @@ def _deprivation(audit: CommunityAudit, name: str, published: pd.Series, thresho
     d = audit.deprivation[audit.deprivation["local_authority"] == name].set_index("deprivation_quintile").sort_index()
     shown, _ = protect_series(d["incidents"], threshold, total=True)
     residents = d["population"].map(lambda n: disclose(n, threshold))
-    rows = tuple((num(int(q)), num(int(d.loc[q, "areas"])), count(residents[q]), count(shown[q]),
-                  rate(per_100k, shown[q], residents[q])) for q in d.index)
-    total = (text("all"), num(int(d["areas"].sum())), count(published["population"]), count(published["incidents"]),
-             rate(per_100k, published["incidents"], published["population"]))
-    grid = Grid(("deprivation quintile (1 = most deprived)", "small areas", "residents", "incidents (12 months)",
-                 "incidents per 100,000 residents"), rows, total)
+    rows = tuple(
+        (
+            num(int(q)),
+            num(int(d.loc[q, "areas"])),
+            count(residents[q]),
+            count(shown[q]),
+            rate(per_100k, shown[q], residents[q]),
+        )
+        for q in d.index
+    )
+    total = (
+        text("all"),
+        num(int(d["areas"].sum())),
+        count(published["population"]),
+        count(published["incidents"]),
+        rate(per_100k, published["incidents"], published["population"]),
+    )
+    grid = Grid(
+        (
+            "deprivation quintile (1 = most deprived)",
+            "small areas",
+            "residents",
+            "incidents (12 months)",
+            "incidents per 100,000 residents",
+        ),
+        rows,
+        total,
+    )
     values = np.array([plotted_rate(per_100k, shown[q], residents[q]) for q in d.index])
-    figure = bar_figure([f"quintile {q}" for q in d.index], values, "incidents per 100,000 residents (12 months)",
-                        "Deprivation gradient (quintile 1 = most deprived areas)", PALETTE[4])
+    figure = bar_figure(
+        [f"quintile {q}" for q in d.index],
+        values,
+        "incidents per 100,000 residents (12 months)",
+        "Deprivation gradient (quintile 1 = most deprived areas)",
+        PALETTE[4],
+    )
     return grid, figure
 
 
@@ -407,10 +555,16 @@ def _programmes(audit: CommunityAudit, name: str, threshold: int) -> Grid:
     p = audit.programmes[audit.programmes["local_authority"] == name].set_index("programme").sort_index()
     counts = p[["active", "started_12m"]]
     shown, _ = protect_counts(counts, threshold, rows=False, columns=True)
-    rows = tuple((text(words(prog)), count(shown.loc[prog, "active"]), count(shown.loc[prog, "started_12m"]))
-                 for prog in counts.index)
+    rows = tuple(
+        (text(words(prog)), count(shown.loc[prog, "active"]), count(shown.loc[prog, "started_12m"]))
+        for prog in counts.index
+    )
     totals = counts.sum()
-    total = (text("total"), count(disclose(totals["active"], threshold)), count(disclose(totals["started_12m"], threshold)))
+    total = (
+        text("total"),
+        count(disclose(totals["active"], threshold)),
+        count(disclose(totals["started_12m"], threshold)),
+    )
     return Grid(("programme", "active at the as-of date", "started in the 12 months"), rows, total)
 
 
@@ -421,11 +575,17 @@ def _risk(audit: CommunityAudit, name: str, threshold: int) -> tuple[Grid, Marku
     if r.sum() == 0:
         return None
     shown, hidden = protect_series(r, threshold, total=True)
-    grid = _counts_grid(list(r.index), r.to_frame("listed"), threshold, "calibrated risk of escalation",
-                        ("people on the list",))
+    grid = _counts_grid(
+        list(r.index), r.to_frame("listed"), threshold, "calibrated risk of escalation", ("people on the list",)
+    )
     values = np.array([np.nan if hidden[b] else float(shown[b]) for b in r.index])
-    figure = bar_figure(list(r.index), values, "people on the current list (rounded to 5)",
-                        "Risk of escalation within the horizon, people on the current list", PALETTE[3])
+    figure = bar_figure(
+        list(r.index),
+        values,
+        "people on the current list (rounded to 5)",
+        "Risk of escalation within the horizon, people on the current list",
+        PALETTE[3],
+    )
     return grid, figure
 
 
@@ -434,92 +594,177 @@ def _quality(audit: CommunityAudit, threshold: int) -> dict:
     tables = pd.DataFrame(rows).T[["read", "valid", "quarantined"]]
     shown, _ = protect_counts(tables, threshold, rows=False, columns=False)
     # rows of `areas` are places, not people: shown exactly; the other tables' rows are disclosed
-    volume = Grid(("table", "rows read", "valid", "quarantined"),
-                  tuple((text(t), *((num(int(tables.loc[t, c])) for c in ("read", "valid", "quarantined")) if t == "areas"
-                                    else (count(shown.loc[t, c]) for c in ("read", "valid", "quarantined"))))
-                        for t in tables.index))
+    volume = Grid(
+        ("table", "rows read", "valid", "quarantined"),
+        tuple(
+            (
+                text(t),
+                *(
+                    (num(int(tables.loc[t, c])) for c in ("read", "valid", "quarantined"))
+                    if t == "areas"
+                    else (count(shown.loc[t, c]) for c in ("read", "valid", "quarantined"))
+                ),
+            )
+            for t in tables.index
+        ),
+    )
     q = audit.quarantine
     rules = None
     if len(q):
         counts = q[["rows"]]
         s, _ = protect_counts(counts, threshold, rows=False, columns=True)
-        rules = Grid(("table", "rule broken", "rows quarantined"),
-                     tuple((text(r.table), text(r.rule), count(s.loc[i, "rows"])) for i, r in enumerate(q.itertuples())),
-                     (text("total"), text(""), count(disclose(q["rows"].sum(), threshold))))
+        rules = Grid(
+            ("table", "rule broken", "rows quarantined"),
+            tuple((text(r.table), text(r.rule), count(s.loc[i, "rows"])) for i, r in enumerate(q.itertuples())),
+            (text("total"), text(""), count(disclose(q["rows"].sum(), threshold))),
+        )
     m = audit.missing[audit.missing["missing"] > 0].reset_index(drop=True)
     missing = None
     if len(m):
-        missing = Grid(("table", "column", "rows missing it", "rows checked", "share of rows"),
-                       tuple((text(r.table), text(words(r.column)), count(disclose(r.missing, threshold)),
-                              count(disclose(r.rows, threshold)),
-                              rate(share, disclose(r.missing, threshold), disclose(r.rows, threshold),
-                                   fmt="{:.1f}%".format)) for r in m.itertuples()))
+        missing = Grid(
+            ("table", "column", "rows missing it", "rows checked", "share of rows"),
+            tuple(
+                (
+                    text(r.table),
+                    text(words(r.column)),
+                    count(disclose(r.missing, threshold)),
+                    count(disclose(r.rows, threshold)),
+                    rate(share, disclose(r.missing, threshold), disclose(r.rows, threshold), fmt="{:.1f}%".format),
+                )
+                for r in m.itertuples()
+            ),
+        )
     c = audit.coverage
-    return {"volume": volume, "rules": rules, "missing": missing, "first": c["first_incident"],
-            "last": c["last_incident"], "end": c["data_end"], "as_of": c["as_of"],
-            "running": count(disclose(c["running_interventions"], threshold))}
+    return {
+        "volume": volume,
+        "rules": rules,
+        "missing": missing,
+        "first": c["first_incident"],
+        "last": c["last_incident"],
+        "end": c["data_end"],
+        "as_of": c["as_of"],
+        "running": count(disclose(c["running_interventions"], threshold)),
+    }
 
 
 def _tile(label: str, cell: Cell) -> dict:
     return {"label": label, "cell": cell}
 
 
-def render_dashboard(audit: CommunityAudit, threshold: int = AuditConfig.disclosure_threshold, learning: Learned | None = None,
-                     reports: dict[str, str | None] | None = None, title: str = "Community safety profile"
-                     ) -> dict[str, str]:
+def render_dashboard(
+    audit: CommunityAudit,
+    threshold: int = AuditConfig.disclosure_threshold,
+    learning: Learned | None = None,
+    reports: dict[str, str | None] | None = None,
+    title: str = "Community safety profile",
+) -> dict[str, str]:
     """The site's pages: {"index.html", "reports.html", "la-<name>.html" per local authority: HTML}."""
     la_grid, headlines = _la_table(audit, threshold)
     areas = _area_rows(audit, threshold)
     outcomes = outcomes_view(learning, threshold)
     names = list(audit.local_authorities["local_authority"])
     nav = [(n, la_page(n)) for n in names]
-    common = dict(site_title=title, as_of=audit.as_of, threshold=threshold, nav=nav, outcomes=outcomes,
-                  has_lists=audit.has_lists, has_reports=reports is not None)
-    pages = {"index.html": render("dashboard_index.html", title=f"{title} at {audit.as_of}", page="index",
-                                  la_grid=la_grid, area_grid=_area_grid(areas, True), quality=_quality(audit, threshold),
-                                  total_rate=la_rate_figure(headlines), **common)}
+    common = dict(
+        site_title=title,
+        as_of=audit.as_of,
+        threshold=threshold,
+        nav=nav,
+        outcomes=outcomes,
+        has_lists=audit.has_lists,
+        has_reports=reports is not None,
+    )
+    pages = {
+        "index.html": render(
+            "dashboard_index.html",
+            title=f"{title} at {audit.as_of}",
+            page="index",
+            la_grid=la_grid,
+            area_grid=_area_grid(areas, True),
+            quality=_quality(audit, threshold),
+            total_rate=la_rate_figure(headlines),
+            **common,
+        )
+    }
     for name in names:
         published = headlines[name]["published"]
         cells = headlines[name]["cells"]
-        tiles = [_tile("residents", cells["residents"]), _tile("incidents in the 12 months", cells["incidents (12 months)"]),
-                 _tile("incidents per 100,000 residents", cells["incidents per 100,000 residents"]),
-                 _tile("change on the previous 12 months", cells["change on the previous 12 months"]),
-                 _tile("managed: an intervention at the as-of date", cells["managed (intervention at the as-of date)"])]
+        tiles = [
+            _tile("residents", cells["residents"]),
+            _tile("incidents in the 12 months", cells["incidents (12 months)"]),
+            _tile("incidents per 100,000 residents", cells["incidents per 100,000 residents"]),
+            _tile("change on the previous 12 months", cells["change on the previous 12 months"]),
+            _tile("managed: an intervention at the as-of date", cells["managed (intervention at the as-of date)"]),
+        ]
         if audit.has_lists:
             tiles.append(_tile("on the current list", cells["on the current list"]))
-        victims = pd.DataFrame({"all": published[["victims", "repeat_victims"]].to_list(),
-                                "domestic abuse": published[["da_victims", "da_repeat_victims"]].to_list()},
-                               index=["victims in the 12 months", "of whom victimised twice or more"])
+        victims = pd.DataFrame(
+            {
+                "all": published[["victims", "repeat_victims"]].to_list(),
+                "domestic abuse": published[["da_victims", "da_repeat_victims"]].to_list(),
+            },
+            index=["victims in the 12 months", "of whom victimised twice or more"],
+        )
         victim_rows = [(text(label), *(count(v) for v in victims.loc[label])) for label in victims.index]
-        victim_rows.append((text("repeat victims: share of victims"),
-                            *(rate(share, victims.iloc[1][c], victims.iloc[0][c]) for c in victims.columns)))
+        victim_rows.append(
+            (
+                text("repeat victims: share of victims"),
+                *(rate(share, victims.iloc[1][c], victims.iloc[0][c]) for c in victims.columns),
+            )
+        )
         mix_grid, mix_figure = _mix_grid(audit, name, published["population"], threshold)
         dep_grid, dep_figure = _deprivation(audit, name, published, threshold)
         involved = published["involved"]
         covered = SUPPRESSED if involved == SUPPRESSED else published["involved_covered"]
-        coverage = Grid(("people involved in incidents in the 12 months", "of whom had an intervention in that time",
-                         "coverage"), ((count(involved), count(covered), rate(share, covered, involved)),))
+        coverage = Grid(
+            ("people involved in incidents in the 12 months", "of whom had an intervention in that time", "coverage"),
+            ((count(involved), count(covered), rate(share, covered, involved)),),
+        )
         local_areas = areas[areas["local_authority"] == name].reset_index(drop=True)
         pages[la_page(name)] = render(
-            "dashboard_la.html", title=f"{name}: {title} at {audit.as_of}", page=la_page(name), name=name, tiles=tiles,
+            "dashboard_la.html",
+            title=f"{name}: {title} at {audit.as_of}",
+            page=la_page(name),
+            name=name,
+            tiles=tiles,
             profiles=_profile_grids(audit, name, threshold),
             time_figure=time_figure(audit.monthly[audit.monthly["local_authority"] == name], threshold),
-            mix_grid=mix_grid, mix_figure=mix_figure, victims=Grid(("", "all incidents", "domestic abuse"),
-                                                                   tuple(victim_rows)),
-            da_incidents=count(published["domestic_abuse"]), da_rate=cells["domestic abuse per 100,000 residents"],
-            top_areas=_area_grid(local_areas.head(10), False), n_areas=len(local_areas),
-            dep_grid=dep_grid, dep_figure=dep_figure, coverage=coverage, programmes=_programmes(audit, name, threshold),
-            risk=_risk(audit, name, threshold), **common)
-    pages["reports.html"] = render("dashboard_reports.html", title=f"Reports: {title}", page="reports.html",
-                                   reports=list((reports or {}).items()), **common)
+            mix_grid=mix_grid,
+            mix_figure=mix_figure,
+            victims=Grid(("", "all incidents", "domestic abuse"), tuple(victim_rows)),
+            da_incidents=count(published["domestic_abuse"]),
+            da_rate=cells["domestic abuse per 100,000 residents"],
+            top_areas=_area_grid(local_areas.head(10), False),
+            n_areas=len(local_areas),
+            dep_grid=dep_grid,
+            dep_figure=dep_figure,
+            coverage=coverage,
+            programmes=_programmes(audit, name, threshold),
+            risk=_risk(audit, name, threshold),
+            **common,
+        )
+    pages["reports.html"] = render(
+        "dashboard_reports.html",
+        title=f"Reports: {title}",
+        page="reports.html",
+        reports=list((reports or {}).items()),
+        **common,
+    )
     return pages
 
 
 def la_rate_figure(headlines: dict[str, dict]) -> Markup:
     """Incidents per 100,000 residents by local authority, as published (suppressed ones left out)."""
     names = list(headlines)
-    values = np.array([plotted_rate(per_100k, headlines[n]["published"]["incidents"],
-                                    headlines[n]["published"]["population"]) for n in names])
+    values = np.array(
+        [
+            plotted_rate(per_100k, headlines[n]["published"]["incidents"], headlines[n]["published"]["population"])
+            for n in names
+        ]
+    )
     order = np.argsort(-np.nan_to_num(values, nan=-1))
-    return bar_figure([names[i] for i in order], values[order], "incidents per 100,000 residents (12 months)",
-                      "Incident rate by local authority")
+    return bar_figure(
+        [names[i] for i in order],
+        values[order],
+        "incidents per 100,000 residents (12 months)",
+        "Incident rate by local authority",
+    )

@@ -13,10 +13,9 @@ reveal it. A rate, change or share shown beside counts is computed from the coun
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
-
 import pandas as pd
 
 SUPPRESSED = "*"
@@ -59,8 +58,11 @@ def protect(frame: pd.DataFrame, threshold: int, count: str = "n", others: tuple
     out = frame.copy()
     counts = [count, *others]
     hidden = frame[counts].map(lambda n: suppressed(n, threshold)).any(axis=1).to_numpy(bool)
-    numbers = [c for c in frame.columns if c not in counts and pd.api.types.is_numeric_dtype(frame[c])
-               and not pd.api.types.is_bool_dtype(frame[c])]
+    numbers = [
+        c
+        for c in frame.columns
+        if c not in counts and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    ]
     for column in numbers:
         out[column] = out[column].astype(object)
         out.loc[hidden, column] = SUPPRESSED
@@ -75,8 +77,9 @@ def suppression_mask(counts: pd.DataFrame, threshold: int, rows: bool = True, co
     exactly one hidden cell (secondary suppression), until no total can reveal a hidden cell."""
     values = counts.astype(float).to_numpy()
     hidden = (values >= 1) & (values <= threshold)
-    lines = ([("row", i) for i in range(values.shape[0])] if rows else []) + \
-            ([("column", j) for j in range(values.shape[1])] if columns else [])
+    lines = ([("row", i) for i in range(values.shape[0])] if rows else []) + (
+        [("column", j) for j in range(values.shape[1])] if columns else []
+    )
     changed = True
     while changed:
         changed = False
@@ -97,8 +100,9 @@ def suppression_mask(counts: pd.DataFrame, threshold: int, rows: bool = True, co
     return pd.DataFrame(hidden, index=counts.index, columns=counts.columns)
 
 
-def protect_counts(counts: pd.DataFrame, threshold: int, rows: bool = True, columns: bool = True
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def protect_counts(
+    counts: pd.DataFrame, threshold: int, rows: bool = True, columns: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the table as shown: "*" or rounded counts, the hidden mask) with primary and secondary suppression
     along the lines that carry a total."""
     hidden = suppression_mask(counts, threshold, rows, columns)

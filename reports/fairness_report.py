@@ -14,10 +14,12 @@ from riskloop.reports.words import words
 #: Counts within a group (the gate's tables), disclosed like its size: a rate or ratio from a suppressed one is "*".
 EVENT_COUNTS = ("observed_events", "events", "errors")
 
-NOT_CHECKABLE = ("Whether recorded outcomes measure behaviour equally well in every group cannot be checked from "
-                 "these records alone: heavier policing of some areas or groups inflates their recorded outcomes, "
-                 "and a model trained on them inherits that. Checking it needs an independent measure of the "
-                 "outcome (victim surveys, health or education records) for the same people.")
+NOT_CHECKABLE = (
+    "Whether recorded outcomes measure behaviour equally well in every group cannot be checked from "
+    "these records alone: heavier policing of some areas or groups inflates their recorded outcomes, "
+    "and a model trained on them inherits that. Checking it needs an independent measure of the "
+    "outcome (victim surveys, health or education records) for the same people."
+)
 
 
 def findings(audit: FairnessAudit) -> list[str]:
@@ -26,33 +28,46 @@ def findings(audit: FairnessAudit) -> list[str]:
     low, high = 1 / (1 + audit.config.calibration_tolerance), 1 + audit.config.calibration_tolerance
     for r in audit.calibration_failures().itertuples():
         where = "among the people selected" if r.scope == "selected" else "overall"
-        ratio = ("ratio and interval suppressed with the count" if suppressed(r.observed_events, t) else
-                 f"ratio {r.ratio:.2f}, 95% interval {r.ci_low:.2f} to {r.ci_high:.2f}")
-        out.append(f"Risk is mis-calibrated for {r.characteristic} = {r.group} {where}: "
-                   f"{disclose_text(r.observed_events, t)} events observed against {r.expected_events:,.1f} expected "
-                   f"({ratio}; accepted {low:.2f}-{high:.2f}).")
+        ratio = (
+            "ratio and interval suppressed with the count"
+            if suppressed(r.observed_events, t)
+            else f"ratio {r.ratio:.2f}, 95% interval {r.ci_low:.2f} to {r.ci_high:.2f}"
+        )
+        out.append(
+            f"Risk is mis-calibrated for {r.characteristic} = {r.group} {where}: "
+            f"{disclose_text(r.observed_events, t)} events observed against {r.expected_events:,.1f} expected "
+            f"({ratio}; accepted {low:.2f}-{high:.2f})."
+        )
     for r in audit.error_failures().itertuples():
-        out.append(f"For {r.characteristic} = {r.group} (n = {disclose_text(r.n, t)}), the {r.metric} is {r.excess:.2f} "
-                   f"times what the group's own risks imply, relative to {r.reference} (95% interval "
-                   f"{r.excess_ci_low:.2f} to {r.excess_ci_high:.2f}): the model misses or wrongly selects this group "
-                   "beyond what its base rate explains.")
+        out.append(
+            f"For {r.characteristic} = {r.group} (n = {disclose_text(r.n, t)}), the {r.metric} is {r.excess:.2f} "
+            f"times what the group's own risks imply, relative to {r.reference} (95% interval "
+            f"{r.excess_ci_low:.2f} to {r.excess_ci_high:.2f}): the model misses or wrongly selects this group "
+            "beyond what its base rate explains."
+        )
     if not out:
-        out.append("The model passes the fairness gate: calibration holds within every group large enough to judge, "
-                   "and no group's harmful error rate exceeds what its own risks imply beyond the tolerance.")
+        out.append(
+            "The model passes the fairness gate: calibration holds within every group large enough to judge, "
+            "and no group's harmful error rate exceeds what its own risks imply beyond the tolerance."
+        )
     d = audit.disparities
     raw = d[d["primary"] & (d["status"] == "fail")]
     if len(raw):
-        out.append(f"{len(raw)} raw error-rate ratios lie outside the {audit.config.band[0]}-{audit.config.band[1]} band "
-                   "(descriptive view). At one threshold a group with a lower base rate always has a higher false "
-                   "negative rate, so these ratios include what base rates alone cause; the gate above judges the model.")
+        out.append(
+            f"{len(raw)} raw error-rate ratios lie outside the {audit.config.band[0]}-{audit.config.band[1]} band "
+            "(descriptive view). At one threshold a group with a lower base rate always has a higher false "
+            "negative rate, so these ratios include what base rates alone cause; the gate above judges the model."
+        )
     checks = pd.concat([audit.errors, audit.calibration])
     inconclusive = checks[checks["status"] == "inconclusive"]
     if len(inconclusive):
         few = int(inconclusive["too_few"].sum())
-        out.append(f"{len(inconclusive)} gate checks are inconclusive: {few} with too few people or events to judge "
-                   f"(fewer than {audit.config.min_group_size} people or {audit.config.min_events} events, or none), "
-                   f"{len(inconclusive) - few} because the 95% interval straddles an edge of the accepted band. They are "
-                   "neither cleared nor condemned.")
+        out.append(
+            f"{len(inconclusive)} gate checks are inconclusive: {few} with too few people or events to judge "
+            f"(fewer than {audit.config.min_group_size} people or {audit.config.min_events} events, or none), "
+            f"{len(inconclusive) - few} because the 95% interval straddles an edge of the accepted band. They are "
+            "neither cleared nor condemned."
+        )
     return out
 
 
@@ -71,35 +86,65 @@ def _flag(audit: FairnessAudit, r) -> str:
 
 def card_summary(audit: FairnessAudit) -> str:
     failures = audit.gate_reasons()
-    return ("The model passes the fairness gate: calibration holds within every group large enough to judge, and no "
-            "group's harmful error rate exceeds what its own risks imply beyond the tolerance."
-            if not failures else f"The model FAILS the fairness gate ({len(failures)} reasons): " + "; ".join(failures))
+    return (
+        "The model passes the fairness gate: calibration holds within every group large enough to judge, and no "
+        "group's harmful error rate exceeds what its own risks imply beyond the tolerance."
+        if not failures
+        else f"The model FAILS the fairness gate ({len(failures)} reasons): " + "; ".join(failures)
+    )
 
 
-def render_fairness_report(audit: FairnessAudit, model: str, scope: str, mitigation: Mitigation | None = None,
-                           bias: pd.DataFrame | None = None, mitigation_note: str = "not run for this audit") -> str:
+def render_fairness_report(
+    audit: FairnessAudit,
+    model: str,
+    scope: str,
+    mitigation: Mitigation | None = None,
+    bias: pd.DataFrame | None = None,
+    mitigation_note: str = "not run for this audit",
+) -> str:
     primary = audit.disparities[audit.disparities["primary"]]
     op, t = audit.operating_point, audit.config.disclosure_threshold
     mitigation_view = None
     if mitigation is not None:
-        mitigation_view = {"constraint": mitigation.constraint, "sensitive": mitigation.sensitive,
-                           "comparison": table(mitigation.comparison.rename_axis("decision rule"), index=True),
-                           "by_group": table(shown(audit, mitigation.by_group.rename_axis(mitigation.sensitive)
-                                                   .reset_index()))}
+        mitigation_view = {
+            "constraint": mitigation.constraint,
+            "sensitive": mitigation.sensitive,
+            "comparison": table(mitigation.comparison.rename_axis("decision rule"), index=True),
+            "by_group": table(shown(audit, mitigation.by_group.rename_axis(mitigation.sensitive).reset_index())),
+        }
     flagged = [] if bias is None else [_flag(audit, r) for r in bias[bias["flagged"]].itertuples()]
     return render(
-        "fairness_report.html", title=f"Fairness audit: {model}", model=model, scope=scope,
-        capacity=f"{audit.capacity:.0%}", k=disclose_text(op["k"], t), n=disclose_text(op["n"], t), disclosure=t,
-        threshold=f"{op['threshold']:.3f}", precision=f"{op['precision_at_k']:.3f}", recall=f"{op['recall_at_k']:.3f}",
+        "fairness_report.html",
+        title=f"Fairness audit: {model}",
+        model=model,
+        scope=scope,
+        capacity=f"{audit.capacity:.0%}",
+        k=disclose_text(op["k"], t),
+        n=disclose_text(op["n"], t),
+        disclosure=t,
+        threshold=f"{op['threshold']:.3f}",
+        precision=f"{op['precision_at_k']:.3f}",
+        recall=f"{op['recall_at_k']:.3f}",
         why=WHY[audit.config.use],
-        findings=findings(audit), bootstrap=f"{audit.config.bootstrap:,}", band=f"{audit.config.band[0]}-{audit.config.band[1]}",
+        findings=findings(audit),
+        bootstrap=f"{audit.config.bootstrap:,}",
+        band=f"{audit.config.band[0]}-{audit.config.band[1]}",
         plot=disparity_plot(primary, audit.primary_metrics, audit.config.band, t),
-        primary=table(shown(audit, primary)), groups=table(shown(audit, audit.by_group)),
-        bias=None if bias is None else table(shown(audit, bias)), flagged=flagged, bias_flag=BIAS_FLAG,
-        not_checkable=NOT_CHECKABLE, mitigation=mitigation_view, mitigation_note=mitigation_note,
-        card_summary=card_summary(audit), all=table(shown(audit, audit.disparities)),
-        calibration=table(shown(audit, audit.calibration)), ranking=table(shown(audit, audit.ranking)),
+        primary=table(shown(audit, primary)),
+        groups=table(shown(audit, audit.by_group)),
+        bias=None if bias is None else table(shown(audit, bias)),
+        flagged=flagged,
+        bias_flag=BIAS_FLAG,
+        not_checkable=NOT_CHECKABLE,
+        mitigation=mitigation_view,
+        mitigation_note=mitigation_note,
+        card_summary=card_summary(audit),
+        all=table(shown(audit, audit.disparities)),
+        calibration=table(shown(audit, audit.calibration)),
+        ranking=table(shown(audit, audit.ranking)),
         errors=table(shown(audit, audit.errors.drop(columns=["reference"]))),
         tolerance=f"{1 / (1 + audit.config.calibration_tolerance):.2f}-{1 + audit.config.calibration_tolerance:.2f}",
-        excess=f"{audit.config.band[1]}", harmful=audit.errors["metric"].iloc[0] if len(audit.errors) else "error rate",
-        reference=", ".join(sorted(set(audit.errors["reference"]))) if len(audit.errors) else "-")
+        excess=f"{audit.config.band[1]}",
+        harmful=audit.errors["metric"].iloc[0] if len(audit.errors) else "error rate",
+        reference=", ".join(sorted(set(audit.errors["reference"]))) if len(audit.errors) else "-",
+    )

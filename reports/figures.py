@@ -19,8 +19,10 @@ from riskloop.reports.words import words  # noqa: E402
 #: Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 STATUS_COLOURS = {"pass": "#009E73", "fail": "#D55E00", "inconclusive": "#999999"}
-UNSTABLE = ("its 95% interval reaches past ±100 percentage points, which no change in a probability can: the interval "
-            "is shown clipped to ±100, and the estimate rests on too few comparable people to judge")
+UNSTABLE = (
+    "its 95% interval reaches past ±100 percentage points, which no change in a probability can: the interval "
+    "is shown clipped to ±100, and the estimate rests on too few comparable people to judge"
+)
 
 
 def points(values) -> np.ndarray:
@@ -78,8 +80,9 @@ def metric_over_time_plot(frame: pd.DataFrame, metric: str, title: str) -> bytes
     return png(fig)
 
 
-def disparity_plot(disparities: pd.DataFrame, metrics: tuple[str, ...], band: tuple[float, float],
-                   disclosure_threshold: int) -> bytes:
+def disparity_plot(
+    disparities: pd.DataFrame, metrics: tuple[str, ...], band: tuple[float, float], disclosure_threshold: int
+) -> bytes:
     """Forest plot of each group's ratio to the reference with its interval; undefined ratios, and those
     of groups too small to disclose, are listed, not drawn."""
     low, high = 0.1, 10.0  # ratios beyond are drawn at the edge
@@ -92,16 +95,34 @@ def disparity_plot(disparities: pd.DataFrame, metrics: tuple[str, ...], band: tu
         for i, r in rows.iterrows():
             hidden = suppressed(r["n"], disclosure_threshold)
             if hidden or not np.isfinite(r["ratio"]):
-                ax.text(low, i, " suppressed (small group)" if hidden else " not defined", va="center", fontsize=7,
-                        color="#555555")
+                ax.text(
+                    low,
+                    i,
+                    " suppressed (small group)" if hidden else " not defined",
+                    va="center",
+                    fontsize=7,
+                    color="#555555",
+                )
                 continue
-            point, lo_ci, hi_ci = (float(np.clip(np.nan_to_num(v, nan=r["ratio"], posinf=high, neginf=low), low, high))
-                                   for v in (r["ratio"], r["ci_low"], r["ci_high"]))
-            ax.errorbar(point, i, xerr=[[max(point - lo_ci, 0)], [max(hi_ci - point, 0)]], fmt="o",
-                        color=STATUS_COLOURS[r["status"]])
-        ax.set_yticks(np.arange(len(rows)), [f"{c}: {g} (n={disclose_text(n, disclosure_threshold)})"
-                                             for c, g, n in zip(rows["characteristic"], rows["group"], rows["n"])],
-                      fontsize=7)
+            point, lo_ci, hi_ci = (
+                float(np.clip(np.nan_to_num(v, nan=r["ratio"], posinf=high, neginf=low), low, high))
+                for v in (r["ratio"], r["ci_low"], r["ci_high"])
+            )
+            ax.errorbar(
+                point,
+                i,
+                xerr=[[max(point - lo_ci, 0)], [max(hi_ci - point, 0)]],
+                fmt="o",
+                color=STATUS_COLOURS[r["status"]],
+            )
+        ax.set_yticks(
+            np.arange(len(rows)),
+            [
+                f"{c}: {g} (n={disclose_text(n, disclosure_threshold)})"
+                for c, g, n in zip(rows["characteristic"], rows["group"], rows["n"])
+            ],
+            fontsize=7,
+        )
         ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.set_xscale("log")
         ax.set_xlim(low * 0.9, high * 1.1)
@@ -125,19 +146,33 @@ def importance_over_splits_plot(table: pd.DataFrame, top: int = 8) -> bytes:
 def effect_plot(effects: pd.DataFrame, title: str) -> bytes:
     """Naive and doubly robust effects with 95% intervals, one row per subgroup level (percentage points)."""
     shaky = unstable(effects["dr_ci_low"], effects["dr_ci_high"])
-    labels = [("everyone" if r.subgroup == "all" else f"{r.subgroup}: {r.level}") + (" (unstable)" if s else "")
-              for r, s in zip(effects.itertuples(), shaky)]
+    labels = [
+        ("everyone" if r.subgroup == "all" else f"{r.subgroup}: {r.level}") + (" (unstable)" if s else "")
+        for r, s in zip(effects.itertuples(), shaky)
+    ]
     y = np.arange(len(effects))[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(effects) + 1.4))
-    for offset, (name, colour, label) in zip((0.15, -0.15), (("naive", PALETTE[1], "naive (treated - untreated)"),
-                                                             ("dr", PALETTE[0], "doubly robust, 95% interval"))):
+    for offset, (name, colour, label) in zip(
+        (0.15, -0.15),
+        (("naive", PALETTE[1], "naive (treated - untreated)"), ("dr", PALETTE[0], "doubly robust, 95% interval")),
+    ):
         value, low, high = (points(effects[c]) for c in (name, f"{name}_ci_low", f"{name}_ci_high"))
-        ax.errorbar(value, y + offset, xerr=np.abs(np.vstack([value - low, high - value])),
-                    fmt="o", color=colour, label=label, capsize=3)
+        ax.errorbar(
+            value,
+            y + offset,
+            xerr=np.abs(np.vstack([value - low, high - value])),
+            fmt="o",
+            color=colour,
+            label=label,
+            capsize=3,
+        )
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, labels)
-    ax.set(xlabel="change in escalation within the horizon (percentage points; below 0 = fewer; "
-                  "intervals clipped to ±100)", title=title)
+    ax.set(
+        xlabel="change in escalation within the horizon (percentage points; below 0 = fewer; "
+        "intervals clipped to ±100)",
+        title=title,
+    )
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(effects) < 4 else -0.12), ncol=2, fontsize=8)
     return png(fig)
 
@@ -149,8 +184,11 @@ def qini_plot(curves: dict[str, pd.DataFrame], title: str) -> bytes:
         ax.plot(curve["share"] * 100, curve["prevented"], color=colour, label=words(name))
     first = next(iter(curves.values()))
     ax.plot(first["share"] * 100, first["random"], color="grey", ls="--", label="random targeting")
-    ax.set(xlabel="share of the cohort targeted, highest predicted benefit first (%)",
-           ylabel="escalations prevented (estimated)", title=title)
+    ax.set(
+        xlabel="share of the cohort targeted, highest predicted benefit first (%)",
+        ylabel="escalations prevented (estimated)",
+        title=title,
+    )
     ax.legend(fontsize=8)
     return png(fig)
 
@@ -178,14 +216,23 @@ def loop_plot(cycles: pd.DataFrame) -> bytes:
     for colour, ((policy, retrain), rows) in zip(cycle(PALETTE), cycles.groupby(["policy", "retrain"], sort=True)):
         label = f"{policy} ({retrain})"
         left.plot(rows["cycle"], rows["true_escalations"], marker="o", color=colour, label=label)
-        right.plot(rows["cycle"], rows["recorded_true_ratio_listed"], marker="o", color=colour, label=f"{label}: listed")
-        right.plot(rows["cycle"], rows["recorded_true_ratio_others"], ls="--", marker="s", mfc="none", color=colour,
-                   label=f"{label}: others")
+        right.plot(
+            rows["cycle"], rows["recorded_true_ratio_listed"], marker="o", color=colour, label=f"{label}: listed"
+        )
+        right.plot(
+            rows["cycle"],
+            rows["recorded_true_ratio_others"],
+            ls="--",
+            marker="s",
+            mfc="none",
+            color=colour,
+            label=f"{label}: others",
+        )
     left.set(xlabel="cycle (years)", ylabel="true high-harm offending involvements", title="Escalations per cycle")
     right.set(xlabel="cycle (years)", ylabel="recorded / true", title="How much of the truth gets recorded")
     for ax in (left, right):
         ax.legend(fontsize=7)
-        ax.set_xticks(sorted(cycles["cycle"].unique()))   # whole cycles, one tick each (even for a single one)
+        ax.set_xticks(sorted(cycles["cycle"].unique()))  # whole cycles, one tick each (even for a single one)
     return png(fig)
 
 
@@ -204,7 +251,7 @@ def shape_function_plot(shapes: dict[str, pd.Series], importance: pd.Series, top
         ax.set_xlim(shape.index[0], shape.index[-1])
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in axes.flat[len(names):]:
+    for ax in axes.flat[len(names) :]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("log-odds contribution", fontsize=8)

@@ -18,7 +18,6 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from riskloop.reports.disclosure import SUPPRESSED
 from riskloop.reports.words import words
 
-
 #: Names of counts of people, shown as whole numbers (731, never 731.000) in columns and measure tables.
 COUNTS = frozenset({"n", "test_n", "k", "selected", "listed_by_both_models"})
 
@@ -55,8 +54,10 @@ def _numeric(column: pd.Series) -> bool:
         return False
     if pd.api.types.is_numeric_dtype(column):
         return True
-    return len(column) > 0 and column.map(
-        lambda v: v == SUPPRESSED or (isinstance(v, numbers.Number) and not isinstance(v, bool))).all()
+    return (
+        len(column) > 0
+        and column.map(lambda v: v == SUPPRESSED or (isinstance(v, numbers.Number) and not isinstance(v, bool))).all()
+    )
 
 
 def table(frame: pd.DataFrame, index: bool = False, digits: int = 3) -> Table:
@@ -64,9 +65,13 @@ def table(frame: pd.DataFrame, index: bool = False, digits: int = 3) -> Table:
     if index:
         frame = frame.reset_index()
     numeric = tuple(_numeric(frame[c]) for c in frame.columns)
-    rows = tuple(tuple(format_value(whole(str(c), v.item() if hasattr(v, "item") else v), digits)
-                       for c, v in zip(frame.columns, row))
-                 for row in frame.itertuples(index=False))
+    rows = tuple(
+        tuple(
+            format_value(whole(str(c), v.item() if hasattr(v, "item") else v), digits)
+            for c, v in zip(frame.columns, row)
+        )
+        for row in frame.itertuples(index=False)
+    )
     return Table(tuple(words(str(c)) for c in frame.columns), rows, numeric)
 
 
@@ -74,9 +79,13 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-ENVIRONMENT = Environment(loader=PackageLoader("riskloop.reports", "templates"),
-                          autoescape=select_autoescape(default=True, default_for_string=True),
-                          undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+ENVIRONMENT = Environment(
+    loader=PackageLoader("riskloop.reports", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 ENVIRONMENT.filters.update(data_uri=data_uri, words=words, value=format_value)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -37,8 +37,7 @@ class AuditLog:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8")
-        record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **asdict(entry),
-                  "status": status}
+        record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), **asdict(entry), "status": status}
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
 

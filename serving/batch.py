@@ -8,10 +8,10 @@ edge that scores a validated data set with a registered model and writes the sco
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -41,56 +41,103 @@ def unit_column(per: Unit) -> str:
     return "local_authority" if per == "local_authority" else "area_id"
 
 
-def prioritise(cohort: ScoredCohort, loaded: LoadedModel, catalogue: list[FeatureSpec], capacity: Capacity,
-               per: Unit, seed: int, scored_at: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def prioritise(
+    cohort: ScoredCohort,
+    loaded: LoadedModel,
+    catalogue: list[FeatureSpec],
+    capacity: Capacity,
+    per: Unit,
+    seed: int,
+    scored_at: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(prioritisation frame: everyone scored, ranked within their unit, reasons for the listed only;
     per-unit cohort, places and listed counts)."""
     frame = cohort.frame
     units = frame[unit_column(per)].astype(str)
-    rank, listed, sizes, places = select(capacity, units, frame["risk"].to_numpy(), frame["score"].to_numpy(),
-                                         frame["person_id"], seed)
+    rank, listed, sizes, places = select(
+        capacity, units, frame["risk"].to_numpy(), frame["score"].to_numpy(), frame["person_id"], seed
+    )
     out = list_rows(frame, units, rank, listed, loaded, catalogue, cohort, scored_at)
     out = out.sort_values(["unit", "rank"], kind="stable").reset_index(drop=True)
     counts = pd.DataFrame({"cohort": sizes, "places": places, "listed": out.groupby("unit")["listed"].sum()})
     return out, counts
 
 
-def list_rows(frame: pd.DataFrame, units: pd.Series, rank: np.ndarray, listed: np.ndarray, loaded: LoadedModel,
-              catalogue: list[FeatureSpec], cohort: ScoredCohort, scored_at: str) -> pd.DataFrame:
+def list_rows(
+    frame: pd.DataFrame,
+    units: pd.Series,
+    rank: np.ndarray,
+    listed: np.ndarray,
+    loaded: LoadedModel,
+    catalogue: list[FeatureSpec],
+    cohort: ScoredCohort,
+    scored_at: str,
+) -> pd.DataFrame:
     """The prioritisation rows of scored, ranked people (row by row: any slice of a cohort gives its rows);
     reasons for the listed only. `cohort` gives the contract, as-of and data fingerprint."""
     contract = cohort.contract
-    out = pd.DataFrame({
-        "person_id": frame["person_id"].astype(str), "area_id": frame["area_id"].astype(str),
-        "local_authority": frame["local_authority"].astype(str), "unit": units, "rank": rank, "listed": listed,
-        "risk": frame["risk"].to_numpy(), "band": frame["band"].to_numpy(), "band_label": frame["band_label"].astype(str),
-        "prevention_tier": prevention_tier(frame, catalogue, contract.data_set_snapshot),
-    })
+    out = pd.DataFrame(
+        {
+            "person_id": frame["person_id"].astype(str),
+            "area_id": frame["area_id"].astype(str),
+            "local_authority": frame["local_authority"].astype(str),
+            "unit": units,
+            "rank": rank,
+            "listed": listed,
+            "risk": frame["risk"].to_numpy(),
+            "band": frame["band"].to_numpy(),
+            "band_label": frame["band_label"].astype(str),
+            "prevention_tier": prevention_tier(frame, catalogue, contract.data_set_snapshot),
+        }
+    )
     reasons = loaded.scorer.reasons(frame.loc[listed], 3) if listed.any() else pd.DataFrame(columns=REASONS)
     for column in REASONS:
         out[column] = ""
         out.loc[listed, column] = reasons[column].to_numpy()
-    return out.assign(model_name=loaded.name or contract.registered_model, model_version=loaded.version or "",
-                      run_id=loaded.run_id or "", data_fingerprint=cohort.data_fingerprint,
-                      as_of=pd.array([cohort.as_of] * len(out), dtype="date32[pyarrow]"), scored_at=scored_at)
+    return out.assign(
+        model_name=loaded.name or contract.registered_model,
+        model_version=loaded.version or "",
+        run_id=loaded.run_id or "",
+        data_fingerprint=cohort.data_fingerprint,
+        as_of=pd.array([cohort.as_of] * len(out), dtype="date32[pyarrow]"),
+        scored_at=scored_at,
+    )
 
 
-def score_to_lists(loaded: LoadedModel, dataset: Dataset, as_of: date, out_dir: Path, capacity: Capacity,
-                   per: Unit = "local_authority", seed: int = 0,
-                   progress: Callable[[int, int], None] = lambda done, total: None) -> ScoreOutcome:
+def score_to_lists(
+    loaded: LoadedModel,
+    dataset: Dataset,
+    as_of: date,
+    out_dir: Path,
+    capacity: Capacity,
+    per: Unit = "local_authority",
+    seed: int = 0,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> ScoreOutcome:
     """Score the cohort at `as_of`, rank it, fill each unit's places and write the scores folder atomically."""
     started = time.perf_counter()
     prepared = prepare_for_scoring(loaded.contract, dataset, as_of)
     snapshot = loaded.contract.data_set_snapshot  # prepare_for_scoring refused a model without one
     cohort = score_cohort(loaded.scorer, prepared, as_of, progress=progress)
     if cohort.frame.empty:
-        raise ScoringError(f"no one is in the cohort at {as_of}: no valid incident in the "
-                           f"{snapshot.lookback_days} days before it")
-    scored_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    frame, counts = prioritise(cohort, loaded, prepared.catalogue(snapshot), capacity, per, seed,
-                               scored_at)
-    draft = manifest(loaded, as_of, scored_at, Path(dataset.source).name, prepared.fingerprint, dataset.end,
-                     Counts.of(dataset.report, len(cohort.frame), len(frame), counts), capacity, per, seed, started)
+        raise ScoringError(
+            f"no one is in the cohort at {as_of}: no valid incident in the {snapshot.lookback_days} days before it"
+        )
+    scored_at = datetime.now(UTC).isoformat(timespec="seconds")
+    frame, counts = prioritise(cohort, loaded, prepared.catalogue(snapshot), capacity, per, seed, scored_at)
+    draft = manifest(
+        loaded,
+        as_of,
+        scored_at,
+        Path(dataset.source).name,
+        prepared.fingerprint,
+        dataset.end,
+        Counts.of(dataset.report, len(cohort.frame), len(frame), counts),
+        capacity,
+        per,
+        seed,
+        started,
+    )
 
     def write_prioritisation(path: Path) -> int:
         frame.to_parquet(path, index=False, compression="zstd")
@@ -100,12 +147,30 @@ def score_to_lists(loaded: LoadedModel, dataset: Dataset, as_of: date, out_dir: 
     return ScoreOutcome(Path(out_dir), written)
 
 
-def manifest(loaded: LoadedModel, as_of: date, scored_at: str, source: str, fingerprint: str, coverage_end: date,
-             counts: Counts, capacity: Capacity, per: Unit, seed: int, started: float, engine: str = "local") -> Manifest:
+def manifest(
+    loaded: LoadedModel,
+    as_of: date,
+    scored_at: str,
+    source: str,
+    fingerprint: str,
+    coverage_end: date,
+    counts: Counts,
+    capacity: Capacity,
+    per: Unit,
+    seed: int,
+    started: float,
+    engine: str = "local",
+) -> Manifest:
     """The manifest of a scoring run (its files are added as they are written)."""
     return Manifest(
-        riskloop_version=riskloop_version(), scored_at=scored_at, as_of=as_of,
-        model=ModelRef(loaded.name, loaded.version, loaded.run_id, loaded.uri), contract=loaded.contract,
+        riskloop_version=riskloop_version(),
+        scored_at=scored_at,
+        as_of=as_of,
+        model=ModelRef(loaded.name, loaded.version, loaded.run_id, loaded.uri),
+        contract=loaded.contract,
         data=DataRef(source, fingerprint, coverage_end, f"{QUARANTINE_DIR}/ in the data set folder"),
-        counts=counts, capacity={**capacity.describe(), "per": per, "tie_break_seed": seed}, engine=engine,
-        runtime_seconds=round(time.perf_counter() - started, 2))
+        counts=counts,
+        capacity={**capacity.describe(), "per": per, "tie_break_seed": seed},
+        engine=engine,
+        runtime_seconds=round(time.perf_counter() - started, 2),
+    )

@@ -30,7 +30,7 @@ class Capacity:
     share: float | None = None
 
     @classmethod
-    def parse(cls, text: str | None, default_share: float) -> "Capacity":
+    def parse(cls, text: str | None, default_share: float) -> Capacity:
         """'FILE.csv' (columns unit-name and places), 'N' places each, or a share in (0, 1) of each cohort."""
         if text is None:
             return cls(share=default_share)
@@ -75,7 +75,9 @@ def _read_places(path: Path) -> dict[str, int]:
     bad = places.isna() | (places < 0) | (places % 1 != 0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise CapacityError(f"{path.name}: row {row + 2}: places must be a whole number >= 0, got '{table['places'][row]}'")
+        raise CapacityError(
+            f"{path.name}: row {row + 2}: places must be a whole number >= 0, got '{table['places'][row]}'"
+        )
     units = table.iloc[:, 0].str.strip()
     if units.duplicated().any():
         raise CapacityError(f"{path.name}: unit '{units[units.duplicated()].iloc[0]}' is listed twice")
@@ -84,8 +86,10 @@ def _read_places(path: Path) -> dict[str, int]:
 
 def tie_break(person_id: pd.Series, seed: int) -> np.ndarray:
     """A seeded, order-free number per pseudonym (first 8 bytes of SHA-256 of '<seed>:<person_id>')."""
-    return np.array([int.from_bytes(hashlib.sha256(f"{seed}:{p}".encode()).digest()[:8], "big") >> 1
-                     for p in person_id], dtype=np.int64)
+    return np.array(
+        [int.from_bytes(hashlib.sha256(f"{seed}:{p}".encode()).digest()[:8], "big") >> 1 for p in person_id],
+        dtype=np.int64,
+    )
 
 
 def rank_within(units: pd.Series, risk: np.ndarray, score: np.ndarray, person_id: pd.Series, seed: int) -> np.ndarray:
@@ -100,8 +104,9 @@ def rank_within(units: pd.Series, risk: np.ndarray, score: np.ndarray, person_id
     return ranks
 
 
-def select(capacity: Capacity, units: pd.Series, risk: np.ndarray, score: np.ndarray, person_id: pd.Series,
-           seed: int) -> tuple[np.ndarray, np.ndarray, pd.Series, pd.Series]:
+def select(
+    capacity: Capacity, units: pd.Series, risk: np.ndarray, score: np.ndarray, person_id: pd.Series, seed: int
+) -> tuple[np.ndarray, np.ndarray, pd.Series, pd.Series]:
     """(rank within unit, listed, cohort size per unit, places per unit): the top `places` of each unit are listed."""
     sizes = units.value_counts().sort_index()
     places = capacity.for_units(sizes)

@@ -12,12 +12,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from riskloop.experiments.served import InputColumn
 
 SPLIT, RECORDS = "dataframe_split", "dataframe_records"
 MAX_ERRORS = 100
-NUMPY_TYPES = {"double": np.float64, "float": np.float32, "long": np.int64, "integer": np.int32,
-               "boolean": np.bool_, "string": object}
+NUMPY_TYPES = {
+    "double": np.float64,
+    "float": np.float32,
+    "long": np.int64,
+    "integer": np.int32,
+    "boolean": np.bool_,
+    "string": object,
+}
 
 
 class PayloadError(Exception):
@@ -49,14 +56,19 @@ def _type_error(value: Any, dtype: str) -> tuple[str, str] | None:
 def _rows(body: Any, max_rows: int) -> tuple[str, list[str] | None, list, dict[str, Any]]:
     """(format, columns of a split payload or None, rows, params) after the envelope's checks."""
     if not isinstance(body, dict):
-        raise PayloadError(422, [_error([], f"Input should be a JSON object with '{SPLIT}' or '{RECORDS}'",
-                                        "dict_type")])
-    errors = [_error([key], "Extra inputs are not permitted", "extra_forbidden")
-              for key in body if key not in (SPLIT, RECORDS, "params")]
+        raise PayloadError(
+            422, [_error([], f"Input should be a JSON object with '{SPLIT}' or '{RECORDS}'", "dict_type")]
+        )
+    errors = [
+        _error([key], "Extra inputs are not permitted", "extra_forbidden")
+        for key in body
+        if key not in (SPLIT, RECORDS, "params")
+    ]
     formats = [key for key in (SPLIT, RECORDS) if key in body]
     if len(formats) != 1:
-        errors.append(_error([], f"Give exactly one of '{SPLIT}' and '{RECORDS}'", "missing" if not formats
-                             else "value_error"))
+        errors.append(
+            _error([], f"Give exactly one of '{SPLIT}' and '{RECORDS}'", "missing" if not formats else "value_error")
+        )
     params = body.get("params", {})
     if not isinstance(params, dict):
         errors.append(_error(["params"], "Input should be a valid dictionary", "dict_type"))
@@ -65,10 +77,14 @@ def _rows(body: Any, max_rows: int) -> tuple[str, list[str] | None, list, dict[s
     fmt = formats[0]
     payload = body[fmt]
     if fmt == SPLIT:
-        if not isinstance(payload, dict) or not isinstance(payload.get("columns"), list) \
-                or not isinstance(payload.get("data"), list):
-            raise PayloadError(422, [_error([SPLIT], "Input should be an object with 'columns' and 'data' lists",
-                                            "dict_type")])
+        if (
+            not isinstance(payload, dict)
+            or not isinstance(payload.get("columns"), list)
+            or not isinstance(payload.get("data"), list)
+        ):
+            raise PayloadError(
+                422, [_error([SPLIT], "Input should be an object with 'columns' and 'data' lists", "dict_type")]
+            )
         columns, rows = payload["columns"], payload["data"]
         if not all(isinstance(c, str) for c in columns):
             raise PayloadError(422, [_error([SPLIT, "columns"], "Column names should be strings", "string_type")])
@@ -77,26 +93,32 @@ def _rows(body: Any, max_rows: int) -> tuple[str, list[str] | None, list, dict[s
             raise PayloadError(422, [_error([RECORDS], "Input should be a valid list", "list_type")])
         columns, rows = None, payload
     if len(rows) > max_rows:
-        raise PayloadError(413, [_error([fmt], f"{len(rows):,} rows is more than the limit of {max_rows:,}",
-                                        "too_long")])
+        raise PayloadError(
+            413, [_error([fmt], f"{len(rows):,} rows is more than the limit of {max_rows:,}", "too_long")]
+        )
     if not rows:
         raise PayloadError(422, [_error([fmt], "At least one row is needed", "too_short")])
     return fmt, columns, rows, params
 
 
-def _cells(columns: list[str] | None, rows: list, names: list[str],
-           required: set[str]) -> tuple[dict[str, list], list[dict[str, Any]]]:
+def _cells(
+    columns: list[str] | None, rows: list, names: list[str], required: set[str]
+) -> tuple[dict[str, list], list[dict[str, Any]]]:
     """The values of each schema column the payload has (a record without one gives None), or the shape errors;
     `columns` are those of a split payload, None for records."""
     errors = []
     if columns is not None:  # split
         position = {c: i for i, c in enumerate(columns)}
-        errors += [_error([SPLIT, "columns"], f"Missing feature column '{c}'", "missing")
-                   for c in names if c in required and c not in position]
+        errors += [
+            _error([SPLIT, "columns"], f"Missing feature column '{c}'", "missing")
+            for c in names
+            if c in required and c not in position
+        ]
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != len(columns):
-                errors.append(_error([SPLIT, "data", i], f"Each row should be a list of {len(columns)} values",
-                                     "list_type"))
+                errors.append(
+                    _error([SPLIT, "data", i], f"Each row should be a list of {len(columns)} values", "list_type")
+                )
         if errors:
             return {}, errors
         return {c: [row[position[c]] for row in rows] for c in names if c in position}, errors
@@ -104,8 +126,9 @@ def _cells(columns: list[str] | None, rows: list, names: list[str],
         if not isinstance(row, dict):
             errors.append(_error([RECORDS, i], "Input should be a valid dictionary", "dict_type"))
         else:
-            errors += [_error([RECORDS, i, c], "Field required", "missing") for c in names
-                       if c in required and c not in row]
+            errors += [
+                _error([RECORDS, i, c], "Field required", "missing") for c in names if c in required and c not in row
+            ]
     if errors:
         return {}, errors
     return {c: [row.get(c) for row in rows] for c in names if any(c in row for row in rows)}, errors

@@ -30,7 +30,7 @@ class ScoreStore:
         self._lists = self._rank_order()
 
     @classmethod
-    def load(cls, folder: Path) -> "ScoreStore":
+    def load(cls, folder: Path) -> ScoreStore:
         return cls(read_scores(folder, list(COLUMNS)))
 
     def _rank_order(self) -> dict[str, np.ndarray]:
@@ -40,8 +40,11 @@ class ScoreStore:
         order = order[c["listed"][order]]
         authorities = c["local_authority"][order]
         bounds = np.flatnonzero(authorities[1:] != authorities[:-1]) + 1
-        return {str(part[0]): rows for part, rows in zip(np.split(authorities, bounds), np.split(order, bounds))
-                if len(rows)}
+        return {
+            str(part[0]): rows
+            for part, rows in zip(np.split(authorities, bounds), np.split(order, bounds))
+            if len(rows)
+        }
 
     def __len__(self) -> int:
         return len(self._index)

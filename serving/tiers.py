@@ -29,8 +29,11 @@ def prevention_tier(snapshot: pd.DataFrame, catalogue: list[FeatureSpec], config
     lookback = max(config.windows)
     if 365 not in config.windows:
         raise ValueError("prevention tiers need the 365-day window among the snapshot's windows")
-    counts = [s.name for s in catalogue if s.family == "incident_count" and s.role in OFFENDING_ROLES
-              and s.window_days == lookback]
+    counts = [
+        s.name
+        for s in catalogue
+        if s.family == "incident_count" and s.role in OFFENDING_ROLES and s.window_days == lookback
+    ]
     involvements = snapshot[counts].sum(axis=1).to_numpy()
     years = lookback / 365
     recent_harm = snapshot[harm_feature("offending", 365)].to_numpy()

@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ALL = "all"
@@ -73,7 +73,7 @@ def create_token(path: Path, name: str, scopes: tuple[str, ...]) -> str:
     if any(t.name == name for t in load_tokens(path)):
         raise TokenError(f"a token named '{name}' already exists in {path}")
     token = secrets.token_urlsafe(32)
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    created = datetime.now(UTC).isoformat(timespec="seconds")
     path.parent.mkdir(parents=True, exist_ok=True)
     _write(path, [Token(name, hash_token(token), scopes, created)], "a")
     return token

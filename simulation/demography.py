@@ -11,12 +11,26 @@ import numpy as np
 
 from riskloop.simulation.dynamics import State
 from riskloop.simulation.parameters import (
-    ARRIVAL_UNITS, COUPLE_FORMATION, FERTILITY_AGE, FERTILITY_PARTNERED, FERTILITY_PEAK,
-    LEAVE_HOUSEHOLD, MORTALITY_GOMPERTZ, MORTALITY_MAKEHAM, MOVE_HOUSEHOLD, MOVE_WITHIN_AUTHORITY,
+    ARRIVAL_UNITS,
+    COUPLE_FORMATION,
+    FERTILITY_AGE,
+    FERTILITY_PARTNERED,
+    FERTILITY_PEAK,
+    LEAVE_HOUSEHOLD,
+    MORTALITY_GOMPERTZ,
+    MORTALITY_MAKEHAM,
+    MOVE_HOUSEHOLD,
+    MOVE_WITHIN_AUTHORITY,
     WorldConfig,
 )
 from riskloop.simulation.population import (
-    Areas, Population, draw_ethnicity, new_people, pair_within_areas, pseudonym_base, recording_factor,
+    Areas,
+    Population,
+    draw_ethnicity,
+    new_people,
+    pair_within_areas,
+    pseudonym_base,
+    recording_factor,
 )
 from riskloop.simulation.streams import Streams
 
@@ -37,8 +51,9 @@ def monthly_birth_probability(age: np.ndarray, partnered: np.ndarray) -> np.ndar
     return FERTILITY_PEAK / 12 * curve * relative
 
 
-def step_demography(config: WorldConfig, areas: Areas, pop: Population, state: State,
-                    month_start: np.datetime64, streams: Streams) -> None:
+def step_demography(
+    config: WorldConfig, areas: Areas, pop: Population, state: State, month_start: np.datetime64, streams: Streams
+) -> None:
     """Apply one month's demography at `month_start` (deaths, departures and moves dated that day)."""
     age = (month_start - pop.birth_day).astype(np.float64) / 365.25
     _deaths(pop, age, month_start, streams)
@@ -87,7 +102,7 @@ def _households_move(config: WorldConfig, areas: Areas, pop: Population, streams
     if len(movers) == 0:
         return
     la_codes, la_of_area = np.unique(areas.local_authority, return_inverse=True)
-    by_authority = np.argsort(la_of_area, kind="stable")   # area indexes, each authority's together
+    by_authority = np.argsort(la_of_area, kind="stable")  # area indexes, each authority's together
     la_count = np.bincount(la_of_area, minlength=len(la_codes))
     la_first = np.cumsum(la_count) - la_count
     household = pop.household[movers]
@@ -113,8 +128,9 @@ def _couples_form(pop: Population, age: np.ndarray, streams: Streams) -> None:
     pop.household[men] = pop.household[women]
 
 
-def _births(config: WorldConfig, areas: Areas, pop: Population, age: np.ndarray, month_start: np.datetime64,
-            streams: Streams) -> Population:
+def _births(
+    config: WorldConfig, areas: Areas, pop: Population, age: np.ndarray, month_start: np.datetime64, streams: Streams
+) -> Population:
     """Babies born last month: the mother's household, area and ethnicity; their own traits."""
     rng = streams.generator("births")
     u = rng.random(len(pop))
@@ -125,13 +141,25 @@ def _births(config: WorldConfig, areas: Areas, pop: Population, age: np.ndarray,
     days = int((month_start - previous_start).astype(int))
     birth_day = previous_start + np.floor(rng.random(n) * days).astype(np.int64).astype("timedelta64[D]")
     area = pop.area[mother]
-    return new_people(config.dynamics, areas, area, birth_day, rng.random(n) < 0.512, pop.ethnicity[mother],
-                      pop.household[mother], np.full(n, -1, dtype=np.int64), np.full(n, _NAT),
-                      _next_pseudonyms(config, len(pop), n), (month_start - birth_day).astype(np.float64) / 365.25, rng)
+    return new_people(
+        config.dynamics,
+        areas,
+        area,
+        birth_day,
+        rng.random(n) < 0.512,
+        pop.ethnicity[mother],
+        pop.household[mother],
+        np.full(n, -1, dtype=np.int64),
+        np.full(n, _NAT),
+        _next_pseudonyms(config, len(pop), n),
+        (month_start - birth_day).astype(np.float64) / 365.25,
+        rng,
+    )
 
 
-def _arrivals(config: WorldConfig, areas: Areas, pop: Population, born: int, month_start: np.datetime64,
-              streams: Streams) -> Population:
+def _arrivals(
+    config: WorldConfig, areas: Areas, pop: Population, born: int, month_start: np.datetime64, streams: Streams
+) -> Population:
     """Newcomers to Wales (single adults, couples, couples with children) fill the gap to the world's size.
 
     They are numbered after the `born` babies of the month, who join the population with them.
@@ -147,11 +175,20 @@ def _arrivals(config: WorldConfig, areas: Areas, pop: Population, born: int, mon
     unit = np.repeat(np.arange(units), size)
     rank = np.arange(len(unit)) - np.repeat(np.cumsum(size) - size, size)  # 0, 1 adults; 2.. children
     lead_age = 18 + rng.gamma(2.0, 6.0, units)
-    age = np.where(rank == 0, lead_age[unit],
-                   np.where(rank == 1, np.maximum(18, lead_age[unit] + rng.normal(-2, 3, len(unit))),
-                            rng.random(len(unit)) * np.minimum(18, lead_age[unit] - 16).clip(1)))
-    male = np.where(rank == 0, np.where(kind[unit] == 0, rng.random(len(unit)) < 0.55, True),
-                    np.where(rank == 1, False, rng.random(len(unit)) < 0.51))
+    age = np.where(
+        rank == 0,
+        lead_age[unit],
+        np.where(
+            rank == 1,
+            np.maximum(18, lead_age[unit] + rng.normal(-2, 3, len(unit))),
+            rng.random(len(unit)) * np.minimum(18, lead_age[unit] - 16).clip(1),
+        ),
+    )
+    male = np.where(
+        rank == 0,
+        np.where(kind[unit] == 0, rng.random(len(unit)) < 0.55, True),
+        np.where(rank == 1, False, rng.random(len(unit)) < 0.51),
+    )
     area_of_unit = rng.choice(len(areas), size=units, p=areas.population / areas.population.sum())
     area = area_of_unit[unit]
     ethnicity = draw_ethnicity(areas.deprivation[area_of_unit], rng)[unit]
@@ -162,8 +199,20 @@ def _arrivals(config: WorldConfig, areas: Areas, pop: Population, born: int, mon
     partner[couple] = index[couple] + np.where(rank[couple] == 0, 1, -1)
     household = int(pop.household.max()) + 1 + unit
     birth_day = month_start - np.round(age * 365.25).astype("timedelta64[D]")
-    return new_people(config.dynamics, areas, area, birth_day, male, ethnicity, household, partner,
-                      np.full(len(unit), month_start), _next_pseudonyms(config, first, len(unit)), age, rng)
+    return new_people(
+        config.dynamics,
+        areas,
+        area,
+        birth_day,
+        male,
+        ethnicity,
+        household,
+        partner,
+        np.full(len(unit), month_start),
+        _next_pseudonyms(config, first, len(unit)),
+        age,
+        rng,
+    )
 
 
 def _next_pseudonyms(config: WorldConfig, first: int, n: int) -> np.ndarray:

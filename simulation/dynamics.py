@@ -15,9 +15,20 @@ import numpy as np
 from scipy.special import expit, ndtr
 
 from riskloop.simulation.parameters import (
-    EFFECT_MONTHS, HARM_BASE, HARM_SIGMA, OTHER_OFFENCE_TYPES, PARTIAL_EFFECT, PROGRAMME_DAYS,
-    PROGRAMMES, RECORDING_BASE, SEVERE_TYPES, SUSPECT_SHARE, TYPE_CODE, TYPES_WITH_VICTIM,
-    VICTIM_ONLY_TYPES, Dynamics,
+    EFFECT_MONTHS,
+    HARM_BASE,
+    HARM_SIGMA,
+    OTHER_OFFENCE_TYPES,
+    PARTIAL_EFFECT,
+    PROGRAMME_DAYS,
+    PROGRAMMES,
+    RECORDING_BASE,
+    SEVERE_TYPES,
+    SUSPECT_SHARE,
+    TYPE_CODE,
+    TYPES_WITH_VICTIM,
+    VICTIM_ONLY_TYPES,
+    Dynamics,
 )
 from riskloop.simulation.population import Areas, Population, append_arrays
 from riskloop.simulation.streams import Streams, poisson, within_index
@@ -38,28 +49,33 @@ class State:
     effect_until: dict[str, np.ndarray]
     effect_size: dict[str, np.ndarray]
     surveillance_factor: np.ndarray  # recording multiplier of the person's offending while watched ...
-    surveillance_until: np.ndarray   # ... before this month
+    surveillance_until: np.ndarray  # ... before this month
 
     @classmethod
-    def initial(cls, n: int, dynamics: Dynamics, rng: np.random.Generator) -> "State":
+    def initial(cls, n: int, dynamics: Dynamics, rng: np.random.Generator) -> State:
         stationary_sd = dynamics.drift_sd / np.sqrt(1 - dynamics.drift_autocorrelation**2)
         never = np.full(n, -1, dtype=np.int32)
         return cls(
-            drift=rng.normal(0, stationary_sd, n), excitation=np.zeros(n),
-            victim_excitation=np.zeros(n), effect_from={p: never.copy() for p in PROGRAMMES},
+            drift=rng.normal(0, stationary_sd, n),
+            excitation=np.zeros(n),
+            victim_excitation=np.zeros(n),
+            effect_from={p: never.copy() for p in PROGRAMMES},
             effect_until={p: never.copy() for p in PROGRAMMES},
             effect_size={p: np.zeros(n) for p in PROGRAMMES},
-            surveillance_factor=np.ones(n), surveillance_until=never.copy(),
+            surveillance_factor=np.ones(n),
+            surveillance_until=never.copy(),
         )
 
-    def append(self, other: "State") -> None:
+    def append(self, other: State) -> None:
         """Add the state of newly present people at the end."""
         append_arrays(self, other)
 
-    def copy(self) -> "State":
-        copies: dict[str, Any] = {f.name: ({k: v.copy() for k, v in value.items()} if isinstance(value, dict)
-                                           else value.copy())
-                                  for f in fields(self) for value in [getattr(self, f.name)]}
+    def copy(self) -> State:
+        copies: dict[str, Any] = {
+            f.name: ({k: v.copy() for k, v in value.items()} if isinstance(value, dict) else value.copy())
+            for f in fields(self)
+            for value in [getattr(self, f.name)]
+        }
         return State(**copies)
 
     def in_effect(self, programme: str, month: int) -> np.ndarray:
@@ -89,13 +105,17 @@ class Events:
     recorded: list[np.ndarray] = field(default_factory=list)
 
     def add(self, incident, person, day, type_, role, harm, recorded) -> None:
-        for name, values in zip(("incident", "person", "day", "type", "role", "harm", "recorded"),
-                                (incident, person, day, type_, role, harm, recorded)):
+        for name, values in zip(
+            ("incident", "person", "day", "type", "role", "harm", "recorded"),
+            (incident, person, day, type_, role, harm, recorded),
+        ):
             getattr(self, name).append(np.asarray(values))
 
     def concatenated(self) -> dict[str, np.ndarray]:
-        return {name: np.concatenate(getattr(self, name)) for name in
-                ("incident", "person", "day", "type", "role", "harm", "recorded")}
+        return {
+            name: np.concatenate(getattr(self, name))
+            for name in ("incident", "person", "day", "type", "role", "harm", "recorded")
+        }
 
 
 @dataclass
@@ -134,18 +154,23 @@ def domestic_multiplier(pop: Population, state: State, month: int) -> np.ndarray
 @dataclass
 class OffendingHazards:
     offending: np.ndarray  # monthly expected true offences (non-domestic)
-    domestic: np.ndarray   # monthly expected true domestic abuse perpetrations
+    domestic: np.ndarray  # monthly expected true domestic abuse perpetrations
     severe_share: np.ndarray
 
 
-def offending_hazards(pop: Population, state: State, month: int, day: np.datetime64,
-                      d: Dynamics) -> OffendingHazards:
+def offending_hazards(pop: Population, state: State, month: int, day: np.datetime64, d: Dynamics) -> OffendingHazards:
     age = _age_years(pop, day)
     escalation = d.excitation_effect * np.log1p(state.excitation)
-    offending = np.exp(pop.offending_trait + _age_curve(age, d.offending_age_peak, 4.0, 9.0, 10.0)
-                       + state.drift + escalation) * offending_multiplier(state, month) * pop.present
-    domestic = np.exp(pop.domestic_trait + _age_curve(age, 30.0, 8.0, 14.0, 16.0) + state.drift
-                      + escalation) * domestic_multiplier(pop, state, month) * (pop.present & (pop.partner >= 0))
+    offending = (
+        np.exp(pop.offending_trait + _age_curve(age, d.offending_age_peak, 4.0, 9.0, 10.0) + state.drift + escalation)
+        * offending_multiplier(state, month)
+        * pop.present
+    )
+    domestic = (
+        np.exp(pop.domestic_trait + _age_curve(age, 30.0, 8.0, 14.0, 16.0) + state.drift + escalation)
+        * domestic_multiplier(pop, state, month)
+        * (pop.present & (pop.partner >= 0))
+    )
     severe = expit(d.severe_intercept + d.severe_excitation * np.log1p(state.excitation))
     return OffendingHazards(offending, domestic, severe)
 
@@ -174,7 +199,7 @@ DOMESTIC_KEY = 1 << 20
 @dataclass
 class OffendingDraw:
     person: np.ndarray
-    key: np.ndarray      # the event's number within the person's month (common random numbers)
+    key: np.ndarray  # the event's number within the person's month (common random numbers)
     type: np.ndarray
     harm: np.ndarray
     recorded: np.ndarray
@@ -220,14 +245,20 @@ def label_event_rate(hz: OffendingHazards, recording: np.ndarray, threshold: flo
             rate += weight / total * p_high * np.minimum(1.0, RECORDING_BASE[name] * recording)
         return rate
 
-    q_offending = (hz.severe_share * recorded_high_harm(SEVERE_TYPES, True)
-                   + (1 - hz.severe_share) * recorded_high_harm(OTHER_OFFENCE_TYPES, False))
+    q_offending = hz.severe_share * recorded_high_harm(SEVERE_TYPES, True) + (1 - hz.severe_share) * recorded_high_harm(
+        OTHER_OFFENCE_TYPES, False
+    )
     q_domestic = recorded_high_harm({"domestic_abuse": 1.0}, False)
     return hz.offending * q_offending + hz.domestic * q_domestic
 
 
-def advance(state: State, d: Dynamics, streams: Streams, offence_harm_by_person: np.ndarray,
-            victimisations_by_person: np.ndarray) -> None:
+def advance(
+    state: State,
+    d: Dynamics,
+    streams: Streams,
+    offence_harm_by_person: np.ndarray,
+    victimisations_by_person: np.ndarray,
+) -> None:
     """Move the latent state one month on: drift, and decay plus new harm for the excitations."""
     noise = streams.generator("drift").standard_normal(len(state.drift))
     state.drift = d.drift_autocorrelation * state.drift + d.drift_sd * noise
@@ -248,9 +279,19 @@ def living_residents(pop: Population, n_areas: int) -> tuple[np.ndarray, np.ndar
     return by_area, np.r_[0, np.cumsum(count)[:-1]], count
 
 
-def simulate_month(pop: Population, areas: Areas, state: State, month: int, month_start: np.datetime64,
-                   last_day: np.datetime64, d: Dynamics, streams: Streams, next_incident: int,
-                   events: Events, interventions: Interventions) -> int:
+def simulate_month(
+    pop: Population,
+    areas: Areas,
+    state: State,
+    month: int,
+    month_start: np.datetime64,
+    last_day: np.datetime64,
+    d: Dynamics,
+    streams: Streams,
+    next_incident: int,
+    events: Events,
+    interventions: Interventions,
+) -> int:
     """Draw every true incident of the month, record some, refer people, advance the state.
 
     Returns the next free incident number.
@@ -276,19 +317,48 @@ def simulate_month(pop: Population, areas: Areas, state: State, month: int, mont
     area_victim = residents[np.minimum(first[area] + pick, len(residents) - 1)]
     victim = np.where(is_da, pop.partner[off.person], np.where(has_area_victim, area_victim, -1))
     with_victim = (victim >= 0) & (victim != off.person)
-    events.add(incident[with_victim], victim[with_victim], day[with_victim], off.type[with_victim],
-               np.full(with_victim.sum(), ROLE_CODE["victim"]), off.harm[with_victim], off.recorded[with_victim])
+    events.add(
+        incident[with_victim],
+        victim[with_victim],
+        day[with_victim],
+        off.type[with_victim],
+        np.full(with_victim.sum(), ROLE_CODE["victim"]),
+        off.harm[with_victim],
+        off.recorded[with_victim],
+    )
     next_incident += k
 
     # Victim-only incidents (offender unknown) and subject incidents (concerns about a person).
-    victim_rate = np.exp(pop.victim_trait + _age_curve(age, 20.0, 8.0, 15.0, 0.0)
-                         + d.victim_excitation_effect * np.log1p(state.victim_excitation)) * pop.present
+    victim_rate = (
+        np.exp(
+            pop.victim_trait
+            + _age_curve(age, 20.0, 8.0, 15.0, 0.0)
+            + d.victim_excitation_effect * np.log1p(state.victim_excitation)
+        )
+        * pop.present
+    )
     victim_only, next_incident = _single_person_incidents(
-        victim_rate, "victim_only", "victim", lambda person, u: _choose(VICTIM_ONLY_TYPES, u),
-        month_start, span, streams, next_incident, events)
+        victim_rate,
+        "victim_only",
+        "victim",
+        lambda person, u: _choose(VICTIM_ONLY_TYPES, u),
+        month_start,
+        span,
+        streams,
+        next_incident,
+        events,
+    )
     _, next_incident = _single_person_incidents(
-        np.exp(pop.subject_trait) * pop.present, "subject", "subject",
-        lambda person, u: _concern_types(age[person], u), month_start, span, streams, next_incident, events)
+        np.exp(pop.subject_trait) * pop.present,
+        "subject",
+        "subject",
+        lambda person, u: _concern_types(age[person], u),
+        month_start,
+        span,
+        streams,
+        next_incident,
+        events,
+    )
 
     harm_by_person = np.bincount(off.person, weights=off.harm, minlength=n)
     victimised = np.bincount(np.concatenate([victim[with_victim], victim_only]), minlength=n)
@@ -305,15 +375,26 @@ def _concern_types(age: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Child concern for children, missing person for the young, mental health concern for adults."""
     return np.select(
         [age < 12, age < 18, age < 26],
-        [TYPE_CODE["child_concern"],
-         np.where(u < 0.5, TYPE_CODE["child_concern"], TYPE_CODE["missing_person"]),
-         np.where(u < 0.3, TYPE_CODE["missing_person"], TYPE_CODE["mental_health_concern"])],
-        TYPE_CODE["mental_health_concern"]).astype(np.int8)
+        [
+            TYPE_CODE["child_concern"],
+            np.where(u < 0.5, TYPE_CODE["child_concern"], TYPE_CODE["missing_person"]),
+            np.where(u < 0.3, TYPE_CODE["missing_person"], TYPE_CODE["mental_health_concern"]),
+        ],
+        TYPE_CODE["mental_health_concern"],
+    ).astype(np.int8)
 
 
-def _single_person_incidents(rate: np.ndarray, family: str, role: str, types_of, month_start: np.datetime64,
-                             span: int, streams: Streams, next_incident: int,
-                             events: Events) -> tuple[np.ndarray, int]:
+def _single_person_incidents(
+    rate: np.ndarray,
+    family: str,
+    role: str,
+    types_of,
+    month_start: np.datetime64,
+    span: int,
+    streams: Streams,
+    next_incident: int,
+    events: Events,
+) -> tuple[np.ndarray, int]:
     """Incidents that involve one person only; returns (the people involved, the next incident number)."""
     person = np.repeat(np.arange(len(rate)), poisson(rate, streams.generator(family).random(len(rate))))
     key = within_index(person)
@@ -326,8 +407,17 @@ def _single_person_incidents(rate: np.ndarray, family: str, role: str, types_of,
     return person, next_incident + m
 
 
-def start_programme(pop: Population, state: State, people: np.ndarray, programme: str, month: int,
-                    month_start: np.datetime64, span: int, streams: Streams, out: Interventions) -> None:
+def start_programme(
+    pop: Population,
+    state: State,
+    people: np.ndarray,
+    programme: str,
+    month: int,
+    month_start: np.datetime64,
+    span: int,
+    streams: Streams,
+    out: Interventions,
+) -> None:
     """Start `programme` for `people` (unique indexes) next month: effect window, completion, a row."""
     completed = streams.uniform("complete", people, PROGRAMMES.index(programme)) < pop.completion[programme][people]
     offset = np.floor(streams.uniform("start_day", people, PROGRAMMES.index(programme)) * 28).astype(np.int64)
@@ -347,9 +437,19 @@ def eligible(pop: Population, state: State, people: np.ndarray, programme: str, 
     return people[pop.present[people] & state.can_start(programme, month)[people]]
 
 
-def _refer(pop: Population, state: State, month: int, month_start: np.datetime64, span: int,
-           age: np.ndarray, off: OffendingDraw, victim: np.ndarray, with_victim: np.ndarray,
-           streams: Streams, out: Interventions) -> None:
+def _refer(
+    pop: Population,
+    state: State,
+    month: int,
+    month_start: np.datetime64,
+    span: int,
+    age: np.ndarray,
+    off: OffendingDraw,
+    victim: np.ndarray,
+    with_victim: np.ndarray,
+    streams: Streams,
+    out: Interventions,
+) -> None:
     """The non-random referral policy: recorded recent harm drives who gets which programme."""
     rec = off.recorded
     is_da = off.type == TYPE_CODE["domestic_abuse"]
@@ -357,19 +457,25 @@ def _refer(pop: Population, state: State, month: int, month_start: np.datetime64
     candidates = {
         "iris": victim[rec & is_da & with_victim],
         "drive": off.person[rec & is_da & (state.excitation[off.person] >= 4.0)],
-        "youth_early_action": np.concatenate([
-            off.person[rec & youth[off.person]],
-            np.flatnonzero((pop.ace >= 4) & youth & (streams.generator("youth_referral").random(len(pop)) < 0.0015)),
-        ]),
-        "diversion": off.person[rec & (off.harm < 3.0) & (age[off.person] >= 12)
-                                & (off.type != TYPE_CODE["domestic_abuse"])],
+        "youth_early_action": np.concatenate(
+            [
+                off.person[rec & youth[off.person]],
+                np.flatnonzero(
+                    (pop.ace >= 4) & youth & (streams.generator("youth_referral").random(len(pop)) < 0.0015)
+                ),
+            ]
+        ),
+        "diversion": off.person[
+            rec & (off.harm < 3.0) & (age[off.person] >= 12) & (off.type != TYPE_CODE["domestic_abuse"])
+        ],
     }
     referral_probability = {"iris": 0.3, "drive": 0.35, "youth_early_action": 0.2, "diversion": 0.15}
     for programme, people in candidates.items():
         people = eligible(pop, state, people, programme, month)
         u = streams.uniform("refer", people, PROGRAMMES.index(programme))
-        start_programme(pop, state, people[u < referral_probability[programme]], programme, month,
-                        month_start, span, streams, out)
+        start_programme(
+            pop, state, people[u < referral_probability[programme]], programme, month, month_start, span, streams, out
+        )
 
 
 PROGRAMME_DURATION = {p: np.timedelta64(days, "D") for p, days in PROGRAMME_DAYS.items()}

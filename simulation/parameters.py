@@ -14,10 +14,28 @@ from riskloop.features.vocabulary import INCIDENT_TYPES
 WALES_PEOPLE = 3_100_000
 WALES_LOCAL_AUTHORITIES = 22
 LOCAL_AUTHORITY_NAMES: tuple[str, ...] = (
-    "Cardiff", "Swansea", "Rhondda Cynon Taf", "Carmarthenshire", "Caerphilly", "Flintshire",
-    "Newport", "Neath Port Talbot", "Bridgend", "Wrexham", "Powys", "Vale of Glamorgan",
-    "Pembrokeshire", "Gwynedd", "Conwy", "Denbighshire", "Monmouthshire", "Torfaen",
-    "Ceredigion", "Blaenau Gwent", "Isle of Anglesey", "Merthyr Tydfil",
+    "Cardiff",
+    "Swansea",
+    "Rhondda Cynon Taf",
+    "Carmarthenshire",
+    "Caerphilly",
+    "Flintshire",
+    "Newport",
+    "Neath Port Talbot",
+    "Bridgend",
+    "Wrexham",
+    "Powys",
+    "Vale of Glamorgan",
+    "Pembrokeshire",
+    "Gwynedd",
+    "Conwy",
+    "Denbighshire",
+    "Monmouthshire",
+    "Torfaen",
+    "Ceredigion",
+    "Blaenau Gwent",
+    "Isle of Anglesey",
+    "Merthyr Tydfil",
 )
 ETHNICITY_BASE = {"White": 0.938, "Asian": 0.029, "Black": 0.009, "Mixed": 0.016, "Other": 0.008}
 
@@ -25,20 +43,28 @@ ETHNICITY_BASE = {"White": 0.938, "Asian": 0.029, "Black": 0.009, "Mixed": 0.016
 ACE_PROBABILITIES = (0.53, 0.19, 0.09, 0.05, 0.05, 0.04, 0.03, 0.02)
 
 PROGRAMMES: tuple[str, ...] = ("iris", "drive", "youth_early_action", "diversion")
-PROGRAMME_TIER = {"iris": "secondary", "drive": "tertiary", "youth_early_action": "primary",
-                  "diversion": "secondary"}
+PROGRAMME_TIER = {"iris": "secondary", "drive": "tertiary", "youth_early_action": "primary", "diversion": "secondary"}
 PROGRAMME_DAYS = {"iris": 120, "drive": 300, "youth_early_action": 180, "diversion": 90}
 PROGRAMME_COMPLETION = {"iris": 0.7, "drive": 0.55, "youth_early_action": 0.65, "diversion": 0.8}
-EFFECT_MONTHS = 24          # how long a programme's effect on propensity lasts after it starts
-PARTIAL_EFFECT = 0.3        # share of the individual effect a non-completer still gets
-MAX_EFFECT = 0.95           # the largest proportional reduction of a hazard a programme can make
+EFFECT_MONTHS = 24  # how long a programme's effect on propensity lasts after it starts
+PARTIAL_EFFECT = 0.3  # share of the individual effect a non-completer still gets
+MAX_EFFECT = 0.95  # the largest proportional reduction of a hazard a programme can make
 
 # Harm-index base weight per incident type; each incident's harm = base x lognormal(0, HARM_SIGMA).
 HARM_BASE = {
-    "domestic_abuse": 4.0, "violence_with_injury": 8.0, "violence_without_injury": 2.0,
-    "sexual_offence": 12.0, "stalking_harassment": 3.0, "asb": 0.5, "criminal_damage": 1.0,
-    "theft": 1.5, "public_order": 1.0, "drugs": 1.0, "child_concern": 0.5,
-    "missing_person": 1.0, "mental_health_concern": 0.5,
+    "domestic_abuse": 4.0,
+    "violence_with_injury": 8.0,
+    "violence_without_injury": 2.0,
+    "sexual_offence": 12.0,
+    "stalking_harassment": 3.0,
+    "asb": 0.5,
+    "criminal_damage": 1.0,
+    "theft": 1.5,
+    "public_order": 1.0,
+    "drugs": 1.0,
+    "child_concern": 0.5,
+    "missing_person": 1.0,
+    "mental_health_concern": 0.5,
 }
 HARM_SIGMA = 0.5
 
@@ -46,41 +72,53 @@ HARM_SIGMA = 0.5
 # harm (escalation of severity), the rest split over the other offence types.
 SEVERE_TYPES = {"violence_with_injury": 0.85, "sexual_offence": 0.15}
 OTHER_OFFENCE_TYPES = {
-    "violence_without_injury": 0.22, "stalking_harassment": 0.08, "asb": 0.22,
-    "criminal_damage": 0.12, "theft": 0.18, "public_order": 0.08, "drugs": 0.10,
+    "violence_without_injury": 0.22,
+    "stalking_harassment": 0.08,
+    "asb": 0.22,
+    "criminal_damage": 0.12,
+    "theft": 0.18,
+    "public_order": 0.08,
+    "drugs": 0.10,
 }
-VICTIM_ONLY_TYPES = {"theft": 0.45, "asb": 0.25, "criminal_damage": 0.15,
-                     "violence_without_injury": 0.15}
+VICTIM_ONLY_TYPES = {"theft": 0.45, "asb": 0.25, "criminal_damage": 0.15, "violence_without_injury": 0.15}
 # Offence types that have a victim drawn from the perpetrator's small area.
-TYPES_WITH_VICTIM = ("violence_with_injury", "violence_without_injury", "sexual_offence",
-                     "stalking_harassment")
+TYPES_WITH_VICTIM = ("violence_with_injury", "violence_without_injury", "sexual_offence", "stalking_harassment")
 
 # Probability that a true incident is recorded, before area and group policing intensity.
 RECORDING_BASE = {
-    "domestic_abuse": 0.40, "violence_with_injury": 0.55, "violence_without_injury": 0.35,
-    "sexual_offence": 0.30, "stalking_harassment": 0.30, "asb": 0.35, "criminal_damage": 0.30,
-    "theft": 0.35, "public_order": 0.50, "drugs": 0.40, "child_concern": 0.60,
-    "missing_person": 0.80, "mental_health_concern": 0.60,
+    "domestic_abuse": 0.40,
+    "violence_with_injury": 0.55,
+    "violence_without_injury": 0.35,
+    "sexual_offence": 0.30,
+    "stalking_harassment": 0.30,
+    "asb": 0.35,
+    "criminal_damage": 0.30,
+    "theft": 0.35,
+    "public_order": 0.50,
+    "drugs": 0.40,
+    "child_concern": 0.60,
+    "missing_person": 0.80,
+    "mental_health_concern": 0.60,
 }
 #: The planted recording bias: these areas and groups have their offending recorded more often.
-OVER_POLICED_AREA_SHARE = 0.25     # the most deprived quarter of small areas ...
-OVER_POLICED_AREA_FACTOR = 1.35    # ... record offending 1.35x as often
+OVER_POLICED_AREA_SHARE = 0.25  # the most deprived quarter of small areas ...
+OVER_POLICED_AREA_FACTOR = 1.35  # ... record offending 1.35x as often
 GROUP_RECORDING_FACTOR = {"White": 1.0, "Asian": 1.1, "Black": 1.5, "Mixed": 1.3, "Other": 1.0}
-SUSPECT_SHARE = 0.35               # recorded offending involvements logged as 'suspect'
+SUSPECT_SHARE = 0.35  # recorded offending involvements logged as 'suspect'
 
 # Demography (monthly steps): Gompertz-Makeham mortality, fertility of women 16-45 peaking at 30,
 # couples forming among single adults, households moving within Wales or leaving it; newcomers
 # arrive to keep the population at its configured size (net migration balances the rest).
-MORTALITY_MAKEHAM = 0.0002         # annual age-independent death hazard
+MORTALITY_MAKEHAM = 0.0002  # annual age-independent death hazard
 MORTALITY_GOMPERTZ = (-10.0, 0.088)  # annual hazard exp(a + b * age)
-FERTILITY_PEAK = 0.125             # annual births per woman at age 30 ...
-FERTILITY_AGE = (30.0, 6.0)        # ... falling as a normal curve (mean, sd) over ages 16-45
-FERTILITY_PARTNERED = 1.5          # relative fertility of women in a couple (single: 2 - this)
-COUPLE_FORMATION = 0.006           # monthly chance that a single adult of 18-55 seeks a partner
-MOVE_HOUSEHOLD = 0.004             # monthly share of households that change small area ...
-MOVE_WITHIN_AUTHORITY = 0.6        # ... within their local authority this often
-LEAVE_HOUSEHOLD = 0.0008           # monthly share of households that leave Wales
-ARRIVAL_UNITS = (0.5, 0.3, 0.2)    # newcomers: single adults, couples, couples with 1-3 children
+FERTILITY_PEAK = 0.125  # annual births per woman at age 30 ...
+FERTILITY_AGE = (30.0, 6.0)  # ... falling as a normal curve (mean, sd) over ages 16-45
+FERTILITY_PARTNERED = 1.5  # relative fertility of women in a couple (single: 2 - this)
+COUPLE_FORMATION = 0.006  # monthly chance that a single adult of 18-55 seeks a partner
+MOVE_HOUSEHOLD = 0.004  # monthly share of households that change small area ...
+MOVE_WITHIN_AUTHORITY = 0.6  # ... within their local authority this often
+LEAVE_HOUSEHOLD = 0.0008  # monthly share of households that leave Wales
+ARRIVAL_UNITS = (0.5, 0.3, 0.2)  # newcomers: single adults, couples, couples with 1-3 children
 
 
 @dataclass(frozen=True)
@@ -98,7 +136,7 @@ class Dynamics:
     domestic_male: float = 1.3
     domestic_deprivation: float = 0.20
     domestic_sd: float = 0.9
-    domestic_offending_link: float = 0.35   # shared component with general offending
+    domestic_offending_link: float = 0.35  # shared component with general offending
     victim_intercept: float = -5.2
     victim_ace: float = 0.20
     victim_deprivation: float = 0.30
@@ -106,15 +144,15 @@ class Dynamics:
     subject_intercept: float = -6.5
     subject_ace: float = 0.30
     subject_sd: float = 0.8
-    drift_autocorrelation: float = 0.92     # monthly AR(1) latent drift shared by the offending channels
+    drift_autocorrelation: float = 0.92  # monthly AR(1) latent drift shared by the offending channels
     drift_sd: float = 0.20
-    excitation_decay: float = 0.85          # monthly decay of recent harm
-    excitation_effect: float = 0.45         # log-hazard per log1p(recent harm): escalation is real
-    severe_intercept: float = -2.3          # logit of the severe share of offending
+    excitation_decay: float = 0.85  # monthly decay of recent harm
+    excitation_effect: float = 0.45  # log-hazard per log1p(recent harm): escalation is real
+    severe_intercept: float = -2.3  # logit of the severe share of offending
     severe_excitation: float = 0.45
     victim_excitation_decay: float = 0.8
-    victim_excitation_effect: float = 0.6   # repeat victimisation
-    programme_effect_scale: float = 1.0     # multiplies every true programme effect (at most MAX_EFFECT)
+    victim_excitation_effect: float = 0.6  # repeat victimisation
+    programme_effect_scale: float = 1.0  # multiplies every true programme effect (at most MAX_EFFECT)
 
     def __post_init__(self) -> None:
         if not 0 <= self.programme_effect_scale < float("inf"):
@@ -154,12 +192,15 @@ class WorldConfig:
         return json.dumps(payload, indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "WorldConfig":
+    def from_json(cls, text: str) -> WorldConfig:
         payload = json.loads(text)
         return cls(
-            people=payload["people"], seed=payload["seed"],
-            start=date.fromisoformat(payload["start"]), end=date.fromisoformat(payload["end"]),
-            people_per_area=payload["people_per_area"], dynamics=Dynamics(**payload["dynamics"]),
+            people=payload["people"],
+            seed=payload["seed"],
+            start=date.fromisoformat(payload["start"]),
+            end=date.fromisoformat(payload["end"]),
+            people_per_area=payload["people_per_area"],
+            dynamics=Dynamics(**payload["dynamics"]),
         )
 
 

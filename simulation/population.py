@@ -12,15 +12,22 @@ import numpy as np
 from scipy.special import expit, logit, ndtri
 
 from riskloop.simulation.parameters import (
-    ACE_PROBABILITIES, ETHNICITY_BASE, GROUP_RECORDING_FACTOR, LOCAL_AUTHORITY_NAMES, MAX_EFFECT,
-    OVER_POLICED_AREA_FACTOR, OVER_POLICED_AREA_SHARE, PROGRAMME_COMPLETION, PROGRAMMES,
-    Dynamics, WorldConfig,
+    ACE_PROBABILITIES,
+    ETHNICITY_BASE,
+    GROUP_RECORDING_FACTOR,
+    LOCAL_AUTHORITY_NAMES,
+    MAX_EFFECT,
+    OVER_POLICED_AREA_FACTOR,
+    OVER_POLICED_AREA_SHARE,
+    PROGRAMME_COMPLETION,
+    PROGRAMMES,
+    Dynamics,
+    WorldConfig,
 )
 
 ETHNICITY_NAMES = tuple(ETHNICITY_BASE)
 # Share of residents in each 5-year age band 0-4 ... 85-89 (a Wales-like pyramid).
-AGE_BAND_WEIGHTS = np.array([5.2, 5.6, 5.8, 5.6, 6.0, 6.2, 6.1, 6.0, 5.8, 6.4, 7.0, 7.0,
-                             6.6, 6.0, 5.8, 4.4, 3.2, 2.4])
+AGE_BAND_WEIGHTS = np.array([5.2, 5.6, 5.8, 5.6, 6.0, 6.2, 6.1, 6.0, 5.8, 6.4, 7.0, 7.0, 6.6, 6.0, 5.8, 4.4, 3.2, 2.4])
 
 
 def append_arrays(target, other) -> None:
@@ -37,12 +44,12 @@ def append_arrays(target, other) -> None:
 class Areas:
     """Small areas, sorted by local authority."""
 
-    area_id: np.ndarray          # str, LSOA-like code
+    area_id: np.ndarray  # str, LSOA-like code
     local_authority: np.ndarray  # str
-    deprivation: np.ndarray      # standardised latent deprivation, higher = more deprived
-    deprivation_rank: np.ndarray # 1 = most deprived
+    deprivation: np.ndarray  # standardised latent deprivation, higher = more deprived
+    deprivation_rank: np.ndarray  # 1 = most deprived
     policing_factor: np.ndarray  # the planted area recording bias
-    population: np.ndarray       # residents at the start (newcomers settle in proportion)
+    population: np.ndarray  # residents at the start (newcomers settle in proportion)
 
     def __len__(self) -> int:
         return len(self.area_id)
@@ -55,27 +62,27 @@ class Population:
     Births and newcomers are appended; the dead and those who left stay (not `present`).
     """
 
-    pseudonym: np.ndarray        # int64: person_id is "P" and this number
-    area: np.ndarray             # index into Areas: current (or last) small area
-    birth_day: np.ndarray        # datetime64[D]
-    male: np.ndarray             # bool
-    ethnicity: np.ndarray        # index into ETHNICITY_NAMES
-    disability: np.ndarray       # bool
-    household: np.ndarray        # int household number
-    partner: np.ndarray          # index of partner, -1 if none
-    ace: np.ndarray              # adverse childhood experiences, 0..7
-    deprivation: np.ndarray      # current area's deprivation copied per person
-    recording_factor: np.ndarray # area x group recording bias on offending
+    pseudonym: np.ndarray  # int64: person_id is "P" and this number
+    area: np.ndarray  # index into Areas: current (or last) small area
+    birth_day: np.ndarray  # datetime64[D]
+    male: np.ndarray  # bool
+    ethnicity: np.ndarray  # index into ETHNICITY_NAMES
+    disability: np.ndarray  # bool
+    household: np.ndarray  # int household number
+    partner: np.ndarray  # index of partner, -1 if none
+    ace: np.ndarray  # adverse childhood experiences, 0..7
+    deprivation: np.ndarray  # current area's deprivation copied per person
+    recording_factor: np.ndarray  # area x group recording bias on offending
     offending_trait: np.ndarray  # static part of the log offending hazard
-    domestic_trait: np.ndarray   # static part of the log domestic-abuse perpetration hazard (with a partner)
+    domestic_trait: np.ndarray  # static part of the log domestic-abuse perpetration hazard (with a partner)
     victim_trait: np.ndarray
     subject_trait: np.ndarray
-    effect: dict[str, np.ndarray]          # true individual effect of each programme, 0..1
-    completion: dict[str, np.ndarray]      # probability of completing each programme
-    present: np.ndarray          # bool: alive and living in Wales now
-    arrived_day: np.ndarray      # datetime64[D], NaT unless the person moved to Wales during the run
-    died_day: np.ndarray         # datetime64[D], NaT if alive
-    left_day: np.ndarray         # datetime64[D], NaT unless the person left Wales
+    effect: dict[str, np.ndarray]  # true individual effect of each programme, 0..1
+    completion: dict[str, np.ndarray]  # probability of completing each programme
+    present: np.ndarray  # bool: alive and living in Wales now
+    arrived_day: np.ndarray  # datetime64[D], NaT unless the person moved to Wales during the run
+    died_day: np.ndarray  # datetime64[D], NaT if alive
+    left_day: np.ndarray  # datetime64[D], NaT unless the person left Wales
 
     def __len__(self) -> int:
         return len(self.area)
@@ -85,7 +92,7 @@ class Population:
         """The pseudonyms as strings (object array), built on demand for tables."""
         return np.char.add("P", self.pseudonym.astype(str)).astype(object)
 
-    def append(self, other: "Population") -> None:
+    def append(self, other: Population) -> None:
         """Add `other`'s people at the end (their partner indexes are already global)."""
         append_arrays(self, other)
 
@@ -105,8 +112,9 @@ def build_areas(config: WorldConfig, rng: np.random.Generator) -> Areas:
     population = rng.multinomial(config.people, weights / weights.sum())
     local_authority = np.array(LOCAL_AUTHORITY_NAMES[:n_la], dtype=object)[la_of_area]
     area_id = np.array([f"W01{n:06d}" for n in range(1, n_areas + 1)], dtype=object)
-    return Areas(area_id, local_authority, deprivation, rank,
-                 np.where(over_policed, OVER_POLICED_AREA_FACTOR, 1.0), population)
+    return Areas(
+        area_id, local_authority, deprivation, rank, np.where(over_policed, OVER_POLICED_AREA_FACTOR, 1.0), population
+    )
 
 
 def _within_group_rank(group: np.ndarray, order_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,8 +129,9 @@ def _within_group_rank(group: np.ndarray, order_key: np.ndarray) -> tuple[np.nda
     return order, rank
 
 
-def pair_within_areas(idx: np.ndarray, area: np.ndarray, male: np.ndarray, age: np.ndarray,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def pair_within_areas(
+    idx: np.ndarray, area: np.ndarray, male: np.ndarray, age: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Pair the people `idx` into age-matched opposite-sex couples within each area: (men, women)."""
     if len(idx) == 0:
         return idx, idx
@@ -138,8 +147,7 @@ def pair_within_areas(idx: np.ndarray, area: np.ndarray, male: np.ndarray, age: 
     return idx[men], idx[order[women_pos]]
 
 
-def _pair_partners(area: np.ndarray, male: np.ndarray, age: np.ndarray,
-                   rng: np.random.Generator) -> np.ndarray:
+def _pair_partners(area: np.ndarray, male: np.ndarray, age: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Pair adults into couples within each area at the start; -1 if single."""
     n = len(area)
     partner = np.full(n, -1, dtype=np.int64)
@@ -149,8 +157,7 @@ def _pair_partners(area: np.ndarray, male: np.ndarray, age: np.ndarray,
     return partner
 
 
-def _households(area: np.ndarray, age: np.ndarray, partner: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
+def _households(area: np.ndarray, age: np.ndarray, partner: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Couples share a household; children join a random couple of their area, else live alone."""
     n = len(area)
     household = np.arange(n, dtype=np.int64)
@@ -163,7 +170,9 @@ def _households(area: np.ndarray, age: np.ndarray, partner: np.ndarray,
     start = np.concatenate([[0], np.cumsum(per_area)[:-1]])
     child_area = area[children]
     has_couple = per_area[child_area] > 0
-    pick = start[child_area] + np.floor(rng.random(len(children)) * np.maximum(per_area[child_area], 1)).astype(np.int64)
+    pick = start[child_area] + np.floor(rng.random(len(children)) * np.maximum(per_area[child_area], 1)).astype(
+        np.int64
+    )
     household[children[has_couple]] = couple_lead[pick[has_couple]]
     _, dense = np.unique(household, return_inverse=True)
     return dense.astype(np.int64)
@@ -195,8 +204,9 @@ def draw_ethnicity(deprivation: np.ndarray, rng: np.random.Generator) -> np.ndar
     """Ethnic group, minorities more common where deprived."""
     minority_odds = np.exp(0.6 * deprivation)
     base = np.array(list(ETHNICITY_BASE.values()))
-    weights = np.column_stack([np.full(len(deprivation), base[0])]
-                              + [base[k] * minority_odds for k in range(1, len(base))])
+    weights = np.column_stack(
+        [np.full(len(deprivation), base[0])] + [base[k] * minority_odds for k in range(1, len(base))]
+    )
     cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
     return (rng.random(len(deprivation))[:, None] > cumulative).sum(axis=1).clip(0, len(base) - 1)
 
@@ -207,9 +217,20 @@ def recording_factor(areas: Areas, area: np.ndarray, ethnicity: np.ndarray) -> n
     return areas.policing_factor[area] * group_factor[ethnicity]
 
 
-def new_people(d: Dynamics, areas: Areas, area: np.ndarray, birth_day: np.ndarray, male: np.ndarray,
-               ethnicity: np.ndarray, household: np.ndarray, partner: np.ndarray, arrived_day: np.ndarray,
-               pseudonym: np.ndarray, age: np.ndarray, rng: np.random.Generator) -> Population:
+def new_people(
+    d: Dynamics,
+    areas: Areas,
+    area: np.ndarray,
+    birth_day: np.ndarray,
+    male: np.ndarray,
+    ethnicity: np.ndarray,
+    household: np.ndarray,
+    partner: np.ndarray,
+    arrived_day: np.ndarray,
+    pseudonym: np.ndarray,
+    age: np.ndarray,
+    rng: np.random.Generator,
+) -> Population:
     """People with their latent traits (ACEs, propensities) and true programme effects drawn."""
     n = len(area)
     deprivation = areas.deprivation[area]
@@ -217,13 +238,27 @@ def new_people(d: Dynamics, areas: Areas, area: np.ndarray, birth_day: np.ndarra
     ace = _ace_counts(deprivation, rng)
     ace_capped = np.minimum(ace, 6)
     shared = rng.standard_normal(n)
-    offending_trait = (d.offending_intercept + d.offending_ace * ace_capped + d.offending_male * male
-                       + d.offending_deprivation * deprivation + d.offending_sd * shared)
-    domestic_trait = (d.domestic_intercept + d.domestic_ace * ace_capped + d.domestic_male * male
-                      + d.domestic_deprivation * deprivation + d.domestic_offending_link * shared
-                      + d.domestic_sd * rng.standard_normal(n))
-    victim_trait = (d.victim_intercept + d.victim_ace * ace_capped + d.victim_deprivation * deprivation
-                    + d.victim_sd * rng.standard_normal(n))
+    offending_trait = (
+        d.offending_intercept
+        + d.offending_ace * ace_capped
+        + d.offending_male * male
+        + d.offending_deprivation * deprivation
+        + d.offending_sd * shared
+    )
+    domestic_trait = (
+        d.domestic_intercept
+        + d.domestic_ace * ace_capped
+        + d.domestic_male * male
+        + d.domestic_deprivation * deprivation
+        + d.domestic_offending_link * shared
+        + d.domestic_sd * rng.standard_normal(n)
+    )
+    victim_trait = (
+        d.victim_intercept
+        + d.victim_ace * ace_capped
+        + d.victim_deprivation * deprivation
+        + d.victim_sd * rng.standard_normal(n)
+    )
     subject_trait = d.subject_intercept + d.subject_ace * ace_capped + d.subject_sd * rng.standard_normal(n)
     effect = {
         "drive": np.clip(0.55 - 0.07 * ace_capped + rng.normal(0, 0.1, n), 0, 0.9),
@@ -235,12 +270,27 @@ def new_people(d: Dynamics, areas: Areas, area: np.ndarray, birth_day: np.ndarra
     completion = {p: expit(logit(PROGRAMME_COMPLETION[p]) - 0.15 * (ace_capped - 2)) for p in PROGRAMMES}
     never = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     return Population(
-        pseudonym=pseudonym, area=area, birth_day=birth_day, male=male, ethnicity=ethnicity,
-        disability=disability, household=household, partner=partner, ace=ace, deprivation=deprivation,
-        recording_factor=recording_factor(areas, area, ethnicity), offending_trait=offending_trait,
-        domestic_trait=domestic_trait, victim_trait=victim_trait, subject_trait=subject_trait,
-        effect=effect, completion=completion, present=np.ones(n, dtype=bool), arrived_day=arrived_day,
-        died_day=never, left_day=never.copy(),
+        pseudonym=pseudonym,
+        area=area,
+        birth_day=birth_day,
+        male=male,
+        ethnicity=ethnicity,
+        disability=disability,
+        household=household,
+        partner=partner,
+        ace=ace,
+        deprivation=deprivation,
+        recording_factor=recording_factor(areas, area, ethnicity),
+        offending_trait=offending_trait,
+        domestic_trait=domestic_trait,
+        victim_trait=victim_trait,
+        subject_trait=subject_trait,
+        effect=effect,
+        completion=completion,
+        present=np.ones(n, dtype=bool),
+        arrived_day=arrived_day,
+        died_day=never,
+        left_day=never.copy(),
     )
 
 
@@ -254,6 +304,17 @@ def build_population(config: WorldConfig, areas: Areas, rng: np.random.Generator
     ethnicity = draw_ethnicity(areas.deprivation[area], rng)
     partner = _pair_partners(area, male, age, rng)
     household = _households(area, age, partner, rng)
-    return new_people(config.dynamics, areas, area, birth_day, male, ethnicity, household, partner,
-                      np.full(n, np.datetime64("NaT"), dtype="datetime64[D]"), _pseudonyms(n, rng),
-                      age, rng)
+    return new_people(
+        config.dynamics,
+        areas,
+        area,
+        birth_day,
+        male,
+        ethnicity,
+        household,
+        partner,
+        np.full(n, np.datetime64("NaT"), dtype="datetime64[D]"),
+        _pseudonyms(n, rng),
+        age,
+        rng,
+    )

@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 
 from riskloop.simulation.dynamics import (
-    OFFENDING_ROLES, advance, draw_offending, high_harm, label_event_rate, offending_hazards,
+    OFFENDING_ROLES,
+    advance,
+    draw_offending,
+    high_harm,
+    label_event_rate,
+    offending_hazards,
 )
 from riskloop.simulation.parameters import PARTIAL_EFFECT, WorldConfig
 from riskloop.simulation.streams import Streams
@@ -24,9 +29,15 @@ def load_config(world_dir: Path) -> WorldConfig:
     return WorldConfig.from_json((Path(world_dir) / "truth" / "world.json").read_text())
 
 
-def escalation_probability(world_dir: Path, as_of: date, horizon_days: int = 365,
-                           harm_threshold: float = 6.0, replicates: int = 32,
-                           seed: int = 0, equal_recording: bool = False) -> pd.DataFrame:
+def escalation_probability(
+    world_dir: Path,
+    as_of: date,
+    horizon_days: int = 365,
+    harm_threshold: float = 6.0,
+    replicates: int = 32,
+    seed: int = 0,
+    equal_recording: bool = False,
+) -> pd.DataFrame:
     """True probability that each person escalates in (as_of, as_of + horizon], per person.
 
     The world is re-run from its config to the month of `as_of` (same seed, same state; a world
@@ -38,13 +49,20 @@ def escalation_probability(world_dir: Path, as_of: date, horizon_days: int = 365
     config = load_config(world_dir)
     starts = month_starts(config)
     first_month = int(np.searchsorted(starts, np.datetime64(as_of, "D"), side="right")) - 1
-    return escalation_probability_from(simulate(config, until_month=first_month), horizon_days,
-                                       harm_threshold, replicates, seed, equal_recording)
+    return escalation_probability_from(
+        simulate(config, until_month=first_month), horizon_days, harm_threshold, replicates, seed, equal_recording
+    )
 
 
-def escalation_probability_from(sim: Simulation, horizon_days: int = 365, harm_threshold: float = 6.0,
-                                replicates: int = 32, seed: int = 0, equal_recording: bool = False,
-                                programme_effects: bool = True) -> pd.DataFrame:
+def escalation_probability_from(
+    sim: Simulation,
+    horizon_days: int = 365,
+    harm_threshold: float = 6.0,
+    replicates: int = 32,
+    seed: int = 0,
+    equal_recording: bool = False,
+    programme_effects: bool = True,
+) -> pd.DataFrame:
     """True escalation probability over the horizon from the start of month `sim.months`.
 
     Escalation is a *recorded* offending involvement in a high-harm incident, the label the models
@@ -83,8 +101,14 @@ def escalation_probability_from(sim: Simulation, horizon_days: int = 365, harm_t
     return pd.DataFrame({"person_id": pop.person_id.astype(str), "probability": 1 - survival / replicates})
 
 
-def offending_counts(sim: Simulation, from_month: int, to_month: int, harm_threshold: float | None = 6.0,
-                     recorded_only: bool = False, harm_weighted: bool = False) -> np.ndarray:
+def offending_counts(
+    sim: Simulation,
+    from_month: int,
+    to_month: int,
+    harm_threshold: float | None = 6.0,
+    recorded_only: bool = False,
+    harm_weighted: bool = False,
+) -> np.ndarray:
     """Per person: offending involvements (perpetrator or suspect) in months [from_month, to_month).
 
     True ones by default (recorded or not: the truth), or only the recorded ones; high-harm ones

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -15,7 +15,14 @@ from riskloop.features.io import write_parquet_atomic, write_text_atomic
 from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
 from riskloop.simulation.demography import step_demography
 from riskloop.simulation.dynamics import (
-    PROGRAMME_DURATION, ROLE_CODE, Events, Interventions, State, days_in_month, eligible, simulate_month,
+    PROGRAMME_DURATION,
+    ROLE_CODE,
+    Events,
+    Interventions,
+    State,
+    days_in_month,
+    eligible,
+    simulate_month,
     start_programme,
 )
 from riskloop.simulation.parameters import PROGRAMME_TIER, PROGRAMMES, WorldConfig
@@ -79,8 +86,7 @@ def month_starts(config: WorldConfig, months: int | None = None) -> np.ndarray:
     return starts
 
 
-def _run(sim: Simulation, stop: int, enrol: EnrolPolicy | None,
-         progress: Callable[[int, int], None] | None) -> None:
+def _run(sim: Simulation, stop: int, enrol: EnrolPolicy | None, progress: Callable[[int, int], None] | None) -> None:
     """Simulate months `sim.months` .. `stop - 1`: demography, the partnership's enrolments, incidents."""
     starts = month_starts(sim.config, stop)
     last_day = np.datetime64(sim.config.end, "D")
@@ -91,13 +97,33 @@ def _run(sim: Simulation, stop: int, enrol: EnrolPolicy | None,
         if month > 0:
             step_demography(sim.config, sim.areas, sim.people, sim.state, starts[month], streams)
         for enrolment in _as_list(enrol(sim, month) if enrol else None):
-            people = eligible(sim.people, sim.state, np.asarray(enrolment.person, dtype=np.int64),
-                              enrolment.programme, month)
-            start_programme(sim.people, sim.state, people, enrolment.programme, month, starts[month], span,
-                            streams, sim.interventions)
-        sim.next_incident = simulate_month(sim.people, sim.areas, sim.state, month, starts[month], last_day,
-                                           sim.config.dynamics, streams, sim.next_incident, sim.events,
-                                           sim.interventions)
+            people = eligible(
+                sim.people, sim.state, np.asarray(enrolment.person, dtype=np.int64), enrolment.programme, month
+            )
+            start_programme(
+                sim.people,
+                sim.state,
+                people,
+                enrolment.programme,
+                month,
+                starts[month],
+                span,
+                streams,
+                sim.interventions,
+            )
+        sim.next_incident = simulate_month(
+            sim.people,
+            sim.areas,
+            sim.state,
+            month,
+            starts[month],
+            last_day,
+            sim.config.dynamics,
+            streams,
+            sim.next_incident,
+            sim.events,
+            sim.interventions,
+        )
         sim.months = month + 1
         if progress:
             progress(month + 1 - first, stop - first)
@@ -110,8 +136,9 @@ def _as_list(item):
     return [item] if isinstance(item, (Enrolment, Surveillance)) else item
 
 
-def simulate(config: WorldConfig, until_month: int | None = None,
-             progress: Callable[[int, int], None] | None = None) -> Simulation:
+def simulate(
+    config: WorldConfig, until_month: int | None = None, progress: Callable[[int, int], None] | None = None
+) -> Simulation:
     """Run the world month by month from its start; stop before `until_month` if given.
 
     Deterministic: the same config (seed included) gives the same population, state and events.
@@ -126,8 +153,12 @@ def simulate(config: WorldConfig, until_month: int | None = None,
     return sim
 
 
-def extend(sim: Simulation, months: int, enrol: EnrolPolicy | None = None,
-           surveillance: Surveillance | Sequence[Surveillance] | None = None) -> None:
+def extend(
+    sim: Simulation,
+    months: int,
+    enrol: EnrolPolicy | None = None,
+    surveillance: Surveillance | Sequence[Surveillance] | None = None,
+) -> None:
     """Run `months` more whole months past the world's end, in place; `config.end` moves on.
 
     The world's own referrals keep running. `enrol(sim, month)`, called at the start of each month,
@@ -153,25 +184,29 @@ def extend(sim: Simulation, months: int, enrol: EnrolPolicy | None = None,
 
 def _areas_table(sim: Simulation) -> pa.Table:
     a = sim.areas
-    return pa.table({
-        "area_id": pa.array(a.area_id, pa.string()),
-        "local_authority": pa.array(a.local_authority, pa.string()),
-        "population": pa.array(np.bincount(sim.people.area[sim.people.present], minlength=len(a)), pa.int64()),
-        "deprivation_rank": pa.array(a.deprivation_rank, pa.int64()),
-    })
+    return pa.table(
+        {
+            "area_id": pa.array(a.area_id, pa.string()),
+            "local_authority": pa.array(a.local_authority, pa.string()),
+            "population": pa.array(np.bincount(sim.people.area[sim.people.present], minlength=len(a)), pa.int64()),
+            "deprivation_rank": pa.array(a.deprivation_rank, pa.int64()),
+        }
+    )
 
 
 def _people_table(sim: Simulation, ids: np.ndarray) -> pa.Table:
     p = sim.people
-    return pa.table({
-        "person_id": pa.array(ids, pa.string()),
-        "area_id": pa.array(sim.areas.area_id[p.area], pa.string()),
-        "birth_date": pa.array(p.birth_day, pa.date32()),
-        "sex": pa.array(np.where(p.male, "M", "F"), pa.string()),
-        "ethnicity": pa.array(np.array(ETHNICITY_NAMES, dtype=object)[p.ethnicity], pa.string()),
-        "disability": pa.array(np.where(p.disability, "Y", "N"), pa.string()),
-        "household_id": pa.array(np.char.add("H", p.household.astype(str)), pa.string()),
-    })
+    return pa.table(
+        {
+            "person_id": pa.array(ids, pa.string()),
+            "area_id": pa.array(sim.areas.area_id[p.area], pa.string()),
+            "birth_date": pa.array(p.birth_day, pa.date32()),
+            "sex": pa.array(np.where(p.male, "M", "F"), pa.string()),
+            "ethnicity": pa.array(np.array(ETHNICITY_NAMES, dtype=object)[p.ethnicity], pa.string()),
+            "disability": pa.array(np.where(p.disability, "Y", "N"), pa.string()),
+            "household_id": pa.array(np.char.add("H", p.household.astype(str)), pa.string()),
+        }
+    )
 
 
 def _incident_tables(sim: Simulation, ids: np.ndarray) -> tuple[pa.Table, pa.Table]:
@@ -211,43 +246,49 @@ def _interventions_table(sim: Simulation, ids: np.ndarray) -> pa.Table:
     finished = end <= end_of_data
     order = np.lexsort((person, start))
     n = len(order)
-    return pa.table({
-        "intervention_id": pa.array(np.arange(1, n + 1), pa.int64()),
-        "person_id": pa.array(ids[person[order]], pa.string()),
-        "programme": pa.array(programme[order], pa.string()),
-        "start_date": pa.array(start[order], pa.date32()),
-        "tier": pa.array([PROGRAMME_TIER[p] for p in programme[order]], pa.string()),
-        "end_date": pa.array(end[order], pa.date32(), mask=~finished[order]),
-        "completed": pa.array(completed[order], pa.bool_(), mask=~finished[order]),
-    })
+    return pa.table(
+        {
+            "intervention_id": pa.array(np.arange(1, n + 1), pa.int64()),
+            "person_id": pa.array(ids[person[order]], pa.string()),
+            "programme": pa.array(programme[order], pa.string()),
+            "start_date": pa.array(start[order], pa.date32()),
+            "tier": pa.array([PROGRAMME_TIER[p] for p in programme[order]], pa.string()),
+            "end_date": pa.array(end[order], pa.date32(), mask=~finished[order]),
+            "completed": pa.array(completed[order], pa.bool_(), mask=~finished[order]),
+        }
+    )
 
 
 def _truth_people(sim: Simulation, ids: np.ndarray) -> pa.Table:
     p = sim.people
     partner = np.where(p.partner >= 0, ids[np.maximum(p.partner, 0)], None)
-    return pa.table({
-        "person_id": pa.array(ids, pa.string()),
-        "arrived_date": pa.array(p.arrived_day, pa.date32()),
-        "died_date": pa.array(p.died_day, pa.date32()),
-        "left_date": pa.array(p.left_day, pa.date32()),
-        "ace_count": pa.array(p.ace, pa.int64()),
-        "partner_id": pa.array(partner, pa.string()),
-        "recording_factor": pa.array(p.recording_factor, pa.float64()),
-        "offending_trait": pa.array(p.offending_trait, pa.float64()),
-        "domestic_trait": pa.array(p.domestic_trait, pa.float64()),
-        "victim_trait": pa.array(p.victim_trait, pa.float64()),
-    })
+    return pa.table(
+        {
+            "person_id": pa.array(ids, pa.string()),
+            "arrived_date": pa.array(p.arrived_day, pa.date32()),
+            "died_date": pa.array(p.died_day, pa.date32()),
+            "left_date": pa.array(p.left_day, pa.date32()),
+            "ace_count": pa.array(p.ace, pa.int64()),
+            "partner_id": pa.array(partner, pa.string()),
+            "recording_factor": pa.array(p.recording_factor, pa.float64()),
+            "offending_trait": pa.array(p.offending_trait, pa.float64()),
+            "domestic_trait": pa.array(p.domestic_trait, pa.float64()),
+            "victim_trait": pa.array(p.victim_trait, pa.float64()),
+        }
+    )
 
 
 def _truth_effects(sim: Simulation, ids: np.ndarray) -> pa.Table:
     p = sim.people
     n = len(p)
-    return pa.table({
-        "person_id": pa.array(np.tile(ids, len(PROGRAMMES)), pa.string()),
-        "programme": pa.array(np.repeat(np.array(PROGRAMMES, dtype=object), n), pa.string()),
-        "effect": pa.array(np.concatenate([p.effect[k] for k in PROGRAMMES]), pa.float64()),
-        "completion_probability": pa.array(np.concatenate([p.completion[k] for k in PROGRAMMES]), pa.float64()),
-    })
+    return pa.table(
+        {
+            "person_id": pa.array(np.tile(ids, len(PROGRAMMES)), pa.string()),
+            "programme": pa.array(np.repeat(np.array(PROGRAMMES, dtype=object), n), pa.string()),
+            "effect": pa.array(np.concatenate([p.effect[k] for k in PROGRAMMES]), pa.float64()),
+            "completion_probability": pa.array(np.concatenate([p.completion[k] for k in PROGRAMMES]), pa.float64()),
+        }
+    )
 
 
 def write_world(sim: Simulation, out: Path) -> dict[str, int]:
@@ -255,10 +296,17 @@ def write_world(sim: Simulation, out: Path) -> dict[str, int]:
     out = Path(out)
     ids = sim.people.person_id
     recorded, true_incidents = _incident_tables(sim, ids)
-    tables = {"areas": _areas_table(sim), "people": _people_table(sim, ids),
-              "incidents": recorded, "interventions": _interventions_table(sim, ids)}
-    counts = write_dataset(out, tables, Coverage(sim.config.start, date.fromisoformat(str(sim.end)), "riskloop synthetic world",
-                                                sim.config.seed))
+    tables = {
+        "areas": _areas_table(sim),
+        "people": _people_table(sim, ids),
+        "incidents": recorded,
+        "interventions": _interventions_table(sim, ids),
+    }
+    counts = write_dataset(
+        out,
+        tables,
+        Coverage(sim.config.start, date.fromisoformat(str(sim.end)), "riskloop synthetic world", sim.config.seed),
+    )
     write_parquet_atomic(true_incidents, out / "truth" / "incidents.parquet")
     write_parquet_atomic(_truth_people(sim, ids), out / "truth" / "people.parquet")
     write_parquet_atomic(_truth_effects(sim, ids), out / "truth" / "effects.parquet")

@@ -29,8 +29,12 @@ if TYPE_CHECKING:
     from riskloop.spark.lists import spark_score_to_lists
     from riskloop.spark.session import spark_session
 
-_HOMES = {"spark_session": "session", "validate_on_spark": "contract", "spark_snapshots": "features",
-          "spark_score_to_lists": "lists"}
+_HOMES = {
+    "spark_session": "session",
+    "validate_on_spark": "contract",
+    "spark_snapshots": "features",
+    "spark_score_to_lists": "lists",
+}
 __all__ = ["spark_score_to_lists", "spark_session", "spark_snapshots", "validate_on_spark"]
 
 

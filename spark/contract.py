@@ -8,17 +8,18 @@ the declaration's order, and the report counts them by rule as `features.validat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from riskloop.artifacts.dataset import QUARANTINE_DIR
 from riskloop.features.rules import Rule, table_rules
 from riskloop.features.schema import CONTRACT, Reference, TableSchema
 from riskloop.features.snapshot import check_as_of_dates
-from riskloop.artifacts.dataset import QUARANTINE_DIR
 from riskloop.features.validate import TableReport, ValidationReport, parse_table, require_columns, rule_failures
 from riskloop.spark.storage import coverage_end, fingerprint, join, read_table, remove
 
@@ -38,11 +39,11 @@ def _only_row(aggregate: DataFrame) -> Row:
 class SparkData:
     """A data set validated by Spark: valid typed tables (cached), report, coverage end, fingerprint."""
 
-    valid: dict[str, "DataFrame"]
+    valid: dict[str, DataFrame]
     report: ValidationReport
     end: date
     fingerprint: str
-    areas: pd.DataFrame          # small: every valid area, in file order (collected once)
+    areas: pd.DataFrame  # small: every valid area, in file order (collected once)
     programmes: tuple[str, ...]
 
     def check_coverage(self, as_of_dates: list[date]) -> None:
@@ -56,23 +57,35 @@ class SparkData:
 def _typed_fields(schema: TableSchema, columns: list[str]):
     from pyspark.sql.types import BooleanType, DoubleType, StringType, StructField, TimestampNTZType
 
-    kinds = {"string": StringType(), "date": TimestampNTZType(), "int": DoubleType(), "float": DoubleType(),
-             "bool": BooleanType()}
+    kinds = {
+        "string": StringType(),
+        "date": TimestampNTZType(),
+        "int": DoubleType(),
+        "float": DoubleType(),
+        "bool": BooleanType(),
+    }
     return [StructField(c.name, kinds[c.kind]) for c in schema.columns if c.name in columns]
 
 
 def _row_checks(schema: TableSchema, columns: list[str], rules: dict[int, Rule], today: date):
     """mapInPandas body: each batch's typed columns and, for each row-local rule i, its reasons in `_r<i>`."""
+
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             table = parse_table(schema, batch[columns].reset_index(drop=True))
-            out = {"_row": batch["_row"].to_numpy(),
-                   **{k: v.to_numpy() if v.dtype.kind == "M" else v for k, v in table.typed.items()}}
+            out = {
+                "_row": batch["_row"].to_numpy(),
+                **{k: v.to_numpy() if v.dtype.kind == "M" else v for k, v in table.typed.items()},
+            }
             for i, rule in rules.items():
                 failure = rule_failures(rule, table, {}, today)
-                out[f"_r{i}"] = (np.full(len(batch), None, dtype=object) if failure is None else
-                                 failure.reasons.where(failure.rows).to_numpy(dtype=object, na_value=None))
+                out[f"_r{i}"] = (
+                    np.full(len(batch), None, dtype=object)
+                    if failure is None
+                    else failure.reasons.where(failure.rows).to_numpy(dtype=object, na_value=None)
+                )
             yield pd.DataFrame(out)
+
     return run
 
 
@@ -87,7 +100,7 @@ def _lookups(rules: list[Rule]) -> dict[Reference, tuple[str, ...]]:
     return {ref: tuple(dict.fromkeys(read)) for ref, read in found.items()}
 
 
-def _table_check(rule: Rule, parent: str, today: date) -> "Column":
+def _table_check(rule: Rule, parent: str, today: date) -> Column:
     """A rule across rows as a Spark column of reasons (null where the row passes); `parent` prefixes the
     columns its reference's join brought."""
     from pyspark.sql import Window
@@ -107,15 +120,21 @@ def _table_check(rule: Rule, parent: str, today: date) -> "Column":
     raise ValueError(f"a '{rule.kind}' rule cannot be checked across rows")
 
 
-def _checked(raw: "DataFrame", schema: TableSchema, columns: list[str], rules: list[Rule],
-             valid: dict[str, "DataFrame"], today: date) -> "DataFrame":
+def _checked(
+    raw: DataFrame, schema: TableSchema, columns: list[str], rules: list[Rule], valid: dict[str, DataFrame], today: date
+) -> DataFrame:
     """The table's typed columns, `_row`, and a column of reasons `_r<i>` for each of `rules`."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
     local = {i: rule for i, rule in enumerate(rules) if rule.row_local}
-    out_schema = StructType([StructField("_row", LongType()), *_typed_fields(schema, columns),
-                             *[StructField(f"_r{i}", StringType()) for i in local]])
+    out_schema = StructType(
+        [
+            StructField("_row", LongType()),
+            *_typed_fields(schema, columns),
+            *[StructField(f"_r{i}", StringType()) for i in local],
+        ]
+    )
     checked = raw.mapInPandas(_row_checks(schema, columns, local, today), out_schema)
     lookups = _lookups(rules)
     parents = {ref: f"_p{j}" for j, ref in enumerate(lookups)}
@@ -130,8 +149,9 @@ def _checked(raw: "DataFrame", schema: TableSchema, columns: list[str], rules: l
     return checked
 
 
-def validate_on_spark(spark: "SparkSession", data_uri: str, today: date | None = None,
-                      quarantine: bool = True) -> SparkData:
+def validate_on_spark(
+    spark: SparkSession, data_uri: str, today: date | None = None, quarantine: bool = True
+) -> SparkData:
     """Validate the four tables as `riskloop.artifacts.dataset.read_dataset` does (the same declared rules);
     quarantine to `_quarantine/<table>/` on the data set's URI."""
     from pyspark.sql import functions as F
@@ -148,10 +168,13 @@ def validate_on_spark(spark: "SparkSession", data_uri: str, today: date | None =
         checked = checked.withColumn("_reasons", F.array_compact(F.array(*[f"_r{i}" for i in range(len(rules))])))
         checked = checked.persist()
         named = [c.name for c in schema.columns if c.name in columns]
-        good = checked.where(F.size("_reasons") == 0).select("_row", *named).persist()   # _row: file order
+        good = checked.where(F.size("_reasons") == 0).select("_row", *named).persist()  # _row: file order
         bad = checked.where(F.size("_reasons") > 0).select("_row", "_reasons")
-        totals = _only_row(checked.agg(F.count(F.lit(1)), F.count_if(F.size("_reasons") > 0),
-                                       *[F.count(f"_r{i}") for i in range(len(rules))]))
+        totals = _only_row(
+            checked.agg(
+                F.count(F.lit(1)), F.count_if(F.size("_reasons") > 0), *[F.count(f"_r{i}") for i in range(len(rules))]
+            )
+        )
         counts: dict[str, int] = {}
         for rule, failed in zip(rules, totals[2:], strict=True):
             if failed:
@@ -168,8 +191,9 @@ def validate_on_spark(spark: "SparkSession", data_uri: str, today: date | None =
     return SparkData(valid, ValidationReport(reports), end, fingerprint(spark, data_uri), areas, programmes)
 
 
-def _write_quarantine(spark: "SparkSession", data_uri: str, name: str, raw: "DataFrame", bad: "DataFrame",
-                      columns: list[str], rows: int) -> None:
+def _write_quarantine(
+    spark: SparkSession, data_uri: str, name: str, raw: DataFrame, bad: DataFrame, columns: list[str], rows: int
+) -> None:
     """`_quarantine/<table>/` (CSV parts with a header: row, the raw columns, reason); removed when none fails."""
     from pyspark.sql import functions as F
 
@@ -177,13 +201,19 @@ def _write_quarantine(spark: "SparkSession", data_uri: str, name: str, raw: "Dat
     if not rows:
         remove(spark, target)
         return
-    quarantined = (raw.join(bad, "_row").orderBy("_row")
-                   .select(F.col("_row").alias("row"), *[F.col(c).cast("string") for c in columns],
-                           F.array_join("_reasons", "; ").alias("reason")))
+    quarantined = (
+        raw.join(bad, "_row")
+        .orderBy("_row")
+        .select(
+            F.col("_row").alias("row"),
+            *[F.col(c).cast("string") for c in columns],
+            F.array_join("_reasons", "; ").alias("reason"),
+        )
+    )
     quarantined.coalesce(1).write.mode("overwrite").csv(target, header=True, quoteAll=True)
 
 
-def _last_incident(incidents: "DataFrame") -> date | None:
+def _last_incident(incidents: DataFrame) -> date | None:
     from pyspark.sql import functions as F
 
     last = _only_row(incidents.agg(F.max("date")))[0]

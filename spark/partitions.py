@@ -7,9 +7,10 @@ rates), summed from each batch by `features.snapshot.count_by_area`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from riskloop.spark.contract import SparkData
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-KEY = "_key"     # a group: a local authority
+KEY = "_key"  # a group: a local authority
 _KIND = "_kind"  # which table a row of a group comes from
 
 
@@ -45,7 +46,7 @@ def day_number(t: date) -> int:
     return int(np.datetime64(t, "D").astype(np.int64))
 
 
-def grouped(data: SparkData) -> "DataFrame":
+def grouped(data: SparkData) -> DataFrame:
     """One frame of every group's rows (`_kind`: people, incidents, others, interventions), keyed by `KEY`:
     the person's local authority, or for a household the first (sorted) authority of its members."""
     from pyspark.sql import functions as F
@@ -55,20 +56,33 @@ def grouped(data: SparkData) -> "DataFrame":
     keyed = people.join(F.broadcast(la), "area_id", "left")
     key = F.col("local_authority")
     if "household_id" in people.columns:
-        households = (keyed.where(F.col("household_id").isNotNull()).groupBy("household_id")
-                      .agg(F.min("local_authority").alias("_household_key")))
+        households = (
+            keyed.where(F.col("household_id").isNotNull())
+            .groupBy("household_id")
+            .agg(F.min("local_authority").alias("_household_key"))
+        )
         keyed = keyed.join(households, "household_id", "left")
         key = F.coalesce(F.col("_household_key"), key)
     keyed = keyed.withColumn(KEY, key).drop("local_authority", "_household_key")
     keys = keyed.select("person_id", KEY)
     inc = incidents.join(keys, "person_id")
     shared = inc.select("incident_id", F.col(KEY).alias("_with")).distinct()
-    others = (inc.join(shared, "incident_id").where(F.col(KEY) != F.col("_with"))
-              .select(F.col("_with").alias(KEY), "incident_id", F.col("person_id").alias("_other_person"),
-                      F.col("date").alias("_other_date")))
-    parts = [keyed.withColumn(_KIND, F.lit("people")), inc.withColumn(_KIND, F.lit("incidents")),
-             others.withColumn(_KIND, F.lit("others")),
-             interventions.join(keys, "person_id").withColumn(_KIND, F.lit("interventions"))]
+    others = (
+        inc.join(shared, "incident_id")
+        .where(F.col(KEY) != F.col("_with"))
+        .select(
+            F.col("_with").alias(KEY),
+            "incident_id",
+            F.col("person_id").alias("_other_person"),
+            F.col("date").alias("_other_date"),
+        )
+    )
+    parts = [
+        keyed.withColumn(_KIND, F.lit("people")),
+        inc.withColumn(_KIND, F.lit("incidents")),
+        others.withColumn(_KIND, F.lit("others")),
+        interventions.join(keys, "person_id").withColumn(_KIND, F.lit("interventions")),
+    ]
     frame = parts[0]
     for part in parts[1:]:
         frame = frame.unionByName(part, allowMissingColumns=True)
@@ -82,8 +96,12 @@ def _area_counts(data: SparkData, days: list[int]) -> dict[int, np.ndarray]:
 
     n_areas, n_types = len(data.areas), len(INCIDENT_TYPES)
     area_codes = pd.Index(data.areas["area_id"])
-    rows = (data.valid["incidents"].select("person_id", "date", "type")
-            .join(data.valid["people"].select("person_id", "area_id"), "person_id").drop("person_id"))
+    rows = (
+        data.valid["incidents"]
+        .select("person_id", "date", "type")
+        .join(data.valid["people"].select("person_id", "area_id"), "person_id")
+        .drop("person_id")
+    )
 
     def count(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
@@ -95,8 +113,9 @@ def _area_counts(data: SparkData, days: list[int]) -> dict[int, np.ndarray]:
                 cell = np.flatnonzero(counts)
                 yield pd.DataFrame({"t": t, "cell": cell, "n": counts[cell]})
 
-    summed: pd.DataFrame = (rows.mapInPandas(count, "t long, cell long, n long").groupBy("t", "cell").agg(F.sum("n").alias("n"))
-              .toPandas())
+    summed: pd.DataFrame = (
+        rows.mapInPandas(count, "t long, cell long, n long").groupBy("t", "cell").agg(F.sum("n").alias("n")).toPandas()
+    )
     out = {}
     for t in days:
         flat = np.zeros(2 * n_areas * n_types, dtype=np.int64)
@@ -108,9 +127,16 @@ def _area_counts(data: SparkData, days: list[int]) -> dict[int, np.ndarray]:
 
 def partition_context(data: SparkData, as_of_dates: list[date]) -> PartitionContext:
     columns = {t: tuple(data.valid[t].columns) for t in ("people", "incidents", "interventions")}
-    return PartitionContext(data.areas, data.programmes, _area_counts(data, [day_number(t) for t in as_of_dates]),
-                            data.end, data.fingerprint, columns["people"], columns["incidents"],
-                            columns["interventions"])
+    return PartitionContext(
+        data.areas,
+        data.programmes,
+        _area_counts(data, [day_number(t) for t in as_of_dates]),
+        data.end,
+        data.fingerprint,
+        columns["people"],
+        columns["incidents"],
+        columns["interventions"],
+    )
 
 
 def prepared_partition(rows: pd.DataFrame, ctx: PartitionContext) -> PreparedData:
@@ -123,9 +149,15 @@ def prepared_partition(rows: pd.DataFrame, ctx: PartitionContext) -> PreparedDat
 
     others = rows.loc[kind == "others", ["incident_id", "_other_person", "_other_date"]]
     others = others.set_axis(["incident_id", "person_id", "date"], axis=1).reset_index(drop=True)
-    dataset = Dataset(ctx.areas, table("people", ctx.people_columns), table("incidents", ctx.incident_columns),
-                      table("interventions", ctx.intervention_columns), ctx.fingerprint, ctx.end,
-                      ValidationReport({}))
+    dataset = Dataset(
+        ctx.areas,
+        table("people", ctx.people_columns),
+        table("incidents", ctx.incident_columns),
+        table("interventions", ctx.intervention_columns),
+        ctx.fingerprint,
+        ctx.end,
+        ValidationReport({}),
+    )
     return PreparedData.from_dataset(dataset, ctx.programmes, others, ctx.area_counts)
 
 
@@ -137,9 +169,12 @@ def spark_catalogue(data: SparkData, config: SnapshotConfig) -> list[FeatureSpec
 def snapshot_columns(data: SparkData, config: SnapshotConfig, catalogue: list[FeatureSpec]) -> list[tuple[str, str]]:
     """(name, Spark type) of `build_snapshot`'s columns: ids, features, label, protected columns."""
     protected = snapshot_protected(config, disability="disability" in data.valid["people"].columns)
-    return ([(name, "timestamp_ntz" if name == "as_of" else "string") for name in ID_COLUMNS]
-            + [(spec.name, "double") for spec in catalogue] + [("label", "double")]
-            + [(name, "string") for name in protected])
+    return (
+        [(name, "timestamp_ntz" if name == "as_of" else "string") for name in ID_COLUMNS]
+        + [(spec.name, "double") for spec in catalogue]
+        + [("label", "double")]
+        + [(name, "string") for name in protected]
+    )
 
 
 def spark_schema(columns: list[tuple[str, str]]) -> str:
@@ -148,6 +183,13 @@ def spark_schema(columns: list[tuple[str, str]]) -> str:
 
 def as_output(frame: pd.DataFrame, columns: list[tuple[str, str]]) -> pd.DataFrame:
     """The frame's columns in the declared order and types (text as plain objects: one Arrow chunk)."""
-    return pd.DataFrame({name: frame[name].to_numpy(dtype=float) if kind == "double"
-                         else frame[name].to_numpy(dtype=object) if kind == "string" else frame[name].to_numpy()
-                         for name, kind in columns})
+    return pd.DataFrame(
+        {
+            name: frame[name].to_numpy(dtype=float)
+            if kind == "double"
+            else frame[name].to_numpy(dtype=object)
+            if kind == "string"
+            else frame[name].to_numpy()
+            for name, kind in columns
+        }
+    )

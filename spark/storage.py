@@ -6,10 +6,11 @@ import hashlib
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,7 +27,7 @@ def join(uri: str, name: str) -> str:
     return uri.rstrip("/") + "/" + name
 
 
-def hadoop_path(spark: "SparkSession", uri: str):
+def hadoop_path(spark: SparkSession, uri: str):
     """(Hadoop Path, its FileSystem) of a URI."""
     jvm = spark.sparkContext._jvm
     if jvm is None:
@@ -35,19 +36,19 @@ def hadoop_path(spark: "SparkSession", uri: str):
     return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
 
-def exists(spark: "SparkSession", uri: str) -> bool:
+def exists(spark: SparkSession, uri: str) -> bool:
     path, fs = hadoop_path(spark, uri)
     return bool(fs.exists(path))
 
 
-def remove(spark: "SparkSession", uri: str) -> None:
+def remove(spark: SparkSession, uri: str) -> None:
     """Delete a file or folder (recursively) if it is there."""
     path, fs = hadoop_path(spark, uri)
     if fs.exists(path):
         fs.delete(path, True)
 
 
-def read_table(spark: "SparkSession", data_uri: str, name: str) -> "DataFrame":
+def read_table(spark: SparkSession, data_uri: str, name: str) -> DataFrame:
     """NAME.parquet or NAME.csv (all cells as text) under `data_uri`, with each row's 1-based number in `_row`."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import DateType, TimestampNTZType
@@ -63,12 +64,16 @@ def read_table(spark: "SparkSession", data_uri: str, name: str) -> "DataFrame":
     else:
         raw = spark.read.parquet(uri)
     # dates arrive as naive timestamps, as pandas reads them (no per-cell date objects)
-    raw = raw.select(*[F.col(f.name).cast(TimestampNTZType()) if isinstance(f.dataType, DateType) else F.col(f.name)
-                       for f in raw.schema.fields])
+    raw = raw.select(
+        *[
+            F.col(f.name).cast(TimestampNTZType()) if isinstance(f.dataType, DateType) else F.col(f.name)
+            for f in raw.schema.fields
+        ]
+    )
     return _with_row_numbers(raw)
 
 
-def _with_row_numbers(raw: "DataFrame") -> "DataFrame":
+def _with_row_numbers(raw: DataFrame) -> DataFrame:
     """Number rows 1.. in file order without a pass through Python: per-partition offsets from one count."""
     from pyspark.sql import functions as F
 
@@ -84,7 +89,7 @@ def _with_row_numbers(raw: "DataFrame") -> "DataFrame":
     return tagged.withColumn("_row", number.cast("long")).drop("_pid", "_mid")
 
 
-def coverage_end(spark: "SparkSession", data_uri: str) -> date | None:
+def coverage_end(spark: SparkSession, data_uri: str) -> date | None:
     """The `end` of the data set's `dataset.json`, if it has one (`artifacts.dataset.read_coverage` on a URI)."""
     uri = join(data_uri, COVERAGE_FILE)
     if not exists(spark, uri):
@@ -93,10 +98,10 @@ def coverage_end(spark: "SparkSession", data_uri: str) -> date | None:
     return date.fromisoformat(end) if end else None
 
 
-def fingerprint(spark: "SparkSession", data_uri: str) -> str:
+def fingerprint(spark: SparkSession, data_uri: str) -> str:
     """The local engine's fingerprint for a local folder; elsewhere SHA-256 of each table file's name, size
     and modification time (reading every byte of a cluster's tables to the driver would defeat the engine)."""
-    local = Path(data_uri[len("file:"):] if data_uri.startswith("file:") else data_uri)
+    local = Path(data_uri[len("file:") :] if data_uri.startswith("file:") else data_uri)
     if "://" not in data_uri and local.is_dir():
         return data_fingerprint(local, TABLE_NAMES)
     digest = hashlib.sha256()
@@ -106,7 +111,9 @@ def fingerprint(spark: "SparkSession", data_uri: str) -> str:
             if exists(spark, uri):
                 path, fs = hadoop_path(spark, uri)
                 for status in fs.listStatus(path):
-                    digest.update(f"{status.getPath().getName()}:{status.getLen()}:{status.getModificationTime()}".encode())
+                    digest.update(
+                        f"{status.getPath().getName()}:{status.getLen()}:{status.getModificationTime()}".encode()
+                    )
     return digest.hexdigest()[:16]
 
 
@@ -141,10 +148,12 @@ def assemble(parts: str, target: Path, metadata: dict[bytes, bytes] | None = Non
 
 def _local_types(schema: pa.Schema) -> pa.Schema:
     """The local engine's types: dates as date32, naive timestamps in seconds; no Spark metadata."""
+
     def local(field: pa.Field) -> pa.Field:
         if pa.types.is_date(field.type):
             return field.with_type(pa.date32())
         if pa.types.is_timestamp(field.type) and field.type.tz is None:
             return field.with_type(pa.timestamp("s"))
         return field
+
     return pa.schema([local(f) for f in schema])

@@ -32,19 +32,44 @@ def world_20k(tmp_path_factory) -> Path:
 
 def hand_tables() -> dict[str, pd.DataFrame]:
     """A tiny valid data set, as a partner would send it (all cells as text)."""
-    areas = pd.DataFrame({"area_id": ["A1", "A2"], "local_authority": ["Cardiff", "Swansea"],
-                          "population": ["1500", "1700"], "deprivation_rank": ["1", "2"]})
-    people = pd.DataFrame({"person_id": ["p1", "p2", "p3"], "area_id": ["A1", "A1", "A2"],
-                           "birth_date": ["1990-05-01", "1985-01-20", "2008-03-03"],
-                           "sex": ["M", "F", "M"], "ethnicity": ["White", "Black", "Asian"]})
-    incidents = pd.DataFrame({"incident_id": ["i1", "i1", "i2", "i3"], "person_id": ["p1", "p2", "p1", "p3"],
-                              "date": ["2023-02-01", "2023-02-01", "2023-06-10", "2023-07-01"],
-                              "type": ["domestic_abuse", "domestic_abuse", "violence_with_injury", "asb"],
-                              "role": ["perpetrator", "victim", "suspect", "perpetrator"],
-                              "harm": ["4.5", "4.5", "9", "0.5"]})
-    interventions = pd.DataFrame({"intervention_id": ["v1"], "person_id": ["p1"], "programme": ["drive"],
-                                  "start_date": ["2023-03-01"], "tier": ["tertiary"],
-                                  "end_date": ["2023-12-01"], "completed": ["true"]})
+    areas = pd.DataFrame(
+        {
+            "area_id": ["A1", "A2"],
+            "local_authority": ["Cardiff", "Swansea"],
+            "population": ["1500", "1700"],
+            "deprivation_rank": ["1", "2"],
+        }
+    )
+    people = pd.DataFrame(
+        {
+            "person_id": ["p1", "p2", "p3"],
+            "area_id": ["A1", "A1", "A2"],
+            "birth_date": ["1990-05-01", "1985-01-20", "2008-03-03"],
+            "sex": ["M", "F", "M"],
+            "ethnicity": ["White", "Black", "Asian"],
+        }
+    )
+    incidents = pd.DataFrame(
+        {
+            "incident_id": ["i1", "i1", "i2", "i3"],
+            "person_id": ["p1", "p2", "p1", "p3"],
+            "date": ["2023-02-01", "2023-02-01", "2023-06-10", "2023-07-01"],
+            "type": ["domestic_abuse", "domestic_abuse", "violence_with_injury", "asb"],
+            "role": ["perpetrator", "victim", "suspect", "perpetrator"],
+            "harm": ["4.5", "4.5", "9", "0.5"],
+        }
+    )
+    interventions = pd.DataFrame(
+        {
+            "intervention_id": ["v1"],
+            "person_id": ["p1"],
+            "programme": ["drive"],
+            "start_date": ["2023-03-01"],
+            "tier": ["tertiary"],
+            "end_date": ["2023-12-01"],
+            "completed": ["true"],
+        }
+    )
     return {"areas": areas, "people": people, "incidents": incidents, "interventions": interventions}
 
 
@@ -101,9 +126,15 @@ def escalation_run(world_20k):
     from riskloop.pipelines.train import train
 
     config = with_data(load_config(Path(__file__).parent.parent / "experiments" / "escalation.yaml"), world_20k)
-    config = dataclasses.replace(config, name="esc-session", threads=2, models=dataclasses.replace(
-        config.models, lightgbm={"num_leaves": [15], "n_estimators": [300], "learning_rate": [0.05],
-                                 "min_child_samples": [50]}))
+    config = dataclasses.replace(
+        config,
+        name="esc-session",
+        threads=2,
+        models=dataclasses.replace(
+            config.models,
+            lightgbm={"num_leaves": [15], "n_estimators": [300], "learning_rate": [0.05], "min_child_samples": [50]},
+        ),
+    )
     data = model_data(config)
     return config, data, train(data, config)
 
@@ -111,20 +142,39 @@ def escalation_run(world_20k):
 def hand_contract() -> ModelContract:
     """A complete model contract for a model on two features (`age`, `priors`)."""
     return ModelContract(
-        name="escalation", registered_model="riskloop-escalation", model_group="toy", snapshot=SnapshotConfig(),
-        features=("age", "priors"), categorical=(), protected=("sex",), protected_as_features=(), audit=AuditConfig(),
-        capacity=0.05, band_cuts=tuple(i / 20 for i in range(1, 20)), bands=Bands(),
-        training_window=(date(2022, 1, 1), date(2023, 1, 1)), calibration_window=(date(2023, 7, 1), date(2023, 7, 1)),
-        test_window=(date(2024, 7, 1), date(2024, 7, 1)), data_fingerprint="fp-123", config_hash="cfg",
-        riskloop_version="0.1.0")
+        name="escalation",
+        registered_model="riskloop-escalation",
+        model_group="toy",
+        snapshot=SnapshotConfig(),
+        features=("age", "priors"),
+        categorical=(),
+        protected=("sex",),
+        protected_as_features=(),
+        audit=AuditConfig(),
+        capacity=0.05,
+        band_cuts=tuple(i / 20 for i in range(1, 20)),
+        bands=Bands(),
+        training_window=(date(2022, 1, 1), date(2023, 1, 1)),
+        calibration_window=(date(2023, 7, 1), date(2023, 7, 1)),
+        test_window=(date(2024, 7, 1), date(2024, 7, 1)),
+        data_fingerprint="fp-123",
+        config_hash="cfg",
+        riskloop_version="0.1.0",
+    )
 
 
 def hand_manifest(as_of: date, units: dict[str, UnitCounts]) -> Manifest:
     """The manifest of a scores folder made by hand (the model `riskloop-escalation` v3)."""
     cohort, listed = sum(u.cohort for u in units.values()), sum(u.listed for u in units.values())
     return Manifest(
-        riskloop_version="0.1.0", scored_at="2025-07-02T03:00:00+00:00", as_of=as_of,
+        riskloop_version="0.1.0",
+        scored_at="2025-07-02T03:00:00+00:00",
+        as_of=as_of,
         model=ModelRef("riskloop-escalation", "3", "run-abc", "models:/riskloop-escalation@champion"),
-        contract=hand_contract(), data=DataRef("world", "fp-123", date(2025, 12, 31), "_quarantine/ in the data set folder"),
-        counts=Counts({}, cohort, cohort, listed, units, True), capacity={"kind": "places per unit", "places": 10},
-        engine="local", runtime_seconds=0.1)
+        contract=hand_contract(),
+        data=DataRef("world", "fp-123", date(2025, 12, 31), "_quarantine/ in the data set folder"),
+        counts=Counts({}, cohort, cohort, listed, units, True),
+        capacity={"kind": "places per unit", "places": 10},
+        engine="local",
+        runtime_seconds=0.1,
+    )

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import hand_manifest
 from fastapi.testclient import TestClient
 from mlflow.models import infer_signature
 from typer.testing import CliRunner
@@ -30,34 +31,66 @@ from riskloop.serving.server import wait_until_healthy
 from riskloop.serving.settings import ServeSettings
 from riskloop.serving.tokens import create_token, hash_token, load_tokens
 
-from conftest import hand_manifest
-
 REPO = Path(__file__).parent.parent
 FEATURES = pd.DataFrame({"age": [30.0, 45.0, 19.0, 62.5], "priors": [0.0, 3.0, 1.0, 7.0]})
-SCHEMA = pa.schema([("person_id", pa.string()), ("area_id", pa.string()), ("local_authority", pa.string()),
-                    ("unit", pa.string()), ("rank", pa.int64()), ("listed", pa.bool_()), ("risk", pa.float64()),
-                    ("band", pa.int64()), ("band_label", pa.string()), ("prevention_tier", pa.string()),
-                    ("reason_1", pa.string()), ("reason_2", pa.string()), ("reason_3", pa.string()),
-                    ("model_name", pa.string()), ("model_version", pa.string()), ("run_id", pa.string()),
-                    ("data_fingerprint", pa.string()), ("as_of", pa.date32()), ("scored_at", pa.string())])
-MANIFEST = hand_manifest(date(2025, 7, 1), {"Cardiff": UnitCounts(15, 10, 10), "W02a": UnitCounts(4, 3, 3),
-                                             "W02b": UnitCounts(4, 3, 3)})
+SCHEMA = pa.schema(
+    [
+        ("person_id", pa.string()),
+        ("area_id", pa.string()),
+        ("local_authority", pa.string()),
+        ("unit", pa.string()),
+        ("rank", pa.int64()),
+        ("listed", pa.bool_()),
+        ("risk", pa.float64()),
+        ("band", pa.int64()),
+        ("band_label", pa.string()),
+        ("prevention_tier", pa.string()),
+        ("reason_1", pa.string()),
+        ("reason_2", pa.string()),
+        ("reason_3", pa.string()),
+        ("model_name", pa.string()),
+        ("model_version", pa.string()),
+        ("run_id", pa.string()),
+        ("data_fingerprint", pa.string()),
+        ("as_of", pa.date32()),
+        ("scored_at", pa.string()),
+    ]
+)
+MANIFEST = hand_manifest(
+    date(2025, 7, 1), {"Cardiff": UnitCounts(15, 10, 10), "W02a": UnitCounts(4, 3, 3), "W02b": UnitCounts(4, 3, 3)}
+)
 
 
 def person(pseudonym, la, area, unit, rank, listed, risk) -> dict:
-    return {"person_id": pseudonym, "area_id": area, "local_authority": la, "unit": unit, "rank": rank,
-            "listed": listed, "risk": risk, "band": max(1, int(risk * 20) + 1),
-            "band_label": "high" if risk > 0.6 else "low",
-            "prevention_tier": "tertiary" if listed else "primary", "reason_1": "prior violence" if listed else "",
-            "reason_2": "recent harm" if listed else "", "reason_3": "", "model_name": "riskloop-escalation",
-            "model_version": "3", "run_id": "run-abc", "data_fingerprint": "fp-123", "as_of": date(2025, 7, 1),
-            "scored_at": "2025-07-02T03:00:00+00:00"}
+    return {
+        "person_id": pseudonym,
+        "area_id": area,
+        "local_authority": la,
+        "unit": unit,
+        "rank": rank,
+        "listed": listed,
+        "risk": risk,
+        "band": max(1, int(risk * 20) + 1),
+        "band_label": "high" if risk > 0.6 else "low",
+        "prevention_tier": "tertiary" if listed else "primary",
+        "reason_1": "prior violence" if listed else "",
+        "reason_2": "recent harm" if listed else "",
+        "reason_3": "",
+        "model_name": "riskloop-escalation",
+        "model_version": "3",
+        "run_id": "run-abc",
+        "data_fingerprint": "fp-123",
+        "as_of": date(2025, 7, 1),
+        "scored_at": "2025-07-02T03:00:00+00:00",
+    }
 
 
 def score_rows() -> list[dict]:
     """Cardiff ranked as one unit (15 people, 10 listed); Swansea ranked within two areas (4 each, 3 listed)."""
-    rows = [person(f"pz-cdf-{r:02d}", "Cardiff", f"W01{r % 2}", "Cardiff", r, r <= 10, 0.95 - 0.05 * r)
-            for r in range(1, 16)]
+    rows = [
+        person(f"pz-cdf-{r:02d}", "Cardiff", f"W01{r % 2}", "Cardiff", r, r <= 10, 0.95 - 0.05 * r)
+        for r in range(1, 16)
+    ]
     for area, top in (("W02a", 0.8), ("W02b", 0.9)):
         rows += [person(f"pz-swa-{area}-{r}", "Swansea", area, area, r, r <= 3, top - 0.1 * r) for r in range(1, 5)]
     return rows
@@ -80,19 +113,27 @@ def model_uri(tracking_dir):
     mlflow.set_registry_uri(uri)
     try:
         experiment = mlflow.get_experiment_by_name("api-toy")
-        experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(
-            "api-toy", artifact_location=(tracking_dir / "mlruns").as_uri())
-        example_output = pd.DataFrame({"risk": [0.1], "band": [3], "band_label": ["low"], "reason_1": ["a"],
-                                       "reason_2": ["b"], "reason_3": [""]})
+        experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else mlflow.create_experiment("api-toy", artifact_location=(tracking_dir / "mlruns").as_uri())
+        )
+        example_output = pd.DataFrame(
+            {"risk": [0.1], "band": [3], "band_label": ["low"], "reason_1": ["a"], "reason_2": ["b"], "reason_3": [""]}
+        )
         with warnings.catch_warnings():  # the integer output `band` is never missing
             warnings.filterwarnings("ignore", message=".*integer column.*")
             signature = infer_signature(FEATURES, example_output, params={"reasons": 0})
         with mlflow.start_run(experiment_id=experiment_id):
             mlflow.log_metric("roc_auc", 0.71)
-            info = mlflow.pyfunc.log_model(name="model", python_model=str(REPO / "tests" / "toy_model.py"),
-                                           signature=signature,
-                                           input_example=FEATURES.head(2), registered_model_name="riskloop-api-toy",
-                                           pip_requirements=["mlflow"])
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(REPO / "tests" / "toy_model.py"),
+                signature=signature,
+                input_example=FEATURES.head(2),
+                registered_model_name="riskloop-api-toy",
+                pip_requirements=["mlflow"],
+            )
         yield f"models:/riskloop-api-toy/{info.registered_model_version}"
     finally:
         mlflow.set_tracking_uri(previous[0])
@@ -102,20 +143,24 @@ def model_uri(tracking_dir):
 @pytest.fixture(scope="module")
 def tokens(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     path = tmp_path_factory.mktemp("tokens") / "tokens.jsonl"
-    return path, {name: create_token(path, name, scopes) for name, scopes in
-                  (("cardiff", ("Cardiff",)), ("wales", ("all",)), ("burst", ("Swansea",)))}
+    return path, {
+        name: create_token(path, name, scopes)
+        for name, scopes in (("cardiff", ("Cardiff",)), ("wales", ("all",)), ("burst", ("Swansea",)))
+    }
 
 
 def settings(tmp_path, scores_dir, tokens, **overrides) -> ServeSettings:
-    return ServeSettings(**{"scores": scores_dir, "tokens": tokens[0], "audit_log": tmp_path / "audit.jsonl",
-                            **overrides})
+    return ServeSettings(
+        **{"scores": scores_dir, "tokens": tokens[0], "audit_log": tmp_path / "audit.jsonl", **overrides}
+    )
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, scores_dir, tokens, model_uri):
     """Scores and model, with a rate limit no test reaches."""
-    app = create_app(settings(tmp_path_factory.mktemp("app"), scores_dir, tokens, model_uri=model_uri,
-                              rate=10_000.0, burst=10_000))
+    app = create_app(
+        settings(tmp_path_factory.mktemp("app"), scores_dir, tokens, model_uri=model_uri, rate=10_000.0, burst=10_000)
+    )
     with TestClient(app) as c:
         yield c
 
@@ -144,8 +189,12 @@ def test_tokens_file_keeps_only_hashes(tmp_path):
 
 def test_missing_or_bad_token_is_401(client, tokens):
     for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": f"Basic {tokens[1]['wales']}"}):
-        for method, path in (("GET", "/people/pz-cdf-01"), ("GET", "/lists/Cardiff"), ("GET", "/model"),
-                             ("POST", "/invocations")):
+        for method, path in (
+            ("GET", "/people/pz-cdf-01"),
+            ("GET", "/lists/Cardiff"),
+            ("GET", "/model"),
+            ("POST", "/invocations"),
+        ):
             response = client.request(method, path, headers=headers)
             assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
 
@@ -172,15 +221,27 @@ def test_unknown_person_or_local_authority_is_404(client, tokens):
 
 
 def test_lists_are_paged_in_rank_order(client, tokens):
-    pages = [client.get("/lists/Cardiff", params={"page": p, "page_size": 4}, headers=auth(tokens, "cardiff")).json()
-             for p in (1, 2, 3, 4)]
-    assert [(p["total"], p["pages"], len(p["people"])) for p in pages] == [(10, 3, 4), (10, 3, 4), (10, 3, 2),
-                                                                           (10, 3, 0)]
+    pages = [
+        client.get("/lists/Cardiff", params={"page": p, "page_size": 4}, headers=auth(tokens, "cardiff")).json()
+        for p in (1, 2, 3, 4)
+    ]
+    assert [(p["total"], p["pages"], len(p["people"])) for p in pages] == [
+        (10, 3, 4),
+        (10, 3, 4),
+        (10, 3, 2),
+        (10, 3, 0),
+    ]
     assert [person["rank"] for p in pages for person in p["people"]] == list(range(1, 11))
     swansea = client.get("/lists/Swansea", headers=auth(tokens, "wales")).json()
     # ranked within areas: equal ranks across areas, higher risk first
-    assert [p["person_id"] for p in swansea["people"]] == ["pz-swa-W02b-1", "pz-swa-W02a-1", "pz-swa-W02b-2",
-                                                            "pz-swa-W02a-2", "pz-swa-W02b-3", "pz-swa-W02a-3"]
+    assert [p["person_id"] for p in swansea["people"]] == [
+        "pz-swa-W02b-1",
+        "pz-swa-W02a-1",
+        "pz-swa-W02b-2",
+        "pz-swa-W02a-2",
+        "pz-swa-W02b-3",
+        "pz-swa-W02a-3",
+    ]
     for bad in ({"page_size": 501}, {"page": 0}):
         assert client.get("/lists/Cardiff", params=bad, headers=auth(tokens, "cardiff")).status_code == 422
 
@@ -192,7 +253,9 @@ def test_health_needs_no_auth(client):
 def test_model_describes_scores_and_live_model(client, tokens, model_uri):
     body = client.get("/model", headers=auth(tokens, "cardiff")).json()
     assert body["scores"]["name"] == "riskloop-escalation" and body["scores"]["version"] == "3"
-    assert body["scores"]["run_id"] == "run-abc" and body["scores"]["contract"] == json.loads(MANIFEST.contract.to_json())
+    assert body["scores"]["run_id"] == "run-abc" and body["scores"]["contract"] == json.loads(
+        MANIFEST.contract.to_json()
+    )
     assert body["scores"]["data_fingerprint"] == "fp-123" and body["scores"]["counts"]["listed"] == 16
     assert body["live"]["uri"] == model_uri and body["live"]["name"] == "riskloop-api-toy"
     assert body["live"]["version"] == model_uri.rsplit("/", 1)[1] and body["live"]["metrics"] == {"roc_auc": 0.71}
@@ -211,7 +274,8 @@ def test_invocations_split_and_records_match_the_pyfunc(client, tokens, model_ur
     assert list(got.columns) == ["risk", "band", "band_label", "reason_1", "reason_2", "reason_3"]
     whole_numbers = {"dataframe_records": [{"age": 30, "priors": 0}]}  # JSON integers in double columns
     assert client.post("/invocations", json=whole_numbers, headers=auth(tokens, "cardiff")).json()["predictions"][0][
-        "risk"] == pytest.approx(got["risk"][0])
+        "risk"
+    ] == pytest.approx(got["risk"][0])
 
 
 def test_invocations_over_the_limits_is_413(client, tokens):
@@ -236,15 +300,20 @@ def test_invocations_invalid_input_is_422_with_field_errors(client, tokens):
 
     assert errors(content=b'{"dataframe_split": ') == [(["body"], "json_invalid")]
     assert errors(json={"dataframe_split": {"columns": ["age"], "data": [[30.0]]}}) == [
-        (["body", "dataframe_split", "columns"], "missing")]
+        (["body", "dataframe_split", "columns"], "missing")
+    ]
     assert errors(json={"dataframe_records": [{"age": 30.0, "priors": 1.0}, {"age": "old", "priors": True}]}) == [
         (["body", "dataframe_records", 1, "age"], "float_type"),
-        (["body", "dataframe_records", 1, "priors"], "float_type")]
+        (["body", "dataframe_records", 1, "priors"], "float_type"),
+    ]
     assert errors(json={"dataframe_split": {"columns": ["priors", "age"], "data": [[1.0, "x"], [2.0]]}}) == [
-        (["body", "dataframe_split", "data", 1], "list_type")]
+        (["body", "dataframe_split", "data", 1], "list_type")
+    ]
     assert errors(json={"dataframe_records": [{"age": 1.0}], "inputs": []}) == [(["body", "inputs"], "extra_forbidden")]
     assert errors(json={"params": {"reasons": "three"}, "dataframe_records": [{"age": 1.0, "priors": 1.0}]})[0] == (
-        ["body"], "value_error")
+        ["body"],
+        "value_error",
+    )
     assert client.post("/invocations", content=b"age=30", headers=headers).status_code == 415
 
 
@@ -278,15 +347,21 @@ def test_audit_log_has_one_line_per_request_and_no_secrets(tmp_path, scores_dir,
         c.get("/people/pz-cdf-03", headers=auth(tokens, "cardiff"))
         c.get("/people/pz-swa-W02b-1", headers=auth(tokens, "cardiff"))
         c.get("/lists/Cardiff", params={"page_size": 2}, headers=auth(tokens, "cardiff"))
-        c.post("/invocations", json={"dataframe_records": [{"age": 37.25, "priors": 4.0}] * 3},
-               headers=auth(tokens, "wales"))
+        c.post(
+            "/invocations",
+            json={"dataframe_records": [{"age": 37.25, "priors": 4.0}] * 3},
+            headers=auth(tokens, "wales"),
+        )
         c.get("/model")
     text = log.read_text()
     lines = [json.loads(line) for line in text.splitlines()]
     assert [(e["method"], e["endpoint"], e["token"], e["status"]) for e in lines] == [
-        ("GET", "/people/{pseudonym}", "cardiff", 200), ("GET", "/people/{pseudonym}", "cardiff", 403),
-        ("GET", "/lists/{local_authority}", "cardiff", 200), ("POST", "/invocations", "wales", 200),
-        ("GET", "/model", None, 401)]
+        ("GET", "/people/{pseudonym}", "cardiff", 200),
+        ("GET", "/people/{pseudonym}", "cardiff", 403),
+        ("GET", "/lists/{local_authority}", "cardiff", 200),
+        ("POST", "/invocations", "wales", 200),
+        ("GET", "/model", None, 401),
+    ]
     assert lines[0]["pseudonyms"] == ["pz-cdf-03"] and lines[0]["model_version"] == "3"
     assert lines[2]["pseudonyms"] == ["pz-cdf-01", "pz-cdf-02"] and lines[2]["local_authority"] == "Cardiff"
     assert lines[3]["rows"] == 3 and lines[3]["model_version"] == model_uri.rsplit("/", 1)[1]
@@ -311,11 +386,21 @@ def riskloop(*args: str) -> list[str]:
 
 
 def test_serve_refuses_to_start_without_tokens_or_off_loopback_when_insecure(tmp_path, scores_dir):
-    no_tokens = subprocess.run(riskloop("serve", "--scores", str(scores_dir), "--tokens", str(tmp_path / "none.jsonl")),
-                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    no_tokens = subprocess.run(
+        riskloop("serve", "--scores", str(scores_dir), "--tokens", str(tmp_path / "none.jsonl")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert no_tokens.returncode == 2 and no_tokens.stderr.count("\n") == 1 and "no tokens in" in no_tokens.stderr
-    exposed = subprocess.run(riskloop("serve", "--scores", str(scores_dir), "--insecure-local", "--host", "0.0.0.0"),
-                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    exposed = subprocess.run(
+        riskloop("serve", "--scores", str(scores_dir), "--insecure-local", "--host", "0.0.0.0"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert exposed.returncode == 2 and "loopback only" in exposed.stderr
     assert not (tmp_path / "riskloop-audit.jsonl").exists()
 
@@ -325,9 +410,25 @@ def test_real_server_keeps_pseudonyms_and_tokens_out_of_its_logs(tmp_path, score
     port = free_port()
     log = open(tmp_path / "server.log", "w")
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()}
-    server = subprocess.Popen(riskloop("serve", "--scores", str(scores_dir), "--model", model_uri, "--port", str(port),
-                                       "--tokens", str(tokens[0]), "--audit-log", str(tmp_path / "audit.jsonl")),
-                              stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    server = subprocess.Popen(
+        riskloop(
+            "serve",
+            "--scores",
+            str(scores_dir),
+            "--model",
+            model_uri,
+            "--port",
+            str(port),
+            "--tokens",
+            str(tokens[0]),
+            "--audit-log",
+            str(tmp_path / "audit.jsonl"),
+        ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         assert wait_until_healthy(base, server, 90), (tmp_path / "server.log").read_text()

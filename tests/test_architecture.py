@@ -10,10 +10,30 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).parent.parent
-LAYERS = ("features", "models", "artifacts", "pipelines", "experiments", "reports", "serving", "spark", "learning",
-          "studies", "simulation")
-ABOVE_MODELS = ("riskloop.artifacts", "riskloop.pipelines", "riskloop.experiments", "riskloop.reports",
-                "riskloop.serving", "riskloop.learning", "riskloop.studies", "riskloop.jobs", "riskloop.cli")
+LAYERS = (
+    "features",
+    "models",
+    "artifacts",
+    "pipelines",
+    "experiments",
+    "reports",
+    "serving",
+    "spark",
+    "learning",
+    "studies",
+    "simulation",
+)
+ABOVE_MODELS = (
+    "riskloop.artifacts",
+    "riskloop.pipelines",
+    "riskloop.experiments",
+    "riskloop.reports",
+    "riskloop.serving",
+    "riskloop.learning",
+    "riskloop.studies",
+    "riskloop.jobs",
+    "riskloop.cli",
+)
 
 #: folder (or file) -> module prefixes it must never import. MLflow is only ever imported by experiments/.
 FORBIDDEN = {
@@ -21,15 +41,36 @@ FORBIDDEN = {
     "models": (*ABOVE_MODELS, "riskloop.spark", "mlflow", "jinja2", "markupsafe", "matplotlib"),
     "artifacts": (*ABOVE_MODELS[1:], "riskloop.spark", "mlflow", "jinja2", "matplotlib"),
     # pipelines take objects and return objects: no artifact, no file, no MLflow
-    "pipelines": ("riskloop.artifacts", "riskloop.experiments.tracking", "riskloop.experiments.registry",
-                  "riskloop.experiments.pyfunc", "riskloop.experiments.store", "riskloop.experiments.served",
-                  *ABOVE_MODELS[3:], "riskloop.spark", "mlflow", "jinja2", "matplotlib"),
+    "pipelines": (
+        "riskloop.artifacts",
+        "riskloop.experiments.tracking",
+        "riskloop.experiments.registry",
+        "riskloop.experiments.pyfunc",
+        "riskloop.experiments.store",
+        "riskloop.experiments.served",
+        *ABOVE_MODELS[3:],
+        "riskloop.spark",
+        "mlflow",
+        "jinja2",
+        "matplotlib",
+    ),
     "reports": ("riskloop.experiments", *ABOVE_MODELS[4:], "riskloop.spark", "mlflow"),
     "experiments": (*ABOVE_MODELS[4:], "riskloop.spark"),
     "serving": ("riskloop.experiments.tracking", *ABOVE_MODELS[5:], "riskloop.spark", "mlflow"),
-    "spark": ("riskloop.learning", "riskloop.studies", "riskloop.jobs", "riskloop.cli", "riskloop.reports",
-              "riskloop.experiments.tracking", "riskloop.experiments.store", "riskloop.experiments.pyfunc",
-              "riskloop.experiments.config", "riskloop.experiments.orphans", "riskloop.experiments.served", "mlflow"),
+    "spark": (
+        "riskloop.learning",
+        "riskloop.studies",
+        "riskloop.jobs",
+        "riskloop.cli",
+        "riskloop.reports",
+        "riskloop.experiments.tracking",
+        "riskloop.experiments.store",
+        "riskloop.experiments.pyfunc",
+        "riskloop.experiments.config",
+        "riskloop.experiments.orphans",
+        "riskloop.experiments.served",
+        "mlflow",
+    ),
     "learning": (*ABOVE_MODELS[6:], "mlflow"),
     "studies": ("riskloop.jobs", "riskloop.cli", "mlflow"),
     "riskloop/jobs": ("riskloop.cli", "mlflow"),
@@ -37,11 +78,23 @@ FORBIDDEN = {
 }
 #: the world is a leaf: it imports itself and the data contract only (the contract's tables, vocabularies,
 #: atomic writes and the data set folder it writes)
-SIMULATION_MAY_IMPORT = ("riskloop.simulation", "riskloop.features.io", "riskloop.features.vocabulary",
-                         "riskloop.features.schema", "riskloop.artifacts.dataset")
+SIMULATION_MAY_IMPORT = (
+    "riskloop.simulation",
+    "riskloop.features.io",
+    "riskloop.features.vocabulary",
+    "riskloop.features.schema",
+    "riskloop.artifacts.dataset",
+)
 #: only these may import the synthetic world (and its truth)
-SIMULATION_IMPORTERS = ("riskloop/jobs/synthetic.py", "riskloop/jobs/data.py", "riskloop/cli/learn.py", "studies/",
-                        "tests/", "benchmarks/", "simulation/")
+SIMULATION_IMPORTERS = (
+    "riskloop/jobs/synthetic.py",
+    "riskloop/jobs/data.py",
+    "riskloop/cli/learn.py",
+    "studies/",
+    "tests/",
+    "benchmarks/",
+    "simulation/",
+)
 
 
 def imports(path: Path) -> list[tuple[int, str, tuple[str, ...]]]:
@@ -68,7 +121,11 @@ def violations(files: list[tuple[str, Path]]) -> list[str]:
         layer = "/".join(where.split("/")[:2]) if where.startswith("riskloop/") else where.split("/")[0]
         for line, module, names in imports(path):
             forbidden = FORBIDDEN.get(layer, ())
-            if layer == "simulation" and module.startswith("riskloop.") and not module.startswith(SIMULATION_MAY_IMPORT):
+            if (
+                layer == "simulation"
+                and module.startswith("riskloop.")
+                and not module.startswith(SIMULATION_MAY_IMPORT)
+            ):
                 out.append(f"{where}:{line} (simulation, a leaf) imports {module}")
             if any(module == f or module.startswith(f + ".") for f in forbidden):
                 out.append(f"{where}:{line} ({layer}) imports {module}")
@@ -86,25 +143,29 @@ def test_every_import_follows_the_arrows():
     assert violations(python_files()) == []
 
 
-@pytest.mark.parametrize("where, code", [
-    ("features/x.py", "from riskloop.models.metrics import top_k"), ("models/x.py", "import mlflow.pyfunc"),
-    ("models/x.py", "def f():\n    from jinja2 import Environment"),
-    ("pipelines/x.py", "from riskloop.experiments.tracking import log_training"),
-    ("serving/x.py", "from riskloop.simulation.truth import escalation_probability"),
-    ("experiments/x.py", "from features.snapshot import build_snapshot"),
-    ("simulation/x.py", "from riskloop.pipelines.train import train"),
-    ("simulation/x.py", "from riskloop.features.snapshot import PreparedData"),
-    ("pipelines/x.py", "from riskloop.artifacts.scores import write_scores"),
-    ("learning/x.py", "import mlflow"),
-    ("studies/x.py", "from riskloop.jobs.learn import learn"),
-    ("artifacts/x.py", "from riskloop.pipelines.score import score_cohort"),
-    ("riskloop/jobs/x.py", "from riskloop.cli import app"),
-    ("riskloop/cli/x.py", "from mlflow.tracking import MlflowClient"),
-    ("spark/x.py", "from riskloop.learning.effects import att"),
-    ("spark/x.py", "def f():\n    from riskloop.experiments.tracking import log_training"),
-    ("spark/x.py", "from riskloop.simulation.truth import escalation_probability"),
-    ("spark/x.py", "from riskloop.serving.batch import _counts, list_rows"),
-])
+@pytest.mark.parametrize(
+    "where, code",
+    [
+        ("features/x.py", "from riskloop.models.metrics import top_k"),
+        ("models/x.py", "import mlflow.pyfunc"),
+        ("models/x.py", "def f():\n    from jinja2 import Environment"),
+        ("pipelines/x.py", "from riskloop.experiments.tracking import log_training"),
+        ("serving/x.py", "from riskloop.simulation.truth import escalation_probability"),
+        ("experiments/x.py", "from features.snapshot import build_snapshot"),
+        ("simulation/x.py", "from riskloop.pipelines.train import train"),
+        ("simulation/x.py", "from riskloop.features.snapshot import PreparedData"),
+        ("pipelines/x.py", "from riskloop.artifacts.scores import write_scores"),
+        ("learning/x.py", "import mlflow"),
+        ("studies/x.py", "from riskloop.jobs.learn import learn"),
+        ("artifacts/x.py", "from riskloop.pipelines.score import score_cohort"),
+        ("riskloop/jobs/x.py", "from riskloop.cli import app"),
+        ("riskloop/cli/x.py", "from mlflow.tracking import MlflowClient"),
+        ("spark/x.py", "from riskloop.learning.effects import att"),
+        ("spark/x.py", "def f():\n    from riskloop.experiments.tracking import log_training"),
+        ("spark/x.py", "from riskloop.simulation.truth import escalation_probability"),
+        ("spark/x.py", "from riskloop.serving.batch import _counts, list_rows"),
+    ],
+)
 def test_the_guard_catches_a_wrong_arrow(tmp_path, where, code):
     """The guard itself works: a planted import of each forbidden kind is reported."""
     planted = tmp_path / "planted.py"
@@ -114,7 +175,9 @@ def test_the_guard_catches_a_wrong_arrow(tmp_path, where, code):
 
 def test_the_snapshot_path_on_spark_imports_nothing_from_serving():
     """`riskloop features --engine spark` (its imports as the CLI makes them) loads no serving module."""
-    code = ("import sys\nfrom riskloop.spark import spark_session, spark_snapshots\n"
-            "print([m for m in sys.modules if m.startswith('riskloop.serving')])")
+    code = (
+        "import sys\nfrom riskloop.spark import spark_session, spark_snapshots\n"
+        "print([m for m in sys.modules if m.startswith('riskloop.serving')])"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"

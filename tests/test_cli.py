@@ -54,8 +54,22 @@ def test_validate_exit_codes(tiny_world, tmp_path):
 
 def test_features_and_splits(tiny_world, tmp_path):
     out = tmp_path / "snap.parquet"
-    result = runner.invoke(app, ["features", "--data", str(tiny_world), "--as-of", "2023-01-01", "--as-of", "2025-06-01",
-                                 "--out", str(out), "--catalogue", str(tmp_path / "catalogue.csv")])
+    result = runner.invoke(
+        app,
+        [
+            "features",
+            "--data",
+            str(tiny_world),
+            "--as-of",
+            "2023-01-01",
+            "--as-of",
+            "2025-06-01",
+            "--out",
+            str(out),
+            "--catalogue",
+            str(tmp_path / "catalogue.csv"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     frame = pd.read_parquet(out)
     assert set(frame["as_of"].dt.date.astype(str)) == {"2023-01-01", "2025-06-01"}
@@ -63,15 +77,20 @@ def test_features_and_splits(tiny_world, tmp_path):
     assert len(pd.read_csv(tmp_path / "catalogue.csv")) == 190
     result = runner.invoke(app, ["splits", "--config", str(REPO / "experiments" / "escalation.yaml")])
     assert result.exit_code == 0 and "test-2024-07-01" in result.output
-    bad = runner.invoke(app, ["features", "--data", str(tmp_path / "nowhere"), "--as-of", "2023-01-01", "--out", str(out)])
+    bad = runner.invoke(
+        app, ["features", "--data", str(tmp_path / "nowhere"), "--as-of", "2023-01-01", "--out", str(out)]
+    )
     assert bad.exit_code == 2 and "not found" in bad.output
 
 
-@pytest.mark.parametrize("uri, message", [
-    ("models:/riskloop-nothing@champion", "no registered model 'riskloop-nothing' (registered: none)"),
-    ("riskloop-nothing@champion", "'riskloop-nothing@champion': No such artifact"),
-    ("runs:/0123456789abcdef/model", "'runs:/0123456789abcdef/model': Run with id=0123456789abcdef not found"),
-])
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        ("models:/riskloop-nothing@champion", "no registered model 'riskloop-nothing' (registered: none)"),
+        ("riskloop-nothing@champion", "'riskloop-nothing@champion': No such artifact"),
+        ("runs:/0123456789abcdef/model", "'runs:/0123456789abcdef/model': Run with id=0123456789abcdef not found"),
+    ],
+)
 def test_every_command_taking_a_model_names_a_missing_one_in_one_line(tmp_path, monkeypatch, uri, message):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -102,14 +121,17 @@ def _incidents_twice(folder: Path) -> None:
     hand_tables()["incidents"].to_parquet(folder / "incidents.parquet")
 
 
-@pytest.mark.parametrize("break_data, args, message", [
-    (None, ["--horizon-days", "0"], "horizon_days must be at least 1 (got 0)"),
-    (None, ["--horizon-days", "-7"], "horizon_days must be at least 1 (got -7)"),
-    (None, ["--as-of", "2024-01-01"], "as-of 2024-01-01 is after the data's end (2023-07-01)"),
-    (None, ["--as-of", "2019-01-01"], "as-of 2019-01-01 is not after the data's first incident (2023-02-01)"),
-    (_header_only_people, [], "no valid rows in people (0 read, 0 quarantined)"),
-    (_incidents_twice, [], "both incidents.parquet and incidents.csv are present"),
-])
+@pytest.mark.parametrize(
+    "break_data, args, message",
+    [
+        (None, ["--horizon-days", "0"], "horizon_days must be at least 1 (got 0)"),
+        (None, ["--horizon-days", "-7"], "horizon_days must be at least 1 (got -7)"),
+        (None, ["--as-of", "2024-01-01"], "as-of 2024-01-01 is after the data's end (2023-07-01)"),
+        (None, ["--as-of", "2019-01-01"], "as-of 2019-01-01 is not after the data's first incident (2023-02-01)"),
+        (_header_only_people, [], "no valid rows in people (0 read, 0 quarantined)"),
+        (_incidents_twice, [], "both incidents.parquet and incidents.csv are present"),
+    ],
+)
 def test_features_refuses_in_one_line(tmp_path, break_data, args, message):
     folder = write_tables(tmp_path / "d", hand_tables())
     if break_data:
@@ -146,10 +168,16 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     config = tmp_path / "tiny.yaml"
-    config.write_text((REPO / "experiments" / "escalation.yaml").read_text()
-                      .replace("name: escalation", "name: tiny")
-                      .replace("num_leaves: [15, 31]", "num_leaves: [7]").replace("n_estimators: [600]", "n_estimators: [150]"))
-    result = runner.invoke(app, ["train", "--config", str(config), "--data", str(tiny_world), "--out", str(tmp_path / "out")])
+    config.write_text(
+        (REPO / "experiments" / "escalation.yaml")
+        .read_text()
+        .replace("name: escalation", "name: tiny")
+        .replace("num_leaves: [15, 31]", "num_leaves: [7]")
+        .replace("n_estimators: [600]", "n_estimators: [150]")
+    )
+    result = runner.invoke(
+        app, ["train", "--config", str(config), "--data", str(tiny_world), "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 0, result.output
     # off a terminal the summary is not cut to 80 columns: whole model group names
     assert "lightgbm_learning_rate=0.05_min_child_samples=50_n_estimators=150_num_leaves=7 *" in result.output
@@ -157,59 +185,167 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     for name in ("model_card.html", "fairness_report.html", "metrics.json", "feature_catalogue.csv", "contract.json"):
         assert (tmp_path / "out" / name).exists()
     auc = json.loads((tmp_path / "out" / "metrics.json").read_text())["test_roc_auc"]
-    assert f"<td class=\"num\">{auc:.3f}</td>" in (tmp_path / "out" / "model_card.html").read_text()
+    assert f'<td class="num">{auc:.3f}</td>' in (tmp_path / "out" / "model_card.html").read_text()
     model = "models:/riskloop-tiny@challenger"
-    result = runner.invoke(app, ["explain", "--model", model, "--data", str(tiny_world), "--as-of", "2024-07-01",
-                                 "--out", str(tmp_path / "explain"), "--sample", "500"])
+    result = runner.invoke(
+        app,
+        [
+            "explain",
+            "--model",
+            model,
+            "--data",
+            str(tiny_world),
+            "--as-of",
+            "2024-07-01",
+            "--out",
+            str(tmp_path / "explain"),
+            "--sample",
+            "500",
+        ],
+    )
     assert result.exit_code == 0, result.output
     explained = (tmp_path / "explain" / "explainability.html").read_text()
     assert "with every risk band equally represented" in explained and explained.count("data:image/png") >= 5
     client = MlflowClient()
 
     def explain_runs() -> int:
-        return len(client.search_runs([client.get_experiment_by_name("tiny").experiment_id],
-                                      "tags.`riskloop.kind` = 'explain'"))
+        return len(
+            client.search_runs(
+                [client.get_experiment_by_name("tiny").experiment_id], "tags.`riskloop.kind` = 'explain'"
+            )
+        )
 
     incidents = pd.read_parquet(tiny_world / "incidents.parquet")
     person = incidents.loc[incidents["date"] < date(2024, 7, 1), "person_id"].iloc[-1]  # in the cohort at 2024-07-01
-    person_args = ["explain", "--model", model, "--data", str(tiny_world), "--as-of", "2024-07-01", "--sample", "500",
-                   "--person", person, "--out", str(tmp_path / "person")]
+    person_args = [
+        "explain",
+        "--model",
+        model,
+        "--data",
+        str(tiny_world),
+        "--as-of",
+        "2024-07-01",
+        "--sample",
+        "500",
+        "--person",
+        person,
+        "--out",
+        str(tmp_path / "person"),
+    ]
     result = runner.invoke(app, person_args)
     assert result.exit_code == 0 and "local only: not logged to MLflow" in result.output, result.output
     assert f"Person {person}" in (tmp_path / "person" / "explainability.html").read_text() and explain_runs() == 1
     result = runner.invoke(app, [*person_args, "--log-person-page"])
     assert result.exit_code == 0 and "also logged to MLflow" in result.output and explain_runs() == 2
     for command in ("explain", "audit"):
-        missing = runner.invoke(app, [command, "--model", "models:/riskloop-tiny@champion", "--data", str(tiny_world),
-                                      "--as-of", "2024-07-01", "--out", str(tmp_path / "missing")])
+        missing = runner.invoke(
+            app,
+            [
+                command,
+                "--model",
+                "models:/riskloop-tiny@champion",
+                "--data",
+                str(tiny_world),
+                "--as-of",
+                "2024-07-01",
+                "--out",
+                str(tmp_path / "missing"),
+            ],
+        )
         assert missing.exit_code == 2 and missing.output.count("\n") == 1, missing.output
-        assert "'models:/riskloop-tiny@champion': no such alias or version; riskloop-tiny has aliases @challenger (v1)" \
+        assert (
+            "'models:/riskloop-tiny@champion': no such alias or version; riskloop-tiny has aliases @challenger (v1)"
             in missing.output
-    result = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2024-07-01",
-                                 "--out", str(tmp_path / "audit")])
+        )
+    result = runner.invoke(
+        app,
+        [
+            "audit",
+            "--model",
+            model,
+            "--data",
+            str(tiny_world),
+            "--as-of",
+            "2024-07-01",
+            "--out",
+            str(tmp_path / "audit"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     audited = (tmp_path / "audit" / "fairness_audit.html").read_text()
     assert "Against the synthetic world's truth" in audited  # the check ran (not the 'cannot be checked' text)
     assert "<td>ethnicity</td><td>Black</td>" in audited.replace("\n", "")
     assert "&lt;" not in audited and "<code>mean_true</code>" not in audited  # no markup shown as text
     assert "not out of time" not in result.output
-    early = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2023-01-01",
-                                "--out", str(tmp_path / "audit-early")])
+    early = runner.invoke(
+        app,
+        [
+            "audit",
+            "--model",
+            model,
+            "--data",
+            str(tiny_world),
+            "--as-of",
+            "2023-01-01",
+            "--out",
+            str(tmp_path / "audit-early"),
+        ],
+    )
     assert early.exit_code == 0 and "is not out of time" in " ".join(early.output.split())
     sizes = pd.read_csv(tmp_path / "audit" / "fairness_disparities.csv", dtype=str)["n"]
     assert "*" in set(sizes) and not [n for n in sizes if n != "*" and int(n) <= 7]  # small groups suppressed
-    late = runner.invoke(app, ["audit", "--model", model, "--data", str(tiny_world), "--as-of", "2025-06-01",
-                               "--out", str(tmp_path / "audit")])
+    late = runner.invoke(
+        app,
+        [
+            "audit",
+            "--model",
+            model,
+            "--data",
+            str(tiny_world),
+            "--as-of",
+            "2025-06-01",
+            "--out",
+            str(tmp_path / "audit"),
+        ],
+    )
     assert late.exit_code == 2 and "no labels" in late.output
     result = runner.invoke(app, ["promote", "--model", "riskloop-tiny", "--force"])
     assert result.exit_code == 2 and "--reason" in result.output
-    missing = runner.invoke(app, ["score", "--model", "models:/riskloop-tiny@champion", "--data", str(tiny_world),
-                                  "--as-of", "2025-07-01", "--out", str(tmp_path / "scores")])
-    assert missing.exit_code == 2 and "has aliases @challenger (v1)" in missing.output and missing.output.count("\n") <= 2
+    missing = runner.invoke(
+        app,
+        [
+            "score",
+            "--model",
+            "models:/riskloop-tiny@champion",
+            "--data",
+            str(tiny_world),
+            "--as-of",
+            "2025-07-01",
+            "--out",
+            str(tmp_path / "scores"),
+        ],
+    )
+    assert (
+        missing.exit_code == 2 and "has aliases @challenger (v1)" in missing.output and missing.output.count("\n") <= 2
+    )
     result = runner.invoke(app, ["promote", "--model", "riskloop-tiny", "--force", "--reason", "pilot"])
     assert result.exit_code == 0 and "is now champion" in result.output
-    result = runner.invoke(app, ["score", "--model", "models:/riskloop-tiny@champion", "--data", str(tiny_world),
-                                 "--as-of", "2025-07-01", "--out", str(tmp_path / "scores"), "--capacity", "3"])
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            "--model",
+            "models:/riskloop-tiny@champion",
+            "--data",
+            str(tiny_world),
+            "--as-of",
+            "2025-07-01",
+            "--out",
+            str(tmp_path / "scores"),
+            "--capacity",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "scores" / "manifest.json").read_text())
     assert manifest["counts"]["reconciles"] and manifest["model"]["version"] == "1"
@@ -220,8 +356,24 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
 def test_audit_an_existing_tools_scores_from_a_table(tmp_path):
     """tests/data/existing_scores.csv: a tool calibrated for group A that over-states group B by half."""
     table = REPO / "tests" / "data" / "existing_scores.csv"
-    result = runner.invoke(app, ["audit", "--table", str(table), "--score-column", "risk_score", "--label-column",
-                                 "reoffended", "--protected", "group,sex", "--top-share", "0.1", "--out", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "audit",
+            "--table",
+            str(table),
+            "--score-column",
+            "risk_score",
+            "--label-column",
+            "reoffended",
+            "--protected",
+            "group,sex",
+            "--top-share",
+            "0.1",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
     assert "2 rows without a numeric score and a 0/1 outcome were left out" in said
@@ -230,13 +382,61 @@ def test_audit_an_existing_tools_scores_from_a_table(tmp_path):
     assert sorted(pd.read_csv(tmp_path / "rejected_rows.csv")["row"]) == [12, 13]
     html = (tmp_path / "fairness_audit.html").read_text()
     assert "the top 10% of scores selected" in html and "The fairness gate" in html
-    by_threshold = runner.invoke(app, ["audit", "--table", str(table), "--score-column", "risk_score", "--label-column",
-                                       "reoffended", "--protected", "group", "--threshold", "0.3",
-                                       "--out", str(tmp_path / "t")])
-    assert by_threshold.exit_code == 0 and "a score of at least 0.3 selected" in (tmp_path / "t" / "fairness_audit.html").read_text()
-    both = runner.invoke(app, ["audit", "--table", str(table), "--score-column", "risk_score", "--label-column",
-                               "reoffended", "--protected", "group", "--out", str(tmp_path / "x")])
+    by_threshold = runner.invoke(
+        app,
+        [
+            "audit",
+            "--table",
+            str(table),
+            "--score-column",
+            "risk_score",
+            "--label-column",
+            "reoffended",
+            "--protected",
+            "group",
+            "--threshold",
+            "0.3",
+            "--out",
+            str(tmp_path / "t"),
+        ],
+    )
+    assert (
+        by_threshold.exit_code == 0
+        and "a score of at least 0.3 selected" in (tmp_path / "t" / "fairness_audit.html").read_text()
+    )
+    both = runner.invoke(
+        app,
+        [
+            "audit",
+            "--table",
+            str(table),
+            "--score-column",
+            "risk_score",
+            "--label-column",
+            "reoffended",
+            "--protected",
+            "group",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
     assert both.exit_code == 2 and "exactly one decision rule" in both.output
-    wrong = runner.invoke(app, ["audit", "--table", str(table), "--score-column", "score", "--label-column",
-                                "reoffended", "--protected", "group", "--top-share", "0.1", "--out", str(tmp_path / "y")])
+    wrong = runner.invoke(
+        app,
+        [
+            "audit",
+            "--table",
+            str(table),
+            "--score-column",
+            "score",
+            "--label-column",
+            "reoffended",
+            "--protected",
+            "group",
+            "--top-share",
+            "0.1",
+            "--out",
+            str(tmp_path / "y"),
+        ],
+    )
     assert wrong.exit_code == 2 and "column 'score' not found" in wrong.output

@@ -14,17 +14,27 @@ from typer.testing import CliRunner
 from riskloop.cli import app
 from riskloop.experiments.config import load_config
 from riskloop.pipelines.data import ModelData, SplitMasks
-from riskloop.studies.closed_loop import LoopSettings, _rank_shift, _thinned, run_loop
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import Enrolment, extend, simulate
+from riskloop.studies.closed_loop import LoopSettings, _rank_shift, _thinned, run_loop
 
 BASE = load_config(Path(__file__).parent.parent / "experiments" / "escalation.yaml")
 
 
 @pytest.mark.slow
 def test_a_cycle_with_surveillance_records_more_of_the_listed_and_measures_the_places(tmp_path):
-    settings = LoopSettings(people=6_000, seed=3, cycles=1, capacity=60, policy="risk", retrain="treatment-aware",
-                            surveillance_effect=2.0, threads=2, compare_retraining=True, ceiling=True)
+    settings = LoopSettings(
+        people=6_000,
+        seed=3,
+        cycles=1,
+        capacity=60,
+        policy="risk",
+        retrain="treatment-aware",
+        surveillance_effect=2.0,
+        threads=2,
+        compare_retraining=True,
+        ceiling=True,
+    )
     cycle = run_loop(settings, BASE, tmp_path).iloc[0]
     # Cycle 1 scores with the burn-in model, so the other retraining's ranking is the same, person by person;
     # the ceiling's model learned from the world with no programme effect, so its ranking is its own.
@@ -34,19 +44,22 @@ def test_a_cycle_with_surveillance_records_more_of_the_listed_and_measures_the_p
     assert cycle["thinned_ceiling_model_auc_vs_true_risk_unhelped"] != cycle["ceiling_model_auc_vs_true_risk_unhelped"]
     world, untreated = tmp_path / "world", tmp_path / "untreated-world"
     assert pd.read_parquet(world / "people.parquet")["person_id"].equals(
-        pd.read_parquet(untreated / "people.parquet")["person_id"])
+        pd.read_parquet(untreated / "people.parquet")["person_id"]
+    )
     assert (pd.read_parquet(untreated / "truth" / "effects.parquet")["effect"] == 0).all()
     assert (pd.read_parquet(world / "truth" / "effects.parquet")["effect"] > 0).any()
-    starts = [set(iv.loc[(iv["programme"] == "drive") & (iv["start_date"] > date(2024, 1, 1)), "person_id"])
-              for iv in (pd.read_parquet(w / "interventions.parquet") for w in (world, untreated))]
-    assert len(starts[0] & starts[1]) >= 60   # the cycle's places, given in both worlds
-    assert cycle["places"] == 60   # every place taken up (none offered to people the world would skip)
+    starts = [
+        set(iv.loc[(iv["programme"] == "drive") & (iv["start_date"] > date(2024, 1, 1)), "person_id"])
+        for iv in (pd.read_parquet(w / "interventions.parquet") for w in (world, untreated))
+    ]
+    assert len(starts[0] & starts[1]) >= 60  # the cycle's places, given in both worlds
+    assert cycle["places"] == 60  # every place taken up (none offered to people the world would skip)
     assert cycle["recorded_true_ratio_listed"] > 1.3 * cycle["recorded_true_ratio_others"]
     assert cycle["escalations_prevented_by_the_places"] >= 0  # DRIVE only lowers hazards
     assert cycle["harm_prevented_by_the_places"] >= 0 and cycle["true_offending_harm"] > 0
     assert cycle["true_effect_on_the_listed"] <= 0
     assert 0.6 < cycle["model_auc_vs_true_risk"] <= 1 and 0.6 < cycle["model_auc_vs_true_risk_unhelped"] <= 1
-    assert -1 < cycle["helped_rank_shift"] < 1   # the world's own referrals leave people in programmes
+    assert -1 < cycle["helped_rank_shift"] < 1  # the world's own referrals leave people in programmes
     assert (tmp_path / "world" / "people.parquet").exists()
 
 
@@ -63,7 +76,7 @@ def test_places_are_offered_only_to_people_who_can_take_them():
     extend(sim, 1, enrol=lambda s, m: Enrolment(offered, "drive"))
     new = slice(rows_before, None)
     started = np.concatenate(sim.interventions.person)[new][np.concatenate(sim.interventions.programme)[new] == "drive"]
-    stayed = offered[sim.people.present[offered]]   # a few leave Wales that month
+    stayed = offered[sim.people.present[offered]]  # a few leave Wales that month
     assert np.isin(stayed, started).all() and len(stayed) > 1_500 and not np.isin(first, started).any()
 
 
@@ -83,23 +96,33 @@ def test_the_rank_shift_is_how_far_below_their_true_risk_the_model_ranks_the_hel
 
 @pytest.mark.slow
 def test_no_places_change_nothing_the_policy_did_not_touch(tmp_path):
-    none = run_loop(LoopSettings(people=6_000, seed=3, cycles=1, capacity=60, policy="none", threads=2), BASE,
-                    tmp_path / "none").iloc[0]
-    risk = run_loop(LoopSettings(people=6_000, seed=3, cycles=1, capacity=60, policy="risk", threads=2), BASE,
-                    tmp_path / "risk").iloc[0]
+    none = run_loop(
+        LoopSettings(people=6_000, seed=3, cycles=1, capacity=60, policy="none", threads=2), BASE, tmp_path / "none"
+    ).iloc[0]
+    risk = run_loop(
+        LoopSettings(people=6_000, seed=3, cycles=1, capacity=60, policy="risk", threads=2), BASE, tmp_path / "risk"
+    ).iloc[0]
     assert none["places"] == 0 and np.isnan(none["true_effect_on_the_listed"])
     # Common random numbers: the same world, fewer true escalations only through the places.
     assert none["true_escalations"] - risk["true_escalations"] == pytest.approx(
-        risk["escalations_prevented_by_the_places"], abs=3)
+        risk["escalations_prevented_by_the_places"], abs=3
+    )
     assert none["true_offending_harm"] - risk["true_offending_harm"] == pytest.approx(
-        risk["harm_prevented_by_the_places"], abs=0.05 * risk["true_offending_harm"] / 60)
+        risk["harm_prevented_by_the_places"], abs=0.05 * risk["true_offending_harm"] / 60
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--policy", "best"], "--policy"), (["--retrain", "clever"], "--retrain"),
-    (["--programme", "boxing"], "--programme"), (["--surveillance-effect", "0.5"], "--surveillance-effect"),
-    (["--effect-scale", "-1"], "--effect-scale"), (["--effect-scale", "inf"], "--effect-scale"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--policy", "best"], "--policy"),
+        (["--retrain", "clever"], "--retrain"),
+        (["--programme", "boxing"], "--programme"),
+        (["--surveillance-effect", "0.5"], "--surveillance-effect"),
+        (["--effect-scale", "-1"], "--effect-scale"),
+        (["--effect-scale", "inf"], "--effect-scale"),
+    ],
+)
 def test_simulate_refuses_bad_options_in_one_line(tmp_path, args, message):
     result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), *args])
     assert result.exit_code == 2 and message in result.output
@@ -116,5 +139,5 @@ def test_the_thinned_ceiling_keeps_every_negative_row_and_the_recorded_count_of_
     assert thinned.frame["person_id"].tolist() == frame.loc[kept, "person_id"].tolist()
     assert thinned.final is thinned.splits[0] and thinned.final.fit.tolist() == split.fit[kept].tolist()
     assert thinned.final.test.tolist() == split.test[kept].tolist()
-    assert _thinned(data, 2, seed=0).frame.equals(thinned.frame)   # the same seed leaves out the same rows
-    assert _thinned(data, 9, seed=0).frame.equals(frame)           # never more positives than there are
+    assert _thinned(data, 2, seed=0).frame.equals(thinned.frame)  # the same seed leaves out the same rows
+    assert _thinned(data, 9, seed=0).frame.equals(frame)  # never more positives than there are

@@ -7,10 +7,10 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from riskloop.artifacts.dataset import read_dataset, write_quarantine
 from riskloop.features.io import DataError
 from riskloop.features.snapshot import SnapshotConfig, check_coverage
 from riskloop.features.validate import Dataset, validate_tables
-from riskloop.artifacts.dataset import read_dataset, write_quarantine
 from riskloop.jobs.common import open_dataset
 from tests.conftest import TODAY, hand_tables, write_tables
 
@@ -31,32 +31,35 @@ def test_valid_data_passes_untouched():
     assert str(valid["people"]["birth_date"].dtype).startswith("datetime64")
 
 
-@pytest.mark.parametrize("table, column, value, expected", [
-    ("incidents", "date", "2023-13-45", "date: not a valid date ('2023-13-45')"),
-    ("incidents", "harm", "-1", "harm: -1 is below 0"),
-    ("incidents", "harm", "lots", "harm: not a valid float ('lots')"),
-    ("incidents", "role", "bystander", "role: 'bystander' is not one of victim, perpetrator, suspect, subject"),
-    ("incidents", "type", "shoplifting", "type: 'shoplifting' is not one of"),
-    ("incidents", "date", "2027-01-01", "date: 2027-01-01 is after today (2026-01-01)"),
-    ("incidents", "person_id", "", "person_id: missing"),
-    ("people", "sex", "male", "sex: 'male' is not one of F, M, X, U"),
-    ("people", "birth_date", "", "birth_date: missing"),
-    ("areas", "population", "1.5", "population: not a valid int ('1.5')"),
-    ("areas", "deprivation_rank", "0", "deprivation_rank: 0 is below 1"),
-    ("interventions", "tier", "quaternary", "tier: 'quaternary' is not one of primary, secondary, tertiary"),
-    ("interventions", "end_date", "2023-01-01", "end_date: before start_date"),
-    ("incidents", "harm", "inf", "harm: not a finite number ('inf')"),
-    ("incidents", "harm", "Infinity", "harm: not a finite number ('Infinity')"),
-    ("incidents", "harm", "-inf", "harm: not a finite number ('-inf')"),
-    ("incidents", "harm", "1e309", "harm: not a finite number ('1e309')"),
-    ("incidents", "harm", "nan", "harm: not a finite number ('nan')"),
-    ("incidents", "harm", "NaN", "harm: not a finite number ('NaN')"),
-    ("areas", "population", "inf", "population: not a finite number ('inf')"),
-    ("people", "birth_date", "0001-01-01", "birth_date: 0001-01-01 is before 1900-01-01"),
-    ("people", "birth_date", "1905-12-31", "birth_date: 1905-12-31 gives an age over 120 years today (2026-01-01)"),
-    ("incidents", "date", "1899-12-31", "date: 1899-12-31 is before 1900-01-01"),
-    ("interventions", "start_date", "1066-10-14", "start_date: 1066-10-14 is before 1900-01-01"),
-])
+@pytest.mark.parametrize(
+    "table, column, value, expected",
+    [
+        ("incidents", "date", "2023-13-45", "date: not a valid date ('2023-13-45')"),
+        ("incidents", "harm", "-1", "harm: -1 is below 0"),
+        ("incidents", "harm", "lots", "harm: not a valid float ('lots')"),
+        ("incidents", "role", "bystander", "role: 'bystander' is not one of victim, perpetrator, suspect, subject"),
+        ("incidents", "type", "shoplifting", "type: 'shoplifting' is not one of"),
+        ("incidents", "date", "2027-01-01", "date: 2027-01-01 is after today (2026-01-01)"),
+        ("incidents", "person_id", "", "person_id: missing"),
+        ("people", "sex", "male", "sex: 'male' is not one of F, M, X, U"),
+        ("people", "birth_date", "", "birth_date: missing"),
+        ("areas", "population", "1.5", "population: not a valid int ('1.5')"),
+        ("areas", "deprivation_rank", "0", "deprivation_rank: 0 is below 1"),
+        ("interventions", "tier", "quaternary", "tier: 'quaternary' is not one of primary, secondary, tertiary"),
+        ("interventions", "end_date", "2023-01-01", "end_date: before start_date"),
+        ("incidents", "harm", "inf", "harm: not a finite number ('inf')"),
+        ("incidents", "harm", "Infinity", "harm: not a finite number ('Infinity')"),
+        ("incidents", "harm", "-inf", "harm: not a finite number ('-inf')"),
+        ("incidents", "harm", "1e309", "harm: not a finite number ('1e309')"),
+        ("incidents", "harm", "nan", "harm: not a finite number ('nan')"),
+        ("incidents", "harm", "NaN", "harm: not a finite number ('NaN')"),
+        ("areas", "population", "inf", "population: not a finite number ('inf')"),
+        ("people", "birth_date", "0001-01-01", "birth_date: 0001-01-01 is before 1900-01-01"),
+        ("people", "birth_date", "1905-12-31", "birth_date: 1905-12-31 gives an age over 120 years today (2026-01-01)"),
+        ("incidents", "date", "1899-12-31", "date: 1899-12-31 is before 1900-01-01"),
+        ("interventions", "start_date", "1066-10-14", "start_date: 1066-10-14 is before 1900-01-01"),
+    ],
+)
 def test_row_rule_quarantines_with_reason(table, column, value, expected):
     tables = hand_tables()
     tables[table].loc[0, column] = value
@@ -142,8 +145,9 @@ def test_header_only_parent_rejects_its_children_without_crashing(emptied):
     valid, quarantined, report = validate_tables(tables, TODAY)
     assert all(t.reconciles for t in report.tables.values())
     assert len(valid["people"]) == len(valid["incidents"]) == len(valid["interventions"]) == 0
-    assert set(quarantined["incidents"]["reason"]) == {f"person_id: '{p}' not found in valid people"
-                                                        for p in ("p1", "p2", "p3")}
+    assert set(quarantined["incidents"]["reason"]) == {
+        f"person_id: '{p}' not found in valid people" for p in ("p1", "p2", "p3")
+    }
 
 
 def test_every_person_rejected_rejects_every_incident():
@@ -175,26 +179,39 @@ def test_keys_differing_only_by_whitespace_are_duplicates():
 
 def test_time_zones_are_converted_to_utc_and_dropped():
     tables = hand_tables()
-    tables["incidents"]["date"] = ["2023-02-01T10:00:00Z", "2023-02-01T23:30:00-05:00",
-                                   "2023-06-10T08:15:00", "2023-07-01T09:00:00+05:00"]
+    tables["incidents"]["date"] = [
+        "2023-02-01T10:00:00Z",
+        "2023-02-01T23:30:00-05:00",
+        "2023-06-10T08:15:00",
+        "2023-07-01T09:00:00+05:00",
+    ]
     valid, _, report = validate_tables(tables, TODAY)
     assert report.quarantined == 0
     assert valid["incidents"]["date"].astype(str).tolist() == [
-        "2023-02-01 10:00:00", "2023-02-02 04:30:00", "2023-06-10 08:15:00", "2023-07-01 04:00:00"]
+        "2023-02-01 10:00:00",
+        "2023-02-02 04:30:00",
+        "2023-06-10 08:15:00",
+        "2023-07-01 04:00:00",
+    ]
 
 
 def test_time_zone_aware_parquet_timestamps_are_read_as_utc(tmp_path):
     tables = hand_tables()
     folder = write_tables(tmp_path / "d", tables)
     incidents = tables["incidents"].assign(
-        date=pd.to_datetime(tables["incidents"]["date"]).dt.tz_localize("Europe/London"))
+        date=pd.to_datetime(tables["incidents"]["date"]).dt.tz_localize("Europe/London")
+    )
     (folder / "incidents.csv").unlink()
     incidents.to_parquet(folder / "incidents.parquet")
     dataset = read_dataset(folder, today=TODAY)
     assert dataset.report.quarantined == 0
     # midnight in London: the same instant in UTC, an hour earlier in summer
     assert dataset.incidents["date"].astype(str).tolist() == [
-        "2023-02-01 00:00:00", "2023-02-01 00:00:00", "2023-06-09 23:00:00", "2023-06-30 23:00:00"]
+        "2023-02-01 00:00:00",
+        "2023-02-01 00:00:00",
+        "2023-06-09 23:00:00",
+        "2023-06-30 23:00:00",
+    ]
 
 
 def test_a_time_on_today_is_not_in_the_future():
@@ -238,11 +255,14 @@ def test_horizon_must_be_positive(horizon):
         SnapshotConfig(horizon_days=horizon)
 
 
-@pytest.mark.parametrize("as_of, message", [
-    ("2023-07-02", r"as-of 2023-07-02 is after the data's end \(2023-07-01\)"),
-    ("2023-02-01", r"as-of 2023-02-01 is not after the data's first incident \(2023-02-01\)"),
-    ("2020-01-01", r"as-of 2020-01-01 is not after the data's first incident"),
-])
+@pytest.mark.parametrize(
+    "as_of, message",
+    [
+        ("2023-07-02", r"as-of 2023-07-02 is after the data's end \(2023-07-01\)"),
+        ("2023-02-01", r"as-of 2023-02-01 is not after the data's first incident \(2023-02-01\)"),
+        ("2020-01-01", r"as-of 2020-01-01 is not after the data's first incident"),
+    ],
+)
 def test_as_of_outside_the_data_is_refused(as_of, message):
     valid, _, report = validate_tables(hand_tables(), TODAY)
     dataset = Dataset(**valid, fingerprint="hand", end=date(2023, 7, 1), report=report)

@@ -12,16 +12,15 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import own_store
 
 from riskloop.experiments.config import load_config
 from riskloop.experiments.registry import ModelNotFound, load_model
 from riskloop.experiments.tracking import log_training
+from riskloop.jobs.model import model_data
 from riskloop.learning.retrain import treatment_aware
 from riskloop.models.contract import ContractError, ModelContract, riskloop_version
-from riskloop.jobs.model import model_data
 from riskloop.pipelines.train import train
-
-from conftest import own_store
 from tests.test_experiments import DATA
 
 
@@ -37,7 +36,9 @@ def test_contract_round_trips_and_records_what_scoring_needs(escalation_run):
     assert contract.training_window[1] < contract.calibration_window[0]
     # timechop: every label the model learned from closed before its test window began
     assert data.final is data.splits[-1]
-    assert contract.labels_closed_by() < contract.test_window[0] == data.frame.loc[data.final.test, "as_of"].min().date()
+    assert (
+        contract.labels_closed_by() < contract.test_window[0] == data.frame.loc[data.final.test, "as_of"].min().date()
+    )
     assert contract.riskloop_version == riskloop_version() and len(contract.config_hash) == 16
 
 
@@ -66,8 +67,8 @@ def test_registered_model_loads_in_a_fresh_process_with_only_riskloop(registered
     store, uri, scorer = registered
     code = textwrap.dedent(f"""
         import sys, mlflow, pandas as pd
-        mlflow.set_tracking_uri("sqlite:///{store / 'mlflow.db'}")
-        mlflow.set_registry_uri("sqlite:///{store / 'mlflow.db'}")
+        mlflow.set_tracking_uri("sqlite:///{store / "mlflow.db"}")
+        mlflow.set_registry_uri("sqlite:///{store / "mlflow.db"}")
         assert "models" not in sys.modules
         model = mlflow.pyfunc.load_model("{uri}")
         row = pd.DataFrame({{"age": [40.0], "priors": [3.0], "charge_degree": ["F"]}})
@@ -93,7 +94,10 @@ def test_load_model_gives_the_contract_and_names_missing_aliases(registered, mon
     assert loaded.contract == scorer.contract and loaded.version == "1" and loaded.name == "riskloop-fresh"
     with pytest.raises(ModelNotFound) as missing:
         load_model("models:/riskloop-fresh@champion")
-    assert str(missing.value) == "'models:/riskloop-fresh@champion': no such alias or version; riskloop-fresh has aliases @challenger (v1)"
+    assert (
+        str(missing.value)
+        == "'models:/riskloop-fresh@champion': no such alias or version; riskloop-fresh has aliases @challenger (v1)"
+    )
     with pytest.raises(ModelNotFound, match="no registered model 'riskloop-nothing' \\(registered: riskloop-fresh\\)"):
         load_model("models:/riskloop-nothing@champion")
 
@@ -116,8 +120,9 @@ def test_a_model_without_a_contract_is_refused(registered, monkeypatch, tmp_path
 def test_features_scored_as_untreated_are_set_to_no_programme_and_never_given_as_reasons(escalation_run):
     _, data, result = escalation_run
     history = treatment_aware(data).scored_as_untreated
-    scorer = dataclasses.replace(result.scorer, contract=dataclasses.replace(result.scorer.contract,
-                                                                             scored_as_untreated=history))
+    scorer = dataclasses.replace(
+        result.scorer, contract=dataclasses.replace(result.scorer.contract, scored_as_untreated=history)
+    )
     rows = data.frame[data.final.test]
     treated = rows[(rows[list(history)] > 0).any(axis=1)]
     assert len(treated) >= 20
@@ -129,5 +134,5 @@ def test_features_scored_as_untreated_are_set_to_no_programme_and_never_given_as
     assert not any("intervention" in r for r in cited)
     assert ModelContract.from_json(scorer.contract.to_json()) == scorer.contract
     payload = json.loads(result.scorer.contract.to_json())
-    del payload["scored_as_untreated"]   # a contract written before the field existed scores everything as recorded
+    del payload["scored_as_untreated"]  # a contract written before the field existed scores everything as recorded
     assert ModelContract.from_json(json.dumps(payload)).scored_as_untreated == ()

@@ -15,11 +15,13 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import hand_manifest, make_world
 from typer.testing import CliRunner
 
-from conftest import hand_manifest, make_world
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.artifacts.scores import UnitCounts, write_scores
 from riskloop.cli import app
+from riskloop.features.area_profile import community_audit
 from riskloop.learning.cycle import LearningResult
 from riskloop.learning.drift import drift_by_unit, drift_table
 from riskloop.learning.effects import Nuisance, effect_table, overlap
@@ -27,11 +29,9 @@ from riskloop.learning.programmes import ProgrammeResult, analyse_programme
 from riskloop.learning.report import render_learning_report
 from riskloop.learning.uplift import qini_curve
 from riskloop.models.fairness import AuditConfig, audit
-from riskloop.reports.fairness_report import findings, render_fairness_report
-from riskloop.features.area_profile import community_audit
-from riskloop.artifacts.dataset import read_dataset
 from riskloop.reports.dashboard import change, la_page, per_100k, render_dashboard
 from riskloop.reports.disclosure import SUPPRESSED, disclose, protect_counts, protect_series, share
+from riskloop.reports.fairness_report import findings, render_fairness_report
 
 AS_OF = date(2025, 7, 1)
 runner = CliRunner()
@@ -64,9 +64,15 @@ def fake_scores(world: Path, folder: Path) -> Path:
         frame.to_parquet(path, index=False)
         return len(frame)
 
-    write_scores(folder, hand_manifest(AS_OF, units), "local_authority", prioritisation,
-                 frame[frame["listed"]].assign(unit=frame["local_authority"], band=1, band_label="low", reason_1="",
-                                               reason_2="", reason_3=""))
+    write_scores(
+        folder,
+        hand_manifest(AS_OF, units),
+        "local_authority",
+        prioritisation,
+        frame[frame["listed"]].assign(
+            unit=frame["local_authority"], band=1, band_label="low", reason_1="", reason_2="", reason_3=""
+        ),
+    )
     return folder
 
 
@@ -74,9 +80,12 @@ def fairness_audit():
     """A small synthetic audit: many groups whose events and errors number 1 to 7."""
     rng = np.random.default_rng(1)
     n = 3_000
-    frame = pd.DataFrame({"sex": rng.choice(["F", "M"], n),
-                          "ethnicity": rng.choice(["White", "Asian", "Black", "Mixed", "Other"], n,
-                                                  p=[0.8, 0.08, 0.06, 0.04, 0.02])})
+    frame = pd.DataFrame(
+        {
+            "sex": rng.choice(["F", "M"], n),
+            "ethnicity": rng.choice(["White", "Asian", "Black", "Mixed", "Other"], n, p=[0.8, 0.08, 0.06, 0.04, 0.02]),
+        }
+    )
     risk = rng.beta(1, 8, n)
     y = (rng.random(n) < risk).astype(int)
     return audit(y, risk, frame, ["sex", "ethnicity"], AuditConfig(bootstrap=50), capacity=0.1)
@@ -96,25 +105,40 @@ def learning_page(threshold: int, near_trim: int = 0) -> str:
     y = (rng.random(n) < 0.2).astype(int)
     e = np.clip(0.1 + 0.03 * rng.standard_normal(n), 0.01, 0.9)
     e[np.flatnonzero(t)[:3]] = 0.97
-    e[np.flatnonzero(t)[3:3 + near_trim]] = 0.9
+    e[np.flatnonzero(t)[3 : 3 + near_trim]] = 0.9
     nuisance = Nuisance(e, np.full(n, 0.2), ~((t == 1) & (e > 0.95)))
     tier = rng.choice(["primary", "secondary", "tertiary"], n, p=[0.88, 0.1, 0.02])
     effects = effect_table(t, y, nuisance, {"prevention tier": tier})
     curve = qini_curve(y, t, rng.random(n))
     who = pd.DataFrame({"learner": ["t_learner", "x_learner"], "qini_coefficient": [0.01, -0.01]})
-    drive = ProgrammeResult("drive", int(t.sum()), effects, overlap(t, nuisance), {"t_learner": curve, "x_learner": curve},
-                            who, None)
+    drive = ProgrammeResult(
+        "drive", int(t.sum()), effects, overlap(t, nuisance), {"t_learner": curve, "x_learner": curve}, who, None
+    )
     few = pd.DataFrame({"person_id": np.arange(n), "started_youth_early_action": np.arange(n) < 19, "escalated": y})
     small = analyse_programme("youth_early_action", pd.DataFrame({"x": rng.random(n)}), few, {})
-    outcomes = pd.DataFrame({"listed": rng.random(n) < 0.1, "any_programme": t.astype(bool),
-                             "escalated": np.where(rng.random(n) < 0.05, np.nan, y)})
+    outcomes = pd.DataFrame(
+        {
+            "listed": rng.random(n) < 0.1,
+            "any_programme": t.astype(bool),
+            "escalated": np.where(rng.random(n) < 0.05, np.nan, y),
+        }
+    )
     before, after = pd.DataFrame({"x": rng.random(500), "la": "A"}), pd.DataFrame({"x": rng.random(500), "la": "A"})
-    champion = SimpleNamespace(name="riskloop-test", version=3,
-                               contract=SimpleNamespace(audit=AuditConfig(disclosure_threshold=threshold)))
-    result = LearningResult(date(2024, 12, 1), 365, champion, outcomes, [drive, small],
-                            {"incident involvements": 1_234, "programme starts": 6}, drift_table(before, after, ["x"]),
-                            drift_by_unit(before, after, "x", "la"), (date(2024, 12, 1), date(2025, 12, 1)),
-                            "treatment-aware")
+    champion = SimpleNamespace(
+        name="riskloop-test", version=3, contract=SimpleNamespace(audit=AuditConfig(disclosure_threshold=threshold))
+    )
+    result = LearningResult(
+        date(2024, 12, 1),
+        365,
+        champion,
+        outcomes,
+        [drive, small],
+        {"incident involvements": 1_234, "programme starts": 6},
+        drift_table(before, after, ["x"]),
+        drift_by_unit(before, after, "x", "la"),
+        (date(2024, 12, 1), date(2025, 12, 1)),
+        "treatment-aware",
+    )
     return render_learning_report(result)
 
 
@@ -122,18 +146,41 @@ def fake_learning(folder: Path) -> Path:
     """A `riskloop learn` output: effects.csv (counts disclosed), learning.json, learning_report.html."""
     learning = folder / "learning"
     learning.mkdir(parents=True)
-    pd.DataFrame({
-        "programme": ["drive", "drive", "iris", "diversion"], "subgroup": ["all", "sex", "all", "all"],
-        "level": ["all", "F", "all", "all"], "n_treated": ["120", "*", "*", "40"], "n_control": ["2400", "800", "2500", "2500"],
-        "treated_rate": [0.2, "*", "*", 0.1], "naive": [0.05, "*", "*", 0.01], "naive_se": [0.02, "*", "*", 0.05],
-        "naive_ci_low": [0.01, "*", "*", -0.09], "naive_ci_high": [0.09, "*", "*", 0.11], "dr": [-0.04, "*", "*", -0.452],
-        "dr_se": [0.015, "*", "*", 0.51], "dr_ci_low": [-0.07, "*", "*", -1.45],
-        "dr_ci_high": [-0.01, "*", "*", 0.546]}).to_csv(learning / "effects.csv", index=False)
-    (learning / "learning.json").write_text(json.dumps({
-        "as_of": "2024-12-01", "retrain": "treatment-aware", "promoted": False, "promotion_reasons": [],
-        "challenger_version": "2", "programmes": {"drive": "It worked.", "iris": "Too few to estimate.",
-                                              "youth_early_action": "Too few to estimate: fewer than 20 started it."},
-        "recommendation": "Keep filling places by risk."}))
+    pd.DataFrame(
+        {
+            "programme": ["drive", "drive", "iris", "diversion"],
+            "subgroup": ["all", "sex", "all", "all"],
+            "level": ["all", "F", "all", "all"],
+            "n_treated": ["120", "*", "*", "40"],
+            "n_control": ["2400", "800", "2500", "2500"],
+            "treated_rate": [0.2, "*", "*", 0.1],
+            "naive": [0.05, "*", "*", 0.01],
+            "naive_se": [0.02, "*", "*", 0.05],
+            "naive_ci_low": [0.01, "*", "*", -0.09],
+            "naive_ci_high": [0.09, "*", "*", 0.11],
+            "dr": [-0.04, "*", "*", -0.452],
+            "dr_se": [0.015, "*", "*", 0.51],
+            "dr_ci_low": [-0.07, "*", "*", -1.45],
+            "dr_ci_high": [-0.01, "*", "*", 0.546],
+        }
+    ).to_csv(learning / "effects.csv", index=False)
+    (learning / "learning.json").write_text(
+        json.dumps(
+            {
+                "as_of": "2024-12-01",
+                "retrain": "treatment-aware",
+                "promoted": False,
+                "promotion_reasons": [],
+                "challenger_version": "2",
+                "programmes": {
+                    "drive": "It worked.",
+                    "iris": "Too few to estimate.",
+                    "youth_early_action": "Too few to estimate: fewer than 20 started it.",
+                },
+                "recommendation": "Keep filling places by risk.",
+            }
+        )
+    )
     (learning / "learning_report.html").write_text(learning_page(10), encoding="utf-8")
     return folder
 
@@ -144,10 +191,26 @@ def site(world, tmp_path_factory) -> Path:
     card, fairness = base / "model_card.html", base / "fairness_report.html"
     card.write_text("<!doctype html><title>Model card</title><p>card</p>")
     fairness.write_text(fairness_page(), encoding="utf-8")
-    result = runner.invoke(app, ["dashboard", "--data", str(world), "--scores", str(fake_scores(world, base / "scores")),
-                                 "--learning", str(fake_learning(base / "learn")), "--report", str(card),
-                                 "--report", str(fairness),
-                                 "--report", str(base / "missing" / "explainability.html"), "--out", str(base / "site")])
+    result = runner.invoke(
+        app,
+        [
+            "dashboard",
+            "--data",
+            str(world),
+            "--scores",
+            str(fake_scores(world, base / "scores")),
+            "--learning",
+            str(fake_learning(base / "learn")),
+            "--report",
+            str(card),
+            "--report",
+            str(fairness),
+            "--report",
+            str(base / "missing" / "explainability.html"),
+            "--out",
+            str(base / "site"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return base / "site"
 
@@ -207,7 +270,7 @@ def is_count(cls: str) -> bool:
 
 
 def allowed_count(text: str, threshold: int) -> bool:
-    """"*", "0" or a multiple of 5, at least the smallest count above the threshold rounded to 5 (8 -> 10)."""
+    """ "*", "0" or a multiple of 5, at least the smallest count above the threshold rounded to 5 (8 -> 10)."""
     if text == SUPPRESSED:
         return True
     value = int(text.replace(",", ""))
@@ -216,24 +279,28 @@ def allowed_count(text: str, threshold: int) -> bool:
 
 def test_the_learning_report_warns_in_words_when_starters_crowd_the_trim():
     assert "Weak overlap" not in learning_page(10)
-    assert "Weak overlap" not in learning_page(10, near_trim=15)    # under a tenth of about 200 starters
+    assert "Weak overlap" not in learning_page(10, near_trim=15)  # under a tenth of about 200 starters
     text = lambda page: " ".join(page.split())  # noqa: E731
-    assert "Weak overlap: 40 people who started had a propensity between 0.8 and 0.95" in text(learning_page(10, near_trim=40))
-    assert "Weak overlap: * people who started" in text(learning_page(50, near_trim=40))   # a count under the threshold
+    assert "Weak overlap: 40 people who started had a propensity between 0.8 and 0.95" in text(
+        learning_page(10, near_trim=40)
+    )
+    assert "Weak overlap: * people who started" in text(learning_page(50, near_trim=40))  # a count under the threshold
 
 
 def test_secondary_suppression():
     counts = pd.DataFrame({"a": [3, 20, 40], "b": [12, 50, 60]}, index=["x", "y", "z"])
     shown, hidden = protect_counts(counts, 7, rows=False, columns=True)
-    assert list(shown["a"]) == [SUPPRESSED, SUPPRESSED, 40]   # 3 is small; 20, the next smallest, goes with it
-    assert list(shown["b"]) == [10, 50, 60]                   # no small cell: rounded to 5 only
+    assert list(shown["a"]) == [SUPPRESSED, SUPPRESSED, 40]  # 3 is small; 20, the next smallest, goes with it
+    assert list(shown["b"]) == [10, 50, 60]  # no small cell: rounded to 5 only
     shown, _ = protect_counts(counts, 7, rows=True, columns=True)
-    assert shown.loc["x", "b"] == SUPPRESSED                  # the row's total would reveal the 3 too
-    assert (protect_counts(counts, 7)[1].sum(axis=0) != 1).all() and (protect_counts(counts, 7)[1].sum(axis=1) != 1).all()
+    assert shown.loc["x", "b"] == SUPPRESSED  # the row's total would reveal the 3 too
+    assert (protect_counts(counts, 7)[1].sum(axis=0) != 1).all() and (
+        protect_counts(counts, 7)[1].sum(axis=1) != 1
+    ).all()
     shown, _ = protect_series(pd.Series([4, 0, 0, 30]), 7)
-    assert list(shown) == [SUPPRESSED, 0, 0, SUPPRESSED]      # zeros cannot hide it: the next non-zero cell does
+    assert list(shown) == [SUPPRESSED, 0, 0, SUPPRESSED]  # zeros cannot hide it: the next non-zero cell does
     shown, _ = protect_series(pd.Series([9, 30, 12]), 10)
-    assert list(shown) == [SUPPRESSED, 30, SUPPRESSED]        # a partnership's threshold of 10
+    assert list(shown) == [SUPPRESSED, 30, SUPPRESSED]  # a partnership's threshold of 10
 
 
 def test_every_local_authority_has_a_page_and_nothing_points_off_the_site(site, world):
@@ -242,8 +309,11 @@ def test_every_local_authority_has_a_page_and_nothing_points_off_the_site(site, 
     pages = {p.name: p.read_text(encoding="utf-8") for p in site.glob("*.html")}
     assert set(pages) == {"index.html", "reports.html", *(la_page(n) for n in authorities)}
     for name, page in pages.items():
-        assert "http://" not in page and "https://" not in page and "//" not in re.sub(r"<svg.*?</svg>|<script>.*?</script>",
-                                                                                     "", page, flags=re.S), name
+        assert (
+            "http://" not in page
+            and "https://" not in page
+            and "//" not in re.sub(r"<svg.*?</svg>|<script>.*?</script>", "", page, flags=re.S)
+        ), name
         for link in parse(page).links:
             assert not re.match(r"[a-z]+:", link) and not link.startswith("/"), (name, link)
             target = link.split("#")[0]
@@ -253,9 +323,17 @@ def test_every_local_authority_has_a_page_and_nothing_points_off_the_site(site, 
     for n in authorities:
         assert f'href="{la_page(n)}"' in index and f"<h1>{n}</h1>" in pages[la_page(n)]
     la = pages[la_page(authorities[0])]
-    for heading in ("The managed cohort", "Incidents and harm over time", "Incident mix", "Repeat victimisation",
-                    "Where it concentrates", "Deprivation gradient", "Intervention coverage", "Programme outcomes",
-                    "Risk distribution of the current list"):
+    for heading in (
+        "The managed cohort",
+        "Incidents and harm over time",
+        "Incident mix",
+        "Repeat victimisation",
+        "Where it concentrates",
+        "Deprivation gradient",
+        "Intervention coverage",
+        "Programme outcomes",
+        "Risk distribution of the current list",
+    ):
         assert heading in la, heading
     assert la.count("<svg") >= 4 and "on the current list" in la and "doubly robust" in la
     assert "Data quality" in index and "Missing fields" in index and 'class="sortable"' in index
@@ -263,8 +341,11 @@ def test_every_local_authority_has_a_page_and_nothing_points_off_the_site(site, 
 
 def test_programme_outcomes_name_person_months_and_keep_programmes_too_small_to_estimate(site):
     index = parse((site / "index.html").read_text(encoding="utf-8"))
-    outcomes = next(columns(t) for t in index.tables if t["head"] and t["head"][0][0][1] == "programme"
-                    and any("doubly robust" in h for _, h in t["head"][0]))
+    outcomes = next(
+        columns(t)
+        for t in index.tables
+        if t["head"] and t["head"][0][0][1] == "programme" and any("doubly robust" in h for _, h in t["head"][0])
+    )
     assert "comparison person-months" in outcomes[0] and "comparison people" not in outcomes[0]
     by_name = {row["programme"]: row for row in outcomes}
     assert set(by_name) == {"drive", "iris", "diversion", "youth early action"}
@@ -274,8 +355,11 @@ def test_programme_outcomes_name_person_months_and_keep_programmes_too_small_to_
 
 def test_an_interval_past_100_points_is_clipped_and_called_unstable(site):
     index = (site / "index.html").read_text(encoding="utf-8")
-    outcomes = next(columns(t) for t in parse(index).tables if t["head"] and t["head"][0][0][1] == "programme"
-                    and any("doubly robust" in h for _, h in t["head"][0]))
+    outcomes = next(
+        columns(t)
+        for t in parse(index).tables
+        if t["head"] and t["head"][0][0][1] == "programme" and any("doubly robust" in h for _, h in t["head"][0])
+    )
     by_name = {row["programme"]: row for row in outcomes}
     assert by_name["diversion"]["doubly robust (points, 95% CI)"] == "-45.2 (-100.0 to +54.6), unstable"
     assert by_name["drive"]["doubly robust (points, 95% CI)"] == "-4.0 (-7.0 to -1.0)"
@@ -357,7 +441,7 @@ def check_rate(shown: str, f, *counts: str) -> None:
         assert shown == "-", (shown, counts)
         return
     digits = len(shown.rstrip("%").split(".")[1]) if "." in shown else 0
-    assert abs(value(shown) - expected) <= 0.5 * 10 ** -digits + 1e-9, (shown, expected, counts)
+    assert abs(value(shown) - expected) <= 0.5 * 10**-digits + 1e-9, (shown, expected, counts)
     assert "." not in shown or abs(expected) < 100, (shown, counts)
     assert shown not in ("-0%", "+0%"), (shown, counts)
 
@@ -374,17 +458,26 @@ def test_every_rate_is_computed_from_the_counts_shown(site, world):
         for rows in tables:
             for row in rows:
                 if {"residents", "incidents (12 months)", "incidents per 100,000 residents"} <= set(row):
-                    check_rate(row["incidents per 100,000 residents"], per_100k, row["incidents (12 months)"],
-                               row["residents"])
-                    assert (row["harm per 100,000 residents"] == SUPPRESSED) == (row["incidents (12 months)"] == SUPPRESSED) \
-                        if "harm per 100,000 residents" in row else True
+                    check_rate(
+                        row["incidents per 100,000 residents"], per_100k, row["incidents (12 months)"], row["residents"]
+                    )
+                    assert (
+                        (row["harm per 100,000 residents"] == SUPPRESSED)
+                        == (row["incidents (12 months)"] == SUPPRESSED)
+                        if "harm per 100,000 residents" in row
+                        else True
+                    )
                 for heading in [h for h in row if h.endswith(": share")]:
                     total = rows[-1][heading.removesuffix(": share")]
                     check_rate(row[heading], share, row[heading.removesuffix(": share")], total)
                 checked += 1
         if name.startswith("la-"):
-            tiles = {label: shown for _, shown, label in
-                     re.findall(r'<span class="value ([a-z]*)">(.*?)</span><span class="label">(.*?)</span>', page)}
+            tiles = {
+                label: shown
+                for _, shown, label in re.findall(
+                    r'<span class="value ([a-z]*)">(.*?)</span><span class="label">(.*?)</span>', page
+                )
+            }
             mix = next(rows for rows in tables if "incident type" in rows[0])
             for row in mix:
                 check_rate(row["per 100,000 residents"], per_100k, row["incidents (12 months)"], tiles["residents"])
@@ -394,12 +487,22 @@ def test_every_rate_is_computed_from_the_counts_shown(site, world):
                 check_rate(victims[2][column], share, victims[1][column], victims[0][column])
             coverage = next(rows for rows in tables if "coverage" in rows[0])[0]
             check_rate(coverage["coverage"], share, *list(coverage.values())[1::-1])
-            da = re.search(r'in the 12 months: <span class="num count">(.*?)</span>\s*\(<span class="num rate">(.*?)</span>', page)
+            da = re.search(
+                r'in the 12 months: <span class="num count">(.*?)</span>\s*\(<span class="num rate">(.*?)</span>', page
+            )
             check_rate(da[2], per_100k, da[1], tiles["residents"])
-            check_rate(tiles["incidents per 100,000 residents"], per_100k, tiles["incidents in the 12 months"],
-                       tiles["residents"])
-            check_rate(tiles["change on the previous 12 months"], change, tiles["incidents in the 12 months"],
-                       mix[-1]["incidents (previous 12 months)"])
+            check_rate(
+                tiles["incidents per 100,000 residents"],
+                per_100k,
+                tiles["incidents in the 12 months"],
+                tiles["residents"],
+            )
+            check_rate(
+                tiles["change on the previous 12 months"],
+                change,
+                tiles["incidents in the 12 months"],
+                mix[-1]["incidents (previous 12 months)"],
+            )
             la_pages[re.search(r"<h1>(.*?)</h1>", page)[1]] = (tiles, mix[-1], victims, da[1])
             checked += 4
     # the index's figures from counts shown on each local authority's page, and the totals' as published
@@ -408,25 +511,37 @@ def test_every_rate_is_computed_from_the_counts_shown(site, world):
     for row in next(rows for rows in index if "small areas" in rows[0] and "local authority" in rows[0]):
         if row["local authority"] in la_pages:
             tiles, mix_total, victims, da = la_pages[row["local authority"]]
-            before, victims_n, repeat = (mix_total["incidents (previous 12 months)"], victims[0]["all incidents"],
-                                         victims[1]["all incidents"])
+            before, victims_n, repeat = (
+                mix_total["incidents (previous 12 months)"],
+                victims[0]["all incidents"],
+                victims[1]["all incidents"],
+            )
         else:
             total = la.sum(numeric_only=True)
-            before, da, victims_n, repeat = (str(disclose(total[c], 7)) for c in ("incidents_before", "domestic_abuse",
-                                                                                   "victims", "repeat_victims"))
+            before, da, victims_n, repeat = (
+                str(disclose(total[c], 7)) for c in ("incidents_before", "domestic_abuse", "victims", "repeat_victims")
+            )
         check_rate(row["change on the previous 12 months"], change, row["incidents (12 months)"], before)
         check_rate(row["domestic abuse per 100,000 residents"], per_100k, da, row["residents"])
         check_rate(row["repeat victims (% of victims)"], share, repeat, victims_n)
         checked += 1
     # the small areas' change, from their previous year's counts as published (secondary suppression per authority)
     areas = audit.areas.set_index("area_id")
-    before = pd.concat([protect_counts(g[["incidents", "incidents_before"]], 7, rows=False, columns=True)[0]
-                        for _, g in areas.groupby("local_authority")])["incidents_before"]
+    before = pd.concat(
+        [
+            protect_counts(g[["incidents", "incidents_before"]], 7, rows=False, columns=True)[0]
+            for _, g in areas.groupby("local_authority")
+        ]
+    )["incidents_before"]
     for page in pages.values():
         for rows in (columns(t) for t in parse(page).tables if t["head"]):
             for row in (r for r in rows if "rank" in r):
-                check_rate(row["change on the previous 12 months"], change, row["incidents (12 months)"],
-                           str(before[row["small area"]]))
+                check_rate(
+                    row["change on the previous 12 months"],
+                    change,
+                    row["incidents (12 months)"],
+                    str(before[row["small area"]]),
+                )
                 checked += 1
     assert checked > 100
 
@@ -438,12 +553,16 @@ def test_the_deprivation_gradient_agrees_with_the_headline_figures(world, tmp_pa
     shared = tmp_path / "world"
     shutil.copytree(world, shared)
     areas, people = pd.read_parquet(world / "areas.parquet"), pd.read_parquet(world / "people.parquet")
-    split = areas.assign(area_id=areas["area_id"] + "b", population=areas["population"] // 2,
-                         deprivation_rank=areas["deprivation_rank"] + len(areas))
-    pd.concat([areas.assign(population=areas["population"] - split["population"]), split], ignore_index=True) \
-        .to_parquet(shared / "areas.parquet", index=False)
+    split = areas.assign(
+        area_id=areas["area_id"] + "b",
+        population=areas["population"] // 2,
+        deprivation_rank=areas["deprivation_rank"] + len(areas),
+    )
+    pd.concat(
+        [areas.assign(population=areas["population"] - split["population"]), split], ignore_index=True
+    ).to_parquet(shared / "areas.parquet", index=False)
     people["area_id"] = people["area_id"].where(np.arange(len(people)) % 2 == 0, people["area_id"] + "b")
-    people.to_parquet(shared / "people.parquet", index=False)   # each area in two: many incidents involve both
+    people.to_parquet(shared / "people.parquet", index=False)  # each area in two: many incidents involve both
     audit = community_audit(read_dataset(shared), AS_OF)
     by_quintile = audit.deprivation.groupby("local_authority")["incidents"].sum()
     la = audit.local_authorities.set_index("local_authority")["incidents"]
@@ -451,10 +570,17 @@ def test_the_deprivation_gradient_agrees_with_the_headline_figures(world, tmp_pa
     pages = render_dashboard(audit, 7)
     for name in la.index:
         page = pages[la_page(name)]
-        tiles = {label: shown for shown, label in
-                 re.findall(r'<span class="value [a-z]*">(.*?)</span><span class="label">(.*?)</span>', page)}
-        gradient = next(columns(t) for t in parse(page).tables
-                        if t["head"] and "deprivation quintile (1 = most deprived)" == t["head"][0][0][1])
+        tiles = {
+            label: shown
+            for shown, label in re.findall(
+                r'<span class="value [a-z]*">(.*?)</span><span class="label">(.*?)</span>', page
+            )
+        }
+        gradient = next(
+            columns(t)
+            for t in parse(page).tables
+            if t["head"] and "deprivation quintile (1 = most deprived)" == t["head"][0][0][1]
+        )
         assert gradient[-1]["incidents (12 months)"] == tiles["incidents in the 12 months"]
         assert gradient[-1]["incidents per 100,000 residents"] == tiles["incidents per 100,000 residents"]
         assert gradient[-1]["residents"] == tiles["residents"]
@@ -480,8 +606,11 @@ def check_report_counts(page: str, threshold: int) -> int:
                 assert allowed_count(row[heading], threshold), (heading, row)
                 checked += 1
             if any(row[h] == SUPPRESSED for h in counts):
-                numbers = [v for h, (cls, v) in zip(headings, cells) if h not in counts and "num" in cls.split()
-                           and re.fullmatch(r"[-+]?[\d,.]+%?", v)]
+                numbers = [
+                    v
+                    for h, (cls, v) in zip(headings, cells)
+                    if h not in counts and "num" in cls.split() and re.fullmatch(r"[-+]?[\d,.]+%?", v)
+                ]
                 assert not numbers, row
     text = re.sub(r"<[^>]+>", " ", re.sub(r"<img[^>]*>", "", page))
     for found in re.findall(r"(\d[\d,]*) (?:people|untreated people|incident involvements|programme starts)\b", text):
@@ -539,14 +668,27 @@ def test_what_people_read_is_in_words_and_open_interventions_are_not_missing_dat
     interventions.to_parquet(tmp_path / "world" / "interventions.parquet", index=False)
     index = render_dashboard(community_audit(read_dataset(tmp_path / "world"), AS_OF), 7)["index.html"]
     missing = next(columns(t) for t in parse(index).tables if t["head"] and "rows missing it" in columns(t)[0])
-    assert [(r["table"], r["column"], r["rows missing it"], r["rows checked"]) for r in missing] == \
-        [("interventions", "completed", "10", f"{disclose(len(interventions) - running, 7):,}")]
+    assert [(r["table"], r["column"], r["rows missing it"], r["rows checked"]) for r in missing] == [
+        ("interventions", "completed", "10", f"{disclose(len(interventions) - running, 7):,}")
+    ]
     check_rate(missing[0]["share of rows"], share, missing[0]["rows missing it"], missing[0]["rows checked"])
 
 
 def test_the_threshold_is_configurable(world, tmp_path):
-    result = runner.invoke(app, ["dashboard", "--data", str(world), "--as-of", AS_OF.isoformat(),
-                                 "--disclosure-threshold", "10", "--out", str(tmp_path / "site")])
+    result = runner.invoke(
+        app,
+        [
+            "dashboard",
+            "--data",
+            str(world),
+            "--as-of",
+            AS_OF.isoformat(),
+            "--disclosure-threshold",
+            "10",
+            "--out",
+            str(tmp_path / "site"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     pages = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "site").glob("*.html")}
     check_disclosure(pages, 10)
@@ -565,9 +707,23 @@ def test_the_dashboard_opens_in_a_browser(site, world, tmp_path):
     for page in ("index.html", name, "reports.html"):
         assert browse((site / page).read_text(encoding="utf-8"), tmp_path) == [], page
     shot = tmp_path / "la.png"
-    run = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                          "--enable-logging=stderr", "--v=0", "--window-size=1280,2400", f"--screenshot={shot}",
-                          (site / name).as_uri()], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1280,2400",
+            f"--screenshot={shot}",
+            (site / name).as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     console = [line for line in run.stderr.splitlines() if "CONSOLE" in line]
     assert console == [] and shot.exists() and shot.stat().st_size > 20_000, (console, run.stderr[-500:])
     # the sort script works: a click on a heading orders the rows by that column
@@ -579,8 +735,12 @@ def test_the_dashboard_opens_in_a_browser(site, world, tmp_path):
       document.body.appendChild(out); });</script>"""
     page = tmp_path / "sorted.html"
     page.write_text((site / "index.html").read_text(encoding="utf-8").replace("</body>", sort_check + "</body>"))
-    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     values = json.loads(re.search(r'<pre id="sorted">(.*?)</pre>', dom, re.S)[1].replace("&quot;", '"'))
     numbers = [float(v.replace(",", "")) if v != SUPPRESSED else -1 for v in values]
     assert numbers == sorted(numbers, reverse=True), values

@@ -32,14 +32,18 @@ def logged(tmp_path_factory):
         patch.chdir(store)
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
         config = load_config(DATA / "screening.yaml")
-        config = dataclasses.replace(config, name="protected", fairness=dataclasses.replace(
-            config.fairness, disclosure_threshold=THRESHOLD))
+        config = dataclasses.replace(
+            config, name="protected", fairness=dataclasses.replace(config.fairness, disclosure_threshold=THRESHOLD)
+        )
         data = model_data(config)
         result = train(data, config)
         outcome = log_training(config, data, result, store / "out")
         run = Path(mlflow.artifacts.download_artifacts(run_id=outcome.run_id, dst_path=str(store / "run")))
-        model = Path(mlflow.artifacts.download_artifacts(f"models:/{config.registered_model}/{outcome.model_version}",
-                                                         dst_path=str(store / "model")))
+        model = Path(
+            mlflow.artifacts.download_artifacts(
+                f"models:/{config.registered_model}/{outcome.model_version}", dst_path=str(store / "model")
+            )
+        )
     return data, result, store / "out", run, model
 
 
@@ -115,7 +119,9 @@ def test_group_sizes_up_to_the_threshold_never_leave_the_team(logged):
     for page in ("model_card.html", "fairness_report.html"):
         shown = _shown_sizes((run / page).read_text())
         assert shown and "*" in shown, page
-        assert not [s for s in shown if s != "*" and (int(s.replace(",", "")) <= 7 or int(s.replace(",", "")) % 5)], page
+        assert not [s for s in shown if s != "*" and (int(s.replace(",", "")) <= 7 or int(s.replace(",", "")) % 5)], (
+            page
+        )
 
 
 def test_the_model_card_does_not_print_the_data_folder(logged):

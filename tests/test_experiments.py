@@ -27,63 +27,121 @@ def write_config(tmp_path, text: str, name="c.yaml") -> Path:
     return tmp_path / name
 
 
-@pytest.mark.parametrize("text, message", [
-    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\ncolour: red\n",
-     "c.yaml: unknown key 'colour'"),
-    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {lightgbm: {num_leaves: many}}\n",
-     "c.yaml: models.lightgbm.num_leaves: input should be a valid list, got 'many'"),
-    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\ncapacity: lots\n",
-     "c.yaml: capacity: input should be a valid number, unable to parse string as a number, got 'lots'"),
-    ("name: x\ndata: .\nschedule: {start: soon, end: 2021-01-01}\nmodels: {logistic: {}}\n",
-     "c.yaml: schedule.start: input should be a valid date or datetime, input is too short, got 'soon'"),
-    ("name: x\ntable: {path: nowhere.csv, id_column: i, date_column: d, label_column: l, feature_columns: [a]}\n"
-     "models: {logistic: {}}\n", "c.yaml: table.path: file not found"),
-    ("data: .\n", "c.yaml: missing key 'name'"),
-    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\nfairness: {colour: red}\n",
-     "c.yaml: fairness: unknown key 'colour'"),
-    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {forest: {}}\n",
-     "c.yaml: models: unknown key 'forest'"),
-    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {gam: {n_knots: [1]}}\n",
-     "c.yaml: models.gam.n_knots: 1.0 is not a whole number between 2 and 50"),
-    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {gam: {degree: [2.5]}}\n",
-     "c.yaml: models.gam.degree: 2.5 is not a whole number between 1 and 5"),
-    ("name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\nlabel: arrests\n",
-     "c.yaml: label: input should be 'escalation' or 'repeat_victimisation', got 'arrests'"),
-    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leavs: [7]}}\n',
-     "c.yaml: models.lightgbm.unknown hyper-parameter 'num_leavs'"),
-    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: []}}\n',
-     'c.yaml: models.lightgbm.num_leaves: the list is empty'),
-    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [-3]}}\n',
-     'c.yaml: models.lightgbm.num_leaves: -3.0 is not a whole number between 2'),
-    ('name: x\ndata: .\nmodels: {lightgbm: {num_leaves: [7]}}\nschedule: {start: 2020-01-01, end: 2022-01-01, every_months: 0}\n',
-     'c.yaml: schedule.every_months: must be at least 1'),
-    ('name: x\ndata: .\nmodels: {lightgbm: {num_leaves: [7]}}\nschedule: {start: 2023-01-01, end: 2022-01-01}\n',
-     'c.yaml: schedule: start 2023-01-01 is not before end 2022-01-01'),
-    ('name: x\ndata: .\nmodels: {lightgbm: {num_leaves: [7]}}\nschedule: {start: 2020-01-01, end: 2022-01-01, n_test: -1}\n',
-     'c.yaml: schedule.n_test: must be at least 1'),
-    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\ncalibration: []\n',
-     'c.yaml: calibration: name at least one method'),
-    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nselection: {auc_tolerance: -1}\n',
-     'c.yaml: selection.auc_tolerance: must be between 0 and 1'),
-    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nhorizon_days: 0\n',
-     'c.yaml: horizon_days: must be at least 1'),
-    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nhorizon_days: -30\n',
-     'c.yaml: horizon_days: must be at least 1'),
-    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nfairness: {min_group_size: 0}\n',
-     'c.yaml: fairness.min_group_size: must be at least 1'),
-    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nfairness: {band: [1.25, 0.8]}\n',
-     'c.yaml: fairness.band: need low < 1 < high'),
-    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nharm_threshold: .nan\n',
-     'c.yaml: harm_threshold: must be a finite number'),
-    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nbands: {medium_from: 25, high_from: 0}\n',
-     'c.yaml: bands: need 1 <= medium_from < high_from <= 20'),
-    ('name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nprotected: [sex, religion]\n',
-     "c.yaml: protected: 'religion' is not a protected column"),
-    ("data: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nname: ''\n",
-     'c.yaml: name: must not be empty'),
-    ('data: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nname: a/b\n',
-     "c.yaml: name: 'a/b' may hold only letters"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\ncolour: red\n",
+            "c.yaml: unknown key 'colour'",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {lightgbm: {num_leaves: many}}\n",
+            "c.yaml: models.lightgbm.num_leaves: input should be a valid list, got 'many'",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\ncapacity: lots\n",
+            "c.yaml: capacity: input should be a valid number, unable to parse string as a number, got 'lots'",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: soon, end: 2021-01-01}\nmodels: {logistic: {}}\n",
+            "c.yaml: schedule.start: input should be a valid date or datetime, input is too short, got 'soon'",
+        ),
+        (
+            "name: x\ntable: {path: nowhere.csv, id_column: i, date_column: d, label_column: l, feature_columns: [a]}\n"
+            "models: {logistic: {}}\n",
+            "c.yaml: table.path: file not found",
+        ),
+        ("data: .\n", "c.yaml: missing key 'name'"),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\nfairness: {colour: red}\n",
+            "c.yaml: fairness: unknown key 'colour'",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {forest: {}}\n",
+            "c.yaml: models: unknown key 'forest'",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {gam: {n_knots: [1]}}\n",
+            "c.yaml: models.gam.n_knots: 1.0 is not a whole number between 2 and 50",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {gam: {degree: [2.5]}}\n",
+            "c.yaml: models.gam.degree: 2.5 is not a whole number between 1 and 5",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2021-01-01}\nmodels: {logistic: {}}\nlabel: arrests\n",
+            "c.yaml: label: input should be 'escalation' or 'repeat_victimisation', got 'arrests'",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leavs: [7]}}\n",
+            "c.yaml: models.lightgbm.unknown hyper-parameter 'num_leavs'",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: []}}\n",
+            "c.yaml: models.lightgbm.num_leaves: the list is empty",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [-3]}}\n",
+            "c.yaml: models.lightgbm.num_leaves: -3.0 is not a whole number between 2",
+        ),
+        (
+            "name: x\ndata: .\nmodels: {lightgbm: {num_leaves: [7]}}\nschedule: {start: 2020-01-01, end: 2022-01-01, every_months: 0}\n",
+            "c.yaml: schedule.every_months: must be at least 1",
+        ),
+        (
+            "name: x\ndata: .\nmodels: {lightgbm: {num_leaves: [7]}}\nschedule: {start: 2023-01-01, end: 2022-01-01}\n",
+            "c.yaml: schedule: start 2023-01-01 is not before end 2022-01-01",
+        ),
+        (
+            "name: x\ndata: .\nmodels: {lightgbm: {num_leaves: [7]}}\nschedule: {start: 2020-01-01, end: 2022-01-01, n_test: -1}\n",
+            "c.yaml: schedule.n_test: must be at least 1",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\ncalibration: []\n",
+            "c.yaml: calibration: name at least one method",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nselection: {auc_tolerance: -1}\n",
+            "c.yaml: selection.auc_tolerance: must be between 0 and 1",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nhorizon_days: 0\n",
+            "c.yaml: horizon_days: must be at least 1",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nhorizon_days: -30\n",
+            "c.yaml: horizon_days: must be at least 1",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nfairness: {min_group_size: 0}\n",
+            "c.yaml: fairness.min_group_size: must be at least 1",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nfairness: {band: [1.25, 0.8]}\n",
+            "c.yaml: fairness.band: need low < 1 < high",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nharm_threshold: .nan\n",
+            "c.yaml: harm_threshold: must be a finite number",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nbands: {medium_from: 25, high_from: 0}\n",
+            "c.yaml: bands: need 1 <= medium_from < high_from <= 20",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nprotected: [sex, religion]\n",
+            "c.yaml: protected: 'religion' is not a protected column",
+        ),
+        (
+            "data: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nname: ''\n",
+            "c.yaml: name: must not be empty",
+        ),
+        (
+            "data: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nname: a/b\n",
+            "c.yaml: name: 'a/b' may hold only letters",
+        ),
+    ],
+)
 def test_config_errors_name_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as error:
         load_config(write_config(tmp_path, text))
@@ -109,8 +167,9 @@ def test_lightgbm_is_the_librarys_classifier_early_stopped_and_deterministic():
     from riskloop.models.estimators import ModelSpec, fit_model
 
     rng = np.random.default_rng(0)
-    X = pd.DataFrame({"a": rng.normal(size=3000), "b": rng.normal(size=3000),
-                      "kind": rng.choice(["x", "y", "z"], size=3000)})
+    X = pd.DataFrame(
+        {"a": rng.normal(size=3000), "b": rng.normal(size=3000), "kind": rng.choice(["x", "y", "z"], size=3000)}
+    )
     y = (rng.random(3000) < 1 / (1 + np.exp(-(X["a"] + (X["kind"] == "z"))))).astype(int)
     fit, val = slice(0, 2000), slice(2000, 3000)
     spec = ModelSpec("lightgbm", (("early_stopping_rounds", 5), ("n_estimators", 400), ("num_leaves", 7)))
@@ -164,13 +223,14 @@ def test_bring_your_own_table_trains_tracks_and_registers(tmp_path, mlflow_store
     run = client.get_run(outcome.run_id)
     assert run.data.metrics["test_roc_auc"] == pytest.approx(metrics["test_roc_auc"])
     assert {"metrics.json", "model_card.html", "calibration.png", "precision_at_k.png"} <= {
-        a.path for a in client.list_artifacts(outcome.run_id)}
+        a.path for a in client.list_artifacts(outcome.run_id)
+    }
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{outcome.run_id}'")
     assert len(children) == 2 * 3  # two model groups x three temporal splits
     logged = run.inputs.dataset_inputs[0].dataset
     assert logged.digest == frame_digest(data.frame[data.features + ["label"]])
     changed = data.frame[data.features + ["label"]].copy()
-    changed.iloc[-1, 0] = 1 + changed.iloc[-1, 0]   # one cell of the last row: MLflow's own digest reads the first rows
+    changed.iloc[-1, 0] = 1 + changed.iloc[-1, 0]  # one cell of the last row: MLflow's own digest reads the first rows
     assert frame_digest(changed) != logged.digest
     full = mlflow.data.from_pandas(data.frame[data.features + ["label"]], targets="label").schema
     assert json.loads(logged.schema)["mlflow_colspec"] == full.to_dict()  # as MLflow infers it from every row
@@ -198,8 +258,11 @@ def test_promotion_gate_refuses_a_challenger_that_fails_fairness(tmp_path, mlflo
     table.loc[late & (table["ethnicity"] == "C"), "outcome"] = 1
     table.to_csv(tmp_path / "screening.csv", index=False)
     config = screening_config(tmp_path)
-    biased = dataclasses.replace(config, table=dataclasses.replace(config.table, path=tmp_path / "screening.csv"),
-                                 fairness=dataclasses.replace(config.fairness, min_events=3, min_group_size=10))
+    biased = dataclasses.replace(
+        config,
+        table=dataclasses.replace(config.table, path=tmp_path / "screening.csv"),
+        fairness=dataclasses.replace(config.fairness, min_events=3, min_group_size=10),
+    )
     data = model_data(biased)
     result = train(data, biased)
     assert any(r.startswith("calibration for ethnicity=C (overall)") for r in result.fairness.gate_reasons())
@@ -238,8 +301,10 @@ def test_promotion_gate_refuses_a_worse_challenger(tmp_path, mlflow_store):
     client.set_model_version_tag(weak.registered_model, "3", "group_auc", json.dumps(worse))
     with pytest.raises(PromotionRefused) as refused:
         promote(weak.registered_model)
-    assert refused.value.reasons == [f"fairness: ROC AUC within sex=F: challenger v3 {worse['sex=F']:.3f} < champion "
-                                     f"v2 {champion_auc['sex=F']:.3f} by more than 0.02"]
+    assert refused.value.reasons == [
+        f"fairness: ROC AUC within sex=F: challenger v3 {worse['sex=F']:.3f} < champion "
+        f"v2 {champion_auc['sex=F']:.3f} by more than 0.02"
+    ]
     version = client.get_model_version(weak.registered_model, "2")
     assert version.tags["promotion_forced_reason"] == "board approved trial"
 
@@ -263,9 +328,15 @@ def test_selection_reads_validation_metrics_only():
     from riskloop.pipelines.train import select
 
     config = load_config(REPO / "experiments" / "escalation.yaml")
-    summary = pd.DataFrame({"roc_auc_mean": [0.90, 0.70], "precision_at_k_mean": [0.5, 0.1],
-                            "val_roc_auc_mean": [0.70, 0.80], "val_precision_at_k_mean": [0.1, 0.3]},
-                           index=["best_on_test", "best_on_validation"])
+    summary = pd.DataFrame(
+        {
+            "roc_auc_mean": [0.90, 0.70],
+            "precision_at_k_mean": [0.5, 0.1],
+            "val_roc_auc_mean": [0.70, 0.80],
+            "val_precision_at_k_mean": [0.1, 0.3],
+        },
+        index=["best_on_test", "best_on_validation"],
+    )
     assert select(summary, config) == "best_on_validation"
 
 
@@ -275,7 +346,8 @@ def test_registered_model_metrics_and_audit_are_out_of_time(escalation_run):
     assert not (data.final.test & (data.final.fit | data.final.validation)).any()
     assert result.final_metrics["test_n"] == len(test)
     assert result.final_metrics["test_roc_auc"] == pytest.approx(
-        result.split_metrics.set_index(["group", "split"]).loc[(result.selected.name, data.final.name), "roc_auc"])
+        result.split_metrics.set_index(["group", "split"]).loc[(result.selected.name, data.final.name), "roc_auc"]
+    )
     assert result.fairness.operating_point["n"] == len(test)
 
 
@@ -299,8 +371,11 @@ def test_protected_features_only_when_asked_loudly(world_20k, tmp_path):
 
 
 def test_a_table_column_both_feature_and_protected_needs_protected_as_features(tmp_path):
-    text = (DATA / "screening.yaml").read_text().replace("feature_columns: [age, priors, charge_degree]",
-                                                         "feature_columns: [age, priors, charge_degree, sex]")
+    text = (
+        (DATA / "screening.yaml")
+        .read_text()
+        .replace("feature_columns: [age, priors, charge_degree]", "feature_columns: [age, priors, charge_degree, sex]")
+    )
     (tmp_path / "screening.csv").write_bytes((DATA / "screening.csv").read_bytes())
     with pytest.raises(ConfigError, match="'sex' is also a protected column; list it under protected_as_features"):
         load_config(write_config(tmp_path, text))
@@ -316,15 +391,23 @@ def test_a_prevalence_shift_is_warned_about(escalation_run):
 
     _, data, result = escalation_run
     assert result.warnings == prevalence_shift(data)
-    shifted = dataclasses.replace(data, frame=data.frame.assign(label=np.where(data.final.test, 1.0, data.frame["label"])))
+    shifted = dataclasses.replace(
+        data, frame=data.frame.assign(label=np.where(data.final.test, 1.0, data.frame["label"]))
+    )
     assert "calibration measured on test is unreliable" in prevalence_shift(shifted)[0]
 
 
 def test_dataset_schema_rows_hold_each_columns_first_missing_value_so_the_schema_is_the_full_frames():
     n = 5_000
-    frame = pd.DataFrame({"a": np.arange(n, dtype=float), "b": np.ones(n), "c": pd.Categorical(["x"] * n),
-                          "label": np.zeros(n, dtype=int)})
-    frame.loc[4_321, "a"] = np.nan   # missing only far past the head
+    frame = pd.DataFrame(
+        {
+            "a": np.arange(n, dtype=float),
+            "b": np.ones(n),
+            "c": pd.Categorical(["x"] * n),
+            "label": np.zeros(n, dtype=int),
+        }
+    )
+    frame.loc[4_321, "a"] = np.nan  # missing only far past the head
     frame.loc[4_999, "c"] = np.nan
     rows = dataset_schema_rows(frame, head=10)
     assert rows.index.tolist() == [*range(10), 4_321, 4_999]

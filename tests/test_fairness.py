@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import dataclasses
 
 import numpy as np
@@ -10,8 +9,8 @@ import pandas as pd
 import pytest
 
 from riskloop.models.fairness import AuditConfig, audit, measurement_bias
-from riskloop.reports.fairness_report import render_fairness_report
 from riskloop.models.mitigation import mitigate
+from riskloop.reports.fairness_report import render_fairness_report
 
 
 def hand_made(n_a: int, n_b: int, seed: int = 0):
@@ -21,8 +20,11 @@ def hand_made(n_a: int, n_b: int, seed: int = 0):
     # (group, selected?, label, count)
     for group, n in (("A", n_a), ("B", n_b)):
         scale = n / 1000
-        cells = {(True, 1): 60, (True, 0): 40, (False, 1): 40, (False, 0): 860} if group == "A" else \
-                {(True, 1): 20, (True, 0): 80, (False, 1): 80, (False, 0): 820}
+        cells = (
+            {(True, 1): 60, (True, 0): 40, (False, 1): 40, (False, 0): 860}
+            if group == "A"
+            else {(True, 1): 20, (True, 0): 80, (False, 1): 80, (False, 0): 820}
+        )
         for (sel, y), c in cells.items():
             c = int(round(c * scale))
             risk = rng.uniform(0.6, 0.9, c) if sel else rng.uniform(0.0, 0.5, c)
@@ -53,8 +55,9 @@ def test_planted_disparity_fails_and_tiny_group_is_inconclusive():
     tiny = hand_made(1000, 20, seed=1)
     tiny = tiny[tiny["group"] == "B"].assign(group="C")
     frame = pd.concat([frame, tiny], ignore_index=True)
-    result = audit(frame["label"], frame["risk"], frame, ["group"],
-                   AuditConfig(bootstrap=500, min_group_size=50), capacity=0.1)
+    result = audit(
+        frame["label"], frame["risk"], frame, ["group"], AuditConfig(bootstrap=500, min_group_size=50), capacity=0.1
+    )
     d = result.disparities.set_index(["group", "metric"])
     assert d.loc[("B", "false_negative_rate"), "status"] == "fail"
     assert d.loc[("B", "false_negative_rate"), "ci_low"] > 1.25
@@ -67,9 +70,14 @@ def test_planted_disparity_fails_and_tiny_group_is_inconclusive():
 
 def test_punitive_use_leads_with_false_positives():
     frame = hand_made(1000, 1000)
-    result = audit(frame["label"], frame["risk"], frame, ["group"], AuditConfig(use="punitive", bootstrap=100), capacity=0.1)
+    result = audit(
+        frame["label"], frame["risk"], frame, ["group"], AuditConfig(use="punitive", bootstrap=100), capacity=0.1
+    )
     assert result.primary_metrics == ("false_positive_rate", "false_discovery_rate")
-    assert set(result.disparities.loc[result.disparities["primary"], "metric"]) == {"false_positive_rate", "false_discovery_rate"}
+    assert set(result.disparities.loc[result.disparities["primary"], "metric"]) == {
+        "false_positive_rate",
+        "false_discovery_rate",
+    }
     html = render_fairness_report(result, "m", "test")
     assert "enforcement" in html and "data:image/png;base64," in html and "cannot be checked" in html
 
@@ -111,12 +119,18 @@ def test_audit_finds_the_planted_recording_bias_in_the_world(escalation_run, wor
     _, data, result = escalation_run
     test = data.frame[data.splits[-1].test]
     as_of = test["as_of"].iloc[0].date()
+
     def truth(equal):
         p = escalation_probability(world_20k, as_of, 365, 6.0, replicates=8, equal_recording=equal)
         return test[["person_id"]].merge(p, on="person_id", how="left")["probability"].to_numpy()
 
-    bias = measurement_bias(test, result.latest_test[result.selected.name].to_numpy(), truth(True),
-                            ["ethnicity", "deprivation_quintile", "sex"], truth(False)).set_index(["characteristic", "group"])
+    bias = measurement_bias(
+        test,
+        result.latest_test[result.selected.name].to_numpy(),
+        truth(True),
+        ["ethnicity", "deprivation_quintile", "sex"],
+        truth(False),
+    ).set_index(["characteristic", "group"])
     # planted 1.35x; diluted because households move and the people table knows only the latest area
     assert bias.loc[("deprivation_quintile", "1"), "recording_relative"] > 1.15
     assert bias.loc[("deprivation_quintile", "1"), "relative"] > 1.15
@@ -139,8 +153,9 @@ def test_proxy_strength_finds_a_feature_that_stands_in_for_a_group():
 
     rng = np.random.default_rng(0)
     group = pd.Series(rng.choice(["A", "B"], 2000), name="g")
-    features = pd.DataFrame({"twin": (group == "B").astype(float) + rng.normal(0, 0.01, 2000),
-                             "noise": rng.normal(size=2000)})
+    features = pd.DataFrame(
+        {"twin": (group == "B").astype(float) + rng.normal(0, 0.01, 2000), "noise": rng.normal(size=2000)}
+    )
     table = proxy_strength(features, group.to_frame(), min_group_size=50).set_index("feature")
     assert table.loc["twin", "strength"] > 0.99 and table.loc["noise", "strength"] < 0.1
     assert list(table.index) == ["twin", "noise"]
@@ -168,8 +183,9 @@ def test_on_the_synthetic_world_the_oracle_passes_the_gate_and_planted_bias_fail
     for masks in data.splits:
         test = data.frame[masks.test]
         truth = escalation_probability(world_20k, test["as_of"].iloc[0].date(), 365, 6.0, replicates=8)
-        windows.append(test.assign(oracle=test[["person_id"]].merge(truth, on="person_id", how="left")["probability"]
-                                   .to_numpy()))
+        windows.append(
+            test.assign(oracle=test[["person_id"]].merge(truth, on="person_id", how="left")["probability"].to_numpy())
+        )
     test = pd.concat(windows, ignore_index=True)
     settings = dataclasses.replace(config.fairness, bootstrap=200, calibration_tolerance=0.15)
     passed = audit(test["label"], test["oracle"], test, ["sex", "ethnicity"], settings, config.capacity)
@@ -187,8 +203,16 @@ def test_the_most_over_recorded_group_is_named_with_what_the_model_inherits():
 
     from riskloop.pipelines.audit import AuditResult
 
-    bias = pd.DataFrame({"characteristic": ["ethnicity"] * 3, "group": ["White", "Black", "Other"], "n": [900, 80, 12],
-                         "recording_relative": [1.0, 1.4, 2.0], "relative": [1.0, 1.09, 1.5], "flagged": False})
+    bias = pd.DataFrame(
+        {
+            "characteristic": ["ethnicity"] * 3,
+            "group": ["White", "Black", "Other"],
+            "n": [900, 80, 12],
+            "recording_relative": [1.0, 1.4, 2.0],
+            "relative": [1.0, 1.09, 1.5],
+            "flagged": False,
+        }
+    )
     result = AuditResult(SimpleNamespace(config=AuditConfig()), bias, None)
     assert result.most_over_recorded() == "ethnicity=Black (records 1.40x, model 1.09x)"  # Other is under 50 people
     assert AuditResult(SimpleNamespace(config=AuditConfig()), None, None).most_over_recorded() == ""

@@ -20,31 +20,41 @@ from tests.conftest import TODAY
 
 T = date(2024, 1, 1)
 NEW_FAMILIES = ("history", "decayed", "household")
-PEOPLE = pd.DataFrame({
-    "person_id": ["p1", "p2", "p3", "p4", "p5", "p6"], "area_id": ["A", "A", "B", "B", "A", "B"],
-    "birth_date": ["1990-01-01", "1992-06-01", "2000-01-01", "1970-01-01", "2015-03-01", "2024-06-01"],
-    "sex": ["M", "F", "M", "F", "M", "F"], "ethnicity": ["White", "White", "Black", "Asian", "White", "Black"],
-    # p1, p2 and their child p5 share H1; p3 and p6 (born after T) share H2; p4 has no household
-    "household_id": ["H1", "H1", "H2", "", "H1", "H2"],
-})
+PEOPLE = pd.DataFrame(
+    {
+        "person_id": ["p1", "p2", "p3", "p4", "p5", "p6"],
+        "area_id": ["A", "A", "B", "B", "A", "B"],
+        "birth_date": ["1990-01-01", "1992-06-01", "2000-01-01", "1970-01-01", "2015-03-01", "2024-06-01"],
+        "sex": ["M", "F", "M", "F", "M", "F"],
+        "ethnicity": ["White", "White", "Black", "Asian", "White", "Black"],
+        # p1, p2 and their child p5 share H1; p3 and p6 (born after T) share H2; p4 has no household
+        "household_id": ["H1", "H1", "H2", "", "H1", "H2"],
+    }
+)
 INCIDENTS = [
-    ("i1", "p1", "2023-12-01", "domestic_abuse", "perpetrator", 4.0),   # 31 days before T
+    ("i1", "p1", "2023-12-01", "domestic_abuse", "perpetrator", 4.0),  # 31 days before T
     ("i1", "p2", "2023-12-01", "domestic_abuse", "victim", 4.0),
-    ("i2", "p1", "2023-03-01", "domestic_abuse", "suspect", 7.5),       # 306 days
+    ("i2", "p1", "2023-03-01", "domestic_abuse", "suspect", 7.5),  # 306 days
     ("i3", "p1", "2019-06-01", "violence_with_injury", "perpetrator", 8.0),  # 1,675 days: before the lookback
-    ("i4", "p2", "2023-11-01", "theft", "victim", 1.0),                 # 61 days
-    ("i5", "p5", "2023-07-01", "child_concern", "subject", 0.5),        # 184 days
-    ("i6", "p3", "2023-12-31", "asb", "perpetrator", 0.5),              # 1 day
+    ("i4", "p2", "2023-11-01", "theft", "victim", 1.0),  # 61 days
+    ("i5", "p5", "2023-07-01", "child_concern", "subject", 0.5),  # 184 days
+    ("i6", "p3", "2023-12-31", "asb", "perpetrator", 0.5),  # 1 day
     ("i7", "p1", "2024-01-01", "violence_with_injury", "perpetrator", 9.0),  # on T: not a feature
-    ("i8", "p2", "2024-03-01", "domestic_abuse", "victim", 5.0),        # after T
-    ("i9", "p4", "2022-01-01", "theft", "perpetrator", 1.5),            # 730 days
+    ("i8", "p2", "2024-03-01", "domestic_abuse", "victim", 5.0),  # after T
+    ("i9", "p4", "2022-01-01", "theft", "perpetrator", 1.5),  # 730 days
 ]
 
 
 def household_dataset(people: pd.DataFrame = PEOPLE) -> Dataset:
     tables = {
-        "areas": pd.DataFrame({"area_id": ["A", "B"], "local_authority": ["Cardiff", "Cardiff"],
-                               "population": [1000, 1000], "deprivation_rank": [1, 2]}),
+        "areas": pd.DataFrame(
+            {
+                "area_id": ["A", "B"],
+                "local_authority": ["Cardiff", "Cardiff"],
+                "population": [1000, 1000],
+                "deprivation_rank": [1, 2],
+            }
+        ),
         "people": people,
         "incidents": pd.DataFrame(INCIDENTS, columns=["incident_id", "person_id", "date", "type", "role", "harm"]),
         "interventions": pd.DataFrame(columns=["intervention_id", "person_id", "programme", "start_date", "tier"]),
@@ -70,7 +80,9 @@ def test_whole_history_counts_every_record_before_t(snapshot):
     assert p1["offending_count_history"] == 3 and p1["offending_harm_history"] == 19.5  # i3 too, outside the lookback
     assert p1["offending_harm_1095d"] == 11.5
     assert p1["victim_count_history"] == 0 and p1["days_since_first_incident"] == 1675
-    assert p2["victim_count_history"] == 2 and p2["victim_harm_history"] == 5.0 and p2["days_since_first_incident"] == 61
+    assert (
+        p2["victim_count_history"] == 2 and p2["victim_harm_history"] == 5.0 and p2["days_since_first_incident"] == 61
+    )
     assert p3["offending_count_history"] == 1 and p3["days_since_first_incident"] == 1  # i7 on T is not counted
 
 
@@ -90,8 +102,11 @@ def test_household_features_count_the_other_members(snapshot):
     assert (p3["household_adults"], p3["household_children"]) == (0, 0)  # p6 is born after T
     # p1's own offending is not a household involvement for p1; it is for p2 and p5
     assert p1["household_offending_count_365d"] == 0
-    assert (p2["household_offending_count_90d"], p2["household_offending_count_365d"],
-            p2["household_offending_count_1095d"]) == (1, 2, 2)  # i3 is outside every window
+    assert (
+        p2["household_offending_count_90d"],
+        p2["household_offending_count_365d"],
+        p2["household_offending_count_1095d"],
+    ) == (1, 2, 2)  # i3 is outside every window
     assert p1["household_victim_count_90d"] == 2 and p5["household_victim_count_365d"] == 2
     assert p2["household_domestic_abuse_count_90d"] == 1 and p2["household_domestic_abuse_count_365d"] == 2
     assert p5["household_domestic_abuse_count_365d"] == 3 and p1["household_domestic_abuse_count_365d"] == 1
@@ -112,7 +127,7 @@ def test_household_family_only_for_data_with_household_links():
         catalogue = prepared.catalogue(SnapshotConfig())
         names = [s.name for s in catalogue]
         frame = build_snapshot(prepared, T, SnapshotConfig())
-        assert list(frame.columns[len(ID_COLUMNS):len(ID_COLUMNS) + len(names)]) == names
+        assert list(frame.columns[len(ID_COLUMNS) : len(ID_COLUMNS) + len(names)]) == names
         assert sum(s.family == "household" for s in catalogue) == household_features
 
 
@@ -120,25 +135,34 @@ def test_new_families_have_reason_templates_in_the_house_style():
     specs = [s for s in build_catalogue(("drive",), households=True) if s.family in NEW_FAMILIES]
     sentences = {s.name: s.template.format(value=3.0) for s in specs}
     assert len(specs) == 21 and all("{" not in text for text in sentences.values())
-    assert sentences["household_offending_count_365d"] == \
-        "other people in the household were involved in 3 offences as perpetrator or suspect in the last 12 months"
+    assert (
+        sentences["household_offending_count_365d"]
+        == "other people in the household were involved in 3 offences as perpetrator or suspect in the last 12 months"
+    )
     assert sentences["offending_count_history"] == "3 incidents as perpetrator or suspect on record"
-    assert sentences["victim_harm_decayed_180d"] == \
-        "recent-weighted harm index 3.0 from incidents as victim (half-life 180 days)"
+    assert (
+        sentences["victim_harm_decayed_180d"]
+        == "recent-weighted harm index 3.0 from incidents as victim (half-life 180 days)"
+    )
 
 
 def test_records_on_or_after_t_never_change_the_new_families(world_20k):
     t = date(2023, 1, 1)
     dataset = read_dataset(world_20k, today=TODAY)
-    before_t = dataclasses.replace(dataset, incidents=dataset.incidents[dataset.incidents["date"] < pd.Timestamp(t)],
-                                   interventions=dataset.interventions[dataset.interventions["start_date"] < pd.Timestamp(t)])
+    before_t = dataclasses.replace(
+        dataset,
+        incidents=dataset.incidents[dataset.incidents["date"] < pd.Timestamp(t)],
+        interventions=dataset.interventions[dataset.interventions["start_date"] < pd.Timestamp(t)],
+    )
     prepared = PreparedData.from_dataset(dataset)
     names = [s.name for s in prepared.catalogue(SnapshotConfig()) if s.family in NEW_FAMILIES]
     full = build_snapshot(prepared, t, SnapshotConfig())
     cut = build_snapshot(PreparedData.from_dataset(before_t), t, SnapshotConfig())
     assert len(names) == 21 and (full[names] != 0).any().all()  # every new feature is used
-    assert (full["offending_count_history"] > full[[c for c in full if c.startswith(("perp_", "susp_"))
-                                                    and c.endswith("_1095d")]].sum(axis=1)).any()
+    assert (
+        full["offending_count_history"]
+        > full[[c for c in full if c.startswith(("perp_", "susp_")) and c.endswith("_1095d")]].sum(axis=1)
+    ).any()
     pd.testing.assert_frame_equal(full[["person_id", *names]], cut[["person_id", *names]])
 
 
@@ -154,7 +178,10 @@ def test_each_family_computes_exactly_its_declared_columns_in_order(windows):
         assert all(np.shape(values) == (cohort.n,) for values in columns.values())
     catalogue = [s.name for s in prepared.catalogue(config)]
     assert catalogue == [s.name for f in families_of(layout) for s in f.specs(layout)]
-    assert list(build_snapshot(prepared, T, config).columns[len(ID_COLUMNS):len(ID_COLUMNS) + len(catalogue)]) == catalogue
+    assert (
+        list(build_snapshot(prepared, T, config).columns[len(ID_COLUMNS) : len(ID_COLUMNS) + len(catalogue)])
+        == catalogue
+    )
 
 
 def test_the_household_family_applies_only_to_linked_data():

@@ -7,19 +7,18 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from riskloop.features.area_profile import area_profile
-from riskloop.features import rules
-from riskloop.features.catalogue import build_catalogue
-from riskloop.features.rules import Rule
-from riskloop.features.snapshot import (
-    PreparedData, SnapshotConfig, build_snapshot, build_snapshots,
-)
-from riskloop.features.splits import as_of_schedule, temporal_splits
-from riskloop.features.validate import Dataset, validate_tables
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.artifacts.snapshots import read_snapshots, write_snapshots
+from riskloop.features import rules
+from riskloop.features.area_profile import area_profile
+from riskloop.features.catalogue import build_catalogue
+from riskloop.features.rules import Rule
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, build_snapshots
+from riskloop.features.splits import as_of_schedule, temporal_splits
+from riskloop.features.validate import Dataset, validate_tables
 from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
 from tests.conftest import TODAY, hand_tables
 
@@ -29,14 +28,28 @@ T = date(2024, 1, 1)
 def dataset_of(incidents: list[tuple], interventions: list[tuple] = (), end=date(2025, 12, 31)) -> Dataset:
     """A hand-written data set: people p1..p4 in two areas of 1,000 residents."""
     tables = {
-        "areas": pd.DataFrame({"area_id": ["A", "B"], "local_authority": ["Cardiff", "Cardiff"],
-                               "population": [1000, 1000], "deprivation_rank": [1, 2]}),
-        "people": pd.DataFrame({"person_id": ["p1", "p2", "p3", "p4"], "area_id": ["A", "A", "B", "B"],
-                                "birth_date": ["1990-01-01", "1992-06-01", "2000-01-01", "1970-01-01"],
-                                "sex": ["M", "F", "M", "F"], "ethnicity": ["White", "White", "Black", "Asian"]}),
+        "areas": pd.DataFrame(
+            {
+                "area_id": ["A", "B"],
+                "local_authority": ["Cardiff", "Cardiff"],
+                "population": [1000, 1000],
+                "deprivation_rank": [1, 2],
+            }
+        ),
+        "people": pd.DataFrame(
+            {
+                "person_id": ["p1", "p2", "p3", "p4"],
+                "area_id": ["A", "A", "B", "B"],
+                "birth_date": ["1990-01-01", "1992-06-01", "2000-01-01", "1970-01-01"],
+                "sex": ["M", "F", "M", "F"],
+                "ethnicity": ["White", "White", "Black", "Asian"],
+            }
+        ),
         "incidents": pd.DataFrame(incidents, columns=["incident_id", "person_id", "date", "type", "role", "harm"]),
-        "interventions": pd.DataFrame(list(interventions), columns=[
-            "intervention_id", "person_id", "programme", "start_date", "tier", "end_date", "completed"]),
+        "interventions": pd.DataFrame(
+            list(interventions),
+            columns=["intervention_id", "person_id", "programme", "start_date", "tier", "end_date", "completed"],
+        ),
     }
     tables = {k: v.astype(str).replace({"None": ""}) for k, v in tables.items()}
     valid, quarantined, report = validate_tables(tables, TODAY)
@@ -45,21 +58,21 @@ def dataset_of(incidents: list[tuple], interventions: list[tuple] = (), end=date
 
 
 HAND_INCIDENTS = [
-    ("i1", "p1", "2023-12-01", "domestic_abuse", "perpetrator", 4.0),   # 31 days before T
+    ("i1", "p1", "2023-12-01", "domestic_abuse", "perpetrator", 4.0),  # 31 days before T
     ("i1", "p2", "2023-12-01", "domestic_abuse", "victim", 4.0),
-    ("i2", "p1", "2023-03-01", "domestic_abuse", "suspect", 7.5),       # 306 days before T
+    ("i2", "p1", "2023-03-01", "domestic_abuse", "suspect", 7.5),  # 306 days before T
     ("i3", "p1", "2021-06-01", "violence_with_injury", "perpetrator", 8.0),  # 944 days
     ("i4", "p2", "2023-11-01", "theft", "victim", 1.0),
-    ("i5", "p3", "2023-12-31", "asb", "perpetrator", 0.5),              # the day before T
+    ("i5", "p3", "2023-12-31", "asb", "perpetrator", 0.5),  # the day before T
     ("i6", "p3", "2024-01-01", "violence_with_injury", "perpetrator", 9.0),  # on T: neither feature nor label
     ("i7", "p1", "2024-06-01", "violence_with_injury", "suspect", 8.0),  # label window
-    ("i8", "p2", "2024-12-31", "sexual_offence", "victim", 12.0),        # T + 365: last day of the window
+    ("i8", "p2", "2024-12-31", "sexual_offence", "victim", 12.0),  # T + 365: last day of the window
     ("i9", "p3", "2025-01-01", "violence_with_injury", "perpetrator", 8.0),  # T + 366: outside
 ]
 HAND_INTERVENTIONS = [
     ("v1", "p1", "drive", "2023-02-01", "tertiary", "2023-10-01", "true"),
-    ("v2", "p2", "iris", "2023-12-15", "secondary", "2024-03-01", "true"),   # ends after T: not yet complete
-    ("v3", "p3", "diversion", "2024-02-01", "secondary", "", ""),           # starts after T
+    ("v2", "p2", "iris", "2023-12-15", "secondary", "2024-03-01", "true"),  # ends after T: not yet complete
+    ("v3", "p3", "diversion", "2024-02-01", "secondary", "", ""),  # starts after T
 ]
 
 
@@ -126,23 +139,36 @@ def test_protected_columns_travel_but_are_not_features(hand_snapshot):
 
 
 record = st.tuples(
-    st.sampled_from(["p1", "p2", "p3", "p4"]), st.integers(0, 700), st.sampled_from(INCIDENT_TYPES),
-    st.sampled_from(ROLES), st.floats(0, 20, allow_nan=False),
+    st.sampled_from(["p1", "p2", "p3", "p4"]),
+    st.integers(0, 700),
+    st.sampled_from(INCIDENT_TYPES),
+    st.sampled_from(ROLES),
+    st.floats(0, 20, allow_nan=False),
 )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(added=st.lists(record, max_size=6), drop=st.sets(st.integers(0, 9), max_size=3), shift=st.integers(1, 30))
 def test_records_on_or_after_t_never_change_features(added, drop, shift):
-    base = build_snapshot(PreparedData.from_dataset(dataset_of(HAND_INCIDENTS, HAND_INTERVENTIONS)), T, SnapshotConfig())
-    future = [(f"n{k}", p, (pd.Timestamp(T) + pd.Timedelta(days=d)).date().isoformat(), t, r, round(h, 2))
-              for k, (p, d, t, r, h) in enumerate(added)]
+    base = build_snapshot(
+        PreparedData.from_dataset(dataset_of(HAND_INCIDENTS, HAND_INTERVENTIONS)), T, SnapshotConfig()
+    )
+    future = [
+        (f"n{k}", p, (pd.Timestamp(T) + pd.Timedelta(days=d)).date().isoformat(), t, r, round(h, 2))
+        for k, (p, d, t, r, h) in enumerate(added)
+    ]
     kept = [row for k, row in enumerate(HAND_INCIDENTS) if not (k in drop and row[2] >= T.isoformat())]
-    changed = [(i, p, (pd.Timestamp(d) + pd.Timedelta(days=shift)).date().isoformat() if d >= T.isoformat() else d, t, r, h)
-               for i, p, d, t, r, h in kept]
+    changed = [
+        (i, p, (pd.Timestamp(d) + pd.Timedelta(days=shift)).date().isoformat() if d >= T.isoformat() else d, t, r, h)
+        for i, p, d, t, r, h in kept
+    ]
     # an intervention starting on T, and a later end for one that was still running at T
-    interventions = [HAND_INTERVENTIONS[0], HAND_INTERVENTIONS[1][:5] + ("2024-09-01", "false"),
-                     HAND_INTERVENTIONS[2], ("v9", "p4", "drive", "2024-01-01", "tertiary", "", "")]
+    interventions = [
+        HAND_INTERVENTIONS[0],
+        HAND_INTERVENTIONS[1][:5] + ("2024-09-01", "false"),
+        HAND_INTERVENTIONS[2],
+        ("v9", "p4", "drive", "2024-01-01", "tertiary", "", ""),
+    ]
     changed_ds = dataset_of(changed + future, interventions)
     after = build_snapshot(PreparedData.from_dataset(changed_ds), T, SnapshotConfig())
     features = [s.name for s in build_catalogue(("diversion", "drive", "iris"))]
@@ -150,16 +176,34 @@ def test_records_on_or_after_t_never_change_features(added, drop, shift):
 
 
 def test_a_record_before_t_changes_the_features_it_should():
-    before = build_snapshot(PreparedData.from_dataset(dataset_of(HAND_INCIDENTS)), T, SnapshotConfig()).set_index("person_id")
+    before = build_snapshot(PreparedData.from_dataset(dataset_of(HAND_INCIDENTS)), T, SnapshotConfig()).set_index(
+        "person_id"
+    )
     extra = HAND_INCIDENTS + [("i99", "p2", "2023-12-20", "theft", "perpetrator", 2.0)]
     after = build_snapshot(PreparedData.from_dataset(dataset_of(extra)), T, SnapshotConfig()).set_index("person_id")
     diff = [c for c in before.columns if not before[c].equals(after[c])]
     assert set(diff) == {
-        "perp_theft_count_90d", "perp_theft_count_365d", "perp_theft_count_1095d", "offending_harm_90d",
-        "offending_harm_365d", "offending_harm_1095d", "any_count_90d", "any_count_365d", "any_count_1095d",
-        "days_since_offending", "days_since_any", "offending_trend_90d", "any_trend_90d",
-        "area_theft_rate_365d", "area_theft_trend_365d", "la_theft_rate_365d", "offending_count_history",
-        "offending_harm_history", "offending_count_decayed_180d", "offending_harm_decayed_180d"}
+        "perp_theft_count_90d",
+        "perp_theft_count_365d",
+        "perp_theft_count_1095d",
+        "offending_harm_90d",
+        "offending_harm_365d",
+        "offending_harm_1095d",
+        "any_count_90d",
+        "any_count_365d",
+        "any_count_1095d",
+        "days_since_offending",
+        "days_since_any",
+        "offending_trend_90d",
+        "any_trend_90d",
+        "area_theft_rate_365d",
+        "area_theft_trend_365d",
+        "la_theft_rate_365d",
+        "offending_count_history",
+        "offending_harm_history",
+        "offending_count_decayed_180d",
+        "offending_harm_decayed_180d",
+    }
 
 
 def test_same_inputs_give_byte_identical_snapshots(world_20k, tmp_path):
@@ -168,8 +212,10 @@ def test_same_inputs_give_byte_identical_snapshots(world_20k, tmp_path):
         d = PreparedData.from_dataset(read_dataset(world_20k, today=TODAY))
         frame, meta = build_snapshots(d, [date(2022, 1, 1), date(2023, 1, 1)], config)
         write_snapshots(frame, meta, tmp_path / f"{name}.parquet")
-    assert hashlib.sha256((tmp_path / "a.parquet").read_bytes()).digest() == \
-        hashlib.sha256((tmp_path / "b.parquet").read_bytes()).digest()
+    assert (
+        hashlib.sha256((tmp_path / "a.parquet").read_bytes()).digest()
+        == hashlib.sha256((tmp_path / "b.parquet").read_bytes()).digest()
+    )
     frame, meta = read_snapshots(tmp_path / "a.parquet")
     assert meta.label == "escalation" and "sex" in meta.protected and "sex" not in meta.features
     assert frame.groupby("as_of")["label"].mean().between(0.01, 0.2).all()
@@ -180,13 +226,22 @@ def test_temporal_splits_fit_on_every_label_closed_before_the_test_date():
     assert dates[0] == date(2020, 1, 1) and dates[-1] == date(2024, 7, 1) and len(dates) == 10
     splits = temporal_splits(dates, 365)
     assert splits[-1].test == date(2024, 7, 1) and splits[-1].validation == date(2023, 7, 1)
-    assert splits[-1].fit == (date(2020, 1, 1), date(2020, 7, 1), date(2021, 1, 1), date(2021, 7, 1),
-                              date(2022, 1, 1), date(2022, 7, 1), date(2023, 1, 1))
+    assert splits[-1].fit == (
+        date(2020, 1, 1),
+        date(2020, 7, 1),
+        date(2021, 1, 1),
+        date(2021, 7, 1),
+        date(2022, 1, 1),
+        date(2022, 7, 1),
+        date(2023, 1, 1),
+    )
     for s in splits:
         closed = [t for t in dates if (pd.Timestamp(t) + pd.Timedelta(days=365)).date() < s.test]
         assert s.fit + (s.validation,) == tuple(closed)
     # a label window ending exactly on the test date is still open then
-    assert date(2023, 1, 1) not in [s.validation for s in temporal_splits([date(2022, 1, 1), date(2023, 1, 1), date(2024, 1, 1)], 365)]
+    assert date(2023, 1, 1) not in [
+        s.validation for s in temporal_splits([date(2022, 1, 1), date(2023, 1, 1), date(2024, 1, 1)], 365)
+    ]
     assert len(temporal_splits(dates, 365, n_test=2)) == 2
 
 
@@ -198,9 +253,15 @@ def test_area_profile(world_20k):
     areas = area_profile(snapshot, dataset.areas, catalogue)
     assert areas["cohort"].sum() == len(snapshot)
     assert set(areas["area_id"]) <= set(dataset.areas["area_id"])
-    assert areas[["share_female", "repeat_victim_share", "intervention_coverage"]].apply(lambda c: c.between(0, 1).all()).all()
+    assert (
+        areas[["share_female", "repeat_victim_share", "intervention_coverage"]]
+        .apply(lambda c: c.between(0, 1).all())
+        .all()
+    )
     las = area_profile(snapshot, dataset.areas, catalogue, level="local_authority")
-    involvement = [c for c in snapshot.columns if c.endswith("_count_365d") and c[:5] in ("perp_", "susp_", "vict_", "subj_")]
+    involvement = [
+        c for c in snapshot.columns if c.endswith("_count_365d") and c[:5] in ("perp_", "susp_", "vict_", "subj_")
+    ]
     assert las.filter(like="_involvements_365d").to_numpy().sum() == snapshot[involvement].to_numpy().sum()
     assert las["cohort"].sum() == len(snapshot) and las["population"].sum() == dataset.areas["population"].sum()
     with pytest.raises(ValueError, match="one as-of date"):

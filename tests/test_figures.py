@@ -35,7 +35,9 @@ def _box(artist, fig):
 def test_legends_cover_no_lines(drawn):
     rng = np.random.default_rng(0)
     y, p = rng.random(2_000) < 0.1, rng.random(2_000) * 0.3
-    splits = pd.DataFrame({"group": ["a", "a", "b", "b"], "split": ["s1", "s2", "s1", "s2"], "roc_auc": [0.7, 0.8, 0.75, 0.7]})
+    splits = pd.DataFrame(
+        {"group": ["a", "a", "b", "b"], "split": ["s1", "s2", "s1", "s2"], "roc_auc": [0.7, 0.8, 0.75, 0.7]}
+    )
     figures.calibration_plot(y, p, "calibration")
     figures.precision_at_k_plot(y, {"a": p, "b": rng.random(2_000)}, 0.05, "precision at k")
     figures.metric_over_time_plot(splits, "roc_auc", "AUC")
@@ -51,9 +53,18 @@ def test_legends_cover_no_lines(drawn):
 
 def test_forest_plot_tick_labels_do_not_collide(drawn):
     groups = [f"group {i}" for i in range(30)]
-    disparities = pd.DataFrame({"characteristic": "sex x ethnicity", "group": groups * 2, "metric":
-                                ["false_negative_rate"] * 30 + ["false_omission_rate"] * 30,
-                                "ratio": 1.1, "ci_low": 0.8, "ci_high": 1.5, "status": "pass", "n": 1_234})
+    disparities = pd.DataFrame(
+        {
+            "characteristic": "sex x ethnicity",
+            "group": groups * 2,
+            "metric": ["false_negative_rate"] * 30 + ["false_omission_rate"] * 30,
+            "ratio": 1.1,
+            "ci_low": 0.8,
+            "ci_high": 1.5,
+            "status": "pass",
+            "n": 1_234,
+        }
+    )
     figures.disparity_plot(disparities, ("false_negative_rate", "false_omission_rate"), (0.8, 1.25), 7)
     fig = drawn[0]
     fig.canvas.draw()
@@ -64,8 +75,12 @@ def test_forest_plot_tick_labels_do_not_collide(drawn):
 
 def test_dependence_plot_is_not_squashed_by_an_outlier(drawn):
     values = pd.Series(np.r_[np.linspace(0, 10, 499), 10_000.0], name="harm")
-    explanation = shap.Explanation(values=values.to_numpy()[:, None] / 100, base_values=np.zeros(500),
-                                   data=values.to_numpy()[:, None], feature_names=["harm"])
+    explanation = shap.Explanation(
+        values=values.to_numpy()[:, None] / 100,
+        base_values=np.zeros(500),
+        data=values.to_numpy()[:, None],
+        feature_names=["harm"],
+    )
     explain_report._dependence(explanation, "harm", values)
     low, high = drawn[0].axes[0].get_xlim()
     assert high < 20 and low > -2

@@ -12,24 +12,76 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from riskloop.artifacts.dataset import write_quarantine
 from riskloop.features.io import DataError
 from riskloop.features.schema import CONTRACT
-from riskloop.artifacts.dataset import write_quarantine
 from riskloop.features.validate import validate_tables
 from tests.conftest import TODAY, hand_tables
 
 HOSTILE_TEXT = [
-    None, "", " ", "\t", "\u00a0", "\u200b", "p1 ", " p1", "A1 ", " M ", "\r", "\n", "a\rb", "a\r\nb", '"', ",",
-    "inf", "-inf", "Infinity", "1e309", "nan", "NaN", "-1", "-0", "1e20", "99999999999999999999999", "0x10",
-    "1_000", "\u0663", "é", "\U0001f600", "null", "NA", "2023-01-01T10:00:00Z", "2023-01-01T10:00:00+05:00",
-    "2023-06-31", "0001-01-01", "9999-12-31", "1899-12-31", "2023-01-01 10:00", "2027-01-01", "true", "yes",
-    "p1", "p2", "A1", "i1", "victim", "drive",
+    None,
+    "",
+    " ",
+    "\t",
+    "\u00a0",
+    "\u200b",
+    "p1 ",
+    " p1",
+    "A1 ",
+    " M ",
+    "\r",
+    "\n",
+    "a\rb",
+    "a\r\nb",
+    '"',
+    ",",
+    "inf",
+    "-inf",
+    "Infinity",
+    "1e309",
+    "nan",
+    "NaN",
+    "-1",
+    "-0",
+    "1e20",
+    "99999999999999999999999",
+    "0x10",
+    "1_000",
+    "\u0663",
+    "é",
+    "\U0001f600",
+    "null",
+    "NA",
+    "2023-01-01T10:00:00Z",
+    "2023-01-01T10:00:00+05:00",
+    "2023-06-31",
+    "0001-01-01",
+    "9999-12-31",
+    "1899-12-31",
+    "2023-01-01 10:00",
+    "2027-01-01",
+    "true",
+    "yes",
+    "p1",
+    "p2",
+    "A1",
+    "i1",
+    "victim",
+    "drive",
 ]
 HOSTILE_NUMBERS = [np.inf, -np.inf, np.nan, 1e308, -1.0, -0.0, 0.5, 2.0**62]
-HOSTILE_DATES = [pd.NaT, pd.Timestamp("0001-01-01"), pd.Timestamp("1850-01-01"), pd.Timestamp("1905-12-31"),
-                 pd.Timestamp("2026-01-01 23:59"), pd.Timestamp("2100-01-01"), pd.Timestamp("9999-12-31")]
+HOSTILE_DATES = [
+    pd.NaT,
+    pd.Timestamp("0001-01-01"),
+    pd.Timestamp("1850-01-01"),
+    pd.Timestamp("1905-12-31"),
+    pd.Timestamp("2026-01-01 23:59"),
+    pd.Timestamp("2100-01-01"),
+    pd.Timestamp("9999-12-31"),
+]
 TIME_ZONES = [None, "UTC", "Asia/Kolkata", "America/New_York", "Pacific/Kiritimati"]
 
 
@@ -70,11 +122,15 @@ def typed_tables(draw) -> dict[str, pd.DataFrame]:
                 frame[column.name] = frame[column.name] == "true"
                 continue
             numeric = column.kind in ("int", "float")
-            values = (pd.to_numeric(frame[column.name]).astype(float) if numeric
-                      else pd.to_datetime(frame[column.name]).astype("datetime64[s]"))
+            values = (
+                pd.to_numeric(frame[column.name]).astype(float)
+                if numeric
+                else pd.to_datetime(frame[column.name]).astype("datetime64[s]")
+            )
             if draw(st.booleans()):
                 values.iat[draw(st.integers(0, len(values) - 1))] = draw(
-                    st.sampled_from(HOSTILE_NUMBERS if numeric else HOSTILE_DATES))
+                    st.sampled_from(HOSTILE_NUMBERS if numeric else HOSTILE_DATES)
+                )
             zone = None if numeric else draw(st.sampled_from(TIME_ZONES))
             frame[column.name] = values.dt.tz_localize(zone) if zone else values
     for _ in range(draw(st.integers(0, 2))):

@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.experiments.config import load_config, with_data
 from riskloop.experiments.registry import load_model
 from riskloop.experiments.tracking import log_training
 from riskloop.features.snapshot import PreparedData
-from riskloop.artifacts.dataset import read_dataset
+from riskloop.jobs.model import model_data
 from riskloop.models.estimators import ModelSpec, fit_model
 from riskloop.models.explain import attributions
 from riskloop.models.families import FAMILIES
-from riskloop.jobs.model import model_data
 from riskloop.pipelines.explain import explain_cohort
 from riskloop.pipelines.score import score_cohort
 from riskloop.pipelines.train import train
@@ -31,7 +31,7 @@ def bump_data(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Risk that rises then falls with `x` (no straight line fits it), rises with `z`, and is higher for kind 'b'."""
     rng = np.random.default_rng(seed)
     X = pd.DataFrame({"x": rng.uniform(0, 20, n), "z": rng.uniform(0, 5, n), "kind": rng.choice(["a", "b"], n)})
-    logit = -1 + 2 * np.exp(-((X["x"] - 8) / 3) ** 2) + 0.4 * X["z"] + (X["kind"] == "b")
+    logit = -1 + 2 * np.exp(-(((X["x"] - 8) / 3) ** 2)) + 0.4 * X["z"] + (X["kind"] == "b")
     return X, (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
 
 

@@ -8,7 +8,13 @@ import pytest
 from scipy.special import expit
 
 from riskloop.models.gate import (
-    GateSettings, auc_interval, calibration_by_group, harmful_error_excess, poisson_interval, ranking_by_group, wilson,
+    GateSettings,
+    auc_interval,
+    calibration_by_group,
+    harmful_error_excess,
+    poisson_interval,
+    ranking_by_group,
+    wilson,
 )
 from riskloop.models.metrics import capacity_k, top_k
 
@@ -42,7 +48,9 @@ def test_the_oracle_passes_although_raw_error_rates_differ():
     errors = harmful_error_excess(y, p, selected, groups, "M", settings).set_index("group")
     # the raw false negative rate of women is far above men's: base rates, not the model
     assert errors.loc["F", "rate"] / errors.loc["M", "rate"] > 1.03
-    assert errors.loc["F", "status"] in ("pass", "inconclusive") and errors.loc["F", "excess"] == pytest.approx(1, abs=0.05)
+    assert errors.loc["F", "status"] in ("pass", "inconclusive") and errors.loc["F", "excess"] == pytest.approx(
+        1, abs=0.05
+    )
     calibration = calibration_by_group(y, p, selected, groups, settings)
     assert (calibration["status"] != "fail").all()
     assert calibration.loc[calibration["scope"] == "all", "ratio"].to_numpy() == pytest.approx([1, 1], abs=0.05)
@@ -51,7 +59,9 @@ def test_the_oracle_passes_although_raw_error_rates_differ():
 def test_scores_inflated_by_30_percent_for_one_group_fail_calibration():
     y, p, groups = world()
     inflated = np.where(groups == "F", np.minimum(p * 1.3, 1), p)
-    calibration = calibration_by_group(y, inflated, selected_at(inflated), groups, GateSettings(calibration_tolerance=0.15))
+    calibration = calibration_by_group(
+        y, inflated, selected_at(inflated), groups, GateSettings(calibration_tolerance=0.15)
+    )
     row = calibration.set_index(["group", "scope"]).loc[("F", "all")]
     assert row["status"] == "fail" and row["ratio"] == pytest.approx(1 / 1.3, abs=0.04)
     assert calibration.set_index(["group", "scope"]).loc[("M", "all"), "status"] == "pass"
@@ -84,7 +94,8 @@ def test_the_audit_reports_the_group_auc_that_promotion_compares():
     y, p, groups = world(60_000)
     noisy = np.where(groups == "F", expit(np.log(p / (1 - p)) + np.random.default_rng(2).normal(0, 1.5, len(p))), p)
     frame = pd.DataFrame({"sex": groups})
-    champion, challenger = (audit(y, r, frame, ["sex"], AuditConfig(bootstrap=100, intersections=()), 0.05).group_auc()
-                            for r in (p, noisy))
+    champion, challenger = (
+        audit(y, r, frame, ["sex"], AuditConfig(bootstrap=100, intersections=()), 0.05).group_auc() for r in (p, noisy)
+    )
     assert challenger["sex=F"] < champion["sex=F"] - AuditConfig().auc_tolerance
     assert challenger["sex=M"] == pytest.approx(champion["sex=M"])

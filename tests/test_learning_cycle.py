@@ -11,20 +11,19 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import own_store
 from mlflow.tracking import MlflowClient
 
+from riskloop.artifacts.dataset import read_dataset
 from riskloop.experiments.registry import load_model
 from riskloop.experiments.tracking import log_training
 from riskloop.features.snapshot import PreparedData
-from riskloop.artifacts.dataset import read_dataset
+from riskloop.jobs.learn import LearnJob, learn
 from riskloop.learning.cycle import closed_as_of, trials
 from riskloop.learning.linkage import monthly_cohorts
-from riskloop.jobs.learn import LearnJob, learn
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.pipelines.train import train
 from riskloop.reports.words import words
-
-from conftest import own_store
 
 pytestmark = pytest.mark.slow
 
@@ -57,15 +56,20 @@ def aware_data(escalation_run):
 
 @pytest.fixture(scope="module")
 def cycle(champion, world_20k, store):
-    config = dataclasses.replace(champion, models=dataclasses.replace(champion.models, logistic=None, prior_harm=None),
-                                 schedule=dataclasses.replace(champion.schedule, n_test=1))
-    learned = learn(LearnJob(f"models:/{config.registered_model}@champion", world_20k, config, store / "learn-out",
-                             threads=2))
+    config = dataclasses.replace(
+        champion,
+        models=dataclasses.replace(champion.models, logistic=None, prior_harm=None),
+        schedule=dataclasses.replace(champion.schedule, n_test=1),
+    )
+    learned = learn(
+        LearnJob(f"models:/{config.registered_model}@champion", world_20k, config, store / "learn-out", threads=2)
+    )
     return learned.result, learned.report
 
 
 def test_treatment_aware_data_keeps_every_row_and_marks_the_intervention_history_to_be_scored_as_none(
-        escalation_run, aware_data):
+    escalation_run, aware_data
+):
     _, data, _ = escalation_run
     history = [s.name for s in data.catalogue if s.family in INTERVENTION_FAMILIES]
     assert len(history) >= 6 and set(history) <= set(data.features)
@@ -75,7 +79,8 @@ def test_treatment_aware_data_keeps_every_row_and_marks_the_intervention_history
 
 
 def test_naive_retraining_learns_that_people_in_a_programme_are_low_risk_and_treatment_aware_does_not(
-        escalation_run, aware_data):
+    escalation_run, aware_data
+):
     """The same people scored twice, with and without their programme history: the naive model lowers
     the risk of most people in a programme because of it; the treatment-aware model learns the same from
     the history but scores everyone without it, and never gives it as a reason."""
@@ -102,11 +107,16 @@ def test_monthly_cohorts_hold_each_start_once_with_its_features_as_of_the_month(
     loaded = load_model(f"models:/{champion.registered_model}@champion")
     as_of = date(2023, 1, 1)
     stacked = trials(loaded.scorer, prepared, as_of, 90, seed=0)
-    assert sorted(stacked["month"].unique()) == monthly_cohorts(as_of, 90) == [date(2023, 1, 1), date(2023, 2, 1),
-                                                                               date(2023, 3, 1)]
+    assert (
+        sorted(stacked["month"].unique())
+        == monthly_cohorts(as_of, 90)
+        == [date(2023, 1, 1), date(2023, 2, 1), date(2023, 3, 1)]
+    )
     interventions = read_dataset(world_20k).interventions
-    starts = interventions[(interventions["start_date"] >= pd.Timestamp("2023-01-01"))
-                           & (interventions["start_date"] < pd.Timestamp("2023-04-01"))]
+    starts = interventions[
+        (interventions["start_date"] >= pd.Timestamp("2023-01-01"))
+        & (interventions["start_date"] < pd.Timestamp("2023-04-01"))
+    ]
     in_cohort = starts[starts["person_id"].isin(stacked["person_id"])]
     assert stacked.filter(like="started_").to_numpy().sum() == len(in_cohort)
     assert stacked["escalated"].notna().all()
@@ -128,7 +138,7 @@ def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_chall
     challenger = load_model(f"models:/{champion.registered_model}@challenger")
     assert challenger.version == result.challenger.model_version
     history = {f for f in challenger.contract.features if f.startswith(("prior_", "active_"))}
-    assert history and set(challenger.contract.scored_as_untreated) >= history   # read from the registry's contract
+    assert history and set(challenger.contract.scored_as_untreated) >= history  # read from the registry's contract
     assert result.promoted or result.promotion_reasons
     assert set(result.comparison.metrics.index) == {"champion", "challenger"}
     assert result.drift.iloc[-1:]["column"].isin(list(challenger.contract.features) + ["risk"]).all()

@@ -115,8 +115,8 @@ def test_small_areas_are_not_flagged_by_noise():
     reference = pd.DataFrame({"risk": rng.beta(1, 20, 50_000), "la": "all"})
     current = pd.DataFrame({"risk": rng.beta(1, 20, 40 * 50), "la": np.repeat([f"area {i}" for i in range(40)], 50)})
     table = drift_by_unit(reference, current, "risk", "la")
-    assert (table["psi"] > 0.1).mean() > 0.5      # the rule of thumb alone would flag most of them
-    assert table["flagged"].mean() <= 0.05         # the bootstrap null flags about 1 in 100
+    assert (table["psi"] > 0.1).mean() > 0.5  # the rule of thumb alone would flag most of them
+    assert table["flagged"].mean() <= 0.05  # the bootstrap null flags about 1 in 100
     assert null_quantile(reference["risk"].to_numpy(), 50) > 0.1
 
 
@@ -140,10 +140,22 @@ def test_intervals_past_100_points_are_clipped_and_the_estimate_called_unstable(
     from riskloop.learning.programmes import ProgrammeResult
     from riskloop.reports import figures
 
-    effects = pd.DataFrame({"subgroup": ["all", "tier"], "level": ["all", "tertiary"], "n_treated": [60, 30],
-                            "n_control": [900, 100], "treated_escalated": [15, 10], "treated_rate": [0.25, 1 / 3],
-                            "naive": [0.02, 0.05], "naive_ci_low": [-0.08, -0.3], "naive_ci_high": [0.12, 0.4],
-                            "dr": [-0.452, -0.1], "dr_ci_low": [-1.45, -0.5], "dr_ci_high": [0.546, 0.3]})
+    effects = pd.DataFrame(
+        {
+            "subgroup": ["all", "tier"],
+            "level": ["all", "tertiary"],
+            "n_treated": [60, 30],
+            "n_control": [900, 100],
+            "treated_escalated": [15, 10],
+            "treated_rate": [0.25, 1 / 3],
+            "naive": [0.02, 0.05],
+            "naive_ci_low": [-0.08, -0.3],
+            "naive_ci_high": [0.12, 0.4],
+            "dr": [-0.452, -0.1],
+            "dr_ci_low": [-1.45, -0.5],
+            "dr_ci_high": [0.546, 0.3],
+        }
+    )
     result = ProgrammeResult("youth_early_action", 60, effects, None, None, None, None)
     view = report._effects_view(result, 7)
     assert view["DR low"].tolist() == ["-100.0", "-50.0"] and view["DR high"].tolist() == ["+54.6", "+30.0"]

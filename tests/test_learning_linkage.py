@@ -6,14 +6,19 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-
-from riskloop.features.snapshot import PreparedData
-from riskloop.artifacts.dataset import read_dataset
-from riskloop.learning.cycle import closed_as_of
-from riskloop.learning.linkage import (NEVER, first_day_within, monthly_cohorts, person_index, programme_starts,
-                                      starts_within)
-
 from conftest import TODAY, hand_tables, write_tables
+
+from riskloop.artifacts.dataset import read_dataset
+from riskloop.features.snapshot import PreparedData
+from riskloop.learning.cycle import closed_as_of
+from riskloop.learning.linkage import (
+    NEVER,
+    first_day_within,
+    monthly_cohorts,
+    person_index,
+    programme_starts,
+    starts_within,
+)
 
 
 def prepared(tmp_path) -> PreparedData:
@@ -45,5 +50,3 @@ def test_monthly_cohorts_and_the_latest_closed_date():
     assert monthly_cohorts(date(2024, 11, 1), 90) == [date(2024, 11, 1), date(2024, 12, 1), date(2025, 1, 1)]
     assert closed_as_of(date(2025, 12, 31), 365, 180) == date(2024, 7, 1)
     assert closed_as_of(date(2025, 12, 31), 365) == date(2024, 12, 1)
-
-

@@ -15,8 +15,13 @@ from riskloop.models.families import FAMILIES, PRIOR_HARM_FEATURE, family_of
 
 def frame(n: int = 1500, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame({PRIOR_HARM_FEATURE: rng.exponential(3, n), "age": rng.uniform(10, 80, n),
-                      "kind": rng.choice(["a", "b", "c"], n)})
+    X = pd.DataFrame(
+        {
+            PRIOR_HARM_FEATURE: rng.exponential(3, n),
+            "age": rng.uniform(10, 80, n),
+            "kind": rng.choice(["a", "b", "c"], n),
+        }
+    )
     logit = -2 + 0.3 * X[PRIOR_HARM_FEATURE] - 0.02 * X["age"] + (X["kind"] == "c")
     return X, (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
 

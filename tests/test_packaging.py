@@ -15,8 +15,11 @@ REPO = Path(__file__).parent.parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(REPO)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
     return next(out.glob("riskloop-*.whl"))
 
 
@@ -24,18 +27,30 @@ def test_wheel_holds_one_namespace_with_templates_and_configs(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.startswith("riskloop-")}
     assert top == {"riskloop"}
-    for expected in ("riskloop/features/snapshot.py", "riskloop/models/fairness.py", "riskloop/pipelines/score.py",
-                     "riskloop/experiments/escalation.yaml", "riskloop/reports/templates/base.html"):
+    for expected in (
+        "riskloop/features/snapshot.py",
+        "riskloop/models/fairness.py",
+        "riskloop/pipelines/score.py",
+        "riskloop/experiments/escalation.yaml",
+        "riskloop/reports/templates/base.html",
+    ):
         assert expected in names
 
 
 def test_wheel_imports_in_a_fresh_process_without_the_source_tree(wheel, tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = ("import riskloop.features.snapshot as s, riskloop.pipelines.score, riskloop.reports.render as r;"
-            "print(s.__file__); print(r.render('base.html', title='t'))")
-    result = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
-                            cwd=tmp_path, capture_output=True, text=True, check=True)
+    code = (
+        "import riskloop.features.snapshot as s, riskloop.pipelines.score, riskloop.reports.render as r;"
+        "print(s.__file__); print(r.render('base.html', title='t'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.splitlines()[0].startswith(str(site))
     assert "<title>t" in result.stdout
     missing = subprocess.run([sys.executable, "-I", "-c", "import features"], cwd=tmp_path, capture_output=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from riskloop.jobs.synthetic import synthetic_truth
-from riskloop.features.snapshot import PreparedData
 from riskloop.artifacts.dataset import read_dataset
+from riskloop.features.snapshot import PreparedData
+from riskloop.jobs.synthetic import synthetic_truth
 from riskloop.pipelines.audit import audit_cohort
 from riskloop.pipelines.explain import explain_cohort
 from riskloop.pipelines.score import score_cohort
@@ -24,8 +24,10 @@ from riskloop.reports.fairness_report import render_fairness_report
 from riskloop.reports.model_card import card_plots, render_model_card
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs Debian's "
-                                                          "chromium): the reports are not opened in a browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium is not installed (.ci/run installs Debian's chromium): the reports are not opened in a browser",
+)
 
 #: Runs in the page: collects errors, then on load checks images and tables and writes its findings
 #: into <pre id="riskloop-check"> for --dump-dom to return.
@@ -65,8 +67,20 @@ def browse(page: str, folder: Path) -> list[str]:
     """Open a page in headless Chromium; return what is wrong with it as rendered."""
     path = folder / "page.html"
     path.write_text(page.replace("<head>", f"<head><script>{CHECK}</script>", 1), encoding="utf-8")
-    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,900",
-                          "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1200,900",
+            "--dump-dom",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     found = re.search(r'<pre id="riskloop-check">(.*?)</pre>', dom, re.S)
     assert found, f"the page did not load: {dom[:300]!r}"
     problems = json.loads(html.unescape(found[1]))
@@ -90,12 +104,17 @@ def pages(escalation_run, world_20k) -> dict[str, str]:
     model = f"models:/{config.registered_model}@challenger"
     return {
         "model card": render_model_card(config, data, result, card_plots(config, data, result)),
-        "fairness report": render_fairness_report(result.fairness, config.registered_model,
-                                                  f"out-of-time audit on {data.splits[-1].name}", result.mitigation,
-                                                  mitigation_note=result.mitigation_note),
+        "fairness report": render_fairness_report(
+            result.fairness,
+            config.registered_model,
+            f"out-of-time audit on {data.splits[-1].name}",
+            result.mitigation,
+            mitigation_note=result.mitigation_note,
+        ),
         "fairness audit": render_fairness_report(audited.audit, model, f"audit at {as_of}", None, audited.bias),
-        "explainability report": render_explain_report(explained, model, as_of, scorer.importance_by_split,
-                                                       scorer.stability),
+        "explainability report": render_explain_report(
+            explained, model, as_of, scorer.importance_by_split, scorer.stability
+        ),
     }
 
 
@@ -113,12 +132,20 @@ def test_report_tables_show_no_small_count(pages, report):
 
 
 def test_the_browser_check_finds_each_kind_of_fault(tmp_path):
-    broken = """<!doctype html><html><head><meta charset="utf-8"><style>body { max-width: 600px; }</style></head>
+    broken = (
+        """<!doctype html><html><head><meta charset="utf-8"><style>body { max-width: 600px; }</style></head>
     <body><p>{{ title }}</p><p>&lt;p&gt;a paragraph shown as text&lt;/p&gt;</p>
-    <img src="data:image/png;base64,AAAA" alt="broken figure"><table><tr><td>""" + "x" * 300 + """</td></tr></table>
+    <img src="data:image/png;base64,AAAA" alt="broken figure"><table><tr><td>"""
+        + "x" * 300
+        + """</td></tr></table>
     <script>notDefined();</script></body></html>"""
+    )
     problems = browse(broken, tmp_path)
-    for fault in ("error: Uncaught ReferenceError", "image does not decode: broken figure",
-                  "table wider than the page without a scroll wrapper", "unrendered template",
-                  "markup shown as text: &lt;p&gt;"):
+    for fault in (
+        "error: Uncaught ReferenceError",
+        "image does not decode: broken figure",
+        "table wider than the page without a scroll wrapper",
+        "unrendered template",
+        "markup shown as text: &lt;p&gt;",
+    ):
         assert any(p.startswith(fault) for p in problems), (fault, problems)

@@ -53,7 +53,9 @@ def test_stale_temporaries_of_dead_writers_are_removed_live_ones_kept(tmp_path):
     with atomic_folder(tmp_path / "out") as folder:
         (folder / "contract.json").write_text("{}")
     assert not stale_folder.exists() and (tmp_path / "out" / "contract.json").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["snap.parquet", "out", live_file.name, other_target.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["snap.parquet", "out", live_file.name, other_target.name]
+    )
 
 
 def test_a_folder_moved_aside_by_a_killed_run_is_put_back(tmp_path):
@@ -103,7 +105,9 @@ def test_only_runs_whose_process_is_gone_are_marked_killed(mlflow_store):
     for run_id in (dead, child_of_dead, other_host_old):
         info = client.get_run(run_id)
         assert info.info.status == "KILLED" and info.info.end_time is not None
-        assert info.data.tags[ORPHANED_TAG].startswith("process ended without finishing; marked killed by the next run at ")
+        assert info.data.tags[ORPHANED_TAG].startswith(
+            "process ended without finishing; marked killed by the next run at "
+        )
     for run_id in (alive, other_host_now, untagged_now):
         assert client.get_run(run_id).info.status == "RUNNING"
     assert client.get_run(finished).info.status == "FINISHED"
@@ -125,9 +129,14 @@ def test_a_killed_train_leaves_a_whole_folder_or_none_and_the_next_run_cleans_up
     out = tmp_path / "out"
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "riskloop.cli", "train", "--config", "fast.yaml", "--out", "out"],
-                                cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": uri},
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "riskloop.cli", "train", "--config", "fast.yaml", "--out", "out"],
+            cwd=tmp_path,
+            env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     first = start()
     assert first.wait() == 0, first.stdout.read()[-3000:]
@@ -136,18 +145,23 @@ def test_a_killed_train_leaves_a_whole_folder_or_none_and_the_next_run_cleans_up
 
     def written(name: str, folders: tuple[str, ...] = ("out", ".out*")):
         """Whether the running process has written `name`, in the output folder or one beside it."""
+
         def check() -> bool:
             try:
                 return any(p.stat().st_mtime > started for f in folders for p in tmp_path.glob(f"{f}/{name}"))
             except FileNotFoundError:  # renamed or removed while looking
                 return False
+
         return check
 
-    points = {"metrics written": written("metrics.json"), "split metrics written": written("split_metrics.csv"),
-              "output folder in place": written("contract.json", ("out",)),
-              "model card written, model being logged": written("model_card.html")}
+    points = {
+        "metrics written": written("metrics.json"),
+        "split metrics written": written("split_metrics.csv"),
+        "output folder in place": written("contract.json", ("out",)),
+        "model card written, model being logged": written("model_card.html"),
+    }
     killed = 0
-    for point, reached in points.items():
+    for reached in points.values():
         started = time.time()
         process = start()
         while process.poll() is None and not reached():

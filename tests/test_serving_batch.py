@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskloop.experiments.registry import LoadedModel
-from riskloop.features.catalogue import build_catalogue
-from riskloop.features.snapshot import SnapshotConfig
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.artifacts.scores import ADVISORY, MANIFEST_ADAPTER, read_scores
+from riskloop.experiments.registry import LoadedModel
+from riskloop.features.catalogue import build_catalogue
+from riskloop.features.io import recover_folder, sha256_file
+from riskloop.features.snapshot import SnapshotConfig
 from riskloop.serving.batch import score_to_lists
 from riskloop.serving.capacity import Capacity, CapacityError, rank_within
-from riskloop.features.io import recover_folder, sha256_file
 from riskloop.serving.tiers import prevention_tier
 
 AS_OF = date(2025, 7, 1)
@@ -32,8 +32,9 @@ AS_OF = date(2025, 7, 1)
 
 @pytest.fixture(scope="module")
 def loaded(escalation_run) -> LoadedModel:
-    return LoadedModel("models:/riskloop-esc-session@champion", "riskloop-esc-session", "3", "run123",
-                       escalation_run[2].scorer)
+    return LoadedModel(
+        "models:/riskloop-esc-session@champion", "riskloop-esc-session", "3", "run123", escalation_run[2].scorer
+    )
 
 
 @pytest.fixture(scope="module")
@@ -95,18 +96,31 @@ def test_same_inputs_give_byte_identical_lists(scored, loaded, world_20k, tmp_pa
 def test_capacity_from_a_file_a_number_and_per_area(scored, loaded, world_20k, tmp_path):
     out, manifest = scored
     units = list(manifest["counts"]["units"])
-    (tmp_path / "places.csv").write_text("local_authority,places\n" + "".join(f"{u},{i}\n" for i, u in enumerate(units)))
-    by_file = score_to_lists(loaded, read_dataset(world_20k), AS_OF, tmp_path / "f", Capacity.parse(str(tmp_path / "places.csv"), 0.05))
+    (tmp_path / "places.csv").write_text(
+        "local_authority,places\n" + "".join(f"{u},{i}\n" for i, u in enumerate(units))
+    )
+    by_file = score_to_lists(
+        loaded, read_dataset(world_20k), AS_OF, tmp_path / "f", Capacity.parse(str(tmp_path / "places.csv"), 0.05)
+    )
     assert [r.listed for r in by_file.manifest.counts.units.values()] == list(range(len(units)))
-    per_area = score_to_lists(loaded, read_dataset(world_20k), AS_OF, tmp_path / "a", Capacity.parse("2", 0.05), per="area")
+    per_area = score_to_lists(
+        loaded, read_dataset(world_20k), AS_OF, tmp_path / "a", Capacity.parse("2", 0.05), per="area"
+    )
     assert per_area.manifest.counts.reconciles
     frame = pd.read_parquet(tmp_path / "a" / "prioritisation.parquet")
     assert frame.groupby("area_id")["listed"].sum().max() == 2 and (frame["unit"] == frame["area_id"]).all()
     assert len(list((tmp_path / "a" / "lists").glob("*/*.csv"))) == frame.loc[frame["listed"], "area_id"].nunique()
 
 
-@pytest.mark.parametrize("text, message", [("0", "whole number of places"), ("1.5", "whole number of places"),
-                                           ("lots", "neither a CSV file"), ("nowhere.csv", "file not found")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("0", "whole number of places"),
+        ("1.5", "whole number of places"),
+        ("lots", "neither a CSV file"),
+        ("nowhere.csv", "file not found"),
+    ],
+)
 def test_bad_capacity_is_a_clear_error(text, message):
     with pytest.raises(CapacityError, match=message):
         Capacity.parse(text, 0.05)
@@ -130,8 +144,13 @@ def test_ties_are_broken_by_a_seeded_hash_not_by_row_order():
     ranks = rank_within(units, risk, score, people, seed=0)
     assert ranks[3] == 1 and ranks[2] == 2 and sorted(ranks[:2]) == [3, 4] and sorted(ranks[4:]) == [1, 2]
     shuffled = [5, 2, 0, 4, 1, 3]
-    again = rank_within(units[shuffled].reset_index(drop=True), risk[shuffled], score[shuffled],
-                        people[shuffled].reset_index(drop=True), 0)
+    again = rank_within(
+        units[shuffled].reset_index(drop=True),
+        risk[shuffled],
+        score[shuffled],
+        people[shuffled].reset_index(drop=True),
+        0,
+    )
     assert dict(zip(people[shuffled], again)) == dict(zip(people, ranks))
     assert any((rank_within(units, risk, score, people, seed) != ranks).any() for seed in range(1, 10))
 
@@ -139,11 +158,11 @@ def test_ties_are_broken_by_a_seeded_hash_not_by_row_order():
 def test_prevention_tiers_follow_the_documented_rule():
     catalogue = build_catalogue(())
     snapshot = pd.DataFrame(0.0, index=range(5), columns=[s.name for s in catalogue])
-    snapshot.loc[1, "perp_theft_count_1095d"] = 1                                   # emerging
-    snapshot.loc[2, ["perp_theft_count_1095d", "susp_drugs_count_1095d"]] = [1, 1]   # two, not worsening
+    snapshot.loc[1, "perp_theft_count_1095d"] = 1  # emerging
+    snapshot.loc[2, ["perp_theft_count_1095d", "susp_drugs_count_1095d"]] = [1, 1]  # two, not worsening
     snapshot.loc[2, ["offending_harm_365d", "offending_harm_1095d"]] = [1.0, 6.0]
     snapshot.loc[3, ["perp_theft_count_1095d", "offending_harm_365d", "offending_harm_1095d"]] = [4, 1.0, 9.0]
-    snapshot.loc[4, ["perp_theft_count_1095d", "susp_drugs_count_1095d"]] = [1, 1]   # two, worse this year
+    snapshot.loc[4, ["perp_theft_count_1095d", "susp_drugs_count_1095d"]] = [1, 1]  # two, worse this year
     snapshot.loc[4, ["offending_harm_365d", "offending_harm_1095d"]] = [5.0, 6.0]
     tiers = prevention_tier(snapshot, catalogue, SnapshotConfig())
     assert list(tiers) == ["primary", "secondary", "secondary", "tertiary", "tertiary"]
@@ -161,7 +180,7 @@ def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loa
         import pickle; from datetime import date; from pathlib import Path
         from riskloop.serving.batch import score_to_lists; from riskloop.serving.capacity import Capacity
         from riskloop.artifacts.dataset import read_dataset
-        loaded = pickle.loads(Path({str(tmp_path / 'model.pkl')!r}).read_bytes())
+        loaded = pickle.loads(Path({str(tmp_path / "model.pkl")!r}).read_bytes())
         score_to_lists(loaded, read_dataset(Path({str(world_20k)!r})), date(2025, 7, 1), Path({str(out)!r}), Capacity(number=7))
         print("done")
     """)
@@ -176,8 +195,10 @@ def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loa
         if not out.exists():  # killed between the two renames: the next run restores the previous folder
             recover_folder(out)
         manifest = assert_folder_whole(out)
-        assert manifest["capacity"] in (before["capacity"], {"kind": "places per unit", "places": 7, "per":
-                                                              "local_authority", "tie_break_seed": 0})
+        assert manifest["capacity"] in (
+            before["capacity"],
+            {"kind": "places per unit", "places": 7, "per": "local_authority", "tie_break_seed": 0},
+        )
 
 
 def test_the_lists_come_back_with_the_teams_decisions(scored, tmp_path):
@@ -224,6 +245,8 @@ def test_a_data_set_without_what_the_features_need_is_a_clear_error(loaded, worl
     shutil.copytree(world_20k, data, ignore=shutil.ignore_patterns("truth"))
     people = pd.read_parquet(data / "people.parquet").drop(columns="household_id")
     people.to_parquet(data / "people.parquet")
-    with pytest.raises(ContractError, match="lacks what they are built from .household features need people.household_id"):
+    with pytest.raises(
+        ContractError, match="lacks what they are built from .household features need people.household_id"
+    ):
         score_to_lists(loaded, read_dataset(data), AS_OF, tmp_path / "out", Capacity(share=0.05))
     assert not (tmp_path / "out").exists()

@@ -16,13 +16,14 @@ import pytest
 pytest.importorskip("pyspark")
 
 from conftest import TODAY, hand_tables, write_tables  # noqa: E402
+
+from riskloop.artifacts.dataset import read_dataset  # noqa: E402
+from riskloop.artifacts.scores import MANIFEST_ADAPTER  # noqa: E402
+from riskloop.artifacts.snapshots import read_snapshots  # noqa: E402
 from riskloop.experiments.registry import LoadedModel  # noqa: E402
 from riskloop.features import rules  # noqa: E402
 from riskloop.features.rules import RULES, Rule  # noqa: E402
 from riskloop.features.schema import CONTRACT, Reference  # noqa: E402
-from riskloop.artifacts.dataset import read_dataset  # noqa: E402
-from riskloop.artifacts.scores import MANIFEST_ADAPTER  # noqa: E402
-from riskloop.artifacts.snapshots import read_snapshots  # noqa: E402
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot  # noqa: E402
 from riskloop.features.validate import validate_tables  # noqa: E402
 from riskloop.serving.batch import score_to_lists  # noqa: E402
@@ -37,10 +38,15 @@ def spark():
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (SparkSession.builder.master("local[2]").appName("riskloop-test")
-               .config("spark.sql.shuffle.partitions", "4").config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.default.parallelism", "2").getOrCreate())
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("riskloop-test")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.default.parallelism", "2")
+        .getOrCreate()
+    )
     yield session
     session.stop()
 
@@ -63,8 +69,9 @@ def world(world_20k, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def loaded(escalation_run) -> LoadedModel:
-    return LoadedModel("models:/riskloop-esc-session@champion", "riskloop-esc-session", "3", "run123",
-                       escalation_run[2].scorer)
+    return LoadedModel(
+        "models:/riskloop-esc-session@champion", "riskloop-esc-session", "3", "run123", escalation_run[2].scorer
+    )
 
 
 def test_the_world_crosses_partitions(world):
@@ -91,8 +98,9 @@ def test_features_equal_the_local_engine(spark, world, tmp_path):
     for column in ("person_id", "area_id", "local_authority", *meta.protected):
         assert got[column].astype(str).tolist() == want[column].astype(str).tolist(), column
     assert (got["as_of"].to_numpy() == want["as_of"].to_numpy()).all()
-    np.testing.assert_allclose(got[list(meta.features)].to_numpy(), want[list(meta.features)].to_numpy(),
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        got[list(meta.features)].to_numpy(), want[list(meta.features)].to_numpy(), rtol=0, atol=1e-9
+    )
     np.testing.assert_array_equal(got["label"].to_numpy(), want["label"].to_numpy())
 
 
@@ -119,18 +127,54 @@ def test_lists_equal_the_local_engine(spark, world, loaded, tmp_path):
 
 def test_bad_rows_are_quarantined_as_the_local_engine_does(spark, tmp_path):
     tables = hand_tables()
-    tables["people"] = pd.concat([tables["people"], pd.DataFrame({
-        "person_id": ["p1", "p9", " p8", "p7"], "area_id": ["A1", "A9", "A2", "A1"],
-        "birth_date": ["1990-01-01", "1980-01-01", "not a date", "2030-01-01"],
-        "sex": ["M", "X", "F", "F"], "ethnicity": ["White", "White", "Asian", "Black"]})], ignore_index=True)
-    tables["incidents"] = pd.concat([tables["incidents"], pd.DataFrame({
-        "incident_id": ["i9", "i9", "i8", "i7"], "person_id": ["p9", "p3", "p3", "p2"],
-        "date": ["2023-01-01", "2001-01-01", "2023-01-01", "2023-03-01"],
-        "type": ["asb", "asb", "nonsense", "asb"], "role": ["victim", "victim", "victim", "victim"],
-        "harm": ["1", "inf", "-2", "1"]})], ignore_index=True)
-    tables["interventions"] = pd.concat([tables["interventions"], pd.DataFrame({
-        "intervention_id": ["v2"], "person_id": ["p2"], "programme": ["drive"], "start_date": ["2023-03-01"],
-        "tier": ["tertiary"], "end_date": ["2023-01-01"], "completed": ["maybe"]})], ignore_index=True)
+    tables["people"] = pd.concat(
+        [
+            tables["people"],
+            pd.DataFrame(
+                {
+                    "person_id": ["p1", "p9", " p8", "p7"],
+                    "area_id": ["A1", "A9", "A2", "A1"],
+                    "birth_date": ["1990-01-01", "1980-01-01", "not a date", "2030-01-01"],
+                    "sex": ["M", "X", "F", "F"],
+                    "ethnicity": ["White", "White", "Asian", "Black"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    tables["incidents"] = pd.concat(
+        [
+            tables["incidents"],
+            pd.DataFrame(
+                {
+                    "incident_id": ["i9", "i9", "i8", "i7"],
+                    "person_id": ["p9", "p3", "p3", "p2"],
+                    "date": ["2023-01-01", "2001-01-01", "2023-01-01", "2023-03-01"],
+                    "type": ["asb", "asb", "nonsense", "asb"],
+                    "role": ["victim", "victim", "victim", "victim"],
+                    "harm": ["1", "inf", "-2", "1"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    tables["interventions"] = pd.concat(
+        [
+            tables["interventions"],
+            pd.DataFrame(
+                {
+                    "intervention_id": ["v2"],
+                    "person_id": ["p2"],
+                    "programme": ["drive"],
+                    "start_date": ["2023-03-01"],
+                    "tier": ["tertiary"],
+                    "end_date": ["2023-01-01"],
+                    "completed": ["maybe"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     quarantined_alike(spark, tables, tmp_path / "bad")
 
 
@@ -144,8 +188,12 @@ def quarantined_alike(spark, tables: dict[str, pd.DataFrame], folder: Path) -> d
     got = validate_on_spark(spark, str(folder), TODAY)
     for name, want in report.tables.items():
         have = got.report.tables[name]
-        assert (have.read, have.valid, have.quarantined, have.reasons) == (want.read, want.valid, want.quarantined,
-                                                                           want.reasons), name
+        assert (have.read, have.valid, have.quarantined, have.reasons) == (
+            want.read,
+            want.valid,
+            want.quarantined,
+            want.reasons,
+        ), name
         if want.quarantined:
             written = pd.concat(pd.read_csv(p, dtype=str) for p in (folder / "_quarantine" / name).glob("*.csv"))
             assert written["row"].astype(int).tolist() == quarantined[name]["row"].tolist()
@@ -153,8 +201,17 @@ def quarantined_alike(spark, tables: dict[str, pd.DataFrame], folder: Path) -> d
     return quarantined
 
 
-BREAK = {"missing": "", "type": "zz", "finite": "inf", "allowed": "nonsense", "not_future": "2030-01-01",
-         "earliest": "1899-12-31", "max_age": "1901-01-01", "reference": "ghost", "before": "1901-01-02"}
+BREAK = {
+    "missing": "",
+    "type": "zz",
+    "finite": "inf",
+    "allowed": "nonsense",
+    "not_future": "2030-01-01",
+    "earliest": "1899-12-31",
+    "max_age": "1901-01-01",
+    "reference": "ghost",
+    "before": "1901-01-02",
+}
 
 
 def broken_row(rule: Rule, base: pd.Series) -> pd.Series:
@@ -168,7 +225,7 @@ def test_both_engines_quarantine_one_broken_row_per_declared_rule_alike(spark, t
     """One broken row per rule of the declaration (two for a key): each is quarantined with its rule's reason,
     and the Spark engine's quarantine is the local engine's, row for row."""
     tables = hand_tables()
-    tables["people"]["disability"] = "N"   # an optional column: its rules apply where it is present
+    tables["people"]["disability"] = "N"  # an optional column: its rules apply where it is present
     rows: dict[Rule, tuple[str, list[int]]] = {}
     for k, rule in enumerate(RULES):
         frame = tables[rule.table]
@@ -188,14 +245,35 @@ def test_both_engines_quarantine_one_broken_row_per_declared_rule_alike(spark, t
 def test_a_rule_planted_in_the_declaration_is_enforced_by_both_engines(spark, tmp_path, monkeypatch):
     """Both engines read the one declaration: a row-local rule and a rule across tables, planted in
     `features.rules.RULES`, quarantine the same rows with the planted reasons."""
-    planted = (Rule("incidents", "minimum", ("harm",), "harm: {value} is below the planted 1", limit=1.0),
-               Rule("interventions", "before", ("start_date", "birth_date"), "start_date: before the person's birth",
-                    reference=Reference("person_id", "people", "person_id")))
+    planted = (
+        Rule("incidents", "minimum", ("harm",), "harm: {value} is below the planted 1", limit=1.0),
+        Rule(
+            "interventions",
+            "before",
+            ("start_date", "birth_date"),
+            "start_date: before the person's birth",
+            reference=Reference("person_id", "people", "person_id"),
+        ),
+    )
     monkeypatch.setattr(rules, "RULES", rules.RULES + planted)
     tables = hand_tables()
-    tables["interventions"] = pd.concat([tables["interventions"], pd.DataFrame({
-        "intervention_id": ["v2"], "person_id": ["p3"], "programme": ["drive"], "start_date": ["2005-01-01"],
-        "tier": ["tertiary"], "end_date": [""], "completed": [""]})], ignore_index=True)
+    tables["interventions"] = pd.concat(
+        [
+            tables["interventions"],
+            pd.DataFrame(
+                {
+                    "intervention_id": ["v2"],
+                    "person_id": ["p3"],
+                    "programme": ["drive"],
+                    "start_date": ["2005-01-01"],
+                    "tier": ["tertiary"],
+                    "end_date": [""],
+                    "completed": [""],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     quarantined = quarantined_alike(spark, tables, tmp_path / "planted")
     assert quarantined["incidents"]["reason"].tolist() == ["harm: 0.5 is below the planted 1"]
     assert quarantined["interventions"]["reason"].tolist() == ["start_date: before the person's birth"]

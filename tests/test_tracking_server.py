@@ -29,9 +29,25 @@ def tracking_server(tmp_path):
     port = free_port()
     log = open(tmp_path / "server.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"], stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -56,8 +72,22 @@ def tracking_server(tmp_path):
 def test_train_registers_through_a_tracking_server(tracking_server, tmp_path):
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_server}
     result = subprocess.run(
-        [sys.executable, "-m", "riskloop.cli", "train", "--config", str(DATA / "screening.yaml"),
-         "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "riskloop.cli",
+            "train",
+            "--config",
+            str(DATA / "screening.yaml"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert not (tmp_path / "mlflow.db").exists()  # nothing went to a local store
     client = MlflowClient(tracking_uri=tracking_server, registry_uri=tracking_server)

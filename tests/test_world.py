@@ -9,15 +9,17 @@ import numpy as np
 import pandas as pd
 
 from riskloop.artifacts.dataset import read_dataset
+from riskloop.simulation import truth
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import simulate, write_world
-from riskloop.simulation import truth
 from tests.conftest import TODAY
 
 
 def digest(folder) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*.parquet"))}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*.parquet"))
+    }
 
 
 def test_same_seed_gives_byte_identical_tables(tmp_path):
@@ -33,7 +35,8 @@ def test_generated_world_satisfies_the_contract(world_20k):
     assert dataset.report.quarantined == 0
     assert dataset.end == date(2025, 12, 31)
     assert set(dataset.incidents["type"]) == set(
-        __import__("riskloop.features.vocabulary", fromlist=["INCIDENT_TYPES"]).INCIDENT_TYPES)
+        __import__("riskloop.features.vocabulary", fromlist=["INCIDENT_TYPES"]).INCIDENT_TYPES
+    )
     assert set(dataset.interventions["programme"]) == {"iris", "drive", "youth_early_action", "diversion"}
 
 
@@ -83,8 +86,9 @@ def test_recording_bias_is_planted_and_known(world_20k):
     """Recorded offending over-states the true rate for over-policed groups by the known factor."""
     true_incidents = pd.read_parquet(world_20k / "truth" / "incidents.parquet")
     factor = pd.read_parquet(world_20k / "truth" / "people.parquet").set_index("person_id")["recording_factor"]
-    offending = true_incidents[true_incidents["role"].isin(["perpetrator", "suspect"])
-                               & (true_incidents["type"] == "theft")]
+    offending = true_incidents[
+        true_incidents["role"].isin(["perpetrator", "suspect"]) & (true_incidents["type"] == "theft")
+    ]
     recorded_share = offending.groupby(offending["person_id"].map(factor) > 1.2)["recorded"].mean()
     assert recorded_share[True] / recorded_share[False] > 1.3
 
@@ -103,7 +107,8 @@ def test_referrals_are_confounded_by_recent_harm(world_20k):
 def test_true_effects_are_heterogeneous(world_20k):
     effects = truth.programme_effects(world_20k)
     drive = effects[effects["programme"] == "drive"].merge(
-        pd.read_parquet(world_20k / "truth" / "people.parquet"), on="person_id")
+        pd.read_parquet(world_20k / "truth" / "people.parquet"), on="person_id"
+    )
     assert drive["effect"].std() > 0.08
     assert drive.groupby(drive["ace_count"] >= 4)["effect"].mean().diff().iloc[-1] < -0.1
     diversion = effects[effects["programme"] == "diversion"]["effect"]
@@ -116,10 +121,12 @@ def test_true_escalation_probability_ranks_real_outcomes(world_20k):
 
     probability = truth.escalation_probability(world_20k, date(2023, 1, 1), replicates=8)
     incidents = pd.read_parquet(world_20k / "incidents.parquet")
-    window = incidents[(pd.to_datetime(incidents["date"]) > "2023-01-01")
-                       & (pd.to_datetime(incidents["date"]) <= "2024-01-01")
-                       & incidents["role"].isin(["perpetrator", "suspect"])
-                       & ((incidents["harm"] > 6) | incidents["type"].isin(["violence_with_injury", "sexual_offence"]))]
+    window = incidents[
+        (pd.to_datetime(incidents["date"]) > "2023-01-01")
+        & (pd.to_datetime(incidents["date"]) <= "2024-01-01")
+        & incidents["role"].isin(["perpetrator", "suspect"])
+        & ((incidents["harm"] > 6) | incidents["type"].isin(["violence_with_injury", "sexual_offence"]))
+    ]
     y = probability["person_id"].isin(window["person_id"])
     assert roc_auc_score(y, probability["probability"]) > 0.85
     # calibrated in the large: expected and observed counts agree within 15%

@@ -12,7 +12,10 @@ from riskloop.artifacts.dataset import read_dataset
 from riskloop.simulation.dynamics import OFFENDING_PROGRAMMES, OFFENDING_ROLES, offending_hazards
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.truth import (
-    escalation_probability_from, offending_counts, recorded_escalations, true_escalations,
+    escalation_probability_from,
+    offending_counts,
+    recorded_escalations,
+    true_escalations,
 )
 from riskloop.simulation.world import Enrolment, Surveillance, extend, month_starts, simulate, write_world
 
@@ -27,7 +30,12 @@ def test_simulate_and_extend_are_deterministic():
     a, b = simulate(SMALL), simulate(SMALL)
     pd.testing.assert_frame_equal(events(a), events(b))
     for sim in (a, b):
-        extend(sim, 3, enrol=lambda s, m: Enrolment(np.arange(50), "drive"), surveillance=Surveillance(np.arange(100), 2.0, 40))
+        extend(
+            sim,
+            3,
+            enrol=lambda s, m: Enrolment(np.arange(50), "drive"),
+            surveillance=Surveillance(np.arange(100), 2.0, 40),
+        )
     pd.testing.assert_frame_equal(events(a), events(b))
     assert a.people.person_id.tolist() == b.people.person_id.tolist()
 
@@ -48,15 +56,19 @@ def test_only_a_world_ending_on_a_month_end_extends():
 
 def present_at(people: pd.DataFrame, day: str) -> pd.Series:
     t = pd.Timestamp(day)
-    return ((pd.to_datetime(people["birth_date"]) <= t)
-            & ~(pd.to_datetime(people["arrived_date"]) > t)
-            & ~(pd.to_datetime(people["died_date"]) <= t) & ~(pd.to_datetime(people["left_date"]) <= t))
+    return (
+        (pd.to_datetime(people["birth_date"]) <= t)
+        & ~(pd.to_datetime(people["arrived_date"]) > t)
+        & ~(pd.to_datetime(people["died_date"]) <= t)
+        & ~(pd.to_datetime(people["left_date"]) <= t)
+    )
 
 
 @pytest.fixture(scope="module")
 def people_20k(world_20k) -> pd.DataFrame:
     return pd.read_parquet(world_20k / "people.parquet").merge(
-        pd.read_parquet(world_20k / "truth" / "people.parquet"), on="person_id")
+        pd.read_parquet(world_20k / "truth" / "people.parquet"), on="person_id"
+    )
 
 
 def test_population_size_and_ages_stay_stable_over_seven_years(people_20k):
@@ -73,13 +85,19 @@ def test_population_size_and_ages_stay_stable_over_seven_years(people_20k):
 
 def test_escalation_label_prevalence_has_no_strong_trend(world_20k, people_20k):
     incidents = pd.read_parquet(world_20k / "incidents.parquet")
-    label = incidents[incidents["role"].isin(["perpetrator", "suspect"])
-                      & ((incidents["harm"] > 6) | incidents["type"].isin(["violence_with_injury", "sexual_offence"]))]
+    label = incidents[
+        incidents["role"].isin(["perpetrator", "suspect"])
+        & ((incidents["harm"] > 6) | incidents["type"].isin(["violence_with_injury", "sexual_offence"]))
+    ]
     rates = []
     for year in range(2019, 2025):
         t = pd.Timestamp(f"{year}-07-01")
-        window = label[(pd.to_datetime(label["date"]) > t) & (pd.to_datetime(label["date"]) <= t + pd.Timedelta(days=365))]
-        rates.append(people_20k.loc[present_at(people_20k, f"{year}-07-01"), "person_id"].isin(window["person_id"]).mean())
+        window = label[
+            (pd.to_datetime(label["date"]) > t) & (pd.to_datetime(label["date"]) <= t + pd.Timedelta(days=365))
+        ]
+        rates.append(
+            people_20k.loc[present_at(people_20k, f"{year}-07-01"), "person_id"].isin(window["person_id"]).mean()
+        )
     assert max(abs(r / np.mean(rates) - 1) for r in rates) < 0.15, rates
 
 
@@ -95,7 +113,9 @@ def test_nobody_has_incidents_while_absent(world_20k, people_20k):
 def test_babies_live_with_a_mother_of_childbearing_age(people_20k):
     babies = people_20k[(pd.to_datetime(people_20k["birth_date"]) > "2019-01-01") & people_20k["arrived_date"].isna()]
     women = people_20k.loc[people_20k["sex"] == "F", ["household_id", "birth_date", "person_id"]]
-    pairs = babies[["person_id", "household_id", "birth_date"]].merge(women, on="household_id", suffixes=("", "_mother"))
+    pairs = babies[["person_id", "household_id", "birth_date"]].merge(
+        women, on="household_id", suffixes=("", "_mother")
+    )
     age = (pd.to_datetime(pairs["birth_date"]) - pd.to_datetime(pairs["birth_date_mother"])).dt.days / 365.25
     with_mother = pairs.loc[(age > 15.9) & (age < 46), "person_id"].unique()  # 16-45 when the month began
     assert len(with_mother) == len(babies)
@@ -114,8 +134,9 @@ def test_an_extended_world_satisfies_the_contract(tmp_path):
 
 
 def riskiest(sim, n: int) -> np.ndarray:
-    hz = offending_hazards(sim.people, sim.state, sim.months, month_starts(sim.config, sim.months + 1)[-1],
-                           sim.config.dynamics)
+    hz = offending_hazards(
+        sim.people, sim.state, sim.months, month_starts(sim.config, sim.months + 1)[-1], sim.config.dynamics
+    )
     return np.argsort(-hz.offending)[:n]
 
 
@@ -141,13 +162,19 @@ def test_surveillance_raises_recording_not_offending():
     listed = riskiest(watched, 300)
     extend(base, 12)
     extend(watched, 12, surveillance=Surveillance(listed, 2.0, until_month=48))
-    first_base, first_watched = (events(s).pipe(lambda e: e[e["day"] >= np.datetime64("2022-01-01")]) for s in (base, watched))
-    first_base, first_watched = (e[e["day"] < np.datetime64("2022-02-01")].drop(columns="recorded").reset_index(drop=True)
-                                 for e in (first_base, first_watched))
+    first_base, first_watched = (
+        events(s).pipe(lambda e: e[e["day"] >= np.datetime64("2022-01-01")]) for s in (base, watched)
+    )
+    first_base, first_watched = (
+        e[e["day"] < np.datetime64("2022-02-01")].drop(columns="recorded").reset_index(drop=True)
+        for e in (first_base, first_watched)
+    )
     pd.testing.assert_frame_equal(first_base, first_watched)  # the month's true incidents are identical
     true_base, true_watched = (offending_counts(s, 36, 48, None) for s in (base, watched))
     rec_base, rec_watched = (offending_counts(s, 36, 48, None, recorded_only=True) for s in (base, watched))
-    assert rec_watched[listed].sum() / true_watched[listed].sum() > 1.4 * rec_base[listed].sum() / true_base[listed].sum()
+    assert (
+        rec_watched[listed].sum() / true_watched[listed].sum() > 1.4 * rec_base[listed].sum() / true_base[listed].sum()
+    )
     assert (true_base == true_watched).mean() > 0.99
 
 
@@ -167,8 +194,8 @@ def test_truth_helpers_count_true_and_recorded_escalations():
     assert helped.sum() > 10
     unhelped = escalation_probability_from(sim, replicates=2, programme_effects=False)["probability"].to_numpy()
     now = probability["probability"].to_numpy()
-    assert (unhelped[helped] > now[helped]).mean() > 0.9   # without their programme they are at more risk
-    assert (unhelped[~helped] == now[~helped]).mean() > 0.98   # others differ only through a helped partner
+    assert (unhelped[helped] > now[helped]).mean() > 0.9  # without their programme they are at more risk
+    assert (unhelped[~helped] == now[~helped]).mean() > 0.98  # others differ only through a helped partner
 
 
 def test_households_moving_within_their_authority_stay_in_it():

@@ -15,8 +15,13 @@ class ToyRiskModel(mlflow.pyfunc.PythonModel):
         reasons = int((params or {}).get("reasons", 0))
         risk = 1 / (1 + np.exp(-(0.04 * model_input["age"].fillna(0) + 0.5 * model_input["priors"].fillna(0) - 3)))
         band = np.minimum(20, 1 + (risk * 20).astype(np.int64))
-        scored = pd.DataFrame({"risk": risk, "band": band,
-                               "band_label": np.where(band >= 18, "high", np.where(band >= 13, "medium", "low"))})
+        scored = pd.DataFrame(
+            {
+                "risk": risk,
+                "band": band,
+                "band_label": np.where(band >= 18, "high", np.where(band >= 13, "medium", "low")),
+            }
+        )
         texts = [[f"priors = {p:g}", f"age = {a:g}", ""] for a, p in zip(model_input["age"], model_input["priors"])]
         for i in range(reasons):
             scored[f"reason_{i + 1}"] = [t[i] for t in texts]

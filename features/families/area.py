@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from riskloop.features.catalogue import (
-    DEPRIVATION, FeatureSpec, area_rate_feature, area_trend_feature, la_rate_feature, type_words,
+    DEPRIVATION,
+    FeatureSpec,
+    area_rate_feature,
+    area_trend_feature,
+    la_rate_feature,
+    type_words,
 )
 from riskloop.features.families.base import Cohort, FeatureFamily, Layout
 from riskloop.features.vocabulary import INCIDENT_TYPES
@@ -22,20 +27,48 @@ class Area(FeatureFamily):
         specs = []
         for t in INCIDENT_TYPES:
             words = type_words(t)
-            specs.append(FeatureSpec(area_rate_feature(t), "area_rate",
-                                     f"{words} involvements per 1,000 residents of the person's small area, "
-                                     "last 12 months", 365, "incidents+areas",
-                                     "lives in an area with {level} rate of " + words + " ({value:.1f} per 1,000)"))
-            specs.append(FeatureSpec(area_trend_feature(t), "area_trend",
-                                     f"change in the area's {words} rate per 1,000 on the 12 months before", 365,
-                                     "incidents+areas", "lives in an area with a {direction} rate of " + words
-                                     + " ({value:+.1f} per 1,000 on the year before)"))
-            specs.append(FeatureSpec(la_rate_feature(t), "local_authority_rate",
-                                     f"{words} involvements per 1,000 residents of the local authority, last 12 months",
-                                     365, "incidents+areas", "lives in a local authority with {level} rate of "
-                                     + words + " ({value:.1f} per 1,000)"))
-        specs.append(FeatureSpec(DEPRIVATION, "deprivation", "deprivation decile of the small area (1 = most deprived)",
-                                 None, "areas", "lives in a deprivation-decile {value:.0f} area (1 = most deprived)"))
+            specs.append(
+                FeatureSpec(
+                    area_rate_feature(t),
+                    "area_rate",
+                    f"{words} involvements per 1,000 residents of the person's small area, last 12 months",
+                    365,
+                    "incidents+areas",
+                    "lives in an area with {level} rate of " + words + " ({value:.1f} per 1,000)",
+                )
+            )
+            specs.append(
+                FeatureSpec(
+                    area_trend_feature(t),
+                    "area_trend",
+                    f"change in the area's {words} rate per 1,000 on the 12 months before",
+                    365,
+                    "incidents+areas",
+                    "lives in an area with a {direction} rate of "
+                    + words
+                    + " ({value:+.1f} per 1,000 on the year before)",
+                )
+            )
+            specs.append(
+                FeatureSpec(
+                    la_rate_feature(t),
+                    "local_authority_rate",
+                    f"{words} involvements per 1,000 residents of the local authority, last 12 months",
+                    365,
+                    "incidents+areas",
+                    "lives in a local authority with {level} rate of " + words + " ({value:.1f} per 1,000)",
+                )
+            )
+        specs.append(
+            FeatureSpec(
+                DEPRIVATION,
+                "deprivation",
+                "deprivation decile of the small area (1 = most deprived)",
+                None,
+                "areas",
+                "lives in a deprivation-decile {value:.0f} area (1 = most deprived)",
+            )
+        )
         return specs
 
     def compute(self, c: Cohort) -> dict[str, np.ndarray]:
@@ -73,5 +106,9 @@ def count_by_area(inc_area: np.ndarray, inc_day: np.ndarray, inc_type: np.ndarra
     age_days = t - inc_day
     past = inc_day < t
     windows = (past & (age_days <= 365), past & (age_days > 365) & (age_days <= 730))
-    return np.stack([np.bincount(inc_area[w] * n_types + inc_type[w], minlength=n_areas * n_types)
-                     .reshape(n_areas, n_types) for w in windows])
+    return np.stack(
+        [
+            np.bincount(inc_area[w] * n_types + inc_type[w], minlength=n_areas * n_types).reshape(n_areas, n_types)
+            for w in windows
+        ]
+    )

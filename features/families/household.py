@@ -7,13 +7,20 @@ from __future__ import annotations
 import numpy as np
 
 from riskloop.features.catalogue import (
-    HOUSEHOLD_ADULTS, HOUSEHOLD_CHILDREN, FeatureSpec, household_count_feature, household_known_feature, window_words,
+    HOUSEHOLD_ADULTS,
+    HOUSEHOLD_CHILDREN,
+    FeatureSpec,
+    household_count_feature,
+    household_known_feature,
+    window_words,
 )
 from riskloop.features.families.base import DOMESTIC_ABUSE, OFFENDING, VICTIM, Cohort, FeatureFamily, Layout
 
-_INVOLVEMENTS = (("offending", "offences as perpetrator or suspect", None),
-                 ("victim", "incidents as victim", None),
-                 ("domestic_abuse", "domestic abuse incidents in any role", "domestic_abuse"))
+_INVOLVEMENTS = (
+    ("offending", "offences as perpetrator or suspect", None),
+    ("victim", "incidents as victim", None),
+    ("domestic_abuse", "domestic abuse incidents in any role", "domestic_abuse"),
+)
 
 
 class Household(FeatureFamily):
@@ -24,22 +31,50 @@ class Household(FeatureFamily):
         specs = []
         for who, words, incident_type in _INVOLVEMENTS:
             for w in layout.windows:
-                specs.append(FeatureSpec(household_count_feature(who, w), "household",
-                                         f"involvements of other household members in {words} in the {window_words(w)}",
-                                         w, "incidents+people",
-                                         "other people in the household were involved in {value:g} "
-                                         + f"{words} in the {window_words(w)}", incident_type))
-        specs.append(FeatureSpec(HOUSEHOLD_ADULTS, "household",
-                                 "other household members aged 18 or over on the as-of date",
-                                 None, "people", "lives with {value:g} other adults"))
-        specs.append(FeatureSpec(HOUSEHOLD_CHILDREN, "household",
-                                 "other household members born before the as-of date and under 18 on it", None,
-                                 "people", "lives with {value:g} children"))
+                specs.append(
+                    FeatureSpec(
+                        household_count_feature(who, w),
+                        "household",
+                        f"involvements of other household members in {words} in the {window_words(w)}",
+                        w,
+                        "incidents+people",
+                        "other people in the household were involved in {value:g} "
+                        + f"{words} in the {window_words(w)}",
+                        incident_type,
+                    )
+                )
+        specs.append(
+            FeatureSpec(
+                HOUSEHOLD_ADULTS,
+                "household",
+                "other household members aged 18 or over on the as-of date",
+                None,
+                "people",
+                "lives with {value:g} other adults",
+            )
+        )
+        specs.append(
+            FeatureSpec(
+                HOUSEHOLD_CHILDREN,
+                "household",
+                "other household members born before the as-of date and under 18 on it",
+                None,
+                "people",
+                "lives with {value:g} children",
+            )
+        )
         window = max(layout.windows)
-        specs.append(FeatureSpec(household_known_feature(window), "household",
-                                 f"other household members with any incident in the {window_words(window)}", window,
-                                 "incidents+people", "{value:g} other people in the household are known to partner "
-                                 + f"agencies (an incident in the {window_words(window)})"))
+        specs.append(
+            FeatureSpec(
+                household_known_feature(window),
+                "household",
+                f"other household members with any incident in the {window_words(window)}",
+                window,
+                "incidents+people",
+                "{value:g} other people in the household are known to partner "
+                + f"agencies (an incident in the {window_words(window)})",
+            )
+        )
         return specs
 
     def compute(self, c: Cohort) -> dict[str, np.ndarray]:
@@ -57,10 +92,16 @@ class Household(FeatureFamily):
 
         age_days = c.t - d.inc_day[rows]
         roles = d.inc_role[rows]
-        involvements = (("offending", OFFENDING[roles]), ("victim", roles == VICTIM),
-                        ("domestic_abuse", d.inc_type[rows] == DOMESTIC_ABUSE))
-        cols = {household_count_feature(who, w): others(np.bincount(pos[mask & (age_days <= w)], minlength=n))
-                for who, mask in involvements for w in c.config.windows}
+        involvements = (
+            ("offending", OFFENDING[roles]),
+            ("victim", roles == VICTIM),
+            ("domestic_abuse", d.inc_type[rows] == DOMESTIC_ABUSE),
+        )
+        cols = {
+            household_count_feature(who, w): others(np.bincount(pos[mask & (age_days <= w)], minlength=n))
+            for who, mask in involvements
+            for w in c.config.windows
+        }
         age = (c.t - d.birth_day) / 365.25
         members = code[c.people]
         for name, living in ((HOUSEHOLD_ADULTS, age >= 18), (HOUSEHOLD_CHILDREN, (age > 0) & (age < 18))):

@@ -7,8 +7,20 @@ import numpy as np
 import pandas as pd
 
 from riskloop.features.catalogue import (
-    HIGH_HARM_VICTIMISATIONS, REPEAT_VICTIM, ROLE_PREFIX, ROLE_TYPES, ROLE_WORDS, FeatureSpec, any_count_feature,
-    co_involved_feature, count_feature, days_since_feature, harm_feature, trend_feature, type_words, window_words,
+    HIGH_HARM_VICTIMISATIONS,
+    REPEAT_VICTIM,
+    ROLE_PREFIX,
+    ROLE_TYPES,
+    ROLE_WORDS,
+    FeatureSpec,
+    any_count_feature,
+    co_involved_feature,
+    count_feature,
+    days_since_feature,
+    harm_feature,
+    trend_feature,
+    type_words,
+    window_words,
 )
 from riskloop.features.families.base import OFFENDING, VICTIM, Cohort, FeatureFamily, Layout, high_harm
 from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
@@ -27,39 +39,95 @@ class Incidents(FeatureFamily):
             for incident_type in types:
                 for w in windows:
                     words = f"{type_words(incident_type)} incidents {ROLE_WORDS[prefix]} in the {window_words(w)}"
-                    specs.append(FeatureSpec(count_feature(role, incident_type, w), "incident_count",
-                                             f"number of {words}", w, "incidents", "{value:g} " + words,
-                                             incident_type, role))
+                    specs.append(
+                        FeatureSpec(
+                            count_feature(role, incident_type, w),
+                            "incident_count",
+                            f"number of {words}",
+                            w,
+                            "incidents",
+                            "{value:g} " + words,
+                            incident_type,
+                            role,
+                        )
+                    )
         for who, words in _HARM_WHO:
             for w in windows:
-                specs.append(FeatureSpec(harm_feature(who, w), "harm_sum",
-                                         f"total harm of incidents {words} in the {window_words(w)}", w, "incidents",
-                                         "harm index {value:.1f} from incidents " + f"{words} in the {window_words(w)}"))
+                specs.append(
+                    FeatureSpec(
+                        harm_feature(who, w),
+                        "harm_sum",
+                        f"total harm of incidents {words} in the {window_words(w)}",
+                        w,
+                        "incidents",
+                        "harm index {value:.1f} from incidents " + f"{words} in the {window_words(w)}",
+                    )
+                )
         for w in windows:
-            specs.append(FeatureSpec(any_count_feature(w), "incident_count_all",
-                                     f"number of incidents in any role in the {window_words(w)}", w, "incidents",
-                                     "{value:g} incidents in any role in the " + window_words(w)))
+            specs.append(
+                FeatureSpec(
+                    any_count_feature(w),
+                    "incident_count_all",
+                    f"number of incidents in any role in the {window_words(w)}",
+                    w,
+                    "incidents",
+                    "{value:g} incidents in any role in the " + window_words(w),
+                )
+            )
         for who, words in _RECENCY_WHO:
-            specs.append(FeatureSpec(days_since_feature(who), "recency",
-                                     f"days since the last incident {words} (lookback + 1 if none)", None, "incidents",
-                                     "{value:.0f} days since the last incident " + words,
-                                     template_none=f"no incident {words} in the " + "{lookback}"))
+            specs.append(
+                FeatureSpec(
+                    days_since_feature(who),
+                    "recency",
+                    f"days since the last incident {words} (lookback + 1 if none)",
+                    None,
+                    "incidents",
+                    "{value:.0f} days since the last incident " + words,
+                    template_none=f"no incident {words} in the " + "{lookback}",
+                )
+            )
         for who, words in _TREND_WHO:
-            specs.append(FeatureSpec(trend_feature(who), "trend",
-                                     f"incidents {words} in the last 90 days minus the monthly-equivalent of the "
-                                     "270 days before", 90, "incidents",
-                                     "{direction} involvement " + words + " ({value:+.1f} on the earlier rate)"))
-        specs.append(FeatureSpec(REPEAT_VICTIM, "repeat_victimisation",
-                                 "1 if victimised at least twice in the last 12 months", 365, "incidents",
-                                 "repeat victimisation in the last 12 months"))
-        specs.append(FeatureSpec(HIGH_HARM_VICTIMISATIONS, "repeat_victimisation",
-                                 "number of high-harm victimisations in the last 12 months", 365, "incidents",
-                                 "{value:g} high-harm victimisations in the last 12 months"))
+            specs.append(
+                FeatureSpec(
+                    trend_feature(who),
+                    "trend",
+                    f"incidents {words} in the last 90 days minus the monthly-equivalent of the 270 days before",
+                    90,
+                    "incidents",
+                    "{direction} involvement " + words + " ({value:+.1f} on the earlier rate)",
+                )
+            )
+        specs.append(
+            FeatureSpec(
+                REPEAT_VICTIM,
+                "repeat_victimisation",
+                "1 if victimised at least twice in the last 12 months",
+                365,
+                "incidents",
+                "repeat victimisation in the last 12 months",
+            )
+        )
+        specs.append(
+            FeatureSpec(
+                HIGH_HARM_VICTIMISATIONS,
+                "repeat_victimisation",
+                "number of high-harm victimisations in the last 12 months",
+                365,
+                "incidents",
+                "{value:g} high-harm victimisations in the last 12 months",
+            )
+        )
         w = max(windows)
-        specs.append(FeatureSpec(co_involved_feature(w), "network",
-                                 f"distinct other people involved in the same incidents in the {window_words(w)}",
-                                 w, "incidents", "involved in incidents with {value:g} other people in the "
-                                 + window_words(w)))
+        specs.append(
+            FeatureSpec(
+                co_involved_feature(w),
+                "network",
+                f"distinct other people involved in the same incidents in the {window_words(w)}",
+                w,
+                "incidents",
+                "involved in incidents with {value:g} other people in the " + window_words(w),
+            )
+        )
         return specs
 
     def compute(self, c: Cohort) -> dict[str, np.ndarray]:
@@ -69,8 +137,10 @@ class Incidents(FeatureFamily):
         offending, victim = OFFENDING[roles], roles == VICTIM
         n_types, n_roles = len(INCIDENT_TYPES), len(ROLES)
         cell = pos * (n_types * n_roles) + types * n_roles + roles
-        grids = {w: np.bincount(cell[age_days <= w], minlength=n * n_types * n_roles).reshape(n, n_types, n_roles)
-                 for w in config.windows}
+        grids = {
+            w: np.bincount(cell[age_days <= w], minlength=n * n_types * n_roles).reshape(n, n_types, n_roles)
+            for w in config.windows
+        }
         cols: dict[str, np.ndarray] = {}
         for r, role in enumerate(ROLES):
             for incident_type in ROLE_TYPES[role]:
@@ -89,12 +159,14 @@ class Incidents(FeatureFamily):
             cols[days_since_feature(who)] = last
         recent, earlier = age_days <= 90, (age_days > 90) & (age_days <= 360)
         for who, mask in (("offending", offending), ("any", np.ones_like(offending))):
-            cols[trend_feature(who)] = (np.bincount(pos[mask & recent], minlength=n)
-                                        - np.bincount(pos[mask & earlier], minlength=n) / 3.0)
+            cols[trend_feature(who)] = (
+                np.bincount(pos[mask & recent], minlength=n) - np.bincount(pos[mask & earlier], minlength=n) / 3.0
+            )
         year = age_days <= 365
         cols[REPEAT_VICTIM] = (np.bincount(pos[victim & year], minlength=n) >= 2).astype(np.int64)
         cols[HIGH_HARM_VICTIMISATIONS] = np.bincount(
-            pos[victim & year & high_harm(d, rows, config.harm_threshold)], minlength=n)
+            pos[victim & year & high_harm(d, rows, config.harm_threshold)], minlength=n
+        )
         cols[co_involved_feature(max(config.windows))] = _co_involved(c)
         return cols
 
@@ -104,9 +176,13 @@ def _co_involved(c: Cohort) -> np.ndarray:
     a partition count through its `other_*` rows, which hold no cohort position: -1)."""
     d = c.d
     others = (d.other_day < c.t) & (d.other_day >= c.t - c.config.lookback_days)
-    pairs = pd.DataFrame({"incident": np.r_[d.inc_incident[c.rows], d.other_incident[others]],
-                          "pos": np.r_[c.pos, np.full(int(others.sum()), -1)],
-                          "person": np.r_[d.inc_person[c.rows], d.other_person[others]]})
+    pairs = pd.DataFrame(
+        {
+            "incident": np.r_[d.inc_incident[c.rows], d.other_incident[others]],
+            "pos": np.r_[c.pos, np.full(int(others.sum()), -1)],
+            "person": np.r_[d.inc_person[c.rows], d.other_person[others]],
+        }
+    )
     shared = pairs[pairs.duplicated("incident", keep=False)]
     links = shared.merge(shared, on="incident", suffixes=("", "_other"))
     links = links.loc[(links["person"] != links["person_other"]) & (links["pos"] >= 0), ["pos", "person_other"]]

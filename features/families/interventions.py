@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from riskloop.features.catalogue import (
-    FeatureSpec, active_feature, prior_completed_feature, prior_count_feature,
-)
+from riskloop.features.catalogue import FeatureSpec, active_feature, prior_completed_feature, prior_count_feature
 from riskloop.features.families.base import Cohort, FeatureFamily, Layout
 
 
@@ -16,14 +14,30 @@ class Interventions(FeatureFamily):
         for p in layout.programmes:
             name = p.replace("_", " ")
             specs += [
-                FeatureSpec(prior_count_feature(p), "intervention",
-                            f"number of {name} interventions started before the as-of date", None, "interventions",
-                            "{value:g} earlier " + name + " interventions"),
-                FeatureSpec(prior_completed_feature(p), "intervention_completed",
-                            f"number of {name} interventions completed before the as-of date", None, "interventions",
-                            "{value:g} completed " + name + " interventions"),
-                FeatureSpec(active_feature(p), "intervention_active", f"1 if in a {name} intervention on the as-of date",
-                            None, "interventions", "currently in a " + name + " intervention"),
+                FeatureSpec(
+                    prior_count_feature(p),
+                    "intervention",
+                    f"number of {name} interventions started before the as-of date",
+                    None,
+                    "interventions",
+                    "{value:g} earlier " + name + " interventions",
+                ),
+                FeatureSpec(
+                    prior_completed_feature(p),
+                    "intervention_completed",
+                    f"number of {name} interventions completed before the as-of date",
+                    None,
+                    "interventions",
+                    "{value:g} completed " + name + " interventions",
+                ),
+                FeatureSpec(
+                    active_feature(p),
+                    "intervention_active",
+                    f"1 if in a {name} intervention on the as-of date",
+                    None,
+                    "interventions",
+                    "currently in a " + name + " intervention",
+                ),
             ]
         return specs
 

@@ -22,8 +22,12 @@ class Hyperparameter:
 
     def problem(self, value) -> str | None:
         """Why `value` is not valid, or None."""
-        if value != value or value < self.low or (self.high is not None and value > self.high) or (
-                self.kind is int and value % 1):
+        if (
+            value != value
+            or value < self.low
+            or (self.high is not None and value > self.high)
+            or (self.kind is int and value % 1)
+        ):
             bounds = f">= {self.low:g}" if self.high is None else f"between {self.low:g} and {self.high:g}"
             return f"{value!r} is not {'a whole number ' if self.kind is int else 'a number '}{bounds}"
         return None
@@ -53,12 +57,20 @@ class ModelFamily(ABC):
         return None
 
     @abstractmethod
-    def build(self, params: dict[str, float], features: list[str], categorical: list[str], seed: int,
-              threads: int | None) -> Pipeline:
+    def build(
+        self, params: dict[str, float], features: list[str], categorical: list[str], seed: int, threads: int | None
+    ) -> Pipeline:
         """The unfitted pipeline of one model group."""
 
-    def fit(self, pipeline: Pipeline, params: dict[str, float], X: pd.DataFrame, y: np.ndarray,
-            X_val: pd.DataFrame, y_val: np.ndarray) -> Pipeline:
+    def fit(
+        self,
+        pipeline: Pipeline,
+        params: dict[str, float],
+        X: pd.DataFrame,
+        y: np.ndarray,
+        X_val: pd.DataFrame,
+        y_val: np.ndarray,
+    ) -> Pipeline:
         """Fit on (X, y); the validation slice is for families that use it (early stopping)."""
         return pipeline.fit(X, y)
 

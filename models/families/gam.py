@@ -19,13 +19,17 @@ class GAM(LinearFamily):
     constant beyond the range; L2 penalty 1 / `C` on every spline coefficient."""
 
     name = "gam"
-    hyperparameters = {"n_knots": Hyperparameter(int, 2, 50), "degree": Hyperparameter(int, 1, 5),
-                       "C": Hyperparameter(float, 1e-12)}
+    hyperparameters = {
+        "n_knots": Hyperparameter(int, 2, 50),
+        "degree": Hyperparameter(int, 1, 5),
+        "C": Hyperparameter(float, 1e-12),
+    }
     method = "exact additive decomposition (spline shape functions)"
 
     def build(self, params, features, categorical, seed, threads):
-        splines = SplineTransformer(n_knots=int(params.get("n_knots", 5)), degree=int(params.get("degree", 3)),
-                                    include_bias=False)
+        splines = SplineTransformer(
+            n_knots=int(params.get("n_knots", 5)), degree=int(params.get("degree", 3)), include_bias=False
+        )
         return logistic_pipeline("splines", ("spline", splines), features, categorical, params.get("C", 1.0))
 
     def shapes(self, pipeline: Pipeline, points: int = 60) -> dict[str, pd.Series]:
@@ -39,5 +43,6 @@ class GAM(LinearFamily):
         encoder = pipeline.named_steps["preprocess"]
         X = values.reindex(columns=encoder.columns_)  # categoricals missing: their one-hot columns are all zero
         contributions, _ = self.explain(pipeline, X)
-        return {name: pd.Series(contributions[name].to_numpy(), index=values[name].to_numpy(), name=name)
-                for name in names}
+        return {
+            name: pd.Series(contributions[name].to_numpy(), index=values[name].to_numpy(), name=name) for name in names
+        }

@@ -12,9 +12,19 @@ from riskloop.models.encoding import CategoryEncoder
 from riskloop.models.families.base import Hyperparameter, ModelFamily
 
 #: LightGBM's settings unless a config's grid sets them (`subsample_freq=1` makes `subsample` bag every round).
-LIGHTGBM_DEFAULTS = {"objective": "binary", "n_estimators": 500, "learning_rate": 0.05, "num_leaves": 31,
-                     "min_child_samples": 50, "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8,
-                     "reg_lambda": 1.0, "verbose": -1, "deterministic": True}
+LIGHTGBM_DEFAULTS = {
+    "objective": "binary",
+    "n_estimators": 500,
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_child_samples": 50,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 1.0,
+    "verbose": -1,
+    "deterministic": True,
+}
 #: Rounds without improvement of the validation log loss before LightGBM stops (config: early_stopping_rounds).
 EARLY_STOPPING_ROUNDS = 50
 
@@ -24,25 +34,40 @@ class LightGBM(ModelFamily):
     the patience `fit` gives `lightgbm.early_stopping`."""
 
     name = "lightgbm"
-    hyperparameters = {"n_estimators": Hyperparameter(int, 1), "learning_rate": Hyperparameter(float, 1e-6, 1.0),
-                       "num_leaves": Hyperparameter(int, 2, 131072), "min_child_samples": Hyperparameter(int, 1),
-                       "subsample": Hyperparameter(float, 1e-6, 1.0), "colsample_bytree": Hyperparameter(float, 1e-6, 1.0),
-                       "reg_lambda": Hyperparameter(float, 0.0), "early_stopping_rounds": Hyperparameter(int, 1)}
+    hyperparameters = {
+        "n_estimators": Hyperparameter(int, 1),
+        "learning_rate": Hyperparameter(float, 1e-6, 1.0),
+        "num_leaves": Hyperparameter(int, 2, 131072),
+        "min_child_samples": Hyperparameter(int, 1),
+        "subsample": Hyperparameter(float, 1e-6, 1.0),
+        "colsample_bytree": Hyperparameter(float, 1e-6, 1.0),
+        "reg_lambda": Hyperparameter(float, 0.0),
+        "early_stopping_rounds": Hyperparameter(int, 1),
+    }
     method = "LightGBM TreeSHAP (pred_contrib)"
 
     def build(self, params, features, categorical, seed, threads):
-        chosen = {k: int(v) if self.hyperparameters[k].kind is int else v for k, v in params.items()
-                  if k != "early_stopping_rounds"}
+        chosen = {
+            k: int(v) if self.hyperparameters[k].kind is int else v
+            for k, v in params.items()
+            if k != "early_stopping_rounds"
+        }
         # threads None: every logical core (-1), as `threads` documents, not LightGBM's physical cores
-        model = lgb.LGBMClassifier(**{**LIGHTGBM_DEFAULTS, **chosen}, random_state=seed,
-                                   n_jobs=threads if threads else -1)
+        model = lgb.LGBMClassifier(
+            **{**LIGHTGBM_DEFAULTS, **chosen}, random_state=seed, n_jobs=threads if threads else -1
+        )
         return Pipeline([("preprocess", CategoryEncoder(tuple(categorical))), ("model", model)])
 
     def fit(self, pipeline, params, X, y, X_val, y_val):
         encoder = pipeline.named_steps["preprocess"].fit(X)
         rounds = int(params.get("early_stopping_rounds", EARLY_STOPPING_ROUNDS))
-        pipeline.named_steps["model"].fit(encoder.transform(X), y, eval_X=encoder.transform(X_val), eval_y=y_val,
-                                          callbacks=[lgb.early_stopping(rounds, verbose=False)])
+        pipeline.named_steps["model"].fit(
+            encoder.transform(X),
+            y,
+            eval_X=encoder.transform(X_val),
+            eval_y=y_val,
+            callbacks=[lgb.early_stopping(rounds, verbose=False)],
+        )
         return pipeline
 
     def explain(self, pipeline, X):

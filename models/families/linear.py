@@ -24,15 +24,18 @@ def signed_log() -> FunctionTransformer:
     return FunctionTransformer(signed_log1p, feature_names_out="one-to-one")
 
 
-def logistic_pipeline(name: str, step: tuple[str, object], features: list[str], categorical: list[str],
-                      C: float) -> Pipeline:
+def logistic_pipeline(
+    name: str, step: tuple[str, object], features: list[str], categorical: list[str], C: float
+) -> Pipeline:
     """An L2 logistic regression on the numeric features (median-imputed, signed log, then `step`), as the
     transformer `name`, and the categoricals one-hot."""
     numeric = [f for f in features if f not in categorical]
-    columns = ColumnTransformer([
-        (name, Pipeline([("impute", SimpleImputer(strategy="median")), ("log", signed_log()), step]), numeric),
-        ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
-    ])
+    columns = ColumnTransformer(
+        [
+            (name, Pipeline([("impute", SimpleImputer(strategy="median")), ("log", signed_log()), step]), numeric),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+        ]
+    )
     model = LogisticRegression(C=C, max_iter=2000)
     return Pipeline([("preprocess", CategoryEncoder(tuple(categorical))), ("columns", columns), ("model", model)])
 
@@ -91,5 +94,6 @@ class PriorHarm(LinearFamily):
         if PRIOR_HARM_FEATURE not in features or PRIOR_HARM_FEATURE in categorical:
             raise ValueError(f"the prior-harm baseline needs the feature '{PRIOR_HARM_FEATURE}'")
         pick = ColumnTransformer([("harm", signed_log(), [PRIOR_HARM_FEATURE])])
-        return Pipeline([("preprocess", CategoryEncoder(tuple(categorical))), ("columns", pick),
-                         ("model", LogisticRegression())])
+        return Pipeline(
+            [("preprocess", CategoryEncoder(tuple(categorical))), ("columns", pick), ("model", LogisticRegression())]
+        )

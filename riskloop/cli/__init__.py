@@ -10,17 +10,36 @@ import typer
 
 from riskloop.cli import dashboard, data, demo, learn, model, score, serve
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="riskloop: predictive risk modelling with a learning loop, for community safety partnerships.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="riskloop: predictive risk modelling with a learning loop, for community safety partnerships.",
+)
 commands: list[Callable[..., None]] = [
-    data.generate, data.validate, data.features, data.splits, model.train, model.promote, model.explain, model.audit,
-    score.score, learn.learn, dashboard.dashboard, learn.simulate, demo.demo, serve.serve]
+    data.generate,
+    data.validate,
+    data.features,
+    data.splits,
+    model.train,
+    model.promote,
+    model.explain,
+    model.audit,
+    score.score,
+    learn.learn,
+    dashboard.dashboard,
+    learn.simulate,
+    demo.demo,
+    serve.serve,
+]
 for command in commands:
     app.command()(command)
 
 token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for `riskloop serve` (the file keeps only hashes).")
 token_commands: dict[str, Callable[..., None]] = {
-    "create": serve.token_create, "list": serve.token_list, "revoke": serve.token_revoke}
+    "create": serve.token_create,
+    "list": serve.token_list,
+    "revoke": serve.token_revoke,
+}
 for name, command in token_commands.items():
     token_app.command(name)(command)
 app.add_typer(token_app, name="token")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Iterator, NoReturn
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -35,8 +36,11 @@ def fatal(message: str, code: int = 2) -> NoReturn:
 
 
 def warn(message: str, loud: bool = False) -> None:
-    console.print(f"[bold {'red' if loud else 'yellow'}]{'WARNING' if loud else 'warning'}:[/] {message}",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold {'red' if loud else 'yellow'}]{'WARNING' if loud else 'warning'}:[/] {message}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @contextmanager
@@ -49,12 +53,20 @@ def progress(description: str) -> Iterator[JobProgress]:
             if step != last[0]:
                 console.print(f"{description}: {step}", highlight=False, soft_wrap=True)
                 last[0] = step
+
         yield line
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(description, total=None)
 
         def update(step: str, done: int | None = None, total: int | None = None) -> None:
             bar.update(task, description=f"{description}: {step}", completed=done or 0, total=total)
+
         yield update

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -34,8 +34,9 @@ def generate(
             counts = jobs.generate(jobs.GenerateJob(out_dir, people, seed, start.date(), end.date()), report)
     except ValueError as exc:
         fatal(str(exc))
-    out.print(f"wrote {out_dir}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
-              + f"; truth in {out_dir / 'truth'}")
+    out.print(
+        f"wrote {out_dir}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + f"; truth in {out_dir / 'truth'}"
+    )
 
 
 def print_validation(report: ValidationReport) -> None:
@@ -51,8 +52,9 @@ def print_validation(report: ValidationReport) -> None:
 def validate(
     data_dir: Annotated[Path, typer.Argument(help="data set folder (Parquet or CSV tables)")],
     strict: Annotated[bool, typer.Option(help="exit 1 if any row is quarantined")] = False,
-    today: Annotated[Optional[datetime], typer.Option(formats=DATE, help="reference date for 'in the future' "
-                                                                         "(default: today)")] = None,
+    today: Annotated[
+        datetime | None, typer.Option(formats=DATE, help="reference date for 'in the future' (default: today)")
+    ] = None,
 ) -> None:
     """Check a data set against the contract; quarantine bad rows with their reason."""
     from riskloop.artifacts.dataset import QUARANTINE_DIR
@@ -66,8 +68,11 @@ def validate(
     if unreconciled:
         fatal(f"rows read != valid + quarantined in {', '.join(unreconciled)}: please report this as a bug")
     if dataset.report.quarantined:
-        console.print(f"[yellow]warning:[/] {dataset.report.quarantined:,} rows quarantined; "
-                      f"reasons in {data_dir / QUARANTINE_DIR}/", highlight=False)
+        console.print(
+            f"[yellow]warning:[/] {dataset.report.quarantined:,} rows quarantined; "
+            f"reasons in {data_dir / QUARANTINE_DIR}/",
+            highlight=False,
+        )
         if strict:
             raise typer.Exit(1)
 
@@ -76,18 +81,31 @@ def features(
     data: Annotated[str, typer.Option("--data", help="data set folder (with --engine spark, any URI Spark reads)")],
     as_of: Annotated[list[datetime], typer.Option("--as-of", formats=DATE, help="as-of date T (repeatable)")],
     out_file: Annotated[Path, typer.Option("--out", help="snapshot Parquet file to write")],
-    horizon_days: Annotated[int, typer.Option(help="label horizon H: the label looks at (T, T+H]")
-                            ] = jobs.SnapshotJob.horizon_days,
+    horizon_days: Annotated[
+        int, typer.Option(help="label horizon H: the label looks at (T, T+H]")
+    ] = jobs.SnapshotJob.horizon_days,
     label: Annotated[Label, typer.Option(help="what the label is")] = Label.escalation,
-    harm_threshold: Annotated[float, typer.Option(help="harm above this makes an incident high-harm")
-                              ] = jobs.SnapshotJob.harm_threshold,
-    catalogue: Annotated[Optional[Path], typer.Option(help="also write the feature catalogue (CSV)")] = None,
+    harm_threshold: Annotated[
+        float, typer.Option(help="harm above this makes an incident high-harm")
+    ] = jobs.SnapshotJob.harm_threshold,
+    catalogue: Annotated[Path | None, typer.Option(help="also write the feature catalogue (CSV)")] = None,
     engine: Annotated[Engine, typer.Option(help="one machine, or Spark")] = Engine.local,
-    spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL (default: spark-submit's or local[*])")] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master URL (default: spark-submit's or local[*])")
+    ] = None,
 ) -> None:
     """Build point-in-time snapshots (cohort, features, label, protected columns) for as-of dates."""
-    job = jobs.SnapshotJob(data, tuple(t.date() for t in as_of), out_file, horizon_days, label.value, harm_threshold,
-                           catalogue, engine, spark_master)
+    job = jobs.SnapshotJob(
+        data,
+        tuple(t.date() for t in as_of),
+        out_file,
+        horizon_days,
+        label.value,
+        harm_threshold,
+        catalogue,
+        engine,
+        spark_master,
+    )
     try:
         made = jobs.snapshots(job)
     except EXPECTED as exc:
@@ -103,7 +121,7 @@ def features(
 
 
 def splits(
-    config: Annotated[Optional[Path], typer.Option(help="experiment config (YAML); its schedule wins")] = None,
+    config: Annotated[Path | None, typer.Option(help="experiment config (YAML); its schedule wins")] = None,
     start: Annotated[datetime, typer.Option(formats=DATE, help="first as-of date")] = datetime(2020, 1, 1),
     end: Annotated[datetime, typer.Option(formats=DATE, help="last as-of date")] = datetime(2024, 12, 31),
     every_months: Annotated[int, typer.Option(help="update frequency")] = 6,

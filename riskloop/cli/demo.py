@@ -10,7 +10,8 @@ from rich.table import Table
 
 from riskloop.cli._console import console, out, progress
 from riskloop.cli.data import print_validation
-from riskloop.jobs.demo import DemoJob, DemoStep, demo as run_demo
+from riskloop.jobs.demo import DemoJob, DemoStep
+from riskloop.jobs.demo import demo as run_demo
 
 
 def _step(step: DemoStep) -> None:

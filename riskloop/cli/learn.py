@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -54,35 +54,69 @@ def print_learning(learned: jobs.Learned) -> None:
         if o is None:
             summary.add_row(p.programme, str(p.n_treated), "-", "too few to estimate")
             continue
-        summary.add_row(p.programme, f"{p.n_treated:,}", f"{o['naive'] * 100:+.1f}",
-                        f"{o['dr'] * 100:+.1f} ({o['dr_ci_low'] * 100:+.1f} to {o['dr_ci_high'] * 100:+.1f})")
+        summary.add_row(
+            p.programme,
+            f"{p.n_treated:,}",
+            f"{o['naive'] * 100:+.1f}",
+            f"{o['dr'] * 100:+.1f} ({o['dr_ci_low'] * 100:+.1f} to {o['dr_ci_high'] * 100:+.1f})",
+        )
     out.print(summary)
-    verdict = ("promoted to champion" if result.promoted else
-               "not promoted: " + ("; ".join(result.promotion_reasons) or "promotion not asked for"))
+    verdict = (
+        "promoted to champion"
+        if result.promoted
+        else "not promoted: " + ("; ".join(result.promotion_reasons) or "promotion not asked for")
+    )
     assert result.challenger is not None  # a learning cycle always registers its challenger
     out.print(f"{result.retrain} challenger v{result.challenger.model_version}: {verdict}")
     out.print(f"learning report {learned.report}; outcomes, effects, drift in {learned.report.parent}/")
 
 
 def learn(
-    champion: Annotated[str, typer.Option(help="the model whose lists are being learned from")] = "models:/riskloop-escalation@champion",
-    data: Annotated[Path, typer.Option(help="the data set, now reaching past T + horizon")] = Path("riskloop-demo/data"),
+    champion: Annotated[
+        str, typer.Option(help="the model whose lists are being learned from")
+    ] = "models:/riskloop-escalation@champion",
+    data: Annotated[Path, typer.Option(help="the data set, now reaching past T + horizon")] = Path(
+        "riskloop-demo/data"
+    ),
     config: Annotated[Path, typer.Option(help="experiment config for the retrain")] = default_config(),
-    as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=DATE, help="T, the date the lists were scored "
-                                                      "at (default: from --scores, else the latest date whose outcomes "
-                                                      "are known)")] = None,
-    scores: Annotated[Optional[Path], typer.Option(help="the `riskloop score` folder of T, lists filled in by the teams")] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=DATE,
+            help="T, the date the lists were scored "
+            "at (default: from --scores, else the latest date whose outcomes "
+            "are known)",
+        ),
+    ] = None,
+    scores: Annotated[
+        Path | None, typer.Option(help="the `riskloop score` folder of T, lists filled in by the teams")
+    ] = None,
     retrain: Annotated[Retrain, typer.Option(help="how the challenger is retrained")] = Retrain.treatment_aware,
-    promote_challenger: Annotated[bool, typer.Option("--promote/--no-promote", help="promote through the gates")] = True,
-    window: Annotated[int, typer.Option(help="days after T in which a programme start counts as treatment")
-                      ] = jobs.LearnJob.window,
+    promote_challenger: Annotated[
+        bool, typer.Option("--promote/--no-promote", help="promote through the gates")
+    ] = True,
+    window: Annotated[
+        int, typer.Option(help="days after T in which a programme start counts as treatment")
+    ] = jobs.LearnJob.window,
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("riskloop-learning"),
     seed: Annotated[int, typer.Option()] = 0,
-    threads: Annotated[Optional[int], typer.Option(help="LightGBM threads (default: all cores)")] = None,
+    threads: Annotated[int | None, typer.Option(help="LightGBM threads (default: all cores)")] = None,
 ) -> None:
     """One learning cycle: outcomes -> what worked for whom -> treatment-aware challenger -> gates -> report."""
-    job = jobs.LearnJob(champion, data, config, out_dir, as_of.date() if as_of else None, scores, retrain.value,
-                        promote_challenger, window, seed, threads)
+    job = jobs.LearnJob(
+        champion,
+        data,
+        config,
+        out_dir,
+        as_of.date() if as_of else None,
+        scores,
+        retrain.value,
+        promote_challenger,
+        window,
+        seed,
+        threads,
+    )
     try:
         with progress("learning cycle") as report:
             learned = jobs.learn(job, report)
@@ -98,36 +132,67 @@ def simulate(
     capacity: Annotated[int, typer.Option(min=0, help="places on the programme per cycle")] = LoopSettings.capacity,
     policy: Annotated[Policy, typer.Option(help="how the places are filled")] = Policy.risk,
     retrain: Annotated[Retrain, typer.Option(help="how the model is retrained each cycle")] = Retrain.treatment_aware,
-    surveillance_effect: Annotated[float, typer.Option(min=1.0, max=MAX_FACTOR, help="recording multiplier for the "
-                                                       "listed (1 = none)")] = LoopSettings.surveillance_effect,
+    surveillance_effect: Annotated[
+        float, typer.Option(min=1.0, max=MAX_FACTOR, help="recording multiplier for the listed (1 = none)")
+    ] = LoopSettings.surveillance_effect,
     programme: Annotated[Programme, typer.Option(help="the programme the places are on")] = Programme.drive,
-    effect_scale: Annotated[float, typer.Option(min=0.0, max=MAX_FACTOR, help="the world's programmes work this "
-                                                "many times as well (each true effect at most 0.95)")
-                            ] = LoopSettings.effect_scale,
-    threads: Annotated[Optional[int], typer.Option(help="LightGBM threads (default: all cores)")] = None,
+    effect_scale: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=MAX_FACTOR,
+            help="the world's programmes work this many times as well (each true effect at most 0.95)",
+        ),
+    ] = LoopSettings.effect_scale,
+    threads: Annotated[int | None, typer.Option(help="LightGBM threads (default: all cores)")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("riskloop-simulate"),
 ) -> None:
     """Closed-loop simulation: score, fill places by a policy, let the world run a year, learn, retrain."""
     from riskloop.jobs.simulate import simulate as run_simulation
 
     try:
-        settings = LoopSettings(people, seed, cycles, capacity, policy.value, retrain.value, surveillance_effect,
-                                programme.value, threads, effect_scale)
+        settings = LoopSettings(
+            people,
+            seed,
+            cycles,
+            capacity,
+            policy.value,
+            retrain.value,
+            surveillance_effect,
+            programme.value,
+            threads,
+            effect_scale,
+        )
         with progress("closed loop") as report:
             simulated = run_simulation(settings, out_dir, report)
     except EXPECTED as exc:
         fatal(str(exc))
     scaled = f" (its effects x {effect_scale:g})" if effect_scale != 1 else ""
-    table = Table(title=f"closed loop: policy {policy.value}, {retrain.value} retraining, {capacity} places a year on "
-                        f"{settings.programme}" + scaled)
-    for col in ("cycle", "true escalations", "prevented by the places", "harm prevented", "recorded/true listed",
-                "recorded/true others", "true effect (label)", "DR estimate (95% CI)"):
+    table = Table(
+        title=f"closed loop: policy {policy.value}, {retrain.value} retraining, {capacity} places a year on "
+        f"{settings.programme}" + scaled
+    )
+    for col in (
+        "cycle",
+        "true escalations",
+        "prevented by the places",
+        "harm prevented",
+        "recorded/true listed",
+        "recorded/true others",
+        "true effect (label)",
+        "DR estimate (95% CI)",
+    ):
         table.add_column(col, justify="right")
     for r in simulated.cycles.itertuples():
-        table.add_row(str(r.cycle), f"{r.true_escalations:,}", f"{r.escalations_prevented_by_the_places:,}",
-                      f"{r.harm_prevented_by_the_places:,.0f}",
-                      f"{r.recorded_true_ratio_listed:.2f}", f"{r.recorded_true_ratio_others:.2f}",
-                      f"{r.true_effect_on_label:+.3f}",
-                      f"{r.dr_estimate:+.3f} ({r.dr_ci_low:+.3f} to {r.dr_ci_high:+.3f})")
+        table.add_row(
+            str(r.cycle),
+            f"{r.true_escalations:,}",
+            f"{r.escalations_prevented_by_the_places:,}",
+            f"{r.harm_prevented_by_the_places:,.0f}",
+            f"{r.recorded_true_ratio_listed:.2f}",
+            f"{r.recorded_true_ratio_others:.2f}",
+            f"{r.true_effect_on_label:+.3f}",
+            f"{r.dr_estimate:+.3f} ({r.dr_ci_low:+.3f} to {r.dr_ci_high:+.3f})",
+        )
     out.print(table)
     out.print("wrote " + ", ".join(str(p) for p in simulated.files))

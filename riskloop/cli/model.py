@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -29,11 +29,18 @@ def run_train(job: jobs.TrainJob) -> jobs.Trained:
         summary.add_column(col, overflow="fold", no_wrap=col != "group")
     for group, row in result.summary.iterrows():
         mark = " *" if group == result.selected.name else ""
-        summary.add_row(group + mark, *(f"{row[m + '_mean']:.3f} ± {row[m + '_std']:.3f}" for m in
-                                        ("roc_auc", "average_precision", "precision_at_k", "brier", "ece")))
+        summary.add_row(
+            group + mark,
+            *(
+                f"{row[m + '_mean']:.3f} ± {row[m + '_std']:.3f}"
+                for m in ("roc_auc", "average_precision", "precision_at_k", "brier", "ece")
+            ),
+        )
     out.print(summary)
-    out.print(f"selected (*) {result.selected.name}; registered {outcome.registered_model} v{outcome.model_version} "
-              f"as challenger; run {outcome.run_id}; metrics {outcome.metrics_path}; model card {outcome.model_card_path}")
+    out.print(
+        f"selected (*) {result.selected.name}; registered {outcome.registered_model} v{outcome.model_version} "
+        f"as challenger; run {outcome.run_id}; metrics {outcome.metrics_path}; model card {outcome.model_card_path}"
+    )
     if outcome.previous_challenger not in (None, outcome.model_version):
         out.print(f"challenger alias moved from v{outcome.previous_challenger} to v{outcome.model_version}")
     return trained
@@ -41,8 +48,8 @@ def run_train(job: jobs.TrainJob) -> jobs.Trained:
 
 def train(
     config: Annotated[Path, typer.Option(help="experiment config (YAML)")] = default_config(),
-    data: Annotated[Optional[Path], typer.Option(help="riskloop data set folder (overrides the config's)")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="output folder (default riskloop-output/NAME)")] = None,
+    data: Annotated[Path | None, typer.Option(help="riskloop data set folder (overrides the config's)")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="output folder (default riskloop-output/NAME)")] = None,
 ) -> None:
     """Temporal validation of the model grid, calibration, MLflow tracking; registers the challenger."""
     run_train(jobs.TrainJob(config, data, out_dir))
@@ -51,10 +58,11 @@ def train(
 def promote(
     model: Annotated[str, typer.Option(help="registered model name, e.g. riskloop-escalation")] = "riskloop-escalation",
     force: Annotated[bool, typer.Option(help="override the gates (needs --reason)")] = False,
-    reason: Annotated[Optional[str], typer.Option(help="why the gates are overridden (logged to the registry)")] = None,
+    reason: Annotated[str | None, typer.Option(help="why the gates are overridden (logged to the registry)")] = None,
 ) -> None:
     """Make the challenger the champion, if it passes the promotion gates."""
-    from riskloop.experiments.registry import PromotionRefused, promote as promote_model
+    from riskloop.experiments.registry import PromotionRefused
+    from riskloop.experiments.registry import promote as promote_model
 
     try:
         version = promote_model(model, force=force, reason=reason)
@@ -64,7 +72,7 @@ def promote(
         for r in refused.reasons:
             table.add_row(r)
         out.print(table)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     except ValueError as exc:
         fatal(str(exc))
     out.print(f"{model} v{version} is now champion")
@@ -75,8 +83,13 @@ def explain(
     data: Annotated[Path, typer.Option(help="riskloop data set folder")],
     as_of: Annotated[datetime, typer.Option("--as-of", formats=DATE, help="as-of date T")],
     out_dir: Annotated[Path, typer.Option("--out", help="folder for explainability.html")],
-    person: Annotated[Optional[str], typer.Option(help="a person's pseudonym: add their waterfall and reasons "
-                                                       "(the report then stays local, not logged to MLflow)")] = None,
+    person: Annotated[
+        str | None,
+        typer.Option(
+            help="a person's pseudonym: add their waterfall and reasons "
+            "(the report then stays local, not logged to MLflow)"
+        ),
+    ] = None,
     sample: Annotated[int, typer.Option(help="rows for the global plots (stratified by risk band)")] = 20_000,
     log_person_page: Annotated[bool, typer.Option(help="log the report to MLflow even with --person")] = False,
 ) -> None:
@@ -91,17 +104,18 @@ def explain(
 
 
 def audit(
-    model: Annotated[Optional[str], typer.Option(help="model URI, e.g. models:/riskloop-escalation@challenger")] = None,
-    data: Annotated[Optional[Path], typer.Option(help="riskloop data set folder")] = None,
-    as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=DATE,
-                                                      help="as-of date T (its label window must be closed)")] = None,
+    model: Annotated[str | None, typer.Option(help="model URI, e.g. models:/riskloop-escalation@challenger")] = None,
+    data: Annotated[Path | None, typer.Option(help="riskloop data set folder")] = None,
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", formats=DATE, help="as-of date T (its label window must be closed)")
+    ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="folder for fairness_audit.html")] = Path("riskloop-audit"),
-    table: Annotated[Optional[Path], typer.Option(help="instead of a model: a table of an existing tool's scores")] = None,
-    score_column: Annotated[Optional[str], typer.Option(help="with --table: the score column")] = None,
-    label_column: Annotated[Optional[str], typer.Option(help="with --table: the 0/1 outcome column")] = None,
+    table: Annotated[Path | None, typer.Option(help="instead of a model: a table of an existing tool's scores")] = None,
+    score_column: Annotated[str | None, typer.Option(help="with --table: the score column")] = None,
+    label_column: Annotated[str | None, typer.Option(help="with --table: the 0/1 outcome column")] = None,
     protected: Annotated[str, typer.Option(help="with --table: protected columns to audit by, comma-separated")] = "",
-    top_share: Annotated[Optional[float], typer.Option(help="with --table: the top share of scores is selected")] = None,
-    threshold: Annotated[Optional[float], typer.Option(help="with --table: scores at least this are selected")] = None,
+    top_share: Annotated[float | None, typer.Option(help="with --table: the top share of scores is selected")] = None,
+    threshold: Annotated[float | None, typer.Option(help="with --table: scores at least this are selected")] = None,
 ) -> None:
     """Fairness audit of a registered model on a data set (with measurement bias on synthetic worlds), or of
     any existing tool's scores in a table (--table)."""
@@ -110,11 +124,14 @@ def audit(
             if not (score_column and label_column):
                 fatal("--table needs --score-column and --label-column")
             columns = tuple(c.strip() for c in protected.split(",") if c.strip())
-            audited = jobs.audit_table(jobs.TableAuditJob(table, score_column, label_column, columns, out_dir,
-                                                          top_share, threshold))
+            audited = jobs.audit_table(
+                jobs.TableAuditJob(table, score_column, label_column, columns, out_dir, top_share, threshold)
+            )
             if audited.rejected:
-                warn(f"{audited.rejected:,} rows without a numeric score and a 0/1 outcome were left out; they are "
-                     f"in {out_dir / 'rejected_rows.csv'}")
+                warn(
+                    f"{audited.rejected:,} rows without a numeric score and a 0/1 outcome were left out; they are "
+                    f"in {out_dir / 'rejected_rows.csv'}"
+                )
         else:
             if not (model and data and as_of):
                 fatal("give --model, --data and --as-of (a registered model), or --table (an existing tool's scores)")

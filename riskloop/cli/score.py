@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -30,24 +30,37 @@ def print_lists(outcome: ScoreOutcome) -> None:
     for unit, row in counts.units.items():
         table.add_row(unit, f"{row.cohort:,}", f"{row.places:,}", f"{row.listed:,}")
     out.print(table)
-    out.print(f"scored {counts.scored:,} people, listed {counts.listed:,}; {counts.quarantined:,} input rows "
-              f"quarantined; counts reconcile: {'yes' if counts.reconciles else 'NO'}; wrote {outcome.out_dir}/ "
-              "(prioritisation.parquet, lists/, manifest.json). Scores are advisory: a practitioner decides.")
+    out.print(
+        f"scored {counts.scored:,} people, listed {counts.listed:,}; {counts.quarantined:,} input rows "
+        f"quarantined; counts reconcile: {'yes' if counts.reconciles else 'NO'}; wrote {outcome.out_dir}/ "
+        "(prioritisation.parquet, lists/, manifest.json). Scores are advisory: a practitioner decides."
+    )
 
 
 def score(
     model: Annotated[str, typer.Option(help="model URI")] = "models:/riskloop-escalation@champion",
-    data: Annotated[str, typer.Option(help="riskloop data set folder (with --engine spark, any URI Spark reads)")
-                    ] = "riskloop-demo/data",
-    as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=DATE,
-                                                      help="as-of date T: features use records before T")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="output folder (replaced as a whole)")] = Path("riskloop-scores"),
-    capacity: Annotated[Optional[str], typer.Option(help="places: a CSV (unit,places), a number per unit, or a share "
-                                                         "of each unit's cohort (default: the model's capacity)")] = None,
+    data: Annotated[
+        str, typer.Option(help="riskloop data set folder (with --engine spark, any URI Spark reads)")
+    ] = "riskloop-demo/data",
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", formats=DATE, help="as-of date T: features use records before T")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="output folder (replaced as a whole)")] = Path(
+        "riskloop-scores"
+    ),
+    capacity: Annotated[
+        str | None,
+        typer.Option(
+            help="places: a CSV (unit,places), a number per unit, or a share "
+            "of each unit's cohort (default: the model's capacity)"
+        ),
+    ] = None,
     per: Annotated[Per, typer.Option(help="rank within each local authority or area")] = Per.local_authority,
     seed: Annotated[int, typer.Option(help="seed of the tie-break hash (equal risks)")] = 0,
     engine: Annotated[Engine, typer.Option(help="one machine, or Spark")] = Engine.local,
-    spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL (default: spark-submit's or local[*])")] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master URL (default: spark-submit's or local[*])")
+    ] = None,
 ) -> None:
     """Score everyone in the cohort at T into prioritisation lists (advisory), atomically."""
     if as_of is None:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from riskloop.cli._console import console, fatal, out
 
-TokensFile = Annotated[Optional[Path], typer.Option(
-    "--tokens", help="tokens file (default: $RISKLOOP_TOKENS, else riskloop-tokens.jsonl)")]
+TokensFile = Annotated[
+    Path | None, typer.Option("--tokens", help="tokens file (default: $RISKLOOP_TOKENS, else riskloop-tokens.jsonl)")
+]
 
 
-def _tokens_path(tokens: Optional[Path]) -> Path:
+def _tokens_path(tokens: Path | None) -> Path:
     from riskloop.serving.settings import default_tokens_path
 
     return tokens or default_tokens_path()
@@ -54,10 +55,7 @@ def token_list(tokens: TokensFile = None) -> None:
     out.print(table)
 
 
-def token_revoke(
-    name: Annotated[str, typer.Option(help="the token to remove")],
-    tokens: TokensFile = None,
-) -> None:
+def token_revoke(name: Annotated[str, typer.Option(help="the token to remove")], tokens: TokensFile = None) -> None:
     """Remove a token (a running server keeps accepting it until restarted)."""
     from riskloop.serving.tokens import TokenError, revoke_token
 
@@ -70,8 +68,8 @@ def token_revoke(
 
 
 def serve(
-    scores: Annotated[Optional[Path], typer.Option(help="a `riskloop score` output folder")] = None,
-    model: Annotated[Optional[str], typer.Option(help="model URI for /invocations, e.g. models:/NAME@champion")] = None,
+    scores: Annotated[Path | None, typer.Option(help="a `riskloop score` output folder")] = None,
+    model: Annotated[str | None, typer.Option(help="model URI for /invocations, e.g. models:/NAME@champion")] = None,
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8080,
     tokens: TokensFile = None,
@@ -81,10 +79,11 @@ def serve(
     max_rows: Annotated[int, typer.Option(help="most rows per POST /invocations")] = 1000,
     rate: Annotated[float, typer.Option(help="requests per second per token")] = 20.0,
     burst: Annotated[int, typer.Option(help="burst allowance per token")] = 40,
-    export_openapi: Annotated[Optional[Path], typer.Option(help="write the OpenAPI schema to FILE and exit")] = None,
+    export_openapi: Annotated[Path | None, typer.Option(help="write the OpenAPI schema to FILE and exit")] = None,
 ) -> None:
     """Serve the batch scores and the model over HTTP, behind bearer tokens, with an audit log."""
-    from riskloop.serving.server import export_openapi as write_openapi, serve as run_server
+    from riskloop.serving.server import export_openapi as write_openapi
+    from riskloop.serving.server import serve as run_server
     from riskloop.serving.settings import ServeSettings
 
     if export_openapi is not None:
@@ -93,12 +92,25 @@ def serve(
         return
     if scores is None and model is None:
         fatal("nothing to serve: give --scores, --model or both")
-    settings = ServeSettings(scores=scores, model_uri=model, tokens=_tokens_path(tokens), audit_log=audit_log,
-                             insecure_local=insecure_local, host=host, port=port, max_body_bytes=max_body_bytes,
-                             max_rows=max_rows, rate=rate, burst=burst)
+    settings = ServeSettings(
+        scores=scores,
+        model_uri=model,
+        tokens=_tokens_path(tokens),
+        audit_log=audit_log,
+        insecure_local=insecure_local,
+        host=host,
+        port=port,
+        max_body_bytes=max_body_bytes,
+        max_rows=max_rows,
+        rate=rate,
+        burst=burst,
+    )
     if insecure_local:
-        console.print("[bold red]WARNING: --insecure-local: NO AUTHENTICATION. Anyone on this machine can read "
-                      "every score. Loopback only; never with real data.[/]", highlight=False)
+        console.print(
+            "[bold red]WARNING: --insecure-local: NO AUTHENTICATION. Anyone on this machine can read "
+            "every score. Loopback only; never with real data.[/]",
+            highlight=False,
+        )
     try:
         run_server(settings)
     except ValueError as exc:  # ServeError, ScoresError, ModelError, TokenError: one line each

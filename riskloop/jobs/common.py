@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 from riskloop.artifacts.dataset import read_dataset, write_quarantine
 from riskloop.experiments.registry import LoadedModel

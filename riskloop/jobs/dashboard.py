@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-
 from riskloop.artifacts.learning import read_learning
 from riskloop.artifacts.reports import write_site
 from riskloop.artifacts.scores import read_scores
@@ -17,19 +16,23 @@ from riskloop.reports.dashboard import render_dashboard
 
 #: What the dashboard reads of the lists.
 LISTED_COLUMNS = ("person_id", "local_authority", "listed", "risk", "prevention_tier")
-REPORT_TITLES = {"model_card.html": "Model card", "fairness_report.html": "Fairness report of training (out of time)",
-                 "fairness_audit.html": "Fairness audit", "explainability.html": "Explainability report",
-                 "learning_report.html": "Learning report"}
+REPORT_TITLES = {
+    "model_card.html": "Model card",
+    "fairness_report.html": "Fairness report of training (out of time)",
+    "fairness_audit.html": "Fairness audit",
+    "explainability.html": "Explainability report",
+    "learning_report.html": "Learning report",
+}
 
 
 @dataclass(frozen=True)
 class DashboardJob:
     data: Path
-    out: Path                                # the site's folder (replaced as a whole)
-    as_of: date | None = None                # default: the date of `scores`
-    scores: Path | None = None               # a `riskloop score` folder: the current lists
-    learning: Path | None = None             # a `riskloop learn` folder: programme outcomes
-    reports: tuple[Path, ...] = ()           # reports to link from reports.html (copied into the site)
+    out: Path  # the site's folder (replaced as a whole)
+    as_of: date | None = None  # default: the date of `scores`
+    scores: Path | None = None  # a `riskloop score` folder: the current lists
+    learning: Path | None = None  # a `riskloop learn` folder: programme outcomes
+    reports: tuple[Path, ...] = ()  # reports to link from reports.html (copied into the site)
     disclosure_threshold: int = AuditConfig.disclosure_threshold
 
 
@@ -66,8 +69,9 @@ def dashboard(job: DashboardJob) -> Dashboard:
     if learned is not None and learned.report is not None and all(f.name != learned.report.name for f in files):
         files.append(learned.report)
     audit = community_audit(dataset, as_of, prioritisation)
-    links = {REPORT_TITLES.get(f.name, f.stem.replace("_", " ")): f"reports/{f.name}" if f.exists() else None
-             for f in files}
+    links = {
+        REPORT_TITLES.get(f.name, f.stem.replace("_", " ")): f"reports/{f.name}" if f.exists() else None for f in files
+    }
     pages = render_dashboard(audit, job.disclosure_threshold, learned, links if files else None)
     write_site(job.out, pages, [f for f in files if f.exists()])
     return Dashboard(Path(job.out), len(pages), len(audit.local_authorities), sum(f.exists() for f in files), warnings)

@@ -11,9 +11,7 @@ import pandas as pd
 from riskloop.artifacts.snapshots import write_snapshots
 from riskloop.features.catalogue import catalogue_frame
 from riskloop.features.io import write_csv_atomic
-from riskloop.features.snapshot import (
-    LabelName, PreparedData, SnapshotConfig, build_snapshots, check_coverage,
-)
+from riskloop.features.snapshot import LabelName, PreparedData, SnapshotConfig, build_snapshots, check_coverage
 from riskloop.features.validate import Dataset
 from riskloop.jobs.common import Engine, Progress, no_progress, open_dataset
 
@@ -45,13 +43,13 @@ def validate(data: Path, today: date | None = None) -> Dataset:
 
 @dataclass(frozen=True)
 class SnapshotJob:
-    data: str                                # a data set folder (with Spark, any URI Spark reads)
+    data: str  # a data set folder (with Spark, any URI Spark reads)
     as_of: tuple[date, ...]
-    out: Path                                # the snapshot Parquet file
+    out: Path  # the snapshot Parquet file
     horizon_days: int = SnapshotConfig.horizon_days
     label: LabelName = SnapshotConfig.label
     harm_threshold: float = SnapshotConfig.harm_threshold
-    catalogue: Path | None = None            # also write the feature catalogue (CSV) here
+    catalogue: Path | None = None  # also write the feature catalogue (CSV) here
     engine: Engine = Engine.local
     spark_master: str | None = None
 
@@ -59,7 +57,7 @@ class SnapshotJob:
 @dataclass(frozen=True)
 class Snapshots:
     out: Path
-    per_date: pd.DataFrame                   # as_of, cohort, labelled, positive_rate
+    per_date: pd.DataFrame  # as_of, cohort, labelled, positive_rate
     features: tuple[str, ...]
     protected: tuple[str, ...]
 
@@ -80,8 +78,11 @@ def snapshots(job: SnapshotJob) -> Snapshots:
         frame, meta = build_snapshots(prepared, dates, config)
         write_snapshots(frame, meta, job.out)
         specs = prepared.catalogue(config)
-        per_date = frame.groupby("as_of").agg(cohort=("label", "size"), labelled=("label", "count"),
-                                             positive_rate=("label", "mean")).reset_index()
+        per_date = (
+            frame.groupby("as_of")
+            .agg(cohort=("label", "size"), labelled=("label", "count"), positive_rate=("label", "mean"))
+            .reset_index()
+        )
     if job.catalogue:
         write_csv_atomic(catalogue_frame(specs), job.catalogue)
     return Snapshots(job.out, per_date, tuple(meta.features), tuple(meta.protected))

@@ -13,18 +13,19 @@ from riskloop.experiments.config import ExperimentConfig, load_config
 from riskloop.experiments.tracking import log_learning
 from riskloop.jobs.common import Progress, no_progress, open_dataset
 from riskloop.jobs.synthetic import synthetic_effects
-from riskloop.learning.cycle import TREATMENT_WINDOW_DAYS, LearningResult, LearnSettings, Retrain, learn as learning_cycle
+from riskloop.learning.cycle import TREATMENT_WINDOW_DAYS, LearningResult, LearnSettings, Retrain
+from riskloop.learning.cycle import learn as learning_cycle
 from riskloop.learning.report import learning_outputs
 
 
 @dataclass(frozen=True)
 class LearnJob:
-    champion: str                            # the model whose lists are being learned from
-    data: Path                               # the data set, now reaching past T + horizon
-    config: Path | ExperimentConfig          # the experiment config for the retrain (its file, or itself)
+    champion: str  # the model whose lists are being learned from
+    data: Path  # the data set, now reaching past T + horizon
+    config: Path | ExperimentConfig  # the experiment config for the retrain (its file, or itself)
     out: Path
-    as_of: date | None = None                # T (default: from `scores`, else the latest date whose outcomes are known)
-    scores: Path | None = None               # the `riskloop score` folder of T, its lists filled in by the teams
+    as_of: date | None = None  # T (default: from `scores`, else the latest date whose outcomes are known)
+    scores: Path | None = None  # the `riskloop score` folder of T, its lists filled in by the teams
     retrain: Retrain = "treatment-aware"
     promote: bool = True
     window: int = TREATMENT_WINDOW_DAYS
@@ -35,7 +36,7 @@ class LearnJob:
 @dataclass(frozen=True)
 class Learned:
     result: LearningResult
-    report: Path                             # learning_report.html
+    report: Path  # learning_report.html
 
 
 def learn(job: LearnJob, progress: Progress = no_progress) -> Learned:
@@ -44,12 +45,25 @@ def learn(job: LearnJob, progress: Progress = no_progress) -> Learned:
     if job.scores is not None:
         scores = read_scores(job.scores, ["person_id", "listed", "as_of"])
         if as_of is not None and as_of != scores.manifest.as_of:
-            raise ValueError(f"--as-of {as_of} differs from the date the lists in {job.scores} were scored at "
-                             f"({scores.manifest.as_of})")
+            raise ValueError(
+                f"--as-of {as_of} differs from the date the lists in {job.scores} were scored at "
+                f"({scores.manifest.as_of})"
+            )
         as_of, listed, reviews = scores.manifest.as_of, scores.listed, scores.reviews
     config = job.config if isinstance(job.config, ExperimentConfig) else load_config(job.config)
-    settings = LearnSettings(job.champion, job.data, config, as_of, job.window, job.retrain,
-                             job.promote, listed, reviews, job.seed, job.threads)
+    settings = LearnSettings(
+        job.champion,
+        job.data,
+        config,
+        as_of,
+        job.window,
+        job.retrain,
+        job.promote,
+        listed,
+        reviews,
+        job.seed,
+        job.threads,
+    )
     steps = 0
 
     def step(what: str) -> None:
@@ -60,6 +74,11 @@ def learn(job: LearnJob, progress: Progress = no_progress) -> Learned:
     result = learning_cycle(settings, open_dataset(job.data), job.out, synthetic_effects(job.data), progress=step)
     outputs = learning_outputs(result)
     folder = write_learning(job.out, outputs)
-    log_learning(result.champion.contract.name, outputs.summary, f"{result.champion.name} v{result.champion.version}",
-                 {p.programme: float(o["dr"]) for p in result.programmes if (o := p.overall) is not None}, folder)
+    log_learning(
+        result.champion.contract.name,
+        outputs.summary,
+        f"{result.champion.name} v{result.champion.version}",
+        {p.programme: float(o["dr"]) for p in result.programmes if (o := p.overall) is not None},
+        folder,
+    )
     return Learned(result, folder / REPORT)

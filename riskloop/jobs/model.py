@@ -3,10 +3,10 @@ registered model, audit an existing tool's scores."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable
 
 from riskloop.artifacts.reports import write_audit, write_explainability
 from riskloop.experiments.config import ConfigError, ExperimentConfig, load_config, with_data
@@ -21,7 +21,8 @@ from riskloop.pipelines.audit import AuditResult, ExistingScores, audit_cohort, 
 from riskloop.pipelines.data import ModelData, from_dataset, from_table
 from riskloop.pipelines.explain import explain_cohort
 from riskloop.pipelines.score import ScoredCohort, prepare_for_scoring, require_data_set_model, score_cohort
-from riskloop.pipelines.train import TrainResult, train as train_models
+from riskloop.pipelines.train import TrainResult
+from riskloop.pipelines.train import train as train_models
 from riskloop.reports.disclosure import protect
 from riskloop.reports.explain_report import render_explain_report
 from riskloop.reports.fairness_report import render_fairness_report
@@ -43,9 +44,9 @@ def model_data(config: ExperimentConfig) -> ModelData:
 
 @dataclass(frozen=True)
 class TrainJob:
-    config: Path                             # the experiment config (YAML)
-    data: Path | None = None                 # a data set folder instead of the config's
-    out: Path | None = None                  # the output folder (default riskloop-output/<name>)
+    config: Path  # the experiment config (YAML)
+    data: Path | None = None  # a data set folder instead of the config's
+    out: Path | None = None  # the output folder (default riskloop-output/<name>)
 
 
 @dataclass(frozen=True)
@@ -88,32 +89,37 @@ def scored_cohort(model: str, data: Path, as_of: date) -> tuple[LoadedModel, Sco
 
 @dataclass(frozen=True)
 class ExplainJob:
-    model: str                               # model URI, e.g. models:/riskloop-escalation@champion
+    model: str  # model URI, e.g. models:/riskloop-escalation@champion
     data: Path
     as_of: date
-    out: Path                                # the folder for explainability.html
-    person: str | None = None                # a pseudonym: add their waterfall and reasons (stays local)
-    sample: int = 20_000                     # rows for the global plots (stratified by risk band)
+    out: Path  # the folder for explainability.html
+    person: str | None = None  # a pseudonym: add their waterfall and reasons (stays local)
+    sample: int = 20_000  # rows for the global plots (stratified by risk band)
     log_person_page: bool = False
 
 
 @dataclass(frozen=True)
 class Explained:
     path: Path
-    logged: bool                             # also logged to MLflow
+    logged: bool  # also logged to MLflow
 
 
 def explain(job: ExplainJob) -> Explained:
     """The explainability report; logged to MLflow unless it holds a person's page (and that was not asked for)."""
     loaded, cohort = scored_cohort(job.model, job.data, job.as_of)
     explained = explain_cohort(loaded.scorer, cohort, sample_size=job.sample, person=job.person)
-    html = render_explain_report(explained, model_label(loaded), job.as_of, loaded.scorer.importance_by_split,
-                                 loaded.scorer.stability)
+    html = render_explain_report(
+        explained, model_label(loaded), job.as_of, loaded.scorer.importance_by_split, loaded.scorer.stability
+    )
     path = write_explainability(job.out, html)
     logged = job.person is None or job.log_person_page
     if logged:
-        log_report(loaded.contract.name, f"explain-{job.as_of}", path,
-                   {"riskloop.kind": "explain", "riskloop.model": job.model, "riskloop.as_of": job.as_of.isoformat()})
+        log_report(
+            loaded.contract.name,
+            f"explain-{job.as_of}",
+            path,
+            {"riskloop.kind": "explain", "riskloop.model": job.model, "riskloop.as_of": job.as_of.isoformat()},
+        )
     return Explained(path, logged)
 
 
@@ -121,7 +127,7 @@ def explain(job: ExplainJob) -> Explained:
 class AuditJob:
     model: str
     data: Path
-    as_of: date                              # its label window must be closed
+    as_of: date  # its label window must be closed
     out: Path
 
 
@@ -129,7 +135,7 @@ class AuditJob:
 class Audited:
     path: Path
     result: AuditResult
-    rejected: int = 0                        # rows of an audited table left out (in rejected_rows.csv)
+    rejected: int = 0  # rows of an audited table left out (in rejected_rows.csv)
 
 
 def _write_audit(result: AuditResult, model: str, scope: str, out: Path, rejected=None) -> Path:
@@ -142,23 +148,28 @@ def audit(job: AuditJob) -> Audited:
     check against the truth on a synthetic world), logged to MLflow."""
     loaded, cohort = scored_cohort(job.model, job.data, job.as_of)
     result = audit_cohort(cohort, synthetic_truth(job.data, job.as_of, loaded.contract))
-    scope = (f"audit at {job.as_of} on {Path(job.data).as_posix()}"
-             + (f". WARNING: {result.in_sample}" if result.in_sample else ""))
+    scope = f"audit at {job.as_of} on {Path(job.data).as_posix()}" + (
+        f". WARNING: {result.in_sample}" if result.in_sample else ""
+    )
     path = _write_audit(result, model_label(loaded), scope, job.out)
-    log_report(loaded.contract.name, f"audit-{job.as_of}", path,
-               {"riskloop.kind": "audit", "riskloop.model": job.model, "riskloop.as_of": job.as_of.isoformat()})
+    log_report(
+        loaded.contract.name,
+        f"audit-{job.as_of}",
+        path,
+        {"riskloop.kind": "audit", "riskloop.model": job.model, "riskloop.as_of": job.as_of.isoformat()},
+    )
     return Audited(path, result)
 
 
 @dataclass(frozen=True)
 class TableAuditJob:
-    table: Path                              # an existing tool's scores with outcomes
+    table: Path  # an existing tool's scores with outcomes
     score_column: str
     label_column: str
     protected: tuple[str, ...]
     out: Path
-    top_share: float | None = None           # the top share of scores is selected ...
-    threshold: float | None = None           # ... or scores of at least this
+    top_share: float | None = None  # the top share of scores is selected ...
+    threshold: float | None = None  # ... or scores of at least this
 
 
 def audit_table(job: TableAuditJob) -> Audited:
@@ -168,7 +179,9 @@ def audit_table(job: TableAuditJob) -> Audited:
         raise ValueError("--protected: name at least one column to audit by")
     spec = ExistingScores(job.score_column, job.label_column, job.protected, job.top_share, job.threshold)
     result, rejected, rule = audit_scores(read_raw_table(Path(job.table)), spec, AuditConfig(intersections=()))
-    scope = (f"the scores in column '{job.score_column}' of {Path(job.table).name}; {rule} selected; "
-             f"outcome '{job.label_column}'")
+    scope = (
+        f"the scores in column '{job.score_column}' of {Path(job.table).name}; {rule} selected; "
+        f"outcome '{job.label_column}'"
+    )
     path = _write_audit(result, f"existing score '{job.score_column}'", scope, job.out, rejected)
     return Audited(path, result, len(rejected))

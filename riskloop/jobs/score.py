@@ -16,13 +16,13 @@ from riskloop.serving.capacity import Capacity
 
 @dataclass(frozen=True)
 class ScoreJob:
-    model: str                               # model URI, e.g. models:/riskloop-escalation@champion
-    data: str                                # a data set folder (with Spark, any URI Spark reads)
+    model: str  # model URI, e.g. models:/riskloop-escalation@champion
+    data: str  # a data set folder (with Spark, any URI Spark reads)
     as_of: date
-    out: Path                                # the scores folder (replaced as a whole)
-    capacity: str | None = None              # a CSV (unit,places), places per unit, or a share; default the model's
+    out: Path  # the scores folder (replaced as a whole)
+    capacity: str | None = None  # a CSV (unit,places), places per unit, or a share; default the model's
     per: Unit = "local_authority"
-    seed: int = 0                            # the tie-break hash's seed (equal risks)
+    seed: int = 0  # the tie-break hash's seed (equal risks)
     engine: Engine = Engine.local
     spark_master: str | None = None
 
@@ -36,9 +36,18 @@ def score(job: ScoreJob, progress: Progress = no_progress) -> ScoreOutcome:
         from riskloop.spark import spark_score_to_lists, spark_session
 
         progress(f"scoring the cohort at {job.as_of} on Spark", None, None)
-        return spark_score_to_lists(spark_session(job.spark_master), loaded, job.data, job.as_of, job.out, places,
-                                    job.per, job.seed)
+        return spark_score_to_lists(
+            spark_session(job.spark_master), loaded, job.data, job.as_of, job.out, places, job.per, job.seed
+        )
     require_data_set_model(loaded.contract)
     dataset = open_dataset(Path(job.data))
-    return score_to_lists(loaded, dataset, job.as_of, job.out, places, job.per, job.seed,
-                          progress=lambda done, total: progress("rows", done, total))
+    return score_to_lists(
+        loaded,
+        dataset,
+        job.as_of,
+        job.out,
+        places,
+        job.per,
+        job.seed,
+        progress=lambda done, total: progress("rows", done, total),
+    )

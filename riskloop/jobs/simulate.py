@@ -16,8 +16,8 @@ from riskloop.studies.closed_loop import METRICS_BY_CYCLE, LoopSettings, run_loo
 
 @dataclass(frozen=True)
 class Simulated:
-    cycles: pd.DataFrame                     # one row per cycle: truth beside every estimate
-    files: list[Path]                        # cycles.csv, simulate.json, simulate.png
+    cycles: pd.DataFrame  # one row per cycle: truth beside every estimate
+    files: list[Path]  # cycles.csv, simulate.json, simulate.png
 
 
 def simulate(settings: LoopSettings, out: Path, progress: Progress = no_progress) -> Simulated:

@@ -4,9 +4,9 @@ The only job module that imports the world; nothing below the jobs sees the trut
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -26,8 +26,9 @@ def synthetic_truth(data: Path, as_of: date, contract: ModelContract) -> Callabl
     snapshot = contract.snapshot
 
     def true_probability(person_id: pd.Series, equal_recording: bool) -> np.ndarray:
-        truth = escalation_probability(Path(data), as_of, snapshot.horizon_days, snapshot.harm_threshold,
-                                       equal_recording=equal_recording)
+        truth = escalation_probability(
+            Path(data), as_of, snapshot.horizon_days, snapshot.harm_threshold, equal_recording=equal_recording
+        )
         return person_id.to_frame().merge(truth, on="person_id", how="left")["probability"].to_numpy()
 
     return true_probability

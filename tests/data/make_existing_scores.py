@@ -17,8 +17,15 @@ group = rng.choice(["A", "B"], n, p=[0.7, 0.3])
 truth = 1 / (1 + np.exp(-(-2.2 + 1.2 * rng.normal(size=n))))
 outcome = (rng.random(n) < truth).astype(int)
 score = np.where(group == "B", np.minimum(truth * 1.5, 0.99), truth)
-table = pd.DataFrame({"ref": [f"x{k:05d}" for k in range(n)], "risk_score": score.round(4), "reoffended": outcome,
-                      "group": group, "sex": rng.choice(["F", "M"], n, p=[0.4, 0.6])})
+table = pd.DataFrame(
+    {
+        "ref": [f"x{k:05d}" for k in range(n)],
+        "risk_score": score.round(4),
+        "reoffended": outcome,
+        "group": group,
+        "sex": rng.choice(["F", "M"], n, p=[0.4, 0.6]),
+    }
+)
 table["risk_score"] = table["risk_score"].astype(object)
 table.loc[11, "risk_score"] = "high"
 table.loc[12, "reoffended"] = 2

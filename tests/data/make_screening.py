@@ -17,11 +17,18 @@ degree = rng.choice(["F", "M"], n, p=[0.6, 0.4])
 logit = -2.2 + 0.45 * priors - 0.04 * (age - 35) + 0.6 * (degree == "F")
 outcome = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
 dates = pd.Timestamp("2021-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 3 * 365, n)), unit="D")
-table = pd.DataFrame({
-    "id": [f"c{k:04d}" for k in range(n)], "screening_date": dates.strftime("%Y-%m-%d"), "outcome": outcome,
-    "age": age, "priors": priors, "charge_degree": degree,
-    "ethnicity": rng.choice(["A", "B", "C"], n, p=[0.6, 0.3, 0.1]), "sex": rng.choice(["F", "M"], n, p=[0.3, 0.7]),
-})
+table = pd.DataFrame(
+    {
+        "id": [f"c{k:04d}" for k in range(n)],
+        "screening_date": dates.strftime("%Y-%m-%d"),
+        "outcome": outcome,
+        "age": age,
+        "priors": priors,
+        "charge_degree": degree,
+        "ethnicity": rng.choice(["A", "B", "C"], n, p=[0.6, 0.3, 0.1]),
+        "sex": rng.choice(["F", "M"], n, p=[0.3, 0.7]),
+    }
+)
 table.loc[5, "screening_date"] = "not a date"
 table.loc[17, "outcome"] = 2
 table.loc[40, "id"] = None
