@@ -87,6 +87,12 @@ def scored_cohort(model: str, data: Path, as_of: date) -> tuple[LoadedModel, Sco
     return loaded, score_cohort(loaded.scorer, prepared, as_of)
 
 
+def _log_report(loaded: LoadedModel, kind: str, model: str, as_of: date, path: Path) -> None:
+    """A report as its own run in the model's experiment, tagged with what it is, of which model, at when."""
+    tags = {"riskloop.kind": kind, "riskloop.model": model, "riskloop.as_of": as_of.isoformat()}
+    log_report(loaded.contract.name, f"{kind}-{as_of}", path, tags)
+
+
 @dataclass(frozen=True)
 class ExplainJob:
     model: str  # model URI, e.g. models:/riskloop-escalation@champion
@@ -114,12 +120,7 @@ def explain(job: ExplainJob) -> Explained:
     path = write_explainability(job.out, html)
     logged = job.person is None or job.log_person_page
     if logged:
-        log_report(
-            loaded.contract.name,
-            f"explain-{job.as_of}",
-            path,
-            {"riskloop.kind": "explain", "riskloop.model": job.model, "riskloop.as_of": job.as_of.isoformat()},
-        )
+        _log_report(loaded, "explain", job.model, job.as_of, path)
     return Explained(path, logged)
 
 
@@ -152,12 +153,7 @@ def audit(job: AuditJob) -> Audited:
         f". WARNING: {result.in_sample}" if result.in_sample else ""
     )
     path = _write_audit(result, model_label(loaded), scope, job.out)
-    log_report(
-        loaded.contract.name,
-        f"audit-{job.as_of}",
-        path,
-        {"riskloop.kind": "audit", "riskloop.model": job.model, "riskloop.as_of": job.as_of.isoformat()},
-    )
+    _log_report(loaded, "audit", job.model, job.as_of, path)
     return Audited(path, result)
 
 
