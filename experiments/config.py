@@ -27,7 +27,7 @@ from riskloop.models.fairness import AuditConfig
 from riskloop.models.families import FAMILIES
 
 
-class ConfigError(Exception):
+class ConfigError(ValueError):
     """An experiment config that cannot be used, with the key or file at fault."""
 
 

@@ -23,7 +23,13 @@ from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.snapshot import PreparedData
 from riskloop.features.validate import Dataset
 from riskloop.learning.drift import drift_by_unit, drift_table
-from riskloop.learning.linkage import link_outcomes, monthly_cohorts, next_month, programme_starts
+from riskloop.learning.linkage import (
+    TREATMENT_WINDOW_DAYS,
+    link_outcomes,
+    monthly_cohorts,
+    next_month,
+    programme_starts,
+)
 from riskloop.learning.programmes import ProgrammeResult, TrueEffect, analyse_programme, programme_names
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.models.metrics import evaluate
@@ -35,8 +41,6 @@ from riskloop.serving.capacity import Capacity, select
 from riskloop.serving.tiers import prevention_tier
 
 Retrain = Literal["treatment-aware", "naive"]
-#: Days after T in which a programme start counts as treatment (the learning loop's window).
-TREATMENT_WINDOW_DAYS = 180
 COMPARED = ("roc_auc", "average_precision", "precision_at_k", "brier")
 
 

@@ -22,6 +22,9 @@ import pandas as pd
 
 from riskloop.features.snapshot import PreparedData
 
+#: Days after T in which a programme start counts as treatment (the learning loop's window).
+TREATMENT_WINDOW_DAYS = 180
+
 
 def _day(value: date) -> int:
     return int(np.datetime64(value, "D").astype(np.int64))

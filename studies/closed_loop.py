@@ -23,11 +23,9 @@ import copy
 import dataclasses
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -37,58 +35,22 @@ from riskloop.artifacts.dataset import read_dataset
 from riskloop.experiments.config import ExperimentConfig, Schedule
 from riskloop.features.io import atomic_path, write_text_atomic
 from riskloop.features.snapshot import PreparedData
-from riskloop.learning.cycle import TREATMENT_WINDOW_DAYS, adjustment_features, closed_as_of, trials
+from riskloop.learning.cycle import adjustment_features, closed_as_of, trials
 from riskloop.learning.effects import att, cross_fit, naive
+from riskloop.learning.linkage import TREATMENT_WINDOW_DAYS
 from riskloop.learning.retrain import treatment_aware
 from riskloop.learning.uplift import fit_x_learner
 from riskloop.pipelines.data import ModelData, from_dataset
 from riskloop.pipelines.score import score_cohort, score_frame
 from riskloop.pipelines.train import train
 from riskloop.reports.figures import loop_plot
-from riskloop.simulation.parameters import PROGRAMMES, Dynamics, WorldConfig
+from riskloop.simulation.parameters import Dynamics, WorldConfig
 from riskloop.simulation.truth import escalation_probability_from, offending_counts
 from riskloop.simulation.world import Enrolment, Simulation, Surveillance, extend, simulate, write_world
+from riskloop.studies.settings import LoopSettings, Policy
 
-Policy = Literal["none", "random", "risk", "uplift"]
-POLICIES = ("none", "random", "risk", "uplift")
 CYCLE_MONTHS = 12
 BURN_IN_END = date(2023, 12, 31)
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    people: int = 20_000
-    seed: int = 0
-    cycles: int = 4
-    capacity: int = 200  # places on the programme per cycle
-    policy: Policy = "risk"
-    retrain: Literal["naive", "treatment-aware"] = "treatment-aware"
-    surveillance_effect: float = 1.0  # recording multiplier for the listed, for their cycle
-    programme: str = "drive"
-    threads: int | None = None
-    effect_scale: float = 1.0  # the world's programmes work this many times as well (Dynamics)
-    compare_retraining: bool = False  # also retrain the other way on the same data, and rank with both
-    ceiling: bool = False  # also run the world with no programme effect, retrained naively (run_loop)
-
-    def __post_init__(self) -> None:
-        if self.policy not in POLICIES:
-            raise ValueError(f"policy: expected one of {', '.join(POLICIES)}, got '{self.policy}'")
-        if self.programme not in PROGRAMMES:
-            raise ValueError(f"programme: expected one of {', '.join(PROGRAMMES)}, got '{self.programme}'")
-        if (
-            not (1 <= self.surveillance_effect < float("inf") and 0 <= self.effect_scale < float("inf"))
-            or self.cycles < 1
-            or self.capacity < 0
-            or self.people < 1000
-        ):
-            raise ValueError(
-                "the surveillance effect must be finite and >= 1, the effect scale finite and >= 0, "
-                "cycles >= 1, capacity >= 0 and people >= 1000"
-            )
-
-    @property
-    def other_retrain(self) -> Literal["naive", "treatment-aware"]:
-        return "naive" if self.retrain == "treatment-aware" else "treatment-aware"
 
 
 def model_config(base: ExperimentConfig, data: Path, end: date, threads: int | None) -> ExperimentConfig:

@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from riskloop.experiments.config import ConfigError
 from riskloop.features.io import DataError
 from riskloop.jobs.common import Progress as JobProgress
 
@@ -21,7 +20,7 @@ if not out.is_terminal:  # Rich assumes 80 columns off a terminal and truncates;
     out = Console(width=200)
 
 #: What a job raises when its input is wrong: one line, exit code 2.
-EXPECTED = (ConfigError, DataError, ValueError)
+EXPECTED = (DataError, ValueError)
 #: The date options' format.
 DATE = ["%Y-%m-%d"]
 

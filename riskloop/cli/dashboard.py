@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 from riskloop.cli._console import DATE, EXPECTED, day, fatal, out, warn
-from riskloop.jobs import dashboard as jobs
-from riskloop.models.fairness import AuditConfig
+from riskloop.models.audit_config import AuditConfig
 
 
 def dashboard(
@@ -30,6 +29,8 @@ def dashboard(
 ) -> None:
     """The area profile dashboard: a static site (opens from a file, works offline) with an index of local
     authorities, a page per local authority, data quality and a report index, under disclosure control."""
+    from riskloop.jobs import dashboard as jobs
+
     job = jobs.DashboardJob(data, out_dir, day(as_of), scores, learning, tuple(report or ()), disclosure_threshold)
     try:
         site = jobs.dashboard(job)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from riskloop.cli._console import console, out, progress
 from riskloop.cli.data import print_validation
-from riskloop.jobs.demo import DemoJob, DemoStep
-from riskloop.jobs.demo import demo as run_demo
+
+if TYPE_CHECKING:
+    from riskloop.jobs.demo import DemoStep
 
 
 def _step(step: DemoStep) -> None:
@@ -21,14 +22,23 @@ def _step(step: DemoStep) -> None:
 
 
 def demo(
-    work_dir: Annotated[Path, typer.Option("--dir", help="working folder for the demo")] = DemoJob.dir,
-    people: Annotated[int, typer.Option(help="size of the synthetic world")] = DemoJob.people,
-    seed: Annotated[int, typer.Option()] = DemoJob.seed,
+    work_dir: Annotated[
+        Path | None, typer.Option("--dir", help="working folder for the demo (default: riskloop-demo)")
+    ] = None,
+    people: Annotated[int | None, typer.Option(help="size of the synthetic world (default: 60,000)")] = None,
+    seed: Annotated[int | None, typer.Option(help="the world's seed (default: 42)")] = None,
 ) -> None:
     """Run the whole job on the embedded default: world, validation, snapshots, training, promotion,
     explanations, the fairness audit, prioritisation lists, one learning cycle and the dashboard."""
+    from riskloop.jobs.demo import DemoJob
+    from riskloop.jobs.demo import demo as run_demo
+
+    default = DemoJob()
+    job = DemoJob(
+        work_dir or default.dir, default.people if people is None else people, default.seed if seed is None else seed
+    )
     with progress("demo") as report:
-        result = run_demo(DemoJob(work_dir, people, seed), _step, report)
+        result = run_demo(job, _step, report)
     if result.learning_failed:
         console.print(f"[bold red]learning cycle failed:[/] {result.learning_failed}", highlight=False)
     out.print(f"demo finished in {result.seconds:.0f} s. Where everything is:")

@@ -5,16 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from riskloop.cli._console import DATE, EXPECTED, fatal, out, progress
-from riskloop.jobs import learn as jobs
 from riskloop.jobs.common import default_config
+from riskloop.learning.linkage import TREATMENT_WINDOW_DAYS
 from riskloop.simulation.parameters import PROGRAMMES
-from riskloop.studies.closed_loop import LoopSettings
+from riskloop.studies.settings import LoopSettings
+
+if TYPE_CHECKING:
+    from riskloop.jobs.learn import Learned
 
 #: The largest surveillance effect or effect scale the command takes (a finite bound: `inf` is refused).
 MAX_FACTOR = 1000.0
@@ -44,7 +47,7 @@ class Policy(str, Enum):
     uplift = "uplift"
 
 
-def print_learning(learned: jobs.Learned) -> None:
+def print_learning(learned: Learned) -> None:
     result = learned.result
     summary = Table(title=f"what worked: people scored at {result.as_of}, escalation within {result.horizon_days} days")
     for col in ("programme", "started", "naive (points)", "doubly robust (points, 95% CI)"):
@@ -98,12 +101,14 @@ def learn(
     ] = True,
     window: Annotated[
         int, typer.Option(help="days after T in which a programme start counts as treatment")
-    ] = jobs.LearnJob.window,
+    ] = TREATMENT_WINDOW_DAYS,
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("riskloop-learning"),
     seed: Annotated[int, typer.Option()] = 0,
     threads: Annotated[int | None, typer.Option(help="LightGBM threads (default: all cores)")] = None,
 ) -> None:
     """One learning cycle: outcomes -> what worked for whom -> treatment-aware challenger -> gates -> report."""
+    from riskloop.jobs import learn as jobs
+
     job = jobs.LearnJob(
         champion,
         data,

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from riskloop.cli._console import DATE, EXPECTED, console, fatal, out, progress, warn
-from riskloop.jobs import model as jobs
 from riskloop.jobs.common import default_config
 
+if TYPE_CHECKING:
+    from riskloop.jobs.model import Trained, TrainJob
 
-def run_train(job: jobs.TrainJob) -> jobs.Trained:
-    """Train and print the model groups' summary (the demo's step too)."""
+
+def run_train(job: TrainJob) -> Trained:
+    """Train and print the model groups' summary."""
+    from riskloop.jobs import model as jobs
+
     try:
         with progress("training") as report:
             trained = jobs.train(job, report, warn=lambda message: warn(message, loud=True))
@@ -52,7 +56,9 @@ def train(
     out_dir: Annotated[Path | None, typer.Option("--out", help="output folder (default riskloop-output/NAME)")] = None,
 ) -> None:
     """Temporal validation of the model grid, calibration, MLflow tracking; registers the challenger."""
-    run_train(jobs.TrainJob(config, data, out_dir))
+    from riskloop.jobs.model import TrainJob
+
+    run_train(TrainJob(config, data, out_dir))
 
 
 def promote(
@@ -95,6 +101,8 @@ def explain(
 ) -> None:
     """Explainability report: global importance, beeswarm, dependence, stability, a person's reasons.
     Logged to MLflow, except a report with a person's page, which stays local unless --log-person-page."""
+    from riskloop.jobs import model as jobs
+
     try:
         explained = jobs.explain(jobs.ExplainJob(model, data, as_of.date(), out_dir, person, sample, log_person_page))
     except EXPECTED as exc:
@@ -119,6 +127,8 @@ def audit(
 ) -> None:
     """Fairness audit of a registered model on a data set (with measurement bias on synthetic worlds), or of
     any existing tool's scores in a table (--table)."""
+    from riskloop.jobs import model as jobs
+
     try:
         if table is not None:
             if not (score_column and label_column):

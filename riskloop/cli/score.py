@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from riskloop.cli._console import DATE, EXPECTED, fatal, out, progress
-from riskloop.jobs import score as jobs
 from riskloop.jobs.common import Engine
-from riskloop.serving.batch import ScoreOutcome
+
+if TYPE_CHECKING:
+    from riskloop.serving.batch import ScoreOutcome
 
 
 class Per(str, Enum):
@@ -65,6 +66,8 @@ def score(
     """Score everyone in the cohort at T into prioritisation lists (advisory), atomically."""
     if as_of is None:
         fatal("--as-of is required (YYYY-MM-DD)")
+    from riskloop.jobs import score as jobs
+
     job = jobs.ScoreJob(model, data, as_of.date(), out_dir, capacity, per.value, seed, engine, spark_master)
     try:
         with progress(f"scoring the cohort at {job.as_of}") as report:

@@ -7,10 +7,13 @@ from datetime import date
 from enum import Enum
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from riskloop.artifacts.dataset import read_dataset, write_quarantine
-from riskloop.experiments.registry import LoadedModel
 from riskloop.features.validate import Dataset
+
+if TYPE_CHECKING:
+    from riskloop.experiments.registry import LoadedModel
 
 #: A job's progress: (what it is doing, how far, out of how many; None where it cannot say).
 Progress = Callable[[str, int | None, int | None], None]

@@ -13,8 +13,9 @@ from riskloop.experiments.config import ExperimentConfig, load_config
 from riskloop.experiments.tracking import log_learning
 from riskloop.jobs.common import Progress, no_progress, open_dataset
 from riskloop.jobs.synthetic import synthetic_effects
-from riskloop.learning.cycle import TREATMENT_WINDOW_DAYS, LearningResult, LearnSettings, Retrain
+from riskloop.learning.cycle import LearningResult, LearnSettings, Retrain
 from riskloop.learning.cycle import learn as learning_cycle
+from riskloop.learning.linkage import TREATMENT_WINDOW_DAYS
 from riskloop.learning.report import learning_outputs
 
 
