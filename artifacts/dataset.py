@@ -31,29 +31,37 @@ COVERAGE_FILE = "dataset.json"
 
 @dataclass(frozen=True)
 class Coverage:
-    """What `dataset.json` says of the data: the days it covers, and where it came from."""
+    """What `dataset.json` says of the data: the last day it covers (the one thing the readers need), and
+    where it came from (the first day, what made it and with which seed, where the file says)."""
 
-    start: date
     end: date
+    start: date | None = None
     kind: str = "riskloop data set"
     seed: int | None = None
+
+
+def parse_coverage(text: str, where: str) -> Coverage | None:
+    """`dataset.json`'s text as a `Coverage`; None when it names no `end` (the last valid incident's date
+    stands in). Both engines read the file through this."""
+    try:
+        meta = json.loads(text)
+        if not meta.get("end"):
+            return None
+        start = meta.get("start")
+        return Coverage(
+            date.fromisoformat(meta["end"]),
+            date.fromisoformat(start) if start else None,
+            meta.get("kind", "riskloop data set"),
+            meta.get("seed"),
+        )
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise DataError(f"{where}: not a readable coverage (its end as YYYY-MM-DD): {exc}") from exc
 
 
 def read_coverage(folder: Path) -> Coverage | None:
     """The data set's coverage from its `dataset.json`, if it has one."""
     path = Path(folder) / COVERAGE_FILE
-    if not path.exists():
-        return None
-    try:
-        meta = json.loads(path.read_text())
-        return Coverage(
-            date.fromisoformat(meta["start"]),
-            date.fromisoformat(meta["end"]),
-            meta.get("kind", "riskloop data set"),
-            meta.get("seed"),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path}: not a readable coverage (start and end as YYYY-MM-DD): {exc}") from exc
+    return parse_coverage(path.read_text(), str(path)) if path.exists() else None
 
 
 def read_raw_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
@@ -113,7 +121,7 @@ def write_dataset(folder: Path, tables: dict[str, pa.Table], coverage: Coverage)
         write_parquet_atomic(table, folder / f"{name}.parquet")
     meta = {
         "kind": coverage.kind,
-        "start": coverage.start.isoformat(),
+        "start": coverage.start.isoformat() if coverage.start else None,
         "end": coverage.end.isoformat(),
         "seed": coverage.seed,
     }

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -167,13 +168,17 @@ MANIFEST_ADAPTER: TypeAdapter[Manifest] = TypeAdapter(Manifest)
 
 @dataclass(frozen=True)
 class Scores:
-    """A scores folder read back: its manifest, everyone scored, and the review decisions the teams wrote
-    into the lists (`person_id`, `review_decision`; empty where a list came back untouched)."""
+    """A scores folder read back: its manifest, everyone scored, and (read from the lists when first asked
+    for) the review decisions the teams wrote into them."""
 
     folder: Path
     manifest: Manifest
     prioritisation: pd.DataFrame
-    reviews: pd.DataFrame
+
+    @cached_property
+    def reviews(self) -> pd.DataFrame:
+        """`person_id`, `review_decision` of every listed person (empty where a list came back untouched)."""
+        return _reviews(self.folder)
 
     @property
     def listed(self) -> pd.Series:
@@ -245,8 +250,8 @@ def _reviews(folder: Path) -> pd.DataFrame:
 
 
 def read_scores(folder: Path, columns: list[str] | None = None) -> Scores:
-    """A scores folder: its manifest, `prioritisation.parquet` (all columns, or `columns`) and the review
-    decisions in its lists."""
+    """A scores folder: its manifest and `prioritisation.parquet` (all columns, or `columns`); the review
+    decisions in its lists are read when asked for (`Scores.reviews`)."""
     folder = Path(folder)
     parquet = folder / PRIORITISATION
     if not parquet.is_file():
@@ -256,4 +261,4 @@ def read_scores(folder: Path, columns: list[str] | None = None) -> Scores:
     missing = [c for c in (columns or COLUMNS) if c not in frame.columns]
     if missing:
         raise ScoresError(f"{PRIORITISATION} lacks column '{missing[0]}' ({len(missing)} missing)")
-    return Scores(folder, manifest, frame, _reviews(folder))
+    return Scores(folder, manifest, frame)

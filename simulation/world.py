@@ -305,7 +305,12 @@ def write_world(sim: Simulation, out: Path) -> dict[str, int]:
     counts = write_dataset(
         out,
         tables,
-        Coverage(sim.config.start, date.fromisoformat(str(sim.end)), "riskloop synthetic world", sim.config.seed),
+        Coverage(
+            end=date.fromisoformat(str(sim.end)),
+            start=sim.config.start,
+            kind="riskloop synthetic world",
+            seed=sim.config.seed,
+        ),
     )
     write_parquet_atomic(true_incidents, out / "truth" / "incidents.parquet")
     write_parquet_atomic(_truth_people(sim, ids), out / "truth" / "people.parquet")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from riskloop.artifacts.dataset import COVERAGE_FILE
+from riskloop.artifacts.dataset import COVERAGE_FILE, parse_coverage
 from riskloop.features.io import DataError, data_fingerprint
 from riskloop.features.schema import TABLE_NAMES
 
@@ -94,8 +93,8 @@ def coverage_end(spark: SparkSession, data_uri: str) -> date | None:
     uri = join(data_uri, COVERAGE_FILE)
     if not exists(spark, uri):
         return None
-    end = json.loads("\n".join(r["value"] for r in spark.read.text(uri).collect())).get("end")
-    return date.fromisoformat(end) if end else None
+    coverage = parse_coverage("\n".join(r["value"] for r in spark.read.text(uri).collect()), uri)
+    return coverage.end if coverage else None
 
 
 def fingerprint(spark: SparkSession, data_uri: str) -> str:

@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from riskloop.artifacts.dataset import read_dataset, write_quarantine
+from riskloop.artifacts.dataset import COVERAGE_FILE, read_dataset, write_quarantine
 from riskloop.features.io import DataError
 from riskloop.features.snapshot import SnapshotConfig, check_coverage
 from riskloop.features.validate import Dataset, validate_tables
@@ -116,6 +116,18 @@ def test_missing_table_and_column_are_fatal(tmp_path):
     tables["incidents"] = tables["incidents"].drop(columns=["harm"])
     folder = write_tables(tmp_path / "e", tables)
     with pytest.raises(DataError, match="incidents.csv: missing required column 'harm'"):
+        read_dataset(folder, today=TODAY)
+
+
+def test_the_coverage_file_needs_only_its_end_and_a_bad_end_is_a_clear_error(tmp_path):
+    folder = write_tables(tmp_path / "d", hand_tables())
+    assert read_dataset(folder, today=TODAY).end == date(2023, 7, 1)  # no dataset.json: the last incident
+    (folder / COVERAGE_FILE).write_text('{"end": "2023-12-31"}')
+    assert read_dataset(folder, today=TODAY).end == date(2023, 12, 31)
+    (folder / COVERAGE_FILE).write_text('{"kind": "extract"}')
+    assert read_dataset(folder, today=TODAY).end == date(2023, 7, 1)
+    (folder / COVERAGE_FILE).write_text('{"end": "31/12/2023"}')
+    with pytest.raises(DataError, match="dataset.json: not a readable coverage"):
         read_dataset(folder, today=TODAY)
 
 

@@ -23,6 +23,18 @@ def no_progress(step: str, done: int | None = None, total: int | None = None) ->
     """The progress of a job nobody watches."""
 
 
+def counted(progress: Progress) -> Callable[[str], None]:
+    """A step-by-step callback (what is being done) that reports to `progress` with the steps counted."""
+    steps = 0
+
+    def step(what: str) -> None:
+        nonlocal steps
+        steps += 1
+        progress(what, steps, None)
+
+    return step
+
+
 class Engine(str, Enum):
     """Where the data is featured and scored: one machine, or a Spark cluster."""
 

@@ -11,7 +11,7 @@ from riskloop.artifacts.learning import REPORT, write_learning
 from riskloop.artifacts.scores import read_scores
 from riskloop.experiments.config import ExperimentConfig, load_config
 from riskloop.experiments.tracking import log_learning
-from riskloop.jobs.common import Progress, no_progress, open_dataset
+from riskloop.jobs.common import Progress, counted, no_progress, open_dataset
 from riskloop.jobs.synthetic import synthetic_effects
 from riskloop.learning.cycle import LearningResult, LearnSettings, Retrain
 from riskloop.learning.cycle import learn as learning_cycle
@@ -65,14 +65,9 @@ def learn(job: LearnJob, progress: Progress = no_progress) -> Learned:
         job.seed,
         job.threads,
     )
-    steps = 0
-
-    def step(what: str) -> None:
-        nonlocal steps
-        steps += 1
-        progress(what, steps, None)
-
-    result = learning_cycle(settings, open_dataset(job.data), job.out, synthetic_effects(job.data), progress=step)
+    result = learning_cycle(
+        settings, open_dataset(job.data), job.out, synthetic_effects(job.data), progress=counted(progress)
+    )
     outputs = learning_outputs(result)
     folder = write_learning(job.out, outputs)
     log_learning(

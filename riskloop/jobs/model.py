@@ -14,7 +14,7 @@ from riskloop.experiments.registry import LoadedModel, load_model
 from riskloop.experiments.tracking import TrainOutcome, log_report, log_training
 from riskloop.features.io import DataError, read_raw_table, sha256_file
 from riskloop.features.snapshot import PreparedData
-from riskloop.jobs.common import Progress, model_label, no_progress, open_dataset
+from riskloop.jobs.common import Progress, counted, model_label, no_progress, open_dataset
 from riskloop.jobs.synthetic import synthetic_truth
 from riskloop.models.fairness import AuditConfig
 from riskloop.pipelines.audit import AuditResult, ExistingScores, audit_cohort, audit_scores
@@ -67,14 +67,7 @@ def train(job: TrainJob, progress: Progress = no_progress, warn: Callable[[str],
     data = model_data(config)
     for warning in data.warnings:
         warn(warning)
-    fits = 0
-
-    def fitted(what: str) -> None:
-        nonlocal fits
-        fits += 1
-        progress(what, fits, None)
-
-    result = train_models(data, config, progress=fitted)
+    result = train_models(data, config, progress=counted(progress))
     outcome = log_training(config, data, result, job.out or Path("riskloop-output") / config.name)
     return Trained(config, data, result, outcome)
 

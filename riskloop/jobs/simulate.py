@@ -10,7 +10,7 @@ import pandas as pd
 
 from riskloop.experiments.config import load_config
 from riskloop.experiments.tracking import log_simulation
-from riskloop.jobs.common import Progress, default_config, no_progress
+from riskloop.jobs.common import Progress, counted, default_config, no_progress
 from riskloop.studies.closed_loop import METRICS_BY_CYCLE, LoopSettings, run_loop, write_loop
 
 
@@ -23,14 +23,7 @@ class Simulated:
 def simulate(settings: LoopSettings, out: Path, progress: Progress = no_progress) -> Simulated:
     """Score, fill places by a policy, let the world run a year, learn, retrain: `settings.cycles` times."""
     Path(out).mkdir(parents=True, exist_ok=True)
-    steps = 0
-
-    def step(what: str) -> None:
-        nonlocal steps
-        steps += 1
-        progress(what, steps, None)
-
-    cycles = run_loop(settings, load_config(default_config()), Path(out), progress=step)
+    cycles = run_loop(settings, load_config(default_config()), Path(out), progress=counted(progress))
     files = write_loop(cycles, settings, Path(out))
     log_simulation({k: str(v) for k, v in dataclasses.asdict(settings).items()}, cycles, METRICS_BY_CYCLE, files)
     return Simulated(cycles, files)
