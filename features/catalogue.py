@@ -60,14 +60,6 @@ def active_feature(programme: str) -> str:
     return f"active_{programme}"
 
 
-def history_count_feature(who: str) -> str:
-    return f"{who}_count_history"
-
-
-def history_harm_feature(who: str) -> str:
-    return f"{who}_harm_history"
-
-
 def decayed_feature(measure: str, half_life: int) -> str:
     return f"{measure}_decayed_{half_life}d"
 
@@ -125,6 +117,7 @@ class FeatureSpec:
     incident_type: str | None = None
     role: str | None = None
     template_none: str | None = None  # recency: the sentence for "none in the lookback" ({lookback}: its words)
+    template_capped: str | None = None  # a value capped at the lookback: the sentence for it ({lookback}: its days)
 
 
 def build_catalogue(

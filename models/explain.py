@@ -41,8 +41,9 @@ def _quartiles(values: np.ndarray) -> tuple[float, float, float]:
 @dataclass(frozen=True)
 class ReasonTemplates:
     """Per feature: the sentence template, the family group whose windows merge into one reason, for
-    templates that place a value ({level}) the training population's quartiles, and for recencies
-    the value meaning "none in the lookback" with its sentence."""
+    templates that place a value ({level}) the training population's quartiles, and for recencies and
+    values capped at the lookback the value from which a sentence of its own is said ("none in the
+    lookback", "at least 1095 days ago")."""
 
     template: dict[str, str]
     group: dict[str, str]
@@ -61,7 +62,7 @@ class ReasonTemplates:
     ) -> ReasonTemplates:
         """`reference`: the training rows, whose quartiles say what is high, typical or low (without
         them a value's level is not claimed: "a rate of ..."); `lookback_days`: the snapshots'
-        lookback, past which a recency means none."""
+        lookback, past which a recency means none and at which a capped value means "at least"."""
         specs = {s.name: s for s in catalogue or []}
         template, group = {}, {}
         for name in features:
@@ -77,9 +78,11 @@ class ReasonTemplates:
         none: dict[str, tuple[float, str]] = {}
         if lookback_days is not None:
             for f in features:
-                said = specs[f].template_none if f in specs else None
-                if said:
-                    none[f] = (lookback_days + 1, said.format(lookback=window_words(lookback_days)))
+                spec = specs.get(f)
+                if spec and spec.template_none:
+                    none[f] = (lookback_days + 1, spec.template_none.format(lookback=window_words(lookback_days)))
+                if spec and spec.template_capped:
+                    none[f] = (lookback_days, spec.template_capped.format(lookback=f"{lookback_days:,} days"))
         return cls(template, group, frozenset(excluded), quartiles, none)
 
     def sentence(self, feature: str, value) -> str:

@@ -158,20 +158,26 @@ class OffendingHazards:
     severe_share: np.ndarray
 
 
+def saturate(rate: np.ndarray, ceiling: float) -> np.ndarray:
+    """A monthly hazard with a soft ceiling: about `rate` when small, never above `ceiling`."""
+    return -ceiling * np.expm1(-rate / ceiling)
+
+
 def offending_hazards(pop: Population, state: State, month: int, day: np.datetime64, d: Dynamics) -> OffendingHazards:
     age = _age_years(pop, day)
-    escalation = d.excitation_effect * np.log1p(state.excitation)
-    offending = (
-        np.exp(pop.offending_trait + _age_curve(age, d.offending_age_peak, 4.0, 9.0, 10.0) + state.drift + escalation)
-        * offending_multiplier(state, month)
-        * pop.present
+    recent_harm = np.log1p(np.minimum(state.excitation, d.excitation_saturation))
+    escalation = d.excitation_effect * recent_harm
+    offending = saturate(
+        np.exp(pop.offending_trait + _age_curve(age, d.offending_age_peak, 4.0, 9.0, 10.0) + state.drift + escalation),
+        d.offending_ceiling,
     )
-    domestic = (
-        np.exp(pop.domestic_trait + _age_curve(age, 30.0, 8.0, 14.0, 16.0) + state.drift + escalation)
-        * domestic_multiplier(pop, state, month)
-        * (pop.present & (pop.partner >= 0))
+    domestic = saturate(
+        np.exp(pop.domestic_trait + _age_curve(age, 30.0, 8.0, 14.0, 16.0) + state.drift + escalation),
+        d.domestic_ceiling,
     )
-    severe = expit(d.severe_intercept + d.severe_excitation * np.log1p(state.excitation))
+    offending = offending * offending_multiplier(state, month) * pop.present
+    domestic = domestic * domestic_multiplier(pop, state, month) * (pop.present & (pop.partner >= 0))
+    severe = expit(d.severe_intercept + d.severe_excitation * recent_harm)
     return OffendingHazards(offending, domestic, severe)
 
 
@@ -329,14 +335,9 @@ def simulate_month(
     next_incident += k
 
     # Victim-only incidents (offender unknown) and subject incidents (concerns about a person).
-    victim_rate = (
-        np.exp(
-            pop.victim_trait
-            + _age_curve(age, 20.0, 8.0, 15.0, 0.0)
-            + d.victim_excitation_effect * np.log1p(state.victim_excitation)
-        )
-        * pop.present
-    )
+    repeat = d.victim_excitation_effect * np.log1p(np.minimum(state.victim_excitation, d.victim_excitation_saturation))
+    victim_rate = saturate(np.exp(pop.victim_trait + _age_curve(age, 20.0, 8.0, 15.0, 0.0) + repeat), d.victim_ceiling)
+    victim_rate = victim_rate * pop.present
     victim_only, next_incident = _single_person_incidents(
         victim_rate,
         "victim_only",

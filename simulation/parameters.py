@@ -147,11 +147,18 @@ class Dynamics:
     drift_autocorrelation: float = 0.92  # monthly AR(1) latent drift shared by the offending channels
     drift_sd: float = 0.20
     excitation_decay: float = 0.85  # monthly decay of recent harm
-    excitation_effect: float = 0.45  # log-hazard per log1p(recent harm): escalation is real
+    excitation_effect: float = 0.45  # log-hazard per log1p(recent harm): escalation is real ...
+    excitation_saturation: float = 30.0  # ... up to this much recent harm, no further (escalation saturates)
     severe_intercept: float = -2.3  # logit of the severe share of offending
     severe_excitation: float = 0.45
     victim_excitation_decay: float = 0.8
-    victim_excitation_effect: float = 0.6  # repeat victimisation
+    victim_excitation_effect: float = 0.6  # repeat victimisation ...
+    victim_excitation_saturation: float = 6.0  # ... up to this many recent victimisations
+    # Soft ceilings on the monthly hazards (rate -> ceiling x (1 - exp(-rate / ceiling))): nobody offends,
+    # abuses or is victimised without limit, so recorded histories keep a plausible tail (simulation.calibration).
+    offending_ceiling: float = 2.5
+    domestic_ceiling: float = 1.0
+    victim_ceiling: float = 1.0
     programme_effect_scale: float = 1.0  # multiplies every true programme effect (at most MAX_EFFECT)
 
     def __post_init__(self) -> None:

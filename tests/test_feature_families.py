@@ -1,5 +1,6 @@
-"""The whole-history, time-decayed and household feature families: hand-computed values, the
-catalogue with and without household links, and no leakage from records dated on or after T."""
+"""The history (days known, capped at the lookback), time-decayed and household feature families:
+hand-computed values, the catalogue with and without household links, the data-start rule, and no
+leakage from records dated on or after T."""
 
 from __future__ import annotations
 
@@ -75,21 +76,44 @@ def decayed(*records: tuple[float, int]) -> float:
     return sum(value * 0.5 ** (days / 180) for value, days in records)
 
 
-def test_whole_history_counts_every_record_before_t(snapshot):
-    p1, p2, p3 = (snapshot.loc[p] for p in ("p1", "p2", "p3"))
-    assert p1["offending_count_history"] == 3 and p1["offending_harm_history"] == 19.5  # i3 too, outside the lookback
-    assert p1["offending_harm_1095d"] == 11.5
-    assert p1["victim_count_history"] == 0 and p1["days_since_first_incident"] == 1675
-    assert (
-        p2["victim_count_history"] == 2 and p2["victim_harm_history"] == 5.0 and p2["days_since_first_incident"] == 61
-    )
-    assert p3["offending_count_history"] == 1 and p3["days_since_first_incident"] == 1  # i7 on T is not counted
+def test_days_known_are_capped_at_the_lookback_and_nothing_looks_back_past_it(snapshot):
+    p1, p2, p3, p4 = (snapshot.loc[p] for p in ("p1", "p2", "p3", "p4"))
+    assert p1["days_since_first_incident"] == 1095  # i3 is 1,675 days old: "at least 1,095 days"
+    assert p1["offending_harm_1095d"] == 11.5  # i3 is outside the lookback and in no feature
+    assert p2["days_since_first_incident"] == 61 and p4["days_since_first_incident"] == 730
+    assert p3["days_since_first_incident"] == 1  # i7 on T is not counted
+    assert not any(c.endswith("_history") for c in snapshot.columns)
+
+
+def test_cohorts_a_year_apart_do_not_differ_by_the_extracts_age():
+    """The same person with the same past, seen one and two years later in an extract that starts in 2019:
+    every feature is the same (the whole-history counts that grew with the extract's age are gone)."""
+    first = [("j1", "q1", "2019-01-02", "theft", "perpetrator", 1.5), ("j2", "q1", "2023-06-01", "asb", "suspect", 0.5)]
+    later = [("j1", "q1", "2019-01-02", "theft", "perpetrator", 1.5), ("j2", "q1", "2024-06-01", "asb", "suspect", 0.5)]
+    people = PEOPLE.iloc[[0]].assign(person_id="q1")
+    rows = []
+    for records, t in ((first, date(2024, 1, 1)), (later, date(2025, 1, 1))):
+        tables = {
+            "areas": pd.DataFrame(
+                {"area_id": ["A"], "local_authority": ["Cardiff"], "population": [1000], "deprivation_rank": [1]}
+            ),
+            "people": people.drop(columns="household_id"),
+            "incidents": pd.DataFrame(records, columns=["incident_id", "person_id", "date", "type", "role", "harm"]),
+            "interventions": pd.DataFrame(columns=["intervention_id", "person_id", "programme", "start_date", "tier"]),
+        }
+        valid, _, report = validate_tables({k: v.astype(str) for k, v in tables.items()}, TODAY)
+        data = Dataset(**valid, fingerprint="start", end=date(2025, 12, 31), report=report)
+        frame = build_snapshot(PreparedData.from_dataset(data), t, SnapshotConfig())
+        features = [s.name for s in build_catalogue(()) if not s.family.startswith(("age", "area", "local", "deprivation"))]
+        rows.append(frame[features].iloc[0])
+    pd.testing.assert_series_equal(rows[0], rows[1], check_names=False)
+    assert rows[0]["days_since_first_incident"] == 1095
 
 
 def test_time_decayed_sums_halve_every_180_days(snapshot):
     p1, p2 = snapshot.loc["p1"], snapshot.loc["p2"]
-    assert p1["offending_count_decayed_180d"] == pytest.approx(decayed((1, 31), (1, 306), (1, 1675)))
-    assert p1["offending_harm_decayed_180d"] == pytest.approx(decayed((4.0, 31), (7.5, 306), (8.0, 1675)))
+    assert p1["offending_count_decayed_180d"] == pytest.approx(decayed((1, 31), (1, 306)))  # not i3: past the lookback
+    assert p1["offending_harm_decayed_180d"] == pytest.approx(decayed((4.0, 31), (7.5, 306)))
     assert p2["victim_count_decayed_180d"] == pytest.approx(decayed((1, 31), (1, 61)))
     assert p2["victim_harm_decayed_180d"] == pytest.approx(decayed((4.0, 31), (1.0, 61)))
     assert p2["offending_harm_decayed_180d"] == 0
@@ -134,12 +158,12 @@ def test_household_family_only_for_data_with_household_links():
 def test_new_families_have_reason_templates_in_the_house_style():
     specs = [s for s in build_catalogue(("drive",), households=True) if s.family in NEW_FAMILIES]
     sentences = {s.name: s.template.format(value=3.0) for s in specs}
-    assert len(specs) == 21 and all("{" not in text for text in sentences.values())
+    assert len(specs) == 17 and all("{" not in text for text in sentences.values())
     assert (
         sentences["household_offending_count_365d"]
         == "other people in the household were involved in 3 offences as perpetrator or suspect in the last 12 months"
     )
-    assert sentences["offending_count_history"] == "3 incidents as perpetrator or suspect on record"
+    assert sentences["days_since_first_incident"] == "first recorded incident 3 days ago"
     assert (
         sentences["victim_harm_decayed_180d"]
         == "recent-weighted harm index 3.0 from incidents as victim (half-life 180 days)"
@@ -158,11 +182,8 @@ def test_records_on_or_after_t_never_change_the_new_families(world_20k):
     names = [s.name for s in prepared.catalogue(SnapshotConfig()) if s.family in NEW_FAMILIES]
     full = build_snapshot(prepared, t, SnapshotConfig())
     cut = build_snapshot(PreparedData.from_dataset(before_t), t, SnapshotConfig())
-    assert len(names) == 21 and (full[names] != 0).any().all()  # every new feature is used
-    assert (
-        full["offending_count_history"]
-        > full[[c for c in full if c.startswith(("perp_", "susp_")) and c.endswith("_1095d")]].sum(axis=1)
-    ).any()
+    assert len(names) == 17 and (full[names] != 0).any().all()  # every new feature is used
+    assert (full["days_since_first_incident"] == 1095).any() and full["days_since_first_incident"].max() == 1095
     pd.testing.assert_frame_equal(full[["person_id", *names]], cut[["person_id", *names]])
 
 

@@ -199,8 +199,6 @@ def test_a_record_before_t_changes_the_features_it_should():
         "area_theft_rate_365d",
         "area_theft_trend_365d",
         "la_theft_rate_365d",
-        "offending_count_history",
-        "offending_harm_history",
         "offending_count_decayed_180d",
         "offending_harm_decayed_180d",
     }
