@@ -65,6 +65,20 @@ def check_as_of_dates(first: date | None, end: date, as_of_dates: list[date]) ->
             raise ValueError(f"as-of {t} is after the data's end ({end})")
 
 
+def short_history(d: PreparedData, as_of_dates: list[date], lookback_days: int) -> list[date]:
+    """The as-of dates whose lookback reaches before the data's first record (the data-start rule,
+    docs/architecture.md): their features see a shorter past than the lookback, so their counts are lower
+    bounds and a cohort then differs from a later one by the extract's age, not by its people."""
+    if len(d.inc_day) == 0:
+        return []
+    first = int(d.inc_day.min())
+    return [t for t in sorted(as_of_dates) if _day(t) - lookback_days < first]
+
+
+def _day(t: date) -> int:
+    return int(np.datetime64(t, "D").astype(np.int64))
+
+
 def _days(values: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype="datetime64[D]").astype(np.int64)
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
 from riskloop.experiments.config import ConfigError, ExperimentConfig
 from riskloop.features.catalogue import FeatureSpec
-from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots, short_history
 from riskloop.features.splits import temporal_splits
 
 
@@ -109,6 +109,15 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     ]
     final = masks[-1]  # the registered model is the latest split's: its test window stays unseen
     features, warnings = _model_features(list(meta.features), config, list(meta.protected))
+    short = short_history(prepared, labelled, snapshot_config.lookback_days)
+    if short:
+        first = np.datetime64(int(prepared.inc_day.min()), "D").astype(object)
+        warnings.append(
+            f"{len(short)} of {len(labelled)} as-of dates ({short[0]} .. {short[-1]}) look back "
+            f"{snapshot_config.lookback_days:,} days, to before the data's first record ({first}): their features "
+            f"see a shorter past (lower bounds). Start the schedule on or after "
+            f"{first + timedelta(days=snapshot_config.lookback_days)} for full histories."
+        )
     categorical = [c for c in features if c in meta.protected]
     return ModelData(
         frame,

@@ -335,11 +335,8 @@ def simulate_month(
     next_incident += k
 
     # Victim-only incidents (offender unknown) and subject incidents (concerns about a person).
-    repeat = d.victim_excitation_effect * np.log1p(np.minimum(state.victim_excitation, d.victim_excitation_saturation))
-    victim_rate = saturate(np.exp(pop.victim_trait + _age_curve(age, 20.0, 8.0, 15.0, 0.0) + repeat), d.victim_ceiling)
-    victim_rate = victim_rate * pop.present
     victim_only, next_incident = _single_person_incidents(
-        victim_rate,
+        victim_only_rate(pop, state, age, d),
         "victim_only",
         "victim",
         lambda person, u: _choose(VICTIM_ONLY_TYPES, u),
@@ -366,6 +363,37 @@ def simulate_month(
     advance(state, d, streams, harm_by_person, victimised)
     _refer(pop, state, month, month_start, span, age, off, victim, with_victim, streams, interventions)
     return next_incident
+
+
+def victim_only_rate(pop: Population, state: State, age: np.ndarray, d: Dynamics) -> np.ndarray:
+    """Monthly hazard of victimisation by an unknown offender: traits, age and recent victimisations."""
+    repeat = d.victim_excitation_effect * np.log1p(np.minimum(state.victim_excitation, d.victim_excitation_saturation))
+    rate = saturate(np.exp(pop.victim_trait + _age_curve(age, 20.0, 8.0, 15.0, 0.0) + repeat), d.victim_ceiling)
+    return rate * pop.present
+
+
+#: Months of offending and victimisation drawn before the world's start (never recorded) and their streams' key.
+WARM_UP_MONTHS = 24
+WARM_UP_KEY = 1_000_003
+
+
+def warm_up(pop: Population, state: State, start: np.datetime64, d: Dynamics, seed: int) -> None:
+    """Bring recent harm, repeat victimisation and drift to the level of a world already running.
+
+    A real extract cuts into lives that began long before it: on the data's first day some people are
+    in the middle of escalating. `WARM_UP_MONTHS` months of offending and victimisation are drawn at the
+    start's ages (no programmes, nothing recorded, no victims by area) and only the latent state is kept.
+    """
+    n = len(pop)
+    age = _age_years(pop, start)
+    for month in range(WARM_UP_MONTHS):
+        streams = Streams((seed, WARM_UP_KEY), month)
+        hz = offending_hazards(pop, state, -1, start, d)
+        off = draw_offending(hz, np.ones(n), streams)
+        partner = pop.partner[off.person[off.type == TYPE_CODE["domestic_abuse"]]]
+        victim_only = poisson(victim_only_rate(pop, state, age, d), streams.generator("victim_only").random(n))
+        victimised = np.bincount(partner[partner >= 0], minlength=n) + victim_only
+        advance(state, d, streams, np.bincount(off.person, weights=off.harm, minlength=n), victimised)
 
 
 def _day_offsets(u: np.ndarray, span: int) -> np.ndarray:

@@ -70,23 +70,29 @@ HARM_SIGMA = 0.5
 
 # Offending channel: a severe share (violence with injury, sexual offence) that grows with recent
 # harm (escalation of severity), the rest split over the other offence types.
-SEVERE_TYPES = {"violence_with_injury": 0.85, "sexual_offence": 0.15}
+SEVERE_TYPES = {"violence_with_injury": 0.586, "sexual_offence": 0.414}
 OTHER_OFFENCE_TYPES = {
-    "violence_without_injury": 0.22,
-    "stalking_harassment": 0.08,
-    "asb": 0.22,
-    "criminal_damage": 0.12,
-    "theft": 0.18,
-    "public_order": 0.08,
-    "drugs": 0.10,
+    "violence_without_injury": 0.126,
+    "stalking_harassment": 0.145,
+    "asb": 0.211,
+    "criminal_damage": 0.109,
+    "theft": 0.164,
+    "public_order": 0.156,
+    "drugs": 0.076,
 }
-VICTIM_ONLY_TYPES = {"theft": 0.45, "asb": 0.25, "criminal_damage": 0.15, "violence_without_injury": 0.15}
+VICTIM_ONLY_TYPES = {
+    "theft": 0.42,
+    "asb": 0.252,
+    "criminal_damage": 0.147,
+    "violence_without_injury": 0.084,
+    "stalking_harassment": 0.098,
+}
 # Offence types that have a victim drawn from the perpetrator's small area.
 TYPES_WITH_VICTIM = ("violence_with_injury", "violence_without_injury", "sexual_offence", "stalking_harassment")
 
 # Probability that a true incident is recorded, before area and group policing intensity.
 RECORDING_BASE = {
-    "domestic_abuse": 0.40,
+    "domestic_abuse": 0.19,
     "violence_with_injury": 0.55,
     "violence_without_injury": 0.35,
     "sexual_offence": 0.30,
@@ -125,19 +131,19 @@ ARRIVAL_UNITS = (0.5, 0.3, 0.2)  # newcomers: single adults, couples, couples wi
 class Dynamics:
     """Coefficients of the latent, time-varying propensities (log monthly hazards)."""
 
-    offending_intercept: float = -6.15
+    offending_intercept: float = -5.25
     offending_ace: float = 0.30
     offending_male: float = 0.8
     offending_deprivation: float = 0.30
     offending_sd: float = 1.0
     offending_age_peak: float = 20.0
-    domestic_intercept: float = -5.5
+    domestic_intercept: float = -5.72
     domestic_ace: float = 0.25
     domestic_male: float = 1.3
     domestic_deprivation: float = 0.20
     domestic_sd: float = 0.9
     domestic_offending_link: float = 0.35  # shared component with general offending
-    victim_intercept: float = -5.2
+    victim_intercept: float = -4.12
     victim_ace: float = 0.20
     victim_deprivation: float = 0.30
     victim_sd: float = 0.7
@@ -172,7 +178,7 @@ class WorldConfig:
 
     people: int = 100_000
     seed: int = 42
-    start: date = date(2019, 1, 1)
+    start: date = date(2017, 1, 1)
     end: date = date(2025, 12, 31)
     people_per_area: int = 1_600
     dynamics: Dynamics = Dynamics()

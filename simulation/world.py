@@ -24,6 +24,7 @@ from riskloop.simulation.dynamics import (
     eligible,
     simulate_month,
     start_programme,
+    warm_up,
 )
 from riskloop.simulation.parameters import PROGRAMME_TIER, PROGRAMMES, WorldConfig
 from riskloop.simulation.population import ETHNICITY_NAMES, Areas, Population, build_areas, build_population
@@ -147,6 +148,7 @@ def simulate(
     areas = build_areas(config, rng)
     people = build_population(config, areas, rng)
     state = State.initial(len(people), config.dynamics, rng)
+    warm_up(people, state, np.datetime64(config.start, "D"), config.dynamics, config.seed)
     sim = Simulation(config, areas, people, state, Events(), Interventions(), 0)
     total = len(month_starts(config))
     _run(sim, total if until_month is None else min(until_month, total), None, progress)

@@ -15,7 +15,14 @@ from riskloop.artifacts.dataset import read_dataset
 from riskloop.features.catalogue import DEFAULT_WINDOWS, build_catalogue
 from riskloop.features.families import FAMILIES, Layout, families_of
 from riskloop.features.families.household import Household
-from riskloop.features.snapshot import ID_COLUMNS, PreparedData, SnapshotConfig, build_snapshot, cohort_at
+from riskloop.features.snapshot import (
+    ID_COLUMNS,
+    PreparedData,
+    SnapshotConfig,
+    build_snapshot,
+    cohort_at,
+    short_history,
+)
 from riskloop.features.validate import Dataset, validate_tables
 from tests.conftest import TODAY
 
@@ -104,10 +111,19 @@ def test_cohorts_a_year_apart_do_not_differ_by_the_extracts_age():
         valid, _, report = validate_tables({k: v.astype(str) for k, v in tables.items()}, TODAY)
         data = Dataset(**valid, fingerprint="start", end=date(2025, 12, 31), report=report)
         frame = build_snapshot(PreparedData.from_dataset(data), t, SnapshotConfig())
-        features = [s.name for s in build_catalogue(()) if not s.family.startswith(("age", "area", "local", "deprivation"))]
+        features = [
+            s.name for s in build_catalogue(()) if not s.family.startswith(("age", "area", "local", "deprivation"))
+        ]
         rows.append(frame[features].iloc[0])
     pd.testing.assert_series_equal(rows[0], rows[1], check_names=False)
     assert rows[0]["days_since_first_incident"] == 1095
+
+
+def test_as_of_dates_whose_lookback_reaches_before_the_data_are_named():
+    prepared = PreparedData.from_dataset(household_dataset())  # first record 2019-06-01; +1,095 days: 2022-05-31
+    dates = [date(2022, 5, 31), date(2021, 1, 1), date(2022, 5, 30)]
+    assert short_history(prepared, dates, 1095) == [date(2021, 1, 1), date(2022, 5, 30)]
+    assert short_history(prepared, dates, 365) == []
 
 
 def test_time_decayed_sums_halve_every_180_days(snapshot):

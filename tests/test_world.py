@@ -7,10 +7,11 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.simulation import truth
-from riskloop.simulation.parameters import WorldConfig
+from riskloop.simulation.parameters import RECORDING_BASE, WorldConfig
 from riskloop.simulation.world import simulate, write_world
 from tests.conftest import TODAY
 
@@ -86,11 +87,16 @@ def test_recording_bias_is_planted_and_known(world_20k):
     """Recorded offending over-states the true rate for over-policed groups by the known factor."""
     true_incidents = pd.read_parquet(world_20k / "truth" / "incidents.parquet")
     factor = pd.read_parquet(world_20k / "truth" / "people.parquet").set_index("person_id")["recording_factor"]
-    offending = true_incidents[
-        true_incidents["role"].isin(["perpetrator", "suspect"]) & (true_incidents["type"] == "theft")
-    ]
-    recorded_share = offending.groupby(offending["person_id"].map(factor) > 1.2)["recorded"].mean()
-    assert recorded_share[True] / recorded_share[False] > 1.3
+    offending = true_incidents[true_incidents["role"].isin(["perpetrator", "suspect"])]
+    base = offending["type"].map(RECORDING_BASE)
+    expected = np.minimum(1.0, base * offending["person_id"].map(factor).to_numpy())
+    over_policed = offending["person_id"].map(factor) > 1.2
+    observed = offending.groupby(over_policed)["recorded"].mean()
+    planted = expected.groupby(over_policed).mean() / base.groupby(over_policed).mean()
+    assert planted[True] / planted[False] > 1.3
+    assert observed[True] / observed[False] == pytest.approx(
+        expected.groupby(over_policed).mean()[True] / expected.groupby(over_policed).mean()[False], rel=0.05
+    )
 
 
 def test_referrals_are_confounded_by_recent_harm(world_20k):

@@ -63,7 +63,9 @@ class History(FeatureFamily):
         weight = np.exp2(-age_days / self.half_life)
         decayed: dict[str, np.ndarray] = {}
         for who, mask in (("offending", OFFENDING[roles]), ("victim", roles == VICTIM)):
-            decayed[decayed_feature(f"{who}_count", self.half_life)] = np.bincount(c.pos[mask], weight[mask], minlength=n)
+            decayed[decayed_feature(f"{who}_count", self.half_life)] = np.bincount(
+                c.pos[mask], weight[mask], minlength=n
+            )
             decayed[decayed_feature(f"{who}_harm", self.half_life)] = np.bincount(
                 c.pos[mask], (weight * harm)[mask], minlength=n
             )

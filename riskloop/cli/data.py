@@ -25,7 +25,7 @@ def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="folder to write the data set to")],
     people: Annotated[int, typer.Option(help="number of people (3,100,000 is full Wales)")] = 100_000,
     seed: Annotated[int, typer.Option(help="random seed: same seed, byte-identical tables")] = 42,
-    start: Annotated[datetime, typer.Option(formats=DATE, help="first day of the world")] = datetime(2019, 1, 1),
+    start: Annotated[datetime, typer.Option(formats=DATE, help="first day of the world")] = datetime(2017, 1, 1),
     end: Annotated[datetime, typer.Option(formats=DATE, help="last day of the world")] = datetime(2025, 12, 31),
 ) -> None:
     """Generate the synthetic Wales-like world (contract tables + truth/ apart)."""

@@ -21,7 +21,7 @@ class GenerateJob:
     out: Path
     people: int = 100_000
     seed: int = 42
-    start: date = date(2019, 1, 1)
+    start: date = date(2017, 1, 1)
     end: date = date(2025, 12, 31)
 
 

@@ -25,7 +25,7 @@ from riskloop.jobs.model import AuditJob, ExplainJob, TrainJob, audit, explain, 
 from riskloop.jobs.score import ScoreJob, score
 from riskloop.models.fairness import BIAS_FLAG
 
-WORLD_START, WORLD_END = date(2019, 1, 1), date(2025, 12, 31)
+WORLD_START, WORLD_END = date(2017, 1, 1), date(2025, 12, 31)
 LATEST = date(2025, 7, 1)  # the lists' date: the world's last half-year
 AUDITED = date(2024, 7, 1)  # the audit's date: its labels have closed
 
