@@ -1,6 +1,6 @@
 """The learning loop against the synthetic world's truth (issue 14's acceptance figures).
 
-coverage  For each seed: a world run to 2024-01-01; in the cohort then, each programme gets people by a
+coverage  [SEEDS PEOPLE FIRST_SEED] For each seed (FIRST_SEED, 0 by default, onwards): a world run to 2024-01-01; in the cohort then, each programme gets people by a
           referral rule that follows recorded harm (confounded, with overlap); the world's next year is
           run with those places and again without them (common random numbers), so each person's effect
           on the recorded escalation label is known. The doubly robust estimate of the effect on the
@@ -134,10 +134,10 @@ def coverage_seed(seed: int, people: int) -> list[dict]:
     return rows
 
 
-def coverage(seeds: int, people: int) -> None:
+def coverage(seeds: int, people: int, first_seed: int = 0) -> None:
     t0 = now()
     rows = []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         rows += coverage_seed(seed, people)
         print(f"seed {seed}: {now() - t0:.0f} s", flush=True)
     frame = pd.DataFrame(rows)
@@ -151,7 +151,10 @@ def coverage(seeds: int, people: int) -> None:
         naive_bias=("naive", lambda s: (s - frame.loc[s.index, "truth"]).mean()),
         dr_ci_width=("dr_ci_high", lambda s: (s - frame.loc[s.index, "dr_ci_low"]).mean()),
     )
-    print(f"doubly robust effect on the treated vs the truth, {seeds} seeds x {people:,} people, as of {AS_OF}:")
+    print(
+        f"doubly robust effect on the treated vs the truth, {seeds} seeds ({first_seed}..{first_seed + seeds - 1}) "
+        f"x {people:,} people, as of {AS_OF}:"
+    )
     print(summary.round(4).to_string())
     print(f"overall coverage {frame['covered'].mean():.3f}; {now() - t0:.0f} s")
 
@@ -344,7 +347,9 @@ if __name__ == "__main__":
     words = sys.argv[2:]
     args = [float(a) for a in words[: 3 if mode in ("retraining", "same-data") else None]]
     if mode == "coverage":
-        coverage(int(args[0]) if args else 20, int(args[1]) if len(args) > 1 else 20_000)
+        coverage(
+            int(args[0]) if args else 20, int(args[1]) if len(args) > 1 else 20_000, int(args[2]) if len(args) > 2 else 0
+        )
     elif mode in ("retraining", "same-data"):
         policies(
             *(int(a) for a in (args + [3, 20_000, 4][len(args) :])[:3]),

@@ -18,6 +18,7 @@ from riskloop.simulation.parameters import (
     EFFECT_MONTHS,
     HARM_BASE,
     HARM_SIGMA,
+    MISSING_SHARE,
     OTHER_OFFENCE_TYPES,
     PARTIAL_EFFECT,
     PROGRAMME_DAYS,
@@ -347,7 +348,7 @@ def simulate_month(
         events,
     )
     _, next_incident = _single_person_incidents(
-        np.exp(pop.subject_trait) * pop.present,
+        np.exp(pop.subject_trait) * np.where(age < 18, d.subject_child_factor, 1.0) * pop.present,
         "subject",
         "subject",
         lambda person, u: _concern_types(age[person], u),
@@ -401,15 +402,15 @@ def _day_offsets(u: np.ndarray, span: int) -> np.ndarray:
 
 
 def _concern_types(age: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Child concern for children, missing person for the young, mental health concern for adults."""
+    """Child concern under 12; from 12 to 17 mostly missing from home or care, else a child concern;
+    adults mostly a mental health concern, sometimes missing (simulation.calibration: missing people)."""
     return np.select(
-        [age < 12, age < 18, age < 26],
+        [age < 12, age < 18],
         [
             TYPE_CODE["child_concern"],
-            np.where(u < 0.5, TYPE_CODE["child_concern"], TYPE_CODE["missing_person"]),
-            np.where(u < 0.3, TYPE_CODE["missing_person"], TYPE_CODE["mental_health_concern"]),
+            np.where(u < MISSING_SHARE["child"], TYPE_CODE["missing_person"], TYPE_CODE["child_concern"]),
         ],
-        TYPE_CODE["mental_health_concern"],
+        np.where(u < MISSING_SHARE["adult"], TYPE_CODE["missing_person"], TYPE_CODE["mental_health_concern"]),
     ).astype(np.int8)
 
 

@@ -73,22 +73,25 @@ HARM_SIGMA = 0.5
 SEVERE_TYPES = {"violence_with_injury": 0.586, "sexual_offence": 0.414}
 OTHER_OFFENCE_TYPES = {
     "violence_without_injury": 0.126,
-    "stalking_harassment": 0.145,
+    "stalking_harassment": 0.196,
     "asb": 0.211,
     "criminal_damage": 0.109,
     "theft": 0.164,
-    "public_order": 0.156,
-    "drugs": 0.076,
+    "public_order": 0.18,
+    "drugs": 0.065,
 }
 VICTIM_ONLY_TYPES = {
     "theft": 0.42,
     "asb": 0.252,
     "criminal_damage": 0.147,
     "violence_without_injury": 0.084,
-    "stalking_harassment": 0.098,
+    "stalking_harassment": 0.132,
 }
 # Offence types that have a victim drawn from the perpetrator's small area.
 TYPES_WITH_VICTIM = ("violence_with_injury", "violence_without_injury", "sexual_offence", "stalking_harassment")
+
+#: Share of concerns about a person that are a missing-person report: of 12-17-year-olds, of adults.
+MISSING_SHARE = {"child": 0.55, "adult": 0.085}
 
 # Probability that a true incident is recorded, before area and group policing intensity.
 RECORDING_BASE = {
@@ -137,17 +140,18 @@ class Dynamics:
     offending_deprivation: float = 0.30
     offending_sd: float = 1.0
     offending_age_peak: float = 20.0
-    domestic_intercept: float = -5.72
+    domestic_intercept: float = -6.03
     domestic_ace: float = 0.25
     domestic_male: float = 1.3
     domestic_deprivation: float = 0.20
-    domestic_sd: float = 0.9
+    domestic_sd: float = 1.2
     domestic_offending_link: float = 0.35  # shared component with general offending
-    victim_intercept: float = -4.12
+    victim_intercept: float = -5.0
     victim_ace: float = 0.20
     victim_deprivation: float = 0.30
-    victim_sd: float = 0.7
-    subject_intercept: float = -6.5
+    victim_sd: float = 1.2
+    subject_intercept: float = -6.72
+    subject_child_factor: float = 3.1  # concerns about a child are this much more frequent than about an adult
     subject_ace: float = 0.30
     subject_sd: float = 0.8
     drift_autocorrelation: float = 0.92  # monthly AR(1) latent drift shared by the offending channels
@@ -158,7 +162,7 @@ class Dynamics:
     severe_intercept: float = -2.3  # logit of the severe share of offending
     severe_excitation: float = 0.45
     victim_excitation_decay: float = 0.8
-    victim_excitation_effect: float = 0.6  # repeat victimisation ...
+    victim_excitation_effect: float = 1.0  # repeat victimisation ...
     victim_excitation_saturation: float = 6.0  # ... up to this many recent victimisations
     # Soft ceilings on the monthly hazards (rate -> ceiling x (1 - exp(-rate / ceiling))): nobody offends,
     # abuses or is victimised without limit, so recorded histories keep a plausible tail (simulation.calibration).

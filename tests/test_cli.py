@@ -74,7 +74,7 @@ def test_features_and_splits(tiny_world, tmp_path):
     frame = pd.read_parquet(out)
     assert set(frame["as_of"].dt.date.astype(str)) == {"2023-01-01", "2025-06-01"}
     assert frame.loc[frame["as_of"] == "2025-06-01", "label"].isna().all()
-    assert len(pd.read_csv(tmp_path / "catalogue.csv")) == 190
+    assert len(pd.read_csv(tmp_path / "catalogue.csv")) == 186
     result = runner.invoke(app, ["splits", "--config", str(REPO / "experiments" / "escalation.yaml")])
     assert result.exit_code == 0 and "test-2024-07-01" in result.output
     bad = runner.invoke(

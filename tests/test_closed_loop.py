@@ -69,7 +69,8 @@ def test_places_are_offered_only_to_people_who_can_take_them():
     sim = simulate(WorldConfig(people=2_000, seed=5, end=date(2020, 12, 31)))
     can_start = lambda programme: sim.state.can_start(programme, sim.months)  # noqa: E731
     first = np.flatnonzero(can_start("drive") & sim.people.present)[::10]
-    extend(sim, 12, enrol=lambda s, m: Enrolment(first, "drive") if m == 24 else None)
+    month = sim.months
+    extend(sim, 12, enrol=lambda s, m: Enrolment(first, "drive") if m == month else None)
     assert not can_start("drive")[first].any() and can_start("iris")[first].any()
     offered = np.flatnonzero(can_start("drive") & sim.people.present)
     rows_before = sum(len(p) for p in sim.interventions.person)
