@@ -348,7 +348,9 @@ if __name__ == "__main__":
     args = [float(a) for a in words[: 3 if mode in ("retraining", "same-data") else None]]
     if mode == "coverage":
         coverage(
-            int(args[0]) if args else 20, int(args[1]) if len(args) > 1 else 20_000, int(args[2]) if len(args) > 2 else 0
+            int(args[0]) if args else 20,
+            int(args[1]) if len(args) > 1 else 20_000,
+            int(args[2]) if len(args) > 2 else 0,
         )
     elif mode in ("retraining", "same-data"):
         policies(

@@ -136,7 +136,9 @@ def test_audit_finds_the_planted_recording_bias_in_the_world(escalation_run, wor
     assert bias.loc[("deprivation_quintile", "1"), "relative"] > 1.15
     assert bias.loc[("ethnicity", "Black"), "recording_relative"] > 1.2
     # planted 1.5x against 1.1x; the model's own ratio for 75 Black people in a 20k world is too noisy to rank
-    assert bias.loc[("ethnicity", "Black"), "recording_relative"] > bias.loc[("ethnicity", "Asian"), "recording_relative"]
+    assert (
+        bias.loc[("ethnicity", "Black"), "recording_relative"] > bias.loc[("ethnicity", "Asian"), "recording_relative"]
+    )
     assert not bias.loc[("sex", "F"), "flagged"] and not bias.loc[("sex", "M"), "flagged"]
 
 
