@@ -155,6 +155,13 @@ TARGETS: tuple[Target, ...] = (
         "Ministry of Justice, Prolific offenders (2019, 2023); Cambridge Study: 7% of males, half of convictions",
     ),
     Target(
+        "female_offending_share",
+        "share of recorded offending involvements by women and girls",
+        "15.9%: almost 114,000 of about 717,000 arrests (YE Mar 2024)",
+        *_band(0.159),
+        "Home Office, Police powers and procedures YE Mar 2024, as reported by right360.news (27 Sep 2024)",
+    ),
+    Target(
         "asb_per_1000",
         "anti-social behaviour incidents recorded by police per 1,000 residents a year",
         "about 21 in Wales (5,500 a month, March 2020); about 17 in England and Wales (YE Mar 2024)",
@@ -302,6 +309,9 @@ def measure(world: Path) -> dict[str, float]:
     }
     figures.update(_victimisation(people, true, present, years))
     figures.update(_offending_concentration(recorded, years))
+    offending = recorded[recorded["role"].isin(OFFENDING_ROLES)]
+    sex = pd.read_parquet(world / "people.parquet", columns=["person_id", "sex"]).set_index("person_id")["sex"]
+    figures["female_offending_share"] = float((offending["person_id"].map(sex) == "F").mean())
     return figures
 
 

@@ -25,6 +25,7 @@ from riskloop.simulation.parameters import (
     PROGRAMMES,
     RECORDING_BASE,
     SEVERE_TYPES,
+    SEXUAL_SHARE_OF_SEVERE,
     SUSPECT_SHARE,
     TYPE_CODE,
     TYPES_WITH_VICTIM,
@@ -157,6 +158,7 @@ class OffendingHazards:
     offending: np.ndarray  # monthly expected true offences (non-domestic)
     domestic: np.ndarray  # monthly expected true domestic abuse perpetrations
     severe_share: np.ndarray
+    sexual_share: np.ndarray  # of the severe offences, the share that are sexual offences
 
 
 def saturate(rate: np.ndarray, ceiling: float) -> np.ndarray:
@@ -179,7 +181,8 @@ def offending_hazards(pop: Population, state: State, month: int, day: np.datetim
     offending = offending * offending_multiplier(state, month) * pop.present
     domestic = domestic * domestic_multiplier(pop, state, month) * (pop.present & (pop.partner >= 0))
     severe = expit(d.severe_intercept + d.severe_excitation * recent_harm)
-    return OffendingHazards(offending, domestic, severe)
+    sexual = np.where(pop.male, SEXUAL_SHARE_OF_SEVERE["male"], SEXUAL_SHARE_OF_SEVERE["female"])
+    return OffendingHazards(offending, domestic, severe, sexual)
 
 
 def _choose(names_weights: dict[str, float], u: np.ndarray) -> np.ndarray:
@@ -226,7 +229,9 @@ def draw_offending(hz: OffendingHazards, recording: np.ndarray, streams: Streams
     off_key = within_index(off_person)
     severe = streams.uniform("off_severe", off_person, off_key) < hz.severe_share[off_person]
     type_u = streams.uniform("off_type", off_person, off_key)
-    off_type = np.where(severe, _choose(SEVERE_TYPES, type_u), _choose(OTHER_OFFENCE_TYPES, type_u))
+    violent, sexual = (TYPE_CODE[t] for t in SEVERE_TYPES)
+    severe_type = np.where(type_u < hz.sexual_share[off_person], sexual, violent).astype(np.int8)
+    off_type = np.where(severe, severe_type, _choose(OTHER_OFFENCE_TYPES, type_u))
     person = np.concatenate([off_person, da_person])
     key = np.concatenate([off_key, DOMESTIC_KEY + within_index(da_person)])
     types = np.concatenate([off_type, np.full(len(da_person), TYPE_CODE["domestic_abuse"], np.int8)])
@@ -252,9 +257,11 @@ def label_event_rate(hz: OffendingHazards, recording: np.ndarray, threshold: flo
             rate += weight / total * p_high * np.minimum(1.0, RECORDING_BASE[name] * recording)
         return rate
 
-    q_offending = hz.severe_share * recorded_high_harm(SEVERE_TYPES, True) + (1 - hz.severe_share) * recorded_high_harm(
-        OTHER_OFFENCE_TYPES, False
+    violent, sexual = SEVERE_TYPES
+    q_severe = hz.sexual_share * recorded_high_harm({sexual: 1.0}, True) + (1 - hz.sexual_share) * recorded_high_harm(
+        {violent: 1.0}, True
     )
+    q_offending = hz.severe_share * q_severe + (1 - hz.severe_share) * recorded_high_harm(OTHER_OFFENCE_TYPES, False)
     q_domestic = recorded_high_harm({"domestic_abuse": 1.0}, False)
     return hz.offending * q_offending + hz.domestic * q_domestic
 

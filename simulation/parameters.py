@@ -70,7 +70,10 @@ HARM_SIGMA = 0.5
 
 # Offending channel: a severe share (violence with injury, sexual offence) that grows with recent
 # harm (escalation of severity), the rest split over the other offence types.
-SEVERE_TYPES = {"violence_with_injury": 0.586, "sexual_offence": 0.414}
+SEVERE_TYPES = ("violence_with_injury", "sexual_offence")
+#: The share of a person's severe offences that are sexual offences, by sex: women are about 2% of those
+#: arrested for sexual offences, so a woman's severe offence is nearly always violence with injury.
+SEXUAL_SHARE_OF_SEVERE = {"male": 0.45, "female": 0.02}
 OTHER_OFFENCE_TYPES = {
     "violence_without_injury": 0.126,
     "stalking_harassment": 0.196,
@@ -134,9 +137,9 @@ ARRIVAL_UNITS = (0.5, 0.3, 0.2)  # newcomers: single adults, couples, couples wi
 class Dynamics:
     """Coefficients of the latent, time-varying propensities (log monthly hazards)."""
 
-    offending_intercept: float = -5.25
+    offending_intercept: float = -5.81
     offending_ace: float = 0.30
-    offending_male: float = 0.8
+    offending_male: float = 1.5
     offending_deprivation: float = 0.30
     offending_sd: float = 1.0
     offending_age_peak: float = 20.0
