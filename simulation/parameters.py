@@ -98,7 +98,7 @@ MISSING_SHARE = {"child": 0.55, "adult": 0.085}
 
 # Probability that a true incident is recorded, before area and group policing intensity.
 RECORDING_BASE = {
-    "domestic_abuse": 0.19,
+    "domestic_abuse": 0.17,
     "violence_with_injury": 0.55,
     "violence_without_injury": 0.35,
     "sexual_offence": 0.30,
@@ -149,7 +149,7 @@ class Dynamics:
     domestic_deprivation: float = 0.20
     domestic_sd: float = 1.2
     domestic_offending_link: float = 0.35  # shared component with general offending
-    victim_intercept: float = -5.0
+    victim_intercept: float = -4.9
     victim_ace: float = 0.20
     victim_deprivation: float = 0.30
     victim_sd: float = 1.2
