@@ -1,4 +1,4 @@
-"""Reports written by a job: the fairness audit (`fairness_audit.html` and its disparities under the
+"""Reports written by a job: the transparency record, the fairness audit (`fairness_audit.html` and its disparities under the
 disclosure rule, with any rejected rows of an audited table), the explainability report, and the
 dashboard's static site (its pages, and copies of the reports it links to in `reports/`)."""
 
@@ -13,6 +13,7 @@ from riskloop.features.io import atomic_folder, write_csv_atomic, write_text_ato
 
 AUDIT_REPORT = "fairness_audit.html"
 EXPLAIN_REPORT = "explainability.html"
+TRANSPARENCY_RECORD = "transparency_record"  # .html, .csv and .json
 
 
 def write_audit(folder: Path, html: str, disparities: pd.DataFrame, rejected: pd.DataFrame | None = None) -> Path:
@@ -29,6 +30,13 @@ def write_explainability(folder: Path, html: str) -> Path:
     path = Path(folder) / EXPLAIN_REPORT
     write_text_atomic(html, path)
     return path
+
+
+def write_transparency(folder: Path, html: str, csv: str, json: str) -> Path:
+    """The transparency record in its three forms, each written atomically; returns the HTML page's path."""
+    for suffix, text in (("csv", csv), ("json", json), ("html", html)):
+        write_text_atomic(text, Path(folder) / f"{TRANSPARENCY_RECORD}.{suffix}")
+    return Path(folder) / f"{TRANSPARENCY_RECORD}.html"
 
 
 def write_site(out: Path, pages: dict[str, str], reports: list[Path]) -> None:

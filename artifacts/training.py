@@ -5,6 +5,7 @@ the caller renames into place once the model is registered); `read_training` rea
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +14,14 @@ import pandas as pd
 
 from riskloop.features.io import DataError, write_text_atomic
 from riskloop.models.contract import ContractError, ModelContract
+from riskloop.models.evidence import GateEvidence, evidence_json
 
 CONTRACT = "contract.json"
 METRICS = "metrics.json"
 SPLIT_METRICS = "split_metrics.csv"
 MODEL_CARD = "model_card.html"
 FAIRNESS_REPORT = "fairness_report.html"
+EVIDENCE = "gate_evidence.json"  # the promotion gate's evidence: written once the model version is known
 
 
 @dataclass(frozen=True)
@@ -104,3 +107,11 @@ def read_training(folder: Path) -> Trained:
         raise DataError(f"{folder / CONTRACT}: {exc}") from exc
     metrics = json.loads((folder / METRICS).read_text())
     return Trained(folder, contract, metrics, pd.read_csv(folder / SPLIT_METRICS))
+
+
+def write_evidence(folder: Path, evidence: GateEvidence) -> tuple[Path, str]:
+    """Write the gate's evidence into a training folder; return its path and the sha256 of its bytes."""
+    text = evidence_json(evidence)
+    path = Path(folder) / EVIDENCE
+    write_text_atomic(text, path)
+    return path, hashlib.sha256(text.encode()).hexdigest()

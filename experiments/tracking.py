@@ -7,7 +7,6 @@ reason instead), group sizes in fairness tables under the disclosure rule of `re
 from __future__ import annotations
 
 import hashlib
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +20,16 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from riskloop.artifacts.learning import SHAREABLE, LearningSummary
-from riskloop.artifacts.training import METRICS, MODEL_CARD, TrainingOutputs, write_training
+from riskloop.artifacts.training import METRICS, MODEL_CARD, TrainingOutputs, write_evidence, write_training
 from riskloop.experiments.config import ExperimentConfig
 from riskloop.experiments.orphans import mark_orphaned_runs, process_tags
 from riskloop.experiments.pyfunc import MitigatedModel, RiskModel
-from riskloop.experiments.registry import PROMOTION_METRICS
+from riskloop.experiments.registry import EVIDENCE_DIGEST
 from riskloop.experiments.store import experiment_id
 from riskloop.features.catalogue import catalogue_frame
 from riskloop.features.io import atomic_folder
 from riskloop.models.contract import riskloop_version
+from riskloop.models.evidence import PROMOTION_METRICS, GateEvidence, ModelIdentity, gate_evidence, own_gate
 from riskloop.pipelines.data import ModelData
 from riskloop.pipelines.train import TrainResult
 from riskloop.reports.disclosure import protect
@@ -83,8 +83,8 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
     mark_orphaned_runs(experiment)
     out_dir = Path(out_dir)
     with atomic_folder(out_dir) as folder:
-        run_id, version = _log_run(config, data, result, folder, experiment)
-        _tag_version(config, data, result, run_id, version)
+        run_id, version, evidence = _log_run(config, data, result, folder, experiment)
+        _tag_version(config, data, result, evidence, version)
     client = MlflowClient()
     try:
         previous = str(client.get_model_version_by_alias(config.registered_model, "challenger").version)
@@ -111,8 +111,9 @@ def dataset_schema_rows(frame: pd.DataFrame, head: int = 1_000) -> pd.DataFrame:
 
 def _log_run(
     config: ExperimentConfig, data: ModelData, result: TrainResult, folder: Path, experiment: str
-) -> tuple[str, str]:
-    """The training run with its child runs, artifacts and registered model: (run id, model version)."""
+) -> tuple[str, str, Evidence]:
+    """The training run with its child runs, artifacts, registered model and the gate's evidence
+    (written once the version is known, its sha256 an immutable run parameter): (run id, version, evidence)."""
     contract = result.scorer.contract
     protected_features = ",".join(contract.protected_as_features) or "none"
     tags = {
@@ -189,28 +190,72 @@ def _log_run(
                     ),
                 )
         mlflow.log_metric("fairness_gate_failures", len(result.fairness.gate_reasons()))
-    return parent.info.run_id, str(info.registered_model_version)
+        version = str(info.registered_model_version)
+        evidence = training_evidence(
+            data,
+            result,
+            ModelIdentity(
+                registered_model=config.registered_model,
+                version=version,
+                run_id=parent.info.run_id,
+                model_group=result.selected.name,
+                data_fingerprint=data.fingerprint,
+                config_hash=result.scorer.contract.config_hash,
+                riskloop_version=result.scorer.contract.riskloop_version,
+            ),
+        )
+        path, digest = write_evidence(folder, evidence)
+        mlflow.log_artifact(str(path))
+        mlflow.log_param(EVIDENCE_DIGEST, digest)
+    return parent.info.run_id, version, Evidence(evidence, digest)
 
 
-def _tag_version(config: ExperimentConfig, data: ModelData, result: TrainResult, run_id: str, version: str) -> None:
-    """What the promotion gates read, on the registered version."""
-    gate = result.fairness.gate_reasons()
+@dataclass(frozen=True)
+class Evidence:
+    """The gate's evidence of a training run and the sha256 of its logged bytes."""
+
+    content: GateEvidence
+    sha256: str
+
+
+def latest_split_metrics(data: ModelData, result: TrainResult) -> dict[str, float]:
+    """The selected model group's test metrics on the latest temporal split (what promotion compares)."""
     latest = result.split_metrics[
         (result.split_metrics["group"] == result.selected.name)
         & (result.split_metrics["split"] == data.splits[-1].name)
     ].iloc[0]
+    return {m: float(latest[m]) for m in PROMOTION_METRICS}
+
+
+def training_evidence(data: ModelData, result: TrainResult, model: ModelIdentity) -> GateEvidence:
+    return gate_evidence(
+        result.fairness,
+        model,
+        result.scorer.contract.test_window,
+        data.splits[-1].name,
+        latest_split_metrics(data, result),
+        result.final_metrics,
+    )
+
+
+def _tag_version(
+    config: ExperimentConfig, data: ModelData, result: TrainResult, evidence: Evidence, version: str
+) -> None:
+    """A human-readable summary on the registered version, and the evidence's digest. Promotion reads the
+    evidence itself (`riskloop.experiments.registry`), never these tags' verdicts."""
+    content = evidence.content
+    reasons = own_gate(content)
     client = MlflowClient()
     for key, value in {
+        EVIDENCE_DIGEST: evidence.sha256,
         "data_fingerprint": data.fingerprint,
         "model_group": result.selected.name,
-        "fairness_gate": "fail" if gate else "pass",
-        "fairness_reasons": "\n".join(gate)[:4900] or "none",
-        "latest_split": data.splits[-1].name,
-        **{f"latest_{m}": f"{latest[m]:.6f}" for m in PROMOTION_METRICS},
+        "fairness_gate": "fail" if reasons else "pass",
+        "fairness_reasons": "\n".join(reasons)[:4900] or "none",
+        "latest_split": content.latest_split,
+        **{f"latest_{m}": f"{v:.6f}" for m, v in content.latest_metrics.items()},
         "protected_as_features": ",".join(result.scorer.contract.protected_as_features) or "none",
-        "group_auc": json.dumps(result.fairness.group_auc(), sort_keys=True),
-        "auc_tolerance": config.fairness.auc_tolerance,
-        "run_id": run_id,
+        "run_id": content.model.run_id,
     }.items():
         client.set_model_version_tag(config.registered_model, version, key, str(value))
 

@@ -151,26 +151,27 @@ class FairnessAudit:
     def error_failures(self) -> pd.DataFrame:
         return self.errors[self.errors["status"] == "fail"]
 
-    def group_auc(self) -> dict[str, float]:
-        """AUC of every group large enough to judge, keyed 'characteristic=group' (for the champion gate)."""
-        r = self.ranking
-        judged = r[(r["n"] >= self.config.min_group_size) & (r["events"] >= self.config.min_events) & r["auc"].notna()]
-        return {f"{c}={g}": float(a) for c, g, a in zip(judged["characteristic"], judged["group"], judged["auc"])}
-
     def gate_reasons(self) -> list[str]:
         """Why this model must not be promoted (empty when the fairness gate passes)."""
-        low, high = 1 / (1 + self.config.calibration_tolerance), 1 + self.config.calibration_tolerance
-        reasons = [
-            f"calibration for {r.characteristic}={r.group} ({'among the selected' if r.scope == 'selected' else 'overall'}): "
-            f"observed/expected {r.ratio:.2f} (95% CI {r.ci_low:.2f}-{r.ci_high:.2f}) outside {low:.2f}-{high:.2f}"
-            for r in self.calibration_failures().itertuples()
-        ]
-        reasons += [
-            f"{r.metric} for {r.characteristic}={r.group} is {r.excess:.2f}x what its own risks imply, relative "
-            f"to {r.reference} (95% CI {r.excess_ci_low:.2f}-{r.excess_ci_high:.2f}), above {self.config.band[1]}"
-            for r in self.error_failures().itertuples()
-        ]
-        return reasons
+        return gate_reasons(self.calibration, self.errors, self.config)
+
+
+def gate_reasons(calibration: pd.DataFrame, errors: pd.DataFrame, config: AuditConfig) -> list[str]:
+    """The failed gate checks in words, each with the counts its figures come from."""
+    low, high = 1 / (1 + config.calibration_tolerance), 1 + config.calibration_tolerance
+    reasons = [
+        f"calibration for {r.characteristic}={r.group} ({'among the selected' if r.scope == 'selected' else 'overall'}): "
+        f"{r.observed_events} observed / {r.expected_events:.1f} expected = {r.ratio:.2f} "
+        f"(95% CI {r.ci_low:.2f}-{r.ci_high:.2f}) outside {low:.2f}-{high:.2f}"
+        for r in calibration[calibration["status"] == "fail"].itertuples()
+    ]
+    reasons += [
+        f"{r.metric} for {r.characteristic}={r.group}: {r.errors} of {r.events} = {r.rate:.3f} where its own "
+        f"risks imply {r.implied_rate:.3f}; relative to {r.reference}'s, {r.excess:.2f}x what its own risks imply "
+        f"(95% CI {r.excess_ci_low:.2f}-{r.excess_ci_high:.2f}), above {config.band[1]}"
+        for r in errors[errors["status"] == "fail"].itertuples()
+    ]
+    return reasons
 
 
 def gate_settings(config: AuditConfig) -> GateSettings:

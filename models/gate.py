@@ -84,31 +84,43 @@ def calibration_by_group(
 ) -> pd.DataFrame:
     """Observed / expected events per group, overall and among the selected, with Poisson intervals."""
     rows = []
-    band = (1 / (1 + settings.calibration_tolerance), 1 + settings.calibration_tolerance)
     for group in sorted(pd.unique(groups)):
         member = groups == group
         for scope, mask in (("all", member), ("selected", member & selected)):
-            observed, expected = float(y[mask].sum()), float(risk[mask].sum())
-            low, high = map(float, poisson_interval(observed))
-            ratio = observed / expected if expected > 0 else float("nan")
-            judged = member.sum() >= settings.min_group_size and expected >= settings.min_events and observed > 0
             rows.append(
                 {
                     "group": group,
                     "scope": scope,
+                    "group_n": int(member.sum()),
                     "n": int(mask.sum()),
-                    "observed_events": int(observed),
-                    "expected_events": expected,
-                    "ratio": ratio,
-                    "ci_low": low / expected if expected > 0 else float("nan"),
-                    "ci_high": high / expected if expected > 0 else float("nan"),
-                    "too_few": not judged,
-                    "status": _status(
-                        low / expected if expected else np.nan, high / expected if expected else np.nan, *band, judged
-                    ),
+                    "observed_events": int(y[mask].sum()),
+                    "expected_events": float(risk[mask].sum()),
                 }
             )
-    return pd.DataFrame(rows)
+    return judge_calibration(pd.DataFrame(rows), settings)
+
+
+def judge_calibration(counts: pd.DataFrame, settings: GateSettings) -> pd.DataFrame:
+    """The calibration verdict of each row from its counts alone (`group_n`, the group's size; `n`;
+    `observed_events`; `expected_events`): what the audit computes and what promotion recomputes."""
+    table = counts.copy()
+    observed = table["observed_events"].to_numpy(float)
+    expected = table["expected_events"].to_numpy(float)
+    low, high = poisson_interval(observed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        positive = expected > 0
+        table["ratio"] = np.where(positive, observed / expected, np.nan)
+        table["ci_low"] = np.where(positive, low / expected, np.nan)
+        table["ci_high"] = np.where(positive, high / expected, np.nan)
+    judged = (
+        (table["group_n"] >= settings.min_group_size) & (expected >= settings.min_events) & (observed > 0)
+    ).to_numpy()
+    band = (1 / (1 + settings.calibration_tolerance), 1 + settings.calibration_tolerance)
+    table["too_few"] = ~judged
+    table["status"] = [
+        _status(lo, hi, *band, bool(ok)) for lo, hi, ok in zip(table["ci_low"], table["ci_high"], judged)
+    ]
+    return table
 
 
 def ranking_by_group(y: np.ndarray, risk: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
@@ -140,27 +152,32 @@ def harmful_error_excess(
         else:  # false positive rate: of those who did not escalate, the share selected
             errors, base = (1 - y[member & selected]).sum(), (1 - y[member]).sum()
             implied = (1 - risk[member & selected]).sum() / max((1 - risk[member]).sum(), 1e-12)
-        low, high = wilson(errors, base)
         rows.append(
             {
                 "group": group,
                 "n": int(member.sum()),
                 "errors": int(errors),
                 "events": int(base),
-                "rate": errors / base if base else float("nan"),
-                "rate_ci_low": float(low),
-                "rate_ci_high": float(high),
                 "implied_rate": float(implied),
             }
         )
-    table = pd.DataFrame(rows).set_index("group")
+    return judge_errors(pd.DataFrame(rows), reference, settings)
+
+
+def judge_errors(counts: pd.DataFrame, reference: str, settings: GateSettings) -> pd.DataFrame:
+    """The harmful-error verdict of each group from its counts alone (`n`, `errors`, `events`,
+    `implied_rate`) against the `reference` group's: what the audit computes and promotion recomputes."""
+    table = counts.set_index("group")
+    low, high = wilson(table["errors"].to_numpy(), table["events"].to_numpy())
     with np.errstate(divide="ignore", invalid="ignore"):
+        table["rate"] = table["errors"] / table["events"].where(table["events"] > 0)
+        table["rate_ci_low"], table["rate_ci_high"] = low, high
         excess = table["rate"] / table["implied_rate"]
         ref = excess.get(reference, np.nan)
         table["excess"] = excess / ref
         table["excess_ci_low"] = table["rate_ci_low"] / table["implied_rate"] / ref
         table["excess_ci_high"] = table["rate_ci_high"] / table["implied_rate"] / ref
-    table["metric"] = "false negative rate" if missed else "false positive rate"
+    table["metric"] = "false negative rate" if settings.use == "assistive" else "false positive rate"
     table["reference"] = reference
     judged = (
         (table["errors"] > 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -88,14 +90,30 @@ def test_zero_events_or_tiny_groups_are_inconclusive_never_fail():
     assert not pd.isna(calibration.loc[calibration["group"] == "A", "ratio"]).any()
 
 
-def test_the_audit_reports_the_group_auc_that_promotion_compares():
+def test_promotion_compares_the_ranking_within_each_group_from_the_evidence():
+    from riskloop.models.evidence import ModelIdentity, decide, gate_evidence, group_auc
     from riskloop.models.fairness import AuditConfig, audit
 
     y, p, groups = world(60_000)
     noisy = np.where(groups == "F", expit(np.log(p / (1 - p)) + np.random.default_rng(2).normal(0, 1.5, len(p))), p)
     frame = pd.DataFrame({"sex": groups})
+    metrics = {"roc_auc": 0.8, "average_precision": 0.2}
     champion, challenger = (
-        audit(y, r, frame, ["sex"], AuditConfig(bootstrap=100, intersections=()), 0.05).group_auc() for r in (p, noisy)
+        gate_evidence(
+            audit(y, r, frame, ["sex"], AuditConfig(bootstrap=100, intersections=()), 0.05),
+            ModelIdentity("m", version, f"run{version}", "lightgbm", "fp", "hash", "0"),
+            (date(2024, 1, 1), date(2024, 6, 1)),
+            "split-3",
+            metrics,
+            {"test_roc_auc": 0.8},
+        )
+        for version, r in (("1", p), ("2", noisy))
     )
-    assert challenger["sex=F"] < champion["sex=F"] - AuditConfig().auc_tolerance
-    assert challenger["sex=M"] == pytest.approx(champion["sex=M"])
+    new, old = group_auc(challenger), group_auc(champion)
+    assert new["sex=F"] < old["sex=F"] - AuditConfig().auc_tolerance
+    assert new["sex=M"] == pytest.approx(old["sex=M"])
+    assert [r for r in decide(challenger, champion) if "ROC AUC" in r] == [
+        f"fairness: ROC AUC within sex=F: challenger v2 {new['sex=F']:.3f} < champion v1 {old['sex=F']:.3f} "
+        "by more than 0.02"
+    ]
+    assert not [r for r in decide(champion, challenger) if "ROC AUC" in r]

@@ -22,6 +22,8 @@ commands: list[Callable[..., None]] = [
     data.splits,
     model.train,
     model.promote,
+    model.governance,
+    model.transparency,
     model.explain,
     model.audit,
     score.score,

@@ -65,13 +65,15 @@ def promote(
     model: Annotated[str, typer.Option(help="registered model name, e.g. riskloop-escalation")] = "riskloop-escalation",
     force: Annotated[bool, typer.Option(help="override the gates (needs --reason)")] = False,
     reason: Annotated[str | None, typer.Option(help="why the gates are overridden (logged to the registry)")] = None,
+    by: Annotated[str | None, typer.Option(help="who decides (recorded; default: $USER)")] = None,
 ) -> None:
-    """Make the challenger the champion, if it passes the promotion gates."""
+    """Make the challenger the champion if the gates, recomputed from the verified evidence of challenger and
+    champion, pass. Every attempt is recorded (`riskloop governance`)."""
     from riskloop.experiments.registry import PromotionRefused
     from riskloop.experiments.registry import promote as promote_model
 
     try:
-        version = promote_model(model, force=force, reason=reason)
+        promotion = promote_model(model, force=force, reason=reason, by=by)
     except PromotionRefused as refused:
         table = Table(title=f"promotion of {model} refused")
         table.add_column("reason")
@@ -81,7 +83,53 @@ def promote(
         raise typer.Exit(1) from None
     except ValueError as exc:
         fatal(str(exc))
-    out.print(f"{model} v{version} is now champion")
+    out.print(f"evidence: {promotion.evidence}")
+    forced = " (GOVERNANCE OVERRIDE, recorded)" if promotion.forced else ""
+    out.print(f"{model} v{promotion.version} is now champion{forced}")
+
+
+def governance(
+    model: Annotated[str, typer.Option(help="registered model name, e.g. riskloop-escalation")] = "riskloop-escalation",
+) -> None:
+    """Every promotion attempt of a model: when, by whom, the decision and why (from `<model>-governance`)."""
+    from riskloop.experiments.governance import history
+
+    attempts = history(model)
+    if attempts.empty:
+        out.print(f"no promotion attempt of {model} is recorded")
+        return
+    table = Table(title=f"promotion attempts of {model} (UTC)")
+    for column in ("when", "decision", "challenger", "champion", "by", "why"):
+        table.add_column(column, overflow="fold")
+    for row in attempts.itertuples():
+        why = (
+            row.forced_reason
+            + (" over: " if row.forced_reason else "")
+            + (row.reasons if row.reasons != "none" else "")
+        )
+        champion = f"v{row.champion}" if row.champion != "none" else "none"
+        table.add_row(row.when, row.decision, f"v{row.challenger}", champion, row.by, why or "gates passed")
+    out.print(table)
+
+
+def transparency(
+    model: Annotated[str, typer.Option(help="model URI, e.g. models:/riskloop-escalation@champion")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for transparency_record.html, .csv and .json")],
+) -> None:
+    """An Algorithmic Transparency Recording Standard (ATRS v3.0) record of a registered model, filled from what
+    riskloop knows; the fields only the partnership can fill are marked."""
+    from riskloop.jobs.transparency import TransparencyJob
+    from riskloop.jobs.transparency import transparency as record
+
+    try:
+        recorded = record(TransparencyJob(model, out_dir))
+    except EXPECTED as exc:
+        fatal(str(exc))
+    if not recorded.verified:
+        warn("the gate's evidence could not be verified: the record makes no fairness claim")
+    out.print(
+        f"transparency record: {recorded.path} (and .csv, .json); {recorded.to_complete} fields for the partnership"
+    )
 
 
 def explain(

@@ -170,13 +170,14 @@ def _promote(model: str, fairness_report: Path) -> str:
     """Promote the challenger; where the gates refuse (as on this world's default seed), promote it anyway
     with the reason logged on the registry version, so the whole chain runs from a champion, and say so."""
     try:
-        return f"{model} v{promote(model)} is champion"
+        promotion = promote(model, by="riskloop demo")
+        return f"{model} v{promotion.version} is champion; evidence: {promotion.evidence}"
     except PromotionRefused as refused:
         reason = (
             "riskloop demo: governance override on a synthetic world, so that the whole chain (lists, "
             "learning cycle, dashboard) runs from a champion; the gates refused: " + "; ".join(refused.reasons)
         )
-        version = promote(model, force=True, reason=reason)
+        version = promote(model, force=True, reason=reason, by="riskloop demo").version
         return (
             f"refused by the gates ({len(refused.reasons)} reasons, e.g. {refused.reasons[0]}; see "
             f"{fairness_report}). GOVERNANCE OVERRIDE: the demo promotes v{version} anyway and logs why on the "
