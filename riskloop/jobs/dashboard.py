@@ -22,6 +22,7 @@ REPORT_TITLES = {
     "fairness_audit.html": "Fairness audit",
     "explainability.html": "Explainability report",
     "learning_report.html": "Learning report",
+    "transparency_record.html": "Algorithmic transparency record (ATRS)",
 }
 
 

@@ -1,5 +1,5 @@
 """The demo: the whole chain on the embedded default, as a plan of the library's jobs. World, validation,
-snapshot and area profiles, training, promotion, explanations, the fairness audit, prioritisation lists,
+snapshot and area profiles, training, promotion and its transparency record, explanations, the fairness audit, prioritisation lists,
 one learning cycle and the dashboard."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from riskloop.jobs.data import GenerateJob, generate
 from riskloop.jobs.learn import LearnJob, learn
 from riskloop.jobs.model import AuditJob, ExplainJob, TrainJob, audit, explain, train
 from riskloop.jobs.score import ScoreJob, score
+from riskloop.jobs.transparency import TransparencyJob, transparency
 from riskloop.models.fairness import BIAS_FLAG
 
 WORLD_START, WORLD_END = date(2017, 1, 1), date(2025, 12, 31)
@@ -81,7 +82,10 @@ def demo(
             f"{trained.config.registered_model} v{trained.outcome.model_version} is challenger",
         )
     )
-    step(DemoStep(5, "promote", _promote(trained.config.registered_model, card.parent / "fairness_report.html")))
+    promoted = _promote(trained.config.registered_model, card.parent / "fairness_report.html")
+    champion = f"models:/{trained.config.registered_model}@champion"
+    record = transparency(TransparencyJob(champion, work / "transparency"))
+    step(DemoStep(5, "promote", f"{promoted}; transparency record (ATRS): {record.path}"))
     version = f"models:/{trained.config.registered_model}/{trained.outcome.model_version}"  # aliases move on
     explained = explain(ExplainJob(version, data, LATEST, work))
     step(DemoStep(6, "explain", str(explained.path)))
@@ -96,7 +100,6 @@ def demo(
             f"{BIAS_FLAG}x): {', '.join(audited.result.detected_bias()) or 'none'}",
         )
     )
-    champion = f"models:/{trained.config.registered_model}@champion"
     scored = score(ScoreJob(champion, str(data), LATEST, work / "scores"), progress)
     step(
         DemoStep(
@@ -131,7 +134,7 @@ def demo(
         ).report
     except (DataError, ValueError) as exc:  # too few outcomes to learn from: the dashboard goes on without them
         learned, result.learning_failed = None, f"{type(exc).__name__}: {exc}"
-    reports = (card, card.parent / "fairness_report.html", explained.path, audited.path)
+    reports = (card, card.parent / "fairness_report.html", explained.path, audited.path, record.path)
     site = dashboard(
         DashboardJob(
             data,
@@ -157,6 +160,7 @@ def demo(
         "model card": card,
         "fairness report (training)": card.parent / "fairness_report.html",
         "fairness audit": audited.path,
+        "transparency record": record.path,
         "explainability": explained.path,
         "prioritisation lists": scored.out_dir / "lists",
         "data set": data,
