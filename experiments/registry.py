@@ -127,7 +127,10 @@ def verified_evidence(client: MlflowClient, version) -> VerifiedEvidence:
     digest = hashlib.sha256(raw).hexdigest()
     if digest != recorded:
         raise EvidenceError(f"the evidence's sha256 {digest[:12]}... is not the recorded {recorded[:12]}... (modified)")
-    content = parse_evidence(raw)
+    try:
+        content = parse_evidence(raw)
+    except EvidenceError as exc:
+        raise EvidenceError(f"the evidence cannot be read: {exc}") from None
     identity = content.model
     if (identity.registered_model, identity.version, identity.run_id) != (version.name, str(version.version), run_id):
         raise EvidenceError(
