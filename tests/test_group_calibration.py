@@ -20,12 +20,7 @@ from riskloop.experiments.tracking import signature_rows
 from riskloop.jobs.model import model_data
 from riskloop.models.contract import ModelContract
 from riskloop.models.gate import GateSettings, calibration_by_group
-from riskloop.models.group_calibration import (
-    GroupValueError,
-    fit_groupwise,
-    fit_maps,
-    fit_multicalibration,
-)
+from riskloop.models.group_calibration import GroupValueError, fit_groupwise, fit_maps, fit_multicalibration
 from riskloop.pipelines.score import score_frame
 from riskloop.pipelines.train import train, within_group_map
 from riskloop.serving.api import create_app
@@ -136,7 +131,7 @@ def test_the_test_window_audit_and_metrics_judge_the_remedied_risk(remedied_run)
 def test_sex_maps_the_probability_but_is_never_a_feature(remedied_run):
     _, data, result = remedied_run
     scorer = result.scorer
-    assert "sex" not in scorer.features and "sex" not in scorer.pipeline.feature_names_in_
+    assert "sex" not in scorer.features and "sex" not in scorer.contract.protected_as_features
     assert scorer.input_columns == [*scorer.features, "sex"]
     rows = data.frame[data.final.test].head(300)
     flipped = rows.assign(sex=rows["sex"].map({"F": "M", "M": "F"}).fillna(rows["sex"]))
@@ -212,9 +207,7 @@ def test_the_api_refuses_rows_without_the_group_and_scores_rows_with_it(remedied
 
             def post(records: list[dict]):
                 return client.post(
-                    "/invocations",
-                    json={"dataframe_records": records},
-                    headers={"Authorization": f"Bearer {token}"},
+                    "/invocations", json={"dataframe_records": records}, headers={"Authorization": f"Bearer {token}"}
                 )
 
             record = {k: (None if pd.isna(v) else v) for k, v in rows.iloc[0].to_dict().items()}
