@@ -9,11 +9,15 @@ pooled calibrated risk and the group's values:
 
 - `GroupwiseMap`: a Platt map (a logistic regression on the risk's log-odds) per cell of the declared
   columns (per sex; per sex x ethnicity if both are declared); a cell with too few events or
-  non-events to fit keeps the pooled risk.
+  non-events to fit, or whose pooled risk is not demonstrably off there, keeps the pooled risk.
 - `Multicalibration`: the iterative patching of Hebert-Johnson, Kim, Reingold and Rothblum (2018),
   "Multicalibration: calibration for the (computationally-identifiable) masses" (ICML), over every
   declared group and every intersection of them, written here in numpy (Meta's `mcgrad` is the
   maintained implementation; its dependencies are too heavy for riskloop).
+
+Both correct a cell only where the calibration window shows the pooled risk off beyond chance (its expected
+events outside the exact Poisson interval of its observed events, the gate's own test): on a window of a
+few dozen events a map fitted regardless chases noise and can leave a group worse off out of time.
 
 The group's value is never a model feature: the model scores without it, and the map only moves the
 probability. Bands are cut on the model's raw score, so they do not move either. The columns are then
@@ -30,6 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
+
+from riskloop.models.gate import poisson_interval
 
 EPSILON = 1e-6  # probabilities are kept within [EPSILON, 1 - EPSILON] so that log-odds stay finite
 
@@ -78,6 +84,12 @@ def _clip(p: np.ndarray) -> np.ndarray:
     return np.clip(p, EPSILON, 1 - EPSILON)
 
 
+def off_beyond_chance(observed: float, expected: float) -> bool:
+    """Whether `expected` events lie outside the exact 95% Poisson interval of `observed` events."""
+    low, high = poisson_interval(observed)
+    return not float(low) <= expected <= float(high)
+
+
 class WithinGroupMap(Protocol):
     """What the scorer keeps: the declared columns, the values seen, and the map itself."""
 
@@ -115,7 +127,8 @@ class GroupwiseMap:
 def fit_groupwise(
     risk: np.ndarray, y: np.ndarray, frame: pd.DataFrame, columns: tuple[str, ...], min_events: int
 ) -> GroupwiseMap:
-    """Fit a Platt map per cell with at least `min_events` events and as many non-events."""
+    """Fit a Platt map per cell with at least `min_events` events and as many non-events, where the pooled
+    risk is off beyond chance."""
     levels = _levels(frame, columns)
     groups = group_values(frame, columns, levels)
     odds = logit(_clip(np.asarray(risk, float))).reshape(-1, 1)
@@ -123,7 +136,7 @@ def fit_groupwise(
     for cell, rows in groups.groupby(list(columns), sort=True).indices.items():
         key = cell if isinstance(cell, tuple) else (cell,)
         events = int(y[rows].sum())
-        if events < min_events or len(rows) - events < min_events:
+        if events < min_events or len(rows) - events < min_events or not off_beyond_chance(events, risk[rows].sum()):
             continue
         platt = LogisticRegression(C=1e6).fit(odds[rows], y[rows])
         maps[tuple(map(str, key))] = (float(platt.intercept_[0]), float(platt.coef_[0, 0]))
@@ -193,8 +206,8 @@ def fit_multicalibration(
     """Hebert-Johnson et al. (2018), Algorithm 1, with two adaptations for rare outcomes: the risk bins are
     the deciles of the pooled risk on the calibration window (equal-width bins would put nearly everyone
     in the first), and a (group x bin) cell is judged only when it expects at least `min_events` events
-    (the paper's minimum mass). While some judged cell's mean residual E[y - p] exceeds `alpha` in size,
-    the one with the largest total residual is patched by its mean residual."""
+    (the paper's minimum mass). While some judged cell's mean residual E[y - p] exceeds `alpha` in size and
+    its events are off beyond chance, the one with the largest total residual is patched by its mean residual."""
     levels = _levels(frame, columns)
     groups = group_values(frame, columns, levels)
     y = np.asarray(y, float)
@@ -212,9 +225,11 @@ def fit_multicalibration(
                 expected = p[cell].sum()
                 if expected < min_events:
                     continue
-                residual = (y[cell].sum() - expected) / cell.sum()
+                observed = y[cell].sum()
+                residual = (observed - expected) / cell.sum()
                 total = abs(residual) * cell.sum()
-                if abs(residual) > alpha and (worst is None or total > worst[0]):
+                off = abs(residual) > alpha and off_beyond_chance(observed, expected)
+                if off and (worst is None or total > worst[0]):
                     worst = (total, Patch(group, float(edges[b]), float(edges[b + 1]), float(residual)), cell)
         if worst is None:
             break
