@@ -102,6 +102,8 @@ class WithinGroupMap(Protocol):
 
     def apply(self, risk: np.ndarray, frame: pd.DataFrame) -> np.ndarray: ...
 
+    def corrects(self) -> str: ...
+
 
 @dataclass(frozen=True)
 class GroupwiseMap:
@@ -112,6 +114,13 @@ class GroupwiseMap:
     levels: tuple[tuple[str, ...], ...]
     maps: dict[Cell, tuple[float, float]]
     method: Method = "groupwise"
+
+    def corrects(self) -> str:
+        """Which groups the map moves, in words."""
+        if not self.maps:
+            return "no group (the pooled risk was within chance for every group on the calibration window)"
+        named = [" | ".join(cell) for cell in sorted(self.maps)]
+        return f"{' x '.join(self.columns)} = {', '.join(named)}"
 
     def apply(self, risk: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         groups = group_values(frame, self.columns, self.levels)
@@ -162,6 +171,13 @@ class Multicalibration:
     levels: tuple[tuple[str, ...], ...]
     patches: tuple[Patch, ...]
     method: Method = "multicalibration"
+
+    def corrects(self) -> str:
+        """How many (group x risk bin) cells the patches move, and in which groups, in words."""
+        if not self.patches:
+            return "no cell (the pooled risk was within chance in every judged cell on the calibration window)"
+        groups = sorted({", ".join(f"{c}={v}" for c, v in p.group) or "everyone" for p in self.patches})
+        return f"{len(self.patches)} patch{'es' if len(self.patches) > 1 else ''} in {'; '.join(groups)}"
 
     def apply(self, risk: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         groups = group_values(frame, self.columns, self.levels)
@@ -254,9 +270,10 @@ def fit_maps(
 @dataclass(frozen=True)
 class Verdict:
     """How a map did on out-of-time rows: the gate's calibration failures over every protected group and
-    intersection, then Brier score, expected calibration error and ROC AUC."""
+    intersection, then Brier score, expected calibration error and ROC AUC; `corrects` says what it moves."""
 
     method: Method
+    corrects: str
     calibration_failures: int
     brier: float
     ece: float

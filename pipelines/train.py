@@ -295,6 +295,7 @@ def judge_map(
     metrics = evaluate(y, risk, config.capacity)
     return Verdict(
         within.method,
+        within.corrects(),
         len(gate.calibration_failures()),
         float(metrics["brier"]),
         float(metrics["ece"]),

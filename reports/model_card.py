@@ -148,8 +148,9 @@ def within_text(columns: tuple[str, ...], verdicts) -> str:
     if not columns:
         return "The risk is calibrated on everyone at once (no calibrate_within)."
     figures = "; ".join(
-        f"{v.method}: {v.calibration_failures} calibration failure{'' if v.calibration_failures == 1 else 's'}, "
-        f"Brier {v.brier:.4f}, ECE {v.ece:.4f}, ROC AUC {v.roc_auc:.4f}"
+        f"{v.method}, correcting {v.corrects}: {v.calibration_failures} calibration "
+        f"failure{'' if v.calibration_failures == 1 else 's'}, Brier {v.brier:.4f}, ECE {v.ece:.4f}, "
+        f"ROC AUC {v.roc_auc:.4f}"
         for v in verdicts
     )
     return (

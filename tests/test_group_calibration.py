@@ -88,7 +88,7 @@ def test_a_group_whose_pooled_risk_is_off_only_by_chance_keeps_it():
     y[rng.choice(2_000, 15, replace=False)] = 1  # women: 15 events against 20 expected, within chance
     y[2_000 + rng.choice(2_000, 45, replace=False)] = 1  # men: 45 against 20, beyond it
     groupwise, multicalibrated = fit_maps(risk, y, frame, ("sex",), min_events=10)
-    assert set(groupwise.maps) == {("M",)}
+    assert set(groupwise.maps) == {("M",)} and groupwise.corrects() == "sex = M"
     assert {p.group for p in multicalibrated.patches} <= {(), (("sex", "M"),)}
     for within in (groupwise, multicalibrated):
         np.testing.assert_allclose(within.apply(risk, frame)[:2_000], risk[:2_000], err_msg=within.method)
