@@ -265,7 +265,8 @@ def within_group_map(
 ) -> tuple[WithinGroupMap, tuple[Verdict, ...]]:
     """Both maps within the config's `calibrate_within` columns, fitted on the final split's calibration window
     (`calibration_risk`: its pooled calibrated risk) and judged out of time on its test window (`test_risk`: the
-    pooled calibrated risk there) by `group_calibration.CHOICE_RULE`. Returns the chosen map and the verdicts, the chosen first.
+    pooled calibrated risk there) by `group_calibration.CHOICE_RULE`. Returns the chosen map and the verdicts,
+    the chosen first.
 
     The temporal-validation splits stay pooled-calibrated: the map is fitted once, for the registered model."""
     validation = data.frame[data.final.validation]
