@@ -4,8 +4,8 @@ remedy, the contract and the API."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
-import warnings
 from pathlib import Path
 
 import mlflow
@@ -15,10 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from riskloop.experiments.config import ConfigError, load_config, with_data
-from riskloop.experiments.pyfunc import RiskModel
-from riskloop.experiments.tracking import signature_rows
+from riskloop.experiments.served import LoadedModel
+from riskloop.experiments.tracking import log_training, signature_rows
 from riskloop.jobs.model import model_data
 from riskloop.models.contract import ModelContract
+from riskloop.models.fairness import audit
 from riskloop.models.gate import GateSettings, calibration_by_group
 from riskloop.models.group_calibration import (
     GroupValueError,
@@ -29,6 +30,7 @@ from riskloop.models.group_calibration import (
 )
 from riskloop.pipelines.score import score_frame
 from riskloop.pipelines.train import train, within_group_map
+from riskloop.reports.model_card import card_plots, render_model_card
 from riskloop.serving.api import create_app
 from riskloop.serving.settings import ServeSettings
 from riskloop.serving.tokens import create_token
@@ -108,7 +110,8 @@ def test_groupwise_map_keeps_the_pooled_risk_for_a_group_too_small_to_fit_or_alr
 
 @pytest.fixture(scope="module")
 def remedied_run(world_20k):
-    """A quick escalation experiment (logistic only) calibrated within sex, on the 20k world."""
+    """A quick escalation experiment (logistic only) calibrated within sex, on the 20k world with 60% of women's
+    escalations taken out of the labels: a sex-blind model then over-predicts women about threefold."""
     config = with_data(load_config(REPO / "experiments" / "escalation.yaml"), world_20k)
     config = dataclasses.replace(
         config,
@@ -118,7 +121,24 @@ def remedied_run(world_20k):
         models=dataclasses.replace(config.models, lightgbm=None, prior_harm=None),
     )
     data = model_data(config)
+    frame = data.frame
+    women = (frame["sex"] == "F").to_numpy() & (frame["label"] == 1).to_numpy()
+    taken = women & (np.random.default_rng(0).random(len(frame)) < 0.6)
+    data = dataclasses.replace(data, frame=frame.assign(label=np.where(taken, 0, frame["label"])))
     return config, data, train(data, config)
+
+
+def test_with_the_remedy_the_gate_passes_where_the_same_model_without_it_fails_for_women(remedied_run):
+    config, data, result = remedied_run
+    test = data.frame[data.final.test]
+    pooled = result.scorer.calibrated.calibrate_scores(result.scorer.raw_score(test))
+    sex_blind = audit(test["label"].to_numpy(), pooled, test, data.protected, config.fairness, config.capacity)
+    assert any(r.startswith("calibration for sex=F (overall)") for r in sex_blind.gate_reasons())
+    assert result.fairness.gate_reasons() == []
+    judged = result.fairness.calibration
+    by_sex = judged[(judged["characteristic"] == "sex") & (judged["scope"] == "all")].set_index("group")
+    assert (by_sex["status"] != "fail").all() and 0.5 < by_sex.loc["F", "ratio"] < 1.5
+    assert result.scorer.within.corrects() == "sex = F"
 
 
 def test_training_with_the_remedy_fits_the_map_on_the_calibration_window_only(remedied_run):
@@ -214,27 +234,43 @@ def test_a_table_config_names_groups_from_its_protected_columns(tmp_path):
     assert str(error.value) == "c.yaml: calibrate_within: 'age' is not one of table.protected_columns (ethnicity, sex)"
 
 
-def test_the_api_refuses_rows_without_the_group_and_scores_rows_with_it(remedied_run, tmp_path):
+def test_the_model_card_says_so_in_words(remedied_run):
     config, data, result = remedied_run
-    rows = signature_rows(data, result.scorer.input_columns)
-    with own_store(tmp_path), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*integer column.*")
-        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
-        signature = mlflow.models.infer_signature(rows, result.scorer.score(rows, reasons=3), params={"reasons": 0})
-        with mlflow.start_run():
-            info = mlflow.pyfunc.log_model(name="model", python_model=RiskModel(result.scorer), signature=signature)
+    card = html.unescape(render_model_card(config, data, result, card_plots(config, data, result)))
+    notice = "CALIBRATED WITHIN SEX: the score is mapped to a probability separately for each sex"
+    assert card.count(notice) == 2  # among the warnings at the top, and under Calibration
+    assert f"the {result.within[0].method} map was kept" in card
+
+
+def test_the_registered_version_and_the_api_require_the_group(remedied_run, tmp_path):
+    config, data, result = remedied_run
+    with own_store(tmp_path):
+        outcome = log_training(config, data, result, tmp_path / "out")
+        client = mlflow.MlflowClient()
+        version = client.get_model_version(outcome.registered_model, outcome.model_version)
+        assert version.tags["calibrated_within"] == "sex"
+        params = client.get_run(outcome.run_id).data.params
+        assert params["calibrated_within"] == "sex" and params["calibrated_within_method"] == result.within[0].method
+        contract = ModelContract.from_json((tmp_path / "out" / "contract.json").read_text())
+        assert contract.calibrated_within == ("sex",)
         tokens = tmp_path / "tokens.jsonl"
         token = create_token(tokens, "wales", ("all",))
-        app = create_app(ServeSettings(tokens=tokens, audit_log=tmp_path / "audit.jsonl", model_uri=info.model_uri))
-        with TestClient(app) as client:
+        uri = f"models:/{outcome.registered_model}/{outcome.model_version}"
+        columns = {c.name: c for c in LoadedModel.load(uri).columns}
+        assert columns["sex"].required and columns["sex"].kind == "string"
+        app = create_app(ServeSettings(tokens=tokens, audit_log=tmp_path / "audit.jsonl", model_uri=uri))
+        with TestClient(app) as api:
 
             def post(records: list[dict]):
-                return client.post(
+                return api.post(
                     "/invocations", json={"dataframe_records": records}, headers={"Authorization": f"Bearer {token}"}
                 )
 
+            rows = signature_rows(data, result.scorer.input_columns)
             record = {k: (None if pd.isna(v) else v) for k, v in rows.iloc[0].to_dict().items()}
-            assert post([record]).status_code == 200
+            scored = post([record])
+            assert scored.status_code == 200
+            assert scored.json()["predictions"][0]["risk"] == pytest.approx(float(result.scorer.risk(rows.head(1))[0]))
             without = {k: v for k, v in record.items() if k != "sex"}
             response = post([without])
             assert response.status_code == 422
