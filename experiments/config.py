@@ -113,6 +113,8 @@ class ExperimentConfig:
     protected: tuple[str, ...] = ("sex", "ethnicity", "age_band", "deprivation_quintile", "disability")
     features_exclude: tuple[str, ...] = ()
     protected_as_features: tuple[str, ...] = ()
+    # protected columns the risk is calibrated within at scoring (never features; required to score)
+    calibrate_within: tuple[str, ...] = ()
     proxy_features: tuple[str, ...] = (
         "age",
         "area_deprivation_decile",
@@ -268,6 +270,27 @@ def _problem(config: ExperimentConfig) -> str | None:
                 f"protected: '{unknown[0]}' is not a protected column riskloop data sets provide "
                 f"({', '.join(SNAPSHOT_PROTECTED)})"
             )
+    return _within_problem(config)
+
+
+def _within_problem(config: ExperimentConfig) -> str | None:
+    """`calibrate_within` names protected columns of the config, each once, none of them a model feature."""
+    declared, key = (
+        (config.table.protected_columns, "table.protected_columns") if config.table else (config.protected, "protected")
+    )
+    within = config.calibrate_within
+    unknown = [c for c in within if c not in declared]
+    if unknown:
+        return f"calibrate_within: '{unknown[0]}' is not one of {key} ({', '.join(declared) or 'none'})"
+    twice = [c for i, c in enumerate(within) if c in within[:i]]
+    if twice:
+        return f"calibrate_within: '{twice[0]}' is named twice"
+    feature = [c for c in within if c in config.protected_as_features]
+    if feature:
+        return (
+            f"calibrate_within: '{feature[0]}' is also in protected_as_features; calibrating within a column is "
+            "for a model that does not see it"
+        )
     return None
 
 

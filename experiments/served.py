@@ -11,6 +11,8 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from riskloop.models.group_calibration import GroupValueError
+
 REASONS = {"reasons": 3}
 
 
@@ -83,8 +85,11 @@ class LoadedModel:
         return self.version or self.uri
 
     def predict(self, frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-        """Scores with three reasons each (or as `params` says); ModelError for rows MLflow's schema refuses."""
+        """Scores with three reasons each (or as `params` says); ModelError for rows MLflow's schema refuses and
+        for rows without a valid value of a column the model is calibrated within."""
         try:
             return self.pyfunc.predict(frame, params={**REASONS, **params})
         except MlflowException as exc:
             raise ModelError(exc.message) from exc
+        except GroupValueError as exc:
+            raise ModelError(str(exc)) from exc

@@ -52,6 +52,7 @@ def _flat_params(config: ExperimentConfig) -> dict[str, str]:
         "seed": config.seed,
         "selection": f"{config.selection.metric} within {config.selection.auc_tolerance} AUC of best",
         "calibration_methods": ",".join(config.calibration),
+        "calibrated_within": ",".join(config.calibrate_within) or "none",
     }
     if config.schedule:
         params.update(
@@ -125,7 +126,12 @@ def _log_run(
     }
     with mlflow.start_run(experiment_id=experiment, run_name=f"train-{config.name}", tags=tags) as parent:
         mlflow.log_params(
-            {**_flat_params(config), "selected_model": result.selected.name, "n_features": len(data.features)}
+            {
+                **_flat_params(config),
+                "selected_model": result.selected.name,
+                "n_features": len(data.features),
+                "calibrated_within_method": result.within[0].method if result.within else "none",
+            }
         )
         labelled = data.frame[data.features + ["label"]]
         with warnings.catch_warnings():  # MLflow registers the local source type twice and warns about it
@@ -167,7 +173,7 @@ def _log_run(
         mlflow.log_metrics({f"explanation_{k}": v for k, v in result.stability.items() if pd.notna(v)})
         for path in _write_artifacts(config, data, result, folder):
             mlflow.log_artifact(str(path))
-        rows = signature_rows(data)
+        rows = signature_rows(data, result.scorer.input_columns)
         with warnings.catch_warnings():  # `band` is never missing; the input example is left out on purpose
             warnings.filterwarnings("ignore", message=".*integer column.*")
             warnings.filterwarnings("ignore", message=".*input example was not provided.*")
@@ -180,7 +186,8 @@ def _log_run(
                 pip_requirements=pyfunc_requirements(),
             )
             if result.mitigation is not None:
-                mitigated_input = data.frame.loc[data.final.validation, data.features + [result.mitigation.sensitive]]
+                inputs = list(dict.fromkeys([*result.scorer.input_columns, result.mitigation.sensitive]))
+                mitigated_input = data.frame.loc[data.final.validation, inputs]
                 mlflow.pyfunc.log_model(
                     name="mitigated_model",
                     pip_requirements=pyfunc_requirements(),
@@ -235,6 +242,7 @@ def training_evidence(data: ModelData, result: TrainResult, model: ModelIdentity
         data.splits[-1].name,
         latest_split_metrics(data, result),
         result.final_metrics,
+        result.scorer.contract.calibrated_within,
     )
 
 
@@ -255,18 +263,21 @@ def _tag_version(
         "latest_split": content.latest_split,
         **{f"latest_{m}": f"{v:.6f}" for m, v in content.latest_metrics.items()},
         "protected_as_features": ",".join(result.scorer.contract.protected_as_features) or "none",
+        "calibrated_within": ",".join(content.calibrated_within) or "none",
         "run_id": content.model.run_id,
     }.items():
         client.set_model_version_tag(config.registered_model, version, key, str(value))
 
 
-def signature_rows(data: ModelData) -> pd.DataFrame:
-    """Feature rows as the model receives them (numbers as float, so a missing value fits; categorical
-    columns as strings), used only to infer the signature: no input example is logged, because any
-    row of real data is a person (and `age` to the day gives away a birth date)."""
-    sample = data.frame.loc[data.final.validation, data.features].head(50).copy()
-    for column in data.features:
-        sample[column] = sample[column].astype(str) if column in data.categorical else sample[column].astype(float)
+def signature_rows(data: ModelData, columns: list[str]) -> pd.DataFrame:
+    """Rows of the scorer's input `columns` as the model receives them (numbers as float, so a missing value
+    fits; categorical columns, and the protected columns a model is calibrated within, as strings), used only
+    to infer the signature: no input example is logged, because any row of real data is a person (and `age`
+    to the day gives away a birth date)."""
+    sample = data.frame.loc[data.final.validation, columns].head(50).copy()
+    for column in columns:
+        text = column in data.categorical or column not in data.features
+        sample[column] = sample[column].astype(str) if text else sample[column].astype(float)
     return sample
 
 

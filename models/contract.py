@@ -3,7 +3,7 @@
 Training writes it with the model (inside the pickled scorer); scoring, audits, explanations, serving
 and the learning loop read it and nothing else. Its JSON form (the training run's `contract.json`, a
 list's manifest) has one reader and writer, a pydantic `TypeAdapter` over the dataclass: every field is
-required except `scored_as_untreated`, and an incomplete contract is refused with the field named.
+required except `scored_as_untreated` and `calibrated_within`, and an incomplete contract is refused with the field named.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ class ModelContract:
     config_hash: str
     riskloop_version: str
     scored_as_untreated: tuple[str, ...] = ()  # features set to 0 (no programme) when scoring: the risk untreated
+    # protected columns the risk is calibrated within (required at scoring, never features); () when pooled
+    calibrated_within: tuple[str, ...] = ()
 
     @property
     def data_set_snapshot(self) -> SnapshotConfig:
@@ -94,8 +96,8 @@ class ModelContract:
 
     @classmethod
     def from_json(cls, text: str) -> ModelContract:
-        """Parse a contract; every field is required but `scored_as_untreated` (contracts written before it
-        existed load with none). The error names the field."""
+        """Parse a contract; every field is required but `scored_as_untreated` and `calibrated_within`
+        (contracts written before they existed load with none). The error names the field."""
         try:
             payload = json.loads(text)
             _require_every_field(cls, payload, "contract")
@@ -108,7 +110,7 @@ class ModelContract:
 
 #: Fields an older contract may lack; every other field, nested ones too, must be written out (a default
 #: would state a setting the model was never trained with).
-OPTIONAL_FIELDS = {"scored_as_untreated"}
+OPTIONAL_FIELDS = {"scored_as_untreated", "calibrated_within"}
 
 
 def _require_every_field(cls: type, payload: object, where: str) -> None:

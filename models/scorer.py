@@ -2,6 +2,9 @@
 
 `RiskScorer` is plain Python with its `ModelContract` inside; training, audits, explanations,
 serving and the learning loop use it. `riskloop.experiments.pyfunc` wraps it for MLflow.
+
+A model calibrated within protected groups (`contract.calibrated_within`) carries its map
+(`models.group_calibration`): the frame must then hold those columns too, and a row without them is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pandas as pd
 from riskloop.models.calibration import CalibratedModel
 from riskloop.models.contract import ModelContract
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
+from riskloop.models.group_calibration import WithinGroupMap, group_values
 from riskloop.models.metrics import capacity_k
 
 
@@ -34,10 +38,24 @@ class RiskScorer:
     templates: ReasonTemplates
     importance_by_split: pd.DataFrame | None = None
     stability: dict[str, float] = field(default_factory=dict)
+    within: WithinGroupMap | None = None  # the map within `contract.calibrated_within`, applied after `calibrated`
+
+    def __post_init__(self) -> None:
+        declared = self.contract.calibrated_within
+        if declared != (self.within.columns if self.within is not None else ()):
+            raise ValueError(
+                f"the contract says the model is calibrated within {list(declared)}, its scorer maps within "
+                f"{list(self.within.columns) if self.within is not None else []}"
+            )
 
     @property
     def features(self) -> list[str]:
         return list(self.contract.features)
+
+    @property
+    def input_columns(self) -> list[str]:
+        """What a frame to score must hold: the features, then the protected columns the risk is calibrated within."""
+        return self.features + [c for c in self.contract.calibrated_within if c not in self.features]
 
     @property
     def pipeline(self):
@@ -64,8 +82,21 @@ class RiskScorer:
         """The uncalibrated model's probability: it orders people and cuts the bands."""
         return self.pipeline.predict_proba(self._features(frame))[:, 1]
 
+    def probability(self, raw_score: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        """The calibrated risk of uncalibrated scores: pooled, then within the groups of `frame`'s rows where
+        the contract says so (the frame's rows are those scored)."""
+        pooled = self.calibrated.calibrate_scores(raw_score)
+        return pooled if self.within is None else self.within.apply(pooled, frame)
+
+    def require_groups(self, frame: pd.DataFrame) -> None:
+        """Refuse in one line, before any work, a frame without the columns the risk is calibrated within (or
+        with a missing or unknown value in them)."""
+        if self.within is not None:
+            group_values(frame, self.within.columns, self.within.levels)
+
     def risk(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.calibrated.calibrate_scores(self.raw_score(frame))
+        self.require_groups(frame)
+        return self.probability(self.raw_score(frame), frame)
 
     def bands(self, raw_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Band 1-20 (ventile of the reference population) and its label, from uncalibrated scores."""
@@ -88,10 +119,11 @@ class RiskScorer:
 
     def score(self, frame: pd.DataFrame, reasons: int = 0) -> pd.DataFrame:
         """Calibrated risk, band 1-20 and its label; with `reasons` > 0 also the top reasons."""
+        self.require_groups(frame)
         raw = self.raw_score(frame)
         band, label = self.bands(raw)
         scored = pd.DataFrame(
-            {"risk": self.calibrated.calibrate_scores(raw), "band": band, "band_label": label}, index=frame.index
+            {"risk": self.probability(raw, frame), "band": band, "band_label": label}, index=frame.index
         )
         if reasons > 0:
             scored = scored.join(self.reasons(frame, reasons))

@@ -15,6 +15,7 @@ from riskloop.experiments.config import ConfigError, ExperimentConfig
 from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots, short_history
 from riskloop.features.splits import temporal_splits
+from riskloop.models.group_calibration import notice
 
 
 @dataclass
@@ -81,6 +82,11 @@ def _model_features(
     return features, warnings
 
 
+def within_warnings(config: ExperimentConfig) -> list[str]:
+    """The loud notice of a config that calibrates within protected columns (none when it does not)."""
+    return [notice(config.calibrate_within)] if config.calibrate_within else []
+
+
 def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     """Snapshots of the prepared data set for the config's as-of schedule, with timechop splits and the
     final refit slices."""
@@ -109,6 +115,7 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     ]
     final = masks[-1]  # the registered model is the latest split's: its test window stays unseen
     features, warnings = _model_features(list(meta.features), config, list(meta.protected))
+    warnings += within_warnings(config)
     short = short_history(prepared, labelled, snapshot_config.lookback_days)
     if short:
         first = np.datetime64(int(prepared.inc_day.min()), "D").astype(object)
@@ -211,7 +218,7 @@ def from_table(config: ExperimentConfig, raw: pd.DataFrame, fingerprint: str) ->
     warnings = [
         f"PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: '{c}' (protected_as_features)"
         for c in config.protected_as_features
-    ]
+    ] + within_warnings(config)
     return ModelData(
         frame,
         features,

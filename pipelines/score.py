@@ -76,7 +76,9 @@ def score_frame(
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> pd.DataFrame:
     """Uncalibrated `score`, calibrated `risk`, `band` and `band_label` for every row, predicted in
-    chunks so memory stays bounded."""
+    chunks so memory stays bounded. A model calibrated within protected groups reads them from the frame
+    (a snapshot carries the protected columns) and refuses it, before any work, if it lacks them."""
+    scorer.require_groups(frame)
     score = np.empty(len(frame))
     columns = _feature_columns(frame, scorer.features)
     for start in range(0, len(frame), chunk_rows):
@@ -86,8 +88,7 @@ def score_frame(
         progress(min(start + chunk_rows, len(frame)), len(frame))
     band, label = scorer.bands(score)
     return pd.DataFrame(
-        {"score": score, "risk": scorer.calibrated.calibrate_scores(score), "band": band, "band_label": label},
-        index=frame.index,
+        {"score": score, "risk": scorer.probability(score, frame), "band": band, "band_label": label}, index=frame.index
     )
 
 

@@ -20,6 +20,7 @@ from riskloop.models.estimators import ModelSpec, expand_grid, fit_model
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
 from riskloop.models.fairness import FairnessAudit, audit
 from riskloop.models.families import PRIOR_HARM_FEATURE
+from riskloop.models.group_calibration import Verdict, WithinGroupMap, choose, fit_maps
 from riskloop.models.metrics import capacity_k, evaluate, top_k
 from riskloop.models.mitigation import Mitigation, mitigate
 from riskloop.models.proxies import proxy_strength
@@ -45,6 +46,7 @@ class TrainResult:
     warnings: list[str]  # what makes its figures less reliable (e.g. prevalence shift)
     proxies: pd.DataFrame  # per feature x protected column: how well the feature alone tells a group apart
     proxy_cost: dict[str, float | str]  # test metrics with and without the config's proxy features
+    within: tuple[Verdict, ...] = ()  # calibrate_within: each map judged on the test window, the chosen first
 
 
 def model_specs(config: ExperimentConfig) -> list[ModelSpec]:
@@ -215,8 +217,19 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
         progress(f"fit {spec.name} for registration")
         _, calibrated, _, reference = fit_and_calibrate(spec, data, final, config)
         test_risk = calibrated.predict_proba(test[data.features])[:, 1]
+    within: WithinGroupMap | None = None
+    verdicts: tuple[Verdict, ...] = ()
+    if config.calibrate_within:
+        progress(f"calibration within {' x '.join(config.calibrate_within)}")
+        within, verdicts = within_group_map(data, config, calibrated.calibrate_scores(reference), test, test_risk)
+        test_risk = within.apply(test_risk, test)  # what will be served: the metrics and the audit judge it
     scorer = RiskScorer(
-        calibrated, model_contract(data, config, spec.name, ventile_cuts(reference)), templates, importance, stability
+        calibrated,
+        model_contract(data, config, spec.name, ventile_cuts(reference)),
+        templates,
+        importance,
+        stability,
+        within,
     )
     final_metrics = {
         f"test_{k}": float(v)
@@ -243,6 +256,51 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
         prevalence_shift(data),
         proxies,
         cost_of_dropping_proxies(spec, data, config, test, final_metrics),
+        verdicts,
+    )
+
+
+def within_group_map(
+    data: ModelData, config: ExperimentConfig, calibration_risk: np.ndarray, test: pd.DataFrame, test_risk: np.ndarray
+) -> tuple[WithinGroupMap, tuple[Verdict, ...]]:
+    """Both maps within the config's `calibrate_within` columns, fitted on the final split's calibration window
+    (`calibration_risk`: its pooled calibrated risk) and judged out of time on its test window (`test_risk`: the
+    pooled calibrated risk there) by `group_calibration.CHOICE_RULE`. Returns the chosen map and the verdicts,
+    the chosen first.
+
+    The temporal-validation splits stay pooled-calibrated: the map is fitted once, for the registered model."""
+    validation = data.frame[data.final.validation]
+    maps = fit_maps(
+        calibration_risk,
+        validation["label"].to_numpy(),
+        validation,
+        config.calibrate_within,
+        config.fairness.min_events,
+    )
+    verdicts = [judge_map(m, data, config, test, test_risk) for m in maps]
+    best = choose(verdicts)
+    chosen = next(m for m in maps if m.method == best.method)
+    return chosen, (best, *(v for v in verdicts if v is not best))
+
+
+def judge_map(
+    within: WithinGroupMap, data: ModelData, config: ExperimentConfig, test: pd.DataFrame, test_risk: np.ndarray
+) -> Verdict:
+    """A map's figures on the test window: the gate's calibration failures over every protected group and
+    intersection (the audit the gate runs, with fewer bootstrap resamples: they do not enter calibration),
+    Brier score, expected calibration error and ROC AUC."""
+    y = test["label"].to_numpy()
+    risk = within.apply(test_risk, test)
+    fairness = dataclasses.replace(config.fairness, bootstrap=100)
+    gate = audit(y, risk, test, data.protected, fairness, config.capacity, config.seed)
+    metrics = evaluate(y, risk, config.capacity)
+    return Verdict(
+        within.method,
+        within.corrects(),
+        len(gate.calibration_failures()),
+        float(metrics["brier"]),
+        float(metrics["ece"]),
+        float(metrics["roc_auc"]),
     )
 
 
@@ -294,6 +352,7 @@ def model_contract(
         protected=tuple(data.protected),
         protected_as_features=tuple(sorted(set(data.features) & set(data.protected))),
         scored_as_untreated=data.scored_as_untreated,
+        calibrated_within=config.calibrate_within,
         audit=config.fairness,
         capacity=config.capacity,
         band_cuts=band_cuts,
@@ -331,10 +390,10 @@ def audit_final(
         )
     mitigation = mitigate(
         scorer.risk,
-        validation[data.features],
+        validation[scorer.input_columns],
         validation["label"].to_numpy(),
         validation[sensitive],
-        test[data.features],
+        test[scorer.input_columns],
         test["label"].to_numpy(),
         test[sensitive],
         config.fairness.use,

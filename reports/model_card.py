@@ -8,6 +8,7 @@ import pandas as pd
 
 from riskloop.models.families import FAMILIES
 from riskloop.models.families.gam import GAM
+from riskloop.models.group_calibration import CHOICE_RULE, notice
 from riskloop.reports.fairness_report import card_summary, shown
 from riskloop.reports.figures import calibration_plot, metric_over_time_plot, precision_at_k_plot, shape_function_plot
 from riskloop.reports.render import render, table, whole
@@ -97,6 +98,8 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         summary=table(summary.rename_axis("model group"), index=True),
         final=table(final),
         calibration=", ".join(sorted(result.split_metrics["calibration"].unique())),
+        within=within_text(contract.calibrated_within, result.within),
+        within_on=bool(contract.calibrated_within),
         fairness_summary=card_summary(fairness),
         disparities=table(shown(fairness, primary)),
         groups=table(shown(fairness, groups)),
@@ -137,4 +140,21 @@ def proxy_cost_text(cost: dict) -> str:
         f"(with them {cost['roc_auc_with']:.3f}) and precision at k {cost['precision_at_k_without']:.3f} "
         f"(with them {cost['precision_at_k_with']:.3f}) on the same test window: that is what "
         "`features_exclude` would cost."
+    )
+
+
+def within_text(columns: tuple[str, ...], verdicts) -> str:
+    """The calibration within protected groups, in words: what it does, both maps' figures, which was kept."""
+    if not columns:
+        return "The risk is calibrated on everyone at once (no calibrate_within)."
+    figures = "; ".join(
+        f"{v.method}, correcting {v.corrects}: {v.calibration_failures} calibration "
+        f"failure{'' if v.calibration_failures == 1 else 's'}, Brier {v.brier:.4f}, ECE {v.ece:.4f}, "
+        f"ROC AUC {v.roc_auc:.4f}"
+        for v in verdicts
+    )
+    return (
+        f"{notice(columns)} Bands are cut on the model's own score and do not move. Two maps were fitted on the "
+        f"calibration window and judged on the test window by the {CHOICE_RULE} ({figures}): the {verdicts[0].method} "
+        "map was kept. The temporal-validation splits above are calibrated on everyone at once."
     )

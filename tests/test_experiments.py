@@ -135,6 +135,18 @@ def write_config(tmp_path, text: str, name="c.yaml") -> Path:
             "c.yaml: protected: 'religion' is not a protected column",
         ),
         (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nprotected: [sex]\ncalibrate_within: [ethnicity]\n",
+            "c.yaml: calibrate_within: 'ethnicity' is not one of protected (sex)",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\ncalibrate_within: [sex, sex]\n",
+            "c.yaml: calibrate_within: 'sex' is named twice",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nprotected_as_features: [sex]\ncalibrate_within: [sex]\n",
+            "c.yaml: calibrate_within: 'sex' is also in protected_as_features",
+        ),
+        (
             "data: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nname: ''\n",
             "c.yaml: name: must not be empty",
         ),

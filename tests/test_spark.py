@@ -74,6 +74,34 @@ def loaded(escalation_run) -> LoadedModel:
     )
 
 
+@pytest.fixture(scope="module")
+def remedied(escalation_run) -> LoadedModel:
+    """The session's model with a group-wise map within sex that halves women's odds (made by hand: on this
+    small world the pooled risk is within chance for both sexes, so a fitted map would move nobody)."""
+    import dataclasses
+
+    from riskloop.models.group_calibration import GroupwiseMap
+
+    _, data, result = escalation_run
+    scorer = result.scorer
+    sexes = tuple(sorted(data.frame["sex"].astype(str).unique()))
+    within = GroupwiseMap(("sex",), (sexes,), {("F",): (-np.log(2), 1.0)})
+    contract = dataclasses.replace(scorer.contract, calibrated_within=("sex",))
+    remedied = dataclasses.replace(scorer, contract=contract, within=within)
+    return LoadedModel("models:/riskloop-esc-session@champion", "riskloop-esc-session", "4", "run124", remedied)
+
+
+@pytest.fixture(scope="module")
+def pooled(escalation_run) -> LoadedModel:
+    """The session's model calibrated on everyone at once (sex-blind throughout)."""
+    import dataclasses
+
+    scorer = escalation_run[2].scorer
+    contract = dataclasses.replace(scorer.contract, calibrated_within=())
+    sex_blind = dataclasses.replace(scorer, contract=contract, within=None)
+    return LoadedModel("models:/riskloop-esc-session@champion", "riskloop-esc-session", "5", "run125", sex_blind)
+
+
 def test_the_world_crosses_partitions(world):
     """Guard: the equivalence below is tested where people share incidents and households across authorities."""
     data = read_dataset(world)
@@ -123,6 +151,21 @@ def test_lists_equal_the_local_engine(spark, world, loaded, tmp_path):
     assert remote.manifest.counts == local.manifest.counts and remote.manifest.counts.reconciles
     assert remote.manifest.data == local.manifest.data and remote.manifest.engine == "spark"
     assert MANIFEST_ADAPTER.dump_python(remote.manifest).keys() == MANIFEST_ADAPTER.dump_python(local.manifest).keys()
+
+
+def test_a_model_calibrated_within_sex_scores_alike_on_both_engines(spark, world, pooled, remedied, tmp_path):
+    """The snapshot carries sex to the scorer on Spark too: the same risks as the local engine, not the pooled ones."""
+    from riskloop.spark import spark_score_to_lists
+
+    local = score_to_lists(remedied, read_dataset(world), AS_OF, tmp_path / "local", Capacity(share=0.05))
+    spark_score_to_lists(spark, remedied, str(world), AS_OF, tmp_path / "spark", Capacity(share=0.05))
+    score_to_lists(pooled, read_dataset(world), AS_OF, tmp_path / "pooled", Capacity(share=0.05))
+    want = pd.read_parquet(tmp_path / "local" / "prioritisation.parquet").set_index("person_id")
+    got = pd.read_parquet(tmp_path / "spark" / "prioritisation.parquet").set_index("person_id")
+    pooled = pd.read_parquet(tmp_path / "pooled" / "prioritisation.parquet").set_index("person_id")
+    assert local.manifest.contract.calibrated_within == ("sex",) and len(got) == len(want) > 1000
+    np.testing.assert_allclose(got["risk"].to_numpy(), want.loc[got.index, "risk"].to_numpy(), rtol=0, atol=1e-12)
+    assert not np.allclose(want["risk"].to_numpy(), pooled.loc[want.index, "risk"].to_numpy())
 
 
 def test_bad_rows_are_quarantined_as_the_local_engine_does(spark, tmp_path):
