@@ -130,6 +130,7 @@ class Audited:
     path: Path
     result: AuditResult
     rejected: int = 0  # rows of an audited table left out (in rejected_rows.csv)
+    calibration: str | None = None  # an audited table: what the audit could say about calibration, in words
 
 
 def _write_audit(result: AuditResult, model: str, scope: str, out: Path, rejected=None) -> Path:
@@ -159,6 +160,8 @@ class TableAuditJob:
     out: Path
     top_share: float | None = None  # the top share of scores is selected ...
     threshold: float | None = None  # ... or scores of at least this
+    calibrate_before: date | None = None  # fit a monotone map on rows before this date ...
+    date_column: str | None = None  # ... (dated by this column) and audit calibration on the rows after
 
 
 def audit_table(job: TableAuditJob) -> Audited:
@@ -166,11 +169,19 @@ def audit_table(job: TableAuditJob) -> Audited:
     outcome are left out, to `rejected_rows.csv`)."""
     if not job.protected:
         raise ValueError("--protected: name at least one column to audit by")
-    spec = ExistingScores(job.score_column, job.label_column, job.protected, job.top_share, job.threshold)
-    result, rejected, rule = audit_scores(read_raw_table(Path(job.table)), spec, AuditConfig(intersections=()))
-    scope = (
-        f"the scores in column '{job.score_column}' of {Path(job.table).name}; {rule} selected; "
-        f"outcome '{job.label_column}'"
+    spec = ExistingScores(
+        job.score_column,
+        job.label_column,
+        job.protected,
+        job.top_share,
+        job.threshold,
+        job.calibrate_before,
+        job.date_column,
     )
-    path = _write_audit(result, f"existing score '{job.score_column}'", scope, job.out, rejected)
-    return Audited(path, result, len(rejected))
+    audited = audit_scores(read_raw_table(Path(job.table)), spec, AuditConfig(intersections=()))
+    scope = (
+        f"the scores in column '{job.score_column}' of {Path(job.table).name}; {audited.rule} selected; "
+        f"outcome '{job.label_column}'; {audited.calibration}"
+    )
+    path = _write_audit(audited.result, f"existing score '{job.score_column}'", scope, job.out, audited.rejected)
+    return Audited(path, audited.result, len(audited.rejected), audited.calibration)
