@@ -108,7 +108,12 @@ def explain(job: ExplainJob) -> Explained:
     loaded, cohort = scored_cohort(job.model, job.data, job.as_of)
     explained = explain_cohort(loaded.scorer, cohort, sample_size=job.sample, person=job.person)
     html = render_explain_report(
-        explained, model_label(loaded), job.as_of, loaded.scorer.importance_by_split, loaded.scorer.stability
+        explained,
+        model_label(loaded),
+        job.as_of,
+        loaded.scorer.importance_by_split,
+        loaded.scorer.stability,
+        disclosure_threshold=loaded.contract.audit.disclosure_threshold,
     )
     path = write_explainability(job.out, html)
     logged = job.person is None or job.log_person_page
