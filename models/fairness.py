@@ -54,6 +54,8 @@ WHY = {
 #: The (selected, label) cells of each group, in the order (not selected, 0), (not selected, 1), (selected, 0),
 #: (selected, 1): true negatives, false negatives, false positives, true positives.
 CELLS = ("tn", "fn", "fp", "tp")
+#: The counts a disparity row rests on: the group's and the reference's numerator and denominator.
+DISPARITY_COUNTS = ("numerator", "denominator", "reference_numerator", "reference_denominator")
 #: The calibration table of a score that is not a probability: nothing assessed.
 NOT_ASSESSED = pd.DataFrame(
     columns=[

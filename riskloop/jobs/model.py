@@ -16,7 +16,7 @@ from riskloop.features.io import DataError, read_raw_table, sha256_file
 from riskloop.features.snapshot import PreparedData
 from riskloop.jobs.common import Progress, counted, model_label, no_progress, open_dataset
 from riskloop.jobs.synthetic import synthetic_truth
-from riskloop.models.fairness import AuditConfig
+from riskloop.models.fairness import DISPARITY_COUNTS, AuditConfig
 from riskloop.pipelines.audit import AuditResult, ExistingScores, audit_cohort, audit_scores
 from riskloop.pipelines.data import ModelData, from_dataset, from_table
 from riskloop.pipelines.explain import explain_cohort
@@ -140,7 +140,8 @@ class Audited:
 
 def _write_audit(result: AuditResult, model: str, scope: str, out: Path, rejected=None) -> Path:
     html = render_fairness_report(result.audit, model, scope, None, result.bias)
-    return write_audit(out, html, protect(result.audit.disparities, result.audit.config.disclosure_threshold), rejected)
+    disparities = protect(result.audit.disparities, result.audit.config.disclosure_threshold, others=DISPARITY_COUNTS)
+    return write_audit(out, html, disparities, rejected)
 
 
 def audit(job: AuditJob) -> Audited:
