@@ -147,7 +147,7 @@ def render_fairness_report(
                 ).rename_axis("decision rule"),
                 index=True,
             ),
-            "by_group": table(shown(audit, mitigation.by_group.rename_axis(mitigation.sensitive).reset_index())),
+            "by_group": table(published.mitigation_groups(mitigation.by_group, mitigation.sensitive, t)),
         }
     flagged = [] if bias is None else [_flag(audit, r) for r in bias[bias["flagged"]].itertuples()]
     return render(
@@ -159,7 +159,7 @@ def render_fairness_report(
         k=disclose_text(op["k"], t),
         n=disclose_text(op["n"], t),
         disclosure=t,
-        threshold=f"{op['threshold']:.3f}",
+        threshold=f"{op['threshold']:.3g}",
         precision=f"{op['precision_at_k']:.3f}",
         recall=f"{op['recall_at_k']:.3f}",
         why=WHY[audit.config.use],

@@ -207,3 +207,29 @@ def groups(audit: FairnessAudit) -> pd.DataFrame:
         row["roc_auc"] = SUPPRESSED if hidden else r.roc_auc
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def mitigation_groups(by_group: pd.DataFrame, sensitive: str, threshold: int) -> pd.DataFrame:
+    """Per group, before and after mitigation: people, events and people selected as shown, and the true
+    positive, false positive and selection rates from the counts as shown; on a row with a "*" count, every
+    other number is "*"."""
+    rows = []
+    for group, r in by_group.iterrows():
+        n, events = disclose(r["n"], threshold), disclose(r["events"], threshold)
+        negatives = disclose(r["n"] - r["events"], threshold)
+        counts = {
+            when: {c: disclose(r[f"{c} {when}"], threshold) for c in ("selected", "true_positives", "false_positives")}
+            for when in ("before", "after")
+        }
+        hidden = _hidden(n, events, negatives, *(v for shown in counts.values() for v in shown.values()))
+        row: dict[str, object] = {sensitive: group, "n": n, "events": events}
+        for when, shown in counts.items():
+            row[f"selected {when}"] = SUPPRESSED if hidden else shown["selected"]
+            for name, numerator, denominator in (
+                ("true positive rate", shown["true_positives"], events),
+                ("false positive rate", shown["false_positives"], negatives),
+                ("selection rate", shown["selected"], n),
+            ):
+                row[f"{name} {when}"] = SUPPRESSED if hidden else _ratio(numerator, denominator)
+        rows.append(row)
+    return pd.DataFrame(rows)

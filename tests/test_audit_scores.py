@@ -63,7 +63,7 @@ def test_a_decile_score_gets_no_calibration_verdict_but_keeps_its_error_rates(tm
     assert re.search(r"<td>group</td><td>B</td><td>false negative rate</td>", html)
     assert re.search(
         r"<td>group</td><td>A</td><td class=\"num\">[\d,]+</td><td class=\"num\">[\d,]+</td>"
-        r"<td class=\"num\">0\.\d{3}</td><td>0\.\d{2}-0\.\d{2}</td></tr>",
+        r"<td class=\"num\">0\.\d{3}</td><td class=\"num\">0\.\d{2}-0\.\d{2}</td></tr>",
         html,
     )
 
