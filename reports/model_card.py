@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pandas as pd
 
 from riskloop.models.families import FAMILIES
 from riskloop.models.families.gam import GAM
 from riskloop.reports import published
+from riskloop.reports.disclosure import disclose
 from riskloop.reports.fairness_report import card_summary, worded
 from riskloop.reports.figures import calibration_plot, metric_over_time_plot, precision_at_k_plot, shape_function_plot
-from riskloop.reports.render import render, table, whole
+from riskloop.reports.render import COUNTS, render, table
 from riskloop.reports.words import words
 
 
@@ -65,22 +69,27 @@ def performance(result, metric: str) -> pd.DataFrame:
         heading = words(c.removeprefix("val_")) + (" (validation)" if c.startswith("val_") else " (test)")
         out[heading] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(summary[c + "_mean"], summary[c + "_std"])]
     order = sorted(out.index, key=lambda g: (g != result.selected.name, -summary.loc[g, f"val_{metric}_mean"]))
-    return out.loc[order].rename_axis("model group")
+    out = out.loc[order]
+    out.index = [readable(g) for g in out.index]
+    return out.rename_axis("model group")
 
 
-def proxies(frame: pd.DataFrame) -> pd.DataFrame:
-    """The strongest proxies; a feature that determines the group is said to, not given a 0 or 1 AUC."""
-    out = frame.astype({"auc": object, "strength": object})
-    exact = frame["determines"].to_numpy(bool)
-    out.loc[exact, "auc"] = "-"
-    out.loc[exact, "strength"] = "-"
-    out["determines"] = [
-        "the group is a function of this feature (derived from it, or constant within the areas it is made of)"
-        if e
-        else ""
-        for e in exact
-    ]
-    return out.rename(columns={"determines": "note"})
+def readable(group: str) -> str:
+    """A model group's name with its settings apart, so that it wraps: 'lightgbm, num_leaves=31, ...'."""
+    if "=" not in group:
+        return group
+    family, settings = group.split("_", 1)
+    return ", ".join([family, *(f"{k}={v}" for k, v in re.findall(r"([A-Za-z][A-Za-z_]*?)=([^_]+)", settings))])
+
+
+def proxies(frame: pd.DataFrame, top: int = 10) -> tuple[str, pd.DataFrame]:
+    """(the features a protected column follows from exactly, in words; the strongest other proxies). A
+    feature the group is derived from has an AUC of 0 or 1 by construction: it is named, not scored."""
+    exact = frame[frame["determines"].to_numpy(bool)]
+    by_column = exact.groupby("characteristic", sort=True)["feature"].apply(lambda f: ", ".join(sorted(f)))
+    said = "; ".join(f"{column} follows from {features}" for column, features in by_column.items())
+    rest = frame[~frame["determines"].to_numpy(bool)].drop(columns="determines").head(top)
+    return said, rest
 
 
 def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
@@ -88,7 +97,13 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
     fairness = result.fairness
     primary = fairness.disparities[fairness.disparities["primary"]]
     final = pd.DataFrame(
-        {"metric": list(result.final_metrics), "value": [whole(k, v) for k, v in result.final_metrics.items()]}
+        {
+            "metric": list(result.final_metrics),
+            "value": [
+                disclose(v, fairness.config.disclosure_threshold) if k in COUNTS else v
+                for k, v in result.final_metrics.items()
+            ],
+        }
     )
     final["metric"] = final["metric"].map(words)
     errors = published.errors(fairness)
@@ -102,7 +117,11 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         version=contract.riskloop_version,
         warnings=data.warnings + result.warnings,
         protected_features=contract.protected_as_features,
-        source=data.source,
+        source=(
+            f"the data set in the folder '{Path(data.source).name}'"
+            if config.data is not None
+            else f"the table '{Path(data.source).name}'"
+        ),
         rows=f"{len(data.frame):,}",
         population=(
             "people with at least one recorded incident in the 3 years before each as-of date"
@@ -133,7 +152,8 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         gate_calibration=table(
             published.calibration(fairness, fairness.calibration[fairness.calibration["scope"] == "all"])
         ),
-        proxies=table(proxies(result.proxies.head(10))),
+        exact_proxies=proxies(result.proxies)[0],
+        proxies=table(proxies(result.proxies)[1]),
         proxy_cost=proxy_cost_text(result.proxy_cost),
         windows=(
             f"fitted on as-of dates {contract.training_window[0]} to {contract.training_window[1]}, early-stopped, "
