@@ -7,7 +7,7 @@ import pandas as pd
 from riskloop.models.fairness import BIAS_FLAG, WHY, FairnessAudit
 from riskloop.models.mitigation import Mitigation
 from riskloop.reports import published
-from riskloop.reports.disclosure import SUPPRESSED, disclose, disclose_text, protect, suppressed
+from riskloop.reports.disclosure import SUPPRESSED, disclose_text, protect, suppressed
 from riskloop.reports.figures import disparity_plot
 from riskloop.reports.render import format_value, render, table
 from riskloop.reports.words import words
@@ -138,16 +138,15 @@ def render_fairness_report(
     op, t = audit.operating_point, audit.config.disclosure_threshold
     mitigation_view = None
     if mitigation is not None:
+        groups = published.mitigation_groups(mitigation.by_group, mitigation.sensitive, t)
         mitigation_view = {
             "constraint": mitigation.constraint,
             "sensitive": mitigation.sensitive,
             "comparison": table(
-                mitigation.comparison.assign(
-                    selected=mitigation.comparison["selected"].map(lambda v: disclose(v, t))
-                ).rename_axis("decision rule"),
+                published.mitigation_comparison(mitigation.comparison, groups, t).rename_axis("decision rule"),
                 index=True,
             ),
-            "by_group": table(published.mitigation_groups(mitigation.by_group, mitigation.sensitive, t)),
+            "by_group": table(groups),
         }
     flagged = [] if bias is None else [_flag(audit, r) for r in bias[bias["flagged"]].itertuples()]
     return render(

@@ -6,7 +6,8 @@ from 1 to the threshold); every rate, ratio and interval shown beside it is comp
 shown** (a rate is its shown numerator over its shown denominator), so a reader with a calculator gets the
 same figure and no figure reveals a count more exactly than the count itself. A figure whose count is "*"
 is "*", in every table. The gate's verdicts (the status column) are reached on the exact counts, so near an
-edge of the band a verdict can differ from what the shown interval suggests; `FOOTNOTE` says so.
+edge of the band a verdict can differ from what the shown interval suggests: it is marked `DIFFERS` and
+`FOOTNOTE` says so.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ FOOTNOTE = (
     "count shown over the count shown; a ratio is of the figures shown), so it reveals no count more exactly than "
     'the count itself; a figure that rests on a "*" count is "*" in every table. The gate\'s verdicts are reached '
     "on the exact counts, so near an edge of the accepted band a verdict can differ from what the rounded figures "
-    "suggest."
+    "suggest; such a verdict is marked \u2020."
 )
 
 
@@ -48,6 +49,21 @@ def _interval(low: float, high: float) -> str:
     return f"{low:.2f}-{high:.2f}" if np.isfinite(low) and np.isfinite(high) else "-"
 
 
+#: Marks a verdict (reached on the exact counts) that the rounded figures shown beside it would not give.
+DIFFERS = "\u2020"
+
+
+def _verdict(low: float, high: float, lower: float, upper: float) -> str:
+    """The verdict an interval shows against the band [lower, upper] (as the gate reads one)."""
+    if high < lower or low > upper:
+        return "fail"
+    return "pass" if lower <= low and high <= upper else "inconclusive"
+
+
+def _marked(status: str, shown: str) -> str:
+    return status if shown == status else f"{status} {DIFFERS}"
+
+
 def _hidden(*counts: int | str) -> bool:
     return SUPPRESSED in counts
 
@@ -61,11 +77,15 @@ def calibration(audit: FairnessAudit, frame: pd.DataFrame | None = None) -> pd.D
         n, observed = disclose(r.n, t), disclose(r.observed_events, t)
         expected = round(float(r.expected_events), 3)
         hidden = _hidden(n, observed)
+        status = r.status
         if hidden or not expected:
             ratio, ci = SUPPRESSED if hidden else float("nan"), SUPPRESSED if hidden else "-"
         else:
             low, high = poisson_interval(float(observed))
             ratio, ci = float(observed) / expected, _interval(float(low) / expected, float(high) / expected)
+            band = 1 / (1 + audit.config.calibration_tolerance), 1 + audit.config.calibration_tolerance
+            if not r.too_few:
+                status = _marked(r.status, _verdict(float(low) / expected, float(high) / expected, *band))
         rows.append(
             {
                 "characteristic": r.characteristic,
@@ -76,7 +96,7 @@ def calibration(audit: FairnessAudit, frame: pd.DataFrame | None = None) -> pd.D
                 "expected_events": SUPPRESSED if hidden else expected,
                 "ratio": ratio,
                 "ci": ci,
-                "status": r.status,
+                "status": status,
             }
         )
     return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
@@ -129,6 +149,9 @@ def errors(audit: FairnessAudit) -> pd.DataFrame:
                 row["excess"] = SUPPRESSED if hidden else _divide(rate[r.group], scale)
                 row["excess_ci"] = SUPPRESSED if hidden else _interval(_divide(low, scale), _divide(high, scale))
             row["status"] = r.status
+            if audit.probability and not hidden and not r.too_few and r.status != "reference":
+                excess = _divide(low, scale), _divide(high, scale)
+                row["status"] = _marked(r.status, _verdict(*excess, 0.0, audit.config.band[1]))
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -233,3 +256,24 @@ def mitigation_groups(by_group: pd.DataFrame, sensitive: str, threshold: int) ->
                 row[f"{name} {when}"] = SUPPRESSED if hidden else _ratio(numerator, denominator)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: The comparison's min/max ratios and the per-group rates (before: at the mitigated share) they are of.
+SPREADS = {
+    ("model at the mitigated share", "tpr_ratio (min/max)"): "true positive rate before",
+    ("model at the mitigated share", "fpr_ratio (min/max)"): "false positive rate before",
+    ("mitigated (ThresholdOptimizer)", "tpr_ratio (min/max)"): "true positive rate after",
+    ("mitigated (ThresholdOptimizer)", "fpr_ratio (min/max)"): "false positive rate after",
+}
+
+
+def mitigation_comparison(comparison: pd.DataFrame, groups: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """The decision rules compared: people selected disclosed, and each min/max ratio of a rate across
+    groups taken over the rates the group table shows (a "*" rate is in no ratio)."""
+    out = comparison.assign(selected=comparison["selected"].map(lambda v: disclose(v, threshold)))
+    for (rule, column), rate in SPREADS.items():
+        if rule in out.index and column in out.columns:
+            shown = pd.to_numeric(groups[rate][groups[rate] != SUPPRESSED], errors="coerce").dropna()
+            out.loc[rule, column] = _divide(float(shown.min()), float(shown.max())) if len(shown) else float("nan")
+    names = {c: c.replace("tpr_ratio", "true positive rate").replace("fpr_ratio", "false positive rate") for c in out}
+    return out.rename(columns=names)

@@ -245,6 +245,16 @@ def check_recomputed(page: str) -> int:
                             row,
                         )
                     checked += 1
+    # the mitigation's min/max ratios are of the rates its group table shows
+    rules = next((rows for rows in tables if "decision rule" in rows[0]), None)
+    groups = next((rows for rows in tables if "true positive rate after" in rows[0]), None)
+    if rules and groups:
+        for rule, when in (("model at the mitigated share", "before"), ("mitigated (ThresholdOptimizer)", "after")):
+            row = next(r for r in rules if r["decision rule"] == rule)
+            for rate in ("true positive rate", "false positive rate"):
+                shown = [_shown(g[f"{rate} {when}"]) for g in groups if g[f"{rate} {when}"] != SUPPRESSED]
+                _close(row[f"{rate} (min/max)"], _div(min(shown), max(shown)), row)
+                checked += 1
     # a harmful error rate hidden in the gate's table is hidden in the descriptive tables too
     harmful = "false negative rate" if "false negative rate (" in page or "The false negative rate" in page else None
     for rows in tables:
@@ -335,3 +345,25 @@ def test_the_findings_quote_the_figures_of_the_tables_and_add_up():
     text = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<img[^>]*>", "", page)).split())
     quoted = re.findall(r"([\d,]+) events observed against ([\d,.]+) expected, ratio ([\d.]+)", text)
     assert quoted and check_recomputed(page) >= len(quoted) + 8
+
+
+def test_a_verdict_the_rounded_figures_would_not_give_is_marked():
+    """22 events against 39.07 expected: the exact interval (0.35-0.85) straddles 0.80, inconclusive; shown
+    as 20, its interval (0.31-0.79) lies below the band, so the verdict is marked and the footnote says why."""
+    import pandas as pd
+    from test_dashboard import fairness_audit
+
+    from riskloop.reports import published
+
+    row = {"characteristic": "sex", "group": "F", "scope": "all", "n": 2_580, "observed_events": 22}
+    row |= {"expected_events": 39.07, "ratio": 22 / 39.07, "ci_low": 0.35, "ci_high": 0.85}
+    frame = pd.DataFrame([row | {"too_few": False, "status": "inconclusive"}])
+    shown = published.calibration(fairness_audit(), frame).iloc[0]
+    assert (shown["observed_events"], shown["ci"], shown["status"]) == (
+        20,
+        "0.31-0.79",
+        f"inconclusive {published.DIFFERS}",
+    )
+    assert published.DIFFERS in published.FOOTNOTE
+    agreeing = published.calibration(fairness_audit(), frame.assign(observed_events=30, ratio=30 / 39.07)).iloc[0]
+    assert agreeing["status"] == "inconclusive"
