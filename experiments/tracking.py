@@ -30,6 +30,7 @@ from riskloop.features.catalogue import catalogue_frame
 from riskloop.features.io import atomic_folder
 from riskloop.models.contract import riskloop_version
 from riskloop.models.evidence import PROMOTION_METRICS, GateEvidence, ModelIdentity, gate_evidence, own_gate
+from riskloop.models.fairness import CELLS, DISPARITY_COUNTS
 from riskloop.pipelines.data import ModelData
 from riskloop.pipelines.train import TrainResult
 from riskloop.reports.disclosure import protect
@@ -300,8 +301,8 @@ def _write_artifacts(config: ExperimentConfig, data: ModelData, result: TrainRes
         importance_by_split=result.importance_by_split,
         stability=result.stability,
         proxies=result.proxies,
-        fairness_by_group=protect(result.fairness.by_group, threshold),
-        fairness_disparities=protect(result.fairness.disparities, threshold),
+        fairness_by_group=protect(result.fairness.by_group, threshold, others=CELLS),
+        fairness_disparities=protect(result.fairness.disparities, threshold, others=DISPARITY_COUNTS),
         fairness_report_html=render_fairness_report(
             result.fairness,
             f"{config.registered_model} ({result.selected.name})",

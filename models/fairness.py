@@ -51,7 +51,30 @@ WHY = {
 }
 
 
-def _numerators(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+#: The (selected, label) cells of each group, in the order (not selected, 0), (not selected, 1), (selected, 0),
+#: (selected, 1): true negatives, false negatives, false positives, true positives.
+CELLS = ("tn", "fn", "fp", "tp")
+#: The counts a disparity row rests on: the group's and the reference's numerator and denominator.
+DISPARITY_COUNTS = ("numerator", "denominator", "reference_numerator", "reference_denominator")
+#: The calibration table of a score that is not a probability: nothing assessed.
+NOT_ASSESSED = pd.DataFrame(
+    columns=[
+        "characteristic",
+        "group",
+        "scope",
+        "n",
+        "observed_events",
+        "expected_events",
+        "ratio",
+        "ci_low",
+        "ci_high",
+        "too_few",
+        "status",
+    ]
+)
+
+
+def numerators(tp, fp, fn, tn) -> dict[str, np.ndarray]:
     """How many events each rate counts."""
     return {
         "selection_rate": tp + fp,
@@ -63,7 +86,7 @@ def _numerators(tp, fp, fn, tn) -> dict[str, np.ndarray]:
     }
 
 
-def _denominators(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+def denominators(tp, fp, fn, tn) -> dict[str, np.ndarray]:
     """How many people each rate is a share of."""
     return {
         "selection_rate": tp + fp + fn + tn,
@@ -135,6 +158,7 @@ class FairnessAudit:
     errors: pd.DataFrame  # gate: harmful error rate net of base rates, per characteristic x group
     config: AuditConfig
     capacity: float
+    probability: bool = True  # False: the score is not a probability, so calibration is not assessed
 
     @property
     def primary_metrics(self) -> tuple[str, ...]:
@@ -212,14 +236,20 @@ def audit(
     capacity: float,
     seed: int = 0,
     selected: np.ndarray | None = None,
+    probability: bool = True,
+    ranked_by: np.ndarray | None = None,
 ) -> FairnessAudit:
     """The gate and the descriptive view at the capacity operating point (or at `selected`, a decision
-    already made, e.g. by an existing tool's threshold)."""
+    already made, e.g. by an existing tool's threshold). A `risk` that is not a `probability` (a decile,
+    a points total) is audited on ranks and error rates only: no calibration, no error rates net of what
+    its risks imply. `ranked_by` (default `risk`) is the score that ranks and selects, when `risk` is a
+    calibrated map of it."""
     y = np.asarray(y, dtype=int)
     risk = np.asarray(risk, dtype=float)
-    selected = top_k(risk, capacity_k(len(y), capacity)) if selected is None else np.asarray(selected, dtype=bool)
+    score = risk if ranked_by is None else np.asarray(ranked_by, dtype=float)
+    selected = top_k(score, capacity_k(len(y), capacity)) if selected is None else np.asarray(selected, dtype=bool)
     k = int(selected.sum())
-    threshold = float(risk[selected].min())
+    threshold = float(score[selected].min())
     rng = np.random.default_rng(seed)
     settings = gate_settings(config)
     group_rows: list[pd.DataFrame] = []
@@ -238,14 +268,17 @@ def audit(
             sample_params={m: {"sample_weight": cells.ravel()} for m in DECISION_METRICS},
         )
         labels = groups.to_numpy()
-        ranking = ranking_by_group(y, risk, labels)
+        ranking = ranking_by_group(y, score, labels)
         table = decisions.by_group.loc[list(names)]
         table["roc_auc"] = ranking.set_index("group")["auc"].reindex(names).to_numpy()
-        table["mean_predicted"] = np.bincount(codes, weights=risk, minlength=len(names)) / n
         table.insert(0, "n", n)
+        for column, counts in zip(CELLS, cells.T):
+            table[column] = counts
         table["false_discovery_rate"] = 1 - table["precision"]
         table["observed"] = np.bincount(codes, weights=y, minlength=len(names)) / n
-        table["calibration_gap"] = table["mean_predicted"] - table["observed"]
+        if probability:
+            table["mean_predicted"] = np.bincount(codes, weights=risk, minlength=len(names)) / n
+            table["calibration_gap"] = table["mean_predicted"] - table["observed"]
         se = np.sqrt(np.maximum(table["observed"] * (1 - table["observed"]), 1e-12) / n)
         table["observed_ci_low"], table["observed_ci_high"] = (
             table["observed"] - 1.96 * se,
@@ -257,8 +290,8 @@ def audit(
             config.bootstrap, len(names), 4
         )
         boot = _rates(tp=draws[..., 3], fp=draws[..., 2], fn=draws[..., 1], tn=draws[..., 0])
-        denominators = _denominators(tp=cells[:, 3], fp=cells[:, 2], fn=cells[:, 1], tn=cells[:, 0])
-        numerators = _numerators(tp=cells[:, 3], fp=cells[:, 2], fn=cells[:, 1], tn=cells[:, 0])
+        dens = denominators(tp=cells[:, 3], fp=cells[:, 2], fn=cells[:, 1], tn=cells[:, 0])
+        nums = numerators(tp=cells[:, 3], fp=cells[:, 2], fn=cells[:, 1], tn=cells[:, 0])
         for metric in COUNT_METRICS:
             ref = _reference(table, metric, config.reference)
             r = list(names).index(ref)
@@ -274,10 +307,7 @@ def audit(
                 lo, hi = config.band
                 # a small group, or a rate over a handful of people, is never judged: with zero counts in
                 # a cell (no true positive, say) every resample agrees and the interval is falsely narrow
-                too_few = (
-                    min(denominators[metric][g], denominators[metric][r], numerators[metric][g], numerators[metric][r])
-                    < config.min_events
-                )
+                too_few = min(dens[metric][g], dens[metric][r], nums[metric][g], nums[metric][r]) < config.min_events
                 status = (
                     "inconclusive"
                     if n[g] < config.min_group_size or too_few or not (np.isfinite(low[g]) and np.isfinite(high[g]))
@@ -295,6 +325,10 @@ def audit(
                         "metric": metric,
                         "value": table.loc[group, metric],
                         "reference_value": table.loc[ref, metric],
+                        "numerator": int(nums[metric][g]),
+                        "denominator": int(dens[metric][g]),
+                        "reference_numerator": int(nums[metric][r]),
+                        "reference_denominator": int(dens[metric][r]),
                         "ratio": point[g],
                         "ci_low": low[g],
                         "ci_high": high[g],
@@ -308,12 +342,15 @@ def audit(
         reference = _reference(
             table, "selection_rate", config.reference if config.reference != "min_metric" else "majority"
         )
-        gate_rows["calibration"].append(
-            calibration_by_group(y, risk, selected, labels, settings).assign(characteristic=name)
-        )
+        if probability:
+            gate_rows["calibration"].append(
+                calibration_by_group(y, risk, selected, labels, settings).assign(characteristic=name)
+            )
         gate_rows["ranking"].append(ranking.assign(characteristic=name))
         gate_rows["errors"].append(
-            harmful_error_excess(y, risk, selected, labels, reference, settings).assign(characteristic=name)
+            harmful_error_excess(y, risk if probability else None, selected, labels, reference, settings).assign(
+                characteristic=name
+            )
         )
     by_group = _characteristic_first(pd.concat(group_rows, ignore_index=True))
     operating = {
@@ -324,7 +361,10 @@ def audit(
         "precision_at_k": float(y[selected].mean()),
         "recall_at_k": float(y[selected].sum() / max(y.sum(), 1)),
     }
-    gate = {key: _characteristic_first(pd.concat(rows, ignore_index=True)) for key, rows in gate_rows.items()}
+    gate = {
+        key: _characteristic_first(pd.concat(rows, ignore_index=True)) if rows else NOT_ASSESSED.copy()
+        for key, rows in gate_rows.items()
+    }
     return FairnessAudit(
         operating,
         by_group,
@@ -334,6 +374,7 @@ def audit(
         gate["errors"],
         config,
         capacity,
+        probability,
     )
 
 

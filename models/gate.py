@@ -79,6 +79,17 @@ class GateSettings:
     min_group_size: int = 50
 
 
+#: The status of a check that needs a probability, on a score that is not one.
+NOT_ASSESSED = "not assessed"
+
+
+def _implied_rate(risk: np.ndarray, member: np.ndarray, selected: np.ndarray, missed: bool) -> float:
+    """The harmful error rate a perfectly calibrated score would show in a group at this selection."""
+    if missed:
+        return float(risk[member & ~selected].sum() / max(risk[member].sum(), 1e-12))
+    return float((1 - risk[member & selected]).sum() / max((1 - risk[member]).sum(), 1e-12))
+
+
 def calibration_by_group(
     y: np.ndarray, risk: np.ndarray, selected: np.ndarray, groups: np.ndarray, settings: GateSettings
 ) -> pd.DataFrame:
@@ -138,27 +149,32 @@ def ranking_by_group(y: np.ndarray, risk: np.ndarray, groups: np.ndarray) -> pd.
 
 
 def harmful_error_excess(
-    y: np.ndarray, risk: np.ndarray, selected: np.ndarray, groups: np.ndarray, reference: str, settings: GateSettings
+    y: np.ndarray,
+    risk: np.ndarray | None,
+    selected: np.ndarray,
+    groups: np.ndarray,
+    reference: str,
+    settings: GateSettings,
 ) -> pd.DataFrame:
     """Per group, the harmful error rate observed and implied by its own risks, and the excess over the
-    reference group's, judged one-sided (only being worse off than the reference can fail)."""
+    reference group's, judged one-sided (only being worse off than the reference can fail). Without
+    `risk` (a score that is not a probability implies no rate) only the observed rates are given, each
+    "not assessed"."""
     missed = settings.use == "assistive"
     rows = []
     for group in sorted(pd.unique(groups)):
         member = groups == group
         if missed:  # false negative rate: of those who escalated, the share not selected
             errors, base = y[member & ~selected].sum(), y[member].sum()
-            implied = risk[member & ~selected].sum() / max(risk[member].sum(), 1e-12)
         else:  # false positive rate: of those who did not escalate, the share selected
             errors, base = (1 - y[member & selected]).sum(), (1 - y[member]).sum()
-            implied = (1 - risk[member & selected]).sum() / max((1 - risk[member]).sum(), 1e-12)
         rows.append(
             {
                 "group": group,
                 "n": int(member.sum()),
                 "errors": int(errors),
                 "events": int(base),
-                "implied_rate": float(implied),
+                "implied_rate": float("nan") if risk is None else _implied_rate(risk, member, selected, missed),
             }
         )
     return judge_errors(pd.DataFrame(rows), reference, settings)
@@ -166,19 +182,25 @@ def harmful_error_excess(
 
 def judge_errors(counts: pd.DataFrame, reference: str, settings: GateSettings) -> pd.DataFrame:
     """The harmful-error verdict of each group from its counts alone (`n`, `errors`, `events`,
-    `implied_rate`) against the `reference` group's: what the audit computes and promotion recomputes."""
+    `implied_rate`) against the `reference` group's: what the audit computes and promotion recomputes.
+    Where no rate is implied (the score is not a probability) every group is "not assessed"."""
     table = counts.set_index("group")
     low, high = wilson(table["errors"].to_numpy(), table["events"].to_numpy())
+    table["rate"] = table["errors"] / table["events"].where(table["events"] > 0)
+    table["rate_ci_low"], table["rate_ci_high"] = low, high
+    table["metric"] = "false negative rate" if settings.use == "assistive" else "false positive rate"
+    table["reference"] = reference
+    if table["implied_rate"].isna().all():
+        table["excess"] = table["excess_ci_low"] = table["excess_ci_high"] = float("nan")
+        table["too_few"] = False
+        table["status"] = NOT_ASSESSED
+        return table.reset_index()
     with np.errstate(divide="ignore", invalid="ignore"):
-        table["rate"] = table["errors"] / table["events"].where(table["events"] > 0)
-        table["rate_ci_low"], table["rate_ci_high"] = low, high
         excess = table["rate"] / table["implied_rate"]
         ref = excess.get(reference, np.nan)
         table["excess"] = excess / ref
         table["excess_ci_low"] = table["rate_ci_low"] / table["implied_rate"] / ref
         table["excess_ci_high"] = table["rate_ci_high"] / table["implied_rate"] / ref
-    table["metric"] = "false negative rate" if settings.use == "assistive" else "false positive rate"
-    table["reference"] = reference
     judged = (
         (table["errors"] > 0)
         & (table["events"] - table["errors"] > 0)

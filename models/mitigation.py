@@ -62,6 +62,10 @@ def _per_group(y, selected, groups) -> pd.DataFrame:
         lambda d: pd.Series(
             {
                 "n": len(d),
+                "events": int(d["y"].sum()),
+                "selected": int(d["s"].sum()),
+                "true_positives": int((d["s"] & (d["y"] == 1)).sum()),
+                "false_positives": int((d["s"] & (d["y"] == 0)).sum()),
                 "true_positive_rate": d.loc[d["y"] == 1, "s"].mean(),
                 "false_positive_rate": d.loc[d["y"] == 0, "s"].mean(),
                 "selection_rate": d["s"].mean(),
@@ -108,7 +112,9 @@ def mitigate(
     groups = s_test.astype(str).to_numpy()
     before = _per_group(y_test, same_share, groups).add_suffix(" before")
     after = _per_group(y_test, mitigated, groups).add_suffix(" after")
-    by_group = before.join(after.drop(columns="n after")).rename(columns={"n before": "n"})
+    by_group = before.join(after.drop(columns=["n after", "events after"])).rename(
+        columns={"n before": "n", "events before": "events"}
+    )
     for name, column in (("tpr_ratio", "true_positive_rate"), ("fpr_ratio", "false_positive_rate")):
         for when in ("before", "after"):
             values = by_group[f"{column} {when}"]

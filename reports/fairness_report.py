@@ -6,9 +6,10 @@ import pandas as pd
 
 from riskloop.models.fairness import BIAS_FLAG, WHY, FairnessAudit
 from riskloop.models.mitigation import Mitigation
+from riskloop.reports import published
 from riskloop.reports.disclosure import SUPPRESSED, disclose_text, protect, suppressed
 from riskloop.reports.figures import disparity_plot
-from riskloop.reports.render import render, table
+from riskloop.reports.render import format_value, render, table
 from riskloop.reports.words import words
 
 #: Counts within a group (the gate's tables), disclosed like its size: a rate or ratio from a suppressed one is "*".
@@ -22,30 +23,53 @@ NOT_CHECKABLE = (
 )
 
 
+NOT_A_PROBABILITY = (
+    "Calibration is not assessed because the score is not a probability: neither calibration within groups nor "
+    "error rates net of what the score implies can be judged; ranks and error rates at the decision rule can."
+)
+
+
+def _failed(frame: pd.DataFrame, exact: pd.DataFrame) -> list[tuple]:
+    """(published row, exact row) of each check that failed (on the exact counts)."""
+    failed = (exact["status"] == "fail").to_numpy()
+    return list(zip(frame[failed].itertuples(), exact[failed].itertuples()))
+
+
+def gate_findings(audit: FairnessAudit) -> list[str]:
+    """The gate's failures in words, with the figures as the tables publish them."""
+    out = []
+    low, high = 1 / (1 + audit.config.calibration_tolerance), 1 + audit.config.calibration_tolerance
+    for r, _ in _failed(published.calibration(audit), audit.calibration):
+        figures = (
+            "its counts, ratio and interval are suppressed: fewer than "
+            f"{audit.config.disclosure_threshold + 1} events were observed"
+            if r.observed_events == SUPPRESSED
+            else f"{format_value(r.observed_events)} events observed against {r.expected_events:,.3f} expected, ratio "
+            f"{r.ratio:.2f}, 95% interval {r.ci.replace('-', ' to ')}"
+        )
+        out.append(
+            f"Risk is mis-calibrated for {r.characteristic} = {r.group} {r.scope} ({figures}; accepted "
+            f"{low:.2f}-{high:.2f})."
+        )
+    for r, exact in _failed(published.errors(audit), audit.errors):
+        figures = (
+            "its counts and rates are suppressed: too few to show"
+            if r.errors == SUPPRESSED or r.events == SUPPRESSED
+            else f"{format_value(r.errors)} errors out of {format_value(r.events)} events (rate {format_value(r.rate)}), "
+            f"{format_value(r.excess, 2)} times what the group's own risks imply ({format_value(r.implied_rate)}) "
+            f"relative to {exact.reference}, 95% interval {r.excess_ci.replace('-', ' to ')}"
+        )
+        out.append(
+            f"For {r.characteristic} = {r.group} (n = {format_value(r.n)}), the {exact.metric} is beyond what its base "
+            f"rate explains ({figures}): the model misses or wrongly selects this group more than its risks imply."
+        )
+    return out
+
+
 def findings(audit: FairnessAudit) -> list[str]:
     """The gate's verdicts first, in words, then what the descriptive view shows."""
-    out, t = [], audit.config.disclosure_threshold
-    low, high = 1 / (1 + audit.config.calibration_tolerance), 1 + audit.config.calibration_tolerance
-    for r in audit.calibration_failures().itertuples():
-        where = "among the people selected" if r.scope == "selected" else "overall"
-        ratio = (
-            "ratio and interval suppressed with the count"
-            if suppressed(r.observed_events, t)
-            else f"ratio {r.ratio:.2f}, 95% interval {r.ci_low:.2f} to {r.ci_high:.2f}"
-        )
-        out.append(
-            f"Risk is mis-calibrated for {r.characteristic} = {r.group} {where}: "
-            f"{disclose_text(r.observed_events, t)} events observed against {r.expected_events:,.1f} expected "
-            f"({ratio}; accepted {low:.2f}-{high:.2f})."
-        )
-    for r in audit.error_failures().itertuples():
-        out.append(
-            f"For {r.characteristic} = {r.group} (n = {disclose_text(r.n, t)}), the {r.metric} is {r.excess:.2f} "
-            f"times what the group's own risks imply, relative to {r.reference} (95% interval "
-            f"{r.excess_ci_low:.2f} to {r.excess_ci_high:.2f}): the model misses or wrongly selects this group "
-            "beyond what its base rate explains."
-        )
-    if not out:
+    out = gate_findings(audit) if audit.probability else [NOT_A_PROBABILITY]
+    if audit.probability and len(out) == 0:
         out.append(
             "The model passes the fairness gate: calibration holds within every group large enough to judge, "
             "and no group's harmful error rate exceeds what its own risks imply beyond the tolerance."
@@ -56,7 +80,8 @@ def findings(audit: FairnessAudit) -> list[str]:
         out.append(
             f"{len(raw)} raw error-rate ratios lie outside the {audit.config.band[0]}-{audit.config.band[1]} band "
             "(descriptive view). At one threshold a group with a lower base rate always has a higher false "
-            "negative rate, so these ratios include what base rates alone cause; the gate above judges the model."
+            "negative rate, so these ratios include what base rates alone cause"
+            + ("; the gate above judges the model." if audit.probability else ".")
         )
     checks = pd.concat([audit.errors, audit.calibration])
     inconclusive = checks[checks["status"] == "inconclusive"]
@@ -78,6 +103,11 @@ def shown(audit: FairnessAudit, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(metric=frame["metric"].map(words)) if "metric" in frame else frame
 
 
+def worded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Metric names as words."""
+    return frame.assign(metric=frame["metric"].map(words))
+
+
 def _flag(audit: FairnessAudit, r) -> str:
     """A flagged group of the measurement-bias check, its over-statement suppressed with its size."""
     relative = SUPPRESSED if suppressed(r.n, audit.config.disclosure_threshold) else f"{r.relative:.2f}x"
@@ -85,12 +115,14 @@ def _flag(audit: FairnessAudit, r) -> str:
 
 
 def card_summary(audit: FairnessAudit) -> str:
-    failures = audit.gate_reasons()
+    failures = gate_findings(audit)
+    if not audit.probability:
+        return NOT_A_PROBABILITY
     return (
         "The model passes the fairness gate: calibration holds within every group large enough to judge, and no "
         "group's harmful error rate exceeds what its own risks imply beyond the tolerance."
         if not failures
-        else f"The model FAILS the fairness gate ({len(failures)} reasons): " + "; ".join(failures)
+        else f"The model FAILS the fairness gate ({len(failures)} reasons): " + " ".join(failures)
     )
 
 
@@ -106,11 +138,15 @@ def render_fairness_report(
     op, t = audit.operating_point, audit.config.disclosure_threshold
     mitigation_view = None
     if mitigation is not None:
+        groups = published.mitigation_groups(mitigation.by_group, mitigation.sensitive, t)
         mitigation_view = {
             "constraint": mitigation.constraint,
             "sensitive": mitigation.sensitive,
-            "comparison": table(mitigation.comparison.rename_axis("decision rule"), index=True),
-            "by_group": table(shown(audit, mitigation.by_group.rename_axis(mitigation.sensitive).reset_index())),
+            "comparison": table(
+                published.mitigation_comparison(mitigation.comparison, groups, t).rename_axis("decision rule"),
+                index=True,
+            ),
+            "by_group": table(groups),
         }
     flagged = [] if bias is None else [_flag(audit, r) for r in bias[bias["flagged"]].itertuples()]
     return render(
@@ -122,7 +158,7 @@ def render_fairness_report(
         k=disclose_text(op["k"], t),
         n=disclose_text(op["n"], t),
         disclosure=t,
-        threshold=f"{op['threshold']:.3f}",
+        threshold=f"{op['threshold']:.3g}",
         precision=f"{op['precision_at_k']:.3f}",
         recall=f"{op['recall_at_k']:.3f}",
         why=WHY[audit.config.use],
@@ -130,8 +166,8 @@ def render_fairness_report(
         bootstrap=f"{audit.config.bootstrap:,}",
         band=f"{audit.config.band[0]}-{audit.config.band[1]}",
         plot=disparity_plot(primary, audit.primary_metrics, audit.config.band, t),
-        primary=table(shown(audit, primary)),
-        groups=table(shown(audit, audit.by_group)),
+        primary=table(worded(published.disparities(audit, primary))),
+        groups=table(published.groups(audit)),
         bias=None if bias is None else table(shown(audit, bias)),
         flagged=flagged,
         bias_flag=BIAS_FLAG,
@@ -139,10 +175,13 @@ def render_fairness_report(
         mitigation=mitigation_view,
         mitigation_note=mitigation_note,
         card_summary=card_summary(audit),
-        all=table(shown(audit, audit.disparities)),
-        calibration=table(shown(audit, audit.calibration)),
-        ranking=table(shown(audit, audit.ranking)),
-        errors=table(shown(audit, audit.errors.drop(columns=["reference"]))),
+        all=table(worded(published.disparities(audit, audit.disparities))),
+        probability=audit.probability,
+        not_a_probability=NOT_A_PROBABILITY,
+        footnote=published.FOOTNOTE.format(threshold=t),
+        calibration=table(published.calibration(audit)),
+        ranking=table(published.ranking(audit)),
+        errors=table(published.errors(audit)),
         tolerance=f"{1 / (1 + audit.config.calibration_tolerance):.2f}-{1 + audit.config.calibration_tolerance:.2f}",
         excess=f"{audit.config.band[1]}",
         harmful=audit.errors["metric"].iloc[0] if len(audit.errors) else "error rate",

@@ -80,6 +80,10 @@ def metric_over_time_plot(frame: pd.DataFrame, metric: str, title: str) -> bytes
     return png(fig)
 
 
+#: The counts a disparity's ratio rests on: hidden with any of them.
+RESTS_ON = ("n", "numerator", "denominator", "reference_numerator", "reference_denominator")
+
+
 def disparity_plot(
     disparities: pd.DataFrame, metrics: tuple[str, ...], band: tuple[float, float], disclosure_threshold: int
 ) -> bytes:
@@ -93,12 +97,12 @@ def disparity_plot(
         ax.axvspan(*band, color="#e8f5e9")
         ax.axvline(1, color="black", lw=0.8)
         for i, r in rows.iterrows():
-            hidden = suppressed(r["n"], disclosure_threshold)
+            hidden = any(suppressed(r[c], disclosure_threshold) for c in RESTS_ON if c in r)
             if hidden or not np.isfinite(r["ratio"]):
                 ax.text(
                     low,
                     i,
-                    " suppressed (small group)" if hidden else " not defined",
+                    " suppressed (small count)" if hidden else " not defined",
                     va="center",
                     fontsize=7,
                     color="#555555",

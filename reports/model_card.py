@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -9,9 +10,11 @@ import pandas as pd
 from riskloop.models.families import FAMILIES
 from riskloop.models.families.gam import GAM
 from riskloop.models.group_calibration import CHOICE_RULE, notice
-from riskloop.reports.fairness_report import card_summary, shown
+from riskloop.reports import published
+from riskloop.reports.disclosure import disclose
+from riskloop.reports.fairness_report import card_summary, worded
 from riskloop.reports.figures import calibration_plot, metric_over_time_plot, precision_at_k_plot, shape_function_plot
-from riskloop.reports.render import render, table, whole
+from riskloop.reports.render import COUNTS, render, table
 from riskloop.reports.words import words
 
 
@@ -50,23 +53,61 @@ def card_plots(config, data, result) -> dict[str, bytes]:
     return plots
 
 
+#: The summary's columns in the order the card shows them: what selection reads (validation), then the test.
+VALIDATION = ("val_roc_auc", "val_{metric}")
+TESTED = ("roc_auc", "precision_at_k", "brier", "ece")
+
+
+def performance(result, metric: str) -> pd.DataFrame:
+    """Per model group: the validation metrics selection reads, then the test metrics, each as mean ± spread
+    across the temporal splits; the selected group first and marked."""
+    summary = result.summary
+    columns = [c.format(metric=metric) for c in VALIDATION] + list(TESTED)
+    columns = list(dict.fromkeys(columns))
+    out = pd.DataFrame(index=summary.index)
+    out["choice"] = ["selected" if g == result.selected.name else "" for g in summary.index]
+    for c in columns:
+        heading = words(c.removeprefix("val_")) + (" (validation)" if c.startswith("val_") else " (test)")
+        out[heading] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(summary[c + "_mean"], summary[c + "_std"])]
+    order = sorted(out.index, key=lambda g: (g != result.selected.name, -summary.loc[g, f"val_{metric}_mean"]))
+    out = out.loc[order]
+    out.index = [readable(g) for g in out.index]
+    return out.rename_axis("model group")
+
+
+def readable(group: str) -> str:
+    """A model group's name with its settings apart, so that it wraps: 'lightgbm, num_leaves=31, ...'."""
+    if "=" not in group:
+        return group
+    family, settings = group.split("_", 1)
+    return ", ".join([family, *(f"{k}={v}" for k, v in re.findall(r"([A-Za-z][A-Za-z_]*?)=([^_]+)", settings))])
+
+
+def proxies(frame: pd.DataFrame, top: int = 10) -> tuple[str, pd.DataFrame]:
+    """(the features a protected column follows from exactly, in words; the strongest other proxies). A
+    feature the group is derived from has an AUC of 0 or 1 by construction: it is named, not scored."""
+    exact = frame[frame["determines"].to_numpy(bool)]
+    by_column = exact.groupby("characteristic", sort=True)["feature"].apply(lambda f: ", ".join(sorted(f)))
+    said = "; ".join(f"{column} follows from {features}" for column, features in by_column.items())
+    rest = frame[~frame["determines"].to_numpy(bool)].drop(columns="determines").head(top)
+    return said, rest
+
+
 def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
     contract = result.scorer.contract
-    summary = result.summary[
-        [c for c in result.summary.columns if c.endswith(("_mean", "_std")) or c == "roc_auc_regret"]
-    ]
     fairness = result.fairness
-    primary = fairness.disparities.loc[
-        fairness.disparities["primary"],
-        ["characteristic", "group", "reference", "metric", "ratio", "ci_low", "ci_high", "status", "n"],
-    ]
-    groups = fairness.by_group[
-        ["characteristic", "group", "n", "observed", "mean_predicted", "roc_auc", "selection_rate", "small"]
-    ]
+    primary = fairness.disparities[fairness.disparities["primary"]]
     final = pd.DataFrame(
-        {"metric": list(result.final_metrics), "value": [whole(k, v) for k, v in result.final_metrics.items()]}
+        {
+            "metric": list(result.final_metrics),
+            "value": [
+                disclose(v, fairness.config.disclosure_threshold) if k in COUNTS else v
+                for k, v in result.final_metrics.items()
+            ],
+        }
     )
     final["metric"] = final["metric"].map(words)
+    errors = published.errors(fairness)
     return render(
         "model_card.html",
         title=f"Model card: {config.name}",
@@ -77,7 +118,11 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         version=contract.riskloop_version,
         warnings=data.warnings + result.warnings,
         protected_features=contract.protected_as_features,
-        source=Path(data.source).name,
+        source=(
+            f"the data set in the folder '{Path(data.source).name}'"
+            if config.data is not None
+            else f"the table '{Path(data.source).name}'"
+        ),
         rows=f"{len(data.frame):,}",
         population=(
             "people with at least one recorded incident in the 3 years before each as-of date"
@@ -95,33 +140,23 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         protected=", ".join(data.protected) or "none named",
         selection=f"{words(config.selection.metric)} within {config.selection.auc_tolerance} ROC AUC of the best",
         capacity=f"{config.capacity:.0%}",
-        summary=table(summary.rename_axis("model group"), index=True),
+        summary=table(performance(result, config.selection.metric), index=True),
         final=table(final),
         calibration=", ".join(sorted(result.split_metrics["calibration"].unique())),
         within=within_text(contract.calibrated_within, result.within),
         within_on=bool(contract.calibrated_within),
         fairness_summary=card_summary(fairness),
-        disparities=table(shown(fairness, primary)),
-        groups=table(shown(fairness, groups)),
+        footnote=published.FOOTNOTE.format(threshold=fairness.config.disclosure_threshold),
+        disparities=table(worded(published.disparities(fairness, primary))),
+        groups=table(published.groups(fairness)),
         plots=plots,
-        gate_errors=table(
-            shown(fairness, fairness.errors)[
-                [
-                    "characteristic",
-                    "group",
-                    "n",
-                    "metric",
-                    "rate",
-                    "implied_rate",
-                    "excess",
-                    "excess_ci_low",
-                    "excess_ci_high",
-                    "status",
-                ]
-            ]
+        gate_errors=table(errors),
+        harmful=fairness.errors["metric"].iloc[0] if len(fairness.errors) else "error rate",
+        gate_calibration=table(
+            published.calibration(fairness, fairness.calibration[fairness.calibration["scope"] == "all"])
         ),
-        gate_calibration=table(shown(fairness, fairness.calibration[fairness.calibration["scope"] == "all"])),
-        proxies=table(result.proxies.head(10)),
+        exact_proxies=proxies(result.proxies)[0],
+        proxies=table(proxies(result.proxies)[1]),
         proxy_cost=proxy_cost_text(result.proxy_cost),
         windows=(
             f"fitted on as-of dates {contract.training_window[0]} to {contract.training_window[1]}, early-stopped, "
@@ -139,7 +174,7 @@ def proxy_cost_text(cost: dict) -> str:
         f"Without {cost['dropped']}, the same model group reaches ROC AUC {cost['roc_auc_without']:.3f} "
         f"(with them {cost['roc_auc_with']:.3f}) and precision at k {cost['precision_at_k_without']:.3f} "
         f"(with them {cost['precision_at_k_with']:.3f}) on the same test window: that is what "
-        "`features_exclude` would cost."
+        "excluding them from the model's features (the config's features_exclude) would cost."
     )
 
 

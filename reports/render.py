@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import math
 import numbers
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -48,16 +49,24 @@ def format_value(value, digits: int = 3) -> str:
     return str(value)
 
 
+#: An interval as the fairness tables show it: "0.62-0.86".
+INTERVAL = re.compile(r"\d[\d.,]*-\d[\d.,]*")
+
+
+def _number_like(v) -> bool:
+    if isinstance(v, str):
+        return v in (SUPPRESSED, "-") or bool(INTERVAL.fullmatch(v))
+    return isinstance(v, numbers.Number) and not isinstance(v, bool)
+
+
 def _numeric(column: pd.Series) -> bool:
-    """Numbers, counting a suppressed cell ("*") as one: such columns are right-aligned."""
+    """Numbers, counting a suppressed cell ("*") and an interval ("0.62-0.86") as one: such columns are
+    right-aligned and never wrapped."""
     if pd.api.types.is_bool_dtype(column):
         return False
     if pd.api.types.is_numeric_dtype(column):
         return True
-    return (
-        len(column) > 0
-        and column.map(lambda v: v == SUPPRESSED or (isinstance(v, numbers.Number) and not isinstance(v, bool))).all()
-    )
+    return len(column) > 0 and column.map(_number_like).all()
 
 
 def table(frame: pd.DataFrame, index: bool = False, digits: int = 3) -> Table:

@@ -589,7 +589,17 @@ def test_the_deprivation_gradient_agrees_with_the_headline_figures(world, tmp_pa
 
 
 #: Column headings of counts of people (or of their events) in the reports the site copies.
-REPORT_COUNTS = {"people", "observed events", "events", "errors", "started", "untreated (person-months)"}
+REPORT_COUNTS = {
+    "people",
+    "observed events",
+    "events",
+    "errors",
+    "selected",
+    "counted",
+    "out of",
+    "started",
+    "untreated (person-months)",
+}
 
 
 def check_report_counts(page: str, threshold: int) -> int:

@@ -16,6 +16,7 @@ import yaml
 from riskloop.experiments.config import load_config
 from riskloop.experiments.tracking import log_training
 from riskloop.jobs.model import model_data
+from riskloop.models.fairness import CELLS, DISPARITY_COUNTS
 from riskloop.pipelines.train import train
 from riskloop.reports.disclosure import disclose, protect
 from tests.test_experiments import DATA
@@ -116,6 +117,9 @@ def test_group_sizes_up_to_the_threshold_never_leave_the_team(logged):
         assert (shown % 5 == 0).all() and (shown > 7).all()  # rounded to 5s: 11 and 12 show as 10
         rates = [c for c in ("observed", "selection_rate", "ratio", "ci_low", "value") if c in logged_table]
         assert (logged_table.loc[hidden, rates] == "*").all().all()  # rates of hidden groups are hidden too
+        for column in [c for c in (*CELLS, *DISPARITY_COUNTS) if c in logged_table]:  # counts within groups too
+            counts = logged_table[column]
+            assert counts.map(lambda v: v == "*" or (int(v) % 5 == 0 and int(v) not in range(1, 8))).all(), column
     for page in ("model_card.html", "fairness_report.html"):
         shown = _shown_sizes((run / page).read_text())
         assert shown and "*" in shown, page

@@ -294,3 +294,12 @@ def test_reasons_row_by_row_ties_skips_and_categories():
         "kind = z",
     ]
     assert top_reasons(contrib, values, templates, 1)["reason_1"].tolist() == reasons["reason_1"].tolist()
+
+
+def test_stability_verdicts_follow_their_documented_thresholds():
+    from riskloop.reports.explain_report import verdict
+
+    assert verdict("first_reason_changed_share", 0.765) == "unstable"
+    assert verdict("first_reason_changed_share", 0.3) == "moderately stable"
+    assert verdict("first_reason_changed_share", 0.1) == "stable"
+    assert verdict("top10_overlap_mean", 0.9) == "stable" and verdict("top10_overlap_mean", 0.5) == "unstable"

@@ -222,3 +222,17 @@ def test_the_most_over_recorded_group_is_named_with_what_the_model_inherits():
     result = AuditResult(SimpleNamespace(config=AuditConfig()), bias, None)
     assert result.most_over_recorded() == "ethnicity=Black (records 1.40x, model 1.09x)"  # Other is under 50 people
     assert AuditResult(SimpleNamespace(config=AuditConfig()), None, None).most_over_recorded() == ""
+
+
+def test_a_feature_the_group_is_derived_from_is_flagged_not_scored():
+    """Age determines the age band exactly (AUC 0 or 1 by construction): flagged `determines`; a
+    continuous feature with unique values is not, however it happens to fall."""
+    from riskloop.models.proxies import proxy_strength
+
+    rng = np.random.default_rng(0)
+    age = pd.Series(rng.integers(10, 80, 3000))
+    band = pd.cut(age, [0, 17, 24, 34, 49, 64, 200]).astype(str).rename("age_band")
+    features = pd.DataFrame({"age": age, "unique": rng.normal(size=3000), "noisy_age": age + rng.integers(-3, 4, 3000)})
+    table = proxy_strength(features, band.to_frame(), min_group_size=50).set_index("feature")
+    assert table.loc["age", "determines"] and table.loc["age", "strength"] == 1.0
+    assert not table.loc["unique", "determines"] and not table.loc["noisy_age", "determines"]

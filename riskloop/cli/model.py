@@ -172,6 +172,16 @@ def audit(
     protected: Annotated[str, typer.Option(help="with --table: protected columns to audit by, comma-separated")] = "",
     top_share: Annotated[float | None, typer.Option(help="with --table: the top share of scores is selected")] = None,
     threshold: Annotated[float | None, typer.Option(help="with --table: scores at least this are selected")] = None,
+    calibrate_before: Annotated[
+        datetime | None,
+        typer.Option(
+            "--calibrate-before",
+            formats=DATE,
+            help="with --table and --date-column: map the score to a probability on rows before this date and "
+            "audit calibration on the rows from it, out of time",
+        ),
+    ] = None,
+    date_column: Annotated[str | None, typer.Option(help="with --calibrate-before: the column dating each row")] = None,
 ) -> None:
     """Fairness audit of a registered model on a data set (with measurement bias on synthetic worlds), or of
     any existing tool's scores in a table (--table)."""
@@ -183,7 +193,17 @@ def audit(
                 fatal("--table needs --score-column and --label-column")
             columns = tuple(c.strip() for c in protected.split(",") if c.strip())
             audited = jobs.audit_table(
-                jobs.TableAuditJob(table, score_column, label_column, columns, out_dir, top_share, threshold)
+                jobs.TableAuditJob(
+                    table,
+                    score_column,
+                    label_column,
+                    columns,
+                    out_dir,
+                    top_share,
+                    threshold,
+                    calibrate_before.date() if calibrate_before else None,
+                    date_column,
+                )
             )
             if audited.rejected:
                 warn(
@@ -191,6 +211,8 @@ def audit(
                     f"in {out_dir / 'rejected_rows.csv'}"
                 )
         else:
+            if calibrate_before or date_column:
+                fatal("--calibrate-before and --date-column audit a --table of an existing tool's scores")
             if not (model and data and as_of):
                 fatal("give --model, --data and --as-of (a registered model), or --table (an existing tool's scores)")
             audited = jobs.audit(jobs.AuditJob(model, data, as_of.date(), out_dir))
@@ -198,6 +220,8 @@ def audit(
         fatal(str(exc))
     result = audited.result
     out.print(f"wrote {audited.path}" + ("" if table is not None else " (also logged to MLflow)"))
+    if audited.calibration:
+        out.print(audited.calibration, highlight=False)
     if result.in_sample:
         console.print(f"[bold yellow]warning:[/] {result.in_sample}", highlight=False)
     for r in result.audit.gate_reasons():

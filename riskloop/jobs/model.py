@@ -16,7 +16,7 @@ from riskloop.features.io import DataError, read_raw_table, sha256_file
 from riskloop.features.snapshot import PreparedData
 from riskloop.jobs.common import Progress, counted, model_label, no_progress, open_dataset
 from riskloop.jobs.synthetic import synthetic_truth
-from riskloop.models.fairness import AuditConfig
+from riskloop.models.fairness import DISPARITY_COUNTS, AuditConfig
 from riskloop.pipelines.audit import AuditResult, ExistingScores, audit_cohort, audit_scores
 from riskloop.pipelines.data import ModelData, from_dataset, from_table
 from riskloop.pipelines.explain import explain_cohort
@@ -108,7 +108,12 @@ def explain(job: ExplainJob) -> Explained:
     loaded, cohort = scored_cohort(job.model, job.data, job.as_of)
     explained = explain_cohort(loaded.scorer, cohort, sample_size=job.sample, person=job.person)
     html = render_explain_report(
-        explained, model_label(loaded), job.as_of, loaded.scorer.importance_by_split, loaded.scorer.stability
+        explained,
+        model_label(loaded),
+        job.as_of,
+        loaded.scorer.importance_by_split,
+        loaded.scorer.stability,
+        disclosure_threshold=loaded.contract.audit.disclosure_threshold,
     )
     path = write_explainability(job.out, html)
     logged = job.person is None or job.log_person_page
@@ -130,11 +135,13 @@ class Audited:
     path: Path
     result: AuditResult
     rejected: int = 0  # rows of an audited table left out (in rejected_rows.csv)
+    calibration: str | None = None  # an audited table: what the audit could say about calibration, in words
 
 
 def _write_audit(result: AuditResult, model: str, scope: str, out: Path, rejected=None) -> Path:
     html = render_fairness_report(result.audit, model, scope, None, result.bias)
-    return write_audit(out, html, protect(result.audit.disparities, result.audit.config.disclosure_threshold), rejected)
+    disparities = protect(result.audit.disparities, result.audit.config.disclosure_threshold, others=DISPARITY_COUNTS)
+    return write_audit(out, html, disparities, rejected)
 
 
 def audit(job: AuditJob) -> Audited:
@@ -159,6 +166,8 @@ class TableAuditJob:
     out: Path
     top_share: float | None = None  # the top share of scores is selected ...
     threshold: float | None = None  # ... or scores of at least this
+    calibrate_before: date | None = None  # fit a monotone map on rows before this date ...
+    date_column: str | None = None  # ... (dated by this column) and audit calibration on the rows after
 
 
 def audit_table(job: TableAuditJob) -> Audited:
@@ -166,11 +175,19 @@ def audit_table(job: TableAuditJob) -> Audited:
     outcome are left out, to `rejected_rows.csv`)."""
     if not job.protected:
         raise ValueError("--protected: name at least one column to audit by")
-    spec = ExistingScores(job.score_column, job.label_column, job.protected, job.top_share, job.threshold)
-    result, rejected, rule = audit_scores(read_raw_table(Path(job.table)), spec, AuditConfig(intersections=()))
-    scope = (
-        f"the scores in column '{job.score_column}' of {Path(job.table).name}; {rule} selected; "
-        f"outcome '{job.label_column}'"
+    spec = ExistingScores(
+        job.score_column,
+        job.label_column,
+        job.protected,
+        job.top_share,
+        job.threshold,
+        job.calibrate_before,
+        job.date_column,
     )
-    path = _write_audit(result, f"existing score '{job.score_column}'", scope, job.out, rejected)
-    return Audited(path, result, len(rejected))
+    audited = audit_scores(read_raw_table(Path(job.table)), spec, AuditConfig(intersections=()))
+    scope = (
+        f"the scores in column '{job.score_column}' of {Path(job.table).name}; {audited.rule} selected; "
+        f"outcome '{job.label_column}'; {audited.calibration}"
+    )
+    path = _write_audit(audited.result, f"existing score '{job.score_column}'", scope, job.out, audited.rejected)
+    return Audited(path, audited.result, len(audited.rejected), audited.calibration)
