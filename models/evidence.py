@@ -216,9 +216,11 @@ def summary(evidence: GateEvidence) -> str:
     errors = error_verdicts(evidence)
     counts = pd.concat([calibration["status"], errors["status"][errors["status"] != "reference"]]).value_counts()
     within = f"; calibrated within {', '.join(evidence.calibrated_within)}" if evidence.calibrated_within else ""
+    start, end = evidence.test_window
+    window = str(start) if start == end else f"{start} to {end}"
     return (
         f"v{evidence.model.version} ({evidence.model.model_group}) on its test window "
-        f"{evidence.test_window[0]} to {evidence.test_window[1]}: ROC AUC {evidence.test_metrics['test_roc_auc']:.3f}; "
+        f"{window}: ROC AUC {evidence.test_metrics['test_roc_auc']:.3f}; "
         f"{len(calibration)} calibration and {int((errors['status'] != 'reference').sum())} error checks: "
         + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "inconclusive", "fail"))
         + within

@@ -87,13 +87,15 @@ def _protected(contract: ModelContract, evidence: GateEvidence | None) -> str:
     return text
 
 
-def _windows(contract: ModelContract) -> str:
-    def window(w: tuple[date, date]) -> str:
-        return f"{w[0]} to {w[1]}"
+def period(window: tuple[date, date]) -> str:
+    """A window of as-of dates in words: one date, or the first and last."""
+    return f"the as-of date {window[0]}" if window[0] == window[1] else f"the as-of dates {window[0]} to {window[1]}"
 
+
+def _windows(contract: ModelContract) -> str:
     return (
-        f"Fitted on as-of dates {window(contract.training_window)}; early-stopped and calibrated on "
-        f"{window(contract.calibration_window)}; tested, out of time, on {window(contract.test_window)}."
+        f"Fitted on {period(contract.training_window)}; early-stopped and calibrated on "
+        f"{period(contract.calibration_window)}; tested, out of time, on {period(contract.test_window)}."
     )
 
 
@@ -132,8 +134,8 @@ def _gate_summary(evidence: GateEvidence | None, note: str) -> str:
     inconclusive = int((calibration["status"] == "inconclusive").sum() + (errors["status"] == "inconclusive").sum())
     s = evidence.settings
     return (
-        f"Before this model could be used, an automated gate judged it on {evidence.test_window[0]} to "
-        f"{evidence.test_window[1]}, a period it never learned from ({note}). It checked, within every group of "
+        f"Before this model could be used, an automated gate judged it on the people scored at "
+        f"{period(evidence.test_window)}, whose outcomes it never learned from ({note}). It checked, within every group of "
         f"{', '.join(sorted({c.characteristic for c in evidence.calibration}))}, that the predicted numbers of "
         f"events match those observed within {s.calibration_tolerance:.0%} (calibration), and that no group is "
         f"{'missed' if s.use == 'assistive' else 'wrongly selected'} more than its own risks imply, by more than "
