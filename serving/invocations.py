@@ -53,6 +53,27 @@ def _type_error(value: Any, dtype: str) -> tuple[str, str] | None:
     return None  # other types are left to MLflow's schema enforcement
 
 
+#: The most reasons a row may ask for: a person's record gives a handful, and each one costs a column per row.
+MAX_REASONS = 10
+
+
+def _params_errors(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`params` may hold only `reasons`, a whole number from 0 to MAX_REASONS."""
+    errors = [
+        _error(["params", key], "Extra inputs are not permitted", "extra_forbidden")
+        for key in params
+        if key != "reasons"
+    ]
+    reasons = params.get("reasons", 0)
+    if isinstance(reasons, bool) or not isinstance(reasons, int):
+        errors.append(_error(["params", "reasons"], "Input should be a valid integer", "int_type"))
+    elif not 0 <= reasons <= MAX_REASONS:
+        errors.append(
+            _error(["params", "reasons"], f"Input should be from 0 to {MAX_REASONS} reasons", "less_than_equal")
+        )
+    return errors
+
+
 def _rows(body: Any, max_rows: int) -> tuple[str, list[str] | None, list, dict[str, Any]]:
     """(format, columns of a split payload or None, rows, params) after the envelope's checks."""
     if not isinstance(body, dict):
@@ -72,6 +93,8 @@ def _rows(body: Any, max_rows: int) -> tuple[str, list[str] | None, list, dict[s
     params = body.get("params", {})
     if not isinstance(params, dict):
         errors.append(_error(["params"], "Input should be a valid dictionary", "dict_type"))
+    else:
+        errors += _params_errors(params)
     if errors:
         raise PayloadError(422, errors)
     fmt = formats[0]

@@ -310,10 +310,19 @@ def test_invocations_invalid_input_is_422_with_field_errors(client, tokens):
         (["body", "dataframe_split", "data", 1], "list_type")
     ]
     assert errors(json={"dataframe_records": [{"age": 1.0}], "inputs": []}) == [(["body", "inputs"], "extra_forbidden")]
-    assert errors(json={"params": {"reasons": "three"}, "dataframe_records": [{"age": 1.0, "priors": 1.0}]})[0] == (
-        ["body"],
-        "value_error",
-    )
+    one = [{"age": 1.0, "priors": 1.0}]
+    assert errors(json={"params": {"reasons": "three"}, "dataframe_records": one}) == [
+        (["body", "params", "reasons"], "int_type")
+    ]
+    # one request asking for 10**9 reasons a row once took the server past 12 GB: refused before any work
+    for huge in (11, 10**6, 10**9, 10**30, -1):
+        assert errors(json={"params": {"reasons": huge}, "dataframe_records": one}) == [
+            (["body", "params", "reasons"], "less_than_equal")
+        ]
+    assert errors(json={"params": {"reasons": True, "top": 3}, "dataframe_records": one}) == [
+        (["body", "params", "top"], "extra_forbidden"),
+        (["body", "params", "reasons"], "int_type"),
+    ]
     assert client.post("/invocations", content=b"age=30", headers=headers).status_code == 415
 
 
