@@ -35,7 +35,7 @@ def _registry_version(uri: str) -> tuple[str | None, str | None]:
     if "@" in rest:
         name, alias = rest.split("@", 1)
         try:
-            return name, MlflowClient().get_model_version_by_alias(name, alias).version
+            return name, str(MlflowClient().get_model_version_by_alias(name, alias).version)  # MLflow gives an int
         except MlflowException:
             return name, None
     name, _, version = rest.partition("/")

@@ -21,6 +21,7 @@ import pytest
 from conftest import hand_manifest
 from fastapi.testclient import TestClient
 from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from riskloop.artifacts.scores import MANIFEST_ADAPTER, UnitCounts
@@ -259,6 +260,19 @@ def test_model_describes_scores_and_live_model(client, tokens, model_uri):
     assert body["scores"]["data_fingerprint"] == "fp-123" and body["scores"]["counts"]["listed"] == 16
     assert body["live"]["uri"] == model_uri and body["live"]["name"] == "riskloop-api-toy"
     assert body["live"]["version"] == model_uri.rsplit("/", 1)[1] and body["live"]["metrics"] == {"roc_auc": 0.71}
+
+
+def test_model_served_by_alias_names_its_version(tmp_path, scores_dir, tokens, model_uri, tracking_dir, monkeypatch):
+    """A model served as models:/NAME@ALIAS (as the README serves the champion) once made /model a 500: MLflow
+    gives the alias's version as an int."""
+    name, version = model_uri.removeprefix("models:/").split("/")
+    for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.setenv(variable, f"sqlite:///{tracking_dir / 'mlflow.db'}")
+    MlflowClient(f"sqlite:///{tracking_dir / 'mlflow.db'}").set_registered_model_alias(name, "champion", version)
+    served = settings(tmp_path, scores_dir, tokens, model_uri=f"models:/{name}@champion")
+    with TestClient(create_app(served)) as c:
+        response = c.get("/model", headers=auth(tokens, "cardiff"))
+    assert response.status_code == 200 and response.json()["live"]["version"] == version
 
 
 def test_invocations_split_and_records_match_the_pyfunc(client, tokens, model_uri):
