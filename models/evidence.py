@@ -106,7 +106,9 @@ def parse_evidence(text: str | bytes) -> GateEvidence:
 
 
 def _records(frame: pd.DataFrame, fields: tuple[str, ...]) -> list[dict]:
-    return frame[list(fields)].astype(object).where(frame[list(fields)].notna(), None).to_dict("records")
+    """Rows of `fields` as plain values: missing ones None, group names (and the reference) as text."""
+    rows = frame[list(fields)].astype(object).where(frame[list(fields)].notna(), None).to_dict("records")
+    return [{k: str(v) if k in ("group", "reference") else v for k, v in row.items()} for row in rows]
 
 
 def gate_evidence(
@@ -136,9 +138,9 @@ def gate_evidence(
             "latest_metrics": {m: latest_metrics[m] for m in PROMOTION_METRICS},
             "test_metrics": test_metrics,
             "calibrated_within": calibrated_within,
-            "calibration": [{**r, "group": str(r["group"])} for r in calibration],
-            "errors": [{**r, "group": str(r["group"]), "reference": str(r["reference"])} for r in errors],
-            "ranking": [{**r, "group": str(r["group"])} for r in ranking],
+            "calibration": calibration,
+            "errors": errors,
+            "ranking": ranking,
         }
     )
 
@@ -210,18 +212,22 @@ def decide(challenger: GateEvidence, champion: GateEvidence | None) -> list[str]
     return reasons
 
 
+def verdicts(evidence: GateEvidence) -> pd.Series:
+    """How many of the gate's checks (calibration rows, and error rows but the reference's) came out
+    pass, inconclusive and fail, recomputed from the counts."""
+    calibration, errors = calibration_verdicts(evidence)["status"], error_verdicts(evidence)["status"]
+    statuses = pd.concat([calibration, errors[errors != "reference"]])
+    return statuses.value_counts().reindex(["pass", "inconclusive", "fail"], fill_value=0)
+
+
 def summary(evidence: GateEvidence) -> str:
     """One paragraph a person reads: what was judged, on what, and how it came out."""
-    calibration = calibration_verdicts(evidence)
-    errors = error_verdicts(evidence)
-    counts = pd.concat([calibration["status"], errors["status"][errors["status"] != "reference"]]).value_counts()
+    counts = verdicts(evidence)
     within = f"; calibrated within {', '.join(evidence.calibrated_within)}" if evidence.calibrated_within else ""
     start, end = evidence.test_window
     window = str(start) if start == end else f"{start} to {end}"
     return (
         f"v{evidence.model.version} ({evidence.model.model_group}) on its test window "
-        f"{window}: ROC AUC {evidence.test_metrics['test_roc_auc']:.3f}; "
-        f"{len(calibration)} calibration and {int((errors['status'] != 'reference').sum())} error checks: "
-        + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "inconclusive", "fail"))
-        + within
+        f"{window}: ROC AUC {evidence.test_metrics['test_roc_auc']:.3f}; {counts.sum()} checks of calibration "
+        "and harmful errors: " + ", ".join(f"{n} {status}" for status, n in counts.items()) + within
     )

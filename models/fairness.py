@@ -56,12 +56,14 @@ WHY = {
 CELLS = ("tn", "fn", "fp", "tp")
 #: The counts a disparity row rests on: the group's and the reference's numerator and denominator.
 DISPARITY_COUNTS = ("numerator", "denominator", "reference_numerator", "reference_denominator")
-#: The calibration table of a score that is not a probability: nothing assessed.
-NOT_ASSESSED = pd.DataFrame(
+#: The calibration table of a score that is not a probability: nothing assessed (the columns of
+#: `gate.calibration_by_group`'s table, so every reader of a calibration table reads this one too).
+UNASSESSED_CALIBRATION = pd.DataFrame(
     columns=[
         "characteristic",
         "group",
         "scope",
+        "group_n",
         "n",
         "observed_events",
         "expected_events",
@@ -362,7 +364,7 @@ def audit(
         "recall_at_k": float(y[selected].sum() / max(y.sum(), 1)),
     }
     gate = {
-        key: _characteristic_first(pd.concat(rows, ignore_index=True)) if rows else NOT_ASSESSED.copy()
+        key: _characteristic_first(pd.concat(rows, ignore_index=True)) if rows else UNASSESSED_CALIBRATION.copy()
         for key, rows in gate_rows.items()
     }
     return FairnessAudit(

@@ -23,7 +23,7 @@ from typing import Literal
 import pandas as pd
 
 from riskloop.models.contract import ModelContract
-from riskloop.models.evidence import GateEvidence, calibration_verdicts, error_verdicts
+from riskloop.models.evidence import GateEvidence, calibration_verdicts, verdicts
 from riskloop.reports.disclosure import SUPPRESSED, disclose, disclose_text, from_published
 from riskloop.reports.render import render, table
 
@@ -127,11 +127,7 @@ def gate_table(evidence: GateEvidence) -> pd.DataFrame:
 def _gate_summary(evidence: GateEvidence | None, note: str) -> str:
     if evidence is None:
         return f"The promotion gate's evidence could not be verified ({note}): no fairness claim is made."
-    calibration = calibration_verdicts(evidence)
-    errors = error_verdicts(evidence)
-    errors = errors[errors["status"] != "reference"]
-    failed = int((calibration["status"] == "fail").sum() + (errors["status"] == "fail").sum())
-    inconclusive = int((calibration["status"] == "inconclusive").sum() + (errors["status"] == "inconclusive").sum())
+    counts = verdicts(evidence)
     s = evidence.settings
     return (
         f"Before this model could be used, an automated gate judged it on the people scored at "
@@ -139,8 +135,8 @@ def _gate_summary(evidence: GateEvidence | None, note: str) -> str:
         f"{', '.join(sorted({c.characteristic for c in evidence.calibration}))}, that the predicted numbers of "
         f"events match those observed within {s.calibration_tolerance:.0%} (calibration), and that no group is "
         f"{'missed' if s.use == 'assistive' else 'wrongly selected'} more than its own risks imply, by more than "
-        f"{s.band[1]}x the reference group's excess. {len(calibration) + len(errors)} checks: {failed} failed, "
-        f"{inconclusive} inconclusive (too few people or events to tell either way). Calibration per group is "
+        f"{s.band[1]}x the reference group's excess. {counts.sum()} checks: {counts['fail']} failed, "
+        f"{counts['inconclusive']} inconclusive (too few people or events to tell either way). Calibration per group is "
         "tabled below; groups of 1 to "
         f"{s.disclosure_threshold} people are shown as '*', larger counts rounded to the nearest 5."
     )
