@@ -1,31 +1,40 @@
 """The scoring API: `create_app(settings)` builds the FastAPI app over a score folder and/or a model.
 
-Every route but /health needs a bearer token; a token reads only its own local authorities.
-Each request (but /health) leaves one line in the audit log.
+Every route but /health needs a bearer token; a token reads only its own local authorities, and
+failed authentications are rate-limited per client address. Each request (but /health) leaves one line
+in the audit log before its response leaves; a request whose line cannot be written gets 503.
+Payload checks and scoring run in worker threads, a few at a time, so /health stays fast.
 """
 
+import asyncio
 import ipaddress
+import json
+import logging
 import math
+import os
 from contextlib import asynccontextmanager
 from importlib.metadata import version as package_version
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from riskloop.artifacts.scores import MANIFEST_ADAPTER
 from riskloop.experiments.served import LoadedModel, ModelError
-from riskloop.serving.audit_log import AuditEntry, AuditLog
+from riskloop.serving.audit_log import AuditEntry, AuditError, AuditLog
 from riskloop.serving.invocations import PayloadError, parse_payload, records
 from riskloop.serving.ratelimit import RateLimiter
 from riskloop.serving.schemas import Health, ListPage, LiveModel, ModelInfo, Person, Predictions, ScoresModel
 from riskloop.serving.scores import ScoreStore
 from riskloop.serving.settings import ServeSettings
-from riskloop.serving.tokens import ALL, Token, TokenStore, load_tokens
+from riskloop.serving.tokens import ALL, Token, TokenStore
 
 MAX_PAGE_SIZE = 500
+#: The body of a request refused because its audit line could not be written.
+NOT_AUDITED = json.dumps({"detail": "the audit log cannot be written: nothing is served until it can"}).encode()
+logger = logging.getLogger("riskloop.serving")
 INSECURE = Token("insecure-local", "", (ALL,), "")
 INVOCATIONS_BODY = {
     "content": {
@@ -83,7 +92,7 @@ def _errors(*codes: int) -> dict:
         415: "not application/json",
         422: "invalid input, with field-level errors",
         429: "rate limit: see Retry-After",
-        503: "no scores or no model loaded",
+        503: "no scores or no model loaded, or the audit log cannot be written",
     }
     return {code: {"description": text[code]} for code in codes}
 
@@ -104,49 +113,94 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 class AuditMiddleware:
-    """Gives each request an AuditEntry (request.state.audit) and logs it with the response status."""
+    """Gives each request an AuditEntry (request.state.audit) and writes its line, with the status, as the
+    response starts: a line that cannot be written turns the response into a 503 without its body."""
 
     def __init__(self, app, log: AuditLog):
         self.app, self.log = app, log
 
+    def _record(self, scope, entry: AuditEntry, status: int) -> bool:
+        route = scope.get("route")
+        if route is not None:
+            entry.endpoint = route.path
+        try:
+            self.log.write(entry, status)
+        except AuditError as exc:
+            logger.error("%s: request refused with 503", exc)
+            return False
+        return True
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] == "/health":
             return await self.app(scope, receive, send)
-        entry = AuditEntry(method=scope["method"])
+        client = scope.get("client")
+        entry = AuditEntry(method=scope["method"], client=client[0] if client else None)
         scope.setdefault("state", {})["audit"] = entry
-        status = 500
+        started = refused = False
 
-        async def send_status(message):
-            nonlocal status
+        async def audited_send(message):
+            nonlocal started, refused
             if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
+                started = True
+                refused = not self._record(scope, entry, message["status"])
+                if refused:
+                    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(NOT_AUDITED))]
+                    await send({"type": "http.response.start", "status": 503, "headers": headers})
+                    await send({"type": "http.response.body", "body": NOT_AUDITED})
+            if not refused:
+                await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, audited_send)
         finally:
-            route = scope.get("route")
-            if route is not None:
-                entry.endpoint = route.path
-            self.log.write(entry, status)
+            if not started:  # an exception: the server's 500 follows
+                self._record(scope, entry, 500)
+
+
+def invoke(model: LoadedModel, raw: bytes, max_rows: int) -> tuple[int, int, bytes]:
+    """(status, rows scored, JSON body) of a POST /invocations body: parsed, checked, scored and encoded,
+    all off the event loop."""
+    try:
+        frame, params = parse_payload(raw, model.columns, max_rows)
+        scored = model.predict(frame, params)
+    except PayloadError as exc:
+        return exc.status, 0, json.dumps({"detail": exc.errors}).encode()
+    except ModelError as exc:
+        detail = [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]
+        return 422, 0, json.dumps({"detail": detail}).encode()
+    return 200, len(scored), json.dumps({"predictions": records(scored)}, allow_nan=False).encode()
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
-    """The app over `settings.scores` and/or `settings.model_uri`; ServeError if it must not start."""
-    tokens = [] if settings.insecure_local else load_tokens(settings.tokens)
+    """The app over `settings.scores` and/or `settings.model_uri`, its audit log open and its start line
+    written (`app.state.audit_log`); ServeError if it must not start."""
     if settings.insecure_local and not is_loopback(settings.host):
         raise ServeError(f"--insecure-local serves without tokens and binds to loopback only, not {settings.host}")
-    if not tokens and not settings.insecure_local:
+    store = None if settings.insecure_local else TokenStore(settings.tokens)
+    if store is not None and not store.tokens:
         raise ServeError(
             f"no tokens in {settings.tokens}: create one with `riskloop token create --name NAME "
             "--scope LA|all`, or start with --insecure-local (loopback, no auth)"
         )
     scores = ScoreStore.load(settings.scores) if settings.scores else None
     model = LoadedModel.load(settings.model_uri) if settings.model_uri else None
-    store = TokenStore(tokens)
     limiter = RateLimiter(settings.rate, settings.burst)
-    audit = AuditLog(settings.audit_log)
+    failures = RateLimiter(settings.failed_auth_rate, settings.failed_auth_burst)
+    scoring = asyncio.Semaphore(settings.scoring_slots)
     bearer = HTTPBearer(auto_error=False, description="a token from `riskloop token create`")
+    try:
+        audit = AuditLog.open(
+            settings.audit_log,
+            {
+                "pid": os.getpid(),
+                "version": package_version("riskloop"),
+                "scores": None if scores is None else str(scores.manifest.model.version),
+                "model": None if model is None else model.label,
+                "insecure_local": settings.insecure_local,
+            },
+        )
+    except AuditError as exc:
+        raise ServeError(f"{exc}; the server does not start without its audit log") from exc
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -161,19 +215,29 @@ def create_app(settings: ServeSettings) -> FastAPI:
         "`riskloop score` and live scoring with the model, behind bearer tokens.",
     )
     app.add_middleware(AuditMiddleware, log=audit)
+    app.state.audit_log = audit
 
     async def principal(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
     ) -> Token:
-        """The token's record (401 if missing or unknown), after its rate limit (429)."""
+        """The token's record (401 if missing or unknown; 429 once an address has failed too often), after
+        its rate limit (429)."""
         token: Token | None
-        if settings.insecure_local:
+        entry = request.state.audit
+        if store is None:
             token = INSECURE
         else:
+            address = entry.client or "unknown"
+            wait = failures.blocked(address)
+            if wait is not None:
+                raise HTTPException(
+                    429, "too many failed authentications from this address", {"Retry-After": str(wait)}
+                )
             token = store.authenticate(credentials.credentials) if credentials else None
             if token is None:
+                failures.acquire(address)
                 raise HTTPException(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
-        request.state.audit.token = token.name
+        entry.token = token.name
         wait = limiter.acquire(token.name)
         if wait is not None:
             raise HTTPException(429, "too many requests for this token", {"Retry-After": str(wait)})
@@ -195,16 +259,17 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/people/{pseudonym}", response_model=Person, tags=["scores"], responses=_errors(401, 403, 404, 429, 503))
     async def person(pseudonym: str, token: Principal, request: Request) -> dict:
-        """One person's row of the batch scores."""
+        """One person's row of the batch scores. A token with local-authority scopes gets 403 for any pseudonym
+        outside them, scored elsewhere or not at all: the answer does not tell which."""
         entry = request.state.audit
         entry.pseudonyms.append(pseudonym)
         row = need_scores().person(pseudonym)
-        if row is None:
+        if row is not None and token.may_read(row["local_authority"]):
+            entry.model_version = row["model_version"]
+            return row
+        if ALL in token.scopes:
             raise HTTPException(404, "no such pseudonym in the scores")
-        entry.model_version = row["model_version"]
-        if not token.may_read(row["local_authority"]):
-            raise HTTPException(403, "this token may not read that person's local authority")
-        return row
+        raise HTTPException(403, "not in the scores of this token's local authorities")
 
     @app.get(
         "/lists/{local_authority}", response_model=ListPage, tags=["scores"], responses=_errors(401, 403, 404, 429, 503)
@@ -252,20 +317,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
         entry.model_version = model.label
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             raise HTTPException(415, "send the rows as application/json")
-        try:
-            frame, params = parse_payload(
-                await read_body(request, settings.max_body_bytes), model.columns, settings.max_rows
-            )
-        except PayloadError as exc:
-            return JSONResponse({"detail": exc.errors}, status_code=exc.status)
-        try:
-            scored = await run_in_threadpool(model.predict, frame, params)
-        except ModelError as exc:
-            return JSONResponse(
-                {"detail": [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]}, status_code=422
-            )
-        entry.rows = len(scored)
-        return {"predictions": records(scored)}
+        raw = await read_body(request, settings.max_body_bytes)
+        async with scoring:
+            status, rows, body = await run_in_threadpool(invoke, model, raw, settings.max_rows)
+        entry.rows = rows
+        return Response(body, status_code=status, media_type="application/json")
 
     @app.get("/model", response_model=ModelInfo, tags=["service"], responses=_errors(401, 429))
     async def model_info(token: Principal) -> ModelInfo:

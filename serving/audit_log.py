@@ -1,16 +1,33 @@
-"""The append-only audit log: one JSON line per request, flushed as it is written.
+"""The append-only audit log: one JSON line per request, chained, written before the response leaves.
 
-It records who asked for what (token name, endpoint, pseudonyms, rows scored, model version,
-status), never request bodies, Authorization headers or tokens.
+It records who asked for what (token name, client address, endpoint, pseudonyms, rows scored, model
+version, status), never request bodies, Authorization headers or tokens. Each line carries `seq` (1, 2,
+...) and `prev`, the sha256 of the line before it (64 zeros before the first), so an edited, inserted or
+deleted line breaks the chain where it happened (`verify`). The file is created owner-only (0600) and
+reopened when rotated away (renamed, or replaced by `sed -i`): the chain continues across files.
+
+Fails closed: `AuditLog.open` writes the server's start line or raises AuditError (the server does not
+start), and a line that cannot be written raises AuditError (the request gets 503, not data).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import stat
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+
+GENESIS = "0" * 64
+#: The most of a log's last line read to continue its chain (a line is a few hundred bytes to ~40 KB).
+TAIL_BYTES = 1 << 20
+
+
+class AuditError(OSError):
+    """The audit log cannot be written (or continued), in one line."""
 
 
 @dataclass
@@ -18,6 +35,7 @@ class AuditEntry:
     """What one request touched; the handlers fill it in as they learn it."""
 
     method: str
+    client: str | None = None
     endpoint: str = "unmatched"
     token: str | None = None
     pseudonyms: list[str] = field(default_factory=list)
@@ -26,22 +44,178 @@ class AuditEntry:
     model_version: str | None = None
 
 
-class AuditLog:
-    """Opened (append mode) at the first line, so an app that serves nothing leaves no file."""
+def line_hash(line: bytes) -> str:
+    """The sha256 of one line without its newline: the next line's `prev`."""
+    return hashlib.sha256(line.rstrip(b"\n")).hexdigest()
 
-    def __init__(self, path: Path):
-        self.path = path
-        self._file: TextIO | None = None
+
+def _last_line(fd: int) -> bytes | None:
+    """The file's last line (None if empty); AuditError if it does not end in a newline (a torn write)."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None
+    start = max(0, size - TAIL_BYTES)
+    tail = os.pread(fd, size - start, start)
+    if not tail.endswith(b"\n"):
+        raise AuditError("its last line is incomplete")
+    lines = tail[:-1].rsplit(b"\n", 1)
+    if len(lines) == 1 and start > 0:
+        raise AuditError(f"its last line is longer than {TAIL_BYTES:,} bytes")
+    return lines[-1]
+
+
+def _chain_state(last: bytes | None) -> tuple[int, str]:
+    """(seq, hash) of the line a new line follows."""
+    if last is None:
+        return 0, GENESIS
+    try:
+        seq = json.loads(last)["seq"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AuditError("its last line is not an audit record") from exc
+    if not isinstance(seq, int):
+        raise AuditError("its last line has no sequence number")
+    return seq, line_hash(last)
+
+
+class AuditLog:
+    """The open log: `write` appends one chained line (flushed by the OS write), `close` ends it."""
+
+    def __init__(self, path: Path, fd: int, seq: int, prev: str):
+        self.path, self._fd, self.seq, self.prev = path, fd, seq, prev
+        self._reopen = False
+
+    @classmethod
+    def open(cls, path: Path, started: dict[str, object]) -> AuditLog:
+        """Open (or create, 0600) `path`, continue its chain and write a `start` line with `started`;
+        AuditError naming the path if any of it fails."""
+        try:
+            fd = _open(path)
+            try:
+                seq, prev = _chain_state(_last_line(fd))
+            except AuditError:
+                os.close(fd)
+                raise
+        except OSError as exc:
+            raise AuditError(f"cannot write the audit log {path}: {_reason(exc)}") from exc
+        log = cls(path, fd, seq, prev)
+        log.write_event("start", started)
+        return log
+
+    def rotate(self) -> None:
+        """Reopen the path at the next line (SIGHUP after a log rotation)."""
+        self._reopen = True
 
     def write(self, entry: AuditEntry, status: int) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")
-        record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), **asdict(entry), "status": status}
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        """One request's line; AuditError if it is not written."""
+        self._append({"event": "request", **asdict(entry), "status": status})
+
+    def write_event(self, event: str, details: dict[str, object]) -> None:
+        self._append({"event": event, **details})
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd >= 0:
+            try:
+                self.write_event("stop", {})
+            except AuditError:
+                pass  # nothing is served after stop; the chain ends at the last line written
+            os.close(self._fd)
+            self._fd = -1
+
+    def _append(self, fields: dict[str, object]) -> None:
+        record = {"seq": self.seq + 1, "prev": self.prev, "time": datetime.now(UTC).isoformat(timespec="milliseconds")}
+        line = json.dumps({**record, **fields}, ensure_ascii=False).encode()
+        try:
+            if self._fd < 0:
+                raise AuditError("the audit log is closed")
+            if self._reopen or self._rotated():
+                self._switch()
+            written = os.write(self._fd, line + b"\n")
+            if written != len(line) + 1:
+                raise OSError(f"short write ({written} of {len(line) + 1} bytes)")
+        except OSError as exc:
+            raise AuditError(f"cannot write the audit log {self.path}: {_reason(exc)}") from exc
+        self.seq, self.prev = self.seq + 1, line_hash(line)
+
+    def _rotated(self) -> bool:
+        """True if the path no longer names the open file (renamed, deleted or replaced)."""
+        try:
+            now, mine = os.stat(self.path), os.fstat(self._fd)
+        except FileNotFoundError:
+            return True
+        return (now.st_ino, now.st_dev) != (mine.st_ino, mine.st_dev)
+
+    def _switch(self) -> None:
+        fd = _open(self.path)
+        os.close(self._fd)
+        self._fd, self._reopen = fd, False
+
+
+def _open(path: Path) -> int:
+    """An append descriptor on the regular file `path` (created 0600; made 0600 if it was wider)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # /dev/null would keep nothing, /dev/full nothing but errors
+            raise AuditError("it is not a regular file")
+        os.fchmod(fd, 0o600)  # a log made by hand or by an earlier version keeps no group or world access
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) if not isinstance(exc, AuditError) else str(exc)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What `verify` found: lines read, the sequence range, the chain's head, and the first problem."""
+
+    lines: int
+    first_seq: int | None
+    last_seq: int | None
+    head: str
+    problem: str | None
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
+
+
+def verify(paths: Iterable[Path]) -> Verdict:
+    """Check the chain across `paths` (a log and its rotations, oldest first): each line parses, its `seq`
+    is one more than the line before's and its `prev` is that line's hash. A first file may continue an
+    earlier one (its first line's seq above 1): that is reported in `first_seq`, not as a problem."""
+    count, first, seq, prev, before_where = 0, None, None, GENESIS, ""
+
+    def broken(problem: str) -> Verdict:
+        return Verdict(count, first, seq, prev, problem)
+
+    for path in paths:
+        with open(path, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                where = f"{path} line {number}"
+                if not raw.endswith(b"\n"):
+                    return broken(f"{where}: incomplete (no newline)")
+                try:
+                    record = json.loads(raw)
+                    this, linked = record["seq"], record["prev"]
+                except (ValueError, KeyError, TypeError):
+                    return broken(f"{where}: not an audit record")
+                if not isinstance(this, int) or not isinstance(linked, str):
+                    return broken(f"{where}: not an audit record")
+                if seq is None:
+                    first = this
+                    if this == 1 and linked != GENESIS:
+                        return broken(f"{where}: seq 1 does not start a chain (lines before it were removed?)")
+                elif this != seq + 1:
+                    gap = f"seq {seq + 1} to {this - 1} missing" if this > seq + 1 else "out of order"
+                    return broken(f"{where}: seq {this} follows seq {seq} ({gap})")
+                elif linked != prev:
+                    return broken(
+                        f"{before_where} (seq {seq}) was edited, or a line was inserted after it: "
+                        f"the next line's prev is not its hash"
+                    )
+                count, seq, prev, before_where = count + 1, this, line_hash(raw), where
+    return Verdict(count, first, seq, prev, None)

@@ -1,10 +1,13 @@
-"""A token-bucket rate limit per key (a token's name)."""
+"""A token-bucket rate limit per key (a token's name, or a client address for failed authentications)."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable
+
+#: Buckets kept at most; when full, the refilled buckets (they limit nothing) go, then the oldest half.
+MAX_KEYS = 100_000
 
 
 class RateLimiter:
@@ -16,13 +19,30 @@ class RateLimiter:
         self.rate, self.burst, self.clock = rate, burst, clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens left, when)
 
+    def _level(self, key: str, now: float) -> float:
+        tokens, then = self._buckets.get(key, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - then) * self.rate)
+
+    def _retry_after(self, tokens: float) -> int:
+        return max(1, math.ceil((1 - tokens) / self.rate))
+
     def acquire(self, key: str) -> int | None:
         """Take one request from `key`'s bucket: None if allowed, else the seconds to wait (Retry-After)."""
         now = self.clock()
-        tokens, then = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+        tokens = self._level(key, now)
+        if len(self._buckets) >= MAX_KEYS and key not in self._buckets:
+            self._forget_full(now)
         if tokens < 1:
             self._buckets[key] = (tokens, now)
-            return max(1, math.ceil((1 - tokens) / self.rate))
+            return self._retry_after(tokens)
         self._buckets[key] = (tokens - 1, now)
         return None
+
+    def blocked(self, key: str) -> int | None:
+        """The seconds to wait if `key`'s bucket is empty (Retry-After), else None; takes nothing."""
+        tokens = self._level(key, self.clock())
+        return self._retry_after(tokens) if tokens < 1 else None
+
+    def _forget_full(self, now: float) -> None:
+        kept = {k: v for k, v in self._buckets.items() if self._level(k, now) < self.burst}
+        self._buckets = kept if len(kept) < MAX_KEYS else dict(list(kept.items())[MAX_KEYS // 2 :])

@@ -7,6 +7,8 @@ import gc
 import json
 import logging
 import re
+import signal
+import tempfile
 from pathlib import Path
 
 import uvicorn
@@ -38,16 +40,26 @@ def log_config() -> dict:
 
 
 def serve(settings: ServeSettings) -> None:
-    """Build the app (ServeError, ScoresError, ModelError, ... if it must not start) and serve until interrupted."""
+    """Build the app (ServeError, ScoresError, ModelError, ... if it must not start) and serve until interrupted;
+    SIGHUP reopens the audit log (after a rotation)."""
     app = create_app(settings)
+    signal.signal(signal.SIGHUP, lambda *_: app.state.audit_log.rotate())
     gc.collect()
     gc.freeze()  # startup's ~300k objects (libraries, model, index) leave the collector: no ~200 ms full-GC pauses
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=log_config())
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=log_config(),
+        proxy_headers=settings.trusted_proxy is not None,  # else any client could name its address
+        forwarded_allow_ips=settings.trusted_proxy,
+    )
 
 
 def export_openapi(path: Path) -> None:
     """Write the API's OpenAPI schema (it depends on no data, token or model)."""
-    schema = create_app(ServeSettings(insecure_local=True)).openapi()
+    with tempfile.TemporaryDirectory() as scratch:
+        schema = create_app(ServeSettings(insecure_local=True, audit_log=Path(scratch) / "audit.jsonl")).openapi()
     path.write_text(json.dumps(schema, indent=2) + "\n")
 
 

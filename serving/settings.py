@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TOKENS_ENV = "RISKLOOP_TOKENS"
 DEFAULT_TOKENS = Path("riskloop-tokens.jsonl")
 DEFAULT_AUDIT_LOG = Path("riskloop-audit.jsonl")
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, not the host's count)."""
+    return len(os.sched_getaffinity(0))
 
 
 def default_tokens_path() -> Path:
@@ -29,3 +34,7 @@ class ServeSettings:
     max_rows: int = 1000
     rate: float = 20.0  # requests per second per token
     burst: int = 40
+    failed_auth_rate: float = 1.0  # failed authentications per second per client address
+    failed_auth_burst: int = 20
+    scoring_slots: int = field(default_factory=usable_cpus)  # POST /invocations scored at once
+    trusted_proxy: str | None = None  # the reverse proxy whose X-Forwarded-For names the client

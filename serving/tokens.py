@@ -80,7 +80,7 @@ def create_token(path: Path, name: str, scopes: tuple[str, ...]) -> str:
 
 
 def revoke_token(path: Path, name: str) -> None:
-    """Remove the token called `name` from `path` (a running server keeps it until restarted)."""
+    """Remove the token called `name` from `path` (a running server refuses it from its next request)."""
     tokens = load_tokens(path)
     kept = [t for t in tokens if t.name != name]
     if len(kept) == len(tokens):
@@ -90,13 +90,37 @@ def revoke_token(path: Path, name: str) -> None:
     tmp.replace(path)
 
 
-class TokenStore:
-    """Authenticates a presented token against the stored hashes in constant time per token."""
+def _signature(path: Path) -> tuple[int, int, int, int] | None:
+    """What changes when the file is rewritten, replaced or removed (None if it is missing)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_dev, st.st_mtime_ns, st.st_size
 
-    def __init__(self, tokens: list[Token]):
-        self.tokens = tokens
+
+class TokenStore:
+    """Authenticates a presented token against the stored hashes in constant time per token, reading
+    the tokens file again whenever it changes: a revoked token is refused from the next request on.
+    A file that becomes unreadable or invalid refuses every token until it is mended (fails closed)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._seen = _signature(path)
+        self.tokens = load_tokens(path)
+
+    def _refresh(self) -> None:
+        seen = _signature(self.path)
+        if seen == self._seen:
+            return
+        self._seen = seen
+        try:
+            self.tokens = load_tokens(self.path)
+        except (OSError, TokenError):
+            self.tokens = []
 
     def authenticate(self, token: str) -> Token | None:
+        self._refresh()
         presented = hash_token(token)
         found = None
         for stored in self.tokens:  # no early exit: the time does not depend on which token matched

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -13,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+import jsonschema
 import mlflow
 import pandas as pd
 import pyarrow as pa
@@ -26,11 +28,12 @@ from typer.testing import CliRunner
 
 from riskloop.artifacts.scores import MANIFEST_ADAPTER, UnitCounts
 from riskloop.cli import app as cli
-from riskloop.serving.api import create_app
+from riskloop.serving.api import ServeError, create_app
+from riskloop.serving.audit_log import verify
 from riskloop.serving.ratelimit import RateLimiter
 from riskloop.serving.server import wait_until_healthy
 from riskloop.serving.settings import ServeSettings
-from riskloop.serving.tokens import create_token, hash_token, load_tokens
+from riskloop.serving.tokens import create_token, hash_token, load_tokens, revoke_token
 
 REPO = Path(__file__).parent.parent
 FEATURES = pd.DataFrame({"age": [30.0, 45.0, 19.0, 62.5], "priors": [0.0, 3.0, 1.0, 7.0]})
@@ -221,6 +224,14 @@ def test_unknown_person_or_local_authority_is_404(client, tokens):
     assert client.get("/lists/Atlantis", headers=auth(tokens, "wales")).status_code == 404
 
 
+def test_a_scoped_token_cannot_tell_a_pseudonym_elsewhere_from_a_made_up_one(client, tokens):
+    elsewhere = client.get("/people/pz-swa-W02a-1", headers=auth(tokens, "cardiff"))
+    made_up = client.get("/people/pz-nobody", headers=auth(tokens, "cardiff"))
+    assert (elsewhere.status_code, elsewhere.content) == (made_up.status_code, made_up.content)
+    assert elsewhere.status_code == 403
+    assert client.get("/lists/Atlantis", headers=auth(tokens, "cardiff")).status_code == 403
+
+
 def test_lists_are_paged_in_rank_order(client, tokens):
     pages = [
         client.get("/lists/Cardiff", params={"page": p, "page_size": 4}, headers=auth(tokens, "cardiff")).json()
@@ -381,7 +392,12 @@ def test_audit_log_has_one_line_per_request_and_no_secrets(tmp_path, scores_dir,
         )
         c.get("/model")
     text = log.read_text()
-    lines = [json.loads(line) for line in text.splitlines()]
+    everything = [json.loads(line) for line in text.splitlines()]
+    assert [e["event"] for e in everything] == ["start"] + ["request"] * 5 + ["stop"]
+    assert everything[0]["model"] == model_uri.rsplit("/", 1)[1] and everything[0]["scores"] == "3"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600 and verify([log]).intact
+    lines = everything[1:-1]
+    assert {e["client"] for e in lines} == {"testclient"}
     assert [(e["method"], e["endpoint"], e["token"], e["status"]) for e in lines] == [
         ("GET", "/people/{pseudonym}", "cardiff", 200),
         ("GET", "/people/{pseudonym}", "cardiff", 403),
@@ -395,6 +411,99 @@ def test_audit_log_has_one_line_per_request_and_no_secrets(tmp_path, scores_dir,
     assert all(e["time"].endswith("+00:00") for e in lines)
     assert "37.25" not in text and "Bearer" not in text
     assert not any(token in text or hash_token(token) in text for token in tokens[1].values())
+
+
+def test_a_request_whose_audit_line_cannot_be_written_gets_503_and_no_data(tmp_path, scores_dir, tokens):
+    log = tmp_path / "audit.jsonl"
+    with TestClient(create_app(settings(tmp_path, scores_dir, tokens, audit_log=log))) as c:
+        assert c.get("/people/pz-cdf-02", headers=auth(tokens, "cardiff")).status_code == 200
+        log.unlink()
+        log.mkdir()  # the log's path is now a folder: no line can be written
+        refused = c.get("/people/pz-cdf-02", headers=auth(tokens, "cardiff"))
+        assert refused.status_code == 503 and "audit log" in refused.json()["detail"]
+        assert "pz-cdf-02" not in refused.text and "prior violence" not in refused.text
+        assert c.get("/health").status_code == 200
+        log.rmdir()
+        assert c.get("/people/pz-cdf-02", headers=auth(tokens, "cardiff")).status_code == 200
+    # the start line and the first request's went with the unlinked file; the chain goes on from them
+    assert [json.loads(line)["seq"] for line in log.read_text().splitlines()] == [3, 4]
+
+
+def test_the_server_does_not_start_without_a_writable_audit_log(tmp_path, scores_dir, tokens):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ServeError, match="does not start without its audit log"):
+        create_app(settings(tmp_path, scores_dir, tokens, audit_log=tmp_path / "file" / "audit.jsonl"))
+    result = CliRunner().invoke(
+        cli, ["serve", "--scores", str(scores_dir), "--tokens", str(tokens[0]), "--audit-log", "/dev/full"]
+    )
+    assert result.exit_code == 2 and "not a regular file" in result.output and result.output.count("\n") == 1
+
+
+def test_a_revoked_token_is_refused_without_a_restart(tmp_path, scores_dir):
+    path = tmp_path / "tokens.jsonl"
+    keep, drop = create_token(path, "keep", ("all",)), create_token(path, "drop", ("all",))
+    with TestClient(create_app(settings(tmp_path, scores_dir, (path, {})))) as c:
+        assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {drop}"}).status_code == 200
+        revoke_token(path, "drop")
+        assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {drop}"}).status_code == 401
+        assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {keep}"}).status_code == 200
+        added = create_token(path, "added", ("Cardiff",))
+        assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {added}"}).status_code == 200
+        path.write_text("not a token file\n")  # a file that no longer parses refuses every token
+        assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {keep}"}).status_code == 401
+
+
+def test_failed_authentications_are_rate_limited_per_client_address(tmp_path, scores_dir, tokens):
+    app = create_app(settings(tmp_path, scores_dir, tokens, failed_auth_rate=0.01, failed_auth_burst=5))
+    bad = {"Authorization": "Bearer guess"}
+    with (
+        TestClient(app, client=("203.0.113.7", 4000)) as attacker,
+        TestClient(app, client=("198.51.100.2", 4000)) as other,
+    ):
+        codes = [attacker.get("/lists/Cardiff", headers=bad).status_code for _ in range(8)]
+        assert codes == [401] * 5 + [429] * 3
+        # no more guesses from that address, not even a right one; another address is unaffected
+        assert attacker.get("/lists/Cardiff", headers=auth(tokens, "cardiff")).status_code == 429
+        assert other.get("/lists/Cardiff", headers=auth(tokens, "cardiff")).status_code == 200
+        assert other.get("/lists/Cardiff", headers=bad).status_code == 401
+
+
+def test_every_endpoint_answers_as_docs_openapi_json_says(tmp_path, client, tokens):
+    """Each endpoint's answers, good and bad, have a status the schema documents and a body its schema
+    accepts (where it gives one)."""
+    doc = json.loads((REPO / "docs" / "openapi.json").read_text())
+    cardiff, wales = auth(tokens, "cardiff"), auth(tokens, "wales")
+    rows = {"dataframe_records": [{"age": 40.0, "priors": 2.0}]}
+    bare = TestClient(create_app(ServeSettings(tokens=tokens[0], audit_log=tmp_path / "a.jsonl")))
+    calls = [
+        (client, "GET", "/health", "/health", {}, None),
+        (client, "GET", "/people/pz-cdf-01", "/people/{pseudonym}", cardiff, None),
+        (client, "GET", "/people/pz-swa-W02a-1", "/people/{pseudonym}", cardiff, None),
+        (client, "GET", "/people/pz-nobody", "/people/{pseudonym}", wales, None),
+        (client, "GET", "/people/pz-cdf-01", "/people/{pseudonym}", {}, None),
+        (bare, "GET", "/people/pz-cdf-01", "/people/{pseudonym}", cardiff, None),
+        (client, "GET", "/lists/Cardiff?page_size=3", "/lists/{local_authority}", cardiff, None),
+        (client, "GET", "/lists/Cardiff?page=0", "/lists/{local_authority}", cardiff, None),
+        (client, "GET", "/lists/Swansea", "/lists/{local_authority}", cardiff, None),
+        (client, "GET", "/lists/Atlantis", "/lists/{local_authority}", wales, None),
+        (client, "GET", "/model", "/model", wales, None),
+        (bare, "GET", "/model", "/model", wales, None),
+        (client, "POST", "/invocations", "/invocations", wales, rows),
+        (client, "POST", "/invocations", "/invocations", wales, {"dataframe_records": [{"age": "x"}]}),
+        (client, "POST", "/invocations", "/invocations", wales, {"dataframe_records": [{"age": 1.0}] * 1001}),
+        (bare, "POST", "/invocations", "/invocations", wales, rows),
+    ]
+    seen = set()
+    for app_client, method, url, route, headers, body in calls:
+        response = app_client.request(method, url, headers=headers, json=body)
+        documented = doc["paths"][route][method.lower()]["responses"]
+        assert str(response.status_code) in documented, (method, url, response.status_code)
+        schema = documented[str(response.status_code)].get("content", {}).get("application/json", {}).get("schema")
+        if schema:
+            jsonschema.validate(response.json(), {**schema, "components": doc["components"]})
+        seen.add((route, response.status_code))
+    assert {status for _, status in seen} >= {200, 401, 403, 404, 413, 422, 503}
+    assert {route for route, status in seen if status == 200} == set(doc["paths"])
 
 
 def test_openapi_file_is_current(client):
@@ -462,6 +571,8 @@ def test_real_server_keeps_pseudonyms_and_tokens_out_of_its_logs(tmp_path, score
         with httpx.Client(base_url=base, headers=auth(tokens, "cardiff"), timeout=10) as c:
             assert c.get("/people/pz-cdf-07").status_code == 200
             assert c.get("/people/pz-swa-W02a-2").status_code == 403
+            (tmp_path / "audit.jsonl").rename(tmp_path / "audit.jsonl.1")  # rotated away, then SIGHUP
+            server.send_signal(signal.SIGHUP)
             assert c.get("/lists/Cardiff", params={"page_size": 3}).json()["total"] == 10
             assert c.post("/invocations", json={"dataframe_records": [{"age": 40.0, "priors": 2.0}]}).status_code == 200
     finally:
@@ -471,4 +582,6 @@ def test_real_server_keeps_pseudonyms_and_tokens_out_of_its_logs(tmp_path, score
     output = (tmp_path / "server.log").read_text()
     assert "GET /people/<redacted> HTTP/1.1" in output and "POST /invocations" in output  # the access log is on
     assert not any(secret in output for secret in ("pz-cdf-07", "pz-swa-W02a-2", "pz-cdf-01", *tokens[1].values()))
-    assert len((tmp_path / "audit.jsonl").read_text().splitlines()) == 4
+    rotated = [tmp_path / "audit.jsonl.1", tmp_path / "audit.jsonl"]
+    events = [json.loads(line)["event"] for path in rotated for line in path.read_text().splitlines()]
+    assert events == ["start"] + ["request"] * 4 + ["stop"] and verify(rotated).intact

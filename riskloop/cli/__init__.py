@@ -46,4 +46,8 @@ for name, command in token_commands.items():
     token_app.command(name)(command)
 app.add_typer(token_app, name="token")
 
+audit_log_app = typer.Typer(no_args_is_help=True, help="The scoring API's audit log (`riskloop serve --audit-log`).")
+audit_log_app.command("verify")(serve.audit_log_verify)
+app.add_typer(audit_log_app, name="audit-log")
+
 __all__ = ["app"]

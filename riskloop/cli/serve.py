@@ -56,7 +56,7 @@ def token_list(tokens: TokensFile = None) -> None:
 
 
 def token_revoke(name: Annotated[str, typer.Option(help="the token to remove")], tokens: TokensFile = None) -> None:
-    """Remove a token (a running server keeps accepting it until restarted)."""
+    """Remove a token (running servers refuse it from their next request)."""
     from riskloop.serving.tokens import TokenError, revoke_token
 
     path = _tokens_path(tokens)
@@ -64,7 +64,7 @@ def token_revoke(name: Annotated[str, typer.Option(help="the token to remove")],
         revoke_token(path, name)
     except TokenError as exc:
         fatal(str(exc))
-    out.print(f"revoked '{name}' in {path}; restart running servers to drop it")
+    out.print(f"revoked '{name}' in {path}; servers using this file refuse it from their next request")
 
 
 def serve(
@@ -73,12 +73,17 @@ def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8080,
     tokens: TokensFile = None,
-    audit_log: Annotated[Path, typer.Option(help="append-only JSON-lines audit log")] = Path("riskloop-audit.jsonl"),
+    audit_log: Annotated[
+        Path, typer.Option(help="append-only, chained JSON-lines audit log (0600); SIGHUP reopens it")
+    ] = Path("riskloop-audit.jsonl"),
     insecure_local: Annotated[bool, typer.Option(help="no tokens: loopback only, for local trials")] = False,
     max_body_bytes: Annotated[int, typer.Option(help="largest request body")] = 1 << 20,
     max_rows: Annotated[int, typer.Option(help="most rows per POST /invocations")] = 1000,
     rate: Annotated[float, typer.Option(help="requests per second per token")] = 20.0,
     burst: Annotated[int, typer.Option(help="burst allowance per token")] = 40,
+    trusted_proxy: Annotated[
+        str | None, typer.Option(help="address of a reverse proxy whose X-Forwarded-For names the client")
+    ] = None,
     export_openapi: Annotated[Path | None, typer.Option(help="write the OpenAPI schema to FILE and exit")] = None,
 ) -> None:
     """Serve the batch scores and the model over HTTP, behind bearer tokens, with an audit log."""
@@ -104,6 +109,7 @@ def serve(
         max_rows=max_rows,
         rate=rate,
         burst=burst,
+        trusted_proxy=trusted_proxy,
     )
     if insecure_local:
         console.print(
@@ -115,3 +121,21 @@ def serve(
         run_server(settings)
     except ValueError as exc:  # ServeError, ScoresError, ModelError, TokenError: one line each
         fatal(str(exc).splitlines()[0])
+
+
+def audit_log_verify(
+    files: Annotated[list[Path], typer.Argument(help="the log, after its rotated files oldest first", exists=True)],
+) -> None:
+    """Check the audit log's chain: every line in sequence and linked to the one before; names the first
+    edited, inserted or missing line (exit 1)."""
+    from riskloop.serving.audit_log import verify
+
+    verdict = verify(files)
+    if not verdict.intact:
+        fatal(f"audit log broken: {verdict.problem}", code=1)
+    start = "" if verdict.first_seq in (None, 1) else f" (continues an earlier file from seq {verdict.first_seq})"
+    out.print(
+        f"audit log intact: {verdict.lines:,} lines, seq {verdict.first_seq}..{verdict.last_seq}{start}; "
+        f"head {verdict.head}",
+        highlight=False,
+    )
