@@ -281,3 +281,20 @@ def test_as_of_outside_the_data_is_refused(as_of, message):
     check_coverage(dataset, [date(2023, 2, 2), date(2023, 7, 1)])
     with pytest.raises(ValueError, match=message):
         check_coverage(dataset, [date(2023, 5, 1), date.fromisoformat(as_of)])
+
+
+def test_a_reason_quotes_at_most_100_characters_of_a_huge_value(tmp_path):
+    """A 1 MB cell is kept whole in the quarantined row, but its reason quotes 100 characters and says so."""
+    tables = hand_tables()
+    tables["people"].loc[0, "sex"] = "s" * 2**20
+    tables["incidents"].loc[3, "person_id"] = "g" * 2**20
+    tables["incidents"].loc[1, "harm"] = "7" * 99 + "x"  # 100 characters: quoted whole
+    folder = write_tables(tmp_path / "d", tables)
+    quarantine = read_dataset(folder, today=TODAY).quarantine
+    people, incidents = quarantine["people"], quarantine["incidents"].set_index("row")
+    assert (
+        people["reason"].iloc[0] == (f"sex: '{'s' * 100}…' (1,048,576 characters) is not one of F, M, X, U")
+        and len(people["sex"].iloc[0]) == 2**20
+    )
+    assert incidents.loc[4, "reason"] == f"person_id: '{'g' * 100}…' (1,048,576 characters) not found in valid people"
+    assert incidents.loc[2, "reason"] == f"harm: not a valid float ('{'7' * 99}x')"
