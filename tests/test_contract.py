@@ -298,3 +298,26 @@ def test_a_reason_quotes_at_most_100_characters_of_a_huge_value(tmp_path):
     )
     assert incidents.loc[4, "reason"] == f"person_id: '{'g' * 100}…' (1,048,576 characters) not found in valid people"
     assert incidents.loc[2, "reason"] == f"harm: not a valid float ('{'7' * 99}x')"
+
+
+def test_a_duplicated_csv_header_is_one_line_naming_the_file_and_column(tmp_path):
+    folder = write_tables(tmp_path / "d", hand_tables())
+    (folder / "people.csv").write_text(
+        "person_id,area_id,sex,birth_date,sex,ethnicity,area_id\np1,A1,M,1990-05-01,F,White,A2\n"
+    )
+    with pytest.raises(DataError) as raised:
+        read_dataset(folder, today=TODAY)
+    assert str(raised.value) == f"{folder / 'people.csv'}: duplicated columns 'area_id', 'sex' (keep one of each)"
+
+
+def test_duplicated_parquet_columns_are_one_line_naming_the_file_and_column(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = write_tables(tmp_path / "d", hand_tables())
+    areas = pa.Table.from_pandas(hand_tables()["areas"])
+    pq.write_table(areas.append_column("population", areas["population"]), folder / "areas.parquet")
+    (folder / "areas.csv").unlink()
+    with pytest.raises(DataError) as raised:
+        read_dataset(folder, today=TODAY)
+    assert str(raised.value) == f"{folder / 'areas.parquet'}: duplicated column 'population' (keep one)"
