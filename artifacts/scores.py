@@ -2,7 +2,10 @@
 
 - `prioritisation.parquet`: everyone scored, ranked within their unit, reasons for the listed only;
 - `lists/<local authority>.csv` (and `lists/<local authority>/<area>.csv` per area): the listed, by
-  rank, behind an ADVISORY line, with empty `review_decision` and `review_note` for the case meeting;
+  rank, behind an ADVISORY line, with empty `review_decision` and `review_note` for the case meeting.
+  Each unit has its own file (`list_names`), which names the unit exactly in its `local_authority` (and
+  `area_id`) column, as the manifest's entry does; a text cell that a spreadsheet would open as a
+  formula is written behind a `'` (`neutralised`, undone on reading by `restored`);
 - `manifest.json`: the `Manifest` (model, contract, data fingerprint, counts that reconcile, capacity,
   every file's hash).
 
@@ -12,9 +15,12 @@ decisions included. Both engines (local and Spark) write through `write_scores`.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import hashlib
+import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -57,6 +63,7 @@ LIST_COLUMNS = (
     "rank",
     "person_id",
     "area_id",
+    "local_authority",
     "risk",
     "band",
     "band_label",
@@ -69,6 +76,12 @@ ADVISORY = (
     "# ADVISORY prioritisation list for a case meeting: scores are advice, a practitioner decides; "
     "record the decision and why in review_decision and review_note."
 )
+
+
+#: What a spreadsheet reads a cell beginning with as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: A list file's name holds at most this many characters of its unit's name (then a hash, if it must).
+NAME_LENGTH = 100
 
 
 class ScoresError(DataError, ValueError):
@@ -140,9 +153,13 @@ class Counts:
 
 @dataclass(frozen=True)
 class FileEntry:
+    """A file of the folder; a list names the unit it lists exactly (its area's too, per area)."""
+
     path: str
     sha256: str
     rows: int
+    local_authority: str | None = None
+    area_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +195,7 @@ class Scores:
     @cached_property
     def reviews(self) -> pd.DataFrame:
         """`person_id`, `review_decision` of every listed person (empty where a list came back untouched)."""
-        return _reviews(self.folder)
+        return _reviews(self.folder, self.manifest)
 
     @property
     def listed(self) -> pd.Series:
@@ -187,29 +204,90 @@ class Scores:
         return frame.set_index(frame["person_id"].astype(str))["listed"].astype(bool)
 
 
-def _file_name(unit: str) -> str:
-    return re.sub(r"[^A-Za-z0-9 _.-]", "_", unit).strip() or "_"
+def _sanitised(unit: str) -> str:
+    return re.sub(r"[^A-Za-z0-9 _.-]", "_", unit)[:NAME_LENGTH].strip(" .") or "_"
 
 
-def _write_lists(listed: pd.DataFrame, folder: Path, per: Unit) -> list[tuple[Path, int]]:
-    """lists/<local authority>.csv (and lists/<local authority>/<area>.csv per area): the listed, by rank."""
-    written = []
+def _clashing(names: dict[str, str], folders: bool) -> list[str]:
+    """The units whose file (or, with `folders`, folder) name another's equals on a disk that ignores case."""
+    taken: dict[str, list[str]] = {}
+    for unit, name in names.items():
+        for key in (f"{name}.csv", name) if folders else (f"{name}.csv",):
+            taken.setdefault(key.casefold(), []).append(unit)
+    return sorted({unit for units in taken.values() if len(units) > 1 for unit in units})
+
+
+def list_names(units: Iterable[str], folders: bool = False) -> dict[str, str]:
+    """Each unit's list file name without `.csv` (with `folders`, also the name of its folder of lists): its
+    name with every character but letters, digits, space, `_`, `.` and `-` replaced by `_` (`Cardiff`
+    stays `Cardiff`), unless that would be another unit's name too, ignoring case; then it ends in `-` and
+    8 hex digits of the SHA-256 of the exact name (`Swan_sea-1f0c9a2b`)."""
+    names = {unit: _sanitised(unit) for unit in sorted(set(units))}
+    while clashing := _clashing(names, folders):
+        hashed = {unit: f"{_sanitised(unit)}-{hashlib.sha256(unit.encode()).hexdigest()[:8]}" for unit in clashing}
+        if all(names[unit] == name for unit, name in hashed.items()):  # a clash of SHA-256 prefixes
+            raise ScoresError(f"units {', '.join(map(repr, clashing))} cannot be given distinct list file names")
+        names.update(hashed)
+    return names
+
+
+def neutralised(cell: object) -> object:
+    """A text cell that a spreadsheet would open as a formula, behind a `'` (as is one that would read back
+    as such a cell, so that `restored` gives every cell back); anything else as it is."""
+    if isinstance(cell, str) and cell.lstrip("'").startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
+def restored(cell: str) -> str:
+    """A list cell as it was before `neutralised` (a cell a spreadsheet saved without its `'` stays as it is)."""
+    return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
+
+
+def _write_list(rows: pd.DataFrame, path: Path) -> int:
+    """One list: the ADVISORY line, then the rows by risk, text cells neutralised and quoted (a carriage
+    return in one stays in its cell); returns its rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ordered = rows.sort_values(["risk", "unit", "rank"], ascending=[False, True, True], kind="stable")
+    cells = ordered[list(LIST_COLUMNS)]
+    text = [c for c in LIST_COLUMNS if not pd.api.types.is_numeric_dtype(cells[c])]
+    cells = cells.assign(**{c: cells[c].map(neutralised) for c in text})
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(ADVISORY + "\n")
+        cells.to_csv(handle, index=False, lineterminator="\n", float_format="%.6f", quoting=csv.QUOTE_NONNUMERIC)
+    return len(cells)
+
+
+def _write_lists(listed: pd.DataFrame, folder: Path, per: Unit) -> list[tuple[Path, int, str, str | None]]:
+    """lists/<local authority>.csv (and lists/<local authority>/<area>.csv per area), a file per unit:
+    (path, rows, local authority, area) of each."""
     listed = listed.assign(review_decision="", review_note="")
-    groups = [(Path(_file_name(la)), rows) for la, rows in listed.groupby("local_authority", sort=True)]
-    if per == "area":
-        groups += [
-            (Path(_file_name(la)) / _file_name(area), rows)
-            for (la, area), rows in listed.groupby(["local_authority", "area_id"], sort=True)
-        ]
-    for name, rows in groups:
-        path = folder / LISTS / name.with_suffix(".csv")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ordered = rows.sort_values(["risk", "unit", "rank"], ascending=[False, True, True], kind="stable")
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            handle.write(ADVISORY + "\n")
-            ordered[list(LIST_COLUMNS)].to_csv(handle, index=False, lineterminator="\n", float_format="%.6f")
-        written.append((path, len(ordered)))
+    lists = folder / LISTS
+    names = list_names(listed["local_authority"], folders=True)
+    written: list[tuple[Path, int, str, str | None]] = []
+    for la, rows in listed.groupby("local_authority", sort=True):
+        path = lists / f"{names[la]}.csv"
+        written.append((path, _write_list(rows, path), str(la), None))
+        if per == "area":
+            areas = list_names(rows["area_id"])
+            for area, area_rows in rows.groupby("area_id", sort=True):
+                path = lists / names[la] / f"{areas[area]}.csv"
+                written.append((path, _write_list(area_rows, path), str(la), str(area)))
     return written
+
+
+def lists_reconcile(files: tuple[FileEntry, ...], units: dict[str, UnitCounts], per: Unit) -> bool:
+    """Every unit with someone listed has a list of its own holding them all (per area, so has each local
+    authority), none without anyone listed has one, and no two lists share a name, ignoring case."""
+    lists = [f for f in files if f.local_authority is not None]
+    own = [f for f in lists if (f.area_id is not None) == (per == "area")]
+    rows = {f.area_id if per == "area" else f.local_authority: f.rows for f in own}
+    return (
+        len({f.path.casefold() for f in lists}) == len(lists)
+        and len(rows) == len(own)
+        and rows == {unit: counts.listed for unit, counts in units.items() if counts.listed}
+        and sum(f.rows for f in lists if f.area_id is None) == sum(u.listed for u in units.values())
+    )
 
 
 def write_scores(
@@ -217,12 +295,19 @@ def write_scores(
 ) -> Manifest:
     """Write the scores folder atomically (replaced as a whole): `write_prioritisation(path)` writes
     `prioritisation.parquet` and returns its rows; `listed` (the listed rows) become the lists. Returns
-    the manifest as written, with every file's hash and rows."""
+    the manifest as written: every file's hash and rows, and counts that reconcile only if every unit's
+    listed are in a list of its own (`lists_reconcile`)."""
     with atomic_folder(Path(out_dir)) as folder:
         target = folder / PRIORITISATION
-        files = [(target, write_prioritisation(target)), *_write_lists(listed, folder, per)]
-        entries = tuple(FileEntry(p.relative_to(folder).as_posix(), sha256_file(p), rows) for p, rows in files)
-        manifest = dataclasses.replace(manifest, files=entries)
+        files = [(target, write_prioritisation(target), None, None), *_write_lists(listed, folder, per)]
+        entries = tuple(
+            FileEntry(p.relative_to(folder).as_posix(), sha256_file(p), rows, la, area) for p, rows, la, area in files
+        )
+        counts = manifest.counts
+        reconciles = counts.reconciles and lists_reconcile(entries, counts.units, per)
+        manifest = dataclasses.replace(
+            manifest, files=entries, counts=dataclasses.replace(counts, reconciles=reconciles)
+        )
         (folder / MANIFEST).write_bytes(MANIFEST_ADAPTER.dump_json(manifest, indent=2) + b"\n")
     return manifest
 
@@ -237,16 +322,26 @@ def read_manifest(folder: Path) -> Manifest:
         raise ScoresError(f"{path} is not a riskloop manifest: {validation_message(exc)}") from exc
 
 
-def _reviews(folder: Path) -> pd.DataFrame:
-    lists = [
-        pd.read_csv(
-            path, skiprows=int(path.read_text(encoding="utf-8").startswith("#")), dtype=str, keep_default_na=False
-        )
-        for path in sorted((folder / LISTS).rglob("*.csv"))
-    ]
+def _read_list(path: Path) -> pd.DataFrame:
+    """A list as returned by a team: every cell as text, as it was before `neutralised`."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:  # a carriage return in a cell stays one
+            text = handle.read()
+    except OSError as exc:
+        raise ScoresError(f"cannot read the list {path}: {exc.strerror or exc}") from exc
+    frame = pd.read_csv(io.StringIO(text), skiprows=int(text.startswith("#")), dtype=str, keep_default_na=False)
+    return frame.map(restored)
+
+
+def _reviews(folder: Path, manifest: Manifest) -> pd.DataFrame:
+    """`person_id`, `review_decision` of everyone in the manifest's lists (per area, someone is on two lists:
+    a decision written on either counts)."""
+    lists = [_read_list(folder / f.path) for f in manifest.files if f.path.startswith(f"{LISTS}/")]
     if not lists:
         return pd.DataFrame(columns=["person_id", "review_decision"])
-    return pd.concat(lists, ignore_index=True)[["person_id", "review_decision"]].drop_duplicates("person_id")
+    reviews = pd.concat(lists, ignore_index=True)[["person_id", "review_decision"]]
+    decided_first = reviews.sort_values("review_decision", key=lambda d: d == "", kind="stable")
+    return decided_first.drop_duplicates("person_id").sort_index().reset_index(drop=True)
 
 
 def read_scores(folder: Path, columns: list[str] | None = None) -> Scores:

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -157,12 +158,34 @@ def table_path(data_dir: Path, name: str) -> Path | None:
     return found[0] if found else None
 
 
+def _column_names(path: Path) -> list[str]:
+    """A table file's column names as written (a CSV's header row, a Parquet file's schema)."""
+    if path.suffix == ".csv":
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            return next(csv.reader(handle), [])
+    return pq.read_schema(path).names
+
+
+def _refuse_duplicated_columns(path: Path) -> None:
+    """Raise DataError naming the columns a table file holds more than once (riskloop does not guess which)."""
+    duplicated = [name for name, count in Counter(_column_names(path)).items() if count > 1]
+    if len(duplicated) == 1:
+        raise DataError(f"{path}: duplicated column '{duplicated[0]}' (keep one)")
+    if duplicated:
+        raise DataError(f"{path}: duplicated columns {', '.join(repr(n) for n in duplicated)} (keep one of each)")
+
+
 def read_raw_table(path: Path) -> pd.DataFrame:
-    """Read a table without interpreting it: CSV cells stay strings so validation sees them as given."""
+    """Read a table without interpreting it: CSV cells stay strings so validation sees them as given.
+
+    Raises DataError in one line for a file that cannot be read or holds a column twice."""
     try:
+        _refuse_duplicated_columns(path)
         if path.suffix == ".csv":
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
         return pq.read_table(path).to_pandas(date_as_object=False)
+    except DataError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is reported as one clear line
         raise DataError(f"{path}: cannot be read ({exc.__class__.__name__}: {exc})") from exc
 

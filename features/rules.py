@@ -42,6 +42,7 @@ CELL_KINDS: tuple[RuleKind, ...] = (
 )
 VALUE = "{value}"  # in a reason: the failing cell as read (for a reference, the value not found)
 TODAY = "{today}"  # in a reason: the day the data set is validated
+QUOTED = 100  # a reason quotes at most this many characters of a value, and then says how long it was
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,13 @@ class Rule:
         """(text before, text after) the failing value in the reason; all of it before when it names none."""
         before, _, after = self.reason.replace(TODAY, today.isoformat()).partition(VALUE)
         return before, after
+
+    def cut_parts(self, today: date) -> tuple[str, str]:
+        """(text between a value's first `QUOTED` characters and its length, text after its length) in the
+        reason of a longer value: `'aaaa…' (1,048,576 characters) is not one of ...`."""
+        after = self.reason_parts(today)[1]
+        quote = "'" if after.startswith("'") else ""
+        return f"…{quote} (", f" characters){after[len(quote) :]}"
 
 
 def column_rules(table: str, column: Column) -> tuple[Rule, ...]:

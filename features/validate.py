@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from riskloop.features.io import DataError
-from riskloop.features.rules import CELL_KINDS, Rule, table_rules
+from riskloop.features.rules import CELL_KINDS, QUOTED, Rule, table_rules
 from riskloop.features.schema import CONTRACT, Column, TableSchema
 
 
@@ -234,7 +234,19 @@ def rule_failures(rule: Rule, table: ParsedTable, parents: dict[str, pd.DataFram
         if rule.kind == "reference"
         else table.raw[rule.columns[0]].astype("string[pyarrow]")
     )
-    return Failure(rule, rows, before + shown + after)
+    return Failure(rule, rows, before + _quoted(shown, after, rule.cut_parts(today)))
+
+
+def _quoted(shown: pd.Series, after: str, cut: tuple[str, str]) -> pd.Series:
+    """Each value and the reason's text after it; a value longer than `QUOTED` characters is cut there and
+    followed by its length (`cut`: `Rule.cut_parts`)."""
+    quoted = shown + after
+    lengths = shown.str.len()
+    long = (lengths > QUOTED).fillna(False).astype(bool)
+    if long.any():
+        length = lengths[long].map("{:,}".format).astype("string[pyarrow]")
+        quoted[long] = shown[long].str.slice(0, QUOTED) + cut[0] + length + cut[1]
+    return quoted
 
 
 def require_columns(schema: TableSchema, columns, source: str = "") -> None:

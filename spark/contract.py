@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from riskloop.artifacts.dataset import QUARANTINE_DIR
-from riskloop.features.rules import Rule, table_rules
+from riskloop.features.rules import QUOTED, Rule, table_rules
 from riskloop.features.schema import CONTRACT, Reference, TableSchema
 from riskloop.features.snapshot import check_as_of_dates
 from riskloop.features.validate import TableReport, ValidationReport, parse_table, require_columns, rule_failures
@@ -114,7 +114,14 @@ def _table_check(rule: Rule, parent: str, today: date) -> Column:
         return F.when(present & (F.count(F.lit(1)).over(Window.partitionBy(*rule.columns)) > 1), F.lit(before))
     if rule.kind == "reference":
         value = F.col(rule.target.column)
-        return F.when(value.isNotNull() & F.col(parent).isNull(), F.concat(F.lit(before), value, F.lit(after)))
+        cut_before, cut_after = rule.cut_parts(today)
+        shown = F.when(
+            F.length(value) > QUOTED,
+            F.concat(
+                F.substring(value, 1, QUOTED), F.lit(cut_before), F.format_number(F.length(value), 0), F.lit(cut_after)
+            ),
+        ).otherwise(F.concat(value, F.lit(after)))
+        return F.when(value.isNotNull() & F.col(parent).isNull(), F.concat(F.lit(before), shown))
     if rule.kind == "before":
         return F.when(F.col(rule.columns[0]) < F.col(f"{parent}_{rule.columns[1]}"), F.lit(before))
     raise ValueError(f"a '{rule.kind}' rule cannot be checked across rows")

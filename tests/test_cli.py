@@ -442,3 +442,11 @@ def test_audit_an_existing_tools_scores_from_a_table(tmp_path):
         ],
     )
     assert wrong.exit_code == 2 and "column 'score' not found" in wrong.output
+
+
+def test_validate_refuses_a_duplicated_column_in_one_line(tmp_path):
+    folder = write_tables(tmp_path / "d", hand_tables())
+    (folder / "incidents.csv").write_text("incident_id,person_id,date,type,role,harm,harm\n")
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "incidents.csv: duplicated column 'harm' (keep one)" in result.output

@@ -281,3 +281,43 @@ def test_as_of_outside_the_data_is_refused(as_of, message):
     check_coverage(dataset, [date(2023, 2, 2), date(2023, 7, 1)])
     with pytest.raises(ValueError, match=message):
         check_coverage(dataset, [date(2023, 5, 1), date.fromisoformat(as_of)])
+
+
+def test_a_reason_quotes_at_most_100_characters_of_a_huge_value(tmp_path):
+    """A 1 MB cell is kept whole in the quarantined row, but its reason quotes 100 characters and says so."""
+    tables = hand_tables()
+    tables["people"].loc[0, "sex"] = "s" * 2**20
+    tables["incidents"].loc[3, "person_id"] = "g" * 2**20
+    tables["incidents"].loc[1, "harm"] = "7" * 99 + "x"  # 100 characters: quoted whole
+    folder = write_tables(tmp_path / "d", tables)
+    quarantine = read_dataset(folder, today=TODAY).quarantine
+    people, incidents = quarantine["people"], quarantine["incidents"].set_index("row")
+    assert (
+        people["reason"].iloc[0] == (f"sex: '{'s' * 100}…' (1,048,576 characters) is not one of F, M, X, U")
+        and len(people["sex"].iloc[0]) == 2**20
+    )
+    assert incidents.loc[4, "reason"] == f"person_id: '{'g' * 100}…' (1,048,576 characters) not found in valid people"
+    assert incidents.loc[2, "reason"] == f"harm: not a valid float ('{'7' * 99}x')"
+
+
+def test_a_duplicated_csv_header_is_one_line_naming_the_file_and_column(tmp_path):
+    folder = write_tables(tmp_path / "d", hand_tables())
+    (folder / "people.csv").write_text(
+        "person_id,area_id,sex,birth_date,sex,ethnicity,area_id\np1,A1,M,1990-05-01,F,White,A2\n"
+    )
+    with pytest.raises(DataError) as raised:
+        read_dataset(folder, today=TODAY)
+    assert str(raised.value) == f"{folder / 'people.csv'}: duplicated columns 'area_id', 'sex' (keep one of each)"
+
+
+def test_duplicated_parquet_columns_are_one_line_naming_the_file_and_column(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = write_tables(tmp_path / "d", hand_tables())
+    areas = pa.Table.from_pandas(hand_tables()["areas"])
+    pq.write_table(areas.append_column("population", areas["population"]), folder / "areas.parquet")
+    (folder / "areas.csv").unlink()
+    with pytest.raises(DataError) as raised:
+        read_dataset(folder, today=TODAY)
+    assert str(raised.value) == f"{folder / 'areas.parquet'}: duplicated column 'population' (keep one)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import math
 import pickle
@@ -18,14 +20,25 @@ import pandas as pd
 import pytest
 
 from riskloop.artifacts.dataset import read_dataset
-from riskloop.artifacts.scores import ADVISORY, MANIFEST_ADAPTER, read_scores
+from riskloop.artifacts.scores import (
+    ADVISORY,
+    MANIFEST_ADAPTER,
+    FileEntry,
+    Manifest,
+    Unit,
+    UnitCounts,
+    lists_reconcile,
+    read_scores,
+    write_scores,
+)
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import build_catalogue
 from riskloop.features.io import recover_folder, sha256_file
 from riskloop.features.snapshot import SnapshotConfig
-from riskloop.serving.batch import score_to_lists
+from riskloop.serving.batch import score_to_lists, unit_column
 from riskloop.serving.capacity import Capacity, CapacityError, rank_within
 from riskloop.serving.tiers import prevention_tier
+from tests.conftest import hand_manifest
 
 AS_OF = date(2025, 7, 1)
 
@@ -178,7 +191,7 @@ def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loa
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(loaded))
     script = textwrap.dedent(f"""
         import pickle; from datetime import date; from pathlib import Path
-        from riskloop.serving.batch import score_to_lists; from riskloop.serving.capacity import Capacity
+        from riskloop.serving.batch import score_to_lists, unit_column; from riskloop.serving.capacity import Capacity
         from riskloop.artifacts.dataset import read_dataset
         loaded = pickle.loads(Path({str(tmp_path / "model.pkl")!r}).read_bytes())
         score_to_lists(loaded, read_dataset(Path({str(world_20k)!r})), date(2025, 7, 1), Path({str(out)!r}), Capacity(number=7))
@@ -250,3 +263,175 @@ def test_a_data_set_without_what_the_features_need_is_a_clear_error(loaded, worl
     ):
         score_to_lists(loaded, read_dataset(data), AS_OF, tmp_path / "out", Capacity(share=0.05))
     assert not (tmp_path / "out").exists()
+
+
+def hand_lists(out: Path, people: dict[tuple[str, str], list[str]], per: Unit = "local_authority") -> Manifest:
+    """Write a scores folder by hand: `people` gives the listed person ids of each (local authority, area);
+    everyone is listed, the last of a unit at risk -0.25 (a negative number stays a number)."""
+    frame = pd.DataFrame(
+        [
+            {"person_id": p, "area_id": area, "local_authority": la, "reason_1": f"=reason of {p}"}
+            for (la, area), ids in people.items()
+            for p in ids
+        ]
+    )
+    frame["unit"] = frame[unit_column(per)]
+    frame["rank"] = frame.groupby("unit").cumcount() + 1
+    frame = frame.assign(
+        risk=np.where(frame["rank"] == frame.groupby("unit")["rank"].transform("max"), -0.25, 0.5),
+        band=3,
+        band_label="-high",
+        prevention_tier="@tertiary",
+        reason_2="",
+        reason_3="",
+        listed=True,
+        model_name="riskloop-escalation",
+        model_version="3",
+        run_id="run-abc",
+        data_fingerprint="fp-123",
+        as_of=AS_OF,
+        scored_at="2025-07-02T03:00:00+00:00",
+    )
+    sizes = frame.groupby("unit").size()
+    units = {str(u): UnitCounts(int(n), int(n), int(n)) for u, n in sizes.items()}
+
+    def prioritisation(path: Path) -> int:
+        frame.to_parquet(path, index=False)
+        return len(frame)
+
+    return write_scores(out, hand_manifest(AS_OF, units), per, prioritisation, frame)
+
+
+def list_files(out: Path, manifest: Manifest) -> list[FileEntry]:
+    """The manifest's list entries, after checking they are exactly the CSV files in the folder."""
+    lists = [f for f in manifest.files if f.path.startswith("lists/")]
+    assert sorted(f.path for f in lists) == sorted(p.relative_to(out).as_posix() for p in out.rglob("*.csv"))
+    assert len({f.path.casefold() for f in lists}) == len(lists)
+    return lists
+
+
+def read_list(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, skiprows=1, dtype=str, keep_default_na=False)
+
+
+def suffix(unit: str) -> str:
+    return hashlib.sha256(unit.encode()).hexdigest()[:8]
+
+
+def test_units_whose_file_names_would_clash_each_get_their_own_list(tmp_path):
+    """Names that differ only in what the file-name sanitiser replaces, or in case, or before a '.', once
+    wrote one file for two units (one list lost, the path twice in a manifest that still reconciled)."""
+    las = ["Swan/sea", "Swan_sea", "Cardiff", "cardiff", "St. Albans", "St. Helens", "Newport", ".."]
+    people = {(la, f"A{i}"): [f"p{i}-{k}" for k in range(i + 1)] for i, la in enumerate(las)}
+    manifest = hand_lists(tmp_path / "out", people)
+    lists = list_files(tmp_path / "out", manifest)
+    assert {f.local_authority: f.rows for f in lists} == {la: i + 1 for i, la in enumerate(las)}
+    assert {f.local_authority: f.path for f in lists} == {
+        "Swan/sea": f"lists/Swan_sea-{suffix('Swan/sea')}.csv",
+        "Swan_sea": f"lists/Swan_sea-{suffix('Swan_sea')}.csv",
+        "Cardiff": f"lists/Cardiff-{suffix('Cardiff')}.csv",
+        "cardiff": f"lists/cardiff-{suffix('cardiff')}.csv",
+        "St. Albans": "lists/St. Albans.csv",
+        "St. Helens": "lists/St. Helens.csv",
+        "Newport": "lists/Newport.csv",
+        "..": "lists/_.csv",
+    }
+    for entry in lists:
+        rows = read_list(tmp_path / "out" / entry.path)
+        assert (rows["local_authority"] == entry.local_authority).all() and entry.area_id is None
+        assert sorted(rows["person_id"]) == sorted(
+            people[entry.local_authority, f"A{las.index(entry.local_authority)}"]
+        )
+    assert manifest.counts.reconciles
+    assert sorted(read_scores(tmp_path / "out").reviews["person_id"]) == sorted(sum(people.values(), []))
+
+
+def test_areas_whose_file_names_would_clash_each_get_their_own_list(tmp_path):
+    """Per area: a list per local authority and per area, none sharing a name (a local authority's folder
+    never takes another's file name either)."""
+    people = {
+        ("Cardiff", "A/1"): ["p1"],
+        ("Cardiff", "A_1"): ["p2", "p3"],
+        ("cardiff", "B"): ["p4"],
+        ("Cardiff.csv", "C"): ["p5"],
+        ("Newport", "N1"): ["p6"],
+    }
+    manifest = hand_lists(tmp_path / "out", people, per="area")
+    lists = list_files(tmp_path / "out", manifest)
+    areas = {f.area_id: f for f in lists if f.area_id is not None}
+    assert len(lists) == 9 and sorted(areas) == ["A/1", "A_1", "B", "C", "N1"]
+    assert areas["N1"].path == "lists/Newport/N1.csv" and areas["A/1"].path.endswith(f"/A_1-{suffix('A/1')}.csv")
+    for (la, area), ids in people.items():
+        rows = read_list(tmp_path / "out" / areas[area].path)
+        assert areas[area].local_authority == la and rows["person_id"].tolist() == ids
+        assert (rows["area_id"] == area).all() and (rows["local_authority"] == la).all()
+    assert manifest.counts.reconciles
+    returned = read_list(tmp_path / "out" / areas["A_1"].path).assign(review_decision=["referred", ""])
+    (tmp_path / "out" / areas["A_1"].path).write_text(ADVISORY + "\n" + returned.to_csv(index=False))
+    reviews = read_scores(tmp_path / "out").reviews  # p2 is on Cardiff's list too, undecided there
+    assert reviews.set_index("person_id")["review_decision"].to_dict() == {f"p{i}": "" for i in range(1, 7)} | {
+        "p2": "referred"
+    }
+
+
+def test_counts_reconcile_only_when_every_unit_has_its_own_list_file():
+    units = {"Swan/sea": UnitCounts(5, 2, 2), "Swan_sea": UnitCounts(3, 1, 1), "Newport": UnitCounts(4, 0, 0)}
+    own = (
+        FileEntry("prioritisation.parquet", "h0", 12),
+        FileEntry("lists/Swan_sea-1.csv", "h1", 2, "Swan/sea"),
+        FileEntry("lists/Swan_sea-2.csv", "h2", 1, "Swan_sea"),
+    )
+    assert lists_reconcile(own, units, "local_authority")
+    shared = (
+        own[0],
+        FileEntry("lists/Swan_sea.csv", "h1", 2, "Swan/sea"),
+        FileEntry("lists/Swan_sea.csv", "h2", 1, "Swan_sea"),
+    )
+    assert not lists_reconcile(shared, units, "local_authority")  # what the writer once did
+    assert not lists_reconcile(
+        (*own[:2], FileEntry("lists/swan_SEA-1.csv", "h2", 1, "Swan_sea")), units, "local_authority"
+    )
+    assert not lists_reconcile(own[:2], units, "local_authority")
+    assert not lists_reconcile((*own, FileEntry("lists/Newport.csv", "h3", 0, "Newport")), units, "local_authority")
+    assert not lists_reconcile(
+        (*own[:2], FileEntry("lists/Swan_sea-2.csv", "h2", 3, "Swan_sea")), units, "local_authority"
+    )
+
+
+FORMULAS = ["=1+2", "+44 20", "-7", "@SUM(A1)", "\tx", "\rx", "'=q", "''+q", "'plain", "plain"]
+
+
+def test_list_cells_never_open_as_formulas_and_the_decisions_come_back_to_the_right_people(tmp_path):
+    """Text cells beginning with = + - @ tab or carriage return get a leading ' (OWASP); numbers stay numbers;
+    prioritisation.parquet stays raw; the review decisions map back to the people as scored."""
+    out = tmp_path / "out"
+    hand_lists(out, {("=LA", "-A"): FORMULAS})
+    (entry,) = [f for f in read_scores(out).manifest.files if f.path.startswith("lists/")]
+    with open(out / entry.path, newline="", encoding="utf-8") as handle:
+        assert handle.readline() == ADVISORY + "\n"
+        cells = list(csv.DictReader(handle))
+    assert [c["person_id"] for c in cells] == [
+        "'=1+2",
+        "'+44 20",
+        "'-7",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\rx",
+        "''=q",
+        "'''+q",
+        "'plain",
+        "plain",
+    ]
+    text = [v for c in cells for k, v in c.items() if k not in ("rank", "risk", "band")]
+    assert not [v for v in text if v[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert {c["local_authority"] for c in cells} == {"'=LA"} and {c["area_id"] for c in cells} == {"'-A"}
+    assert cells[0]["reason_1"] == "'=reason of =1+2" and cells[0]["band_label"] == "'-high"
+    assert [float(c["risk"]) for c in cells[:2]] == [0.5, 0.5] and cells[-1]["risk"] == "-0.250000"
+    assert pd.read_parquet(out / "prioritisation.parquet")["person_id"].tolist() == FORMULAS
+
+    returned = read_list(out / entry.path)
+    returned["review_decision"] = [f"decided {i}" for i in range(len(returned))]
+    returned.loc[0, "person_id"] = "=1+2"  # a spreadsheet that hid the quote it was given
+    (out / entry.path).write_text(ADVISORY + "\n" + returned.to_csv(index=False, quoting=csv.QUOTE_ALL))
+    decisions = read_scores(out).reviews.set_index("person_id")["review_decision"]
+    assert decisions.to_dict() == {p: f"decided {i}" for i, p in enumerate(FORMULAS)}

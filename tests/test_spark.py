@@ -221,6 +221,16 @@ def test_bad_rows_are_quarantined_as_the_local_engine_does(spark, tmp_path):
     quarantined_alike(spark, tables, tmp_path / "bad")
 
 
+def test_both_engines_quote_at_most_100_characters_of_a_huge_value(spark, tmp_path):
+    tables = hand_tables()
+    tables["people"].loc[0, "sex"] = "s" * 2**20
+    tables["incidents"].loc[3, "person_id"] = "g" * 2**20
+    quarantined = quarantined_alike(spark, tables, tmp_path / "huge")
+    assert quarantined["incidents"].set_index("row").loc[4, "reason"] == (
+        f"person_id: '{'g' * 100}…' (1,048,576 characters) not found in valid people"
+    )
+
+
 def quarantined_alike(spark, tables: dict[str, pd.DataFrame], folder: Path) -> dict[str, pd.DataFrame]:
     """Assert that both engines give the same report and quarantine (rows and reasons) of `tables`, written
     to `folder`; return the local engine's quarantine."""
