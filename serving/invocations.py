@@ -8,6 +8,7 @@ FastAPI's error shape: {"loc": [...], "msg": ..., "type": ...}.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import numpy as np
@@ -17,14 +18,16 @@ from riskloop.experiments.served import InputColumn
 
 SPLIT, RECORDS = "dataframe_split", "dataframe_records"
 MAX_ERRORS = 100
-NUMPY_TYPES = {
-    "double": np.float64,
-    "float": np.float32,
-    "long": np.int64,
-    "integer": np.int32,
-    "boolean": np.bool_,
-    "string": object,
+FLOAT_TYPES: dict[str, type[np.floating]] = {"double": np.float64, "float": np.float32}
+INT_TYPES: dict[str, type[np.signedinteger]] = {"long": np.int64, "integer": np.int32}
+#: The Python types a JSON cell of each kind may have (None is JSON null, a missing value) before its range is checked.
+CELL_TYPES: dict[str, set[type]] = {
+    **dict.fromkeys(FLOAT_TYPES, {int, float, type(None)}),
+    **dict.fromkeys(INT_TYPES, {int, float}),
+    "boolean": {bool},
+    "string": {str, type(None)},
 }
+FINITE = ("Input should be a finite number", "finite_number")
 
 
 class PayloadError(Exception):
@@ -37,18 +40,47 @@ def _error(loc: list, msg: str, kind: str) -> dict[str, Any]:
     return {"loc": ["body", *loc], "msg": msg, "type": kind}
 
 
-def _type_error(value: Any, dtype: str) -> tuple[str, str] | None:
-    """(message, type) if a JSON value cannot be a cell of `dtype`; None (JSON null) is a missing value."""
-    if dtype in ("double", "float"):
-        ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
-        return None if ok else ("Input should be a valid number", "float_type")
-    if dtype in ("long", "integer"):
+class _Constant:
+    """NaN, Infinity or -Infinity in the body: Python's json reads them, but JSON has no such numbers, so they
+    are parsed to this (never to a float) and refused wherever they are."""
+
+    def __init__(self, literal: str):
+        self.literal = literal
+
+
+def _finite_as(value: int | float, numpy_type: type[np.floating]) -> bool:
+    """Whether a number stays finite as `numpy_type` (10**400 and 1e39 do not as a 32-bit float); the same
+    conversion as `_array`'s."""
+    try:
+        with np.errstate(over="ignore"):
+            return bool(np.isfinite(np.array([value], dtype=numpy_type))[0])
+    except OverflowError:
+        return False
+
+
+def _cell_error(value: Any, kind: str) -> tuple[str, str] | None:
+    """(message, type) if a JSON value cannot be a cell of `kind`; None (JSON null) is a missing value."""
+    if isinstance(value, _Constant):
+        return FINITE
+    if kind in FLOAT_TYPES:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "Input should be a valid number", "float_type"
+        return None if _finite_as(value, FLOAT_TYPES[kind]) else FINITE
+    if kind in INT_TYPES:
         whole = isinstance(value, float) and value.is_integer()
-        ok = (isinstance(value, int) and not isinstance(value, bool)) or whole
-        return None if ok else ("Input should be a valid integer", "int_type")
-    if dtype == "boolean":
+        if not (whole or (isinstance(value, int) and not isinstance(value, bool))):
+            return "Input should be a valid integer", "int_type"
+        info = np.iinfo(INT_TYPES[kind])
+        if value > info.max:
+            return f"Input should be less than or equal to {info.max}", "less_than_equal"
+        if value < info.min:
+            return f"Input should be greater than or equal to {info.min}", "greater_than_equal"
+        return None
+    if kind == "boolean":
         return None if isinstance(value, bool) else ("Input should be a valid boolean", "bool_type")
-    if dtype == "string":
+    if kind == "string":
         return None if value is None or isinstance(value, str) else ("Input should be a valid string", "string_type")
     return None  # other types are left to MLflow's schema enforcement
 
@@ -157,31 +189,78 @@ def _cells(
     return {c: [row.get(c) for row in rows] for c in names if any(c in row for row in rows)}, errors
 
 
+def _load(raw: bytes) -> Any:
+    """The JSON body, with NaN and Infinity parsed to `_Constant`; PayloadError if it is not JSON."""
+    try:
+        return json.loads(raw, parse_constant=_Constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PayloadError(422, [_error([], f"Invalid JSON: {exc}", "json_invalid")]) from exc
+    except ValueError as exc:  # int() refuses integers of more than sys.get_int_max_str_digits() digits
+        limit = sys.get_int_max_str_digits()
+        message = f"Invalid JSON: a number has more than {limit:,} digits"
+        raise PayloadError(422, [_error([], message, "json_invalid")]) from exc
+
+
+def _array(values: list, kind: str) -> Any:
+    """The column as the schema types it if every value is valid for `kind` (a numpy array, or the values as
+    they are for a type without a numpy match, left to pandas and MLflow), else None: vectorised, so a valid
+    column costs no Python work per cell."""
+    types = set(map(type, values))
+    if kind not in CELL_TYPES:
+        return None if _Constant in types else values
+    if not types <= CELL_TYPES[kind]:
+        return None
+    try:
+        if kind in FLOAT_TYPES:
+            with np.errstate(over="ignore"):
+                array = np.array(values, dtype=FLOAT_TYPES[kind])  # null -> NaN; too large -> inf
+            return None if np.isinf(array).any() else array
+        if kind in INT_TYPES:
+            array = np.array(values, dtype=np.int64)  # OverflowError out of range
+            if float in types and not np.array_equal(array, np.array(values, dtype=np.float64)):
+                return None  # a float that is not whole
+            info = np.iinfo(INT_TYPES[kind])
+            in_range = array.min() >= info.min and array.max() <= info.max
+            return array.astype(INT_TYPES[kind]) if in_range else None
+    except OverflowError:
+        return None
+    return np.array(values, dtype=bool if kind == "boolean" else object)
+
+
+def _column(values: list, kind: str) -> tuple[Any, list[tuple[int, tuple[str, str]]]]:
+    """The column as the schema types it (see `_array`), or None and the (row, (message, type)) of its first
+    MAX_ERRORS bad values."""
+    array = _array(values, kind)
+    if array is not None:
+        return array, []
+    problems = []
+    for i, value in enumerate(values):
+        problem = _cell_error(value, kind)
+        if problem:
+            problems.append((i, problem))
+            if len(problems) == MAX_ERRORS:
+                break
+    return None, problems
+
+
 def parse_payload(raw: bytes, columns: tuple[InputColumn, ...], max_rows: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The feature frame typed by the model's input schema and the request's params; PayloadError
-    (413 or 422) with every problem found."""
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(422, [_error([], f"Invalid JSON: {exc}", "json_invalid")]) from exc
-    fmt, given, rows, params = _rows(body, max_rows)
+    (413 or 422) with the problems found (at most MAX_ERRORS)."""
+    fmt, given, rows, params = _rows(_load(raw), max_rows)
     types = {c.name: c.kind for c in columns}
     cells, errors = _cells(given, rows, list(types), {c.name for c in columns if c.required})
+    position = {name: j for j, name in enumerate(given or ())}
+    frame = {}
     for name, values in cells.items():
-        for i, value in enumerate(values):
-            problem = _type_error(value, types[name])
-            if problem:
-                loc = [SPLIT, "data", i, given.index(name)] if given is not None else [RECORDS, i, name]
-                errors.append(_error(loc, f"{name}: {problem[0]}", problem[1]))
+        frame[name], problems = _column(values, types[name])
+        for i, (message, kind) in problems:
+            loc = [SPLIT, "data", i, position[name]] if given is not None else [RECORDS, i, name]
+            errors.append(_error(loc, f"{name}: {message}", kind))
+        if len(errors) >= MAX_ERRORS:
+            break
     if errors:
         raise PayloadError(422, errors)
-    return pd.DataFrame({name: _column(values, types[name]) for name, values in cells.items()}), params
-
-
-def _column(values: list, dtype: str) -> Any:
-    """A column as the schema types it; a type without a numpy match is left to pandas and MLflow."""
-    numpy_type = NUMPY_TYPES.get(dtype)
-    return values if numpy_type is None else np.array(values, dtype=numpy_type)
+    return pd.DataFrame(frame, index=pd.RangeIndex(len(rows))), params
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

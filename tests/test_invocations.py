@@ -1,0 +1,102 @@
+"""The /invocations payload parser on its own: every JSON body gives a typed frame or a bounded PayloadError."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from riskloop.experiments.served import InputColumn
+from riskloop.serving.invocations import PayloadError, parse_payload
+
+COLUMNS = (
+    InputColumn("age", "double", True),
+    InputColumn("incidents", "long", True),
+    InputColumn("weight", "float", False),
+    InputColumn("visits", "integer", False),
+    InputColumn("flag", "boolean", False),
+    InputColumn("sex", "string", False),
+)
+GOOD = {"age": 30.0, "incidents": 2}
+
+
+def refused(raw: bytes | dict, columns: tuple[InputColumn, ...] = COLUMNS) -> list[dict[str, Any]]:
+    """The errors of a 422 for a body (a dict is sent as JSON, NaN and Infinity as Python writes them)."""
+    body = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
+    with pytest.raises(PayloadError) as caught:
+        parse_payload(body, columns, max_rows=1000)
+    assert caught.value.status == 422
+    return caught.value.errors
+
+
+def records(*rows: dict) -> bytes:
+    return json.dumps({"dataframe_records": list(rows)}).encode()
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e309", "-1e309"])
+def test_a_non_finite_number_is_refused_naming_its_field(literal):
+    body = b'{"dataframe_records": [{"age": 30.0, "incidents": 2}, {"age": %s, "incidents": 1}]}' % literal.encode()
+    assert refused(body) == [
+        {
+            "loc": ["body", "dataframe_records", 1, "age"],
+            "msg": "age: Input should be a finite number",
+            "type": "finite_number",
+        }
+    ]
+    split = (
+        b'{"dataframe_split": {"columns": ["incidents", "weight", "age"], "data": [[1, %s, 3.0]]}}' % literal.encode()
+    )
+    assert [(e["loc"], e["type"]) for e in refused(split)] == [
+        (["body", "dataframe_split", "data", 0, 1], "finite_number")
+    ]
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_values_anywhere(literal):
+    """JSON has no NaN or Infinity: a string column or params holding one is refused as well."""
+    assert refused(records({**GOOD, "sex": "__"}).replace(b'"__"', literal.encode()))[0]["type"] == "finite_number"
+    params = b'{"dataframe_records": [{"age": 1.0, "incidents": 1}], "params": {"reasons": %s}}' % literal.encode()
+    assert refused(params)[0]["loc"] == ["body", "params", "reasons"]
+
+
+def test_null_is_a_missing_value():
+    frame, _ = parse_payload(records({**GOOD, "weight": None}, {"age": None, "incidents": 0}), COLUMNS, 10)
+    assert np.isnan(frame["age"][1]) and np.isnan(frame["weight"]).all()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "kind"),
+    [
+        ("incidents", 2**63, "less_than_equal"),
+        ("incidents", -(2**63) - 1, "greater_than_equal"),
+        ("incidents", 10**400, "less_than_equal"),
+        ("incidents", 1e300, "less_than_equal"),
+        ("visits", 2**31, "less_than_equal"),
+        ("visits", -(2**31) - 1, "greater_than_equal"),
+        ("age", 10**400, "finite_number"),
+        ("weight", 10**39, "finite_number"),
+        ("weight", 1e39, "finite_number"),
+    ],
+    ids=["2**63", "-2**63-1", "10**400", "1e300", "2**31", "-2**31-1", "double 10**400", "float 10**39", "float 1e39"],
+)
+def test_a_number_out_of_its_columns_range_is_refused_naming_its_field(field, value, kind):
+    errors = refused(records({**GOOD, field: 0}, {**GOOD, field: value}))
+    assert [(e["loc"], e["type"]) for e in errors] == [(["body", "dataframe_records", 1, field], kind)]
+    assert errors[0]["msg"].startswith(f"{field}: ")
+
+
+def test_the_ends_of_each_range_are_accepted():
+    rows = [{**GOOD, "incidents": 2**63 - 1, "visits": 2**31 - 1}, {**GOOD, "incidents": -(2**63), "visits": -(2**31)}]
+    frame, _ = parse_payload(
+        records(*rows, {"age": 1.7e308, "incidents": 3.0, "weight": 3.4e38, "visits": 0}), COLUMNS, 10
+    )
+    assert frame["incidents"].tolist() == [2**63 - 1, -(2**63), 3] and frame["visits"].dtype == np.int32
+    assert frame["weight"].dtype == np.float32 and np.isfinite(frame["weight"].dropna()).all()
+
+
+def test_an_integer_of_more_digits_than_python_reads_is_refused():
+    errors = refused(b'{"dataframe_records": [{"age": 1.0, "incidents": %s}]}' % (b"9" * 5000))
+    assert [e["type"] for e in errors] == ["json_invalid"] and "digits" in errors[0]["msg"]
+    assert "set_int_max_str_digits" not in errors[0]["msg"]
