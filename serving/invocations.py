@@ -18,6 +18,8 @@ from riskloop.experiments.served import InputColumn
 
 SPLIT, RECORDS = "dataframe_split", "dataframe_records"
 MAX_ERRORS = 100
+#: The deepest nesting of arrays and objects in a body: a payload needs 4 (dataframe_split's rows of cells).
+MAX_DEPTH = 8
 FLOAT_TYPES: dict[str, type[np.floating]] = {"double": np.float64, "float": np.float32}
 INT_TYPES: dict[str, type[np.signedinteger]] = {"long": np.int64, "integer": np.int32}
 #: The Python types a JSON cell of each kind may have (None is JSON null, a missing value) before its range is checked.
@@ -189,11 +191,36 @@ def _cells(
     return {c: [row.get(c) for row in rows] for c in names if any(c in row for row in rows)}, errors
 
 
+def _depth(text: bytes) -> int:
+    """How deep arrays and objects nest in UTF-8 JSON text, brackets inside strings aside, in a few passes in C
+    over the bytes: escaped backslashes, then escaped quotes, are blanked (pairs from the left, as JSON reads a
+    run of backslashes), so the quotes left start and end strings."""
+    data = np.frombuffer(text.replace(b"\\\\", b"__").replace(b'\\"', b"__"), dtype=np.uint8)
+    quotes = np.flatnonzero(data == ord('"'))
+
+    def outside_strings(positions: np.ndarray) -> np.ndarray:
+        return positions[np.searchsorted(quotes, positions) % 2 == 0]
+
+    opens = outside_strings(np.flatnonzero((data == ord("[")) | (data == ord("{"))))
+    closes = outside_strings(np.flatnonzero((data == ord("]")) | (data == ord("}"))))
+    return int((np.arange(1, opens.size + 1) - np.searchsorted(closes, opens)).max(initial=0))
+
+
 def _load(raw: bytes) -> Any:
-    """The JSON body, with NaN and Infinity parsed to `_Constant`; PayloadError if it is not JSON."""
+    """The JSON body (in any encoding json.loads reads), with NaN and Infinity parsed to `_Constant`;
+    PayloadError if it is not JSON or nests deeper than MAX_DEPTH, found before parsing (the parser recurses
+    for each level)."""
     try:
-        return json.loads(raw, parse_constant=_Constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        encoding = json.detect_encoding(raw)
+        text = raw.decode(encoding, "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(422, [_error([], f"Invalid JSON: {exc}", "json_invalid")]) from exc
+    if _depth(raw if encoding == "utf-8" else text.encode("utf-8", "surrogatepass")) > MAX_DEPTH:
+        message = f"JSON nested deeper than {MAX_DEPTH} levels (a payload needs 4)"
+        raise PayloadError(422, [_error([], message, "value_error")])
+    try:
+        return json.loads(text, parse_constant=_Constant)
+    except json.JSONDecodeError as exc:
         raise PayloadError(422, [_error([], f"Invalid JSON: {exc}", "json_invalid")]) from exc
     except ValueError as exc:  # int() refuses integers of more than sys.get_int_max_str_digits() digits
         limit = sys.get_int_max_str_digits()

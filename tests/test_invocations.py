@@ -100,3 +100,30 @@ def test_an_integer_of_more_digits_than_python_reads_is_refused():
     errors = refused(b'{"dataframe_records": [{"age": 1.0, "incidents": %s}]}' % (b"9" * 5000))
     assert [e["type"] for e in errors] == ["json_invalid"] and "digits" in errors[0]["msg"]
     assert "set_int_max_str_digits" not in errors[0]["msg"]
+
+
+@pytest.mark.parametrize(
+    "deep",
+    [b"[" * 20_000 + b"]" * 20_000, b'{"a":' * 20_000 + b"1" + b"}" * 20_000, b"[" * 10, b"[" * 20_000],
+    ids=["lists", "objects", "unclosed", "unclosed, deep"],
+)
+def test_json_nested_deeper_than_a_payload_needs_is_refused_before_it_is_parsed(deep):
+    body = b'{"dataframe_records": [{"age": 1.0, "incidents": 1, "sex": %s}]}' % deep
+    assert refused(body) == [
+        {"loc": ["body"], "msg": "JSON nested deeper than 8 levels (a payload needs 4)", "type": "value_error"}
+    ]
+
+
+def test_brackets_and_escaped_quotes_inside_strings_do_not_nest():
+    text = '\\"[[[[[[[[[[{{{{{{{{{{\\\\"'  # in JSON, quotes after runs of 3 and 5 backslashes
+    frame, _ = parse_payload(records({**GOOD, "sex": text}, {**GOOD, "sex": "]]]]]]]]]"}), COLUMNS, 10)
+    assert frame["sex"].tolist() == [text, "]]]]]]]]]"]
+    eight = {"dataframe_records": [GOOD], "params": {"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}}
+    assert [e["type"] for e in refused(eight)] == ["extra_forbidden"]  # deep enough to parse, and refused as extra
+
+
+def test_a_utf16_body_is_read_like_json_loads_reads_it():
+    frame, _ = parse_payload(json.dumps({"dataframe_records": [GOOD]}).encode("utf-16"), COLUMNS, 10)
+    assert frame["incidents"].tolist() == [2]
+    deep = ('{"dataframe_records": ' + "[" * 20 + "]" * 20 + "}").encode("utf-16")
+    assert refused(deep)[0]["msg"].startswith("JSON nested deeper than 8")
