@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,10 @@ SPLIT, RECORDS = "dataframe_split", "dataframe_records"
 MAX_ERRORS = 100
 #: The deepest nesting of arrays and objects in a body: a payload needs 4 (dataframe_split's rows of cells).
 MAX_DEPTH = 8
+MAX_DETAIL_CHARS = 15_000  # of a 422's errors as JSON
+MAX_QUOTED = 100  # characters of a name from the body quoted in an error
+MAX_LISTED = 5  # names listed in one error
+SCHEMA = "the model's MLflow signature lists its columns (GET /model gives its URI)"
 FLOAT_TYPES: dict[str, type[np.floating]] = {"double": np.float64, "float": np.float32}
 INT_TYPES: dict[str, type[np.signedinteger]] = {"long": np.int64, "integer": np.int32}
 #: The Python types a JSON cell of each kind may have (None is JSON null, a missing value) before its range is checked.
@@ -33,13 +38,37 @@ FINITE = ("Input should be a finite number", "finite_number")
 
 
 class PayloadError(Exception):
+    """A refused body: its HTTP status and errors, the first MAX_ERRORS of them within MAX_DETAIL_CHARS of JSON."""
+
     def __init__(self, status: int, errors: list[dict[str, Any]]):
         super().__init__(errors[0]["msg"])
-        self.status, self.errors = status, errors[:MAX_ERRORS]
+        self.status, self.errors = status, _bounded(errors)
+
+
+def _bounded(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first error, and those after it while the list stays within MAX_ERRORS and MAX_DETAIL_CHARS."""
+    kept, size = errors[:1], len(json.dumps(errors[0]))
+    for error in errors[1:MAX_ERRORS]:
+        size += len(json.dumps(error)) + 2
+        if size > MAX_DETAIL_CHARS:
+            break
+        kept.append(error)
+    return kept
 
 
 def _error(loc: list, msg: str, kind: str) -> dict[str, Any]:
     return {"loc": ["body", *loc], "msg": msg, "type": kind}
+
+
+def _short(text: str) -> str:
+    """A name or key from the body as a message quotes it: its first MAX_QUOTED characters."""
+    return text if len(text) <= MAX_QUOTED else f"{text[:MAX_QUOTED]}..."
+
+
+def _listed(names: list[str]) -> str:
+    """The first MAX_LISTED names, quoted, and how many more."""
+    shown = ", ".join(f"'{_short(name)}'" for name in names[:MAX_LISTED])
+    return shown if len(names) <= MAX_LISTED else f"{shown} and {len(names) - MAX_LISTED:,} more"
 
 
 class _Constant:
@@ -94,7 +123,7 @@ MAX_REASONS = 10
 def _params_errors(params: dict[str, Any]) -> list[dict[str, Any]]:
     """`params` may hold only `reasons`, a whole number from 0 to MAX_REASONS."""
     errors = [
-        _error(["params", key], "Extra inputs are not permitted", "extra_forbidden")
+        _error(["params", _short(key)], "Extra inputs are not permitted", "extra_forbidden")
         for key in params
         if key != "reasons"
     ]
@@ -115,7 +144,7 @@ def _rows(body: Any, max_rows: int) -> tuple[str, list[str] | None, list, dict[s
             422, [_error([], f"Input should be a JSON object with '{SPLIT}' or '{RECORDS}'", "dict_type")]
         )
     errors = [
-        _error([key], "Extra inputs are not permitted", "extra_forbidden")
+        _error([_short(key)], "Extra inputs are not permitted", "extra_forbidden")
         for key in body
         if key not in (SPLIT, RECORDS, "params")
     ]
@@ -142,6 +171,13 @@ def _rows(body: Any, max_rows: int) -> tuple[str, list[str] | None, list, dict[s
             raise PayloadError(
                 422, [_error([SPLIT], "Input should be an object with 'columns' and 'data' lists", "dict_type")]
             )
+        extra = [
+            _error([SPLIT, _short(key)], "Extra inputs are not permitted", "extra_forbidden")
+            for key in payload
+            if key not in ("columns", "data", "index")
+        ]
+        if extra:
+            raise PayloadError(422, extra)
         columns, rows = payload["columns"], payload["data"]
         if not all(isinstance(c, str) for c in columns):
             raise PayloadError(422, [_error([SPLIT, "columns"], "Column names should be strings", "string_type")])
@@ -158,19 +194,53 @@ def _rows(body: Any, max_rows: int) -> tuple[str, list[str] | None, list, dict[s
     return fmt, columns, rows, params
 
 
+def _unknown(unknown: list[str]) -> str:
+    return f"{len(unknown):,} columns not in the model's input schema: {_listed(unknown)}"
+
+
+def _missing(missing: list[str], required: int, among: str = "") -> str:
+    return f"{len(missing):,} of {required:,} required columns missing: {_listed(missing)}{among}; {SCHEMA}"
+
+
+def _split_column_errors(columns: list[str], names: list[str], required: set[str]) -> list[dict[str, Any]]:
+    """Duplicated columns, columns the model does not take and missing required ones: one error each."""
+    counts, known = Counter(columns), set(names)
+    duplicated = [c for c, n in counts.items() if n > 1]
+    unknown = [c for c in counts if c not in known]
+    missing = [c for c in names if c in required and c not in counts]
+    problems = [
+        (duplicated, f"Duplicated columns: {_listed(duplicated)}", "value_error"),
+        (unknown, _unknown(unknown), "extra_forbidden"),
+        (missing, _missing(missing, len(required)), "missing"),
+    ]
+    return [_error([SPLIT, "columns"], message, kind) for found, message, kind in problems if found]
+
+
+def _record_column_errors(rows: list[dict], names: list[str], required: set[str]) -> list[dict[str, Any]]:
+    """One error for keys the model does not take and one for missing required columns, each at the first
+    record with the problem and counting the records that have it (an error per record would be megabytes)."""
+    known, errors = set(names), []
+    extra = [i for i, row in enumerate(rows) if not known.issuperset(row)]
+    if extra:
+        unknown = list(dict.fromkeys(key for i in extra for key in rows[i] if key not in known))
+        first = next(key for key in rows[extra[0]] if key not in known)
+        among = f" (in {len(extra):,} of {len(rows):,} records)"
+        errors.append(_error([RECORDS, extra[0], _short(first)], _unknown(unknown) + among, "extra_forbidden"))
+    lacking = [i for i, row in enumerate(rows) if not required.issubset(row)]
+    if lacking:
+        missing = [c for c in names if c in required and c not in rows[lacking[0]]]
+        among = f" ({len(lacking):,} of {len(rows):,} records lack some)"
+        errors.append(_error([RECORDS, lacking[0], missing[0]], _missing(missing, len(required), among), "missing"))
+    return errors
+
+
 def _cells(
     columns: list[str] | None, rows: list, names: list[str], required: set[str]
 ) -> tuple[dict[str, list], list[dict[str, Any]]]:
-    """The values of each schema column the payload has (a record without one gives None), or the shape errors;
-    `columns` are those of a split payload, None for records."""
-    errors = []
+    """The values of each schema column the payload has (a record without one gives None), or the shape and
+    column errors; `columns` are those of a split payload, None for records."""
     if columns is not None:  # split
-        position = {c: i for i, c in enumerate(columns)}
-        errors += [
-            _error([SPLIT, "columns"], f"Missing feature column '{c}'", "missing")
-            for c in names
-            if c in required and c not in position
-        ]
+        errors = _split_column_errors(columns, names, required)
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != len(columns):
                 errors.append(
@@ -178,17 +248,26 @@ def _cells(
                 )
         if errors:
             return {}, errors
+        position = {c: i for i, c in enumerate(columns)}
         return {c: [row[position[c]] for row in rows] for c in names if c in position}, errors
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            errors.append(_error([RECORDS, i], "Input should be a valid dictionary", "dict_type"))
-        else:
-            errors += [
-                _error([RECORDS, i, c], "Field required", "missing") for c in names if c in required and c not in row
-            ]
+    errors = [
+        _error([RECORDS, i], "Input should be a valid dictionary", "dict_type")
+        for i, row in enumerate(rows)
+        if not isinstance(row, dict)
+    ]
+    errors = errors or _record_column_errors(rows, names, required)
     if errors:
         return {}, errors
     return {c: [row.get(c) for row in rows] for c in names if any(c in row for row in rows)}, errors
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; PayloadError if a key is repeated (json.loads would keep the last value silently)."""
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        duplicated = [key for key, n in Counter(key for key, _ in pairs).items() if n > 1]
+        raise PayloadError(422, [_error([], f"Duplicated keys in a JSON object: {_listed(duplicated)}", "value_error")])
+    return obj
 
 
 def _depth(text: bytes) -> int:
@@ -208,8 +287,8 @@ def _depth(text: bytes) -> int:
 
 def _load(raw: bytes) -> Any:
     """The JSON body (in any encoding json.loads reads), with NaN and Infinity parsed to `_Constant`;
-    PayloadError if it is not JSON or nests deeper than MAX_DEPTH, found before parsing (the parser recurses
-    for each level)."""
+    PayloadError if it is not JSON, repeats a key in an object or nests deeper than MAX_DEPTH (found before
+    parsing: the parser recurses for each level)."""
     try:
         encoding = json.detect_encoding(raw)
         text = raw.decode(encoding, "surrogatepass")
@@ -219,7 +298,7 @@ def _load(raw: bytes) -> Any:
         message = f"JSON nested deeper than {MAX_DEPTH} levels (a payload needs 4)"
         raise PayloadError(422, [_error([], message, "value_error")])
     try:
-        return json.loads(text, parse_constant=_Constant)
+        return json.loads(text, parse_constant=_Constant, object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise PayloadError(422, [_error([], f"Invalid JSON: {exc}", "json_invalid")]) from exc
     except ValueError as exc:  # int() refuses integers of more than sys.get_int_max_str_digits() digits

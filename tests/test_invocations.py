@@ -127,3 +127,66 @@ def test_a_utf16_body_is_read_like_json_loads_reads_it():
     assert frame["incidents"].tolist() == [2]
     deep = ('{"dataframe_records": ' + "[" * 20 + "]" * 20 + "}").encode("utf-16")
     assert refused(deep)[0]["msg"].startswith("JSON nested deeper than 8")
+
+
+def split(columns: list, *rows: list) -> dict:
+    return {"dataframe_split": {"columns": columns, "data": list(rows)}}
+
+
+def test_columns_the_model_does_not_take_are_refused_by_name():
+    long = "x" * 10_000
+    (error,) = refused(split(["age", "colour", "incidents", long], [1.0, "red", 2, 3]))
+    assert (error["loc"], error["type"]) == (["body", "dataframe_split", "columns"], "extra_forbidden")
+    assert "2 columns" in error["msg"] and "'colour'" in error["msg"] and "x" * 100 in error["msg"]
+    assert len(error["msg"]) < 300
+    (error,) = refused(records(GOOD, {**GOOD, "colour": "red"}, {**GOOD, "shape": 1, "colour": "blue"}))
+    assert (error["loc"], error["type"]) == (["body", "dataframe_records", 1, "colour"], "extra_forbidden")
+    assert "'colour', 'shape'" in error["msg"] and "2 of 3 records" in error["msg"]
+
+
+def test_duplicated_columns_are_refused_by_name():
+    (error,) = refused(split(["age", "incidents", "age"], [1.0, 2, 3.0]))
+    assert (error["loc"], error["type"]) == (["body", "dataframe_split", "columns"], "value_error")
+    assert "'age'" in error["msg"]
+    for body in (
+        b'{"dataframe_records": [{"age": 1.0, "incidents": 2, "age": 3.0}]}',
+        b'{"dataframe_records": [{"age": 1.0, "incidents": 2}], "params": {"reasons": 1, "reasons": 20}}',
+        b'{"dataframe_records": [], "dataframe_records": [{"age": 1.0, "incidents": 2}]}',
+    ):
+        (error,) = refused(body)
+        assert error["loc"] == ["body"] and error["type"] == "value_error" and "Duplicated key" in error["msg"]
+    assert "'age'" in refused(b'{"dataframe_records": [{"age": 1.0, "incidents": 2, "age": 3.0}]}')[0]["msg"]
+
+
+def test_split_keys_other_than_columns_data_and_index_are_refused():
+    body = {"dataframe_split": {"columns": ["age", "incidents"], "data": [[1.0, 2]], "index": [7], "dtypes": {}}}
+    assert [(e["loc"], e["type"]) for e in refused(body)] == [
+        (["body", "dataframe_split", "dtypes"], "extra_forbidden")
+    ]
+
+
+WIDE = tuple(InputColumn(f"feature_{i:03d}", "double", True) for i in range(190))
+
+
+def test_missing_columns_are_one_short_error():
+    (error,) = refused(split(["feature_000"], [1.0]), WIDE)
+    assert (error["loc"], error["type"]) == (["body", "dataframe_split", "columns"], "missing")
+    assert error["msg"].startswith("189 of 190 required columns missing: 'feature_001', 'feature_002'")
+    assert "'feature_005' and 184 more" in error["msg"] and "signature" in error["msg"] and len(error["msg"]) < 300
+    rows = [{"feature_000": 1.0}, {f"feature_{i:03d}": 1.0 for i in range(190)}, {}]
+    (error,) = refused(records(*rows), WIDE)
+    assert (error["loc"], error["type"]) == (["body", "dataframe_records", 0, "feature_001"], "missing")
+    assert "189 of 190" in error["msg"] and "2 of 3 records" in error["msg"] and len(error["msg"]) < 300
+
+
+def test_a_refusal_stays_small_whatever_the_names_and_values():
+    named = (InputColumn("n" * 5000, "double", True),)
+    for body in (
+        records(*[{"n" * 5000: "v" * 5000}] * 1000),
+        json.dumps(split(["n" * 5000, *[f"{i}" * 3000 for i in range(10)]], [1.0] * 11)).encode(),
+        records(*[{"n" * 5000: 1.0, f"{i}" * 3000: 1} for i in range(1000)]),
+        json.dumps(split(["n" * 5000], *[[1.0, 2.0]] * 1000)).encode(),
+    ):
+        with pytest.raises(PayloadError) as caught:
+            parse_payload(body, named, 1000)
+        assert 1 <= len(caught.value.errors) <= 100 and len(json.dumps({"detail": caught.value.errors})) < 16_000
