@@ -7,9 +7,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from riskloop.experiments.served import InputColumn
-from riskloop.serving.invocations import PayloadError, parse_payload
+from riskloop.serving.invocations import MAX_ERRORS, PayloadError, parse_payload
 
 COLUMNS = (
     InputColumn("age", "double", True),
@@ -190,3 +192,86 @@ def test_a_refusal_stays_small_whatever_the_names_and_values():
         with pytest.raises(PayloadError) as caught:
             parse_payload(body, named, 1000)
         assert 1 <= len(caught.value.errors) <= 100 and len(json.dumps({"detail": caught.value.errors})) < 16_000
+
+
+NAMES = [c.name for c in COLUMNS]
+KINDS = {c.name: c.kind for c in COLUMNS}
+DTYPES = {"double": np.float64, "float": np.float32, "long": np.int64, "integer": np.int32, "boolean": np.bool_}
+EDGES = [2**31, -(2**31) - 1, 2**63, -(2**63) - 1, 10**400, 1e39, 1.7e308, 2**1024]
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.floats()  # NaN and infinities included: json.dumps writes them as NaN and Infinity
+    | st.integers()
+    | st.sampled_from(EDGES)
+    | st.text(max_size=12)
+)
+#: Values each kind of column takes (null only where it can stand for a missing value).
+CELLS = {
+    "double": st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**53), 2**53),
+    "float": st.none() | st.floats(width=32, allow_nan=False, allow_infinity=False),
+    "long": st.integers(-(2**63), 2**63 - 1) | st.integers(-(2**53), 2**53).map(float),
+    "integer": st.integers(-(2**31), 2**31 - 1),
+    "boolean": st.booleans(),
+    "string": st.none() | st.text(max_size=12),
+}
+KEYS = st.sampled_from(NAMES) | st.text(max_size=12)
+VALUES = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4), max_leaves=12
+)
+VALID_RECORD = st.fixed_dictionaries(
+    {"age": CELLS["double"], "incidents": CELLS["long"]}, optional={"weight": CELLS["float"], "sex": CELLS["string"]}
+)
+RECORD = st.fixed_dictionaries(
+    {"age": SCALARS, "incidents": SCALARS}, optional={**{name: SCALARS for name in NAMES[2:]}, "other": VALUES}
+)
+VALID_SPLIT = st.permutations(NAMES[2:]).flatmap(
+    lambda rest: st.integers(0, len(rest)).flatmap(
+        lambda k: st.lists(st.tuples(*(CELLS[KINDS[c]] for c in ["age", "incidents", *rest[:k]])), max_size=5).map(
+            lambda data: {"dataframe_split": {"columns": ["age", "incidents", *rest[:k]], "data": data}}
+        )
+    )
+)
+SPLIT_BODY = st.lists(KEYS, max_size=8).flatmap(
+    lambda columns: st.lists(st.lists(SCALARS, min_size=len(columns), max_size=len(columns)) | VALUES, max_size=5).map(
+        lambda data: {"dataframe_split": {"columns": columns, "data": data}}
+    )
+)
+PARAMS = st.fixed_dictionaries({}, optional={"reasons": st.integers(0, 10) | SCALARS}) | VALUES
+BODIES = st.one_of(
+    st.fixed_dictionaries({"dataframe_records": st.lists(VALID_RECORD, max_size=5)}, optional={"params": PARAMS}),
+    VALID_SPLIT,
+    st.fixed_dictionaries({"dataframe_records": st.lists(RECORD | VALUES, max_size=5)}, optional={"params": PARAMS}),
+    SPLIT_BODY,
+    st.dictionaries(st.sampled_from(["dataframe_split", "dataframe_records", "params", "inputs"]), VALUES, max_size=3),
+    VALUES,
+).map(lambda body: json.dumps(body).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(BODIES | st.binary(max_size=64))
+def test_any_body_gives_a_typed_frame_or_a_bounded_refusal(raw):
+    """Arbitrary JSON (NaN, infinities and huge integers among it) in and around the payload's shapes, and bytes."""
+    try:
+        frame, params = parse_payload(raw, COLUMNS, max_rows=4)
+    except PayloadError as exc:
+        assert exc.status in (413, 422) and 1 <= len(exc.errors) <= MAX_ERRORS
+        assert all(set(e) == {"loc", "msg", "type"} and e["loc"][0] == "body" for e in exc.errors)
+        assert len(json.dumps({"detail": exc.errors})) < 16_000
+        event(f"refused {exc.errors[0]['type']}")
+        return
+    event("accepted")
+    body = json.loads(raw)
+    if "dataframe_records" in body:
+        incidents = [row["incidents"] for row in body["dataframe_records"]]
+    else:
+        incidents = [
+            row[body["dataframe_split"]["columns"].index("incidents")] for row in body["dataframe_split"]["data"]
+        ]
+    assert frame["incidents"].tolist() == incidents and len(frame) <= 4 and set(params) <= {"reasons"}
+    assert {"age", "incidents"} <= set(frame.columns) <= set(NAMES)
+    for column in COLUMNS:
+        if column.name in frame and column.kind in DTYPES:
+            values = frame[column.name]
+            assert values.dtype == DTYPES[column.kind]
+            assert not np.isinf(values.to_numpy(dtype=np.float64)).any()
