@@ -1,13 +1,15 @@
 """MLflow scoring-server payloads (`dataframe_split`, `dataframe_records`) -> a typed feature frame,
 and the model's output frame -> prediction records.
 
-Checks against the model's input schema and reports every problem with its location, in
-FastAPI's error shape: {"loc": [...], "msg": ..., "type": ...}.
+Checks the body against the model's input schema (columns, types, finite numbers within each type's range)
+and reports the problems with their location, in FastAPI's error shape: {"loc": [...], "msg": ..., "type": ...},
+at most MAX_ERRORS within MAX_DETAIL_CHARS. Any body gives a frame or a PayloadError, nothing else.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections import Counter
 from typing import Any
@@ -61,8 +63,10 @@ def _error(loc: list, msg: str, kind: str) -> dict[str, Any]:
 
 
 def _short(text: str) -> str:
-    """A name or key from the body as a message quotes it: its first MAX_QUOTED characters."""
-    return text if len(text) <= MAX_QUOTED else f"{text[:MAX_QUOTED]}..."
+    """A name or key from the body as an error quotes it: its first MAX_QUOTED characters, a lone surrogate
+    (which JSON's \\ud800 escape can give, and UTF-8 cannot encode) written as its escape."""
+    text = text if len(text) <= MAX_QUOTED else f"{text[:MAX_QUOTED]}..."
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _listed(names: list[str]) -> str:
@@ -72,19 +76,18 @@ def _listed(names: list[str]) -> str:
 
 
 class _Constant:
-    """NaN, Infinity or -Infinity in the body: Python's json reads them, but JSON has no such numbers, so they
-    are parsed to this (never to a float) and refused wherever they are."""
+    """What NaN, Infinity and -Infinity in the body parse to (never a float): Python's json reads them, but JSON
+    has no such numbers, so a cell holding one is refused whatever its column."""
 
-    def __init__(self, literal: str):
-        self.literal = literal
+
+CONSTANT = _Constant()
 
 
 def _finite_as(value: int | float, numpy_type: type[np.floating]) -> bool:
-    """Whether a number stays finite as `numpy_type` (10**400 and 1e39 do not as a 32-bit float); the same
-    conversion as `_array`'s."""
+    """Whether a number stays finite as `numpy_type` (10**400 and 1e39 do not as a 32-bit float), converted as
+    `_array` converts it; call it under np.errstate(over="ignore")."""
     try:
-        with np.errstate(over="ignore"):
-            return bool(np.isfinite(np.array([value], dtype=numpy_type))[0])
+        return math.isfinite(numpy_type(value))
     except OverflowError:
         return False
 
@@ -195,11 +198,11 @@ def _rows(body: Any, max_rows: int) -> tuple[str, list[str] | None, list, dict[s
 
 
 def _unknown(unknown: list[str]) -> str:
-    return f"{len(unknown):,} columns not in the model's input schema: {_listed(unknown)}"
+    return f"Columns not in the model's input schema ({len(unknown):,}): {_listed(unknown)}"
 
 
 def _missing(missing: list[str], required: int, among: str = "") -> str:
-    return f"{len(missing):,} of {required:,} required columns missing: {_listed(missing)}{among}; {SCHEMA}"
+    return f"Required columns missing ({len(missing):,} of {required:,}): {_listed(missing)}{among}; {SCHEMA}"
 
 
 def _split_column_errors(columns: list[str], names: list[str], required: set[str]) -> list[dict[str, Any]]:
@@ -286,7 +289,7 @@ def _depth(text: bytes) -> int:
 
 
 def _load(raw: bytes) -> Any:
-    """The JSON body (in any encoding json.loads reads), with NaN and Infinity parsed to `_Constant`;
+    """The JSON body (in any encoding json.loads reads), with NaN and Infinity parsed to CONSTANT;
     PayloadError if it is not JSON, repeats a key in an object or nests deeper than MAX_DEPTH (found before
     parsing: the parser recurses for each level)."""
     try:
@@ -298,7 +301,7 @@ def _load(raw: bytes) -> Any:
         message = f"JSON nested deeper than {MAX_DEPTH} levels (a payload needs 4)"
         raise PayloadError(422, [_error([], message, "value_error")])
     try:
-        return json.loads(text, parse_constant=_Constant, object_pairs_hook=_object)
+        return json.loads(text, parse_constant=lambda _: CONSTANT, object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise PayloadError(422, [_error([], f"Invalid JSON: {exc}", "json_invalid")]) from exc
     except ValueError as exc:  # int() refuses integers of more than sys.get_int_max_str_digits() digits
@@ -340,12 +343,13 @@ def _column(values: list, kind: str) -> tuple[Any, list[tuple[int, tuple[str, st
     if array is not None:
         return array, []
     problems = []
-    for i, value in enumerate(values):
-        problem = _cell_error(value, kind)
-        if problem:
-            problems.append((i, problem))
-            if len(problems) == MAX_ERRORS:
-                break
+    with np.errstate(over="ignore"):  # once: a cell at a time it would cost more than the check
+        for i, value in enumerate(values):
+            problem = _cell_error(value, kind)
+            if problem:
+                problems.append((i, problem))
+                if len(problems) == MAX_ERRORS:
+                    break
     return None, problems
 
 
