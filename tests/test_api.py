@@ -585,3 +585,32 @@ def test_real_server_keeps_pseudonyms_and_tokens_out_of_its_logs(tmp_path, score
     rotated = [tmp_path / "audit.jsonl.1", tmp_path / "audit.jsonl"]
     events = [json.loads(line)["event"] for path in rotated for line in path.read_text().splitlines()]
     assert events == ["start"] + ["request"] * 4 + ["stop"] and verify(rotated).intact
+
+
+def test_invocations_hostile_numbers_nesting_and_columns_are_422_naming_the_problem(client, tokens):
+    """Each of these was scored (NaN, 1e309, an unknown or a duplicated column) or a 500 (10**400, deep nesting)."""
+    headers = {**auth(tokens, "cardiff"), "Content-Type": "application/json"}
+    cell = (["body", "dataframe_records", 0, "age"], "finite_number")
+    cases = {
+        b'{"dataframe_records": [{"age": NaN, "priors": 1.0}]}': cell,
+        b'{"dataframe_records": [{"age": -Infinity, "priors": 1.0}]}': cell,
+        b'{"dataframe_records": [{"age": 1e309, "priors": 1.0}]}': cell,
+        b'{"dataframe_split": {"columns": ["age", "priors"], "data": [[30.0, 1%s]]}}' % (b"0" * 400): (
+            ["body", "dataframe_split", "data", 0, 1],
+            "finite_number",
+        ),
+        b'{"dataframe_records": [{"age": 1.0, "priors": %s}]}' % (b"9" * 5000): (["body"], "json_invalid"),
+        b'{"dataframe_records": ' + b"[" * 20_000 + b"]" * 20_000 + b"}": (["body"], "value_error"),
+        b'{"dataframe_records": [{"age": 1.0, "priors": 1.0, "colour": "red"}]}': (
+            ["body", "dataframe_records", 0, "colour"],
+            "extra_forbidden",
+        ),
+        b'{"dataframe_records": [{"age": 1.0, "priors": 1.0, "age": 80.0}]}': (["body"], "value_error"),
+        b'{"dataframe_records": [{"age": 1.0, "priors": 1.0}], "\\ud800": 1}': (["body", "\\ud800"], "extra_forbidden"),
+    }
+    for body, expected in cases.items():
+        response = client.post("/invocations", content=body, headers=headers)
+        assert response.status_code == 422, body[:60]
+        assert [(e["loc"], e["type"]) for e in response.json()["detail"]] == [expected], body[:60]
+    null = b'{"dataframe_records": [{"age": null, "priors": 1}]}'  # a missing value, still scored
+    assert client.post("/invocations", content=null, headers=headers).status_code == 200
