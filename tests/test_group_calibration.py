@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from riskloop.cli import app as cli
 from riskloop.experiments.config import ConfigError, load_config, with_data
 from riskloop.experiments.served import LoadedModel
 from riskloop.experiments.tracking import log_training, signature_rows
@@ -242,7 +244,7 @@ def test_the_model_card_says_so_in_words(remedied_run):
     assert f"the {result.within[0].method} map was kept" in card
 
 
-def test_the_registered_version_and_the_api_require_the_group(remedied_run, tmp_path):
+def test_the_registered_version_and_the_api_require_the_group(remedied_run, world_20k, tmp_path):
     config, data, result = remedied_run
     with own_store(tmp_path):
         outcome = log_training(config, data, result, tmp_path / "out")
@@ -279,3 +281,18 @@ def test_the_registered_version_and_the_api_require_the_group(remedied_run, tmp_
                 response = post([{**record, "sex": value}])
                 assert response.status_code == 422, value
                 assert any(message in e["msg"] for e in response.json()["detail"]), response.json()
+            # the README's example request: real feature rows of the cohort, no pseudonyms, scored as they are
+            example = CliRunner().invoke(
+                cli,
+                ["example-request", "--model", uri, "--data", str(world_20k), "--as-of", "2025-07-01", "--rows", "3"],
+            )
+            assert example.exit_code == 0, example.output
+            split = json.loads(example.stdout)["dataframe_split"]
+            assert split["columns"] == result.scorer.input_columns and len(split["data"]) == 3
+            assert "person_id" not in example.stdout
+            scored = api.post(
+                "/invocations",
+                content=example.stdout,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            assert scored.status_code == 200 and len(scored.json()["predictions"]) == 3

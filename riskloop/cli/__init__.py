@@ -32,6 +32,7 @@ commands: list[Callable[..., None]] = [
     learn.simulate,
     demo.demo,
     serve.serve,
+    serve.example_request,
 ]
 for command in commands:
     app.command()(command)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from riskloop.cli._console import console, fatal, out
+from riskloop.cli._console import DATE, EXPECTED, console, fatal, out
 
 TokensFile = Annotated[
     Path | None, typer.Option("--tokens", help="tokens file (default: $RISKLOOP_TOKENS, else riskloop-tokens.jsonl)")
@@ -121,6 +123,23 @@ def serve(
         run_server(settings)
     except ValueError as exc:  # ServeError, ScoresError, ModelError, TokenError: one line each
         fatal(str(exc).splitlines()[0])
+
+
+def example_request(
+    as_of: Annotated[datetime, typer.Option("--as-of", formats=DATE, help="the cohort's as-of date")],
+    model: Annotated[str, typer.Option(help="model URI")] = "models:/riskloop-escalation@champion",
+    data: Annotated[Path, typer.Option(help="riskloop data set folder")] = Path("riskloop-demo/data"),
+    rows: Annotated[int, typer.Option(min=1, max=1000, help="people (rows) in the request")] = 2,
+) -> None:
+    """Print a POST /invocations body for MODEL: the features of the first ROWS people in the cohort at
+    the as-of date (the model's input columns, no pseudonyms), for trying the API."""
+    from riskloop.jobs.score import invocation_example
+
+    try:
+        body = invocation_example(model, data, as_of.date(), rows)
+    except EXPECTED as exc:
+        fatal(str(exc))
+    typer.echo(json.dumps(body))
 
 
 def audit_log_verify(

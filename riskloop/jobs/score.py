@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
+
 from riskloop.artifacts.scores import Unit
 from riskloop.experiments.registry import load_model
 from riskloop.jobs.common import Engine, Progress, no_progress, open_dataset
-from riskloop.pipelines.score import require_data_set_model
+from riskloop.pipelines.score import cohort_snapshot, prepare_for_scoring, require_data_set_model
 from riskloop.serving.batch import ScoreOutcome, score_to_lists
 from riskloop.serving.capacity import Capacity
 
@@ -51,3 +53,16 @@ def score(job: ScoreJob, progress: Progress = no_progress) -> ScoreOutcome:
         job.seed,
         progress=lambda done, total: progress("rows", done, total),
     )
+
+
+def invocation_example(model: str, data: Path, as_of: date, rows: int) -> dict:
+    """A POST /invocations body (`dataframe_split`) of the first `rows` people in the cohort at `as_of`: the
+    model's input columns only (no pseudonym), numbers as numbers (missing as null), categories as text."""
+    loaded = load_model(model)
+    contract = loaded.contract
+    prepared = prepare_for_scoring(contract, open_dataset(data), as_of)
+    columns = loaded.scorer.input_columns
+    frame = cohort_snapshot(contract, prepared, as_of).head(rows)[columns]
+    text = {c for c in columns if c in contract.categorical or c not in contract.features}
+    cells = [[None if pd.isna(v) else str(v) if c in text else float(v) for v in frame[c]] for c in columns]
+    return {"dataframe_split": {"columns": columns, "data": [list(row) for row in zip(*cells)]}}
