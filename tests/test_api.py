@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import stat
@@ -12,6 +13,7 @@ import sys
 import warnings
 from datetime import date
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import jsonschema
@@ -22,6 +24,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import hand_manifest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
@@ -504,6 +509,60 @@ def test_every_endpoint_answers_as_docs_openapi_json_says(tmp_path, client, toke
         seen.add((route, response.status_code))
     assert {status for _, status in seen} >= {200, 401, 403, 404, 413, 422, 503}
     assert {route for route, status in seen if status == 200} == set(doc["paths"])
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=30,
+)
+BODIES = (
+    JSON.map(lambda v: json.dumps(v).encode())
+    | st.builds(
+        lambda rows, columns: json.dumps({"dataframe_split": {"columns": columns, "data": rows}}).encode(),
+        st.lists(st.lists(JSON, max_size=3), max_size=3),
+        st.lists(st.sampled_from(["age", "priors", "x", "age"]), max_size=3),
+    )
+    | st.builds(lambda rows: json.dumps({"dataframe_records": rows}).encode(), st.lists(JSON, max_size=3))
+    | st.binary(max_size=200)
+    | st.integers(1, 40).map(lambda depth: b"[" * (depth * 500) + b"]" * (depth * 500))
+)
+RESPONSE_LIMIT = 64 * 1024
+MEMORY_CEILING = 1 << 30  # the test process's peak, bytes
+
+
+@settings_(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+    path=st.sampled_from(["/people/", "/lists/", "/model", "/invocations", "/health", "/"]),
+    tail=st.text(max_size=30),
+    query=st.dictionaries(st.sampled_from(["page", "page_size", "x"]), st.text(max_size=12), max_size=3),
+    who=st.sampled_from(["cardiff", "wales", "none", "bad"]),
+    body=BODIES,
+)
+def test_fuzzed_requests_never_fail_the_server_or_overflow(fuzz_client, tokens, method, path, tail, query, who, body):
+    headers = {"Content-Type": "application/json"}
+    if who in tokens[1]:
+        headers.update(auth(tokens, who))
+    elif who == "bad":
+        headers["Authorization"] = "Bearer " + who
+    url = path + quote(tail, safe="") if path.endswith("/") else path
+    response = fuzz_client.request(method, url, params=query, content=body, headers=headers)
+    assert response.status_code < 500, (method, url, response.text[:300])
+    assert len(response.content) <= RESPONSE_LIMIT
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 < MEMORY_CEILING
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(tmp_path_factory, scores_dir, tokens, model_uri):
+    """The real app with scores and model; limits out of the way so each example reaches the handlers."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    app = create_app(
+        settings(folder, scores_dir, tokens, model_uri=model_uri, rate=1e6, burst=10**6, failed_auth_burst=10**6)
+    )
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+    assert verify([folder / "audit.jsonl"]).intact
 
 
 def test_openapi_file_is_current(client):
