@@ -2,10 +2,18 @@
 (trained on tests/data/screening.yaml, ~15 s), served by `riskloop serve` on loopback in a subprocess.
 
 An open-loop asyncio + httpx driver sends requests at a fixed rate; latency runs from each request's
-scheduled send time to its response (client included, so queueing is not hidden). Goals: at 50
-requests/s for 30 s, p99 <= 50 ms and no errors; then steps of 10 s (100, 200, 400, ...) find the
-highest rate held with p99 <= 100 ms, no errors and >= 95% of the rate achieved. The per-token rate
-limit is raised out of the way: this measures the server. Everything stops by itself (bounded steps).
+scheduled send time to its response (client included, so queueing is not hidden).
+
+1. Under attack, with the server's default limits: 50 requests/s for 60 s, 30/s valid (people, lists,
+   one-row scoring, from three tokens) and 20/s hostile (a scoped token probing other local authorities,
+   made-up pseudonyms and hostile payloads: NaN, 1e309, 10**400, deep nesting, 10**9 reasons, unknown
+   and duplicated columns, 1,000 rows of bad cells, an over-size body; and guessed tokens from another
+   loopback address). Goals: p99 of the valid <= 50 ms, no 500, the server's RSS under RSS_CEILING, an
+   audit line for every request and `riskloop audit-log verify` clean; then one line is edited and
+   verify must name it.
+2. Capacity, with the per-token limit raised out of the way: at 50 requests/s for 30 s, p99 <= 50 ms
+   and no errors; then steps of 10 s (100, 200, 400, ...) find the highest rate held with p99 <= 100 ms,
+   no errors and >= 95% of the rate achieved. Everything stops by itself (bounded steps).
 Usage: python benchmarks/api.py [PEOPLE]
 """
 
@@ -19,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -27,12 +36,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from riskloop.artifacts.scores import MANIFEST_ADAPTER, UnitCounts
 from riskloop.serving.server import wait_until_healthy
 from riskloop.serving.tokens import create_token
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from tests.conftest import hand_manifest  # noqa: E402  (the manifest of a score folder made by hand)
+
 MODEL = "models:/riskloop-screening-test@challenger"
 STEPS = (100, 200, 400, 800, 1600)
+RSS_CEILING = 1 << 30  # bytes: the server's resident memory under attack stays below this
+ATTACKER = "127.0.0.2"  # another loopback address: guessed tokens are limited per address
 
 
 def write_scores(folder: Path, people: int, rng: np.random.Generator) -> np.ndarray:
@@ -73,18 +88,11 @@ def write_scores(folder: Path, people: int, rng: np.random.Generator) -> np.ndar
         }
     )
     pq.write_table(table, folder / "prioritisation.parquet")
-    (folder / "manifest.json").write_text(
-        json.dumps(
-            {
-                "model": {"name": "riskloop-escalation", "version": "1", "run_id": "bench", "uri": MODEL},
-                "contract": {},
-                "as_of": str(date(2025, 7, 1)),
-                "data_fingerprint": "bench",
-                "riskloop_version": "bench",
-                "counts": {"scored": people, "listed": int(listed.sum())},
-            }
-        )
-    )
+    units = {
+        name: UnitCounts(int(n), int(np.ceil(n * 0.05)), int(listed[la == name].sum()))
+        for name, n in zip(*np.unique(la, return_counts=True))
+    }
+    (folder / "manifest.json").write_bytes(MANIFEST_ADAPTER.dump_json(hand_manifest(date(2025, 7, 1), units)))
     return ids
 
 
@@ -194,6 +202,154 @@ async def benchmark(base: str, token: str, ids: np.ndarray, rng: np.random.Gener
             print(f"{name}: highest rate held with p99 <= 100 ms: {held or '< 100'}/s\n", flush=True)
 
 
+def rss(pid: int) -> int:
+    """Resident memory of a process now, bytes (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def hostile_bodies() -> dict[str, bytes]:
+    """Payloads an attacker with a valid token sends to POST /invocations, by name."""
+    cell = '{"dataframe_records": [{"age": %s, "priors": 1.0, "charge_degree": "M"}]}'
+    bodies = [
+        (cell % "NaN").encode(),
+        (cell % "1e309").encode(),
+        (cell % ("1" + "0" * 400)).encode(),
+        b"[" * 20_000 + b"]" * 20_000,
+        b'{"dataframe_records": [{"age": 30.0, "priors": 1.0, "charge_degree": "M"}], "params": {"reasons": 1000000000}}',
+        b'{"dataframe_split": {"columns": ["age", "age", "priors", "zzz"], "data": [[1.0, 2.0, 3.0, 4.0]]}}',
+        json.dumps(
+            {"dataframe_split": {"columns": ["age", "priors", "charge_degree"], "data": [["x", [], {}]] * 1000}}
+        ).encode(),
+        b'{"dataframe_records": [' + b",".join([b'{"age": 1.0}'] * 120_000) + b"]}",  # over 1 MiB: 413
+    ]
+    names = ("NaN", "1e309", "10**400", "deep nesting", "10**9 reasons", "bad columns", "1,000 bad rows", "1.2 MB")
+    return dict(zip(names, bodies))
+
+
+async def attack(base: str, tokens: dict[str, str], ids: np.ndarray, rng: np.random.Generator, server_pid: int) -> dict:
+    """50 requests/s for 60 s, 30 valid and 20 hostile a second; the valid requests' latencies, every status,
+    the server's peak RSS and how many requests were sent."""
+    other_ids = list(rng.choice(ids, 2_000))
+    hostile = list(hostile_bodies().items())
+    row = json.dumps({"dataframe_split": {"columns": ["age", "priors", "charge_degree"], "data": [[41.0, 2.0, "F"]]}})
+    json_type = {"Content-Type": "application/json"}
+
+    def valid(i: int) -> tuple[str, str, str, str, bytes | None]:
+        kind = i % 6
+        if kind in (0, 1, 2):
+            return "GET /people", "wales", "GET", f"/people/{other_ids[i % len(other_ids)]}", None
+        if kind == 3:
+            return "GET /lists", "la00", "GET", "/lists/LA00?page_size=50", None
+        return "POST /invocations", "scorer", "POST", "/invocations", row.encode()
+
+    def bad(i: int) -> tuple[str, str, str, str, bytes | None]:
+        kind = i % 4
+        if kind == 0:  # outside its scope
+            return "other LA's person", "mallory", "GET", f"/people/{other_ids[i % len(other_ids)]}", None
+        if kind == 1:
+            return "made-up pseudonym", "mallory", "GET", f"/people/made-up-{i}", None
+        if kind == 2:
+            name, body = hostile[(i // 4) % len(hostile)]
+            return name, "mallory", "POST", "/invocations", body
+        return "guessed token", "guess", "GET", f"/people/{other_ids[i % len(other_ids)]}", None
+
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    by_label: dict[str, list[float]] = {}
+    statuses: dict[int, int] = {}
+    peak = rss(server_pid)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    good_client = httpx.AsyncClient(base_url=base, limits=limits, timeout=10)
+    evil_client = httpx.AsyncClient(
+        base_url=base, limits=limits, timeout=10, transport=httpx.AsyncHTTPTransport(local_address=ATTACKER)
+    )
+    start, seconds = loop.time() + 0.5, 60
+
+    async def one(at: float, request, measured: bool) -> None:
+        label, who, method, url, body = request
+        await asyncio.sleep(max(0.0, at - loop.time()))
+        token = tokens.get(who, "guessed-" + who)
+        client = evil_client if who == "guess" else good_client
+        headers = {"Authorization": f"Bearer {token}", **(json_type if body is not None else {})}
+        try:
+            status = (await client.request(method, url, content=body, headers=headers)).status_code
+        except httpx.HTTPError:
+            status = -1
+        statuses[status] = statuses.get(status, 0) + 1
+        by_label.setdefault(f"{label} ({status})", []).append((loop.time() - at) * 1000)
+        if measured:
+            latencies.append((loop.time() - at) * 1000 if status == 200 else float("inf"))
+
+    async def watch() -> None:
+        nonlocal peak
+        while loop.time() < start + seconds + 2:
+            peak = max(peak, rss(server_pid))
+            await asyncio.sleep(0.25)
+
+    tasks = [asyncio.create_task(watch())]
+    tasks += [asyncio.create_task(one(start + i / 30, valid(i), True)) for i in range(30 * seconds)]
+    tasks += [asyncio.create_task(one(start + i / 20, bad(i), False)) for i in range(20 * seconds)]
+    await asyncio.wait(tasks, timeout=seconds + 30)
+    await good_client.aclose()
+    await evil_client.aclose()
+    ms = np.array(latencies)
+    return {
+        "p50": float(np.percentile(ms, 50)),
+        "p99": float(np.percentile(ms, 99)),
+        "valid_not_200": int(np.isinf(ms).sum()),
+        "statuses": dict(sorted(statuses.items())),
+        "sent": 50 * seconds,
+        "peak_rss": peak,
+        "by_label": {
+            k: (len(v), float(np.percentile(v, 50)), float(np.percentile(v, 99))) for k, v in by_label.items()
+        },
+    }
+
+
+def audit_check(log: Path, sent: int) -> None:
+    """Every request has its line and the chain verifies; then one line is edited and verify must name it."""
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    requests = events.count("request")
+    cli = [sys.executable, "-m", "riskloop.cli", "audit-log", "verify", str(log)]
+    clean = subprocess.run(cli, capture_output=True, text=True)
+    print(
+        f"audit log: {requests:,} request lines for {sent:,} requests sent; verify: {clean.stdout.strip()}", flush=True
+    )
+    lines = log.read_text().splitlines()
+    middle = len(lines) // 2
+    lines[middle] = (
+        lines[middle].replace('"status": 200', '"status": 404', 1).replace('"status": 403', '"status": 200', 1)
+    )
+    log.write_text("\n".join(lines) + "\n")
+    edited = subprocess.run(cli, capture_output=True, text=True)
+    named = f"line {middle + 1} " in edited.stderr
+    print(f"after editing line {middle + 1}: exit {edited.returncode}, {' '.join(edited.stderr.split())}", flush=True)
+    print(f"verify names the edited line: {'yes' if named and edited.returncode == 1 else 'NO'}\n", flush=True)
+
+
+@contextmanager
+def server(tmp: Path, env: dict, audit_log: Path, *limits: str):
+    """`riskloop serve` on a free loopback port (scores, model, tokens of `tmp`): (base URL, pid)."""
+    port = free_port()
+    command = [sys.executable, "-m", "riskloop.cli", "serve", "--scores", str(tmp / "scores"), "--model", MODEL]
+    command += ["--port", str(port), "--tokens", str(tmp / "tokens.jsonl"), "--audit-log", str(audit_log), *limits]
+    t0 = time.perf_counter()
+    with open(tmp / "server.log", "a") as log:
+        process = subprocess.Popen(command, env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        if not wait_until_healthy(base, process, 120):
+            raise SystemExit(f"the server did not start:\n{(tmp / 'server.log').read_text()[-2000:]}")
+        print(f"server ready in {time.perf_counter() - t0:.1f} s (loads the scores, index and model)", flush=True)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def main() -> None:
     people = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     rng = np.random.default_rng(0)
@@ -204,67 +360,39 @@ def main() -> None:
         ids = write_scores(tmp / "scores", people, rng)
         print(f"score folder of {people:,} people in {time.perf_counter() - t0:.1f} s", flush=True)
         t0 = time.perf_counter()
+        train = [
+            sys.executable,
+            "-m",
+            "riskloop.cli",
+            "train",
+            "--config",
+            str(REPO / "tests" / "data" / "screening.yaml"),
+        ]
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "riskloop.cli",
-                "train",
-                "--config",
-                str(REPO / "tests" / "data" / "screening.yaml"),
-                "--out",
-                str(tmp / "train"),
-            ],
-            env=env,
-            cwd=tmp,
-            check=True,
-            capture_output=True,
-            timeout=600,
+            [*train, "--out", str(tmp / "train")], env=env, cwd=tmp, check=True, capture_output=True, timeout=600
         )
         print(f"trained {MODEL} in {time.perf_counter() - t0:.1f} s", flush=True)
-        token = create_token(tmp / "tokens.jsonl", "bench", ("all",))
-        port = free_port()
-        with open(tmp / "server.log", "w") as log:
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "riskloop.cli",
-                    "serve",
-                    "--scores",
-                    str(tmp / "scores"),
-                    "--model",
-                    MODEL,
-                    "--port",
-                    str(port),
-                    "--tokens",
-                    str(tmp / "tokens.jsonl"),
-                    "--audit-log",
-                    str(tmp / "audit.jsonl"),
-                    "--rate",
-                    "1000000",
-                    "--burst",
-                    "1000000",
-                ],
-                env=env,
-                cwd=tmp,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            base = f"http://127.0.0.1:{port}"
-            try:
-                if not wait_until_healthy(base, server, 120):
-                    raise SystemExit(f"the server did not start:\n{(tmp / 'server.log').read_text()[-2000:]}")
-                print(
-                    f"server ready in {time.perf_counter() - t0:.1f} s (loads the scores, index and model)\n",
-                    flush=True,
-                )
-                asyncio.run(benchmark(base, token, ids, rng, server.pid))
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
-        audit_lines = sum(1 for _ in open(tmp / "audit.jsonl"))
-        print(f"audit log: {audit_lines:,} lines (one per request)")
+        scopes = {"bench": ("all",), "wales": ("all",), "la00": ("LA00",), "scorer": ("all",), "mallory": ("LA00",)}
+        tokens = {name: create_token(tmp / "tokens.jsonl", name, scope) for name, scope in scopes.items()}
+
+        print("\n1. under attack, default limits: 30/s valid + 20/s hostile for 60 s", flush=True)
+        attacked_log = tmp / "attacked.jsonl"
+        with server(tmp, env, attacked_log) as (base, pid):
+            r = asyncio.run(attack(base, tokens, ids, rng, pid))
+        met = r["p99"] <= 50 and 500 not in r["statuses"] and r["peak_rss"] < RSS_CEILING and not r["valid_not_200"]
+        print(
+            f"valid: p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, not 200: {r['valid_not_200']}; statuses {r['statuses']}; "
+            f"server peak RSS {r['peak_rss'] / 2**20:.0f} MiB (ceiling {RSS_CEILING / 2**20:.0f} MiB): "
+            f"{'meets' if met else 'MISSES'} p99 <= 50 ms, no 500, RSS under the ceiling",
+            flush=True,
+        )
+        for label, (n, p50, p99) in sorted(r["by_label"].items()):
+            print(f"  {label:<32} {n:>5} requests: p50 {p50:7.1f} ms  p99 {p99:7.1f} ms", flush=True)
+        audit_check(attacked_log, r["sent"])
+
+        print("2. capacity, per-token limit out of the way", flush=True)
+        with server(tmp, env, tmp / "capacity.jsonl", "--rate", "1000000", "--burst", "1000000") as (base, pid):
+            asyncio.run(benchmark(base, tokens["bench"], ids, rng, pid))
 
 
 if __name__ == "__main__":

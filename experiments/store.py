@@ -12,6 +12,8 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
 def configure_tracking() -> str:
+    # MLflow's tqdm bar ("Downloading artifacts") would break riskloop's one-line-per-step output
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

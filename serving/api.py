@@ -3,7 +3,7 @@
 Every route but /health needs a bearer token; a token reads only its own local authorities, and
 failed authentications are rate-limited per client address. Each request (but /health) leaves one line
 in the audit log before its response leaves; a request whose line cannot be written gets 503.
-Payload checks and scoring run in worker threads, a few at a time, so /health stays fast.
+Payload checks and scoring run in a worker thread, one request at a time, so /health stays fast.
 """
 
 import asyncio

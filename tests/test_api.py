@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import warnings
 from datetime import date
 from pathlib import Path
@@ -33,6 +34,7 @@ from typer.testing import CliRunner
 
 from riskloop.artifacts.scores import MANIFEST_ADAPTER, UnitCounts
 from riskloop.cli import app as cli
+from riskloop.serving import api
 from riskloop.serving.api import ServeError, create_app
 from riskloop.serving.audit_log import verify
 from riskloop.serving.ratelimit import RateLimiter
@@ -416,6 +418,31 @@ def test_audit_log_has_one_line_per_request_and_no_secrets(tmp_path, scores_dir,
     assert all(e["time"].endswith("+00:00") for e in lines)
     assert "37.25" not in text and "Bearer" not in text
     assert not any(token in text or hash_token(token) in text for token in tokens[1].values())
+
+
+def test_payload_checks_and_scoring_leave_the_event_loop_free(tmp_path, scores_dir, tokens, model_uri, monkeypatch):
+    """While one request's payload is being checked, /health answers (it once waited seconds behind them)."""
+    entered, health_answered, stalled = threading.Event(), threading.Event(), []
+    check = api.parse_payload
+
+    def held(*args):
+        entered.set()
+        stalled.append(not health_answered.wait(10))  # on the event loop, /health could not answer meanwhile
+        return check(*args)
+
+    monkeypatch.setattr(api, "parse_payload", held)
+    answers = []
+    with TestClient(create_app(settings(tmp_path, scores_dir, tokens, model_uri=model_uri))) as c:
+        body = {"dataframe_records": [{"age": 40.0, "priors": 2.0}]}
+        worker = threading.Thread(
+            target=lambda: answers.append(c.post("/invocations", json=body, headers=auth(tokens, "wales")))
+        )
+        worker.start()
+        assert entered.wait(10)
+        assert c.get("/health").status_code == 200
+        health_answered.set()
+        worker.join(20)
+    assert stalled == [False] and answers[0].status_code == 200
 
 
 def test_a_request_whose_audit_line_cannot_be_written_gets_503_and_no_data(tmp_path, scores_dir, tokens):
