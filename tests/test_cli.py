@@ -450,3 +450,18 @@ def test_validate_refuses_a_duplicated_column_in_one_line(tmp_path):
     result = runner.invoke(app, ["validate", str(folder)])
     assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
     assert "incidents.csv: duplicated column 'harm' (keep one)" in result.output
+
+
+def test_progress_outside_a_terminal_is_one_line_per_step_with_the_elapsed_time(capsys):
+    from riskloop.cli._console import progress
+
+    with progress("learning cycle") as report:
+        for step in ("outcomes", "outcomes", "what worked", "retraining", "retraining"):
+            report(step, 1, 2)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split("] ", 1)[1] for line in lines] == [
+        "learning cycle: outcomes",
+        "learning cycle: what worked",
+        "learning cycle: retraining",
+    ]
+    assert all(re.fullmatch(r"\[\d+:\d\d:\d\d\] .*", line) for line in lines)

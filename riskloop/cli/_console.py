@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -44,13 +45,16 @@ def warn(message: str, loud: bool = False) -> None:
 
 @contextmanager
 def progress(description: str) -> Iterator[JobProgress]:
-    """A job's progress: a bar in a terminal; outside one, a line each time the step changes."""
+    """A job's progress: a bar in a terminal; outside one, a line each time the step changes, with the time
+    since the job started (a log shows where the time went)."""
     if not console.is_terminal:
-        last = [""]
+        last, started = [""], time.monotonic()
 
         def line(step: str, done: int | None = None, total: int | None = None) -> None:
             if step != last[0]:
-                console.print(f"{description}: {step}", highlight=False, soft_wrap=True)
+                elapsed = int(time.monotonic() - started)
+                clock = f"{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}"
+                console.print(f"[{clock}] {description}: {step}", highlight=False, soft_wrap=True)
                 last[0] = step
 
         yield line
