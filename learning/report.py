@@ -112,13 +112,32 @@ def _effects_view(result: ProgrammeResult, threshold: int) -> pd.DataFrame:
         columns={
             "treated_rate": "escalated (started)",
             "naive": "naive difference (points)",
-            "naive_ci_low": "naive low",
-            "naive_ci_high": "naive high",
+            "naive_ci_low": "naive 95% low (points)",
+            "naive_ci_high": "naive 95% high (points)",
             "dr": "doubly robust (points)",
-            "dr_ci_low": "DR low",
-            "dr_ci_high": "DR high",
+            "dr_ci_low": "DR 95% low (points)",
+            "dr_ci_high": "DR 95% high (points)",
         }
     )
+
+
+#: The who-benefits table's columns as shown, each with its unit; true effects (synthetic worlds only) are in
+#: points like the estimates.
+WHO_COLUMNS = {
+    "learner": "learner",
+    "qini_coefficient": "Qini coefficient (escalations prevented beyond random targeting, mean over shares)",
+    "spearman_with_true_effect": "rank correlation of predicted and true benefit",
+    "true_effect_top_decile": "true effect in the tenth with the highest predicted benefit (points)",
+    "true_effect_everyone": "true effect, everyone analysed (points)",
+}
+
+
+def who_view(who: pd.DataFrame) -> pd.DataFrame:
+    shown = who.assign(learner=who["learner"].map(words))
+    for column in ("true_effect_top_decile", "true_effect_everyone"):
+        if column in shown:
+            shown[column] = [f"{v:+.1f}" for v in points(shown[column])]
+    return shown.rename(columns=WHO_COLUMNS)
 
 
 def render_learning_report(result: LearningResult) -> str:
@@ -137,7 +156,7 @@ def render_learning_report(result: LearningResult) -> str:
                 effect_plot=effect_plot(shown_in_plot(p.effects, threshold), f"{name}: effect on escalation"),
                 overlap=p.overlap,
                 qini_plot=qini_plot(p.qini, f"{name}: who benefits"),
-                who=table(p.who_benefits.assign(learner=p.who_benefits["learner"].map(words))),
+                who=table(who_view(p.who_benefits)),
                 trimmed=disclose_text(p.overlap["trimmed_treated"], threshold),
                 effective_controls=disclose_text(p.overlap["effective_controls"], threshold),
                 near_trim=disclose_text(p.overlap["treated_near_trim"], threshold),

@@ -189,10 +189,11 @@ def qini_plot(curves: dict[str, pd.DataFrame], title: str) -> bytes:
     first = next(iter(curves.values()))
     ax.plot(first["share"] * 100, first["random"], color="grey", ls="--", label="random targeting")
     ax.set(
-        xlabel="share of the cohort targeted, highest predicted benefit first (%)",
-        ylabel="escalations prevented (estimated)",
+        xlabel="people analysed, highest predicted benefit first (% of them)",
+        ylabel="escalations prevented among them (estimated number)",
         title=title,
     )
+    ax.axhline(0, color="black", lw=0.6)
     ax.legend(fontsize=8)
     return png(fig)
 

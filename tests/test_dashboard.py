@@ -26,7 +26,7 @@ from riskloop.learning.cycle import LearningResult
 from riskloop.learning.drift import drift_by_unit, drift_table
 from riskloop.learning.effects import Nuisance, effect_table, overlap
 from riskloop.learning.programmes import ProgrammeResult, analyse_programme
-from riskloop.learning.report import render_learning_report
+from riskloop.learning.report import who_view, render_learning_report
 from riskloop.learning.uplift import qini_curve
 from riskloop.models.fairness import AuditConfig, audit
 from riskloop.reports.dashboard import change, la_page, per_100k, render_dashboard
@@ -285,6 +285,32 @@ def test_the_learning_report_warns_in_words_when_starters_crowd_the_trim():
         learning_page(10, near_trim=40)
     )
     assert "Weak overlap: * people who started" in text(learning_page(50, near_trim=40))  # a count under the threshold
+
+
+def test_every_figure_of_the_learning_report_has_its_unit():
+    """Effects and their intervals in points; true effects (synthetic worlds) in points like the estimates."""
+    page = learning_page(10)
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", page)
+    for low_high in (
+        "naive 95% low (points)",
+        "naive 95% high (points)",
+        "DR 95% low (points)",
+        "DR 95% high (points)",
+    ):
+        assert low_high in headers
+    assert "Qini coefficient (escalations prevented beyond random targeting, mean over shares)" in headers
+    who = pd.DataFrame(
+        {
+            "learner": ["t_learner"],
+            "qini_coefficient": [0.01],
+            "spearman_with_true_effect": [0.2],
+            "true_effect_top_decile": [-0.081],
+            "true_effect_everyone": [-0.04],
+        }
+    )
+    shown = who_view(who).iloc[0]
+    assert shown["true effect in the tenth with the highest predicted benefit (points)"] == "-8.1"
+    assert shown["true effect, everyone analysed (points)"] == "-4.0" and shown["learner"] == "T-learner"
 
 
 def test_secondary_suppression():
