@@ -65,6 +65,11 @@ def check_as_of_dates(first: date | None, end: date, as_of_dates: list[date]) ->
             raise ValueError(f"as-of {t} is after the data's end ({end})")
 
 
+def first_record(d: PreparedData) -> date | None:
+    """The day of the data's first incident (None without incidents)."""
+    return np.datetime64(int(d.inc_day.min()), "D").item() if len(d.inc_day) else None
+
+
 def short_history(d: PreparedData, as_of_dates: list[date], lookback_days: int) -> list[date]:
     """The as-of dates whose lookback reaches before the data's first record (the data-start rule,
     docs/architecture.md): their features see a shorter past than the lookback, so their counts are lower

@@ -20,9 +20,9 @@ from riskloop.experiments.config import ExperimentConfig
 from riskloop.experiments.registry import LoadedModel, PromotionRefused, load_model, promote
 from riskloop.experiments.tracking import TrainOutcome, log_training
 from riskloop.features.catalogue import FeatureSpec
-from riskloop.features.snapshot import PreparedData
+from riskloop.features.snapshot import PreparedData, first_record, short_history
 from riskloop.features.validate import Dataset
-from riskloop.learning.drift import drift_by_unit, drift_table
+from riskloop.learning.drift import coverage_note, drift_by_unit, drift_table
 from riskloop.learning.linkage import (
     TREATMENT_WINDOW_DAYS,
     link_outcomes,
@@ -86,6 +86,7 @@ class LearningResult:
     promoted: bool = False
     promotion_reasons: list[str] = field(default_factory=list)
     learned: pd.DataFrame | None = None  # what the new model learned: importance of champion vs challenger
+    drift_coverage: str = ""  # in words, when a drift cohort's lookback reaches before the data's first record
 
 
 def closed_as_of(end: date, horizon_days: int, window_days: int = 0) -> date:
@@ -282,6 +283,8 @@ def learn(
         (as_of, newest),
         settings.retrain,
     )
+    short = short_history(prepared, [as_of, newest], snapshot.lookback_days)
+    result.drift_coverage = coverage_note(short, first_record(prepared), snapshot.lookback_days)
     progress(f"{settings.retrain} retraining")
     config = retrain_config(settings, end)
     data = retrain_data(settings, config, prepared)

@@ -10,6 +10,8 @@ samples of the current size drawn from the reference itself, and is flagged only
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 
@@ -112,3 +114,17 @@ def drift_by_unit(
             }
         )
     return pd.DataFrame(rows)
+
+
+def coverage_note(short: list[date], data_start: date | None, lookback_days: int) -> str:
+    """In words, why a drift comparison whose cohorts at `short` see less than the lookback before them (the
+    data begin at `data_start`) shows shifts that are the data's coverage, not a change in people; '' if none."""
+    if not short or data_start is None:
+        return ""
+    cohorts = " and ".join(str(d) for d in short)
+    return (
+        f"The data begin {data_start}, so the cohort at {cohorts} has less than the {lookback_days:,} days of records "
+        "before it that the features look back over. Its counts, harm and time-since features see a shorter past than "
+        "the other cohort's, so part of any shift between them is the data's coverage, not a change in the people: "
+        "read those rows of the table as an artefact of the extract, and compare cohorts that both have a full lookback."
+    )

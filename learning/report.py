@@ -193,6 +193,7 @@ def render_learning_report(result: LearningResult) -> str:
         drift=table(result.drift.head(15)),
         drift_plot=psi_plot(result.drift),
         drift_dates=result.drift_dates,
+        drift_coverage=result.drift_coverage,
         drift_by_area=table(result.drift_by_area.drop(columns="n")),
         recommendation=recommendation(result),
     )

@@ -3,6 +3,7 @@ control checked cell by cell, and (with Chromium) opened in a headless browser."
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -23,10 +24,10 @@ from riskloop.artifacts.scores import UnitCounts, write_scores
 from riskloop.cli import app
 from riskloop.features.area_profile import community_audit
 from riskloop.learning.cycle import LearningResult
-from riskloop.learning.drift import drift_by_unit, drift_table
+from riskloop.learning.drift import coverage_note, drift_by_unit, drift_table
 from riskloop.learning.effects import Nuisance, effect_table, overlap
 from riskloop.learning.programmes import ProgrammeResult, analyse_programme
-from riskloop.learning.report import who_view, render_learning_report
+from riskloop.learning.report import render_learning_report, who_view
 from riskloop.learning.uplift import qini_curve
 from riskloop.models.fairness import AuditConfig, audit
 from riskloop.reports.dashboard import change, la_page, per_100k, render_dashboard
@@ -95,7 +96,7 @@ def fairness_page() -> str:
     return render_fairness_report(fairness_audit(), "riskloop-test", "a synthetic audit")
 
 
-def learning_page(threshold: int, near_trim: int = 0) -> str:
+def learning_page(threshold: int, near_trim: int = 0, drift_coverage: str = "") -> str:
     """A learning report of a synthetic cycle (disclosure threshold `threshold`): small subgroups, a few
     starters trimmed, `near_trim` starters kept just under the trim, a programme with 19 starters, 6 new
     programme starts."""
@@ -138,6 +139,7 @@ def learning_page(threshold: int, near_trim: int = 0) -> str:
         drift_by_unit(before, after, "x", "la"),
         (date(2024, 12, 1), date(2025, 12, 1)),
         "treatment-aware",
+        drift_coverage=drift_coverage,
     )
     return render_learning_report(result)
 
@@ -311,6 +313,14 @@ def test_every_figure_of_the_learning_report_has_its_unit():
     shown = who_view(who).iloc[0]
     assert shown["true effect in the tenth with the highest predicted benefit (points)"] == "-8.1"
     assert shown["true effect, everyone analysed (points)"] == "-4.0" and shown["learner"] == "T-learner"
+
+
+def test_the_learning_report_says_when_drift_is_the_data_coverage():
+    assert coverage_note([], date(2019, 1, 1), 1095) == ""
+    note = coverage_note([date(2020, 7, 1)], date(2019, 1, 1), 1095)
+    assert note.startswith("The data begin 2019-01-01, so the cohort at 2020-07-01 has less than the 1,095 days")
+    assert note in " ".join(html.unescape(learning_page(10, drift_coverage=note)).split())
+    assert "the data's coverage" not in html.unescape(learning_page(10))
 
 
 def test_secondary_suppression():

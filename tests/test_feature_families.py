@@ -21,6 +21,7 @@ from riskloop.features.snapshot import (
     SnapshotConfig,
     build_snapshot,
     cohort_at,
+    first_record,
     short_history,
 )
 from riskloop.features.validate import Dataset, validate_tables
@@ -124,6 +125,7 @@ def test_as_of_dates_whose_lookback_reaches_before_the_data_are_named():
     dates = [date(2022, 5, 31), date(2021, 1, 1), date(2022, 5, 30)]
     assert short_history(prepared, dates, 1095) == [date(2021, 1, 1), date(2022, 5, 30)]
     assert short_history(prepared, dates, 365) == []
+    assert first_record(prepared) == date(2019, 6, 1)
 
 
 def test_time_decayed_sums_halve_every_180_days(snapshot):
