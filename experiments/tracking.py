@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import mlflow
@@ -73,7 +74,33 @@ class TrainOutcome:
     previous_challenger: str | None  # the version the challenger alias moved away from (None: it is new)
 
 
-def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path) -> TrainOutcome:
+@dataclass(frozen=True)
+class RunRole:
+    """What a training run is for, in its MLflow name and tags: its role (a challenger from `riskloop train`
+    or a learning cycle's retrain), the learning cycle it belongs to and the end of the data it saw."""
+
+    role: str = "challenger"
+    cycle: date | None = None  # the learning cycle's as-of date
+    data_end: date | None = None
+
+    def run_name(self, config_name: str) -> str:
+        if self.cycle is None:
+            return f"train-{config_name}"
+        end = f", data to {self.data_end}" if self.data_end else ""
+        return f"{self.role}-{config_name} (cycle {self.cycle}{end})"
+
+    def tags(self, labels_closed_by: date) -> dict[str, str]:
+        found = {"riskloop.role": self.role, "riskloop.labels_closed_by": str(labels_closed_by)}
+        if self.cycle is not None:
+            found["riskloop.cycle"] = str(self.cycle)
+        if self.data_end is not None:
+            found["riskloop.data_end"] = str(self.data_end)
+        return found
+
+
+def log_training(
+    config: ExperimentConfig, data: ModelData, result: TrainResult, out_dir: Path, role: RunRole = RunRole()
+) -> TrainOutcome:
     """Parent run with child runs per model group x split; artifacts; registered pyfunc as challenger.
 
     In an order that survives a kill at any point: runs that a killed earlier run left RUNNING are
@@ -85,7 +112,7 @@ def log_training(config: ExperimentConfig, data: ModelData, result: TrainResult,
     mark_orphaned_runs(experiment)
     out_dir = Path(out_dir)
     with atomic_folder(out_dir) as folder:
-        run_id, version, evidence = _log_run(config, data, result, folder, experiment)
+        run_id, version, evidence = _log_run(config, data, result, folder, experiment, role)
         _tag_version(config, data, result, evidence, version)
     client = MlflowClient()
     try:
@@ -112,7 +139,7 @@ def dataset_schema_rows(frame: pd.DataFrame, head: int = 1_000) -> pd.DataFrame:
 
 
 def _log_run(
-    config: ExperimentConfig, data: ModelData, result: TrainResult, folder: Path, experiment: str
+    config: ExperimentConfig, data: ModelData, result: TrainResult, folder: Path, experiment: str, role: RunRole
 ) -> tuple[str, str, Evidence]:
     """The training run with its child runs, artifacts, registered model and the gate's evidence
     (written once the version is known, its sha256 an immutable run parameter): (run id, version, evidence)."""
@@ -123,9 +150,10 @@ def _log_run(
         "riskloop.data_fingerprint": data.fingerprint,
         "riskloop.selected": result.selected.name,
         "riskloop.protected_as_features": protected_features,
+        **role.tags(contract.labels_closed_by()),
         **process_tags(),
     }
-    with mlflow.start_run(experiment_id=experiment, run_name=f"train-{config.name}", tags=tags) as parent:
+    with mlflow.start_run(experiment_id=experiment, run_name=role.run_name(config.name), tags=tags) as parent:
         mlflow.log_params(
             {
                 **_flat_params(config),

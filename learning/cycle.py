@@ -18,7 +18,7 @@ import pandas as pd
 
 from riskloop.experiments.config import ExperimentConfig
 from riskloop.experiments.registry import LoadedModel, PromotionRefused, load_model, promote
-from riskloop.experiments.tracking import TrainOutcome, log_training
+from riskloop.experiments.tracking import RunRole, TrainOutcome, log_training
 from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.snapshot import PreparedData, first_record, short_history
 from riskloop.features.validate import Dataset
@@ -290,7 +290,8 @@ def learn(
     data = retrain_data(settings, config, prepared)
     result.retrain_notes = list(data.warnings)
     trained = train(data, config, progress=progress)
-    result.challenger = log_training(config, data, trained, out_dir / "challenger")
+    role = RunRole("challenger", cycle=as_of, data_end=end)
+    result.challenger = log_training(config, data, trained, out_dir / "challenger", role)
     challenger = load_model(f"models:/{settings.config.registered_model}/{result.challenger.model_version}")
     result.learned = _learned(champion, trained)
     result.comparison = compare(champion, challenger, prepared, challenger.contract.test_window[1])

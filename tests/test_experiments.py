@@ -239,6 +239,8 @@ def test_bring_your_own_table_trains_tracks_and_registers(tmp_path, mlflow_store
     assert {"metrics.json", "model_card.html", "calibration.png", "precision_at_k.png"} <= {
         a.path for a in client.list_artifacts(outcome.run_id)
     }
+    assert run.info.run_name == f"train-{config.name}" and run.data.tags["riskloop.role"] == "challenger"
+    assert run.data.tags["riskloop.labels_closed_by"] == str(result.scorer.contract.labels_closed_by())
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{outcome.run_id}'")
     assert len(children) == 2 * 3  # two model groups x three temporal splits
     logged = run.inputs.dataset_inputs[0].dataset

@@ -138,6 +138,14 @@ def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_chall
         assert set(p.who_benefits["learner"]) == {"t_learner", "x_learner"}
     challenger = load_model(f"models:/{champion.registered_model}@challenger")
     assert challenger.version == result.challenger.model_version
+    retrain = MlflowClient().get_run(result.challenger.run_id)  # says which cycle, data end and role
+    assert retrain.info.run_name.endswith(f"(cycle 2024-07-01, data to {date(2025, 12, 31)})")
+    tags = retrain.data.tags
+    assert (tags["riskloop.role"], tags["riskloop.cycle"], tags["riskloop.data_end"]) == (
+        "challenger",
+        "2024-07-01",
+        "2025-12-31",
+    )
     history = {f for f in challenger.contract.features if f.startswith(("prior_", "active_"))}
     assert history and set(challenger.contract.scored_as_untreated) >= history  # read from the registry's contract
     assert result.promoted or result.promotion_reasons
