@@ -36,6 +36,10 @@ from riskloop.models.contract import ModelContract, validation_message
 
 Unit = Literal["local_authority", "area"]
 PRIORITISATION = "prioritisation.parquet"
+#: A shadow model's scores of the same cohort (`riskloop score --shadow`): kept beside the lists to judge the
+#: model on outcomes neither model had seen, never listed and never served.
+SHADOW = "shadow.parquet"
+SHADOW_COLUMNS = ("person_id", "unit", "risk", "band", "rank", "would_list")
 MANIFEST = "manifest.json"
 LISTS = "lists"
 REASONS = ("reason_1", "reason_2", "reason_3")
@@ -178,6 +182,7 @@ class Manifest:
     engine: str
     runtime_seconds: float
     files: tuple[FileEntry, ...] = ()
+    shadow: ModelRef | None = None  # the model scored in shadow beside this one (`shadow.parquet`)
 
 
 MANIFEST_ADAPTER: TypeAdapter[Manifest] = TypeAdapter(Manifest)
@@ -191,6 +196,17 @@ class Scores:
     folder: Path
     manifest: Manifest
     prioritisation: pd.DataFrame
+
+    @cached_property
+    def shadow(self) -> pd.DataFrame | None:
+        """The shadow model's scores of the cohort (`SHADOW_COLUMNS`), or None if none was scored."""
+        if self.manifest.shadow is None:
+            return None
+        path = self.folder / SHADOW
+        try:
+            return pd.read_parquet(path, columns=list(SHADOW_COLUMNS))
+        except (OSError, ValueError) as exc:
+            raise ScoresError(f"cannot read the shadow scores {path}: {exc}") from exc
 
     @cached_property
     def reviews(self) -> pd.DataFrame:
@@ -291,15 +307,26 @@ def lists_reconcile(files: tuple[FileEntry, ...], units: dict[str, UnitCounts], 
 
 
 def write_scores(
-    out_dir: Path, manifest: Manifest, per: Unit, write_prioritisation: Callable[[Path], int], listed: pd.DataFrame
+    out_dir: Path,
+    manifest: Manifest,
+    per: Unit,
+    write_prioritisation: Callable[[Path], int],
+    listed: pd.DataFrame,
+    shadow: pd.DataFrame | None = None,
 ) -> Manifest:
     """Write the scores folder atomically (replaced as a whole): `write_prioritisation(path)` writes
-    `prioritisation.parquet` and returns its rows; `listed` (the listed rows) become the lists. Returns
-    the manifest as written: every file's hash and rows, and counts that reconcile only if every unit's
+    `prioritisation.parquet` and returns its rows; `listed` (the listed rows) become the lists; `shadow`
+    (`SHADOW_COLUMNS`, with `manifest.shadow` naming its model) becomes `shadow.parquet`. Returns the
+    manifest as written: every file's hash and rows, and counts that reconcile only if every unit's
     listed are in a list of its own (`lists_reconcile`)."""
+    if (shadow is None) != (manifest.shadow is None):
+        raise ValueError("shadow scores and the manifest's shadow model go together")
     with atomic_folder(Path(out_dir)) as folder:
         target = folder / PRIORITISATION
         files = [(target, write_prioritisation(target), None, None), *_write_lists(listed, folder, per)]
+        if shadow is not None:
+            shadow[list(SHADOW_COLUMNS)].to_parquet(folder / SHADOW, index=False, compression="zstd")
+            files.append((folder / SHADOW, len(shadow), None, None))
         entries = tuple(
             FileEntry(p.relative_to(folder).as_posix(), sha256_file(p), rows, la, area) for p, rows, la, area in files
         )

@@ -7,6 +7,7 @@ edge that scores a validated data set with a registered model and writes the sco
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,6 +105,25 @@ def list_rows(
     )
 
 
+def shadow_rows(cohort: ScoredCohort, capacity: Capacity, per: Unit, seed: int) -> pd.DataFrame:
+    """A shadow model's cohort as it would have ranked and listed it (`SHADOW_COLUMNS`), with the same places."""
+    frame = cohort.frame
+    units = frame[unit_column(per)].astype(str)
+    rank, listed, _, _ = select(
+        capacity, units, frame["risk"].to_numpy(), frame["score"].to_numpy(), frame["person_id"], seed
+    )
+    return pd.DataFrame(
+        {
+            "person_id": frame["person_id"].astype(str).to_numpy(),
+            "unit": units.to_numpy(),
+            "risk": frame["risk"].to_numpy(),
+            "band": frame["band"].to_numpy(),
+            "rank": rank,
+            "would_list": listed,
+        }
+    )
+
+
 def score_to_lists(
     loaded: LoadedModel,
     dataset: Dataset,
@@ -113,8 +133,10 @@ def score_to_lists(
     per: Unit = "local_authority",
     seed: int = 0,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    shadow: LoadedModel | None = None,
 ) -> ScoreOutcome:
-    """Score the cohort at `as_of`, rank it, fill each unit's places and write the scores folder atomically."""
+    """Score the cohort at `as_of`, rank it, fill each unit's places and write the scores folder atomically;
+    with a `shadow` model, its scores of the same cohort too (`shadow.parquet`: never listed, never served)."""
     started = time.perf_counter()
     prepared = prepare_for_scoring(loaded.contract, dataset, as_of)
     snapshot = loaded.contract.data_set_snapshot  # prepare_for_scoring refused a model without one
@@ -139,11 +161,17 @@ def score_to_lists(
         started,
     )
 
+    shadowed = None
+    if shadow is not None:
+        shadow_cohort = score_cohort(shadow.scorer, prepare_for_scoring(shadow.contract, dataset, as_of), as_of)
+        shadowed = shadow_rows(shadow_cohort, capacity, per, seed)
+        draft = dataclasses.replace(draft, shadow=ModelRef(shadow.name, shadow.version, shadow.run_id, shadow.uri))
+
     def write_prioritisation(path: Path) -> int:
         frame.to_parquet(path, index=False, compression="zstd")
         return len(frame)
 
-    written = write_scores(out_dir, draft, per, write_prioritisation, frame[frame["listed"]])
+    written = write_scores(out_dir, draft, per, write_prioritisation, frame[frame["listed"]], shadowed)
     return ScoreOutcome(Path(out_dir), written)
 
 

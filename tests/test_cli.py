@@ -13,6 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
+from riskloop.artifacts.scores import read_scores
 from riskloop.cli import app
 from tests.conftest import hand_tables, write_tables
 
@@ -351,6 +352,26 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     assert manifest["counts"]["reconciles"] and manifest["model"]["version"] == "1"
     assert all(u["listed"] == min(3, u["cohort"]) for u in manifest["counts"]["units"].values())
     assert "counts reconcile: yes" in " ".join(result.output.split())
+    # a challenger in shadow: scored beside the champion, never listed (here the same version, so the same ranks)
+    score = ["score", "--model", "models:/riskloop-tiny@champion", "--data", str(tiny_world), "--as-of", "2025-07-01"]
+    shadowed = runner.invoke(
+        app, [*score, "--out", str(tmp_path / "shadowed"), "--capacity", "3", "--shadow", "models:/riskloop-tiny/1"]
+    )
+    assert shadowed.exit_code == 0 and "shadow: riskloop-tiny v1 scored the same cohort" in " ".join(
+        shadowed.output.split()
+    )
+    scores = read_scores(tmp_path / "shadowed")
+    assert scores.manifest.shadow.version == "1" and "shadow.parquet" in {f.path for f in scores.manifest.files}
+    both = scores.prioritisation.merge(scores.shadow, on="person_id", suffixes=("", "_shadow"))
+    assert len(both) == len(scores.prioritisation) == len(scores.shadow)
+    assert (both["rank"] == both["rank_shadow"]).all() and (both["listed"] == both["would_list"]).all()
+    lists = sorted(p.name for p in (tmp_path / "shadowed" / "lists").iterdir())
+    assert lists == sorted(p.name for p in (tmp_path / "scores" / "lists").iterdir())
+    assert read_scores(tmp_path / "scores").shadow is None
+    on_spark = runner.invoke(
+        app, [*score, "--out", str(tmp_path / "s"), "--engine", "spark", "--shadow", "models:/riskloop-tiny/1"]
+    )
+    assert on_spark.exit_code == 2 and "--shadow scores with the local engine only" in on_spark.output
 
 
 def test_audit_an_existing_tools_scores_from_a_table(tmp_path):

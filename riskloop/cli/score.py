@@ -36,6 +36,12 @@ def print_lists(outcome: ScoreOutcome) -> None:
         f"quarantined; counts reconcile: {'yes' if counts.reconciles else 'NO'}; wrote {outcome.out_dir}/ "
         "(prioritisation.parquet, lists/, manifest.json). Scores are advisory: a practitioner decides."
     )
+    if manifest.shadow is not None:
+        shadow = manifest.shadow
+        out.print(
+            f"shadow: {shadow.name or shadow.uri} v{shadow.version or '-'} scored the same cohort into shadow.parquet "
+            "(not listed, not served)"
+        )
 
 
 def score(
@@ -62,13 +68,20 @@ def score(
     spark_master: Annotated[
         str | None, typer.Option(help="Spark master URL (default: spark-submit's or local[*])")
     ] = None,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            help="a challenger's model URI scored beside the model into shadow.parquet, never listed or served, "
+            "so the next learning cycle can judge it on outcomes neither model saw"
+        ),
+    ] = None,
 ) -> None:
     """Score everyone in the cohort at T into prioritisation lists (advisory), atomically."""
     if as_of is None:
         fatal("--as-of is required (YYYY-MM-DD)")
     from riskloop.jobs import score as jobs
 
-    job = jobs.ScoreJob(model, data, as_of.date(), out_dir, capacity, per.value, seed, engine, spark_master)
+    job = jobs.ScoreJob(model, data, as_of.date(), out_dir, capacity, per.value, seed, engine, spark_master, shadow)
     try:
         with progress(f"scoring the cohort at {job.as_of}") as report:
             outcome = jobs.score(job, report)

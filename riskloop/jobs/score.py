@@ -27,6 +27,7 @@ class ScoreJob:
     seed: int = 0  # the tie-break hash's seed (equal risks)
     engine: Engine = Engine.local
     spark_master: str | None = None
+    shadow: str | None = None  # a model URI scored beside `model` into shadow.parquet (never listed)
 
 
 def score(job: ScoreJob, progress: Progress = no_progress) -> ScoreOutcome:
@@ -37,6 +38,10 @@ def score(job: ScoreJob, progress: Progress = no_progress) -> ScoreOutcome:
     if job.engine is Engine.spark:
         from riskloop.spark import spark_score_to_lists, spark_session
 
+        if job.shadow is not None:
+            raise ValueError(
+                "--shadow scores with the local engine only; score the shadow model without --engine spark"
+            )
         progress(f"scoring the cohort at {job.as_of} on Spark", None, None)
         return spark_score_to_lists(
             spark_session(job.spark_master), loaded, job.data, job.as_of, job.out, places, job.per, job.seed
@@ -52,6 +57,7 @@ def score(job: ScoreJob, progress: Progress = no_progress) -> ScoreOutcome:
         job.per,
         job.seed,
         progress=lambda done, total: progress("rows", done, total),
+        shadow=None if job.shadow is None else load_model(job.shadow),
     )
 
 
