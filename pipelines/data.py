@@ -13,7 +13,7 @@ import pandas as pd
 
 from riskloop.experiments.config import ConfigError, ExperimentConfig
 from riskloop.features.catalogue import FeatureSpec
-from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots, short_history
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshots, first_record, short_history
 from riskloop.features.splits import temporal_splits
 from riskloop.models.group_calibration import notice
 
@@ -116,9 +116,8 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     final = masks[-1]  # the registered model is the latest split's: its test window stays unseen
     features, warnings = _model_features(list(meta.features), config, list(meta.protected))
     warnings += within_warnings(config)
-    short = short_history(prepared, labelled, snapshot_config.lookback_days)
-    if short:
-        first = np.datetime64(int(prepared.inc_day.min()), "D").astype(object)
+    short, first = short_history(prepared, labelled, snapshot_config.lookback_days), first_record(prepared)
+    if short and first is not None:
         warnings.append(
             f"{len(short)} of {len(labelled)} as-of dates ({short[0]} .. {short[-1]}) look back "
             f"{snapshot_config.lookback_days:,} days, to before the data's first record ({first}): their features "

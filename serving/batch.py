@@ -11,7 +11,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from riskloop.artifacts.dataset import QUARANTINE_DIR
 from riskloop.artifacts.scores import REASONS, Counts, DataRef, Manifest, ModelRef, Unit, write_scores
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import FeatureSpec
+from riskloop.features.snapshot import PreparedData, first_record, short_history
 from riskloop.features.validate import Dataset
 from riskloop.models.contract import riskloop_version
 from riskloop.pipelines.score import ScoredCohort, prepare_for_scoring, score_cohort
@@ -36,6 +37,19 @@ class ScoringError(ValueError):
 class ScoreOutcome:
     out_dir: Path
     manifest: Manifest
+    warnings: tuple[str, ...] = ()
+
+
+def short_history_warning(prepared: PreparedData, as_of: date, lookback_days: int) -> tuple[str, ...]:
+    """A warning when the cohort's lookback reaches before the data's first record (the data-start rule)."""
+    first = first_record(prepared)
+    if first is None or not short_history(prepared, [as_of], lookback_days):
+        return ()
+    return (
+        f"the cohort at {as_of} looks back {lookback_days:,} days, to before the data's first record ({first}): "
+        f"its features see a shorter past (counts are lower bounds), so scores rank people by the extract's age as "
+        f"well as their history; score on or after {first + timedelta(days=lookback_days)} for full histories",
+    )
 
 
 def unit_column(per: Unit) -> str:
@@ -172,7 +186,7 @@ def score_to_lists(
         return len(frame)
 
     written = write_scores(out_dir, draft, per, write_prioritisation, frame[frame["listed"]], shadowed)
-    return ScoreOutcome(Path(out_dir), written)
+    return ScoreOutcome(Path(out_dir), written, short_history_warning(prepared, as_of, snapshot.lookback_days))
 
 
 def manifest(

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +34,8 @@ from riskloop.artifacts.scores import (
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import build_catalogue
 from riskloop.features.io import recover_folder, sha256_file
-from riskloop.features.snapshot import SnapshotConfig
-from riskloop.serving.batch import score_to_lists, unit_column
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, first_record
+from riskloop.serving.batch import score_to_lists, short_history_warning, unit_column
 from riskloop.serving.capacity import Capacity, CapacityError, rank_within
 from riskloop.serving.tiers import prevention_tier
 from tests.conftest import hand_manifest
@@ -435,3 +435,15 @@ def test_list_cells_never_open_as_formulas_and_the_decisions_come_back_to_the_ri
     (out / entry.path).write_text(ADVISORY + "\n" + returned.to_csv(index=False, quoting=csv.QUOTE_ALL))
     decisions = read_scores(out).reviews.set_index("person_id")["review_decision"]
     assert decisions.to_dict() == {p: f"decided {i}" for i, p in enumerate(FORMULAS)}
+
+
+def test_scoring_warns_when_the_cohorts_lookback_reaches_before_the_data(world_20k):
+    prepared = PreparedData.from_dataset(read_dataset(world_20k))
+    first = first_record(prepared)
+    assert short_history_warning(prepared, AS_OF, 1095) == ()
+    early = first + timedelta(days=400)
+    (warning,) = short_history_warning(prepared, early, 1095)
+    assert warning.startswith(
+        f"the cohort at {early} looks back 1,095 days, to before the data's first record ({first})"
+    )
+    assert warning.endswith(f"score on or after {first + timedelta(days=1095)} for full histories")
