@@ -129,8 +129,10 @@ class AuditLog:
                 raise AuditError("the audit log is closed")
             if self._reopen or self._rotated():
                 self._switch()
+            size = os.fstat(self._fd).st_size
             written = os.write(self._fd, line + b"\n")
             if written != len(line) + 1:
+                os.ftruncate(self._fd, size)  # no torn fragment for the next line to be glued to
                 raise OSError(f"short write ({written} of {len(line) + 1} bytes)")
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {_reason(exc)}") from exc

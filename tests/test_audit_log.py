@@ -148,3 +148,16 @@ def test_cli_verify_reports_intact_or_the_broken_line(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     broken = runner.invoke(cli, ["audit-log", "verify", str(path)])
     assert broken.exit_code == 1 and "line 2 (seq 2) was edited" in broken.output
+
+
+def test_a_short_write_leaves_no_torn_fragment(tmp_path, monkeypatch):
+    path = tmp_path / "audit.jsonl"
+    log = logged(path, 1)
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:10]))  # the disk fills mid-line
+    with pytest.raises(AuditError, match="short write"):
+        log.write(entry(), 200)
+    monkeypatch.setattr(os, "write", real_write)
+    log.write(entry(), 200)
+    log.close()
+    assert verify([path]).intact and [r["seq"] for r in records(path)] == [1, 2, 3, 4]
