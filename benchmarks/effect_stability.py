@@ -1,8 +1,8 @@
 """How much the learning cycle's effect estimates move with the cycle's seed alone (issue 34, item 2).
 
 One world and one champion; the learning cycle's "what worked" step (`riskloop.learning.cycle.analyse`,
-what `riskloop learn` runs, with the learning settings' default repetitions of cross-fitting) for
-N_SEEDS cycle seeds on the same data and date. Per programme, over the seeds: the mean doubly robust
+what `riskloop learn` runs, with the learning settings' default repetitions of cross-fitting, or REPEATS)
+for N_SEEDS cycle seeds on the same data and date. Per programme, over the seeds: the mean doubly robust
 estimate of the effect on the treated, its SD, the mean interval half-width, SD / half-width (goal <= 0.25),
 the narrowest and widest interval and their spread (max - min) / mean width (goal <= 25%).
 
@@ -10,7 +10,7 @@ The cycle seeds are 0, 1000, 2000, ...: far apart, so that no two cycles share a
 even where a step derives its draws as seed + r. The world and the champion (the closed loop's config:
 one LightGBM, half-yearly as-of dates) are set up once, kept in /tmp and not timed; LightGBM on 1 thread.
 
-Usage: python benchmarks/effect_stability.py [PEOPLE=30000] [WORLD_SEED=9311] [N_SEEDS=10]
+Usage: python benchmarks/effect_stability.py [PEOPLE=30000] [WORLD_SEED=9311] [N_SEEDS=10] [REPEATS]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from riskloop.experiments.config import load_config
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.snapshot import PreparedData
 from riskloop.features.validate import Dataset
-from riskloop.learning.cycle import analyse, closed_as_of
+from riskloop.learning.cycle import LearnSettings, analyse, closed_as_of
 from riskloop.learning.effects import Z95
 from riskloop.learning.linkage import TREATMENT_WINDOW_DAYS
 from riskloop.pipelines.data import from_dataset
@@ -60,14 +60,14 @@ def world_and_champion(people: int, world_seed: int) -> tuple[Path, LoadedModel]
     return world, pickle.loads(model_file.read_bytes())
 
 
-def estimates(champion: LoadedModel, dataset: Dataset, seeds: list[int]) -> pd.DataFrame:
+def estimates(champion: LoadedModel, dataset: Dataset, seeds: list[int], repeats: int) -> pd.DataFrame:
     """The overall doubly robust estimate and interval of every programme, one row per (seed, programme)."""
     prepared = PreparedData.from_dataset(dataset)
     as_of = closed_as_of(dataset.end, champion.contract.data_set_snapshot.horizon_days, TREATMENT_WINDOW_DAYS)
     rows = []
     for seed in seeds:
         t0 = now()
-        results = analyse(champion, prepared, as_of, TREATMENT_WINDOW_DAYS, seed, THREADS, None)
+        results = analyse(champion, prepared, as_of, TREATMENT_WINDOW_DAYS, seed, THREADS, None, repeats)
         seconds = now() - t0
         for result in results:
             overall = result.overall
@@ -108,17 +108,17 @@ def stability(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def main(people: int, world_seed: int, n_seeds: int) -> None:
+def main(people: int, world_seed: int, n_seeds: int, repeats: int = LearnSettings.repeats) -> None:
     world, champion = world_and_champion(people, world_seed)
     dataset = read_dataset(world)
     seeds = [SEED_STEP * i for i in range(n_seeds)]
     t0 = now()
-    frame = estimates(champion, dataset, seeds)
+    frame = estimates(champion, dataset, seeds, repeats)
     wall = now() - t0
     table = stability(frame)
     print(
         f"\n{people:,} people (world seed {world_seed}), {n_seeds} cycle seeds {seeds[0]}..{seeds[-1]}, "
-        f"the learning settings' cross-fitting, LightGBM on {THREADS} thread; estimates in points:"
+        f"{repeats} repetitions of cross-fitting, LightGBM on {THREADS} thread; estimates in points:"
     )
     print(table.round(3).to_string())
     print(
