@@ -23,6 +23,7 @@ from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.snapshot import PreparedData, first_record, short_history
 from riskloop.features.validate import Dataset
 from riskloop.learning.drift import coverage_note, drift_by_unit, drift_table
+from riskloop.learning.effects import REPEATS
 from riskloop.learning.linkage import (
     TREATMENT_WINDOW_DAYS,
     link_outcomes,
@@ -57,6 +58,7 @@ class LearnSettings:
     reviews: pd.DataFrame | None = None  # person_id, review_decision from returned lists
     seed: int = 0
     threads: int | None = None
+    repeats: int = REPEATS  # random fold splits of the cross-fitting behind each effect
 
 
 @dataclass
@@ -132,16 +134,18 @@ def adjustment_features(scorer: RiskScorer, catalogue: list[FeatureSpec]) -> lis
     return [f for f in numeric if f in top or f in history]
 
 
-def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days: int, seed: int) -> pd.DataFrame:
+def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days: int) -> pd.DataFrame:
     """The monthly cohorts of the window stacked: as-of features (numeric), `started_<programme>` within the
     month, `escalated`, prevention tier, risk band, `month`. People who start nothing that month are
-    sampled down to MAX_CONTROLS_PER_MONTH (the ATT's odds weights need no correction for that)."""
+    sampled down to MAX_CONTROLS_PER_MONTH (the ATT's odds weights need no correction for that), by a draw
+    keyed by the month, not the cycle's seed: the sample is part of the data the interval describes, and
+    one cycle seed's draw against another's would move the estimate by the sampling error it already holds."""
     snapshot = scorer.contract.data_set_snapshot
     catalogue = prepared.catalogue(snapshot)
     features = adjustment_features(scorer, catalogue)
-    rng = np.random.default_rng(seed)
     frames = []
     for month in monthly_cohorts(as_of, window_days):
+        rng = np.random.default_rng(month.toordinal())
         frame = score_cohort(scorer, prepared, month).frame
         frame = frame[frame["label"].notna()].reset_index(drop=True)
         starts = programme_starts(
@@ -187,11 +191,16 @@ def analyse(
     seed: int,
     threads: int | None,
     truth: TrueEffect | None,
+    repeats: int = REPEATS,
 ) -> list[ProgrammeResult]:
-    stacked = trials(champion.scorer, prepared, as_of, window_days, seed)
+    """Every programme's effects and uplift on the monthly cohorts of the window after `as_of`."""
+    stacked = trials(champion.scorer, prepared, as_of, window_days)
     X = stacked[adjustment_features(champion.scorer, prepared.catalogue(champion.contract.data_set_snapshot))]
     subgroups = {name: stacked[name].to_numpy() for name in ("prevention tier", "risk band")}
-    return [analyse_programme(p, X, stacked, subgroups, seed, threads, truth) for p in programme_names(stacked)]
+    return [
+        analyse_programme(p, X, stacked, subgroups, seed, threads, truth, repeats=repeats)
+        for p in programme_names(stacked)
+    ]
 
 
 def new_records(prepared: PreparedData, since: date) -> dict[str, int]:
@@ -263,7 +272,14 @@ def learn(
     outcomes = link_outcomes(cohort.frame, prepared, as_of, settings.treatment_window_days, listed, settings.reviews)
     progress("what worked, for whom")
     programmes = analyse(
-        champion, prepared, as_of, settings.treatment_window_days, settings.seed, settings.threads, truth
+        champion,
+        prepared,
+        as_of,
+        settings.treatment_window_days,
+        settings.seed,
+        settings.threads,
+        truth,
+        settings.repeats,
     )
     newest = end + timedelta(days=1)
     current = score_cohort(champion.scorer, prepared, newest).frame

@@ -29,6 +29,7 @@ from scipy.stats import norm
 from sklearn.model_selection import StratifiedKFold
 
 Z95 = float(norm.ppf(0.975))
+REPEATS = 5  # random fold splits of the cross-fitting (docs/validation.md, "Stable estimates")
 TRIM = 0.95
 NEAR_TRIM = 0.8  # starters kept above this propensity have few comparable untreated people
 NUISANCE: dict[str, Any] = dict(
@@ -123,6 +124,12 @@ def folds(t: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray
     return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(t)), t))
 
 
+def split_seeds(seed: int, repeats: int) -> list[int]:
+    """One seed per repetition of the cross-fitting, from `seed`'s own stream: two seeds share no split
+    (with seed + r, seed 0's second split would be seed 1's first)."""
+    return [int(s) >> 1 for s in np.random.SeedSequence(seed).generate_state(max(1, repeats))]
+
+
 def cross_fit(
     X: pd.DataFrame,
     t: np.ndarray,
@@ -131,12 +138,12 @@ def cross_fit(
     seed: int = 0,
     threads: int | None = None,
     trim: float = TRIM,
-    repeats: int = 3,
+    repeats: int = REPEATS,
 ) -> Nuisance:
     """Out-of-fold e(x) and m0(x) (m0 fitted on the untreated rows of the other folds), for `repeats`
-    different random fold splits: the estimate is the median over splits and its variance adds their
-    spread (Chernozhukov et al. 2018), so the interval allows for how the folds happened to fall."""
-    splits = [_cross_fit_once(X, t, y, k, seed + r, threads, trim) for r in range(max(1, repeats))]
+    different random fold splits (and LightGBM seeds): the estimate is the median over splits and its
+    variance adds their spread (Chernozhukov et al. 2018), so the interval allows for how the folds fell."""
+    splits = [_cross_fit_once(X, t, y, k, s, threads, trim) for s in split_seeds(seed, repeats)]
     return dataclasses.replace(splits[0], repeats=tuple(splits[1:]))
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from riskloop.learning.effects import TRIM, cross_fit, effect_table, overlap
+from riskloop.learning.effects import REPEATS, TRIM, cross_fit, effect_table, overlap
 from riskloop.learning.uplift import LEARNERS, qini_coefficient, qini_curve, uplift
 from riskloop.reports.words import words
 
@@ -45,6 +45,7 @@ def analyse_programme(
     threads: int | None = None,
     truth: TrueEffect | None = None,
     k: int = 3,
+    repeats: int = REPEATS,
 ) -> ProgrammeResult:
     """Effects and uplift of one programme (rows of `X` and `outcomes` align; `outcomes` has person_id,
     `started_<programme>` and `escalated`; a person on several rows is one cluster for the intervals)."""
@@ -66,7 +67,7 @@ def analyse_programme(
             f"Too few to estimate: fewer than {MIN_TREATED} people {who} {words(programme)} in the window.",
         )
     X = X[labelled].reset_index(drop=True)
-    nuisance = cross_fit(X, t, y, k, seed, threads)
+    nuisance = cross_fit(X, t, y, k, seed, threads, repeats=repeats)
     groups = {name: pd.Series(values).to_numpy()[labelled] for name, values in subgroups.items()}
     effects = effect_table(t, y, nuisance, groups, clusters)
     predicted = uplift(X, t, y, nuisance, k, seed, threads)

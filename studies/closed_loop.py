@@ -105,7 +105,7 @@ def uplift_model(scorer, prepared: PreparedData, programme: str, seed: int, thre
     first = closed_as_of(
         np.datetime64(prepared.end_day, "D").astype(date), scorer.contract.snapshot.horizon_days, TREATMENT_WINDOW_DAYS
     )
-    stacked = trials(scorer, prepared, first, TREATMENT_WINDOW_DAYS, seed)
+    stacked = trials(scorer, prepared, first, TREATMENT_WINDOW_DAYS)
     features = adjustment_features(scorer, prepared.catalogue(scorer.contract.snapshot))
     treated = stacked[f"started_{programme}"].to_numpy().astype(int)
     if treated.sum() < 20:

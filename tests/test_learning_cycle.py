@@ -107,7 +107,7 @@ def test_naive_retraining_learns_that_people_in_a_programme_are_low_risk_and_tre
 def test_monthly_cohorts_hold_each_start_once_with_its_features_as_of_the_month(champion, prepared, world_20k, store):
     loaded = load_model(f"models:/{champion.registered_model}@champion")
     as_of = date(2023, 1, 1)
-    stacked = trials(loaded.scorer, prepared, as_of, 90, seed=0)
+    stacked = trials(loaded.scorer, prepared, as_of, 90)
     assert (
         sorted(stacked["month"].unique())
         == monthly_cohorts(as_of, 90)

@@ -15,6 +15,7 @@ from riskloop.jobs.common import Progress, counted, no_progress, open_dataset
 from riskloop.jobs.synthetic import synthetic_effects
 from riskloop.learning.cycle import LearningResult, LearnSettings, Retrain
 from riskloop.learning.cycle import learn as learning_cycle
+from riskloop.learning.effects import REPEATS
 from riskloop.learning.linkage import TREATMENT_WINDOW_DAYS
 from riskloop.learning.report import learning_outputs
 
@@ -32,6 +33,7 @@ class LearnJob:
     window: int = TREATMENT_WINDOW_DAYS
     seed: int = 0
     threads: int | None = None
+    repeats: int = REPEATS  # random fold splits of the cross-fitting behind each effect
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ def learn(job: LearnJob, progress: Progress = no_progress) -> Learned:
         reviews,
         job.seed,
         job.threads,
+        job.repeats,
     )
     result = learning_cycle(
         settings, open_dataset(job.data), job.out, synthetic_effects(job.data), progress=counted(progress)
