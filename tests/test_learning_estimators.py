@@ -177,7 +177,10 @@ def test_intervals_past_100_points_are_clipped_and_the_estimate_called_unstable(
     )
     result = ProgrammeResult("youth_early_action", 60, effects, None, None, None, None)
     view = report._effects_view(result, 7)
-    assert view["DR low"].tolist() == ["-100.0", "-50.0"] and view["DR high"].tolist() == ["+54.6", "+30.0"]
+    assert view["DR 95% low (points)"].tolist() == ["-100.0", "-50.0"] and view["DR 95% high (points)"].tolist() == [
+        "+54.6",
+        "+30.0",
+    ]
     assert view["note"].tolist() == ["unstable", ""]
     said = report.verdict(result)
     assert said.startswith("No conclusion, the estimate is unstable: -45.2 points (95% interval -100.0 to +54.6)")
