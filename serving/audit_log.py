@@ -129,10 +129,9 @@ class AuditLog:
                 raise AuditError("the audit log is closed")
             if self._reopen or self._rotated():
                 self._switch()
-            size = os.fstat(self._fd).st_size
             written = os.write(self._fd, line + b"\n")
-            if written != len(line) + 1:
-                os.ftruncate(self._fd, size)  # no torn fragment for the next line to be glued to
+            if written != len(line) + 1:  # cut the torn fragment (the file's end, in append mode) away
+                os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
                 raise OSError(f"short write ({written} of {len(line) + 1} bytes)")
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {_reason(exc)}") from exc
@@ -167,7 +166,7 @@ def _open(path: Path) -> int:
 
 
 def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) if not isinstance(exc, AuditError) else str(exc)
+    return exc.strerror or str(exc)  # an AuditError has no strerror: its message
 
 
 @dataclass(frozen=True)

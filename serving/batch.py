@@ -24,7 +24,7 @@ from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.snapshot import PreparedData, first_record, short_history
 from riskloop.features.validate import Dataset
 from riskloop.models.contract import riskloop_version
-from riskloop.pipelines.score import ScoredCohort, prepare_for_scoring, score_cohort
+from riskloop.pipelines.score import ScoredCohort, prepare_for_scoring, require_data_set_model, score_cohort
 from riskloop.serving.capacity import Capacity, select
 from riskloop.serving.tiers import prevention_tier
 
@@ -56,6 +56,14 @@ def unit_column(per: Unit) -> str:
     return "local_authority" if per == "local_authority" else "area_id"
 
 
+def ranked(
+    frame: pd.DataFrame, capacity: Capacity, per: Unit, seed: int
+) -> tuple[pd.Series, tuple[np.ndarray, np.ndarray, pd.Series, pd.Series]]:
+    """(each row's unit, `select`'s rank, listed, cohort sizes and places) of a scored cohort."""
+    units = frame[unit_column(per)].astype(str)
+    return units, select(capacity, units, frame["risk"].to_numpy(), frame["score"].to_numpy(), frame["person_id"], seed)
+
+
 def prioritise(
     cohort: ScoredCohort,
     loaded: LoadedModel,
@@ -68,10 +76,7 @@ def prioritise(
     """(prioritisation frame: everyone scored, ranked within their unit, reasons for the listed only;
     per-unit cohort, places and listed counts)."""
     frame = cohort.frame
-    units = frame[unit_column(per)].astype(str)
-    rank, listed, sizes, places = select(
-        capacity, units, frame["risk"].to_numpy(), frame["score"].to_numpy(), frame["person_id"], seed
-    )
+    units, (rank, listed, sizes, places) = ranked(frame, capacity, per, seed)
     out = list_rows(frame, units, rank, listed, loaded, catalogue, cohort, scored_at)
     out = out.sort_values(["unit", "rank"], kind="stable").reset_index(drop=True)
     counts = pd.DataFrame({"cohort": sizes, "places": places, "listed": out.groupby("unit")["listed"].sum()})
@@ -122,10 +127,7 @@ def list_rows(
 def shadow_rows(cohort: ScoredCohort, capacity: Capacity, per: Unit, seed: int) -> pd.DataFrame:
     """A shadow model's cohort as it would have ranked and listed it (`SHADOW_COLUMNS`), with the same places."""
     frame = cohort.frame
-    units = frame[unit_column(per)].astype(str)
-    rank, listed, _, _ = select(
-        capacity, units, frame["risk"].to_numpy(), frame["score"].to_numpy(), frame["person_id"], seed
-    )
+    units, (rank, listed, _, _) = ranked(frame, capacity, per, seed)
     return pd.DataFrame(
         {
             "person_id": frame["person_id"].astype(str).to_numpy(),
@@ -177,7 +179,8 @@ def score_to_lists(
 
     shadowed = None
     if shadow is not None:
-        shadow_cohort = score_cohort(shadow.scorer, prepare_for_scoring(shadow.contract, dataset, as_of), as_of)
+        require_data_set_model(shadow.contract)  # the prepared data set does not depend on the model
+        shadow_cohort = score_cohort(shadow.scorer, prepared, as_of)
         shadowed = shadow_rows(shadow_cohort, capacity, per, seed)
         draft = dataclasses.replace(draft, shadow=ModelRef(shadow.name, shadow.version, shadow.run_id, shadow.uri))
 
