@@ -6,12 +6,18 @@ version, status), never request bodies, Authorization headers or tokens. Each li
 deleted line breaks the chain where it happened (`verify`). The file is created owner-only (0600) and
 reopened when rotated away (renamed, or replaced by `sed -i`): the chain continues across files.
 
+The chain's head (the last line's seq and hash) is also kept in `<log>.head`, rewritten after every
+line and locked while a server writes: a log rotated away while the server was stopped continues from
+the head (not a new chain that hides what came before), a log whose tail was cut refuses to open, and a
+second server on the same log refuses to start (two writers would fork the chain).
+
 Fails closed: `AuditLog.open` writes the server's start line or raises AuditError (the server does not
 start), and a line that cannot be written raises AuditError (the request gets 503, not data).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -24,6 +30,8 @@ from pathlib import Path
 GENESIS = "0" * 64
 #: The most of a log's last line read to continue its chain (a line is a few hundred bytes to ~40 KB).
 TAIL_BYTES = 1 << 20
+#: The head file's fixed size: each rewrite replaces the whole record in one write at offset 0.
+HEAD_BYTES = 128
 
 
 class AuditError(OSError):
@@ -64,10 +72,10 @@ def _last_line(fd: int) -> bytes | None:
     return lines[-1]
 
 
-def _chain_state(last: bytes | None) -> tuple[int, str]:
-    """(seq, hash) of the line a new line follows."""
+def _chain_state(last: bytes | None) -> tuple[int, str] | None:
+    """(seq, hash) of the line a new line follows; None for an empty log."""
     if last is None:
-        return 0, GENESIS
+        return None
     try:
         seq = json.loads(last)["seq"]
     except (ValueError, KeyError, TypeError) as exc:
@@ -77,27 +85,78 @@ def _chain_state(last: bytes | None) -> tuple[int, str]:
     return seq, line_hash(last)
 
 
+def head_path(path: Path) -> Path:
+    """Where the chain's head of the log `path` is kept."""
+    return path.with_name(path.name + ".head")
+
+
+def chain_head(path: Path) -> tuple[int, str] | None:
+    """The (seq, hash) the head file of the log `path` holds; None if it has none."""
+    head = head_path(path)
+    try:
+        fd = os.open(head, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        return _read_head(fd, head)
+    finally:
+        os.close(fd)
+
+
+def _read_head(fd: int, where: Path) -> tuple[int, str] | None:
+    raw = os.pread(fd, HEAD_BYTES, 0)
+    if not raw:
+        return None
+    try:
+        head = json.loads(raw)
+        seq, digest = head["seq"], head["hash"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AuditError(f"its head file {where} is not a chain head") from exc
+    if not isinstance(seq, int) or not isinstance(digest, str):
+        raise AuditError(f"its head file {where} is not a chain head")
+    return seq, digest
+
+
+def _continued(logged: tuple[int, str] | None, head: tuple[int, str] | None, where: Path) -> tuple[int, str]:
+    """Where the chain goes on: the log's last line, or the head if the log was rotated away (is empty).
+    AuditError if the log ends before the head (lines were cut) or its last line is not the head's."""
+    if logged is None:
+        return head or (0, GENESIS)
+    if head is not None:
+        aside = f"restore it, or move the log and {where} aside to start a new chain"
+        if logged[0] < head[0]:
+            raise AuditError(f"it ends at seq {logged[0]} but the chain reached seq {head[0]}: lines were cut; {aside}")
+        if logged[0] == head[0] and logged[1] != head[1]:
+            raise AuditError(f"its last line (seq {logged[0]}) is not the one {where} names: it was edited; {aside}")
+    return logged  # at or past the head (a crash can come between a line and its head)
+
+
 class AuditLog:
     """The open log: `write` appends one chained line (flushed by the OS write), `close` ends it."""
 
-    def __init__(self, path: Path, fd: int, seq: int, prev: str):
-        self.path, self._fd, self.seq, self.prev = path, fd, seq, prev
+    def __init__(self, path: Path, fd: int, head_fd: int, seq: int, prev: str):
+        self.path, self._fd, self._head_fd, self.seq, self.prev = path, fd, head_fd, seq, prev
         self._reopen = False
 
     @classmethod
     def open(cls, path: Path, started: dict[str, object]) -> AuditLog:
-        """Open (or create, 0600) `path`, continue its chain and write a `start` line with `started`;
-        AuditError naming the path if any of it fails."""
+        """Open (or create, 0600) `path` and its head file, lock the head, continue the chain and write a
+        `start` line with `started`; AuditError naming the path if any of it fails."""
+        head = head_path(path)
+        fds: list[int] = []
         try:
-            fd = _open(path)
+            fds.append(_open(head, append=False))
             try:
-                seq, prev = _chain_state(_last_line(fd))
-            except AuditError:
-                os.close(fd)
-                raise
+                fcntl.flock(fds[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise AuditError(f"another server is writing it ({head} is locked)") from exc
+            fds.append(_open(path))
+            seq, prev = _continued(_chain_state(_last_line(fds[1])), _read_head(fds[0], head), head)
         except OSError as exc:
+            for fd in fds:
+                os.close(fd)
             raise AuditError(f"cannot write the audit log {path}: {_reason(exc)}") from exc
-        log = cls(path, fd, seq, prev)
+        log = cls(path, fds[1], fds[0], seq, prev)
         log.write_event("start", started)
         return log
 
@@ -119,6 +178,7 @@ class AuditLog:
             except AuditError:
                 pass  # nothing is served after stop; the chain ends at the last line written
             os.close(self._fd)
+            os.close(self._head_fd)  # and with it the lock
             self._fd = -1
 
     def _append(self, fields: dict[str, object]) -> None:
@@ -133,9 +193,11 @@ class AuditLog:
             if written != len(line) + 1:  # cut the torn fragment (the file's end, in append mode) away
                 os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
                 raise OSError(f"short write ({written} of {len(line) + 1} bytes)")
+            self.seq, self.prev = self.seq + 1, line_hash(line)  # the line is written: the chain goes on from it
+            head = json.dumps({"seq": self.seq, "hash": self.prev}).encode().ljust(HEAD_BYTES - 1) + b"\n"
+            os.pwrite(self._head_fd, head, 0)
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {_reason(exc)}") from exc
-        self.seq, self.prev = self.seq + 1, line_hash(line)
 
     def _rotated(self) -> bool:
         """True if the path no longer names the open file (renamed, deleted or replaced)."""
@@ -151,10 +213,10 @@ class AuditLog:
         self._fd, self._reopen = fd, False
 
 
-def _open(path: Path) -> int:
-    """An append descriptor on the regular file `path` (created 0600; made 0600 if it was wider)."""
+def _open(path: Path, append: bool = True) -> int:
+    """A read-write (append) descriptor on the regular file `path` (created 0600; made 0600 if it was wider)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else 0), 0o600)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # /dev/null would keep nothing, /dev/full nothing but errors
             raise AuditError("it is not a regular file")
@@ -184,10 +246,12 @@ class Verdict:
         return self.problem is None
 
 
-def verify(paths: Iterable[Path]) -> Verdict:
+def verify(paths: Iterable[Path], after: str | None = None, head: tuple[int, str] | None = None) -> Verdict:
     """Check the chain across `paths` (a log and its rotations, oldest first): each line parses, its `seq`
-    is one more than the line before's and its `prev` is that line's hash. A first file may continue an
-    earlier one (its first line's seq above 1): that is reported in `first_seq`, not as a problem."""
+    is one more than the line before's and its `prev` is that line's hash. The first line starts the chain
+    (seq 1 after 64 zeros) or, with `after`, follows the line whose hash is `after` (the head `verify`
+    printed for earlier files no longer kept): a log with its first lines cut is broken. With `head` (the
+    live log's `chain_head`), a log whose last lines were cut is broken too."""
     count, first, seq, prev, before_where = 0, None, None, GENESIS, ""
 
     def broken(problem: str) -> Verdict:
@@ -208,8 +272,13 @@ def verify(paths: Iterable[Path]) -> Verdict:
                     return broken(f"{where}: not an audit record")
                 if seq is None:
                     first = this
-                    if this == 1 and linked != GENESIS:
-                        return broken(f"{where}: seq 1 does not start a chain (lines before it were removed?)")
+                    if after is not None and linked != after:
+                        return broken(f"{where} (seq {this}) does not follow the line whose hash is {after}")
+                    if after is None and (this, linked) != (1, GENESIS):
+                        return broken(
+                            f"{where} is seq {this}, not the chain's start: the lines before it are missing "
+                            f"(give the earlier files first, or --after the head printed when they were verified)"
+                        )
                 elif this != seq + 1:
                     gap = f"seq {seq + 1} to {this - 1} missing" if this > seq + 1 else "out of order"
                     return broken(f"{where}: seq {this} follows seq {seq} ({gap})")
@@ -219,4 +288,9 @@ def verify(paths: Iterable[Path]) -> Verdict:
                         f"the next line's prev is not its hash"
                     )
                 count, seq, prev, before_where = count + 1, this, line_hash(raw), where
+    end = seq or 0
+    if head is not None and end < head[0]:
+        return broken(f"the log ends at seq {end} but its head file names seq {head[0]}: its last lines were cut")
+    if head is not None and end == head[0] and prev != head[1]:
+        return broken(f"{before_where} (seq {end}) is not the line its head file names: it was edited")
     return Verdict(count, first, seq, prev, None)

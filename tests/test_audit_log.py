@@ -12,7 +12,16 @@ import pytest
 from typer.testing import CliRunner
 
 from riskloop.cli import app as cli
-from riskloop.serving.audit_log import GENESIS, AuditEntry, AuditError, AuditLog, line_hash, verify
+from riskloop.serving.audit_log import (
+    GENESIS,
+    AuditEntry,
+    AuditError,
+    AuditLog,
+    chain_head,
+    head_path,
+    line_hash,
+    verify,
+)
 
 
 def entry(name: str = "cardiff", pseudonym: str = "pz-1") -> AuditEntry:
@@ -91,9 +100,52 @@ def test_a_rotated_log_is_reopened_and_the_chain_runs_across_the_files(tmp_path)
     assert [r["seq"] for r in records(tmp_path / "audit.jsonl.1")] == [1, 2, 3]
     assert [r["seq"] for r in records(path)] == [4, 5, 6]
     assert verify([tmp_path / "audit.jsonl.1", path]).intact
-    alone = verify([path])
-    assert alone.intact and alone.first_seq == 4
     assert not verify([path, tmp_path / "audit.jsonl.1"]).intact
+    alone = verify([path])
+    assert not alone.intact and "line 1 is seq 4, not the chain's start" in alone.problem
+    earlier = verify([tmp_path / "audit.jsonl.1"])
+    assert verify([path], after=earlier.head).intact  # the earlier file archived away, its head noted
+    assert not verify([path], after=GENESIS).intact
+
+
+def test_a_log_rotated_while_the_server_was_stopped_continues_the_chain(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    logged(path, 2).close()
+    path.rename(tmp_path / "audit.jsonl.1")
+    logged(path, 1).close()
+    assert [r["seq"] for r in records(path)] == [5, 6, 7]  # from the head, not a new chain at seq 1
+    assert verify([tmp_path / "audit.jsonl.1", path]).intact
+    assert chain_head(path) == (7, line_hash(path.read_bytes().splitlines()[-1]))
+    assert stat.S_IMODE(head_path(path).stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("tamper", ["cut-tail", "edit-last"])
+def test_a_log_cut_or_edited_at_its_end_refuses_to_open_and_fails_verify(tmp_path, tamper):
+    path = tmp_path / "audit.jsonl"
+    logged(path, 3).close()
+    lines = path.read_bytes().splitlines(keepends=True)
+    if tamper == "cut-tail":
+        path.write_bytes(b"".join(lines[:-2]))
+    else:
+        path.write_bytes(b"".join(lines[:-1]) + lines[-1].replace(b'"event": "stop"', b'"event": "stoq"'))
+    problem = "lines were cut" if tamper == "cut-tail" else "it was edited"
+    with pytest.raises(AuditError, match=problem):
+        AuditLog.open(path, {"pid": 1})
+    verdict = verify([path], head=chain_head(path))
+    assert not verdict.intact and ("were cut" in verdict.problem or "was edited" in verdict.problem)
+    assert verify([path]).intact  # without the head file, a cut tail cannot be seen: that is what it is for
+
+
+def test_a_second_server_on_the_same_log_refuses_to_start(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    first = logged(path, 1)
+    with pytest.raises(AuditError, match="another server is writing it"):
+        AuditLog.open(path, {"pid": 2})
+    first.rotate()  # a SIGHUP reopens the log within the server that holds the lock
+    first.write(entry(), 200)
+    first.close()
+    logged(path, 1).close()  # the lock goes with the server
+    assert verify([path]).intact and len(records(path)) == 7
 
 
 def test_sighup_reopens_a_log_truncated_in_place(tmp_path):
@@ -135,6 +187,22 @@ def test_a_line_that_cannot_be_written_raises(tmp_path):
     with pytest.raises(AuditError):
         log.write(entry(), 200)
     assert log.seq == 2  # the failed line is not counted: the chain stays whole
+
+
+def test_cli_verify_needs_the_chain_from_its_start_or_after_a_noted_head(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    logged(path, 3).close()
+    lines = path.read_bytes().splitlines(keepends=True)
+    runner = CliRunner()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_bytes(b"".join(lines[2:]))
+    broken = runner.invoke(cli, ["audit-log", "verify", str(cut)])
+    assert broken.exit_code == 1 and "line 1 is seq 3, not the chain's start" in broken.output
+    after = runner.invoke(cli, ["audit-log", "verify", str(cut), "--after", line_hash(lines[1])])
+    assert after.exit_code == 0 and "intact: 3 lines, seq 3..5 (after" in after.stdout
+    path.write_bytes(b"".join(lines[:-1]))  # the last line cut: only the head file can tell
+    tail_cut = runner.invoke(cli, ["audit-log", "verify", str(path)])
+    assert tail_cut.exit_code == 1 and "ends at seq 4 but its head file names seq 5" in tail_cut.output
 
 
 def test_cli_verify_reports_intact_or_the_broken_line(tmp_path):

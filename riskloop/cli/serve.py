@@ -143,16 +143,19 @@ def example_request(
 
 
 def audit_log_verify(
-    files: Annotated[list[Path], typer.Argument(help="the log, after its rotated files oldest first", exists=True)],
+    files: Annotated[list[Path], typer.Argument(help="the rotated files oldest first, then the log", exists=True)],
+    after: Annotated[
+        str | None, typer.Option(help="the head printed when the earlier files (no longer kept) were verified")
+    ] = None,
 ) -> None:
-    """Check the audit log's chain: every line in sequence and linked to the one before; names the first
-    edited, inserted or missing line (exit 1)."""
-    from riskloop.serving.audit_log import verify
+    """Check the audit log's chain from its start (or from --after): every line in sequence and linked to
+    the one before; names the first edited, inserted or missing line (exit 1)."""
+    from riskloop.serving.audit_log import chain_head, verify
 
-    verdict = verify(files)
+    verdict = verify(files, after=after, head=chain_head(files[-1]))  # the head read first: a live log only grows
     if not verdict.intact:
         fatal(f"audit log broken: {verdict.problem}", code=1)
-    start = "" if verdict.first_seq in (None, 1) else f" (continues an earlier file from seq {verdict.first_seq})"
+    start = "" if after is None else f" (after {after[:12]}...)"
     out.print(
         f"audit log intact: {verdict.lines:,} lines, seq {verdict.first_seq}..{verdict.last_seq}{start}; "
         f"head {verdict.head}",
