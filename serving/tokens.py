@@ -91,10 +91,11 @@ def revoke_token(path: Path, name: str) -> None:
 
 
 def _signature(path: Path) -> tuple[int, int, int, int] | None:
-    """What changes when the file is rewritten, replaced or removed (None if it is missing)."""
+    """What changes when the file is rewritten, replaced or removed (None if it is missing or cannot be
+    reached, a folder in its path replaced or a link loop: reading it then fails closed)."""
     try:
         st = path.stat()
-    except FileNotFoundError:
+    except OSError:
         return None
     return st.st_ino, st.st_dev, st.st_mtime_ns, st.st_size
 

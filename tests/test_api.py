@@ -486,6 +486,29 @@ def test_a_revoked_token_is_refused_without_a_restart(tmp_path, scores_dir):
         assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {keep}"}).status_code == 401
 
 
+def test_an_unreadable_tokens_file_refuses_every_token_until_mended(tmp_path, scores_dir):
+    """Any OSError reading the tokens file (here: not a folder, a symbolic link loop) fails closed, never a 500."""
+    folder = tmp_path / "tokens"
+    folder.mkdir()
+    path = folder / "tokens.jsonl"
+    token = create_token(path, "keep", ("all",))
+    kept = path.read_bytes()
+    bearer = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(settings(tmp_path, scores_dir, (path, {}))), raise_server_exceptions=False) as c:
+        assert c.get("/lists/Cardiff", headers=bearer).status_code == 200
+        path.unlink()
+        folder.rmdir()
+        folder.write_text("a file where the folder was")  # NotADirectoryError
+        assert c.get("/lists/Cardiff", headers=bearer).status_code == 401
+        folder.unlink()
+        folder.mkdir()
+        path.symlink_to(path.name)  # a link to itself: ELOOP
+        assert c.get("/lists/Cardiff", headers=bearer).status_code == 401
+        path.unlink()
+        path.write_bytes(kept)
+        assert c.get("/lists/Cardiff", headers=bearer).status_code == 200
+
+
 def test_failed_authentications_are_rate_limited_per_client_address(tmp_path, scores_dir, tokens):
     app = create_app(settings(tmp_path, scores_dir, tokens, failed_auth_rate=0.01, failed_auth_burst=5))
     bad = {"Authorization": "Bearer guess"}
