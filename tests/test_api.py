@@ -486,8 +486,25 @@ def test_a_revoked_token_is_refused_without_a_restart(tmp_path, scores_dir):
         assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {keep}"}).status_code == 401
 
 
+def test_a_token_revoked_in_place_is_refused_though_size_and_mtime_are_unchanged(tmp_path, scores_dir):
+    """An edit within the file system's timestamp granularity keeps the file's inode, size and mtime."""
+    path = tmp_path / "tokens.jsonl"
+    keep, drop = create_token(path, "keep", ("all",)), create_token(path, "drop", ("all",))
+    with TestClient(create_app(settings(tmp_path, scores_dir, (path, {})))) as c:
+        assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {drop}"}).status_code == 200
+        before = path.stat()
+        with open(path, "r+b") as f:  # the same inode, the same size, another hash on drop's line
+            f.write(path.read_bytes().replace(hash_token(drop).encode(), hash_token("revoked").encode()))
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        after = path.stat()
+        assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+        assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {drop}"}).status_code == 401
+        assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {keep}"}).status_code == 200
+
+
 def test_an_unreadable_tokens_file_refuses_every_token_until_mended(tmp_path, scores_dir):
-    """Any OSError reading the tokens file (here: not a folder, a symbolic link loop) fails closed, never a 500."""
+    """Any OSError reading the tokens file (here: not a folder, a symbolic link loop), or bytes that are not
+    UTF-8, fail closed, never a 500."""
     folder = tmp_path / "tokens"
     folder.mkdir()
     path = folder / "tokens.jsonl"
@@ -505,6 +522,8 @@ def test_an_unreadable_tokens_file_refuses_every_token_until_mended(tmp_path, sc
         path.symlink_to(path.name)  # a link to itself: ELOOP
         assert c.get("/lists/Cardiff", headers=bearer).status_code == 401
         path.unlink()
+        path.write_bytes(b"\xff" + kept)  # not UTF-8
+        assert c.get("/lists/Cardiff", headers=bearer).status_code == 401
         path.write_bytes(kept)
         assert c.get("/lists/Cardiff", headers=bearer).status_code == 200
 
