@@ -1,8 +1,9 @@
 """The scoring API: `create_app(settings)` builds the FastAPI app over a score folder and/or a model.
 
 Every route but /health needs a bearer token; a token reads only its own local authorities, and
-failed authentications are rate-limited per client address. Each request (but /health) leaves one line
-in the audit log before its response leaves; a request whose line cannot be written gets 503.
+failed authentications are rate-limited per client address (an IPv6 client's /64). Each request (but
+/health) leaves one line in the audit log before its response leaves; a request whose line cannot be
+written gets 503.
 Payload checks and scoring run in a worker thread, one request at a time, so /health stays fast.
 """
 
@@ -25,7 +26,7 @@ from riskloop.artifacts.scores import MANIFEST_ADAPTER
 from riskloop.experiments.served import LoadedModel, ModelError
 from riskloop.serving.audit_log import AuditEntry, AuditError, AuditLog
 from riskloop.serving.invocations import PayloadError, parse_payload, records
-from riskloop.serving.ratelimit import RateLimiter
+from riskloop.serving.ratelimit import RateLimiter, failure_key
 from riskloop.serving.schemas import Health, ListPage, LiveModel, ModelInfo, Person, Predictions, ScoresModel
 from riskloop.serving.scores import ScoreStore
 from riskloop.serving.settings import ServeSettings
@@ -220,14 +221,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def principal(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
     ) -> Token:
-        """The token's record (401 if missing or unknown; 429 once an address has failed too often), after
-        its rate limit (429)."""
+        """The token's record (401 if missing or unknown; 429 once an address, or an IPv6 /64, has failed
+        too often), after its rate limit (429)."""
         token: Token | None
         entry = request.state.audit
         if store is None:
             token = INSECURE
         else:
-            address = entry.client or "unknown"
+            address = failure_key(entry.client or "unknown")
             wait = failures.blocked(address)
             if wait is not None:
                 raise HTTPException(

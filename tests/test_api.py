@@ -38,7 +38,7 @@ from riskloop.cli import app as cli
 from riskloop.serving import api
 from riskloop.serving.api import ServeError, create_app
 from riskloop.serving.audit_log import verify
-from riskloop.serving.ratelimit import RateLimiter
+from riskloop.serving.ratelimit import RateLimiter, failure_key
 from riskloop.serving.server import wait_until_healthy
 from riskloop.serving.settings import ServeSettings
 from riskloop.serving.tokens import create_token, hash_token, load_tokens, revoke_token
@@ -541,6 +541,27 @@ def test_failed_authentications_are_rate_limited_per_client_address(tmp_path, sc
         assert attacker.get("/lists/Cardiff", headers=auth(tokens, "cardiff")).status_code == 429
         assert other.get("/lists/Cardiff", headers=auth(tokens, "cardiff")).status_code == 200
         assert other.get("/lists/Cardiff", headers=bad).status_code == 401
+
+
+def test_failed_authentications_are_counted_per_ipv6_64_block():
+    """An IPv6 client is given a /64 (2^64 addresses to guess from): its failures count together."""
+    assert failure_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == failure_key("2001:db8:1:2::7") == "2001:db8:1:2::/64"
+    assert failure_key("2001:db8:1:3::7") == "2001:db8:1:3::/64"
+    assert failure_key("fe80::1%eth0") == "fe80::/64"
+    assert failure_key("203.0.113.7") == "203.0.113.7" != failure_key("203.0.113.8")
+    assert failure_key("::ffff:203.0.113.7") == "203.0.113.7"  # IPv4-mapped: the IPv4 address
+    assert failure_key("testclient") == "testclient" and failure_key("unknown") == "unknown"
+
+
+def test_failed_authentications_from_one_ipv6_64_block_are_rate_limited_together(tmp_path, scores_dir, tokens):
+    app = create_app(settings(tmp_path, scores_dir, tokens, failed_auth_rate=0.01, failed_auth_burst=5))
+    bad = {"Authorization": "Bearer guess"}
+    attackers = [TestClient(app, client=(f"2001:db8:1:2::{n:x}", 4000)) for n in range(1, 9)]
+    with TestClient(app, client=("2001:db8:1:3::1", 4000)) as neighbour:
+        codes = [attacker.get("/lists/Cardiff", headers=bad).status_code for attacker in attackers]
+        assert codes == [401] * 5 + [429] * 3  # a new address in the same /64 for every guess
+        assert attackers[0].get("/lists/Cardiff", headers=auth(tokens, "cardiff")).status_code == 429
+        assert neighbour.get("/lists/Cardiff", headers=auth(tokens, "cardiff")).status_code == 200
 
 
 def test_every_endpoint_answers_as_docs_openapi_json_says(tmp_path, client, tokens):
