@@ -93,7 +93,8 @@ def _errors(*codes: int) -> dict:
         415: "not application/json",
         422: "invalid input, with field-level errors",
         429: "rate limit: see Retry-After",
-        503: "no scores or no model loaded, or the audit log cannot be written",
+        503: "no scores or no model loaded, the audit log cannot be written, or the scoring queue is full "
+        "(see Retry-After)",
     }
     return {code: {"description": text[code]} for code in codes}
 
@@ -188,6 +189,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     limiter = RateLimiter(settings.rate, settings.burst)
     failures = RateLimiter(settings.failed_auth_rate, settings.failed_auth_burst)
     scoring = asyncio.Semaphore(settings.scoring_slots)
+    admitted = 0  # POST /invocations holding their bodies in memory, scored or waiting for a slot
     bearer = HTTPBearer(auto_error=False, description="a token from `riskloop token create`")
     try:
         audit = AuditLog.open(
@@ -311,16 +313,24 @@ def create_app(settings: ServeSettings) -> FastAPI:
         responses=_errors(401, 413, 415, 422, 429, 503),
     )
     async def invocations(token: Principal, request: Request):
-        """Score feature rows with the model (MLflow scoring-server protocol), with three reasons each."""
+        """Score feature rows with the model (MLflow scoring-server protocol), with three reasons each; 503
+        (see Retry-After), the body unread, while the queue for scoring is full."""
+        nonlocal admitted
         if model is None:
             raise HTTPException(503, "no model loaded (start the server with --model)")
         entry = request.state.audit
         entry.model_version = model.label
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             raise HTTPException(415, "send the rows as application/json")
-        raw = await read_body(request, settings.max_body_bytes)
-        async with scoring:
-            status, rows, body = await run_in_threadpool(invoke, model, raw, settings.max_rows)
+        if admitted >= settings.scoring_slots + settings.scoring_queue:
+            raise HTTPException(503, "the scoring queue is full: retry later", {"Retry-After": "1"})
+        admitted += 1
+        try:
+            raw = await read_body(request, settings.max_body_bytes)
+            async with scoring:
+                status, rows, body = await run_in_threadpool(invoke, model, raw, settings.max_rows)
+        finally:
+            admitted -= 1
         entry.rows = rows
         return Response(body, status_code=status, media_type="application/json")
 

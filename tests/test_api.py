@@ -446,6 +446,50 @@ def test_payload_checks_and_scoring_leave_the_event_loop_free(tmp_path, scores_d
     assert stalled == [False] and answers[0].status_code == 200
 
 
+def test_invocations_beyond_the_scoring_queue_are_503_without_reading_the_body(
+    tmp_path, scores_dir, tokens, model_uri, monkeypatch
+):
+    """While one request is scored and one waits (scoring_queue=1), a third is refused at once, its body unread."""
+    entered, queued, release = threading.Event(), threading.Event(), threading.Event()
+    check, read = api.parse_payload, api.read_body
+    bodies_read = []
+
+    def held(*args):
+        entered.set()
+        release.wait(10)
+        return check(*args)
+
+    async def counted(request, limit):
+        bodies_read.append(await read(request, limit))
+        if len(bodies_read) == 2:
+            queued.set()
+        return bodies_read[-1]
+
+    monkeypatch.setattr(api, "parse_payload", held)
+    monkeypatch.setattr(api, "read_body", counted)
+    assert ServeSettings().scoring_queue == 8
+    answers = []
+    with TestClient(create_app(settings(tmp_path, scores_dir, tokens, model_uri=model_uri, scoring_queue=1))) as c:
+        body = {"dataframe_records": [{"age": 40.0, "priors": 2.0}]}
+
+        def post():
+            return c.post("/invocations", json=body, headers=auth(tokens, "wales"))
+
+        workers = [threading.Thread(target=lambda: answers.append(post())) for _ in range(2)]
+        workers[0].start()
+        assert entered.wait(10)  # the first holds the scoring slot
+        workers[1].start()
+        assert queued.wait(10)  # the second has read its body and waits for the slot
+        refused = post()
+        release.set()
+        for worker in workers:
+            worker.join(20)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert "queue" in refused.json()["detail"] and len(bodies_read) == 2
+        assert [a.status_code for a in answers] == [200, 200]
+        assert post().status_code == 200  # the queue empties as the requests finish
+
+
 def test_a_request_whose_audit_line_cannot_be_written_gets_503_and_no_data(tmp_path, scores_dir, tokens):
     log = tmp_path / "audit.jsonl"
     with TestClient(create_app(settings(tmp_path, scores_dir, tokens, audit_log=log))) as c:
