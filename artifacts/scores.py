@@ -82,8 +82,9 @@ ADVISORY = (
 )
 
 
-#: What a spreadsheet reads a cell beginning with as a formula (OWASP, CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: What a spreadsheet reads a cell beginning with as a formula (OWASP, CSV injection), after any whitespace
+#: (space, tab, no-break space...); some read the full-width forms (＝ ＋ － ＠) as formulas too.
+FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 #: A list file's name holds at most this many characters of its unit's name (then a hash, if it must).
 NAME_LENGTH = 100
 
@@ -247,17 +248,23 @@ def list_names(units: Iterable[str], folders: bool = False) -> dict[str, str]:
     return names
 
 
+def _formula(text: str) -> bool:
+    """Whether a spreadsheet may open `text` as a formula: a formula start after any whitespace, or a tab or
+    carriage return first (OWASP)."""
+    return text.startswith(("\t", "\r")) or text.lstrip().startswith(FORMULA_STARTS)
+
+
 def neutralised(cell: object) -> object:
     """A text cell that a spreadsheet would open as a formula, behind a `'` (as is one that would read back
     as such a cell, so that `restored` gives every cell back); anything else as it is."""
-    if isinstance(cell, str) and cell.lstrip("'").startswith(FORMULA_STARTS):
+    if isinstance(cell, str) and _formula(cell.lstrip("'")):
         return "'" + cell
     return cell
 
 
 def restored(cell: str) -> str:
     """A list cell as it was before `neutralised` (a cell a spreadsheet saved without its `'` stays as it is)."""
-    return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
+    return cell[1:] if cell.startswith("'") and _formula(cell.lstrip("'")) else cell
 
 
 def _write_list(rows: pd.DataFrame, path: Path) -> int:

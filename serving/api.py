@@ -1,8 +1,9 @@
 """The scoring API: `create_app(settings)` builds the FastAPI app over a score folder and/or a model.
 
 Every route but /health needs a bearer token; a token reads only its own local authorities, and
-failed authentications are rate-limited per client address. Each request (but /health) leaves one line
-in the audit log before its response leaves; a request whose line cannot be written gets 503.
+failed authentications are rate-limited per client address (an IPv6 client's /64). Each request (but
+/health) leaves one line in the audit log before its response leaves; a request whose line cannot be
+written gets 503.
 Payload checks and scoring run in a worker thread, one request at a time, so /health stays fast.
 """
 
@@ -25,7 +26,7 @@ from riskloop.artifacts.scores import MANIFEST_ADAPTER
 from riskloop.experiments.served import LoadedModel, ModelError
 from riskloop.serving.audit_log import AuditEntry, AuditError, AuditLog
 from riskloop.serving.invocations import PayloadError, parse_payload, records
-from riskloop.serving.ratelimit import RateLimiter
+from riskloop.serving.ratelimit import RateLimiter, failure_key
 from riskloop.serving.schemas import Health, ListPage, LiveModel, ModelInfo, Person, Predictions, ScoresModel
 from riskloop.serving.scores import ScoreStore
 from riskloop.serving.settings import ServeSettings
@@ -92,7 +93,8 @@ def _errors(*codes: int) -> dict:
         415: "not application/json",
         422: "invalid input, with field-level errors",
         429: "rate limit: see Retry-After",
-        503: "no scores or no model loaded, or the audit log cannot be written",
+        503: "no scores or no model loaded, the audit log cannot be written, or the scoring queue is full "
+        "(see Retry-After)",
     }
     return {code: {"description": text[code]} for code in codes}
 
@@ -187,6 +189,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     limiter = RateLimiter(settings.rate, settings.burst)
     failures = RateLimiter(settings.failed_auth_rate, settings.failed_auth_burst)
     scoring = asyncio.Semaphore(settings.scoring_slots)
+    admitted = 0  # POST /invocations holding their bodies in memory, scored or waiting for a slot
     bearer = HTTPBearer(auto_error=False, description="a token from `riskloop token create`")
     try:
         audit = AuditLog.open(
@@ -220,14 +223,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def principal(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
     ) -> Token:
-        """The token's record (401 if missing or unknown; 429 once an address has failed too often), after
-        its rate limit (429)."""
+        """The token's record (401 if missing or unknown; 429 once an address, or an IPv6 /64, has failed
+        too often), after its rate limit (429)."""
         token: Token | None
         entry = request.state.audit
         if store is None:
             token = INSECURE
         else:
-            address = entry.client or "unknown"
+            address = failure_key(entry.client or "unknown")
             wait = failures.blocked(address)
             if wait is not None:
                 raise HTTPException(
@@ -310,16 +313,24 @@ def create_app(settings: ServeSettings) -> FastAPI:
         responses=_errors(401, 413, 415, 422, 429, 503),
     )
     async def invocations(token: Principal, request: Request):
-        """Score feature rows with the model (MLflow scoring-server protocol), with three reasons each."""
+        """Score feature rows with the model (MLflow scoring-server protocol), with three reasons each; 503
+        (see Retry-After), the body unread, while the queue for scoring is full."""
+        nonlocal admitted
         if model is None:
             raise HTTPException(503, "no model loaded (start the server with --model)")
         entry = request.state.audit
         entry.model_version = model.label
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             raise HTTPException(415, "send the rows as application/json")
-        raw = await read_body(request, settings.max_body_bytes)
-        async with scoring:
-            status, rows, body = await run_in_threadpool(invoke, model, raw, settings.max_rows)
+        if admitted >= settings.scoring_slots + settings.scoring_queue:
+            raise HTTPException(503, "the scoring queue is full: retry later", {"Retry-After": "1"})
+        admitted += 1
+        try:
+            raw = await read_body(request, settings.max_body_bytes)
+            async with scoring:
+                status, rows, body = await run_in_threadpool(invoke, model, raw, settings.max_rows)
+        finally:
+            admitted -= 1
         entry.rows = rows
         return Response(body, status_code=status, media_type="application/json")
 

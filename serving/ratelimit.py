@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections.abc import Callable
@@ -46,3 +47,18 @@ class RateLimiter:
     def _forget_full(self, now: float) -> None:
         kept = {k: v for k, v in self._buckets.items() if self._level(k, now) < self.burst}
         self._buckets = kept if len(kept) < MAX_KEYS else dict(list(kept.items())[MAX_KEYS // 2 :])
+
+
+def failure_key(address: str) -> str:
+    """The bucket of a client address's failed authentications: an IPv6 address's /64, the least a subscriber
+    is given (one bucket per address would give an attacker 2^64 of them); an IPv4 address, IPv4-mapped
+    or not, its own; anything else (no address known) as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv4Address):
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))

@@ -38,7 +38,7 @@ from riskloop.cli import app as cli
 from riskloop.serving import api
 from riskloop.serving.api import ServeError, create_app
 from riskloop.serving.audit_log import verify
-from riskloop.serving.ratelimit import RateLimiter
+from riskloop.serving.ratelimit import RateLimiter, failure_key
 from riskloop.serving.server import wait_until_healthy
 from riskloop.serving.settings import ServeSettings
 from riskloop.serving.tokens import create_token, hash_token, load_tokens, revoke_token
@@ -446,6 +446,50 @@ def test_payload_checks_and_scoring_leave_the_event_loop_free(tmp_path, scores_d
     assert stalled == [False] and answers[0].status_code == 200
 
 
+def test_invocations_beyond_the_scoring_queue_are_503_without_reading_the_body(
+    tmp_path, scores_dir, tokens, model_uri, monkeypatch
+):
+    """While one request is scored and one waits (scoring_queue=1), a third is refused at once, its body unread."""
+    entered, queued, release = threading.Event(), threading.Event(), threading.Event()
+    check, read = api.parse_payload, api.read_body
+    bodies_read = []
+
+    def held(*args):
+        entered.set()
+        release.wait(10)
+        return check(*args)
+
+    async def counted(request, limit):
+        bodies_read.append(await read(request, limit))
+        if len(bodies_read) == 2:
+            queued.set()
+        return bodies_read[-1]
+
+    monkeypatch.setattr(api, "parse_payload", held)
+    monkeypatch.setattr(api, "read_body", counted)
+    assert ServeSettings().scoring_queue == 8
+    answers = []
+    with TestClient(create_app(settings(tmp_path, scores_dir, tokens, model_uri=model_uri, scoring_queue=1))) as c:
+        body = {"dataframe_records": [{"age": 40.0, "priors": 2.0}]}
+
+        def post():
+            return c.post("/invocations", json=body, headers=auth(tokens, "wales"))
+
+        workers = [threading.Thread(target=lambda: answers.append(post())) for _ in range(2)]
+        workers[0].start()
+        assert entered.wait(10)  # the first holds the scoring slot
+        workers[1].start()
+        assert queued.wait(10)  # the second has read its body and waits for the slot
+        refused = post()
+        release.set()
+        for worker in workers:
+            worker.join(20)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert "queue" in refused.json()["detail"] and len(bodies_read) == 2
+        assert [a.status_code for a in answers] == [200, 200]
+        assert post().status_code == 200  # the queue empties as the requests finish
+
+
 def test_a_request_whose_audit_line_cannot_be_written_gets_503_and_no_data(tmp_path, scores_dir, tokens):
     log = tmp_path / "audit.jsonl"
     with TestClient(create_app(settings(tmp_path, scores_dir, tokens, audit_log=log))) as c:
@@ -486,6 +530,48 @@ def test_a_revoked_token_is_refused_without_a_restart(tmp_path, scores_dir):
         assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {keep}"}).status_code == 401
 
 
+def test_a_token_revoked_in_place_is_refused_though_size_and_mtime_are_unchanged(tmp_path, scores_dir):
+    """An edit within the file system's timestamp granularity keeps the file's inode, size and mtime."""
+    path = tmp_path / "tokens.jsonl"
+    keep, drop = create_token(path, "keep", ("all",)), create_token(path, "drop", ("all",))
+    with TestClient(create_app(settings(tmp_path, scores_dir, (path, {})))) as c:
+        assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {drop}"}).status_code == 200
+        before = path.stat()
+        with open(path, "r+b") as f:  # the same inode, the same size, another hash on drop's line
+            f.write(path.read_bytes().replace(hash_token(drop).encode(), hash_token("revoked").encode()))
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        after = path.stat()
+        assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+        assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {drop}"}).status_code == 401
+        assert c.get("/lists/Cardiff", headers={"Authorization": f"Bearer {keep}"}).status_code == 200
+
+
+def test_an_unreadable_tokens_file_refuses_every_token_until_mended(tmp_path, scores_dir):
+    """Any OSError reading the tokens file (here: not a folder, a symbolic link loop), or bytes that are not
+    UTF-8, fail closed, never a 500."""
+    folder = tmp_path / "tokens"
+    folder.mkdir()
+    path = folder / "tokens.jsonl"
+    token = create_token(path, "keep", ("all",))
+    kept = path.read_bytes()
+    bearer = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(settings(tmp_path, scores_dir, (path, {}))), raise_server_exceptions=False) as c:
+        assert c.get("/lists/Cardiff", headers=bearer).status_code == 200
+        path.unlink()
+        folder.rmdir()
+        folder.write_text("a file where the folder was")  # NotADirectoryError
+        assert c.get("/lists/Cardiff", headers=bearer).status_code == 401
+        folder.unlink()
+        folder.mkdir()
+        path.symlink_to(path.name)  # a link to itself: ELOOP
+        assert c.get("/lists/Cardiff", headers=bearer).status_code == 401
+        path.unlink()
+        path.write_bytes(b"\xff" + kept)  # not UTF-8
+        assert c.get("/lists/Cardiff", headers=bearer).status_code == 401
+        path.write_bytes(kept)
+        assert c.get("/lists/Cardiff", headers=bearer).status_code == 200
+
+
 def test_failed_authentications_are_rate_limited_per_client_address(tmp_path, scores_dir, tokens):
     app = create_app(settings(tmp_path, scores_dir, tokens, failed_auth_rate=0.01, failed_auth_burst=5))
     bad = {"Authorization": "Bearer guess"}
@@ -499,6 +585,27 @@ def test_failed_authentications_are_rate_limited_per_client_address(tmp_path, sc
         assert attacker.get("/lists/Cardiff", headers=auth(tokens, "cardiff")).status_code == 429
         assert other.get("/lists/Cardiff", headers=auth(tokens, "cardiff")).status_code == 200
         assert other.get("/lists/Cardiff", headers=bad).status_code == 401
+
+
+def test_failed_authentications_are_counted_per_ipv6_64_block():
+    """An IPv6 client is given a /64 (2^64 addresses to guess from): its failures count together."""
+    assert failure_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == failure_key("2001:db8:1:2::7") == "2001:db8:1:2::/64"
+    assert failure_key("2001:db8:1:3::7") == "2001:db8:1:3::/64"
+    assert failure_key("fe80::1%eth0") == "fe80::/64"
+    assert failure_key("203.0.113.7") == "203.0.113.7" != failure_key("203.0.113.8")
+    assert failure_key("::ffff:203.0.113.7") == "203.0.113.7"  # IPv4-mapped: the IPv4 address
+    assert failure_key("testclient") == "testclient" and failure_key("unknown") == "unknown"
+
+
+def test_failed_authentications_from_one_ipv6_64_block_are_rate_limited_together(tmp_path, scores_dir, tokens):
+    app = create_app(settings(tmp_path, scores_dir, tokens, failed_auth_rate=0.01, failed_auth_burst=5))
+    bad = {"Authorization": "Bearer guess"}
+    attackers = [TestClient(app, client=(f"2001:db8:1:2::{n:x}", 4000)) for n in range(1, 9)]
+    with TestClient(app, client=("2001:db8:1:3::1", 4000)) as neighbour:
+        codes = [attacker.get("/lists/Cardiff", headers=bad).status_code for attacker in attackers]
+        assert codes == [401] * 5 + [429] * 3  # a new address in the same /64 for every guess
+        assert attackers[0].get("/lists/Cardiff", headers=auth(tokens, "cardiff")).status_code == 429
+        assert neighbour.get("/lists/Cardiff", headers=auth(tokens, "cardiff")).status_code == 200
 
 
 def test_every_endpoint_answers_as_docs_openapi_json_says(tmp_path, client, tokens):

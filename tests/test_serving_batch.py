@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.artifacts.scores import (
@@ -28,7 +30,9 @@ from riskloop.artifacts.scores import (
     Unit,
     UnitCounts,
     lists_reconcile,
+    neutralised,
     read_scores,
+    restored,
     write_scores,
 )
 from riskloop.experiments.registry import LoadedModel
@@ -398,12 +402,32 @@ def test_counts_reconcile_only_when_every_unit_has_its_own_list_file():
     )
 
 
-FORMULAS = ["=1+2", "+44 20", "-7", "@SUM(A1)", "\tx", "\rx", "'=q", "''+q", "'plain", "plain"]
+FORMULAS = [
+    "=1+2",
+    "+44 20",
+    "-7",
+    "@SUM(A1)",
+    "\tx",
+    "\rx",
+    " =1+2",
+    "\u00a0@SUM(A1)",
+    "\uff1d1+2",
+    " \uff0d7",
+    "'=q",
+    "''+q",
+    "' -q",
+    "'plain",
+    "plain",
+    " plain",
+]
+#: What a spreadsheet may open as a formula after any leading whitespace (full-width forms too).
+STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def test_list_cells_never_open_as_formulas_and_the_decisions_come_back_to_the_right_people(tmp_path):
-    """Text cells beginning with = + - @ tab or carriage return get a leading ' (OWASP); numbers stay numbers;
-    prioritisation.parquet stays raw; the review decisions map back to the people as scored."""
+    """Text cells beginning with = + - @ (or their full-width forms), after any whitespace, or with a tab or
+    carriage return get a leading ' (OWASP); numbers stay numbers; prioritisation.parquet stays raw; the
+    review decisions map back to the people as scored."""
     out = tmp_path / "out"
     hand_lists(out, {("=LA", "-A"): FORMULAS})
     (entry,) = [f for f in read_scores(out).manifest.files if f.path.startswith("lists/")]
@@ -417,13 +441,19 @@ def test_list_cells_never_open_as_formulas_and_the_decisions_come_back_to_the_ri
         "'@SUM(A1)",
         "'\tx",
         "'\rx",
+        "' =1+2",
+        "'\u00a0@SUM(A1)",
+        "'\uff1d1+2",
+        "' \uff0d7",
         "''=q",
         "'''+q",
+        "'' -q",
         "'plain",
         "plain",
+        " plain",
     ]
     text = [v for c in cells for k, v in c.items() if k not in ("rank", "risk", "band")]
-    assert not [v for v in text if v[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert not [v for v in text if v[:1] in ("\t", "\r") or v.lstrip().startswith(STARTS)]
     assert {c["local_authority"] for c in cells} == {"'=LA"} and {c["area_id"] for c in cells} == {"'-A"}
     assert cells[0]["reason_1"] == "'=reason of =1+2" and cells[0]["band_label"] == "'-high"
     assert [float(c["risk"]) for c in cells[:2]] == [0.5, 0.5] and cells[-1]["risk"] == "-0.250000"
@@ -435,6 +465,20 @@ def test_list_cells_never_open_as_formulas_and_the_decisions_come_back_to_the_ri
     (out / entry.path).write_text(ADVISORY + "\n" + returned.to_csv(index=False, quoting=csv.QUOTE_ALL))
     decisions = read_scores(out).reviews.set_index("person_id")["review_decision"]
     assert decisions.to_dict() == {p: f"decided {i}" for i, p in enumerate(FORMULAS)}
+
+
+#: Any text, and text of the characters that matter here.
+CELLS = st.text() | st.text(st.sampled_from("'=+-@ \t\r\n\u00a0\u3000\uff1d\uff0b\uff0d\uff20a1"))
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(CELLS)
+def test_a_neutralised_cell_never_opens_as_a_formula_and_reads_back_as_it_was(cell):
+    written = neutralised(cell)
+    assert isinstance(written, str) and not (written[:1] in ("\t", "\r") or written.lstrip().startswith(STARTS))
+    assert restored(written) == cell
+    saved = cell.lstrip("'")  # a spreadsheet saves a cell it opened behind a ' without it
+    assert restored(saved) == saved
 
 
 def test_scoring_warns_when_the_cohorts_lookback_reaches_before_the_data(world_20k):
