@@ -47,11 +47,13 @@ def parse_scopes(text: str) -> tuple[str, ...]:
 
 
 def _read(path: Path) -> bytes:
-    """The file's bytes, none if it is missing."""
+    """The file's bytes, none if it is missing; TokenError in one line if it cannot be read."""
     try:
         return path.read_bytes()
     except FileNotFoundError:
         return b""
+    except OSError as exc:
+        raise TokenError(f"cannot read the tokens file {path}: {exc.strerror or exc}") from exc
 
 
 def _parsed(raw: bytes, path: Path) -> list[Token]:

@@ -197,6 +197,10 @@ def test_tokens_file_keeps_only_hashes(tmp_path):
     assert duplicate.exit_code == 2 and "already exists" in duplicate.output
     assert runner.invoke(cli, ["token", "revoke", "--name", "ops", "--tokens", str(path)]).exit_code == 0
     assert [t.name for t in load_tokens(path)] == ["all-wales"]
+    (tmp_path / "a-file").write_text("")
+    unreadable = runner.invoke(cli, ["token", "list", "--tokens", str(tmp_path / "a-file" / "t.jsonl")])
+    assert unreadable.exit_code == 2 and "cannot read the tokens file" in unreadable.output
+    assert "Traceback" not in unreadable.output
 
 
 def test_missing_or_bad_token_is_401(client, tokens):
