@@ -40,6 +40,8 @@ class LearningSummary:
     challenger_version: str | None
     programmes: dict[str, str]  # programme -> the verdict a board reads
     recommendation: str
+    judged_by: str | None = None  # what promotion followed: "shadow" or "backtest" (None: no retrain)
+    judgement: dict[str, dict[str, float]] | None = None  # champion / challenger -> metric on the judging cohort
 
 
 SUMMARY_ADAPTER: TypeAdapter[LearningSummary] = TypeAdapter(LearningSummary)

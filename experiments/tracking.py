@@ -32,6 +32,7 @@ from riskloop.features.io import atomic_folder
 from riskloop.models.contract import riskloop_version
 from riskloop.models.evidence import PROMOTION_METRICS, GateEvidence, ModelIdentity, gate_evidence, own_gate
 from riskloop.models.fairness import CELLS, DISPARITY_COUNTS
+from riskloop.models.scorer import RiskScorer
 from riskloop.pipelines.data import ModelData
 from riskloop.pipelines.train import TrainResult
 from riskloop.reports.disclosure import protect
@@ -121,6 +122,35 @@ def log_training(
         previous = None
     client.set_registered_model_alias(config.registered_model, "challenger", version)
     return TrainOutcome(run_id, version, config.registered_model, out_dir / METRICS, out_dir / MODEL_CARD, previous)
+
+
+def log_backtest(
+    config: ExperimentConfig, scorer: RiskScorer, metrics: pd.DataFrame, as_of: date, role: RunRole
+) -> str:
+    """A learning cycle's backtest in the config's experiment (not registered): the retraining as it would
+    have run at `role.data_end`, its windows, and `metrics` (rows champion, challenger) on the cohort at `as_of`
+    whose outcomes it never learned from. Returns the run id."""
+    contract = scorer.contract
+    tags = {"riskloop.kind": "backtest", **role.tags(contract.labels_closed_by()), **process_tags()}
+    with mlflow.start_run(
+        experiment_id=experiment_id(config.name), run_name=role.run_name(config.name), tags=tags
+    ) as run:
+        mlflow.log_params(
+            {
+                "selected_model": contract.model_group,
+                "training_window": f"{contract.training_window[0]}..{contract.training_window[1]}",
+                "calibration_window": str(contract.calibration_window[1]),
+                "judged_on": as_of.isoformat(),
+            }
+        )
+        mlflow.log_metrics(
+            {
+                f"{'backtest' if row == 'challenger' else row}_{m}": float(v)
+                for row, values in metrics.iterrows()
+                for m, v in values.items()
+            }
+        )
+    return run.info.run_id
 
 
 def frame_digest(frame: pd.DataFrame) -> str:

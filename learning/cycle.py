@@ -1,5 +1,6 @@
 """One turn of the learning loop (`riskloop learn`): outcomes of the people scored at T -> what worked
-for whom -> a treatment-aware challenger -> champion vs challenger on the same window -> drift.
+for whom -> a treatment-aware challenger fitted on every closed label -> judged against the champion in
+shadow, or by a backtest of the retraining one cycle earlier (`learning.judging`) -> the gates -> drift.
 
 The edge (CLI, simulator) passes in the synthetic truth when there is one; nothing here reads it.
 """
@@ -18,12 +19,13 @@ import pandas as pd
 
 from riskloop.experiments.config import ExperimentConfig
 from riskloop.experiments.registry import LoadedModel, PromotionRefused, load_model, promote
-from riskloop.experiments.tracking import RunRole, TrainOutcome, log_training
+from riskloop.experiments.tracking import RunRole, TrainOutcome, log_backtest, log_training
 from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.snapshot import PreparedData, first_record, short_history
 from riskloop.features.validate import Dataset
 from riskloop.learning.drift import coverage_note, drift_by_unit, drift_table
 from riskloop.learning.effects import REPEATS
+from riskloop.learning.judging import Comparison, ShadowScores, compared, shadow_comparison
 from riskloop.learning.linkage import (
     TREATMENT_WINDOW_DAYS,
     link_outcomes,
@@ -33,16 +35,14 @@ from riskloop.learning.linkage import (
 )
 from riskloop.learning.programmes import ProgrammeResult, TrueEffect, analyse_programme, programme_names
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
-from riskloop.models.metrics import evaluate
 from riskloop.models.scorer import RiskScorer
 from riskloop.pipelines.data import ModelData, from_dataset
 from riskloop.pipelines.score import ScoredCohort, prepare_for_scoring, score_cohort
-from riskloop.pipelines.train import TrainResult, train
+from riskloop.pipelines.train import TrainResult, procedure_model, refit_on_all_closed, train
 from riskloop.serving.capacity import Capacity, select
 from riskloop.serving.tiers import prevention_tier
 
 Retrain = Literal["treatment-aware", "naive"]
-COMPARED = ("roc_auc", "average_precision", "precision_at_k", "brier")
 
 
 @dataclass(frozen=True)
@@ -59,15 +59,7 @@ class LearnSettings:
     seed: int = 0
     threads: int | None = None
     repeats: int = REPEATS  # random fold splits of the cross-fitting behind each effect
-
-
-@dataclass
-class Comparison:
-    """Champion and challenger on the same cohort (the latest date whose outcomes are known)."""
-
-    as_of: date
-    metrics: pd.DataFrame  # rows champion / challenger, columns COMPARED
-    reasons: list[str]  # why the challenger is worse on this window (empty: it is not)
+    shadow: ShadowScores | None = None  # an earlier challenger's scores of T beside the champion's
 
 
 @dataclass
@@ -84,11 +76,17 @@ class LearningResult:
     retrain: Retrain
     challenger: TrainOutcome | None = None
     retrain_notes: list[str] = field(default_factory=list)
-    comparison: Comparison | None = None
+    backtest: Comparison | None = None  # the retraining one cycle earlier against the champion
+    shadow: Comparison | None = None  # an earlier challenger scored in shadow at T, on T's outcomes
     promoted: bool = False
     promotion_reasons: list[str] = field(default_factory=list)
     learned: pd.DataFrame | None = None  # what the new model learned: importance of champion vs challenger
     drift_coverage: str = ""  # in words, when a drift cohort's lookback reaches before the data's first record
+
+    @property
+    def judgement(self) -> Comparison | None:
+        """What promotion follows: the shadow comparison once a shadow cycle exists, else the backtest."""
+        return self.shadow or self.backtest
 
 
 def closed_as_of(end: date, horizon_days: int, window_days: int = 0) -> date:
@@ -212,12 +210,11 @@ def new_records(prepared: PreparedData, since: date) -> dict[str, int]:
 
 
 def retrain_config(settings: LearnSettings, end: date) -> ExperimentConfig:
-    """The experiment config on the new data, its as-of schedule reaching the latest closed labels."""
+    """The experiment config on the new data, its as-of schedule ending at the latest label closed by `end`."""
     config = settings.config
-    latest = end - timedelta(days=config.horizon_days)
-    schedule = config.data_schedule
+    closed = end - timedelta(days=config.horizon_days)
     return dataclasses.replace(
-        config, data=Path(settings.data), schedule=dataclasses.replace(schedule, end=max(schedule.end, latest))
+        config, data=Path(settings.data), schedule=dataclasses.replace(config.data_schedule, end=closed)
     )
 
 
@@ -226,24 +223,61 @@ def retrain_data(settings: LearnSettings, config: ExperimentConfig, prepared: Pr
     return treatment_aware(data) if settings.retrain == "treatment-aware" else data
 
 
-def compare(champion: LoadedModel, challenger: LoadedModel, prepared: PreparedData, as_of: date) -> Comparison:
-    """Both models on the cohort at `as_of` (every row, treated or not: the outcomes the partnership saw)."""
-    rows = {}
-    for name, model in (("champion", champion), ("challenger", challenger)):
-        frame = score_cohort(model.scorer, prepared, as_of).frame
-        frame = frame[frame["label"].notna()]
-        rows[name] = {
-            m: evaluate(frame["label"].to_numpy(), frame["risk"].to_numpy(), model.contract.capacity)[m]
-            for m in COMPARED
-        }
-    metrics = pd.DataFrame(rows).T[list(COMPARED)]
-    reasons = [
-        f"{m} on the cohort at {as_of}: challenger {metrics.loc['challenger', m]:.4f} "
-        f"{'>' if m == 'brier' else '<'} champion {metrics.loc['champion', m]:.4f}"
-        for m in ("roc_auc", "precision_at_k")
-        if metrics.loc["challenger", m] < metrics.loc["champion", m] - 0.005
+def retrained(
+    settings: LearnSettings, prepared: PreparedData, end: date, progress: Callable[[str], None]
+) -> tuple[ExperimentConfig, ModelData, TrainResult]:
+    """The retraining on the labels closed by `end`: `train` (temporal validation, selection, figures, audit),
+    then the chosen model refitted on every closed label."""
+    config = retrain_config(settings, end)
+    data = retrain_data(settings, config, prepared)
+    return config, data, refit_on_all_closed(data, config, train(data, config, progress=progress), progress)
+
+
+def cycle_before(end: date, config: ExperimentConfig) -> date:
+    """The data's end one cycle (the schedule's step) earlier."""
+    return (pd.Timestamp(end) - pd.DateOffset(months=config.data_schedule.every_months)).date()
+
+
+def backtest(
+    settings: LearnSettings,
+    champion: LoadedModel,
+    challenger: TrainResult,
+    prepared: PreparedData,
+    end: date,
+    progress: Callable[[str], None],
+) -> tuple[Comparison, RiskScorer, date]:
+    """The retraining as it would have run one cycle earlier, on the labels closed by then (its model only:
+    the within-group map's method is the challenger's), against the champion on the latest cohort whose
+    outcomes closed after that: outcomes the backtest never learned from. Returns the comparison, the
+    backtest's model and the earlier end."""
+    earlier = cycle_before(end, settings.config)
+    config = retrain_config(settings, earlier)
+    within = challenger.scorer.within.method if challenger.scorer.within is not None else None
+    scorer = procedure_model(retrain_data(settings, config, prepared), config, within, progress)
+    as_of = closed_as_of(end, champion.contract.data_set_snapshot.horizon_days)
+    frames = [
+        score_cohort(model, prepared, as_of).frame[["person_id", "label", "risk"]]
+        for model in (champion.scorer, scorer)
     ]
-    return Comparison(as_of, metrics, reasons)
+    both = frames[0].merge(frames[1].drop(columns="label"), on="person_id", suffixes=("", "_backtest"))
+    both = both[both["label"].notna()]
+    comparison = compared(
+        "backtest",
+        as_of,
+        f"the retraining on the data to {earlier}",
+        both["label"].to_numpy(),
+        both["risk"].to_numpy(),
+        both["risk_backtest"].to_numpy(),
+        champion.contract.capacity,
+    )
+    closed = champion.contract.labels_closed_by()
+    if as_of <= closed:
+        comparison = dataclasses.replace(
+            comparison,
+            caveat=f"The champion learned from outcomes up to {closed}, after this cohort's date: the comparison "
+            "is not out of time for it, and flatters it. Learn again when the data reach further.",
+        )
+    return comparison, scorer, earlier
 
 
 def learn(
@@ -301,17 +335,19 @@ def learn(
     )
     short = short_history(prepared, [as_of, newest], snapshot.lookback_days)
     result.drift_coverage = coverage_note(short, first_record(prepared), snapshot.lookback_days)
-    progress(f"{settings.retrain} retraining")
-    config = retrain_config(settings, end)
-    data = retrain_data(settings, config, prepared)
+    progress(f"{settings.retrain} retraining on every closed label")
+    config, data, trained = retrained(settings, prepared, end, progress)
     result.retrain_notes = list(data.warnings)
-    trained = train(data, config, progress=progress)
-    role = RunRole("challenger", cycle=as_of, data_end=end)
-    result.challenger = log_training(config, data, trained, out_dir / "challenger", role)
-    challenger = load_model(f"models:/{settings.config.registered_model}/{result.challenger.model_version}")
+    result.challenger = log_training(config, data, trained, out_dir / "challenger", RunRole("challenger", as_of, end))
     result.learned = _learned(champion, trained)
-    result.comparison = compare(champion, challenger, prepared, challenger.contract.test_window[1])
-    result.promotion_reasons = list(result.comparison.reasons)
+    progress("backtest: the retraining one cycle earlier")
+    result.backtest, tested, earlier = backtest(settings, champion, trained, prepared, end, progress)
+    log_backtest(config, tested, result.backtest.metrics, result.backtest.as_of, RunRole("backtest", as_of, earlier))
+    if settings.shadow is not None:
+        result.shadow = shadow_comparison(
+            cohort.frame, settings.shadow.scores, settings.shadow.model, contract.capacity, as_of
+        )
+    result.promotion_reasons = list(result.judgement.reasons) if result.judgement else []
     if settings.promote and not result.promotion_reasons:
         try:
             promote(settings.config.registered_model)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from riskloop.artifacts.learning import LearningOutputs, LearningSummary
 from riskloop.learning.cycle import LearningResult
+from riskloop.learning.judging import Comparison
 from riskloop.learning.programmes import ProgrammeResult
 from riskloop.reports.disclosure import SUPPRESSED, disclose, disclose_text, from_published, protect, share, suppressed
 from riskloop.reports.figures import UNSTABLE, effect_plot, points, psi_plot, qini_plot, unstable
@@ -166,7 +167,6 @@ def render_learning_report(result: LearningResult) -> str:
     outcomes = result.outcomes
     labelled = outcomes["escalated"].dropna()
     escalated = from_published(share, disclose(labelled.sum(), threshold), disclose(len(labelled), threshold))
-    c = result.comparison
     return render(
         "learning_report.html",
         title="Learning report",
@@ -184,8 +184,8 @@ def render_learning_report(result: LearningResult) -> str:
         retrain=result.retrain,
         retrain_notes=result.retrain_notes,
         challenger=(f"v{result.challenger.model_version}" if result.challenger else None),
-        comparison=table(c.metrics.rename_axis("model"), index=True) if c else None,
-        comparison_date=c.as_of if c else None,
+        **judged("shadow", result.shadow, threshold),
+        **judged("backtest", result.backtest, threshold),
         promoted=result.promoted,
         reasons=result.promotion_reasons,
         learned=table(result.learned.rename_axis("feature"), index=True) if result.learned is not None else None,
@@ -197,6 +197,15 @@ def render_learning_report(result: LearningResult) -> str:
         drift_by_area=table(result.drift_by_area.drop(columns="n")),
         recommendation=recommendation(result),
     )
+
+
+def judged(name: str, comparison: Comparison | None, threshold: int) -> dict[str, object]:
+    """A comparison for the report: itself, its table and its people under the disclosure rule."""
+    return {
+        name: comparison,
+        f"{name}_table": table(comparison.metrics.rename_axis("model"), index=True) if comparison else None,
+        f"{name}_people": disclose_text(comparison.people, threshold) if comparison else None,
+    }
 
 
 def recommendation(result: LearningResult) -> str:
@@ -229,6 +238,8 @@ def learning_outputs(result: LearningResult) -> LearningOutputs:
         challenger_version=result.challenger.model_version if result.challenger else None,
         programmes={p.programme: verdict(p) for p in result.programmes},
         recommendation=recommendation(result),
+        judged_by=result.judgement.judge if result.judgement else None,
+        judgement=result.judgement.metrics.to_dict(orient="index") if result.judgement else None,
     )
     return LearningOutputs(
         summary,

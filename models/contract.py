@@ -75,6 +75,9 @@ class ModelContract:
     scored_as_untreated: tuple[str, ...] = ()  # features set to 0 (no programme) when scoring: the risk untreated
     # protected columns the risk is calibrated within (required at scoring, never features); () when pooled
     calibrated_within: tuple[str, ...] = ()
+    # fitted again on every closed label after its figures were measured (a learning cycle's challenger): the
+    # test window is then among the rows it learned from, and the model is judged by a backtest or in shadow
+    refit: bool = False
 
     @property
     def data_set_snapshot(self) -> SnapshotConfig:
@@ -110,7 +113,7 @@ class ModelContract:
 
 #: Fields an older contract may lack; every other field, nested ones too, must be written out (a default
 #: would state a setting the model was never trained with).
-OPTIONAL_FIELDS = {"scored_as_untreated", "calibrated_within"}
+OPTIONAL_FIELDS = {"scored_as_untreated", "calibrated_within", "refit"}
 
 
 def _require_every_field(cls: type, payload: object, where: str) -> None:

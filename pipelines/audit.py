@@ -68,8 +68,9 @@ def in_sample_warning(contract: ModelContract, as_of: date) -> str | None:
     return (
         f"the audit at {as_of} is not out of time: the model learned from labels up to {closed} (fitted on "
         f"{contract.training_window[0]}..{contract.training_window[1]}, calibrated on "
-        f"{contract.calibration_window[1]}); audit a date after {closed}, such as its test window "
-        f"{contract.test_window[0]}, for figures it has not seen"
+        f"{contract.calibration_window[1]}); audit a date after {closed}"
+        + ("" if contract.refit else f", such as its test window {contract.test_window[0]},")
+        + " for figures it has not seen"
     )
 
 

@@ -20,7 +20,7 @@ from riskloop.models.estimators import ModelSpec, expand_grid, fit_model
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
 from riskloop.models.fairness import FairnessAudit, audit
 from riskloop.models.families import PRIOR_HARM_FEATURE
-from riskloop.models.group_calibration import Verdict, WithinGroupMap, choose, fit_maps
+from riskloop.models.group_calibration import Method, Verdict, WithinGroupMap, choose, fit_maps
 from riskloop.models.metrics import capacity_k, evaluate, top_k
 from riskloop.models.mitigation import Mitigation, mitigate
 from riskloop.models.proxies import proxy_strength
@@ -150,9 +150,11 @@ def select(summary: pd.DataFrame, config: ExperimentConfig) -> str:
     return ranked.index[0]
 
 
-def reason_templates(data: ModelData) -> ReasonTemplates:
-    """Reason templates with the quartiles of the rows the final model learns from and the lookback."""
-    learned = data.frame.loc[data.final.fit | data.final.validation, data.features]
+def reason_templates(data: ModelData, masks: SplitMasks | None = None) -> ReasonTemplates:
+    """Reason templates with the quartiles of the rows the final model (or `masks`' model) learns from and the
+    lookback."""
+    masks = masks or data.final
+    learned = data.frame.loc[masks.fit | masks.validation, data.features]
     return ReasonTemplates.build(
         data.features, data.catalogue, data.protected, learned, data.snapshot.lookback_days if data.snapshot else None
     )
@@ -260,6 +262,72 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
     )
 
 
+def all_closed(data: ModelData) -> SplitMasks:
+    """Every closed label as one fit: every as-of date but the latest to fit, the latest to early-stop and
+    calibrate, as the splits do with the data's end as their test date. No rows are left unseen."""
+    as_of = data.frame["as_of"].to_numpy()
+    latest = as_of == as_of.max()
+    return SplitMasks("all-closed", ~latest, latest, np.zeros(len(as_of), dtype=bool))
+
+
+def refit_scorer(
+    data: ModelData,
+    config: ExperimentConfig,
+    spec: ModelSpec,
+    within_method: Method | None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> RiskScorer:
+    """The model group `spec` fitted on every closed label (`all_closed`), its risk mapped within the config's
+    `calibrate_within` columns by `within_method` (chosen out of time by `train`), its contract saying `refit`."""
+    masks = all_closed(data)
+    progress(f"refit {spec.name} on every closed label")
+    _, calibrated, _, reference = fit_and_calibrate(spec, data, masks, config)
+    within = None
+    if within_method is not None:
+        validation = data.frame[masks.validation]
+        maps = fit_maps(
+            calibrated.calibrate_scores(reference),
+            validation["label"].to_numpy(),
+            validation,
+            config.calibrate_within,
+            config.fairness.min_events,
+        )
+        within = next(m for m in maps if m.method == within_method)
+    contract = model_contract(data, config, spec.name, ventile_cuts(reference), refit=True)
+    return RiskScorer(calibrated, contract, reason_templates(data, masks), within=within)
+
+
+def refit_on_all_closed(
+    data: ModelData, config: ExperimentConfig, trained: TrainResult, progress: Callable[[str], None] = lambda _: None
+) -> TrainResult:
+    """`trained`'s model group fitted again on every closed label, its latest split's test window included
+    (a learning cycle's challenger: the newest outcomes are the ones most worth learning from). Its figures,
+    fairness audit and within-group map choice stay those measured out of time on the latest split, by the
+    same procedure without that window; its importance gains a row for the refit model (on the same rows)."""
+    within = trained.scorer.within.method if trained.scorer.within is not None else None
+    scorer = refit_scorer(data, config, trained.selected, within, progress)
+    rng = np.random.default_rng(config.seed)
+    rows = np.flatnonzero(data.final.test)  # the rows the split models' importance was measured on
+    sample = np.sort(rng.choice(rows, size=min(IMPORTANCE_SAMPLE, len(rows)), replace=False))
+    contrib, _ = attributions(scorer.calibrated.estimator, data.frame.loc[sample, data.features])
+    importance = pd.concat([trained.importance_by_split, contrib.abs().mean().rename("all-closed").to_frame().T])
+    scorer = dataclasses.replace(scorer, importance_by_split=importance, stability=trained.scorer.stability)
+    return dataclasses.replace(trained, scorer=scorer, importance_by_split=importance)
+
+
+def procedure_model(
+    data: ModelData,
+    config: ExperimentConfig,
+    within_method: Method | None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> RiskScorer:
+    """The model the retraining procedure makes, without the figures `train` measures around it: temporal
+    validation, selection, and the chosen group refitted on every closed label (a learning cycle's backtest)."""
+    split_metrics, _, _ = run_temporal_validation(data, config, progress)
+    chosen = select(summarise(split_metrics), config)
+    return refit_scorer(data, config, next(s for s in model_specs(config) if s.name == chosen), within_method, progress)
+
+
 def within_group_map(
     data: ModelData, config: ExperimentConfig, calibration_risk: np.ndarray, test: pd.DataFrame, test_risk: np.ndarray
 ) -> tuple[WithinGroupMap, tuple[Verdict, ...]]:
@@ -338,10 +406,11 @@ def prevalence_shift(data: ModelData, tolerance: float = 1.5) -> list[str]:
 
 
 def model_contract(
-    data: ModelData, config: ExperimentConfig, group: str, band_cuts: tuple[float, ...]
+    data: ModelData, config: ExperimentConfig, group: str, band_cuts: tuple[float, ...], refit: bool = False
 ) -> ModelContract:
-    """The contract of the final model: how to rebuild its inputs and read its outputs."""
-    final = data.final
+    """The contract of the final model (fitted `all_closed` if `refit`): how to rebuild its inputs and read its
+    outputs. Its test window is the final split's, where the figures were measured."""
+    final = all_closed(data) if refit else data.final
     return ModelContract(
         name=config.name,
         registered_model=config.registered_model,
@@ -359,7 +428,8 @@ def model_contract(
         bands=config.bands,
         training_window=data.window(final.fit),
         calibration_window=data.window(final.validation),
-        test_window=data.window(final.test),
+        test_window=data.window(data.final.test),
+        refit=refit,
         data_fingerprint=data.fingerprint,
         config_hash=config.source_hash or config_hash(repr(config)),
         riskloop_version=riskloop_version(),

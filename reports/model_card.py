@@ -160,8 +160,14 @@ def render_model_card(config, data, result, plots: dict[str, bytes]) -> str:
         proxy_cost=proxy_cost_text(result.proxy_cost),
         windows=(
             f"fitted on as-of dates {contract.training_window[0]} to {contract.training_window[1]}, early-stopped, "
-            f"calibrated and banded on {contract.calibration_window[1]}, tested on "
-            f"{contract.test_window[0]}, which it never saw"
+            f"calibrated and banded on {contract.calibration_window[1]}, "
+            + (
+                f"refitted on every label closed by {contract.labels_closed_by()}: its figures were measured on "
+                f"{contract.test_window[0]} by the same procedure fitted without it (this model learned from it), "
+                "and it is judged by a backtest one cycle earlier or in shadow"
+                if contract.refit
+                else f"tested on {contract.test_window[0]}, which it never saw"
+            )
         ),
     )
 

@@ -93,10 +93,17 @@ def period(window: tuple[date, date]) -> str:
 
 
 def _windows(contract: ModelContract) -> str:
-    return (
+    fitted = (
         f"Fitted on {period(contract.training_window)}; early-stopped and calibrated on "
-        f"{period(contract.calibration_window)}; tested, out of time, on {period(contract.test_window)}."
+        f"{period(contract.calibration_window)}; "
     )
+    if contract.refit:
+        return fitted + (
+            f"refitted on every outcome known by {contract.labels_closed_by()}. Its figures were measured on "
+            f"{period(contract.test_window)} by the same procedure fitted without those outcomes; it was judged "
+            "against the model it replaces by a backtest one cycle earlier or in shadow."
+        )
+    return fitted + f"tested, out of time, on {period(contract.test_window)}."
 
 
 def gate_table(evidence: GateEvidence) -> pd.DataFrame:
@@ -124,14 +131,20 @@ def gate_table(evidence: GateEvidence) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _gate_summary(evidence: GateEvidence | None, note: str) -> str:
+def _gate_summary(evidence: GateEvidence | None, note: str, refit: bool) -> str:
     if evidence is None:
         return f"The promotion gate's evidence could not be verified ({note}): no fairness claim is made."
     counts = verdicts(evidence)
     s = evidence.settings
     return (
         f"Before this model could be used, an automated gate judged it on the people scored at "
-        f"{period(evidence.test_window)}, whose outcomes it never learned from ({note}). It checked, within every group of "
+        f"{period(evidence.test_window)}, "
+        + (
+            "scored by the same procedure fitted without their outcomes (this model was refitted with them)"
+            if refit
+            else "whose outcomes it never learned from"
+        )
+        + f" ({note}). It checked, within every group of "
         f"{', '.join(sorted({c.characteristic for c in evidence.calibration}))}, that the predicted numbers of "
         f"events match those observed within {s.calibration_tolerance:.0%} (calibration), and that no group is "
         f"{'missed' if s.use == 'assistive' else 'wrongly selected'} more than its own risks imply, by more than "
@@ -277,7 +290,13 @@ def record(inputs: TransparencyInputs) -> list[RecordField]:
         _partnership(t2, spec, "data_access_and_storage", "Data access and storage", "where data is held, by whom"),
         _partnership(t2, risks, "dpia", "Data protection impact assessment", "DPIA reference and date"),
         _partnership(t2, risks, "equality_impact_assessment", "Equality impact assessment", "reference and date"),
-        ours(t2, risks, "fairness_assessment", "Fairness assessment", _gate_summary(evidence, inputs.evidence_note)),
+        ours(
+            t2,
+            risks,
+            "fairness_assessment",
+            "Fairness assessment",
+            _gate_summary(evidence, inputs.evidence_note, c.refit),
+        ),
         ours(
             t2,
             risks,

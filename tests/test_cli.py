@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from riskloop.artifacts.scores import read_scores
 from riskloop.cli import app
+from riskloop.jobs.learn import shadow_scores
 from tests.conftest import hand_tables, write_tables
 
 runner = CliRunner()
@@ -365,6 +366,10 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     both = scores.prioritisation.merge(scores.shadow, on="person_id", suffixes=("", "_shadow"))
     assert len(both) == len(scores.prioritisation) == len(scores.shadow)
     assert (both["rank"] == both["rank_shadow"]).all() and (both["listed"] == both["would_list"]).all()
+    beside = shadow_scores(scores)  # what `riskloop learn --scores` judges the shadow model by
+    assert beside.model == "riskloop-tiny v1" and len(beside.scores) == len(scores.prioritisation)
+    assert (beside.scores["risk"] == beside.scores["shadow_risk"]).all()
+    assert shadow_scores(read_scores(tmp_path / "scores")) is None
     lists = sorted(p.name for p in (tmp_path / "shadowed" / "lists").iterdir())
     assert lists == sorted(p.name for p in (tmp_path / "scores" / "lists").iterdir())
     assert read_scores(tmp_path / "scores").shadow is None

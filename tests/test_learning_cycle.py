@@ -1,5 +1,6 @@
-"""One learning cycle on the 20k world: outcomes linked, effects per programme, a treatment-aware
-challenger registered and judged by the gates, drift, and a report that names no one."""
+"""One learning cycle on the 20k world, as a partnership runs it (`riskloop score --shadow`, then `riskloop
+learn --scores`): outcomes linked, effects per programme, a treatment-aware challenger fitted on every closed
+label, judged by a backtest and in shadow, then by the gates; drift, and a report that names no one."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from riskloop.experiments.registry import load_model
 from riskloop.experiments.tracking import log_training
 from riskloop.features.snapshot import PreparedData
 from riskloop.jobs.learn import LearnJob, learn
+from riskloop.jobs.score import ScoreJob, score
 from riskloop.learning.cycle import closed_as_of, trials
 from riskloop.learning.linkage import monthly_cohorts
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
@@ -61,9 +63,19 @@ def cycle(champion, world_20k, store):
         models=dataclasses.replace(champion.models, logistic=None, prior_harm=None),
         schedule=dataclasses.replace(champion.schedule, n_test=1),
     )
-    learned = learn(
-        LearnJob(f"models:/{config.registered_model}@champion", world_20k, config, store / "learn-out", threads=2)
+    champion_uri = f"models:/{config.registered_model}@champion"
+    version = MlflowClient().get_model_version_by_alias(config.registered_model, "champion").version
+    scored = store / "scores-2024-07-01"  # the champion's lists at T, the same model in shadow beside them
+    score(
+        ScoreJob(
+            champion_uri,
+            str(world_20k),
+            date(2024, 7, 1),
+            scored,
+            shadow=f"models:/{config.registered_model}/{version}",
+        )
     )
+    learned = learn(LearnJob(champion_uri, world_20k, config, store / "learn-out", scores=scored, threads=2, repeats=2))
     return learned.result, learned.report
 
 
@@ -149,7 +161,30 @@ def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_chall
     history = {f for f in challenger.contract.features if f.startswith(("prior_", "active_"))}
     assert history and set(challenger.contract.scored_as_untreated) >= history  # read from the registry's contract
     assert result.promoted or result.promotion_reasons
-    assert set(result.comparison.metrics.index) == {"champion", "challenger"}
+    # fitted on every closed label: newer outcomes than the champion's, its test window included
+    before = result.champion.contract
+    assert challenger.contract.refit and not before.refit
+    assert challenger.contract.training_window[1] > before.training_window[1]
+    assert challenger.contract.calibration_window[1] == date(2024, 7, 1) > before.calibration_window[1]
+    assert challenger.contract.labels_closed_by() > before.labels_closed_by()
+    assert not (result.learned["change"].abs() < 0.0005).all()  # it learned something the champion did not
+    # judged by a backtest: the retraining one cycle earlier, on outcomes it never learned from
+    backtest = result.backtest
+    assert backtest.judge == "backtest" and backtest.as_of == closed_as_of(date(2025, 12, 31), 365) == date(2024, 12, 1)
+    assert set(backtest.metrics.index) == {"champion", "challenger"} and backtest.people > 2_000
+    assert not backtest.caveat  # the champion's labels closed before the cohort's date
+    assert np.isfinite(backtest.metrics.to_numpy()).all()
+    runs = mlflow.search_runs(
+        experiment_names=[champion.name], filter_string="tags.`riskloop.role` = 'backtest'", output_format="list"
+    )
+    assert len(runs) == 1 and runs[0].data.tags["riskloop.data_end"] == "2025-06-30"
+    assert runs[0].data.tags["riskloop.labels_closed_by"] <= "2025-06-30"  # nothing after the earlier end
+    assert runs[0].data.metrics["backtest_roc_auc"] == backtest.metrics.loc["challenger", "roc_auc"]
+    # and in shadow, at T: the same model, so the same figures; promotion follows the shadow
+    shadow = result.shadow
+    assert shadow.judge == "shadow" and shadow.as_of == date(2024, 7, 1) and result.judgement is shadow
+    assert shadow.people == int(result.outcomes["escalated"].notna().sum())
+    assert np.allclose(shadow.metrics.loc["champion"], shadow.metrics.loc["challenger"]) and not shadow.reasons
     assert result.drift.iloc[-1:]["column"].isin(list(challenger.contract.features) + ["risk"]).all()
 
 
@@ -160,6 +195,7 @@ def test_learning_outputs_name_no_one_and_are_logged(cycle, champion, world_20k)
     for p in result.programmes:
         assert words(p.programme) in html
     assert "doubly robust" in html and "What these records cannot reveal" in html
+    assert "In shadow" in html and "By backtest" in html and "Promotion follows the shadow comparison" in html
     unchanged = bool((result.learned["change"].abs() < 0.0005).all())
     assert ("it scores everyone as if they had had no programme." in html) == unchanged
     ids = set(pd.read_parquet(world_20k / "people.parquet")["person_id"])
@@ -168,6 +204,7 @@ def test_learning_outputs_name_no_one_and_are_logged(cycle, champion, world_20k)
         assert not any(i in text for i in list(ids)[:2000]), name
     summary = json.loads((folder / "learning.json").read_text())
     assert summary["challenger_version"] == result.challenger.model_version
+    assert summary["judged_by"] == "shadow" and set(summary["judgement"]) == {"champion", "challenger"}
     runs = mlflow.search_runs(experiment_names=[f"{result.champion.contract.name}-learning"])
     assert len(runs) >= 1
     artifacts = {a.path for a in MlflowClient().list_artifacts(runs.iloc[0]["run_id"])}

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from riskloop.artifacts.learning import REPORT, write_learning
-from riskloop.artifacts.scores import read_scores
+from riskloop.artifacts.scores import Scores, read_scores
 from riskloop.experiments.config import ExperimentConfig, load_config
 from riskloop.experiments.tracking import log_learning
 from riskloop.jobs.common import Progress, counted, no_progress, open_dataset
@@ -16,6 +16,7 @@ from riskloop.jobs.synthetic import synthetic_effects
 from riskloop.learning.cycle import LearningResult, LearnSettings, Retrain
 from riskloop.learning.cycle import learn as learning_cycle
 from riskloop.learning.effects import REPEATS
+from riskloop.learning.judging import ShadowScores
 from riskloop.learning.linkage import TREATMENT_WINDOW_DAYS
 from riskloop.learning.report import learning_outputs
 
@@ -42,17 +43,29 @@ class Learned:
     report: Path  # learning_report.html
 
 
+def shadow_scores(scores: Scores) -> ShadowScores | None:
+    """The shadow model's scores of T beside the champion's risk as listed, if `riskloop score --shadow` ran."""
+    shadowed, ref = scores.shadow, scores.manifest.shadow
+    if shadowed is None or ref is None:
+        return None
+    frame = scores.prioritisation[["person_id", "risk"]].merge(
+        shadowed[["person_id", "risk"]].rename(columns={"risk": "shadow_risk"}), on="person_id", how="inner"
+    )
+    return ShadowScores(f"{ref.name} v{ref.version}" if ref.name else ref.uri, frame)
+
+
 def learn(job: LearnJob, progress: Progress = no_progress) -> Learned:
     """Outcomes -> what worked for whom -> a challenger retrained -> champion vs challenger -> gates -> report."""
-    as_of, listed, reviews = job.as_of, None, None
+    as_of, listed, reviews, shadow = job.as_of, None, None, None
     if job.scores is not None:
-        scores = read_scores(job.scores, ["person_id", "listed", "as_of"])
+        scores = read_scores(job.scores, ["person_id", "listed", "as_of", "risk"])
         if as_of is not None and as_of != scores.manifest.as_of:
             raise ValueError(
                 f"--as-of {as_of} differs from the date the lists in {job.scores} were scored at "
                 f"({scores.manifest.as_of})"
             )
         as_of, listed, reviews = scores.manifest.as_of, scores.listed, scores.reviews
+        shadow = shadow_scores(scores)
     config = job.config if isinstance(job.config, ExperimentConfig) else load_config(job.config)
     settings = LearnSettings(
         job.champion,
@@ -67,6 +80,7 @@ def learn(job: LearnJob, progress: Progress = no_progress) -> Learned:
         job.seed,
         job.threads,
         job.repeats,
+        shadow,
     )
     result = learning_cycle(
         settings, open_dataset(job.data), job.out, synthetic_effects(job.data), progress=counted(progress)
