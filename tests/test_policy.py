@@ -108,3 +108,43 @@ def test_the_rule_used_must_be_among_the_rules() -> None:
     nuisance = cross_fit(X, t, y, K, 0, 1, repeats=1)
     with pytest.raises(ValueError, match="rule used"):
         evaluate(Logged(t, y, nuisance, treated_outcome(X, t, y, K, 0, 1, repeats=1)), {RISK: p0})
+
+
+def test_the_learning_report_shows_the_rules_with_units_and_follows_the_evidence() -> None:
+    from riskloop.learning import report
+    from riskloop.learning.policy import COLUMNS, PolicyEvaluation, recommend
+    from riskloop.learning.programmes import ProgrammeResult
+
+    values = {
+        USED: [40, 30.0, 28.0, 32.0, 0.0, 0.0, 0.0],
+        RISK: [40, 29.0, 27.0, 31.0, -1.0, -2.5, 0.5],
+        UPLIFT: [40, 26.0, 24.0, 28.0, -4.0, -6.0, -2.0],
+        RANDOM: [40, 31.0, 29.0, 33.0, 1.0, -0.5, 2.5],
+        NONE: [0, 33.0, 31.0, 35.0, 3.0, 1.0, 5.0],
+    }
+    table = pd.DataFrame.from_dict(values, orient="index", columns=list(COLUMNS))
+    shown = report.targeting_view(table, 7)
+    assert list(shown.columns) == ["places (starts)", *report.TARGETING_COLUMNS]
+    assert all("(per 1,000 people)" in c for c in report.TARGETING_COLUMNS)
+    assert shown.loc[USED, "difference from the rule used (per 1,000 people)"] == "-"
+    assert shown.loc[UPLIFT, "difference from the rule used (per 1,000 people)"] == "-4.0"
+    effects = pd.DataFrame(
+        {
+            "subgroup": ["all"],
+            "level": ["all"],
+            "n_treated": [40],
+            "dr": [-0.1],
+            "dr_ci_low": [-0.15],
+            "dr_ci_high": [-0.05],
+        }
+    )
+    changed = ProgrammeResult(
+        "drive", 40, effects, None, None, None, None, "", PolicyEvaluation(table, *recommend(table))
+    )
+    assert changed.targeting is not None and changed.targeting.recommended == UPLIFT
+    assert "fill its places by uplift ranking" in report.verdict(changed)
+    kept_table = table.assign(**{"difference high (per 1,000)": [0.0, 0.5, 1.0, 2.5, 5.0]})
+    kept = ProgrammeResult(
+        "drive", 40, effects, None, None, None, None, "", PolicyEvaluation(kept_table, *recommend(kept_table))
+    )
+    assert "no evidence to change how its places are filled" in report.verdict(kept)
