@@ -1,5 +1,6 @@
 """Per programme: did it work (naive vs doubly robust, overall, by prevention tier and by risk band),
-and for whom (T- and X-learner uplift, Qini on held-out rows, and against the truth where known)."""
+for whom (T- and X-learner uplift, Qini on held-out rows, and against the truth where known), and which
+targeting rule would have prevented more at the same places (learning.policy)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from riskloop.learning.effects import REPEATS, TRIM, cross_fit, effect_table, overlap
+from riskloop.learning.policy import Logged, PolicyEvaluation, evaluate, rules, treated_outcome
 from riskloop.learning.uplift import LEARNERS, qini_coefficient, qini_curve, uplift
 from riskloop.reports.words import words
 
@@ -30,6 +32,7 @@ class ProgrammeResult:
     who_benefits: pd.DataFrame | None  # learner -> Qini coefficient (and, with truth, agreement with it)
     benefit: pd.DataFrame | None  # person_id + each learner's out-of-fold benefit (-effect)
     note: str = ""
+    targeting: PolicyEvaluation | None = None  # which targeting rule prevents more, at the same places
 
     @property
     def overall(self) -> pd.Series | None:
@@ -81,7 +84,20 @@ def analyse_programme(
         top = lambda s: np.mean(true_effect[s >= np.quantile(s, 0.9)])  # noqa: E731
         who["true_effect_top_decile"] = [top(benefit[n].to_numpy()) for n in LEARNERS]
         who["true_effect_everyone"] = float(np.mean(true_effect))
-    return ProgrammeResult(programme, n_treated, effects, overlap(t, nuisance), curves, who, benefit)
+    targeting = None
+    if "risk" in outcomes:  # the learning cycle's trials: each rule at the places the rule used filled, per month
+        logged = Logged(
+            t,
+            y,
+            nuisance,
+            treated_outcome(X, t, y, k, seed, threads, repeats),
+            outcomes["weight"].to_numpy()[labelled] if "weight" in outcomes else None,
+            clusters,
+            outcomes["month"].to_numpy()[labelled] if "month" in outcomes else None,
+        )
+        risk = outcomes["risk"].to_numpy()[labelled]
+        targeting = evaluate(logged, rules(t, risk, benefit["x_learner"].to_numpy(), logged.groups, logged.weight))
+    return ProgrammeResult(programme, n_treated, effects, overlap(t, nuisance), curves, who, benefit, "", targeting)
 
 
 def programme_names(outcomes: pd.DataFrame) -> list[str]:

@@ -13,6 +13,7 @@ import pandas as pd
 from riskloop.artifacts.learning import LearningOutputs, LearningSummary
 from riskloop.learning.cycle import LearningResult
 from riskloop.learning.judging import Comparison
+from riskloop.learning.policy import USED
 from riskloop.learning.programmes import ProgrammeResult
 from riskloop.reports.disclosure import SUPPRESSED, disclose, disclose_text, from_published, protect, share, suppressed
 from riskloop.reports.figures import UNSTABLE, effect_plot, points, psi_plot, qini_plot, unstable
@@ -39,6 +40,15 @@ def verdict(result: ProgrammeResult) -> str:
     said = f"{value:+.1f} points (95% interval {low:+.1f} to {high:+.1f})"
     if unstable(overall["dr_ci_low"], overall["dr_ci_high"]):
         return f"No conclusion, the estimate is unstable: {said}; {UNSTABLE}."
+    if overall["dr_ci_high"] < 0 and result.targeting is not None:
+        recommended = result.targeting.recommended
+        how = (
+            "no evidence to change how its places are filled"
+            if recommended is None
+            else f"fill its places by {words(recommended)}: at the same number of places it would have prevented "
+            "more escalations than the rule used, with evidence"
+        )
+        return f"It worked: escalation changed by {said} for the people who started it; {how}."
     if overall["dr_ci_high"] < 0:
         assert result.who_benefits is not None  # analyse_programme estimates who benefits with the effects
         best = result.who_benefits.sort_values("qini_coefficient", ascending=False).iloc[0]
@@ -141,6 +151,29 @@ def who_view(who: pd.DataFrame) -> pd.DataFrame:
     return shown.rename(columns=WHO_COLUMNS)
 
 
+#: The targeting table's columns as shown (learning.policy.COLUMNS after places), each with its unit.
+TARGETING_COLUMNS = (
+    "escalations (per 1,000 people)",
+    "95% low (per 1,000 people)",
+    "95% high (per 1,000 people)",
+    "difference from the rule used (per 1,000 people)",
+    "difference 95% low (per 1,000 people)",
+    "difference 95% high (per 1,000 people)",
+)
+
+
+def targeting_view(evaluation: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """The targeting table as shown: places under the disclosure rule, every figure per 1,000 people of the
+    cohort to one decimal (differences signed), each column with its unit; the rule used has no difference."""
+    shown = pd.DataFrame(index=pd.Index([words(r) for r in evaluation.index], name="rule"))
+    shown["places (starts)"] = [disclose_text(round(n), threshold) for n in evaluation["places"]]
+    for k, column in enumerate(TARGETING_COLUMNS):
+        values = evaluation.iloc[:, 1 + k]
+        shown[column] = [f"{v:+.1f}" if column.startswith("difference") else f"{v:.1f}" for v in values]
+    shown.loc[words(USED), list(TARGETING_COLUMNS[3:])] = "-"
+    return shown
+
+
 def render_learning_report(result: LearningResult) -> str:
     threshold = result.champion.contract.audit.disclosure_threshold
     programmes = []
@@ -163,6 +196,12 @@ def render_learning_report(result: LearningResult) -> str:
                 near_trim=disclose_text(p.overlap["treated_near_trim"], threshold),
                 weak_overlap=p.overlap["treated_near_trim"] >= max(1, WEAK_OVERLAP_SHARE * p.n_treated),
             )
+            if p.targeting is not None:
+                view.update(
+                    targeting=table(targeting_view(p.targeting.table, threshold), index=True),
+                    targeting_words=p.targeting.words,
+                    places=disclose_text(p.targeting.table.loc[USED, "places"], threshold),
+                )
         programmes.append(view)
     outcomes = result.outcomes
     labelled = outcomes["escalated"].dropna()
@@ -209,6 +248,19 @@ def judged(name: str, comparison: Comparison | None, threshold: int) -> dict[str
 
 
 def recommendation(result: LearningResult) -> str:
+    evaluated = [p for p in result.programmes if p.targeting is not None]
+    if evaluated:  # the targeting rules checked against each other on this cycle's records (learning.policy)
+        change = [p for p in evaluated if p.targeting is not None and p.targeting.recommended is not None]
+        keep = [words(p.programme) for p in evaluated if p not in change]
+        said = " ".join(f"{words(p.programme)}: {p.targeting.words}" for p in change if p.targeting is not None)
+        if not change:
+            return (
+                "No evidence to change how places are filled: for no programme did another targeting rule "
+                "(risk, predicted benefit, random) prevent more escalations than the rule used, at the same number "
+                "of places, with a 95% interval of the difference wholly below zero."
+            )
+        rest = f" {', '.join(keep)}: no evidence to change how places are filled." if keep else ""
+        return f"Next cycle, change how places are filled where the evidence says so. {said}{rest}"
     uplift = [words(p.programme) for p in result.programmes if "predicted benefit" in verdict(p)]
     worked = [words(p.programme) for p in result.programmes if verdict(p).startswith("It worked")]
     if uplift:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import date
+from typing import Literal
 
 from riskloop.features.vocabulary import INCIDENT_TYPES
 
@@ -41,6 +42,8 @@ ETHNICITY_BASE = {"White": 0.938, "Asian": 0.029, "Black": 0.009, "Mixed": 0.016
 
 # ACE count distribution calibrated to the Welsh ACE study: P(>=1) = 0.47, P(>=4) = 0.14.
 ACE_PROBABILITIES = (0.53, 0.19, 0.09, 0.05, 0.05, 0.04, 0.03, 0.02)
+# Mean and SD of the ACE count capped at 6 under ACE_PROBABILITIES (Dynamics.effect_modifier).
+ACE_MEAN, ACE_SD = 1.22, 1.76
 
 PROGRAMMES: tuple[str, ...] = ("iris", "drive", "youth_early_action", "diversion")
 PROGRAMME_TIER = {"iris": "secondary", "drive": "tertiary", "youth_early_action": "primary", "diversion": "secondary"}
@@ -173,8 +176,17 @@ class Dynamics:
     domestic_ceiling: float = 1.0
     victim_ceiling: float = 1.0
     programme_effect_scale: float = 1.0  # multiplies every true programme effect (at most MAX_EFFECT)
+    #: What the programmes' effects (and completion) vary with. "aces" (the default world): each person's
+    #: adverse childhood experiences, which no record holds, so no model of the records can see who benefits.
+    #: "deprivation" (a variant world for checking targeting, issue 34): the same formulas with the ACE count
+    #: replaced by the count the person's area deprivation stands for, clip(ACE_MEAN + ACE_SD x deprivation,
+    #: 0, 6) (deprivation standardised over areas; recorded as the area's deprivation decile), so the
+    #: heterogeneity runs through a recorded feature with about the same spread. Risks are unchanged.
+    effect_modifier: Literal["aces", "deprivation"] = "aces"
 
     def __post_init__(self) -> None:
+        if self.effect_modifier not in ("aces", "deprivation"):
+            raise ValueError(f"effect_modifier must be 'aces' or 'deprivation', got {self.effect_modifier!r}")
         if not 0 <= self.programme_effect_scale < float("inf"):
             raise ValueError(f"programme_effect_scale must be finite and >= 0, got {self.programme_effect_scale}")
 

@@ -12,7 +12,9 @@ import numpy as np
 from scipy.special import expit, logit, ndtri
 
 from riskloop.simulation.parameters import (
+    ACE_MEAN,
     ACE_PROBABILITIES,
+    ACE_SD,
     ETHNICITY_BASE,
     GROUP_RECORDING_FACTOR,
     LOCAL_AUTHORITY_NAMES,
@@ -260,14 +262,16 @@ def new_people(
         + d.victim_sd * rng.standard_normal(n)
     )
     subject_trait = d.subject_intercept + d.subject_ace * ace_capped + d.subject_sd * rng.standard_normal(n)
+    # What the effects vary with (Dynamics.effect_modifier): the unrecorded ACEs, or recorded deprivation.
+    modifier = ace_capped if d.effect_modifier == "aces" else np.clip(ACE_MEAN + ACE_SD * deprivation, 0, 6)
     effect = {
-        "drive": np.clip(0.55 - 0.07 * ace_capped + rng.normal(0, 0.1, n), 0, 0.9),
+        "drive": np.clip(0.55 - 0.07 * modifier + rng.normal(0, 0.1, n), 0, 0.9),
         "iris": np.clip(0.40 + 0.15 * (age < 35) - 0.10 * deprivation + rng.normal(0, 0.1, n), 0, 0.9),
-        "youth_early_action": np.clip(0.05 + 0.07 * ace_capped + rng.normal(0, 0.08, n), 0, 0.8),
+        "youth_early_action": np.clip(0.05 + 0.07 * modifier + rng.normal(0, 0.08, n), 0, 0.8),
         "diversion": np.clip(rng.normal(0.12, 0.15, n), 0, 0.6),
     }
     effect = {p: np.minimum(d.programme_effect_scale * e, MAX_EFFECT) for p, e in effect.items()}
-    completion = {p: expit(logit(PROGRAMME_COMPLETION[p]) - 0.15 * (ace_capped - 2)) for p in PROGRAMMES}
+    completion = {p: expit(logit(PROGRAMME_COMPLETION[p]) - 0.15 * (modifier - 2)) for p in PROGRAMMES}
     never = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     return Population(
         pseudonym=pseudonym,

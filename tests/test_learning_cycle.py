@@ -23,6 +23,7 @@ from riskloop.jobs.learn import LearnJob, learn
 from riskloop.jobs.score import ScoreJob, score
 from riskloop.learning.cycle import closed_as_of, trials
 from riskloop.learning.linkage import monthly_cohorts
+from riskloop.learning.policy import NONE, RANDOM, RISK, RULES, USED, VALUE
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.pipelines.train import train
 from riskloop.reports.words import words
@@ -133,6 +134,7 @@ def test_monthly_cohorts_hold_each_start_once_with_its_features_as_of_the_month(
     in_cohort = starts[starts["person_id"].isin(stacked["person_id"])]
     assert stacked.filter(like="started_").to_numpy().sum() == len(in_cohort)
     assert stacked["escalated"].notna().all()
+    assert stacked["risk"].between(0, 1).all() and (stacked["weight"] >= 1).all()
 
 
 def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_challenger(cycle, champion, world_20k):
@@ -148,6 +150,15 @@ def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_chall
         overall = p.overall
         assert overall["dr_ci_low"] < overall["dr"] < overall["dr_ci_high"]
         assert set(p.who_benefits["learner"]) == {"t_learner", "x_learner"}
+        # which targeting would have prevented more: every rule at the places the rule used filled
+        table = p.targeting.table
+        assert list(table.index) == list(RULES)
+        assert table.loc[RISK, "places"] <= table.loc[USED, "places"] == p.n_treated
+        assert table.loc[RANDOM, "places"] == pytest.approx(p.n_treated) and table.loc[NONE, "places"] == 0
+        assert (table[f"{VALUE} low"] <= table[VALUE]).all() and (table[VALUE] <= table[f"{VALUE} high"]).all()
+        assert p.targeting.words.startswith(("No evidence to change", "Change to"))
+    html = report.read_text()
+    assert "Which targeting would have prevented more" in html and "(per 1,000 people)" in html
     challenger = load_model(f"models:/{champion.registered_model}@challenger")
     assert challenger.version == result.challenger.model_version
     retrain = MlflowClient().get_run(result.challenger.run_id)  # says which cycle, data end and role

@@ -11,7 +11,7 @@ import pytest
 
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.simulation import truth
-from riskloop.simulation.parameters import RECORDING_BASE, WorldConfig
+from riskloop.simulation.parameters import RECORDING_BASE, Dynamics, WorldConfig
 from riskloop.simulation.world import simulate, write_world
 from tests.conftest import TODAY
 
@@ -137,3 +137,21 @@ def test_true_escalation_probability_ranks_real_outcomes(world_20k):
     assert roc_auc_score(y, probability["probability"]) > 0.85
     # calibrated in the large: expected and observed counts agree within 15%
     assert abs(probability["probability"].sum() / y.sum() - 1) < 0.15
+
+
+def test_a_world_whose_programme_effects_follow_recorded_deprivation():
+    """Dynamics(effect_modifier="deprivation"): the same people and risks, the programmes' effects moved from
+    the unrecorded ACEs to the area's deprivation; the default world keeps its ACE-driven effects."""
+    short = dict(people=2_000, seed=3, end=date(2017, 2, 28))
+    default = simulate(WorldConfig(**short)).people
+    config = WorldConfig(**short, dynamics=Dynamics(effect_modifier="deprivation"))
+    variant = simulate(config).people
+    assert WorldConfig.from_json(config.to_json()) == config
+    np.testing.assert_array_equal(default.offending_trait, variant.offending_trait)
+    np.testing.assert_array_equal(default.ace, variant.ace)
+    corr = lambda a, b: np.corrcoef(a, b)[0, 1]  # noqa: E731
+    assert corr(default.effect["drive"], default.ace) < -0.6 < corr(default.effect["drive"], default.deprivation)
+    assert corr(variant.effect["drive"], variant.deprivation) < -0.6 < corr(variant.effect["drive"], variant.ace)
+    assert abs(variant.effect["drive"].std() - default.effect["drive"].std()) < 0.03  # about the same spread
+    with pytest.raises(ValueError, match="effect_modifier"):
+        Dynamics(effect_modifier="income")  # type: ignore[arg-type]
