@@ -9,7 +9,8 @@ policies  `riskloop simulate` for each policy (and retraining) over seeds: escal
           the `none` policy of the same seed, with intervals over seeds; the model's AUC against true risk
           with no new places and with no programme at all; the recorded/true ratio of the listed. With
           SURVEILLANCE above 1, only none and risk targeting with either retraining, to show how naive
-          retraining drifts.
+          retraining drifts. MODIFIER picks what the programmes' effects vary with (the world's
+          `Dynamics.effect_modifier`: unrecorded ACEs, or recorded area deprivation).
 retraining  The same for none and POLICY (risk or uplift) targeting with either retraining only (no
           surveillance), and the paired differences of treatment-aware minus naive retraining per cycle:
           both AUCs, and how far below their risk without programmes the model ranks the people a
@@ -31,6 +32,7 @@ learn     Wall time and peak memory of one learning cycle (`learn` and its repor
 LightGBM runs on 2 threads (BENCH_THREADS=1 when two benchmarks share the 2 cores).
 Usage: python benchmarks/learning.py coverage [SEEDS=20] [PEOPLE=20000]
        python benchmarks/learning.py policies [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [SURVEILLANCE=1.0]
+                                          [MODIFIER=aces|deprivation] [FIRST_SEED=0]
        python benchmarks/learning.py retraining [SEEDS=3] [PEOPLE=20000] [CYCLES=4] [POLICY=risk] [EFFECT_SCALE=1]
                                             [PLACES=PEOPLE/100]
        python benchmarks/learning.py same-data [the same as retraining]
@@ -173,6 +175,8 @@ def policies(
     compare: bool = False,
     places: int | None = None,
     same_data_only: bool = False,
+    effect_modifier: str = "aces",
+    first_seed: int = 0,
 ) -> None:
     base = load_config(ESCALATION)
     if same_data_only:  # one loop per seed, each cycle's data retrained both ways
@@ -186,11 +190,12 @@ def policies(
     places = places or max(50, people // 100)
     print(
         f"{seeds} seeds x {people:,} people, {cycles} cycles, {places} places a year on DRIVE, "
-        f"surveillance {surveillance:g}, programme effects x {effect_scale:g}",
+        f"surveillance {surveillance:g}, programme effects x {effect_scale:g} varying with {effect_modifier}, "
+        f"seeds from {first_seed}",
         flush=True,
     )
     frames = []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         for policy, retrain in runs:
             t0 = now()
             with tempfile.TemporaryDirectory() as tmp:
@@ -207,6 +212,7 @@ def policies(
                     effect_scale,
                     compare and policy != "none",
                     same_data_only,
+                    effect_modifier=effect_modifier,  # type: ignore[arg-type]  # LoopSettings checks it
                 )
                 frames.append(run_loop(settings, base, Path(tmp)).assign(seed=seed))
             print(f"seed {seed} {policy} {retrain}: {now() - t0:.0f} s", flush=True)
@@ -345,7 +351,7 @@ print("cohort", len(result.outcomes), "promoted", result.promoted)
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "coverage"
     words = sys.argv[2:]
-    args = [float(a) for a in words[: 3 if mode in ("retraining", "same-data") else None]]
+    args = [float(a) for a in words[: 3 if mode in ("retraining", "same-data") else 4 if mode == "policies" else None]]
     if mode == "coverage":
         coverage(
             int(args[0]) if args else 20,
@@ -366,6 +372,11 @@ if __name__ == "__main__":
     elif mode == "learn":
         learn_time(int(args[0]) if args else 1_000_000)
     elif mode == "policies":
-        policies(*(int(a) for a in (args + [3, 20_000, 4][len(args) :])[:3]), args[3] if len(args) > 3 else 1.0)
+        policies(
+            *(int(a) for a in (args + [3, 20_000, 4][len(args) :])[:3]),
+            float(words[3]) if len(words) > 3 else 1.0,
+            effect_modifier=words[4] if len(words) > 4 else "aces",
+            first_seed=int(words[5]) if len(words) > 5 else 0,
+        )
     else:
         raise SystemExit(__doc__)

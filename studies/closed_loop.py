@@ -177,7 +177,7 @@ def run_loop(
             people=settings.people,
             seed=settings.seed,
             end=BURN_IN_END,
-            dynamics=Dynamics(programme_effect_scale=settings.effect_scale),
+            dynamics=Dynamics(programme_effect_scale=settings.effect_scale, effect_modifier=settings.effect_modifier),
         )
     )
     end = BURN_IN_END

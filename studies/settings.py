@@ -25,6 +25,7 @@ class LoopSettings:
     effect_scale: float = 1.0  # the world's programmes work this many times as well (Dynamics)
     compare_retraining: bool = False  # also retrain the other way on the same data, and rank with both
     ceiling: bool = False  # also run the world with no programme effect, retrained naively (run_loop)
+    effect_modifier: Literal["aces", "deprivation"] = "aces"  # what the programmes' effects vary with (Dynamics)
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:

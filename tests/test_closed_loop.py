@@ -16,6 +16,7 @@ from riskloop.experiments.config import load_config
 from riskloop.pipelines.data import ModelData, SplitMasks
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import Enrolment, extend, simulate
+from riskloop.studies import closed_loop
 from riskloop.studies.closed_loop import LoopSettings, _rank_shift, _thinned, run_loop
 
 BASE = load_config(Path(__file__).parent.parent / "experiments" / "escalation.yaml")
@@ -122,11 +123,30 @@ def test_no_places_change_nothing_the_policy_did_not_touch(tmp_path):
         (["--surveillance-effect", "0.5"], "--surveillance-effect"),
         (["--effect-scale", "-1"], "--effect-scale"),
         (["--effect-scale", "inf"], "--effect-scale"),
+        (["--effect-modifier", "income"], "--effect-modifier"),
     ],
 )
 def test_simulate_refuses_bad_options_in_one_line(tmp_path, args, message):
     result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_the_loop_runs_the_world_whose_effects_vary_with_what_it_is_told(tmp_path, monkeypatch):
+    """`riskloop simulate --effect-modifier deprivation` reaches the world's dynamics (checked at the
+    burn-in world, where the loop's world is made)."""
+    made: list[WorldConfig] = []
+
+    def burn_in(config: WorldConfig):
+        made.append(config)
+        raise RuntimeError("stop after the world's settings")
+
+    monkeypatch.setattr(closed_loop, "simulate", burn_in)
+    for modifier in ("deprivation", "aces"):
+        with pytest.raises(RuntimeError, match="stop after"):
+            run_loop(LoopSettings(people=1_000, effect_modifier=modifier), BASE, tmp_path)
+    assert [c.dynamics.effect_modifier for c in made] == ["deprivation", "aces"]
+    result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), "--effect-modifier", "deprivation"])
+    assert result.exit_code != 0 and made[-1].dynamics.effect_modifier == "deprivation"
 
 
 def test_the_thinned_ceiling_keeps_every_negative_row_and_the_recorded_count_of_positives():

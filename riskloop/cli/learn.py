@@ -40,6 +40,13 @@ class Retrain(str, Enum):
     naive = "naive"
 
 
+class EffectModifier(str, Enum):
+    """What the synthetic world's programme effects vary with (`simulation.parameters.Dynamics`)."""
+
+    aces = "aces"
+    deprivation = "deprivation"
+
+
 class Policy(str, Enum):
     none = "none"
     random = "random"
@@ -149,6 +156,13 @@ def simulate(
             help="the world's programmes work this many times as well (each true effect at most 0.95)",
         ),
     ] = LoopSettings.effect_scale,
+    effect_modifier: Annotated[
+        EffectModifier,
+        typer.Option(
+            help="what the programmes' effects vary with: unrecorded adverse childhood experiences (the default "
+            "world) or recorded area deprivation (a variant where uplift targeting can see who benefits)"
+        ),
+    ] = EffectModifier.aces,
     threads: Annotated[int | None, typer.Option(help="LightGBM threads (default: all cores)")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("riskloop-simulate"),
 ) -> None:
@@ -167,12 +181,14 @@ def simulate(
             programme.value,
             threads,
             effect_scale,
+            effect_modifier=effect_modifier.value,
         )
         with progress("closed loop") as report:
             simulated = run_simulation(settings, out_dir, report)
     except EXPECTED as exc:
         fatal(str(exc))
     scaled = f" (its effects x {effect_scale:g})" if effect_scale != 1 else ""
+    scaled += " (effects varying with area deprivation)" if effect_modifier is EffectModifier.deprivation else ""
     table = Table(
         title=f"closed loop: policy {policy.value}, {retrain.value} retraining, {capacity} places a year on "
         f"{settings.programme}" + scaled
