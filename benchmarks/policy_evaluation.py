@@ -13,7 +13,8 @@ X-learner, as the learning cycle ranks), random and none, all at the rule used's
 truth of a rule is the cohort's mean of its potential outcomes under it, per 1,000.
 
 Prints per world: coverage of the value intervals over (seed, rule) (goal >= 90%), of the difference
-intervals, how often a change is recommended with evidence and how often it is wrong (the truth says
+intervals (simultaneous over the four rules compared, as the report uses them), how often a change is
+recommended with evidence and how often it is wrong (the truth says
 the rule used prevents more; goal <= 5% of seeds), how often the truth has uplift beating risk ranking,
 and how often the evaluation recommends uplift ranking (goal in the deprivation world: a majority).
 LightGBM on 1 thread.
@@ -120,6 +121,8 @@ def seed_rows(seed: int, people: int, modifier: str) -> list[dict]:
                 "covered": row[f"{VALUE} low"] <= truth[name] <= row[f"{VALUE} high"],
                 "true_difference": true_diff,
                 "difference": row["difference vs used (per 1,000)"],
+                "difference_low": row["difference low (per 1,000)"],
+                "difference_high": row["difference high (per 1,000)"],
                 "difference_covered": row["difference low (per 1,000)"]
                 <= true_diff
                 <= row["difference high (per 1,000)"],

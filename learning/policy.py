@@ -10,7 +10,10 @@ Dudik et al. 2011) from the out-of-fold propensity e, untreated outcome m0 and t
 with e clipped to [CLIP, 1 - CLIP]. The rule actually used is what happened: its value is the observed
 rate, and each rule's difference from it is the mean of psi_i - Y_i, paired person by person. Intervals
 are 95%, from the influence function with a person's rows summed (clustered); over repeated cross-fits
-the estimate is the median and the variance adds the spread, as in `effects.att`.
+the estimate is the median and the variance adds the spread, as in `effects.att`. The intervals of the
+differences are simultaneous over the k rules compared with the rule used (Bonferroni: each at
+1 - 0.05 / k), so that the chance of any "change with evidence" when no rule is better stays within 5%
+however many rules are compared.
 
 Every rule fills the same number of places as the rule used did (per month when the cohort is stacked
 by month; with `weight`, sampled-down rows count for the rows they stand for). A change is recommended
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from riskloop.learning.effects import REPEATS, Z95, Nuisance, dense, fit_classifier, folds, split_seeds, standard_error
 
@@ -60,7 +64,8 @@ class Logged:
 
 @dataclass(frozen=True)
 class PolicyEvaluation:
-    """Rules x (places, value per 1,000 with its 95% interval, difference from the rule used with its interval)."""
+    """Rules x (places, value per 1,000 with its 95% interval, difference from the rule used with its
+    simultaneous 95% interval)."""
 
     table: pd.DataFrame  # index RULES, columns COLUMNS
     recommended: str | None  # the rule to change to, when the evidence says so; None: keep the rule used
@@ -152,12 +157,13 @@ def _estimate(logged: Logged, pi: np.ndarray, difference: bool) -> tuple[float, 
 
 def evaluate(logged: Logged, policies: dict[str, np.ndarray]) -> PolicyEvaluation:
     """Each rule's value per 1,000 and its difference from the rule used (USED, which must be among
-    `policies`), with 95% intervals, and the recommendation in words."""
+    `policies`), with 95% intervals (simultaneous for the differences), and the recommendation in words."""
     if USED not in policies:
         raise ValueError(f"the rules must include {USED!r}: differences are taken against it")
     if len(logged.m1) != 1 + len(logged.nuisance.repeats):
         raise ValueError(f"m1 has {len(logged.m1)} cross-fits, the nuisance {1 + len(logged.nuisance.repeats)}")
     w = np.ones(len(logged.t)) if logged.weight is None else logged.weight
+    z = simultaneous_z(len(policies) - 1)
     rows = {}
     for name, pi in policies.items():
         if name == USED:  # what happened: the observed rate, no model
@@ -169,10 +175,15 @@ def evaluate(logged: Logged, policies: dict[str, np.ndarray]) -> PolicyEvaluatio
         rows[name] = [
             float(np.sum(w * pi)),
             *(PER * x for x in (value, value - Z95 * se, value + Z95 * se)),
-            *(PER * x for x in (diff, diff - Z95 * diff_se, diff + Z95 * diff_se)),
+            *(PER * x for x in (diff, diff - z * diff_se, diff + z * diff_se)),
         ]
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(COLUMNS))
     return PolicyEvaluation(table, *recommend(table))
+
+
+def simultaneous_z(compared: int) -> float:
+    """The normal quantile for two-sided 95% intervals that hold together over `compared` comparisons."""
+    return float(norm.ppf(1 - 0.025 / max(1, compared)))
 
 
 def recommend(table: pd.DataFrame) -> tuple[str | None, str]:
@@ -184,13 +195,13 @@ def recommend(table: pd.DataFrame) -> tuple[str | None, str]:
         worse = others.index[others["difference low (per 1,000)"] > 0]
         tail = f" (the rule used prevents more than {', '.join(worse)}, with evidence)" if len(worse) else ""
         return None, (
-            "No evidence to change: no rule's 95% interval of the difference from the rule used lies wholly "
+            "No evidence to change: no rule's simultaneous 95% interval of the difference from the rule used lies wholly "
             f"below zero{tail}."
         )
     best = better[VALUE].idxmin()
     row = better.loc[best]
     return str(best), (
         f"Change to {best}: {-row['difference vs used (per 1,000)']:.1f} fewer escalations per 1,000 of the cohort "
-        f"than the rule used (95% interval {-row['difference high (per 1,000)']:.1f} to "
+        f"than the rule used (simultaneous 95% interval {-row['difference high (per 1,000)']:.1f} to "
         f"{-row['difference low (per 1,000)']:.1f} fewer), at the same number of places."
     )

@@ -257,7 +257,7 @@ def recommendation(result: LearningResult) -> str:
             return (
                 "No evidence to change how places are filled: for no programme did another targeting rule "
                 "(risk, predicted benefit, random) prevent more escalations than the rule used, at the same number "
-                "of places, with a 95% interval of the difference wholly below zero."
+                "of places, with a simultaneous 95% interval of the difference wholly below zero."
             )
         rest = f" {', '.join(keep)}: no evidence to change how places are filled." if keep else ""
         return f"Next cycle, change how places are filled where the evidence says so. {said}{rest}"

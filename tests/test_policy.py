@@ -18,6 +18,7 @@ from riskloop.learning.policy import (
     Logged,
     evaluate,
     rules,
+    simultaneous_z,
     top,
     treated_outcome,
 )
@@ -67,6 +68,30 @@ def test_no_evidence_to_change_when_everyone_benefits_alike() -> None:
     # the rule used does prevent more than placing nobody, and the evaluation sees it
     assert result.table.loc[NONE, "difference low (per 1,000)"] > 0
     assert "none" in result.words
+
+
+def test_the_differences_hold_together_however_many_rules_are_compared() -> None:
+    """Four rules compared with the rule used get intervals of the difference wide enough to hold at once
+    (Bonferroni, z 2.50 against 1.96 for one comparison): the same estimate, a wider interval."""
+    X, t, y, p0, _, benefit = world(heterogeneous=True)
+    nuisance = cross_fit(X, t, y, K, 0, 1, repeats=REPEATS)
+    logged = Logged(t, y, nuisance, treated_outcome(X, t, y, K, 0, 1, repeats=REPEATS))
+    policies = rules(t, p0, benefit)
+    alone = evaluate(logged, {USED: policies[USED], UPLIFT: policies[UPLIFT]}).table.loc[UPLIFT]
+    together = evaluate(logged, policies).table.loc[UPLIFT]
+    diff = "difference vs used (per 1,000)"
+    assert together[diff] == pytest.approx(alone[diff])
+    assert together[VALUE] == pytest.approx(alone[VALUE]) and together[f"{VALUE} low"] == pytest.approx(
+        alone[f"{VALUE} low"]
+    )
+
+    def half(row: pd.Series) -> float:
+        return (row["difference high (per 1,000)"] - row["difference low (per 1,000)"]) / 2
+
+    assert half(together) / half(alone) == pytest.approx(simultaneous_z(4) / simultaneous_z(1))
+    assert simultaneous_z(1) == pytest.approx(1.95996, abs=1e-4) and simultaneous_z(4) == pytest.approx(
+        2.4977, abs=1e-4
+    )
 
 
 def test_intervals_cover_the_known_values() -> None:
