@@ -40,6 +40,11 @@ class Retrain(str, Enum):
     naive = "naive"
 
 
+class Incidents(str, Enum):
+    all = "all"
+    reported = "reported"
+
+
 class Policy(str, Enum):
     none = "none"
     random = "random"
@@ -138,7 +143,10 @@ def simulate(
     policy: Annotated[Policy, typer.Option(help="how the places are filled")] = Policy.risk,
     retrain: Annotated[Retrain, typer.Option(help="how the model is retrained each cycle")] = Retrain.treatment_aware,
     surveillance_effect: Annotated[
-        float, typer.Option(min=1.0, max=MAX_FACTOR, help="recording multiplier for the listed (1 = none)")
+        float,
+        typer.Option(
+            min=1.0, max=MAX_FACTOR, help="attention on the listed: their proactive offences found more (1 = none)"
+        ),
     ] = LoopSettings.surveillance_effect,
     programme: Annotated[Programme, typer.Option(help="the programme the places are on")] = Programme.drive,
     effect_scale: Annotated[
@@ -149,6 +157,10 @@ def simulate(
             help="the world's programmes work this many times as well (each true effect at most 0.95)",
         ),
     ] = LoopSettings.effect_scale,
+    incidents: Annotated[
+        Incidents,
+        typer.Option(help="train on every recorded incident, or on the reported only (not those found by attention)"),
+    ] = Incidents.all,
     threads: Annotated[int | None, typer.Option(help="LightGBM threads (default: all cores)")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("riskloop-simulate"),
 ) -> None:
@@ -167,6 +179,7 @@ def simulate(
             programme.value,
             threads,
             effect_scale,
+            incidents=incidents.value,
         )
         with progress("closed loop") as report:
             simulated = run_simulation(settings, out_dir, report)
@@ -194,8 +207,8 @@ def simulate(
             f"{r.true_escalations:,}",
             f"{r.escalations_prevented_by_the_places:,}",
             f"{r.harm_prevented_by_the_places:,.0f}",
-            f"{r.recorded_true_ratio_listed:.2f}",
-            f"{r.recorded_true_ratio_others:.2f}",
+            f"{r.recorded_true_offending_ratio_listed:.2f}",
+            f"{r.recorded_true_offending_ratio_others:.2f}",
             f"{r.true_effect_on_label:+.3f}",
             f"{r.dr_estimate:+.3f} ({r.dr_ci_low:+.3f} to {r.dr_ci_high:+.3f})",
         )
