@@ -109,6 +109,8 @@ class ExperimentConfig:
     label: Literal["escalation", "repeat_victimisation"] = "escalation"
     horizon_days: int = 365
     harm_threshold: float = 6.0
+    # the incidents features and labels are built from: all, or those reported (not found by attention)
+    incidents: Literal["all", "reported"] = "all"
     schedule: Schedule | None = None
     protected: tuple[str, ...] = ("sex", "ethnicity", "age_band", "deprivation_quintile", "disability")
     features_exclude: tuple[str, ...] = ()
@@ -254,6 +256,8 @@ def _problem(config: ExperimentConfig) -> str | None:
             return f"models.{family}.{why}"
     if config.table is not None:
         t = config.table
+        if config.incidents != "all":
+            return "incidents: 'reported' filters a data set's incidents; a person-level table (table:) has none"
         both = [c for c in t.feature_columns if c in t.protected_columns and c not in config.protected_as_features]
         if both:
             return (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from riskloop.features.vocabulary import ETHNICITIES, INCIDENT_TYPES, ROLES, SEXES, TIERS, YES_NO_UNKNOWN
+from riskloop.features.vocabulary import ATTENTION, ETHNICITIES, INCIDENT_TYPES, ROLES, SEXES, TIERS, YES_NO_UNKNOWN
 
 Kind = Literal["string", "date", "int", "float", "bool"]
 #: No record of this contract is dated before this day (an earlier one is a typo or a placeholder).
@@ -86,6 +86,7 @@ INCIDENTS = TableSchema(
         Column("type", allowed=INCIDENT_TYPES),
         Column("role", allowed=ROLES),
         Column("harm", "float", minimum=0),
+        Column("attention", required=False, nullable=True, allowed=ATTENTION),
     ),
     key=("incident_id", "person_id", "role"),
     references=(Reference("person_id", "people", "person_id"),),

@@ -8,7 +8,7 @@ dated exactly T is in neither (docs/architecture.md, "The as-of rule"). All aggr
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
@@ -20,9 +20,13 @@ from riskloop.features.families import Cohort, FeatureFamily, Layout, families_o
 from riskloop.features.families.area import count_by_area  # noqa: F401  (serving.spark reads it from here)
 from riskloop.features.families.base import OFFENDING, VICTIM, high_harm
 from riskloop.features.validate import Dataset
-from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
+from riskloop.features.vocabulary import ATTENTION, INCIDENT_TYPES, ROLES
 
 LabelName = Literal["escalation", "repeat_victimisation"]
+#: The incidents a snapshot is built from: all, or only those reported to the police (`incidents.attention`),
+#: so that what attention finds proactively feeds neither features nor labels (Ensign et al. 2018's remedy).
+IncidentSource = Literal["all", "reported"]
+INCIDENT_SOURCES: tuple[str, ...] = ("all", "reported")
 AGE_BANDS = ((0, "0-17"), (18, "18-24"), (25, "25-34"), (35, "35-49"), (50, "50-64"), (65, "65+"))
 ID_COLUMNS = ("person_id", "as_of", "area_id", "local_authority")
 #: The protected characteristics a snapshot can carry for audits (disability only where the data has it).
@@ -39,10 +43,13 @@ class SnapshotConfig:
     windows: tuple[int, ...] = DEFAULT_WINDOWS
     harm_threshold: float = 6.0
     protected: tuple[str, ...] = SNAPSHOT_PROTECTED
+    incidents: IncidentSource = "all"
 
     def __post_init__(self) -> None:
         if self.label not in ("escalation", "repeat_victimisation"):
             raise ValueError(f"unknown label '{self.label}' (escalation or repeat_victimisation)")
+        if self.incidents not in INCIDENT_SOURCES:
+            raise ValueError(f"incidents: expected one of {', '.join(INCIDENT_SOURCES)}, got '{self.incidents}'")
         if max(self.windows) > self.lookback_days:
             raise ValueError("every feature window must fit in the lookback")
         if self.horizon_days < 1:
@@ -125,6 +132,8 @@ class PreparedData:
     other_person: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     other_day: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     area_counts: dict[int, np.ndarray] = field(default_factory=dict)
+    # How each incident came to attention: its code in `ATTENTION` (-1: blank); None without the column.
+    inc_attention: np.ndarray | None = None
 
     @classmethod
     def from_dataset(
@@ -182,6 +191,7 @@ class PreparedData:
             other_person=len(people) + pd.factorize(others["person_id"])[0].astype(np.int64),
             other_day=_days(others["date"]) if len(others) else np.empty(0, np.int64),
             area_counts=area_counts or {},
+            inc_attention=pd.Index(ATTENTION).get_indexer(inc["attention"]) if "attention" in inc else None,
         )
 
     def layout(self, config: SnapshotConfig) -> Layout:
@@ -190,6 +200,26 @@ class PreparedData:
     def catalogue(self, config: SnapshotConfig) -> list[FeatureSpec]:
         layout = self.layout(config)
         return build_catalogue(layout.programmes, layout.windows, households=layout.households)
+
+
+#: The incident arrays of `PreparedData`, row for row.
+INCIDENT_ARRAYS = ("inc_person", "inc_incident", "inc_day", "inc_type", "inc_role", "inc_harm", "inc_attention")
+
+
+def incidents_from(d: PreparedData, incidents: IncidentSource) -> PreparedData:
+    """The prepared data with only the incidents snapshots are built from (`SnapshotConfig.incidents`): all,
+    or the reported ones, refused in one line when the data does not say how every incident came to attention."""
+    if incidents == "all":
+        return d
+    if d.inc_attention is None:
+        raise ValueError(
+            "incidents: reported needs the incidents table's optional 'attention' column, and this data has none"
+        )
+    unknown = int((d.inc_attention < 0).sum())
+    if unknown:
+        raise ValueError(f"incidents: reported needs every incident's attention, and {unknown:,} are blank (unknown)")
+    keep = d.inc_attention == ATTENTION.index("reported")
+    return replace(d, **{name: getattr(d, name)[keep] for name in INCIDENT_ARRAYS})
 
 
 def _household_codes(household_id: pd.Series) -> np.ndarray:
@@ -246,7 +276,9 @@ def cohort_at(d: PreparedData, as_of: date, config: SnapshotConfig) -> Cohort:
 
 
 def build_snapshot(d: PreparedData, as_of: date, config: SnapshotConfig) -> pd.DataFrame:
-    """One row per cohort member at `as_of`: ids, features (catalogue order), label, protected columns."""
+    """One row per cohort member at `as_of`: ids, features (catalogue order), label, protected columns, all
+    from the incidents `config.incidents` names."""
+    d = incidents_from(d, config.incidents)
     cohort = cohort_at(d, as_of, config)
     t, people = cohort.t, cohort.people
     layout = d.layout(config)

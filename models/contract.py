@@ -99,8 +99,9 @@ class ModelContract:
 
     @classmethod
     def from_json(cls, text: str) -> ModelContract:
-        """Parse a contract; every field is required but `scored_as_untreated` and `calibrated_within`
-        (contracts written before they existed load with none). The error names the field."""
+        """Parse a contract; every field is required but `scored_as_untreated`, `calibrated_within` and
+        `snapshot.incidents` (contracts written before they existed load with none, and with every incident).
+        The error names the field."""
         try:
             payload = json.loads(text)
             _require_every_field(cls, payload, "contract")
@@ -112,8 +113,8 @@ class ModelContract:
 
 
 #: Fields an older contract may lack; every other field, nested ones too, must be written out (a default
-#: would state a setting the model was never trained with).
-OPTIONAL_FIELDS = {"scored_as_untreated", "calibrated_within", "refit"}
+#: would state a setting the model was never trained with). `incidents` reads as "all" when absent.
+OPTIONAL_FIELDS = {"scored_as_untreated", "calibrated_within", "refit", "incidents"}
 
 
 def _require_every_field(cls: type, payload: object, where: str) -> None:

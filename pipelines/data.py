@@ -96,6 +96,7 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
         horizon_days=config.horizon_days,
         harm_threshold=config.harm_threshold,
         protected=config.protected,
+        incidents=config.incidents,
     )
     schedule = config.data_schedule
     dates = schedule.dates()

@@ -216,17 +216,21 @@ def psi_plot(drift: pd.DataFrame, top: int = 12) -> bytes:
 
 def loop_plot(cycles: pd.DataFrame) -> bytes:
     """Closed-loop simulation: true escalations per cycle by policy, and the recorded/true ratio of the
-    listed against everyone else."""
+    listed's offending against everyone else's."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for colour, ((policy, retrain), rows) in zip(cycle(PALETTE), cycles.groupby(["policy", "retrain"], sort=True)):
         label = f"{policy} ({retrain})"
         left.plot(rows["cycle"], rows["true_escalations"], marker="o", color=colour, label=label)
         right.plot(
-            rows["cycle"], rows["recorded_true_ratio_listed"], marker="o", color=colour, label=f"{label}: listed"
+            rows["cycle"],
+            rows["recorded_true_offending_ratio_listed"],
+            marker="o",
+            color=colour,
+            label=f"{label}: listed",
         )
         right.plot(
             rows["cycle"],
-            rows["recorded_true_ratio_others"],
+            rows["recorded_true_offending_ratio_others"],
             ls="--",
             marker="s",
             mfc="none",
@@ -234,7 +238,7 @@ def loop_plot(cycles: pd.DataFrame) -> bytes:
             label=f"{label}: others",
         )
     left.set(xlabel="cycle (years)", ylabel="true high-harm offending involvements", title="Escalations per cycle")
-    right.set(xlabel="cycle (years)", ylabel="recorded / true", title="How much of the truth gets recorded")
+    right.set(xlabel="cycle (years)", ylabel="recorded / true offending", title="How much of the truth gets recorded")
     for ax in (left, right):
         ax.legend(fontsize=7)
         ax.set_xticks(sorted(cycles["cycle"].unique()))  # whole cycles, one tick each (even for a single one)

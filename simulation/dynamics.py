@@ -21,6 +21,7 @@ from riskloop.simulation.parameters import (
     MISSING_SHARE,
     OTHER_OFFENCE_TYPES,
     PARTIAL_EFFECT,
+    PROACTIVE_TYPES,
     PROGRAMME_DAYS,
     PROGRAMMES,
     RECORDING_BASE,
@@ -50,7 +51,7 @@ class State:
     effect_from: dict[str, np.ndarray]
     effect_until: dict[str, np.ndarray]
     effect_size: dict[str, np.ndarray]
-    surveillance_factor: np.ndarray  # recording multiplier of the person's offending while watched ...
+    surveillance_factor: np.ndarray  # attention on the person's proactively found offending while watched ...
     surveillance_until: np.ndarray  # ... before this month
 
     @classmethod
@@ -88,10 +89,10 @@ class State:
         """Per person: may they start `programme` in `month` (no effect window of it still open)?"""
         return self.effect_until[programme] <= month
 
-    def recording(self, pop: Population, month: int) -> np.ndarray:
-        """Per-person recording multiplier of offending this month: planted bias times surveillance."""
-        watched = month < self.surveillance_until
-        return pop.recording_factor * np.where(watched, self.surveillance_factor, 1.0)
+    def attention(self, month: int) -> np.ndarray:
+        """Per-person attention on proactively found offending this month: the surveillance factor while
+        watched, else 1 (`recording_probability`)."""
+        return np.where(month < self.surveillance_until, self.surveillance_factor, 1.0)
 
 
 @dataclass
@@ -195,6 +196,16 @@ def _choose(names_weights: dict[str, float], u: np.ndarray) -> np.ndarray:
 
 _HARM_BASE = np.array([HARM_BASE[t] for t in TYPE_CODE])
 _RECORDING_BASE = np.array([RECORDING_BASE[t] for t in TYPE_CODE])
+#: Per type code: is it found proactively (`PROACTIVE_TYPES`)?
+PROACTIVE = np.array([t in PROACTIVE_TYPES for t in TYPE_CODE])
+
+
+def recording_probability(types: np.ndarray, recording: np.ndarray, attention: np.ndarray) -> np.ndarray:
+    """The probability that an offence of each type is recorded: its base times the planted bias `recording`
+    (capped at 1); a proactively found type's p then becomes 1 - (1 - p)^`attention` (attention finds it more
+    often, never surely). Reported types do not depend on attention."""
+    probability = np.minimum(1.0, _RECORDING_BASE[types] * recording)
+    return np.where(PROACTIVE[types] & (attention != 1), 1 - (1 - probability) ** attention, probability)
 
 
 def _harm(types: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -215,11 +226,13 @@ class OffendingDraw:
     recorded: np.ndarray
 
 
-def draw_offending(hz: OffendingHazards, recording: np.ndarray, streams: Streams) -> OffendingDraw:
+def draw_offending(
+    hz: OffendingHazards, recording: np.ndarray, attention: np.ndarray, streams: Streams
+) -> OffendingDraw:
     """True offences this month (general and domestic), with type, harm and recording.
 
-    `recording` multiplies each person's base recording probability (capped at 1); the true
-    offences do not depend on it.
+    Per person, `recording` (the planted bias) and `attention` (surveillance) set the recording
+    probability of their offences (`recording_probability`); the true offences do not depend on them.
     """
     n = len(hz.offending)
     n_off = poisson(hz.offending, streams.generator("offending").random(n))
@@ -236,7 +249,7 @@ def draw_offending(hz: OffendingHazards, recording: np.ndarray, streams: Streams
     key = np.concatenate([off_key, DOMESTIC_KEY + within_index(da_person)])
     types = np.concatenate([off_type, np.full(len(da_person), TYPE_CODE["domestic_abuse"], np.int8)])
     harm = _harm(types, streams.normal("off_harm", person, key))
-    probability = np.minimum(1.0, _RECORDING_BASE[types] * recording[person])
+    probability = recording_probability(types, recording[person], attention[person])
     recorded = streams.uniform("off_recorded", person, key) < probability
     return OffendingDraw(person, key, types, harm, recorded)
 
@@ -246,7 +259,9 @@ def high_harm(types: np.ndarray, harm: np.ndarray, threshold: float) -> np.ndarr
     return (harm > threshold) | (types == TYPE_CODE["violence_with_injury"]) | (types == TYPE_CODE["sexual_offence"])
 
 
-def label_event_rate(hz: OffendingHazards, recording: np.ndarray, threshold: float) -> np.ndarray:
+def label_event_rate(
+    hz: OffendingHazards, recording: np.ndarray, attention: np.ndarray, threshold: float
+) -> np.ndarray:
     """Expected recorded high-harm offending involvements this month (the escalation hazard)."""
 
     def recorded_high_harm(types: dict[str, float], always_high: bool) -> np.ndarray:
@@ -254,7 +269,8 @@ def label_event_rate(hz: OffendingHazards, recording: np.ndarray, threshold: flo
         rate = np.zeros(len(recording))
         for name, weight in types.items():
             p_high = 1.0 if always_high else ndtr(-np.log(threshold / HARM_BASE[name]) / HARM_SIGMA)
-            rate += weight / total * p_high * np.minimum(1.0, RECORDING_BASE[name] * recording)
+            code = np.full(len(recording), TYPE_CODE[name])
+            rate += weight / total * p_high * recording_probability(code, recording, attention)
         return rate
 
     violent, sexual = SEVERE_TYPES
@@ -314,7 +330,7 @@ def simulate_month(
     span = days_in_month(month_start, last_day)
     age = _age_years(pop, month_start)
     hz = offending_hazards(pop, state, month, month_start, d)
-    off = draw_offending(hz, state.recording(pop, month), streams)
+    off = draw_offending(hz, pop.recording_factor, state.attention(month), streams)
     k = len(off.person)
     incident = next_incident + np.arange(k)
     day = month_start + _day_offsets(streams.uniform("off_day", off.person, off.key), span)
@@ -397,7 +413,7 @@ def warm_up(pop: Population, state: State, start: np.datetime64, d: Dynamics, se
     for month in range(WARM_UP_MONTHS):
         streams = Streams((seed, WARM_UP_KEY), month)
         hz = offending_hazards(pop, state, -1, start, d)
-        off = draw_offending(hz, np.ones(n), streams)
+        off = draw_offending(hz, np.ones(n), np.ones(n), streams)
         partner = pop.partner[off.person[off.type == TYPE_CODE["domestic_abuse"]]]
         victim_only = poisson(victim_only_rate(pop, state, age, d), streams.generator("victim_only").random(n))
         victimised = np.bincount(partner[partner >= 0], minlength=n) + victim_only

@@ -115,6 +115,12 @@ RECORDING_BASE = {
     "missing_person": 0.80,
     "mental_health_concern": 0.60,
 }
+#: Offences the police find proactively (stop and search, patrol, warrants) rather than having them reported:
+#: possession of drugs and public order. Every other incident comes to attention by a report. Attention (being
+#: listed: `simulation.world.Surveillance`) raises the recording of these only, with headroom: each is found with
+#: probability 1 - (1 - p)^factor, p its recording probability unwatched, so it grows with the factor and never
+#: reaches 1 (from 0.40 and 0.50, a factor of 3 gives 0.78 and 0.88).
+PROACTIVE_TYPES = ("drugs", "public_order")
 #: The planted recording bias: these areas and groups have their offending recorded more often.
 OVER_POLICED_AREA_SHARE = 0.25  # the most deprived quarter of small areas ...
 OVER_POLICED_AREA_FACTOR = 1.35  # ... record offending 1.35x as often

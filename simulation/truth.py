@@ -89,10 +89,14 @@ def escalation_probability_from(
         log_survival = np.zeros(len(pop))
         for month in range(first_month, first_month + months):
             streams = Streams((config.seed, seed, replicate), month)
-            recording = np.ones(len(pop)) if equal_recording else state.recording(pop, month)
+            recording, attention = (
+                (np.ones(len(pop)), np.ones(len(pop)))
+                if equal_recording
+                else (pop.recording_factor, state.attention(month))
+            )
             hz = offending_hazards(pop, state, month, starts[month], d)
-            log_survival -= label_event_rate(hz, recording, harm_threshold)
-            off = draw_offending(hz, recording, streams)
+            log_survival -= label_event_rate(hz, recording, attention, harm_threshold)
+            off = draw_offending(hz, recording, attention, streams)
             # Thinning: dropping the label events leaves the other events with their exact law.
             keep = ~(off.recorded & high_harm(off.type, off.harm, harm_threshold))
             harm = np.bincount(off.person[keep], weights=off.harm[keep], minlength=len(pop))

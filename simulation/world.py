@@ -12,9 +12,10 @@ import pyarrow as pa
 
 from riskloop.artifacts.dataset import Coverage, write_dataset
 from riskloop.features.io import write_parquet_atomic, write_text_atomic
-from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
+from riskloop.features.vocabulary import ATTENTION, INCIDENT_TYPES, ROLES
 from riskloop.simulation.demography import step_demography
 from riskloop.simulation.dynamics import (
+    PROACTIVE,
     PROGRAMME_DURATION,
     ROLE_CODE,
     Events,
@@ -44,8 +45,10 @@ class Enrolment:
 
 @dataclass(frozen=True)
 class Surveillance:
-    """Being listed: the recording probability of these people's offending is multiplied by
-    `factor` (capped at 1) in every month before `until_month`. True incidents are unchanged."""
+    """Being listed: these people are under `factor` times the attention in every month before
+    `until_month`, so their offences that the police find proactively (`PROACTIVE_TYPES`: drugs, public
+    order) are recorded more often (`dynamics.recording_probability`); reported offences and true
+    incidents are unchanged."""
 
     person: np.ndarray
     factor: float
@@ -166,7 +169,7 @@ def extend(
     The world's own referrals keep running. `enrol(sim, month)`, called at the start of each month,
     may place people on programmes (they start next month, as referrals do; people already in an
     effect window of that programme, the dead and those who left are skipped). `surveillance`
-    raises the recording of the listed people's offending. Without either, extending a world by
+    raises the recording of the listed people's proactively found offending. Without either, extending a world by
     k months gives exactly the world generated with an end k months later.
     """
     if months < 1:
@@ -225,6 +228,7 @@ def _incident_tables(sim: Simulation, ids: np.ndarray) -> tuple[pa.Table, pa.Tab
         "type": pa.array(type_names[e["type"]], pa.string()),
         "role": pa.array(role_names[e["role"]], pa.string()),
         "harm": pa.array(np.round(e["harm"], 4), pa.float64()),
+        "attention": pa.array(np.where(PROACTIVE[e["type"]], ATTENTION[1], ATTENTION[0]), pa.string()),
     }
     truth = pa.table({**columns, "recorded": pa.array(e["recorded"], pa.bool_())})
     return truth.filter(truth["recorded"]).drop(["recorded"]), truth

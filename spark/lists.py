@@ -102,6 +102,11 @@ def spark_score_to_lists(
             f"model '{loaded.contract.registered_model}' was trained on a person-level table: it "
             "scores rows of that table, not a riskloop data set"
         )
+    if loaded.contract.snapshot.incidents != "all":
+        raise ScoringError(
+            f"model '{loaded.contract.registered_model}' was trained on reported incidents only: "
+            "score it with the local engine (the Spark engine builds features from every incident)"
+        )
     data = validate_on_spark(spark, data_uri)
     data.report.require_rows(data_uri, "areas", "people", "incidents")
     data.check_coverage([as_of])

@@ -7,9 +7,10 @@ risk), `uplift` (among the 3 x places highest risk, the highest predicted benefi
 fitted on the latest window whose outcomes are known; by risk while there is none), each among the
 cohort members who can start the programme (not still in its effect window from an earlier start; a
 place offered to them would be wasted). Retraining is `naive` or `treatment-aware` (learning/retrain.py).
-With a surveillance effect above 1, the listed people's offending is recorded that much more often for
-the cycle (true incidents unchanged), so the runaway-feedback loop can be seen in the recorded/true ratio
-of the listed.
+With a surveillance effect above 1, the listed people are under that much more attention for the cycle:
+their offences the police find proactively (drugs, public order) are recorded more often, reported ones
+and true incidents unchanged (simulation/world.py, `Surveillance`), so a runaway-feedback loop would show
+in the recorded/true ratio of the listed's offending and in the share of them listed again.
 
 Worlds on one seed share their random numbers (simulation/streams.py), so two policies differ only
 where the policy made them differ: escalations prevented are counted against the `none` policy
@@ -156,8 +157,8 @@ def run_loop(
     settings: LoopSettings, base: ExperimentConfig, out: Path, progress: Callable[[str], None] = lambda _: None
 ) -> pd.DataFrame:
     """One row per cycle: places, true and recorded escalations and true offending harm in the population,
-    the true effect of the places (the year re-run without them, in escalations and harm), the recorded/true ratio of the listed and of
-    everyone else, how well the model ranks true risk with no new places (the programmes already started
+    the true effect of the places (the year re-run without them, in escalations and harm), the recorded/true ratio
+    of the listed's escalations and of everyone else's, and the same of all their offending (`_offending_`), how well the model ranks true risk with no new places (the programmes already started
     still working) and with no programme at all (`_unhelped`), and how far below that risk it ranks the
     people a programme is helping (`helped_rank_shift`). With `compare_retraining`, the same three for the
     model retrained the other way on the same data each cycle (`other_retrain_...`): a comparison of the
@@ -167,9 +168,11 @@ def run_loop(
     it learns from untreated outcomes only, as a treatment-aware retraining aims to, so it bounds what
     that could reach. Its world also keeps the escalations that programmes prevented, which no reweighting
     of the recorded ones can bring back; `thinned_ceiling_...` is the same model with its positive rows left
-    out at random down to the recorded world's count, which parts information from bias."""
+    out at random down to the recorded world's count, which parts information from bias. Every model, the
+    burn-in's too, is trained on the incidents `settings.incidents` names (all, or the reported only)."""
     out = Path(out)
     data_dir = out / "world"
+    base = dataclasses.replace(base, incidents=settings.incidents)
     rng = np.random.default_rng([settings.seed, 7])
     progress("burn-in world")
     sim = simulate(
@@ -240,6 +243,9 @@ def run_loop(
         window = (first, first + CYCLE_MONTHS)
         true = offending_counts(sim, *window)
         recorded = offending_counts(sim, *window, recorded_only=True)
+        true_offending, recorded_offending = (
+            offending_counts(sim, *window, None, recorded_only=only) for only in (False, True)
+        )
         true_without = offending_counts(without, *window)
         harm, harm_without = (offending_counts(world, *window, None, harm_weighted=True) for world in (sim, without))
         label_without = offending_counts(without, *window, recorded_only=True) > 0
@@ -273,6 +279,8 @@ def run_loop(
                 else float("nan"),
                 "recorded_true_ratio_listed": _ratio(recorded, true, listed),
                 "recorded_true_ratio_others": _ratio(recorded, true, in_cohort & ~listed),
+                "recorded_true_offending_ratio_listed": _ratio(recorded_offending, true_offending, listed),
+                "recorded_true_offending_ratio_others": _ratio(recorded_offending, true_offending, in_cohort & ~listed),
                 **_ranking(cohort["risk"].to_numpy(), ranked, ranked_unhelped, helped),
                 "last_cycles_places_top_ranked_again": float(np.isin(previous, _top(cohort, index, len(chosen))).mean())
                 if len(previous) and len(chosen)

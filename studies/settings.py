@@ -26,10 +26,13 @@ class LoopSettings:
     compare_retraining: bool = False  # also retrain the other way on the same data, and rank with both
     ceiling: bool = False  # also run the world with no programme effect, retrained naively (run_loop)
     effect_modifier: Literal["aces", "deprivation"] = "aces"  # what the programmes' effects vary with (Dynamics)
+    incidents: Literal["all", "reported"] = "all"  # the incidents models are trained on (ExperimentConfig.incidents)
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"policy: expected one of {', '.join(POLICIES)}, got '{self.policy}'")
+        if self.incidents not in ("all", "reported"):
+            raise ValueError(f"incidents: expected all or reported, got '{self.incidents}'")
         if self.programme not in PROGRAMMES:
             raise ValueError(f"programme: expected one of {', '.join(PROGRAMMES)}, got '{self.programme}'")
         if (

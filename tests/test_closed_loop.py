@@ -1,8 +1,10 @@
 """The closed loop on a small world: places go where the policy says, their true effect is measured by
-re-running the year without them, and surveillance inflates what is recorded of the listed only."""
+re-running the year without them, surveillance inflates what is recorded of the listed only, and a loop
+trained on reported incidents only never learns from what attention found."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from typer.testing import CliRunner
 from riskloop.cli import app
 from riskloop.experiments.config import load_config
 from riskloop.pipelines.data import ModelData, SplitMasks
+from riskloop.pipelines.train import train
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import Enrolment, extend, simulate
 from riskloop.studies import closed_loop
@@ -55,13 +58,35 @@ def test_a_cycle_with_surveillance_records_more_of_the_listed_and_measures_the_p
     ]
     assert len(starts[0] & starts[1]) >= 60  # the cycle's places, given in both worlds
     assert cycle["places"] == 60  # every place taken up (none offered to people the world would skip)
-    assert cycle["recorded_true_ratio_listed"] > 1.3 * cycle["recorded_true_ratio_others"]
+    assert cycle["recorded_true_offending_ratio_listed"] > 1.3 * cycle["recorded_true_offending_ratio_others"]
     assert cycle["escalations_prevented_by_the_places"] >= 0  # DRIVE only lowers hazards
     assert cycle["harm_prevented_by_the_places"] >= 0 and cycle["true_offending_harm"] > 0
     assert cycle["true_effect_on_the_listed"] <= 0
     assert 0.6 < cycle["model_auc_vs_true_risk"] <= 1 and 0.6 < cycle["model_auc_vs_true_risk_unhelped"] <= 1
     assert -1 < cycle["helped_rank_shift"] < 1  # the world's own referrals leave people in programmes
     assert (tmp_path / "world" / "people.parquet").exists()
+
+
+@pytest.mark.slow
+def test_a_loop_trained_on_reported_incidents_only_never_learns_from_what_attention_found(tmp_path, monkeypatch):
+    trained = []
+
+    def spy(data, config):
+        trained.append(data)
+        return train(data, config)
+
+    monkeypatch.setattr(closed_loop, "train", spy)
+    settings = LoopSettings(
+        people=2_000, seed=4, cycles=1, capacity=20, retrain="naive", surveillance_effect=3.0, threads=2
+    )
+    cycle = run_loop(dataclasses.replace(settings, incidents="reported"), BASE, tmp_path).iloc[0]
+    assert cycle["places"] > 0 and 0.5 < cycle["model_auc_vs_true_risk"] <= 1
+    assert len(trained) == 2  # the burn-in model and the cycle's retrained one
+    proactive = [c for c in trained[0].features if "_drugs_" in c or "_public_order_" in c]
+    for data in trained:
+        assert data.snapshot.incidents == "reported" and (data.frame[proactive] == 0).all().all()
+    incidents = pd.read_parquet(tmp_path / "world" / "incidents.parquet")
+    assert (incidents["attention"] == "proactive").sum() > 100  # the world recorded them; the models left them out
 
 
 def test_places_are_offered_only_to_people_who_can_take_them():
@@ -124,6 +149,7 @@ def test_no_places_change_nothing_the_policy_did_not_touch(tmp_path):
         (["--effect-scale", "-1"], "--effect-scale"),
         (["--effect-scale", "inf"], "--effect-scale"),
         (["--effect-modifier", "income"], "--effect-modifier"),
+        (["--incidents", "proactive"], "--incidents"),
     ],
 )
 def test_simulate_refuses_bad_options_in_one_line(tmp_path, args, message):

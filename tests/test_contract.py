@@ -39,6 +39,7 @@ def test_valid_data_passes_untouched():
         ("incidents", "harm", "lots", "harm: not a valid float ('lots')"),
         ("incidents", "role", "bystander", "role: 'bystander' is not one of victim, perpetrator, suspect, subject"),
         ("incidents", "type", "shoplifting", "type: 'shoplifting' is not one of"),
+        ("incidents", "attention", "patrol", "attention: 'patrol' is not one of reported, proactive"),
         ("incidents", "date", "2027-01-01", "date: 2027-01-01 is after today (2026-01-01)"),
         ("incidents", "person_id", "", "person_id: missing"),
         ("people", "sex", "male", "sex: 'male' is not one of F, M, X, U"),
@@ -67,6 +68,15 @@ def test_row_rule_quarantines_with_reason(table, column, value, expected):
     assert report.quarantined == 1 and report.valid == report.read - 1
     assert quarantined["row"].tolist() == [1]
     assert expected in quarantined["reason"].iloc[0]
+
+
+def test_the_optional_attention_column_is_kept_and_a_blank_one_is_unknown():
+    tables = hand_tables()
+    tables["incidents"]["attention"] = ["reported", "proactive", " proactive ", None]
+    valid, _, report = quarantine_of(tables, "incidents")
+    assert report.quarantined == 0
+    assert valid["attention"].tolist()[:3] == ["reported", "proactive", "proactive"]
+    assert pd.isna(valid["attention"].iloc[3])
 
 
 def test_person_missing_from_people_is_quarantined():

@@ -136,3 +136,10 @@ def test_features_scored_as_untreated_are_set_to_no_programme_and_never_given_as
     payload = json.loads(result.scorer.contract.to_json())
     del payload["scored_as_untreated"]  # a contract written before the field existed scores everything as recorded
     assert ModelContract.from_json(json.dumps(payload)).scored_as_untreated == ()
+    assert payload["snapshot"]["incidents"] == "all"  # the contract says which incidents built its snapshots
+    del payload["snapshot"]["incidents"]  # one written before the setting existed was built from every incident
+    assert ModelContract.from_json(json.dumps(payload)).data_set_snapshot.incidents == "all"
+    reported = dataclasses.replace(
+        scorer.contract, snapshot=dataclasses.replace(scorer.contract.data_set_snapshot, incidents="reported")
+    )
+    assert ModelContract.from_json(reported.to_json()).data_set_snapshot.incidents == "reported"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import json
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -153,6 +154,10 @@ def write_config(tmp_path, text: str, name="c.yaml") -> Path:
         (
             "data: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nname: a/b\n",
             "c.yaml: name: 'a/b' may hold only letters",
+        ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nincidents: proactive\n",
+            "c.yaml: incidents: input should be 'all' or 'reported', got 'proactive'",
         ),
     ],
 )
@@ -404,6 +409,30 @@ def test_a_table_column_both_feature_and_protected_needs_protected_as_features(t
     assert data.features == ["age", "priors", "charge_degree", "sex"] and "sex" in data.categorical
     assert list(data.frame.columns).count("sex") == 1 and "sex" in data.protected
     assert any("PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: 'sex'" in w for w in data.warnings)
+
+
+def test_a_config_trains_on_reported_incidents_only_where_the_data_says_how_each_came_to_attention(world_20k, tmp_path):
+    config = dataclasses.replace(
+        with_data(load_config(REPO / "experiments" / "escalation.yaml"), world_20k), incidents="reported"
+    )
+    data = model_data(config)
+    assert data.snapshot is not None and data.snapshot.incidents == "reported"
+    found = [c for c in data.features if "_drugs_" in c or "_public_order_" in c]
+    assert found and (data.frame[found] == 0).all().all()  # only the proactively found types are drugs, public order
+    everything = model_data(dataclasses.replace(config, incidents="all"))
+    assert (everything.frame[found] > 0).any().any()
+    unknown = tmp_path / "no-attention"
+    shutil.copytree(world_20k, unknown, ignore=shutil.ignore_patterns("truth"))
+    incidents = pd.read_parquet(unknown / "incidents.parquet").drop(columns="attention")
+    incidents.to_parquet(unknown / "incidents.parquet", index=False)
+    with pytest.raises(
+        ValueError, match="^incidents: reported needs the incidents table's optional 'attention' column"
+    ):
+        model_data(with_data(config, unknown))
+    text = (DATA / "screening.yaml").read_text() + "incidents: reported\n"
+    (tmp_path / "screening.csv").write_bytes((DATA / "screening.csv").read_bytes())
+    with pytest.raises(ConfigError, match="incidents: 'reported' filters a data set's incidents"):
+        load_config(write_config(tmp_path, text))
 
 
 def test_a_prevalence_shift_is_warned_about(escalation_run):

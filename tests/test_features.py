@@ -25,8 +25,10 @@ from tests.conftest import TODAY, hand_tables
 T = date(2024, 1, 1)
 
 
-def dataset_of(incidents: list[tuple], interventions: list[tuple] = (), end=date(2025, 12, 31)) -> Dataset:
-    """A hand-written data set: people p1..p4 in two areas of 1,000 residents."""
+def dataset_of(
+    incidents: list[tuple], interventions: list[tuple] = (), end=date(2025, 12, 31), attention: list[str] | None = None
+) -> Dataset:
+    """A hand-written data set: people p1..p4 in two areas of 1,000 residents (`attention`: its incidents')."""
     tables = {
         "areas": pd.DataFrame(
             {
@@ -45,7 +47,9 @@ def dataset_of(incidents: list[tuple], interventions: list[tuple] = (), end=date
                 "ethnicity": ["White", "White", "Black", "Asian"],
             }
         ),
-        "incidents": pd.DataFrame(incidents, columns=["incident_id", "person_id", "date", "type", "role", "harm"]),
+        "incidents": pd.DataFrame(
+            incidents, columns=["incident_id", "person_id", "date", "type", "role", "harm"]
+        ).assign(**({"attention": attention} if attention is not None else {})),
         "interventions": pd.DataFrame(
             list(interventions),
             columns=["intervention_id", "person_id", "programme", "start_date", "tier", "end_date", "completed"],
@@ -114,6 +118,41 @@ def test_label_edges(hand_snapshot):
     victims = build_snapshot(d, T, SnapshotConfig(label="repeat_victimisation")).set_index("person_id")
     assert victims.loc["p2", "label"] == 1  # victim on T + 365: inside
     assert victims.loc["p1", "label"] == 0
+
+
+#: Incidents the police found proactively: p1's drugs before T, p4's only incident, and p3's high-harm public
+#: order offence in the label window (p3's reported history has no label event there).
+PROACTIVE_INCIDENTS = [
+    ("j1", "p1", "2023-11-15", "drugs", "perpetrator", 1.0),
+    ("j2", "p4", "2023-10-01", "public_order", "perpetrator", 1.0),
+    ("j3", "p3", "2024-03-01", "public_order", "perpetrator", 9.0),
+]
+
+
+def test_reported_only_snapshots_leave_proactive_incidents_out_of_features_and_labels():
+    attention = ["reported"] * len(HAND_INCIDENTS) + ["proactive"] * len(PROACTIVE_INCIDENTS)
+    d = PreparedData.from_dataset(dataset_of(HAND_INCIDENTS + PROACTIVE_INCIDENTS, attention=attention))
+    every = build_snapshot(d, T, SnapshotConfig()).set_index("person_id")
+    assert every.loc["p4", "perp_public_order_count_365d"] == 1 and every.loc["p1", "perp_drugs_count_90d"] == 1
+    assert every.loc["p1", "offending_harm_365d"] == 12.5 and every.loc["p3", "label"] == 1
+    reported = build_snapshot(d, T, SnapshotConfig(incidents="reported")).set_index("person_id")
+    assert list(reported.index) == ["p1", "p2", "p3"]  # p4's only incident was found proactively
+    assert reported.loc["p1", "perp_drugs_count_90d"] == 0 and reported.loc["p1", "offending_harm_365d"] == 11.5
+    assert reported.loc["p3", "label"] == 0  # the proactive public order offence is no label event
+    # exactly the snapshot of the same data without its proactive incidents
+    without = PreparedData.from_dataset(dataset_of(HAND_INCIDENTS, attention=["reported"] * len(HAND_INCIDENTS)))
+    pd.testing.assert_frame_equal(reported, build_snapshot(without, T, SnapshotConfig()).set_index("person_id"))
+
+
+def test_reported_only_snapshots_need_every_incidents_attention():
+    unknown = PreparedData.from_dataset(dataset_of(HAND_INCIDENTS))
+    with pytest.raises(ValueError, match="incidents: reported needs the incidents table's optional 'attention' column"):
+        build_snapshot(unknown, T, SnapshotConfig(incidents="reported"))
+    blank = ["reported"] * (len(HAND_INCIDENTS) - 2) + ["", ""]
+    partly = PreparedData.from_dataset(dataset_of(HAND_INCIDENTS, attention=blank))
+    with pytest.raises(ValueError, match="2 are blank"):
+        build_snapshot(partly, T, SnapshotConfig(incidents="reported"))
+    assert len(build_snapshot(partly, T, SnapshotConfig())) == 3  # every incident, as before
 
 
 def test_no_label_when_the_horizon_passes_the_data_end():

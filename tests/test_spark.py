@@ -279,6 +279,7 @@ def test_both_engines_quarantine_one_broken_row_per_declared_rule_alike(spark, t
     and the Spark engine's quarantine is the local engine's, row for row."""
     tables = hand_tables()
     tables["people"]["disability"] = "N"  # an optional column: its rules apply where it is present
+    tables["incidents"]["attention"] = "reported"
     rows: dict[Rule, tuple[str, list[int]]] = {}
     for k, rule in enumerate(RULES):
         frame = tables[rule.table]

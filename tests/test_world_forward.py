@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from riskloop.artifacts.dataset import read_dataset
-from riskloop.simulation.dynamics import OFFENDING_PROGRAMMES, OFFENDING_ROLES, offending_hazards
-from riskloop.simulation.parameters import WorldConfig
+from riskloop.simulation.dynamics import OFFENDING_PROGRAMMES, OFFENDING_ROLES, PROACTIVE, offending_hazards
+from riskloop.simulation.parameters import PROACTIVE_TYPES, WorldConfig
 from riskloop.simulation.truth import (
     escalation_probability_from,
     offending_counts,
@@ -157,25 +157,52 @@ def test_enrolment_starts_programmes_and_reduces_true_offending():
     assert (before[others] == after[others]).mean() > 0.99  # common random numbers: the rest barely moves
 
 
-def test_surveillance_raises_recording_not_offending():
+def recorded_share(sim, people: np.ndarray, proactive: bool, months: tuple[int, int]) -> float:
+    """Recorded / true offending involvements of `people` in `months`, of the proactive types or the reported."""
+    e = events(sim)
+    starts = month_starts(sim.config, months[1] + 1)
+    rows = e[
+        e["person"].isin(people)
+        & e["role"].isin(OFFENDING_ROLES)
+        & (e["type"].map(lambda code: PROACTIVE[code]) == proactive)
+        & (e["day"] >= starts[months[0]])
+        & (e["day"] < starts[months[1]])
+    ]
+    return float(rows["recorded"].mean())
+
+
+def test_attention_raises_the_recording_of_proactive_offences_only_and_not_offending():
     base, watched = simulate(SMALL), simulate(SMALL)
     listed = riskiest(watched, 300)
     extend(base, 12)
-    extend(watched, 12, surveillance=Surveillance(listed, 2.0, until_month=48))
+    extend(watched, 12, surveillance=Surveillance(listed, 3.0, until_month=48))
     first_base, first_watched = (
-        events(s).pipe(lambda e: e[e["day"] >= np.datetime64("2022-01-01")]) for s in (base, watched)
+        events(s).pipe(
+            lambda e: e[(e["day"] >= np.datetime64("2022-01-01")) & (e["day"] < np.datetime64("2022-02-01"))]
+        )
+        for s in (base, watched)
     )
-    first_base, first_watched = (
-        e[e["day"] < np.datetime64("2022-02-01")].drop(columns="recorded").reset_index(drop=True)
-        for e in (first_base, first_watched)
-    )
-    pd.testing.assert_frame_equal(first_base, first_watched)  # the month's true incidents are identical
+    first_base, first_watched = (e.reset_index(drop=True) for e in (first_base, first_watched))
+    pd.testing.assert_frame_equal(first_base.drop(columns="recorded"), first_watched.drop(columns="recorded"))
+    reported = ~first_base["type"].map(lambda code: PROACTIVE[code])
+    assert reported.sum() > 100 and (first_base["recorded"][reported] == first_watched["recorded"][reported]).all()
+    proactive_base, proactive_watched = (recorded_share(s, listed, True, (36, 48)) for s in (base, watched))
+    reported_base, reported_watched = (recorded_share(s, listed, False, (36, 48)) for s in (base, watched))
+    assert 0.3 < proactive_base < 0.7 and proactive_watched > proactive_base + 0.15 and proactive_watched < 0.97
+    assert abs(reported_watched - reported_base) < 0.03
+    others = np.setdiff1d(np.arange(len(base.people)), listed)
+    assert abs(recorded_share(watched, others, True, (36, 48)) - recorded_share(base, others, True, (36, 48))) < 0.03
     true_base, true_watched = (offending_counts(s, 36, 48, None) for s in (base, watched))
-    rec_base, rec_watched = (offending_counts(s, 36, 48, None, recorded_only=True) for s in (base, watched))
-    assert (
-        rec_watched[listed].sum() / true_watched[listed].sum() > 1.4 * rec_base[listed].sum() / true_base[listed].sum()
-    )
     assert (true_base == true_watched).mean() > 0.99
+
+
+def test_the_written_world_says_which_incidents_were_found_proactively(tmp_path):
+    sim = simulate(WorldConfig(people=1_500, seed=5, start=date(2019, 1, 1), end=date(2019, 12, 31)))
+    write_world(sim, tmp_path)
+    incidents = read_dataset(tmp_path).incidents
+    proactive = incidents["type"].isin(PROACTIVE_TYPES)
+    assert proactive.any() and (~proactive).any()
+    assert (incidents["attention"] == np.where(proactive, "proactive", "reported")).all()
 
 
 def test_truth_helpers_count_true_and_recorded_escalations():

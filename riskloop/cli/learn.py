@@ -47,6 +47,11 @@ class EffectModifier(str, Enum):
     deprivation = "deprivation"
 
 
+class Incidents(str, Enum):
+    all = "all"
+    reported = "reported"
+
+
 class Policy(str, Enum):
     none = "none"
     random = "random"
@@ -145,7 +150,10 @@ def simulate(
     policy: Annotated[Policy, typer.Option(help="how the places are filled")] = Policy.risk,
     retrain: Annotated[Retrain, typer.Option(help="how the model is retrained each cycle")] = Retrain.treatment_aware,
     surveillance_effect: Annotated[
-        float, typer.Option(min=1.0, max=MAX_FACTOR, help="recording multiplier for the listed (1 = none)")
+        float,
+        typer.Option(
+            min=1.0, max=MAX_FACTOR, help="attention on the listed: their proactive offences found more (1 = none)"
+        ),
     ] = LoopSettings.surveillance_effect,
     programme: Annotated[Programme, typer.Option(help="the programme the places are on")] = Programme.drive,
     effect_scale: Annotated[
@@ -163,6 +171,10 @@ def simulate(
             "world) or recorded area deprivation (a variant where uplift targeting can see who benefits)"
         ),
     ] = EffectModifier.aces,
+    incidents: Annotated[
+        Incidents,
+        typer.Option(help="train on every recorded incident, or on the reported only (not those found by attention)"),
+    ] = Incidents.all,
     threads: Annotated[int | None, typer.Option(help="LightGBM threads (default: all cores)")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="output folder")] = Path("riskloop-simulate"),
 ) -> None:
@@ -182,6 +194,7 @@ def simulate(
             threads,
             effect_scale,
             effect_modifier=effect_modifier.value,
+            incidents=incidents.value,
         )
         with progress("closed loop") as report:
             simulated = run_simulation(settings, out_dir, report)
@@ -210,8 +223,8 @@ def simulate(
             f"{r.true_escalations:,}",
             f"{r.escalations_prevented_by_the_places:,}",
             f"{r.harm_prevented_by_the_places:,.0f}",
-            f"{r.recorded_true_ratio_listed:.2f}",
-            f"{r.recorded_true_ratio_others:.2f}",
+            f"{r.recorded_true_offending_ratio_listed:.2f}",
+            f"{r.recorded_true_offending_ratio_others:.2f}",
             f"{r.true_effect_on_label:+.3f}",
             f"{r.dr_estimate:+.3f} ({r.dr_ci_low:+.3f} to {r.dr_ci_high:+.3f})",
         )
