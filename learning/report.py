@@ -179,7 +179,7 @@ def render_learning_report(result: LearningResult) -> str:
     programmes = []
     for p in result.programmes:
         name = words(p.programme)
-        view: dict[str, object] = {"name": name, "verdict": verdict(p), "effects": None}
+        view: dict[str, object] = {"name": name, "verdict": verdict(p), "effects": None, "targeting": None}
         if p.effects is not None:
             # analyse_programme estimates the overlap, Qini curves and who benefits with the effects
             assert p.overlap is not None and p.qini is not None and p.who_benefits is not None
