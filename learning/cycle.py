@@ -25,7 +25,7 @@ from riskloop.features.snapshot import PreparedData, first_record, short_history
 from riskloop.features.validate import Dataset
 from riskloop.learning.drift import coverage_note, drift_by_unit, drift_table
 from riskloop.learning.effects import REPEATS
-from riskloop.learning.judging import Comparison, ShadowScores, compared, shadow_comparison
+from riskloop.learning.judging import Comparison, ShadowScores, compared_on_outcomes, shadow_comparison
 from riskloop.learning.linkage import (
     TREATMENT_WINDOW_DAYS,
     link_outcomes,
@@ -263,15 +263,8 @@ def backtest(
         for model in (champion.scorer, scorer)
     ]
     both = frames[0].merge(frames[1].drop(columns="label"), on="person_id", suffixes=("", "_backtest"))
-    both = both[both["label"].notna()]
-    comparison = compared(
-        "backtest",
-        as_of,
-        f"the retraining on the data to {earlier}",
-        both["label"].to_numpy(),
-        both["risk"].to_numpy(),
-        both["risk_backtest"].to_numpy(),
-        champion.contract.capacity,
+    comparison = compared_on_outcomes(
+        "backtest", as_of, f"the retraining on the data to {earlier}", both, "risk_backtest", champion.contract.capacity
     )
     closed = champion.contract.labels_closed_by()
     if as_of <= closed:

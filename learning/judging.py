@@ -70,6 +70,23 @@ def compared(
     return Comparison(judge, as_of, challenger, len(label), metrics, reasons)
 
 
+def compared_on_outcomes(
+    judge: Judge, as_of: date, challenger: str, scored: pd.DataFrame, column: str, capacity: float
+) -> Comparison:
+    """`compared` on the rows of `scored` (`label`, the champion's `risk`, the challenger's `column`) whose
+    outcome is known."""
+    known = scored[scored["label"].notna()]
+    return compared(
+        judge,
+        as_of,
+        challenger,
+        known["label"].to_numpy(),
+        known["risk"].to_numpy(),
+        known[column].to_numpy(),
+        capacity,
+    )
+
+
 def shadow_comparison(
     outcomes: pd.DataFrame, shadow: pd.DataFrame, model: str, capacity: float, as_of: date
 ) -> Comparison:
@@ -77,13 +94,4 @@ def shadow_comparison(
     `shadow_risk`) on the people both scored whose outcome is known (`outcomes`: `person_id`, `label`)."""
     known = outcomes[["person_id", "label"]].astype({"person_id": str})
     both = shadow.astype({"person_id": str}).merge(known, on="person_id", how="inner")
-    both = both[both["label"].notna()]
-    return compared(
-        "shadow",
-        as_of,
-        f"{model} (scored in shadow)",
-        both["label"].to_numpy(),
-        both["risk"].to_numpy(),
-        both["shadow_risk"].to_numpy(),
-        capacity,
-    )
+    return compared_on_outcomes("shadow", as_of, f"{model} (scored in shadow)", both, "shadow_risk", capacity)

@@ -20,7 +20,15 @@ from riskloop.models.estimators import ModelSpec, expand_grid, fit_model
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
 from riskloop.models.fairness import FairnessAudit, audit
 from riskloop.models.families import PRIOR_HARM_FEATURE
-from riskloop.models.group_calibration import Method, Verdict, WithinGroupMap, choose, fit_maps
+from riskloop.models.group_calibration import (
+    GroupwiseMap,
+    Method,
+    Multicalibration,
+    Verdict,
+    WithinGroupMap,
+    choose,
+    fit_maps,
+)
 from riskloop.models.metrics import capacity_k, evaluate, top_k
 from riskloop.models.mitigation import Mitigation, mitigate
 from riskloop.models.proxies import proxy_strength
@@ -284,14 +292,7 @@ def refit_scorer(
     _, calibrated, _, reference = fit_and_calibrate(spec, data, masks, config)
     within = None
     if within_method is not None:
-        validation = data.frame[masks.validation]
-        maps = fit_maps(
-            calibrated.calibrate_scores(reference),
-            validation["label"].to_numpy(),
-            validation,
-            config.calibrate_within,
-            config.fairness.min_events,
-        )
+        maps = within_maps(data, masks, config, calibrated.calibrate_scores(reference))
         within = next(m for m in maps if m.method == within_method)
     contract = model_contract(data, config, spec.name, ventile_cuts(reference), refit=True)
     return RiskScorer(calibrated, contract, reason_templates(data, masks), within=within)
@@ -328,6 +329,21 @@ def procedure_model(
     return refit_scorer(data, config, next(s for s in model_specs(config) if s.name == chosen), within_method, progress)
 
 
+def within_maps(
+    data: ModelData, masks: SplitMasks, config: ExperimentConfig, calibration_risk: np.ndarray
+) -> tuple[GroupwiseMap, Multicalibration]:
+    """Every method's map within the config's `calibrate_within` columns, fitted on `masks`' calibration rows
+    (`calibration_risk`: their pooled calibrated risk)."""
+    validation = data.frame[masks.validation]
+    return fit_maps(
+        calibration_risk,
+        validation["label"].to_numpy(),
+        validation,
+        config.calibrate_within,
+        config.fairness.min_events,
+    )
+
+
 def within_group_map(
     data: ModelData, config: ExperimentConfig, calibration_risk: np.ndarray, test: pd.DataFrame, test_risk: np.ndarray
 ) -> tuple[WithinGroupMap, tuple[Verdict, ...]]:
@@ -337,14 +353,7 @@ def within_group_map(
     the chosen first.
 
     The temporal-validation splits stay pooled-calibrated: the map is fitted once, for the registered model."""
-    validation = data.frame[data.final.validation]
-    maps = fit_maps(
-        calibration_risk,
-        validation["label"].to_numpy(),
-        validation,
-        config.calibrate_within,
-        config.fairness.min_events,
-    )
+    maps = within_maps(data, data.final, config, calibration_risk)
     verdicts = [judge_map(m, data, config, test, test_risk) for m in maps]
     best = choose(verdicts)
     chosen = next(m for m in maps if m.method == best.method)
