@@ -105,7 +105,7 @@ def fit_classifier(X: pd.DataFrame, labels: np.ndarray, seed: int, threads: int 
     """A LightGBM nuisance classifier fitted on (X, labels), its leaf size set by the rarer class."""
     positives = int(labels.sum())
     params = {**NUISANCE, "min_child_samples": leaf_size(min(positives, len(labels) - positives))}
-    return LGBMClassifier(**params, random_state=seed, n_jobs=threads or 0).fit(X, labels)
+    return LGBMClassifier(**params, random_state=seed, n_jobs=threads or -1).fit(X, labels)
 
 
 def out_of_fold(

@@ -20,7 +20,7 @@ Predict = Callable[[pd.DataFrame], np.ndarray]
 
 
 def _regressor(seed: int, threads: int | None, rows: int) -> LGBMRegressor:
-    return LGBMRegressor(**{**NUISANCE, "min_child_samples": leaf_size(rows)}, random_state=seed, n_jobs=threads or 0)
+    return LGBMRegressor(**{**NUISANCE, "min_child_samples": leaf_size(rows)}, random_state=seed, n_jobs=threads or -1)
 
 
 def _fitted(

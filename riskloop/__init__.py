@@ -1,1 +1,19 @@
-"""riskloop command line."""
+"""riskloop command line.
+
+Threads. LightGBM, OpenMP and BLAS use the CPUs this process may use, not the host's count: LightGBM's
+`n_jobs=-1` counts them as joblib does (the affinity mask and a cgroup CPU quota). `RISKLOOP_THREADS=N`
+caps them all (set here, before any of those libraries load, as LOKY_MAX_CPU_COUNT and OMP_NUM_THREADS,
+where those are not set already); a config's `threads` or a command's `--threads` still wins for
+LightGBM. OpenMP threads sleep while they wait (OMP_WAIT_POLICY=PASSIVE unless set): spinning threads
+take the cores another process needs (docs/validation.md, "Threads on a shared machine").
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_threads = os.environ.get("RISKLOOP_THREADS", "").strip()
+if _threads:
+    if not _threads.isdigit() or int(_threads) < 1:
+        raise ValueError(f"RISKLOOP_THREADS must be a whole number of at least 1, got {_threads!r}")
+    os.environ.setdefault("LOKY_MAX_CPU_COUNT", _threads)
+    os.environ.setdefault("OMP_NUM_THREADS", _threads)

@@ -52,7 +52,7 @@ class LightGBM(ModelFamily):
             for k, v in params.items()
             if k != "early_stopping_rounds"
         }
-        # threads None: every logical core (-1), as `threads` documents, not LightGBM's physical cores
+        # threads None: -1, every CPU this process may use (joblib: affinity, cgroup quota, RISKLOOP_THREADS)
         model = lgb.LGBMClassifier(
             **{**LIGHTGBM_DEFAULTS, **chosen}, random_state=seed, n_jobs=threads if threads else -1
         )
