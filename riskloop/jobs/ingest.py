@@ -1,0 +1,164 @@
+"""Ingest jobs: a partnership's extracts into a contract data set (`ingest`), and a list back to the agencies'
+own identifiers (`reidentify`, local only, with the key and the ingest's private link table).
+
+`OUT/` gets the contract tables (pseudonymised: no name, birth day, address or agency id), `dataset.json`
+and `ingest_report.html`; `OUT/_private/` (0700, files 0600) the personal data: the link table, the key's
+check value, the quarantined source rows with their reasons and the pairs near the linkage threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from riskloop.artifacts.dataset import Coverage, write_dataset
+from riskloop.features.io import DataError, write_text_atomic
+from riskloop.ingest import private
+from riskloop.ingest.linkage import link_people
+from riskloop.ingest.mapping import load_mapping
+from riskloop.ingest.pseudonym import load_key
+from riskloop.ingest.sources import read_sources
+from riskloop.ingest.summary import FeedCounts, IngestSummary, LinkageSummary
+from riskloop.ingest.transform import (
+    Contract,
+    FeedResult,
+    build_contract,
+    check_columns,
+    harm_lookup,
+    person_records,
+    reason_counts,
+    transform_feed,
+)
+from riskloop.jobs.common import Progress, counted, no_progress
+
+REPORT_FILE = "ingest_report.html"
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    mapping: Path
+    out: Path
+    today: date | None = None  # "in the future" is after this day (default: today)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    out: Path
+    counts: dict[str, int]  # contract table -> rows written
+    summary: IngestSummary
+    report: Path
+
+
+def _feed_counts(result: FeedResult) -> FeedCounts:
+    return FeedCounts(
+        feed=result.feed,
+        source=result.source,
+        read=result.read,
+        ingested=len(result.rows) + result.merged,
+        excluded=result.excluded,
+        quarantined=reason_counts(result.quarantine["reason"]) if len(result.quarantine) else {},
+        merged=result.merged,
+    )
+
+
+def _summary(name: str, frames: dict[str, pd.DataFrame], results: list[FeedResult], contract: Contract, linkage) -> IngestSummary:  # noqa: ANN001
+    clusters = linkage.clusters
+    sources_per_cluster = clusters.groupby("cluster_key")["source"].nunique()
+    return IngestSummary(
+        mapping=name,
+        feeds=tuple(_feed_counts(f) for f in contract.feeds),
+        unmapped=pd.concat([r.unmapped for r in results], ignore_index=True),
+        dates=pd.concat([r.dates for r in results if len(r.dates)], ignore_index=True),
+        duplicates=pd.DataFrame(
+            [{"source": s, "rows": len(f), "repeated rows": int(f.duplicated().sum())} for s, f in frames.items()]
+        ),
+        people_quarantined=contract.people_quarantine["reason"].value_counts().sort_index().to_dict(),
+        linkage=LinkageSummary(
+            records=len(clusters),
+            people=int(clusters["cluster_key"].nunique()),
+            clusters_across_sources=int((sources_per_cluster > 1).sum()),
+            match_weights=linkage.match_weights,
+            cluster_sizes=linkage.cluster_sizes,
+            pairs_scored=linkage.pairs_scored,
+            near_threshold=len(linkage.near_threshold),
+            threshold=linkage.threshold,
+        ),
+        contract=contract.report,
+    )
+
+
+def _write_private(out: Path, contract: Contract, linkage, key: bytes) -> None:  # noqa: ANN001
+    folder = private.private_folder(out)
+    private.write_link_table(folder, contract.link_table, key)
+    private.write_private_csv(linkage.near_threshold, folder / "near_threshold_pairs.csv")
+    for result in contract.feeds:
+        if len(result.quarantine):
+            name = f"{result.feed.replace('[', '_').rstrip(']')}_{result.source}.csv"
+            private.write_private_csv(result.quarantine, folder / private.QUARANTINE_DIR / name)
+    if len(contract.people_quarantine):
+        private.write_private_csv(contract.people_quarantine, folder / private.QUARANTINE_DIR / "people.csv")
+
+
+def ingest(job: IngestJob, progress: Progress = no_progress) -> Ingested:
+    """Read the declared sources, map, link, pseudonymise, validate and write the contract data set."""
+    from riskloop.reports.ingest_report import render_ingest_report
+
+    step = counted(progress)
+    mapping = load_mapping(job.mapping)
+    key = load_key(mapping.key.env, mapping.key.file)
+    step("reading the sources")
+    frames = read_sources(mapping.sources)
+    check_columns(mapping, frames)
+    harm = harm_lookup(mapping, frames)
+    step("mapping the rows")
+    results = [
+        transform_feed(table, i, feed, frames, mapping.date_formats, harm, key) for table, i, feed in mapping.feeds()
+    ]
+    records = person_records(results)
+    if records.empty:
+        raise DataError(f"{job.mapping.name}: no row about a person could be ingested (see the quarantine)")
+    step(f"linking {len(records):,} person records")
+    linkage = link_people(records, mapping.linkage)
+    step("building the contract tables")
+    contract = build_contract(results, frames, records, linkage, key, mapping.people, job.today or date.today())
+    summary = _summary(job.mapping.name, frames, results, contract, linkage)
+    step("writing")
+    _write_private(job.out, contract, linkage, key)
+    incidents = contract.tables["incidents"]
+    end = incidents["date"].max().date() if len(incidents) else (job.today or date.today())
+    start = incidents["date"].min().date() if len(incidents) else None
+    tables = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in contract.tables.items()}
+    counts = write_dataset(job.out, tables, Coverage(end, start, kind="ingested partnership extracts"))
+    report = job.out / REPORT_FILE
+    write_text_atomic(render_ingest_report(summary), report)
+    return Ingested(job.out, counts, summary, report)
+
+
+@dataclass(frozen=True)
+class ReidentifyJob:
+    lists: Path  # a folder of lists (CSV or Parquet with a person_id column), e.g. `riskloop score`'s output
+    ingest: Path  # the ingest's output folder (its `_private/` link table)
+    out: Path
+    key_env: str = "RISKLOOP_PSEUDONYM_KEY"
+    key_file: Path | None = None
+
+
+def reidentify(job: ReidentifyJob) -> list[Path]:
+    """Each list with the source and source id of every record of each person; CSVs in `job.out`."""
+    key = load_key(job.key_env, job.key_file)
+    link = private.read_link_table(job.ingest, key)
+    found = sorted(p for p in Path(job.lists).glob("*") if p.suffix in (".csv", ".parquet"))
+    lists = {p: (pd.read_csv(p, dtype={"person_id": str}) if p.suffix == ".csv" else pd.read_parquet(p)) for p in found}
+    lists = {p: frame for p, frame in lists.items() if "person_id" in frame.columns}
+    if not lists:
+        raise DataError(f"{job.lists}: no list with a person_id column (CSV or Parquet)")
+    written = []
+    for path, frame in lists.items():
+        target = Path(job.out) / f"{path.stem}_reidentified.csv"
+        private.write_private_csv(private.reidentified(frame, link), target)
+        written.append(target)
+    return written
