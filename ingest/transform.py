@@ -194,7 +194,13 @@ def transform_feed(
             parsed = parse_dates(cells, date_formats)
             reasons.add(cells.notna() & parsed.isna(), f"unparseable date in {column}")
             dates.append(
-                {"feed": label, "column": column, "first": parsed.min(), "last": parsed.max(), "missing": int(cells.isna().sum())}
+                {
+                    "feed": label,
+                    "column": column,
+                    "first": parsed.min(),
+                    "last": parsed.max(),
+                    "missing": int(cells.isna().sum()),
+                }
             )
             return parsed
         mapped, excluded, counts = _mapped(cells, key_name, column, feed, reasons, excluded)
@@ -210,7 +216,9 @@ def transform_feed(
     if feed.harm_code:
         codes = rows[feed.harm_code]
         weights = codes.map(harm)
-        reasons.add(codes.notna() & weights.isna(), "no harm weight for code '" + codes.astype(object).astype(str) + "'")
+        reasons.add(
+            codes.notna() & weights.isna(), "no harm weight for code '" + codes.astype(object).astype(str) + "'"
+        )
         reasons.add(codes.isna(), f"no offence code in {feed.harm_code}")
         out["harm"] = weights.astype("string")
     if feed.record_id:
@@ -230,9 +238,7 @@ def transform_feed(
             out["first_name"], out["last_name"] = rows[p.first_name], rows[p.last_name]
         for attribute in PERSON_ATTRIBUTES:
             column = getattr(p, attribute)
-            out[attribute] = (
-                convert(attribute, column) if column is not None else pd.Series(pd.NA, index=source.index)
-            )
+            out[attribute] = convert(attribute, column) if column is not None else pd.Series(pd.NA, index=source.index)
     frame = pd.DataFrame(out, index=source.index)
     frame.insert(0, "_row", np.arange(1, len(source) + 1))
     keep = ~reasons.bad & ~excluded
@@ -313,7 +319,9 @@ class Contract:
     report: ValidationReport
 
 
-def _to_quarantine(result: FeedResult, frames: dict[str, pd.DataFrame], rows: pd.DataFrame, reason: pd.Series) -> FeedResult:
+def _to_quarantine(
+    result: FeedResult, frames: dict[str, pd.DataFrame], rows: pd.DataFrame, reason: pd.Series
+) -> FeedResult:
     """Move ingested `rows` (with `_row`) of a feed to its quarantine with `reason`."""
     if not len(rows):
         return result

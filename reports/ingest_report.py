@@ -67,7 +67,10 @@ def _dates(summary: IngestSummary) -> pd.DataFrame:
 def render_ingest_report(summary: IngestSummary) -> str:
     link = summary.linkage
     contract = pd.DataFrame(
-        [{"table": t.table, "read": t.read, "valid": t.valid, "quarantined": t.quarantined} for t in summary.contract.tables.values()]
+        [
+            {"table": t.table, "read": t.read, "valid": t.valid, "quarantined": t.quarantined}
+            for t in summary.contract.tables.values()
+        ]
     )
     people = pd.DataFrame(
         [{"reason": k, "people": v} for k, v in summary.people_quarantined.items()], columns=["reason", "people"]

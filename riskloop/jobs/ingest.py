@@ -65,7 +65,9 @@ def _feed_counts(result: FeedResult) -> FeedCounts:
     )
 
 
-def _summary(name: str, frames: dict[str, pd.DataFrame], results: list[FeedResult], contract: Contract, linkage) -> IngestSummary:  # noqa: ANN001
+def _summary(
+    name: str, frames: dict[str, pd.DataFrame], results: list[FeedResult], contract: Contract, linkage
+) -> IngestSummary:  # noqa: ANN001
     clusters = linkage.clusters
     sources_per_cluster = clusters.groupby("cluster_key")["source"].nunique()
     return IngestSummary(
