@@ -54,7 +54,9 @@ def _read_database(name: str, source: Source) -> pd.DataFrame:
     try:
         engine = sqlalchemy.create_engine(url)
     except Exception as exc:  # noqa: BLE001 - the URL itself must not reach the message
-        raise DataError(f"source {name}: {database.url_env} is not a usable database URL ({exc.__class__.__name__})")
+        raise DataError(
+            f"source {name}: {database.url_env} is not a usable database URL ({exc.__class__.__name__})"
+        ) from None
     try:
         with engine.connect() as connection:
             return pd.read_sql_query(statement, connection)
