@@ -92,10 +92,10 @@ class Source(_Strict):
 
 
 class Join(_Strict):
-    """Each row of the feed's source takes the columns of the one row of `source` with the same `on`."""
+    """Each row of the feed's source takes the columns of the one row of `source` with the same `column`."""
 
     source: str
-    on: str
+    column: str
 
 
 class Person(_Strict):

@@ -45,8 +45,8 @@ def check_columns(mapping: Mapping, frames: dict[str, pd.DataFrame]) -> None:
     for table, i, feed in mapping.feeds():
         available = [feed.source] + ([feed.join.source] if feed.join else [])
         if feed.join:
-            lacking(feed.source, feed.join.on, f"{table}[{i}].join.on")
-            lacking(feed.join.source, feed.join.on, f"{table}[{i}].join.on")
+            lacking(feed.source, feed.join.column, f"{table}[{i}].join.column")
+            lacking(feed.join.source, feed.join.column, f"{table}[{i}].join.column")
         for column, where in feed.source_columns().items():
             if not any(column in frames[s].columns for s in available):
                 lacking(feed.source, column, f"{table}[{i}].{where}")
@@ -159,12 +159,12 @@ def _mapped(
 def _joined(frame: pd.DataFrame, feed: Feed, frames: dict[str, pd.DataFrame], reasons: _Reasons) -> pd.DataFrame:
     if feed.join is None:
         return frame
-    other = frames[feed.join.source].drop_duplicates(subset=[feed.join.on], keep="first")
+    other = frames[feed.join.source].drop_duplicates(subset=[feed.join.column], keep="first")
     other = other.rename(columns={c: f"{c}.{feed.join.source}" for c in other.columns if c in frame.columns})
-    other = other.rename(columns={f"{feed.join.on}.{feed.join.source}": feed.join.on})
-    joined = frame.merge(other, on=feed.join.on, how="left", indicator=True)
+    other = other.rename(columns={f"{feed.join.column}.{feed.join.source}": feed.join.column})
+    joined = frame.merge(other, on=feed.join.column, how="left", indicator=True)
     joined.index = frame.index
-    reasons.add(joined["_merge"] != "both", f"no {feed.join.on} match in {feed.join.source}")
+    reasons.add(joined["_merge"] != "both", f"no {feed.join.column} match in {feed.join.source}")
     return joined.drop(columns="_merge")
 
 
@@ -395,7 +395,7 @@ def build_contract(
         parts = [f.rows.assign(_feed=f.feed) for f in feeds if f.table == table]
         columns = _schema_columns(SCHEMAS[table], parts)
         raw[table] = (
-            pd.concat([p[[*columns, "_feed", "_row"]] for p in parts], ignore_index=True)
+            pd.concat([p.reindex(columns=[*columns, "_feed", "_row"]) for p in parts], ignore_index=True)
             if parts
             else pd.DataFrame({c.name: pd.Series(dtype="string") for c in SCHEMAS[table].columns if c.required})
         )
