@@ -23,16 +23,13 @@ class FeedCounts:
     read: int
     ingested: int
     excluded: dict[str, int]  # "<column> '<value>'" -> rows
-    quarantined: dict[str, int]  # reason (without the value) -> rows
+    quarantined_rows: int
+    quarantined: dict[str, int]  # reason (without the value) -> rows (a row may have several reasons)
     merged: int = 0
 
     @property
     def excluded_rows(self) -> int:
         return sum(self.excluded.values())
-
-    @property
-    def quarantined_rows(self) -> int:
-        return sum(self.quarantined.values())
 
     @property
     def reconciles(self) -> bool:

@@ -193,12 +193,13 @@ def transform_feed(
         if key_name in DATE_COLUMNS:
             parsed = parse_dates(cells, date_formats)
             reasons.add(cells.notna() & parsed.isna(), f"unparseable date in {column}")
+            shown = parsed[:0] if key_name == "birth_date" else parsed  # a birth date's range is personal data
             dates.append(
                 {
                     "feed": label,
                     "column": column,
-                    "first": parsed.min(),
-                    "last": parsed.max(),
+                    "first": shown.min(),
+                    "last": shown.max(),
                     "missing": int(cells.isna().sum()),
                 }
             )

@@ -60,6 +60,7 @@ def _feed_counts(result: FeedResult) -> FeedCounts:
         read=result.read,
         ingested=len(result.rows) + result.merged,
         excluded=result.excluded,
+        quarantined_rows=len(result.quarantine),
         quarantined=reason_counts(result.quarantine["reason"]) if len(result.quarantine) else {},
         merged=result.merged,
     )

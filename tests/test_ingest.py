@@ -1,0 +1,214 @@
+"""The ingest: a mapping file validated in one line, every source row accounted for, pseudonyms at the edge,
+personal data only in the private folder, and lists re-identified only with the right key."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from riskloop.artifacts.dataset import read_dataset
+from riskloop.cli import app
+from riskloop.features.io import DataError
+from riskloop.ingest.mapping import MappingError, Source, load_mapping
+from riskloop.ingest.sources import read_source
+from riskloop.jobs.ingest import IngestJob, ReidentifyJob, ingest, reidentify
+from tests.ingest_extracts import EXAMPLE, KEY, NOMINALS, PERSONAL, write_extracts
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch) -> None:
+    monkeypatch.setenv("RISKLOOP_PSEUDONYM_KEY", KEY)
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ingest")
+    os.environ["RISKLOOP_PSEUDONYM_KEY"] = KEY
+    try:
+        done = ingest(IngestJob(write_extracts(folder / "extracts"), folder / "out"))
+    finally:
+        del os.environ["RISKLOOP_PSEUDONYM_KEY"]
+    return done
+
+
+def _edited(tmp_path: Path, old: str, new: str) -> Path:
+    return write_extracts(tmp_path, EXAMPLE.read_text().replace(old, new, 1))
+
+
+def test_an_unknown_key_is_one_line(tmp_path):
+    mapping = _edited(tmp_path, "    harm_code: HOOffenceCode", "    harm_codes: HOOffenceCode")
+    with pytest.raises(MappingError, match=r"^mapping.yaml: incidents\[0\]: unknown key 'harm_codes'$"):
+        load_mapping(mapping)
+
+
+def test_a_value_outside_the_contract_vocabulary_is_one_line(tmp_path):
+    mapping = _edited(tmp_path, "VICTIM: victim", "VICTIM: injured_party")
+    with pytest.raises(MappingError, match=r"incidents\[0\]\.values\.role: 'injured_party' is not a contract role"):
+        load_mapping(mapping)
+
+
+def test_a_source_named_but_not_declared_is_one_line(tmp_path):
+    mapping = _edited(tmp_path, "  - source: council_asb", "  - source: council_log")
+    with pytest.raises(MappingError, match=r"incidents\[1\]\.source: 'council_log' is not one of the declared"):
+        load_mapping(mapping)
+
+
+def test_a_missing_column_is_one_line_before_any_work(tmp_path):
+    mapping = _edited(tmp_path, "last_name: Surname", "last_name: Surnam")
+    out = tmp_path / "out"
+    with pytest.raises(
+        DataError, match=r"incidents\[0\]\.person\.last_name: source police_nominals has no column 'Surnam'"
+    ):
+        ingest(IngestJob(mapping, out))
+    assert not out.exists()
+
+
+def test_no_key_is_one_line_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.delenv("RISKLOOP_PSEUDONYM_KEY")
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="no pseudonym key: set RISKLOOP_PSEUDONYM_KEY"):
+        ingest(IngestJob(write_extracts(tmp_path), out))
+    assert not out.exists()
+
+
+def test_each_source_kind_reads_as_text(tmp_path, monkeypatch):
+    frame = pd.DataFrame({"Ref": ["A1", "A2"], "Count": [3, None], "Name": [" Sian ", ""]})
+    frame.to_csv(tmp_path / "x.csv", index=False)
+    frame.to_parquet(tmp_path / "x.parquet")
+    frame.to_excel(tmp_path / "x.xlsx", sheet_name="cases", index=False)
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    frame.to_sql("cases", engine, index=False)
+    engine.dispose()
+    monkeypatch.setenv("CASES_DB", f"sqlite:///{tmp_path / 'x.db'}")
+    declared = {
+        "csv": {"file": "x.csv"},
+        "parquet": {"file": "x.parquet"},
+        "excel": {"file": "x.xlsx", "sheet": "cases"},
+        "table": {"database": {"url_env": "CASES_DB", "table": "cases"}},
+        "query": {"database": {"url_env": "CASES_DB", "query": "select * from cases"}},
+    }
+    for name, spec in declared.items():
+        read = read_source(name, Source.model_validate(spec, context={"base": tmp_path}))
+        assert list(read["Ref"]) == ["A1", "A2"], name
+        assert read["Name"].iloc[0] == "Sian" and pd.isna(read["Name"].iloc[1]), name
+        assert pd.isna(read["Count"].iloc[1]), name
+
+
+def test_a_missing_database_variable_is_one_line_without_the_url(monkeypatch):
+    monkeypatch.delenv("POLICE_DB", raising=False)
+    source = Source.model_validate({"database": {"url_env": "POLICE_DB", "table": "nominals"}})
+    with pytest.raises(DataError, match="^source police: set the environment variable POLICE_DB"):
+        read_source("police", source)
+    monkeypatch.setenv("POLICE_DB", "postgresql://user:secret@127.0.0.1:1/none")
+    with pytest.raises(DataError) as caught:
+        read_source("police", source)
+    assert "secret" not in str(caught.value) and "POLICE_DB" in str(caught.value)
+
+
+def test_every_row_is_ingested_excluded_or_quarantined(ingested):
+    feeds = {f.feed: f for f in ingested.summary.feeds}
+    assert all(f.reconciles for f in feeds.values())
+    police = feeds["incidents[0]"]
+    assert police.read == len(NOMINALS)
+    assert police.excluded == {"InvolvementRole 'WITNESS'": 1}
+    assert police.quarantined["unmapped HOOffenceCode value"] == 1
+    assert police.quarantined["no harm weight for code"] == 1
+    assert police.quarantined["unmapped InvolvementRole value"] == 1
+    assert police.quarantined["unparseable date in CommittedDate"] == 1
+    assert police.quarantined["person not written: no birth date in any linked record"] == 1
+    unmapped = ingested.summary.unmapped
+    assert set(zip(unmapped["column"], unmapped["value"])) == {
+        ("HOOffenceCode", "999/99"),
+        ("InvolvementRole", "INFORMANT"),
+    }
+    quarantine = pd.read_csv(ingested.out / "_private" / "quarantine" / "incidents_0_police_nominals.csv")
+    assert len(quarantine) == police.quarantined_rows
+    assert quarantine.loc[quarantine["OccurrenceRef"] == "OC3", "reason"].iloc[0] == (
+        "unmapped HOOffenceCode value '999/99'; no harm weight for code '999/99'"
+    )
+
+
+def test_the_contract_data_set_is_valid_and_pseudonymised(ingested):
+    data = read_dataset(ingested.out)
+    assert data.report.quarantined == 0
+    assert len(data.incidents) == ingested.counts["incidents"] > 0
+    assert data.people["person_id"].str.fullmatch(r"p[0-9a-f]{24}").all()
+    assert data.incidents["incident_id"].str.fullmatch(r"i[0-9a-f]{24}").all()
+    assert (data.people["birth_date"].dt.day == 1).all()  # the month of birth, never the day
+    assert set(data.incidents["harm"]) <= {4.0, 0.25, 1.0}
+    assert set(data.incidents["attention"].dropna()) <= {"reported", "proactive"}
+
+
+def test_no_personal_data_outside_the_private_folder(ingested):
+    shared = [p for p in ingested.out.rglob("*") if p.is_file() and "_private" not in p.parts]
+    assert {p.name for p in shared} >= {"people.parquet", "incidents.parquet", "ingest_report.html", "dataset.json"}
+    for path in shared:
+        if path.suffix == ".parquet":
+            text = pd.read_parquet(path).astype(str).to_csv()
+        else:
+            text = re.sub(r"data:image/png;base64,[^\"]+", "", path.read_text())
+        found = [value for value in PERSONAL if value in text]
+        assert not found, f"{path.name} holds {found}"
+    link = pd.read_parquet(ingested.out / "_private" / "link_table.parquet")
+    assert {"Dafydd", "EVANS"} <= set(link["first_name"]) | set(link["last_name"])
+
+
+def test_the_private_folder_is_the_teams_only(ingested):
+    private = ingested.out / "_private"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    for path in private.rglob("*"):
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
+
+
+def test_reidentify_gives_the_list_its_source_ids_with_the_right_key_only(ingested, tmp_path, monkeypatch):
+    people = read_dataset(ingested.out).people
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    pd.DataFrame({"person_id": people["person_id"], "rank": range(1, len(people) + 1)}).to_csv(
+        lists / "list.csv", index=False
+    )
+    out = tmp_path / "reidentified"
+    (written,) = reidentify(ReidentifyJob(lists, ingested.out, out))
+    back = pd.read_csv(written)
+    assert set(back.columns) == {"person_id", "rank", "source", "source_id"}
+    assert set(back["person_id"]) == set(people["person_id"])
+    assert "N1" in set(back["source_id"])
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    monkeypatch.setenv("RISKLOOP_PSEUDONYM_KEY", "w" * 40)
+    with pytest.raises(DataError, match="not the one this link table was made with"):
+        reidentify(ReidentifyJob(lists, ingested.out, tmp_path / "other"))
+
+
+def test_the_ingest_report_shows_what_to_complete(ingested):
+    html = ingested.report.read_text()
+    for text in ("Rows per feed", "Values with no mapping", "999/99", "INFORMANT", "Linking people across agencies"):
+        assert text in html
+    assert "please report this as a bug" not in html
+    assert html.count("data:image/png;base64,") == 1
+
+
+def test_the_commands(tmp_path):
+    mapping = write_extracts(tmp_path / "extracts")
+    result = runner.invoke(app, ["ingest", "--mapping", str(mapping), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "rows read = ingested + excluded + quarantined" in result.output
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    pd.read_parquet(tmp_path / "out" / "people.parquet")[["person_id"]].to_csv(lists / "top.csv", index=False)
+    result = runner.invoke(
+        app, ["reidentify", "--lists", str(lists), "--ingest", str(tmp_path / "out"), "--out", str(tmp_path / "back")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "back" / "top_reidentified.csv").exists()
+    bad = runner.invoke(app, ["ingest", "--mapping", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "mapping file not found" in bad.output
