@@ -50,7 +50,8 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "ethnicity": ETHNICITIES,
 }
 #: The person attributes a cluster of linked records reconciles into one contract person.
-PERSON_ATTRIBUTES = ("birth_date", "sex", "ethnicity", "area_id")
+PersonAttribute = Literal["birth_date", "sex", "ethnicity", "area_id"]
+PERSON_ATTRIBUTES: tuple[PersonAttribute, ...] = ("birth_date", "sex", "ethnicity", "area_id")
 #: Contract columns that hold dates (parsed with the mapping's date formats).
 DATE_COLUMNS = frozenset({"date", "start_date", "end_date", "birth_date"})
 
@@ -167,7 +168,7 @@ class Key(_Strict):
 class PeopleRules(_Strict):
     """Per person attribute, the sources to trust first; otherwise a cluster's most frequent value wins."""
 
-    precedence: dict[Literal["birth_date", "sex", "ethnicity", "area_id"], list[str]] = Field(default_factory=dict)
+    precedence: dict[PersonAttribute, list[str]] = Field(default_factory=dict)
 
 
 class Mapping(_Strict):
@@ -178,7 +179,7 @@ class Mapping(_Strict):
     incidents: list[Feed] = Field(min_length=1)
     interventions: list[Feed] = Field(default_factory=list)
     people: PeopleRules = Field(default_factory=PeopleRules)
-    linkage: LinkageSettings = Field(default_factory=LinkageSettings)
+    linkage: LinkageSettings = Field(default_factory=lambda: LinkageSettings.model_validate({}))
     key: Key = Field(default_factory=Key)
 
     def feeds(self) -> list[tuple[str, int, Feed]]:

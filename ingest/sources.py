@@ -47,6 +47,7 @@ def _read_database(name: str, source: Source) -> pd.DataFrame:
     url = os.environ.get(database.url_env)
     if not url:
         raise DataError(f"source {name}: set the environment variable {database.url_env} to the database's URL")
+    statement: sqlalchemy.Executable
     if database.table is not None:
         statement = sqlalchemy.select(sqlalchemy.text("*")).select_from(sqlalchemy.table(database.table))
     else:
