@@ -250,7 +250,11 @@ class _Tables:
 
 
 def _read_world(world: Path) -> _Tables:
-    read = {n: pd.read_parquet(world / f"{n}.parquet") for n in ("areas", "people", "incidents", "interventions")}
+    names = ("areas", "people", "incidents", "interventions")
+    missing = [n for n in names if not (world / f"{n}.parquet").is_file()]
+    if missing:
+        raise ValueError(f"{world} is not a world written by `riskloop generate` (no {missing[0]}.parquet)")
+    read = {n: pd.read_parquet(world / f"{n}.parquet") for n in names}
     return _Tables(**read)
 
 

@@ -175,5 +175,15 @@ def test_pairwise_accuracy_counts_pairs():
         pairwise_accuracy(clusters.iloc[:3], truth)
 
 
-def test_faults_are_declared_rates():
+def test_the_command_writes_the_extracts_or_fails_in_one_line(world, tmp_path):
+    from typer.testing import CliRunner
+
+    from riskloop.cli import app
+
+    runner = CliRunner()
+    done = runner.invoke(app, ["export-extracts", "--data", str(world), "--out", str(tmp_path / "x"), "--clean"])
+    assert done.exit_code == 0, done.output
+    assert "council_asb" in done.output and (tmp_path / "x" / "_truth" / "records.csv").is_file()
     assert Faults().missing_dob > CLEAN.missing_dob == 0.0
+    failed = runner.invoke(app, ["export-extracts", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "y")])
+    assert failed.exit_code == 2 and "not a world written by `riskloop generate`" in failed.output

@@ -20,6 +20,7 @@ commands: list[Callable[..., None]] = [
     data.validate,
     data.features,
     data.splits,
+    data.export_extracts,
     model.train,
     model.promote,
     model.governance,
