@@ -32,10 +32,16 @@ class NamesComparison(BaseModel):
 
 
 class BirthDateComparison(BaseModel):
-    """Exact, one typo (Levenshtein 1 on the ISO date), then within a month, a year, ten years."""
+    """Exact, one typo (Levenshtein 1 on the ISO date), then within a month, a year, ten years, else.
+
+    Its m probabilities are declared, not estimated: with names, sex and area as the only other fields,
+    expectation maximisation on name-blocked pairs cannot tell a namesake from the same person, and the
+    date of birth is what tells them apart.
+    """
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["birth_date"] = "birth_date"
+    m_probabilities: list[float] = Field(default=[0.95, 0.02, 0.01, 0.01, 0.005, 0.005], min_length=6, max_length=6)
 
 
 class ExactComparison(BaseModel):
@@ -57,8 +63,12 @@ DEFAULT_BLOCKING = [
     "l.first_name = r.first_name and l.area_id = r.area_id",
     "l.last_prefix = r.last_prefix and l.birth_year = r.birth_year and l.first_initial = r.first_initial",
 ]
-#: expectation maximisation: each rule fixes some comparisons and estimates the m probabilities of the others
-DEFAULT_TRAINING_BLOCKING = ["l.birth_date = r.birth_date", "l.name_key = r.name_key"]
+#: expectation maximisation: each rule fixes the comparisons on its columns and estimates the m probabilities of
+#: the others (the date of birth's are declared: keep it in every rule)
+DEFAULT_TRAINING_BLOCKING = [
+    "l.full_name = r.full_name and l.birth_date = r.birth_date",
+    "l.birth_date = r.birth_date and l.sex = r.sex and l.area_id = r.area_id",
+]
 DEFAULT_COMPARISONS: list[Comparison] = [
     NamesComparison(),
     BirthDateComparison(),
@@ -71,7 +81,7 @@ class LinkageSettings(BaseModel):
     """The mapping's `linkage:` section."""
 
     model_config = ConfigDict(extra="forbid")
-    threshold: float = Field(0.9, gt=0.0, lt=1.0)
+    threshold: float = Field(0.7, gt=0.0, lt=1.0)
     blocking: list[str] = Field(default_factory=lambda: list(DEFAULT_BLOCKING), min_length=1)
     training_blocking: list[str] = Field(default_factory=lambda: list(DEFAULT_TRAINING_BLOCKING), min_length=1)
     comparisons: list[Comparison] = Field(default_factory=lambda: list(DEFAULT_COMPARISONS), min_length=1)
@@ -160,7 +170,9 @@ def _comparison(spec: Comparison):  # noqa: ANN202 (a Splink comparison creator)
             forename_surname_concat_col_name="full_name" if spec.term_frequencies else None,
         )
     if isinstance(spec, BirthDateComparison):
-        return cl.DateOfBirthComparison("birth_date", input_is_string=True, datetime_format="%Y-%m-%d")
+        return cl.DateOfBirthComparison("birth_date", input_is_string=True, datetime_format="%Y-%m-%d").configure(
+            m_probabilities=spec.m_probabilities
+        )
     return cl.ExactMatch(spec.column)
 
 

@@ -20,6 +20,7 @@ commands: list[Callable[..., None]] = [
     data.validate,
     data.features,
     data.splits,
+    data.export_extracts,
     ingest.ingest,
     ingest.reidentify,
     model.train,
