@@ -53,7 +53,7 @@ class IngestSummary:
     mapping: str  # the mapping file's name
     feeds: tuple[FeedCounts, ...]
     unmapped: pd.DataFrame  # feed, column, value, rows
-    dates: pd.DataFrame  # feed, column, first, last, missing
+    dates: pd.DataFrame  # feed, column, first, last, missing, unparseable
     duplicates: pd.DataFrame  # source, rows, repeated rows (identical rows within the source)
     people_quarantined: dict[str, int]  # reason -> people (clusters) not written
     linkage: LinkageSummary

@@ -3,8 +3,8 @@
 A feed's rows are mapped column by column: value maps into the contract's vocabulary (a value on the
 feed's `exclude:` list is left out and counted; a value with no mapping quarantines the row with
 `unmapped <column> value 'X'`), dates parsed with the mapping's formats in order (`unparseable date in
-<column>`), harm weights looked up by code (`no harm weight for code 'X'`). Record ids (incident,
-intervention) become keyed hashes, so no agency reference reaches the contract. The identity columns of
+<column>`; a birth date no format reads counts as missing, since linked records may hold it), harm weights
+looked up by code (`no harm weight for code 'X'`). Record ids (incident, intervention) become keyed hashes, so no agency reference reaches the contract. The identity columns of
 each row make the person records that linkage clusters; `build_contract` then makes one contract person
 per cluster (attributes reconciled across its records, birth date coarsened to the month), keys every row
 by the cluster's pseudonym, validates the tables against the contract and sends any row the contract
@@ -116,7 +116,7 @@ class FeedResult:
     quarantine: pd.DataFrame
     excluded: dict[str, int]
     unmapped: pd.DataFrame
-    dates: pd.DataFrame  # feed, column, first, last, missing
+    dates: pd.DataFrame  # feed, column, first, last, missing, unparseable
     merged: int = 0
 
 
@@ -192,8 +192,11 @@ def transform_feed(
         cells = rows[column]
         if key_name in DATE_COLUMNS:
             parsed = parse_dates(cells, date_formats)
-            reasons.add(cells.notna() & parsed.isna(), f"unparseable date in {column}")
-            shown = parsed[:0] if key_name == "birth_date" else parsed  # a birth date's range is personal data
+            unparseable = cells.notna() & parsed.isna()
+            identity = key_name == "birth_date"
+            if not identity:  # a birth date no format reads is missing: the person's other records may hold it
+                reasons.add(unparseable, f"unparseable date in {column}")
+            shown = parsed[:0] if identity else parsed  # a birth date's range is personal data
             dates.append(
                 {
                     "feed": label,
@@ -201,6 +204,7 @@ def transform_feed(
                     "first": shown.min(),
                     "last": shown.max(),
                     "missing": int(cells.isna().sum()),
+                    "unparseable": int(unparseable.sum()),
                 }
             )
             return parsed
@@ -256,7 +260,7 @@ def transform_feed(
         quarantine=quarantine.reset_index(drop=True),
         excluded=excluded_counts,
         unmapped=_unmapped(label, quarantine["reason"]),
-        dates=pd.DataFrame(dates, columns=["feed", "column", "first", "last", "missing"]),
+        dates=pd.DataFrame(dates, columns=["feed", "column", "first", "last", "missing", "unparseable"]),
     )
 
 
