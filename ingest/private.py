@@ -35,6 +35,13 @@ def private_folder(out: Path) -> Path:
     return folder
 
 
+def private_tree(root: Path, folder: Path) -> None:
+    """Create `folder` under `root`, `root` and every folder between them mode 0700."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in [folder, *folder.parents[: len(folder.relative_to(root).parts)]]:
+        os.chmod(path, FOLDER_MODE)
+
+
 def _write_private(target: Path, write) -> None:  # noqa: ANN001 - write(path) fills the file
     """Write `target` whole or not at all, mode 0600 from its creation (mkstemp's mode) to its rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -48,6 +55,18 @@ def _write_private(target: Path, write) -> None:  # noqa: ANN001 - write(path) f
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_quarantine(folder: Path, rows: dict[str, pd.DataFrame]) -> list[Path]:
+    """`folder/quarantine/<name>.csv` per non-empty frame; a previous run's files not written again are removed."""
+    target = folder / QUARANTINE_DIR
+    written = [target / f"{name}.csv" for name, frame in rows.items() if len(frame)]
+    for name, frame in rows.items():
+        if len(frame):
+            write_private_csv(frame, target / f"{name}.csv")
+    for stale in set(target.glob("*.csv")) - set(written) if target.exists() else ():
+        stale.unlink()
+    return written
 
 
 def write_private_csv(frame: pd.DataFrame, target: Path) -> None:

@@ -16,6 +16,7 @@ from riskloop.artifacts.dataset import read_dataset
 from riskloop.cli import app
 from riskloop.features.io import DataError
 from riskloop.ingest.mapping import MappingError, Source, load_mapping
+from riskloop.ingest.private import private_folder, write_quarantine
 from riskloop.ingest.sources import read_source
 from riskloop.jobs.ingest import IngestJob, ReidentifyJob, ingest, reidentify
 from tests.ingest_extracts import EXAMPLE, KEY, NOMINALS, PERSONAL, write_extracts
@@ -173,12 +174,14 @@ def test_the_private_folder_is_the_teams_only(ingested):
 def test_reidentify_gives_the_list_its_source_ids_with_the_right_key_only(ingested, tmp_path, monkeypatch):
     people = read_dataset(ingested.out).people
     lists = tmp_path / "lists"
-    lists.mkdir()
+    (lists / "Cardiff").mkdir(parents=True)
     pd.DataFrame({"person_id": people["person_id"], "rank": range(1, len(people) + 1)}).to_csv(
-        lists / "list.csv", index=False
+        lists / "Cardiff" / "E01.csv", index=False
     )
     out = tmp_path / "reidentified"
     (written,) = reidentify(ReidentifyJob(lists, ingested.out, out))
+    assert written == out / "Cardiff" / "E01.csv"
+    assert stat.S_IMODE(out.stat().st_mode) == stat.S_IMODE((out / "Cardiff").stat().st_mode) == 0o700
     back = pd.read_csv(written)
     assert set(back.columns) == {"person_id", "rank", "source", "source_id"}
     assert set(back["person_id"]) == set(people["person_id"])
@@ -209,6 +212,16 @@ def test_the_commands(tmp_path):
         app, ["reidentify", "--lists", str(lists), "--ingest", str(tmp_path / "out"), "--out", str(tmp_path / "back")]
     )
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "back" / "top_reidentified.csv").exists()
+    assert (tmp_path / "back" / "top.csv").exists()
     bad = runner.invoke(app, ["ingest", "--mapping", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "mapping file not found" in bad.output
+
+
+def test_a_quarantine_no_longer_made_is_removed(tmp_path):
+    folder = private_folder(tmp_path)
+    rows = pd.DataFrame({"row": [1], "reason": ["unmapped Role value 'X'"]})
+    write_quarantine(folder, {"incidents_0_police": rows, "people": rows})
+    assert write_quarantine(folder, {"incidents_0_police": rows, "people": rows[:0]}) == [
+        folder / "quarantine" / "incidents_0_police.csv"
+    ]
+    assert sorted(p.name for p in (folder / "quarantine").iterdir()) == ["incidents_0_police.csv"]

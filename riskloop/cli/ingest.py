@@ -37,7 +37,9 @@ def ingest(
 
 
 def reidentify(
-    lists: Annotated[Path, typer.Option("--lists", help="folder of lists with a person_id column (CSV or Parquet)")],
+    lists: Annotated[
+        Path, typer.Option("--lists", help="folder of lists (CSVs with a person_id column; `riskloop score`'s lists/)")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="folder to write the lists with source ids to")],
     ingest_dir: Annotated[Path, typer.Option("--ingest", help="the ingest's output folder (its _private/)")],
     key_file: Annotated[Path | None, typer.Option(help="the partnership key file (default: the variable)")] = None,

@@ -98,12 +98,8 @@ def _write_private(out: Path, contract: Contract, linkage, key: bytes) -> None: 
     folder = private.private_folder(out)
     private.write_link_table(folder, contract.link_table, key)
     private.write_private_csv(linkage.near_threshold, folder / "near_threshold_pairs.csv")
-    for result in contract.feeds:
-        if len(result.quarantine):
-            name = f"{result.feed.replace('[', '_').rstrip(']')}_{result.source}.csv"
-            private.write_private_csv(result.quarantine, folder / private.QUARANTINE_DIR / name)
-    if len(contract.people_quarantine):
-        private.write_private_csv(contract.people_quarantine, folder / private.QUARANTINE_DIR / "people.csv")
+    rows = {f"{r.feed.replace('[', '_').rstrip(']')}_{r.source}": r.quarantine for r in contract.feeds}
+    private.write_quarantine(folder, {**rows, "people": contract.people_quarantine})
 
 
 def ingest(job: IngestJob, progress: Progress = no_progress) -> Ingested:
@@ -143,7 +139,7 @@ def ingest(job: IngestJob, progress: Progress = no_progress) -> Ingested:
 
 @dataclass(frozen=True)
 class ReidentifyJob:
-    lists: Path  # a folder of lists (CSV or Parquet with a person_id column), e.g. `riskloop score`'s output
+    lists: Path  # a folder of lists (CSV with a person_id column, in subfolders too): `riskloop score`'s lists/
     ingest: Path  # the ingest's output folder (its `_private/` link table)
     out: Path
     key_env: str = "RISKLOOP_PSEUDONYM_KEY"
@@ -151,17 +147,18 @@ class ReidentifyJob:
 
 
 def reidentify(job: ReidentifyJob) -> list[Path]:
-    """Each list with the source and source id of every record of each person; CSVs in `job.out`."""
+    """Each list (same name, same subfolder, under `job.out`: folders 0700, files 0600) with the source and
+    source id of every record of each person listed."""
     key = load_key(job.key_env, job.key_file)
     link = private.read_link_table(job.ingest, key)
-    found = sorted(p for p in Path(job.lists).glob("*") if p.suffix in (".csv", ".parquet"))
-    lists = {p: (pd.read_csv(p, dtype={"person_id": str}) if p.suffix == ".csv" else pd.read_parquet(p)) for p in found}
+    lists = {p: pd.read_csv(p, dtype={"person_id": str}) for p in sorted(Path(job.lists).rglob("*.csv"))}
     lists = {p: frame for p, frame in lists.items() if "person_id" in frame.columns}
     if not lists:
-        raise DataError(f"{job.lists}: no list with a person_id column (CSV or Parquet)")
+        raise DataError(f"{job.lists}: no list (a CSV with a person_id column)")
     written = []
     for path, frame in lists.items():
-        target = Path(job.out) / f"{path.stem}_reidentified.csv"
+        target = Path(job.out) / path.relative_to(job.lists)
+        private.private_tree(Path(job.out), target.parent)
         private.write_private_csv(private.reidentified(frame, link), target)
         written.append(target)
     return written
