@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 from pathlib import Path
 
@@ -225,3 +226,10 @@ def test_a_quarantine_no_longer_made_is_removed(tmp_path):
         folder / "quarantine" / "incidents_0_police.csv"
     ]
     assert sorted(p.name for p in (folder / "quarantine").iterdir()) == ["incidents_0_police.csv"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (.ci/run installs it)")
+def test_the_ingest_report_renders_cleanly_in_a_browser(ingested, tmp_path):
+    from tests.test_reports_render import browse
+
+    assert browse(ingested.report.read_text(), tmp_path) == []
