@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from riskloop.artifacts.dataset import read_dataset
+from riskloop.ingest.transform import record_ids
 from riskloop.jobs.ingest import IngestJob, ingest
 from riskloop.simulation.accuracy import pairwise_accuracy, read_truth_records
 from riskloop.simulation.export import export_extracts
@@ -45,6 +46,19 @@ def test_the_worked_example_ingests_the_exported_extracts(exported, monkeypatch)
     }
     assert len(data.incidents) >= 0.9 * len(truth["incidents"])
     assert len(data.interventions) >= 0.85 * len(truth["interventions"])
+    # an incident ingested says what the world's says (its id is the keyed hash of the agency's reference)
+    ours = data.incidents.drop_duplicates("incident_id").set_index("incident_id")
+    world = truth["incidents"].drop_duplicates("incident_id")
+    for source in ("police_nominals", "council_asb"):
+        world = world.assign(**{source: record_ids(source + ":" + world["incident_id"], KEY.encode(), "i")})
+    world["ours"] = world["police_nominals"].where(world["police_nominals"].isin(ours.index), world["council_asb"])
+    found = world[world["ours"].isin(ours.index)]
+    assert len(found) >= 0.9 * len(world)
+    mine = ours.loc[found["ours"]].reset_index(drop=True)
+    found = found.reset_index(drop=True).assign(date=lambda f: pd.to_datetime(f["date"]))
+    for column in ("date", "type", "harm"):
+        assert (mine[column] == found[column].astype(mine[column].dtype)).mean() >= 0.99, column
+    assert set(data.interventions["programme"]) == set(truth["interventions"]["programme"])
     # the codes the exporter leaves unmapped are listed, with their counts, for the mapping to be completed
     assert "999/99" in set(done.summary.unmapped["value"])
     # linkage on what was ingested, against who each record really is
