@@ -55,6 +55,7 @@ class IngestSummary:
     unmapped: pd.DataFrame  # feed, column, value, rows
     dates: pd.DataFrame  # feed, column, first, last, missing, unparseable
     duplicates: pd.DataFrame  # source, rows, repeated rows (identical rows within the source)
+    joins: pd.DataFrame  # source, joined to, rows, not joined, repeated keys
     people_quarantined: dict[str, int]  # reason -> people (clusters) not written
     linkage: LinkageSummary
     contract: ValidationReport  # the written tables' validation against the contract

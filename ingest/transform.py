@@ -56,6 +56,27 @@ def check_columns(mapping: Mapping, frames: dict[str, pd.DataFrame]) -> None:
         lacking(h.source, h.weight, "harm_weights.weight")
 
 
+def join_counts(mapping: Mapping, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per joined source: its rows, those no feed row joined (not ingested: listed, never silent), and the rows
+    whose key repeats an earlier one (the first is the one joined)."""
+    rows = []
+    for table, i, feed in mapping.feeds():
+        if feed.join is None:
+            continue
+        other, column = frames[feed.join.source], feed.join.column
+        keys = other[column]
+        rows.append(
+            {
+                "source": feed.join.source,
+                "joined to": f"{table}[{i}] ({feed.source})",
+                "rows": len(other),
+                "not joined": int((~keys.isin(frames[feed.source][column])).sum()),
+                "repeated keys": int(keys.duplicated().sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=["source", "joined to", "rows", "not joined", "repeated keys"])
+
+
 def harm_lookup(mapping: Mapping, frames: dict[str, pd.DataFrame]) -> dict[str, float]:
     """Code -> weight from the partnership's harm table; a weight that is not a number >= 0, or a code given
     two weights, is one line."""

@@ -86,6 +86,7 @@ def render_ingest_report(summary: IngestSummary) -> str:
         unmapped=table(summary.unmapped),
         dates=table(_dates(summary)),
         duplicates=table(summary.duplicates),
+        joins=table(summary.joins),
         people=table(people),
         contract=table(contract),
         sizes=table(link.cluster_sizes),

@@ -30,11 +30,11 @@ PERSONAL = (
 
 OCCURRENCES = pd.DataFrame(
     {
-        "OccurrenceRef": ["OC1", "OC2", "OC3", "OC4"],
-        "HOOffenceCode": ["008/02", "046/01", "999/99", "800/01"],
-        "CommittedDate": ["2021-03-04", "04/03/2021", "4 Mar 2021", "31/02/2021"],
-        "LSOA": ["E01", "E02", "E01", "E02"],
-        "HowReported": ["999", "PATROL", "101", "ONLINE"],
+        "OccurrenceRef": ["OC1", "OC2", "OC3", "OC4", "OC5"],
+        "HOOffenceCode": ["008/02", "046/01", "999/99", "800/01", "046/01"],
+        "CommittedDate": ["2021-03-04", "04/03/2021", "4 Mar 2021", "31/02/2021", "2021-04-01"],
+        "LSOA": ["E01", "E02", "E01", "E02", "E02"],
+        "HowReported": ["999", "PATROL", "101", "ONLINE", "101"],
     }
 )
 _NOMINAL = [

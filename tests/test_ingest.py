@@ -133,6 +133,8 @@ def test_every_row_is_ingested_excluded_or_quarantined(ingested):
         ("HOOffenceCode", "999/99"),
         ("InvolvementRole", "INFORMANT"),
     }
+    joins = ingested.summary.joins.iloc[0]
+    assert (joins["source"], joins["rows"], joins["not joined"]) == ("police_occurrences", 5, 1)  # OC5: nobody on it
     quarantine = pd.read_csv(ingested.out / "_private" / "quarantine" / "incidents_0_police_nominals.csv")
     assert len(quarantine) == police.quarantined_rows
     assert quarantine.loc[quarantine["OccurrenceRef"] == "OC3", "reason"].iloc[0] == (

@@ -18,8 +18,8 @@ import pyarrow as pa
 from riskloop.artifacts.dataset import Coverage, write_dataset
 from riskloop.features.io import DataError, write_text_atomic
 from riskloop.ingest import private
-from riskloop.ingest.linkage import link_people
-from riskloop.ingest.mapping import load_mapping
+from riskloop.ingest.linkage import Linkage, link_people
+from riskloop.ingest.mapping import Mapping, load_mapping
 from riskloop.ingest.pseudonym import load_key
 from riskloop.ingest.sources import read_sources
 from riskloop.ingest.summary import FeedCounts, IngestSummary, LinkageSummary
@@ -29,6 +29,7 @@ from riskloop.ingest.transform import (
     build_contract,
     check_columns,
     harm_lookup,
+    join_counts,
     person_records,
     reason_counts,
     transform_feed,
@@ -67,8 +68,13 @@ def _feed_counts(result: FeedResult) -> FeedCounts:
 
 
 def _summary(
-    name: str, frames: dict[str, pd.DataFrame], results: list[FeedResult], contract: Contract, linkage
-) -> IngestSummary:  # noqa: ANN001
+    mapping: Mapping,
+    name: str,
+    frames: dict[str, pd.DataFrame],
+    results: list[FeedResult],
+    contract: Contract,
+    linkage: Linkage,
+) -> IngestSummary:
     clusters = linkage.clusters
     sources_per_cluster = clusters.groupby("cluster_key")["source"].nunique()
     return IngestSummary(
@@ -79,6 +85,7 @@ def _summary(
         duplicates=pd.DataFrame(
             [{"source": s, "rows": len(f), "repeated rows": int(f.duplicated().sum())} for s, f in frames.items()]
         ),
+        joins=join_counts(mapping, frames),
         people_quarantined=contract.people_quarantine["reason"].value_counts().sort_index().to_dict(),
         linkage=LinkageSummary(
             records=len(clusters),
@@ -94,7 +101,7 @@ def _summary(
     )
 
 
-def _write_private(out: Path, contract: Contract, linkage, key: bytes) -> None:  # noqa: ANN001
+def _write_private(out: Path, contract: Contract, linkage: Linkage, key: bytes) -> None:
     folder = private.private_folder(out)
     private.write_link_table(folder, contract.link_table, key)
     private.write_private_csv(linkage.near_threshold, folder / "near_threshold_pairs.csv")
@@ -124,7 +131,7 @@ def ingest(job: IngestJob, progress: Progress = no_progress) -> Ingested:
     linkage = link_people(records, mapping.linkage)
     step("building the contract tables")
     contract = build_contract(results, frames, records, linkage, key, mapping.people, job.today or date.today())
-    summary = _summary(job.mapping.name, frames, results, contract, linkage)
+    summary = _summary(mapping, job.mapping.name, frames, results, contract, linkage)
     step("writing")
     _write_private(job.out, contract, linkage, key)
     incidents = contract.tables["incidents"]
