@@ -16,8 +16,14 @@ from riskloop.ingest.mapping import Source
 
 
 def as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every cell a stripped string, blanks missing; column names as strings."""
-    text = frame.astype("string").apply(lambda column: column.str.strip())
+    """Every cell a stripped string, blanks missing; column names as strings. Whole numbers stored as floats
+    (a typed column with a gap) read as whole numbers: `1500`, not `1500.0`."""
+    whole = {
+        c: "Int64"
+        for c in frame.columns
+        if pd.api.types.is_float_dtype(frame[c]) and (frame[c].dropna() % 1 == 0).all()
+    }
+    text = frame.astype(whole).astype("string").apply(lambda column: column.str.strip())
     text = text.mask(text == "")
     text.columns = [str(c) for c in text.columns]
     return text.reset_index(drop=True)
