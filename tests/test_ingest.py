@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.cli import app
 from riskloop.features.io import DataError
-from riskloop.ingest.mapping import MappingError, Source, load_mapping
+from riskloop.ingest.mapping import MappingError, PeopleRules, Source, load_mapping
 from riskloop.ingest.private import private_folder, write_quarantine
 from riskloop.ingest.sources import read_source
+from riskloop.ingest.transform import parse_dates, reconcile_people, split_full_name
 from riskloop.jobs.ingest import IngestJob, ReidentifyJob, ingest, reidentify
 from tests.ingest_extracts import EXAMPLE, KEY, NOMINALS, PERSONAL, write_extracts
 
@@ -235,3 +236,37 @@ def test_the_ingest_report_renders_cleanly_in_a_browser(ingested, tmp_path):
     from tests.test_reports_render import browse
 
     assert browse(ingested.report.read_text(), tmp_path) == []
+
+
+def test_dates_are_read_with_the_declared_formats_in_order():
+    cells = pd.Series(["2021-03-04", "04/03/2021", "4 Mar 2021", "31/02/2021", None], dtype="string")
+    parsed = parse_dates(cells, ["%Y-%m-%d", "%d/%m/%Y", "%d %b %Y"])
+    assert list(parsed[:3]) == [pd.Timestamp("2021-03-04")] * 3
+    assert parsed[3:].isna().all()
+
+
+def test_a_full_name_is_split_either_way_round():
+    first, last = split_full_name(pd.Series(["Sian Evans", "JONES, Dafydd", "Mary Ann Hughes", None]))
+    assert list(first[:3]) == ["Sian", "Dafydd", "Mary Ann"] and list(last[:3]) == ["Evans", "JONES", "Hughes"]
+    assert pd.isna(first[3]) and pd.isna(last[3])
+
+
+def test_a_persons_attributes_come_from_the_trusted_source_else_the_most_frequent():
+    records = pd.DataFrame(
+        {
+            "source": ["police", "police", "police", "provider"],
+            "source_id": ["N1", "N2", "N3", "K1"],
+            "birth_date": pd.to_datetime(["1990-05-17", "1990-05-17", "1990-06-17", None]),
+            "sex": ["M", "M", None, None],
+            "ethnicity": ["White", "White", "White", "Mixed"],
+            "area_id": ["E01", "E02", "E02", None],
+        }
+    )
+    clusters = pd.DataFrame(
+        {"source": records["source"], "source_id": records["source_id"], "cluster_key": "police:N1"}
+    )
+    trusted = reconcile_people(records, clusters, PeopleRules(precedence={"ethnicity": ["provider"]}))
+    assert trusted.loc[0, "ethnicity"] == "Mixed"  # self-defined first
+    assert trusted.loc[0, "birth_date"] == pd.Timestamp("1990-05-17")  # most frequent
+    assert trusted.loc[0, "area_id"] == "E02" and trusted.loc[0, "sex"] == "M"
+    assert reconcile_people(records, clusters, PeopleRules()).loc[0, "ethnicity"] == "White"
