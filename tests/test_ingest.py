@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import stat
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -16,10 +17,19 @@ from typer.testing import CliRunner
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.cli import app
 from riskloop.features.io import DataError
+from riskloop.ingest.linkage import Linkage
 from riskloop.ingest.mapping import MappingError, PeopleRules, Source, load_mapping
 from riskloop.ingest.private import private_folder, write_quarantine
-from riskloop.ingest.sources import read_source
-from riskloop.ingest.transform import parse_dates, reconcile_people, split_full_name
+from riskloop.ingest.sources import read_source, read_sources
+from riskloop.ingest.transform import (
+    build_contract,
+    harm_lookup,
+    parse_dates,
+    person_records,
+    reconcile_people,
+    split_full_name,
+    transform_feed,
+)
 from riskloop.jobs.ingest import IngestJob, ReidentifyJob, ingest, reidentify
 from tests.ingest_extracts import EXAMPLE, KEY, NOMINALS, PERSONAL, write_extracts
 
@@ -270,3 +280,26 @@ def test_a_persons_attributes_come_from_the_trusted_source_else_the_most_frequen
     assert trusted.loc[0, "birth_date"] == pd.Timestamp("1990-05-17")  # most frequent
     assert trusted.loc[0, "area_id"] == "E02" and trusted.loc[0, "sex"] == "M"
     assert reconcile_people(records, clusters, PeopleRules()).loc[0, "ethnicity"] == "White"
+
+
+def test_the_same_involvement_under_two_ids_of_one_person_is_kept_once(tmp_path):
+    mapping = load_mapping(write_extracts(tmp_path))
+    frames = read_sources(mapping.sources)
+    first = frames["police_nominals"].iloc[[0]]
+    frames["police_nominals"] = pd.concat([first, first.assign(NominalRef="N9", Forenames="Dafyd")], ignore_index=True)
+    key = KEY.encode()
+    feeds = [
+        transform_feed(
+            table, 0, getattr(mapping, table)[0], frames, mapping.date_formats, harm_lookup(mapping, frames), key
+        )
+        for table in ("areas", "incidents")
+    ]
+    clusters = pd.DataFrame(
+        {"source": "police_nominals", "source_id": ["N1", "N9"], "cluster_key": "police_nominals:N1"}
+    )
+    linkage = Linkage(clusters, pd.DataFrame(), pd.DataFrame({"size": [2], "clusters": [1]}), pd.DataFrame(), 1, 0.7)
+    contract = build_contract(feeds, frames, person_records(feeds), linkage, key, mapping.people, date(2026, 1, 1))
+    police = contract.feeds[1]
+    assert (police.read, len(police.rows), police.merged, len(police.quarantine)) == (2, 1, 1, 0)
+    assert len(contract.tables["incidents"]) == len(contract.tables["people"]) == 1
+    assert set(contract.link_table["person_id"]) == set(contract.tables["people"]["person_id"])
