@@ -64,6 +64,7 @@ def _database_mapping() -> str:
     text = EXAMPLE.read_text()
     for name in ("police_occurrences", "police_nominals", "provider_cases", "lsoa_lookup", "harm_weights"):
         text = text.replace(f"{{file: {name}.csv}}", f"{{database: {{url_env: PARTNERSHIP_DB, table: {name}}}}}")
+    text = text.replace("table: harm_weights", "table: public.harm_weights")  # schema-qualified
     query = 'select * from council_asb order by "CaseRef"'
     return text.replace(
         "{file: council_asb.xlsx, sheet: cases}", f"{{database: {{url_env: PARTNERSHIP_DB, query: '{query}'}}}}"
