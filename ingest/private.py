@@ -58,14 +58,10 @@ def _write_private(target: Path, write) -> None:  # noqa: ANN001 - write(path) f
 
 
 def write_quarantine(folder: Path, rows: dict[str, pd.DataFrame]) -> list[Path]:
-    """`folder/quarantine/<name>.csv` per non-empty frame; a previous run's files not written again are removed."""
-    target = folder / QUARANTINE_DIR
-    written = [target / f"{name}.csv" for name, frame in rows.items() if len(frame)]
-    for name, frame in rows.items():
-        if len(frame):
-            write_private_csv(frame, target / f"{name}.csv")
-    for stale in set(target.glob("*.csv")) - set(written) if target.exists() else ():
-        stale.unlink()
+    """`folder/quarantine/<name>.csv` per non-empty frame (into a new output folder: nothing stale to remove)."""
+    written = [folder / QUARANTINE_DIR / f"{name}.csv" for name, frame in rows.items() if len(frame)]
+    for path in written:
+        write_private_csv(rows[path.stem], path)
     return written
 
 

@@ -19,7 +19,6 @@ from riskloop.cli import app
 from riskloop.features.io import DataError
 from riskloop.ingest.linkage import Linkage
 from riskloop.ingest.mapping import MappingError, PeopleRules, Source, load_mapping
-from riskloop.ingest.private import private_folder, write_quarantine
 from riskloop.ingest.sources import read_source, read_sources
 from riskloop.ingest.transform import (
     build_contract,
@@ -231,14 +230,42 @@ def test_the_commands(tmp_path):
     assert bad.exit_code == 2 and "mapping file not found" in bad.output
 
 
-def test_a_quarantine_no_longer_made_is_removed(tmp_path):
-    folder = private_folder(tmp_path)
-    rows = pd.DataFrame({"row": [1], "reason": ["unmapped Role value 'X'"]})
-    write_quarantine(folder, {"incidents_0_police": rows, "people": rows})
-    assert write_quarantine(folder, {"incidents_0_police": rows, "people": rows[:0]}) == [
-        folder / "quarantine" / "incidents_0_police.csv"
-    ]
-    assert sorted(p.name for p in (folder / "quarantine").iterdir()) == ["incidents_0_police.csv"]
+def test_a_killed_ingest_leaves_the_previous_output_whole_or_none(tmp_path, monkeypatch):
+    import riskloop.jobs.ingest as job
+
+    mapping, out = write_extracts(tmp_path / "extracts"), tmp_path / "out"
+
+    def killed(text: str, target: Path) -> None:  # dies writing the report, the last file
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(job, "write_text_atomic", killed)
+        with pytest.raises(KeyboardInterrupt):
+            ingest(IngestJob(mapping, out))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["extracts"]  # no data set, no personal data left
+    ingest(IngestJob(mapping, out))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    stale = out / "_private" / "quarantine" / "incidents_9_gone.csv"  # a quarantine a rerun no longer makes
+    stale.write_text("row,reason\n")
+    with monkeypatch.context() as patched:
+        patched.setattr(job, "write_text_atomic", killed)
+        with pytest.raises(KeyboardInterrupt):
+            ingest(IngestJob(mapping, out))
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p != stale} == before
+    ingest(IngestJob(mapping, out))
+    assert not stale.exists() and stat.S_IMODE((out / "_private").stat().st_mode) == 0o700
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["extracts", "out"]
+
+
+def test_an_out_that_is_a_file_or_holds_other_files_is_one_line(tmp_path):
+    mapping = write_extracts(tmp_path / "extracts")
+    with pytest.raises(DataError, match="is a file"):
+        ingest(IngestJob(mapping, mapping))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match="holds 'notes.txt', which an ingest does not write"):
+        ingest(IngestJob(mapping, tmp_path / "home"))
+    assert (tmp_path / "home" / "notes.txt").read_text() == "mine"
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (.ci/run installs it)")

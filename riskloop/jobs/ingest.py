@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from riskloop.artifacts.dataset import Coverage, write_dataset
-from riskloop.features.io import DataError, write_text_atomic
+from riskloop.artifacts.dataset import COVERAGE_FILE, QUARANTINE_DIR, Coverage, write_dataset
+from riskloop.features.io import DataError, atomic_folder, recover_folder, write_text_atomic
+from riskloop.features.schema import TABLE_NAMES
 from riskloop.ingest import private
 from riskloop.ingest.linkage import Linkage, link_people
 from riskloop.ingest.mapping import Mapping, load_mapping
@@ -37,6 +38,8 @@ from riskloop.ingest.transform import (
 from riskloop.jobs.common import Progress, counted, no_progress
 
 REPORT_FILE = "ingest_report.html"
+#: what an ingest's output folder holds (and `riskloop validate` adds): a rerun replaces only such a folder
+_OUTPUTS = {*(f"{t}.parquet" for t in TABLE_NAMES), COVERAGE_FILE, REPORT_FILE, private.PRIVATE_DIR, QUARANTINE_DIR}
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,27 @@ def _write_private(out: Path, contract: Contract, linkage: Linkage, key: bytes) 
     private.write_quarantine(folder, {**rows, "people": contract.people_quarantine})
 
 
+def _check_out(out: Path) -> None:
+    """One line if `out` is a file, or a folder holding anything an ingest does not write (a rerun replaces
+    the whole folder: nothing else in it may be lost)."""
+    recover_folder(out)  # a run killed while swapping folders left the previous one aside
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} is a file: give a folder (new, empty, or a previous ingest's)")
+    others = sorted(p.name for p in out.iterdir() if p.name not in _OUTPUTS) if out.is_dir() else []
+    if others:
+        raise DataError(
+            f"--out {out} holds {others[0]!r}, which an ingest does not write: give a new or empty folder, "
+            "or a previous ingest's (it is replaced whole)"
+        )
+
+
 def ingest(job: IngestJob, progress: Progress = no_progress) -> Ingested:
-    """Read the declared sources, map, link, pseudonymise, validate and write the contract data set."""
+    """Read the declared sources, map, link, pseudonymise, validate and write the contract data set: the
+    whole output folder at once (killed at any moment, the previous output or none, never part of one)."""
     from riskloop.reports.ingest_report import render_ingest_report
 
     step = counted(progress)
+    _check_out(Path(job.out))
     mapping = load_mapping(job.mapping)
     key = load_key(mapping.key.env, mapping.key.file)
     step("reading the sources")
@@ -133,15 +152,15 @@ def ingest(job: IngestJob, progress: Progress = no_progress) -> Ingested:
     contract = build_contract(results, frames, records, linkage, key, mapping.people, job.today or date.today())
     summary = _summary(mapping, job.mapping.name, frames, results, contract, linkage)
     step("writing")
-    _write_private(job.out, contract, linkage, key)
     incidents = contract.tables["incidents"]
     end = incidents["date"].max().date() if len(incidents) else (job.today or date.today())
     start = incidents["date"].min().date() if len(incidents) else None
     tables = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in contract.tables.items()}
-    counts = write_dataset(job.out, tables, Coverage(end, start, kind="ingested partnership extracts"))
-    report = job.out / REPORT_FILE
-    write_text_atomic(render_ingest_report(summary), report)
-    return Ingested(job.out, counts, summary, report)
+    with atomic_folder(job.out, private=(private.PRIVATE_DIR,)) as folder:
+        _write_private(folder, contract, linkage, key)
+        counts = write_dataset(folder, tables, Coverage(end, start, kind="ingested partnership extracts"))
+        write_text_atomic(render_ingest_report(summary), folder / REPORT_FILE)
+    return Ingested(job.out, counts, summary, job.out / REPORT_FILE)
 
 
 @dataclass(frozen=True)
