@@ -250,7 +250,10 @@ def transform_feed(
     if feed.record_id:
         parts = rows[feed.record_id]
         reasons.add(parts.isna().any(axis=1), f"no record id in {', '.join(feed.record_id)}")
-        joined = parts.fillna("").astype(str).agg("|".join, axis=1)
+        cells = parts.fillna("").astype(str)
+        joined = cells.iloc[:, 0]
+        for column in cells.columns[1:]:  # column by column: a source with no rows gives no rows, not a frame
+            joined = joined + "|" + cells[column]
         out[f"{table.removesuffix('s')}_id"] = record_ids(f"{feed.source}:" + joined, key, _ID_PREFIX[table])
     if feed.person is not None:
         p = feed.person

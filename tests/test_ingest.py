@@ -257,6 +257,17 @@ def test_a_killed_ingest_leaves_the_previous_output_whole_or_none(tmp_path, monk
     assert sorted(p.name for p in tmp_path.iterdir()) == ["extracts", "out"]
 
 
+def test_a_source_with_only_its_header_reads_no_rows(tmp_path):
+    mapping = write_extracts(tmp_path / "extracts")
+    (mapping.parent / "provider_cases.csv").write_text(
+        (mapping.parent / "provider_cases.csv").read_text().split("\n")[0]
+    )
+    done = ingest(IngestJob(mapping, tmp_path / "out"))
+    provider = next(f for f in done.summary.feeds if f.source == "provider_cases")
+    assert (provider.read, provider.ingested, provider.quarantined_rows) == (0, 0, 0)
+    assert done.counts["interventions"] == 0 and done.counts["incidents"] > 0
+
+
 def test_an_out_that_is_a_file_or_holds_other_files_is_one_line(tmp_path):
     mapping = write_extracts(tmp_path / "extracts")
     with pytest.raises(DataError, match="is a file"):
