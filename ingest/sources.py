@@ -55,8 +55,8 @@ def _read_database(name: str, source: Source) -> pd.DataFrame:
         raise DataError(f"source {name}: set the environment variable {database.url_env} to the database's URL")
     statement: sqlalchemy.Executable
     if database.table is not None:
-        schema, _, name = database.table.rpartition(".")  # "dbo.cases": table cases in schema dbo
-        table = sqlalchemy.table(name, schema=schema or None)
+        schema, _, table_name = database.table.rpartition(".")  # "dbo.cases": table cases in schema dbo
+        table = sqlalchemy.table(table_name, schema=schema or None)
         statement = sqlalchemy.select(sqlalchemy.text("*")).select_from(table)
     else:
         statement = sqlalchemy.text(database.query or "")

@@ -125,6 +125,9 @@ def test_a_missing_database_variable_is_one_line_without_the_url(monkeypatch):
     with pytest.raises(DataError) as caught:
         read_source("police", source)
     assert "secret" not in str(caught.value) and "POLICE_DB" in str(caught.value)
+    monkeypatch.setenv("POLICE_DB", "sqlite://")  # reachable, without the table: the error names the source
+    with pytest.raises(DataError, match="^source police: cannot read table dbo.nominals"):
+        read_source("police", Source.model_validate({"database": {"url_env": "POLICE_DB", "table": "dbo.nominals"}}))
 
 
 def test_every_row_is_ingested_excluded_or_quarantined(ingested):
