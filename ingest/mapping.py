@@ -282,7 +282,9 @@ def load_mapping(path: Path) -> Mapping:
     try:
         mapping = Mapping.model_validate(raw, context={"base": path.parent.resolve()})
     except ValidationError as exc:
-        raise MappingError(f"{path.name}: {_message(exc.errors()[0])}") from None
+        errors = exc.errors()  # a typo is both an unknown key and a missing one: name the typo
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        raise MappingError(f"{path.name}: {_message(first)}") from None
     problem = _problem(mapping)
     if problem:
         raise MappingError(f"{path.name}: {problem}")

@@ -61,6 +61,12 @@ def test_an_unknown_key_is_one_line(tmp_path):
         load_mapping(mapping)
 
 
+def test_a_typo_in_a_required_key_names_the_typo(tmp_path):
+    mapping = _edited(tmp_path, "date_formats:", "date_format:")
+    with pytest.raises(MappingError, match="^mapping.yaml: unknown key 'date_format'$"):
+        load_mapping(mapping)
+
+
 def test_a_value_outside_the_contract_vocabulary_is_one_line(tmp_path):
     mapping = _edited(tmp_path, "VICTIM: victim", "VICTIM: injured_party")
     with pytest.raises(MappingError, match=r"incidents\[0\]\.values\.role: 'injured_party' is not a contract role"):
