@@ -214,6 +214,21 @@ def test_reidentify_gives_the_list_its_source_ids_with_the_right_key_only(ingest
         reidentify(ReidentifyJob(lists, ingested.out, tmp_path / "other"))
 
 
+def test_reidentify_writes_nowhere_it_would_overwrite_a_list_or_sit_beside_the_contract(ingested, tmp_path):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "top.csv").write_text("person_id\np1\n")
+    for out, why in [
+        (lists / "top.csv", "is a file"),
+        (lists, "is inside --lists"),
+        (lists / "named", "is inside --lists"),
+        (ingested.out / "for_the_team", "is inside --ingest"),
+    ]:
+        with pytest.raises(DataError, match=why):
+            reidentify(ReidentifyJob(lists, ingested.out, out))
+    assert (lists / "top.csv").read_text() == "person_id\np1\n" and not (ingested.out / "for_the_team").exists()
+
+
 def test_the_ingest_report_shows_what_to_complete(ingested):
     html = ingested.report.read_text()
     for text in ("Rows per feed", "Values with no mapping", "999/99", "INFORMANT", "Linking people across agencies"):

@@ -172,9 +172,22 @@ class ReidentifyJob:
     key_file: Path | None = None
 
 
+def _check_reidentify_out(job: ReidentifyJob) -> None:
+    """One line if `--out` is a file, or inside the lists (they would be overwritten, and read again next time)
+    or the ingest's folder (personal data beside the pseudonymised tables, replaced by the next ingest)."""
+    out = Path(job.out).resolve()
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {job.out} is a file: give a folder")
+    for option, folder in (("--lists", job.lists), ("--ingest", job.ingest)):
+        inside = Path(folder).resolve()
+        if out == inside or inside in out.parents:
+            raise DataError(f"--out {job.out} is inside {option} {folder}: give a folder outside it")
+
+
 def reidentify(job: ReidentifyJob) -> list[Path]:
     """Each list (same name, same subfolder, under `job.out`: folders 0700, files 0600) with the source and
     source id of every record of each person listed."""
+    _check_reidentify_out(job)
     key = load_key(job.key_env, job.key_file)
     link = private.read_link_table(job.ingest, key)
     lists = {p: pd.read_csv(p, dtype={"person_id": str}) for p in sorted(Path(job.lists).rglob("*.csv"))}
