@@ -41,6 +41,11 @@ def _read_file(name: str, source: Source) -> pd.DataFrame:
         if suffix == ".parquet":
             return pd.read_parquet(path)
         return pd.read_excel(path, sheet_name=source.sheet or 0, dtype=str, engine="openpyxl")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"source {name}: {path.name} is not UTF-8 text (it holds the byte {exc.object[exc.start]:#04x}): "
+            "save it as UTF-8 (Excel: 'CSV UTF-8')"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any reader failure is one clear line
         raise DataError(f"source {name}: {path.name} cannot be read ({exc.__class__.__name__}: {exc})") from None
 

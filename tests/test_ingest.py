@@ -122,6 +122,15 @@ def test_each_source_kind_reads_as_text(tmp_path, monkeypatch):
         assert read["Count"].iloc[0] == "3" and pd.isna(read["Count"].iloc[1]), name
 
 
+def test_a_file_that_is_not_utf8_is_one_line_saying_so(tmp_path):
+    (tmp_path / "x.csv").write_bytes("Ref,Name\nA1,Siân\n".encode("cp1252"))
+    source = Source.model_validate({"file": "x.csv"}, context={"base": tmp_path})
+    with pytest.raises(
+        DataError, match=r"^source police: x.csv is not UTF-8 text \(it holds the byte 0xe2\): save it as UTF-8"
+    ):
+        read_source("police", source)
+
+
 def test_a_missing_database_variable_is_one_line_without_the_url(monkeypatch):
     monkeypatch.delenv("POLICE_DB", raising=False)
     source = Source.model_validate({"database": {"url_env": "POLICE_DB", "table": "nominals"}})
