@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from riskloop.artifacts.dataset import COVERAGE_FILE, QUARANTINE_DIR, Coverage, write_dataset
-from riskloop.features.io import DataError, atomic_folder, recover_folder, write_text_atomic
+from riskloop.features.io import DataError, atomic_folder, write_text_atomic
 from riskloop.features.schema import TABLE_NAMES
 from riskloop.ingest import private
 from riskloop.ingest.linkage import Linkage, link_people
@@ -115,7 +115,6 @@ def _write_private(out: Path, contract: Contract, linkage: Linkage, key: bytes) 
 def _check_out(out: Path) -> None:
     """One line if `out` is a file, or a folder holding anything an ingest does not write (a rerun replaces
     the whole folder: nothing else in it may be lost)."""
-    recover_folder(out)  # a run killed while swapping folders left the previous one aside
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} is a file: give a folder (new, empty, or a previous ingest's)")
     others = sorted(p.name for p in out.iterdir() if p.name not in _OUTPUTS) if out.is_dir() else []
