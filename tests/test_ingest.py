@@ -301,6 +301,22 @@ def test_a_source_with_only_its_header_reads_no_rows(tmp_path):
     assert done.counts["interventions"] == 0 and done.counts["incidents"] > 0
 
 
+def test_no_row_ingested_says_why_in_one_line(tmp_path):
+    mapping = write_extracts(tmp_path / "extracts")
+    for name, column in [("police_nominals", "InvolvementRole"), ("provider_cases", "Tier")]:
+        frame = pd.read_csv(mapping.parent / f"{name}.csv", dtype=str)
+        frame[column] = "NOT_MAPPED"
+        frame.to_csv(mapping.parent / f"{name}.csv", index=False)
+    council = pd.read_excel(mapping.parent / "council_asb.xlsx", dtype=str).assign(PartyRole="NOT_MAPPED")
+    council.to_excel(mapping.parent / "council_asb.xlsx", sheet_name="cases", index=False)
+    with pytest.raises(DataError) as caught:
+        ingest(IngestJob(mapping, tmp_path / "out"))
+    assert str(caught.value) == (
+        "mapping.yaml: no row about a person could be ingested (11 read, 0 excluded, 11 quarantined; "
+        "most often: unmapped InvolvementRole value (8 rows))"
+    )
+
+
 def test_an_out_that_is_a_file_or_holds_other_files_is_one_line(tmp_path):
     mapping = write_extracts(tmp_path / "extracts")
     with pytest.raises(DataError, match="is a file"):

@@ -70,6 +70,18 @@ def _feed_counts(result: FeedResult) -> FeedCounts:
     )
 
 
+def _none_ingested(results: list[FeedResult]) -> str:
+    """Why no row was ingested, in a few words (nothing is written, so the quarantine cannot be looked at)."""
+    about = [r for r in results if r.table != "areas"]
+    quarantined = pd.concat([r.quarantine["reason"] for r in about], ignore_index=True)
+    excluded = sum(sum(r.excluded.values()) for r in about)
+    text = f"{sum(r.read for r in about):,} read, {excluded:,} excluded, {len(quarantined):,} quarantined"
+    if len(quarantined):
+        reason, rows = max(reason_counts(quarantined).items(), key=lambda kv: kv[1])
+        text += f"; most often: {reason} ({rows:,} rows)"
+    return text
+
+
 def _summary(
     mapping: Mapping,
     name: str,
@@ -144,7 +156,7 @@ def ingest(job: IngestJob, progress: Progress = no_progress) -> Ingested:
     ]
     records = person_records(results)
     if records.empty:
-        raise DataError(f"{job.mapping.name}: no row about a person could be ingested (see the quarantine)")
+        raise DataError(f"{job.mapping.name}: no row about a person could be ingested ({_none_ingested(results)})")
     step(f"linking {len(records):,} person records")
     linkage = link_people(records, mapping.linkage)
     step("building the contract tables")
