@@ -30,6 +30,8 @@ class DataError(Exception):
 
 FILE_MODE = 0o644
 FOLDER_MODE = 0o755
+PRIVATE_FILE_MODE = 0o600  # personal data: the owner's only
+PRIVATE_FOLDER_MODE = 0o700
 
 
 def process_alive(pid: int) -> bool:
@@ -91,20 +93,24 @@ def recover_folder(target: Path) -> None:
     remove_stale_temporaries(target)
 
 
-def _settle(folder: Path) -> None:
-    """Give the tree its modes and flush it to disk before it is renamed into place."""
+def _settle(folder: Path, private: tuple[str, ...] = ()) -> None:
+    """Give the tree its modes and flush it to disk before it is renamed into place; the subfolders named in
+    `private` (personal data) and everything in them are the owner's only (0700, files 0600)."""
+    closed = [folder / name for name in private]
     for path in [folder, *folder.rglob("*")]:
+        mine = any(path == c or c in path.parents for c in closed)
         if path.is_dir():
-            os.chmod(path, FOLDER_MODE)
+            os.chmod(path, PRIVATE_FOLDER_MODE if mine else FOLDER_MODE)
         else:
-            os.chmod(path, FILE_MODE)
+            os.chmod(path, PRIVATE_FILE_MODE if mine else FILE_MODE)
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
 
 
 @contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside `target`; if the block succeeds, it replaces `target` as a whole.
+def atomic_folder(target: Path, private: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Yield a temporary folder beside `target`; if the block succeeds, it replaces `target` as a whole
+    (the subfolders named in `private` mode 0700, their files 0600; the rest 0755 and 0644).
 
     Killed at any moment, this leaves the previous folder (or nothing), never a partial one: between
     the two renames the previous folder waits at `.<name>.previous`, which the next run puts back.
@@ -115,7 +121,7 @@ def atomic_folder(target: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent))
     try:
         yield tmp
-        _settle(tmp)
+        _settle(tmp, private)
         if target.exists():
             os.replace(target, _aside(target))
         os.replace(tmp, target)

@@ -22,6 +22,7 @@ LAYERS = (
     "learning",
     "studies",
     "simulation",
+    "ingest",
 )
 ABOVE_MODELS = (
     "riskloop.artifacts",
@@ -73,6 +74,8 @@ FORBIDDEN = {
     ),
     "learning": (*ABOVE_MODELS[6:], "mlflow"),
     "studies": ("riskloop.jobs", "riskloop.cli", "mlflow"),
+    # ingest reads agency extracts into the contract: the data contract, artifacts and models' types only
+    "ingest": (*ABOVE_MODELS[1:], "riskloop.spark", "riskloop.simulation", "mlflow", "jinja2", "matplotlib"),
     "riskloop/jobs": ("riskloop.cli", "mlflow"),
     "riskloop/cli": ("mlflow",),
 }

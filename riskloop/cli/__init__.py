@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import typer
 
-from riskloop.cli import dashboard, data, demo, learn, model, score, serve
+from riskloop.cli import dashboard, data, demo, ingest, learn, model, score, serve
 
 app = typer.Typer(
     add_completion=False,
@@ -20,6 +20,9 @@ commands: list[Callable[..., None]] = [
     data.validate,
     data.features,
     data.splits,
+    data.export_extracts,
+    ingest.ingest,
+    ingest.reidentify,
     model.train,
     model.promote,
     model.governance,

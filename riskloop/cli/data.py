@@ -150,3 +150,22 @@ def splits(
     for row in frame.itertuples(index=False):
         table.add_row(*map(str, row))
     out.print(table)
+
+
+# --- agency extracts from a generated world (#35, part B) ---
+
+
+def export_extracts(
+    data: Annotated[Path, typer.Option("--data", help="a world written by `riskloop generate`")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder to write the extracts to")],
+    seed: Annotated[int, typer.Option(help="random seed: names, identifiers and faults")] = 42,
+    clean: Annotated[bool, typer.Option(help="no faults (typos, missing dates of birth, ...)")] = False,
+) -> None:
+    """Write a generated world as messy agency extracts (police, council ASB log, providers), truth in _truth/."""
+    try:
+        counts = jobs.export_extracts(jobs.ExportJob(data, out_dir, seed, clean))
+    except (ValueError, OSError) as exc:
+        fatal(str(exc))
+    out.print(
+        f"wrote {out_dir}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()) + f"; truth in {out_dir / '_truth'}"
+    )

@@ -86,3 +86,22 @@ def snapshots(job: SnapshotJob) -> Snapshots:
     if job.catalogue:
         write_csv_atomic(catalogue_frame(specs), job.catalogue)
     return Snapshots(job.out, per_date, tuple(meta.features), tuple(meta.protected))
+
+
+# --- agency extracts from a generated world (#35, part B) ---
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    data: Path  # a world written by `generate`
+    out: Path
+    seed: int = 42
+    clean: bool = False  # no faults (else the exporter's default fault rates)
+
+
+def export_extracts(job: ExportJob) -> dict[str, int]:
+    """Write the world as messy agency extracts (police, council, providers) with `_truth/` apart; return each
+    file's row count."""
+    from riskloop.simulation.export import CLEAN, Faults, export_extracts
+
+    return export_extracts(job.data, job.out, job.seed, CLEAN if job.clean else Faults()).counts
