@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import duckdb
     from splink.internals.comparison_creator import ComparisonCreator
 
+#: fewer records than this are too few to estimate a model from: each is its own cluster
+MIN_RECORDS = 3
 RECORD_COLUMNS = ("source", "source_id", "first_name", "last_name", "birth_date", "sex", "area_id")
 
 
@@ -188,14 +190,47 @@ def _histogram(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
     ).df()
 
 
+def _prior(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, settings: LinkageSettings) -> float:
+    """The share of matches among all pairs: the pairs the deterministic rules find, over their declared recall
+    (at least one match expected, at most half the pairs)."""
+    con.register("records_for_prior", frame)
+    union = " union ".join(
+        "select l.unique_id as a, r.unique_id as b from records_for_prior l join records_for_prior r "
+        f"on l.unique_id < r.unique_id and ({rule})"
+        for rule in settings.deterministic_rules
+    )
+    observed = con.sql(f"select count(*) from ({union})").fetchall()[0][0]
+    con.unregister("records_for_prior")
+    total = len(frame) * (len(frame) - 1) / 2
+    return min(max(observed / settings.deterministic_recall, 1.0) / total, 0.5)
+
+
+def _unlinked(frame: pd.DataFrame, settings: LinkageSettings) -> Linkage:
+    """Too few records to estimate a model: each is its own cluster, and no pair was scored."""
+    keys = frame["unique_id"].str.split(":", n=1, expand=True).reindex(columns=[0, 1])
+    clusters = pd.DataFrame({"source": keys[0], "source_id": keys[1], "cluster_key": frame["unique_id"]})
+    return Linkage(
+        clusters=clusters.astype("string").reset_index(drop=True),
+        match_weights=pd.DataFrame({"weight": pd.Series(dtype="int32"), "pairs": pd.Series(dtype="int64")}),
+        cluster_sizes=pd.DataFrame({"size": [1] * (len(frame) > 0), "clusters": [len(frame)] * (len(frame) > 0)}),
+        near_threshold=pd.DataFrame(columns=["record_l", "record_r", "match_weight", "match_probability"]),
+        pairs_scored=0,
+        threshold=settings.threshold,
+    )
+
+
 def link_people(records: pd.DataFrame, settings: LinkageSettings) -> Linkage:
     """Cluster the records that are the same person (deterministic for the same records and settings)."""
     from splink import DuckDBAPI, Linker, SettingsCreator
+    from splink.internals.exceptions import EMTrainingException
 
     frame = normalise_records(records)
+    if len(frame) < MIN_RECORDS:
+        return _unlinked(frame, settings)
     db_api = DuckDBAPI()
     creator = SettingsCreator(
         link_type="dedupe_only",
+        probability_two_random_records_match=_prior(db_api.duckdb_con, frame, settings),
         unique_id_column_name="unique_id",
         comparisons=[_comparison(c) for c in settings.comparisons],
         blocking_rules_to_generate_predictions=[{"blocking_rule": rule} for rule in settings.blocking],
@@ -203,12 +238,12 @@ def link_people(records: pd.DataFrame, settings: LinkageSettings) -> Linkage:
         retain_intermediate_calculation_columns=False,
     )
     linker = Linker(db_api.register(frame, dataset_display_name="people"), creator, log_level=logging.ERROR)
-    linker.training.estimate_probability_two_random_records_match(
-        list(settings.deterministic_rules), recall=settings.deterministic_recall
-    )
     linker.training.estimate_u_using_random_sampling(max_pairs=settings.max_pairs_for_u, seed=settings.seed)
     for rule in settings.training_blocking:
-        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        except EMTrainingException:  # the rule finds no pairs (a small extract): it estimates nothing
+            continue
     predictions = linker.inference.predict()
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
         predictions, threshold_match_probability=settings.threshold
