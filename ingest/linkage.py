@@ -12,6 +12,7 @@ match-probability threshold are joined into clusters (connected components). A c
 from __future__ import annotations
 
 import logging
+import tempfile
 import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     import duckdb
+    from splink import DuckDBAPI
     from splink.internals.comparison_creator import ComparisonCreator
 
 #: fewer records than this are too few to estimate a model from: each is its own cluster
@@ -104,6 +106,8 @@ class LinkageSettings(BaseModel):
     max_pairs_for_u: int = Field(5_000_000, gt=0)
     review_pairs: int = Field(50, ge=0)
     seed: int = 0
+    #: DuckDB's memory before it spills to a private temporary folder (the scored pairs of full Wales need more)
+    memory_limit: str = Field("4GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
 
 
 @dataclass(frozen=True)
@@ -221,13 +225,25 @@ def _unlinked(frame: pd.DataFrame, settings: LinkageSettings) -> Linkage:
 
 def link_people(records: pd.DataFrame, settings: LinkageSettings) -> Linkage:
     """Cluster the records that are the same person (deterministic for the same records and settings)."""
-    from splink import DuckDBAPI, Linker, SettingsCreator
-    from splink.internals.exceptions import EMTrainingException
+    import duckdb
+    from splink import DuckDBAPI
 
     frame = normalise_records(records)
     if len(frame) < MIN_RECORDS:
         return _unlinked(frame, settings)
-    db_api = DuckDBAPI()
+    with tempfile.TemporaryDirectory(prefix="riskloop-linkage-") as spill:
+        con = duckdb.connect(config={"memory_limit": settings.memory_limit, "temp_directory": spill})
+        try:
+            return _link(frame, settings, DuckDBAPI(con))
+        finally:
+            con.close()
+
+
+def _link(frame: pd.DataFrame, settings: LinkageSettings, db_api: DuckDBAPI) -> Linkage:
+    """Train, score and cluster on `db_api`'s connection."""
+    from splink import Linker, SettingsCreator
+    from splink.internals.exceptions import EMTrainingException
+
     creator = SettingsCreator(
         link_type="dedupe_only",
         probability_two_random_records_match=_prior(db_api.duckdb_con, frame, settings),
