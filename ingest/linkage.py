@@ -3,8 +3,9 @@
 Records (the person-records seam: `source, source_id, first_name, last_name, birth_date, sex, area_id`) are
 normalised here (case, accents, punctuation; a swapped forename and surname are caught by the name comparison's
 reversed level and by blocking on the sorted name pair), then scored by a Fellegi-Sunter model whose u
-probabilities come from random sampling (seeded, so deterministic) and whose m probabilities come from
-expectation maximisation on the declared training blocking rules. Pairs at or above the partnership's
+probabilities come from random sampling (seeded, so deterministic), whose m probabilities come from
+expectation maximisation on the declared training blocking rules (the date of birth's are declared), and whose
+prior comes from the pairs the deterministic rules find over their declared recall. Pairs at or above the partnership's
 match-probability threshold are joined into clusters (connected components). A cluster's key is the smallest
 `source:source_id` among its records, so it stays the same month to month while those records persist.
 """
@@ -144,6 +145,8 @@ def normalise_records(records: pd.DataFrame) -> pd.DataFrame:
     missing = set(RECORD_COLUMNS) - set(records.columns)
     if missing:
         raise ValueError(f"person records lack {sorted(missing)}")
+    if records["source"].astype(str).str.contains(":", regex=False).any():
+        raise ValueError("a source name contains ':', which separates it from the source id in a cluster key")
     out = records.loc[:, list(RECORD_COLUMNS)].drop_duplicates(["source", "source_id"], keep="first")
     unique_id = out["source"].astype(str) + ":" + out["source_id"].astype(str)
     first = out["first_name"].map(_first_token).map(_plain)
