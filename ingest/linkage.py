@@ -3,8 +3,9 @@
 Records (the person-records seam: `source, source_id, first_name, last_name, birth_date, sex, area_id`) are
 normalised here (case, accents, punctuation; a swapped forename and surname are caught by the name comparison's
 reversed level and by blocking on the sorted name pair), then scored by a Fellegi-Sunter model whose u
-probabilities come from random sampling (seeded, so deterministic) and whose m probabilities come from
-expectation maximisation on the declared training blocking rules. Pairs at or above the partnership's
+probabilities come from random sampling (seeded, so deterministic), whose m probabilities come from
+expectation maximisation on the declared training blocking rules (the date of birth's are declared), and whose
+prior comes from the pairs the deterministic rules find over their declared recall. Pairs at or above the partnership's
 match-probability threshold are joined into clusters (connected components). A cluster's key is the smallest
 `source:source_id` among its records, so it stays the same month to month while those records persist.
 """
@@ -12,6 +13,7 @@ match-probability threshold are joined into clusters (connected components). A c
 from __future__ import annotations
 
 import logging
+import tempfile
 import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -21,8 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     import duckdb
+    from splink import DuckDBAPI
     from splink.internals.comparison_creator import ComparisonCreator
 
+#: fewer records than this are too few to estimate a model from: each is its own cluster
+MIN_RECORDS = 3
 RECORD_COLUMNS = ("source", "source_id", "first_name", "last_name", "birth_date", "sex", "area_id")
 
 
@@ -102,6 +107,8 @@ class LinkageSettings(BaseModel):
     max_pairs_for_u: int = Field(5_000_000, gt=0)
     review_pairs: int = Field(50, ge=0)
     seed: int = 0
+    #: DuckDB's memory before it spills to a private temporary folder (the scored pairs of full Wales need more)
+    memory_limit: str = Field("4GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,8 @@ def normalise_records(records: pd.DataFrame) -> pd.DataFrame:
     missing = set(RECORD_COLUMNS) - set(records.columns)
     if missing:
         raise ValueError(f"person records lack {sorted(missing)}")
+    if records["source"].astype(str).str.contains(":", regex=False).any():
+        raise ValueError("a source name contains ':', which separates it from the source id in a cluster key")
     out = records.loc[:, list(RECORD_COLUMNS)].drop_duplicates(["source", "source_id"], keep="first")
     unique_id = out["source"].astype(str) + ":" + out["source_id"].astype(str)
     first = out["first_name"].map(_first_token).map(_plain)
@@ -188,14 +197,59 @@ def _histogram(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
     ).df()
 
 
+def _prior(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, settings: LinkageSettings) -> float:
+    """The share of matches among all pairs: the pairs the deterministic rules find, over their declared recall
+    (at least one match expected, at most half the pairs)."""
+    con.register("records_for_prior", frame)
+    union = " union ".join(
+        "select l.unique_id as a, r.unique_id as b from records_for_prior l join records_for_prior r "
+        f"on l.unique_id < r.unique_id and ({rule})"
+        for rule in settings.deterministic_rules
+    )
+    observed = con.sql(f"select count(*) from ({union})").fetchall()[0][0]
+    con.unregister("records_for_prior")
+    total = len(frame) * (len(frame) - 1) / 2
+    return min(max(observed / settings.deterministic_recall, 1.0) / total, 0.5)
+
+
+def _unlinked(frame: pd.DataFrame, settings: LinkageSettings) -> Linkage:
+    """Too few records to estimate a model: each is its own cluster, and no pair was scored."""
+    keys = frame["unique_id"].str.split(":", n=1, expand=True).reindex(columns=[0, 1])
+    clusters = pd.DataFrame({"source": keys[0], "source_id": keys[1], "cluster_key": frame["unique_id"]})
+    return Linkage(
+        clusters=clusters.astype("string").reset_index(drop=True),
+        match_weights=pd.DataFrame({"weight": pd.Series(dtype="int32"), "pairs": pd.Series(dtype="int64")}),
+        cluster_sizes=pd.DataFrame({"size": [1] * (len(frame) > 0), "clusters": [len(frame)] * (len(frame) > 0)}),
+        near_threshold=pd.DataFrame(columns=["record_l", "record_r", "match_weight", "match_probability"]),
+        pairs_scored=0,
+        threshold=settings.threshold,
+    )
+
+
 def link_people(records: pd.DataFrame, settings: LinkageSettings) -> Linkage:
     """Cluster the records that are the same person (deterministic for the same records and settings)."""
-    from splink import DuckDBAPI, Linker, SettingsCreator
+    import duckdb
+    from splink import DuckDBAPI
 
     frame = normalise_records(records)
-    db_api = DuckDBAPI()
+    if len(frame) < MIN_RECORDS:
+        return _unlinked(frame, settings)
+    with tempfile.TemporaryDirectory(prefix="riskloop-linkage-") as spill:
+        con = duckdb.connect(config={"memory_limit": settings.memory_limit, "temp_directory": spill})
+        try:
+            return _link(frame, settings, DuckDBAPI(con))
+        finally:
+            con.close()
+
+
+def _link(frame: pd.DataFrame, settings: LinkageSettings, db_api: DuckDBAPI) -> Linkage:
+    """Train, score and cluster on `db_api`'s connection."""
+    from splink import Linker, SettingsCreator
+    from splink.internals.exceptions import EMTrainingException
+
     creator = SettingsCreator(
         link_type="dedupe_only",
+        probability_two_random_records_match=_prior(db_api.duckdb_con, frame, settings),
         unique_id_column_name="unique_id",
         comparisons=[_comparison(c) for c in settings.comparisons],
         blocking_rules_to_generate_predictions=[{"blocking_rule": rule} for rule in settings.blocking],
@@ -203,12 +257,12 @@ def link_people(records: pd.DataFrame, settings: LinkageSettings) -> Linkage:
         retain_intermediate_calculation_columns=False,
     )
     linker = Linker(db_api.register(frame, dataset_display_name="people"), creator, log_level=logging.ERROR)
-    linker.training.estimate_probability_two_random_records_match(
-        list(settings.deterministic_rules), recall=settings.deterministic_recall
-    )
     linker.training.estimate_u_using_random_sampling(max_pairs=settings.max_pairs_for_u, seed=settings.seed)
     for rule in settings.training_blocking:
-        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        except EMTrainingException:  # the rule finds no pairs (a small extract): it estimates nothing
+            continue
     predictions = linker.inference.predict()
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
         predictions, threshold_match_probability=settings.threshold

@@ -100,3 +100,34 @@ def test_unknown_settings_are_refused():
         LinkageSettings.model_validate({"threshold": 0.9, "blokcing": []})
     with pytest.raises(ValueError, match="column"):
         LinkageSettings.model_validate({"comparisons": [{"kind": "exact", "column": "postcode"}]})
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_too_few_records_are_each_their_own_cluster(count):
+    records, _ = people_records(5, seed=1)
+    linkage = link_people(records.iloc[:count], LinkageSettings())
+    assert (
+        linkage.clusters["cluster_key"].tolist()
+        == (records["source"] + ":" + records["source_id"]).iloc[:count].tolist()
+    )
+    assert linkage.pairs_scored == 0 and linkage.match_weights.empty and linkage.near_threshold.empty
+
+
+def test_a_handful_of_records_still_links():
+    records = pd.DataFrame(
+        {
+            "source": ["police", "council", "provider"],
+            "source_id": ["N1", "C1", "P1"],
+            "first_name": ["Rhys", "RHYS", "Megan"],
+            "last_name": ["Jones", "Jones", "Evans"],
+            "birth_date": pd.to_datetime(["1990-01-01", "1990-01-01", "1985-05-05"]),
+            "sex": ["M", "M", "F"],
+            "area_id": ["W01", "W01", "W02"],
+        }
+    )
+    clusters = link_people(records, LinkageSettings()).clusters
+    assert clusters.set_index("source_id")["cluster_key"].to_dict() == {
+        "N1": "council:C1",
+        "C1": "council:C1",
+        "P1": "provider:P1",
+    }
