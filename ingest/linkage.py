@@ -226,10 +226,15 @@ def _unlinked(frame: pd.DataFrame, settings: LinkageSettings) -> Linkage:
     )
 
 
+class LinkageError(ValueError):
+    """The records could not be linked as the settings declare (one line, for the command line)."""
+
+
 def link_people(records: pd.DataFrame, settings: LinkageSettings) -> Linkage:
     """Cluster the records that are the same person (deterministic for the same records and settings)."""
     import duckdb
     from splink import DuckDBAPI
+    from splink.internals.exceptions import SplinkException
 
     frame = normalise_records(records)
     if len(frame) < MIN_RECORDS:
@@ -238,6 +243,15 @@ def link_people(records: pd.DataFrame, settings: LinkageSettings) -> Linkage:
         con = duckdb.connect(config={"memory_limit": settings.memory_limit, "temp_directory": spill})
         try:
             return _link(frame, settings, DuckDBAPI(con))
+        except SplinkException as exc:  # e.g. a handful of records leave no comparison level to estimate
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reason = next(
+                (line.removeprefix("Error was: ") for line in lines if line.startswith("Error was")), lines[0]
+            )
+            raise LinkageError(
+                f"the linkage could not be estimated from {len(frame):,} person records ({reason}); "
+                "an extract this small needs more records, or its people linked by hand"
+            ) from exc
         finally:
             con.close()
 

@@ -131,3 +131,21 @@ def test_a_handful_of_records_still_links():
         "C1": "council:C1",
         "P1": "provider:P1",
     }
+
+
+def test_records_too_few_to_estimate_from_are_one_clear_error():
+    from riskloop.ingest.linkage import LinkageError
+
+    records = pd.DataFrame(
+        {
+            "source": ["police", "police", "council", "provider"],
+            "source_id": ["1", "2", "A", "x"],
+            "first_name": ["Ann", "Bob", "Cai", "Dee"],
+            "last_name": ["Jones", "Evans", "Price", "Hughes"],
+            "birth_date": pd.to_datetime(["1990-01-01", "1985-05-05", None, "2001-02-03"]),
+            "sex": ["F", "M", "M", "F"],
+            "area_id": ["W1", "W2", "W1", "W3"],
+        }
+    )
+    with pytest.raises(LinkageError, match="could not be estimated from 4 person records"):
+        link_people(records, LinkageSettings(seed=1))
