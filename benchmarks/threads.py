@@ -1,6 +1,6 @@
 """Threads on a shared machine (issue 36, item 4): `riskloop train` alone, and beside busy processes that
-want every core, with OpenMP's threads spinning while they wait (ACTIVE, the old default) and sleeping
-(PASSIVE, riskloop's default). A fair share of C cores beside B busy loops is C / (B + 1) of them: with 2 cores
+want every core, with OpenMP's waiting left to libgomp (`default`: spin 300,000 times, then sleep; riskloop
+before), PASSIVE (sleep at once) and a short spin (GOMP_SPINCOUNT=10000: riskloop's default now). A fair share of C cores beside B busy loops is C / (B + 1) of them: with 2 cores
 and 2 busy loops, a run that uses both cores alone takes about 1.5x to 2x its time alone.
 
 Usage: python benchmarks/threads.py [PEOPLE=20000] [SEED=5151] [BUSY=2]
@@ -27,11 +27,22 @@ def busy_loop() -> None:
         pass
 
 
-def train(world: Path, out: Path, wait_policy: str) -> float:
-    env = {**os.environ, "OMP_WAIT_POLICY": wait_policy, "MLFLOW_TRACKING_URI": f"sqlite:///{out / 'mlflow.db'}"}
+#: The environment of each run: riskloop sets GOMP_SPINCOUNT only where it is absent, so `default` passes
+#: libgomp's own count; an empty OMP_WAIT_POLICY is read by libgomp as no policy.
+POLICIES = {
+    "default": {"OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": "300000"},
+    "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "spin 10000": {"OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": "10000"},
+}
+
+
+def train(world: Path, out: Path, policy: str) -> float:
+    env = {**os.environ, **POLICIES[policy], "MLFLOW_TRACKING_URI": f"sqlite:///{out / 'mlflow.db'}"}
     t0 = now()
     command = [*CLI, "train", "--config", str(ROOT / "experiments" / "escalation.yaml"), "--data", str(world)]
-    subprocess.run([*command, "--out", str(out / wait_policy)], env=env, cwd=out, check=True, capture_output=True)
+    subprocess.run(
+        [*command, "--out", str(out / policy.replace(" ", "-"))], env=env, cwd=out, check=True, capture_output=True
+    )
     return now() - t0
 
 
@@ -41,9 +52,10 @@ def main(people: int, seed: int, busy: int) -> None:
         subprocess.run(
             [*CLI, "generate", "--out", str(world), "--people", str(people), "--seed", str(seed)], check=True
         )
-        alone = train(world, Path(tmp), "PASSIVE")
-        print(f"train on {people:,} people alone (PASSIVE): {alone:.1f} s", flush=True)
-        for policy in ("ACTIVE", "PASSIVE"):
+        alone = {policy: train(world, Path(tmp), policy) for policy in POLICIES}
+        for policy, wall in alone.items():
+            print(f"train on {people:,} people alone, wait policy {policy}: {wall:.1f} s", flush=True)
+        for policy in POLICIES:
             loops = [multiprocessing.Process(target=busy_loop, daemon=True) for _ in range(busy)]
             for loop in loops:
                 loop.start()
@@ -53,7 +65,8 @@ def main(people: int, seed: int, busy: int) -> None:
                 for loop in loops:
                     loop.terminate()
             print(
-                f"beside {busy} busy loops, OMP_WAIT_POLICY={policy}: {wall:.1f} s, {wall / alone:.2f}x alone",
+                f"beside {busy} busy loops, wait policy {policy}: {wall:.1f} s, {wall / alone[policy]:.2f}x its time "
+                f"alone, {wall / alone['PASSIVE']:.2f}x PASSIVE alone",
                 flush=True,
             )
         print(f"{os.cpu_count()} cores, {len(os.sched_getaffinity(0))} usable by this process")
