@@ -5,13 +5,14 @@ Threads. LightGBM, OpenMP and BLAS use the CPUs this process may use, not the ho
 caps them all (set here, before any of those libraries load, as LOKY_MAX_CPU_COUNT and OMP_NUM_THREADS,
 where those are not set already); a config's `threads` or a command's `--threads` still wins for
 LightGBM. OpenMP threads spin only briefly before they sleep while they wait (GOMP_SPINCOUNT=10000 unless
-set; libgomp's default spins 30 times longer): spinning threads take the cores another process needs, and
+it or OMP_WAIT_POLICY is set; libgomp's default spins 30 times longer): spinning threads take the cores another process needs, and
 sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs a run alone (docs/validation.md, "Threads on a shared machine").
 """
 
 import os
 
-os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+if "OMP_WAIT_POLICY" not in os.environ:  # libgomp lets a spin count override a wait policy the user chose
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 _threads = os.environ.get("RISKLOOP_THREADS", "").strip()
 if _threads:
     if not _threads.isdigit() or int(_threads) < 1:

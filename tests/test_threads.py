@@ -13,13 +13,15 @@ import pytest
 # What LightGBM resolves the models' default n_jobs=-1 to, and how long its OpenMP threads will spin waiting.
 PROBE = (
     "import os, riskloop, lightgbm; "
-    "print(lightgbm.LGBMClassifier(n_jobs=-1)._process_n_jobs(-1), os.environ['GOMP_SPINCOUNT'])"
+    "print(lightgbm.LGBMClassifier(n_jobs=-1)._process_n_jobs(-1), os.environ.get('GOMP_SPINCOUNT', '-'))"
 )
 
 
 def probe(env: dict[str, str], prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     clean = {
-        k: v for k, v in os.environ.items() if k not in {"GOMP_SPINCOUNT", "LOKY_MAX_CPU_COUNT", "OMP_NUM_THREADS"}
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "LOKY_MAX_CPU_COUNT", "OMP_NUM_THREADS"}
     }
     return subprocess.run([*prefix, sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True)
 
@@ -34,6 +36,12 @@ def test_an_environment_variable_caps_the_threads_and_a_set_spin_count_is_kept()
     done = probe({"RISKLOOP_THREADS": "1", "GOMP_SPINCOUNT": "300000"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "300000"]
+
+
+def test_a_wait_policy_the_user_chose_is_not_overridden_by_a_spin_count():
+    done = probe({"OMP_WAIT_POLICY": "PASSIVE"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[1] == "-"
 
 
 def test_a_bad_thread_count_is_one_clear_error():
