@@ -27,14 +27,6 @@ FILE_MODE = 0o600
 _CHECK_TEXT = b"riskloop link table key check"
 
 
-def private_folder(out: Path) -> Path:
-    """`out/_private`, created (with `out`) if absent, mode 0700 whatever the umask."""
-    folder = Path(out) / PRIVATE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, FOLDER_MODE)
-    return folder
-
-
 def private_tree(root: Path, folder: Path) -> None:
     """Create `folder` under `root`, `root` and every folder between them mode 0700."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,20 +49,8 @@ def _write_private(target: Path, write) -> None:  # noqa: ANN001 - write(path) f
             os.remove(tmp)
 
 
-def write_quarantine(folder: Path, rows: dict[str, pd.DataFrame]) -> list[Path]:
-    """`folder/quarantine/<name>.csv` per non-empty frame (into a new output folder: nothing stale to remove)."""
-    written = [folder / QUARANTINE_DIR / f"{name}.csv" for name, frame in rows.items() if len(frame)]
-    for path in written:
-        write_private_csv(rows[path.stem], path)
-    return written
-
-
 def write_private_csv(frame: pd.DataFrame, target: Path) -> None:
     _write_private(target, lambda path: frame.to_csv(path, index=False))
-
-
-def write_private_parquet(frame: pd.DataFrame, target: Path) -> None:
-    _write_private(target, lambda path: frame.to_parquet(path, index=False))
 
 
 def key_check(key: bytes) -> str:
@@ -78,11 +58,22 @@ def key_check(key: bytes) -> str:
     return hmac.new(key, _CHECK_TEXT, hashlib.sha256).hexdigest()
 
 
-def write_link_table(folder: Path, link: pd.DataFrame, key: bytes) -> Path:
-    target = folder / LINK_TABLE
-    write_private_parquet(link, target)
-    _write_private(folder / KEY_CHECK, lambda path: path.write_text(key_check(key) + "\n"))
-    return target
+def write_private(
+    out: Path, link: pd.DataFrame, near_threshold: pd.DataFrame, quarantine: dict[str, pd.DataFrame], key: bytes
+) -> Path:
+    """`out/_private/`: the link table, the key check, the pairs nearest the threshold and the quarantined
+    source rows (`quarantine/<name>.csv` per non-empty frame). `out` is the temporary folder of the ingest's
+    `atomic_folder` (mode 0700 from its creation, and settling this folder 0700 and its files 0600), so the
+    files are written plainly; nothing stale is there to remove."""
+    folder = Path(out) / PRIVATE_DIR
+    (folder / QUARANTINE_DIR).mkdir(parents=True)
+    link.to_parquet(folder / LINK_TABLE, index=False)
+    (folder / KEY_CHECK).write_text(key_check(key) + "\n")
+    near_threshold.to_csv(folder / "near_threshold_pairs.csv", index=False)
+    for name, frame in quarantine.items():
+        if len(frame):
+            frame.to_csv(folder / QUARANTINE_DIR / f"{name}.csv", index=False)
+    return folder
 
 
 def read_link_table(ingest_out: Path, key: bytes) -> pd.DataFrame:

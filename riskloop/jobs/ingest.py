@@ -117,11 +117,10 @@ def _summary(
 
 
 def _write_private(out: Path, contract: Contract, linkage: Linkage, key: bytes) -> None:
-    folder = private.private_folder(out)
-    private.write_link_table(folder, contract.link_table, key)
-    private.write_private_csv(linkage.near_threshold, folder / "near_threshold_pairs.csv")
     rows = {f"{r.feed.replace('[', '_').rstrip(']')}_{r.source}": r.quarantine for r in contract.feeds}
-    private.write_quarantine(folder, {**rows, "people": contract.people_quarantine})
+    private.write_private(
+        out, contract.link_table, linkage.near_threshold, {**rows, "people": contract.people_quarantine}, key
+    )
 
 
 def _check_out(out: Path) -> None:
