@@ -8,4 +8,5 @@ typed reader and writer. Nothing else in riskloop opens these files.
 | training output folder (contract, metrics, reports) | `training` | `read_training` | `write_training` |
 | scores folder (prioritisation, lists, `manifest.json`) | `scores` | `read_scores` | `write_scores` |
 | learning folder (effects, drift, `learning.json`, report) | `learning` | `read_learning` | `write_learning` |
+| declaration files a person writes (experiment config, ingest mapping: YAML) | `declared` | `read_declaration` | - |
 """

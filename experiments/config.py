@@ -10,16 +10,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field, make_dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import yaml
-from pydantic import AfterValidator, ConfigDict, TypeAdapter, ValidationError, ValidationInfo
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from riskloop.artifacts.declared import BesideFile, key_path, read_declaration
 from riskloop.features.snapshot import SNAPSHOT_PROTECTED
 from riskloop.features.splits import as_of_schedule
 from riskloop.models.contract import Bands, config_hash
@@ -29,16 +28,6 @@ from riskloop.models.families import FAMILIES
 
 class ConfigError(ValueError):
     """An experiment config that cannot be used, with the key or file at fault."""
-
-
-def _beside_config(path: Path, info: ValidationInfo) -> Path:
-    """A path in a config is relative to the config file's folder (the validation context's `base`)."""
-    if info.context is None:
-        raise RuntimeError("config paths are relative to the config file: validate with context={'base': folder}")
-    return (info.context["base"] / path).resolve()
-
-
-ConfigPath = Annotated[Path, AfterValidator(_beside_config)]
 
 
 @dataclass(frozen=True)
@@ -56,7 +45,7 @@ class Schedule:
 class TableSource:
     """A person-level table someone else made: one row per person and as-of date."""
 
-    path: ConfigPath
+    path: BesideFile
     id_column: str
     date_column: str
     label_column: str
@@ -104,7 +93,7 @@ class ExperimentConfig:
     __pydantic_config__ = ConfigDict(extra="forbid")  # and so every block inside: an unknown key is an error
 
     name: str
-    data: ConfigPath | None = None
+    data: BesideFile | None = None
     table: TableSource | None = None
     label: Literal["escalation", "repeat_victimisation"] = "escalation"
     horizon_days: int = 365
@@ -154,32 +143,19 @@ class ExperimentConfig:
 _ADAPTER = TypeAdapter(ExperimentConfig)
 
 
-def _path(loc: Sequence[int | str]) -> str:
-    """('models', 'lightgbm', 'num_leaves') -> 'models.lightgbm.num_leaves'; a list index as [i]."""
-    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".")
-
-
 def _message(error: ErrorDetails) -> str:
     """One pydantic error as 'key.path: why'; an unknown or missing key is named as such."""
     *parents, key = error["loc"]
     if error["type"] in ("unexpected_keyword_argument", "missing") and isinstance(key, str):
         what = f"{'missing' if error['type'] == 'missing' else 'unknown'} key '{key}'"
-        return f"{_path(parents)}: {what}" if parents else what
-    return f"{_path(error['loc'])}: {error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
+        return f"{key_path(parents)}: {what}" if parents else what
+    return f"{key_path(error['loc'])}: {error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
 
 
 def load_config(path: Path) -> ExperimentConfig:
     """Read and validate an experiment config; paths in it are relative to the config file."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        text = path.read_text()
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    text, raw = read_declaration(path, ConfigError, "config")
     for internal in ("source_file", "source_hash"):
         if internal in raw:
             raise ConfigError(f"{path.name}: unknown key '{internal}'")

@@ -12,14 +12,13 @@ settings and where the partnership key is. Columns are checked against the sourc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
+from riskloop.artifacts.declared import BesideFile, key_path, read_declaration
 from riskloop.features.schema import AREAS, INCIDENTS, INTERVENTIONS, TableSchema
 from riskloop.features.vocabulary import ATTENTION, ETHNICITIES, INCIDENT_TYPES, ROLES, SEXES, TIERS
 from riskloop.ingest.linkage import LinkageSettings
@@ -29,15 +28,6 @@ from riskloop.ingest.pseudonym import KEY_ENV
 class MappingError(ValueError):
     """A mapping file that cannot be used, with the key or file at fault (one line)."""
 
-
-def _beside_mapping(path: Path, info: ValidationInfo) -> Path:
-    """A file in a mapping is relative to the mapping file's folder (the validation context's `base`)."""
-    if info.context is None:
-        raise RuntimeError("mapping paths are relative to the mapping file: validate with context={'base': folder}")
-    return (info.context["base"] / path).resolve()
-
-
-MappingPath = Annotated[Path, AfterValidator(_beside_mapping)]
 
 #: The contract vocabulary a value map into each column must use.
 VOCABULARY: dict[str, tuple[str, ...]] = {
@@ -77,7 +67,7 @@ class Database(_Strict):
 class Source(_Strict):
     """One extract: a CSV, Parquet or Excel file (`sheet` for Excel), or a database table or query."""
 
-    file: MappingPath | None = None
+    file: BesideFile | None = None
     sheet: str | None = None
     database: Database | None = None
 
@@ -162,7 +152,7 @@ class Key(_Strict):
     """Where the partnership key is: a key file if given, else the environment variable."""
 
     env: str = KEY_ENV
-    file: MappingPath | None = None
+    file: BesideFile | None = None
 
 
 class PeopleRules(_Strict):
@@ -196,20 +186,16 @@ SCHEMAS: dict[str, TableSchema] = {"areas": AREAS, "incidents": INCIDENTS, "inte
 _DERIVED = {"incidents": {"incident_id", "person_id"}, "interventions": {"intervention_id", "person_id"}}
 
 
-def _path(loc: Sequence[int | str]) -> str:
-    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".")
-
-
 def _message(error: ErrorDetails) -> str:
     """One pydantic error as 'key.path: why' (union branches and validator wrappers left out of the path)."""
     loc = [k for k in error["loc"] if not (isinstance(k, str) and ("[" in k or k.startswith("function-")))]
     *parents, key = loc or [""]
     if error["type"] in ("extra_forbidden", "missing") and isinstance(key, str):
         what = f"{'missing' if error['type'] == 'missing' else 'unknown'} key '{key}'"
-        return f"{_path(parents)}: {what}" if parents else what
+        return f"{key_path(parents)}: {what}" if parents else what
     msg = error["msg"].removeprefix("Value error, ")
     shown = "" if error["type"] == "value_error" else f", got {error['input']!r}"
-    return f"{_path(loc)}: {msg[0].lower()}{msg[1:]}{shown}" if loc != [""] else msg
+    return f"{key_path(loc)}: {msg[0].lower()}{msg[1:]}{shown}" if loc != [""] else msg
 
 
 def _feed_problem(table: str, feed: Feed, mapping: Mapping) -> str | None:
@@ -271,14 +257,7 @@ def _problem(mapping: Mapping) -> str | None:
 def load_mapping(path: Path) -> Mapping:
     """Read and validate a mapping file; files in it are relative to the mapping file."""
     path = Path(path)
-    if not path.exists():
-        raise MappingError(f"{path}: mapping file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise MappingError(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
-    if not isinstance(raw, dict):
-        raise MappingError(f"{path}: expected a mapping at the top level")
+    _, raw = read_declaration(path, MappingError, "mapping")
     try:
         mapping = Mapping.model_validate(raw, context={"base": path.parent.resolve()})
     except ValidationError as exc:
