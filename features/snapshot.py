@@ -19,6 +19,7 @@ from riskloop.features.catalogue import DEFAULT_WINDOWS, FeatureSpec, build_cata
 from riskloop.features.families import Cohort, FeatureFamily, Layout, families_of
 from riskloop.features.families.area import count_by_area  # noqa: F401  (serving.spark reads it from here)
 from riskloop.features.families.base import OFFENDING, VICTIM, high_harm
+from riskloop.features.keys import key_positions
 from riskloop.features.validate import Dataset
 from riskloop.features.vocabulary import ATTENTION, INCIDENT_TYPES, ROLES
 
@@ -147,8 +148,6 @@ class PreparedData:
         `others` (incident_id, person_id, date) sharing its incidents, and `area_counts` by as-of day."""
         people = data.people.sort_values("person_id", kind="stable").reset_index(drop=True)
         areas = data.areas.reset_index(drop=True)
-        area_index = pd.Index(areas["area_id"])
-        person_index = pd.Index(people["person_id"])
         la_codes, la_names = pd.factorize(areas["local_authority"], sort=True)
         rank = areas["deprivation_rank"].to_numpy(dtype=float)
         decile = np.ceil(10 * pd.Series(rank).rank(method="first").to_numpy() / len(rank)).astype(np.int64)
@@ -162,7 +161,7 @@ class PreparedData:
         far_future = np.iinfo(np.int64).max // 2
         return cls(
             person_id=people["person_id"].astype("string[pyarrow]").array,
-            person_area=area_index.get_indexer(people["area_id"]),
+            person_area=key_positions(people["area_id"], areas["area_id"]),
             birth_day=_days(people["birth_date"]),
             sex=pd.Categorical(people["sex"]),
             ethnicity=pd.Categorical(people["ethnicity"]),
@@ -173,14 +172,14 @@ class PreparedData:
             la_names=np.asarray(la_names, dtype=object),
             area_population=areas["population"].to_numpy(dtype=float),
             area_decile=decile,
-            inc_person=person_index.get_indexer(inc["person_id"]),
+            inc_person=key_positions(inc["person_id"], people["person_id"]),
             inc_incident=incident_codes[: len(inc)].astype(np.int64),
             inc_day=_days(inc["date"]),
-            inc_type=pd.Index(INCIDENT_TYPES).get_indexer(inc["type"]).astype(np.int64),
-            inc_role=pd.Index(ROLES).get_indexer(inc["role"]).astype(np.int64),
+            inc_type=key_positions(inc["type"], INCIDENT_TYPES),
+            inc_role=key_positions(inc["role"], ROLES),
             inc_harm=inc["harm"].to_numpy(dtype=float),
-            iv_person=person_index.get_indexer(iv["person_id"]),
-            iv_programme=pd.Index(programmes).get_indexer(iv["programme"]).astype(np.int64),
+            iv_person=key_positions(iv["person_id"], people["person_id"]),
+            iv_programme=key_positions(iv["programme"], programmes),
             iv_start=_days(iv["start_date"]),
             iv_end=np.where(end.isna(), far_future, end.to_numpy(dtype="datetime64[D]").astype(np.int64)),
             iv_completed=completed.fillna(False).to_numpy(dtype=bool),
@@ -191,7 +190,7 @@ class PreparedData:
             other_person=len(people) + pd.factorize(others["person_id"])[0].astype(np.int64),
             other_day=_days(others["date"]) if len(others) else np.empty(0, np.int64),
             area_counts=area_counts or {},
-            inc_attention=pd.Index(ATTENTION).get_indexer(inc["attention"]) if "attention" in inc else None,
+            inc_attention=key_positions(inc["attention"], ATTENTION) if "attention" in inc else None,
         )
 
     def layout(self, config: SnapshotConfig) -> Layout:
