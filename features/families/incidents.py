@@ -1,5 +1,6 @@
 """Incidents in the lookback: counts by role, type and window, harm sums, recency, trends, repeat
-victimisation and the people co-involved. All aggregation is `bincount` over cohort x type x role codes."""
+victimisation and the people co-involved. All aggregation is `bincount` over cohort positions (the rows of
+each type and role found once, by one sort of their codes)."""
 
 from __future__ import annotations
 
@@ -135,23 +136,25 @@ class Incidents(FeatureFamily):
         age_days = c.t - d.inc_day[rows]
         types, roles, harm = d.inc_type[rows], d.inc_role[rows], d.inc_harm[rows]
         offending, victim = OFFENDING[roles], roles == VICTIM
-        n_types, n_roles = len(INCIDENT_TYPES), len(ROLES)
-        cell = pos * (n_types * n_roles) + types * n_roles + roles
-        grids = {
-            w: np.bincount(cell[age_days <= w], minlength=n * n_types * n_roles).reshape(n, n_types, n_roles)
-            for w in config.windows
-        }
+        n_roles = len(ROLES)
+        cell = types * n_roles + roles
+        by_cell = np.argsort(cell, kind="stable")  # each (type, role)'s rows, one run after another
+        bounds = np.searchsorted(cell[by_cell], np.arange(len(INCIDENT_TYPES) * n_roles + 1))
         cols: dict[str, np.ndarray] = {}
         for r, role in enumerate(ROLES):
             for incident_type in ROLE_TYPES[role]:
-                for w, grid in grids.items():
-                    cols[count_feature(role, incident_type, w)] = grid[:, INCIDENT_TYPES.index(incident_type), r]
+                k = INCIDENT_TYPES.index(incident_type) * n_roles + r
+                mine = by_cell[bounds[k] : bounds[k + 1]]
+                for w in config.windows:
+                    cols[count_feature(role, incident_type, w)] = np.bincount(
+                        pos[mine][age_days[mine] <= w], minlength=n
+                    )
         for who, mask in (("offending", offending), ("victim", victim)):
             for w in config.windows:
                 inside = mask & (age_days <= w)
                 cols[harm_feature(who, w)] = np.bincount(pos[inside], harm[inside], minlength=n)
-        for w, grid in grids.items():
-            cols[any_count_feature(w)] = grid.sum(axis=(1, 2))
+        for w in config.windows:
+            cols[any_count_feature(w)] = np.bincount(pos[age_days <= w], minlength=n)
         never = config.lookback_days + 1
         for who, mask in (("offending", offending), ("victim", victim), ("any", np.ones_like(offending))):
             last = np.full(n, never, dtype=np.int64)
