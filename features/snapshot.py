@@ -251,18 +251,22 @@ def _age_band(age: np.ndarray) -> np.ndarray:
 
 
 def _feature_matrix(families: list[FeatureFamily], layout: Layout, cohort: Cohort) -> pd.DataFrame:
-    """The features as one float block, filled family by family so that no second copy of the matrix
-    is ever held (each family's columns are released once copied in)."""
+    """The features as one float block, filled column by column as the families compute them, so that no
+    second copy of the matrix is ever held (the block's pages are taken as they are written, and each
+    computed column is released once copied in). A family must give exactly its declared columns, in order."""
     names = [[s.name for s in family.specs(layout)] for family in families]
     matrix = np.empty((cohort.n, sum(map(len, names))), order="F")
     j = 0
     for family, declared in zip(families, names):
-        columns = family.compute(cohort)
-        if list(columns) != declared:
-            raise RuntimeError(f"{type(family).__name__} computed {list(columns)}, declared {declared}")
-        for values in columns.values():
+        computed = []
+        for name, values in family.compute(cohort):
+            computed.append(name)
+            if computed != declared[: len(computed)]:
+                break
             matrix[:, j] = values
             j += 1
+        if computed != declared:
+            raise RuntimeError(f"{type(family).__name__} computed {computed}, declared {declared}")
     return pd.DataFrame(matrix, columns=[name for declared in names for name in declared], copy=False)
 
 
