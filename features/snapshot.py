@@ -154,7 +154,10 @@ class PreparedData:
         inc = data.incidents
         iv = data.interventions
         programmes = tuple(sorted(iv["programme"].unique())) if programmes is None else programmes
-        others = pd.DataFrame({"incident_id": [], "person_id": [], "date": []}) if others is None else others
+        # none: typed as the incidents, so that the incident ids below factorize as Arrow strings, not objects
+        others = inc.iloc[:0] if others is None else others
+        # the people's keys hashed once, for their incidents and their interventions
+        person = key_positions(pd.concat([inc["person_id"], iv["person_id"]], ignore_index=True), people["person_id"])
         incident_codes = pd.factorize(pd.concat([inc["incident_id"], others["incident_id"]], ignore_index=True))[0]
         end = iv["end_date"] if "end_date" in iv else pd.Series(pd.NaT, index=iv.index)
         completed = iv["completed"] if "completed" in iv else pd.Series(pd.NA, index=iv.index, dtype="boolean")
@@ -172,13 +175,13 @@ class PreparedData:
             la_names=np.asarray(la_names, dtype=object),
             area_population=areas["population"].to_numpy(dtype=float),
             area_decile=decile,
-            inc_person=key_positions(inc["person_id"], people["person_id"]),
+            inc_person=person[: len(inc)],
             inc_incident=incident_codes[: len(inc)].astype(np.int64),
             inc_day=_days(inc["date"]),
             inc_type=key_positions(inc["type"], INCIDENT_TYPES),
             inc_role=key_positions(inc["role"], ROLES),
             inc_harm=inc["harm"].to_numpy(dtype=float),
-            iv_person=key_positions(iv["person_id"], people["person_id"]),
+            iv_person=person[len(inc) :],
             iv_programme=key_positions(iv["programme"], programmes),
             iv_start=_days(iv["start_date"]),
             iv_end=np.where(end.isna(), far_future, end.to_numpy(dtype="datetime64[D]").astype(np.int64)),
