@@ -2,7 +2,7 @@
 
 Only records dated strictly before T feed a feature; the label looks at (T, T + horizon]. A record
 dated exactly T is in neither (docs/architecture.md, "The as-of rule"). All aggregation is vectorised numpy
-(`bincount` over cohort x type x role codes), measured faster than DuckDB here (benchmarks/features.py).
+(`bincount` over cohort positions), measured faster than DuckDB here (benchmarks/features.py).
 """
 
 from __future__ import annotations
