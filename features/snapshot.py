@@ -2,7 +2,7 @@
 
 Only records dated strictly before T feed a feature; the label looks at (T, T + horizon]. A record
 dated exactly T is in neither (docs/architecture.md, "The as-of rule"). All aggregation is vectorised numpy
-(`bincount` over cohort x type x role codes), measured faster than DuckDB here (benchmarks/features.py).
+(`bincount` over cohort positions), measured faster than DuckDB here (benchmarks/features.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from riskloop.features.catalogue import DEFAULT_WINDOWS, FeatureSpec, build_cata
 from riskloop.features.families import Cohort, FeatureFamily, Layout, families_of
 from riskloop.features.families.area import count_by_area  # noqa: F401  (serving.spark reads it from here)
 from riskloop.features.families.base import OFFENDING, VICTIM, high_harm
+from riskloop.features.keys import key_positions
 from riskloop.features.validate import Dataset
 from riskloop.features.vocabulary import ATTENTION, INCIDENT_TYPES, ROLES
 
@@ -147,22 +148,23 @@ class PreparedData:
         `others` (incident_id, person_id, date) sharing its incidents, and `area_counts` by as-of day."""
         people = data.people.sort_values("person_id", kind="stable").reset_index(drop=True)
         areas = data.areas.reset_index(drop=True)
-        area_index = pd.Index(areas["area_id"])
-        person_index = pd.Index(people["person_id"])
         la_codes, la_names = pd.factorize(areas["local_authority"], sort=True)
         rank = areas["deprivation_rank"].to_numpy(dtype=float)
         decile = np.ceil(10 * pd.Series(rank).rank(method="first").to_numpy() / len(rank)).astype(np.int64)
         inc = data.incidents
         iv = data.interventions
         programmes = tuple(sorted(iv["programme"].unique())) if programmes is None else programmes
-        others = pd.DataFrame({"incident_id": [], "person_id": [], "date": []}) if others is None else others
+        # none: typed as the incidents, so that the incident ids below factorize as Arrow strings, not objects
+        others = inc.iloc[:0] if others is None else others
+        # the people's keys hashed once, for their incidents and their interventions
+        person = key_positions(pd.concat([inc["person_id"], iv["person_id"]], ignore_index=True), people["person_id"])
         incident_codes = pd.factorize(pd.concat([inc["incident_id"], others["incident_id"]], ignore_index=True))[0]
         end = iv["end_date"] if "end_date" in iv else pd.Series(pd.NaT, index=iv.index)
         completed = iv["completed"] if "completed" in iv else pd.Series(pd.NA, index=iv.index, dtype="boolean")
         far_future = np.iinfo(np.int64).max // 2
         return cls(
             person_id=people["person_id"].astype("string[pyarrow]").array,
-            person_area=area_index.get_indexer(people["area_id"]),
+            person_area=key_positions(people["area_id"], areas["area_id"]),
             birth_day=_days(people["birth_date"]),
             sex=pd.Categorical(people["sex"]),
             ethnicity=pd.Categorical(people["ethnicity"]),
@@ -173,14 +175,14 @@ class PreparedData:
             la_names=np.asarray(la_names, dtype=object),
             area_population=areas["population"].to_numpy(dtype=float),
             area_decile=decile,
-            inc_person=person_index.get_indexer(inc["person_id"]),
+            inc_person=person[: len(inc)],
             inc_incident=incident_codes[: len(inc)].astype(np.int64),
             inc_day=_days(inc["date"]),
-            inc_type=pd.Index(INCIDENT_TYPES).get_indexer(inc["type"]).astype(np.int64),
-            inc_role=pd.Index(ROLES).get_indexer(inc["role"]).astype(np.int64),
+            inc_type=key_positions(inc["type"], INCIDENT_TYPES),
+            inc_role=key_positions(inc["role"], ROLES),
             inc_harm=inc["harm"].to_numpy(dtype=float),
-            iv_person=person_index.get_indexer(iv["person_id"]),
-            iv_programme=pd.Index(programmes).get_indexer(iv["programme"]).astype(np.int64),
+            iv_person=person[len(inc) :],
+            iv_programme=key_positions(iv["programme"], programmes),
             iv_start=_days(iv["start_date"]),
             iv_end=np.where(end.isna(), far_future, end.to_numpy(dtype="datetime64[D]").astype(np.int64)),
             iv_completed=completed.fillna(False).to_numpy(dtype=bool),
@@ -191,7 +193,7 @@ class PreparedData:
             other_person=len(people) + pd.factorize(others["person_id"])[0].astype(np.int64),
             other_day=_days(others["date"]) if len(others) else np.empty(0, np.int64),
             area_counts=area_counts or {},
-            inc_attention=pd.Index(ATTENTION).get_indexer(inc["attention"]) if "attention" in inc else None,
+            inc_attention=key_positions(inc["attention"], ATTENTION) if "attention" in inc else None,
         )
 
     def layout(self, config: SnapshotConfig) -> Layout:
@@ -252,18 +254,22 @@ def _age_band(age: np.ndarray) -> np.ndarray:
 
 
 def _feature_matrix(families: list[FeatureFamily], layout: Layout, cohort: Cohort) -> pd.DataFrame:
-    """The features as one float block, filled family by family so that no second copy of the matrix
-    is ever held (each family's columns are released once copied in)."""
+    """The features as one float block, filled column by column as the families compute them, so that no
+    second copy of the matrix is ever held (the block's pages are taken as they are written, and each
+    computed column is released once copied in). A family must give exactly its declared columns, in order."""
     names = [[s.name for s in family.specs(layout)] for family in families]
     matrix = np.empty((cohort.n, sum(map(len, names))), order="F")
     j = 0
     for family, declared in zip(families, names):
-        columns = family.compute(cohort)
-        if list(columns) != declared:
-            raise RuntimeError(f"{type(family).__name__} computed {list(columns)}, declared {declared}")
-        for values in columns.values():
+        computed = []
+        for name, values in family.compute(cohort):
+            computed.append(name)
+            if computed != declared[: len(computed)]:
+                break
             matrix[:, j] = values
             j += 1
+        if computed != declared:
+            raise RuntimeError(f"{type(family).__name__} computed {computed}, declared {declared}")
     return pd.DataFrame(matrix, columns=[name for declared in names for name in declared], copy=False)
 
 

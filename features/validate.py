@@ -14,29 +14,11 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from riskloop.features.io import DataError
+from riskloop.features.keys import key_isin, key_positions
 from riskloop.features.rules import CELL_KINDS, QUOTED, Rule, table_rules
 from riskloop.features.schema import CONTRACT, Column, TableSchema
-
-
-def _arrow(values) -> pa.Array:
-    return pa.array(pd.Series(values).astype("string[pyarrow]").array)
-
-
-def _isin(values: pd.Series, allowed) -> pd.Series:
-    """`values.isin(allowed)` by Arrow's hash lookup (pandas' is slow on millions of strings)."""
-    hit = pc.is_in(_arrow(values), value_set=_arrow(pd.Series(list(allowed), dtype=object)))
-    return pd.Series(hit.to_numpy(zero_copy_only=False), index=values.index).fillna(False).astype(bool)
-
-
-def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
-    """Row position of each value in `keys` (-1 if absent)."""
-    found = pc.index_in(_arrow(values), value_set=_arrow(keys))
-    return found.fill_null(-1).to_numpy(zero_copy_only=False)
-
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
@@ -176,7 +158,7 @@ def parse_table(schema: TableSchema, raw: pd.DataFrame) -> ParsedTable:
 def _lookup(values: pd.Series, keys: pd.Series, column: pd.Series) -> np.ndarray:
     """Each value's row of `keys` read in `column` (missing where the value is not a key)."""
     padded = pd.concat([column, pd.Series([None], dtype=column.dtype)], ignore_index=True)
-    return padded.to_numpy()[_positions(values, keys)]
+    return padded.to_numpy()[key_positions(values, keys)]
 
 
 def _cell_failing(rule: Rule, parsed: ParsedColumn, today: date) -> pd.Series:
@@ -188,7 +170,7 @@ def _cell_failing(rule: Rule, parsed: ParsedColumn, today: date) -> pd.Series:
     if rule.kind == "missing":
         return values.isna() & ~parsed.unparseable & ~parsed.non_finite
     if rule.kind == "allowed":
-        return values.notna() & ~_isin(values, rule.allowed)
+        return values.notna() & ~key_isin(values, rule.allowed)
     if rule.kind == "minimum":
         return values < rule.limit
     if rule.kind == "not_future":
@@ -209,7 +191,7 @@ def _failing(rule: Rule, table: ParsedTable, parents: dict[str, pd.DataFrame], t
     if rule.kind == "reference":
         ref = rule.target
         values = typed[ref.column]
-        return values.notna() & ~_isin(values, parents[ref.table][ref.table_column])
+        return values.notna() & ~key_isin(values, parents[ref.table][ref.table_column])
     other = (
         typed[rule.columns[1]].to_numpy()
         if ref is None

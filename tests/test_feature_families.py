@@ -212,7 +212,7 @@ def test_each_family_computes_exactly_its_declared_columns_in_order(windows):
     layout = prepared.layout(config)
     cohort = cohort_at(prepared, T, config)
     for family in families_of(layout):
-        columns = family.compute(cohort)
+        columns = dict(family.compute(cohort))
         assert list(columns) == [s.name for s in family.specs(layout)], type(family).__name__
         assert all(np.shape(values) == (cohort.n,) for values in columns.values())
     catalogue = [s.name for s in prepared.catalogue(config)]

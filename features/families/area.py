@@ -3,6 +3,7 @@ by type in the last 12 months, the small area's change on the year before, and i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,7 +72,7 @@ class Area(FeatureFamily):
         )
         return specs
 
-    def compute(self, c: Cohort) -> dict[str, np.ndarray]:
+    def compute(self, c: Cohort) -> Iterator[tuple[str, np.ndarray]]:
         d, cohort_area = c.d, c.area
         counts = d.area_counts[c.t] if c.t in d.area_counts else area_counts(d, c.t)
 
@@ -85,13 +86,11 @@ class Area(FeatureFamily):
         la_counts = np.zeros((n_la, counts.shape[2]), dtype=np.int64)
         np.add.at(la_counts, d.area_la, counts[0])
         la_rate = rates(la_counts, la_population)
-        cols: dict[str, np.ndarray] = {}
         for k, incident_type in enumerate(INCIDENT_TYPES):
-            cols[area_rate_feature(incident_type)] = area_rate[cohort_area, k]
-            cols[area_trend_feature(incident_type)] = area_trend[cohort_area, k]
-            cols[la_rate_feature(incident_type)] = la_rate[d.area_la[cohort_area], k]
-        cols[DEPRIVATION] = d.area_decile[cohort_area]
-        return cols
+            yield area_rate_feature(incident_type), area_rate[cohort_area, k]
+            yield area_trend_feature(incident_type), area_trend[cohort_area, k]
+            yield la_rate_feature(incident_type), la_rate[d.area_la[cohort_area], k]
+        yield DEPRIVATION, d.area_decile[cohort_area]
 
 
 def area_counts(d: PreparedData, t: int) -> np.ndarray:

@@ -4,6 +4,7 @@ the same order. The catalogue asks the families for their specs; the snapshot bu
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,5 +73,6 @@ class FeatureFamily(ABC):
         """The family's columns, in snapshot order."""
 
     @abstractmethod
-    def compute(self, cohort: Cohort) -> dict[str, np.ndarray]:
-        """One array per column of `specs`, in the same order."""
+    def compute(self, cohort: Cohort) -> Iterator[tuple[str, np.ndarray]]:
+        """Each column of `specs` and its values, in the same order, computed as it is asked for: the snapshot
+        copies each into its block before the next is computed, so a family's columns are never all held."""

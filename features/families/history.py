@@ -7,6 +7,8 @@ lookback and read "at least" there; a record d days old weighs 0.5^(d / half-lif
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from riskloop.features.catalogue import FIRST_INCIDENT, HALF_LIFE_DAYS, FeatureSpec, decayed_feature
@@ -56,20 +58,18 @@ class History(FeatureFamily):
             )
         return specs
 
-    def compute(self, c: Cohort) -> dict[str, np.ndarray]:
+    def compute(self, c: Cohort) -> Iterator[tuple[str, np.ndarray]]:
         d, n = c.d, c.n
         age_days = c.t - d.inc_day[c.rows]
         roles, harm = d.inc_role[c.rows], d.inc_harm[c.rows]
         weight = np.exp2(-age_days / self.half_life)
-        decayed: dict[str, np.ndarray] = {}
+        yield FIRST_INCIDENT, first_incident_days(c)
         for who, mask in (("offending", OFFENDING[roles]), ("victim", roles == VICTIM)):
-            decayed[decayed_feature(f"{who}_count", self.half_life)] = np.bincount(
-                c.pos[mask], weight[mask], minlength=n
+            yield decayed_feature(f"{who}_count", self.half_life), np.bincount(c.pos[mask], weight[mask], minlength=n)
+            yield (
+                decayed_feature(f"{who}_harm", self.half_life),
+                np.bincount(c.pos[mask], (weight * harm)[mask], minlength=n),
             )
-            decayed[decayed_feature(f"{who}_harm", self.half_life)] = np.bincount(
-                c.pos[mask], (weight * harm)[mask], minlength=n
-            )
-        return {FIRST_INCIDENT: first_incident_days(c), **decayed}
 
 
 def first_incident_days(c: Cohort) -> np.ndarray:

@@ -4,6 +4,8 @@ to households. Membership has no dates: it is read as the data holds it, countin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from riskloop.features.catalogue import (
@@ -77,7 +79,7 @@ class Household(FeatureFamily):
         )
         return specs
 
-    def compute(self, c: Cohort) -> dict[str, np.ndarray]:
+    def compute(self, c: Cohort) -> Iterator[tuple[str, np.ndarray]]:
         """Windows fit in the lookback, so a member with any record in a window is in the cohort: sums over
         the cohort's households suffice for the involvements."""
         d, n, rows, pos = c.d, c.n, c.rows, c.pos
@@ -97,15 +99,12 @@ class Household(FeatureFamily):
             ("victim", roles == VICTIM),
             ("domestic_abuse", d.inc_type[rows] == DOMESTIC_ABUSE),
         )
-        cols = {
-            household_count_feature(who, w): others(np.bincount(pos[mask & (age_days <= w)], minlength=n))
-            for who, mask in involvements
-            for w in c.config.windows
-        }
+        for who, mask in involvements:
+            for w in c.config.windows:
+                yield household_count_feature(who, w), others(np.bincount(pos[mask & (age_days <= w)], minlength=n))
         age = (c.t - d.birth_day) / 365.25
         members = code[c.people]
         for name, living in ((HOUSEHOLD_ADULTS, age >= 18), (HOUSEHOLD_CHILDREN, (age > 0) & (age < 18))):
-            cols[name] = np.bincount(code[living], minlength=len(code))[members] - living[c.people]
+            yield name, np.bincount(code[living], minlength=len(code))[members] - living[c.people]
         window = max(c.config.windows)
-        cols[household_known_feature(window)] = others(np.bincount(pos[age_days <= window], minlength=n) > 0)
-        return cols
+        yield household_known_feature(window), others(np.bincount(pos[age_days <= window], minlength=n) > 0)

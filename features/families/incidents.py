@@ -1,7 +1,10 @@
 """Incidents in the lookback: counts by role, type and window, harm sums, recency, trends, repeat
-victimisation and the people co-involved. All aggregation is `bincount` over cohort x type x role codes."""
+victimisation and the people co-involved. All aggregation is `bincount` over cohort positions (the rows of
+each type and role found once, by one sort of their codes)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -130,45 +133,48 @@ class Incidents(FeatureFamily):
         )
         return specs
 
-    def compute(self, c: Cohort) -> dict[str, np.ndarray]:
+    def compute(self, c: Cohort) -> Iterator[tuple[str, np.ndarray]]:
         d, rows, pos, n, config = c.d, c.rows, c.pos, c.n, c.config
         age_days = c.t - d.inc_day[rows]
         types, roles, harm = d.inc_type[rows], d.inc_role[rows], d.inc_harm[rows]
         offending, victim = OFFENDING[roles], roles == VICTIM
-        n_types, n_roles = len(INCIDENT_TYPES), len(ROLES)
-        cell = pos * (n_types * n_roles) + types * n_roles + roles
-        grids = {
-            w: np.bincount(cell[age_days <= w], minlength=n * n_types * n_roles).reshape(n, n_types, n_roles)
-            for w in config.windows
-        }
-        cols: dict[str, np.ndarray] = {}
+        n_roles = len(ROLES)
+        cell = types * n_roles + roles
+        by_cell = np.argsort(cell, kind="stable")  # each (type, role)'s rows, one run after another
+        bounds = np.searchsorted(cell[by_cell], np.arange(len(INCIDENT_TYPES) * n_roles + 1))
         for r, role in enumerate(ROLES):
             for incident_type in ROLE_TYPES[role]:
-                for w, grid in grids.items():
-                    cols[count_feature(role, incident_type, w)] = grid[:, INCIDENT_TYPES.index(incident_type), r]
+                k = INCIDENT_TYPES.index(incident_type) * n_roles + r
+                mine = by_cell[bounds[k] : bounds[k + 1]]
+                for w in config.windows:
+                    yield (
+                        count_feature(role, incident_type, w),
+                        np.bincount(pos[mine][age_days[mine] <= w], minlength=n),
+                    )
         for who, mask in (("offending", offending), ("victim", victim)):
             for w in config.windows:
                 inside = mask & (age_days <= w)
-                cols[harm_feature(who, w)] = np.bincount(pos[inside], harm[inside], minlength=n)
-        for w, grid in grids.items():
-            cols[any_count_feature(w)] = grid.sum(axis=(1, 2))
+                yield harm_feature(who, w), np.bincount(pos[inside], harm[inside], minlength=n)
+        for w in config.windows:
+            yield any_count_feature(w), np.bincount(pos[age_days <= w], minlength=n)
         never = config.lookback_days + 1
         for who, mask in (("offending", offending), ("victim", victim), ("any", np.ones_like(offending))):
             last = np.full(n, never, dtype=np.int64)
             np.minimum.at(last, pos[mask], age_days[mask])
-            cols[days_since_feature(who)] = last
+            yield days_since_feature(who), last
         recent, earlier = age_days <= 90, (age_days > 90) & (age_days <= 360)
         for who, mask in (("offending", offending), ("any", np.ones_like(offending))):
-            cols[trend_feature(who)] = (
-                np.bincount(pos[mask & recent], minlength=n) - np.bincount(pos[mask & earlier], minlength=n) / 3.0
+            yield (
+                trend_feature(who),
+                (np.bincount(pos[mask & recent], minlength=n) - np.bincount(pos[mask & earlier], minlength=n) / 3.0),
             )
         year = age_days <= 365
-        cols[REPEAT_VICTIM] = (np.bincount(pos[victim & year], minlength=n) >= 2).astype(np.int64)
-        cols[HIGH_HARM_VICTIMISATIONS] = np.bincount(
-            pos[victim & year & high_harm(d, rows, config.harm_threshold)], minlength=n
+        yield REPEAT_VICTIM, (np.bincount(pos[victim & year], minlength=n) >= 2).astype(np.int64)
+        yield (
+            HIGH_HARM_VICTIMISATIONS,
+            np.bincount(pos[victim & year & high_harm(d, rows, config.harm_threshold)], minlength=n),
         )
-        cols[co_involved_feature(max(config.windows))] = _co_involved(c)
-        return cols
+        yield co_involved_feature(max(config.windows)), _co_involved(c)
 
 
 def _co_involved(c: Cohort) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from riskloop.features.catalogue import FeatureSpec, active_feature, prior_completed_feature, prior_count_feature
@@ -41,16 +43,14 @@ class Interventions(FeatureFamily):
             ]
         return specs
 
-    def compute(self, c: Cohort) -> dict[str, np.ndarray]:
+    def compute(self, c: Cohort) -> Iterator[tuple[str, np.ndarray]]:
         d, t, n = c.d, c.t, c.n
         started = (d.iv_start < t) & np.isin(d.iv_person, c.people)
         pos = np.searchsorted(c.people, d.iv_person[started])
         prog, end, completed = d.iv_programme[started], d.iv_end[started], d.iv_completed[started]
-        cols: dict[str, np.ndarray] = {}
         for k, p in enumerate(d.programmes):
             mine = prog == k
-            cols[prior_count_feature(p)] = np.bincount(pos[mine], minlength=n)
+            yield prior_count_feature(p), np.bincount(pos[mine], minlength=n)
             # completion is only known once the programme ended before T
-            cols[prior_completed_feature(p)] = np.bincount(pos[mine & (end < t) & completed], minlength=n)
-            cols[active_feature(p)] = (np.bincount(pos[mine & (end >= t)], minlength=n) > 0).astype(np.int64)
-        return cols
+            yield prior_completed_feature(p), np.bincount(pos[mine & (end < t) & completed], minlength=n)
+            yield active_feature(p), (np.bincount(pos[mine & (end >= t)], minlength=n) > 0).astype(np.int64)
