@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -28,6 +30,22 @@ def make_world(path: Path, people: int, seed: int) -> Path:
 def world_20k(tmp_path_factory) -> Path:
     """A 20,000-person world, 2019-2025: calibration and feature tests."""
     return make_world(tmp_path_factory.mktemp("world20k"), 20_000, seed=11)
+
+
+@pytest.fixture(scope="session")
+def crossing_world(world_20k, tmp_path_factory) -> Path:
+    """The 20k world with 3% of people moved to an area of another local authority, so that incidents and
+    households cross the Spark engine's partitions (co-involvement and household features must still come out
+    exact)."""
+    folder = tmp_path_factory.mktemp("crossing-world") / "data"
+    shutil.copytree(world_20k, folder, ignore=shutil.ignore_patterns("truth", "_quarantine"))
+    areas, people = pd.read_parquet(folder / "areas.parquet"), pd.read_parquet(folder / "people.parquet")
+    moved = np.random.default_rng(5).random(len(people)) < 0.03
+    la_of = areas.set_index("area_id")["local_authority"]
+    other = [areas.loc[areas["local_authority"] != la_of[a], "area_id"].iloc[0] for a in people.loc[moved, "area_id"]]
+    people.loc[moved, "area_id"] = other
+    people.to_parquet(folder / "people.parquet", index=False)
+    return folder
 
 
 def hand_tables() -> dict[str, pd.DataFrame]:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from datetime import date
 from pathlib import Path
@@ -18,13 +17,10 @@ pytest.importorskip("pyspark")
 from conftest import TODAY, hand_tables, write_tables  # noqa: E402
 
 from riskloop.artifacts.dataset import read_dataset  # noqa: E402
-from riskloop.artifacts.scores import MANIFEST_ADAPTER  # noqa: E402
-from riskloop.artifacts.snapshots import read_snapshots  # noqa: E402
 from riskloop.experiments.registry import LoadedModel  # noqa: E402
 from riskloop.features import rules  # noqa: E402
 from riskloop.features.rules import RULES, Rule  # noqa: E402
 from riskloop.features.schema import CONTRACT, Reference  # noqa: E402
-from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot  # noqa: E402
 from riskloop.features.validate import validate_tables  # noqa: E402
 from riskloop.serving.batch import score_to_lists  # noqa: E402
 from riskloop.serving.capacity import Capacity  # noqa: E402
@@ -49,22 +45,6 @@ def spark():
     )
     yield session
     session.stop()
-
-
-@pytest.fixture(scope="module")
-def world(world_20k, tmp_path_factory) -> Path:
-    """The 20k world with 3% of people moved to an area of another local authority, so that incidents and
-    households cross the partitions (co-involvement and household features must still come out exact)."""
-    folder = tmp_path_factory.mktemp("spark-world") / "data"
-    shutil.copytree(world_20k, folder, ignore=shutil.ignore_patterns("truth", "_quarantine"))
-    areas, people = pd.read_parquet(folder / "areas.parquet"), pd.read_parquet(folder / "people.parquet")
-    rng = np.random.default_rng(5)
-    moved = rng.random(len(people)) < 0.03
-    la_of = areas.set_index("area_id")["local_authority"]
-    other = [areas.loc[areas["local_authority"] != la_of[a], "area_id"].iloc[0] for a in people.loc[moved, "area_id"]]
-    people.loc[moved, "area_id"] = other
-    people.to_parquet(folder / "people.parquet", index=False)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +82,10 @@ def pooled(escalation_run) -> LoadedModel:
     return LoadedModel("models:/riskloop-esc-session@champion", "riskloop-esc-session", "5", "run125", sex_blind)
 
 
-def test_the_world_crosses_partitions(world):
-    """Guard: the equivalence below is tested where people share incidents and households across authorities."""
-    data = read_dataset(world)
+def test_the_world_crosses_partitions(crossing_world):
+    """Guard: the engines are compared (here and in test_spark_cluster.py) where people share incidents and
+    households across authorities."""
+    data = read_dataset(crossing_world)
     la = data.people.merge(data.areas, on="area_id").set_index("person_id")["local_authority"]
     incidents = data.incidents.assign(la=data.incidents["person_id"].map(la))
     assert (incidents.groupby("incident_id")["la"].nunique() > 1).sum() > 20
@@ -112,54 +93,13 @@ def test_the_world_crosses_partitions(world):
     assert (households.groupby("household_id")["la"].nunique() > 1).sum() > 20
 
 
-def test_features_equal_the_local_engine(spark, world, tmp_path):
-    from riskloop.spark import spark_snapshots
-
-    config = SnapshotConfig()
-    dates = [date(2024, 1, 1), AS_OF]
-    meta, _, _ = spark_snapshots(spark, str(world), dates, config, tmp_path / "snap.parquet")
-    got, got_meta = read_snapshots(tmp_path / "snap.parquet")
-    prepared = PreparedData.from_dataset(read_dataset(world))
-    want = pd.concat([build_snapshot(prepared, t, config) for t in dates], ignore_index=True)
-    assert got_meta == meta and list(meta.features) == [s.name for s in prepared.catalogue(config)]
-    assert list(got.columns) == list(want.columns)
-    for column in ("person_id", "area_id", "local_authority", *meta.protected):
-        assert got[column].astype(str).tolist() == want[column].astype(str).tolist(), column
-    assert (got["as_of"].to_numpy() == want["as_of"].to_numpy()).all()
-    np.testing.assert_allclose(
-        got[list(meta.features)].to_numpy(), want[list(meta.features)].to_numpy(), rtol=0, atol=1e-9
-    )
-    np.testing.assert_array_equal(got["label"].to_numpy(), want["label"].to_numpy())
-
-
-def test_lists_equal_the_local_engine(spark, world, loaded, tmp_path):
-    from riskloop.spark import spark_score_to_lists
-
-    local = score_to_lists(loaded, read_dataset(world), AS_OF, tmp_path / "local", Capacity(share=0.05))
-    remote = spark_score_to_lists(spark, loaded, str(world), AS_OF, tmp_path / "spark", Capacity(share=0.05))
-    want = pd.read_parquet(tmp_path / "local" / "prioritisation.parquet").drop(columns="scored_at")
-    got = pd.read_parquet(tmp_path / "spark" / "prioritisation.parquet").drop(columns="scored_at")
-    assert len(got) == len(want) > 1000
-    assert got["person_id"].tolist() == want["person_id"].tolist()
-    np.testing.assert_allclose(got["risk"].to_numpy(), want["risk"].to_numpy(), rtol=0, atol=1e-12)
-    for column in want.columns.drop("risk"):
-        assert got[column].astype(str).tolist() == want[column].astype(str).tolist(), column
-    lists = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local" / "lists").rglob("*.csv"))
-    assert lists == sorted(p.relative_to(tmp_path / "spark") for p in (tmp_path / "spark" / "lists").rglob("*.csv"))
-    for path in lists:
-        assert (tmp_path / "spark" / path).read_bytes() == (tmp_path / "local" / path).read_bytes(), path
-    assert remote.manifest.counts == local.manifest.counts and remote.manifest.counts.reconciles
-    assert remote.manifest.data == local.manifest.data and remote.manifest.engine == "spark"
-    assert MANIFEST_ADAPTER.dump_python(remote.manifest).keys() == MANIFEST_ADAPTER.dump_python(local.manifest).keys()
-
-
-def test_a_model_calibrated_within_sex_scores_alike_on_both_engines(spark, world, pooled, remedied, tmp_path):
+def test_a_model_calibrated_within_sex_scores_alike_on_both_engines(spark, crossing_world, pooled, remedied, tmp_path):
     """The snapshot carries sex to the scorer on Spark too: the same risks as the local engine, not the pooled ones."""
     from riskloop.spark import spark_score_to_lists
 
-    local = score_to_lists(remedied, read_dataset(world), AS_OF, tmp_path / "local", Capacity(share=0.05))
-    spark_score_to_lists(spark, remedied, str(world), AS_OF, tmp_path / "spark", Capacity(share=0.05))
-    score_to_lists(pooled, read_dataset(world), AS_OF, tmp_path / "pooled", Capacity(share=0.05))
+    local = score_to_lists(remedied, read_dataset(crossing_world), AS_OF, tmp_path / "local", Capacity(share=0.05))
+    spark_score_to_lists(spark, remedied, str(crossing_world), AS_OF, tmp_path / "spark", Capacity(share=0.05))
+    score_to_lists(pooled, read_dataset(crossing_world), AS_OF, tmp_path / "pooled", Capacity(share=0.05))
     want = pd.read_parquet(tmp_path / "local" / "prioritisation.parquet").set_index("person_id")
     got = pd.read_parquet(tmp_path / "spark" / "prioritisation.parquet").set_index("person_id")
     pooled = pd.read_parquet(tmp_path / "pooled" / "prioritisation.parquet").set_index("person_id")
