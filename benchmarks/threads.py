@@ -5,6 +5,9 @@ and 2 busy loops, a run that uses both cores alone takes about 1.5x to 2x its ti
 
 Usage: python benchmarks/threads.py [PEOPLE=20000] [SEED=5151] [BUSY=2]
 Prints the wall time of each run and its ratio to the run alone, measured in the same run.
+
+`python benchmarks/threads.py demos`: `riskloop demo` alone, then two demos started together (each in its own
+folder with its own MLflow store); goal: each of the two within 2.5x the time of the one alone.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from _measure import now
@@ -46,6 +50,36 @@ def train(world: Path, out: Path, policy: str) -> float:
     return now() - t0
 
 
+def demos(count: int) -> list[float]:
+    """`count` demos started together; each one's wall seconds from the common start."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = []
+        t0 = now()
+        for i in range(count):
+            folder = Path(tmp, f"demo-{i}")
+            folder.mkdir()
+            env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"}
+            command = [*CLI, "demo", "--dir", str(folder / "riskloop-demo")]
+            runs.append(subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.DEVNULL))
+        walls = {}
+        while len(walls) < count:
+            for i, run in enumerate(runs):
+                if i not in walls and run.poll() is not None:
+                    if run.returncode:
+                        raise SystemExit(f"demo {i} failed with exit code {run.returncode}")
+                    walls[i] = now() - t0
+            time.sleep(0.5)  # poll without taking a core from the demos
+        return [walls[i] for i in range(count)]
+
+
+def demo_pair() -> None:
+    (alone,) = demos(1)
+    print(f"riskloop demo alone: {alone:.1f} s", flush=True)
+    for i, wall in enumerate(demos(2)):
+        print(f"two demos started together, demo {i}: {wall:.1f} s, {wall / alone:.2f}x alone (goal <= 2.5x)")
+    print(f"{os.cpu_count()} cores, {len(os.sched_getaffinity(0))} usable by this process")
+
+
 def main(people: int, seed: int, busy: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         world = Path(tmp, "world")
@@ -73,5 +107,8 @@ def main(people: int, seed: int, busy: int) -> None:
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:]]
-    main(*(args + [20_000, 5151, 2][len(args) :]))
+    if sys.argv[1:] == ["demos"]:
+        demo_pair()
+    else:
+        args = [int(a) for a in sys.argv[1:]]
+        main(*(args + [20_000, 5151, 2][len(args) :]))

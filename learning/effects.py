@@ -19,11 +19,14 @@ Docs: docs/architecture.md, "Learning".
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from lightgbm import LGBMClassifier
 from scipy.stats import norm
 from sklearn.model_selection import StratifiedKFold
@@ -101,20 +104,33 @@ def _predict(model: LGBMClassifier, X: pd.DataFrame) -> np.ndarray:
     return dense(model.predict_proba(X))[:, 1]
 
 
-def fit_classifier(X: pd.DataFrame, labels: np.ndarray, seed: int, threads: int | None) -> LGBMClassifier:
-    """A LightGBM nuisance classifier fitted on (X, labels), its leaf size set by the rarer class."""
+T = TypeVar("T")
+
+
+def side_by_side(calls: Sequence[Callable[[], T]], threads: int | None) -> list[T]:
+    """Independent fits on `threads` threads (default: the CPUs this process may use), their results in order.
+
+    Each nuisance model is small and fitted on one thread: LightGBM's threads meet at every tree, and many small
+    fits with two threads each on a shared machine spent their time waiting for descheduled threads (two demos
+    started together: "what worked, for whom" 49 s alone, 7 min each together). LightGBM releases the GIL, so
+    fits side by side use the cores without meeting, and the results do not depend on the thread count."""
+    return Parallel(n_jobs=threads or -1, backend="threading")(delayed(call)() for call in calls)
+
+
+def fit_classifier(X: pd.DataFrame, labels: np.ndarray, seed: int) -> LGBMClassifier:
+    """A LightGBM nuisance classifier fitted on (X, labels) on one thread, its leaf size set by the rarer class."""
     positives = int(labels.sum())
     params = {**NUISANCE, "min_child_samples": leaf_size(min(positives, len(labels) - positives))}
-    return LGBMClassifier(**params, random_state=seed, n_jobs=threads or -1).fit(X, labels)
+    return LGBMClassifier(**params, random_state=seed, n_jobs=1).fit(X, labels)
 
 
 def out_of_fold(
-    X: pd.DataFrame, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], seed: int, threads: int | None
+    X: pd.DataFrame, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], seed: int
 ) -> np.ndarray:
     """P(label = 1 | x) for every row, from a classifier fitted on the other folds."""
     p = np.empty(len(labels))
     for train, test in splits:
-        p[test] = _predict(fit_classifier(X.iloc[train], labels[train], seed, threads), X.iloc[test])
+        p[test] = _predict(fit_classifier(X.iloc[train], labels[train], seed), X.iloc[test])
     return p
 
 
@@ -143,19 +159,18 @@ def cross_fit(
     """Out-of-fold e(x) and m0(x) (m0 fitted on the untreated rows of the other folds), for `repeats`
     different random fold splits (and LightGBM seeds): the estimate is the median over splits and its
     variance adds their spread (Chernozhukov et al. 2018), so the interval allows for how the folds fell."""
-    splits = [_cross_fit_once(X, t, y, k, s, threads, trim) for s in split_seeds(seed, repeats)]
+    calls = [functools.partial(_cross_fit_once, X, t, y, k, s, trim) for s in split_seeds(seed, repeats)]
+    splits = side_by_side(calls, threads)
     return dataclasses.replace(splits[0], repeats=tuple(splits[1:]))
 
 
-def _cross_fit_once(
-    X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int, seed: int, threads: int | None, trim: float
-) -> Nuisance:
+def _cross_fit_once(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int, seed: int, trim: float) -> Nuisance:
     splits = folds(t, k, seed)
-    e, m0 = out_of_fold(X, t, splits, seed, threads), np.empty(len(t))
+    e, m0 = out_of_fold(X, t, splits, seed), np.empty(len(t))
     for train, test in splits:
         control = train[t[train] == 0]
         m0[test] = (
-            _predict(fit_classifier(X.iloc[control], y[control], seed, threads), X.iloc[test])
+            _predict(fit_classifier(X.iloc[control], y[control], seed), X.iloc[test])
             if 0 < y[control].sum() < len(control)
             else y[control].mean()
         )

@@ -25,13 +25,24 @@ Docs: docs/architecture.md, "Learning".
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from riskloop.learning.effects import REPEATS, Z95, Nuisance, dense, fit_classifier, folds, split_seeds, standard_error
+from riskloop.learning.effects import (
+    REPEATS,
+    Z95,
+    Nuisance,
+    dense,
+    fit_classifier,
+    folds,
+    side_by_side,
+    split_seeds,
+    standard_error,
+)
 
 CLIP = 0.01  # propensities are clipped to [CLIP, 1 - CLIP] in the inverse weights
 PER = 1_000  # values are escalations per PER people of the cohort
@@ -77,18 +88,20 @@ def treated_outcome(
 ) -> tuple[np.ndarray, ...]:
     """Out-of-fold m1(x) = P(escalate | treated, x), fitted on the treated rows of the other folds, for the
     same fold splits as `effects.cross_fit(X, t, y, k, seed, repeats=repeats)` (one array per split)."""
-    out = []
-    for s in split_seeds(seed, repeats):
-        m1 = np.empty(len(t))
-        for train, test in folds(t, k, s):
-            treated = train[t[train] == 1]
-            m1[test] = (
-                dense(fit_classifier(X.iloc[treated], y[treated], s, threads).predict_proba(X.iloc[test]))[:, 1]
-                if 0 < y[treated].sum() < len(treated)
-                else (y[treated].mean() if len(treated) else y.mean())
-            )
-        out.append(m1)
-    return tuple(out)
+    calls = [functools.partial(_treated_outcome_once, X, t, y, k, s) for s in split_seeds(seed, repeats)]
+    return tuple(side_by_side(calls, threads))
+
+
+def _treated_outcome_once(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int, seed: int) -> np.ndarray:
+    m1 = np.empty(len(t))
+    for train, test in folds(t, k, seed):
+        treated = train[t[train] == 1]
+        m1[test] = (
+            dense(fit_classifier(X.iloc[treated], y[treated], seed).predict_proba(X.iloc[test]))[:, 1]
+            if 0 < y[treated].sum() < len(treated)
+            else (y[treated].mean() if len(treated) else y.mean())
+        )
+    return m1
 
 
 def top(score: np.ndarray, places: np.ndarray, groups: np.ndarray | None, weight: np.ndarray | None) -> np.ndarray:

@@ -7,48 +7,47 @@ benefit puts the people a programme helps most first.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from lightgbm import LGBMRegressor
 
-from riskloop.learning.effects import NUISANCE, Nuisance, dense, fit_classifier, folds, leaf_size
+from riskloop.learning.effects import NUISANCE, Nuisance, dense, fit_classifier, folds, leaf_size, side_by_side
 
 LEARNERS = ("t_learner", "x_learner")
 Predict = Callable[[pd.DataFrame], np.ndarray]
 
 
-def _regressor(seed: int, threads: int | None, rows: int) -> LGBMRegressor:
-    return LGBMRegressor(**{**NUISANCE, "min_child_samples": leaf_size(rows)}, random_state=seed, n_jobs=threads or -1)
+def _regressor(seed: int, rows: int) -> LGBMRegressor:
+    return LGBMRegressor(**{**NUISANCE, "min_child_samples": leaf_size(rows)}, random_state=seed, n_jobs=1)
 
 
-def _fitted(
-    X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, threads: int | None, regression: bool = False
-) -> Predict:
+def _fitted(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, regression: bool = False) -> Predict:
     """A LightGBM model of y on X[rows] as a predict function (a constant where it cannot be fitted)."""
     if len(rows) < 20 or (not regression and not 0 < y[rows].sum() < len(rows)):
         constant = float(y[rows].mean()) if len(rows) else 0.0
         return lambda target: np.full(len(target), constant)
     if regression:
-        regressor = _regressor(seed, threads, len(rows)).fit(X.iloc[rows], y[rows])
+        regressor = _regressor(seed, len(rows)).fit(X.iloc[rows], y[rows])
         return lambda target: dense(regressor.predict(target))
-    model = fit_classifier(X.iloc[rows], y[rows], seed, threads)
+    model = fit_classifier(X.iloc[rows], y[rows], seed)
     return lambda target: dense(model.predict_proba(target))[:, 1]
 
 
 def arm_models(
-    X: pd.DataFrame, t: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int, threads: int | None
+    X: pd.DataFrame, t: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int
 ) -> tuple[Predict, Predict, Predict, Predict]:
     """(m1, m0, tau1, tau0) learned on `rows`: an outcome model per arm (the T-learner is m1 - m0), and the
     X-learner's per-arm models of the imputed effects (y - m0(x) for the treated, m1(x) - y for the untreated)."""
     treated, control = rows[t[rows] == 1], rows[t[rows] == 0]
-    mu1, mu0 = _fitted(X, y, treated, seed, threads), _fitted(X, y, control, seed, threads)
+    mu1, mu0 = _fitted(X, y, treated, seed), _fitted(X, y, control, seed)
     imputed = np.zeros(len(t))
     imputed[treated] = y[treated] - mu0(X.iloc[treated])
     imputed[control] = mu1(X.iloc[control]) - y[control]
-    tau1 = _fitted(X, imputed, treated, seed, threads, regression=True)
-    tau0 = _fitted(X, imputed, control, seed, threads, regression=True)
+    tau1 = _fitted(X, imputed, treated, seed, regression=True)
+    tau0 = _fitted(X, imputed, control, seed, regression=True)
     return mu1, mu0, tau1, tau0
 
 
@@ -64,9 +63,10 @@ def uplift(
     """Out-of-fold effect per person from each learner (columns `t_learner`, `x_learner`); the X-learner
     blends its arms by the propensity (`nuisance.e`, itself out of fold)."""
     out = np.empty((len(t), 2))
-    for train, test in folds(t, k, seed + 1):
+    splits = folds(t, k, seed + 1)
+    fitted = side_by_side([functools.partial(arm_models, X, t, y, train, seed) for train, _ in splits], threads)
+    for (_, test), (mu1, mu0, tau1, tau0) in zip(splits, fitted):
         target, e = X.iloc[test], nuisance.e[test]
-        mu1, mu0, tau1, tau0 = arm_models(X, t, y, train, seed, threads)
         out[test] = np.column_stack([mu1(target) - mu0(target), e * tau0(target) + (1 - e) * tau1(target)])
     return pd.DataFrame(out, columns=list(LEARNERS), index=X.index)
 
@@ -97,10 +97,10 @@ def qini_coefficient(curve: pd.DataFrame) -> float:
     return float(np.trapezoid(gap, curve["share"].to_numpy()))
 
 
-def fit_x_learner(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, seed: int = 0, threads: int | None = None) -> Predict:
+def fit_x_learner(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, seed: int = 0) -> Predict:
     """An X-learner fitted on all rows, as a function giving each new person's predicted effect: what a
     targeting policy uses for the next cycle's cohort."""
     everyone = np.arange(len(t))
-    _, _, tau1, tau0 = arm_models(X, t, y, everyone, seed, threads)
-    propensity = _fitted(X, t.astype(float), everyone, seed, threads)
+    _, _, tau1, tau0 = arm_models(X, t, y, everyone, seed)
+    propensity = _fitted(X, t.astype(float), everyone, seed)
     return lambda new: (lambda e: e * tau0(new) + (1 - e) * tau1(new))(propensity(new))

@@ -100,7 +100,7 @@ def choose(
     return np.sort(shortlist[np.argsort(-predicted, kind="stable")[:k]])
 
 
-def uplift_model(scorer, prepared: PreparedData, programme: str, seed: int, threads: int | None):
+def uplift_model(scorer, prepared: PreparedData, programme: str, seed: int):
     """An X-learner for `programme` on the monthly cohorts of the latest six months whose outcomes are
     known (None if fewer than 20 started it), and the features it reads."""
     first = closed_as_of(
@@ -111,9 +111,7 @@ def uplift_model(scorer, prepared: PreparedData, programme: str, seed: int, thre
     treated = stacked[f"started_{programme}"].to_numpy().astype(int)
     if treated.sum() < 20:
         return None, features
-    return fit_x_learner(
-        stacked[features], treated, stacked["escalated"].to_numpy().astype(int), seed, threads
-    ), features
+    return fit_x_learner(stacked[features], treated, stacked["escalated"].to_numpy().astype(int), seed), features
 
 
 def training_data(
@@ -211,7 +209,7 @@ def run_loop(
         index = present_index(sim, cohort["person_id"])
         cohort, index = cohort[sim.people.present[index]].reset_index(drop=True), index[sim.people.present[index]]
         benefit, features = (
-            uplift_model(scorer, prepared, settings.programme, settings.seed, settings.threads)
+            uplift_model(scorer, prepared, settings.programme, settings.seed)
             if settings.policy == "uplift"
             else (None, [])
         )
