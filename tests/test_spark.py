@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from datetime import date
 from pathlib import Path
@@ -80,6 +81,22 @@ def pooled(escalation_run) -> LoadedModel:
     contract = dataclasses.replace(scorer.contract, calibrated_within=())
     sex_blind = dataclasses.replace(scorer, contract=contract, within=None)
     return LoadedModel("models:/riskloop-esc-session@champion", "riskloop-esc-session", "5", "run125", sex_blind)
+
+
+def test_a_session_gets_two_shuffle_partitions_per_core_unless_the_user_set_them():
+    """In a process of its own (a fresh SparkContext, as `riskloop score --engine spark` or a notebook has)."""
+    code = (
+        "from pyspark.sql import SparkSession\n"
+        "from riskloop.spark import spark_session\n"
+        "key = 'spark.sql.shuffle.partitions'\n"
+        "mine = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').getOrCreate()\n"
+        "fresh = spark_session().conf.get(key)\n"
+        "mine.conf.set(key, '7')\n"
+        "print(fresh, spark_session().conf.get(key))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split() == ["2", "7"]  # local[1]: two per core; then the notebook's own setting stays
 
 
 def test_the_world_crosses_partitions(crossing_world):
