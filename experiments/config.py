@@ -25,6 +25,9 @@ from riskloop.models.contract import Bands, config_hash
 from riskloop.models.fairness import AuditConfig
 from riskloop.models.families import FAMILIES
 
+#: The smallest sample of people per as-of date a config may train on: fewer leave too few outcomes to measure.
+MIN_PEOPLE_PER_AS_OF = 1_000
+
 
 class ConfigError(ValueError):
     """An experiment config that cannot be used, with the key or file at fault."""
@@ -117,6 +120,9 @@ class ExperimentConfig:
     bands: Bands = field(default_factory=Bands)
     fairness: AuditConfig = field(default_factory=AuditConfig)
     seed: int = 42
+    # at most this many people of each as-of date's cohort train and measure the model: a uniform random sample
+    # (the same people at every date they are in the cohort), said in every report; null: the whole cohort
+    max_people_per_as_of: int | None = 30_000
     threads: int | None = None  # LightGBM threads; None: all cores
     source_file: Path | None = None  # the YAML file it was read from (set by load_config)
     source_hash: str | None = None  # the short SHA-256 of that file's text: which config made a model
@@ -215,6 +221,11 @@ def _problem(config: ExperimentConfig) -> str | None:
             f"fairness.calibration_tolerance: must be between 0 and 1, got {f.calibration_tolerance}",
         ),
         (config.threads is not None and config.threads < 1, f"threads: must be at least 1, got {config.threads}"),
+        (
+            config.max_people_per_as_of is not None and config.max_people_per_as_of < MIN_PEOPLE_PER_AS_OF,
+            f"max_people_per_as_of: must be at least {MIN_PEOPLE_PER_AS_OF:,} (or null: the whole cohort), "
+            f"got {config.max_people_per_as_of}",
+        ),
         (not config.models.grids(), "models: name at least one model family"),
     ]
     if s is not None:

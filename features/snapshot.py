@@ -8,6 +8,7 @@ dated exactly T is in neither (docs/architecture.md, "The as-of rule"). All aggr
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
@@ -346,10 +347,14 @@ class SnapshotMeta:
 
 
 def build_snapshots(
-    d: PreparedData, as_of_dates: list[date], config: SnapshotConfig
+    d: PreparedData,
+    as_of_dates: list[date],
+    config: SnapshotConfig,
+    select: Callable[[pd.DataFrame], pd.DataFrame] = lambda snapshot: snapshot,
 ) -> tuple[pd.DataFrame, SnapshotMeta]:
-    """Snapshots for several as-of dates, stacked and sorted by (as_of, person_id)."""
-    frames = [build_snapshot(d, t, config) for t in sorted(set(as_of_dates))]
+    """Snapshots for several as-of dates, stacked and sorted by (as_of, person_id). `select` picks each date's
+    rows as soon as it is built (its features are the whole cohort's), so only the kept rows are ever stacked."""
+    frames = [select(build_snapshot(d, t, config)) for t in sorted(set(as_of_dates))]
     frame = pd.concat(frames, ignore_index=True)
     names = tuple(s.name for s in d.catalogue(config))
     protected = tuple(c for c in config.protected if c in frame.columns)

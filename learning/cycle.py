@@ -37,7 +37,7 @@ from riskloop.learning.programmes import ProgrammeResult, TrueEffect, analyse_pr
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.models.scorer import RiskScorer
 from riskloop.pipelines.data import ModelData, from_dataset
-from riskloop.pipelines.score import ScoredCohort, prepare_for_scoring, score_cohort
+from riskloop.pipelines.score import ScoredCohort, cohort_snapshot, prepare_for_scoring, score_cohort, score_frame
 from riskloop.pipelines.train import TrainResult, procedure_model, refit_on_all_closed, train
 from riskloop.serving.capacity import Capacity, select
 from riskloop.serving.tiers import prevention_tier
@@ -145,7 +145,7 @@ def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days:
     frames = []
     for month in monthly_cohorts(as_of, window_days):
         rng = np.random.default_rng(month.toordinal())
-        frame = score_cohort(scorer, prepared, month).frame
+        frame = cohort_snapshot(scorer.contract, prepared, month)
         frame = frame[frame["label"].notna()].reset_index(drop=True)
         starts = programme_starts(
             prepared, frame["person_id"], month - timedelta(days=1), (next_month(month) - month).days
@@ -162,17 +162,19 @@ def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days:
                 ]
             )
         )
+        frame = frame.loc[keep].reset_index(drop=True)  # only the kept rows are scored
+        scores = score_frame(scorer, frame)
         frames.append(
             pd.concat(
                 [
-                    frame.loc[keep, ["person_id", *features]].reset_index(drop=True),
+                    frame[["person_id", *features]],
                     starts.filter(like="started_").iloc[keep].reset_index(drop=True),
                     pd.DataFrame(
                         {
-                            "escalated": frame["label"].to_numpy()[keep],
-                            "prevention tier": prevention_tier(frame, catalogue, snapshot)[keep],
-                            "risk band": frame["band_label"].astype(str).to_numpy()[keep],
-                            "risk": frame["risk"].to_numpy()[keep],
+                            "escalated": frame["label"].to_numpy(),
+                            "prevention tier": prevention_tier(frame, catalogue, snapshot),
+                            "risk band": scores["band_label"].astype(str).to_numpy(),
+                            "risk": scores["risk"].to_numpy(),
                             "month": month,
                             "weight": np.where(started[keep], 1.0, max(1.0, len(controls) / MAX_CONTROLS_PER_MONTH)),
                         }

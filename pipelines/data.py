@@ -87,6 +87,39 @@ def within_warnings(config: ExperimentConfig) -> list[str]:
     return [notice(config.calibrate_within)] if config.calibrate_within else []
 
 
+@dataclass
+class PeopleSample:
+    """Each as-of date's labelled rows, at most `limit` of them (None: all): the people whose keyed hash of the
+    pseudonymised id is smallest, a uniform random sample that prefers the same people at every date. Counts
+    the rows it saw and kept, for the note every report carries."""
+
+    limit: int | None
+    seed: int
+    seen: int = 0
+    kept: int = 0
+
+    def __call__(self, snapshot: pd.DataFrame) -> pd.DataFrame:
+        labelled = snapshot[snapshot["label"].notna()]
+        self.seen += len(labelled)
+        if self.limit is not None and len(labelled) > self.limit:
+            key = f"{self.seed % 10**16:016d}"
+            rank = pd.util.hash_pandas_object(labelled["person_id"], index=False, hash_key=key).to_numpy()
+            labelled = labelled.iloc[np.sort(np.argpartition(rank, self.limit)[: self.limit])]
+        self.kept += len(labelled)
+        return labelled.reset_index(drop=True)
+
+    def note(self) -> list[str]:
+        """What was sampled, in words (nothing when every row was kept)."""
+        if self.kept == self.seen:
+            return []
+        return [
+            f"SAMPLED: the model trained and was measured on a uniform random sample of at most {self.limit:,} people "
+            f"per as-of date (max_people_per_as_of): {self.kept:,} of {self.seen:,} labelled rows "
+            f"({self.kept / self.seen:.0%}). It scores everyone; its metrics and fairness audit are measured on the "
+            "sampled people."
+        ]
+
+
 def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     """Snapshots of the prepared data set for the config's as-of schedule, with timechop splits and the
     final refit slices."""
@@ -100,8 +133,8 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     )
     schedule = config.data_schedule
     dates = schedule.dates()
-    frame, meta = build_snapshots(prepared, dates, snapshot_config)
-    frame = frame[frame["label"].notna()].reset_index(drop=True)
+    sample = PeopleSample(config.max_people_per_as_of, config.seed)
+    frame, meta = build_snapshots(prepared, dates, snapshot_config, select=sample)
     labelled = sorted(frame["as_of"].dt.date.unique())
     splits = temporal_splits(labelled, config.horizon_days, schedule.n_test)
     if not splits:
@@ -116,7 +149,7 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     ]
     final = masks[-1]  # the registered model is the latest split's: its test window stays unseen
     features, warnings = _model_features(list(meta.features), config, list(meta.protected))
-    warnings += within_warnings(config)
+    warnings += within_warnings(config) + sample.note()
     short, first = short_history(prepared, labelled, snapshot_config.lookback_days), first_record(prepared)
     if short and first is not None:
         warnings.append(

@@ -159,6 +159,10 @@ def write_config(tmp_path, text: str, name="c.yaml") -> Path:
             "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nincidents: proactive\n",
             "c.yaml: incidents: input should be 'all' or 'reported', got 'proactive'",
         ),
+        (
+            "name: x\ndata: .\nschedule: {start: 2020-01-01, end: 2022-01-01}\nmodels: {lightgbm: {num_leaves: [7]}}\nmax_people_per_as_of: 10\n",
+            "c.yaml: max_people_per_as_of: must be at least 1,000 (or null: the whole cohort), got 10",
+        ),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, text, message):
@@ -393,6 +397,36 @@ def test_protected_features_only_when_asked_loudly(world_20k, tmp_path):
     data = model_data(loud)
     assert "sex" in data.features and "sex" in data.categorical
     assert any("PROTECTED CHARACTERISTIC USED AS A MODEL FEATURE: 'sex'" in w for w in data.warnings)
+
+
+def test_a_large_cohort_trains_on_a_uniform_sample_of_people_that_every_report_names(world_20k):
+    """Each as-of date keeps at most max_people_per_as_of labelled rows: the same people wherever they are in the
+    cohort (a keyed hash, not a draw per date), their features the whole cohort's; the note says how many."""
+    config = with_data(load_config(REPO / "experiments" / "escalation.yaml"), world_20k)
+    whole = model_data(dataclasses.replace(config, max_people_per_as_of=None))
+    sampled = model_data(dataclasses.replace(config, max_people_per_as_of=1_000))
+    assert not any(w.startswith("SAMPLED") for w in whole.warnings)
+    per_date = sampled.frame.groupby("as_of").size()
+    assert (per_date == 1_000).all() and len(per_date) == whole.frame["as_of"].nunique()
+    keys = ["as_of", "person_id"]
+    kept = sampled.frame.merge(whole.frame[keys], on=keys, how="left", indicator=True)
+    assert (kept["_merge"] == "both").all()
+    pd.testing.assert_frame_equal(
+        sampled.frame, whole.frame.merge(sampled.frame[keys], on=keys).reset_index(drop=True), check_like=False
+    )
+    # a person kept at one date is kept at the next wherever both cohorts hold them, far beyond chance
+    first, second = (set(g["person_id"]) for _, g in list(sampled.frame.groupby("as_of"))[-2:])
+    both = set(whole.frame.loc[whole.frame["as_of"] == whole.frame["as_of"].max(), "person_id"]) & set(
+        whole.frame.loc[whole.frame["as_of"] == sorted(whole.frame["as_of"].unique())[-2], "person_id"]
+    )
+    assert len(first & second & both) > 0.9 * len(first & both)
+    assert sampled.frame["label"].mean() == pytest.approx(whole.frame["label"].mean(), abs=0.02)
+    note = next(w for w in sampled.warnings if w.startswith("SAMPLED"))
+    assert f"{len(sampled.frame):,} of {len(whole.frame):,} labelled rows" in note
+    again = model_data(dataclasses.replace(config, max_people_per_as_of=1_000))
+    pd.testing.assert_frame_equal(again.frame, sampled.frame)
+    other_seed = model_data(dataclasses.replace(config, max_people_per_as_of=1_000, seed=7))
+    assert set(other_seed.frame["person_id"]) != set(sampled.frame["person_id"])
 
 
 def test_a_table_column_both_feature_and_protected_needs_protected_as_features(tmp_path):
