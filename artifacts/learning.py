@@ -42,6 +42,7 @@ class LearningSummary:
     recommendation: str
     judged_by: str | None = None  # what promotion followed: "shadow" or "backtest" (None: no retrain)
     judgement: dict[str, dict[str, float]] | None = None  # champion / challenger -> metric on the judging cohort
+    sampled: list[str] = field(default_factory=list)  # what the cycle sampled and how much, in words
 
 
 SUMMARY_ADAPTER: TypeAdapter[LearningSummary] = TypeAdapter(LearningSummary)

@@ -29,7 +29,7 @@ from riskloop.experiments.config import load_config
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.snapshot import PreparedData
 from riskloop.features.validate import Dataset
-from riskloop.learning.cycle import LearnSettings, analyse, closed_as_of
+from riskloop.learning.cycle import LearnSettings, analyse, closed_as_of, trials
 from riskloop.learning.effects import Z95
 from riskloop.learning.linkage import TREATMENT_WINDOW_DAYS
 from riskloop.pipelines.data import from_dataset
@@ -64,10 +64,11 @@ def estimates(champion: LoadedModel, dataset: Dataset, seeds: list[int], repeats
     """The overall doubly robust estimate and interval of every programme, one row per (seed, programme)."""
     prepared = PreparedData.from_dataset(dataset)
     as_of = closed_as_of(dataset.end, champion.contract.data_set_snapshot.horizon_days, TREATMENT_WINDOW_DAYS)
+    stacked = trials(champion.scorer, prepared, as_of, TREATMENT_WINDOW_DAYS)
     rows = []
     for seed in seeds:
         t0 = now()
-        results = analyse(champion, prepared, as_of, TREATMENT_WINDOW_DAYS, seed, THREADS, None, repeats)
+        results = analyse(champion, prepared, stacked, seed, THREADS, None, repeats)
         seconds = now() - t0
         for result in results:
             overall = result.overall

@@ -36,7 +36,7 @@ from riskloop.learning.linkage import (
 from riskloop.learning.programmes import ProgrammeResult, TrueEffect, analyse_programme, programme_names
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.models.scorer import RiskScorer
-from riskloop.pipelines.data import ModelData, from_dataset
+from riskloop.pipelines.data import SAMPLED, ModelData, from_dataset
 from riskloop.pipelines.score import ScoredCohort, cohort_snapshot, prepare_for_scoring, score_cohort, score_frame
 from riskloop.pipelines.train import TrainResult, procedure_model, refit_on_all_closed, train
 from riskloop.serving.capacity import Capacity, select
@@ -82,6 +82,7 @@ class LearningResult:
     promotion_reasons: list[str] = field(default_factory=list)
     learned: pd.DataFrame | None = None  # what the new model learned: importance of champion vs challenger
     drift_coverage: str = ""  # in words, when a drift cohort's lookback reaches before the data's first record
+    sampled: list[str] = field(default_factory=list)  # in words, what the cycle sampled and how much
 
     @property
     def judgement(self) -> Comparison | None:
@@ -186,18 +187,30 @@ def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days:
     return pd.concat(frames, ignore_index=True)
 
 
+def sampled_controls(stacked: pd.DataFrame) -> list[str]:
+    """In words, how `trials` sampled the people who started nothing (nothing when it kept them all)."""
+    untreated = ~stacked.filter(like="started_").any(axis=1).to_numpy()
+    kept, months = int(untreated.sum()), round(float(stacked.loc[untreated, "weight"].sum()))
+    if kept == months:
+        return []
+    return [
+        f"What worked: the people who started no programme in a month were sampled, at random, to at most "
+        f"{MAX_CONTROLS_PER_MONTH:,} a month ({kept:,} of {months:,} person-months, {kept / months:.0%}); everyone "
+        "who started one was kept. The intervals of the estimates include that sampling; figures per head of the cohort "
+        "weight each sampled person by the people they stand for."
+    ]
+
+
 def analyse(
     champion: LoadedModel,
     prepared: PreparedData,
-    as_of: date,
-    window_days: int,
+    stacked: pd.DataFrame,
     seed: int,
     threads: int | None,
     truth: TrueEffect | None,
     repeats: int = REPEATS,
 ) -> list[ProgrammeResult]:
-    """Every programme's effects and uplift on the monthly cohorts of the window after `as_of`."""
-    stacked = trials(champion.scorer, prepared, as_of, window_days)
+    """Every programme's effects and uplift on `stacked`, the monthly cohorts of a window (`trials`)."""
     X = stacked[adjustment_features(champion.scorer, prepared.catalogue(champion.contract.data_set_snapshot))]
     subgroups = {name: stacked[name].to_numpy() for name in ("prevention tier", "risk band")}
     return [
@@ -303,16 +316,8 @@ def learn(
     listed = settings.listed if settings.listed is not None else listed_at(cohort, contract.capacity, settings.seed)
     outcomes = link_outcomes(cohort.frame, prepared, as_of, settings.treatment_window_days, listed, settings.reviews)
     progress("what worked, for whom")
-    programmes = analyse(
-        champion,
-        prepared,
-        as_of,
-        settings.treatment_window_days,
-        settings.seed,
-        settings.threads,
-        truth,
-        settings.repeats,
-    )
+    stacked = trials(champion.scorer, prepared, as_of, settings.treatment_window_days)
+    programmes = analyse(champion, prepared, stacked, settings.seed, settings.threads, truth, settings.repeats)
     newest = end + timedelta(days=1)
     current = score_cohort(champion.scorer, prepared, newest).frame
     area_level = {s.name for s in prepared.catalogue(snapshot) if s.family in AREA_FAMILIES}
@@ -335,7 +340,8 @@ def learn(
     result.drift_coverage = coverage_note(short, first_record(prepared), snapshot.lookback_days)
     progress(f"{settings.retrain} retraining on every closed label")
     config, data, trained = retrained(settings, prepared, end, progress)
-    result.retrain_notes = list(data.warnings)
+    result.retrain_notes = [w for w in data.warnings if not w.startswith(SAMPLED)]
+    result.sampled = sampled_controls(stacked) + [w for w in data.warnings if w.startswith(SAMPLED)]
     result.challenger = log_training(config, data, trained, out_dir / "challenger", RunRole("challenger", as_of, end))
     result.learned = _learned(champion, trained)
     progress("backtest: the retraining one cycle earlier")

@@ -233,6 +233,7 @@ def render_learning_report(result: LearningResult) -> str:
         drift_plot=psi_plot(result.drift),
         drift_dates=result.drift_dates,
         drift_coverage=result.drift_coverage,
+        sampled=result.sampled,
         drift_by_area=table(result.drift_by_area.drop(columns="n")),
         recommendation=recommendation(result),
     )
@@ -292,6 +293,7 @@ def learning_outputs(result: LearningResult) -> LearningOutputs:
         recommendation=recommendation(result),
         judged_by=result.judgement.judge if result.judgement else None,
         judgement=result.judgement.metrics.to_dict(orient="index") if result.judgement else None,
+        sampled=list(result.sampled),
     )
     return LearningOutputs(
         summary,

@@ -87,6 +87,10 @@ def within_warnings(config: ExperimentConfig) -> list[str]:
     return [notice(config.calibrate_within)] if config.calibrate_within else []
 
 
+#: How the note of a sampled training begins (`PeopleSample.note`).
+SAMPLED = "SAMPLED"
+
+
 @dataclass
 class PeopleSample:
     """Each as-of date's labelled rows, at most `limit` of them (None: all): the people whose keyed hash of the
@@ -113,7 +117,7 @@ class PeopleSample:
         if self.kept == self.seen:
             return []
         return [
-            f"SAMPLED: the model trained and was measured on a uniform random sample of at most {self.limit:,} people "
+            f"{SAMPLED}: the model trained and was measured on a uniform random sample of at most {self.limit:,} people "
             f"per as-of date (max_people_per_as_of): {self.kept:,} of {self.seen:,} labelled rows "
             f"({self.kept / self.seen:.0%}). It scores everyone; its metrics and fairness audit are measured on the "
             "sampled people."

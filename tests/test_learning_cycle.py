@@ -63,6 +63,7 @@ def cycle(champion, world_20k, store):
         champion,
         models=dataclasses.replace(champion.models, logistic=None, prior_harm=None),
         schedule=dataclasses.replace(champion.schedule, n_test=1),
+        max_people_per_as_of=2_000,  # the retraining samples people, as on a large population
     )
     champion_uri = f"models:/{config.registered_model}@champion"
     version = MlflowClient().get_model_version_by_alias(config.registered_model, "champion").version
@@ -216,6 +217,11 @@ def test_learning_outputs_name_no_one_and_are_logged(cycle, champion, world_20k)
     summary = json.loads((folder / "learning.json").read_text())
     assert summary["challenger_version"] == result.challenger.model_version
     assert summary["judged_by"] == "shadow" and set(summary["judgement"]) == {"champion", "challenger"}
+    # what was sampled, said in the report and the summary: the untreated of each month, and the retraining's people
+    controls, people = summary["sampled"]
+    assert controls.startswith("What worked: the people who started no programme in a month were sampled")
+    assert people.startswith("SAMPLED: the model trained and was measured on a uniform random sample of at most 2,000")
+    assert "What was sampled" in html and html.count(people) == 1 and controls in html
     runs = mlflow.search_runs(experiment_names=[f"{result.champion.contract.name}-learning"])
     assert len(runs) >= 1
     artifacts = {a.path for a in MlflowClient().list_artifacts(runs.iloc[0]["run_id"])}
