@@ -36,7 +36,7 @@ from riskloop.learning.linkage import (
 from riskloop.learning.programmes import ProgrammeResult, TrueEffect, analyse_programme, programme_names
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.models.scorer import RiskScorer
-from riskloop.pipelines.data import SAMPLED, ModelData, from_dataset
+from riskloop.pipelines.data import SAMPLED, ModelData, cut_to_schedule, from_dataset
 from riskloop.pipelines.score import ScoredCohort, cohort_snapshot, prepare_for_scoring, score_cohort, score_frame
 from riskloop.pipelines.train import TrainResult, procedure_model, refit_on_all_closed, train
 from riskloop.serving.capacity import Capacity, select
@@ -260,18 +260,20 @@ def backtest(
     settings: LearnSettings,
     champion: LoadedModel,
     challenger: TrainResult,
+    data: ModelData,
     prepared: PreparedData,
     end: date,
     progress: Callable[[str], None],
 ) -> tuple[Comparison, RiskScorer, date]:
     """The retraining as it would have run one cycle earlier, on the labels closed by then (its model only:
     the within-group map's method is the challenger's), against the champion on the latest cohort whose
-    outcomes closed after that: outcomes the backtest never learned from. Returns the comparison, the
-    backtest's model and the earlier end."""
+    outcomes closed after that: outcomes the backtest never learned from. The earlier retraining's rows are
+    the challenger's `data` up to then, and the splits the two share are measured once, by the challenger's
+    training. Returns the comparison, the backtest's model and the earlier end."""
     earlier = cycle_before(end, settings.config)
     config = retrain_config(settings, earlier)
     within = challenger.scorer.within.method if challenger.scorer.within is not None else None
-    scorer = procedure_model(retrain_data(settings, config, prepared), config, within, progress)
+    scorer = procedure_model(cut_to_schedule(data, config), config, within, progress, challenger.split_metrics)
     as_of = closed_as_of(end, champion.contract.data_set_snapshot.horizon_days)
     frames = [
         score_cohort(model, prepared, as_of).frame[["person_id", "label", "risk"]]
@@ -345,7 +347,7 @@ def learn(
     result.challenger = log_training(config, data, trained, out_dir / "challenger", RunRole("challenger", as_of, end))
     result.learned = _learned(champion, trained)
     progress("backtest: the retraining one cycle earlier")
-    result.backtest, tested, earlier = backtest(settings, champion, trained, prepared, end, progress)
+    result.backtest, tested, earlier = backtest(settings, champion, trained, data, prepared, end, progress)
     log_backtest(config, tested, result.backtest.metrics, result.backtest.as_of, RunRole("backtest", as_of, earlier))
     if settings.shadow is not None:
         result.shadow = shadow_comparison(

@@ -140,17 +140,7 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     sample = PeopleSample(config.max_people_per_as_of, config.seed)
     frame, meta = build_snapshots(prepared, dates, snapshot_config, select=sample)
     labelled = sorted(frame["as_of"].dt.date.unique())
-    splits = temporal_splits(labelled, config.horizon_days, schedule.n_test)
-    if not splits:
-        raise ConfigError(
-            f"schedule: no feasible temporal split in {dates[0]} .. {dates[-1]} with a "
-            f"{config.horizon_days}-day horizon and labels up to {end}"
-        )
-    as_of = frame["as_of"].dt.date.to_numpy()
-    masks = [
-        SplitMasks(s.name, np.isin(as_of, np.array(s.fit, dtype=object)), as_of == s.validation, as_of == s.test)
-        for s in splits
-    ]
+    masks = split_masks(frame, config, f"{dates[0]} .. {dates[-1]}", end)
     final = masks[-1]  # the registered model is the latest split's: its test window stays unseen
     features, warnings = _model_features(list(meta.features), config, list(meta.protected))
     warnings += within_warnings(config) + sample.note()
@@ -177,6 +167,33 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
         prepared.catalogue(snapshot_config),
         warnings,
     )
+
+
+def split_masks(frame: pd.DataFrame, config: ExperimentConfig, scheduled: str, end: date) -> list[SplitMasks]:
+    """The timechop splits of the labelled as-of dates of `frame`, the last `n_test` of them (oldest first)."""
+    labelled = sorted(frame["as_of"].dt.date.unique())
+    splits = temporal_splits(labelled, config.horizon_days, config.data_schedule.n_test)
+    if not splits:
+        raise ConfigError(
+            f"schedule: no feasible temporal split in {scheduled} with a {config.horizon_days}-day horizon and "
+            f"labels up to {end}"
+        )
+    as_of = frame["as_of"].dt.date.to_numpy()
+    return [
+        SplitMasks(s.name, np.isin(as_of, np.array(s.fit, dtype=object)), as_of == s.validation, as_of == s.test)
+        for s in splits
+    ]
+
+
+def cut_to_schedule(data: ModelData, config: ExperimentConfig) -> ModelData:
+    """`data` as `from_dataset` gives it for `config`, the same config with a schedule that ends earlier (a
+    learning cycle's backtest): its rows up to that end, split again, the snapshots not built again. A snapshot
+    is the same whatever the schedule's end (its labels are closed by then, its people sampled per date), so a
+    split of the same name holds the same rows in both. Its warnings are `data`'s."""
+    dates = config.data_schedule.dates()
+    keep = data.frame["as_of"].dt.date.isin(set(dates)).to_numpy()
+    masks = split_masks(data.frame[keep], config, f"{dates[0]} .. {dates[-1]}", config.data_schedule.end)
+    return dataclasses.replace(data.rows(keep), splits=masks, final=masks[-1])
 
 
 def _date_cut(dates: pd.Series, share: float) -> pd.Timestamp:

@@ -321,10 +321,16 @@ def procedure_model(
     config: ExperimentConfig,
     within_method: Method | None,
     progress: Callable[[str], None] = lambda _: None,
+    measured: pd.DataFrame | None = None,
 ) -> RiskScorer:
     """The model the retraining procedure makes, without the figures `train` measures around it: temporal
-    validation, selection, and the chosen group refitted on every closed label (a learning cycle's backtest)."""
-    split_metrics, _, _ = run_temporal_validation(data, config, progress)
+    validation, selection, and the chosen group refitted on every closed label (a learning cycle's backtest).
+    `measured`: split metrics the procedure already measured on the same rows (`train`'s on the data that
+    `data` is an `cut_to_schedule` of): its splits that `data` has too are not fitted again."""
+    known = measured[measured["split"].isin([m.name for m in data.splits])] if measured is not None else None
+    todo = [m for m in data.splits if known is None or m.name not in set(known["split"])]
+    new = run_temporal_validation(dataclasses.replace(data, splits=todo), config, progress)[0] if todo else None
+    split_metrics = pd.concat([f for f in (known, new) if f is not None and len(f)], ignore_index=True)
     chosen = select(summarise(split_metrics), config)
     return refit_scorer(data, config, next(s for s in model_specs(config) if s.name == chosen), within_method, progress)
 

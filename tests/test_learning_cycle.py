@@ -21,11 +21,12 @@ from riskloop.experiments.tracking import log_training
 from riskloop.features.snapshot import PreparedData
 from riskloop.jobs.learn import LearnJob, learn
 from riskloop.jobs.score import ScoreJob, score
-from riskloop.learning.cycle import closed_as_of, trials
+from riskloop.learning.cycle import closed_as_of, cycle_before, trials
 from riskloop.learning.linkage import monthly_cohorts
 from riskloop.learning.policy import NONE, RANDOM, RISK, RULES, USED, VALUE
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
-from riskloop.pipelines.train import train
+from riskloop.pipelines.data import cut_to_schedule, from_dataset
+from riskloop.pipelines.train import procedure_model, run_temporal_validation, train
 from riskloop.reports.words import words
 
 pytestmark = pytest.mark.slow
@@ -116,6 +117,31 @@ def test_naive_retraining_learns_that_people_in_a_programme_are_low_risk_and_tre
     assert learned.mean() > 0.2, "the treatment-aware model learned nothing from the history"
     cited = aware.reasons(in_programme).to_numpy().ravel().astype(str)
     assert not any("intervention" in r for r in cited)
+
+
+def test_the_backtest_cuts_the_retrainings_rows_and_fits_only_the_splits_they_do_not_share(escalation_run, prepared):
+    config, data, result = escalation_run
+    schedule = config.data_schedule
+    earlier = dataclasses.replace(
+        config, schedule=dataclasses.replace(schedule, end=cycle_before(schedule.end, config))
+    )
+    cut, built = cut_to_schedule(data, earlier), from_dataset(earlier, prepared)
+    # the cut is what building the earlier retraining's snapshots gives, split for split
+    pd.testing.assert_frame_equal(cut.frame, built.frame)
+    assert [m.name for m in cut.splits] == [m.name for m in built.splits] and cut.final.name == built.final.name
+    for a, b in zip(cut.splits, built.splits):
+        assert all((getattr(a, k) == getattr(b, k)).all() for k in ("fit", "validation", "test"))
+    shared = [m for m in cut.splits if m.name in set(result.split_metrics["split"])]
+    assert len(shared) == len(cut.splits) - 1  # one cycle earlier: one new split, the rest shared
+    # a shared split holds the same rows, so fitting it again gives the figures the retraining measured
+    again, _, _ = run_temporal_validation(dataclasses.replace(cut, splits=shared[:1]), earlier)
+    measured = result.split_metrics.set_index(["group", "split"]).loc[again.set_index(["group", "split"]).index]
+    pd.testing.assert_frame_equal(again.set_index(["group", "split"]), measured, check_dtype=False)
+    steps: list[str] = []
+    within = result.scorer.within.method if result.scorer.within is not None else None
+    procedure_model(cut, earlier, within, steps.append, result.split_metrics)
+    fitted = {step.rsplit(" on ", 1)[1] for step in steps if " on test-" in step}
+    assert fitted == {cut.splits[0].name}
 
 
 def test_monthly_cohorts_hold_each_start_once_with_its_features_as_of_the_month(champion, prepared, world_20k, store):
