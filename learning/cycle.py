@@ -219,6 +219,21 @@ def analyse(
     ]
 
 
+def drift_since(
+    champion: LoadedModel, prepared: PreparedData, reference: pd.DataFrame, newest: date, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """PSI of each person-level numeric feature and of the risk, and of the risk per local authority, from the
+    scored cohort `reference` to the cohort at `newest` (scored here and released on return)."""
+    contract = champion.contract
+    current = score_cohort(champion.scorer, prepared, newest).frame
+    area_level = {s.name for s in prepared.catalogue(contract.data_set_snapshot) if s.family in AREA_FAMILIES}
+    features = [f for f in contract.features if f not in contract.categorical and f not in area_level]
+    return (
+        drift_table(reference, current, [*features, "risk"], seed=seed),
+        drift_by_unit(reference, current, "risk", "local_authority", seed=seed),
+    )
+
+
 def new_records(prepared: PreparedData, since: date) -> dict[str, int]:
     t = int(np.datetime64(since, "D").astype(np.int64))
     return {
@@ -321,11 +336,9 @@ def learn(
     stacked = trials(champion.scorer, prepared, as_of, settings.treatment_window_days)
     programmes = analyse(champion, prepared, stacked, settings.seed, settings.threads, truth, settings.repeats)
     newest = end + timedelta(days=1)
-    current = score_cohort(champion.scorer, prepared, newest).frame
-    area_level = {s.name for s in prepared.catalogue(snapshot) if s.family in AREA_FAMILIES}
-    features = [f for f in contract.features if f not in contract.categorical and f not in area_level]
-    drift = drift_table(cohort.frame, current, [*features, "risk"], seed=settings.seed)
-    by_area = drift_by_unit(cohort.frame, current, "risk", "local_authority", seed=settings.seed)
+    drift, by_area = drift_since(champion, prepared, cohort.frame, newest, settings.seed)
+    known = cohort.frame[["person_id", "label"]].copy()  # a copy of its own: no view keeps the features alive
+    del cohort  # the whole cohort's features, no longer needed: the retraining's rows take their place
     result = LearningResult(
         as_of,
         snapshot.horizon_days,
@@ -351,7 +364,7 @@ def learn(
     log_backtest(config, tested, result.backtest.metrics, result.backtest.as_of, RunRole("backtest", as_of, earlier))
     if settings.shadow is not None:
         result.shadow = shadow_comparison(
-            cohort.frame, settings.shadow.scores, settings.shadow.model, contract.capacity, as_of
+            known, settings.shadow.scores, settings.shadow.model, contract.capacity, as_of
         )
     result.promotion_reasons = list(result.judgement.reasons) if result.judgement else []
     if settings.promote and not result.promotion_reasons:
