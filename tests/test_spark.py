@@ -288,3 +288,35 @@ def test_a_rule_planted_in_the_declaration_is_enforced_by_both_engines(spark, tm
     quarantined = quarantined_alike(spark, tables, tmp_path / "planted")
     assert quarantined["incidents"]["reason"].tolist() == ["harm: 0.5 is below the planted 1"]
     assert quarantined["interventions"]["reason"].tolist() == ["start_date: before the person's birth"]
+
+
+def test_validation_summarises_only_the_valid_rows_as_the_local_engine_does(spark, tmp_path):
+    """The first incident, the coverage end and the programmes come from the one validation pass, and from
+    valid rows only: an incident with a bad harm outside the valid dates, an intervention of a programme of
+    its own that ends before it starts."""
+    from riskloop.spark import validate_on_spark
+
+    tables = hand_tables()
+    extra_incidents = pd.DataFrame(
+        {
+            "incident_id": ["i8", "i9"],
+            "person_id": ["p1", "p2"],
+            "date": ["2020-01-01", "2025-01-01"],
+            "type": ["asb", "asb"],
+            "role": ["victim", "victim"],
+            "harm": ["-1", "-1"],
+        }
+    )
+    tables["incidents"] = pd.concat([tables["incidents"], extra_incidents], ignore_index=True)
+    tables["interventions"] = pd.concat(
+        [tables["interventions"], tables["interventions"].assign(intervention_id="v2", programme="zz_bad")],
+        ignore_index=True,
+    )
+    tables["interventions"].loc[1, "end_date"] = "2023-01-01"
+    local = read_dataset(write_tables(tmp_path / "data", tables), today=TODAY)
+    got = validate_on_spark(spark, str(tmp_path / "data"), TODAY)
+    assert got.first_incident == local.incidents["date"].min().date() == date(2023, 2, 1)
+    assert got.end == local.end == date(2023, 7, 1)
+    assert got.programmes == tuple(sorted(local.interventions["programme"].unique())) == ("drive",)
+    assert got.report.tables["interventions"].quarantined == 1
+
