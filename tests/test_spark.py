@@ -320,3 +320,29 @@ def test_validation_summarises_only_the_valid_rows_as_the_local_engine_does(spar
     assert got.programmes == tuple(sorted(local.interventions["programme"].unique())) == ("drive",)
     assert got.report.tables["interventions"].quarantined == 1
 
+
+def test_a_household_goes_whole_with_the_first_authority_of_its_members(spark):
+    from riskloop.spark.partitions import KEY, keyed_people
+
+    people = spark.createDataFrame(
+        [("p1", "A2", "h1"), ("p2", "A1", "h1"), ("p3", "A2", None), ("p4", "A1", None), ("p5", "A3", "h2")],
+        "person_id string, area_id string, household_id string",
+    )
+    areas = spark.createDataFrame(
+        [("A1", "Swansea"), ("A2", "Cardiff"), ("A3", "Newport")], "area_id string, local_authority string"
+    )
+    keys = {r["person_id"]: r[KEY] for r in keyed_people(people, areas).collect()}
+    assert keys == {"p1": "Cardiff", "p2": "Cardiff", "p3": "Cardiff", "p4": "Swansea", "p5": "Newport"}
+
+
+def test_each_group_gets_the_other_groups_rows_of_its_incidents(spark):
+    from pyspark.sql import functions as F
+
+    from riskloop.spark.partitions import KEY, other_groups_rows
+
+    incidents = spark.createDataFrame(
+        [("i1", "p1", "G1"), ("i1", "p2", "G2"), ("i1", "p3", "G2"), ("i2", "p4", "G1"), ("i2", "p5", "G1")],
+        f"incident_id string, person_id string, {KEY} string",
+    ).withColumn("date", F.to_timestamp(F.lit("2023-01-01")))
+    got = sorted((r[KEY], r["incident_id"], r["_other_person"]) for r in other_groups_rows(incidents).collect())
+    assert got == [("G1", "i1", "p2"), ("G1", "i1", "p3"), ("G2", "i1", "p1")]
