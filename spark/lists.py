@@ -144,17 +144,17 @@ def spark_score_to_lists(
         scored.groupBy("unit")
         .applyInPandas(list_unit, _LIST_SCHEMA)
         .withColumn("as_of", F.to_date("as_of"))
-        .orderBy("unit", "rank")
+        .persist(StorageLevel.MEMORY_AND_DISK)  # listed once: the sort's sampling and the write both read it
     )
     with staged("prioritisation", out_dir, staging) as parts:
-        rows.write.mode("overwrite").parquet(parts)
-        written = spark.read.parquet(parts)
+        rows.orderBy("unit", "rank").write.mode("overwrite").parquet(parts)
         units: pd.DataFrame = (
-            written.groupBy("unit")
+            rows.groupBy("unit")
             .agg(F.count(F.lit(1)).alias("cohort"), F.sum(F.col("listed").cast("long")).alias("listed"))
             .toPandas()
         )
-        listed_rows = written.where("listed").toPandas()
+        listed: pd.DataFrame = rows.where("listed").toPandas()
+        listed_rows = listed.sort_values(["unit", "rank"], ignore_index=True)
         units = units.set_index("unit").sort_index().rename_axis(None)
         counts = pd.DataFrame({"cohort": units["cohort"], "places": places, "listed": units["listed"]})
         draft = manifest(
@@ -172,5 +172,6 @@ def spark_score_to_lists(
             engine="spark",
         )
         written_manifest = write_scores(out_dir, draft, per, lambda path: assemble(parts, path), listed_rows)
+    rows.unpersist()
     scored.unpersist()
     return ScoreOutcome(Path(out_dir), written_manifest)
