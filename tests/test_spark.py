@@ -346,3 +346,35 @@ def test_each_group_gets_the_other_groups_rows_of_its_incidents(spark):
     ).withColumn("date", F.to_timestamp(F.lit("2023-01-01")))
     got = sorted((r[KEY], r["incident_id"], r["_other_person"]) for r in other_groups_rows(incidents).collect())
     assert got == [("G1", "i1", "p2"), ("G1", "i1", "p3"), ("G2", "i1", "p1")]
+
+
+def test_parts_are_assembled_unit_by_unit_in_the_order_each_unit_was_written(tmp_path):
+    """Spark writes each unit's rows (by rank) in one task without sorting across parts: the assembled file
+    holds the units in order, each unit's rows as written, also where a task's rows were split over two files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from riskloop.spark.storage import assemble_groups
+
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    written = {
+        "part-00000-c000": {"unit": ["Swansea", "Swansea", "Bridgend"], "rank": [1, 2, 1]},
+        "part-00001-c000": {"unit": ["Cardiff", "Newport", "Newport"], "rank": [1, 1, 2]},
+        "part-00001-c001": {"unit": ["Newport", "Wrexham"], "rank": [3, 1]},
+    }
+    for name, columns in written.items():
+        pq.write_table(pa.table(columns), parts / f"{name}.snappy.parquet")
+    rows = assemble_groups(f"file://{parts}", tmp_path / "all.parquet", "unit")
+    got = pq.read_table(tmp_path / "all.parquet").to_pydict()
+    assert rows == 8
+    assert list(zip(got["unit"], got["rank"], strict=True)) == [
+        ("Bridgend", 1),
+        ("Cardiff", 1),
+        ("Newport", 1),
+        ("Newport", 2),
+        ("Newport", 3),
+        ("Swansea", 1),
+        ("Swansea", 2),
+        ("Wrexham", 1),
+    ]
