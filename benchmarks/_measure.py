@@ -86,9 +86,14 @@ def scorer_for(calibrated, features: list[str], reference_scores, catalogue=None
     return RiskScorer(calibrated, contract, ReasonTemplates.build(features, catalogue, list(protected)))
 
 
+def _at_most(rows, n: int):
+    """A seeded sample of `n` of `rows`, or all of them when there are fewer."""
+    return rows.sample(n=min(n, len(rows)), random_state=0)
+
+
 def bench_model(world: Path, model_file: Path):
-    """Fit the benchmarks' LightGBM on full-Wales snapshots (300 k rows of 2022, calibrated on 100 k of 2023),
-    pickle it as a LoadedModel to `model_file`, and return the fitted pipeline (set-up, never timed)."""
+    """Fit the benchmarks' LightGBM on full-Wales snapshots (300 k rows of 2022, calibrated on 100 k of 2023;
+    all of them on a smaller world), pickle it as a LoadedModel to `model_file`, and return the fitted pipeline (set-up, never timed)."""
     import pickle
     from datetime import date
 
@@ -101,8 +106,8 @@ def bench_model(world: Path, model_file: Path):
     prepared = PreparedData.from_dataset(read_dataset(world))
     frame, meta = build_snapshots(prepared, [date(2022, 1, 1), date(2023, 1, 1)], SnapshotConfig())
     features = list(meta.features)
-    fit = frame[frame["as_of"] == "2022-01-01"].sample(n=300_000, random_state=0)
-    val = frame[frame["as_of"] == "2023-01-01"].sample(n=100_000, random_state=0)
+    fit = _at_most(frame[frame["as_of"] == "2022-01-01"], 300_000)
+    val = _at_most(frame[frame["as_of"] == "2023-01-01"], 100_000)
     spec = ModelSpec(
         "lightgbm", (("learning_rate", 0.05), ("min_child_samples", 50), ("n_estimators", 600), ("num_leaves", 15))
     )

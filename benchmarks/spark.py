@@ -54,7 +54,8 @@ outcome = spark_score_to_lists(spark, loaded, str(world), as_of, Path({tmp!r}) /
 jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
 with open(f"/proc/{{jvm_pid}}/status") as status:
     jvm = int(next(l for l in status if l.startswith("VmHWM")).split()[1]) / 2**20
-print("scored", outcome.manifest.counts.scored, "jvm", jvm)
+jobs = len(spark.sparkContext.statusTracker().getJobIdsForGroup())
+print("scored", outcome.manifest.counts.scored, "jvm", jvm, "jobs", jobs)
 """
     )
     lists = sorted(Path(tmp, "local", "lists").rglob("*.csv"))
@@ -64,7 +65,7 @@ print("scored", outcome.manifest.counts.scored, "jvm", jvm)
     same = f"{len(lists) - len(differ)} of {len(lists)} lists byte-identical" + (
         f" (differ: {', '.join(differ)})" if differ else ""
     )
-    jvm_rss = float(out.split()[3])
+    jvm_rss, spark_jobs = float(out.split()[3]), int(out.split()[5])
 
     # one partition at three sizes: the local authorities with the fewest, middle and most people
     people = pq.read_table(world / "people.parquet", columns=["area_id"]).to_pandas()
@@ -103,7 +104,7 @@ print(f"world {world} at {as_of}: {scored:,} people scored; {same}")
 print(f"local engine     {local_wall:6.1f} s  ({scored / local_wall:,.0f} rows/s); peak RSS {local_rss:.2f} GiB")
 print(
     f"spark local[2]   {spark_wall:6.1f} s  ({scored / spark_wall:,.0f} rows/s); ratio {spark_wall / local_wall:.2f}x "
-    "(goal <= 2x)"
+    f"(goal <= 2x); {spark_jobs} Spark jobs"
 )
 print(f"  driver peak: Python {spark_rss:.2f} GiB (goal <= 1 GB); JVM (driver + local executors) {jvm_rss:.2f} GiB")
 print(

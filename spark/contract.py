@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,17 +27,10 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession
 
 
-def _only_row(aggregate: DataFrame) -> Row:
-    """The row of a global aggregate (`first()` is None only for an empty result, which an aggregate never is)."""
-    row = aggregate.first()
-    if row is None:
-        raise ValueError("a global aggregate gave no row")
-    return row
-
-
 @dataclass
 class SparkData:
-    """A data set validated by Spark: valid typed tables (cached), report, coverage end, fingerprint."""
+    """A data set validated by Spark: valid typed tables (cached), report, coverage end, fingerprint, the
+    first valid incident's date."""
 
     valid: dict[str, DataFrame]
     report: ValidationReport
@@ -45,13 +38,11 @@ class SparkData:
     fingerprint: str
     areas: pd.DataFrame  # small: every valid area, in file order (collected once)
     programmes: tuple[str, ...]
+    first_incident: date | None
 
     def check_coverage(self, as_of_dates: list[date]) -> None:
         """`features.snapshot.check_coverage` of the valid incidents: raise ValueError for a date outside them."""
-        from pyspark.sql import functions as F
-
-        first = _only_row(self.valid["incidents"].agg(F.min("date")))[0]
-        check_as_of_dates(first.date() if first is not None else None, self.end, as_of_dates)
+        check_as_of_dates(self.first_incident, self.end, as_of_dates)
 
 
 def _typed_fields(schema: TableSchema, columns: list[str]):
@@ -156,46 +147,74 @@ def _checked(
     return checked
 
 
+def _summary(rules: list[Rule], passes: Column, facts: list[Column]) -> list[Column]:
+    """One aggregate over a checked table: rows read, rows quarantined, failures per rule, then `facts`."""
+    from pyspark.sql import functions as F
+
+    return [F.count(F.lit(1)), F.count_if(~passes), *[F.count(f"_r{i}") for i in range(len(rules))], *facts]
+
+
+def _facts(table: str, passes: Column) -> list[Column]:
+    """What the engine needs to know of a table's valid rows, aggregated in its validation pass: the first and
+    last incident dates; the programmes, sorted."""
+    from pyspark.sql import functions as F
+
+    if table == "incidents":
+        return [F.min(F.when(passes, F.col("date"))), F.max(F.when(passes, F.col("date")))]
+    if table == "interventions":
+        return [F.array_sort(F.collect_set(F.when(passes, F.col("programme"))))]
+    return []
+
+
+def _table_report(table: str, rules: list[Rule], summary: Row) -> TableReport:
+    """`summary` (of `_summary`) as the report of the table: failures counted by rule label."""
+    read, quarantined = summary[0], summary[1]
+    counts: dict[str, int] = {}
+    for rule, failed in zip(rules, summary[2 : 2 + len(rules)], strict=True):
+        if failed:
+            counts[rule.label] = counts.get(rule.label, 0) + int(failed)
+    return TableReport(table, read, read - quarantined, quarantined, counts)
+
+
+def _day(moment: datetime | None) -> date | None:
+    return moment.date() if moment is not None else None
+
+
 def validate_on_spark(
     spark: SparkSession, data_uri: str, today: date | None = None, quarantine: bool = True
 ) -> SparkData:
     """Validate the four tables as `riskloop.artifacts.dataset.read_dataset` does (the same declared rules);
-    quarantine to `_quarantine/<table>/` on the data set's URI."""
+    quarantine to `_quarantine/<table>/` on the data set's URI. Each table is checked in one cached pass and
+    summarised by one aggregate; its valid rows are read from that cache."""
     from pyspark.sql import functions as F
 
     today = today or date.today()
     valid: dict[str, DataFrame] = {}
     reports: dict[str, TableReport] = {}
+    facts: dict[str, list] = {}
     for schema in CONTRACT:
-        raw = read_table(spark, data_uri, schema.name).persist()
+        raw = read_table(spark, data_uri, schema.name)
         columns = [c for c in raw.columns if c != "_row"]
         require_columns(schema, columns, join(data_uri, schema.name))
         rules = [rule for rule in table_rules(schema.name) if rule.applies(columns)]
         checked = _checked(raw, schema, columns, rules, valid, today)
         checked = checked.withColumn("_reasons", F.array_compact(F.array(*[f"_r{i}" for i in range(len(rules))])))
         checked = checked.persist()
-        named = [c.name for c in schema.columns if c.name in columns]
-        good = checked.where(F.size("_reasons") == 0).select("_row", *named).persist()  # _row: file order
-        bad = checked.where(F.size("_reasons") > 0).select("_row", "_reasons")
-        totals = _only_row(
-            checked.agg(
-                F.count(F.lit(1)), F.count_if(F.size("_reasons") > 0), *[F.count(f"_r{i}") for i in range(len(rules))]
-            )
-        )
-        counts: dict[str, int] = {}
-        for rule, failed in zip(rules, totals[2:], strict=True):
-            if failed:
-                counts[rule.label] = counts.get(rule.label, 0) + int(failed)
-        reports[schema.name] = TableReport(schema.name, totals[0], good.count(), totals[1], counts)
+        passes = F.size("_reasons") == 0
+        summary = checked.agg(*_summary(rules, passes, _facts(schema.name, passes))).collect()[0]
+        reports[schema.name] = _table_report(schema.name, rules, summary)
+        facts[schema.name] = list(summary[2 + len(rules) :])
         if quarantine:
-            _write_quarantine(spark, data_uri, schema.name, raw, bad, columns, totals[1])
-        checked.unpersist()
-        valid[schema.name] = good
-    end = coverage_end(spark, data_uri) or _last_incident(valid["incidents"]) or today
+            bad = checked.where(~passes).select("_row", "_reasons")
+            _write_quarantine(spark, data_uri, schema.name, raw, bad, columns, reports[schema.name].quarantined)
+        named = [c.name for c in schema.columns if c.name in columns]
+        valid[schema.name] = checked.where(passes).select("_row", *named)  # _row: file order
+    first, last = (_day(moment) for moment in facts["incidents"])
+    end = coverage_end(spark, data_uri) or last or today
     areas: pd.DataFrame = valid["areas"].toPandas()
     areas = areas.sort_values("_row").drop(columns="_row").reset_index(drop=True)
-    programmes = tuple(sorted(r["programme"] for r in valid["interventions"].select("programme").distinct().collect()))
-    return SparkData(valid, ValidationReport(reports), end, fingerprint(spark, data_uri), areas, programmes)
+    programmes = tuple(facts["interventions"][0])
+    return SparkData(valid, ValidationReport(reports), end, fingerprint(spark, data_uri), areas, programmes, first)
 
 
 def _write_quarantine(
@@ -218,10 +237,3 @@ def _write_quarantine(
         )
     )
     quarantined.coalesce(1).write.mode("overwrite").csv(target, header=True, quoteAll=True)
-
-
-def _last_incident(incidents: DataFrame) -> date | None:
-    from pyspark.sql import functions as F
-
-    last = _only_row(incidents.agg(F.max("date")))[0]
-    return last.date() if last is not None else None

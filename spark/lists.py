@@ -2,8 +2,9 @@
 
 Each group scores its cohort with the local engine's `cohort_snapshot` + `score_frame`; ranking runs per unit
 on (unit, person, risk, score) with `serving.capacity.rank_within`, and the prioritisation rows come from
-`serving.batch.list_rows` (reasons for the listed only). Spark writes the rows sorted by unit and rank; the
-driver streams the parts into one `prioritisation.parquet`, and collects the listed rows and per-unit counts.
+`serving.batch.list_rows` (reasons for the listed only). Each unit's rows are written by rank in one part (no
+sort across parts); the driver streams them unit by unit into one `prioritisation.parquet`, and collects the
+listed rows and per-unit counts.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from riskloop.spark.partitions import (
     spark_catalogue,
     spark_schema,
 )
-from riskloop.spark.storage import assemble, staged
+from riskloop.spark.storage import assemble_groups, staged
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -131,6 +132,7 @@ def spark_score_to_lists(
         rank = rank_within(rows["unit"], rows["risk"].to_numpy(), rows["score"].to_numpy(), rows["person_id"], seed)
         listed = rank <= places_[rows["unit"].iloc[0]]
         out = list_rows(rows, rows["unit"], rank, listed, loaded_, catalogue_, cohort_, scored_at)
+        out = out.sort_values("rank", ignore_index=True)
         return pd.DataFrame(
             {
                 c: out[c].to_numpy(dtype=object)
@@ -144,17 +146,17 @@ def spark_score_to_lists(
         scored.groupBy("unit")
         .applyInPandas(list_unit, _LIST_SCHEMA)
         .withColumn("as_of", F.to_date("as_of"))
-        .orderBy("unit", "rank")
+        .persist(StorageLevel.MEMORY_AND_DISK)  # listed once: the write and the counts both read it
     )
     with staged("prioritisation", out_dir, staging) as parts:
-        rows.write.mode("overwrite").parquet(parts)
-        written = spark.read.parquet(parts)
+        rows.write.mode("overwrite").parquet(parts)  # each unit in one part, by rank: assemble_groups orders units
         units: pd.DataFrame = (
-            written.groupBy("unit")
+            rows.groupBy("unit")
             .agg(F.count(F.lit(1)).alias("cohort"), F.sum(F.col("listed").cast("long")).alias("listed"))
             .toPandas()
         )
-        listed_rows = written.where("listed").toPandas()
+        listed: pd.DataFrame = rows.where("listed").toPandas()
+        listed_rows = listed.sort_values(["unit", "rank"], ignore_index=True)
         units = units.set_index("unit").sort_index().rename_axis(None)
         counts = pd.DataFrame({"cohort": units["cohort"], "places": places, "listed": units["listed"]})
         draft = manifest(
@@ -171,6 +173,9 @@ def spark_score_to_lists(
             started,
             engine="spark",
         )
-        written_manifest = write_scores(out_dir, draft, per, lambda path: assemble(parts, path), listed_rows)
+        written_manifest = write_scores(
+            out_dir, draft, per, lambda path: assemble_groups(parts, path, "unit"), listed_rows
+        )
+    rows.unpersist()
     scored.unpersist()
     return ScoreOutcome(Path(out_dir), written_manifest)

@@ -46,41 +46,57 @@ def day_number(t: date) -> int:
     return int(np.datetime64(t, "D").astype(np.int64))
 
 
-def grouped(data: SparkData) -> DataFrame:
-    """One frame of every group's rows (`_kind`: people, incidents, others, interventions), keyed by `KEY`:
-    the person's local authority, or for a household the first (sorted) authority of its members."""
+def keyed_people(people: DataFrame, areas: DataFrame) -> DataFrame:
+    """People with their group in `KEY`: their local authority, or for a household the first (sorted) authority
+    of its members (one window over households; a person without one is a window of their own)."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    people, incidents, interventions = (data.valid[t] for t in ("people", "incidents", "interventions"))
-    la = data.valid["areas"].select("area_id", "local_authority")
-    keyed = people.join(F.broadcast(la), "area_id", "left")
-    key = F.col("local_authority")
+    keyed = people.join(F.broadcast(areas.select("area_id", "local_authority")), "area_id", "left")
     if "household_id" in people.columns:
-        households = (
-            keyed.where(F.col("household_id").isNotNull())
-            .groupBy("household_id")
-            .agg(F.min("local_authority").alias("_household_key"))
-        )
-        keyed = keyed.join(households, "household_id", "left")
-        key = F.coalesce(F.col("_household_key"), key)
-    keyed = keyed.withColumn(KEY, key).drop("local_authority", "_household_key")
-    keys = keyed.select("person_id", KEY)
-    inc = incidents.join(keys, "person_id")
-    shared = inc.select("incident_id", F.col(KEY).alias("_with")).distinct()
-    others = (
-        inc.join(shared, "incident_id")
-        .where(F.col(KEY) != F.col("_with"))
+        own = F.when(F.col("household_id").isNull(), F.col("person_id"))
+        key = F.min("local_authority").over(Window.partitionBy("household_id", own))
+    else:
+        key = F.col("local_authority")
+    return keyed.withColumn(KEY, key).drop("local_authority")
+
+
+def other_groups_rows(incidents: DataFrame) -> DataFrame:
+    """For each group, the rows of other groups' people in its incidents (co-involvement), from incidents
+    keyed by their person's group: one window over incidents."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    groups = F.collect_set(KEY).over(Window.partitionBy("incident_id"))
+    return (
+        incidents.select("incident_id", "person_id", "date", KEY, groups.alias("_groups"))
+        .where(F.size("_groups") > 1)
         .select(
-            F.col("_with").alias(KEY),
+            F.explode("_groups").alias("_with"),
+            KEY,
             "incident_id",
             F.col("person_id").alias("_other_person"),
             F.col("date").alias("_other_date"),
         )
+        .where(F.col("_with") != F.col(KEY))
+        .drop(KEY)
+        .withColumnRenamed("_with", KEY)
     )
+
+
+def grouped(data: SparkData) -> DataFrame:
+    """One frame of every group's rows (`_kind`: people, incidents, others, interventions), keyed by `KEY`
+    (`keyed_people`)."""
+    from pyspark.sql import functions as F
+
+    people, incidents, interventions = (data.valid[t] for t in ("people", "incidents", "interventions"))
+    keyed = keyed_people(people, data.valid["areas"])
+    keys = keyed.select("person_id", KEY)
+    inc = incidents.join(keys, "person_id")
     parts = [
         keyed.withColumn(_KIND, F.lit("people")),
         inc.withColumn(_KIND, F.lit("incidents")),
-        others.withColumn(_KIND, F.lit("others")),
+        other_groups_rows(inc).withColumn(_KIND, F.lit("others")),
         interventions.join(keys, "person_id").withColumn(_KIND, F.lit("interventions")),
     ]
     frame = parts[0]

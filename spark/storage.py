@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from riskloop.artifacts.dataset import COVERAGE_FILE, parse_coverage
@@ -124,17 +126,24 @@ def staged(name: str, beside: Path, staging: str | None) -> Iterator[str]:
         yield f"file://{tmp}/{name}" if staging is None else join(staging, f"{name}-{time.time_ns()}")
 
 
-def assemble(parts: str, target: Path, metadata: dict[bytes, bytes] | None = None) -> int:
-    """Spark's sorted Parquet parts streamed into one file, part by part (the driver holds one part at a time)."""
+def _part_files(parts: str) -> tuple[pafs.FileSystem, list[str]]:
+    """The Parquet part files of a Spark write, in name order, and their file system."""
     import pyarrow.fs as pafs
 
     fs, root = pafs.FileSystem.from_uri(parts.replace("s3a://", "s3://"))
-    files = sorted(f.path for f in fs.get_file_info(pafs.FileSelector(root)) if f.path.endswith(".parquet"))
+    return fs, sorted(f.path for f in fs.get_file_info(pafs.FileSelector(root)) if f.path.endswith(".parquet"))
+
+
+def _read_part(fs: pafs.FileSystem, path: str, columns: list[str] | None = None) -> pa.Table:
+    with fs.open_input_file(path) as handle:
+        return pq.read_table(handle, columns=columns)
+
+
+def _write_tables(tables: Iterator[pa.Table], target: Path, metadata: dict[bytes, bytes] | None) -> int:
+    """`tables` written one after another into one Parquet file of the local engine's types; its rows."""
     rows = 0
     writer = None
-    for path in files:
-        with fs.open_input_file(path) as handle:
-            table = pq.read_table(handle)
+    for table in tables:
         table = table.cast(_local_types(table.schema)).replace_schema_metadata(metadata)
         if writer is None:
             writer = pq.ParquetWriter(target, table.schema, compression="zstd")
@@ -143,6 +152,33 @@ def assemble(parts: str, target: Path, metadata: dict[bytes, bytes] | None = Non
     if writer is not None:
         writer.close()
     return rows
+
+
+def assemble(parts: str, target: Path, metadata: dict[bytes, bytes] | None = None) -> int:
+    """Spark's sorted Parquet parts streamed into one file, part by part (the driver holds one part at a time)."""
+    fs, files = _part_files(parts)
+    return _write_tables((_read_part(fs, path) for path in files), target, metadata)
+
+
+def assemble_groups(parts: str, target: Path, key: str) -> int:
+    """Parquet parts in which each value of `key` was written by one task, its rows together, streamed into one
+    file ordered by `key` (the rows of one value in the order written). Spark need not sort across parts: the
+    driver reads each part's `key` column, then each value's rows from its part (one part held at a time)."""
+    fs, files = _part_files(parts)
+    homes: dict[str, list[str]] = {}
+    for path in files:
+        for value in pc.unique(_read_part(fs, path, [key])[key]).to_pylist():
+            homes.setdefault(value, []).append(path)  # more than one file where Spark split a part
+
+    def in_order() -> Iterator[pa.Table]:
+        held: tuple[str, pa.Table] | None = None
+        for value in sorted(homes):
+            for path in homes[value]:
+                if held is None or held[0] != path:
+                    held = (path, _read_part(fs, path))
+                yield held[1].filter(pc.equal(held[1][key], value))
+
+    return _write_tables(in_order(), target, None)
 
 
 def _local_types(schema: pa.Schema) -> pa.Schema:

@@ -288,3 +288,93 @@ def test_a_rule_planted_in_the_declaration_is_enforced_by_both_engines(spark, tm
     quarantined = quarantined_alike(spark, tables, tmp_path / "planted")
     assert quarantined["incidents"]["reason"].tolist() == ["harm: 0.5 is below the planted 1"]
     assert quarantined["interventions"]["reason"].tolist() == ["start_date: before the person's birth"]
+
+
+def test_validation_summarises_only_the_valid_rows_as_the_local_engine_does(spark, tmp_path):
+    """The first incident, the coverage end and the programmes come from the one validation pass, and from
+    valid rows only: an incident with a bad harm outside the valid dates, an intervention of a programme of
+    its own that ends before it starts."""
+    from riskloop.spark import validate_on_spark
+
+    tables = hand_tables()
+    extra_incidents = pd.DataFrame(
+        {
+            "incident_id": ["i8", "i9"],
+            "person_id": ["p1", "p2"],
+            "date": ["2020-01-01", "2025-01-01"],
+            "type": ["asb", "asb"],
+            "role": ["victim", "victim"],
+            "harm": ["-1", "-1"],
+        }
+    )
+    tables["incidents"] = pd.concat([tables["incidents"], extra_incidents], ignore_index=True)
+    tables["interventions"] = pd.concat(
+        [tables["interventions"], tables["interventions"].assign(intervention_id="v2", programme="zz_bad")],
+        ignore_index=True,
+    )
+    tables["interventions"].loc[1, "end_date"] = "2023-01-01"
+    local = read_dataset(write_tables(tmp_path / "data", tables), today=TODAY)
+    got = validate_on_spark(spark, str(tmp_path / "data"), TODAY)
+    assert got.first_incident == local.incidents["date"].min().date() == date(2023, 2, 1)
+    assert got.end == local.end == date(2023, 7, 1)
+    assert got.programmes == tuple(sorted(local.interventions["programme"].unique())) == ("drive",)
+    assert got.report.tables["interventions"].quarantined == 1
+
+
+def test_a_household_goes_whole_with_the_first_authority_of_its_members(spark):
+    from riskloop.spark.partitions import KEY, keyed_people
+
+    people = spark.createDataFrame(
+        [("p1", "A2", "h1"), ("p2", "A1", "h1"), ("p3", "A2", None), ("p4", "A1", None), ("p5", "A3", "h2")],
+        "person_id string, area_id string, household_id string",
+    )
+    areas = spark.createDataFrame(
+        [("A1", "Swansea"), ("A2", "Cardiff"), ("A3", "Newport")], "area_id string, local_authority string"
+    )
+    keys = {r["person_id"]: r[KEY] for r in keyed_people(people, areas).collect()}
+    assert keys == {"p1": "Cardiff", "p2": "Cardiff", "p3": "Cardiff", "p4": "Swansea", "p5": "Newport"}
+
+
+def test_each_group_gets_the_other_groups_rows_of_its_incidents(spark):
+    from pyspark.sql import functions as F
+
+    from riskloop.spark.partitions import KEY, other_groups_rows
+
+    incidents = spark.createDataFrame(
+        [("i1", "p1", "G1"), ("i1", "p2", "G2"), ("i1", "p3", "G2"), ("i2", "p4", "G1"), ("i2", "p5", "G1")],
+        f"incident_id string, person_id string, {KEY} string",
+    ).withColumn("date", F.to_timestamp(F.lit("2023-01-01")))
+    got = sorted((r[KEY], r["incident_id"], r["_other_person"]) for r in other_groups_rows(incidents).collect())
+    assert got == [("G1", "i1", "p2"), ("G1", "i1", "p3"), ("G2", "i1", "p1")]
+
+
+def test_parts_are_assembled_unit_by_unit_in_the_order_each_unit_was_written(tmp_path):
+    """Spark writes each unit's rows (by rank) in one task without sorting across parts: the assembled file
+    holds the units in order, each unit's rows as written, also where a task's rows were split over two files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from riskloop.spark.storage import assemble_groups
+
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    written = {
+        "part-00000-c000": {"unit": ["Swansea", "Swansea", "Bridgend"], "rank": [1, 2, 1]},
+        "part-00001-c000": {"unit": ["Cardiff", "Newport", "Newport"], "rank": [1, 1, 2]},
+        "part-00001-c001": {"unit": ["Newport", "Wrexham"], "rank": [3, 1]},
+    }
+    for name, columns in written.items():
+        pq.write_table(pa.table(columns), parts / f"{name}.snappy.parquet")
+    rows = assemble_groups(f"file://{parts}", tmp_path / "all.parquet", "unit")
+    got = pq.read_table(tmp_path / "all.parquet").to_pydict()
+    assert rows == 8
+    assert list(zip(got["unit"], got["rank"], strict=True)) == [
+        ("Bridgend", 1),
+        ("Cardiff", 1),
+        ("Newport", 1),
+        ("Newport", 2),
+        ("Newport", 3),
+        ("Swansea", 1),
+        ("Swansea", 2),
+        ("Wrexham", 1),
+    ]
