@@ -192,8 +192,9 @@ def cut_to_schedule(data: ModelData, config: ExperimentConfig) -> ModelData:
     split of the same name holds the same rows in both. Its warnings are `data`'s."""
     dates = config.data_schedule.dates()
     keep = data.frame["as_of"].dt.date.isin(set(dates)).to_numpy()
-    masks = split_masks(data.frame[keep], config, f"{dates[0]} .. {dates[-1]}", config.data_schedule.end)
-    return dataclasses.replace(data.rows(keep), splits=masks, final=masks[-1])
+    cut = data.rows(keep)
+    masks = split_masks(cut.frame, config, f"{dates[0]} .. {dates[-1]}", config.data_schedule.end)
+    return dataclasses.replace(cut, splits=masks, final=masks[-1])
 
 
 def _date_cut(dates: pd.Series, share: float) -> pd.Timestamp:

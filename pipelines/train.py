@@ -326,7 +326,7 @@ def procedure_model(
     """The model the retraining procedure makes, without the figures `train` measures around it: temporal
     validation, selection, and the chosen group refitted on every closed label (a learning cycle's backtest).
     `measured`: split metrics the procedure already measured on the same rows (`train`'s on the data that
-    `data` is an `cut_to_schedule` of): its splits that `data` has too are not fitted again."""
+    `data` is a `cut_to_schedule` of): its splits that `data` has too are not fitted again."""
     known = measured[measured["split"].isin([m.name for m in data.splits])] if measured is not None else None
     todo = [m for m in data.splits if known is None or m.name not in set(known["split"])]
     new = run_temporal_validation(dataclasses.replace(data, splits=todo), config, progress)[0] if todo else None
