@@ -140,7 +140,7 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     sample = PeopleSample(config.max_people_per_as_of, config.seed)
     frame, meta = build_snapshots(prepared, dates, snapshot_config, select=sample)
     labelled = sorted(frame["as_of"].dt.date.unique())
-    masks = split_masks(frame, config, f"{dates[0]} .. {dates[-1]}", end)
+    masks = split_masks(frame, config, end)
     final = masks[-1]  # the registered model is the latest split's: its test window stays unseen
     features, warnings = _model_features(list(meta.features), config, list(meta.protected))
     warnings += within_warnings(config) + sample.note()
@@ -169,14 +169,16 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     )
 
 
-def split_masks(frame: pd.DataFrame, config: ExperimentConfig, scheduled: str, end: date) -> list[SplitMasks]:
-    """The timechop splits of the labelled as-of dates of `frame`, the last `n_test` of them (oldest first)."""
+def split_masks(frame: pd.DataFrame, config: ExperimentConfig, end: date) -> list[SplitMasks]:
+    """The timechop splits of the labelled as-of dates of `frame` (labels up to `end`), the last `n_test` of them
+    (oldest first)."""
     labelled = sorted(frame["as_of"].dt.date.unique())
     splits = temporal_splits(labelled, config.horizon_days, config.data_schedule.n_test)
     if not splits:
+        dates = config.data_schedule.dates()
         raise ConfigError(
-            f"schedule: no feasible temporal split in {scheduled} with a {config.horizon_days}-day horizon and "
-            f"labels up to {end}"
+            f"schedule: no feasible temporal split in {dates[0]} .. {dates[-1]} with a {config.horizon_days}-day "
+            f"horizon and labels up to {end}"
         )
     as_of = frame["as_of"].dt.date.to_numpy()
     return [
@@ -190,10 +192,9 @@ def cut_to_schedule(data: ModelData, config: ExperimentConfig) -> ModelData:
     learning cycle's backtest): its rows up to that end, split again, the snapshots not built again. A snapshot
     is the same whatever the schedule's end (its labels are closed by then, its people sampled per date), so a
     split of the same name holds the same rows in both. Its warnings are `data`'s."""
-    dates = config.data_schedule.dates()
-    keep = data.frame["as_of"].dt.date.isin(set(dates)).to_numpy()
+    keep = data.frame["as_of"].dt.date.isin(set(config.data_schedule.dates())).to_numpy()
     cut = data.rows(keep)
-    masks = split_masks(cut.frame, config, f"{dates[0]} .. {dates[-1]}", config.data_schedule.end)
+    masks = split_masks(cut.frame, config, config.data_schedule.end)
     return dataclasses.replace(cut, splits=masks, final=masks[-1])
 
 

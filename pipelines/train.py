@@ -327,10 +327,12 @@ def procedure_model(
     validation, selection, and the chosen group refitted on every closed label (a learning cycle's backtest).
     `measured`: split metrics the procedure already measured on the same rows (`train`'s on the data that
     `data` is a `cut_to_schedule` of): its splits that `data` has too are not fitted again."""
-    known = measured[measured["split"].isin([m.name for m in data.splits])] if measured is not None else None
-    todo = [m for m in data.splits if known is None or m.name not in set(known["split"])]
-    new = run_temporal_validation(dataclasses.replace(data, splits=todo), config, progress)[0] if todo else None
-    split_metrics = pd.concat([f for f in (known, new) if f is not None and len(f)], ignore_index=True)
+    done = set(measured["split"]) if measured is not None else set()
+    todo = [m for m in data.splits if m.name not in done]
+    frames = [] if measured is None else [measured[measured["split"].isin([m.name for m in data.splits])]]
+    if todo:
+        frames.append(run_temporal_validation(dataclasses.replace(data, splits=todo), config, progress)[0])
+    split_metrics = pd.concat([f for f in frames if len(f)], ignore_index=True)
     chosen = select(summarise(split_metrics), config)
     return refit_scorer(data, config, next(s for s in model_specs(config) if s.name == chosen), within_method, progress)
 

@@ -128,8 +128,6 @@ def staged(name: str, beside: Path, staging: str | None) -> Iterator[str]:
 
 def _part_files(parts: str) -> tuple[pafs.FileSystem, list[str]]:
     """The Parquet part files of a Spark write, in name order, and their file system."""
-    import pyarrow.fs as pafs
-
     fs, root = pafs.FileSystem.from_uri(parts.replace("s3a://", "s3://"))
     return fs, sorted(f.path for f in fs.get_file_info(pafs.FileSelector(root)) if f.path.endswith(".parquet"))
 
