@@ -92,12 +92,33 @@ def tie_break(person_id: pd.Series, seed: int) -> np.ndarray:
     )
 
 
+def _equal_neighbours(*sorted_keys: np.ndarray) -> np.ndarray:
+    """Per row of sorted keys: whether it equals the row before or after it on every key (NaN equals NaN)."""
+    same = np.ones(len(sorted_keys[0]) - 1, dtype=bool)
+    for key in sorted_keys:
+        equal = key[1:] == key[:-1]
+        if key.dtype.kind == "f":
+            equal |= np.isnan(key[1:]) & np.isnan(key[:-1])
+        same &= equal
+    tied = np.zeros(len(sorted_keys[0]), dtype=bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    return tied
+
+
 def rank_within(units: pd.Series, risk: np.ndarray, score: np.ndarray, person_id: pd.Series, seed: int) -> np.ndarray:
     """1 = highest risk within each unit; equal calibrated risks (a calibration plateau) ordered by the
-    model's uncalibrated score, and exact ties by the seeded hash."""
-    order = np.lexsort((tie_break(person_id, seed), -score, -risk, units.to_numpy()))
+    model's uncalibrated score, and exact ties by the seeded hash (computed for the tied rows only: it orders
+    nothing else)."""
+    unit = pd.factorize(units, sort=True)[0]  # codes in the order of the unit names
+    order = np.lexsort((-score, -risk, unit))
+    tied = _equal_neighbours(unit[order], risk[order], score[order]) if len(order) else order.astype(bool)
+    if tied.any():
+        hashes = np.zeros(len(order), dtype=np.int64)
+        hashes[order[tied]] = tie_break(person_id.iloc[order[tied]], seed)
+        order = np.lexsort((hashes, -score, -risk, unit))
     ranks = np.empty(len(order), dtype=np.int64)
-    sorted_units = units.to_numpy()[order]
+    sorted_units = unit[order]
     starts = np.r_[0, np.flatnonzero(sorted_units[1:] != sorted_units[:-1]) + 1]
     position = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
     ranks[order] = position + 1

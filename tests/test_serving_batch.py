@@ -40,7 +40,7 @@ from riskloop.features.catalogue import build_catalogue
 from riskloop.features.io import recover_folder, sha256_file
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, first_record
 from riskloop.serving.batch import score_to_lists, short_history_warning, unit_column
-from riskloop.serving.capacity import Capacity, CapacityError, rank_within
+from riskloop.serving.capacity import Capacity, CapacityError, rank_within, tie_break
 from riskloop.serving.tiers import prevention_tier
 from tests.conftest import hand_manifest
 
@@ -170,6 +170,27 @@ def test_ties_are_broken_by_a_seeded_hash_not_by_row_order():
     )
     assert dict(zip(people[shuffled], again)) == dict(zip(people, ranks))
     assert any((rank_within(units, risk, score, people, seed) != ranks).any() for seed in range(1, 10))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("ABC"), st.sampled_from([0.1, 0.5, float("nan")]), st.sampled_from([0.2, 0.3])),
+        max_size=40,
+    )
+)
+def test_ranks_are_those_of_sorting_every_row_by_its_hash(rows):
+    """Hashing only the rows tied on (unit, risk, score) ranks exactly as sorting everyone by the hash would."""
+    units = pd.Series([u for u, _, _ in rows], dtype=object)
+    risk = np.array([r for _, r, _ in rows], dtype=float)
+    score = np.array([s for _, _, s in rows], dtype=float)
+    people = pd.Series([f"p{i}" for i in range(len(rows))])
+    order = np.lexsort((tie_break(people, 7), -score, -risk, units.to_numpy()))
+    expected = np.empty(len(rows), dtype=np.int64)
+    for unit in set(units):
+        in_unit = [i for i in order if units[i] == unit]
+        expected[in_unit] = np.arange(1, len(in_unit) + 1)
+    assert (rank_within(units, risk, score, people, 7) == expected).all()
 
 
 def test_prevention_tiers_follow_the_documented_rule():

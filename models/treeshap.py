@@ -1,0 +1,200 @@
+"""Path-dependent TreeSHAP of a LightGBM model, vectorised over rows: the values LightGBM's
+`predict(pred_contrib=True)` gives, several times faster on the few cores this runs on.
+
+The algorithm is Fast TreeSHAP v2 (Yang 2021, "Fast TreeSHAP: Accelerating SHAP value computation for
+trees"). A leaf adds to the SHAP value of each feature on its path a term that depends on the row only
+through which of the path's splits the row follows: with the path's distinct features j = 1..m, the share of
+the training rows that follow the path at j's splits z_j (LightGBM's counts) and o_j = 1 where the row
+follows the path at all of j's splits, feature i gets
+
+    leaf value x (o_i - z_i) x sum_s w(s, m) [y^s] prod_{j != i} (z_j + o_j y),   w(s, m) = s! (m-1-s)! / m!
+
+(Lundberg et al. 2020's TreeSHAP, written per leaf). There are 2^m patterns of o, so each leaf's terms are
+computed once per model for every pattern, and a row's SHAP values are table look-ups: per leaf, the row's
+pattern from the tree's split decisions, then one gathered term per path feature. Splits decide as LightGBM
+decides (missing values by the split's missing type and default direction, categorical splits by their
+category set), and the base value is each tree's expected leaf value under the training counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import factorial
+
+import numpy as np
+import pandas as pd
+
+_ZERO = 1e-35  # LightGBM's kZeroThreshold: |x| at most this is zero for a split whose missing type is Zero
+
+
+@dataclass(frozen=True)
+class _Split:
+    feature: int
+    threshold: float  # numerical split: left when x <= threshold
+    categories: frozenset[int] | None  # categorical split: left when int(x) is one of these
+    missing: str  # LightGBM's missing type: "None", "Zero" or "NaN"
+    default_left: bool
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    features: tuple[int, ...]  # the path's distinct features, in the order the table's patterns count them
+    follows: tuple[tuple[tuple[int, bool], ...], ...]  # per feature: its splits on the path (split, goes left)
+    table: np.ndarray  # (m, 2^m): feature k's term for every pattern of o
+
+
+@dataclass(frozen=True)
+class _Tree:
+    splits: tuple[_Split, ...]
+    leaves: tuple[_Leaf, ...]
+    expected: float
+
+
+def _weights(m: int) -> np.ndarray:
+    return np.array([factorial(s) * factorial(m - 1 - s) / factorial(m) for s in range(m)])
+
+
+def _leaf_tables(zeros: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(leaves, m, 2^m) terms of leaves with m distinct path features each: `zeros` (leaves, m) the z_j,
+    `values` (leaves,) the leaf values."""
+    leaves, m = zeros.shape
+    patterns = (np.arange(2**m)[:, None] >> np.arange(m)) & 1  # (2^m, m): o_j of each pattern
+    o = patterns[None, :, :].astype(float)
+    z = zeros[:, None, :]
+    poly = np.zeros((leaves, 2**m, m + 1))  # prod_j (z_j + o_j y), by power of y
+    poly[..., 0] = 1.0
+    for j in range(m):
+        shifted = np.zeros_like(poly)
+        shifted[..., 1:] = poly[..., :-1]
+        poly = poly * z[..., j, None] + shifted * o[..., j, None]
+    weights = _weights(m)
+    tables = np.empty((leaves, m, 2**m))
+    for k in range(m):
+        # divide factor k out: by (z_k + y) where o_k = 1 (synthetic division from the top), by z_k where 0
+        quotient = np.empty((leaves, 2**m, m))
+        quotient[..., m - 1] = poly[..., m]
+        for s in range(m - 1, 0, -1):
+            quotient[..., s - 1] = poly[..., s] - z[..., k] * quotient[..., s]
+        without = np.where(o[..., k, None] == 1, quotient, poly[..., :m] / z[..., k, None])
+        tables[:, k, :] = values[:, None] * (o[..., k] - z[..., k]) * (without @ weights)
+    return tables
+
+
+def _parse(tree: dict) -> _Tree:
+    structure = tree["tree_structure"]
+    if "leaf_value" in structure:  # a tree without splits: its value is the base, it explains nothing
+        return _Tree((), (), float(structure["leaf_value"]))
+    splits: list[_Split] = []
+    paths: list[tuple[float, float, list[tuple[int, bool, float]]]] = []  # value, count, (split, left, z)
+    total = float(structure["internal_count"])
+
+    def walk(node: dict, path: list[tuple[int, bool, float]]) -> None:
+        if "leaf_value" in node:
+            paths.append((float(node["leaf_value"]), float(node["leaf_count"]), path))
+            return
+        index = len(splits)
+        categorical = node["decision_type"] == "=="
+        splits.append(
+            _Split(
+                int(node["split_feature"]),
+                np.nan if categorical else float(node["threshold"]),
+                frozenset(int(c) for c in str(node["threshold"]).split("||")) if categorical else None,
+                str(node["missing_type"]),
+                bool(node["default_left"]),
+            )
+        )
+        count = float(node["internal_count"])
+        for child, left in ((node["left_child"], True), (node["right_child"], False)):
+            share = float(child["leaf_count"] if "leaf_value" in child else child["internal_count"]) / count
+            walk(child, [*path, (index, left, share)])
+
+    walk(structure, [])
+    expected = sum(value * count / total for value, count, _ in paths)
+    by_size: dict[int, list[tuple[float, tuple[int, ...], tuple, np.ndarray]]] = {}
+    for value, _, path in paths:
+        features = tuple(dict.fromkeys(splits[s].feature for s, _, _ in path))
+        follows = tuple(tuple((s, left) for s, left, _ in path if splits[s].feature == f) for f in features)
+        zeros = np.array([np.prod([z for s, _, z in path if splits[s].feature == f]) for f in features])
+        by_size.setdefault(len(features), []).append((value, features, follows, zeros))
+    leaves = []
+    for group in by_size.values():
+        tables = _leaf_tables(np.array([g[3] for g in group]), np.array([g[0] for g in group]))
+        leaves += [_Leaf(features, follows, table) for (_, features, follows, _), table in zip(group, tables)]
+    return _Tree(tuple(splits), tuple(leaves), expected)
+
+
+def _goes_left(split: _Split, x: np.ndarray) -> np.ndarray:
+    """LightGBM's decision at `split` for the column `x`."""
+    if split.categories is not None:
+        whole = np.where(np.isnan(x) | (x < 0), -1, np.nan_to_num(x, nan=-1.0)).astype(np.int64)
+        return np.isin(whole, list(split.categories))
+    nan = np.isnan(x)
+    if split.missing == "NaN":
+        return np.where(nan, split.default_left, x <= split.threshold)
+    value = np.where(nan, 0.0, x)
+    if split.missing == "Zero":
+        return np.where(np.abs(value) <= _ZERO, split.default_left, value <= split.threshold)
+    return value <= split.threshold
+
+
+#: the most pattern terms (over all leaves, m 2^m each) a model's tables may hold (256 MB); deeper models are
+#: explained by LightGBM's own `pred_contrib`
+MAX_TERMS = 2**25
+
+
+def _path_sizes(node: dict, features: frozenset[int] = frozenset()) -> list[int]:
+    """The number of distinct features on the path to each leaf under `node`."""
+    if "leaf_value" in node:
+        return [len(features)]
+    below = features | {int(node["split_feature"])}
+    return _path_sizes(node["left_child"], below) + _path_sizes(node["right_child"], below)
+
+
+class PathTreeShap:
+    """The path-dependent TreeSHAP values of a fitted `lightgbm.Booster` (up to its best iteration, as its
+    `predict` uses) for a frame of its features; built once per model (`for_booster`), called for any rows."""
+
+    def __init__(self, dump: dict) -> None:
+        self.features = int(dump["max_feature_idx"]) + 1
+        self.trees = tuple(_parse(tree) for tree in dump["tree_info"])
+        self.base = float(sum(tree.expected for tree in self.trees))
+
+    @classmethod
+    def for_booster(cls, booster) -> PathTreeShap | None:
+        """The explainer of `booster`, or None when its paths are too deep for the tables (`MAX_TERMS`)."""
+        dump = booster.dump_model()
+        terms = sum(m * 2**m for tree in dump["tree_info"] for m in _path_sizes(tree["tree_structure"]))
+        return cls(dump) if terms <= MAX_TERMS else None
+
+    def __call__(self, X: pd.DataFrame, chunk_rows: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
+        """(SHAP values, rows x features; base value per row), each row's values plus its base adding up to the
+        booster's raw score. A categorical column is read as its category codes (missing: NaN), as LightGBM
+        reads a pandas categorical."""
+        columns = np.empty((len(X.columns), len(X)))
+        for i, column in enumerate(X.columns):
+            values = X[column]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                codes = values.cat.codes.to_numpy()
+                columns[i] = np.where(codes < 0, np.nan, codes)
+            else:
+                columns[i] = values.to_numpy(float)
+        contrib = np.empty((len(X), self.features))
+        for start in range(0, len(X), chunk_rows):
+            contrib[start : start + chunk_rows] = self._explain(columns[:, start : start + chunk_rows]).T
+        return contrib, np.full(len(X), self.base)
+
+    def _explain(self, columns: np.ndarray) -> np.ndarray:
+        rows = columns.shape[1]
+        phi = np.zeros((self.features, rows))
+        for tree in self.trees:
+            left = [_goes_left(split, columns[split.feature]) for split in tree.splits]
+            for leaf in tree.leaves:
+                pattern = np.zeros(rows, dtype=np.intp)
+                for k, follows in enumerate(leaf.follows):
+                    on_path = np.ones(rows, dtype=bool)
+                    for split, goes_left in follows:
+                        on_path &= left[split] if goes_left else ~left[split]
+                    pattern |= on_path.astype(np.intp) << k
+                for k, feature in enumerate(leaf.features):
+                    phi[feature] += leaf.table[k][pattern]
+        return phi

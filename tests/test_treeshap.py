@@ -1,0 +1,83 @@
+"""The vectorised TreeSHAP gives LightGBM's own `pred_contrib` values: numerical splits with each missing type,
+categorical splits, repeated features on a path, early stopping; deep models go to LightGBM itself."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskloop.models import treeshap
+from riskloop.models.families import gbm
+from riskloop.models.treeshap import PathTreeShap
+
+
+def _frame(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "count": rng.poisson(1.0, rows).astype(float),  # many zeros
+            "rate": rng.normal(0, 1, rows),
+            "gappy": np.where(rng.random(rows) < 0.2, np.nan, rng.exponential(2.0, rows)),
+            "kind": pd.Categorical(rng.choice(["a", "b", "c", "d"], rows), categories=["a", "b", "c", "d"]),
+        }
+    )
+    frame.loc[rng.random(rows) < 0.05, "kind"] = np.nan
+    logit = frame["count"] - 2 * frame["rate"].abs() + frame["gappy"].fillna(3) / 2 + (frame["kind"] == "c") - 1.5
+    return frame, (rng.random(rows) < 1 / (1 + np.exp(-logit.to_numpy()))).astype(int)
+
+
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+def test_values_are_lightgbms_own(zero_as_missing):
+    X, y = _frame(3000, 1)
+    model = lgb.LGBMClassifier(
+        n_estimators=300,
+        num_leaves=24,
+        min_child_samples=5,
+        max_cat_to_onehot=2,  # category sets, not one-hot splits
+        zero_as_missing=zero_as_missing,
+        verbose=-1,
+        n_jobs=1,
+        deterministic=True,
+        force_col_wise=True,
+    )
+    model.fit(X[:2000], y[:2000], eval_set=[(X[2000:], y[2000:])], callbacks=[lgb.early_stopping(10, verbose=False)])
+    booster = model.booster_
+    assert 0 < booster.best_iteration < 300  # stopped early: both count only the trees it kept
+    kinds = {node["decision_type"] for tree in booster.dump_model()["tree_info"] for node in _nodes(tree)}
+    missing = {node["missing_type"] for tree in booster.dump_model()["tree_info"] for node in _nodes(tree)}
+    assert kinds == {"<=", "=="} and ("Zero" if zero_as_missing else "NaN") in missing
+
+    rows, _ = _frame(500, 2)
+    rows.iloc[:5, :3] = np.nan  # missing everywhere in some rows
+    explainer = PathTreeShap.for_booster(booster)
+    assert any(len(splits) > 1 for tree in explainer.trees for leaf in tree.leaves for splits in leaf.follows)
+    values, base = explainer(rows)
+    expected = model.predict(rows, pred_contrib=True)
+    np.testing.assert_allclose(values, expected[:, :-1], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(base, expected[:, -1], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(values.sum(axis=1) + base, model.predict(rows, raw_score=True), atol=1e-9)
+
+
+def _nodes(tree: dict) -> list[dict]:
+    found, todo = [], [tree["tree_structure"]]
+    while todo:
+        node = todo.pop()
+        if "split_feature" in node:
+            found.append(node)
+            todo += [node["left_child"], node["right_child"]]
+    return found
+
+
+def test_a_model_too_deep_for_the_tables_is_explained_by_lightgbm(monkeypatch):
+    X, y = _frame(1500, 3)
+    model = lgb.LGBMClassifier(n_estimators=20, num_leaves=16, verbose=-1, n_jobs=1).fit(X, y)
+    pipeline = gbm.Pipeline([("preprocess", gbm.CategoryEncoder(("kind",)).fit(X)), ("model", model)])
+    fast, fast_base = gbm.LightGBM().explain(pipeline, X.head(50))
+    monkeypatch.setattr(treeshap, "MAX_TERMS", 10)
+    assert PathTreeShap.for_booster(model.booster_) is None
+    monkeypatch.setattr(gbm, "_EXPLAINERS", gbm.weakref.WeakKeyDictionary())
+    slow, slow_base = gbm.LightGBM().explain(pipeline, X.head(50))
+    pd.testing.assert_frame_equal(fast, slow, check_exact=False, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(fast_base, slow_base, atol=1e-10)
