@@ -147,7 +147,10 @@ class PreparedData:
     ) -> PreparedData:
         """Arrays of a data set. A partition of people passes the whole data set's `programmes`, the
         `others` (incident_id, person_id, date) sharing its incidents, and `area_counts` by as-of day."""
-        people = data.people.sort_values("person_id", kind="stable").reset_index(drop=True)
+        people = data.people  # by person_id: a person's code is their place in that order
+        if not people["person_id"].is_monotonic_increasing:  # a written data set usually is: no sort then
+            people = people.sort_values("person_id", kind="stable")
+        people = people.reset_index(drop=True)
         areas = data.areas.reset_index(drop=True)
         la_codes, la_names = pd.factorize(areas["local_authority"], sort=True)
         rank = areas["deprivation_rank"].to_numpy(dtype=float)

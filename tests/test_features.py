@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import date
 
@@ -256,6 +257,19 @@ def test_same_inputs_give_byte_identical_snapshots(world_20k, tmp_path):
     frame, meta = read_snapshots(tmp_path / "a.parquet")
     assert meta.label == "escalation" and "sex" in meta.protected and "sex" not in meta.features
     assert frame.groupby("as_of")["label"].mean().between(0.01, 0.2).all()
+
+
+def test_the_order_of_the_rows_read_changes_nothing(world_20k):
+    """People and incidents in any order give the snapshot of the written (sorted) data set, row for row."""
+    dataset = read_dataset(world_20k, today=TODAY)
+    shuffled = dataclasses.replace(
+        dataset,
+        people=dataset.people.sample(frac=1.0, random_state=1),
+        incidents=dataset.incidents.sample(frac=1.0, random_state=2),
+    )
+    assert not shuffled.people["person_id"].is_monotonic_increasing
+    written, read = (build_snapshot(PreparedData.from_dataset(d), T, SnapshotConfig()) for d in (dataset, shuffled))
+    pd.testing.assert_frame_equal(written, read)
 
 
 def test_temporal_splits_fit_on_every_label_closed_before_the_test_date():

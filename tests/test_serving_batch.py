@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import json
 import math
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import weakref
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -39,6 +41,8 @@ from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import build_catalogue
 from riskloop.features.io import recover_folder, sha256_file
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, first_record
+from riskloop.features.validate import Dataset
+from riskloop.serving import batch
 from riskloop.serving.batch import score_to_lists, short_history_warning, unit_column
 from riskloop.serving.capacity import Capacity, CapacityError, rank_within, tie_break
 from riskloop.serving.tiers import prevention_tier
@@ -208,6 +212,29 @@ def test_prevention_tiers_follow_the_documented_rule():
     assert prevention_tier(snapshot, catalogue, SnapshotConfig())[2] == "tertiary"
 
 
+def test_a_data_set_handed_over_is_let_go_before_the_cohorts_features_are_built(
+    loaded, world_20k, tmp_path, monkeypatch
+):
+    """Scoring all of Wales fits in 3 GiB because the tables read are released once prepared (issue 36)."""
+    tables: list[weakref.ref] = []
+
+    def read() -> Dataset:
+        dataset = read_dataset(world_20k)
+        tables.append(weakref.ref(dataset.incidents))
+        return dataset
+
+    released, real = [], batch.score_cohort
+
+    def score_cohort(*args, **kwargs):
+        gc.collect()
+        released.append(tables[0]() is None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "score_cohort", score_cohort)
+    score_to_lists(loaded, read(), AS_OF, tmp_path / "out", Capacity(share=0.05))
+    assert released == [True]
+
+
 def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loaded, world_20k, tmp_path):
     """SIGKILL a real scoring process at several points: the folder is always the previous complete one."""
     out = tmp_path / "scores"
@@ -216,7 +243,8 @@ def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loa
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(loaded))
     script = textwrap.dedent(f"""
         import pickle; from datetime import date; from pathlib import Path
-        from riskloop.serving.batch import score_to_lists, unit_column; from riskloop.serving.capacity import Capacity
+        from riskloop.serving import batch
+from riskloop.serving.batch import score_to_lists, unit_column; from riskloop.serving.capacity import Capacity
         from riskloop.artifacts.dataset import read_dataset
         loaded = pickle.loads(Path({str(tmp_path / "model.pkl")!r}).read_bytes())
         score_to_lists(loaded, read_dataset(Path({str(world_20k)!r})), date(2025, 7, 1), Path({str(out)!r}), Capacity(number=7))

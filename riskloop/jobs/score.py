@@ -47,10 +47,9 @@ def score(job: ScoreJob, progress: Progress = no_progress) -> ScoreOutcome:
             spark_session(job.spark_master), loaded, job.data, job.as_of, job.out, places, job.per, job.seed
         )
     require_data_set_model(loaded.contract)
-    dataset = open_dataset(Path(job.data))
     return score_to_lists(
         loaded,
-        dataset,
+        open_dataset(Path(job.data)),  # handed over: its tables are let go once prepared
         job.as_of,
         job.out,
         places,
