@@ -160,7 +160,7 @@ def test_linkage_finds_the_clean_worlds_people(clean):
 def test_linkage_finds_the_faulty_worlds_people(faulty):
     out, export = faulty
     accuracy = pairwise_accuracy(link_people(export.records, LinkageSettings(seed=1)).clusters, read_truth_records(out))
-    # measured 0.982 / 0.968 (world seed 11, export seed 1); the goal is 0.95
+    # measured 0.980 / 0.984 (world seed 11, export seed 1; 0.982 / 0.968 before stop 47); the goal is 0.95
     assert accuracy.precision >= 0.95 and accuracy.recall >= 0.95, accuracy
 
 
