@@ -194,54 +194,40 @@ def normalise_records(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def _names(spec: NamesComparison) -> ComparisonCreator:
-    """Splink's forename-surname comparison with the full name's frequency on its fuzzy levels too, and a level
-    for one typo in one name (`NamesComparison`)."""
+    """Splink's forename-surname levels with the full name's frequency on its fuzzy levels too, and a level
+    for one typo in one name (`NamesComparison`), as one `CustomComparison`."""
     import splink.comparison_level_library as cll
-    from splink.internals.comparison_creator import ComparisonCreator
-    from splink.internals.comparison_level_creator import ComparisonLevelCreator
+    import splink.comparison_library as cl
 
-    class Names(ComparisonCreator):
-        def __init__(self) -> None:
-            super().__init__({"first": "first_name", "last": "last_name"})
+    first, last = "first_name", "last_name"
 
-        def create_comparison_levels(self) -> list[ComparisonLevelCreator]:
-            first, last = "first_name", "last_name"
+    def by_name(level):
+        return level.configure(tf_adjustment_column="full_name") if spec.term_frequencies else level
 
-            def by_name(level: ComparisonLevelCreator) -> ComparisonLevelCreator:
-                return level.configure(tf_adjustment_column="full_name") if spec.term_frequencies else level
-
-            exact: ComparisonLevelCreator = (
-                cll.ExactMatchLevel("full_name")
-                if spec.term_frequencies
-                else cll.And(cll.ExactMatchLevel(first), cll.ExactMatchLevel(last))
-            )
-            levels = [
-                cll.And(cll.NullLevel(first), cll.NullLevel(last)),
-                by_name(exact),
-                by_name(cll.ColumnsReversedLevel(first, last, symmetrical=True)),
-            ]
-            levels += [
-                by_name(cll.And(cll.JaroWinklerLevel(first, t), cll.JaroWinklerLevel(last, t)))
-                for t in spec.jaro_winkler
-            ]
-            if spec.one_edit:
-                levels.append(
-                    cll.Or(
-                        cll.And(cll.ExactMatchLevel(first), cll.DamerauLevenshteinLevel(last, 1)),
-                        cll.And(cll.DamerauLevenshteinLevel(first, 1), cll.ExactMatchLevel(last)),
-                    ).configure(label_for_charts="One name exact, the other one edit away")
-                )
-            levels += [
-                cll.ExactMatchLevel(last).configure(tf_adjustment_column=last),
-                cll.ExactMatchLevel(first).configure(tf_adjustment_column=first),
-                cll.ElseLevel(),
-            ]
-            return levels
-
-        def create_output_column_name(self) -> str:
-            return "first_name_last_name"
-
-    return Names()
+    exact = (
+        cll.ExactMatchLevel("full_name")
+        if spec.term_frequencies
+        else cll.And(cll.ExactMatchLevel(first), cll.ExactMatchLevel(last))
+    )
+    levels = [
+        cll.And(cll.NullLevel(first), cll.NullLevel(last)),
+        by_name(exact),
+        by_name(cll.ColumnsReversedLevel(first, last, symmetrical=True)),
+        *(by_name(cll.And(cll.JaroWinklerLevel(first, t), cll.JaroWinklerLevel(last, t))) for t in spec.jaro_winkler),
+    ]
+    if spec.one_edit:
+        levels.append(
+            cll.Or(
+                cll.And(cll.ExactMatchLevel(first), cll.DamerauLevenshteinLevel(last, 1)),
+                cll.And(cll.DamerauLevenshteinLevel(first, 1), cll.ExactMatchLevel(last)),
+            ).configure(label_for_charts="One name exact, the other one edit away")
+        )
+    levels += [
+        cll.ExactMatchLevel(last).configure(tf_adjustment_column=last),
+        cll.ExactMatchLevel(first).configure(tf_adjustment_column=first),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, output_column_name="first_name_last_name")
 
 
 def _comparison(spec: Comparison) -> ComparisonCreator:
