@@ -115,10 +115,12 @@ def write_quarantine(folder: Path, quarantine: dict[str, pd.DataFrame]) -> list[
 
 
 def write_dataset(folder: Path, tables: dict[str, pa.Table], coverage: Coverage) -> dict[str, int]:
-    """Write the contract tables as Parquet and `dataset.json`; return each table's row count."""
+    """Write the contract tables as Parquet and `dataset.json`; return each table's row count. People are
+    written in person_id order, the order the features need them in (`PreparedData` sorts only if not)."""
     folder = Path(folder)
     for name, table in tables.items():
-        write_parquet_atomic(table, folder / f"{name}.parquet")
+        ordered = table.sort_by("person_id") if name == "people" and "person_id" in table.column_names else table
+        write_parquet_atomic(ordered, folder / f"{name}.parquet")
     meta = {
         "kind": coverage.kind,
         "start": coverage.start.isoformat() if coverage.start else None,
