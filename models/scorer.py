@@ -17,6 +17,7 @@ import pandas as pd
 from riskloop.models.calibration import CalibratedModel
 from riskloop.models.contract import ModelContract
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
+from riskloop.models.families import family_of
 from riskloop.models.group_calibration import WithinGroupMap, group_values
 from riskloop.models.metrics import capacity_k
 
@@ -61,6 +62,13 @@ class RiskScorer:
     def pipeline(self):
         """The fitted, uncalibrated pipeline (preprocess ... model) inside the calibrator."""
         return self.calibrated.estimator
+
+    @property
+    def reads_in_place(self) -> bool:
+        """Whether scoring reads a float64 block of the features where it lies: the model's family does, and
+        no feature is encoded as a category or set to untreated first (either makes a copy)."""
+        contract = self.contract
+        return family_of(self.pipeline).reads_in_place and not contract.categorical and not contract.scored_as_untreated
 
     def capacity_k(self, cohort_size: int) -> int:
         """How many people of a cohort the contract's capacity lets a partnership work with."""

@@ -76,11 +76,16 @@ def score_frame(
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> pd.DataFrame:
     """Uncalibrated `score`, calibrated `risk`, `band` and `band_label` for every row, predicted in
-    chunks so memory stays bounded. A model calibrated within protected groups reads them from the frame
-    (a snapshot carries the protected columns) and refuses it, before any work, if it lacks them."""
+    chunks so that the copies a model makes of its input stay bounded; in one piece where the features are
+    a view of the frame's float block that the model reads where it lies (`RiskScorer.reads_in_place`: a
+    snapshot's LightGBM model, which a chunk would make copy its rows). A model calibrated within protected
+    groups reads them from the frame (a snapshot carries the protected columns) and refuses it, before any
+    work, if it lacks them."""
     scorer.require_groups(frame)
     score = np.empty(len(frame))
     columns = _feature_columns(frame, scorer.features)
+    if isinstance(columns, slice) and scorer.reads_in_place:
+        chunk_rows = max(len(frame), 1)
     for start in range(0, len(frame), chunk_rows):
         rows = slice(start, start + chunk_rows)
         chunk = frame.iloc[rows, columns] if isinstance(columns, slice) else frame.iloc[rows][columns]

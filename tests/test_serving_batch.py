@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import tracemalloc
 import weakref
 from datetime import date, timedelta
 from pathlib import Path
@@ -42,6 +43,8 @@ from riskloop.features.catalogue import build_catalogue
 from riskloop.features.io import recover_folder, sha256_file
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, first_record
 from riskloop.features.validate import Dataset
+from riskloop.models.families import family_of
+from riskloop.pipelines.score import cohort_snapshot, score_frame
 from riskloop.serving import batch
 from riskloop.serving.batch import score_to_lists, short_history_warning, unit_column
 from riskloop.serving.capacity import Capacity, CapacityError, rank_within, tie_break
@@ -235,6 +238,25 @@ def test_a_data_set_handed_over_is_let_go_before_the_cohorts_features_are_built(
     assert released == [True]
 
 
+def test_a_lightgbm_model_reads_the_snapshots_features_where_they_lie(loaded, world_20k):
+    """No copy of the feature block on the way to LightGBM, whatever the chunk size (a chunk of rows would
+    make it copy them to row order), and the same scores as chunk by chunk."""
+    scorer = loaded.scorer
+    assert family_of(scorer.pipeline).name == "lightgbm" and scorer.reads_in_place
+    snapshot = cohort_snapshot(scorer.contract, PreparedData.from_dataset(read_dataset(world_20k)), AS_OF)
+    chunk_copy = 2_000 * len(scorer.features) * 8  # what LightGBM would copy of one chunk of 2,000 rows
+    assert len(snapshot) > 2 * 2_000
+    tracemalloc.start()
+    whole = score_frame(scorer, snapshot, chunk_rows=2_000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < chunk_copy / 2, (peak, chunk_copy)
+    chunked = pd.concat(
+        [score_frame(scorer, snapshot.iloc[start : start + 2_000]) for start in range(0, len(snapshot), 2_000)]
+    )
+    pd.testing.assert_frame_equal(whole, chunked)
+
+
 def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loaded, world_20k, tmp_path):
     """SIGKILL a real scoring process at several points: the folder is always the previous complete one."""
     out = tmp_path / "scores"
@@ -243,8 +265,7 @@ def test_a_run_killed_at_any_moment_leaves_the_previous_output_whole(scored, loa
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(loaded))
     script = textwrap.dedent(f"""
         import pickle; from datetime import date; from pathlib import Path
-        from riskloop.serving import batch
-from riskloop.serving.batch import score_to_lists, unit_column; from riskloop.serving.capacity import Capacity
+        from riskloop.serving.batch import score_to_lists, unit_column; from riskloop.serving.capacity import Capacity
         from riskloop.artifacts.dataset import read_dataset
         loaded = pickle.loads(Path({str(tmp_path / "model.pkl")!r}).read_bytes())
         score_to_lists(loaded, read_dataset(Path({str(world_20k)!r})), date(2025, 7, 1), Path({str(out)!r}), Capacity(number=7))

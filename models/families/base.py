@@ -42,6 +42,8 @@ class ModelFamily(ABC):
     name: ClassVar[str]
     hyperparameters: ClassVar[dict[str, Hyperparameter]]
     method: ClassVar[str]  # how `explain` attributes, in words for reports
+    #: whether `predict_proba` reads a column-major float64 matrix where it lies (without a copy of it)
+    reads_in_place: ClassVar[bool] = False
 
     def check(self, grid: dict[str, list[float]]) -> str | None:
         """Why this family's grid cannot be used (unknown name, empty list, value out of range), or None."""

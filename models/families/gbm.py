@@ -52,6 +52,7 @@ class LightGBM(ModelFamily):
         "early_stopping_rounds": Hyperparameter(int, 1),
     }
     method = "LightGBM TreeSHAP (pred_contrib)"
+    reads_in_place = True  # a column-major float64 matrix goes to LightGBM as it is
 
     def build(self, params, features, categorical, seed, threads):
         chosen = {
