@@ -1,7 +1,8 @@
 """Attributions and plain-language reason codes.
 
 Attributions are SHAP values on the *uncalibrated* model's log-odds, as the model's family
-(`riskloop.models.families`) computes them: LightGBM's own TreeSHAP (`predict(..., pred_contrib=True)`)
+(`riskloop.models.families`) computes them: LightGBM's TreeSHAP values (`predict(..., pred_contrib=True)`, computed
+by leaf patterns in `riskloop.models.treeshap`)
 or, for the logistic models and the GAM, the exact linear decomposition coef x (z - mean z) mapped back
 from the transformed columns to the original features. Each row's attributions plus its base value sum
 to the raw score.

@@ -51,7 +51,7 @@ class LightGBM(ModelFamily):
         "reg_lambda": Hyperparameter(float, 0.0),
         "early_stopping_rounds": Hyperparameter(int, 1),
     }
-    method = "LightGBM TreeSHAP (pred_contrib)"
+    method = "TreeSHAP, path-dependent (the values of LightGBM's pred_contrib)"
     reads_in_place = True  # a column-major float64 matrix goes to LightGBM as it is
 
     def build(self, params, features, categorical, seed, threads):
