@@ -70,14 +70,17 @@ def _nodes(tree: dict) -> list[dict]:
     return found
 
 
-def test_a_model_too_deep_for_the_tables_is_explained_by_lightgbm(monkeypatch):
+def test_a_model_too_deep_for_the_tables_and_a_few_rows_are_explained_by_lightgbm(monkeypatch):
     X, y = _frame(1500, 3)
     model = lgb.LGBMClassifier(n_estimators=20, num_leaves=16, verbose=-1, n_jobs=1).fit(X, y)
     pipeline = gbm.Pipeline([("preprocess", gbm.CategoryEncoder(("kind",)).fit(X)), ("model", model)])
-    fast, fast_base = gbm.LightGBM().explain(pipeline, X.head(50))
+    fast, fast_base = gbm.LightGBM().explain(pipeline, X.head(gbm.TABLE_ROWS))
+    assert model.booster_ in gbm._EXPLAINERS  # by the tables
+    few, _ = gbm.LightGBM().explain(pipeline, X.head(3))  # by LightGBM: the same values
+    pd.testing.assert_frame_equal(few, fast.head(3), check_exact=False, atol=1e-10, rtol=0)
     monkeypatch.setattr(treeshap, "MAX_TERMS", 10)
     assert PathTreeShap.for_booster(model.booster_) is None
     monkeypatch.setattr(gbm, "_EXPLAINERS", gbm.weakref.WeakKeyDictionary())
-    slow, slow_base = gbm.LightGBM().explain(pipeline, X.head(50))
+    slow, slow_base = gbm.LightGBM().explain(pipeline, X.head(gbm.TABLE_ROWS))
     pd.testing.assert_frame_equal(fast, slow, check_exact=False, atol=1e-10, rtol=0)
     np.testing.assert_allclose(fast_base, slow_base, atol=1e-10)
