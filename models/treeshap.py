@@ -137,8 +137,9 @@ def _goes_left(split: _Split, x: np.ndarray) -> np.ndarray:
     return value <= split.threshold
 
 
-#: the most pattern terms (over all leaves, m 2^m each) a model's tables may hold (256 MB); deeper models are
-#: explained by LightGBM's own `pred_contrib`
+#: the most distinct features on the path to a tabled leaf (m 2^m terms each: 22,528 at 11)
+MAX_PATH = 11
+#: the most pattern terms a model's tables may hold (256 MB)
 MAX_TERMS = 2**25
 
 
@@ -150,26 +151,49 @@ def _path_sizes(node: dict, features: frozenset[int] = frozenset()) -> list[int]
     return _path_sizes(node["left_child"], below) + _path_sizes(node["right_child"], below)
 
 
+def _runs(iterations: list[int]) -> tuple[tuple[int, int], ...]:
+    """(first, count) of each run of consecutive iterations."""
+    runs: list[list[int]] = []
+    for i in iterations:
+        if runs and runs[-1][0] + runs[-1][1] == i:
+            runs[-1][1] += 1
+        else:
+            runs.append([i, 1])
+    return tuple((first, count) for first, count in runs)
+
+
 class PathTreeShap:
     """The path-dependent TreeSHAP values of a fitted `lightgbm.Booster` (up to its best iteration, as its
-    `predict` uses) for a frame of its features; built once per model (`for_booster`), called for any rows."""
+    `predict` uses) for a frame of its features; built once per model (`for_booster`), called for any rows.
+
+    A tree is tabled when no path has more than `MAX_PATH` distinct features and the model's tables stay
+    within `MAX_TERMS`; LightGBM's `pred_contrib` explains the other trees (a run of them per call), and the
+    two add up (SHAP values are sums over trees). Trees of 15 leaves are nearly always tabled; of 31 leaves,
+    those with the deepest paths are not."""
 
     def __init__(self, dump: dict) -> None:
         self.features = int(dump["max_feature_idx"]) + 1
-        self.trees = tuple(_parse(tree) for tree in dump["tree_info"])
+        tabled, untabled, budget = [], [], MAX_TERMS
+        for iteration, tree in enumerate(dump["tree_info"]):
+            sizes = _path_sizes(tree["tree_structure"])
+            terms = sum(m * 2**m for m in sizes)
+            if max(sizes) <= MAX_PATH and terms <= budget:
+                tabled.append(_parse(tree))
+                budget -= terms
+            else:
+                untabled.append(iteration)
+        self.trees = tuple(tabled)
+        self.untabled = _runs(untabled)  # (first iteration, count) that LightGBM explains
         self.base = float(sum(tree.expected for tree in self.trees))
 
     @classmethod
-    def for_booster(cls, booster) -> PathTreeShap | None:
-        """The explainer of `booster`, or None when its paths are too deep for the tables (`MAX_TERMS`)."""
-        dump = booster.dump_model()
-        terms = sum(m * 2**m for tree in dump["tree_info"] for m in _path_sizes(tree["tree_structure"]))
-        return cls(dump) if terms <= MAX_TERMS else None
+    def for_booster(cls, booster) -> PathTreeShap:
+        return cls(booster.dump_model())
 
-    def __call__(self, X: pd.DataFrame, chunk_rows: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
-        """(SHAP values, rows x features; base value per row), each row's values plus its base adding up to the
-        booster's raw score. A categorical column is read as its category codes (missing: NaN), as LightGBM
-        reads a pandas categorical."""
+    def __call__(self, X: pd.DataFrame, booster, chunk_rows: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
+        """(SHAP values, rows x features; base value per row) of `X` by `booster` (the one this was built
+        for), each row's values plus its base adding up to the booster's raw score. A categorical column is read
+        as its category codes (missing: NaN), as LightGBM reads a pandas categorical."""
         columns = np.empty((len(X.columns), len(X)))
         for i, column in enumerate(X.columns):
             values = X[column]
@@ -181,7 +205,12 @@ class PathTreeShap:
         contrib = np.empty((len(X), self.features))
         for start in range(0, len(X), chunk_rows):
             contrib[start : start + chunk_rows] = self._explain(columns[:, start : start + chunk_rows]).T
-        return contrib, np.full(len(X), self.base)
+        base = np.full(len(X), self.base)
+        for first, count in self.untabled:  # rows x features, column-major: LightGBM reads it where it lies
+            part = booster.predict(columns.T, pred_contrib=True, start_iteration=first, num_iteration=count)
+            contrib += part[:, :-1]
+            base += part[:, -1]
+        return contrib, base
 
     def _explain(self, columns: np.ndarray) -> np.ndarray:
         rows = columns.shape[1]

@@ -52,8 +52,9 @@ def test_values_are_lightgbms_own(zero_as_missing):
     rows, _ = _frame(500, 2)
     rows.iloc[:5, :3] = np.nan  # missing everywhere in some rows
     explainer = PathTreeShap.for_booster(booster)
+    assert not explainer.untabled  # every tree by its tables
     assert any(len(splits) > 1 for tree in explainer.trees for leaf in tree.leaves for splits in leaf.follows)
-    values, base = explainer(rows)
+    values, base = explainer(rows, booster)
     expected = model.predict(rows, pred_contrib=True)
     np.testing.assert_allclose(values, expected[:, :-1], rtol=0, atol=1e-10)
     np.testing.assert_allclose(base, expected[:, -1], rtol=0, atol=1e-10)
@@ -70,17 +71,21 @@ def _nodes(tree: dict) -> list[dict]:
     return found
 
 
-def test_a_model_too_deep_for_the_tables_and_a_few_rows_are_explained_by_lightgbm(monkeypatch):
+def test_trees_too_deep_for_the_tables_and_a_few_rows_are_explained_by_lightgbm(monkeypatch):
     X, y = _frame(1500, 3)
-    model = lgb.LGBMClassifier(n_estimators=20, num_leaves=16, verbose=-1, n_jobs=1).fit(X, y)
+    model = lgb.LGBMClassifier(n_estimators=40, num_leaves=16, verbose=-1, n_jobs=1).fit(X, y)
     pipeline = gbm.Pipeline([("preprocess", gbm.CategoryEncoder(("kind",)).fit(X)), ("model", model)])
-    fast, fast_base = gbm.LightGBM().explain(pipeline, X.head(gbm.TABLE_ROWS))
-    assert model.booster_ in gbm._EXPLAINERS  # by the tables
-    few, _ = gbm.LightGBM().explain(pipeline, X.head(3))  # by LightGBM: the same values
-    pd.testing.assert_frame_equal(few, fast.head(3), check_exact=False, atol=1e-10, rtol=0)
-    monkeypatch.setattr(treeshap, "MAX_TERMS", 10)
-    assert PathTreeShap.for_booster(model.booster_) is None
+    rows = X.head(gbm.TABLE_ROWS)
+    expected = model.predict(rows, pred_contrib=True)
+    monkeypatch.setattr(treeshap, "MAX_PATH", 3)  # a few trees have no path over 3 features
+    mixed = PathTreeShap.for_booster(model.booster_)
+    assert mixed.trees and mixed.untabled and sum(count for _, count in mixed.untabled) < 40 - 1
+    values, base = mixed(rows, model.booster_)
+    np.testing.assert_allclose(values, expected[:, :-1], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(base, expected[:, -1], rtol=0, atol=1e-10)
+
     monkeypatch.setattr(gbm, "_EXPLAINERS", gbm.weakref.WeakKeyDictionary())
-    slow, slow_base = gbm.LightGBM().explain(pipeline, X.head(gbm.TABLE_ROWS))
-    pd.testing.assert_frame_equal(fast, slow, check_exact=False, atol=1e-10, rtol=0)
-    np.testing.assert_allclose(fast_base, slow_base, atol=1e-10)
+    few, few_base = gbm.LightGBM().explain(pipeline, X.head(3))  # by LightGBM: no tables built
+    assert model.booster_ not in gbm._EXPLAINERS
+    np.testing.assert_allclose(few.to_numpy(), expected[:3, :-1], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(few_base, expected[:3, -1], rtol=0, atol=1e-10)

@@ -1,8 +1,8 @@
 """LightGBM: the library's own `lightgbm.LGBMClassifier` behind the `CategoryEncoder` (it reads pandas
 categoricals as categorical features and stores their categories with the booster), early-stopped on
 the validation slice; its predictions and TreeSHAP attributions use the best iteration. Attributions are
-LightGBM's own TreeSHAP values, computed by `models.treeshap` (the same values, several times faster) unless
-the model's paths are too deep for its tables."""
+LightGBM's own TreeSHAP values, computed by `models.treeshap` (the same values, several times faster; a tree
+whose paths are too deep for its tables, and a frame of a few rows, by LightGBM itself)."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ LIGHTGBM_DEFAULTS = {
 }
 #: Rounds without improvement of the validation log loss before LightGBM stops (config: early_stopping_rounds).
 EARLY_STOPPING_ROUNDS = 50
-#: each booster's TreeSHAP tables, built at its first explanation (None: too deep, LightGBM explains it)
-_EXPLAINERS: weakref.WeakKeyDictionary[lgb.Booster, PathTreeShap | None] = weakref.WeakKeyDictionary()
+#: each booster's TreeSHAP tables, built at its first explanation of `TABLE_ROWS` rows or more
+_EXPLAINERS: weakref.WeakKeyDictionary[lgb.Booster, PathTreeShap] = weakref.WeakKeyDictionary()
 #: fewer rows than this LightGBM explains itself: its cost is per row, the tables' mostly per model (on 2 cores
 #: 200 rows take about 80 ms either way; one row 1.5 ms against 70 ms or more)
 TABLE_ROWS = 200
@@ -84,11 +84,10 @@ class LightGBM(ModelFamily):
     def explain(self, pipeline, X):
         encoded = pipeline.named_steps["preprocess"].transform(X)
         model = pipeline.named_steps["model"]
-        if len(X) >= TABLE_ROWS and model.booster_ not in _EXPLAINERS:
-            _EXPLAINERS[model.booster_] = PathTreeShap.for_booster(model.booster_)
-        explainer = _EXPLAINERS[model.booster_] if len(X) >= TABLE_ROWS else None
-        if explainer is None:
+        if len(X) < TABLE_ROWS:
             contrib = model.predict(encoded, pred_contrib=True)  # at the best iteration
             return pd.DataFrame(contrib[:, :-1], index=X.index, columns=X.columns), contrib[:, -1]
-        values, base = explainer(encoded)
+        if model.booster_ not in _EXPLAINERS:
+            _EXPLAINERS[model.booster_] = PathTreeShap.for_booster(model.booster_)
+        values, base = _EXPLAINERS[model.booster_](encoded, model.booster_)
         return pd.DataFrame(values, index=X.index, columns=X.columns), base
