@@ -139,8 +139,8 @@ def _goes_left(split: _Split, x: np.ndarray) -> np.ndarray:
 
 #: the most distinct features on the path to a tabled leaf (m 2^m terms each: 22,528 at 11)
 MAX_PATH = 11
-#: the most pattern terms a model's tables may hold (256 MB)
-MAX_TERMS = 2**25
+#: the most pattern terms a model's tables may hold (64 MB; the Wales benchmark's model, 199 trees of 15 leaves, 9 MB)
+MAX_TERMS = 2**23
 
 
 def _path_sizes(node: dict, features: frozenset[int] = frozenset()) -> list[int]:

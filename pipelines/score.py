@@ -84,7 +84,7 @@ def score_frame(
     scorer.require_groups(frame)
     score = np.empty(len(frame))
     columns = _feature_columns(frame, scorer.features)
-    if isinstance(columns, slice) and scorer.reads_in_place:
+    if isinstance(columns, slice) and scorer.reads_in_place and (frame.dtypes.iloc[columns] == np.float64).all():
         chunk_rows = max(len(frame), 1)
     for start in range(0, len(frame), chunk_rows):
         rows = slice(start, start + chunk_rows)

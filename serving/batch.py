@@ -25,6 +25,7 @@ from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.snapshot import PreparedData, first_record, short_history
 from riskloop.features.validate import Dataset
 from riskloop.models.contract import riskloop_version
+from riskloop.models.scorer import RiskScorer
 from riskloop.pipelines.score import ScoredCohort, prepare_for_scoring, require_data_set_model, score_cohort
 from riskloop.serving.capacity import Capacity, select
 from riskloop.serving.tiers import prevention_tier
@@ -111,7 +112,7 @@ def list_rows(
             "prevention_tier": prevention_tier(frame, catalogue, contract.data_set_snapshot),
         }
     )
-    reasons = loaded.scorer.reasons(frame.loc[listed], 3) if listed.any() else pd.DataFrame(columns=REASONS)
+    reasons = listed_reasons(loaded.scorer, frame, units, listed)
     for column in REASONS:
         out[column] = ""
         out.loc[listed, column] = reasons[column].to_numpy()
@@ -123,6 +124,18 @@ def list_rows(
         as_of=pd.array([cohort.as_of] * len(out), dtype="date32[pyarrow]"),
         scored_at=scored_at,
     )
+
+
+def listed_reasons(scorer: RiskScorer, frame: pd.DataFrame, units: pd.Series, listed: np.ndarray) -> pd.DataFrame:
+    """The listed rows' top three reasons, in their order, explained unit by unit as the Spark engine explains
+    them (a call per unit): how a model's SHAP values are computed depends on how many rows a call holds
+    (`models.families.gbm.TABLE_ROWS`; the two ways agree to about 1e-15), so both engines make the same calls
+    and write the same sentences."""
+    chosen = frame.loc[listed]
+    if chosen.empty:
+        return pd.DataFrame(columns=REASONS)
+    by_unit = chosen.groupby(units.to_numpy()[listed], sort=False)
+    return pd.concat([scorer.reasons(rows, 3) for _, rows in by_unit]).reindex(chosen.index)
 
 
 def shadow_rows(cohort: ScoredCohort, capacity: Capacity, per: Unit, seed: int) -> pd.DataFrame:

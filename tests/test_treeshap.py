@@ -84,8 +84,13 @@ def test_trees_too_deep_for_the_tables_and_a_few_rows_are_explained_by_lightgbm(
     np.testing.assert_allclose(values, expected[:, :-1], rtol=0, atol=1e-10)
     np.testing.assert_allclose(base, expected[:, -1], rtol=0, atol=1e-10)
 
-    monkeypatch.setattr(gbm, "_EXPLAINERS", gbm.weakref.WeakKeyDictionary())
+    monkeypatch.setattr(gbm, "_LAST", [])
     few, few_base = gbm.LightGBM().explain(pipeline, X.head(3))  # by LightGBM: no tables built
-    assert model.booster_ not in gbm._EXPLAINERS
+    assert gbm._LAST == []
+    gbm.LightGBM().explain(pipeline, rows)
+    assert gbm._LAST[0][0]() is model.booster_  # the tables of the model explained last, one model's only
+    other = lgb.LGBMClassifier(n_estimators=5, verbose=-1, n_jobs=1).fit(X, y)
+    gbm.LightGBM().explain(gbm.Pipeline([("preprocess", pipeline.named_steps["preprocess"]), ("model", other)]), rows)
+    assert len(gbm._LAST) == 1 and gbm._LAST[0][0]() is other.booster_
     np.testing.assert_allclose(few.to_numpy(), expected[:3, :-1], rtol=0, atol=1e-10)
     np.testing.assert_allclose(few_base, expected[:3, -1], rtol=0, atol=1e-10)

@@ -32,8 +32,9 @@ LIGHTGBM_DEFAULTS = {
 }
 #: Rounds without improvement of the validation log loss before LightGBM stops (config: early_stopping_rounds).
 EARLY_STOPPING_ROUNDS = 50
-#: each booster's TreeSHAP tables, built at its first explanation of `TABLE_ROWS` rows or more
-_EXPLAINERS: weakref.WeakKeyDictionary[lgb.Booster, PathTreeShap] = weakref.WeakKeyDictionary()
+#: the TreeSHAP tables of the booster explained last (by `TABLE_ROWS` rows or more), kept for its next call: one
+#: model's tables at a time, so memory is bounded by one model's (`models.treeshap.MAX_TERMS`)
+_LAST: list[tuple[weakref.ref, PathTreeShap]] = []
 #: fewer rows than this LightGBM explains itself: its cost is per row, the tables' mostly per model (on 2 cores
 #: 200 rows take about 80 ms either way; one row 1.5 ms against 70 ms or more)
 TABLE_ROWS = 200
@@ -87,7 +88,15 @@ class LightGBM(ModelFamily):
         if len(X) < TABLE_ROWS:
             contrib = model.predict(encoded, pred_contrib=True)  # at the best iteration
             return pd.DataFrame(contrib[:, :-1], index=X.index, columns=X.columns), contrib[:, -1]
-        if model.booster_ not in _EXPLAINERS:
-            _EXPLAINERS[model.booster_] = PathTreeShap.for_booster(model.booster_)
-        values, base = _EXPLAINERS[model.booster_](encoded, model.booster_)
+        values, base = _explainer(model.booster_)(encoded, model.booster_)
         return pd.DataFrame(values, index=X.index, columns=X.columns), base
+
+
+def _explainer(booster: lgb.Booster) -> PathTreeShap:
+    """`booster`'s tables: those of the last call if it was the same booster, else built (and kept instead)."""
+    last = _LAST[0] if _LAST else None
+    if last is not None and last[0]() is booster:
+        return last[1]
+    explainer = PathTreeShap.for_booster(booster)
+    _LAST[:] = [(weakref.ref(booster), explainer)]
+    return explainer
