@@ -80,10 +80,22 @@ def _leaf_tables(zeros: np.ndarray, values: np.ndarray) -> np.ndarray:
     return tables
 
 
-def _parse(tree: dict) -> _Tree:
+@dataclass(frozen=True)
+class _Path:
+    """The path to a leaf: its value, its distinct features, their splits on it and their z."""
+
+    value: float
+    features: tuple[int, ...]
+    follows: tuple[tuple[tuple[int, bool], ...], ...]
+    zeros: np.ndarray
+
+
+def _walk(tree: dict) -> tuple[tuple[_Split, ...], list[_Path], float]:
+    """A tree's splits, the paths to its leaves and its expected value (the leaf values under the training
+    counts; a tree without splits has its one value and no path)."""
     structure = tree["tree_structure"]
-    if "leaf_value" in structure:  # a tree without splits: its value is the base, it explains nothing
-        return _Tree((), (), float(structure["leaf_value"]))
+    if "leaf_value" in structure:
+        return (), [], float(structure["leaf_value"])
     splits: list[_Split] = []
     paths: list[tuple[float, float, list[tuple[int, bool, float]]]] = []  # value, count, (split, left, z)
     total = float(structure["internal_count"])
@@ -110,23 +122,31 @@ def _parse(tree: dict) -> _Tree:
 
     walk(structure, [])
     expected = sum(value * count / total for value, count, _ in paths)
-    by_size: dict[int, list[tuple[float, tuple[int, ...], tuple, np.ndarray]]] = {}
+    leaves = []
     for value, _, path in paths:
         features = tuple(dict.fromkeys(splits[s].feature for s, _, _ in path))
         follows = tuple(tuple((s, left) for s, left, _ in path if splits[s].feature == f) for f in features)
         zeros = np.array([np.prod([z for s, _, z in path if splits[s].feature == f]) for f in features])
-        by_size.setdefault(len(features), []).append((value, features, follows, zeros))
+        leaves.append(_Path(value, features, follows, zeros))
+    return tuple(splits), leaves, expected
+
+
+def _tabled(splits: tuple[_Split, ...], paths: list[_Path], expected: float) -> _Tree:
+    """The tree with each leaf's table (the leaves with as many path features computed together)."""
+    by_size: dict[int, list[_Path]] = {}
+    for path in paths:
+        by_size.setdefault(len(path.features), []).append(path)
     leaves = []
     for group in by_size.values():
-        tables = _leaf_tables(np.array([g[3] for g in group]), np.array([g[0] for g in group]))
-        leaves += [_Leaf(features, follows, table) for (_, features, follows, _), table in zip(group, tables)]
-    return _Tree(tuple(splits), tuple(leaves), expected)
+        tables = _leaf_tables(np.array([p.zeros for p in group]), np.array([p.value for p in group]))
+        leaves += [_Leaf(p.features, p.follows, table) for p, table in zip(group, tables)]
+    return _Tree(splits, tuple(leaves), expected)
 
 
 def _goes_left(split: _Split, x: np.ndarray) -> np.ndarray:
     """LightGBM's decision at `split` for the column `x`."""
     if split.categories is not None:
-        whole = np.where(np.isnan(x) | (x < 0), -1, np.nan_to_num(x, nan=-1.0)).astype(np.int64)
+        whole = np.where(np.isnan(x) | (x < 0), -1, x).astype(np.int64)
         return np.isin(whole, list(split.categories))
     nan = np.isnan(x)
     if split.missing == "NaN":
@@ -141,14 +161,6 @@ def _goes_left(split: _Split, x: np.ndarray) -> np.ndarray:
 MAX_PATH = 11
 #: the most pattern terms a model's tables may hold (64 MB; the Wales benchmark's model, 199 trees of 15 leaves, 9 MB)
 MAX_TERMS = 2**23
-
-
-def _path_sizes(node: dict, features: frozenset[int] = frozenset()) -> list[int]:
-    """The number of distinct features on the path to each leaf under `node`."""
-    if "leaf_value" in node:
-        return [len(features)]
-    below = features | {int(node["split_feature"])}
-    return _path_sizes(node["left_child"], below) + _path_sizes(node["right_child"], below)
 
 
 def _runs(iterations: list[int]) -> tuple[tuple[int, int], ...]:
@@ -175,10 +187,11 @@ class PathTreeShap:
         self.features = int(dump["max_feature_idx"]) + 1
         tabled, untabled, budget = [], [], MAX_TERMS
         for iteration, tree in enumerate(dump["tree_info"]):
-            sizes = _path_sizes(tree["tree_structure"])
+            splits, paths, expected = _walk(tree)
+            sizes = [len(path.features) for path in paths]
             terms = sum(m * 2**m for m in sizes)
-            if max(sizes) <= MAX_PATH and terms <= budget:
-                tabled.append(_parse(tree))
+            if max(sizes, default=0) <= MAX_PATH and terms <= budget:
+                tabled.append(_tabled(splits, paths, expected))
                 budget -= terms
             else:
                 untabled.append(iteration)

@@ -94,7 +94,7 @@ def tie_break(person_id: pd.Series, seed: int) -> np.ndarray:
 
 def _equal_neighbours(*sorted_keys: np.ndarray) -> np.ndarray:
     """Per row of sorted keys: whether it equals the row before or after it on every key (NaN equals NaN)."""
-    same = np.ones(len(sorted_keys[0]) - 1, dtype=bool)
+    same = np.ones(max(len(sorted_keys[0]) - 1, 0), dtype=bool)
     for key in sorted_keys:
         equal = key[1:] == key[:-1]
         if key.dtype.kind == "f":
@@ -112,7 +112,7 @@ def rank_within(units: pd.Series, risk: np.ndarray, score: np.ndarray, person_id
     nothing else)."""
     unit = pd.factorize(units, sort=True)[0]  # codes in the order of the unit names
     order = np.lexsort((-score, -risk, unit))
-    tied = _equal_neighbours(unit[order], risk[order], score[order]) if len(order) else order.astype(bool)
+    tied = _equal_neighbours(unit[order], risk[order], score[order])
     if tied.any():
         hashes = np.zeros(len(order), dtype=np.int64)
         hashes[order[tied]] = tie_break(person_id.iloc[order[tied]], seed)
