@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from riskloop.experiments.config import ExperimentConfig
+from riskloop.experiments.config import ExperimentConfig, ModelGrid
 from riskloop.experiments.registry import LoadedModel, PromotionRefused, load_model, promote
 from riskloop.experiments.tracking import RunRole, TrainOutcome, log_backtest, log_training
 from riskloop.features.catalogue import FeatureSpec
@@ -38,7 +38,7 @@ from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.models.scorer import RiskScorer
 from riskloop.pipelines.data import SAMPLED, ModelData, cut_to_schedule, from_dataset
 from riskloop.pipelines.score import ScoredCohort, cohort_snapshot, prepare_for_scoring, score_cohort, score_frame
-from riskloop.pipelines.train import TrainResult, procedure_model, refit_on_all_closed, train
+from riskloop.pipelines.train import TrainResult, model_specs, procedure_model, refit_on_all_closed, train
 from riskloop.serving.capacity import Capacity, select
 from riskloop.serving.tiers import prevention_tier
 
@@ -60,6 +60,7 @@ class LearnSettings:
     threads: int | None = None
     repeats: int = REPEATS  # random fold splits of the cross-fitting behind each effect
     shadow: ShadowScores | None = None  # an earlier challenger's scores of T beside the champion's
+    retune: bool = False  # search the config's whole grid again; default: refit the champion's model group
 
 
 @dataclass
@@ -251,6 +252,28 @@ def retrain_config(settings: LearnSettings, end: date) -> ExperimentConfig:
     )
 
 
+def champion_group(config: ExperimentConfig, group: str) -> ExperimentConfig | None:
+    """The config with its grid cut to the champion's model group `group`, or None when the grid lacks it."""
+    spec = next((s for s in model_specs(config) if s.name == group), None)
+    if spec is None:
+        return None
+    return dataclasses.replace(config, models=ModelGrid(**{spec.family: {k: [v] for k, v in spec.params}}))
+
+
+def retraining_settings(settings: LearnSettings, group: str) -> tuple[LearnSettings, list[str]]:
+    """The settings whose config the retraining and its backtest follow, and in words what they refit: the
+    champion's model group (so champion and challenger differ by their data alone), or with `retune`, or when
+    the config's grid lacks that group, the whole grid."""
+    cut = None if settings.retune else champion_group(settings.config, group)
+    if cut is not None:
+        return dataclasses.replace(settings, config=cut), [
+            f"The champion's model group ({group}) was refitted on the new labels; the config's grid was not searched "
+            "again (`riskloop learn --retune` searches it)."
+        ]
+    why = "--retune" if settings.retune else f"the champion's model group ({group}) is not in the config's grid"
+    return settings, [f"The config's whole grid was searched again ({why})."]
+
+
 def retrain_data(settings: LearnSettings, config: ExperimentConfig, prepared: PreparedData) -> ModelData:
     data = from_dataset(config, prepared)
     return treatment_aware(data) if settings.retrain == "treatment-aware" else data
@@ -354,8 +377,9 @@ def learn(
     short = short_history(prepared, [as_of, newest], snapshot.lookback_days)
     result.drift_coverage = coverage_note(short, first_record(prepared), snapshot.lookback_days)
     progress(f"{settings.retrain} retraining on every closed label")
+    settings, refitted = retraining_settings(settings, contract.model_group)
     config, data, trained = retrained(settings, prepared, end, progress)
-    result.retrain_notes = [w for w in data.warnings if not w.startswith(SAMPLED)]
+    result.retrain_notes = [*refitted, *(w for w in data.warnings if not w.startswith(SAMPLED))]
     result.sampled = sampled_controls(stacked) + [w for w in data.warnings if w.startswith(SAMPLED)]
     result.challenger = log_training(config, data, trained, out_dir / "challenger", RunRole("challenger", as_of, end))
     result.learned = _learned(champion, trained)

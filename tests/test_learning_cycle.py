@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import date
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -16,17 +17,18 @@ from conftest import own_store
 from mlflow.tracking import MlflowClient
 
 from riskloop.artifacts.dataset import read_dataset
+from riskloop.experiments.config import ModelGrid
 from riskloop.experiments.registry import load_model
 from riskloop.experiments.tracking import log_training
 from riskloop.features.snapshot import PreparedData
 from riskloop.jobs.learn import LearnJob, learn
 from riskloop.jobs.score import ScoreJob, score
-from riskloop.learning.cycle import closed_as_of, cycle_before, trials
+from riskloop.learning.cycle import LearnSettings, closed_as_of, cycle_before, retraining_settings, trials
 from riskloop.learning.linkage import monthly_cohorts
 from riskloop.learning.policy import NONE, RANDOM, RISK, RULES, USED, VALUE
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.pipelines.data import cut_to_schedule, from_dataset
-from riskloop.pipelines.train import procedure_model, run_temporal_validation, train
+from riskloop.pipelines.train import model_specs, procedure_model, run_temporal_validation, train
 from riskloop.reports.words import words
 
 pytestmark = pytest.mark.slow
@@ -206,6 +208,11 @@ def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_chall
     assert challenger.contract.calibration_window[1] == date(2024, 7, 1) > before.calibration_window[1]
     assert challenger.contract.labels_closed_by() > before.labels_closed_by()
     assert not (result.learned["change"].abs() < 0.0005).all()  # it learned something the champion did not
+    # the champion's model group refitted (not the grid searched again): the two differ by their data alone
+    assert result.retrain_notes[0] == (
+        f"The champion's model group ({before.model_group}) was refitted on the new labels; the config's grid was not "
+        "searched again (`riskloop learn --retune` searches it)."
+    )
     # judged by a backtest: the retraining one cycle earlier, on outcomes it never learned from
     backtest = result.backtest
     assert backtest.judge == "backtest" and backtest.as_of == closed_as_of(date(2025, 12, 31), 365) == date(2024, 12, 1)
@@ -224,6 +231,21 @@ def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_chall
     assert shadow.people == int(result.outcomes["escalated"].notna().sum())
     assert np.allclose(shadow.metrics.loc["champion"], shadow.metrics.loc["challenger"]) and not shadow.reasons
     assert result.drift.iloc[-1:]["column"].isin(list(challenger.contract.features) + ["risk"]).all()
+
+
+def test_the_retraining_refits_the_champions_model_group_unless_told_to_search_the_grid_again(champion):
+    grid = ModelGrid(logistic={"C": [0.1, 1.0]}, lightgbm={"num_leaves": [15, 31], "n_estimators": [300]})
+    settings = LearnSettings("models:/x@champion", Path("data"), dataclasses.replace(champion, models=grid))
+    cut, notes = retraining_settings(settings, "lightgbm_n_estimators=300_num_leaves=31")
+    assert cut.config.models.grids() == {"lightgbm": {"n_estimators": [300], "num_leaves": [31]}}
+    assert [s.name for s in model_specs(cut.config)] == ["lightgbm_n_estimators=300_num_leaves=31"]
+    assert "was refitted on the new labels" in notes[0]
+    for group, retune, why in [
+        ("lightgbm_n_estimators=300_num_leaves=31", True, "--retune"),
+        ("gam_n_knots=4", False, "not in the config's grid"),
+    ]:
+        whole, notes = retraining_settings(dataclasses.replace(settings, retune=retune), group)
+        assert whole.config.models == grid and why in notes[0]
 
 
 def test_learning_outputs_name_no_one_and_are_logged(cycle, champion, world_20k):

@@ -108,6 +108,13 @@ def learn(
         Path | None, typer.Option(help="the `riskloop score` folder of T, lists filled in by the teams")
     ] = None,
     retrain: Annotated[Retrain, typer.Option(help="how the challenger is retrained")] = Retrain.treatment_aware,
+    retune: Annotated[
+        bool,
+        typer.Option(
+            help="search the config's grid again (default: the challenger refits the champion's model group, "
+            "so the two differ by their data alone)"
+        ),
+    ] = False,
     promote_challenger: Annotated[
         bool, typer.Option("--promote/--no-promote", help="promote through the gates")
     ] = True,
@@ -133,6 +140,7 @@ def learn(
         window,
         seed,
         threads,
+        retune=retune,
     )
     try:
         with progress("learning cycle") as report:

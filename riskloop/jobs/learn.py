@@ -35,6 +35,7 @@ class LearnJob:
     seed: int = 0
     threads: int | None = None
     repeats: int = REPEATS  # random fold splits of the cross-fitting behind each effect
+    retune: bool = False  # search the config's grid again instead of refitting the champion's model group
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def learn(job: LearnJob, progress: Progress = no_progress) -> Learned:
         job.threads,
         job.repeats,
         shadow,
+        job.retune,
     )
     result = learning_cycle(
         settings, open_dataset(job.data), job.out, synthetic_effects(job.data), progress=counted(progress)
