@@ -204,8 +204,15 @@ def recording_probability(types: np.ndarray, recording: np.ndarray, attention: n
     """The probability that an offence of each type is recorded: its base times the planted bias `recording`
     (capped at 1); a proactively found type's p then becomes 1 - (1 - p)^`attention` (attention finds it more
     often, never surely). Reported types do not depend on attention."""
-    probability = np.minimum(1.0, _RECORDING_BASE[types] * recording)
-    return np.where(PROACTIVE[types] & (attention != 1), 1 - (1 - probability) ** attention, probability)
+    return _recorded(_RECORDING_BASE[types], PROACTIVE[types], recording, attention)
+
+
+def _recorded(base, proactive, recording: np.ndarray, attention: np.ndarray) -> np.ndarray:
+    """`recording_probability` from the types' bases and proactive flags (arrays, or one type's scalars)."""
+    probability = np.minimum(1.0, base * recording)
+    if not np.any(proactive):
+        return probability
+    return np.where(proactive & (attention != 1), 1 - (1 - probability) ** attention, probability)
 
 
 def _harm(types: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -269,8 +276,8 @@ def label_event_rate(
         rate = np.zeros(len(recording))
         for name, weight in types.items():
             p_high = 1.0 if always_high else ndtr(-np.log(threshold / HARM_BASE[name]) / HARM_SIGMA)
-            code = np.full(len(recording), TYPE_CODE[name])
-            rate += weight / total * p_high * recording_probability(code, recording, attention)
+            recorded = _recorded(RECORDING_BASE[name], name in PROACTIVE_TYPES, recording, attention)
+            rate += weight / total * p_high * recorded
         return rate
 
     violent, sexual = SEVERE_TYPES

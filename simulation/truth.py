@@ -46,12 +46,16 @@ def escalation_probability(
     Time runs in whole months: `as_of` is taken at the start of its month.
     Returns columns person_id, probability (everyone ever present by `as_of`).
     """
-    config = load_config(world_dir)
-    starts = month_starts(config)
-    first_month = int(np.searchsorted(starts, np.datetime64(as_of, "D"), side="right")) - 1
     return escalation_probability_from(
-        simulate(config, until_month=first_month), horizon_days, harm_threshold, replicates, seed, equal_recording
+        world_at(world_dir, as_of), horizon_days, harm_threshold, replicates, seed, equal_recording
     )
+
+
+def world_at(world_dir: Path, as_of: date) -> Simulation:
+    """The generated world at `world_dir` re-run from its config to the start of the month of `as_of`."""
+    config = load_config(world_dir)
+    first_month = int(np.searchsorted(month_starts(config), np.datetime64(as_of, "D"), side="right")) - 1
+    return simulate(config, until_month=first_month)
 
 
 def escalation_probability_from(

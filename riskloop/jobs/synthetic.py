@@ -4,6 +4,7 @@ The only job module that imports the world; nothing below the jobs sees the trut
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from riskloop.models.contract import ModelContract
-from riskloop.simulation.truth import escalation_probability, expected_programme_effects
+from riskloop.simulation.truth import escalation_probability_from, expected_programme_effects, world_at
 
 
 def is_synthetic(data: Path) -> bool:
@@ -24,10 +25,11 @@ def synthetic_truth(data: Path, as_of: date, contract: ModelContract) -> Callabl
     if not is_synthetic(data) or contract.snapshot is None:
         return None
     snapshot = contract.snapshot
+    world = functools.cache(lambda: world_at(Path(data), as_of))  # re-run once, however many truths are asked
 
     def true_probability(person_id: pd.Series, equal_recording: bool) -> np.ndarray:
-        truth = escalation_probability(
-            Path(data), as_of, snapshot.horizon_days, snapshot.harm_threshold, equal_recording=equal_recording
+        truth = escalation_probability_from(
+            world(), snapshot.horizon_days, snapshot.harm_threshold, equal_recording=equal_recording
         )
         return person_id.to_frame().merge(truth, on="person_id", how="left")["probability"].to_numpy()
 
