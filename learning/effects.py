@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from lightgbm import LGBMClassifier
 from scipy.stats import norm
 from sklearn.model_selection import StratifiedKFold
+
+from riskloop.models.estimators import side_by_side
 
 Z95 = float(norm.ppf(0.975))
 REPEATS = 5  # random fold splits of the cross-fitting (docs/validation.md, "Stable estimates")
@@ -107,19 +107,6 @@ def dense(predicted: object) -> np.ndarray:
 
 def _predict(model: LGBMClassifier, X: pd.DataFrame) -> np.ndarray:
     return dense(model.predict_proba(X))[:, 1]
-
-
-T = TypeVar("T")
-
-
-def side_by_side(calls: Sequence[Callable[[], T]], threads: int | None) -> list[T]:
-    """Independent fits on `threads` threads (default: the CPUs this process may use), their results in order.
-
-    Each nuisance model is small and fitted on one thread: LightGBM's threads meet at every tree, and many small
-    fits with two threads each on a shared machine spent their time waiting for descheduled threads (two demos
-    started together: "what worked, for whom" 49 s alone, 7 min each together). LightGBM releases the GIL, so
-    fits side by side use the cores without meeting, and the results do not depend on the thread count."""
-    return Parallel(n_jobs=threads or -1, backend="threading")(delayed(call)() for call in calls)
 
 
 def fit_classifier(X: pd.DataFrame, labels: np.ndarray, seed: int) -> LGBMClassifier:

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from lightgbm import LGBMRegressor
 
-from riskloop.learning.effects import NUISANCE, Nuisance, dense, fit_classifier, folds, leaf_size, side_by_side
+from riskloop.learning.effects import NUISANCE, Nuisance, dense, fit_classifier, folds, leaf_size
+from riskloop.models.estimators import side_by_side
 
 LEARNERS = ("t_learner", "x_learner")
 Predict = Callable[[pd.DataFrame], np.ndarray]

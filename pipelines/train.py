@@ -7,6 +7,7 @@ ModelData + ExperimentConfig -> TrainResult. No I/O: `riskloop.experiments.track
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import pandas as pd
 from riskloop.experiments.config import ExperimentConfig
 from riskloop.models.calibration import calibrate
 from riskloop.models.contract import ModelContract, config_hash, riskloop_version
-from riskloop.models.estimators import ModelSpec, expand_grid, fit_model
+from riskloop.models.estimators import ModelSpec, expand_grid, fit_model, side_by_side
 from riskloop.models.explain import ReasonTemplates, attributions, top_reasons
 from riskloop.models.fairness import FairnessAudit, audit
 from riskloop.models.families import PRIOR_HARM_FEATURE
@@ -106,34 +107,44 @@ def run_temporal_validation(
 
     Each row holds the test metrics and, prefixed `val_`, the ranking metrics on the validation slice
     (from the uncalibrated scores, which calibration does not reorder): selection reads only those.
+    The (split, group) fits are independent: they run side by side on `config.threads` (default: the CPUs
+    this process may use), each on one thread (`models.estimators.side_by_side`).
     """
-    specs = model_specs(config)
-    rows, latest = [], data.frame.loc[data.splits[-1].test, ["person_id", "as_of", "label"]].copy()
+    tasks = [(masks, spec) for masks in data.splits for spec in model_specs(config)]
+    one_thread = dataclasses.replace(config, threads=1)
+    measured = side_by_side(
+        [functools.partial(_measure_on_split, spec, data, masks, one_thread, progress) for masks, spec in tasks],
+        config.threads,
+    )
+    latest = data.frame.loc[data.splits[-1].test, ["person_id", "as_of", "label"]].copy()
     fitted = {}
+    for (masks, spec), (_, calibrated, risk) in zip(tasks, measured):
+        fitted[spec.name, masks.name] = calibrated
+        if masks is data.splits[-1]:
+            latest[spec.name] = risk
+    return pd.DataFrame([row for row, _, _ in measured]), latest, fitted
+
+
+def _measure_on_split(
+    spec: ModelSpec, data: ModelData, masks: SplitMasks, config: ExperimentConfig, progress: Callable[[str], None]
+):
+    """One model group fitted and calibrated on one split: (its metrics row, the calibrated model, test risk)."""
+    progress(f"{spec.name} on {masks.name}")
     y = data.frame["label"].to_numpy()
-    for masks in data.splits:
-        for spec in specs:
-            progress(f"{spec.name} on {masks.name}")
-            model, calibrated, method, val_scores = fit_and_calibrate(spec, data, masks, config)
-            risk = calibrated.predict_proba(data.frame.loc[masks.test, data.features])[:, 1]
-            metrics = evaluate(y[masks.test], risk, config.capacity, _groups(data, masks.test))
-            validation = evaluate(y[masks.validation], val_scores, config.capacity)
-            best_iteration = getattr(model.named_steps["model"], "best_iteration_", None)
-            rows.append(
-                {
-                    "group": spec.name,
-                    "family": spec.family,
-                    "split": masks.name,
-                    "calibration": method,
-                    "best_iteration": best_iteration,
-                    **metrics,
-                    **{f"val_{m}": validation[m] for m in RANKING},
-                }
-            )
-            fitted[spec.name, masks.name] = calibrated
-            if masks is data.splits[-1]:
-                latest[spec.name] = risk
-    return pd.DataFrame(rows), latest, fitted
+    model, calibrated, method, val_scores = fit_and_calibrate(spec, data, masks, config)
+    risk = calibrated.predict_proba(data.frame.loc[masks.test, data.features])[:, 1]
+    metrics = evaluate(y[masks.test], risk, config.capacity, _groups(data, masks.test))
+    validation = evaluate(y[masks.validation], val_scores, config.capacity)
+    row = {
+        "group": spec.name,
+        "family": spec.family,
+        "split": masks.name,
+        "calibration": method,
+        "best_iteration": getattr(model.named_steps["model"], "best_iteration_", None),
+        **metrics,
+        **{f"val_{m}": validation[m] for m in RANKING},
+    }
+    return row, calibrated, risk
 
 
 def summarise(split_metrics: pd.DataFrame, metrics: tuple[str, ...] = SUMMARISED) -> pd.DataFrame:

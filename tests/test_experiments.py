@@ -19,7 +19,7 @@ from riskloop.experiments.governance import history
 from riskloop.experiments.registry import PromotionRefused, promote
 from riskloop.experiments.tracking import dataset_schema_rows, frame_digest, log_training
 from riskloop.jobs.model import model_data
-from riskloop.pipelines.train import train
+from riskloop.pipelines.train import run_temporal_validation, train
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
@@ -336,6 +336,21 @@ def test_promotion_gate_refuses_a_worse_challenger(tmp_path, mlflow_store):
         ["forced", "2", "1", "board"],
     ]
     assert attempts["forced_reason"].iloc[-1] == "board approved trial"
+
+
+def test_temporal_validation_fits_side_by_side_and_its_figures_do_not_depend_on_the_thread_count(tmp_path):
+    config = screening_config(tmp_path)
+    data = model_data(config)
+    runs = [run_temporal_validation(data, dataclasses.replace(config, threads=n)) for n in (1, 2)]
+    (one, latest_one, fitted_one), (two, latest_two, fitted_two) = runs
+    pd.testing.assert_frame_equal(one, two)
+    pd.testing.assert_frame_equal(latest_one, latest_two)
+    assert list(one[["split", "group"]].itertuples(index=False, name=None)) == [
+        (masks.name, group)
+        for masks in data.splits
+        for group in sorted(set(one["group"]), key=list(one["group"]).index)
+    ]  # in the order of the splits, then the grid, however the fits finished
+    assert fitted_one.keys() == fitted_two.keys() and len(fitted_one) == len(one)
 
 
 def test_escalation_model_beats_the_one_feature_baseline_and_is_calibrated(escalation_run):
