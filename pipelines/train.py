@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -225,11 +226,32 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
     summary = summarise(split_metrics)
     chosen = select(summary, config)
     spec = next(s for s in model_specs(config) if s.name == chosen)
+    final = data.final
+    test = data.frame[final.test]
+    # the chosen group without the proxy features is fitted on one thread beside what follows (mostly Python)
+    with ThreadPoolExecutor(1) as beside:
+        without = beside.submit(metrics_without_proxies, spec, data, dataclasses.replace(config, threads=1), test)
+        return _chosen(data, config, spec, split_metrics, summary, latest, fitted, test, without, progress)
+
+
+def _chosen(
+    data: ModelData,
+    config: ExperimentConfig,
+    spec: ModelSpec,
+    split_metrics: pd.DataFrame,
+    summary: pd.DataFrame,
+    latest: pd.DataFrame,
+    fitted: dict,
+    test: pd.DataFrame,
+    without: Future[tuple[list[str], dict[str, float]] | None],
+    progress: Callable[[str], None],
+) -> TrainResult:
+    """The chosen group's registered model, its figures, explanations and audits; `without`: the metrics
+    without the proxy features (`metrics_without_proxies`), being fitted beside."""
     templates = reason_templates(data)
     progress(f"explanation stability of {spec.name}")
     importance, stability = explanation_stability(data, config, spec.name, fitted, templates)
     final = data.final
-    test = data.frame[final.test]
     if final is data.splits[-1]:  # the latest split's model: fitted and scored on its unseen test window already
         calibrated = fitted[spec.name, final.name]
         reference = calibrated.estimator.predict_proba(data.frame.loc[final.validation, data.features])[:, 1]
@@ -276,7 +298,7 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
         note,
         prevalence_shift(data),
         proxies,
-        cost_of_dropping_proxies(spec, data, config, test, final_metrics),
+        proxy_cost(without.result(), final_metrics),
         verdicts,
     )
 
@@ -400,18 +422,27 @@ def judge_map(
     )
 
 
-def cost_of_dropping_proxies(
-    spec: ModelSpec, data: ModelData, config: ExperimentConfig, test: pd.DataFrame, final_metrics: dict[str, float]
-) -> dict[str, float | str]:
-    """The registered model's test metrics against the same model group fitted without the config's
-    proxy features (what `features_exclude` would cost); empty when none of them is a feature."""
+def metrics_without_proxies(
+    spec: ModelSpec, data: ModelData, config: ExperimentConfig, test: pd.DataFrame
+) -> tuple[list[str], dict[str, float]] | None:
+    """The config's proxy features that are features, and the test metrics of the same model group fitted
+    without them (what `features_exclude` would cost); None when none of them is a feature."""
     dropped = [f for f in config.proxy_features if f in data.features]
     kept = [f for f in data.features if f not in dropped]
     if not dropped or not kept or (spec.family == "prior_harm" and PRIOR_HARM_FEATURE not in kept):
-        return {}
+        return None
     without = dataclasses.replace(data, features=kept, categorical=[c for c in data.categorical if c in kept])
     _, calibrated, _, _ = fit_and_calibrate(spec, without, data.final, config)
-    metrics = evaluate(test["label"].to_numpy(), calibrated.predict_proba(test[kept])[:, 1], config.capacity)
+    return dropped, evaluate(test["label"].to_numpy(), calibrated.predict_proba(test[kept])[:, 1], config.capacity)
+
+
+def proxy_cost(
+    without: tuple[list[str], dict[str, float]] | None, final_metrics: dict[str, float]
+) -> dict[str, float | str]:
+    """The registered model's test metrics beside those without the proxy features; empty when none was dropped."""
+    if without is None:
+        return {}
+    dropped, metrics = without
     return {
         "dropped": ", ".join(dropped),
         **{f"{m}_with": final_metrics[f"test_{m}"] for m in ("roc_auc", "precision_at_k")},
