@@ -136,11 +136,12 @@ def adjustment_features(scorer: RiskScorer, catalogue: list[FeatureSpec]) -> lis
 
 def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days: int) -> pd.DataFrame:
     """The monthly cohorts of the window stacked: as-of features (numeric), `started_<programme>` within the
-    month, `escalated`, `harm` (the recorded harm over the label's horizon, `features.snapshot.horizon_harm`), prevention tier, risk band, `risk`, `month`, and `weight`, the people of the month's
-    cohort a row stands for. People who start nothing that month are sampled down to MAX_CONTROLS_PER_MONTH
-    (the ATT's odds weights need no correction for that; a value per head of the cohort uses `weight`), by a draw
-    keyed by the month, not the cycle's seed: the sample is part of the data the interval describes, and
-    one cycle seed's draw against another's would move the estimate by the sampling error it already holds."""
+    month, `escalated`, `harm` (the recorded harm over the label's horizon, `features.snapshot.horizon_harm`),
+    prevention tier, risk band, `risk`, `month`, and `weight`, the people of the month's cohort a row stands for.
+    People who start nothing that month are sampled down to MAX_CONTROLS_PER_MONTH (the ATT's odds weights need
+    no correction for that; a value per head of the cohort uses `weight`), by a draw keyed by the month, not the
+    cycle's seed: the sample is part of the data the interval describes, and one cycle seed's draw against
+    another's would move the estimate by the sampling error it already holds."""
     snapshot = scorer.contract.data_set_snapshot
     catalogue = prepared.catalogue(snapshot)
     features = adjustment_features(scorer, catalogue)

@@ -271,8 +271,8 @@ def recommend(table: pd.DataFrame) -> tuple[str | None, str]:
         worse = others.index[others[ESCALATIONS.difference_low] > 0]
         tail = f" (the rule used prevents more than {', '.join(worse)}, with evidence)" if len(worse) else ""
         return None, (
-            "No evidence to change: no rule's simultaneous 95% interval of the difference in escalations from the rule used "
-            f"lies wholly below zero{tail}."
+            "No evidence to change: no rule's simultaneous 95% interval of the difference in escalations from the "
+            f"rule used lies wholly below zero{tail}."
         )
     best = better[ESCALATIONS.value].idxmin()
     row = better.loc[best]
