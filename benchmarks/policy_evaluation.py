@@ -6,16 +6,17 @@ effects vary with recorded area deprivation): a world run to 2024-01-01; in the 
 places go by a logged referral rule that follows recorded harm and youth (confounded, with overlap: at
 most MOST likely for anyone), about SHARE of the cohort. The world's next year is run twice with common
 random numbers, with the whole cohort placed and with nobody placed, so each person's escalation (the
-recorded label) with and without a place is known; the logged data are the one with the referral rule's
-places. `riskloop.learning.policy` evaluates, from the logged data alone, the rule used, risk ranking (by
-the out-of-fold untreated risk m0, a treatment-aware risk model), uplift ranking (by the out-of-fold
-X-learner, as the learning cycle ranks), random and none, all at the rule used's number of places. The
-truth of a rule is the cohort's mean of its potential outcomes under it, per 1,000.
+recorded label) and recorded harm (the summed harm of their recorded offending, of any harm: the harm
+outcome) with and without a place are known; the logged data are the one with the referral rule's places.
+`riskloop.learning.policy` evaluates, from the logged data alone, the rule used, risk ranking (by the
+out-of-fold untreated risk m0, a treatment-aware risk model), uplift ranking (by the out-of-fold X-learner,
+as the learning cycle ranks), random and none, all at the rule used's number of places. The truth of a
+rule is the cohort's mean of its potential outcomes under it, per 1,000, for each outcome.
 
-Prints per world: coverage of the value intervals over (seed, rule) (goal >= 90%), of the difference
-intervals (simultaneous over the four rules compared, as the report uses them), how often a change is
-recommended with evidence and how often it is wrong (the truth says
-the rule used prevents more; goal <= 5% of seeds), how often the truth has uplift beating risk ranking,
+Prints per world and outcome (escalations, harm): coverage of the value intervals over (seed, rule) (goal
+>= 90%), of the difference intervals (simultaneous over the four rules compared, as the report uses them);
+then how often a change is recommended with evidence (by escalations) and how often it is wrong (the truth
+says the rule used prevents more; goal <= 5% of seeds), how often the truth has uplift beating risk ranking,
 and how often the evaluation recommends uplift ranking (goal in the deprivation world: a majority).
 LightGBM on 1 thread.
 
@@ -38,7 +39,18 @@ from scipy.special import expit, logit
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
 from riskloop.learning.effects import cross_fit
-from riskloop.learning.policy import UPLIFT, USED, VALUE, Logged, evaluate, rules, top, treated_outcome
+from riskloop.learning.policy import (
+    ESCALATIONS,
+    HARM,
+    UPLIFT,
+    USED,
+    Columns,
+    Logged,
+    arm_outcomes,
+    evaluate,
+    rules,
+    top,
+)
 from riskloop.learning.uplift import uplift
 from riskloop.simulation.parameters import PARTIAL_EFFECT, Dynamics, WorldConfig
 from riskloop.simulation.truth import offending_counts
@@ -81,7 +93,10 @@ def seed_rows(seed: int, people: int, modifier: str) -> list[dict]:
     extend(sim, 12)
     y1 = (offending_counts(placed, first, first + 12, recorded_only=True)[index] > 0).astype(int)
     y0 = (offending_counts(sim, first, first + 12, recorded_only=True)[index] > 0).astype(int)
-    y = np.where(t == 1, y1, y0)  # the logged world: each person's outcome under the rule used
+    recorded_harm = dict(harm_threshold=None, recorded_only=True, harm_weighted=True)
+    h1 = offending_counts(placed, first, first + 12, **recorded_harm)[index]
+    h0 = offending_counts(sim, first, first + 12, **recorded_harm)[index]
+    y, harm = np.where(t == 1, y1, y0), np.where(t == 1, h1, h0)  # the logged world: outcomes under the rule used
     features = [
         c
         for c in snapshot.columns
@@ -90,7 +105,6 @@ def seed_rows(seed: int, people: int, modifier: str) -> list[dict]:
     ]
     X = snapshot[features]
     nuisance = cross_fit(X, t, y, K, seed, THREADS)
-    m1 = treated_outcome(X, t, y, K, seed, THREADS)
     risk = np.mean([n.m0 for n in (nuisance, *nuisance.repeats)], axis=0)
     benefit = -uplift(X, t, y, nuisance, K, seed, THREADS)["x_learner"].to_numpy()
     policies = rules(t, risk, benefit)
@@ -99,71 +113,82 @@ def seed_rows(seed: int, people: int, modifier: str) -> list[dict]:
     completion = sim.people.completion[PROGRAMME][index]
     expected = sim.people.effect[PROGRAMME][index] * (completion + (1 - completion) * PARTIAL_EFFECT)
     oracle = top(risk * expected, np.full(len(t), float(t.sum())), None, None)
-    logged = Logged(t, y, nuisance, m1)
+    logged = Logged(t, nuisance, *arm_outcomes(X, t, y, harm, nuisance, K, seed, THREADS))
     result = evaluate(logged, policies)  # the recommendation is among the five rules
     table = pd.concat([result.table, evaluate(logged, {USED: policies[USED], ORACLE: oracle}).table.loc[[ORACLE]]])
     policies[ORACLE] = oracle
-    truth = {name: 1000 * float(np.mean(pi * y1 + (1 - pi) * y0)) for name, pi in policies.items()}
-    truth[USED] = 1000 * float(y.mean())
-    rows = []
-    for name in policies:
-        row = table.loc[name]
-        true_diff = truth[name] - truth[USED]
-        rows.append(
-            {
-                "world": modifier,
-                "seed": seed,
-                "rule": name,
-                "cohort": len(t),
-                "places": int(t.sum()),
-                "truth": truth[name],
-                "estimate": row[VALUE],
-                "covered": row[f"{VALUE} low"] <= truth[name] <= row[f"{VALUE} high"],
-                "true_difference": true_diff,
-                "difference": row["difference vs used (per 1,000)"],
-                "difference_low": row["difference low (per 1,000)"],
-                "difference_high": row["difference high (per 1,000)"],
-                "difference_covered": row["difference low (per 1,000)"]
-                <= true_diff
-                <= row["difference high (per 1,000)"],
-                "recommended": result.recommended,
-                "wrong": result.recommended is not None and truth[result.recommended] > truth[USED],
-            }
-        )
-    return rows
+    potential = {ESCALATIONS: (y0, y1), HARM: (h0, h1)}
+    truth = {
+        columns: {name: 1000 * float(np.mean(pi * treated + (1 - pi) * untreated)) for name, pi in policies.items()}
+        for columns, (untreated, treated) in potential.items()
+    }
+    truth[ESCALATIONS][USED], truth[HARM][USED] = 1000 * float(y.mean()), 1000 * float(harm.mean())
+    wrong = result.recommended is not None and truth[ESCALATIONS][result.recommended] > truth[ESCALATIONS][USED]
+    return [
+        {
+            "world": modifier,
+            "seed": seed,
+            "outcome": columns.outcome,
+            "rule": name,
+            "cohort": len(t),
+            "places": int(t.sum()),
+            "recommended": result.recommended,
+            "wrong": wrong,
+            **versus_truth(table.loc[name], columns, truth[columns][name], truth[columns][USED]),
+        }
+        for columns in potential
+        for name in policies
+    ]
+
+
+def versus_truth(row: pd.Series, columns: Columns, truth: float, truth_used: float) -> dict[str, float | bool]:
+    """One rule's estimate of one outcome beside its truth: value and difference from the rule used, covered or not."""
+    true_difference = truth - truth_used
+    return {
+        "truth": truth,
+        "estimate": row[columns.value],
+        "covered": row[columns.low] <= truth <= row[columns.high],
+        "true_difference": true_difference,
+        "difference": row[columns.difference],
+        "difference_low": row[columns.difference_low],
+        "difference_high": row[columns.difference_high],
+        "difference_covered": row[columns.difference_low] <= true_difference <= row[columns.difference_high],
+    }
 
 
 def summary(frame: pd.DataFrame) -> None:
     for world, rows in frame.groupby("world", sort=False):
         seeds = rows["seed"].nunique()
         per_seed = rows.groupby("seed").first()
-        truth = rows.pivot(index="seed", columns="rule", values="truth")
-        changed = per_seed["recommended"].notna()
         print(
             f"\nworld: effects vary with {world} ({seeds} seeds, mean cohort {per_seed['cohort'].mean():,.0f}, "
-            f"mean places {per_seed['places'].mean():.0f}); escalations per 1,000 of the cohort:"
+            f"mean places {per_seed['places'].mean():.0f})"
         )
-        by_rule = rows[rows["rule"] != USED].groupby("rule", sort=False)
-        table = pd.DataFrame(
-            {
-                "truth": rows.groupby("rule", sort=False)["truth"].mean(),
-                "estimate": rows.groupby("rule", sort=False)["estimate"].mean(),
-                "value_coverage": rows.groupby("rule", sort=False)["covered"].mean(),
-                "true_difference": by_rule["true_difference"].mean(),
-                "difference": by_rule["difference"].mean(),
-                "difference_coverage": by_rule["difference_covered"].mean(),
-            }
-        )
-        print(table.round(3).to_string())
-        modelled = rows[
-            ~rows["rule"].isin([USED, ORACLE])
-        ]  # the rule used's value is the observed rate: covered by construction
+        for outcome, of in rows.groupby("outcome", sort=False):
+            by_rule = of.groupby("rule", sort=False)
+            compared = of[of["rule"] != USED].groupby("rule", sort=False)
+            table = pd.DataFrame(
+                {
+                    "truth": by_rule["truth"].mean(),
+                    "estimate": by_rule["estimate"].mean(),
+                    "value_coverage": by_rule["covered"].mean(),
+                    "true_difference": compared["true_difference"].mean(),
+                    "difference": compared["difference"].mean(),
+                    "difference_coverage": compared["difference_covered"].mean(),
+                }
+            )
+            print(f"\n{outcome} per 1,000 of the cohort (means over seeds):")
+            print(table.round(3).to_string())
+            modelled = of[~of["rule"].isin([USED, ORACLE])]  # the rule used's value is the observed mean: covered
+            print(
+                f"{outcome}: value intervals cover the truth in {modelled['covered'].mean():.1%} of the "
+                f"{len(modelled)} modelled (seed, rule) cases (goal >= 90%); difference intervals in "
+                f"{modelled['difference_covered'].mean():.1%} (simultaneous over the four rules)"
+            )
+        truth = rows[rows["outcome"] == ESCALATIONS.outcome].pivot(index="seed", columns="rule", values="truth")
+        changed = per_seed["recommended"].notna()
         print(
-            f"value intervals cover the truth: {rows[rows['rule'] != ORACLE]['covered'].mean():.1%} of (seed, rule) "
-            f"({modelled['covered'].mean():.1%} of the {len(modelled)} modelled ones; goal >= 90%)"
-        )
-        print(
-            f"change recommended with evidence in {changed.sum()} of {seeds} seeds "
+            f"change recommended with evidence (by escalations) in {changed.sum()} of {seeds} seeds "
             f"({per_seed['recommended'].value_counts().to_dict()}); wrong (truth: the rule used prevents more) "
             f"in {per_seed['wrong'].sum()} of {seeds} seeds ({per_seed['wrong'].mean():.0%}; goal <= 5%)"
         )

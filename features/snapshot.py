@@ -236,19 +236,43 @@ def _household_codes(household_id: pd.Series) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def _horizon_rows(d: PreparedData, t: int, config: SnapshotConfig) -> np.ndarray | None:
+    """The incident rows in the label's horizon (t, t + horizon], or None when it reaches past the data's end."""
+    if t + config.horizon_days > d.end_day:
+        return None
+    return np.flatnonzero((d.inc_day > t) & (d.inc_day <= t + config.horizon_days))
+
+
 def _labels(d: PreparedData, cohort: np.ndarray, t: int, config: SnapshotConfig) -> np.ndarray:
     """1/0 per cohort member, or NaN when the horizon reaches past the data's end."""
-    if t + config.horizon_days > d.end_day:
+    rows = _horizon_rows(d, t, config)
+    if rows is None:
         return np.full(len(cohort), np.nan)
-    rows = np.flatnonzero((d.inc_day > t) & (d.inc_day <= t + config.horizon_days))
     return np.isin(cohort, d.inc_person[rows[label_event(d, rows, config)]]).astype(float)
+
+
+def horizon_harm(d: PreparedData, people: np.ndarray, as_of: date, config: SnapshotConfig) -> np.ndarray:
+    """Per person (codes in `d`): the recorded harm over the label's horizon after `as_of`, the `harm` of every
+    incident there in which they have the label's role (not only the high-harm ones the label counts), from the
+    incidents `config.incidents` names; NaN where the label is (the horizon reaches past the data's end)."""
+    d = incidents_from(d, config.incidents)
+    rows = _horizon_rows(d, _day(as_of), config)
+    if rows is None:
+        return np.full(len(people), np.nan)
+    rows = rows[label_role(d, rows, config)]
+    return np.bincount(d.inc_person[rows], weights=d.inc_harm[rows], minlength=len(d.person_id))[people]
+
+
+def label_role(d: PreparedData, rows: np.ndarray, config: SnapshotConfig) -> np.ndarray:
+    """Per incident row: has the person the label's role in it (offending for escalation, victim for repeat
+    victimisation)?"""
+    role = d.inc_role[rows]
+    return OFFENDING[role] if config.label == "escalation" else role == VICTIM
 
 
 def label_event(d: PreparedData, rows: np.ndarray, config: SnapshotConfig) -> np.ndarray:
     """Per incident row: is it the label's event (high-harm offending, or high-harm victimisation)?"""
-    role = d.inc_role[rows]
-    involved = OFFENDING[role] if config.label == "escalation" else role == VICTIM
-    return involved & high_harm(d, rows, config.harm_threshold)
+    return label_role(d, rows, config) & high_harm(d, rows, config.harm_threshold)
 
 
 def _age_band(age: np.ndarray) -> np.ndarray:

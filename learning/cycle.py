@@ -21,7 +21,7 @@ from riskloop.experiments.config import ExperimentConfig, ModelGrid
 from riskloop.experiments.registry import LoadedModel, PromotionRefused, load_model, promote
 from riskloop.experiments.tracking import RunRole, TrainOutcome, log_backtest, log_training
 from riskloop.features.catalogue import FeatureSpec
-from riskloop.features.snapshot import PreparedData, first_record, short_history
+from riskloop.features.snapshot import PreparedData, first_record, horizon_harm, short_history
 from riskloop.features.validate import Dataset
 from riskloop.learning.drift import coverage_note, drift_by_unit, drift_table
 from riskloop.learning.effects import REPEATS
@@ -31,6 +31,7 @@ from riskloop.learning.linkage import (
     link_outcomes,
     monthly_cohorts,
     next_month,
+    person_index,
     programme_starts,
 )
 from riskloop.learning.programmes import ProgrammeResult, TrueEffect, analyse_programme, programme_names
@@ -136,11 +137,12 @@ def adjustment_features(scorer: RiskScorer, catalogue: list[FeatureSpec]) -> lis
 
 def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days: int) -> pd.DataFrame:
     """The monthly cohorts of the window stacked: as-of features (numeric), `started_<programme>` within the
-    month, `escalated`, prevention tier, risk band, `risk`, `month`, and `weight`, the people of the month's
-    cohort a row stands for. People who start nothing that month are sampled down to MAX_CONTROLS_PER_MONTH
-    (the ATT's odds weights need no correction for that; a value per head of the cohort uses `weight`), by a draw
-    keyed by the month, not the cycle's seed: the sample is part of the data the interval describes, and
-    one cycle seed's draw against another's would move the estimate by the sampling error it already holds."""
+    month, `escalated`, `harm` (the recorded harm over the label's horizon, `features.snapshot.horizon_harm`),
+    prevention tier, risk band, `risk`, `month`, and `weight`, the people of the month's cohort a row stands for.
+    People who start nothing that month are sampled down to MAX_CONTROLS_PER_MONTH (the ATT's odds weights need
+    no correction for that; a value per head of the cohort uses `weight`), by a draw keyed by the month, not the
+    cycle's seed: the sample is part of the data the interval describes, and one cycle seed's draw against
+    another's would move the estimate by the sampling error it already holds."""
     snapshot = scorer.contract.data_set_snapshot
     catalogue = prepared.catalogue(snapshot)
     features = adjustment_features(scorer, catalogue)
@@ -174,6 +176,7 @@ def trials(scorer: RiskScorer, prepared: PreparedData, as_of: date, window_days:
                     pd.DataFrame(
                         {
                             "escalated": frame["label"].to_numpy(),
+                            "harm": horizon_harm(prepared, person_index(prepared, frame["person_id"]), month, snapshot),
                             "prevention tier": prevention_tier(frame, catalogue, snapshot),
                             "risk band": scores["band_label"].astype(str).to_numpy(),
                             "risk": scores["risk"].to_numpy(),

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from lightgbm import LGBMClassifier
+from lightgbm import LGBMClassifier, LGBMRegressor
 from scipy.stats import norm
 from sklearn.model_selection import StratifiedKFold
 
@@ -116,6 +116,26 @@ def fit_classifier(X: pd.DataFrame, labels: np.ndarray, seed: int) -> LGBMClassi
     return LGBMClassifier(**params, random_state=seed, n_jobs=1).fit(X, labels)
 
 
+def fit_regressor(X: pd.DataFrame, values: np.ndarray, seed: int) -> LGBMRegressor:
+    """A LightGBM nuisance regressor fitted on (X, values) on one thread, its leaf size set by the rows with a
+    nonzero value (of a mostly-zero outcome such as harm, the rows with any: as the classifier's rarer class)."""
+    params = {**NUISANCE, "min_child_samples": leaf_size(int(np.count_nonzero(values)))}
+    return LGBMRegressor(**params, random_state=seed, n_jobs=1).fit(X, values)
+
+
+def arm_prediction(
+    X: pd.DataFrame, values: np.ndarray, rows: np.ndarray, test: np.ndarray, seed: int, regression: bool = False
+) -> np.ndarray:
+    """Predictions for the `test` rows of a model of `values` fitted on `rows` (one arm's rows of the other
+    folds): P(value = 1 | x) from `fit_classifier`, or with `regression` E[value | x] from `fit_regressor`; the
+    rows' mean where they hold fewer than two distinct values (without rows, the mean of all `values`)."""
+    if len(rows) == 0 or values[rows].min() == values[rows].max():
+        return np.full(len(test), values[rows].mean() if len(rows) else values.mean())
+    if regression:
+        return dense(fit_regressor(X.iloc[rows], values[rows], seed).predict(X.iloc[test]))
+    return _predict(fit_classifier(X.iloc[rows], values[rows], seed), X.iloc[test])
+
+
 def out_of_fold(
     X: pd.DataFrame, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], seed: int
 ) -> np.ndarray:
@@ -160,12 +180,7 @@ def _cross_fit_once(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int, seed:
     splits = folds(t, k, seed)
     e, m0 = out_of_fold(X, t, splits, seed), np.empty(len(t))
     for train, test in splits:
-        control = train[t[train] == 0]
-        m0[test] = (
-            _predict(fit_classifier(X.iloc[control], y[control], seed), X.iloc[test])
-            if 0 < y[control].sum() < len(control)
-            else y[control].mean()
-        )
+        m0[test] = arm_prediction(X, y, train[t[train] == 0], test, seed)
     return Nuisance(e, m0, ~((t == 1) & (e > trim)))
 
 

@@ -1,24 +1,28 @@
 """Which targeting works: off-policy evaluation of targeting rules from one cycle's logged records.
 
 A rule gives each row of the logged cohort a probability pi_i of starting the programme (1 or 0 for a
-ranking filled to a capacity, the capacity's share for random targeting). Its value, the escalations per
-1,000 of the cohort had the rule been used, is estimated doubly robustly (augmented inverse-propensity,
-Dudik et al. 2011) from the out-of-fold propensity e, untreated outcome m0 and treated outcome m1:
+ranking filled to a capacity, the capacity's share for random targeting). Its value for an outcome, the
+escalations (or the recorded harm) per 1,000 of the cohort had the rule been used, is estimated doubly
+robustly (augmented inverse-propensity, Dudik et al. 2011) from the out-of-fold propensity e and the
+outcome's out-of-fold untreated and treated models m0 and m1:
 
     psi_i = pi_i [m1_i + T_i (Y_i - m1_i) / e_i] + (1 - pi_i) [m0_i + (1 - T_i) (Y_i - m0_i) / (1 - e_i)]
 
 with e clipped to [CLIP, 1 - CLIP]. The rule actually used is what happened: its value is the observed
-rate, and each rule's difference from it is the mean of psi_i - Y_i, paired person by person. Intervals
+mean, and each rule's difference from it is the mean of psi_i - Y_i, paired person by person. Intervals
 are 95%, from the influence function with a person's rows summed (clustered); over repeated cross-fits
 the estimate is the median and the variance adds the spread, as in `effects.att`. The intervals of the
 differences are simultaneous over the k rules compared with the rule used (Bonferroni: each at
 1 - 0.05 / k), so that the chance of any "change with evidence" when no rule is better stays within 5%
 however many rules are compared.
 
-Every rule fills the same number of places as the rule used did (per month when the cohort is stacked
-by month; with `weight`, sampled-down rows count for the rows they stand for). A change is recommended
-only when the interval of a rule's difference from the rule used lies wholly below zero (fewer
-escalations); otherwise the words say there is no evidence to change.
+Two outcomes are evaluated with the same propensity: escalation (the model's label, 0/1) and the recorded
+harm over the same horizon (`features.snapshot.horizon_harm`), with classifiers and regressors as their
+arm models. Every rule fills the same number of places as the rule used did (per month when the cohort is
+stacked by month; with `weight`, sampled-down rows count for the rows they stand for). A change is
+recommended by escalations alone, only when the interval of a rule's difference from the rule used lies
+wholly below zero (fewer escalations), and the words add what it does to harm; otherwise they say there is
+no evidence to change.
 
 Docs: docs/architecture.md, "Learning".
 """
@@ -32,32 +36,63 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from riskloop.learning.effects import (
-    REPEATS,
-    Z95,
-    Nuisance,
-    dense,
-    fit_classifier,
-    folds,
-    side_by_side,
-    split_seeds,
-    standard_error,
-)
+from riskloop.learning.effects import Z95, Nuisance, arm_prediction, folds, split_seeds, standard_error
+from riskloop.models.estimators import side_by_side
 
 CLIP = 0.01  # propensities are clipped to [CLIP, 1 - CLIP] in the inverse weights
-PER = 1_000  # values are escalations per PER people of the cohort
+PER = 1_000  # values are per PER people of the cohort
 USED, RISK, UPLIFT, RANDOM, NONE = "rule used", "risk ranking", "uplift ranking", "random", "none"
 RULES = (USED, RISK, UPLIFT, RANDOM, NONE)
-VALUE = "escalations per 1,000"
-COLUMNS = (
-    "places",
-    VALUE,
-    f"{VALUE} low",
-    f"{VALUE} high",
-    "difference vs used (per 1,000)",
-    "difference low (per 1,000)",
-    "difference high (per 1,000)",
-)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """One outcome's six columns of the policy table, the unit in each name: its value per 1,000 of the cohort
+    with the 95% interval, and its difference from the rule used with the simultaneous 95% interval."""
+
+    outcome: str
+
+    @property
+    def value(self) -> str:
+        return f"{self.outcome} per 1,000"
+
+    @property
+    def low(self) -> str:
+        return f"{self.outcome} per 1,000 low"
+
+    @property
+    def high(self) -> str:
+        return f"{self.outcome} per 1,000 high"
+
+    @property
+    def difference(self) -> str:
+        return f"{self.outcome} difference vs used (per 1,000)"
+
+    @property
+    def difference_low(self) -> str:
+        return f"{self.outcome} difference low (per 1,000)"
+
+    @property
+    def difference_high(self) -> str:
+        return f"{self.outcome} difference high (per 1,000)"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.value, self.low, self.high, self.difference, self.difference_low, self.difference_high)
+
+
+ESCALATIONS, HARM = Columns("escalations"), Columns("harm")
+COLUMNS = ("places", *ESCALATIONS.names, *HARM.names)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One outcome of the logged rows and its out-of-fold arm models, one of each per cross-fit (the
+    nuisance's fold split, then its repeats)."""
+
+    y: np.ndarray  # observed: what happened under the rule used
+    m0: tuple[np.ndarray, ...]  # E[y | untreated, x]
+    m1: tuple[np.ndarray, ...]  # E[y | treated, x]
 
 
 @dataclass(frozen=True)
@@ -65,9 +100,9 @@ class Logged:
     """One programme's logged records: one row per person (and month), aligned arrays."""
 
     t: np.ndarray  # started the programme (0/1): what the rule used did
-    y: np.ndarray  # escalated within the horizon (0/1)
-    nuisance: Nuisance  # out-of-fold e and m0 (effects.cross_fit), its repeats included
-    m1: tuple[np.ndarray, ...]  # out-of-fold P(escalate | treated, x), one per cross-fit (nuisance, *repeats)
+    nuisance: Nuisance  # out-of-fold propensity e (effects.cross_fit), its repeats included
+    escalation: Outcome  # escalated within the horizon (0/1)
+    harm: Outcome  # recorded harm within the horizon
     weight: np.ndarray | None = None  # rows each row stands for (sampled-down controls); None: 1
     clusters: np.ndarray | None = None  # person per row: a person's rows are one cluster for the intervals
     groups: np.ndarray | None = None  # month per row: capacity is the logged places within each group
@@ -75,33 +110,49 @@ class Logged:
 
 @dataclass(frozen=True)
 class PolicyEvaluation:
-    """Rules x (places, value per 1,000 with its 95% interval, difference from the rule used with its
-    simultaneous 95% interval)."""
+    """Rules x (places, then per outcome its value per 1,000 with the 95% interval and its difference from the
+    rule used with the simultaneous 95% interval)."""
 
     table: pd.DataFrame  # index RULES, columns COLUMNS
     recommended: str | None  # the rule to change to, when the evidence says so; None: keep the rule used
     words: str
 
 
-def treated_outcome(
-    X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int, seed: int, threads: int | None, repeats: int = REPEATS
-) -> tuple[np.ndarray, ...]:
-    """Out-of-fold m1(x) = P(escalate | treated, x), fitted on the treated rows of the other folds, for the
-    same fold splits as `effects.cross_fit(X, t, y, k, seed, repeats=repeats)` (one array per split)."""
-    calls = [functools.partial(_treated_outcome_once, X, t, y, k, s) for s in split_seeds(seed, repeats)]
-    return tuple(side_by_side(calls, threads))
-
-
-def _treated_outcome_once(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int, seed: int) -> np.ndarray:
-    m1 = np.empty(len(t))
-    for train, test in folds(t, k, seed):
-        treated = train[t[train] == 1]
-        m1[test] = (
-            dense(fit_classifier(X.iloc[treated], y[treated], seed).predict_proba(X.iloc[test]))[:, 1]
-            if 0 < y[treated].sum() < len(treated)
-            else (y[treated].mean() if len(treated) else y.mean())
-        )
-    return m1
+def arm_outcomes(
+    X: pd.DataFrame,
+    t: np.ndarray,
+    escalated: np.ndarray,
+    harm: np.ndarray,
+    nuisance: Nuisance,
+    k: int,
+    seed: int,
+    threads: int | None,
+) -> tuple[Outcome, Outcome]:
+    """Escalation and harm with their arm models, out of fold on the fold splits of `nuisance` (which must be
+    `effects.cross_fit(X, t, escalated, k, seed, ...)`, its repeats included): the escalation's m0 is the
+    nuisance's own; its m1 and harm's m0 and m1 are fitted here, each (model, split, fold) a call side by side,
+    the largest first (harm's m0, on the untreated rows)."""
+    splits = {s: folds(t, k, s) for s in split_seeds(seed, 1 + len(nuisance.repeats))}
+    models = ((harm, 0, True), (escalated, 1, False), (harm, 1, True))  # (values, arm, regression)
+    calls = [
+        functools.partial(arm_prediction, X, values, train[t[train] == arm], test, s, regression)
+        for values, arm, regression in models
+        for s, split in splits.items()
+        for train, test in split
+    ]
+    predicted = iter(side_by_side(calls, threads))
+    fitted = []
+    for _ in models:
+        per_split = []
+        for split in splits.values():
+            m = np.empty(len(t))
+            for _, test in split:
+                m[test] = next(predicted)
+            per_split.append(m)
+        fitted.append(tuple(per_split))
+    harm_m0, escalation_m1, harm_m1 = fitted
+    escalation_m0 = tuple(n.m0 for n in (nuisance, *nuisance.repeats))
+    return Outcome(escalated, escalation_m0, escalation_m1), Outcome(harm, harm_m0, harm_m1)
 
 
 def top(score: np.ndarray, places: np.ndarray, groups: np.ndarray | None, weight: np.ndarray | None) -> np.ndarray:
@@ -140,10 +191,9 @@ def rules(
     }
 
 
-def _scores(logged: Logged, pi: np.ndarray, nuisance: Nuisance, m1: np.ndarray) -> np.ndarray:
+def _scores(t: np.ndarray, e: np.ndarray, y: np.ndarray, m0: np.ndarray, m1: np.ndarray, pi: np.ndarray) -> np.ndarray:
     """psi_i: each row's doubly robust outcome under the rule that starts it with probability pi_i."""
-    e = np.clip(nuisance.e, CLIP, 1 - CLIP)
-    t, y, m0 = logged.t, logged.y, nuisance.m0
+    e = np.clip(e, CLIP, 1 - CLIP)
     treated = m1 + t * (y - m1) / e
     untreated = m0 + (1 - t) * (y - m0) / (1 - e)
     return pi * treated + (1 - pi) * untreated
@@ -157,38 +207,51 @@ def _mean(values: np.ndarray, logged: Logged) -> tuple[float, float]:
     return mean, standard_error(influence, logged.clusters)
 
 
-def _estimate(logged: Logged, pi: np.ndarray, difference: bool) -> tuple[float, float]:
-    """(estimate, se) of the rule's value (or its difference from the rule used) over the repeated cross-fits:
-    the median estimate, with variance median(se^2 + (estimate - median)^2)."""
+def _estimate(logged: Logged, outcome: Outcome, pi: np.ndarray, difference: bool) -> tuple[float, float]:
+    """(estimate, se) of the rule's value for the outcome (or its difference from the rule used) over the
+    repeated cross-fits: the median estimate, with variance median(se^2 + (estimate - median)^2)."""
     fits = (logged.nuisance, *logged.nuisance.repeats)
+    y = outcome.y
     each = [
-        _mean(_scores(logged, pi, n, m1) - (logged.y if difference else 0.0), logged) for n, m1 in zip(fits, logged.m1)
+        _mean(_scores(logged.t, n.e, y, m0, m1, pi) - (y if difference else 0.0), logged)
+        for n, m0, m1 in zip(fits, outcome.m0, outcome.m1)
     ]
     value = float(np.median([v for v, _ in each]))
     return value, float(np.sqrt(np.median([se**2 + (v - value) ** 2 for v, se in each])))
 
 
+def _outcome_row(logged: Logged, outcome: Outcome, pi: np.ndarray | None, z: float) -> list[float]:
+    """One outcome's six figures per 1,000 (Columns.names) for a rule; `pi` None: the rule used, what happened
+    (the observed mean, no model, and no difference from itself)."""
+    if pi is None:
+        value, se = _mean(outcome.y.astype(float), logged)
+        diff, diff_se = 0.0, 0.0
+    else:
+        value, se = _estimate(logged, outcome, pi, difference=False)
+        diff, diff_se = _estimate(logged, outcome, pi, difference=True)
+    return [PER * x for x in (value, value - Z95 * se, value + Z95 * se, diff, diff - z * diff_se, diff + z * diff_se)]
+
+
 def evaluate(logged: Logged, policies: dict[str, np.ndarray]) -> PolicyEvaluation:
-    """Each rule's value per 1,000 and its difference from the rule used (USED, which must be among
-    `policies`), with 95% intervals (simultaneous for the differences), and the recommendation in words."""
+    """Each rule's escalations and harm per 1,000 and their differences from the rule used (USED, which must be
+    among `policies`), with 95% intervals (simultaneous for the differences), and the recommendation in words."""
     if USED not in policies:
         raise ValueError(f"the rules must include {USED!r}: differences are taken against it")
-    if len(logged.m1) != 1 + len(logged.nuisance.repeats):
-        raise ValueError(f"m1 has {len(logged.m1)} cross-fits, the nuisance {1 + len(logged.nuisance.repeats)}")
+    fits = 1 + len(logged.nuisance.repeats)
+    for name, outcome in (("escalation", logged.escalation), ("harm", logged.harm)):
+        if not len(outcome.m0) == len(outcome.m1) == fits:
+            raise ValueError(
+                f"{name} has {len(outcome.m0)} and {len(outcome.m1)} cross-fits of m0 and m1, the nuisance {fits}"
+            )
     w = np.ones(len(logged.t)) if logged.weight is None else logged.weight
     z = simultaneous_z(len(policies) - 1)
     rows = {}
     for name, pi in policies.items():
-        if name == USED:  # what happened: the observed rate, no model
-            value, se = _mean(logged.y.astype(float), logged)
-            diff, diff_se = 0.0, 0.0
-        else:
-            value, se = _estimate(logged, pi, difference=False)
-            diff, diff_se = _estimate(logged, pi, difference=True)
+        modelled = None if name == USED else pi
         rows[name] = [
             float(np.sum(w * pi)),
-            *(PER * x for x in (value, value - Z95 * se, value + Z95 * se)),
-            *(PER * x for x in (diff, diff - z * diff_se, diff + z * diff_se)),
+            *_outcome_row(logged, logged.escalation, modelled, z),
+            *_outcome_row(logged, logged.harm, modelled, z),
         ]
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(COLUMNS))
     return PolicyEvaluation(table, *recommend(table))
@@ -200,21 +263,24 @@ def simultaneous_z(compared: int) -> float:
 
 
 def recommend(table: pd.DataFrame) -> tuple[str | None, str]:
-    """The rule with the fewest escalations among those whose whole interval of the difference from the
-    rule used is below zero; none such: keep the rule used, "no evidence to change"."""
+    """The rule with the fewest escalations among those whose whole interval of the escalations' difference
+    from the rule used is below zero, with what it does to harm in words; none such: keep the rule used,
+    "no evidence to change"."""
     others = table.drop(index=USED)
-    better = others[others["difference high (per 1,000)"] < 0]
+    better = others[others[ESCALATIONS.difference_high] < 0]
     if better.empty:
-        worse = others.index[others["difference low (per 1,000)"] > 0]
+        worse = others.index[others[ESCALATIONS.difference_low] > 0]
         tail = f" (the rule used prevents more than {', '.join(worse)}, with evidence)" if len(worse) else ""
         return None, (
-            "No evidence to change: no rule's simultaneous 95% interval of the difference from the rule used lies wholly "
-            f"below zero{tail}."
+            "No evidence to change: no rule's simultaneous 95% interval of the difference in escalations from the "
+            f"rule used lies wholly below zero{tail}."
         )
-    best = better[VALUE].idxmin()
+    best = better[ESCALATIONS.value].idxmin()
     row = better.loc[best]
     return str(best), (
-        f"Change to {best}: {-row['difference vs used (per 1,000)']:.1f} fewer escalations per 1,000 of the cohort "
-        f"than the rule used (simultaneous 95% interval {-row['difference high (per 1,000)']:.1f} to "
-        f"{-row['difference low (per 1,000)']:.1f} fewer), at the same number of places."
+        f"Change to {best}: {-row[ESCALATIONS.difference]:.1f} fewer escalations per 1,000 of the cohort "
+        f"than the rule used (simultaneous 95% interval {-row[ESCALATIONS.difference_high]:.1f} to "
+        f"{-row[ESCALATIONS.difference_low]:.1f} fewer), at the same number of places. Its recorded harm against "
+        f"the rule used: {row[HARM.difference]:+.1f} harm weight per 1,000 of the cohort (simultaneous 95% interval "
+        f"{row[HARM.difference_low]:+.1f} to {row[HARM.difference_high]:+.1f}; below 0: less harm)."
     )

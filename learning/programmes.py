@@ -12,7 +12,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from riskloop.learning.effects import REPEATS, TRIM, cross_fit, effect_table, overlap
-from riskloop.learning.policy import Logged, PolicyEvaluation, evaluate, rules, treated_outcome
+from riskloop.learning.policy import Logged, PolicyEvaluation, arm_outcomes, evaluate, rules
 from riskloop.learning.uplift import LEARNERS, qini_coefficient, qini_curve, uplift
 from riskloop.reports.words import words
 
@@ -51,7 +51,8 @@ def analyse_programme(
     repeats: int = REPEATS,
 ) -> ProgrammeResult:
     """Effects and uplift of one programme (rows of `X` and `outcomes` align; `outcomes` has person_id,
-    `started_<programme>` and `escalated`; a person on several rows is one cluster for the intervals)."""
+    `started_<programme>` and `escalated`; a person on several rows is one cluster for the intervals). With
+    `risk` (the learning cycle's trials, which also carry `harm`, `month` and `weight`), the targeting rules too."""
     labelled = outcomes["escalated"].notna().to_numpy()
     clusters = outcomes["person_id"].to_numpy()[labelled]
     t = outcomes[f"started_{programme}"].to_numpy()[labelled].astype(int)
@@ -86,11 +87,11 @@ def analyse_programme(
         who["true_effect_everyone"] = float(np.mean(true_effect))
     targeting = None
     if "risk" in outcomes:  # the learning cycle's trials: each rule at the places the rule used filled, per month
+        harm = outcomes["harm"].to_numpy(dtype=float)[labelled]
         logged = Logged(
             t,
-            y,
             nuisance,
-            treated_outcome(X, t, y, k, seed, threads, repeats),
+            *arm_outcomes(X, t, y, harm, nuisance, k, seed, threads),
             outcomes["weight"].to_numpy()[labelled] if "weight" in outcomes else None,
             clusters,
             outcomes["month"].to_numpy()[labelled] if "month" in outcomes else None,

@@ -13,7 +13,7 @@ import pandas as pd
 from riskloop.artifacts.learning import LearningOutputs, LearningSummary
 from riskloop.learning.cycle import LearningResult
 from riskloop.learning.judging import Comparison
-from riskloop.learning.policy import USED
+from riskloop.learning.policy import ESCALATIONS, HARM, USED
 from riskloop.learning.programmes import ProgrammeResult
 from riskloop.reports.disclosure import SUPPRESSED, disclose, disclose_text, from_published, protect, share, suppressed
 from riskloop.reports.figures import UNSTABLE, effect_plot, points, psi_plot, qini_plot, unstable
@@ -151,26 +151,38 @@ def who_view(who: pd.DataFrame) -> pd.DataFrame:
     return shown.rename(columns=WHO_COLUMNS)
 
 
-#: The targeting table's columns as shown (learning.policy.COLUMNS after places), each with its unit.
-TARGETING_COLUMNS = (
-    "escalations (per 1,000 people)",
-    "95% low (per 1,000 people)",
-    "95% high (per 1,000 people)",
-    "difference from the rule used (per 1,000 people)",
-    "difference 95% low (per 1,000 people)",
-    "difference 95% high (per 1,000 people)",
-)
+#: The targeting table's figures as shown, after the places: per outcome (learning.policy's Columns) its value and
+#: its difference from the rule used, each with its interval in one cell, the unit in the column's name.
+TARGETING_COLUMNS = {
+    "escalations (per 1,000 people, 95% interval)": (ESCALATIONS, False),
+    "escalations: difference from the rule used (per 1,000 people, simultaneous 95% interval)": (ESCALATIONS, True),
+    "recorded harm (harm weight per 1,000 people, 95% interval)": (HARM, False),
+    "recorded harm: difference from the rule used (harm weight per 1,000 people, simultaneous 95% interval)": (
+        HARM,
+        True,
+    ),
+}
 
 
 def targeting_view(evaluation: pd.DataFrame, threshold: int) -> pd.DataFrame:
-    """The targeting table as shown: places under the disclosure rule, every figure per 1,000 people of the
-    cohort to one decimal (differences signed), each column with its unit; the rule used has no difference."""
+    """The targeting table as shown: places under the disclosure rule, then escalations and recorded harm per
+    1,000 people of the cohort, each as "value (low to high)" to one decimal (differences signed), each column
+    with its unit; the rule used has no difference from itself."""
     shown = pd.DataFrame(index=pd.Index([words(r) for r in evaluation.index], name="rule"))
     shown["places (starts)"] = [disclose_text(round(n), threshold) for n in evaluation["places"]]
-    for k, column in enumerate(TARGETING_COLUMNS):
-        values = evaluation.iloc[:, 1 + k]
-        shown[column] = [f"{v:+.1f}" if column.startswith("difference") else f"{v:.1f}" for v in values]
-    shown.loc[words(USED), list(TARGETING_COLUMNS[3:])] = "-"
+    for column, (outcome, difference) in TARGETING_COLUMNS.items():
+        names = (
+            (outcome.difference, outcome.difference_low, outcome.difference_high)
+            if difference
+            else (outcome.value, outcome.low, outcome.high)
+        )
+        form = "{:+,.1f}" if difference else "{:,.1f}"
+        shown[column] = [
+            f"{form.format(v)} ({form.format(low)} to {form.format(high)})"
+            for v, low, high in evaluation[list(names)].itertuples(index=False)
+        ]
+        if difference:
+            shown.loc[words(USED), column] = "-"
     return shown
 
 

@@ -12,17 +12,12 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from lightgbm import LGBMRegressor
 
-from riskloop.learning.effects import NUISANCE, Nuisance, dense, fit_classifier, folds, leaf_size
+from riskloop.learning.effects import Nuisance, dense, fit_classifier, fit_regressor, folds
 from riskloop.models.estimators import side_by_side
 
 LEARNERS = ("t_learner", "x_learner")
 Predict = Callable[[pd.DataFrame], np.ndarray]
-
-
-def _regressor(seed: int, rows: int) -> LGBMRegressor:
-    return LGBMRegressor(**{**NUISANCE, "min_child_samples": leaf_size(rows)}, random_state=seed, n_jobs=1)
 
 
 def _fitted(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, regression: bool = False) -> Predict:
@@ -31,7 +26,7 @@ def _fitted(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, regress
         constant = float(y[rows].mean()) if len(rows) else 0.0
         return lambda target: np.full(len(target), constant)
     if regression:
-        regressor = _regressor(seed, len(rows)).fit(X.iloc[rows], y[rows])
+        regressor = fit_regressor(X.iloc[rows], y[rows], seed)
         return lambda target: dense(regressor.predict(target))
     model = fit_classifier(X.iloc[rows], y[rows], seed)
     return lambda target: dense(model.predict_proba(target))[:, 1]

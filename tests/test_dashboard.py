@@ -26,8 +26,9 @@ from riskloop.features.area_profile import community_audit
 from riskloop.learning.cycle import LearningResult
 from riskloop.learning.drift import coverage_note, drift_by_unit, drift_table
 from riskloop.learning.effects import Nuisance, effect_table, overlap
+from riskloop.learning.policy import COLUMNS, RULES, PolicyEvaluation, recommend
 from riskloop.learning.programmes import ProgrammeResult, analyse_programme
-from riskloop.learning.report import render_learning_report, who_view
+from riskloop.learning.report import TARGETING_COLUMNS, render_learning_report, who_view
 from riskloop.learning.uplift import qini_curve
 from riskloop.models.fairness import AuditConfig, audit
 from riskloop.reports.dashboard import change, la_page, per_100k, render_dashboard
@@ -112,8 +113,22 @@ def learning_page(threshold: int, near_trim: int = 0, drift_coverage: str = "") 
     effects = effect_table(t, y, nuisance, {"prevention tier": tier})
     curve = qini_curve(y, t, rng.random(n))
     who = pd.DataFrame({"learner": ["t_learner", "x_learner"], "qini_coefficient": [0.01, -0.01]})
+    rules = pd.DataFrame(  # which targeting: places, then escalations' and harm's six figures per 1,000 people
+        [[200, 30.0, 28.0, 32.0, 0, 0, 0, 2410.0, 2200.0, 2620.0, 0, 0, 0]]
+        + [[200, 29.0, 27.0, 31.0, -1.0, -2.5, 0.5, 2390.0, 2150.0, 2630.0, -20.0, -90.0, 50.0]] * 3
+        + [[0, 33.0, 31.0, 35.0, 3.0, 1.0, 5.0, 2460.0, 2240.0, 2680.0, 50.0, 10.0, 90.0]],
+        index=list(RULES),
+        columns=list(COLUMNS),
+    )
     drive = ProgrammeResult(
-        "drive", int(t.sum()), effects, overlap(t, nuisance), {"t_learner": curve, "x_learner": curve}, who, None
+        "drive",
+        int(t.sum()),
+        effects,
+        overlap(t, nuisance),
+        {"t_learner": curve, "x_learner": curve},
+        who,
+        None,
+        targeting=PolicyEvaluation(rules, *recommend(rules)),
     )
     few = pd.DataFrame({"person_id": np.arange(n), "started_youth_early_action": np.arange(n) < 19, "escalated": y})
     small = analyse_programme("youth_early_action", pd.DataFrame({"x": rng.random(n)}), few, {})
@@ -301,6 +316,11 @@ def test_every_figure_of_the_learning_report_has_its_unit():
     ):
         assert low_high in headers
     assert "Qini coefficient (escalations prevented beyond random targeting, mean over shares)" in headers
+    # which targeting: escalations and recorded harm side by side, each per 1,000 people with its interval
+    for shown in TARGETING_COLUMNS:
+        assert shown in headers
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", page)
+    assert "2,410.0 (2,200.0 to 2,620.0)" in cells and "+50.0 (+10.0 to +90.0)" in cells
     who = pd.DataFrame(
         {
             "learner": ["t_learner"],

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +18,7 @@ from riskloop.features import rules
 from riskloop.features.area_profile import area_profile
 from riskloop.features.catalogue import build_catalogue
 from riskloop.features.rules import Rule
-from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, build_snapshots
+from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot, build_snapshots, horizon_harm
 from riskloop.features.splits import as_of_schedule, temporal_splits
 from riskloop.features.validate import Dataset, validate_tables
 from riskloop.features.vocabulary import INCIDENT_TYPES, ROLES
@@ -121,6 +122,27 @@ def test_label_edges(hand_snapshot):
     assert victims.loc["p1", "label"] == 0
 
 
+def test_the_harm_outcome_sums_the_labels_role_over_the_labels_horizon():
+    """All the harm of the incidents in which a person has the label's role in (T, T + horizon], high-harm or
+    not: p1's violence (8.0) and a minor theft (0.5) in the window; p2's sexual offence on T + 365 is a
+    victim's, counted for victimisation only; p3's incidents on T and T + 366 lie outside, and one on T + 365
+    (2.0) inside."""
+    minor = [
+        ("i10", "p1", "2024-09-01", "theft", "perpetrator", 0.5),
+        ("i11", "p3", "2024-12-31", "criminal_damage", "suspect", 2.0),
+    ]
+    d = PreparedData.from_dataset(dataset_of(HAND_INCIDENTS + minor))
+    people = np.arange(4)  # p1..p4, in the prepared (sorted) order
+    assert horizon_harm(d, people, T, SnapshotConfig()).tolist() == [8.5, 0.0, 2.0, 0.0]
+    assert horizon_harm(d, people, T, SnapshotConfig(label="repeat_victimisation")).tolist() == [0.0, 12.0, 0.0, 0.0]
+    assert horizon_harm(d, people[::-1], T, SnapshotConfig()).tolist() == [0.0, 2.0, 0.0, 8.5]
+    # the label counts the high-harm offending only: p3's harm is no escalation
+    labels = build_snapshot(d, T, SnapshotConfig()).set_index("person_id")["label"]
+    assert labels.to_dict() == {"p1": 1.0, "p2": 0.0, "p3": 0.0}
+    short = PreparedData.from_dataset(dataset_of(HAND_INCIDENTS + minor, end=date(2024, 12, 30)))
+    assert np.isnan(horizon_harm(short, people, T, SnapshotConfig())).all()  # NaN where the label is
+
+
 #: Incidents the police found proactively: p1's drugs before T, p4's only incident, and p3's high-harm public
 #: order offence in the label window (p3's reported history has no label event there).
 PROACTIVE_INCIDENTS = [
@@ -154,6 +176,13 @@ def test_reported_only_snapshots_need_every_incidents_attention():
     with pytest.raises(ValueError, match="2 are blank"):
         build_snapshot(partly, T, SnapshotConfig(incidents="reported"))
     assert len(build_snapshot(partly, T, SnapshotConfig())) == 3  # every incident, as before
+
+
+def test_the_harm_outcome_reads_the_incidents_the_snapshot_does():
+    attention = ["reported"] * len(HAND_INCIDENTS) + ["proactive"] * len(PROACTIVE_INCIDENTS)
+    d = PreparedData.from_dataset(dataset_of(HAND_INCIDENTS + PROACTIVE_INCIDENTS, attention=attention))
+    assert horizon_harm(d, np.arange(4), T, SnapshotConfig()).tolist() == [8.0, 0.0, 9.0, 0.0]
+    assert horizon_harm(d, np.arange(4), T, SnapshotConfig(incidents="reported")).tolist() == [8.0, 0.0, 0.0, 0.0]
 
 
 def test_no_label_when_the_horizon_passes_the_data_end():

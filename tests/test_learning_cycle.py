@@ -25,7 +25,7 @@ from riskloop.jobs.learn import LearnJob, learn
 from riskloop.jobs.score import ScoreJob, score
 from riskloop.learning.cycle import LearnSettings, closed_as_of, cycle_before, retraining_settings, trials
 from riskloop.learning.linkage import monthly_cohorts
-from riskloop.learning.policy import NONE, RANDOM, RISK, RULES, USED, VALUE
+from riskloop.learning.policy import ESCALATIONS, HARM, NONE, RANDOM, RISK, RULES, USED
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.pipelines.data import cut_to_schedule, from_dataset
 from riskloop.pipelines.train import model_specs, procedure_model, run_temporal_validation, train
@@ -164,6 +164,16 @@ def test_monthly_cohorts_hold_each_start_once_with_its_features_as_of_the_month(
     assert stacked.filter(like="started_").to_numpy().sum() == len(in_cohort)
     assert stacked["escalated"].notna().all()
     assert stacked["risk"].between(0, 1).all() and (stacked["weight"] >= 1).all()
+    # each row's harm: all of its person's recorded offending harm in the year after the month's first day
+    incidents = read_dataset(world_20k).incidents
+    offending = incidents[incidents["role"].isin(["perpetrator", "suspect"])]
+    rows = stacked[["person_id", "month"]].assign(row=np.arange(len(stacked)))
+    pairs = rows.merge(offending[["person_id", "date", "harm"]], on="person_id")
+    month = pd.to_datetime(pairs["month"])
+    inside = (pairs["date"] > month) & (pairs["date"] <= month + pd.Timedelta(days=365))
+    expected = pairs[inside].groupby("row")["harm"].sum().reindex(rows["row"], fill_value=0.0)
+    np.testing.assert_allclose(stacked["harm"].to_numpy(), expected.to_numpy())
+    assert (stacked.loc[stacked["escalated"] == 1, "harm"] > 0).all() and (stacked["harm"] > 0).mean() > 0.02
 
 
 def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_challenger(cycle, champion, world_20k):
@@ -184,10 +194,14 @@ def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_chall
         assert list(table.index) == list(RULES)
         assert table.loc[RISK, "places"] <= table.loc[USED, "places"] == p.n_treated
         assert table.loc[RANDOM, "places"] == pytest.approx(p.n_treated) and table.loc[NONE, "places"] == 0
-        assert (table[f"{VALUE} low"] <= table[VALUE]).all() and (table[VALUE] <= table[f"{VALUE} high"]).all()
+        for outcome in (ESCALATIONS, HARM):
+            assert (table[outcome.low] <= table[outcome.value]).all()
+            assert (table[outcome.value] <= table[outcome.high]).all()
         assert p.targeting.words.startswith(("No evidence to change", "Change to"))
     html = report.read_text()
-    assert "Which targeting would have prevented more" in html and "(per 1,000 people)" in html
+    assert "Which targeting would have prevented more" in html
+    assert "escalations (per 1,000 people, 95% interval)" in html
+    assert "recorded harm (harm weight per 1,000 people, 95% interval)" in html
     challenger = load_model(f"models:/{champion.registered_model}@challenger")
     assert challenger.version == result.challenger.model_version
     retrain = MlflowClient().get_run(result.challenger.run_id)  # says which cycle, data end and role

@@ -2,50 +2,79 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import expit
 
-from riskloop.learning.effects import cross_fit
+from riskloop.learning.effects import cross_fit, fit_regressor
 from riskloop.learning.policy import (
+    ESCALATIONS,
+    HARM,
     NONE,
     RANDOM,
     RISK,
     UPLIFT,
     USED,
-    VALUE,
     Logged,
+    arm_outcomes,
     evaluate,
     rules,
     simultaneous_z,
     top,
-    treated_outcome,
 )
 
 N, K, REPEATS = 6_000, 3, 2
+SEVERE, MINOR, MINOR_RATE = 8.0, 0.5, 0.3  # mean harm of an escalation, of another offence, and that offence's rate
 
 
-def world(heterogeneous: bool, seed: int = 0):
-    """Risk rises with `harm`; the rule used places by harm (confounded); the effect (a risk difference) is
-    -0.30 for people with `marker` above 0.7 and 0 otherwise, or -0.09 for everyone (the same on average)."""
+@dataclass(frozen=True)
+class World:
+    """Risk rises with `harm_before`; the rule used places by it (confounded); the effect on escalation (a risk
+    difference) is -0.30 for people with `marker` above 0.7 and 0 otherwise, or -0.09 for everyone (the same on
+    average). Recorded harm is an escalation's (gamma, mean SEVERE) plus a minor offence's (MINOR_RATE of people,
+    mean MINOR) that no programme changes, so its expected value is SEVERE p + MINOR_RATE MINOR in either arm."""
+
+    X: pd.DataFrame
+    t: np.ndarray
+    y: np.ndarray
+    harm: np.ndarray
+    p0: np.ndarray
+    p1: np.ndarray
+    benefit: np.ndarray
+
+    def truth(self, pi: np.ndarray, outcome: str) -> float:
+        """The rule's expected value per 1,000 given each person's features."""
+        scale, base = (1.0, 0.0) if outcome == "escalations" else (SEVERE, MINOR_RATE * MINOR)
+        return 1000 * float(np.mean(pi * (scale * self.p1 + base) + (1 - pi) * (scale * self.p0 + base)))
+
+
+def world(heterogeneous: bool, seed: int = 0) -> World:
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame({"harm": rng.random(N), "marker": rng.random(N), "noise": rng.random(N)})
-    p0 = 0.15 + 0.35 * X["harm"].to_numpy()
+    X = pd.DataFrame({"harm_before": rng.random(N), "marker": rng.random(N), "noise": rng.random(N)})
+    p0 = 0.15 + 0.35 * X["harm_before"].to_numpy()
     effect = np.where(X["marker"].to_numpy() > 0.7, -0.30, 0.0) if heterogeneous else np.full(N, -0.09)
     p1 = p0 + effect
-    t = (rng.random(N) < expit(-2.2 + 1.5 * X["harm"].to_numpy())).astype(int)
+    t = (rng.random(N) < expit(-2.2 + 1.5 * X["harm_before"].to_numpy())).astype(int)
     y = (rng.random(N) < np.where(t == 1, p1, p0)).astype(int)
-    return X, t, y, p0, p1, -effect
+    harm = y * rng.gamma(2.0, SEVERE / 2, N) + (rng.random(N) < MINOR_RATE) * rng.exponential(MINOR, N)
+    return World(X, t, y, harm, p0, p1, -effect)
+
+
+def logged(w: World, seed: int = 0, repeats: int = REPEATS, **rows: np.ndarray) -> Logged:
+    nuisance = cross_fit(w.X, w.t, w.y, K, seed, 1, repeats=repeats)
+    return Logged(w.t, nuisance, *arm_outcomes(w.X, w.t, w.y, w.harm, nuisance, K, seed, 1), **rows)
 
 
 def evaluated(heterogeneous: bool, seed: int = 0, repeats: int = REPEATS):
-    X, t, y, p0, p1, benefit = world(heterogeneous, seed)
-    nuisance = cross_fit(X, t, y, K, seed, 1, repeats=repeats)
-    logged = Logged(t, y, nuisance, treated_outcome(X, t, y, K, seed, 1, repeats=repeats))
-    policies = rules(t, p0, benefit)
-    truth = {name: 1000 * float(np.mean(pi * p1 + (1 - pi) * p0)) for name, pi in policies.items()}
-    return evaluate(logged, policies), truth, policies, t
+    w = world(heterogeneous, seed)
+    policies = rules(w.t, w.p0, w.benefit)
+    truth = {
+        outcome: {name: w.truth(pi, outcome) for name, pi in policies.items()} for outcome in ("escalations", "harm")
+    }
+    return evaluate(logged(w, seed, repeats), policies), truth, policies, w.t
 
 
 def test_uplift_wins_with_evidence_when_effects_follow_a_recorded_feature() -> None:
@@ -53,8 +82,15 @@ def test_uplift_wins_with_evidence_when_effects_follow_a_recorded_feature() -> N
     assert result.recommended == UPLIFT
     assert result.words.startswith(f"Change to {UPLIFT}") and "per 1,000 of the cohort" in result.words
     table = result.table
-    assert table.loc[UPLIFT, "difference high (per 1,000)"] < 0
-    assert truth[UPLIFT] < min(truth[r] for r in (USED, RISK, RANDOM, NONE))
+    assert table.loc[UPLIFT, ESCALATIONS.difference_high] < 0
+    escalations = truth["escalations"]
+    assert escalations[UPLIFT] < min(escalations[r] for r in (USED, RISK, RANDOM, NONE))
+    # harm follows escalation here: the recommended rule also cuts harm, and the words say by how much
+    assert table.loc[UPLIFT, HARM.difference_high] < 0
+    assert (
+        f"Its recorded harm against the rule used: {table.loc[UPLIFT, HARM.difference]:+.1f} harm weight per 1,000"
+        in result.words
+    )
     # every rule fills the places the rule used filled
     for name in (USED, RISK, UPLIFT, RANDOM):
         assert table.loc[name, "places"] == pytest.approx(t.sum())
@@ -66,54 +102,102 @@ def test_no_evidence_to_change_when_everyone_benefits_alike() -> None:
     assert result.recommended is None
     assert result.words.startswith("No evidence to change")
     # the rule used does prevent more than placing nobody, and the evaluation sees it
-    assert result.table.loc[NONE, "difference low (per 1,000)"] > 0
+    assert result.table.loc[NONE, ESCALATIONS.difference_low] > 0
     assert "none" in result.words
 
 
 def test_the_differences_hold_together_however_many_rules_are_compared() -> None:
     """Four rules compared with the rule used get intervals of the difference wide enough to hold at once
-    (Bonferroni, z 2.50 against 1.96 for one comparison): the same estimate, a wider interval."""
-    X, t, y, p0, _, benefit = world(heterogeneous=True)
-    nuisance = cross_fit(X, t, y, K, 0, 1, repeats=REPEATS)
-    logged = Logged(t, y, nuisance, treated_outcome(X, t, y, K, 0, 1, repeats=REPEATS))
-    policies = rules(t, p0, benefit)
-    alone = evaluate(logged, {USED: policies[USED], UPLIFT: policies[UPLIFT]}).table.loc[UPLIFT]
-    together = evaluate(logged, policies).table.loc[UPLIFT]
-    diff = "difference vs used (per 1,000)"
-    assert together[diff] == pytest.approx(alone[diff])
-    assert together[VALUE] == pytest.approx(alone[VALUE]) and together[f"{VALUE} low"] == pytest.approx(
-        alone[f"{VALUE} low"]
-    )
+    (Bonferroni, z 2.50 against 1.96 for one comparison): the same estimate, a wider interval, for both outcomes."""
+    w = world(heterogeneous=True)
+    data = logged(w)
+    policies = rules(w.t, w.p0, w.benefit)
+    alone = evaluate(data, {USED: policies[USED], UPLIFT: policies[UPLIFT]}).table.loc[UPLIFT]
+    together = evaluate(data, policies).table.loc[UPLIFT]
+    for outcome in (ESCALATIONS, HARM):
+        assert together[outcome.difference] == pytest.approx(alone[outcome.difference])
+        assert together[outcome.value] == pytest.approx(alone[outcome.value])
+        assert together[outcome.low] == pytest.approx(alone[outcome.low])
 
-    def half(row: pd.Series) -> float:
-        return (row["difference high (per 1,000)"] - row["difference low (per 1,000)"]) / 2
+        def half(row: pd.Series, c=outcome) -> float:
+            return (row[c.difference_high] - row[c.difference_low]) / 2
 
-    assert half(together) / half(alone) == pytest.approx(simultaneous_z(4) / simultaneous_z(1))
+        assert half(together) / half(alone) == pytest.approx(simultaneous_z(4) / simultaneous_z(1))
     assert simultaneous_z(1) == pytest.approx(1.95996, abs=1e-4) and simultaneous_z(4) == pytest.approx(
         2.4977, abs=1e-4
     )
 
 
-def test_intervals_cover_the_known_values() -> None:
+def test_intervals_cover_the_known_values_and_the_estimates_centre_on_them() -> None:
     """Over 6 draws of each world, the value and difference intervals of the four modelled rules cover the
-    expected values (given each person's features and placement) nearly always: a 95% interval misses
-    about 5 of 96 by chance, so more than 12 misses is a fault (binomial tail below 1 in 1,000)."""
+    expected values (given each person's features and placement) nearly always, for escalations and harm: a 95%
+    interval misses about 10 of 192 by chance, so more than 21 misses is a fault (binomial tail below 1 in 1,000).
+    And the estimates are unbiased: over the 12 draws, each rule's mean error is within 3.5 standard errors of
+    that mean (the draws' own spread over root 12), for each outcome."""
     misses, intervals = 0, 0  # noqa: SIM113 (two counters)
-    for heterogeneous in (True, False):
-        for seed in range(10, 16):
+    errors: dict[tuple[str, str], list[float]] = {}
+    for heterogeneous, first in ((True, 10), (False, 20)):  # no seed shared: twelve independent draws
+        for seed in range(first, first + 6):
             result, truth, _, _ = evaluated(heterogeneous, seed, repeats=1)
             table = result.table
-            for name in (RISK, UPLIFT, RANDOM, NONE):
-                difference = truth[name] - truth[USED]
-                misses += not table.loc[name, f"{VALUE} low"] <= truth[name] <= table.loc[name, f"{VALUE} high"]
-                misses += not (
-                    table.loc[name, "difference low (per 1,000)"]
-                    <= difference
-                    <= table.loc[name, "difference high (per 1,000)"]
-                )
-                intervals += 2
-    assert intervals == 96
-    assert misses <= 12
+            for outcome in (ESCALATIONS, HARM):
+                true = truth[outcome.outcome]
+                for name in (RISK, UPLIFT, RANDOM, NONE):
+                    difference = true[name] - true[USED]
+                    misses += not table.loc[name, outcome.low] <= true[name] <= table.loc[name, outcome.high]
+                    misses += not (
+                        table.loc[name, outcome.difference_low]
+                        <= difference
+                        <= table.loc[name, outcome.difference_high]
+                    )
+                    intervals += 2
+                    errors.setdefault((outcome.outcome, name), []).append(table.loc[name, outcome.value] - true[name])
+    assert intervals == 192
+    assert misses <= 21
+    for each in errors.values():
+        assert abs(np.mean(each)) <= 3.5 * np.std(each, ddof=1) / np.sqrt(len(each))
+
+
+def test_the_rule_used_is_what_happened() -> None:
+    """The rule used's values are the observed weighted means of escalation and harm, no model, and its
+    differences from itself are zero; the rules' places count each row by its weight, month by month."""
+    w = world(heterogeneous=True)
+    weight = np.where(w.t == 1, 1.0, 2.0)
+    month = np.arange(N) % 3
+    data = logged(w, repeats=1, weight=weight, groups=month)
+    table = evaluate(data, rules(w.t, w.p0, w.benefit, month, weight)).table
+    assert table.loc[USED, ESCALATIONS.value] == pytest.approx(1000 * np.average(w.y, weights=weight))
+    assert table.loc[USED, HARM.value] == pytest.approx(1000 * np.average(w.harm, weights=weight))
+    assert (table.loc[USED, [*ESCALATIONS.names[3:], *HARM.names[3:]]] == 0).all()
+    assert table.loc[RANDOM, "places"] == pytest.approx(w.t.sum())
+    assert w.t.sum() - 2 * 3 < table.loc[RISK, "places"] <= w.t.sum()  # short by under a row's weight a month
+
+
+def test_the_arm_models_share_the_nuisances_fold_splits() -> None:
+    """Escalation's untreated model is the nuisance's own, one per cross-fit; harm gets its own per arm, fitted
+    where it can be (a treated arm with no harm gets its mean, zero)."""
+    w = world(heterogeneous=True)
+    nuisance = cross_fit(w.X, w.t, w.y, K, 0, 1, repeats=REPEATS)
+    no_treated_harm = np.where(w.t == 1, 0.0, w.harm)
+    escalation, harm = arm_outcomes(w.X, w.t, w.y, no_treated_harm, nuisance, K, 0, 1)
+    assert all(a is n.m0 for a, n in zip(escalation.m0, (nuisance, *nuisance.repeats)))
+    assert len(escalation.m1) == len(harm.m0) == len(harm.m1) == REPEATS
+    assert all((m == 0).all() for m in harm.m1)
+    assert all(m.std() > 0 for m in (*harm.m0, *escalation.m1))
+    # the fitted harm on the untreated tracks its expected value, SEVERE p0 + MINOR_RATE MINOR
+    assert np.corrcoef(harm.m0[0], SEVERE * w.p0)[0, 1] > 0.5
+
+
+def test_the_harm_regressor_is_a_nuisance_model_on_one_thread() -> None:
+    """As `fit_classifier`: one thread, deterministic, its leaf size from the rows with any harm (the rarer)."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.random(2_000)})
+    harm = np.where(rng.random(2_000) < 0.1, 5.0 * X["x"].to_numpy(), 0.0)
+    model = fit_regressor(X, harm, 0)
+    params = model.get_params()
+    assert params["n_jobs"] == 1 and params["deterministic"] and params["force_col_wise"]
+    assert params["min_child_samples"] == int(np.count_nonzero(harm)) // 10
+    assert (fit_regressor(X, harm, 0).predict(X) == model.predict(X)).all()
 
 
 def test_capacity_per_month_with_weighted_rows() -> None:
@@ -129,10 +213,19 @@ def test_capacity_per_month_with_weighted_rows() -> None:
 
 
 def test_the_rule_used_must_be_among_the_rules() -> None:
-    X, t, y, p0, _, _ = world(False)
-    nuisance = cross_fit(X, t, y, K, 0, 1, repeats=1)
+    w = world(False)
     with pytest.raises(ValueError, match="rule used"):
-        evaluate(Logged(t, y, nuisance, treated_outcome(X, t, y, K, 0, 1, repeats=1)), {RISK: p0})
+        evaluate(logged(w, repeats=1), {RISK: w.p0})
+
+
+#: A hand-made policy table (COLUMNS): places, escalations' six figures, harm's six figures.
+HAND_TABLE = {
+    USED: [40, 30.0, 28.0, 32.0, 0.0, 0.0, 0.0, 2410.0, 2200.5, 2620.0, 0.0, 0.0, 0.0],
+    RISK: [40, 29.0, 27.0, 31.0, -1.0, -2.5, 0.5, 2390.0, 2150.0, 2630.0, -20.0, -90.0, 50.0],
+    UPLIFT: [40, 26.0, 24.0, 28.0, -4.0, -6.0, -2.0, 2300.0, 2080.0, 2520.0, -110.0, -190.25, -30.0],
+    RANDOM: [40, 31.0, 29.0, 33.0, 1.0, -0.5, 2.5, 2430.0, 2210.0, 2650.0, 20.0, -40.0, 80.0],
+    NONE: [0, 33.0, 31.0, 35.0, 3.0, 1.0, 5.0, 2460.0, 2240.0, 2680.0, 50.0, 10.0, 90.0],
+}
 
 
 def test_the_learning_report_shows_the_rules_with_units_and_follows_the_evidence() -> None:
@@ -140,19 +233,17 @@ def test_the_learning_report_shows_the_rules_with_units_and_follows_the_evidence
     from riskloop.learning.policy import COLUMNS, PolicyEvaluation, recommend
     from riskloop.learning.programmes import ProgrammeResult
 
-    values = {
-        USED: [40, 30.0, 28.0, 32.0, 0.0, 0.0, 0.0],
-        RISK: [40, 29.0, 27.0, 31.0, -1.0, -2.5, 0.5],
-        UPLIFT: [40, 26.0, 24.0, 28.0, -4.0, -6.0, -2.0],
-        RANDOM: [40, 31.0, 29.0, 33.0, 1.0, -0.5, 2.5],
-        NONE: [0, 33.0, 31.0, 35.0, 3.0, 1.0, 5.0],
-    }
-    table = pd.DataFrame.from_dict(values, orient="index", columns=list(COLUMNS))
+    table = pd.DataFrame.from_dict(HAND_TABLE, orient="index", columns=list(COLUMNS))
     shown = report.targeting_view(table, 7)
     assert list(shown.columns) == ["places (starts)", *report.TARGETING_COLUMNS]
-    assert all("(per 1,000 people)" in c for c in report.TARGETING_COLUMNS)
-    assert shown.loc[USED, "difference from the rule used (per 1,000 people)"] == "-"
-    assert shown.loc[UPLIFT, "difference from the rule used (per 1,000 people)"] == "-4.0"
+    assert all("per 1,000 people" in c and "95% interval" in c for c in report.TARGETING_COLUMNS)
+    escalations, escalations_difference, harm, harm_difference = report.TARGETING_COLUMNS
+    assert shown.loc[USED, escalations_difference] == shown.loc[USED, harm_difference] == "-"
+    assert shown.loc[UPLIFT, escalations] == "26.0 (24.0 to 28.0)"
+    assert shown.loc[UPLIFT, escalations_difference] == "-4.0 (-6.0 to -2.0)"
+    assert shown.loc[USED, harm] == "2,410.0 (2,200.5 to 2,620.0)"
+    assert shown.loc[UPLIFT, harm_difference] == "-110.0 (-190.2 to -30.0)"
+    assert shown.loc[NONE, harm_difference] == "+50.0 (+10.0 to +90.0)"
     effects = pd.DataFrame(
         {
             "subgroup": ["all"],
@@ -168,8 +259,14 @@ def test_the_learning_report_shows_the_rules_with_units_and_follows_the_evidence
     )
     assert changed.targeting is not None and changed.targeting.recommended == UPLIFT
     assert "fill its places by uplift ranking" in report.verdict(changed)
-    kept_table = table.assign(**{"difference high (per 1,000)": [0.0, 0.5, 1.0, 2.5, 5.0]})
+    assert changed.targeting.words.endswith(
+        "Its recorded harm against the rule used: -110.0 harm weight per 1,000 of the cohort (simultaneous 95% "
+        "interval -190.2 to -30.0; below 0: less harm)."
+    )
+    # the recommendation follows escalations alone: harm's interval wholly below 0 does not make a change
+    kept_table = table.assign(**{ESCALATIONS.difference_high: [0.0, 0.5, 1.0, 2.5, 5.0]})
     kept = ProgrammeResult(
         "drive", 40, effects, None, None, None, None, "", PolicyEvaluation(kept_table, *recommend(kept_table))
     )
+    assert kept_table.loc[UPLIFT, HARM.difference_high] < 0
     assert "no evidence to change how its places are filled" in report.verdict(kept)
