@@ -109,14 +109,20 @@ def run_temporal_validation(
     Each row holds the test metrics and, prefixed `val_`, the ranking metrics on the validation slice
     (from the uncalibrated scores, which calibration does not reorder): selection reads only those.
     The (split, group) fits are independent: they run side by side on `config.threads` (default: the CPUs
-    this process may use), each on one thread (`models.estimators.side_by_side`).
+    this process may use), each on one thread (`models.estimators.side_by_side`), the largest splits first so
+    that no core waits alone on a large fit at the end.
     """
     tasks = [(masks, spec) for masks in data.splits for spec in model_specs(config)]
     one_thread = dataclasses.replace(config, threads=1)
-    measured = side_by_side(
-        [functools.partial(_measure_on_split, spec, data, masks, one_thread, progress) for masks, spec in tasks],
+    largest_first = sorted(range(len(tasks)), key=lambda i: -int(tasks[i][0].fit.sum()))
+    done = side_by_side(
+        [
+            functools.partial(_measure_on_split, tasks[i][1], data, tasks[i][0], one_thread, progress)
+            for i in largest_first
+        ],
         config.threads,
     )
+    measured = [done[largest_first.index(i)] for i in range(len(tasks))]
     latest = data.frame.loc[data.splits[-1].test, ["person_id", "as_of", "label"]].copy()
     fitted = {}
     for (masks, spec), (_, calibrated, risk) in zip(tasks, measured):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -25,12 +26,22 @@ def synthetic_truth(data: Path, as_of: date, contract: ModelContract) -> Callabl
     if not is_synthetic(data) or contract.snapshot is None:
         return None
     snapshot = contract.snapshot
-    world = functools.cache(lambda: world_at(Path(data), as_of))  # re-run once, however many truths are asked
+
+    @functools.cache
+    def truths() -> dict[bool, pd.DataFrame]:
+        """Both recordings' truths (the audit asks for both), from one re-run of the world, side by side."""
+        world = world_at(Path(data), as_of)
+        with ThreadPoolExecutor(2) as pool:
+            tables = pool.map(
+                lambda equal: escalation_probability_from(
+                    world, snapshot.horizon_days, snapshot.harm_threshold, equal_recording=equal
+                ),
+                (False, True),
+            )
+            return dict(zip((False, True), tables))
 
     def true_probability(person_id: pd.Series, equal_recording: bool) -> np.ndarray:
-        truth = escalation_probability_from(
-            world(), snapshot.horizon_days, snapshot.harm_threshold, equal_recording=equal_recording
-        )
+        truth = truths()[equal_recording]
         return person_id.to_frame().merge(truth, on="person_id", how="left")["probability"].to_numpy()
 
     return true_probability
