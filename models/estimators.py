@@ -61,6 +61,12 @@ def fit_model(
     return pipeline
 
 
+def predict_with(spec: ModelSpec, pipeline: Pipeline, threads: int | None) -> None:
+    """A fitted model group's pipeline set to predict and explain on `threads` threads (None: every CPU this
+    process may use): a model fitted on one thread beside others is not served on one."""
+    FAMILIES[spec.family].predict_with(pipeline, threads)
+
+
 T = TypeVar("T")
 
 

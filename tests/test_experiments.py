@@ -19,7 +19,8 @@ from riskloop.experiments.governance import history
 from riskloop.experiments.registry import PromotionRefused, promote
 from riskloop.experiments.tracking import dataset_schema_rows, frame_digest, log_training
 from riskloop.jobs.model import model_data
-from riskloop.pipelines.train import run_temporal_validation, train
+from riskloop.pipelines import train as training
+from riskloop.pipelines.train import fits_at_once, run_temporal_validation, train
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
@@ -351,6 +352,21 @@ def test_temporal_validation_fits_side_by_side_and_its_figures_do_not_depend_on_
         for group in sorted(set(one["group"]), key=list(one["group"]).index)
     ]  # in the order of the splits, then the grid, however the fits finished
     assert fitted_one.keys() == fitted_two.keys() and len(fitted_one) == len(one)
+    # fitted on one thread each, they predict on the config's threads (a registered model is not served on one)
+    lightgbm = [
+        m.estimator.named_steps["model"] for m in fitted_two.values() if m.estimator.riskloop_family_ == "lightgbm"
+    ]
+    assert lightgbm and all(m.n_jobs == 2 for m in lightgbm)
+
+
+def test_side_by_side_fits_are_as_many_as_the_threads_and_the_memory_allow(tmp_path, monkeypatch):
+    data = model_data(screening_config(tmp_path))
+    assert fits_at_once(data, 2) == 2 and fits_at_once(data, 1) == 1
+    rows = max(int((m.fit | m.validation).sum()) for m in data.splits)
+    monkeypatch.setattr(training, "FIT_MEMORY", 3 * 2 * 8 * rows * len(data.features))  # room for three fits
+    assert fits_at_once(data, 8) == 3
+    monkeypatch.setattr(training, "FIT_MEMORY", 1)
+    assert fits_at_once(data, 8) == 1
 
 
 def test_escalation_model_beats_the_one_feature_baseline_and_is_calibrated(escalation_run):

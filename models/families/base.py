@@ -76,6 +76,11 @@ class ModelFamily(ABC):
         """Fit on (X, y); the validation slice is for families that use it (early stopping)."""
         return pipeline.fit(X, y)
 
+    def predict_with(self, pipeline: Pipeline, threads: int | None) -> None:
+        """Make a fitted pipeline predict and explain on `threads` threads (None: every CPU this process may
+        use), whatever it was fitted on; a family without threads has nothing to set."""
+        return None
+
     @abstractmethod
     def explain(self, pipeline: Pipeline, X: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """(contributions in log-odds, one column per feature of X; base value per row)."""

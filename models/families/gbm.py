@@ -82,6 +82,10 @@ class LightGBM(ModelFamily):
         )
         return pipeline
 
+    def predict_with(self, pipeline, threads):
+        # LGBMClassifier.predict's threads; Booster.predict (pred_contrib) takes OpenMP's default unless told
+        pipeline.named_steps["model"].set_params(n_jobs=threads if threads else -1)
+
     def explain(self, pipeline, X):
         encoded = pipeline.named_steps["preprocess"].transform(X)
         model = pipeline.named_steps["model"]
