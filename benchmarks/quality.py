@@ -34,7 +34,7 @@ from riskloop.simulation import truth
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import simulate, write_world
 
-THREADS = 2  # LightGBM threads, pinned so the figures are reproducible across machines
+THREADS = 2  # fits side by side (one LightGBM thread each), pinned so the timings compare across machines
 GAM_GRID = {"n_knots": [5], "degree": [3], "C": [0.1, 1.0]}
 TOP_SHARE = 0.05
 TRUTH_ONLY = {

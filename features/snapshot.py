@@ -253,14 +253,20 @@ def _labels(d: PreparedData, cohort: np.ndarray, t: int, config: SnapshotConfig)
 
 def horizon_harm(d: PreparedData, people: np.ndarray, as_of: date, config: SnapshotConfig) -> np.ndarray:
     """Per person (codes in `d`): the recorded harm over the label's horizon after `as_of`, the `harm` of every
-    incident there in which they have the label's role (not only the high-harm ones the label counts), from the
-    incidents `config.incidents` names; NaN where the label is (the horizon reaches past the data's end)."""
+    incident there in which they have the label's role (not only the high-harm ones the label counts), each
+    incident once per person (its largest harm where they hold two such roles in it), from the incidents
+    `config.incidents` names; NaN where the label is (the horizon reaches past the data's end)."""
     d = incidents_from(d, config.incidents)
     rows = _horizon_rows(d, _day(as_of), config)
     if rows is None:
         return np.full(len(people), np.nan)
     rows = rows[label_role(d, rows, config)]
-    return np.bincount(d.inc_person[rows], weights=d.inc_harm[rows], minlength=len(d.person_id))[people]
+    person, incident, harm = d.inc_person[rows], d.inc_incident[rows], d.inc_harm[rows]
+    order = np.lexsort((-harm, incident, person))  # each (person, incident)'s largest harm first
+    first = np.ones(len(order), bool)
+    first[1:] = (np.diff(person[order]) != 0) | (np.diff(incident[order]) != 0)
+    once = order[first]
+    return np.bincount(person[once], weights=harm[once], minlength=len(d.person_id))[people]
 
 
 def label_role(d: PreparedData, rows: np.ndarray, config: SnapshotConfig) -> np.ndarray:

@@ -116,10 +116,12 @@ def fit_classifier(X: pd.DataFrame, labels: np.ndarray, seed: int) -> LGBMClassi
     return LGBMClassifier(**params, random_state=seed, n_jobs=1).fit(X, labels)
 
 
-def fit_regressor(X: pd.DataFrame, values: np.ndarray, seed: int) -> LGBMRegressor:
-    """A LightGBM nuisance regressor fitted on (X, values) on one thread, its leaf size set by the rows with a
-    nonzero value (of a mostly-zero outcome such as harm, the rows with any: as the classifier's rarer class)."""
-    params = {**NUISANCE, "min_child_samples": leaf_size(int(np.count_nonzero(values)))}
+def fit_regressor(X: pd.DataFrame, values: np.ndarray, seed: int, events: int | None = None) -> LGBMRegressor:
+    """A LightGBM nuisance regressor fitted on (X, values) on one thread, its leaf size set by `events` (default:
+    the rows with a nonzero value; of a mostly-zero outcome such as harm, the rows with any, as the classifier's
+    rarer class)."""
+    events = int(np.count_nonzero(values)) if events is None else events
+    params = {**NUISANCE, "min_child_samples": leaf_size(events)}
     return LGBMRegressor(**params, random_state=seed, n_jobs=1).fit(X, values)
 
 

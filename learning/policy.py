@@ -8,7 +8,8 @@ outcome's out-of-fold untreated and treated models m0 and m1:
 
     psi_i = pi_i [m1_i + T_i (Y_i - m1_i) / e_i] + (1 - pi_i) [m0_i + (1 - T_i) (Y_i - m0_i) / (1 - e_i)]
 
-with e clipped to [CLIP, 1 - CLIP]. The rule actually used is what happened: its value is the observed
+with e clipped to [CLIP, 1 - CLIP] (and, where the untreated rows were sampled down, its odds divided by the
+sampling weight: `cohort_propensity`). The rule actually used is what happened: its value is the observed
 mean, and each rule's difference from it is the mean of psi_i - Y_i, paired person by person. Intervals
 are 95%, from the influence function with a person's rows summed (clustered); over repeated cross-fits
 the estimate is the median and the variance adds the spread, as in `effects.att`. The intervals of the
@@ -199,6 +200,20 @@ def _scores(t: np.ndarray, e: np.ndarray, y: np.ndarray, m0: np.ndarray, m1: np.
     return pi * treated + (1 - pi) * untreated
 
 
+def cohort_propensity(logged: Logged, e: np.ndarray) -> np.ndarray:
+    """The propensity among the people the rows stand for. Where a month's untreated rows were sampled down (each
+    standing for w people), a propensity fitted on the rows has w times the cohort's odds of starting, so the
+    odds are divided by w (the month's largest untreated weight: the people who started no programme at all;
+    the few who started another programme were all kept, so for them this is approximate)."""
+    if logged.weight is None:
+        return e
+    codes = np.zeros(len(e), int) if logged.groups is None else pd.factorize(logged.groups)[0]
+    untreated = logged.t == 0
+    w = np.ones(codes.max() + 1)
+    np.maximum.at(w, codes[untreated], logged.weight[untreated])
+    return e / (e + (1 - e) * w[codes])
+
+
 def _mean(values: np.ndarray, logged: Logged) -> tuple[float, float]:
     """Weighted mean of per-row values and its standard error (clustered)."""
     w = np.ones(len(values)) if logged.weight is None else logged.weight
@@ -213,7 +228,7 @@ def _estimate(logged: Logged, outcome: Outcome, pi: np.ndarray, difference: bool
     fits = (logged.nuisance, *logged.nuisance.repeats)
     y = outcome.y
     each = [
-        _mean(_scores(logged.t, n.e, y, m0, m1, pi) - (y if difference else 0.0), logged)
+        _mean(_scores(logged.t, cohort_propensity(logged, n.e), y, m0, m1, pi) - (y if difference else 0.0), logged)
         for n, m0, m1 in zip(fits, outcome.m0, outcome.m1)
     ]
     value = float(np.median([v for v, _ in each]))

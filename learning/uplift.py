@@ -26,7 +26,7 @@ def _fitted(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, regress
         constant = float(y[rows].mean()) if len(rows) else 0.0
         return lambda target: np.full(len(target), constant)
     if regression:
-        regressor = fit_regressor(X.iloc[rows], y[rows], seed)
+        regressor = fit_regressor(X.iloc[rows], y[rows], seed, events=len(rows))  # imputed effects: every row
         return lambda target: dense(regressor.predict(target))
     model = fit_classifier(X.iloc[rows], y[rows], seed)
     return lambda target: dense(model.predict_proba(target))[:, 1]

@@ -126,9 +126,10 @@ def test_the_harm_outcome_sums_the_labels_role_over_the_labels_horizon():
     """All the harm of the incidents in which a person has the label's role in (T, T + horizon], high-harm or
     not: p1's violence (8.0) and a minor theft (0.5) in the window; p2's sexual offence on T + 365 is a
     victim's, counted for victimisation only; p3's incidents on T and T + 366 lie outside, and one on T + 365
-    (2.0) inside."""
+    (2.0) inside. p1 is recorded in the theft twice (perpetrator and suspect): one incident, its harm once."""
     minor = [
         ("i10", "p1", "2024-09-01", "theft", "perpetrator", 0.5),
+        ("i10", "p1", "2024-09-01", "theft", "suspect", 0.5),
         ("i11", "p3", "2024-12-31", "criminal_damage", "suspect", 2.0),
     ]
     d = PreparedData.from_dataset(dataset_of(HAND_INCIDENTS + minor))

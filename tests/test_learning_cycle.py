@@ -164,9 +164,14 @@ def test_monthly_cohorts_hold_each_start_once_with_its_features_as_of_the_month(
     assert stacked.filter(like="started_").to_numpy().sum() == len(in_cohort)
     assert stacked["escalated"].notna().all()
     assert stacked["risk"].between(0, 1).all() and (stacked["weight"] >= 1).all()
-    # each row's harm: all of its person's recorded offending harm in the year after the month's first day
+    # each row's harm: its person's recorded offending harm in the year after the month's first day, each incident
+    # once (a person both perpetrator and suspect in one incident: its largest harm)
     incidents = read_dataset(world_20k).incidents
-    offending = incidents[incidents["role"].isin(["perpetrator", "suspect"])]
+    offending = (
+        incidents[incidents["role"].isin(["perpetrator", "suspect"])]
+        .groupby(["person_id", "incident_id"], as_index=False)
+        .agg(date=("date", "first"), harm=("harm", "max"))
+    )
     rows = stacked[["person_id", "month"]].assign(row=np.arange(len(stacked)))
     pairs = rows.merge(offending[["person_id", "date", "harm"]], on="person_id")
     month = pd.to_datetime(pairs["month"])

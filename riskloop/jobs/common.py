@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import date
 from enum import Enum
@@ -24,13 +25,16 @@ def no_progress(step: str, done: int | None = None, total: int | None = None) ->
 
 
 def counted(progress: Progress) -> Callable[[str], None]:
-    """A step-by-step callback (what is being done) that reports to `progress` with the steps counted."""
+    """A step-by-step callback (what is being done) that reports to `progress` with the steps counted; steps may
+    come from several threads (fits side by side), one at a time."""
     steps = 0
+    lock = threading.Lock()
 
     def step(what: str) -> None:
         nonlocal steps
-        steps += 1
-        progress(what, steps, None)
+        with lock:
+            steps += 1
+            progress(what, steps, None)
 
     return step
 
