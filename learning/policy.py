@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -46,43 +47,31 @@ USED, RISK, UPLIFT, RANDOM, NONE = "rule used", "risk ranking", "uplift ranking"
 RULES = (USED, RISK, UPLIFT, RANDOM, NONE)
 
 
-@dataclass(frozen=True)
-class Columns:
+class Columns(NamedTuple):
     """One outcome's six columns of the policy table, the unit in each name: its value per 1,000 of the cohort
     with the 95% interval, and its difference from the rule used with the simultaneous 95% interval."""
 
     outcome: str
+    value: str
+    low: str
+    high: str
+    difference: str
+    difference_low: str
+    difference_high: str
 
-    @property
-    def value(self) -> str:
-        return f"{self.outcome} per 1,000"
-
-    @property
-    def low(self) -> str:
-        return f"{self.outcome} per 1,000 low"
-
-    @property
-    def high(self) -> str:
-        return f"{self.outcome} per 1,000 high"
-
-    @property
-    def difference(self) -> str:
-        return f"{self.outcome} difference vs used (per 1,000)"
-
-    @property
-    def difference_low(self) -> str:
-        return f"{self.outcome} difference low (per 1,000)"
-
-    @property
-    def difference_high(self) -> str:
-        return f"{self.outcome} difference high (per 1,000)"
+    @classmethod
+    def of(cls, outcome: str) -> Columns:
+        per = f"{outcome} per 1,000"
+        differences = (f"{outcome} difference {x} (per 1,000)" for x in ("vs used", "low", "high"))
+        return cls(outcome, per, f"{per} low", f"{per} high", *differences)
 
     @property
     def names(self) -> tuple[str, ...]:
-        return (self.value, self.low, self.high, self.difference, self.difference_low, self.difference_high)
+        """The six column names, in the table's order."""
+        return self[1:]
 
 
-ESCALATIONS, HARM = Columns("escalations"), Columns("harm")
+ESCALATIONS, HARM = Columns.of("escalations"), Columns.of("harm")
 COLUMNS = ("places", *ESCALATIONS.names, *HARM.names)
 
 
