@@ -113,17 +113,16 @@ def run_temporal_validation(
     Each row holds the test metrics and, prefixed `val_`, the ranking metrics on the validation slice
     (from the uncalibrated scores, which calibration does not reorder): selection reads only those.
     The (split, group) fits are independent: they run side by side on `config.threads` (default: the CPUs
-    this process may use), each on one thread (`models.estimators.side_by_side`), the largest splits first so
+    this process may use), each on one thread (or a share of them when the fits are fewer than the CPUs;
+    `models.estimators.side_by_side`), the largest splits first so
     that no core waits alone on a large fit at the end; no more at once than `FIT_MEMORY` holds.
     """
     tasks = [(masks, spec) for masks in data.splits for spec in model_specs(config)]
-    one_thread = dataclasses.replace(config, threads=1)
+    # one thread a fit, unless there are fewer fits than CPUs (a backtest's one new split): then they share them
+    each = dataclasses.replace(config, threads=max(1, effective_n_jobs(config.threads or -1) // len(tasks)))
     largest_first = sorted(range(len(tasks)), key=lambda i: -int(tasks[i][0].fit.sum()))
     done = side_by_side(
-        [
-            functools.partial(_measure_on_split, tasks[i][1], data, tasks[i][0], one_thread, progress)
-            for i in largest_first
-        ],
+        [functools.partial(_measure_on_split, tasks[i][1], data, tasks[i][0], each, progress) for i in largest_first],
         fits_at_once(data, config.threads),
     )
     measured = [done[largest_first.index(i)] for i in range(len(tasks))]

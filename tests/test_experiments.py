@@ -369,6 +369,18 @@ def test_side_by_side_fits_are_as_many_as_the_threads_and_the_memory_allow(tmp_p
     assert fits_at_once(data, 8) == 1
 
 
+def test_fewer_fits_than_cpus_share_the_threads(tmp_path, monkeypatch):
+    data = model_data(screening_config(tmp_path))  # two model groups
+    threads, fit = [], training.fit_model
+    monkeypatch.setattr(training, "fit_model", lambda *args: threads.append(args[-1]) or fit(*args))
+    config = screening_config(tmp_path, threads=4)
+    run_temporal_validation(dataclasses.replace(data, splits=data.splits[-1:]), config)
+    assert threads == [2, 2]  # one split: two fits on two threads each
+    threads.clear()
+    run_temporal_validation(data, config)
+    assert threads == [1] * 2 * len(data.splits)  # as many fits as CPUs or more: one thread each
+
+
 def test_escalation_model_beats_the_one_feature_baseline_and_is_calibrated(escalation_run):
     config, data, result = escalation_run
     assert "sex" not in data.features and "ethnicity" not in data.features
