@@ -83,6 +83,7 @@ class RunRole:
     role: str = "challenger"
     cycle: date | None = None  # the learning cycle's as-of date
     data_end: date | None = None
+    retraining: str | None = None  # in words, what a retrain chose from (the champion's model group, or the grid)
 
     def run_name(self, config_name: str) -> str:
         if self.cycle is None:
@@ -96,6 +97,8 @@ class RunRole:
             found["riskloop.cycle"] = str(self.cycle)
         if self.data_end is not None:
             found["riskloop.data_end"] = str(self.data_end)
+        if self.retraining is not None:
+            found["riskloop.retraining"] = self.retraining
         return found
 
 

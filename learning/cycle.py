@@ -384,11 +384,15 @@ def learn(
     config, data, trained = retrained(settings, prepared, end, progress)
     result.retrain_notes = [*refitted, *(w for w in data.warnings if not w.startswith(SAMPLED))]
     result.sampled = sampled_controls(stacked) + [w for w in data.warnings if w.startswith(SAMPLED)]
-    result.challenger = log_training(config, data, trained, out_dir / "challenger", RunRole("challenger", as_of, end))
+    result.challenger = log_training(
+        config, data, trained, out_dir / "challenger", RunRole("challenger", as_of, end, refitted[0])
+    )
     result.learned = _learned(champion, trained)
     progress("backtest: the retraining one cycle earlier")
     result.backtest, tested, earlier = backtest(settings, champion, trained, data, prepared, end, progress)
-    log_backtest(config, tested, result.backtest.metrics, result.backtest.as_of, RunRole("backtest", as_of, earlier))
+    log_backtest(
+        config, tested, result.backtest.metrics, result.backtest.as_of, RunRole("backtest", as_of, earlier, refitted[0])
+    )
     if settings.shadow is not None:
         result.shadow = shadow_comparison(
             known, settings.shadow.scores, settings.shadow.model, contract.capacity, as_of

@@ -217,6 +217,7 @@ def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_chall
         "2024-07-01",
         "2025-12-31",
     )
+    assert tags["riskloop.retraining"] == result.retrain_notes[0]  # what it chose from: the champion's group
     history = {f for f in challenger.contract.features if f.startswith(("prior_", "active_"))}
     assert history and set(challenger.contract.scored_as_untreated) >= history  # read from the registry's contract
     assert result.promoted or result.promotion_reasons
@@ -242,6 +243,7 @@ def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_chall
         experiment_names=[champion.name], filter_string="tags.`riskloop.role` = 'backtest'", output_format="list"
     )
     assert len(runs) == 1 and runs[0].data.tags["riskloop.data_end"] == "2025-06-30"
+    assert runs[0].data.tags["riskloop.retraining"] == result.retrain_notes[0]
     assert runs[0].data.tags["riskloop.labels_closed_by"] <= "2025-06-30"  # nothing after the earlier end
     assert runs[0].data.metrics["backtest_roc_auc"] == backtest.metrics.loc["challenger", "roc_auc"]
     # and in shadow, at T: the same model, so the same figures; promotion follows the shadow
