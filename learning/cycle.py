@@ -283,12 +283,14 @@ def retrain_data(settings: LearnSettings, config: ExperimentConfig, prepared: Pr
 
 
 def retrained(
-    settings: LearnSettings, prepared: PreparedData, end: date, progress: Callable[[str], None]
+    settings: LearnSettings, prepared: PreparedData, end: date, progress: Callable[[str], None], notes: list[str]
 ) -> tuple[ExperimentConfig, ModelData, TrainResult]:
     """The retraining on the labels closed by `end`: `train` (temporal validation, selection, figures, audit),
-    then the chosen model refitted on every closed label."""
+    then the chosen model refitted on every closed label; `notes` (what it chose from) lead the data's warnings,
+    so the challenger's model card says them too."""
     config = retrain_config(settings, end)
     data = retrain_data(settings, config, prepared)
+    data = dataclasses.replace(data, warnings=[*notes, *data.warnings])
     return config, data, refit_on_all_closed(data, config, train(data, config, progress=progress), progress)
 
 
@@ -381,8 +383,8 @@ def learn(
     result.drift_coverage = coverage_note(short, first_record(prepared), snapshot.lookback_days)
     progress(f"{settings.retrain} retraining on every closed label")
     settings, refitted = retraining_settings(settings, contract.model_group)
-    config, data, trained = retrained(settings, prepared, end, progress)
-    result.retrain_notes = [*refitted, *(w for w in data.warnings if not w.startswith(SAMPLED))]
+    config, data, trained = retrained(settings, prepared, end, progress, refitted)
+    result.retrain_notes = [w for w in data.warnings if not w.startswith(SAMPLED)]
     result.sampled = sampled_controls(stacked) + [w for w in data.warnings if w.startswith(SAMPLED)]
     result.challenger = log_training(
         config, data, trained, out_dir / "challenger", RunRole("challenger", as_of, end, refitted[0])

@@ -181,7 +181,9 @@ def test_monthly_cohorts_hold_each_start_once_with_its_features_as_of_the_month(
     assert (stacked.loc[stacked["escalated"] == 1, "harm"] > 0).all() and (stacked["harm"] > 0).mean() > 0.02
 
 
-def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_challenger(cycle, champion, world_20k):
+def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_challenger(
+    cycle, champion, world_20k, store
+):
     result, report = cycle
     assert result.as_of == closed_as_of(date(2025, 12, 31), 365, 180) == date(2024, 7, 1)
     assert len(result.outcomes) == result.outcomes["person_id"].nunique()
@@ -218,6 +220,7 @@ def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_chall
         "2025-12-31",
     )
     assert tags["riskloop.retraining"] == result.retrain_notes[0]  # what it chose from: the champion's group
+    assert "was refitted on the new labels" in (store / "learn-out" / "challenger" / "model_card.html").read_text()
     history = {f for f in challenger.contract.features if f.startswith(("prior_", "active_"))}
     assert history and set(challenger.contract.scored_as_untreated) >= history  # read from the registry's contract
     assert result.promoted or result.promotion_reasons
