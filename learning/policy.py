@@ -97,6 +97,11 @@ class Logged:
     clusters: np.ndarray | None = None  # person per row: a person's rows are one cluster for the intervals
     groups: np.ndarray | None = None  # month per row: capacity is the logged places within each group
 
+    @functools.cached_property
+    def propensities(self) -> tuple[np.ndarray, ...]:
+        """The cohort's propensity (`cohort_propensity`) per cross-fit: the nuisance's, then its repeats'."""
+        return tuple(cohort_propensity(self, n.e) for n in (self.nuisance, *self.nuisance.repeats))
+
 
 @dataclass(frozen=True)
 class PolicyEvaluation:
@@ -214,11 +219,10 @@ def _mean(values: np.ndarray, logged: Logged) -> tuple[float, float]:
 def _estimate(logged: Logged, outcome: Outcome, pi: np.ndarray, difference: bool) -> tuple[float, float]:
     """(estimate, se) of the rule's value for the outcome (or its difference from the rule used) over the
     repeated cross-fits: the median estimate, with variance median(se^2 + (estimate - median)^2)."""
-    fits = (logged.nuisance, *logged.nuisance.repeats)
     y = outcome.y
     each = [
-        _mean(_scores(logged.t, cohort_propensity(logged, n.e), y, m0, m1, pi) - (y if difference else 0.0), logged)
-        for n, m0, m1 in zip(fits, outcome.m0, outcome.m1)
+        _mean(_scores(logged.t, e, y, m0, m1, pi) - (y if difference else 0.0), logged)
+        for e, m0, m1 in zip(logged.propensities, outcome.m0, outcome.m1)
     ]
     value = float(np.median([v for v, _ in each]))
     return value, float(np.sqrt(np.median([se**2 + (v - value) ** 2 for v, se in each])))

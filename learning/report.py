@@ -171,11 +171,7 @@ def targeting_view(evaluation: pd.DataFrame, threshold: int) -> pd.DataFrame:
     shown = pd.DataFrame(index=pd.Index([words(r) for r in evaluation.index], name="rule"))
     shown["places (starts)"] = [disclose_text(round(n), threshold) for n in evaluation["places"]]
     for column, (outcome, difference) in TARGETING_COLUMNS.items():
-        names = (
-            (outcome.difference, outcome.difference_low, outcome.difference_high)
-            if difference
-            else (outcome.value, outcome.low, outcome.high)
-        )
+        names = outcome.names[3:] if difference else outcome.names[:3]  # (figure, low, high)
         form = "{:+,.1f}" if difference else "{:,.1f}"
         shown[column] = [
             f"{form.format(v)} ({form.format(low)} to {form.format(high)})"
