@@ -34,7 +34,7 @@ from riskloop.learning.linkage import (
     person_index,
     programme_starts,
 )
-from riskloop.learning.programmes import ProgrammeResult, TrueEffect, analyse_programme, programme_names
+from riskloop.learning.programmes import ProgrammeResult, TrueEffect, analyse_programmes
 from riskloop.learning.retrain import INTERVENTION_FAMILIES, treatment_aware
 from riskloop.models.scorer import RiskScorer
 from riskloop.pipelines.data import SAMPLED, ModelData, cut_to_schedule, from_dataset
@@ -217,10 +217,7 @@ def analyse(
     """Every programme's effects and uplift on `stacked`, the monthly cohorts of a window (`trials`)."""
     X = stacked[adjustment_features(champion.scorer, prepared.catalogue(champion.contract.data_set_snapshot))]
     subgroups = {name: stacked[name].to_numpy() for name in ("prevention tier", "risk band")}
-    return [
-        analyse_programme(p, X, stacked, subgroups, seed, threads, truth, repeats=repeats)
-        for p in programme_names(stacked)
-    ]
+    return analyse_programmes(X, stacked, subgroups, seed, threads, truth, repeats=repeats)
 
 
 def drift_since(

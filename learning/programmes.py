@@ -4,16 +4,19 @@ targeting rule would have prevented more at the same places (learning.policy).""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from joblib import effective_n_jobs
 from scipy.stats import spearmanr
 
 from riskloop.learning.effects import REPEATS, TRIM, cross_fit, effect_table, overlap
 from riskloop.learning.policy import Logged, PolicyEvaluation, arm_outcomes, evaluate, rules
 from riskloop.learning.uplift import LEARNERS, qini_coefficient, qini_curve, uplift
+from riskloop.models.estimators import side_by_side
 from riskloop.reports.words import words
 
 MIN_TREATED = 20
@@ -99,6 +102,29 @@ def analyse_programme(
         risk = outcomes["risk"].to_numpy()[labelled]
         targeting = evaluate(logged, rules(t, risk, benefit["x_learner"].to_numpy(), logged.groups, logged.weight))
     return ProgrammeResult(programme, n_treated, effects, overlap(t, nuisance), curves, who, benefit, "", targeting)
+
+
+def analyse_programmes(
+    X: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    subgroups: dict[str, pd.Series],
+    seed: int = 0,
+    threads: int | None = None,
+    truth: TrueEffect | None = None,
+    k: int = 3,
+    repeats: int = REPEATS,
+) -> list[ProgrammeResult]:
+    """`analyse_programme` of every programme in `outcomes`, side by side with the threads shared between them
+    (on two CPUs, two programmes at a time with one thread each): a programme's fits wait for each other at
+    every step, and another programme fills the gaps. The results do not depend on the threads."""
+    names = programme_names(outcomes)
+    cpus = effective_n_jobs(threads or -1)
+    at_once = max(1, min(len(names), cpus))
+    each = max(1, cpus // at_once)
+    calls = [
+        functools.partial(analyse_programme, p, X, outcomes, subgroups, seed, each, truth, k, repeats) for p in names
+    ]
+    return side_by_side(calls, at_once)
 
 
 def programme_names(outcomes: pd.DataFrame) -> list[str]:

@@ -10,6 +10,7 @@ from scipy.special import expit
 
 from riskloop.learning.drift import drift_by_unit, drift_table, null_quantile, psi
 from riskloop.learning.effects import REPEATS, att, cross_fit, effect_table, naive, overlap
+from riskloop.learning.programmes import analyse_programmes
 from riskloop.learning.uplift import qini_coefficient, qini_curve, uplift
 
 
@@ -191,3 +192,15 @@ def test_intervals_past_100_points_are_clipped_and_the_estimate_called_unstable(
     low, high = drawn["axes"].get_xlim()
     assert -110 < low and high < 110
     assert "everyone (unstable)" in [t.get_text() for t in drawn["axes"].get_yticklabels()]
+
+
+def test_programmes_side_by_side_give_what_one_thread_gives():
+    X, t, y, _, _ = confounded(3_000, 5)
+    other = np.random.default_rng(6).permutation(t)
+    outcomes = pd.DataFrame({"person_id": np.arange(len(t)), "started_a": t, "started_b": other, "escalated": y})
+    runs = [analyse_programmes(X, outcomes, {}, seed=0, threads=threads, repeats=2) for threads in (1, 2)]
+    assert [r.programme for r in runs[0]] == ["a", "b"] == [r.programme for r in runs[1]]
+    for one, two in zip(*runs, strict=True):
+        assert one.effects is not None and two.effects is not None
+        pd.testing.assert_frame_equal(one.effects, two.effects)
+        pd.testing.assert_frame_equal(one.benefit, two.benefit)
