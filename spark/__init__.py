@@ -11,7 +11,8 @@ the listed only. The driver collects per-unit counts, the listed rows and the ar
 population. pyspark is imported lazily: core riskloop works without it.
 
 - `session`: the SparkSession; `storage`: reading tables and writing parts on any URI Spark reads;
-- `contract`: validation and quarantine (`validate_on_spark`); `partitions`: the local engine per group;
+- `contract`: validation and quarantine (`validate_on_spark`); `groups`: people keyed by group, the key carried
+  by the rows that refer to them; `partitions`: the local engine per group;
 - `features`: snapshots (`spark_snapshots`, nothing from serving); `lists`: scoring to lists
   (`spark_score_to_lists`).
 

@@ -20,11 +20,11 @@ from riskloop.features.snapshot import ID_COLUMNS, PreparedData, SnapshotConfig,
 from riskloop.features.validate import Dataset, ValidationReport
 from riskloop.features.vocabulary import INCIDENT_TYPES
 from riskloop.spark.contract import SparkData
+from riskloop.spark.groups import CARRIED_NAMES, KEY, PERSON_AREA
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-KEY = "_key"  # a group: a local authority
 _KIND = "_kind"  # which table a row of a group comes from
 
 
@@ -44,21 +44,6 @@ class PartitionContext:
 
 def day_number(t: date) -> int:
     return int(np.datetime64(t, "D").astype(np.int64))
-
-
-def keyed_people(people: DataFrame, areas: DataFrame) -> DataFrame:
-    """People with their group in `KEY`: their local authority, or for a household the first (sorted) authority
-    of its members (one window over households; a person without one is a window of their own)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    keyed = people.join(F.broadcast(areas.select("area_id", "local_authority")), "area_id", "left")
-    if "household_id" in people.columns:
-        own = F.when(F.col("household_id").isNull(), F.col("person_id"))
-        key = F.min("local_authority").over(Window.partitionBy("household_id", own))
-    else:
-        key = F.col("local_authority")
-    return keyed.withColumn(KEY, key).drop("local_authority")
 
 
 def other_groups_rows(incidents: DataFrame) -> DataFrame:
@@ -85,19 +70,16 @@ def other_groups_rows(incidents: DataFrame) -> DataFrame:
 
 
 def grouped(data: SparkData) -> DataFrame:
-    """One frame of every group's rows (`_kind`: people, incidents, others, interventions), keyed by `KEY`
-    (`keyed_people`)."""
+    """One frame of every group's rows (`_kind`: people, incidents, others, interventions), keyed by `KEY`: the
+    valid rows carry their person's group from validation (`groups.CARRIED`)."""
     from pyspark.sql import functions as F
 
     people, incidents, interventions = (data.valid[t] for t in ("people", "incidents", "interventions"))
-    keyed = keyed_people(people, data.valid["areas"])
-    keys = keyed.select("person_id", KEY)
-    inc = incidents.join(keys, "person_id")
     parts = [
-        keyed.withColumn(_KIND, F.lit("people")),
-        inc.withColumn(_KIND, F.lit("incidents")),
-        other_groups_rows(inc).withColumn(_KIND, F.lit("others")),
-        interventions.join(keys, "person_id").withColumn(_KIND, F.lit("interventions")),
+        people.withColumn(_KIND, F.lit("people")),
+        incidents.drop(PERSON_AREA).withColumn(_KIND, F.lit("incidents")),
+        other_groups_rows(incidents).withColumn(_KIND, F.lit("others")),
+        interventions.drop(PERSON_AREA).withColumn(_KIND, F.lit("interventions")),
     ]
     frame = parts[0]
     for part in parts[1:]:
@@ -112,12 +94,7 @@ def _area_counts(data: SparkData, days: list[int]) -> dict[int, np.ndarray]:
 
     n_areas, n_types = len(data.areas), len(INCIDENT_TYPES)
     area_codes = pd.Index(data.areas["area_id"])
-    rows = (
-        data.valid["incidents"]
-        .select("person_id", "date", "type")
-        .join(data.valid["people"].select("person_id", "area_id"), "person_id")
-        .drop("person_id")
-    )
+    rows = data.valid["incidents"].select("date", "type", F.col(PERSON_AREA).alias("area_id"))
 
     def count(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
@@ -142,7 +119,10 @@ def _area_counts(data: SparkData, days: list[int]) -> dict[int, np.ndarray]:
 
 
 def partition_context(data: SparkData, as_of_dates: list[date]) -> PartitionContext:
-    columns = {t: tuple(data.valid[t].columns) for t in ("people", "incidents", "interventions")}
+    columns = {
+        t: tuple(c for c in data.valid[t].columns if c not in CARRIED_NAMES)
+        for t in ("people", "incidents", "interventions")
+    }
     return PartitionContext(
         data.areas,
         data.programmes,

@@ -322,7 +322,7 @@ def test_validation_summarises_only_the_valid_rows_as_the_local_engine_does(spar
 
 
 def test_a_household_goes_whole_with_the_first_authority_of_its_members(spark):
-    from riskloop.spark.partitions import KEY, keyed_people
+    from riskloop.spark.groups import KEY, keyed_people
 
     people = spark.createDataFrame(
         [("p1", "A2", "h1"), ("p2", "A1", "h1"), ("p3", "A2", None), ("p4", "A1", None), ("p5", "A3", "h2")],
@@ -338,7 +338,8 @@ def test_a_household_goes_whole_with_the_first_authority_of_its_members(spark):
 def test_each_group_gets_the_other_groups_rows_of_its_incidents(spark):
     from pyspark.sql import functions as F
 
-    from riskloop.spark.partitions import KEY, other_groups_rows
+    from riskloop.spark.groups import KEY
+    from riskloop.spark.partitions import other_groups_rows
 
     incidents = spark.createDataFrame(
         [("i1", "p1", "G1"), ("i1", "p2", "G2"), ("i1", "p3", "G2"), ("i2", "p4", "G1"), ("i2", "p5", "G1")],
