@@ -21,7 +21,8 @@ from riskloop.reports.words import words
 
 MIN_TREATED = 20
 
-#: person_id column, programme -> each person's true effect (only the synthetic world has it).
+#: person_id column, programme -> each person's true effect (only the synthetic world has it). Called from the
+#: programmes' worker threads (`analyse_programmes`): it must only read what it shares.
 TrueEffect = Callable[[pd.Series, str], np.ndarray]
 
 
@@ -61,7 +62,7 @@ def analyse_programme(
     t = outcomes[f"started_{programme}"].to_numpy()[labelled].astype(int)
     y = outcomes["escalated"].to_numpy()[labelled].astype(int)
     n_treated = int(t.sum())
-    if n_treated < MIN_TREATED or len(t) - n_treated < MIN_TREATED:  # no count in the note: it is shown as it is
+    if not estimable(outcomes, programme):  # no count in the note: it is shown as it is
         who = "started" if n_treated < MIN_TREATED else "did not start"
         return ProgrammeResult(
             programme,
@@ -118,13 +119,33 @@ def analyse_programmes(
     (on two CPUs, two programmes at a time with one thread each): a programme's fits wait for each other at
     every step, and another programme fills the gaps. The results do not depend on the threads."""
     names = programme_names(outcomes)
+    estimated = [p for p in names if estimable(outcomes, p)]  # the others return at once, on no thread of their own
     cpus = effective_n_jobs(threads or -1)
-    at_once = max(1, min(len(names), cpus))
-    each = max(1, cpus // at_once)
+    at_once = max(1, min(len(estimated), cpus))
+    shares = {p: cpus // at_once + (i < cpus % at_once) for i, p in enumerate(estimated)}
     calls = [
-        functools.partial(analyse_programme, p, X, outcomes, subgroups, seed, each, truth, k, repeats) for p in names
+        functools.partial(
+            analyse_programme,
+            p,
+            X,
+            outcomes,
+            subgroups,
+            seed=seed,
+            threads=shares.get(p, 1),
+            truth=truth,
+            k=k,
+            repeats=repeats,
+        )
+        for p in names
     ]
     return side_by_side(calls, at_once)
+
+
+def estimable(outcomes: pd.DataFrame, programme: str) -> bool:
+    """At least `MIN_TREATED` labelled people started the programme, and as many did not."""
+    started = outcomes[f"started_{programme}"].to_numpy()[outcomes["escalated"].notna().to_numpy()]
+    n_treated = int(started.sum())
+    return n_treated >= MIN_TREATED and len(started) - n_treated >= MIN_TREATED
 
 
 def programme_names(outcomes: pd.DataFrame) -> list[str]:

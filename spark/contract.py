@@ -46,10 +46,11 @@ class SparkData:
         check_as_of_dates(self.first_incident, self.end, as_of_dates)
 
 
-#: How a reference is joined to its parent's valid rows: the small areas sent to every task; otherwise a hash join
+#: How a reference is joined to its parent's valid rows: the small areas sent to every task; people by a hash join
 #: on both sides' shuffle, which sorts neither (full Wales, incidents to people: 7.1-8.2 s against 8.8-10.6 s for
-#: Spark's sort-merge join, `local[2]`).
-JOIN_HINTS = {"areas": "broadcast"}
+#: Spark's sort-merge join, `local[2]`). Its build side, a shuffle partition of people's keys, is held in memory
+#: (it does not spill): docs/spark.md, "Memory and time per partition".
+JOIN_HINTS = {"areas": "broadcast", "people": "shuffle_hash"}
 
 
 def _typed_fields(schema: TableSchema, columns: list[str]):
@@ -146,11 +147,9 @@ def _checked(
     for ref, read in lookups.items():
         p = parents[ref]
         table = valid[ref.table]
-        carried = [F.col(column).alias(name) for column, name in CARRIED if column in table.columns]
+        carried = [F.col(column).alias(name) for column, name in CARRIED.get(ref.table, ())]
         parent = table.select(F.col(ref.table_column).alias(p), *[F.col(c).alias(f"{p}_{c}") for c in read], *carried)
-        checked = checked.join(
-            parent.hint(JOIN_HINTS.get(ref.table, "shuffle_hash")), F.col(ref.column) == F.col(p), "left"
-        )
+        checked = checked.join(parent.hint(JOIN_HINTS[ref.table]), F.col(ref.column) == F.col(p), "left")
     for i, rule in enumerate(rules):
         if i not in local:
             prefix = parents[rule.reference] if rule.reference is not None else ""
@@ -196,7 +195,8 @@ def validate_on_spark(
 ) -> SparkData:
     """Validate the four tables as `riskloop.artifacts.dataset.read_dataset` does (the same declared rules);
     quarantine to `_quarantine/<table>/` on the data set's URI. Each table is checked in one cached pass and
-    summarised by one aggregate; its valid rows are read from that cache."""
+    summarised by one aggregate; its valid rows are read from that cache, and the valid people are keyed by
+    group (`groups.keyed_people`) and cached again, for the tables that refer to them to carry."""
     from pyspark.sql import functions as F
 
     today = today or date.today()

@@ -14,8 +14,8 @@ from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.io import atomic_path
 from riskloop.features.snapshot import ID_COLUMNS, SnapshotConfig, SnapshotMeta, build_snapshot
 from riskloop.spark.contract import validate_on_spark
+from riskloop.spark.groups import KEY
 from riskloop.spark.partitions import (
-    KEY,
     as_output,
     grouped,
     partition_context,

@@ -2,7 +2,7 @@
 
 Validation keys the valid people once (`keyed_people`) and the rows that refer to a person take the person's
 group and small area from the join that checks the reference (`CARRIED`): the grouping and the area counts
-need no join of their own.
+need no join of their own. So validation depends on this module, not on the partitions'.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 
 KEY = "_key"  # a group: a local authority
 PERSON_AREA = "_person_area"  # a row's person's small area, carried from the reference join
-#: (column of a referenced person, its name on the rows that refer to the person)
-CARRIED: tuple[tuple[str, str], ...] = ((KEY, KEY), ("area_id", PERSON_AREA))
-CARRIED_NAMES = frozenset(name for _, name in CARRIED)
+#: Per referenced table, (its column, the column's name on the rows that refer to it): only people's.
+CARRIED: dict[str, tuple[tuple[str, str], ...]] = {"people": ((KEY, KEY), ("area_id", PERSON_AREA))}
+CARRIED_NAMES = frozenset(name for pairs in CARRIED.values() for _, name in pairs)
 
 
 def keyed_people(people: DataFrame, areas: DataFrame) -> DataFrame:

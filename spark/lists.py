@@ -24,8 +24,8 @@ from riskloop.pipelines.score import ScoredCohort, cohort_snapshot, score_frame
 from riskloop.serving.batch import ScoreOutcome, ScoringError, list_rows, manifest, unit_column
 from riskloop.serving.capacity import Capacity, rank_within
 from riskloop.spark.contract import SparkData, validate_on_spark
+from riskloop.spark.groups import KEY
 from riskloop.spark.partitions import (
-    KEY,
     as_output,
     grouped,
     partition_context,

@@ -3,6 +3,8 @@ a heterogeneous effect, and drift planted or absent."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -194,13 +196,50 @@ def test_intervals_past_100_points_are_clipped_and_the_estimate_called_unstable(
     assert "everyone (unstable)" in [t.get_text() for t in drawn["axes"].get_yticklabels()]
 
 
+def _assert_same(one, two) -> None:
+    """Equal results, field by field: frames, arrays, dicts and dataclasses of them."""
+    if isinstance(one, pd.DataFrame):
+        pd.testing.assert_frame_equal(one, two)
+    elif isinstance(one, np.ndarray):
+        np.testing.assert_array_equal(one, two)
+    elif isinstance(one, dict):
+        assert one.keys() == two.keys()
+        for key in one:
+            _assert_same(one[key], two[key])
+    elif dataclasses.is_dataclass(one):
+        for field in dataclasses.fields(one):
+            _assert_same(getattr(one, field.name), getattr(two, field.name))
+    else:
+        assert one == two or (one != one and two != two)  # NaN equals NaN here
+
+
 def test_programmes_side_by_side_give_what_one_thread_gives():
-    X, t, y, _, _ = confounded(3_000, 5)
-    other = np.random.default_rng(6).permutation(t)
-    outcomes = pd.DataFrame({"person_id": np.arange(len(t)), "started_a": t, "started_b": other, "escalated": y})
-    runs = [analyse_programmes(X, outcomes, {}, seed=0, threads=threads, repeats=2) for threads in (1, 2)]
-    assert [r.programme for r in runs[0]] == ["a", "b"] == [r.programme for r in runs[1]]
-    for one, two in zip(*runs, strict=True):
-        assert one.effects is not None and two.effects is not None
-        pd.testing.assert_frame_equal(one.effects, two.effects)
-        pd.testing.assert_frame_equal(one.benefit, two.benefit)
+    """Every field of every programme's result, targeting and truth included, at 1, 2 and 4 threads (4 on
+    three estimable programmes: shares of 2, 1, 1; a programme too few started runs on no share)."""
+    X, t, y, effect, _ = confounded(2_000, 5)
+    rng = np.random.default_rng(6)
+    outcomes = pd.DataFrame(
+        {
+            "person_id": np.arange(len(t)),
+            "started_a": t,
+            "started_b": rng.permutation(t),
+            "started_c": (rng.random(len(t)) < 0.2).astype(int),
+            "started_few": (np.arange(len(t)) < 5).astype(int),
+            "escalated": np.where(rng.random(len(t)) < 0.05, np.nan, y),
+            "harm": y * rng.gamma(2.0, 3.0, len(t)),
+            "risk": X["x0"].to_numpy(),
+            "month": np.arange(len(t)) % 3,
+            "weight": np.ones(len(t)),
+        }
+    )
+    truth = lambda person_id, programme: effect[person_id.to_numpy()]  # noqa: E731
+    groups = {"band": pd.Series(np.arange(len(t)) % 2)}
+    runs = [
+        analyse_programmes(X, outcomes, groups, seed=0, threads=threads, truth=truth, repeats=2)
+        for threads in (1, 2, 4)
+    ]
+    assert [r.programme for r in runs[0]] == ["a", "b", "c", "few"]
+    assert runs[0][0].targeting is not None and runs[0][3].effects is None
+    for other in runs[1:]:
+        for one, two in zip(runs[0], other, strict=True):
+            _assert_same(one, two)

@@ -321,6 +321,29 @@ def test_validation_summarises_only_the_valid_rows_as_the_local_engine_does(spar
     assert got.report.tables["interventions"].quarantined == 1
 
 
+def test_rows_that_refer_to_a_person_carry_the_persons_group_and_area_from_validation(spark, tmp_path):
+    """The grouping and the area counts join nothing: the valid people are keyed once, and the incidents and
+    interventions take the key and the person's area from their reference's join; people carry nothing."""
+    from riskloop.spark import validate_on_spark
+    from riskloop.spark.groups import CARRIED_NAMES, KEY, PERSON_AREA
+
+    tables = hand_tables()
+    tables["people"] = tables["people"].assign(household_id=["h1", "h2", "h1"])  # p3 of Swansea lives with p1
+    got = validate_on_spark(spark, str(write_tables(tmp_path / "data", tables)), TODAY)
+    people = {r["person_id"]: r[KEY] for r in got.valid["people"].collect()}
+    assert people == {"p1": "Cardiff", "p2": "Cardiff", "p3": "Cardiff"}
+    assert PERSON_AREA not in got.valid["people"].columns
+    incidents = sorted((r["person_id"], r[KEY], r[PERSON_AREA]) for r in got.valid["incidents"].collect())
+    assert incidents == [
+        ("p1", "Cardiff", "A1"),
+        ("p1", "Cardiff", "A1"),
+        ("p2", "Cardiff", "A1"),
+        ("p3", "Cardiff", "A2"),
+    ]
+    assert [(r["person_id"], r[KEY]) for r in got.valid["interventions"].collect()] == [("p1", "Cardiff")]
+    assert not CARRIED_NAMES & set(got.valid["areas"].columns)
+
+
 def test_a_household_goes_whole_with_the_first_authority_of_its_members(spark):
     from riskloop.spark.groups import KEY, keyed_people
 
