@@ -217,7 +217,7 @@ def analyse(
     """Every programme's effects and uplift on `stacked`, the monthly cohorts of a window (`trials`)."""
     X = stacked[adjustment_features(champion.scorer, prepared.catalogue(champion.contract.data_set_snapshot))]
     subgroups = {name: stacked[name].to_numpy() for name in ("prevention tier", "risk band")}
-    return analyse_programmes(X, stacked, subgroups, seed, threads, truth, repeats=repeats)
+    return analyse_programmes(X, stacked, subgroups, threads, seed=seed, truth=truth, repeats=repeats)
 
 
 def drift_since(

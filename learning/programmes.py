@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -105,15 +106,21 @@ def analyse_programme(
     return ProgrammeResult(programme, n_treated, effects, overlap(t, nuisance), curves, who, benefit, "", targeting)
 
 
+class EstimationSettings(TypedDict, total=False):
+    """`analyse_programme`'s settings shared by every programme."""
+
+    seed: int
+    truth: TrueEffect | None
+    k: int
+    repeats: int
+
+
 def analyse_programmes(
     X: pd.DataFrame,
     outcomes: pd.DataFrame,
     subgroups: dict[str, pd.Series],
-    seed: int = 0,
     threads: int | None = None,
-    truth: TrueEffect | None = None,
-    k: int = 3,
-    repeats: int = REPEATS,
+    **settings: Unpack[EstimationSettings],
 ) -> list[ProgrammeResult]:
     """`analyse_programme` of every programme in `outcomes`, side by side with the threads shared between them
     (on two CPUs, two programmes at a time with one thread each): a programme's fits wait for each other at
@@ -124,18 +131,7 @@ def analyse_programmes(
     at_once = max(1, min(len(estimated), cpus))
     shares = {p: cpus // at_once + (i < cpus % at_once) for i, p in enumerate(estimated)}
     calls = [
-        functools.partial(
-            analyse_programme,
-            p,
-            X,
-            outcomes,
-            subgroups,
-            seed=seed,
-            threads=shares.get(p, 1),
-            truth=truth,
-            k=k,
-            repeats=repeats,
-        )
+        functools.partial(analyse_programme, p, X, outcomes, subgroups, threads=shares.get(p, 1), **settings)
         for p in names
     ]
     return side_by_side(calls, at_once)
