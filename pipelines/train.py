@@ -204,33 +204,27 @@ def explanation_stability(
     """Mean |SHAP| per split for one model group, the overlap of consecutive splits' top-10 features,
     and the share of people listed by the last two splits' models whose first reason differs."""
     rng = np.random.default_rng(config.seed)
-    importance = {}
-    for masks in data.splits:
+    test = data.frame[data.splits[-1].test]
+    k = capacity_k(len(test), config.capacity)
+    importance, listed, first = {}, [], []
+    for i, masks in enumerate(data.splits):
+        calibrated = fitted[group, masks.name]
         rows = np.flatnonzero(masks.test)
         sample = np.sort(rng.choice(rows, size=min(IMPORTANCE_SAMPLE, len(rows)), replace=False))
-        contrib, _ = attributions(fitted[group, masks.name].estimator, data.frame.loc[sample, data.features])
+        contrib, _ = attributions(calibrated.estimator, data.frame.loc[sample, data.features])
         importance[masks.name] = contrib.abs().mean()
+        if len(data.splits) >= 2 and i >= len(data.splits) - 2:  # the last two, while this model's SHAP tables are kept
+            chosen = test[top_k(calibrated.predict_proba(test[data.features])[:, 1], k)]
+            listed.append(set(chosen["person_id"]))
+            reasons = top_reasons(
+                attributions(calibrated.estimator, chosen[data.features])[0], chosen[data.features], templates, 1
+            )
+            first.append(pd.Series(reasons["reason_1"].to_numpy(), index=chosen["person_id"]))
     table = pd.DataFrame(importance).T
     tops = [set(row.nlargest(10).index) for _, row in table.iterrows()]
     overlaps = [len(a & b) / 10 for a, b in zip(tops, tops[1:])]
     stability = {"top10_overlap_mean": float(np.mean(overlaps)) if overlaps else float("nan")}
     if len(data.splits) >= 2:
-        test = data.frame[data.splits[-1].test]
-        k = capacity_k(len(test), config.capacity)
-        listed, first = [], []
-        for masks in data.splits[-2:]:
-            calibrated = fitted[group, masks.name]
-            chosen = top_k(calibrated.predict_proba(test[data.features])[:, 1], k)
-            rows = test[chosen]
-            listed.append(set(rows["person_id"]))
-            first.append(
-                pd.Series(
-                    top_reasons(
-                        attributions(calibrated.estimator, rows[data.features])[0], rows[data.features], templates, 1
-                    )["reason_1"].to_numpy(),
-                    index=rows["person_id"],
-                )
-            )
         both = sorted(listed[0] & listed[1])
         stability["listed_by_both_models"] = float(len(both))
         stability["first_reason_changed_share"] = (
