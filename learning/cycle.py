@@ -260,18 +260,18 @@ def champion_group(config: ExperimentConfig, group: str) -> ExperimentConfig | N
     return dataclasses.replace(config, models=ModelGrid(**{spec.family: {k: [v] for k, v in spec.params}}))
 
 
-def retraining_settings(settings: LearnSettings, group: str) -> tuple[LearnSettings, list[str]]:
+def retraining_settings(settings: LearnSettings, group: str) -> tuple[LearnSettings, str]:
     """The settings whose config the retraining and its backtest follow, and in words what they refit: the
     champion's model group (so champion and challenger differ by their data alone), or with `retune`, or when
     the config's grid lacks that group, the whole grid."""
     cut = None if settings.retune else champion_group(settings.config, group)
     if cut is not None:
-        return dataclasses.replace(settings, config=cut), [
+        return dataclasses.replace(settings, config=cut), (
             f"The champion's model group ({group}) was refitted on the new labels; the config's grid was not searched "
             "again (`riskloop learn --retune` searches it)."
-        ]
+        )
     why = "--retune" if settings.retune else f"the champion's model group ({group}) is not in the config's grid"
-    return settings, [f"The config's whole grid was searched again ({why})."]
+    return settings, f"The config's whole grid was searched again ({why})."
 
 
 def retrain_data(settings: LearnSettings, config: ExperimentConfig, prepared: PreparedData) -> ModelData:
@@ -280,14 +280,14 @@ def retrain_data(settings: LearnSettings, config: ExperimentConfig, prepared: Pr
 
 
 def retrained(
-    settings: LearnSettings, prepared: PreparedData, end: date, progress: Callable[[str], None], notes: list[str]
+    settings: LearnSettings, prepared: PreparedData, end: date, progress: Callable[[str], None], chose_from: str
 ) -> tuple[ExperimentConfig, ModelData, TrainResult]:
     """The retraining on the labels closed by `end`: `train` (temporal validation, selection, figures, audit),
-    then the chosen model refitted on every closed label; `notes` (what it chose from) lead the data's warnings,
-    so the challenger's model card says them too."""
+    then the chosen model refitted on every closed label; `chose_from` (what it chose from, in words) leads the
+    data's warnings, so the challenger's model card says it too."""
     config = retrain_config(settings, end)
     data = retrain_data(settings, config, prepared)
-    data = dataclasses.replace(data, warnings=[*notes, *data.warnings])
+    data = dataclasses.replace(data, warnings=[chose_from, *data.warnings])
     return config, data, refit_on_all_closed(data, config, train(data, config, progress=progress), progress)
 
 
@@ -384,13 +384,13 @@ def learn(
     result.retrain_notes = [w for w in data.warnings if not w.startswith(SAMPLED)]
     result.sampled = sampled_controls(stacked) + [w for w in data.warnings if w.startswith(SAMPLED)]
     result.challenger = log_training(
-        config, data, trained, out_dir / "challenger", RunRole("challenger", as_of, end, refitted[0])
+        config, data, trained, out_dir / "challenger", RunRole("challenger", as_of, end, refitted)
     )
     result.learned = _learned(champion, trained)
     progress("backtest: the retraining one cycle earlier")
     result.backtest, tested, earlier = backtest(settings, champion, trained, data, prepared, end, progress)
     log_backtest(
-        config, tested, result.backtest.metrics, result.backtest.as_of, RunRole("backtest", as_of, earlier, refitted[0])
+        config, tested, result.backtest.metrics, result.backtest.as_of, RunRole("backtest", as_of, earlier, refitted)
     )
     if settings.shadow is not None:
         result.shadow = shadow_comparison(

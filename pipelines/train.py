@@ -238,8 +238,7 @@ def train(data: ModelData, config: ExperimentConfig, progress: Callable[[str], N
     summary = summarise(split_metrics)
     chosen = select(summary, config)
     spec = next(s for s in model_specs(config) if s.name == chosen)
-    final = data.final
-    test = data.frame[final.test]
+    test = data.frame[data.final.test]
     # the chosen group without the proxy features is fitted on one thread beside what follows (mostly Python)
     with ThreadPoolExecutor(1) as beside:
         without = beside.submit(metrics_without_proxies, spec, data, dataclasses.replace(config, threads=1), test)

@@ -260,16 +260,16 @@ def test_a_learning_cycle_links_outcomes_estimates_effects_and_registers_a_chall
 def test_the_retraining_refits_the_champions_model_group_unless_told_to_search_the_grid_again(champion):
     grid = ModelGrid(logistic={"C": [0.1, 1.0]}, lightgbm={"num_leaves": [15, 31], "n_estimators": [300]})
     settings = LearnSettings("models:/x@champion", Path("data"), dataclasses.replace(champion, models=grid))
-    cut, notes = retraining_settings(settings, "lightgbm_n_estimators=300_num_leaves=31")
+    cut, refitted = retraining_settings(settings, "lightgbm_n_estimators=300_num_leaves=31")
     assert cut.config.models.grids() == {"lightgbm": {"n_estimators": [300], "num_leaves": [31]}}
     assert [s.name for s in model_specs(cut.config)] == ["lightgbm_n_estimators=300_num_leaves=31"]
-    assert "was refitted on the new labels" in notes[0]
+    assert "was refitted on the new labels" in refitted
     for group, retune, why in [
         ("lightgbm_n_estimators=300_num_leaves=31", True, "--retune"),
         ("gam_n_knots=4", False, "not in the config's grid"),
     ]:
-        whole, notes = retraining_settings(dataclasses.replace(settings, retune=retune), group)
-        assert whole.config.models == grid and why in notes[0]
+        whole, searched = retraining_settings(dataclasses.replace(settings, retune=retune), group)
+        assert whole.config.models == grid and why in searched
 
 
 def test_learning_outputs_name_no_one_and_are_logged(cycle, champion, world_20k):
