@@ -46,11 +46,10 @@ class SparkData:
         check_as_of_dates(self.first_incident, self.end, as_of_dates)
 
 
-#: How a reference is joined to its parent's valid rows: the small areas sent to every task; people by a hash join
-#: on both sides' shuffle, which sorts neither (full Wales, incidents to people: 7.1-8.2 s against 8.8-10.6 s for
-#: Spark's sort-merge join, `local[2]`). Its build side, a shuffle partition of people's keys, is held in memory
-#: (it does not spill): docs/spark.md, "Memory and time per partition".
-JOIN_HINTS = {"areas": "broadcast", "people": "shuffle_hash"}
+#: How a reference is joined to its parent's valid rows: the small areas sent to every task. People are joined as
+#: Spark plans it (a sort-merge join, which spills): a shuffled hash join, 2 s faster on full Wales, holds a shuffle
+#: partition of people in memory and failed there with Spark's default 1 GiB (docs/spark.md, "Memory").
+JOIN_HINTS = {"areas": "broadcast"}
 
 
 def _typed_fields(schema: TableSchema, columns: list[str]):
@@ -149,7 +148,8 @@ def _checked(
         table = valid[ref.table]
         carried = [F.col(column).alias(name) for column, name in CARRIED.get(ref.table, ())]
         parent = table.select(F.col(ref.table_column).alias(p), *[F.col(c).alias(f"{p}_{c}") for c in read], *carried)
-        checked = checked.join(parent.hint(JOIN_HINTS[ref.table]), F.col(ref.column) == F.col(p), "left")
+        hint = JOIN_HINTS.get(ref.table)
+        checked = checked.join(parent.hint(hint) if hint else parent, F.col(ref.column) == F.col(p), "left")
     for i, rule in enumerate(rules):
         if i not in local:
             prefix = parents[rule.reference] if rule.reference is not None else ""

@@ -99,6 +99,30 @@ def test_a_session_gets_two_shuffle_partitions_per_core_unless_the_user_set_them
     assert run.stdout.split() == ["2", "7"]  # local[1]: two per core; then the notebook's own setting stays
 
 
+def test_a_local_session_gets_half_the_memory_unless_the_user_sized_it():
+    """In processes of their own: the JVM's heap is sized when it starts."""
+    from riskloop.spark.session import local_driver_memory
+
+    code = (
+        "from riskloop.spark import spark_session\n"
+        "print(spark_session('local[1]').sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory() / 2**20)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_DRIVER_MEMORY"}
+    heaps = {}
+    for chosen in (None, "1500m"):
+        run = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env if chosen is None else {**env, "SPARK_DRIVER_MEMORY": chosen},
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        heaps[chosen] = float(run.stdout.split()[-1])
+    assert heaps[None] == pytest.approx(int(local_driver_memory().removesuffix("m")), rel=0.1)
+    assert heaps["1500m"] == pytest.approx(1500, rel=0.1)
+
+
 def test_the_world_crosses_partitions(crossing_world):
     """Guard: the engines are compared (here and in test_spark_cluster.py) where people share incidents and
     households across authorities."""
@@ -402,3 +426,45 @@ def test_parts_are_assembled_unit_by_unit_in_the_order_each_unit_was_written(tmp
         ("Swansea", 2),
         ("Wrexham", 1),
     ]
+
+
+def test_a_failed_spark_job_is_one_line_naming_its_root_cause(spark):
+    from riskloop.spark.session import SparkJobError, explained_failures
+
+    def broken(batches):
+        for batch in batches:
+            raise ValueError("a broken partition")
+            yield batch
+
+    with pytest.raises(SparkJobError, match=r"^Spark failed: PythonException: ValueError: a broken partition$"):
+        with explained_failures():
+            spark.range(3).mapInPandas(broken, "id long").collect()
+    with pytest.raises(SparkJobError, match=r'^Spark failed: NumberFormatException: For input string: "x"$'):
+        with explained_failures():
+            spark.sparkContext._jvm.java.lang.Integer.parseInt("x")  # a JVM error that nothing on the way rewords
+
+
+def test_the_cli_says_in_one_line_why_spark_could_not_read_a_table(spark, tmp_path):
+    from typer.testing import CliRunner
+
+    from riskloop.cli import app
+
+    folder = write_tables(tmp_path / "data", hand_tables())
+    (folder / "incidents.csv").unlink()
+    (folder / "incidents.parquet").write_bytes(b"not a parquet file, though named one")
+    args = ["features", "--engine", "spark", "--data", str(folder), "--as-of", "2023-05-01", "--out"]
+    result = CliRunner().invoke(app, [*args, str(tmp_path / "snapshots.parquet")])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: Spark failed: ") and "incidents.parquet" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "snapshots.parquet").exists()
+
+
+def test_a_spark_job_out_of_memory_says_how_to_give_it_more():
+    from riskloop.spark.session import _explained
+
+    said = _explained(  # what scoring full Wales on Spark's default 1 GiB said with a shuffled hash join
+        "org.apache.spark.memory.SparkOutOfMemoryError", "There is not enough memory to build hash map."
+    )
+    assert said.startswith("Spark failed: SparkOutOfMemoryError: There is not enough memory to build hash map.; ")
+    assert "SPARK_DRIVER_MEMORY=8g" in said and "--executor-memory" in said

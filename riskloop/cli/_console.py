@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from riskloop.features.io import DataError
 from riskloop.jobs.common import Progress as JobProgress
+from riskloop.spark.session import SparkJobError
 
 console = Console(stderr=True)
 out = Console()
@@ -22,6 +23,8 @@ if not out.is_terminal:  # Rich assumes 80 columns off a terminal and truncates;
 
 #: What a job raises when its input is wrong: one line, exit code 2.
 EXPECTED = (DataError, ValueError)
+#: What a job raises when it could not finish, through no fault of its input: one line, exit code 1.
+FAILED = (SparkJobError,)
 #: The date options' format.
 DATE = ["%Y-%m-%d"]
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from riskloop.cli._console import DATE, EXPECTED, console, day, fatal, out, progress
+from riskloop.cli._console import DATE, EXPECTED, FAILED, console, day, fatal, out, progress
 from riskloop.features.validate import ValidationReport
 from riskloop.jobs import data as jobs
 from riskloop.jobs.common import Engine
@@ -110,6 +110,8 @@ def features(
         made = jobs.snapshots(job)
     except EXPECTED as exc:
         fatal(str(exc))
+    except FAILED as exc:
+        fatal(str(exc), code=1)
     table = Table(title=f"snapshots -> {out_file}")
     for col in ("as-of", "cohort", "labelled", "positive rate", "unlabelled (horizon past data end)"):
         table.add_column(col, justify="right")

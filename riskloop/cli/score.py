@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from riskloop.cli._console import DATE, EXPECTED, fatal, out, progress, warn
+from riskloop.cli._console import DATE, EXPECTED, FAILED, fatal, out, progress, warn
 from riskloop.jobs.common import Engine
 
 if TYPE_CHECKING:
@@ -87,6 +87,8 @@ def score(
             outcome = jobs.score(job, report)
     except EXPECTED as exc:
         fatal(str(exc))
+    except FAILED as exc:
+        fatal(str(exc), code=1)
     for warning in outcome.warnings:
         warn(warning)
     print_lists(outcome)

@@ -68,8 +68,11 @@ def snapshots(job: SnapshotJob) -> Snapshots:
     dates = list(job.as_of)
     if job.engine is Engine.spark:
         from riskloop.spark import spark_session, spark_snapshots
+        from riskloop.spark.session import explained_failures
 
-        meta, specs, per_date = spark_snapshots(spark_session(job.spark_master), job.data, dates, config, job.out)
+        spark = spark_session(job.spark_master)
+        with explained_failures():
+            meta, specs, per_date = spark_snapshots(spark, job.data, dates, config, job.out)
     else:
         dataset = open_dataset(Path(job.data))
         dataset.require_rows("areas", "people")

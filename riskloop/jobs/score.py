@@ -37,15 +37,16 @@ def score(job: ScoreJob, progress: Progress = no_progress) -> ScoreOutcome:
     places = Capacity.parse(job.capacity, loaded.contract.capacity)
     if job.engine is Engine.spark:
         from riskloop.spark import spark_score_to_lists, spark_session
+        from riskloop.spark.session import explained_failures
 
         if job.shadow is not None:
             raise ValueError(
                 "--shadow scores with the local engine only; score the shadow model without --engine spark"
             )
         progress(f"scoring the cohort at {job.as_of} on Spark", None, None)
-        return spark_score_to_lists(
-            spark_session(job.spark_master), loaded, job.data, job.as_of, job.out, places, job.per, job.seed
-        )
+        spark = spark_session(job.spark_master)
+        with explained_failures():
+            return spark_score_to_lists(spark, loaded, job.data, job.as_of, job.out, places, job.per, job.seed)
     require_data_set_model(loaded.contract)
     return score_to_lists(
         loaded,
