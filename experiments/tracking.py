@@ -7,7 +7,10 @@ reason instead), group sizes in fairness tables under the disclosure rule of `re
 from __future__ import annotations
 
 import hashlib
+import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -171,6 +174,25 @@ def dataset_schema_rows(frame: pd.DataFrame, head: int = 1_000) -> pd.DataFrame:
     return frame.iloc[sorted({*range(min(head, len(frame))), *first_missing.tolist()})]
 
 
+#: MLflow's warning, at every Python model it logs, that loading one runs code: said once in the README ("Experiments").
+PICKLE_WARNING = "Passing a Python object as `python_model`"
+
+
+@contextmanager
+def _unwarned_pickle() -> Iterator[None]:
+    """MLflow's pyfunc logger without `PICKLE_WARNING` (its other messages pass)."""
+
+    def other(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(PICKLE_WARNING)
+
+    logger = logging.getLogger("mlflow.pyfunc")
+    logger.addFilter(other)
+    try:
+        yield
+    finally:
+        logger.removeFilter(other)
+
+
 def _log_run(
     config: ExperimentConfig, data: ModelData, result: TrainResult, folder: Path, experiment: str, role: RunRole
 ) -> tuple[str, str, Evidence]:
@@ -236,7 +258,7 @@ def _log_run(
         for path in _write_artifacts(config, data, result, folder):
             mlflow.log_artifact(str(path))
         rows = signature_rows(data, result.scorer.input_columns)
-        with warnings.catch_warnings():  # `band` is never missing; the input example is left out on purpose
+        with warnings.catch_warnings(), _unwarned_pickle():  # `band` is never missing; no input example on purpose
             warnings.filterwarnings("ignore", message=".*integer column.*")
             warnings.filterwarnings("ignore", message=".*input example was not provided.*")
             signature = infer_signature(rows, result.scorer.score(rows, reasons=3), params={"reasons": 0})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from mlflow.tracking import MlflowClient
 
 from riskloop.experiments.config import ConfigError, load_config, with_data
 from riskloop.experiments.governance import history
+from riskloop.experiments.pyfunc import RiskModel
 from riskloop.experiments.registry import PromotionRefused, promote
-from riskloop.experiments.tracking import dataset_schema_rows, frame_digest, log_training
+from riskloop.experiments.tracking import PICKLE_WARNING, dataset_schema_rows, frame_digest, log_training
 from riskloop.jobs.model import model_data
 from riskloop.pipelines import train as training
 from riskloop.pipelines.train import fits_at_once, run_temporal_validation, train
@@ -237,7 +239,20 @@ def test_bring_your_own_table_trains_tracks_and_registers(tmp_path, mlflow_store
     assert sorted(data.rejected["row"]) == [6, 18, 41]
     assert not (data.frame.loc[data.final.test, "as_of"].min() < data.frame.loc[data.final.fit, "as_of"].max())
     result = train(data, config)
-    outcome = log_training(config, data, result, tmp_path / "out")
+    pyfunc_log = logging.getLogger("mlflow.pyfunc")
+    heard: list[str] = []
+    listener = logging.Handler(logging.WARNING)
+    listener.emit = lambda record: heard.append(record.getMessage())  # type: ignore[method-assign]
+    pyfunc_log.addHandler(listener)
+    try:
+        outcome = log_training(config, data, result, tmp_path / "out")
+        quiet = list(heard)
+        with mlflow.start_run(run_name="a bare pyfunc"):  # MLflow itself still warns with the text riskloop drops
+            mlflow.pyfunc.log_model(name="bare", python_model=RiskModel(result.scorer))
+    finally:
+        pyfunc_log.removeHandler(listener)
+    assert not any(message.startswith(PICKLE_WARNING) for message in quiet), quiet
+    assert any(message.startswith(PICKLE_WARNING) for message in heard[len(quiet) :]), heard
     metrics = json.loads(outcome.metrics_path.read_text())
     for key in ("test_roc_auc", "test_average_precision", "test_brier", "test_ece"):
         assert 0 <= metrics[key] <= 1
