@@ -25,6 +25,8 @@ LEARNING_DIR = "learning"
 SUMMARY = "learning.json"
 EFFECTS = "effects.csv"
 REPORT = "learning_report.html"
+#: What the learning folder holds (`features.io.check_replaceable`)
+LEARNING_WRITES = ("outcomes.parquet", EFFECTS, "who_benefits.csv", "drift.csv", SUMMARY, REPORT)
 #: The files that may leave the output folder (to MLflow): no person-level row among them.
 SHAREABLE = (EFFECTS, "who_benefits.csv", "drift.csv", SUMMARY, REPORT)
 
@@ -78,7 +80,7 @@ def write_learning(out_dir: Path, outputs: LearningOutputs) -> Path:
     """Write `<out_dir>/learning/` atomically (replaced as a whole); return the folder."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_folder(out_dir / LEARNING_DIR) as folder:
+    with atomic_folder(out_dir / LEARNING_DIR, LEARNING_WRITES, "riskloop learn") as folder:
         outputs.outcomes.to_parquet(folder / "outcomes.parquet", index=False)
         outputs.effects.to_csv(folder / EFFECTS, index=False)
         outputs.who_benefits.to_csv(folder / "who_benefits.csv", index=False)

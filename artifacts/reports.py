@@ -14,6 +14,8 @@ from riskloop.features.io import atomic_folder, write_csv_atomic, write_text_ato
 AUDIT_REPORT = "fairness_audit.html"
 EXPLAIN_REPORT = "explainability.html"
 TRANSPARENCY_RECORD = "transparency_record"  # .html, .csv and .json
+#: What the dashboard's folder holds (`features.io.check_replaceable`): its pages and the reports' copies
+SITE_WRITES = ("index.html", "reports.html", "la-*.html", "reports")
 
 
 def write_audit(folder: Path, html: str, disparities: pd.DataFrame, rejected: pd.DataFrame | None = None) -> Path:
@@ -41,7 +43,7 @@ def write_transparency(folder: Path, html: str, csv: str, json: str) -> Path:
 
 def write_site(out: Path, pages: dict[str, str], reports: list[Path]) -> None:
     """The dashboard's folder, replaced as a whole: its pages and `reports/` copies of `reports`."""
-    with atomic_folder(Path(out)) as folder:
+    with atomic_folder(Path(out), SITE_WRITES, "riskloop dashboard") as folder:
         for name, page in pages.items():
             (folder / name).write_text(page, encoding="utf-8")
         if reports:

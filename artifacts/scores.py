@@ -42,6 +42,8 @@ SHADOW = "shadow.parquet"
 SHADOW_COLUMNS = ("person_id", "unit", "risk", "band", "rank", "would_list")
 MANIFEST = "manifest.json"
 LISTS = "lists"
+#: What a scores folder holds (`features.io.check_replaceable`)
+SCORES_WRITES = (PRIORITISATION, SHADOW, MANIFEST, LISTS)
 REASONS = ("reason_1", "reason_2", "reason_3")
 #: The columns of `prioritisation.parquet`, in order.
 COLUMNS = (
@@ -328,7 +330,7 @@ def write_scores(
     listed are in a list of its own (`lists_reconcile`)."""
     if (shadow is None) != (manifest.shadow is None):
         raise ValueError("shadow scores and the manifest's shadow model go together")
-    with atomic_folder(Path(out_dir)) as folder:
+    with atomic_folder(Path(out_dir), SCORES_WRITES, "riskloop score") as folder:
         target = folder / PRIORITISATION
         files = [(target, write_prioritisation(target), None, None), *_write_lists(listed, folder, per)]
         if shadow is not None:

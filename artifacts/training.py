@@ -22,6 +22,24 @@ SPLIT_METRICS = "split_metrics.csv"
 MODEL_CARD = "model_card.html"
 FAIRNESS_REPORT = "fairness_report.html"
 EVIDENCE = "gate_evidence.json"  # the promotion gate's evidence: written once the model version is known
+#: What a training folder holds (`features.io.check_replaceable`): `write_training`'s files and the evidence
+TRAINING_WRITES = (
+    "*.png",
+    METRICS,
+    SPLIT_METRICS,
+    "importance_by_split.csv",
+    "explanation_stability.json",
+    CONTRACT,
+    "feature_catalogue.csv",
+    "rejected_rows.csv",
+    "rejected_reasons.csv",
+    "proxies.csv",
+    FAIRNESS_REPORT,
+    "fairness_by_group.csv",
+    "fairness_disparities.csv",
+    MODEL_CARD,
+    EVIDENCE,
+)
 
 
 @dataclass(frozen=True)

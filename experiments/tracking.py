@@ -24,7 +24,14 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from riskloop.artifacts.learning import SHAREABLE, LearningSummary
-from riskloop.artifacts.training import METRICS, MODEL_CARD, TrainingOutputs, write_evidence, write_training
+from riskloop.artifacts.training import (
+    METRICS,
+    MODEL_CARD,
+    TRAINING_WRITES,
+    TrainingOutputs,
+    write_evidence,
+    write_training,
+)
 from riskloop.experiments.config import ExperimentConfig
 from riskloop.experiments.orphans import mark_orphaned_runs, process_tags
 from riskloop.experiments.pyfunc import MitigatedModel, RiskModel
@@ -118,7 +125,7 @@ def log_training(
     experiment = experiment_id(config.name)
     mark_orphaned_runs(experiment)
     out_dir = Path(out_dir)
-    with atomic_folder(out_dir) as folder:
+    with atomic_folder(out_dir, TRAINING_WRITES, "riskloop train") as folder:
         run_id, version, evidence = _log_run(config, data, result, folder, experiment, role)
         _tag_version(config, data, result, evidence, version)
     client = MlflowClient()

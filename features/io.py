@@ -9,13 +9,14 @@ removes those whose process on this machine is gone (a killed run's leftovers).
 from __future__ import annotations
 
 import csv
+import fnmatch
 import hashlib
 import os
 import re
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -107,17 +108,38 @@ def _settle(folder: Path, private: tuple[str, ...] = ()) -> None:
                 os.fsync(handle.fileno())
 
 
+def check_replaceable(target: Path, writes: Iterable[str], writer: str) -> None:
+    """Raise DataError if `target` is a file, or a folder holding a name that matches none of `writes` (glob
+    patterns of what `writer` puts there): the folder is replaced whole, and nothing else in it may be lost."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{target} is a file: give a folder (new, empty, or a previous output of {writer})")
+    patterns = tuple(writes)
+    others = (
+        sorted(p.name for p in target.iterdir() if not any(fnmatch.fnmatchcase(p.name, w) for w in patterns))
+        if target.is_dir()
+        else []
+    )
+    if others:
+        raise DataError(
+            f"{target} holds {others[0]!r}, which {writer} does not write: it replaces the folder whole, so give a "
+            f"new or empty folder, or a previous output of {writer}"
+        )
+
+
 @contextmanager
-def atomic_folder(target: Path, private: tuple[str, ...] = ()) -> Iterator[Path]:
+def atomic_folder(target: Path, writes: Iterable[str], writer: str, private: tuple[str, ...] = ()) -> Iterator[Path]:
     """Yield a temporary folder beside `target`; if the block succeeds, it replaces `target` as a whole
-    (the subfolders named in `private` mode 0700, their files 0600; the rest 0755 and 0644).
+    (the subfolders named in `private` mode 0700, their files 0600; the rest 0755 and 0644). A `target` holding
+    anything but what `writer` writes (`writes`: `check_replaceable`) is refused before the block runs.
 
     Killed at any moment, this leaves the previous folder (or nothing), never a partial one: between
     the two renames the previous folder waits at `.<name>.previous`, which the next run puts back.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     recover_folder(target)
+    check_replaceable(target, writes, writer)
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".tmp", dir=target.parent))
     try:
         yield tmp

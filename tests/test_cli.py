@@ -373,6 +373,17 @@ def test_train_explain_audit_promote(tiny_world, tmp_path, monkeypatch):
     lists = sorted(p.name for p in (tmp_path / "shadowed" / "lists").iterdir())
     assert lists == sorted(p.name for p in (tmp_path / "scores" / "lists").iterdir())
     assert read_scores(tmp_path / "scores").shadow is None
+    # the folder is replaced whole: one holding anything else (the data set itself, a user's file) is refused
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "important.txt").write_text("precious")
+    for taken in (tiny_world, mine):
+        before = sorted(p.name for p in taken.iterdir())
+        refused = runner.invoke(app, [*score, "--out", str(taken), "--capacity", "3"])
+        assert refused.exit_code == 2 and "which riskloop score does not write" in refused.output, refused.output
+        assert refused.output.count("\n") == 1 and sorted(p.name for p in taken.iterdir()) == before
+    again = runner.invoke(app, [*score, "--out", str(tmp_path / "shadowed"), "--capacity", "3"])  # its own: replaced
+    assert again.exit_code == 0 and read_scores(tmp_path / "shadowed").shadow is None
     on_spark = runner.invoke(
         app, [*score, "--out", str(tmp_path / "s"), "--engine", "spark", "--shadow", "models:/riskloop-tiny/1"]
     )

@@ -760,6 +760,12 @@ def test_the_threshold_is_configurable(world, tmp_path):
     check_disclosure(pages, 10)
     assert "counts of 1 to 10 are shown" in pages["index.html"]
     assert "learning loop has not run" in pages["index.html"]
+    again = ["dashboard", "--data", str(world), "--as-of", AS_OF.isoformat(), "--out", str(tmp_path / "site")]
+    assert runner.invoke(app, again).exit_code == 0  # its own previous site: replaced whole
+    (tmp_path / "site" / "notes.txt").write_text("mine")
+    refused = runner.invoke(app, again)
+    assert refused.exit_code == 2 and "holds 'notes.txt', which riskloop dashboard does not write" in refused.output
+    assert (tmp_path / "site" / "notes.txt").read_text() == "mine" and (tmp_path / "site" / "index.html").exists()
     bad = runner.invoke(app, ["dashboard", "--data", str(world), "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--as-of is required" in bad.output
 

@@ -323,7 +323,7 @@ def test_an_out_that_is_a_file_or_holds_other_files_is_one_line(tmp_path):
         ingest(IngestJob(mapping, mapping))
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "notes.txt").write_text("mine")
-    with pytest.raises(DataError, match="holds 'notes.txt', which an ingest does not write"):
+    with pytest.raises(DataError, match="holds 'notes.txt', which riskloop ingest does not write"):
         ingest(IngestJob(mapping, tmp_path / "home"))
     assert (tmp_path / "home" / "notes.txt").read_text() == "mine"
 

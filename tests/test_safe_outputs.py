@@ -50,7 +50,7 @@ def test_stale_temporaries_of_dead_writers_are_removed_live_ones_kept(tmp_path):
     write_text_atomic("whole", tmp_path / "snap.parquet")
     assert not stale_file.exists() and not legacy_file.exists()
     assert live_file.exists() and other_target.exists()
-    with atomic_folder(tmp_path / "out") as folder:
+    with atomic_folder(tmp_path / "out", ("*",), "a test") as folder:
         (folder / "contract.json").write_text("{}")
     assert not stale_folder.exists() and (tmp_path / "out" / "contract.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
@@ -62,7 +62,7 @@ def test_a_folder_moved_aside_by_a_killed_run_is_put_back(tmp_path):
     (tmp_path / ".out.previous").mkdir()
     (tmp_path / ".out.previous" / "contract.json").write_text("{}")
     with pytest.raises(RuntimeError):
-        with atomic_folder(tmp_path / "out") as folder:
+        with atomic_folder(tmp_path / "out", ("*",), "a test") as folder:
             assert (tmp_path / "out" / "contract.json").exists()  # restored before the new one is written
             (folder / "contract.json").write_text("half")
             raise RuntimeError("killed")
@@ -70,11 +70,40 @@ def test_a_folder_moved_aside_by_a_killed_run_is_put_back(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_an_output_folder_holding_what_its_writer_does_not_write_is_refused_and_kept(tmp_path):
+    """A folder is replaced whole, so one holding anything else (a user's file, the input data) is refused
+    before the block runs, and stays as it was; a file where the folder would go is refused too."""
+    from riskloop.features.io import DataError
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "important.txt").write_text("precious")
+    (mine / "manifest.json").write_text("{}")
+    ran = []
+    with pytest.raises(DataError, match=r"holds 'important.txt', which a test does not write: it replaces the"):
+        with atomic_folder(mine, ("manifest.json", "lists"), "a test"):
+            ran.append(True)
+    assert not ran and sorted(p.name for p in mine.iterdir()) == ["important.txt", "manifest.json"]
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DataError, match="afile is a file: give a folder"):
+        with atomic_folder(tmp_path / "afile", ("*",), "a test"):
+            ran.append(True)
+    assert not ran and (tmp_path / "afile").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "mine"]  # no folder moved aside, no temporary
+    previous = tmp_path / "previous"
+    with atomic_folder(previous, ("la-*.html", "lists"), "a test") as folder:
+        (folder / "la-cardiff.html").write_text("old")
+        (folder / "lists").mkdir()
+    with atomic_folder(previous, ("la-*.html", "lists"), "a test") as folder:  # its own previous output: replaced
+        (folder / "la-swansea.html").write_text("new")
+    assert sorted(p.name for p in previous.iterdir()) == ["la-swansea.html"]
+
+
 def test_outputs_have_one_mode_whatever_the_umask(tmp_path):
     previous = os.umask(0o077)
     try:
         write_text_atomic("x", tmp_path / "one.txt")
-        with atomic_folder(tmp_path / "folder") as folder:
+        with atomic_folder(tmp_path / "folder", ("*",), "a test") as folder:
             (folder / "plain.csv").write_text("a\n")
             write_text_atomic("{}", folder / "atomic.json")
             (folder / "sub").mkdir()

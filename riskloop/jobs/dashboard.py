@@ -7,9 +7,10 @@ from datetime import date
 from pathlib import Path
 
 from riskloop.artifacts.learning import read_learning
-from riskloop.artifacts.reports import write_site
+from riskloop.artifacts.reports import SITE_WRITES, write_site
 from riskloop.artifacts.scores import read_scores
 from riskloop.features.area_profile import community_audit
+from riskloop.features.io import check_replaceable
 from riskloop.jobs.common import open_dataset
 from riskloop.models.fairness import AuditConfig
 from riskloop.reports.dashboard import render_dashboard
@@ -49,6 +50,7 @@ class Dashboard:
 def dashboard(job: DashboardJob) -> Dashboard:
     """Write the dashboard: an index of local authorities, a page per local authority, data quality,
     programme outcomes and a report index; every count under the disclosure rule."""
+    check_replaceable(job.out, SITE_WRITES, "riskloop dashboard")
     as_of, warnings, prioritisation = job.as_of, [], None
     if job.scores is not None:
         scores = read_scores(job.scores, list(LISTED_COLUMNS))

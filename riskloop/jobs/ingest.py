@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from riskloop.artifacts.dataset import COVERAGE_FILE, QUARANTINE_DIR, Coverage, write_dataset
-from riskloop.features.io import DataError, atomic_folder, write_text_atomic
+from riskloop.features.io import DataError, atomic_folder, check_replaceable, write_text_atomic
 from riskloop.features.schema import TABLE_NAMES
 from riskloop.ingest import private
 from riskloop.ingest.linkage import Linkage, link_people
@@ -123,26 +123,13 @@ def _write_private(out: Path, contract: Contract, linkage: Linkage, key: bytes) 
     )
 
 
-def _check_out(out: Path) -> None:
-    """One line if `out` is a file, or a folder holding anything an ingest does not write (a rerun replaces
-    the whole folder: nothing else in it may be lost)."""
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out} is a file: give a folder (new, empty, or a previous ingest's)")
-    others = sorted(p.name for p in out.iterdir() if p.name not in _OUTPUTS) if out.is_dir() else []
-    if others:
-        raise DataError(
-            f"--out {out} holds {others[0]!r}, which an ingest does not write: give a new or empty folder, "
-            "or a previous ingest's (it is replaced whole)"
-        )
-
-
 def ingest(job: IngestJob, progress: Progress = no_progress) -> Ingested:
     """Read the declared sources, map, link, pseudonymise, validate and write the contract data set: the
     whole output folder at once (killed at any moment, the previous output or none, never part of one)."""
     from riskloop.reports.ingest_report import render_ingest_report
 
     step = counted(progress)
-    _check_out(Path(job.out))
+    check_replaceable(Path(job.out), _OUTPUTS, "riskloop ingest")  # before the work, not only at the write
     mapping = load_mapping(job.mapping)
     key = load_key(mapping.key.env, mapping.key.file)
     step("reading the sources")
@@ -166,7 +153,7 @@ def ingest(job: IngestJob, progress: Progress = no_progress) -> Ingested:
     end = incidents["date"].max().date() if len(incidents) else (job.today or date.today())
     start = incidents["date"].min().date() if len(incidents) else None
     tables = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in contract.tables.items()}
-    with atomic_folder(job.out, private=(private.PRIVATE_DIR,)) as folder:
+    with atomic_folder(job.out, _OUTPUTS, "riskloop ingest", private=(private.PRIVATE_DIR,)) as folder:
         _write_private(folder, contract, linkage, key)
         counts = write_dataset(folder, tables, Coverage(end, start, kind="ingested partnership extracts"))
         write_text_atomic(render_ingest_report(summary), folder / REPORT_FILE)

@@ -9,10 +9,11 @@ from datetime import date
 from pathlib import Path
 
 from riskloop.artifacts.reports import write_audit, write_explainability
+from riskloop.artifacts.training import TRAINING_WRITES
 from riskloop.experiments.config import ConfigError, ExperimentConfig, load_config, with_data
 from riskloop.experiments.registry import LoadedModel, load_model
 from riskloop.experiments.tracking import TrainOutcome, log_report, log_training
-from riskloop.features.io import DataError, read_raw_table, sha256_file
+from riskloop.features.io import DataError, check_replaceable, read_raw_table, sha256_file
 from riskloop.features.snapshot import PreparedData
 from riskloop.jobs.common import Progress, counted, model_label, no_progress, open_dataset
 from riskloop.jobs.synthetic import synthetic_truth
@@ -64,11 +65,13 @@ def train(job: TrainJob, progress: Progress = no_progress, warn: Callable[[str],
     config = load_config(job.config)
     if job.data is not None:
         config = with_data(config, job.data)
+    out = job.out or Path("riskloop-output") / config.name
+    check_replaceable(out, TRAINING_WRITES, "riskloop train")  # before the work, not only at the write
     data = model_data(config)
     for warning in data.warnings:
         warn(warning)
     result = train_models(data, config, progress=counted(progress))
-    outcome = log_training(config, data, result, job.out or Path("riskloop-output") / config.name)
+    outcome = log_training(config, data, result, out)
     return Trained(config, data, result, outcome)
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskloop.artifacts.scores import Unit
+from riskloop.artifacts.scores import SCORES_WRITES, Unit
 from riskloop.experiments.registry import load_model
+from riskloop.features.io import check_replaceable
 from riskloop.jobs.common import Engine, Progress, no_progress, open_dataset
 from riskloop.pipelines.score import cohort_snapshot, prepare_for_scoring, require_data_set_model
 from riskloop.serving.batch import ScoreOutcome, score_to_lists
@@ -33,6 +34,7 @@ class ScoreJob:
 def score(job: ScoreJob, progress: Progress = no_progress) -> ScoreOutcome:
     """Score, rank within each unit, fill its places and write the scores folder atomically (advisory lists
     with reasons, the manifest with the model version, data fingerprint and counts that reconcile)."""
+    check_replaceable(job.out, SCORES_WRITES, "riskloop score")  # before the work, not only at the write
     loaded = load_model(job.model)
     places = Capacity.parse(job.capacity, loaded.contract.capacity)
     if job.engine is Engine.spark:
