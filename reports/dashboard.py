@@ -205,7 +205,7 @@ def bar_figure(labels: list[str], values: np.ndarray, xlabel: str, title: str, c
 
 def effects_figure(effects: pd.DataFrame) -> Markup:
     """Naive and doubly robust effect of each programme with 95% intervals (percentage points)."""
-    fig, ax = plt.subplots(figsize=(7, 0.55 * len(effects) + 1.5))
+    fig, ax = plt.subplots(figsize=(7, 0.55 * len(effects) + 1.8), layout="constrained")
     y = np.arange(len(effects))[::-1]
     for offset, (name, colour, label) in zip(
         (0.15, -0.15), (("naive", PALETTE[1], "naive (treated - untreated)"), ("dr", PALETTE[0], "doubly robust"))
@@ -224,11 +224,11 @@ def effects_figure(effects: pd.DataFrame) -> Markup:
     shaky = unstable(effects["dr_ci_low"], effects["dr_ci_high"])
     ax.set_yticks(y, [words(p) + (" (unstable)" if s else "") for p, s in zip(effects["programme"], shaky)])
     ax.set(
-        xlabel="change in escalation within the horizon (percentage points; below 0 = fewer; intervals clipped "
-        "to ±100)",
+        xlabel="change in escalation within the horizon, percentage points\n(below 0 = fewer; intervals clipped to "
+        "±100)",
         title="Programme outcomes",
     )
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22 if len(effects) < 4 else -0.12), ncol=2, fontsize=8)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8)  # below the axis label, whatever the height
     return svg(fig)
 
 
