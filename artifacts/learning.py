@@ -22,6 +22,7 @@ from riskloop.features.io import DataError, atomic_folder
 from riskloop.models.contract import validation_message
 
 LEARNING_DIR = "learning"
+CHALLENGER_DIR = "challenger"  # the retrained model's training folder, beside `LEARNING_DIR`
 SUMMARY = "learning.json"
 EFFECTS = "effects.csv"
 REPORT = "learning_report.html"

@@ -21,10 +21,13 @@ METRICS = "metrics.json"
 SPLIT_METRICS = "split_metrics.csv"
 MODEL_CARD = "model_card.html"
 FAIRNESS_REPORT = "fairness_report.html"
+#: The model card's figures (`reports.model_card.card_plots`): calibration, precision at k, AUC over splits, a GAM's
+#: shape functions
+PLOTS = ("calibration.png", "precision_at_k.png", "auc_over_time.png", "shape_functions.png")
 EVIDENCE = "gate_evidence.json"  # the promotion gate's evidence: written once the model version is known
 #: What a training folder holds (`features.io.check_replaceable`): `write_training`'s files and the evidence
 TRAINING_WRITES = (
-    "*.png",
+    *PLOTS,
     METRICS,
     SPLIT_METRICS,
     "importance_by_split.csv",

@@ -108,13 +108,22 @@ def _settle(folder: Path, private: tuple[str, ...] = ()) -> None:
                 os.fsync(handle.fileno())
 
 
+#: What a file browser leaves in a folder it showed: not a user's file, so it does not stop a rerun
+FOLDER_VIEWS = (".DS_Store", "Thumbs.db", "desktop.ini")
+
+
 def check_replaceable(target: Path, writes: Iterable[str], writer: str) -> None:
     """Raise DataError if `target` is a file, or a folder holding a name that matches none of `writes` (glob
     patterns of what `writer` puts there): the folder is replaced whole, and nothing else in it may be lost."""
     target = Path(target)
+    if target.is_symlink():
+        raise DataError(f"{target} is a symbolic link: give the folder it points to, or a new one")
     if target.exists() and not target.is_dir():
         raise DataError(f"{target} is a file: give a folder (new, empty, or a previous output of {writer})")
-    patterns = tuple(writes)
+    here = Path.cwd().resolve()
+    if target.resolve() in (here, *here.parents):
+        raise DataError(f"{target} is the folder you are in, or holds it: {writer} replaces its folder whole")
+    patterns = (*writes, *FOLDER_VIEWS)
     others = (
         sorted(p.name for p in target.iterdir() if not any(fnmatch.fnmatchcase(p.name, w) for w in patterns))
         if target.is_dir()

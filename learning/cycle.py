@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from riskloop.artifacts.learning import CHALLENGER_DIR
 from riskloop.experiments.config import ExperimentConfig, ModelGrid
 from riskloop.experiments.registry import LoadedModel, PromotionRefused, load_model, promote
 from riskloop.experiments.tracking import RunRole, TrainOutcome, log_backtest, log_training
@@ -384,7 +385,7 @@ def learn(
     result.retrain_notes = [w for w in data.warnings if not w.startswith(SAMPLED)]
     result.sampled = sampled_controls(stacked) + [w for w in data.warnings if w.startswith(SAMPLED)]
     result.challenger = log_training(
-        config, data, trained, out_dir / "challenger", RunRole("challenger", as_of, end, refitted)
+        config, data, trained, out_dir / CHALLENGER_DIR, RunRole("challenger", as_of, end, refitted)
     )
     result.learned = _learned(champion, trained)
     progress("backtest: the retraining one cycle earlier")

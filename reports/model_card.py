@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from riskloop.artifacts.training import PLOTS
 from riskloop.models.families import FAMILIES
 from riskloop.models.families.gam import GAM
 from riskloop.models.group_calibration import CHOICE_RULE, notice
@@ -36,20 +37,21 @@ def card_plots(config, data, result) -> dict[str, bytes]:
     latest = result.latest_test
     y = latest["label"].to_numpy()
     groups = list(result.split_metrics["group"].unique())
+    calibration, precision, auc, shape = PLOTS
     plots = {
-        "calibration.png": calibration_plot(
+        calibration: calibration_plot(
             y, latest[result.selected.name].to_numpy(), f"calibration on {data.splits[-1].name}: {result.selected.name}"
         ),
-        "precision_at_k.png": precision_at_k_plot(
+        precision: precision_at_k_plot(
             y, {g: latest[g].to_numpy() for g in groups}, config.capacity, f"precision at k on {data.splits[-1].name}"
         ),
-        "auc_over_time.png": metric_over_time_plot(result.split_metrics, "roc_auc", "ROC AUC across temporal splits"),
+        auc: metric_over_time_plot(result.split_metrics, "roc_auc", "ROC AUC across temporal splits"),
     }
     if result.selected.family == "gam":
         gam = FAMILIES["gam"]
         assert isinstance(gam, GAM)  # the registry's "gam" entry is the GAM family
         shapes = gam.shapes(result.scorer.pipeline)
-        plots["shape_functions.png"] = shape_function_plot(shapes, result.importance_by_split.mean())
+        plots[shape] = shape_function_plot(shapes, result.importance_by_split.mean())
     return plots
 
 

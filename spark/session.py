@@ -16,51 +16,79 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 INSTALL_HINT = 'the Spark engine needs pyspark: pip install "riskloop[spark]"'
-MEMORY_HINT = (
-    "give Spark more memory: on one machine SPARK_DRIVER_MEMORY=8g (or spark-submit --driver-memory 8g), on a "
-    "cluster --executor-memory, or more shuffle partitions (--conf spark.sql.shuffle.partitions=...)"
-)
 
 
 class SparkJobError(RuntimeError):
-    """A Spark job failed (not the data): its root cause in one line, and what to do where it is memory."""
+    """A Spark job failed: its root cause in one line (the input, e.g. a corrupt file, or the machine's memory),
+    and what to do where it is memory."""
 
 
 @contextmanager
 def explained_failures() -> Iterator[None]:
-    """Raise a failed Spark job's root cause as SparkJobError (the JVM's chain of causes, or a Python worker's
-    error, is pages long; Spark has logged it in full)."""
+    """Raise a failed Spark job's root cause as SparkJobError: the JVM's chain of causes, or an error Spark
+    captured from the JVM or a Python worker (Spark has logged its trace). Anything else, riskloop's own errors
+    included, passes unchanged."""
     from py4j.protocol import Py4JJavaError
-    from pyspark.errors import PySparkException
+    from pyspark.errors.exceptions.captured import CapturedException
 
     try:
         yield
     except Py4JJavaError as failed:
         cause = failed.java_exception
-        while cause.getCause() is not None:
+        for _ in range(50):  # a chain of causes is short; a cycle must not hang the error
+            if cause.getCause() is None:
+                break
             cause = cause.getCause()
-        raise SparkJobError(_explained(cause.getClass().getName(), str(cause.getMessage()))) from failed
-    except PySparkException as failed:
+        raise SparkJobError(_explained(cause.getClass().getName(), str(cause.getMessage() or ""))) from failed
+    except CapturedException as failed:
         raise SparkJobError(_explained(type(failed).__name__, str(failed))) from failed
 
 
 def _explained(kind: str, message: str) -> str:
     """One line: the error's kind and first line (a Python worker's: its traceback's last); the memory hint."""
     kind = kind.rsplit(".", 1)[-1]
-    lines = [line.strip() for line in message.splitlines() if line.strip()] or [""]
+    lines = [line.strip() for line in message.splitlines() if line.strip()] or ["(no message)"]
     said = f"Spark failed: {kind}: {lines[-1] if kind == 'PythonException' else lines[0]}"
-    return f"{said}; {MEMORY_HINT}" if "OutOfMemory" in kind or "not enough memory" in message.lower() else said
+    if "OutOfMemory" not in kind and "not enough memory" not in message.lower():
+        return said
+    had = os.environ.get("SPARK_DRIVER_MEMORY")
+    more = f"more than SPARK_DRIVER_MEMORY={had}" if had else "SPARK_DRIVER_MEMORY=8g"
+    return (
+        f"{said}; give Spark more memory (on one machine {more}, or spark-submit --driver-memory; on a cluster "
+        "--executor-memory) or more shuffle partitions (--conf spark.sql.shuffle.partitions=...)"
+    )
 
 
-def local_driver_memory() -> str:
-    """Half of the memory this process may use (the machine's, or its cgroup's limit), at least Spark's 1 GiB."""
-    usable = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+def local_driver_memory() -> str | None:
+    """Half of the memory this process may use (the machine's, or its cgroup's limit, v1 or v2), at least Spark's
+    1 GiB; None where the machine's memory cannot be read."""
     try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        usable = min(usable, int(limit))
-    except (OSError, ValueError):  # no cgroup v2 limit ("max") or none readable
-        pass
-    return f"{max(1024, usable // 2**21)}m"
+        usable = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): Spark's own default
+        return None
+    return f"{max(1024, min(usable, *_cgroup_limits()) // 2**21)}m"
+
+
+def _cgroup_limits() -> list[int]:
+    """The memory limits of this process's cgroups (none where there is no limit or none can be read)."""
+    limits: list[int] = []
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return limits
+    for line in lines:
+        hierarchy, controllers, path = line.split(":", 2)
+        if hierarchy == "0" and not controllers:
+            limit = Path(f"/sys/fs/cgroup{path}") / "memory.max"
+        elif "memory" in controllers.split(","):
+            limit = Path(f"/sys/fs/cgroup/memory{path}") / "memory.limit_in_bytes"
+        else:
+            continue
+        try:
+            limits.append(int(limit.read_text().strip()))
+        except (OSError, ValueError):  # absent, or "max"
+            pass
+    return limits
 
 
 def spark_session(master: str | None = None, app: str = "riskloop") -> SparkSession:
@@ -79,7 +107,8 @@ def spark_session(master: str | None = None, app: str = "riskloop") -> SparkSess
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         # a JVM started here holds the executors: Spark's default 1 GiB ran out on full Wales (a setting of
         # the user's, spark.driver.memory anywhere or this variable, comes first; a running JVM ignores it)
-        os.environ.setdefault("SPARK_DRIVER_MEMORY", local_driver_memory())
+        if (memory := local_driver_memory()) is not None:
+            os.environ.setdefault("SPARK_DRIVER_MEMORY", memory)
     builder = SparkSession.builder.appName(app)
     if master:
         builder = builder.master(master)

@@ -303,3 +303,24 @@ def test_learning_outputs_name_no_one_and_are_logged(cycle, champion, world_20k)
     assert not small.between(1, 7).any()  # small counts are suppressed, others rounded to 5
     assert (small.dropna() % 5 == 0).all()
     assert np.isfinite(pd.to_numeric(effects["dr"], errors="coerce").dropna()).all()
+
+
+def test_a_learning_cycle_refuses_folders_holding_what_it_does_not_write_before_any_work(tmp_path):
+    """Before the champion is even loaded (it does not exist here): not after retraining and promoting."""
+    from riskloop.features.io import DataError
+
+    out = tmp_path / "learn-out"
+    for folder, writer in (("challenger", "riskloop train"), ("learning", "riskloop learn")):
+        (out / folder).mkdir(parents=True)
+        (out / folder / "notes.txt").write_text("mine")
+        job = LearnJob("models:/riskloop-nothing@champion", tmp_path / "no-data", tmp_path / "no.yaml", out)
+        with pytest.raises(DataError, match=f"holds 'notes.txt', which {writer} does not write"):
+            learn(job)
+        (out / folder / "notes.txt").unlink()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DataError, match="afile is a file"):
+        learn(
+            LearnJob(
+                "models:/riskloop-nothing@champion", tmp_path / "no-data", tmp_path / "no.yaml", tmp_path / "afile"
+            )
+        )

@@ -90,10 +90,22 @@ def test_an_output_folder_holding_what_its_writer_does_not_write_is_refused_and_
             ran.append(True)
     assert not ran and (tmp_path / "afile").read_text() == "x"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "mine"]  # no folder moved aside, no temporary
+    (tmp_path / "link").symlink_to(mine)
+    with pytest.raises(DataError, match="link is a symbolic link"):
+        with atomic_folder(tmp_path / "link", ("*",), "a test"):
+            ran.append(True)
+    with pytest.MonkeyPatch.context() as patch:  # the folder one is in, or one holding it, cannot be renamed away
+        patch.chdir(tmp_path)
+        for here in (Path("."), Path("..")):
+            with pytest.raises(DataError, match="is the folder you are in, or holds it"):
+                with atomic_folder(here, ("*",), "a test"):
+                    ran.append(True)
+    assert not ran and (mine / "important.txt").read_text() == "precious"
     previous = tmp_path / "previous"
     with atomic_folder(previous, ("la-*.html", "lists"), "a test") as folder:
         (folder / "la-cardiff.html").write_text("old")
         (folder / "lists").mkdir()
+    (previous / ".DS_Store").write_text("a file browser's")  # not a user's file: no reason to refuse
     with atomic_folder(previous, ("la-*.html", "lists"), "a test") as folder:  # its own previous output: replaced
         (folder / "la-swansea.html").write_text("new")
     assert sorted(p.name for p in previous.iterdir()) == ["la-swansea.html"]

@@ -442,6 +442,9 @@ def test_a_failed_spark_job_is_one_line_naming_its_root_cause(spark):
     with pytest.raises(SparkJobError, match=r'^Spark failed: NumberFormatException: For input string: "x"$'):
         with explained_failures():
             spark.sparkContext._jvm.java.lang.Integer.parseInt("x")  # a JVM error that nothing on the way rewords
+    with pytest.raises(ValueError, match="^riskloop's own$"):  # not Spark's: passes unchanged, with its traceback
+        with explained_failures():
+            raise ValueError("riskloop's own")
 
 
 def test_the_cli_says_in_one_line_why_spark_could_not_read_a_table(spark, tmp_path):
@@ -460,11 +463,17 @@ def test_the_cli_says_in_one_line_why_spark_could_not_read_a_table(spark, tmp_pa
     assert not (tmp_path / "snapshots.parquet").exists()
 
 
-def test_a_spark_job_out_of_memory_says_how_to_give_it_more():
+def test_a_spark_job_out_of_memory_says_how_to_give_it_more(monkeypatch):
     from riskloop.spark.session import _explained
 
-    said = _explained(  # what scoring full Wales on Spark's default 1 GiB said with a shuffled hash join
-        "org.apache.spark.memory.SparkOutOfMemoryError", "There is not enough memory to build hash map."
-    )
-    assert said.startswith("Spark failed: SparkOutOfMemoryError: There is not enough memory to build hash map.; ")
-    assert "SPARK_DRIVER_MEMORY=8g" in said and "--executor-memory" in said
+    def said() -> str:  # what scoring full Wales on Spark's default 1 GiB said with a shuffled hash join
+        return _explained(
+            "org.apache.spark.memory.SparkOutOfMemoryError", "There is not enough memory to build hash map."
+        )
+
+    monkeypatch.delenv("SPARK_DRIVER_MEMORY", raising=False)
+    assert said().startswith("Spark failed: SparkOutOfMemoryError: There is not enough memory to build hash map.; ")
+    assert "SPARK_DRIVER_MEMORY=8g" in said() and "--executor-memory" in said()
+    monkeypatch.setenv("SPARK_DRIVER_MEMORY", "12075m")  # riskloop's default here: never advise less
+    assert "more than SPARK_DRIVER_MEMORY=12075m" in said() and "=8g" not in said()
+    assert _explained("java.lang.NullPointerException", "") == "Spark failed: NullPointerException: (no message)"

@@ -23,7 +23,8 @@ if not out.is_terminal:  # Rich assumes 80 columns off a terminal and truncates;
 
 #: What a job raises when its input is wrong: one line, exit code 2.
 EXPECTED = (DataError, ValueError)
-#: What a job raises when it could not finish, through no fault of its input: one line, exit code 1.
+#: What a job raises when its engine failed (the cause may be the input, e.g. a corrupt file, or the machine's
+#: memory): one line, exit code 1.
 FAILED = (SparkJobError,)
 #: The date options' format.
 DATE = ["%Y-%m-%d"]
