@@ -113,13 +113,15 @@ FOLDER_VIEWS = (".DS_Store", "Thumbs.db", "desktop.ini")
 
 
 def check_replaceable(target: Path, writes: Iterable[str], writer: str) -> None:
-    """Raise DataError if `target` is a file, or a folder holding a name that matches none of `writes` (glob
-    patterns of what `writer` puts there): the folder is replaced whole, and nothing else in it may be lost."""
+    """Raise DataError if `target` (or the nearest of its folders that exists) is a file, or a folder holding a name
+    that matches none of `writes` (glob patterns of what `writer` puts there): the folder is replaced whole, and
+    nothing else in it may be lost."""
     target = Path(target)
     if target.is_symlink():
         raise DataError(f"{target} is a symbolic link: give the folder it points to, or a new one")
-    if target.exists() and not target.is_dir():
-        raise DataError(f"{target} is a file: give a folder (new, empty, or a previous output of {writer})")
+    nearest = next(p for p in (target, *target.parents) if p.exists())
+    if not nearest.is_dir():
+        raise DataError(f"{nearest} is a file: give a folder (new, empty, or a previous output of {writer})")
     here = Path.cwd().resolve()
     if target.resolve() in (here, *here.parents):
         raise DataError(f"{target} is the folder you are in, or holds it: {writer} replaces its folder whole")

@@ -36,9 +36,9 @@ def explained_failures() -> Iterator[None]:
     except Py4JJavaError as failed:
         cause = failed.java_exception
         for _ in range(50):  # a chain of causes is short; a cycle must not hang the error
-            if cause.getCause() is None:
+            if (deeper := cause.getCause()) is None:
                 break
-            cause = cause.getCause()
+            cause = deeper
         raise SparkJobError(_explained(cause.getClass().getName(), str(cause.getMessage() or ""))) from failed
     except CapturedException as failed:
         raise SparkJobError(_explained(type(failed).__name__, str(failed))) from failed

@@ -88,6 +88,9 @@ def test_an_output_folder_holding_what_its_writer_does_not_write_is_refused_and_
     with pytest.raises(DataError, match="afile is a file: give a folder"):
         with atomic_folder(tmp_path / "afile", ("*",), "a test"):
             ran.append(True)
+    with pytest.raises(DataError, match="afile is a file: give a folder"):  # a folder that would go inside a file
+        with atomic_folder(tmp_path / "afile" / "out", ("*",), "a test"):
+            ran.append(True)
     assert not ran and (tmp_path / "afile").read_text() == "x"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "mine"]  # no folder moved aside, no temporary
     (tmp_path / "link").symlink_to(mine)

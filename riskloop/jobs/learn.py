@@ -12,7 +12,7 @@ from riskloop.artifacts.scores import Scores, read_scores
 from riskloop.artifacts.training import TRAINING_WRITES
 from riskloop.experiments.config import ExperimentConfig, load_config
 from riskloop.experiments.tracking import log_learning
-from riskloop.features.io import DataError, check_replaceable
+from riskloop.features.io import check_replaceable
 from riskloop.jobs.common import Progress, counted, no_progress, open_dataset
 from riskloop.jobs.synthetic import synthetic_effects
 from riskloop.learning.cycle import LearningResult, LearnSettings, Retrain
@@ -60,8 +60,6 @@ def shadow_scores(scores: Scores) -> ShadowScores | None:
 def learn(job: LearnJob, progress: Progress = no_progress) -> Learned:
     """Outcomes -> what worked for whom -> a challenger retrained -> champion vs challenger -> gates -> report."""
     out = Path(job.out)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out} is a file: give a folder (new, empty, or a previous output of riskloop learn)")
     check_replaceable(out / CHALLENGER_DIR, TRAINING_WRITES, "riskloop train")  # before the work and the promotion
     check_replaceable(out / LEARNING_DIR, LEARNING_WRITES, "riskloop learn")
     as_of, listed, reviews, shadow = job.as_of, None, None, None
