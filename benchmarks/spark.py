@@ -1,8 +1,13 @@
 """`riskloop score --engine spark` on full Wales, local[2], against the local engine in the same run (issue 13).
 
 Goals: Spark within 2x of the local engine's wall time on one machine; the driver never holds the
-population (peak <= 1 GB). Then one partition's time and memory at three sizes (small, middle and
-large local authorities), which the scaling prediction in docs/spark.md extrapolates from.
+population (peak <= 1 GB). Beside them, where the time goes: the engine's validation alone, and three bare
+plans in the same session settings that read the three tables, give each incident and intervention its person's
+authority (one join) and gather every row of an authority in one group (one shuffle), then: count the groups in
+Spark; hand them to a Python worker that does nothing; or run the local engine's validation, features and scores
+per group and rank each authority's narrow rows (what crosses groups ignored, nothing written: the cost of a plan
+that validates inside the groups, not a correct engine). Then one partition's time and memory at three sizes
+(small, middle and large local authorities), which the scaling prediction in docs/spark.md extrapolates from.
 Each measurement runs in a fresh process so that its peak memory is its own. The model is fitted as
 in benchmarks/score.py (set-up, not timed).
 Usage: python benchmarks/spark.py WORLD_DIR [AS_OF]   (make WORLD_DIR with `riskloop generate --people 3100000`)
@@ -30,6 +35,15 @@ with tempfile.TemporaryDirectory() as tmp:
         f"as_of = date.fromisoformat({as_of!r}); world = Path({str(world)!r})\n"
         "from riskloop.serving.capacity import Capacity\n"
     )
+    # every Spark measurement's session
+    session = """
+from pyspark.sql import SparkSession, functions as F
+import os
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+         .config("spark.ui.showConsoleProgress", "false").config("spark.driver.memory", "6g")
+         .config("spark.sql.shuffle.partitions", "22").getOrCreate())
+"""
     local_wall, local_rss, out = run_isolated(
         setup
         + f"""
@@ -42,14 +56,9 @@ print("scored", outcome.manifest.counts.scored)
     scored = int(out.split()[1])
     spark_wall, spark_rss, out = run_isolated(
         setup
+        + session
         + f"""
 from riskloop.spark import spark_score_to_lists
-from pyspark.sql import SparkSession
-import os
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
-         .config("spark.ui.showConsoleProgress", "false").config("spark.driver.memory", "6g")
-         .config("spark.sql.shuffle.partitions", "22").getOrCreate())
 outcome = spark_score_to_lists(spark, loaded, str(world), as_of, Path({tmp!r}) / "spark", Capacity(share=0.05))
 jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
 with open(f"/proc/{{jvm_pid}}/status") as status:
@@ -66,6 +75,63 @@ print("scored", outcome.manifest.counts.scored, "jvm", jvm, "jobs", jobs)
         f" (differ: {', '.join(differ)})" if differ else ""
     )
     jvm_rss, spark_jobs = float(out.split()[3]), int(out.split()[5])
+
+    # the engine's validation alone (as the score command runs it first): the rest of its wall is features,
+    # scores, listing and writing
+    validation_wall, _, _ = run_isolated(
+        setup
+        + session
+        + """
+from riskloop.spark.contract import validate_on_spark
+validate_on_spark(spark, str(world))
+"""
+    )
+    # Bare plans on the same session: read, give each incident and intervention its person's authority (one
+    # join), gather every row of an authority in one group (one shuffle). Each plan's tail (below) says what it
+    # does with a group.
+    keyed_rows = """
+read = {t: spark.read.parquet(str(world / f"{t}.parquet")) for t in ("areas", "people", "incidents", "interventions")}
+authority = F.broadcast(read["areas"].select("area_id", F.col("local_authority").alias("_key")))
+people = read["people"].join(authority, "area_id")
+keys = people.select(F.col("person_id").alias("_person"), "_key")
+rows = people.withColumn("_kind", F.lit("people"))
+for table in ("incidents", "interventions"):
+    keyed = read[table].join(keys, F.col("person_id") == F.col("_person")).drop("_person")
+    rows = rows.unionByName(keyed.withColumn("_kind", F.lit(table)), allowMissingColumns=True)
+import pandas as pd
+"""
+    tails = {
+        "counted in Spark": 'print(rows.groupBy("_key").count().count())',
+        "handed to Python": """
+empty = rows.groupBy("_key").applyInPandas(lambda key, g: pd.DataFrame({"n": [len(g)]}), "n long")
+print(empty.count())
+""",
+        # the local engine's validation, features and scores per group (what crosses groups ignored: each group's
+        # own area counts, no co-involvement, no duplicate or reference check across groups), then a rank per
+        # local authority on narrow rows: no reasons, nothing written
+        "local engine per group": """
+from riskloop.features.validate import Dataset, validate_tables
+from riskloop.features.snapshot import PreparedData
+from riskloop.pipelines.score import cohort_snapshot, score_frame
+shared = spark.sparkContext.broadcast((read["areas"].toPandas(), loaded.scorer))
+columns = {t: read[t].columns for t in ("people", "incidents", "interventions")}
+def score_group(key, g):
+    areas, scorer = shared.value
+    raw = {"areas": areas, **{t: g.loc[g["_kind"] == t, c].reset_index(drop=True) for t, c in columns.items()}}
+    valid, _, report = validate_tables(raw, date.today())
+    snapshot = cohort_snapshot(scorer.contract, PreparedData.from_dataset(Dataset(**valid, fingerprint="",
+                               end=as_of, report=report)), as_of)
+    scores = score_frame(scorer, snapshot)
+    return pd.DataFrame({"person_id": snapshot["person_id"].to_numpy(object), "unit": key[0],
+                         "risk": scores["risk"].to_numpy(), "score": scores["score"].to_numpy()})
+def rank(g):
+    return g.sort_values(["risk", "score"], ascending=False).assign(rank=range(1, len(g) + 1))
+scored = rows.groupBy("_key").applyInPandas(score_group, "person_id string, unit string, risk double, score double")
+ranked = scored.groupBy("unit").applyInPandas(rank, "person_id string, unit string, risk double, score double, rank long")
+print(ranked.count())
+""",
+    }
+    floors = {name: run_isolated(setup + session + keyed_rows + tail)[0] for name, tail in tails.items()}
 
     # one partition at three sizes: the local authorities with the fewest, middle and most people
     people = pq.read_table(world / "people.parquet", columns=["area_id"]).to_pandas()
@@ -106,6 +172,12 @@ print(
     f"spark local[2]   {spark_wall:6.1f} s  ({scored / spark_wall:,.0f} rows/s); ratio {spark_wall / local_wall:.2f}x "
     f"(goal <= 2x); {spark_jobs} Spark jobs"
 )
+print(
+    f"  of which validation {validation_wall:6.1f} s (the same session set-up, measured alone); "
+    f"features, scores, listing and writing the rest"
+)
+for name, wall in floors.items():
+    print(f"  bare plan, {name:<22} {wall:6.1f} s: {wall / local_wall:.2f}x the local engine")
 print(f"  driver peak: Python {spark_rss:.2f} GiB (goal <= 1 GB); JVM (driver + local executors) {jvm_rss:.2f} GiB")
 print(
     "one partition (read excluded): local authority, people, incidents, cohort, seconds, "
