@@ -100,35 +100,56 @@ for table in ("incidents", "interventions"):
     rows = rows.unionByName(keyed.withColumn("_kind", F.lit(table)), allowMissingColumns=True)
 import pandas as pd
 """
+    # the local engine's validation, features and scores per group (what crosses groups ignored: no co-involvement,
+    # no duplicate or reference check across groups), then a rank per local authority on narrow rows: no reasons,
+    # nothing written. `scored(area_counts)`: with the population's incident counts by area, or each group's own
+    score_groups = """
+import numpy as np
+from riskloop.features.validate import Dataset, validate_tables
+from riskloop.features.snapshot import PreparedData
+from riskloop.pipelines.score import cohort_snapshot, score_frame
+areas, columns = read["areas"].toPandas(), {t: read[t].columns for t in ("people", "incidents", "interventions")}
+def valid_tables(g):
+    raw = {"areas": areas, **{t: g.loc[g["_kind"] == t, c].reset_index(drop=True) for t, c in columns.items()}}
+    return validate_tables(raw, date.today())
+def scored(area_counts):
+    def score_group(key, g):
+        valid, _, report = valid_tables(g)
+        data = Dataset(**valid, fingerprint="", end=as_of, report=report)
+        snapshot = cohort_snapshot(loaded.contract, PreparedData.from_dataset(data, None, None, area_counts), as_of)
+        scores = score_frame(loaded.scorer, snapshot)
+        return pd.DataFrame({"person_id": snapshot["person_id"].to_numpy(object), "unit": key[0],
+                             "risk": scores["risk"].to_numpy(), "score": scores["score"].to_numpy()})
+    def rank(g):
+        return g.sort_values(["risk", "score"], ascending=False).assign(rank=range(1, len(g) + 1))
+    out = rows.groupBy("_key").applyInPandas(score_group, "person_id string, unit string, risk double, score double")
+    return out.groupBy("unit").applyInPandas(rank, "person_id string, unit string, risk double, score double, rank long")
+"""
     tails = {
         "counted in Spark": 'print(rows.groupBy("_key").count().count())',
         "handed to Python": """
 empty = rows.groupBy("_key").applyInPandas(lambda key, g: pd.DataFrame({"n": [len(g)]}), "n long")
 print(empty.count())
 """,
-        # the local engine's validation, features and scores per group (what crosses groups ignored: each group's
-        # own area counts, no co-involvement, no duplicate or reference check across groups), then a rank per
-        # local authority on narrow rows: no reasons, nothing written
-        "local engine per group": """
-from riskloop.features.validate import Dataset, validate_tables
-from riskloop.features.snapshot import PreparedData
-from riskloop.pipelines.score import cohort_snapshot, score_frame
-shared = spark.sparkContext.broadcast((read["areas"].toPandas(), loaded.scorer))
-columns = {t: read[t].columns for t in ("people", "incidents", "interventions")}
-def score_group(key, g):
-    areas, scorer = shared.value
-    raw = {"areas": areas, **{t: g.loc[g["_kind"] == t, c].reset_index(drop=True) for t, c in columns.items()}}
-    valid, _, report = validate_tables(raw, date.today())
-    snapshot = cohort_snapshot(scorer.contract, PreparedData.from_dataset(Dataset(**valid, fingerprint="",
-                               end=as_of, report=report)), as_of)
-    scores = score_frame(scorer, snapshot)
-    return pd.DataFrame({"person_id": snapshot["person_id"].to_numpy(object), "unit": key[0],
-                         "risk": scores["risk"].to_numpy(), "score": scores["score"].to_numpy()})
-def rank(g):
-    return g.sort_values(["risk", "score"], ascending=False).assign(rank=range(1, len(g) + 1))
-scored = rows.groupBy("_key").applyInPandas(score_group, "person_id string, unit string, risk double, score double")
-ranked = scored.groupBy("unit").applyInPandas(rank, "person_id string, unit string, risk double, score double, rank long")
-print(ranked.count())
+        "local engine per group": score_groups + "print(scored(None).count())",
+        # what the population's valid rows give every group (here its incident counts by area; co-involvement
+        # would add a window) needs a first pass of validation per group before the features
+        "per group, two passes": score_groups
+        + """
+from riskloop.features.families.area import count_by_area
+from riskloop.features.vocabulary import INCIDENT_TYPES
+rows = rows.repartition("_key").persist()  # both passes group the shuffled rows: no second shuffle
+codes, n_types, t = pd.Index(read["areas"].toPandas()["area_id"]), len(INCIDENT_TYPES), int(np.datetime64(as_of, "D").astype(np.int64))
+def count_group(key, g):
+    valid, _, _ = valid_tables(g)
+    incidents = valid["incidents"].merge(valid["people"][["person_id", "area_id"]], on="person_id")
+    counts = count_by_area(codes.get_indexer(incidents["area_id"]), incidents["date"].to_numpy(dtype="datetime64[D]").astype(np.int64),
+                           pd.Index(INCIDENT_TYPES).get_indexer(incidents["type"]), len(codes), t).ravel()
+    return pd.DataFrame({"cell": np.flatnonzero(counts), "n": counts[counts > 0]})
+summed = rows.groupBy("_key").applyInPandas(count_group, "cell long, n long").groupBy("cell").sum("n").toPandas()
+flat = np.zeros(2 * len(codes) * n_types, dtype=np.int64)
+flat[summed["cell"].to_numpy()] = summed["sum(n)"].to_numpy()
+print(scored({t: flat.reshape(2, len(codes), n_types)}).count())
 """,
     }
     floors = {name: run_isolated(setup + session + keyed_rows + tail)[0] for name, tail in tails.items()}
