@@ -1,13 +1,15 @@
 """`riskloop score --engine spark` on full Wales, local[2], against the local engine in the same run (issue 13).
 
 Goals: Spark within 2x of the local engine's wall time on one machine; the driver never holds the
-population (peak <= 1 GB). Beside them, where the time goes: the engine's validation alone, and three bare
-plans in the same session settings that read the three tables, give each incident and intervention its person's
-authority (one join) and gather every row of an authority in one group (one shuffle), then: count the groups in
-Spark; hand them to a Python worker that does nothing; or run the local engine's validation, features and scores
-per group and rank each authority's narrow rows (what crosses groups ignored, nothing written: the cost of a plan
-that validates inside the groups, not a correct engine). Then one partition's time and memory at three sizes
-(small, middle and large local authorities), which the scaling prediction in docs/spark.md extrapolates from.
+population (peak <= 1 GB). Beside them, where the time goes: the engine's validation alone, and four bare
+plans in the same session settings that read the three tables and key each incident and intervention by its
+person's authority (a join), then: count the rows per authority in Spark; gather every row of an authority and
+hand the groups to a Python worker that does nothing; run the local engine's validation, features and scores per
+group and rank each authority's narrow rows; or that in two passes over the cached groups (the first validating
+and summing incident counts by area). What crosses authorities (co-involvement, households kept whole, duplicate
+and reference checks across groups) is left out and nothing is written: plans, not engines. Then one
+partition's time and memory at three sizes (small, middle and large local authorities), which the scaling
+prediction in docs/spark.md extrapolates from.
 Each measurement runs in a fresh process so that its peak memory is its own. The model is fitted as
 in benchmarks/score.py (set-up, not timed).
 Usage: python benchmarks/spark.py WORLD_DIR [AS_OF]   (make WORLD_DIR with `riskloop generate --people 3100000`)
@@ -86,9 +88,8 @@ from riskloop.spark.contract import validate_on_spark
 validate_on_spark(spark, str(world))
 """
     )
-    # Bare plans on the same session: read, give each incident and intervention its person's authority (one
-    # join), gather every row of an authority in one group (one shuffle). Each plan's tail (below) says what it
-    # does with a group.
+    # Bare plans on the same session: read, give each incident and intervention its person's authority (a join).
+    # Each plan's tail (below) says what it does with the rows of an authority.
     keyed_rows = """
 read = {t: spark.read.parquet(str(world / f"{t}.parquet")) for t in ("areas", "people", "incidents", "interventions")}
 authority = F.broadcast(read["areas"].select("area_id", F.col("local_authority").alias("_key")))
