@@ -139,21 +139,22 @@ print(empty.count())
         + """
 from riskloop.features.families.area import count_by_area
 from riskloop.features.vocabulary import INCIDENT_TYPES
+from riskloop.spark.partitions import day_number
 rows = rows.repartition("_key").persist()  # both passes group the shuffled rows: no second shuffle
-codes, n_types, t = pd.Index(read["areas"].toPandas()["area_id"]), len(INCIDENT_TYPES), int(np.datetime64(as_of, "D").astype(np.int64))
+codes, types, t = pd.Index(areas["area_id"]), pd.Index(INCIDENT_TYPES), day_number(as_of)
 def count_group(key, g):
     valid, _, _ = valid_tables(g)
     incidents = valid["incidents"].merge(valid["people"][["person_id", "area_id"]], on="person_id")
     counts = count_by_area(codes.get_indexer(incidents["area_id"]), incidents["date"].to_numpy(dtype="datetime64[D]").astype(np.int64),
-                           pd.Index(INCIDENT_TYPES).get_indexer(incidents["type"]), len(codes), t).ravel()
+                           types.get_indexer(incidents["type"]), len(codes), t).ravel()
     return pd.DataFrame({"cell": np.flatnonzero(counts), "n": counts[counts > 0]})
 summed = rows.groupBy("_key").applyInPandas(count_group, "cell long, n long").groupBy("cell").sum("n").toPandas()
-flat = np.zeros(2 * len(codes) * n_types, dtype=np.int64)
+flat = np.zeros(2 * len(codes) * len(types), dtype=np.int64)
 flat[summed["cell"].to_numpy()] = summed["sum(n)"].to_numpy()
-print(scored({t: flat.reshape(2, len(codes), n_types)}).count())
+print(scored({t: flat.reshape(2, len(codes), len(types))}).count())
 """,
     }
-    floors = {name: run_isolated(setup + session + keyed_rows + tail)[0] for name, tail in tails.items()}
+    plans = {name: run_isolated(setup + session + keyed_rows + tail)[0] for name, tail in tails.items()}
 
     # one partition at three sizes: the local authorities with the fewest, middle and most people
     people = pq.read_table(world / "people.parquet", columns=["area_id"]).to_pandas()
@@ -198,7 +199,7 @@ print(
     f"  of which validation {validation_wall:6.1f} s (the same session set-up, measured alone); "
     f"features, scores, listing and writing the rest"
 )
-for name, wall in floors.items():
+for name, wall in plans.items():
     print(f"  bare plan, {name:<22} {wall:6.1f} s: {wall / local_wall:.2f}x the local engine")
 print(f"  driver peak: Python {spark_rss:.2f} GiB (goal <= 1 GB); JVM (driver + local executors) {jvm_rss:.2f} GiB")
 print(
