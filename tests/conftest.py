@@ -1,12 +1,15 @@
-"""Shared fixtures: small generated worlds (built once per session) and a hand-written data set."""
+"""Shared fixtures: small generated worlds (built once per session, per worker) and a hand-written data set; how
+the modules share the CPUs under pytest-xdist (the README's test command runs them on every usable CPU)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import joblib
 import mlflow
 import numpy as np
 import pandas as pd
@@ -19,6 +22,23 @@ from riskloop.models.contract import Bands, ModelContract
 from riskloop.models.fairness import AuditConfig
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import simulate, write_world
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With pytest-xdist's workers, each worker gets its share of the CPUs' threads (`RISKLOOP_THREADS`), so
+    that two workers' LightGBM and OpenMP threads do not both spread over every CPU. Set here, in the process
+    that starts the workers, so that they inherit it before they import riskloop; a value the user set stays."""
+    workers = getattr(config.option, "numprocesses", None)
+    if workers and "PYTEST_XDIST_WORKER" not in os.environ:
+        os.environ.setdefault("RISKLOOP_THREADS", str(max(1, joblib.cpu_count() // workers)))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules with slow tests first, each module's tests kept together and in order: xdist's `loadfile`
+    hands the modules to the workers in this order, so the long ones start early and none is left running
+    alone at the end."""
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)
 
 
 def make_world(path: Path, people: int, seed: int) -> Path:

@@ -21,7 +21,7 @@ def probe(env: dict[str, str], prefix: tuple[str, ...] = ()) -> subprocess.Compl
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "LOKY_MAX_CPU_COUNT", "OMP_NUM_THREADS"}
+        if k not in {"GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "LOKY_MAX_CPU_COUNT", "OMP_NUM_THREADS", "RISKLOOP_THREADS"}
     }
     return subprocess.run([*prefix, sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True)
 
