@@ -18,7 +18,7 @@ import pandas as pd
 from riskloop.features.io import DataError
 from riskloop.features.keys import key_isin, key_positions
 from riskloop.features.rules import CELL_KINDS, QUOTED, Rule, table_rules
-from riskloop.features.schema import CONTRACT, Column, TableSchema
+from riskloop.features.schema import CONTRACT, Column, Reference, TableSchema
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
@@ -132,14 +132,24 @@ def _parse_column(raw: pd.Series, column: Column) -> ParsedColumn:
 
 
 class ParsedTable(NamedTuple):
-    """A table's raw cells (index 0..n-1) and its parsed columns."""
+    """A table's raw cells (index 0..n-1), its parsed columns, and each reference's parent rows once a rule has
+    looked them up (`parent_rows`)."""
 
     raw: pd.DataFrame
     columns: dict[str, ParsedColumn]
+    looked_up: dict[Reference, np.ndarray]
 
     @property
     def typed(self) -> dict[str, pd.Series]:
         return {name: column.values for name, column in self.columns.items()}
+
+    def parent_rows(self, ref: Reference, parents: dict[str, pd.DataFrame]) -> np.ndarray:
+        """Each row's position among the valid rows of `ref.table` (-1 where its value is not a key there):
+        looked up once for the rules that follow `ref` (its reference rule, and a `before` rule across
+        tables), since hashing millions of keys is most of their cost."""
+        if ref not in self.looked_up:
+            self.looked_up[ref] = key_positions(self.typed[ref.column], parents[ref.table][ref.table_column])
+        return self.looked_up[ref]
 
 
 class Failure(NamedTuple):
@@ -152,13 +162,14 @@ class Failure(NamedTuple):
 
 def parse_table(schema: TableSchema, raw: pd.DataFrame) -> ParsedTable:
     """Type the schema's columns of `raw` (index 0..n-1)."""
-    return ParsedTable(raw, {c.name: _parse_column(raw[c.name], c) for c in schema.columns if c.name in raw.columns})
+    columns = {c.name: _parse_column(raw[c.name], c) for c in schema.columns if c.name in raw.columns}
+    return ParsedTable(raw, columns, {})
 
 
-def _lookup(values: pd.Series, keys: pd.Series, column: pd.Series) -> np.ndarray:
-    """Each value's row of `keys` read in `column` (missing where the value is not a key)."""
+def _lookup(positions: np.ndarray, column: pd.Series) -> np.ndarray:
+    """`column` read at `positions` (missing at -1)."""
     padded = pd.concat([column, pd.Series([None], dtype=column.dtype)], ignore_index=True)
-    return padded.to_numpy()[key_positions(values, keys)]
+    return padded.to_numpy()[positions]
 
 
 def _cell_failing(rule: Rule, parsed: ParsedColumn, today: date) -> pd.Series:
@@ -190,13 +201,12 @@ def _failing(rule: Rule, table: ParsedTable, parents: dict[str, pd.DataFrame], t
         return key.duplicated(keep=False) & key.notna().all(axis=1)
     if rule.kind == "reference":
         ref = rule.target
-        values = typed[ref.column]
-        return values.notna() & ~key_isin(values, parents[ref.table][ref.table_column])
+        return typed[ref.column].notna() & (table.parent_rows(ref, parents) < 0)
     other = (
         typed[rule.columns[1]].to_numpy()
         if ref is None
         # before
-        else _lookup(typed[ref.column], parents[ref.table][ref.table_column], parents[ref.table][rule.columns[1]])
+        else _lookup(table.parent_rows(ref, parents), parents[ref.table][rule.columns[1]])
     )
     return pd.Series(typed[rule.columns[0]].to_numpy() < other, index=table.raw.index)
 
