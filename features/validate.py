@@ -144,11 +144,13 @@ class ParsedTable(NamedTuple):
         return {name: column.values for name, column in self.columns.items()}
 
     def parent_rows(self, ref: Reference, parents: dict[str, pd.DataFrame]) -> np.ndarray:
-        """Each row's position among the valid rows of `ref.table` (-1 where its value is not a key there):
-        looked up once for the rules that follow `ref` (its reference rule, and a `before` rule across
-        tables), since hashing millions of keys is most of their cost."""
+        """Each row's position among the valid rows of `ref.table` (-1 where its value is missing or not a key
+        there): looked up once for the rules that follow `ref` (its reference rule, and a `before` rule across
+        tables), since hashing millions of keys is most of their cost. The positions are kept, so a parsed
+        table is checked against one `parents` only (as `validate_table` does)."""
         if ref not in self.looked_up:
-            self.looked_up[ref] = key_positions(self.typed[ref.column], parents[ref.table][ref.table_column])
+            values = self.columns[ref.column].values
+            self.looked_up[ref] = key_positions(values, parents[ref.table][ref.table_column])
         return self.looked_up[ref]
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures: small generated worlds (built once per session, per worker) and a hand-written data set; how
-the modules share the CPUs under pytest-xdist (the README's test command runs them on every usable CPU)."""
+the modules share the CPUs under pytest-xdist (the README's test command runs a worker per usable CPU, at most
+`MAX_WORKERS`)."""
 
 from __future__ import annotations
 
@@ -23,22 +24,32 @@ from riskloop.models.fairness import AuditConfig
 from riskloop.simulation.parameters import WorldConfig
 from riskloop.simulation.world import simulate, write_world
 
+MAX_WORKERS = 4  # each worker builds the session's worlds and stores again
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker per CPU this process may use (the affinity mask and a cgroup quota, as riskloop
+    counts them), at most `MAX_WORKERS`."""
+    return min(MAX_WORKERS, joblib.cpu_count())
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    """With pytest-xdist's workers, each worker gets its share of the CPUs' threads (`RISKLOOP_THREADS`), so
-    that two workers' LightGBM and OpenMP threads do not both spread over every CPU. Set here, in the process
-    that starts the workers, so that they inherit it before they import riskloop; a value the user set stays."""
+    """With pytest-xdist's workers, each gets its share of the CPUs' threads (`RISKLOOP_THREADS`, where a test
+    sets no thread count of its own), so that two workers' LightGBM and OpenMP threads do not both spread over
+    every CPU. Set here, in the process that starts the workers, so that they inherit it before they import
+    riskloop; a value the user set stays."""
     workers = getattr(config.option, "numprocesses", None)
-    if workers and "PYTEST_XDIST_WORKER" not in os.environ:
+    if workers:
         os.environ.setdefault("RISKLOOP_THREADS", str(max(1, joblib.cpu_count() // workers)))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The modules with slow tests first, each module's tests kept together and in order: xdist's `loadfile`
-    hands the modules to the workers in this order, so the long ones start early and none is left running
-    alone at the end."""
-    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_modules)
+    """In xdist's workers: the modules with slow tests first, each module's tests kept together and in order.
+    `--dist loadfile --no-loadscope-reorder` hands the modules to the workers in about this order (two to each
+    at the start), so the long ones start early and none is left running alone at the end."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+        items.sort(key=lambda item: item.path not in slow_modules)
 
 
 def make_world(path: Path, people: int, seed: int) -> Path:
@@ -123,8 +134,14 @@ TODAY = date(2026, 1, 1)
 
 @pytest.fixture(scope="session")
 def tracking_dir(tmp_path_factory) -> Path:
-    """One SQLite MLflow store for the session (creating one costs seconds of migrations)."""
-    return tmp_path_factory.mktemp("mlflow")
+    """One SQLite MLflow store for the session (creating one costs seconds of migrations), created from inside
+    its folder: its Default experiment keeps its artifacts there (`./mlruns` as the store's creator sees it),
+    whichever test uses the store first."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        mlflow.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").get_experiment("0")
+    return folder
 
 
 def _use_store(patch: pytest.MonkeyPatch, folder: Path) -> None:

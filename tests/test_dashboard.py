@@ -773,25 +773,22 @@ def test_the_threshold_is_configurable(world, tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs Debian's chromium)")
 def test_the_dashboard_opens_in_a_browser(site, world, tmp_path):
-    from test_reports_render import browse
+    from test_reports_render import browse, chromium
 
     name = la_page(pd.read_parquet(world / "areas.parquet")["local_authority"].iloc[0])
     for page in ("index.html", name, "reports.html"):
         assert browse((site / page).read_text(encoding="utf-8"), tmp_path) == [], page
     shot = tmp_path / "la.png"
     run = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
+        chromium(
+            tmp_path,
             "--hide-scrollbars",
             "--enable-logging=stderr",
             "--v=0",
             "--window-size=1280,2400",
             f"--screenshot={shot}",
             (site / name).as_uri(),
-        ],
+        ),
         capture_output=True,
         text=True,
         timeout=120,
@@ -808,10 +805,7 @@ def test_the_dashboard_opens_in_a_browser(site, world, tmp_path):
     page = tmp_path / "sorted.html"
     page.write_text((site / "index.html").read_text(encoding="utf-8").replace("</body>", sort_check + "</body>"))
     dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        chromium(tmp_path, "--dump-dom", page.as_uri()), capture_output=True, text=True, timeout=120
     ).stdout
     values = json.loads(re.search(r'<pre id="sorted">(.*?)</pre>', dom, re.S)[1].replace("&quot;", '"'))
     numbers = [float(v.replace(",", "")) if v != SUPPRESSED else -1 for v in values]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,11 +13,20 @@ import pytest
 REPO = Path(__file__).parent.parent
 
 
+#: What a checkout may hold beside the sources: environments, build outputs, caches and runs.
+NOT_SOURCES = shutil.ignore_patterns(
+    ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "mlruns", "riskloop-*"
+)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    """The wheel built from a copy of the sources: a build writes `build/` and `*.egg-info` beside them, where
+    another test process reading riskloop's own metadata could find them half written."""
+    sources = shutil.copytree(REPO, tmp_path_factory.mktemp("sources") / "riskloop", ignore=NOT_SOURCES)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(sources)],
         check=True,
         capture_output=True,
     )

@@ -65,20 +65,19 @@ window.addEventListener("load", () => {
 """
 
 
+def chromium(folder: Path, *options: str) -> list[str]:
+    """Headless Chromium with a profile of its own under `folder`: test workers may run two at once, and a
+    second Chromium on the same profile hands its page to the first and exits."""
+    profile = f"--user-data-dir={folder / 'chromium-profile'}"
+    return [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", profile, *options]
+
+
 def browse(page: str, folder: Path) -> list[str]:
     """Open a page in headless Chromium; return what is wrong with it as rendered."""
     path = folder / "page.html"
     path.write_text(page.replace("<head>", f"<head><script>{CHECK}</script>", 1), encoding="utf-8")
     dom = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--window-size=1200,900",
-            "--dump-dom",
-            path.as_uri(),
-        ],
+        chromium(folder, "--window-size=1200,900", "--dump-dom", path.as_uri()),
         capture_output=True,
         text=True,
         timeout=120,
