@@ -57,7 +57,7 @@ from scipy.special import expit
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.experiments.config import load_config
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
-from riskloop.learning.effects import att, cross_fit, naive
+from riskloop.learning.effects import Binned, att, cross_fit, naive
 from riskloop.simulation.parameters import PROGRAMMES, WorldConfig
 from riskloop.simulation.truth import offending_counts
 from riskloop.simulation.world import Enrolment, extend, simulate, write_world
@@ -117,7 +117,7 @@ def coverage_seed(seed: int, people: int) -> list[dict]:
         t = (choice[rows_] == k).astype(int)
         y = y1[rows_].astype(int)
         X = snapshot.loc[rows_, features].reset_index(drop=True)
-        dr = att(t, y, cross_fit(X, t, y, 5, seed, THREADS))
+        dr = att(t, y, cross_fit(Binned(X), t, y, 5, seed, THREADS))
         raw = naive(t, y)
         truth = float((y1[choice == k].astype(int) - y0[choice == k].astype(int)).mean())
         rows.append(

@@ -38,7 +38,7 @@ from scipy.special import expit, logit
 
 from riskloop.artifacts.dataset import read_dataset
 from riskloop.features.snapshot import PreparedData, SnapshotConfig, build_snapshot
-from riskloop.learning.effects import cross_fit
+from riskloop.learning.effects import Binned, cross_fit
 from riskloop.learning.policy import (
     ESCALATIONS,
     HARM,
@@ -104,16 +104,16 @@ def seed_rows(seed: int, people: int, modifier: str) -> list[dict]:
         and snapshot[c].dtype != object
     ]
     X = snapshot[features]
-    nuisance = cross_fit(X, t, y, K, seed, THREADS)
+    nuisance = cross_fit(data := Binned(X), t, y, K, seed, THREADS)
     risk = np.mean([n.m0 for n in (nuisance, *nuisance.repeats)], axis=0)
-    benefit = -uplift(X, t, y, nuisance, K, seed, THREADS)["x_learner"].to_numpy()
+    benefit = -uplift(data, t, y, nuisance, K, seed, THREADS)["x_learner"].to_numpy()
     policies = rules(t, risk, benefit)
     # Not a rule a partnership could use: the risk model times each person's true expected effect (its
     # completion-weighted proportional reduction), to show what knowing who benefits would be worth.
     completion = sim.people.completion[PROGRAMME][index]
     expected = sim.people.effect[PROGRAMME][index] * (completion + (1 - completion) * PARTIAL_EFFECT)
     oracle = top(risk * expected, np.full(len(t), float(t.sum())), None, None)
-    logged = Logged(t, nuisance, *arm_outcomes(X, t, y, harm, nuisance, K, seed, THREADS))
+    logged = Logged(t, nuisance, *arm_outcomes(data, t, y, harm, nuisance, K, seed, THREADS))
     result = evaluate(logged, policies)  # the recommendation is among the five rules
     table = pd.concat([result.table, evaluate(logged, {USED: policies[USED], ORACLE: oracle}).table.loc[[ORACLE]]])
     policies[ORACLE] = oracle

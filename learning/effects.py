@@ -23,9 +23,9 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from lightgbm import LGBMClassifier, LGBMRegressor
 from scipy.stats import norm
 from sklearn.model_selection import StratifiedKFold
 
@@ -35,24 +35,47 @@ Z95 = float(norm.ppf(0.975))
 REPEATS = 5  # random fold splits of the cross-fitting (docs/validation.md, "Stable estimates")
 TRIM = 0.95
 NEAR_TRIM = 0.8  # starters kept above this propensity have few comparable untreated people
+BINNING: dict[str, Any] = dict(
+    max_bin=63,
+    enable_bundle=False,  # the same trees (bundling is lossless here), but with half the columns per tree a
+    # bundled data set builds its histograms slower: 0.24 -> 0.11 s per fit on 5,000 x 69; the same estimates,
+    # 48 -> 45 s per effect step of `benchmarks/effect_stability.py 30000 9311 2`
+    feature_pre_filter=False,  # each fit sets its own leaf size on the same bins
+    verbose=-1,
+)
 NUISANCE: dict[str, Any] = dict(
-    n_estimators=100,
+    num_iterations=100,
     learning_rate=0.08,
     num_leaves=15,
-    min_child_samples=50,
-    subsample=0.7,
-    subsample_freq=1,
-    colsample_bytree=0.5,
-    reg_lambda=1.0,
-    max_bin=63,
+    min_data_in_leaf=50,
+    bagging_fraction=0.7,
+    bagging_freq=1,
+    feature_fraction=0.5,
+    lambda_l2=1.0,
+    num_threads=1,
     verbose=-1,
     deterministic=True,
     force_col_wise=True,  # as LightGBM asks beside `deterministic`; it also skips the row/column-wise timing test
     # each fit would run: 0.51 s against 0.72 s per fit on 24,000 x 69 (1 M people's trials)
-    enable_bundle=False,  # the same trees (bundling is lossless here), but with half the columns per tree a
-    # bundled data set builds its histograms slower: 0.24 -> 0.11 s per fit on 5,000 x 69; the same estimates,
-    # 48 -> 45 s per effect step of `benchmarks/effect_stability.py 30000 9311 2`
 )
+
+
+class Binned:
+    """The adjustment features `X`, binned by LightGBM once for every nuisance model fitted on some of their
+    rows: a fit takes its rows' bins (`Dataset.subset`) instead of binning its rows again, which was a fifth of
+    its time. The bin edges come from the features of every row, never from a treatment or an outcome, so a
+    cross-fitted model still learns nothing of the held-out rows it predicts."""
+
+    def __init__(self, X: pd.DataFrame) -> None:
+        self.X = X
+        self._bins = lgb.Dataset(X, np.zeros(len(X)), params=BINNING).construct()  # before any thread shares it
+
+    def fit(self, rows: np.ndarray, values: np.ndarray, seed: int, objective: str, leaf: int) -> lgb.Booster:
+        """A nuisance model of `values` (one per row of X) fitted on `rows`, one thread, deterministic."""
+        rows = np.sort(rows)  # a subset keeps X's order
+        subset = self._bins.subset(rows.tolist()).construct()
+        subset.set_label(values[rows])
+        return lgb.train({**NUISANCE, "objective": objective, "min_data_in_leaf": leaf, "seed": seed}, subset)
 
 
 @dataclass(frozen=True)
@@ -95,7 +118,7 @@ class Nuisance:
 def leaf_size(events: int) -> int:
     """Fewest rows per leaf: NUISANCE's 50 for large samples, less when the rarer class is small, so a
     programme with 60 starts still gets a propensity model that can tell its people apart."""
-    return int(np.clip(events // 10, 5, NUISANCE["min_child_samples"]))
+    return int(np.clip(events // 10, 5, NUISANCE["min_data_in_leaf"]))
 
 
 def dense(predicted: object) -> np.ndarray:
@@ -105,46 +128,45 @@ def dense(predicted: object) -> np.ndarray:
     return predicted
 
 
-def _predict(model: LGBMClassifier, X: pd.DataFrame) -> np.ndarray:
-    return dense(model.predict_proba(X))[:, 1]
+def fit_classifier(data: Binned, rows: np.ndarray, labels: np.ndarray, seed: int) -> lgb.Booster:
+    """A nuisance classifier of `labels` (0/1, one per row of the data) on `rows`, predicting P(label = 1 | x),
+    its leaf size set by the rarer class."""
+    positives = int(labels[rows].sum())
+    return data.fit(rows, labels, seed, "binary", leaf_size(min(positives, len(rows) - positives)))
 
 
-def fit_classifier(X: pd.DataFrame, labels: np.ndarray, seed: int) -> LGBMClassifier:
-    """A LightGBM nuisance classifier fitted on (X, labels) on one thread, its leaf size set by the rarer class."""
-    positives = int(labels.sum())
-    params = {**NUISANCE, "min_child_samples": leaf_size(min(positives, len(labels) - positives))}
-    return LGBMClassifier(**params, random_state=seed, n_jobs=1).fit(X, labels)
+def fit_regressor(
+    data: Binned, rows: np.ndarray, values: np.ndarray, seed: int, events: int | None = None
+) -> lgb.Booster:
+    """A nuisance regressor of `values` (one per row of the data) on `rows`, its leaf size set by `events`
+    (default: the rows with a nonzero value; of a mostly-zero outcome such as harm, the rows with any, as the
+    classifier's rarer class)."""
+    events = int(np.count_nonzero(values[rows])) if events is None else events
+    return data.fit(rows, values, seed, "regression", leaf_size(events))
 
 
-def fit_regressor(X: pd.DataFrame, values: np.ndarray, seed: int, events: int | None = None) -> LGBMRegressor:
-    """A LightGBM nuisance regressor fitted on (X, values) on one thread, its leaf size set by `events` (default:
-    the rows with a nonzero value; of a mostly-zero outcome such as harm, the rows with any, as the classifier's
-    rarer class)."""
-    events = int(np.count_nonzero(values)) if events is None else events
-    params = {**NUISANCE, "min_child_samples": leaf_size(events)}
-    return LGBMRegressor(**params, random_state=seed, n_jobs=1).fit(X, values)
+def predict(model: lgb.Booster, frame: pd.DataFrame) -> np.ndarray:
+    """A nuisance model's predictions for `frame`: P(label = 1 | x) of a classifier, E[value | x] of a regressor."""
+    return dense(model.predict(frame))
 
 
 def arm_prediction(
-    X: pd.DataFrame, values: np.ndarray, rows: np.ndarray, test: np.ndarray, seed: int, regression: bool = False
+    data: Binned, values: np.ndarray, rows: np.ndarray, test: np.ndarray, seed: int, regression: bool = False
 ) -> np.ndarray:
     """Predictions for the `test` rows of a model of `values` fitted on `rows` (one arm's rows of the other
     folds): P(value = 1 | x) from `fit_classifier`, or with `regression` E[value | x] from `fit_regressor`; the
     rows' mean where they hold fewer than two distinct values (without rows, the mean of all `values`)."""
     if len(rows) == 0 or values[rows].min() == values[rows].max():
         return np.full(len(test), values[rows].mean() if len(rows) else values.mean())
-    if regression:
-        return dense(fit_regressor(X.iloc[rows], values[rows], seed).predict(X.iloc[test]))
-    return _predict(fit_classifier(X.iloc[rows], values[rows], seed), X.iloc[test])
+    fit = fit_regressor if regression else fit_classifier
+    return predict(fit(data, rows, values, seed), data.X.iloc[test])
 
 
-def out_of_fold(
-    X: pd.DataFrame, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], seed: int
-) -> np.ndarray:
+def out_of_fold(data: Binned, labels: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], seed: int) -> np.ndarray:
     """P(label = 1 | x) for every row, from a classifier fitted on the other folds."""
     p = np.empty(len(labels))
     for train, test in splits:
-        p[test] = _predict(fit_classifier(X.iloc[train], labels[train], seed), X.iloc[test])
+        p[test] = predict(fit_classifier(data, train, labels, seed), data.X.iloc[test])
     return p
 
 
@@ -161,7 +183,7 @@ def split_seeds(seed: int, repeats: int) -> list[int]:
 
 
 def cross_fit(
-    X: pd.DataFrame,
+    data: Binned,
     t: np.ndarray,
     y: np.ndarray,
     k: int = 5,
@@ -173,16 +195,16 @@ def cross_fit(
     """Out-of-fold e(x) and m0(x) (m0 fitted on the untreated rows of the other folds), for `repeats`
     different random fold splits (and LightGBM seeds): the estimate is the median over splits and its
     variance adds their spread (Chernozhukov et al. 2018), so the interval allows for how the folds fell."""
-    calls = [functools.partial(_cross_fit_once, X, t, y, k, s, trim) for s in split_seeds(seed, repeats)]
+    calls = [functools.partial(_cross_fit_once, data, t, y, k, s, trim) for s in split_seeds(seed, repeats)]
     splits = side_by_side(calls, threads)
     return dataclasses.replace(splits[0], repeats=tuple(splits[1:]))
 
 
-def _cross_fit_once(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, k: int, seed: int, trim: float) -> Nuisance:
+def _cross_fit_once(data: Binned, t: np.ndarray, y: np.ndarray, k: int, seed: int, trim: float) -> Nuisance:
     splits = folds(t, k, seed)
-    e, m0 = out_of_fold(X, t, splits, seed), np.empty(len(t))
+    e, m0 = out_of_fold(data, t, splits, seed), np.empty(len(t))
     for train, test in splits:
-        m0[test] = arm_prediction(X, y, train[t[train] == 0], test, seed)
+        m0[test] = arm_prediction(data, y, train[t[train] == 0], test, seed)
     return Nuisance(e, m0, ~((t == 1) & (e > trim)))
 
 

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from riskloop.learning.effects import Z95, Nuisance, arm_prediction, folds, split_seeds, standard_error
+from riskloop.learning.effects import Z95, Binned, Nuisance, arm_prediction, folds, split_seeds, standard_error
 from riskloop.models.estimators import side_by_side
 
 CLIP = 0.01  # propensities are clipped to [CLIP, 1 - CLIP] in the inverse weights
@@ -114,7 +114,7 @@ class PolicyEvaluation:
 
 
 def arm_outcomes(
-    X: pd.DataFrame,
+    data: Binned,
     t: np.ndarray,
     escalated: np.ndarray,
     harm: np.ndarray,
@@ -124,13 +124,13 @@ def arm_outcomes(
     threads: int | None,
 ) -> tuple[Outcome, Outcome]:
     """Escalation and harm with their arm models, out of fold on the fold splits of `nuisance` (which must be
-    `effects.cross_fit(X, t, escalated, k, seed, ...)`, its repeats included): the escalation's m0 is the
+    `effects.cross_fit(data, t, escalated, k, seed, ...)`, its repeats included): the escalation's m0 is the
     nuisance's own; its m1 and harm's m0 and m1 are fitted here, each (model, split, fold) a call side by side,
     the largest first (harm's m0, on the untreated rows)."""
     splits = {s: folds(t, k, s) for s in split_seeds(seed, 1 + len(nuisance.repeats))}
     models = ((harm, 0, True), (escalated, 1, False), (harm, 1, True))  # (values, arm, regression)
     calls = [
-        functools.partial(arm_prediction, X, values, train[t[train] == arm], test, s, regression)
+        functools.partial(arm_prediction, data, values, train[t[train] == arm], test, s, regression)
         for values, arm, regression in models
         for s, split in splits.items()
         for train, test in split

@@ -14,7 +14,7 @@ import pandas as pd
 from joblib import effective_n_jobs
 from scipy.stats import spearmanr
 
-from riskloop.learning.effects import REPEATS, TRIM, cross_fit, effect_table, overlap
+from riskloop.learning.effects import REPEATS, TRIM, Binned, cross_fit, effect_table, overlap
 from riskloop.learning.policy import Logged, PolicyEvaluation, arm_outcomes, evaluate, rules
 from riskloop.learning.uplift import LEARNERS, qini_coefficient, qini_curve, uplift
 from riskloop.models.estimators import side_by_side
@@ -75,11 +75,11 @@ def analyse_programme(
             None,
             f"Too few to estimate: fewer than {MIN_TREATED} people {who} {words(programme)} in the window.",
         )
-    X = X[labelled].reset_index(drop=True)
-    nuisance = cross_fit(X, t, y, k, seed, threads, repeats=repeats)
+    data = Binned(X[labelled].reset_index(drop=True))
+    nuisance = cross_fit(data, t, y, k, seed, threads, repeats=repeats)
     groups = {name: pd.Series(values).to_numpy()[labelled] for name, values in subgroups.items()}
     effects = effect_table(t, y, nuisance, groups, clusters)
-    predicted = uplift(X, t, y, nuisance, k, seed, threads)
+    predicted = uplift(data, t, y, nuisance, k, seed, threads)
     benefit = pd.DataFrame({"person_id": clusters, **{name: -predicted[name].to_numpy() for name in LEARNERS}})
     e = np.clip(nuisance.e, 1e-6, TRIM)
     curves = {name: qini_curve(y, t, benefit[name].to_numpy(), control_weight=e / (1 - e)) for name in LEARNERS}
@@ -96,7 +96,7 @@ def analyse_programme(
         logged = Logged(
             t,
             nuisance,
-            *arm_outcomes(X, t, y, harm, nuisance, k, seed, threads),
+            *arm_outcomes(data, t, y, harm, nuisance, k, seed, threads),
             outcomes["weight"].to_numpy()[labelled] if "weight" in outcomes else None,
             clusters,
             outcomes["month"].to_numpy()[labelled] if "month" in outcomes else None,

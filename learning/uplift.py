@@ -13,42 +13,42 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from riskloop.learning.effects import Nuisance, dense, fit_classifier, fit_regressor, folds
+from riskloop.learning.effects import Binned, Nuisance, fit_classifier, fit_regressor, folds, predict
 from riskloop.models.estimators import side_by_side
 
 LEARNERS = ("t_learner", "x_learner")
 Predict = Callable[[pd.DataFrame], np.ndarray]
 
 
-def _fitted(X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, seed: int, regression: bool = False) -> Predict:
-    """A LightGBM model of y on X[rows] as a predict function (a constant where it cannot be fitted)."""
+def _fitted(data: Binned, y: np.ndarray, rows: np.ndarray, seed: int, regression: bool = False) -> Predict:
+    """A LightGBM model of y on the data's `rows` as a predict function (a constant where it cannot be fitted)."""
     if len(rows) < 20 or (not regression and not 0 < y[rows].sum() < len(rows)):
         constant = float(y[rows].mean()) if len(rows) else 0.0
         return lambda target: np.full(len(target), constant)
     if regression:
-        regressor = fit_regressor(X.iloc[rows], y[rows], seed, events=len(rows))  # imputed effects: every row
-        return lambda target: dense(regressor.predict(target))
-    model = fit_classifier(X.iloc[rows], y[rows], seed)
-    return lambda target: dense(model.predict_proba(target))[:, 1]
+        model = fit_regressor(data, rows, y, seed, events=len(rows))  # imputed effects: every row
+    else:
+        model = fit_classifier(data, rows, y, seed)
+    return lambda target: predict(model, target)
 
 
 def arm_models(
-    X: pd.DataFrame, t: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int
+    data: Binned, t: np.ndarray, y: np.ndarray, rows: np.ndarray, seed: int
 ) -> tuple[Predict, Predict, Predict, Predict]:
     """(m1, m0, tau1, tau0) learned on `rows`: an outcome model per arm (the T-learner is m1 - m0), and the
     X-learner's per-arm models of the imputed effects (y - m0(x) for the treated, m1(x) - y for the untreated)."""
     treated, control = rows[t[rows] == 1], rows[t[rows] == 0]
-    mu1, mu0 = _fitted(X, y, treated, seed), _fitted(X, y, control, seed)
+    mu1, mu0 = _fitted(data, y, treated, seed), _fitted(data, y, control, seed)
     imputed = np.zeros(len(t))
-    imputed[treated] = y[treated] - mu0(X.iloc[treated])
-    imputed[control] = mu1(X.iloc[control]) - y[control]
-    tau1 = _fitted(X, imputed, treated, seed, regression=True)
-    tau0 = _fitted(X, imputed, control, seed, regression=True)
+    imputed[treated] = y[treated] - mu0(data.X.iloc[treated])
+    imputed[control] = mu1(data.X.iloc[control]) - y[control]
+    tau1 = _fitted(data, imputed, treated, seed, regression=True)
+    tau0 = _fitted(data, imputed, control, seed, regression=True)
     return mu1, mu0, tau1, tau0
 
 
 def uplift(
-    X: pd.DataFrame,
+    data: Binned,
     t: np.ndarray,
     y: np.ndarray,
     nuisance: Nuisance,
@@ -60,11 +60,11 @@ def uplift(
     blends its arms by the propensity (`nuisance.e`, itself out of fold)."""
     out = np.empty((len(t), 2))
     splits = folds(t, k, seed + 1)
-    fitted = side_by_side([functools.partial(arm_models, X, t, y, train, seed) for train, _ in splits], threads)
+    fitted = side_by_side([functools.partial(arm_models, data, t, y, train, seed) for train, _ in splits], threads)
     for (_, test), (mu1, mu0, tau1, tau0) in zip(splits, fitted):
-        target, e = X.iloc[test], nuisance.e[test]
+        target, e = data.X.iloc[test], nuisance.e[test]
         out[test] = np.column_stack([mu1(target) - mu0(target), e * tau0(target) + (1 - e) * tau1(target)])
-    return pd.DataFrame(out, columns=list(LEARNERS), index=X.index)
+    return pd.DataFrame(out, columns=list(LEARNERS), index=data.X.index)
 
 
 def qini_curve(
@@ -93,10 +93,10 @@ def qini_coefficient(curve: pd.DataFrame) -> float:
     return float(np.trapezoid(gap, curve["share"].to_numpy()))
 
 
-def fit_x_learner(X: pd.DataFrame, t: np.ndarray, y: np.ndarray, seed: int = 0) -> Predict:
+def fit_x_learner(data: Binned, t: np.ndarray, y: np.ndarray, seed: int = 0) -> Predict:
     """An X-learner fitted on all rows, as a function giving each new person's predicted effect: what a
     targeting policy uses for the next cycle's cohort."""
     everyone = np.arange(len(t))
-    _, _, tau1, tau0 = arm_models(X, t, y, everyone, seed)
-    propensity = _fitted(X, t.astype(float), everyone, seed)
+    _, _, tau1, tau0 = arm_models(data, t, y, everyone, seed)
+    propensity = _fitted(data, t.astype(float), everyone, seed)
     return lambda new: (lambda e: e * tau0(new) + (1 - e) * tau1(new))(propensity(new))

@@ -37,7 +37,7 @@ from riskloop.experiments.config import ExperimentConfig, Schedule
 from riskloop.features.io import atomic_path, write_text_atomic
 from riskloop.features.snapshot import PreparedData
 from riskloop.learning.cycle import adjustment_features, closed_as_of, trials
-from riskloop.learning.effects import att, cross_fit, naive
+from riskloop.learning.effects import Binned, att, cross_fit, naive
 from riskloop.learning.linkage import TREATMENT_WINDOW_DAYS
 from riskloop.learning.retrain import treatment_aware
 from riskloop.learning.uplift import fit_x_learner
@@ -111,7 +111,8 @@ def uplift_model(scorer, prepared: PreparedData, programme: str, seed: int):
     treated = stacked[f"started_{programme}"].to_numpy().astype(int)
     if treated.sum() < 20:
         return None, features
-    return fit_x_learner(stacked[features], treated, stacked["escalated"].to_numpy().astype(int), seed), features
+    escalated = stacked["escalated"].to_numpy().astype(int)
+    return fit_x_learner(Binned(stacked[features]), treated, escalated, seed), features
 
 
 def training_data(
@@ -386,7 +387,7 @@ def _estimate(
             "dr_ci_high": float("nan"),
         }
     y = escalated[index].astype(int)
-    dr = att(t, y, cross_fit(cohort[features], t, y, 3, settings.seed, settings.threads))
+    dr = att(t, y, cross_fit(Binned(cohort[features]), t, y, 3, settings.seed, settings.threads))
     return {
         "naive_estimate": naive(t, y).value,
         "dr_estimate": dr.value,

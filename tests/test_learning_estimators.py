@@ -11,7 +11,7 @@ import pytest
 from scipy.special import expit
 
 from riskloop.learning.drift import drift_by_unit, drift_table, null_quantile, psi
-from riskloop.learning.effects import REPEATS, att, cross_fit, effect_table, naive, overlap
+from riskloop.learning.effects import REPEATS, Binned, att, cross_fit, effect_table, naive, overlap
 from riskloop.learning.programmes import analyse_programmes
 from riskloop.learning.uplift import qini_coefficient, qini_curve, uplift
 
@@ -31,7 +31,7 @@ def confounded(n: int, seed: int):
 @pytest.fixture(scope="module")
 def world():
     X, t, y, effect, helped = confounded(6_000, 1)
-    return X, t, y, effect, helped, cross_fit(X, t, y, k=3, seed=0, threads=1)
+    return X, t, y, effect, helped, cross_fit(Binned(X), t, y, k=3, seed=0, threads=1)
 
 
 def test_doubly_robust_interval_covers_the_true_effect_on_the_treated_where_the_naive_view_is_biased(world):
@@ -76,16 +76,19 @@ def test_two_seeds_share_no_fold_split():
     """Each seed's repetitions come from its own stream: with seed + r, seed 0's second split was seed 1's first,
     so neighbouring cycle seeds shared most of their estimate."""
     X, t, y, _, _ = confounded(1_500, 4)
-    first, second = (cross_fit(X, t, y, k=3, seed=seed, threads=1, repeats=2) for seed in (0, 1))
+    first, second = (cross_fit(Binned(X), t, y, k=3, seed=seed, threads=1, repeats=2) for seed in (0, 1))
     for a in (first, *first.repeats):
         assert not any(np.allclose(a.e, b.e) for b in (second, *second.repeats))
 
 
 def test_the_default_repetitions_move_the_estimate_less_with_the_seed_than_one_split():
     X, t, y, _, _ = confounded(2_000, 5)
+    data = Binned(X)
 
     def spread(repeats: int) -> float:
-        values = [att(t, y, cross_fit(X, t, y, k=3, seed=seed, threads=1, repeats=repeats)).value for seed in range(6)]
+        values = [
+            att(t, y, cross_fit(data, t, y, k=3, seed=seed, threads=1, repeats=repeats)).value for seed in range(6)
+        ]
         return float(np.std(values))
 
     assert spread(REPEATS) < 0.75 * spread(1)
@@ -103,7 +106,7 @@ def test_overlap_reports_propensities_and_trimming(world):
 
 def test_uplift_ranks_the_helped_first_and_beats_random_targeting(world):
     X, t, y, _, helped, nuisance = world
-    predicted = uplift(X, t, y, nuisance, k=3, seed=0, threads=1)
+    predicted = uplift(Binned(X), t, y, nuisance, k=3, seed=0, threads=1)
     for learner in predicted:
         benefit = -predicted[learner].to_numpy()
         assert benefit[helped].mean() > benefit[~helped].mean()

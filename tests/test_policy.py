@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from riskloop.learning.effects import Nuisance, cross_fit, fit_regressor
+from riskloop.learning.effects import Binned, Nuisance, cross_fit, fit_regressor
 from riskloop.learning.policy import (
     ESCALATIONS,
     HARM,
@@ -67,8 +67,8 @@ def world(heterogeneous: bool, seed: int = 0) -> World:
 
 
 def logged(w: World, seed: int = 0, repeats: int = REPEATS, **rows: np.ndarray) -> Logged:
-    nuisance = cross_fit(w.X, w.t, w.y, K, seed, 1, repeats=repeats)
-    return Logged(w.t, nuisance, *arm_outcomes(w.X, w.t, w.y, w.harm, nuisance, K, seed, 1), **rows)
+    nuisance = cross_fit(data := Binned(w.X), w.t, w.y, K, seed, 1, repeats=repeats)
+    return Logged(w.t, nuisance, *arm_outcomes(data, w.t, w.y, w.harm, nuisance, K, seed, 1), **rows)
 
 
 def evaluated(heterogeneous: bool, seed: int = 0, repeats: int = REPEATS):
@@ -180,9 +180,9 @@ def test_the_arm_models_share_the_nuisances_fold_splits() -> None:
     """Escalation's untreated model is the nuisance's own, one per cross-fit; harm gets its own per arm, fitted
     where it can be (a treated arm with no harm gets its mean, zero)."""
     w = world(heterogeneous=True)
-    nuisance = cross_fit(w.X, w.t, w.y, K, 0, 1, repeats=REPEATS)
+    nuisance = cross_fit(data := Binned(w.X), w.t, w.y, K, 0, 1, repeats=REPEATS)
     no_treated_harm = np.where(w.t == 1, 0.0, w.harm)
-    escalation, harm = arm_outcomes(w.X, w.t, w.y, no_treated_harm, nuisance, K, 0, 1)
+    escalation, harm = arm_outcomes(data, w.t, w.y, no_treated_harm, nuisance, K, 0, 1)
     assert all(a is n.m0 for a, n in zip(escalation.m0, (nuisance, *nuisance.repeats)))
     assert len(escalation.m1) == len(harm.m0) == len(harm.m1) == REPEATS
     assert all((m == 0).all() for m in harm.m1)
@@ -196,11 +196,13 @@ def test_the_harm_regressor_is_a_nuisance_model_on_one_thread() -> None:
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"x": rng.random(2_000)})
     harm = np.where(rng.random(2_000) < 0.1, 5.0 * X["x"].to_numpy(), 0.0)
-    model = fit_regressor(X, harm, 0)
-    params = model.get_params()
-    assert params["n_jobs"] == 1 and params["deterministic"] and params["force_col_wise"]
-    assert params["min_child_samples"] == int(np.count_nonzero(harm)) // 10
-    assert (fit_regressor(X, harm, 0).predict(X) == model.predict(X)).all()
+    data, rows = Binned(X), np.arange(2_000)
+    model = fit_regressor(data, rows, harm, 0)
+    params = model.params
+    assert params["num_threads"] == 1 and params["deterministic"] and params["force_col_wise"]
+    assert params["objective"] == "regression"
+    assert params["min_data_in_leaf"] == int(np.count_nonzero(harm)) // 10
+    assert (fit_regressor(data, rows, harm, 0).predict(X) == model.predict(X)).all()
 
 
 def test_capacity_per_month_with_weighted_rows() -> None:

@@ -20,6 +20,12 @@ from riskloop.models.families.base import Hyperparameter, ModelFamily
 PRIOR_HARM_FEATURE = "offending_harm_365d"
 
 
+def median(present: np.ndarray) -> float:
+    """A column's median over its present values, nan for none (the column is then dropped): SimpleImputer's
+    "median" without its masked-array median of the whole matrix, 1.4 s against 0.19 s on 150,000 x 69."""
+    return float(np.median(present)) if len(present) else np.nan
+
+
 def signed_log() -> FunctionTransformer:
     return FunctionTransformer(signed_log1p, feature_names_out="one-to-one")
 
@@ -32,7 +38,7 @@ def logistic_pipeline(
     numeric = [f for f in features if f not in categorical]
     columns = ColumnTransformer(
         [
-            (name, Pipeline([("impute", SimpleImputer(strategy="median")), ("log", signed_log()), step]), numeric),
+            (name, Pipeline([("impute", SimpleImputer(strategy=median)), ("log", signed_log()), step]), numeric),
             ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
         ]
     )
