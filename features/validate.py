@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from riskloop.features.io import DataError
-from riskloop.features.keys import key_isin, key_positions
+from riskloop.features.keys import key_isin, key_positions, repeated_keys
 from riskloop.features.rules import CELL_KINDS, QUOTED, Rule, table_rules
 from riskloop.features.schema import CONTRACT, Column, Reference, TableSchema
 
@@ -199,8 +199,7 @@ def _failing(rule: Rule, table: ParsedTable, parents: dict[str, pd.DataFrame], t
         return _cell_failing(rule, table.columns[rule.columns[0]], today)
     typed, ref = table.typed, rule.reference
     if rule.kind == "duplicate":
-        key = pd.DataFrame({k: typed[k] for k in rule.columns})
-        return key.duplicated(keep=False) & key.notna().all(axis=1)
+        return repeated_keys(pd.DataFrame({k: typed[k] for k in rule.columns}))
     if rule.kind == "reference":
         ref = rule.target
         return typed[ref.column].notna() & (table.parent_rows(ref, parents) < 0)

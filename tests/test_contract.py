@@ -6,9 +6,12 @@ from datetime import date
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from riskloop.artifacts.dataset import COVERAGE_FILE, read_dataset, write_quarantine
 from riskloop.features.io import DataError
+from riskloop.features.keys import repeated_keys
 from riskloop.features.snapshot import SnapshotConfig, check_coverage
 from riskloop.features.validate import Dataset, validate_tables
 from riskloop.jobs.common import open_dataset
@@ -101,6 +104,19 @@ def test_duplicate_ids_are_all_quarantined():
     assert report.read == 4 and report.quarantined == 2
     assert quarantined["row"].tolist() == [1, 4]
     assert all("duplicate person_id" in r for r in quarantined["reason"])
+
+
+@given(
+    st.integers(1, 3).flatmap(
+        lambda width: st.lists(st.tuples(*[st.sampled_from(["a", "b", "ab", " a", "", None])] * width), max_size=30)
+    )
+)
+def test_repeated_keys_are_the_rows_whose_whole_key_is_present_and_on_another_row(rows):
+    """DuckDB's check and pandas' marking together give exactly what pandas alone gives (a missing part never repeats)."""
+    width = len(rows[0]) if rows else 1
+    key = pd.DataFrame(rows, columns=[f"k{i}" for i in range(width)], dtype="string[pyarrow]")
+    expected = key.duplicated(keep=False) & key.notna().all(axis=1)
+    pd.testing.assert_series_equal(repeated_keys(key), expected, check_names=False)
 
 
 def test_incident_before_birth_is_quarantined():
