@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from riskloop.artifacts.dataset import COVERAGE_FILE, read_dataset, write_quarantine
+from riskloop.features import keys as key_lookup
 from riskloop.features.io import DataError
-from riskloop.features.keys import repeated_keys
+from riskloop.features.keys import key_positions, repeated_keys
 from riskloop.features.snapshot import SnapshotConfig, check_coverage
 from riskloop.features.validate import Dataset, validate_tables
 from riskloop.jobs.common import open_dataset
@@ -117,6 +119,23 @@ def test_repeated_keys_are_the_rows_whose_whole_key_is_present_and_on_another_ro
     key = pd.DataFrame(rows, columns=[f"k{i}" for i in range(width)], dtype="string[pyarrow]")
     expected = key.duplicated(keep=False) & key.notna().all(axis=1)
     pd.testing.assert_series_equal(repeated_keys(key), expected, check_names=False)
+
+
+TEXT = st.sampled_from(["a", "b", "ab", " a", "", "é", None])
+
+
+@given(st.lists(TEXT, max_size=30), st.lists(TEXT, max_size=12), st.integers(0, 13))
+def test_key_positions_are_each_values_first_place_among_the_keys(values, keys, joined_from):
+    """Arrow's lookup and DuckDB's join (taken from `JOINED_KEYS` keys) give pandas' first position, -1 for none,
+    whether keys repeat or not (a missing value is never found)."""
+    expected = np.array([keys.index(k) if k is not None and k in keys else -1 for k in values], dtype=np.int64)
+    saved = key_lookup.JOINED_KEYS
+    key_lookup.JOINED_KEYS = joined_from
+    try:
+        found = key_positions(pd.Series(values, dtype=object), pd.Series(keys, dtype=object))
+    finally:
+        key_lookup.JOINED_KEYS = saved
+    np.testing.assert_array_equal(found, expected)
 
 
 def test_incident_before_birth_is_quarantined():
