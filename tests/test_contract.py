@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date
 
 import numpy as np
@@ -108,17 +109,31 @@ def test_duplicate_ids_are_all_quarantined():
     assert all("duplicate person_id" in r for r in quarantined["reason"])
 
 
+@contextmanager
+def smaller_thresholds(joined_keys: int = key_lookup.JOINED_KEYS, aggregated_rows: int = key_lookup.AGGREGATED_ROWS):
+    """The sizes from which `features.keys` asks DuckDB, set for a test of small data (hypothesis runs many
+    examples in one test, so pytest's function-scoped monkeypatch does not fit)."""
+    saved = key_lookup.JOINED_KEYS, key_lookup.AGGREGATED_ROWS
+    key_lookup.JOINED_KEYS, key_lookup.AGGREGATED_ROWS = joined_keys, aggregated_rows
+    try:
+        yield
+    finally:
+        key_lookup.JOINED_KEYS, key_lookup.AGGREGATED_ROWS = saved
+
+
 @given(
     st.integers(1, 3).flatmap(
         lambda width: st.lists(st.tuples(*[st.sampled_from(["a", "b", "ab", " a", "", None])] * width), max_size=30)
     )
 )
 def test_repeated_keys_are_the_rows_whose_whole_key_is_present_and_on_another_row(rows):
-    """DuckDB's check and pandas' marking together give exactly what pandas alone gives (a missing part never repeats)."""
+    """DuckDB's check and pandas' marking together (as from `AGGREGATED_ROWS` rows) give exactly what pandas alone
+    gives (a missing part never repeats)."""
     width = len(rows[0]) if rows else 1
     key = pd.DataFrame(rows, columns=[f"k{i}" for i in range(width)], dtype="string[pyarrow]")
     expected = key.duplicated(keep=False) & key.notna().all(axis=1)
-    pd.testing.assert_series_equal(repeated_keys(key), expected, check_names=False)
+    with smaller_thresholds(aggregated_rows=0):
+        pd.testing.assert_series_equal(repeated_keys(key), expected, check_names=False)
 
 
 TEXT = st.sampled_from(["a", "b", "ab", " a", "", "é", None])
@@ -129,12 +144,8 @@ def test_key_positions_are_each_values_first_place_among_the_keys(values, keys, 
     """Arrow's lookup and DuckDB's join (taken from `JOINED_KEYS` keys) give pandas' first position, -1 for none,
     whether keys repeat or not (a missing value is never found)."""
     expected = np.array([keys.index(k) if k is not None and k in keys else -1 for k in values], dtype=np.int64)
-    saved = key_lookup.JOINED_KEYS
-    key_lookup.JOINED_KEYS = joined_from
-    try:
+    with smaller_thresholds(joined_keys=joined_from):
         found = key_positions(pd.Series(values, dtype=object), pd.Series(keys, dtype=object))
-    finally:
-        key_lookup.JOINED_KEYS = saved
     np.testing.assert_array_equal(found, expected)
 
 
