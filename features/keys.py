@@ -28,28 +28,29 @@ JOINED_KEYS = 65_536
 
 
 def key_positions(values: pd.Series | Sequence[str], keys: pd.Series | Sequence[str]) -> np.ndarray:
-    """Each value's position in `keys` (the first, if a key is there twice), -1 where it is not a key or missing."""
+    """Each value's position in `keys` (the first, if a key is there twice), -1 where it is not a key or missing.
+    Values and keys are compared as text."""
     text, key_text = arrow_text(values), arrow_text(keys)
-    if len(key_text) >= JOINED_KEYS:
-        positions, matches = _joined_positions(text, key_text)
-        if np.count_nonzero(positions >= 0) == matches:  # no value met a repeated key: each position is the first
-            return positions
+    if len(text) and len(key_text) >= JOINED_KEYS and (positions := _joined_positions(text, key_text)) is not None:
+        return positions
     found = pc.index_in(text, value_set=key_text, skip_nulls=True)
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _joined_positions(values: pa.Array | pa.ChunkedArray, keys: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
-    """Each value's position in `keys` by a DuckDB join (any one, if a key is there twice; -1 where none), and
-    how many (value, key) pairs matched: more than the values found when a value met a repeated key."""
+def _joined_positions(values: pa.Array | pa.ChunkedArray, keys: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """Each value's position in `keys` by a DuckDB join (-1 where none), or None where a value meets a key that is
+    there twice (which position is the first is then left to Arrow). The join stops one pair past a pair per
+    value, so such keys never multiply its rows."""
     value_rows = pa.table({"key": values, "row": np.arange(len(values))})
     key_rows = pa.table({"key": keys, "position": np.arange(len(keys))})
     with duckdb.connect(config={"threads": effective_n_jobs(-1)}) as db:
         db.register("value_rows", value_rows)
         db.register("key_rows", key_rows)
-        pairs = db.sql("SELECT row, position FROM value_rows JOIN key_rows USING (key)").to_arrow_table()
+        joined = f"SELECT row, position FROM value_rows JOIN key_rows USING (key) LIMIT {len(values) + 1}"
+        pairs = db.sql(joined).to_arrow_table()
     positions = np.full(len(values), -1, dtype=np.int64)
     positions[pairs["row"].to_numpy()] = pairs["position"].to_numpy()
-    return positions, pairs.num_rows
+    return positions if pairs.num_rows == np.count_nonzero(positions >= 0) else None
 
 
 def key_isin(values: pd.Series, keys: pd.Series | Sequence[str]) -> pd.Series:

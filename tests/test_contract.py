@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import date
 
 import numpy as np
@@ -109,18 +108,6 @@ def test_duplicate_ids_are_all_quarantined():
     assert all("duplicate person_id" in r for r in quarantined["reason"])
 
 
-@contextmanager
-def smaller_thresholds(joined_keys: int = key_lookup.JOINED_KEYS, aggregated_rows: int = key_lookup.AGGREGATED_ROWS):
-    """The sizes from which `features.keys` asks DuckDB, set for a test of small data (hypothesis runs many
-    examples in one test, so pytest's function-scoped monkeypatch does not fit)."""
-    saved = key_lookup.JOINED_KEYS, key_lookup.AGGREGATED_ROWS
-    key_lookup.JOINED_KEYS, key_lookup.AGGREGATED_ROWS = joined_keys, aggregated_rows
-    try:
-        yield
-    finally:
-        key_lookup.JOINED_KEYS, key_lookup.AGGREGATED_ROWS = saved
-
-
 @given(
     st.integers(1, 3).flatmap(
         lambda width: st.lists(st.tuples(*[st.sampled_from(["a", "b", "ab", " a", "", None])] * width), max_size=30)
@@ -132,20 +119,24 @@ def test_repeated_keys_are_the_rows_whose_whole_key_is_present_and_on_another_ro
     width = len(rows[0]) if rows else 1
     key = pd.DataFrame(rows, columns=[f"k{i}" for i in range(width)], dtype="string[pyarrow]")
     expected = key.duplicated(keep=False) & key.notna().all(axis=1)
-    with smaller_thresholds(aggregated_rows=0):
+    with pytest.MonkeyPatch.context() as patch:  # per example: hypothesis runs many in one test
+        patch.setattr(key_lookup, "AGGREGATED_ROWS", 0)
         pd.testing.assert_series_equal(repeated_keys(key), expected, check_names=False)
 
 
 TEXT = st.sampled_from(["a", "b", "ab", " a", "", "é", None])
+STRING_TYPES = st.sampled_from([object, "string[pyarrow]", "string[python]", "category"])
 
 
-@given(st.lists(TEXT, max_size=30), st.lists(TEXT, max_size=12), st.integers(0, 13))
-def test_key_positions_are_each_values_first_place_among_the_keys(values, keys, joined_from):
-    """Arrow's lookup and DuckDB's join (taken from `JOINED_KEYS` keys) give pandas' first position, -1 for none,
-    whether keys repeat or not (a missing value is never found)."""
+@given(st.lists(TEXT, max_size=30), st.lists(TEXT, max_size=12), STRING_TYPES, STRING_TYPES, st.integers(0, 13))
+def test_key_positions_are_each_values_first_place_among_the_keys(values, keys, value_type, key_type, joined_from):
+    """Arrow's lookup and DuckDB's join (taken from `JOINED_KEYS` keys) give each value's first position among the
+    keys, -1 for none, whether keys repeat or not and whatever the strings' dtype (a missing value is never found)."""
     expected = np.array([keys.index(k) if k is not None and k in keys else -1 for k in values], dtype=np.int64)
-    with smaller_thresholds(joined_keys=joined_from):
-        found = key_positions(pd.Series(values, dtype=object), pd.Series(keys, dtype=object))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(key_lookup, "JOINED_KEYS", joined_from)
+        found = key_positions(pd.Series(values, dtype=value_type), pd.Series(keys, dtype=key_type))
+    assert found.dtype == np.int64
     np.testing.assert_array_equal(found, expected)
 
 
