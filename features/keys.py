@@ -5,6 +5,7 @@ hash join and aggregate (on the CPUs this process may use) on millions of string
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 
 import duckdb
@@ -43,7 +44,7 @@ def _joined_positions(values: pa.Array | pa.ChunkedArray, keys: pa.Array | pa.Ch
     value, so such keys never multiply its rows."""
     value_rows = pa.table({"key": values, "row": np.arange(len(values))})
     key_rows = pa.table({"key": keys, "position": np.arange(len(keys))})
-    with duckdb.connect(config={"threads": effective_n_jobs(-1)}) as db:
+    with _duckdb() as db:
         db.register("value_rows", value_rows)
         db.register("key_rows", key_rows)
         joined = f"SELECT row, position FROM value_rows JOIN key_rows USING (key) LIMIT {len(values) + 1}"
@@ -78,7 +79,13 @@ def _any_repeated(key: pd.DataFrame) -> bool:
     """Whether any key whose every part is present is on more than one row, by DuckDB."""
     columns = ", ".join(f'"{c}"' for c in key.columns)
     present = " AND ".join(f'"{c}" IS NOT NULL' for c in key.columns)
-    with duckdb.connect(config={"threads": effective_n_jobs(-1)}) as db:
+    with _duckdb() as db:
         db.register("keys", pa.Table.from_pandas(key, preserve_index=False))
         found = db.execute(f"SELECT EXISTS (SELECT 1 FROM keys WHERE {present} GROUP BY {columns} HAVING count(*) > 1)")
         return found.fetchone() == (True,)
+
+
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB on the CPUs this process may use, spilling (if ever) to the system's temporary folder,
+    not to `.tmp` in the working directory, DuckDB's default for an in-memory database."""
+    return duckdb.connect(config={"threads": effective_n_jobs(-1), "temp_directory": tempfile.gettempdir()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
 
 import numpy as np
@@ -138,6 +139,12 @@ def test_key_positions_are_each_values_first_place_among_the_keys(values, keys, 
         found = key_positions(pd.Series(values, dtype=value_type), pd.Series(keys, dtype=key_type))
     assert found.dtype == np.int64
     np.testing.assert_array_equal(found, expected)
+
+
+def test_duckdb_would_spill_to_the_system_temporary_folder_not_the_working_directory():
+    """An in-memory DuckDB spills to `.tmp` in the working directory by default: a user's folder would gain it."""
+    with key_lookup._duckdb() as db:
+        assert db.sql("SELECT current_setting('temp_directory')").fetchall() == [(tempfile.gettempdir(),)]
 
 
 def test_incident_before_birth_is_quarantined():
