@@ -19,7 +19,7 @@ category set), and the base value is each tree's expected leaf value under the t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import factorial
+from math import factorial, prod
 
 import numpy as np
 import pandas as pd
@@ -124,23 +124,41 @@ def _walk(tree: dict) -> tuple[tuple[_Split, ...], list[_Path], float]:
     expected = sum(value * count / total for value, count, _ in paths)
     leaves = []
     for value, _, path in paths:
-        features = tuple(dict.fromkeys(splits[s].feature for s, _, _ in path))
-        follows = tuple(tuple((s, left) for s, left, _ in path if splits[s].feature == f) for f in features)
-        zeros = np.array([np.prod([z for s, _, z in path if splits[s].feature == f]) for f in features])
-        leaves.append(_Path(value, features, follows, zeros))
+        by_feature: dict[int, tuple[list[tuple[int, bool]], list[float]]] = {}  # in order of first use
+        for s, left, z in path:
+            follows, zs = by_feature.setdefault(splits[s].feature, ([], []))
+            follows.append((s, left))
+            zs.append(z)
+        leaves.append(
+            _Path(
+                value,
+                tuple(by_feature),
+                tuple(tuple(follows) for follows, _ in by_feature.values()),
+                np.array([prod(zs) for _, zs in by_feature.values()]),
+            )
+        )
     return tuple(splits), leaves, expected
 
 
-def _tabled(splits: tuple[_Split, ...], paths: list[_Path], expected: float) -> _Tree:
-    """The tree with each leaf's table (the leaves with as many path features computed together)."""
-    by_size: dict[int, list[_Path]] = {}
-    for path in paths:
-        by_size.setdefault(len(path.features), []).append(path)
-    leaves = []
-    for group in by_size.values():
-        tables = _leaf_tables(np.array([p.zeros for p in group]), np.array([p.value for p in group]))
-        leaves += [_Leaf(p.features, p.follows, table) for p, table in zip(group, tables)]
-    return _Tree(splits, tuple(leaves), expected)
+def _tabled(trees: list[tuple[tuple[_Split, ...], list[_Path], float]]) -> tuple[_Tree, ...]:
+    """The trees with each leaf's table: the leaves of every tree with as many path features are computed
+    together, `TABLE_BATCH` terms at a time (one call per tree and size was most of a model's build time)."""
+    by_size: dict[int, list[tuple[int, int]]] = {}  # m -> (tree, leaf) of its leaves
+    for t, (_, paths, _) in enumerate(trees):
+        for i, path in enumerate(paths):
+            by_size.setdefault(len(path.features), []).append((t, i))
+    tables: dict[tuple[int, int], np.ndarray] = {}
+    for m, leaves in by_size.items():
+        step = max(1, TABLE_BATCH // ((m + 1) << m))
+        for start in range(0, len(leaves), step):
+            batch = leaves[start : start + step]
+            paths = [trees[t][1][i] for t, i in batch]
+            computed = _leaf_tables(np.array([p.zeros for p in paths]), np.array([p.value for p in paths]))
+            tables.update(zip(batch, computed))
+    return tuple(
+        _Tree(splits, tuple(_Leaf(p.features, p.follows, tables[t, i]) for i, p in enumerate(paths)), expected)
+        for t, (splits, paths, expected) in enumerate(trees)
+    )
 
 
 def _goes_left(split: _Split, x: np.ndarray) -> np.ndarray:
@@ -159,6 +177,8 @@ def _goes_left(split: _Split, x: np.ndarray) -> np.ndarray:
 
 #: the most distinct features on the path to a tabled leaf (m 2^m terms each: 22,528 at 11)
 MAX_PATH = 11
+#: the most polynomial terms (leaves x 2^m patterns x m + 1 powers) computed at once while the tables are built (8 MB)
+TABLE_BATCH = 2**20
 #: the most pattern terms a model's tables may hold (64 MB; the Wales benchmark's model, 199 trees of 15 leaves, 9 MB)
 MAX_TERMS = 2**23
 
@@ -191,11 +211,11 @@ class PathTreeShap:
             sizes = [len(path.features) for path in paths]
             terms = sum(m * 2**m for m in sizes)
             if max(sizes, default=0) <= MAX_PATH and terms <= budget:
-                tabled.append(_tabled(splits, paths, expected))
+                tabled.append((splits, paths, expected))
                 budget -= terms
             else:
                 untabled.append(iteration)
-        self.trees = tuple(tabled)
+        self.trees = _tabled(tabled)
         self.untabled = _runs(untabled)  # (first iteration, count) that LightGBM explains
         self.base = float(sum(tree.expected for tree in self.trees))
 

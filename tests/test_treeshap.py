@@ -61,6 +61,19 @@ def test_values_are_lightgbms_own(zero_as_missing):
     np.testing.assert_allclose(values.sum(axis=1) + base, model.predict(rows, raw_score=True), atol=1e-9)
 
 
+def test_tables_built_a_leaf_at_a_time_are_the_same(monkeypatch):
+    """The leaves of every tree are tabled together, `TABLE_BATCH` terms at a time: one leaf per call gives the
+    same values."""
+    X, y = _frame(2000, 4)
+    model = lgb.LGBMClassifier(n_estimators=60, num_leaves=24, verbose=-1, n_jobs=1, deterministic=True).fit(X, y)
+    rows, _ = _frame(300, 5)
+    batched = PathTreeShap.for_booster(model.booster_)(rows, model.booster_)
+    monkeypatch.setattr(treeshap, "TABLE_BATCH", 1)
+    one_by_one = PathTreeShap.for_booster(model.booster_)(rows, model.booster_)
+    np.testing.assert_allclose(batched[0], one_by_one[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(batched[1], one_by_one[1], rtol=0, atol=1e-12)
+
+
 def _nodes(tree: dict) -> list[dict]:
     found, todo = [], [tree["tree_structure"]]
     while todo:
