@@ -30,41 +30,55 @@ def proxy_strength(
     if len(features) > sample:
         rows = np.sort(np.random.default_rng(seed).choice(len(features), size=sample, replace=False))
         features, protected = features.iloc[rows], protected.iloc[rows]
-    values = {c: pd.to_numeric(features[c], errors="coerce").fillna(-np.inf).to_numpy() for c in features}
-    ranks = {c: rankdata(v) for c, v in values.items()}
+    names = list(features.columns)
+    values = [pd.to_numeric(features[c], errors="coerce").fillna(-np.inf).to_numpy() for c in names]
+    ranks = np.column_stack([rankdata(v) for v in values]) if names else np.empty((len(features), 0))
+    sorted_values = [_SortedValues(v) for v in values]
     out = []
     for column in protected:
         groups = protected[column].astype("string").fillna("missing").to_numpy()
-        exact = {feature: determines(v, groups, min_group_size) for feature, v in values.items()}
-        for group in pd.unique(groups):
-            member = groups == group
-            n1, n0 = int(member.sum()), int((~member).sum())
-            if n1 < min_group_size or n0 < min_group_size:
+        codes, kinds = pd.factorize(groups)
+        exact = [by.determines(codes, len(kinds), min_group_size) for by in sorted_values]
+        members = codes[:, None] == np.arange(len(kinds))
+        n1 = members.sum(axis=0)
+        rank_sums = members.T.astype(float) @ ranks  # exact: sums of half-integers far below 2^53
+        for g, group in enumerate(kinds):
+            n0 = len(codes) - int(n1[g])
+            if n1[g] < min_group_size or n0 < min_group_size:
                 continue
-            for feature, rank in ranks.items():
-                auc = (rank[member].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
-                out.append(
-                    {
-                        "feature": feature,
-                        "characteristic": column,
-                        "group": group,
-                        "auc": auc,
-                        "strength": abs(auc - 0.5) * 2,
-                        "determines": exact[feature],
-                    }
-                )
+            aucs = (rank_sums[g] - n1[g] * (n1[g] + 1) / 2) / (n1[g] * n0)
+            out += [
+                {
+                    "feature": feature,
+                    "characteristic": column,
+                    "group": group,
+                    "auc": auc,
+                    "strength": abs(auc - 0.5) * 2,
+                    "determines": exact[f],
+                }
+                for f, (feature, auc) in enumerate(zip(names, aucs))
+            ]
     table = pd.DataFrame(out, columns=["feature", "characteristic", "group", "auc", "strength", "determines"])
     best = table.sort_values("strength", ascending=False, kind="stable").drop_duplicates(["feature", "characteristic"])
     return best.sort_values(["strength", "feature"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-def determines(feature: np.ndarray, groups: np.ndarray, min_group_size: int = 50) -> bool:
-    """Whether the groups are a function of the feature: each value belongs to one group only, and not by the
-    accident of unique values: either the values are shared (on average by at least `min_group_size` people)
-    or, in the feature's order, each group is one run of values (a band cut from it)."""
-    by_value = pd.DataFrame({"value": feature, "group": groups}).groupby("value", sort=True)["group"]
-    if (by_value.nunique() > 1).any():
-        return False
-    order = by_value.first().to_numpy()
-    runs = 1 + int((order[1:] != order[:-1]).sum())
-    return bool(len(order) * min_group_size <= len(feature) or runs <= len(pd.unique(groups)))
+class _SortedValues:
+    """A feature's values sorted once, to ask of every protected column whether the feature determines it."""
+
+    def __init__(self, feature: np.ndarray) -> None:
+        self.order = np.argsort(feature, kind="stable")
+        ordered = feature[self.order]
+        self.first = np.r_[True, ordered[1:] != ordered[:-1]]  # the first row of each distinct value
+
+    def determines(self, codes: np.ndarray, kinds: int, min_group_size: int = 50) -> bool:
+        """Whether the groups `codes` (0..kinds - 1, one per row) are a function of the feature: each value belongs
+        to one group only, and not by the accident of unique values: either the values are shared (on average by
+        at least `min_group_size` people) or, in the feature's order, each group is one run of values (a band cut
+        from it)."""
+        ordered = codes[self.order]
+        if np.any((ordered[1:] != ordered[:-1]) & ~self.first[1:]):  # a value shared by two groups
+            return False
+        by_value = ordered[self.first]
+        runs = 1 + int(np.count_nonzero(by_value[1:] != by_value[:-1]))
+        return bool(len(by_value) * min_group_size <= len(codes) or runs <= kinds)

@@ -7,6 +7,9 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import roc_auc_score
 
 from riskloop.models.fairness import AuditConfig, audit, measurement_bias
 from riskloop.models.mitigation import mitigate
@@ -164,6 +167,50 @@ def test_proxy_strength_finds_a_feature_that_stands_in_for_a_group():
     table = proxy_strength(features, group.to_frame(), min_group_size=50).set_index("feature")
     assert table.loc["twin", "strength"] > 0.99 and table.loc["noise", "strength"] < 0.1
     assert list(table.index) == ["twin", "noise"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(40, 240), st.sampled_from([2, 3, 5]), st.integers(1, 30))
+def test_proxy_strength_is_each_groups_roc_auc_and_determines_is_a_function_of_the_value(seed, rows, kinds, size):
+    """Against scikit-learn's ROC AUC for every feature and group, and against a group-by of the values: a feature
+    determines a column when no value holds two groups and its values are shared or each group is one run."""
+    from riskloop.models.proxies import proxy_strength
+
+    rng = np.random.default_rng(seed)
+    groups = pd.Series(rng.choice([f"g{k}" for k in range(kinds)], rows)).where(rng.random(rows) > 0.05)
+    band = groups.map({f"g{k}": k for k in range(kinds)}).fillna(kinds)
+    features = pd.DataFrame(
+        {
+            "few": rng.integers(0, 4, rows).astype(float),  # ties
+            "gappy": np.where(rng.random(rows) < 0.2, np.nan, rng.normal(size=rows)),  # missing -> lowest
+            "band": band * 10 + rng.integers(0, 3, rows),  # each group one run of values
+            "code": band,  # each group one value
+            "unique": rng.permutation(rows).astype(float),
+        }
+    )
+    table = proxy_strength(features, groups.rename("g").to_frame(), min_group_size=size).set_index("feature")
+
+    labels = groups.astype("string").fillna("missing").to_numpy()
+    for feature, values in features.items():
+        filled = values.fillna(values.min() - 1).to_numpy()  # as the lowest value, finite for scikit-learn
+        strengths = {
+            g: abs(roc_auc_score(labels == g, filled) - 0.5) * 2
+            for g in pd.unique(labels)
+            if size <= (labels == g).sum() <= rows - size
+        }
+        if not strengths:
+            assert feature not in table.index
+            continue
+        row = table.loc[feature]
+        assert row["strength"] == pytest.approx(max(strengths.values()), abs=1e-12)
+        assert strengths[row["group"]] == pytest.approx(row["strength"], abs=1e-12)
+        by_value = pd.DataFrame({"value": filled, "group": labels}).groupby("value")["group"]
+        first = by_value.first().to_numpy()
+        runs = 1 + int((first[1:] != first[:-1]).sum())
+        assert row["determines"] == bool(
+            (by_value.nunique() == 1).all() and (len(first) * size <= rows or runs <= len(set(labels)))
+        )
+    assert "code" not in table.index or table.loc["code", "determines"]
 
 
 def test_training_reports_proxies_and_the_cost_of_dropping_them(escalation_run):
