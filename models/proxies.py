@@ -39,9 +39,10 @@ def proxy_strength(
         groups = protected[column].astype("string").fillna("missing").to_numpy()
         codes, kinds = pd.factorize(groups)
         exact = [by.determines(codes, len(kinds), min_group_size) for by in sorted_values]
-        members = codes[:, None] == np.arange(len(kinds))
-        n1 = members.sum(axis=0)
-        rank_sums = members.T.astype(float) @ ranks  # exact: sums of half-integers far below 2^53
+        n1 = np.bincount(codes, minlength=len(kinds))
+        rank_sums = np.zeros((len(kinds), len(names)))  # per group and feature, its members' ranks summed
+        for f in range(len(names)):  # exact: sums of half-integers far below 2^53
+            rank_sums[:, f] = np.bincount(codes, ranks[:, f], len(kinds))
         for g, group in enumerate(kinds):
             n0 = len(codes) - int(n1[g])
             if n1[g] < min_group_size or n0 < min_group_size:
@@ -69,9 +70,10 @@ class _SortedValues:
     def __init__(self, feature: np.ndarray) -> None:
         self.order = np.argsort(feature, kind="stable")
         ordered = feature[self.order]
-        self.first = np.r_[True, ordered[1:] != ordered[:-1]]  # the first row of each distinct value
+        self.first = np.ones(len(ordered), dtype=bool)  # the first row of each distinct value
+        self.first[1:] = ordered[1:] != ordered[:-1]
 
-    def determines(self, codes: np.ndarray, kinds: int, min_group_size: int = 50) -> bool:
+    def determines(self, codes: np.ndarray, kinds: int, min_group_size: int) -> bool:
         """Whether the groups `codes` (0..kinds - 1, one per row) are a function of the feature: each value belongs
         to one group only, and not by the accident of unique values: either the values are shared (on average by
         at least `min_group_size` people) or, in the feature's order, each group is one run of values (a band cut

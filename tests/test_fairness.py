@@ -213,6 +213,26 @@ def test_proxy_strength_is_each_groups_roc_auc_and_determines_is_a_function_of_t
     assert "code" not in table.index or table.loc["code", "determines"]
 
 
+def test_proxy_strength_of_no_rows_or_no_features_is_an_empty_table():
+    from riskloop.models.proxies import proxy_strength
+
+    features = pd.DataFrame({"age": [30.0, 40.0, 50.0]})
+    groups = pd.DataFrame({"sex": ["F", "M", None]})
+    for table in (
+        proxy_strength(features.iloc[:0], groups.iloc[:0]),
+        proxy_strength(features[[]], groups),
+        proxy_strength(features, groups[[]]),
+    ):
+        assert table.empty and list(table.columns) == [
+            "feature",
+            "characteristic",
+            "group",
+            "auc",
+            "strength",
+            "determines",
+        ]
+
+
 def test_training_reports_proxies_and_the_cost_of_dropping_them(escalation_run):
     _, data, result = escalation_run
     top = result.proxies.drop_duplicates("characteristic").set_index("characteristic")
