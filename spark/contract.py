@@ -22,6 +22,7 @@ from riskloop.features.schema import CONTRACT, Reference, TableSchema
 from riskloop.features.snapshot import check_as_of_dates
 from riskloop.features.validate import TableReport, ValidationReport, parse_table, require_columns, rule_failures
 from riskloop.spark.groups import CARRIED, CARRIED_NAMES, keyed_people
+from riskloop.spark.session import workers_on_task_cpus
 from riskloop.spark.storage import coverage_end, fingerprint, join, read_table, remove
 
 if TYPE_CHECKING:
@@ -199,6 +200,7 @@ def validate_on_spark(
     group (`groups.keyed_people`) and cached again, for the tables that refer to them to carry."""
     from pyspark.sql import functions as F
 
+    workers_on_task_cpus(spark)  # every path of the engine starts here, before it hands Spark any Python function
     today = today or date.today()
     valid: dict[str, DataFrame] = {}
     reports: dict[str, TableReport] = {}

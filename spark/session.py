@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -126,3 +127,22 @@ def spark_session(master: str | None = None, app: str = "riskloop") -> SparkSess
     ):
         spark.conf.set(key, value)
     return spark
+
+
+def workers_on_task_cpus(spark: SparkSession) -> None:
+    """Each task's Python worker on the CPUs Spark gave the task (`spark.task.cpus`, 1 unless set; a fraction
+    rounded up), capped by a RISKLOOP_THREADS of this process, not on every CPU of its machine beside the
+    machine's other tasks. Spark hands every Python function it is given the context's environment, and this
+    puts RISKLOOP_THREADS there, with what riskloop derives from it (riskloop/__init__): LOKY_MAX_CPU_COUNT, by
+    which LightGBM and DuckDB count CPUs, and OMP_NUM_THREADS, which OpenMP and BLAS read when they load (in a
+    worker, before riskloop is imported; Spark sets it so too, SPARK-42613). A user's
+    `spark.executorEnv.RISKLOOP_THREADS` (or of the others) is in that environment already and comes first. As
+    `spark_session`'s settings, this stays with the session."""
+    context = spark.sparkContext
+    threads = context.environment.get("RISKLOOP_THREADS")
+    if threads is None:
+        cpus = max(1, math.ceil(float(context.getConf().get("spark.task.cpus", "1"))))
+        cap = os.environ.get("RISKLOOP_THREADS", "").strip()  # whole and positive: riskloop/__init__ checked it
+        threads = str(min(cpus, int(cap)) if cap else cpus)
+    for name in ("RISKLOOP_THREADS", "LOKY_MAX_CPU_COUNT", "OMP_NUM_THREADS"):
+        context.environment.setdefault(name, threads)

@@ -123,6 +123,39 @@ def test_a_local_session_gets_half_the_memory_unless_the_user_sized_it():
     assert heaps["1500m"] == pytest.approx(1500, rel=0.1)
 
 
+def test_a_tasks_python_worker_uses_the_cpus_of_its_task_unless_the_user_said_otherwise(spark):
+    """On `local[2]` two tasks run at once, each given one CPU: the environment their workers start with gives
+    LightGBM, OpenMP and DuckDB one thread each, not both of the machine's CPUs each. A user's
+    `spark.executorEnv.RISKLOOP_THREADS` (which Spark puts in the same environment) comes first, and it is what
+    the workers see."""
+    from joblib import cpu_count
+
+    from riskloop.spark.session import workers_on_task_cpus
+
+    def threads(batches):
+        from joblib import effective_n_jobs
+
+        for _ in batches:
+            yield pd.DataFrame({"riskloop": [os.environ.get("RISKLOOP_THREADS")], "joblib": [effective_n_jobs(-1)]})
+
+    environment = spark.sparkContext.environment
+    names = ("RISKLOOP_THREADS", "LOKY_MAX_CPU_COUNT", "OMP_NUM_THREADS")
+    before = {name: environment.pop(name) for name in names if name in environment}
+    try:
+        workers_on_task_cpus(spark)
+        assert {name: environment[name] for name in names} == dict.fromkeys(names, "1")
+        for name in names:
+            environment.pop(name)
+        environment["RISKLOOP_THREADS"] = "2"
+        workers_on_task_cpus(spark)
+        rows = spark.range(4).repartition(2).mapInPandas(threads, "riskloop string, joblib long").collect()
+        assert {(row.riskloop, row.joblib) for row in rows} == {("2", min(2, cpu_count()))}
+    finally:
+        for name in names:
+            environment.pop(name, None)
+        environment.update(before)
+
+
 def test_the_world_crosses_partitions(crossing_world):
     """Guard: the engines are compared (here and in test_spark_cluster.py) where people share incidents and
     households across authorities."""
