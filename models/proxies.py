@@ -31,7 +31,7 @@ def proxy_strength(
         rows = np.sort(np.random.default_rng(seed).choice(len(features), size=sample, replace=False))
         features, protected = features.iloc[rows], protected.iloc[rows]
     names = list(features.columns)
-    values = [pd.to_numeric(features[c], errors="coerce").fillna(-np.inf).to_numpy() for c in names]
+    values = [_as_numbers(features[c]) for c in names]
     ranks = np.column_stack([rankdata(v) for v in values]) if names else np.empty((len(features), 0))
     sorted_values = [_SortedValues(v) for v in values]
     out = []
@@ -62,6 +62,13 @@ def proxy_strength(
     table = pd.DataFrame(out, columns=["feature", "characteristic", "group", "auc", "strength", "determines"])
     best = table.sort_values("strength", ascending=False, kind="stable").drop_duplicates(["feature", "characteristic"])
     return best.sort_values(["strength", "feature"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def _as_numbers(feature: pd.Series) -> np.ndarray:
+    """A feature's values as floats, a missing or non-numeric value as -inf (below every value), whatever its
+    dtype (a nullable or Arrow integer holds no -inf)."""
+    numbers = pd.to_numeric(feature, errors="coerce").to_numpy(dtype=float, na_value=np.nan)  # maybe a view
+    return np.where(np.isnan(numbers), -np.inf, numbers)
 
 
 class _SortedValues:

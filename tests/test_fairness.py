@@ -233,6 +233,23 @@ def test_proxy_strength_of_no_rows_or_no_features_is_an_empty_table():
         ]
 
 
+def test_proxy_strength_reads_nullable_and_arrow_features_as_numbers():
+    """A missing value ranks below every value whatever the column's dtype: nullable and Arrow integers and
+    booleans give the same table as floats with NaN."""
+    from riskloop.models.proxies import proxy_strength
+
+    rng = np.random.default_rng(1)
+    groups = pd.DataFrame({"sex": rng.choice(["F", "M"], 400)})
+    count = pd.Series(rng.integers(0, 5, 400)).where(rng.random(400) > 0.2)
+    flag = pd.Series(rng.random(400) < 0.3).where(rng.random(400) > 0.2)
+    as_floats = pd.DataFrame({"count": count, "flag": flag.astype(float)})
+    expected = proxy_strength(as_floats, groups)
+    for integers, booleans in (("Int64", "boolean"), ("int64[pyarrow]", "bool[pyarrow]")):
+        typed = pd.DataFrame({"count": count.astype(integers), "flag": flag.astype(booleans)})
+        pd.testing.assert_frame_equal(proxy_strength(typed, groups), expected)
+    assert as_floats["count"].isna().any()  # the caller's frame is read, not filled
+
+
 def test_training_reports_proxies_and_the_cost_of_dropping_them(escalation_run):
     _, data, result = escalation_run
     top = result.proxies.drop_duplicates("characteristic").set_index("characteristic")
