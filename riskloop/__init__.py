@@ -13,9 +13,11 @@ import os
 
 if "OMP_WAIT_POLICY" not in os.environ:  # libgomp lets a spin count override a wait policy the user chose
     os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+#: what RISKLOOP_THREADS sets, where it is not set already (the Spark engine's workers get the same)
+CAPPED_BY_THREADS = ("LOKY_MAX_CPU_COUNT", "OMP_NUM_THREADS")
 _threads = os.environ.get("RISKLOOP_THREADS", "").strip()
 if _threads:
     if not _threads.isdigit() or int(_threads) < 1:
         raise ValueError(f"RISKLOOP_THREADS must be a whole number of at least 1, got {_threads!r}")
-    os.environ.setdefault("LOKY_MAX_CPU_COUNT", _threads)
-    os.environ.setdefault("OMP_NUM_THREADS", _threads)
+    for _name in CAPPED_BY_THREADS:
+        os.environ.setdefault(_name, _threads)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from riskloop import CAPPED_BY_THREADS
 from riskloop.features.io import DataError
 
 if TYPE_CHECKING:
@@ -144,5 +145,5 @@ def workers_on_task_cpus(spark: SparkSession) -> None:
         cpus = max(1, math.ceil(float(context.getConf().get("spark.task.cpus", "1"))))
         cap = os.environ.get("RISKLOOP_THREADS", "").strip()  # whole and positive: riskloop/__init__ checked it
         threads = str(min(cpus, int(cap)) if cap else cpus)
-    for name in ("RISKLOOP_THREADS", "LOKY_MAX_CPU_COUNT", "OMP_NUM_THREADS"):
+    for name in ("RISKLOOP_THREADS", *CAPPED_BY_THREADS):
         context.environment.setdefault(name, threads)

@@ -139,7 +139,7 @@ def test_a_tasks_python_worker_uses_the_cpus_of_its_task_unless_the_user_said_ot
             yield pd.DataFrame({"riskloop": [os.environ.get("RISKLOOP_THREADS")], "joblib": [effective_n_jobs(-1)]})
 
     environment = spark.sparkContext.environment
-    names = ("RISKLOOP_THREADS", "LOKY_MAX_CPU_COUNT", "OMP_NUM_THREADS")
+    names = ("RISKLOOP_THREADS", "LOKY_MAX_CPU_COUNT", "OMP_NUM_THREADS")  # spelled out: what the workers read
     before = {name: environment.pop(name) for name in names if name in environment}
     try:
         workers_on_task_cpus(spark)
