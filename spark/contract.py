@@ -21,7 +21,7 @@ from riskloop.features.rules import QUOTED, Rule, table_rules
 from riskloop.features.schema import CONTRACT, Reference, TableSchema
 from riskloop.features.snapshot import check_as_of_dates
 from riskloop.features.validate import TableReport, ValidationReport, parse_table, require_columns, rule_failures
-from riskloop.spark.groups import CARRIED, CARRIED_NAMES, keyed_people
+from riskloop.spark.groups import CARRIED, CARRIED_NAMES, keyed
 from riskloop.spark.session import workers_on_task_cpus
 from riskloop.spark.storage import coverage_end, fingerprint, join, read_table, remove
 
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class SparkData:
-    """A data set validated by Spark: valid typed tables (cached; people keyed by group, and the rows that refer
-    to a person carrying `groups.CARRIED`), report, coverage end, fingerprint, the first valid incident's date."""
+    """A data set validated by Spark: valid typed tables (cached; people keyed by group, the rows that refer to a
+    person carrying `groups.CARRIED`), report, coverage end, fingerprint, the first valid incident's date."""
 
     valid: dict[str, DataFrame]
     report: ValidationReport
@@ -151,6 +151,7 @@ def _checked(
         parent = table.select(F.col(ref.table_column).alias(p), *[F.col(c).alias(f"{p}_{c}") for c in read], *carried)
         hint = JOIN_HINTS.get(ref.table)
         checked = checked.join(parent.hint(hint) if hint else parent, F.col(ref.column) == F.col(p), "left")
+    checked = keyed(checked)  # people: before the duplicate check's window, which leaves them partitioned by person
     for i, rule in enumerate(rules):
         if i not in local:
             prefix = parents[rule.reference] if rule.reference is not None else ""
@@ -196,8 +197,8 @@ def validate_on_spark(
 ) -> SparkData:
     """Validate the four tables as `riskloop.artifacts.dataset.read_dataset` does (the same declared rules);
     quarantine to `_quarantine/<table>/` on the data set's URI. Each table is checked in one cached pass and
-    summarised by one aggregate; its valid rows are read from that cache, and the valid people are keyed by
-    group (`groups.keyed_people`) and cached again, for the tables that refer to them to carry."""
+    summarised by one aggregate; its valid rows are read from that cache. People are keyed by group in their
+    pass (`groups.keyed`), for the tables that refer to them to carry."""
     from pyspark.sql import functions as F
 
     workers_on_task_cpus(spark)  # every path of the engine starts here, before it hands Spark any Python function
@@ -223,8 +224,6 @@ def validate_on_spark(
         named = [c.name for c in schema.columns if c.name in columns]
         carried = [name for name in CARRIED_NAMES if name in checked.columns]
         valid[schema.name] = checked.where(passes).select("_row", *named, *sorted(carried))  # _row: file order
-        if schema.name == "people":  # grouped once here; the rows that refer to people carry it (CARRIED)
-            valid["people"] = keyed_people(valid["people"], valid["areas"]).persist()
     first, last = (_day(moment) for moment in facts["incidents"])
     end = coverage_end(spark, data_uri) or last or today
     areas: pd.DataFrame = valid["areas"].toPandas()

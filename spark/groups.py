@@ -1,8 +1,10 @@
 """The groups the engine works in: people keyed by local authority, a household whole.
 
-Validation keys the valid people once (`keyed_people`) and the rows that refer to a person take the person's
-group and small area from the join that checks the reference (`CARRIED`): the grouping and the area counts
-need no join of their own. So validation depends on this module, not on the partitions'.
+Validation keys the people in their own pass: the join that checks a person's small area brings its local
+authority (`CARRIED`), and `keyed` turns it into the person's group, before the duplicate check's window, so
+that the cached people are partitioned by person and the joins that check a reference to them shuffle only the
+rows that refer. Those rows take the person's group and small area from that join (`CARRIED`): the grouping and
+the area counts need no join of their own. So validation depends on this module, not on the partitions'.
 """
 
 from __future__ import annotations
@@ -14,21 +16,27 @@ if TYPE_CHECKING:
 
 KEY = "_key"  # a group: a local authority
 PERSON_AREA = "_person_area"  # a row's person's small area, carried from the reference join
-#: Per referenced table, (its column, the column's name on the rows that refer to it): only people's.
-CARRIED: dict[str, tuple[tuple[str, str], ...]] = {"people": ((KEY, KEY), ("area_id", PERSON_AREA))}
+AUTHORITY = "_authority"  # a person's area's local authority, carried from the areas join until `keyed`
+#: Per referenced table, (its column, the column's name on the rows that refer to it).
+CARRIED: dict[str, tuple[tuple[str, str], ...]] = {
+    "areas": (("local_authority", AUTHORITY),),
+    "people": ((KEY, KEY), ("area_id", PERSON_AREA)),
+}
 CARRIED_NAMES = frozenset(name for pairs in CARRIED.values() for _, name in pairs)
 
 
-def keyed_people(people: DataFrame, areas: DataFrame) -> DataFrame:
-    """People with their group in `KEY`: their local authority, or for a household the first (sorted) authority
-    of its members (one window over households; a person without one is a window of their own)."""
+def keyed(rows: DataFrame) -> DataFrame:
+    """People rows that carry their `AUTHORITY`, with their group in `KEY` instead: their local authority, or for
+    a household the first (sorted) authority of its rows (one window over households; a person without one is a
+    window of their own). Other rows unchanged."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    keyed = people.join(F.broadcast(areas.select("area_id", "local_authority")), "area_id", "left")
-    if "household_id" in people.columns:
+    if AUTHORITY not in rows.columns:
+        return rows
+    if "household_id" in rows.columns:
         own = F.when(F.col("household_id").isNull(), F.col("person_id"))
-        key = F.min("local_authority").over(Window.partitionBy("household_id", own))
+        key = F.min(AUTHORITY).over(Window.partitionBy("household_id", own))
     else:
-        key = F.col("local_authority")
-    return keyed.withColumn(KEY, key).drop("local_authority").select(*people.columns, KEY)
+        key = F.col(AUTHORITY)
+    return rows.withColumn(KEY, key).drop(AUTHORITY)

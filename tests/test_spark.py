@@ -380,8 +380,8 @@ def test_validation_summarises_only_the_valid_rows_as_the_local_engine_does(spar
 
 
 def test_rows_that_refer_to_a_person_carry_the_persons_group_and_area_from_validation(spark, tmp_path):
-    """The grouping and the area counts join nothing: the valid people are keyed once, and the incidents and
-    interventions take the key and the person's area from their reference's join; people carry nothing."""
+    """The grouping and the area counts join nothing: people are keyed in their own pass, and the incidents and
+    interventions take the key and the person's area from their reference's join; people carry only their key."""
     from riskloop.spark import validate_on_spark
     from riskloop.spark.groups import CARRIED_NAMES, KEY, PERSON_AREA
 
@@ -390,7 +390,7 @@ def test_rows_that_refer_to_a_person_carry_the_persons_group_and_area_from_valid
     got = validate_on_spark(spark, str(write_tables(tmp_path / "data", tables)), TODAY)
     people = {r["person_id"]: r[KEY] for r in got.valid["people"].collect()}
     assert people == {"p1": "Cardiff", "p2": "Cardiff", "p3": "Cardiff"}
-    assert PERSON_AREA not in got.valid["people"].columns
+    assert CARRIED_NAMES & set(got.valid["people"].columns) == {KEY}
     incidents = sorted((r["person_id"], r[KEY], r[PERSON_AREA]) for r in got.valid["incidents"].collect())
     assert incidents == [
         ("p1", "Cardiff", "A1"),
@@ -403,17 +403,27 @@ def test_rows_that_refer_to_a_person_carry_the_persons_group_and_area_from_valid
 
 
 def test_a_household_goes_whole_with_the_first_authority_of_its_members(spark):
-    from riskloop.spark.groups import KEY, keyed_people
+    from riskloop.spark.groups import AUTHORITY, KEY, keyed
 
     people = spark.createDataFrame(
-        [("p1", "A2", "h1"), ("p2", "A1", "h1"), ("p3", "A2", None), ("p4", "A1", None), ("p5", "A3", "h2")],
-        "person_id string, area_id string, household_id string",
+        [("p1", "Cardiff", "h1"), ("p2", "Swansea", "h1"), ("p3", "Cardiff", None), ("p4", "Swansea", None)]
+        + [("p5", "Newport", "h2"), ("p6", None, "h2")],
+        f"person_id string, {AUTHORITY} string, household_id string",
     )
-    areas = spark.createDataFrame(
-        [("A1", "Swansea"), ("A2", "Cardiff"), ("A3", "Newport")], "area_id string, local_authority string"
-    )
-    keys = {r["person_id"]: r[KEY] for r in keyed_people(people, areas).collect()}
-    assert keys == {"p1": "Cardiff", "p2": "Cardiff", "p3": "Cardiff", "p4": "Swansea", "p5": "Newport"}
+    got = keyed(people)
+    assert AUTHORITY not in got.columns
+    keys = {r["person_id"]: r[KEY] for r in got.collect()}
+    assert keys == {
+        "p1": "Cardiff",
+        "p2": "Cardiff",
+        "p3": "Cardiff",
+        "p4": "Swansea",
+        "p5": "Newport",
+        "p6": "Newport",
+    }
+    alone = people.drop("household_id")
+    assert {r["person_id"]: r[KEY] for r in keyed(alone).collect()}["p2"] == "Swansea"
+    assert keyed(alone.drop(AUTHORITY)).columns == ["person_id"]  # rows that carry no authority stay as they are
 
 
 def test_each_group_gets_the_other_groups_rows_of_its_incidents(spark):
