@@ -379,6 +379,27 @@ def test_validation_summarises_only_the_valid_rows_as_the_local_engine_does(spar
     assert got.report.tables["interventions"].quarantined == 1
 
 
+def test_a_table_whose_rows_all_fail_or_that_has_none_is_summarised_as_the_local_engine_does(spark, tmp_path):
+    """The summary aggregated on the way through the cached pass, where nothing is left to aggregate: every
+    intervention quarantined gives no programmes, and a table of no rows reports none read."""
+    from riskloop.spark import validate_on_spark
+
+    tables = hand_tables()
+    tables["interventions"] = tables["interventions"].assign(person_id="nobody")
+    local = read_dataset(write_tables(tmp_path / "bad", tables), today=TODAY)
+    got = validate_on_spark(spark, str(tmp_path / "bad"), TODAY)
+    assert got.programmes == () and local.interventions.empty
+    assert got.report.tables["interventions"] == local.report.tables["interventions"]
+    assert got.report.tables["interventions"].quarantined == len(tables["interventions"])
+
+    tables["interventions"] = tables["interventions"].iloc[:0]
+    local = read_dataset(write_tables(tmp_path / "none", tables), today=TODAY)
+    got = validate_on_spark(spark, str(tmp_path / "none"), TODAY)
+    assert got.programmes == ()
+    assert got.report.tables == local.report.tables
+    assert got.report.tables["interventions"].read == 0
+
+
 def test_rows_that_refer_to_a_person_carry_the_persons_group_and_area_from_validation(spark, tmp_path):
     """The grouping and the area counts join nothing: people are keyed in their own pass, and the incidents and
     interventions take the key and the person's area from their reference's join; people carry only their key."""
