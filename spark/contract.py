@@ -26,7 +26,7 @@ from riskloop.spark.session import workers_on_task_cpus
 from riskloop.spark.storage import coverage_end, fingerprint, join, read_table, remove
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, Row, SparkSession
 
 
 @dataclass
@@ -151,7 +151,8 @@ def _checked(
         parent = table.select(F.col(ref.table_column).alias(p), *[F.col(c).alias(f"{p}_{c}") for c in read], *carried)
         hint = JOIN_HINTS.get(ref.table)
         checked = checked.join(parent.hint(hint) if hint else parent, F.col(ref.column) == F.col(p), "left")
-    checked = keyed(checked)  # people: before the duplicate check's window, which leaves them partitioned by person
+    if schema.name == "people":  # before the duplicate check's window, which leaves them partitioned by person
+        checked = keyed(checked)
     for i, rule in enumerate(rules):
         if i not in local:
             prefix = parents[rule.reference] if rule.reference is not None else ""
@@ -160,7 +161,7 @@ def _checked(
 
 
 def _summary(rules: list[Rule], passes: Column, facts: list[Column]) -> list[Column]:
-    """The summary of a checked table: rows read, rows quarantined, failures per rule, then `facts`."""
+    """One aggregate over a checked table: rows read, rows quarantined, failures per rule, then `facts`."""
     from pyspark.sql import functions as F
 
     return [F.count(F.lit(1)), F.count_if(~passes), *[F.count(f"_r{i}") for i in range(len(rules))], *facts]
@@ -178,7 +179,7 @@ def _facts(table: str, passes: Column) -> list[Column]:
     return []
 
 
-def _table_report(table: str, rules: list[Rule], summary: list) -> TableReport:
+def _table_report(table: str, rules: list[Rule], summary: Row) -> TableReport:
     """`summary` (of `_summary`) as the report of the table: failures counted by rule label."""
     read, quarantined = summary[0], summary[1]
     counts: dict[str, int] = {}
@@ -196,10 +197,9 @@ def validate_on_spark(
     spark: SparkSession, data_uri: str, today: date | None = None, quarantine: bool = True
 ) -> SparkData:
     """Validate the four tables as `riskloop.artifacts.dataset.read_dataset` does (the same declared rules);
-    quarantine to `_quarantine/<table>/` on the data set's URI. Each table is checked in one cached pass, which
-    also aggregates its summary (`DataFrame.observe`); its valid rows are read from that cache. People are keyed by group in their
+    quarantine to `_quarantine/<table>/` on the data set's URI. Each table is checked in one cached pass and
+    summarised by one aggregate; its valid rows are read from that cache. People are keyed by group in their
     pass (`groups.keyed`), for the tables that refer to them to carry."""
-    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     workers_on_task_cpus(spark)  # every path of the engine starts here, before it hands Spark any Python function
@@ -214,24 +214,17 @@ def validate_on_spark(
         rules = [rule for rule in table_rules(schema.name) if rule.applies(columns)]
         checked = _checked(raw, schema, columns, rules, valid, today)
         checked = checked.withColumn("_reasons", F.array_compact(F.array(*[f"_r{i}" for i in range(len(rules))])))
+        checked = checked.persist()
         passes = F.size("_reasons") == 0
-        summary = Observation()
-        aggregates = _summary(rules, passes, _facts(schema.name, passes))
-        named = [c.name for c in schema.columns if c.name in columns]
-        carried = sorted(name for name in CARRIED_NAMES if name in checked.columns)
-        kept = (
-            checked.observe(summary, *[column.alias(f"_{j}") for j, column in enumerate(aggregates)])
-            .select("_row", *named, *carried, "_reasons")  # a rule's own column of reasons is not cached
-            .persist()
-        )
-        kept.count()  # fills the cache, and the summary is aggregated on the way
-        summarised = [summary.get[f"_{j}"] for j in range(len(aggregates))]
-        reports[schema.name] = _table_report(schema.name, rules, summarised)
-        facts[schema.name] = summarised[2 + len(rules) :]
+        summary = checked.agg(*_summary(rules, passes, _facts(schema.name, passes))).collect()[0]
+        reports[schema.name] = _table_report(schema.name, rules, summary)
+        facts[schema.name] = list(summary[2 + len(rules) :])
         if quarantine:
-            bad = kept.where(~passes).select("_row", "_reasons")
+            bad = checked.where(~passes).select("_row", "_reasons")
             _write_quarantine(spark, data_uri, schema.name, raw, bad, columns, reports[schema.name].quarantined)
-        valid[schema.name] = kept.where(passes).drop("_reasons")  # _row: file order
+        named = [c.name for c in schema.columns if c.name in columns]
+        carried = [name for name in CARRIED_NAMES if name in checked.columns]
+        valid[schema.name] = checked.where(passes).select("_row", *named, *sorted(carried))  # _row: file order
     first, last = (_day(moment) for moment in facts["incidents"])
     end = coverage_end(spark, data_uri) or last or today
     areas: pd.DataFrame = valid["areas"].toPandas()

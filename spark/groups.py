@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 KEY = "_key"  # a group: a local authority
 PERSON_AREA = "_person_area"  # a row's person's small area, carried from the reference join
 AUTHORITY = "_authority"  # a person's area's local authority, carried from the areas join until `keyed`
-#: Per referenced table, (its column, the column's name on the rows that refer to it).
+#: Per referenced table, (its column, the column's name on the rows that refer to it): the areas' authority, for
+#: people's key; the people's key and area, for the rows that refer to a person.
 CARRIED: dict[str, tuple[tuple[str, str], ...]] = {
     "areas": (("local_authority", AUTHORITY),),
     "people": ((KEY, KEY), ("area_id", PERSON_AREA)),
@@ -25,18 +26,17 @@ CARRIED: dict[str, tuple[tuple[str, str], ...]] = {
 CARRIED_NAMES = frozenset(name for pairs in CARRIED.values() for _, name in pairs)
 
 
-def keyed(rows: DataFrame) -> DataFrame:
+def keyed(people: DataFrame) -> DataFrame:
     """People rows that carry their `AUTHORITY`, with their group in `KEY` instead: their local authority, or for
-    a household the first (sorted) authority of its rows (one window over households; a person without one is a
-    window of their own). Other rows unchanged."""
+    a household the first (sorted) authority of its rows, a quarantined row's included (one window over
+    households; a person without one is a window of their own). Groups only share out the work: any grouping
+    that keeps a household's valid members together gives the same features and lists."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    if AUTHORITY not in rows.columns:
-        return rows
-    if "household_id" in rows.columns:
+    if "household_id" in people.columns:
         own = F.when(F.col("household_id").isNull(), F.col("person_id"))
         key = F.min(AUTHORITY).over(Window.partitionBy("household_id", own))
     else:
         key = F.col(AUTHORITY)
-    return rows.withColumn(KEY, key).drop(AUTHORITY)
+    return people.withColumn(KEY, key).drop(AUTHORITY)

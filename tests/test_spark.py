@@ -402,24 +402,28 @@ def test_a_table_whose_rows_all_fail_or_that_has_none_is_summarised_as_the_local
 
 def test_rows_that_refer_to_a_person_carry_the_persons_group_and_area_from_validation(spark, tmp_path):
     """The grouping and the area counts join nothing: people are keyed in their own pass, and the incidents and
-    interventions take the key and the person's area from their reference's join; people carry only their key."""
+    interventions take the key and the person's area from their reference's join; people carry only their key.
+    A household's key is the first authority of its rows, a quarantined row's included (it only shares out work)."""
     from riskloop.spark import validate_on_spark
     from riskloop.spark.groups import CARRIED_NAMES, KEY, PERSON_AREA
 
     tables = hand_tables()
+    tables["areas"].loc[2] = ["A0", "Bridgend", "900", "3"]
     tables["people"] = tables["people"].assign(household_id=["h1", "h2", "h1"])  # p3 of Swansea lives with p1
+    tables["people"].loc[3] = ["p9", "A0", "not a date", "F", "White", "h1"]  # quarantined, in Bridgend, of h1
     got = validate_on_spark(spark, str(write_tables(tmp_path / "data", tables)), TODAY)
+    assert got.report.tables["people"].quarantined == 1
     people = {r["person_id"]: r[KEY] for r in got.valid["people"].collect()}
-    assert people == {"p1": "Cardiff", "p2": "Cardiff", "p3": "Cardiff"}
+    assert people == {"p1": "Bridgend", "p2": "Cardiff", "p3": "Bridgend"}
     assert CARRIED_NAMES & set(got.valid["people"].columns) == {KEY}
     incidents = sorted((r["person_id"], r[KEY], r[PERSON_AREA]) for r in got.valid["incidents"].collect())
     assert incidents == [
-        ("p1", "Cardiff", "A1"),
-        ("p1", "Cardiff", "A1"),
+        ("p1", "Bridgend", "A1"),
+        ("p1", "Bridgend", "A1"),
         ("p2", "Cardiff", "A1"),
-        ("p3", "Cardiff", "A2"),
+        ("p3", "Bridgend", "A2"),
     ]
-    assert [(r["person_id"], r[KEY]) for r in got.valid["interventions"].collect()] == [("p1", "Cardiff")]
+    assert [(r["person_id"], r[KEY]) for r in got.valid["interventions"].collect()] == [("p1", "Bridgend")]
     assert not CARRIED_NAMES & set(got.valid["areas"].columns)
 
 
@@ -442,9 +446,7 @@ def test_a_household_goes_whole_with_the_first_authority_of_its_members(spark):
         "p5": "Newport",
         "p6": "Newport",
     }
-    alone = people.drop("household_id")
-    assert {r["person_id"]: r[KEY] for r in keyed(alone).collect()}["p2"] == "Swansea"
-    assert keyed(alone.drop(AUTHORITY)).columns == ["person_id"]  # rows that carry no authority stay as they are
+    assert {r["person_id"]: r[KEY] for r in keyed(people.drop("household_id")).collect()}["p2"] == "Swansea"
 
 
 def test_each_group_gets_the_other_groups_rows_of_its_incidents(spark):
