@@ -99,8 +99,9 @@ def spark_session(master: str | None = None, app: str = "riskloop") -> SparkSess
 
     Unless `spark.sql.shuffle.partitions` was set (spark-submit's `--conf`, spark-defaults, or on the active
     session: any value but Spark's default 200), shuffles use two partitions per core the session has: each
-    shuffle task costs a fixed few milliseconds and a Python worker round trip, which on a small cluster outweighs the work (measured on a 20k-people
-    world on `local[2]`: `riskloop score --engine spark` 140 s with 200 partitions, 63 s with 4)."""
+    shuffle task costs a fixed few milliseconds and a Python worker round trip, which on a small cluster outweighs
+    the work (measured on a 20k-people world on `local[2]`: `riskloop score --engine spark` 140 s with 200
+    partitions, 63 s with 4)."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:

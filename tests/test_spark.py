@@ -380,8 +380,8 @@ def test_validation_summarises_only_the_valid_rows_as_the_local_engine_does(spar
 
 
 def test_a_table_whose_rows_all_fail_or_that_has_none_is_summarised_as_the_local_engine_does(spark, tmp_path):
-    """The summary aggregated on the way through the cached pass, where nothing is left to aggregate: every
-    intervention quarantined gives no programmes, and a table of no rows reports none read."""
+    """A table's one aggregate over its cached pass, where nothing is left to aggregate: every intervention
+    quarantined gives no programmes, and a table of no rows reports none read."""
     from riskloop.spark import validate_on_spark
 
     tables = hand_tables()
