@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 
 def proxy_strength(
@@ -31,9 +30,7 @@ def proxy_strength(
         rows = np.sort(np.random.default_rng(seed).choice(len(features), size=sample, replace=False))
         features, protected = features.iloc[rows], protected.iloc[rows]
     names = list(features.columns)
-    values = [_as_numbers(features[c]) for c in names]
-    ranks = np.column_stack([rankdata(v) for v in values]) if names else np.empty((len(features), 0))
-    sorted_values = [_SortedValues(v) for v in values]
+    sorted_values = [_SortedValues(_as_numbers(features[c])) for c in names]
     out = []
     for column in protected:
         groups = protected[column].astype("string").fillna("missing").to_numpy()
@@ -41,8 +38,8 @@ def proxy_strength(
         exact = [by.determines(codes, len(kinds), min_group_size) for by in sorted_values]
         n1 = np.bincount(codes, minlength=len(kinds))
         rank_sums = np.zeros((len(kinds), len(names)))  # per group and feature, its members' ranks summed
-        for f in range(len(names)):  # exact: sums of half-integers far below 2^53
-            rank_sums[:, f] = np.bincount(codes, ranks[:, f], len(kinds))
+        for f, by in enumerate(sorted_values):  # exact: sums of half-integers far below 2^53
+            rank_sums[:, f] = np.bincount(codes, by.ranks, len(kinds))
         for g, group in enumerate(kinds):
             n0 = len(codes) - int(n1[g])
             if n1[g] < min_group_size or n0 < min_group_size:
@@ -72,13 +69,18 @@ def _as_numbers(feature: pd.Series) -> np.ndarray:
 
 
 class _SortedValues:
-    """A feature's values sorted once, to ask of every protected column whether the feature determines it."""
+    """A feature's values sorted once: their ranks (tied values sharing their average rank, from 1), and whether
+    the feature determines a protected column, asked of every one."""
 
     def __init__(self, feature: np.ndarray) -> None:
         self.order = np.argsort(feature, kind="stable")
         ordered = feature[self.order]
         self.first = np.ones(len(ordered), dtype=bool)  # the first row of each distinct value
         self.first[1:] = ordered[1:] != ordered[:-1]
+        starts = np.flatnonzero(self.first)
+        ends = np.append(starts[1:], len(ordered))
+        self.ranks = np.empty(len(ordered))
+        self.ranks[self.order] = np.repeat((starts + ends + 1) / 2, ends - starts)
 
     def determines(self, codes: np.ndarray, kinds: int, min_group_size: int) -> bool:
         """Whether the groups `codes` (0..kinds - 1, one per row) are a function of the feature: each value belongs
