@@ -110,16 +110,36 @@ def _parse_bools(text: pd.Series) -> pd.Series:
 
 
 def _stripped_text(raw: pd.Series) -> pd.Series:
+    """Text of the cells, stripped; a whole number stored as a float (as pandas writes an integer column that
+    had a missing value) reads as the integer it is, so that an id 10000297.0 is the key '10000297'."""
+    if pd.api.types.is_float_dtype(raw):
+        numbers = raw.to_numpy(dtype=float, na_value=np.nan)
+        whole = np.isfinite(numbers) & (numbers == np.floor(numbers)) & (np.abs(numbers) < 2.0**53)
+        text = raw.astype("string[pyarrow]")
+        text[whole] = pd.array(numbers[whole].astype(np.int64)).astype("string[pyarrow]")
+        return text
     return raw.astype("string[pyarrow]").str.strip()
 
 
+def _wrong_kind(raw: pd.Series, column: Column) -> bool:
+    """A column stored as a type its values cannot be read from: numbers or booleans for a date (an integer
+    such as 20170131 would otherwise be read as nanoseconds since 1970), booleans for a number."""
+    if column.kind == "date":
+        return pd.api.types.is_numeric_dtype(raw)  # booleans included
+    return column.kind in ("int", "float") and pd.api.types.is_bool_dtype(raw)
+
+
 def _parse_column(raw: pd.Series, column: Column) -> ParsedColumn:
-    """Type a raw column; text cells are stripped of surrounding whitespace first."""
+    """Type a raw column; text cells are stripped of surrounding whitespace first. A column stored as a type
+    its kind cannot be read from (`_wrong_kind`) has every present cell unparseable: the type rule quarantines
+    those rows, quoting each value."""
     textual = raw.dtype == object or pd.api.types.is_string_dtype(raw)
     cells = _stripped_text(raw) if textual else raw
     present = (cells != "").fillna(False).astype(bool) if textual else raw.notna()
     non_finite = pd.Series(False, index=raw.index)
-    if column.kind == "date":
+    if _wrong_kind(raw, column):
+        values = pd.Series(None, index=raw.index, dtype="datetime64[s]" if column.kind == "date" else float)
+    elif column.kind == "date":
         values = _parse_dates(cells, textual)
     elif column.kind in ("int", "float"):
         values, non_finite = _parse_numbers(cells, textual, column.kind)

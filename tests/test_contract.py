@@ -287,6 +287,35 @@ def test_a_time_on_today_is_not_in_the_future():
     assert report.quarantined == 0
 
 
+def test_a_column_stored_as_a_type_its_values_cannot_be_read_from_is_quarantined(tmp_path):
+    """Integer dates (20230201) were read as nanoseconds since 1970 and passed as valid; a boolean harm as 0/1."""
+    tables = hand_tables()
+    folder = write_tables(tmp_path / "d", tables)
+    (folder / "incidents.csv").unlink()
+    tables["incidents"].assign(
+        date=pd.to_datetime(tables["incidents"]["date"]).dt.strftime("%Y%m%d").astype("int64"),
+        harm=[True, True, False, True],
+    ).to_parquet(folder / "incidents.parquet")
+    dataset = read_dataset(folder, today=TODAY)
+    counts = dataset.report.tables["incidents"]
+    assert (counts.read, counts.valid, counts.quarantined) == (4, 0, 4)
+    reasons = dataset.quarantine["incidents"]["reason"].tolist()
+    assert reasons[0] == "date: not a valid date ('20230201'); harm: not a valid float ('True')"
+
+
+def test_whole_number_float_ids_are_the_integer_keys_they_hold(tmp_path):
+    """pandas writes an integer id column with a gap as floats: 17.0 is the person 17, not the key '17.0'."""
+    tables = hand_tables()
+    for name, column in (("people", "person_id"), ("incidents", "person_id"), ("interventions", "person_id")):
+        tables[name][column] = tables[name][column].str[1:]
+    folder = write_tables(tmp_path / "d", tables)
+    (folder / "people.csv").unlink()
+    tables["people"].assign(person_id=tables["people"]["person_id"].astype(float)).to_parquet(folder / "people.parquet")
+    dataset = read_dataset(folder, today=TODAY)
+    assert dataset.report.quarantined == 0
+    assert dataset.people["person_id"].tolist() == ["1", "2", "3"]
+
+
 def test_a_table_in_both_formats_is_refused(tmp_path):
     folder = write_tables(tmp_path / "d", hand_tables())
     hand_tables()["incidents"].to_parquet(folder / "incidents.parquet")
