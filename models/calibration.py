@@ -28,6 +28,8 @@ def _log_odds(scores: np.ndarray) -> np.ndarray:
 
 
 def _apply(method: str, mapping, scores: np.ndarray) -> np.ndarray:
+    if len(scores) == 0:  # scikit-learn refuses to predict no rows; an empty cohort is scored as no one
+        return np.empty(0)
     return mapping.predict(scores) if method == "isotonic" else mapping.predict_proba(_log_odds(scores))[:, 1]
 
 

@@ -339,6 +339,22 @@ def test_a_data_set_without_what_the_features_need_is_a_clear_error(loaded, worl
     assert not (tmp_path / "out").exists()
 
 
+def test_an_empty_cohort_is_one_clear_error_and_writes_nothing(loaded, world_20k, tmp_path):
+    """No incident in the lookback: the cohort is no one. Its calibration once raised scikit-learn's own message."""
+    import shutil
+
+    data = tmp_path / "quiet"
+    shutil.copytree(world_20k, data, ignore=shutil.ignore_patterns("truth"))
+    incidents = pd.read_parquet(data / "incidents.parquet")
+    when = pd.to_datetime(incidents["date"])
+    incidents[(when < pd.Timestamp(AS_OF) - pd.Timedelta(days=1100)) | (when >= pd.Timestamp(AS_OF))].to_parquet(
+        data / "incidents.parquet"
+    )
+    with pytest.raises(batch.ScoringError, match=f"no one is in the cohort at {AS_OF}: no valid incident in the"):
+        score_to_lists(loaded, read_dataset(data), AS_OF, tmp_path / "out", Capacity(share=0.05))
+    assert not (tmp_path / "out").exists()
+
+
 def hand_lists(out: Path, people: dict[tuple[str, str], list[str]], per: Unit = "local_authority") -> Manifest:
     """Write a scores folder by hand: `people` gives the listed person ids of each (local authority, area);
     everyone is listed, the last of a unit at risk -0.25 (a negative number stays a number)."""
