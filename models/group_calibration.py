@@ -21,7 +21,10 @@ few dozen events a map fitted regardless chases noise and can leave a group wors
 
 The group's value is never a model feature: the model scores without it, and the map only moves the
 probability. Bands are cut on the model's raw score, so they do not move either. The columns are then
-required at scoring: a row without them, or with a value the calibration window never held, is refused.
+required at scoring: a row without them is refused. A value the calibration window never held (say sex 'U'
+where the window held F and M) is no cell of the map: its rows keep the pooled risk (multicalibration: only
+the patches of the groups they belong to, everyone's included), and batch scoring says how many
+(`unknown_values`), rather than refusing everyone's list for one person.
 """
 
 from __future__ import annotations
@@ -49,11 +52,12 @@ class GroupValueError(ValueError):
 Cell = tuple[str, ...]  # one value per declared column, in the declared order
 
 
-def group_values(frame: pd.DataFrame, columns: tuple[str, ...], levels: tuple[tuple[str, ...], ...]) -> pd.DataFrame:
-    """The declared columns of a frame as text, after refusing in one line a missing column, a missing
-    value or a value the map was not fitted for (a `GroupValueError` naming the column)."""
+def group_values(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The declared columns of a frame as text, after refusing in one line a missing column or a missing
+    value (a `GroupValueError` naming the column). A value the map was not fitted for is kept: no cell of
+    the map holds it."""
     values = {}
-    for column, known in zip(columns, levels):
+    for column in columns:
         if column not in frame.columns:
             raise GroupValueError(
                 f"the frame lacks protected column '{column}': the model is calibrated within {column}, "
@@ -65,15 +69,21 @@ def group_values(frame: pd.DataFrame, columns: tuple[str, ...], levels: tuple[tu
                 f"column '{column}' is missing in {int(cells.isna().sum())} row(s): the model is calibrated within "
                 f"{column} and cannot score a row without it"
             )
-        text = cells.astype(str)
-        unknown = sorted(set(text.unique()) - set(known))
-        if unknown:
-            raise GroupValueError(
-                f"column '{column}' has value '{unknown[0]}' that the model was not calibrated for "
-                f"(known: {', '.join(known)})"
-            )
-        values[column] = text.to_numpy()
+        values[column] = cells.astype(str).to_numpy()
     return pd.DataFrame(values, index=frame.index)
+
+
+def unknown_values(
+    frame: pd.DataFrame, columns: tuple[str, ...], levels: tuple[tuple[str, ...], ...]
+) -> list[tuple[str, str, int]]:
+    """(column, value, rows) of each value of a declared column that the calibration window never held: those
+    rows keep the pooled risk in that column's groups."""
+    groups = group_values(frame, columns)
+    found = []
+    for column, known in zip(columns, levels):
+        counts = groups[column].value_counts()
+        found += [(column, str(v), int(n)) for v, n in counts.items() if v not in known]
+    return sorted(found)
 
 
 def _levels(groups: pd.DataFrame, columns: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
@@ -123,7 +133,7 @@ class GroupwiseMap:
         return f"{' x '.join(self.columns)} = {', '.join(named)}"
 
     def apply(self, risk: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
-        groups = group_values(frame, self.columns, self.levels)
+        groups = group_values(frame, self.columns)
         out = np.asarray(risk, float).copy()
         odds = logit(_clip(out))
         keys = list(zip(*(groups[c].to_numpy() for c in self.columns)))
@@ -139,7 +149,7 @@ def fit_groupwise(
     """Fit a Platt map per cell with at least `min_events` events and as many non-events, where the pooled
     risk is off beyond chance."""
     levels = _levels(frame, columns)
-    groups = group_values(frame, columns, levels)
+    groups = group_values(frame, columns)
     odds = logit(_clip(np.asarray(risk, float))).reshape(-1, 1)
     maps = {}
     for cell, rows in groups.groupby(list(columns), sort=True).indices.items():
@@ -180,7 +190,7 @@ class Multicalibration:
         return f"{len(self.patches)} patch{'es' if len(self.patches) > 1 else ''} in {'; '.join(groups)}"
 
     def apply(self, risk: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
-        groups = group_values(frame, self.columns, self.levels)
+        groups = group_values(frame, self.columns)
         p = np.asarray(risk, float).copy()
         members: dict[tuple[tuple[str, str], ...], np.ndarray] = {}
         for patch in self.patches:
@@ -225,7 +235,7 @@ def fit_multicalibration(
     (the paper's minimum mass). While some judged cell's mean residual E[y - p] exceeds `alpha` in size and
     its events are off beyond chance, the one with the largest total residual is patched by its mean residual."""
     levels = _levels(frame, columns)
-    groups = group_values(frame, columns, levels)
+    groups = group_values(frame, columns)
     y = np.asarray(y, float)
     p = _clip(np.asarray(risk, float).copy())
     inner = np.unique(np.quantile(p, np.arange(1, bins) / bins))

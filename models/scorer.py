@@ -98,9 +98,9 @@ class RiskScorer:
 
     def require_groups(self, frame: pd.DataFrame) -> None:
         """Refuse in one line, before any work, a frame without the columns the risk is calibrated within (or
-        with a missing or unknown value in them)."""
+        with a missing value in them)."""
         if self.within is not None:
-            group_values(frame, self.within.columns, self.within.levels)
+            group_values(frame, self.within.columns)
 
     def risk(self, frame: pd.DataFrame) -> np.ndarray:
         self.require_groups(frame)

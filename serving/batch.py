@@ -25,6 +25,7 @@ from riskloop.features.catalogue import FeatureSpec
 from riskloop.features.snapshot import PreparedData, first_record, short_history
 from riskloop.features.validate import Dataset
 from riskloop.models.contract import riskloop_version
+from riskloop.models.group_calibration import unknown_values
 from riskloop.models.scorer import RiskScorer
 from riskloop.pipelines.score import ScoredCohort, prepare_for_scoring, require_data_set_model, score_cohort
 from riskloop.serving.capacity import Capacity, select
@@ -51,6 +52,22 @@ def short_history_warning(prepared: PreparedData, as_of: date, lookback_days: in
         f"the cohort at {as_of} looks back {lookback_days:,} days, to before the data's first record ({first}): "
         f"its features see a shorter past (counts are lower bounds), so scores rank people by the extract's age as "
         f"well as their history; score on or after {first + timedelta(days=lookback_days)} for full histories",
+    )
+
+
+def uncalibrated_groups_warning(scorer: RiskScorer, frame: pd.DataFrame) -> tuple[str, ...]:
+    """A warning naming each value of a column the risk is calibrated within that the model's calibration
+    window never held (sex 'U' where it held F and M): those people's risk is the pooled calibration's."""
+    within = scorer.within
+    if within is None:
+        return ()
+    unknown = unknown_values(frame, within.columns, within.levels)
+    if not unknown:
+        return ()
+    named = ", ".join(f"{column} '{value}' ({rows:,})" for column, value, rows in unknown)
+    return (
+        f"people with a value the model's calibration within {' x '.join(within.columns)} never saw: {named}; "
+        "they are scored and listed with the pooled calibrated risk, not corrected within that group",
     )
 
 
@@ -181,6 +198,7 @@ def score_to_lists(
         raise ScoringError(
             f"no one is in the cohort at {as_of}: no valid incident in the {snapshot.lookback_days} days before it"
         )
+    uncalibrated = uncalibrated_groups_warning(loaded.scorer, cohort.frame)
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
     frame, counts = prioritise(cohort, loaded, prepared.catalogue(snapshot), capacity, per, seed, scored_at)
     draft = manifest(
@@ -209,7 +227,8 @@ def score_to_lists(
         return len(frame)
 
     written = write_scores(out_dir, draft, per, write_prioritisation, frame[frame["listed"]], shadowed)
-    return ScoreOutcome(Path(out_dir), written, short_history_warning(prepared, as_of, snapshot.lookback_days))
+    warnings = short_history_warning(prepared, as_of, snapshot.lookback_days) + uncalibrated
+    return ScoreOutcome(Path(out_dir), written, warnings)
 
 
 def manifest(

@@ -29,11 +29,13 @@ from riskloop.models.group_calibration import (
     fit_maps,
     fit_multicalibration,
     off_beyond_chance,
+    unknown_values,
 )
 from riskloop.pipelines.score import score_frame
 from riskloop.pipelines.train import train, within_group_map
 from riskloop.reports.model_card import card_plots, render_model_card
 from riskloop.serving.api import create_app
+from riskloop.serving.batch import uncalibrated_groups_warning
 from riskloop.serving.settings import ServeSettings
 from riskloop.serving.tokens import create_token
 from tests.conftest import hand_contract, own_store
@@ -190,6 +192,23 @@ def test_sex_maps_the_probability_but_is_never_a_feature(remedied_run):
     assert not np.allclose(scored["risk"], scored_flipped["risk"])
 
 
+def test_a_group_the_calibration_window_never_held_keeps_the_pooled_risk_and_is_named(remedied_run):
+    """One person with sex 'U' once refused everyone's list; now that person keeps the pooled risk, said so."""
+    _, data, result = remedied_run
+    scorer = result.scorer
+    assert scorer.within is not None and scorer.within.columns == ("sex",) and "U" not in scorer.within.levels[0]
+    rows = data.frame[data.final.test].head(50).reset_index(drop=True)
+    rows.loc[:4, "sex"] = "U"
+    raw = scorer.raw_score(rows)
+    pooled, risk = scorer.calibrated.calibrate_scores(raw), scorer.risk(rows)
+    np.testing.assert_array_equal(risk[:5], pooled[:5])
+    np.testing.assert_array_equal(risk[5:], scorer.risk(rows.iloc[5:]))  # the others as before
+    assert unknown_values(rows, scorer.within.columns, scorer.within.levels) == [("sex", "U", 5)]
+    (warning,) = uncalibrated_groups_warning(scorer, rows)
+    assert "calibration within sex never saw: sex 'U' (5)" in warning and "pooled calibrated risk" in warning
+    assert uncalibrated_groups_warning(scorer, rows.iloc[5:]) == ()
+
+
 def test_the_scorer_refuses_rows_without_a_valid_group_in_one_line(remedied_run):
     _, data, result = remedied_run
     scorer = result.scorer
@@ -197,7 +216,6 @@ def test_the_scorer_refuses_rows_without_a_valid_group_in_one_line(remedied_run)
     for frame, message in (
         (rows[scorer.features], "the frame lacks protected column 'sex'"),
         (rows.assign(sex=None), "column 'sex' is missing in 20 row(s)"),
-        (rows.assign(sex="Q"), "column 'sex' has value 'Q' that the model was not calibrated for"),
     ):
         for score in (scorer.risk, scorer.score, lambda f: score_frame(scorer, f)):
             with pytest.raises(GroupValueError) as error:
@@ -277,10 +295,12 @@ def test_the_registered_version_and_the_api_require_the_group(remedied_run, worl
             response = post([without])
             assert response.status_code == 422
             assert response.json()["detail"][0]["loc"] == ["body", "dataframe_records", 0, "sex"]
-            for value, message in ((None, "'sex' is missing"), ("Q", "'sex' has value 'Q'")):
-                response = post([{**record, "sex": value}])
-                assert response.status_code == 422, value
-                assert any(message in e["msg"] for e in response.json()["detail"]), response.json()
+            response = post([{**record, "sex": None}])
+            assert response.status_code == 422
+            assert any("'sex' is missing" in e["msg"] for e in response.json()["detail"]), response.json()
+            unseen = post([{**record, "sex": "Q"}])  # a group the calibration never held: the pooled risk, as in lists
+            pooled = result.scorer.calibrated.calibrate_scores(result.scorer.raw_score(rows.head(1)))[0]
+            assert unseen.status_code == 200 and unseen.json()["predictions"][0]["risk"] == pytest.approx(float(pooled))
             # the README's example request: real feature rows of the cohort, no pseudonyms, scored as they are
             example = CliRunner().invoke(
                 cli,
