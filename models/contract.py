@@ -78,6 +78,9 @@ class ModelContract:
     # fitted again on every closed label after its figures were measured (a learning cycle's challenger): the
     # test window is then among the rows it learned from, and the model is judged by a backtest or in shadow
     refit: bool = False
+    # the programmes of the data set its features were built from, each with its intervention features; () from a
+    # riskloop before they were recorded (its scoring then builds only the programmes the data holds)
+    programmes: tuple[str, ...] = ()
 
     @property
     def data_set_snapshot(self) -> SnapshotConfig:
@@ -114,7 +117,7 @@ class ModelContract:
 
 #: Fields an older contract may lack; every other field, nested ones too, must be written out (a default
 #: would state a setting the model was never trained with). `incidents` reads as "all" when absent.
-OPTIONAL_FIELDS = {"scored_as_untreated", "calibrated_within", "refit", "incidents"}
+OPTIONAL_FIELDS = {"scored_as_untreated", "calibrated_within", "refit", "incidents", "programmes"}
 
 
 def _require_every_field(cls: type, payload: object, where: str) -> None:

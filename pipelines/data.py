@@ -42,6 +42,7 @@ class ModelData:
     warnings: list[str] = field(default_factory=list)
     rejected: pd.DataFrame | None = None
     scored_as_untreated: tuple[str, ...] = ()  # features scored as 0 (no programme): treatment-aware retraining
+    programmes: tuple[str, ...] = ()  # the data set's programmes, each with its intervention features (none for tables)
 
     def rows(self, keep: np.ndarray) -> ModelData:
         """The data of the rows in the boolean mask `keep` only, their splits with them."""
@@ -166,6 +167,7 @@ def from_dataset(config: ExperimentConfig, prepared: PreparedData) -> ModelData:
         snapshot_config,
         prepared.catalogue(snapshot_config),
         warnings,
+        programmes=prepared.programmes,
     )
 
 

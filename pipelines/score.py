@@ -6,7 +6,7 @@ rebuilt exactly as the model's training snapshots were (its contract's snapshot 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -43,7 +43,23 @@ def prepare_for_scoring(contract: ModelContract, dataset: Dataset, as_of: date) 
     require_data_set_model(contract)
     dataset.require_rows("areas", "people", "incidents")
     check_coverage(dataset, [as_of])
-    return PreparedData.from_dataset(dataset)
+    return PreparedData.from_dataset(dataset, scoring_programmes(contract, dataset.interventions["programme"].unique()))
+
+
+def scoring_programmes(contract: ModelContract, found: Iterable[str]) -> tuple[str, ...]:
+    """The programmes a cohort's features are built for: the data set's and the model's own. A programme the
+    model knows with no rows in the data (none started in this extract) gives zero counts, not a refusal."""
+    return tuple(sorted({str(p) for p in found} | set(contract.programmes)))
+
+
+def missing_features_error(missing: list[str]) -> ContractError:
+    """The one-line refusal of a data set that cannot give these features of the model."""
+    return ContractError(
+        f"the data set cannot give {len(missing)} of the model's features ({', '.join(missing[:3])}"
+        f"{', ...' if len(missing) > 3 else ''}): it lacks what they are built from (household features need "
+        "people.household_id; a programme's features need the programme in interventions, or a model trained "
+        "by a riskloop that records its programmes)"
+    )
 
 
 def cohort_snapshot(contract: ModelContract, prepared: PreparedData, as_of: date) -> pd.DataFrame:
@@ -51,11 +67,7 @@ def cohort_snapshot(contract: ModelContract, prepared: PreparedData, as_of: date
     snapshot = build_snapshot(prepared, as_of, require_data_set_model(contract))
     missing = [f for f in contract.features if f not in snapshot.columns]
     if missing:
-        raise ContractError(
-            f"the data set cannot give {len(missing)} of the model's features ({', '.join(missing[:3])}"
-            f"{', ...' if len(missing) > 3 else ''}): it lacks what they are built from (household "
-            "features need people.household_id)"
-        )
+        raise missing_features_error(missing)
     return snapshot
 
 

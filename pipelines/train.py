@@ -500,6 +500,7 @@ def model_contract(
         calibration_window=data.window(final.validation),
         test_window=data.window(data.final.test),
         refit=refit,
+        programmes=data.programmes,
         data_fingerprint=data.fingerprint,
         config_hash=config.source_hash or config_hash(repr(config)),
         riskloop_version=riskloop_version(),

@@ -9,6 +9,7 @@ listed rows and per-unit counts.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,8 +20,13 @@ import pandas as pd
 from riskloop.artifacts.scores import REASONS, Counts, Unit, write_scores
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import FeatureSpec
-from riskloop.models.contract import ContractError
-from riskloop.pipelines.score import ScoredCohort, cohort_snapshot, score_frame
+from riskloop.pipelines.score import (
+    ScoredCohort,
+    cohort_snapshot,
+    missing_features_error,
+    score_frame,
+    scoring_programmes,
+)
 from riskloop.serving.batch import ScoreOutcome, ScoringError, list_rows, manifest, unit_column
 from riskloop.serving.capacity import Capacity, rank_within
 from riskloop.spark.contract import SparkData, validate_on_spark
@@ -56,10 +62,7 @@ def _scored(
 
     missing = [f for f in loaded.contract.features if f not in {s.name for s in catalogue}]
     if missing:
-        raise ContractError(
-            f"the data set cannot give {len(missing)} of the model's features "
-            f"({', '.join(missing[:3])}): household features need people.household_id"
-        )
+        raise missing_features_error(missing)
     columns = snapshot_columns(data, loaded.contract.data_set_snapshot, catalogue) + [
         ("score", "double"),
         ("risk", "double"),
@@ -111,6 +114,7 @@ def spark_score_to_lists(
     data = validate_on_spark(spark, data_uri)
     data.report.require_rows(data_uri, "areas", "people", "incidents")
     data.check_coverage([as_of])
+    data = dataclasses.replace(data, programmes=scoring_programmes(loaded.contract, data.programmes))
     catalogue = spark_catalogue(data, loaded.contract.snapshot)
     scored = _scored(spark, data, loaded, catalogue, as_of, unit_column(per)).persist(StorageLevel.MEMORY_AND_DISK)
     counted: pd.DataFrame = scored.groupBy("unit").count().toPandas()

@@ -339,6 +339,31 @@ def test_a_data_set_without_what_the_features_need_is_a_clear_error(loaded, worl
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("kept", ["all but the first programme", "none"])
+def test_a_programme_without_rows_in_the_data_scores_as_zero_counts(loaded, world_20k, tmp_path, kept):
+    """The model records the programmes its features were built from: an extract in which nobody started one of
+    them (or with no interventions at all) gives that programme's features as zeros, where it refused."""
+    import shutil
+
+    from riskloop.features.catalogue import prior_count_feature
+    from riskloop.pipelines.score import cohort_snapshot, prepare_for_scoring
+
+    programmes = loaded.contract.programmes
+    assert len(programmes) >= 2 and any(prior_count_feature(p) in loaded.contract.features for p in programmes)
+    data = tmp_path / "data"
+    shutil.copytree(world_20k, data, ignore=shutil.ignore_patterns("truth"))
+    interventions = pd.read_parquet(data / "interventions.parquet")
+    dropped = list(programmes) if kept == "none" else [programmes[0]]
+    interventions[~interventions["programme"].isin(dropped)].to_parquet(data / "interventions.parquet")
+    dataset = read_dataset(data)
+    snapshot = cohort_snapshot(loaded.contract, prepare_for_scoring(loaded.contract, dataset, AS_OF), AS_OF)
+    assert (snapshot[[prior_count_feature(p) for p in dropped]] == 0).all().all()
+    if kept != "none":  # the programmes still in the data are counted as before
+        assert snapshot[prior_count_feature(programmes[1])].sum() > 0
+    outcome = score_to_lists(loaded, dataset, AS_OF, tmp_path / "out", Capacity(share=0.05))
+    assert outcome.manifest.counts.scored == len(snapshot) > 0
+
+
 def test_an_empty_cohort_is_one_clear_error_and_writes_nothing(loaded, world_20k, tmp_path):
     """No incident in the lookback: the cohort is no one. Its calibration once raised scikit-learn's own message."""
     import shutil
