@@ -45,6 +45,8 @@ def parse_coverage(text: str, where: str) -> Coverage | None:
     stands in). Both engines read the file through this."""
     try:
         meta = json.loads(text)
+        if not isinstance(meta, dict):
+            raise TypeError(f"expected a JSON object, got {type(meta).__name__}")
         if not meta.get("end"):
             return None
         start = meta.get("start")
@@ -61,7 +63,15 @@ def parse_coverage(text: str, where: str) -> Coverage | None:
 def read_coverage(folder: Path) -> Coverage | None:
     """The data set's coverage from its `dataset.json`, if it has one."""
     path = Path(folder) / COVERAGE_FILE
-    return parse_coverage(path.read_text(), str(path)) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    return parse_coverage(text, str(path))
 
 
 def read_raw_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:

@@ -182,9 +182,19 @@ class Failure(NamedTuple):
     reasons: pd.Series
 
 
-def parse_table(schema: TableSchema, raw: pd.DataFrame) -> ParsedTable:
-    """Type the schema's columns of `raw` (index 0..n-1)."""
-    columns = {c.name: _parse_column(raw[c.name], c) for c in schema.columns if c.name in raw.columns}
+def parse_table(schema: TableSchema, raw: pd.DataFrame, source: str = "") -> ParsedTable:
+    """Type the schema's columns of `raw` (index 0..n-1); DataError naming the table and column for bytes that
+    are not UTF-8 text (a Parquet binary column)."""
+    columns = {}
+    for column in schema.columns:
+        if column.name in raw.columns:
+            try:
+                columns[column.name] = _parse_column(raw[column.name], column)
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{source or schema.name}: column '{column.name}' holds bytes that are not UTF-8 text "
+                    f"({exc.reason} at byte {exc.start} of a value)"
+                ) from exc
     return ParsedTable(raw, columns, {})
 
 
@@ -279,7 +289,7 @@ def validate_table(
     """
     require_columns(schema, raw.columns, source)
     raw = raw.reset_index(drop=True)
-    table = parse_table(schema, raw)
+    table = parse_table(schema, raw, source)
     failures = [
         failure
         for rule in table_rules(schema.name)

@@ -68,7 +68,10 @@ class Capacity:
 def _read_places(path: Path) -> dict[str, int]:
     if not path.exists():
         raise CapacityError(f"--capacity: file not found: {path}")
-    table = pd.read_csv(path, dtype=str)
+    try:
+        table = pd.read_csv(path, dtype=str)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise CapacityError(f"--capacity: {path} cannot be read as a CSV file ({type(exc).__name__}: {exc})") from exc
     if len(table.columns) != 2 or table.columns[1] != "places":
         raise CapacityError(f"{path.name}: expected two columns, the unit (e.g. local_authority) and 'places'")
     places = pd.to_numeric(table["places"], errors="coerce")

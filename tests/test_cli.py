@@ -489,6 +489,24 @@ def test_validate_refuses_a_duplicated_column_in_one_line(tmp_path):
     assert "incidents.csv: duplicated column 'harm' (keep one)" in result.output
 
 
+@pytest.mark.parametrize(
+    "break_folder, message",
+    [
+        (lambda f: (f / "incidents.csv").open("a").write("i9,p1,2023-02-01,asb,victim,1,extra,cells\n"), "saw 8"),
+        (lambda f: (f / "dataset.json").mkdir(), "dataset.json: cannot be read (Is a directory)"),
+        (lambda f: (f / "dataset.json").write_bytes(b'{"end": "2023-12-31", "kind": "caf\xe9"}'), "not UTF-8 text"),
+        (lambda f: (f / "dataset.json").write_text("[1, 2, 3]"), "expected a JSON object, got list"),
+    ],
+)
+def test_validate_refuses_an_unreadable_file_in_one_line_naming_it(tmp_path, break_folder, message):
+    """A CSV parser's message held a line break; a folder or non-UTF-8 bytes as dataset.json gave a traceback."""
+    folder = write_tables(tmp_path / "d", hand_tables())
+    break_folder(folder)
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert message in result.output
+
+
 def test_progress_outside_a_terminal_is_one_line_per_step_with_the_elapsed_time(capsys):
     from riskloop.cli._console import progress
 

@@ -303,6 +303,20 @@ def test_a_column_stored_as_a_type_its_values_cannot_be_read_from_is_quarantined
     assert reasons[0] == "date: not a valid date ('20230201'); harm: not a valid float ('True')"
 
 
+def test_bytes_that_are_not_utf8_are_one_error_naming_the_file_and_column(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = hand_tables()
+    folder = write_tables(tmp_path / "d", tables)
+    (folder / "people.csv").unlink()
+    people = {name: pa.array(values.tolist()) for name, values in tables["people"].items()}
+    people["ethnicity"] = pa.array([b"\xffWhite", b"Black", b"Asian"], pa.binary())
+    pq.write_table(pa.table(people), folder / "people.parquet")
+    with pytest.raises(DataError, match=r"people.parquet: column 'ethnicity' holds bytes that are not UTF-8 text"):
+        read_dataset(folder, today=TODAY)
+
+
 def test_whole_number_float_ids_are_the_integer_keys_they_hold(tmp_path):
     """pandas writes an integer id column with a gap as floats: 17.0 is the person 17, not the key '17.0'."""
     tables = hand_tables()

@@ -158,6 +158,11 @@ def test_capacity_file_must_cover_every_unit(tmp_path):
     path.write_text("local_authority,places\nCardiff,-1\n")
     with pytest.raises(CapacityError, match="row 2: places must be a whole number"):
         Capacity.parse(str(path), 0.05)
+    path.write_text("")
+    with pytest.raises(CapacityError, match="p.csv cannot be read as a CSV file .EmptyDataError"):
+        Capacity.parse(str(path), 0.05)
+    with pytest.raises(CapacityError, match="cannot be read as a CSV file .IsADirectoryError"):
+        Capacity.parse(str(tmp_path), 0.05)
 
 
 def test_ties_are_broken_by_a_seeded_hash_not_by_row_order():

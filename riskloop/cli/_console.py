@@ -35,7 +35,8 @@ def day(value: datetime | None) -> date | None:
 
 
 def fatal(message: str, code: int = 2) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """The error in one line (a library's message may hold line breaks, e.g. a CSV parser's), exit `code`."""
+    console.print(f"[bold red]error:[/] {' '.join(str(message).split())}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
