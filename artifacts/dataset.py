@@ -49,13 +49,11 @@ def parse_coverage(text: str, where: str) -> Coverage | None:
             raise TypeError(f"expected a JSON object, got {type(meta).__name__}")
         if not meta.get("end"):
             return None
-        start = meta.get("start")
-        return Coverage(
-            date.fromisoformat(meta["end"]),
-            date.fromisoformat(start) if start else None,
-            meta.get("kind", "riskloop data set"),
-            meta.get("seed"),
-        )
+        end, start = date.fromisoformat(meta["end"]), meta.get("start")
+        start = date.fromisoformat(start) if start else None
+        if start is not None and start > end:
+            raise ValueError(f"its start {start} is after its end {end}")
+        return Coverage(end, start, meta.get("kind", "riskloop data set"), meta.get("seed"))
     except (ValueError, TypeError, AttributeError) as exc:
         raise DataError(f"{where}: not a readable coverage (its end as YYYY-MM-DD): {exc}") from exc
 

@@ -496,6 +496,10 @@ def test_validate_refuses_a_duplicated_column_in_one_line(tmp_path):
         (lambda f: (f / "dataset.json").mkdir(), "dataset.json: cannot be read (Is a directory)"),
         (lambda f: (f / "dataset.json").write_bytes(b'{"end": "2023-12-31", "kind": "caf\xe9"}'), "not UTF-8 text"),
         (lambda f: (f / "dataset.json").write_text("[1, 2, 3]"), "expected a JSON object, got list"),
+        (
+            lambda f: (f / "dataset.json").write_text('{"start": "2024-01-01", "end": "2023-12-31"}'),
+            "its start 2024-01-01 is after its end 2023-12-31",
+        ),
     ],
 )
 def test_validate_refuses_an_unreadable_file_in_one_line_naming_it(tmp_path, break_folder, message):
