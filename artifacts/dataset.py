@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from riskloop.features.io import (
     DataError,
+    atomic_folder,
     data_fingerprint,
     read_raw_table,
     table_path,
@@ -108,18 +109,22 @@ def read_dataset(folder: Path, today: date | None = None) -> Dataset:
 
 
 def write_quarantine(folder: Path, quarantine: dict[str, pd.DataFrame]) -> list[Path]:
-    """`<folder>/_quarantine/<table>.csv` for the tables with rejected rows (a `Dataset.quarantine`); stale
-    ones are removed."""
+    """`<folder>/_quarantine/<table>.csv` for the tables with rejected rows (a `Dataset.quarantine`), the folder
+    replaced as a whole (`atomic_folder`: killed at any moment, the previous quarantine or this one, never files
+    of both); nothing is written where no row was rejected and there is no quarantine yet. A `_quarantine/`
+    holding anything but quarantined rows (`<table>.csv`; Spark's `<table>/` parts) is refused in one line and
+    left as it was."""
     target_folder = Path(folder) / QUARANTINE_DIR
-    written = []
-    for name, rows in quarantine.items():
-        target = target_folder / f"{name}.csv"
-        if len(rows):
-            write_csv_atomic(rows, target)
-            written.append(target)
-        elif target.exists():
-            target.unlink()
-    return written
+    rejected = {name: rows for name, rows in quarantine.items() if len(rows)}
+    if not rejected and not target_folder.exists():
+        return []
+    names = sorted({*TABLE_NAMES, *quarantine})
+    writes = (*(f"{name}.csv" for name in names), *(f"{name}/*" for name in names))
+    remedy = f"move it out of {target_folder}"
+    with atomic_folder(target_folder, writes, "riskloop's validation", remedy=remedy) as written:
+        for name, rows in rejected.items():
+            write_csv_atomic(rows, written / f"{name}.csv")
+    return [target_folder / f"{name}.csv" for name in rejected]
 
 
 def write_dataset(folder: Path, tables: dict[str, pa.Table], coverage: Coverage) -> dict[str, int]:

@@ -15,7 +15,7 @@ AUDIT_REPORT = "fairness_audit.html"
 EXPLAIN_REPORT = "explainability.html"
 TRANSPARENCY_RECORD = "transparency_record"  # .html, .csv and .json
 #: What the dashboard's folder holds (`features.io.check_replaceable`): its pages and the reports' copies
-SITE_WRITES = ("index.html", "reports.html", "la-*.html", "reports")
+SITE_WRITES = ("index.html", "reports.html", "la-*.html", "reports/*")
 
 
 def write_audit(folder: Path, html: str, disparities: pd.DataFrame, rejected: pd.DataFrame | None = None) -> Path:

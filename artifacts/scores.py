@@ -30,7 +30,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
-from riskloop.features.io import DataError, atomic_folder, sha256_file
+from riskloop.features.io import DataError, Writes, atomic_folder, sha256_file
 from riskloop.features.validate import ValidationReport
 from riskloop.models.contract import ModelContract, validation_message
 
@@ -42,8 +42,19 @@ SHADOW = "shadow.parquet"
 SHADOW_COLUMNS = ("person_id", "unit", "risk", "band", "rank", "would_list")
 MANIFEST = "manifest.json"
 LISTS = "lists"
-#: What a scores folder holds (`features.io.check_replaceable`)
-SCORES_WRITES = (PRIORITISATION, SHADOW, MANIFEST, LISTS)
+
+
+def _written(folder: Path) -> set[str] | None:
+    """The files a previous scores folder holds as its manifest records them (None if it has no readable one)."""
+    try:
+        return {MANIFEST, *(f.path for f in read_manifest(folder).files)}
+    except ScoresError:
+        return None
+
+
+#: What a scores folder holds (`features.io.check_replaceable`): the lists its manifest records, or where it has
+#: none that can be read, any list file (`lists/<unit>.csv`, `lists/<local authority>/<area>.csv`)
+SCORES_WRITES = Writes((PRIORITISATION, SHADOW, MANIFEST, f"{LISTS}/*.csv", f"{LISTS}/*/*.csv"), _written)
 REASONS = ("reason_1", "reason_2", "reason_3")
 #: The columns of `prioritisation.parquet`, in order.
 COLUMNS = (

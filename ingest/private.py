@@ -21,6 +21,7 @@ from riskloop.features.io import DataError
 PRIVATE_DIR = "_private"
 LINK_TABLE = "link_table.parquet"
 KEY_CHECK = "key_check.txt"
+NEAR_THRESHOLD = "near_threshold_pairs.csv"
 QUARANTINE_DIR = "quarantine"
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
@@ -69,7 +70,7 @@ def write_private(
     (folder / QUARANTINE_DIR).mkdir(parents=True)
     link.to_parquet(folder / LINK_TABLE, index=False)
     (folder / KEY_CHECK).write_text(key_check(key) + "\n")
-    near_threshold.to_csv(folder / "near_threshold_pairs.csv", index=False)
+    near_threshold.to_csv(folder / NEAR_THRESHOLD, index=False)
     for name, frame in quarantine.items():
         if len(frame):
             frame.to_csv(folder / QUARANTINE_DIR / f"{name}.csv", index=False)

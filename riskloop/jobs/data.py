@@ -10,7 +10,7 @@ import pandas as pd
 
 from riskloop.artifacts.snapshots import write_snapshots
 from riskloop.features.catalogue import catalogue_frame
-from riskloop.features.io import write_csv_atomic
+from riskloop.features.io import check_file_target, write_csv_atomic
 from riskloop.features.snapshot import LabelName, PreparedData, SnapshotConfig, build_snapshots, check_coverage
 from riskloop.features.validate import Dataset
 from riskloop.jobs.common import Engine, Progress, no_progress, open_dataset
@@ -63,7 +63,11 @@ class Snapshots:
 
 
 def snapshots(job: SnapshotJob) -> Snapshots:
-    """Point-in-time snapshots (cohort, features, label, protected columns) at each as-of date, in one file."""
+    """Point-in-time snapshots (cohort, features, label, protected columns) at each as-of date, in one file.
+    An `out` (or `catalogue`) that cannot be a file is refused in one line before any work."""
+    check_file_target(job.out, "--out", "snapshot Parquet file", "snapshots.parquet")
+    if job.catalogue:
+        check_file_target(job.catalogue, "--catalogue", "feature catalogue (CSV)", "catalogue.csv")
     config = SnapshotConfig(label=job.label, horizon_days=job.horizon_days, harm_threshold=job.harm_threshold)
     dates = list(job.as_of)
     if job.engine is Engine.spark:

@@ -39,7 +39,16 @@ from riskloop.jobs.common import Progress, counted, no_progress
 
 REPORT_FILE = "ingest_report.html"
 #: what an ingest's output folder holds (and `riskloop validate` adds): a rerun replaces only such a folder
-_OUTPUTS = {*(f"{t}.parquet" for t in TABLE_NAMES), COVERAGE_FILE, REPORT_FILE, private.PRIVATE_DIR, QUARANTINE_DIR}
+#: What `riskloop ingest` writes in its folder, path by path (`check_replaceable` refuses anything else in it)
+_OUTPUTS = (
+    *(f"{t}.parquet" for t in TABLE_NAMES),
+    COVERAGE_FILE,
+    REPORT_FILE,
+    *(f"{private.PRIVATE_DIR}/{name}" for name in (private.LINK_TABLE, private.KEY_CHECK, private.NEAR_THRESHOLD)),
+    f"{private.PRIVATE_DIR}/{private.QUARANTINE_DIR}/*.csv",
+    f"{QUARANTINE_DIR}/*.csv",
+    f"{QUARANTINE_DIR}/*/*",
+)
 
 
 @dataclass(frozen=True)
