@@ -273,10 +273,18 @@ def _quoted(shown: pd.Series, after: str, cut: tuple[str, str]) -> pd.Series:
 
 
 def require_columns(schema: TableSchema, columns, source: str = "") -> None:
-    """Raise DataError naming the first missing required column."""
+    """Raise DataError naming the first missing required column, and what the header suggests went wrong: names
+    with spaces around them, or a whole header in one name (a file separated by something other than commas)."""
     missing = [c for c in schema.required if c not in columns]
-    if missing:
-        raise DataError(f"{source or schema.name}: missing required column '{missing[0]}'")
+    if not missing:
+        return
+    names = [str(c) for c in columns]
+    hint = ""
+    if missing[0] in {n.strip() for n in names}:
+        hint = ": the header's names have spaces around them (write 'a,b', not 'a, b')"
+    elif len(names) == 1 and (separator := next((s for s in (";", "\t", "|") if s in names[0]), None)):
+        hint = f": the header is one name holding {separator!r}; riskloop reads comma-separated files"
+    raise DataError(f"{source or schema.name}: missing required column '{missing[0]}'{hint}")
 
 
 def validate_table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from datetime import date
 
@@ -170,6 +171,23 @@ def test_missing_table_and_column_are_fatal(tmp_path):
     tables["incidents"] = tables["incidents"].drop(columns=["harm"])
     folder = write_tables(tmp_path / "e", tables)
     with pytest.raises(DataError, match="incidents.csv: missing required column 'harm'"):
+        read_dataset(folder, today=TODAY)
+
+
+@pytest.mark.parametrize(
+    "header, hint",
+    [
+        ("area_id, local_authority, population, deprivation_rank", "the header's names have spaces around them"),
+        ("area_id;local_authority;population;deprivation_rank", "the header is one name holding ';'"),
+        ("area_id\tlocal_authority\tpopulation\tdeprivation_rank", "the header is one name holding '\\t'"),
+    ],
+)
+def test_a_missing_column_says_what_the_header_suggests(tmp_path, header, hint):
+    folder = write_tables(tmp_path / "d", hand_tables())
+    (folder / "areas.csv").write_text(header + "\n")
+    with pytest.raises(
+        DataError, match="areas.csv: missing required column '(area_id|local_authority)': " + re.escape(hint)
+    ):
         read_dataset(folder, today=TODAY)
 
 
