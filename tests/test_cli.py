@@ -152,6 +152,23 @@ def test_features_accepts_as_of_on_the_data_end(tmp_path):
     assert pd.read_parquet(out)["person_id"].tolist() == ["p1", "p2"]
 
 
+def test_features_reports_a_date_nobody_is_in_as_a_zero_row_and_a_warning(tmp_path):
+    """A date with an empty cohort had no row in the summary and no warning: it looked as if it was not built."""
+    from riskloop.jobs.data import Snapshots, every_date
+
+    built = pd.DataFrame(
+        {
+            "as_of": pd.to_datetime(["2023-05-01"]).astype("datetime64[s]"),
+            "cohort": [2],
+            "labelled": [2],
+            "positive_rate": [0.5],
+        }
+    )
+    per_date = every_date(built, [date(2023, 6, 1), date(2023, 5, 1)])
+    assert per_date[["cohort", "labelled"]].to_numpy().tolist() == [[2, 2], [0, 0]]
+    assert Snapshots(tmp_path, per_date, (), ()).empty_dates == [date(2023, 6, 1)]
+
+
 def test_validate_header_only_areas_quarantines_everyone(tmp_path):
     folder = write_tables(tmp_path / "d", hand_tables())
     pd.DataFrame(columns=hand_tables()["areas"].columns).to_csv(folder / "areas.csv", index=False)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from riskloop.cli._console import DATE, EXPECTED, FAILED, console, day, fatal, out, progress
+from riskloop.cli._console import DATE, EXPECTED, FAILED, console, day, fatal, out, progress, warn
 from riskloop.features.validate import ValidationReport
 from riskloop.jobs import data as jobs
 from riskloop.jobs.common import Engine
@@ -120,6 +120,8 @@ def features(
         table.add_row(str(r.as_of.date()), f"{r.cohort:,}", f"{r.labelled:,}", rate, f"{r.cohort - r.labelled:,}")
     out.print(table)
     out.print(f"{len(made.features)} features, protected (audit only): {', '.join(made.protected)}")
+    for empty in made.empty_dates:
+        warn(f"no one is in the cohort at {empty}: no valid incident in the lookback before it (no rows for it)")
 
 
 def splits(

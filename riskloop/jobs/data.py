@@ -57,9 +57,24 @@ class SnapshotJob:
 @dataclass(frozen=True)
 class Snapshots:
     out: Path
-    per_date: pd.DataFrame  # as_of, cohort, labelled, positive_rate
+    per_date: pd.DataFrame  # as_of, cohort, labelled, positive_rate: a row for every date asked for
     features: tuple[str, ...]
     protected: tuple[str, ...]
+
+    @property
+    def empty_dates(self) -> list[date]:
+        """The dates whose cohort is no one (no valid incident in the lookback before them)."""
+        return [t.date() for t in self.per_date.loc[self.per_date["cohort"] == 0, "as_of"]]
+
+
+def every_date(per_date: pd.DataFrame, dates: list[date]) -> pd.DataFrame:
+    """The per-date counts with a row for each date asked for: a date nobody is in has cohort 0, not no row."""
+    wanted = pd.DataFrame({"as_of": pd.to_datetime(sorted(dates)).astype(per_date["as_of"].dtype)})
+    return (
+        wanted.merge(per_date, on="as_of", how="left")
+        .fillna({"cohort": 0, "labelled": 0})
+        .astype({"cohort": int, "labelled": int})
+    )
 
 
 def snapshots(job: SnapshotJob) -> Snapshots:
@@ -92,7 +107,7 @@ def snapshots(job: SnapshotJob) -> Snapshots:
         )
     if job.catalogue:
         write_csv_atomic(catalogue_frame(specs), job.catalogue)
-    return Snapshots(job.out, per_date, tuple(meta.features), tuple(meta.protected))
+    return Snapshots(job.out, every_date(per_date, dates), tuple(meta.features), tuple(meta.protected))
 
 
 # --- agency extracts from a generated world (#35, part B) ---
