@@ -74,15 +74,17 @@ def group_values(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def unknown_values(
-    frame: pd.DataFrame, columns: tuple[str, ...], levels: tuple[tuple[str, ...], ...]
+    frame: pd.DataFrame, columns: tuple[str, ...], levels: tuple[tuple[str, ...], ...], rows: np.ndarray | None = None
 ) -> list[tuple[str, str, int]]:
     """(column, value, rows) of each value of a declared column that the calibration window never held: those
-    rows keep the pooled risk in that column's groups."""
+    rows keep the pooled risk in that column's groups. `rows`: how many rows each row of `frame` stands for
+    (default one)."""
     groups = group_values(frame, columns)
+    weight = pd.Series(np.ones(len(groups), np.int64) if rows is None else np.asarray(rows), index=groups.index)
     found = []
     for column, known in zip(columns, levels):
-        counts = groups[column].value_counts()
-        found += [(column, str(v), int(n)) for v, n in counts.items() if v not in known]
+        counts = weight.groupby(groups[column]).sum()
+        found += [(column, str(v), int(n)) for v, n in counts.items() if v not in known and n > 0]
     return sorted(found)
 
 

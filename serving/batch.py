@@ -22,7 +22,7 @@ from riskloop.artifacts.dataset import QUARANTINE_DIR
 from riskloop.artifacts.scores import REASONS, Counts, DataRef, Manifest, ModelRef, Unit, write_scores
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import FeatureSpec
-from riskloop.features.snapshot import PreparedData, first_record, short_history
+from riskloop.features.snapshot import first_record
 from riskloop.features.validate import Dataset
 from riskloop.models.contract import riskloop_version
 from riskloop.models.group_calibration import unknown_values
@@ -43,10 +43,10 @@ class ScoreOutcome:
     warnings: tuple[str, ...] = ()
 
 
-def short_history_warning(prepared: PreparedData, as_of: date, lookback_days: int) -> tuple[str, ...]:
-    """A warning when the cohort's lookback reaches before the data's first record (the data-start rule)."""
-    first = first_record(prepared)
-    if first is None or not short_history(prepared, [as_of], lookback_days):
+def short_history_warning(first: date | None, as_of: date, lookback_days: int) -> tuple[str, ...]:
+    """A warning when the cohort's lookback reaches before the data's first record (`first`: the day of its first
+    valid incident; the data-start rule)."""
+    if first is None or as_of - timedelta(days=lookback_days) >= first:
         return ()
     return (
         f"the cohort at {as_of} looks back {lookback_days:,} days, to before the data's first record ({first}): "
@@ -55,13 +55,16 @@ def short_history_warning(prepared: PreparedData, as_of: date, lookback_days: in
     )
 
 
-def uncalibrated_groups_warning(scorer: RiskScorer, frame: pd.DataFrame) -> tuple[str, ...]:
+def uncalibrated_groups_warning(
+    scorer: RiskScorer, frame: pd.DataFrame, people: np.ndarray | None = None
+) -> tuple[str, ...]:
     """A warning naming each value of a column the risk is calibrated within that the model's calibration
-    window never held (sex 'U' where it held F and M): those people's risk is the pooled calibration's."""
+    window never held (sex 'U' where it held F and M): those people's risk is the pooled calibration's. A row of
+    `frame` is a person, or `people[i]` of them (Spark counts each combination of values)."""
     within = scorer.within
     if within is None:
         return ()
-    unknown = unknown_values(frame, within.columns, within.levels)
+    unknown = unknown_values(frame, within.columns, within.levels, people)
     if not unknown:
         return ()
     named = ", ".join(f"{column} '{value}' ({rows:,})" for column, value, rows in unknown)
@@ -227,7 +230,7 @@ def score_to_lists(
         return len(frame)
 
     written = write_scores(out_dir, draft, per, write_prioritisation, frame[frame["listed"]], shadowed)
-    warnings = short_history_warning(prepared, as_of, snapshot.lookback_days) + uncalibrated
+    warnings = short_history_warning(first_record(prepared), as_of, snapshot.lookback_days) + uncalibrated
     return ScoreOutcome(Path(out_dir), written, warnings)
 
 

@@ -27,7 +27,15 @@ from riskloop.pipelines.score import (
     score_frame,
     scoring_programmes,
 )
-from riskloop.serving.batch import ScoreOutcome, ScoringError, list_rows, manifest, unit_column
+from riskloop.serving.batch import (
+    ScoreOutcome,
+    ScoringError,
+    list_rows,
+    manifest,
+    short_history_warning,
+    uncalibrated_groups_warning,
+    unit_column,
+)
 from riskloop.serving.capacity import Capacity, rank_within
 from riskloop.spark.contract import SparkData, validate_on_spark
 from riskloop.spark.groups import KEY
@@ -117,8 +125,9 @@ def spark_score_to_lists(
     data = dataclasses.replace(data, programmes=scoring_programmes(loaded.contract, data.programmes))
     catalogue = spark_catalogue(data, loaded.contract.snapshot)
     scored = _scored(spark, data, loaded, catalogue, as_of, unit_column(per)).persist(StorageLevel.MEMORY_AND_DISK)
-    counted: pd.DataFrame = scored.groupBy("unit").count().toPandas()
-    sizes = counted.set_index("unit")["count"].sort_index()
+    within = loaded.scorer.within.columns if loaded.scorer.within is not None else ()
+    counted: pd.DataFrame = scored.groupBy("unit", *within).count().toPandas()  # with the groups it is calibrated in
+    sizes = counted.groupby("unit")["count"].sum().sort_index()
     if sizes.empty:
         raise ScoringError(
             f"no one is in the cohort at {as_of}: no valid incident in the "
@@ -182,4 +191,7 @@ def spark_score_to_lists(
         )
     rows.unpersist()
     scored.unpersist()
-    return ScoreOutcome(Path(out_dir), written_manifest)
+    warnings = short_history_warning(
+        data.first_incident, as_of, loaded.contract.snapshot.lookback_days
+    ) + uncalibrated_groups_warning(loaded.scorer, counted, counted["count"].to_numpy())
+    return ScoreOutcome(Path(out_dir), written_manifest, warnings)

@@ -600,9 +600,9 @@ def test_a_neutralised_cell_never_opens_as_a_formula_and_reads_back_as_it_was(ce
 def test_scoring_warns_when_the_cohorts_lookback_reaches_before_the_data(world_20k):
     prepared = PreparedData.from_dataset(read_dataset(world_20k))
     first = first_record(prepared)
-    assert short_history_warning(prepared, AS_OF, 1095) == ()
+    assert short_history_warning(first, AS_OF, 1095) == ()
     early = first + timedelta(days=400)
-    (warning,) = short_history_warning(prepared, early, 1095)
+    (warning,) = short_history_warning(first, early, 1095)
     assert warning.startswith(
         f"the cohort at {early} looks back 1,095 days, to before the data's first record ({first})"
     )

@@ -169,12 +169,21 @@ def test_the_world_crosses_partitions(crossing_world):
 
 
 def test_a_model_calibrated_within_sex_scores_alike_on_both_engines(spark, crossing_world, pooled, remedied, tmp_path):
-    """The snapshot carries sex to the scorer on Spark too: the same risks as the local engine, not the pooled ones."""
+    """The snapshot carries sex to the scorer on Spark too: the same risks as the local engine, not the pooled ones;
+    people whose sex the calibration never saw ('U') keep the pooled risk, and both engines say so alike."""
+    import shutil
+
     from riskloop.spark import spark_score_to_lists
 
-    local = score_to_lists(remedied, read_dataset(crossing_world), AS_OF, tmp_path / "local", Capacity(share=0.05))
-    spark_score_to_lists(spark, remedied, str(crossing_world), AS_OF, tmp_path / "spark", Capacity(share=0.05))
-    score_to_lists(pooled, read_dataset(crossing_world), AS_OF, tmp_path / "pooled", Capacity(share=0.05))
+    data = tmp_path / "data"
+    shutil.copytree(crossing_world, data)
+    people = pd.read_parquet(data / "people.parquet")
+    people.loc[people.index[:3], "sex"] = "U"  # those of them in the cohort are named in both warnings
+    people.to_parquet(data / "people.parquet")
+    local = score_to_lists(remedied, read_dataset(data), AS_OF, tmp_path / "local", Capacity(share=0.05))
+    on_spark = spark_score_to_lists(spark, remedied, str(data), AS_OF, tmp_path / "spark", Capacity(share=0.05))
+    score_to_lists(pooled, read_dataset(data), AS_OF, tmp_path / "pooled", Capacity(share=0.05))
+    assert on_spark.warnings == local.warnings and any("sex 'U' (" in w for w in local.warnings), local.warnings
     want = pd.read_parquet(tmp_path / "local" / "prioritisation.parquet").set_index("person_id")
     got = pd.read_parquet(tmp_path / "spark" / "prioritisation.parquet").set_index("person_id")
     pooled = pd.read_parquet(tmp_path / "pooled" / "prioritisation.parquet").set_index("person_id")
