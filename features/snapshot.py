@@ -80,13 +80,17 @@ def first_record(d: PreparedData) -> date | None:
 
 
 def short_history(d: PreparedData, as_of_dates: list[date], lookback_days: int) -> list[date]:
-    """The as-of dates whose lookback reaches before the data's first record (the data-start rule,
+    """`looks_before` the data's first record."""
+    return looks_before(first_record(d), as_of_dates, lookback_days)
+
+
+def looks_before(first: date | None, as_of_dates: list[date], lookback_days: int) -> list[date]:
+    """The as-of dates whose lookback reaches before `first`, the data's first record (the data-start rule,
     docs/architecture.md): their features see a shorter past than the lookback, so their counts are lower
     bounds and a cohort then differs from a later one by the extract's age, not by its people."""
-    if len(d.inc_day) == 0:
+    if first is None:
         return []
-    first = int(d.inc_day.min())
-    return [t for t in sorted(as_of_dates) if _day(t) - lookback_days < first]
+    return [t for t in sorted(as_of_dates) if _day(t) - lookback_days < _day(first)]
 
 
 def _day(t: date) -> int:

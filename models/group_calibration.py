@@ -84,7 +84,7 @@ def unknown_values(
     found = []
     for column, known in zip(columns, levels):
         counts = weight.groupby(groups[column]).sum()
-        found += [(column, str(v), int(n)) for v, n in counts.items() if v not in known and n > 0]
+        found += [(column, str(v), int(n)) for v, n in counts.items() if v not in known]
     return sorted(found)
 
 

@@ -22,7 +22,7 @@ from riskloop.artifacts.dataset import QUARANTINE_DIR
 from riskloop.artifacts.scores import REASONS, Counts, DataRef, Manifest, ModelRef, Unit, write_scores
 from riskloop.experiments.registry import LoadedModel
 from riskloop.features.catalogue import FeatureSpec
-from riskloop.features.snapshot import first_record
+from riskloop.features.snapshot import first_record, looks_before
 from riskloop.features.validate import Dataset
 from riskloop.models.contract import riskloop_version
 from riskloop.models.group_calibration import unknown_values
@@ -46,7 +46,7 @@ class ScoreOutcome:
 def short_history_warning(first: date | None, as_of: date, lookback_days: int) -> tuple[str, ...]:
     """A warning when the cohort's lookback reaches before the data's first record (`first`: the day of its first
     valid incident; the data-start rule)."""
-    if first is None or as_of - timedelta(days=lookback_days) >= first:
+    if first is None or not looks_before(first, [as_of], lookback_days):
         return ()
     return (
         f"the cohort at {as_of} looks back {lookback_days:,} days, to before the data's first record ({first}): "
